@@ -1,0 +1,226 @@
+"""Image sources: raw (image-or-path, label) datasets plus the decoder the canonical pipeline maps.
+
+In-memory sources (digits, synthetic) hold uint8 arrays; ``folder:`` holds file paths that are
+checked up front (an unreadable file is named before training starts, or skipped and counted
+with ``data.skip_bad_files``); ``tfds:`` streams TFDS records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from kerasuite.config import RunConfig
+from kerasuite.data.sources import parse_source, scan_class_folder, split_files, split_indices, split_off_validation
+from kerasuite.errors import UserError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+@dataclasses.dataclass
+class RawImages:
+    kind: str  # "array": elements are uint8 images; "file": elements are paths
+    train: tf.data.Dataset
+    validation: tf.data.Dataset | None
+    test: tf.data.Dataset
+    class_names: list[str]
+    channels: int
+    num_train: int
+    auto_shard: str = "DATA"
+    skipped_files: int = 0
+
+
+def load(spec_text: str, config: RunConfig) -> RawImages:
+    spec = parse_source(spec_text, allowed=("builtin", "tfds", "folder", "synthetic"))
+    loader = {"builtin": _builtin, "tfds": _tfds, "folder": _folder, "synthetic": _synthetic}[spec.scheme]
+    return loader(spec.target, config)
+
+
+def decoder(kind: str, height: int, width: int, channels: int) -> Callable:
+    """Element -> ({"image": float32 [H, W, C] in [0, 1]}, label)."""
+
+    def to_float(image: tf.Tensor) -> tf.Tensor:
+        image = tf.image.resize(tf.cast(image, tf.float32), (height, width), method="bilinear")
+        return tf.clip_by_value(image / 255.0, 0.0, 1.0)
+
+    if kind == "file":
+
+        def decode_file(path, label):
+            raw = tf.io.read_file(path)
+            image = tf.io.decode_image(raw, channels=channels, expand_animations=False)
+            image.set_shape([None, None, channels])
+            return {"image": to_float(image)}, label
+
+        return decode_file
+
+    def decode_array(image, label):
+        return {"image": to_float(image)}, label
+
+    return decode_array
+
+
+# ----------------------------------------------------------------------------- in memory
+
+
+def _from_arrays(images: np.ndarray, labels: np.ndarray, names: list[str], config: RunConfig) -> RawImages:
+    train_idx, val_idx, test_idx = split_indices(
+        labels, config.data.test_fraction, config.data.validation_fraction, config.seed
+    )
+    if config.data.limit:
+        train_idx = train_idx[: config.data.limit]
+
+    def subset(idx: np.ndarray) -> tf.data.Dataset:
+        return tf.data.Dataset.from_tensor_slices((images[idx], labels[idx].astype(np.int64)))
+
+    return RawImages(
+        kind="array",
+        train=subset(train_idx),
+        validation=subset(val_idx) if len(val_idx) else None,
+        test=subset(test_idx),
+        class_names=names,
+        channels=images.shape[-1],
+        num_train=len(train_idx),
+    )
+
+
+def _builtin(name: str, config: RunConfig) -> RawImages:
+    if name != "digits":
+        raise UserError(f"--data builtin:{name}: unknown builtin data set; available: builtin:digits")
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    # 8x8 intensities 0..16 -> uint8 0..255, one channel; upscaled to the model size by the decoder.
+    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    return _from_arrays(images, digits.target.astype(np.int64), [str(d) for d in range(10)], config)
+
+
+def synthetic_images(num_classes: int, per_class: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A learnable, not trivial set: each class is a bright blob at its own place, with jitter
+    and noise, so a small CNN must learn position, not brightness."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    grid = int(np.ceil(np.sqrt(num_classes)))
+    cell = size / grid
+    yy, xx = np.mgrid[0:size, 0:size]
+    for label in range(num_classes):
+        cy, cx = (label // grid + 0.5) * cell, (label % grid + 0.5) * cell
+        for _ in range(per_class):
+            jy, jx = rng.normal(0, cell / 6, 2)
+            blob = np.exp(-(((yy - cy - jy) ** 2 + (xx - cx - jx) ** 2) / (2 * (cell / 4) ** 2)))
+            image = 0.8 * blob + rng.uniform(0, 0.35, (size, size))
+            images.append(np.clip(image * 255, 0, 255).astype(np.uint8)[..., None])
+            labels.append(label)
+    return np.stack(images), np.array(labels, dtype=np.int64)
+
+
+def _synthetic(name: str, config: RunConfig) -> RawImages:
+    # synthetic:blobs or synthetic:blobs-N (N classes)
+    base, _, count = name.partition("-")
+    if base != "blobs" or (count and not count.isdigit()):
+        raise UserError(f"--data synthetic:{name}: unknown generator; use synthetic:blobs or synthetic:blobs-N")
+    num_classes = int(count or 4)
+    images, labels = synthetic_images(num_classes, 40, 16, config.seed)
+    return _from_arrays(images, labels, [f"class_{i}" for i in range(num_classes)], config)
+
+
+# ----------------------------------------------------------------------------------- tfds
+
+
+def _tfds(name: str, config: RunConfig) -> RawImages:
+    import tensorflow_datasets as tfds
+
+    val_pct = int(round(config.data.validation_fraction * 100))
+    splits = [f"train[{val_pct}%:]", f"train[:{val_pct}%]", "test"] if val_pct else ["train", "test"]
+    try:
+        loaded, info = tfds.load(name, split=splits, as_supervised=True, with_info=True, shuffle_files=False)
+    except Exception as error:  # not found, not downloadable offline, no such split, ...
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"--data tfds:{name}: could not load ({first})") from None
+    features = info.features
+    if "image" not in features or "label" not in features:
+        raise UserError(f"--data tfds:{name}: needs 'image' and 'label' features for image_classification")
+    train, test = loaded[0], loaded[-1]
+    validation = loaded[1] if val_pct else None
+    num_train = int(train.cardinality())
+    if num_train < 0:
+        num_train = sum(1 for _ in train)
+    if config.data.limit:
+        train = train.take(config.data.limit)
+        num_train = min(num_train, config.data.limit)
+    as_int64 = lambda image, label: (image, tf.cast(label, tf.int64))  # noqa: E731
+    return RawImages(
+        kind="array",
+        train=train.map(as_int64),
+        validation=validation.map(as_int64) if validation is not None else None,
+        test=test.map(as_int64),
+        class_names=list(features["label"].names),
+        channels=int(features["image"].shape[-1]),
+        num_train=num_train,
+        auto_shard="DATA",
+    )
+
+
+# --------------------------------------------------------------------------------- folder
+
+
+def _image_channels(path: str) -> int:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return 1 if image.mode in ("L", "1", "I", "I;16", "F") else 3
+
+
+def _check_readable(paths: list[str], labels: np.ndarray, skip: bool) -> tuple[list[str], np.ndarray, int]:
+    """Verify every file decodes; name the first bad one, or drop and count them with ``skip``."""
+    from PIL import Image
+
+    keep = np.ones(len(paths), dtype=bool)
+    for i, path in enumerate(paths):
+        try:
+            with Image.open(path) as image:
+                image.load()
+            continue
+        except Exception as error:
+            if not skip:
+                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                raise UserError(
+                    f"{path}: unreadable image ({reason}); fix or remove it, or --set data.skip_bad_files=true"
+                ) from None
+        keep[i] = False
+    return [p for p, k in zip(paths, keep) if k], labels[keep], int((~keep).sum())
+
+
+def _folder(path: str, config: RunConfig) -> RawImages:
+    scanned = scan_class_folder(path, IMAGE_EXTENSIONS)
+    if scanned.test is not None:
+        train_files, test_files = scanned.train, scanned.test
+    else:
+        train_files, test_files = split_files(scanned.train, config.data.test_fraction, config.seed)
+    skip = config.data.skip_bad_files
+    train_paths, train_labels, bad_train = _check_readable(train_files.paths, train_files.labels, skip)
+    test_paths, test_labels, bad_test = _check_readable(test_files.paths, test_files.labels, skip)
+    if not train_paths or not test_paths:
+        raise UserError(f"--data folder:{path}: no readable images left in the {'train' if not train_paths else 'test'} split")
+    channels = config.data.image.channels or _image_channels(train_paths[0])
+    train_idx, val_idx = split_off_validation(len(train_paths), config.data.validation_fraction, config.seed)
+    if config.data.limit:
+        train_idx = train_idx[: config.data.limit]
+    paths = np.array(train_paths)
+
+    def files(p: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
+        return tf.data.Dataset.from_tensor_slices((p.astype(str), y.astype(np.int64)))
+
+    return RawImages(
+        kind="file",
+        train=files(paths[train_idx], train_labels[train_idx]),
+        validation=files(paths[val_idx], train_labels[val_idx]) if len(val_idx) else None,
+        test=files(np.array(test_paths), test_labels),
+        class_names=scanned.class_names,
+        channels=channels,
+        num_train=len(train_idx),
+        auto_shard="DATA",
+        skipped_files=bad_train + bad_test,
+    )

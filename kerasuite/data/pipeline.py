@@ -1,0 +1,56 @@
+"""The one canonical tf.data pipeline every task feeds through.
+
+decode/map (parallel, deterministic) -> cache -> shuffle (training only) -> augment (training
+only, after the cache so every epoch sees fresh augmentation) -> batch -> prefetch.
+
+Sharding is left to tf.distribute: the auto-shard policy is set per source (``"DATA"`` for
+in-memory and record sources, ``"FILE"`` for file lists with at least as many files as workers).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import tensorflow as tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+_SHARD_POLICIES = {
+    "AUTO": tf.data.experimental.AutoShardPolicy.AUTO,
+    "DATA": tf.data.experimental.AutoShardPolicy.DATA,
+    "FILE": tf.data.experimental.AutoShardPolicy.FILE,
+    "OFF": tf.data.experimental.AutoShardPolicy.OFF,
+}
+
+
+def make_pipeline(
+    dataset: tf.data.Dataset,
+    *,
+    training: bool,
+    batch_size: int,
+    map_fn: Optional[Callable] = None,
+    augment_fn: Optional[Callable] = None,
+    cache: bool = True,
+    shuffle_buffer: int = 10000,
+    seed: int = 0,
+    auto_shard: str = "DATA",
+    drop_remainder: bool = False,
+) -> tf.data.Dataset:
+    """Turn a dataset of raw elements into batched ``(inputs, targets)`` ready for ``fit``.
+
+    ``map_fn`` decodes one element; ``augment_fn`` perturbs one decoded element and is applied
+    only when ``training`` is true, so evaluation and export never see augmentation.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = _SHARD_POLICIES[auto_shard]
+    options.deterministic = True
+    dataset = dataset.with_options(options)
+    if map_fn is not None:
+        dataset = dataset.map(map_fn, num_parallel_calls=AUTOTUNE, deterministic=True)
+    if cache:
+        dataset = dataset.cache()
+    if training:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        if augment_fn is not None:
+            dataset = dataset.map(augment_fn, num_parallel_calls=AUTOTUNE, deterministic=True)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.prefetch(AUTOTUNE)

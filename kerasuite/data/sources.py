@@ -1,0 +1,156 @@
+"""Source specs (``tfds:NAME``, ``folder:PATH``, ``csv:PATH``, ``builtin:NAME``, ``synthetic:NAME``)
+and the split helpers every task shares. Pure Python + numpy: no TensorFlow here, so bad specs
+are refused before TensorFlow loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from kerasuite.errors import UserError
+
+SCHEMES = ("tfds", "folder", "csv", "builtin", "synthetic")
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceSpec:
+    scheme: str
+    target: str  # dataset name, path, or generator name
+
+    def __str__(self) -> str:
+        return f"{self.scheme}:{self.target}"
+
+
+def parse_source(spec: str, allowed: Sequence[str] = SCHEMES) -> SourceSpec:
+    scheme, sep, target = spec.partition(":")
+    if not sep or scheme not in SCHEMES:
+        raise UserError(
+            f"--data {spec!r}: expected SCHEME:TARGET with SCHEME one of {', '.join(SCHEMES)}"
+            " (e.g. builtin:digits, folder:path/to/images)"
+        )
+    if scheme not in allowed:
+        raise UserError(f"--data {spec!r}: this task reads {', '.join(s + ':' for s in allowed)} sources")
+    if not target:
+        raise UserError(f"--data {spec!r}: missing the part after '{scheme}:'")
+    return SourceSpec(scheme, target)
+
+
+# ------------------------------------------------------------------------------ splitting
+
+
+def stable_fraction(key: str, seed: int) -> float:
+    """A number in [0, 1) fixed by ``key`` and ``seed``: the same file always lands in the same split,
+    whatever else is added to the folder."""
+    digest = hashlib.sha1(f"{seed}:{key}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_indices(
+    labels: np.ndarray, test_fraction: float, validation_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Deterministic stratified split into (train, validation, test) index arrays.
+
+    ``validation_fraction`` is a fraction of what remains after the test split.
+    """
+    rng = np.random.default_rng(seed)
+    train, validation, test = [], [], []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        rng.shuffle(members)
+        n_test = int(round(len(members) * test_fraction))
+        rest = members[n_test:]
+        n_val = int(round(len(rest) * validation_fraction))
+        test.extend(members[:n_test])
+        validation.extend(rest[:n_val])
+        train.extend(rest[n_val:])
+    return (np.sort(np.array(train, dtype=np.int64)), np.sort(np.array(validation, dtype=np.int64)),
+            np.sort(np.array(test, dtype=np.int64)))
+
+
+def split_off_validation(n: int, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(n * validation_fraction))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+# ------------------------------------------------------------------------- class folders
+
+
+@dataclasses.dataclass
+class LabelledFiles:
+    paths: list[str]
+    labels: np.ndarray  # int64 index into class_names
+
+
+@dataclasses.dataclass
+class ClassFolder:
+    class_names: list[str]
+    train: LabelledFiles
+    test: LabelledFiles | None  # None: the folder has no train/ test/ layout
+
+
+def _scan_classes(root: Path, extensions: tuple[str, ...], class_names: list[str] | None) -> tuple[list[str], LabelledFiles]:
+    if not root.is_dir():
+        raise UserError(f"folder {root}: does not exist or is not a folder")
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    names = class_names if class_names is not None else found
+    paths: list[str] = []
+    labels: list[int] = []
+    for index, name in enumerate(names):
+        folder = root / name
+        if not folder.is_dir():
+            continue
+        files = sorted(
+            str(p) for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in extensions
+        )
+        paths.extend(files)
+        labels.extend([index] * len(files))
+    if class_names is None:
+        unknown = sorted(set(found) - set(names))
+        if unknown:  # pragma: no cover - names == found here
+            raise UserError(f"folder {root}: unexpected class folders {unknown}")
+    return names, LabelledFiles(paths, np.array(labels, dtype=np.int64))
+
+
+def scan_class_folder(path: str, extensions: Iterable[str]) -> ClassFolder:
+    """Read a one-subfolder-per-class tree; ``train/`` and ``test/`` subfolders are the splits.
+
+    Refuses (``UserError``) a missing folder, one with no matching files, and one with fewer than
+    two classes, naming the folder.
+    """
+    extensions = tuple(e.lower() for e in extensions)
+    root = Path(path)
+    if not root.is_dir():
+        raise UserError(f"--data folder:{path}: folder does not exist")
+    wanted = "/".join(extensions)
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        names, train = _scan_classes(root / "train", extensions, None)
+        test_names = sorted(p.name for p in (root / "test").iterdir() if p.is_dir())
+        extra = sorted(set(test_names) - set(names))
+        if extra:
+            raise UserError(f"--data folder:{path}: test/ has classes not in train/: {', '.join(extra)}")
+        _, test = _scan_classes(root / "test", extensions, names)
+        if not test.paths:
+            raise UserError(f"--data folder:{path}: test/ holds no {wanted} files")
+    else:
+        names, train = _scan_classes(root, extensions, None)
+        test = None
+    used = sorted(set(train.labels.tolist()))
+    if not train.paths:
+        raise UserError(f"--data folder:{path}: no {wanted} files in class subfolders")
+    if len(used) < 2:
+        only = names[used[0]] if used else "none"
+        raise UserError(f"--data folder:{path}: found a single class ({only}); need at least two class subfolders")
+    return ClassFolder(names, train, test)
+
+
+def split_files(files: LabelledFiles, test_fraction: float, seed: int) -> tuple[LabelledFiles, LabelledFiles]:
+    """Split by a hash of each file's name, so the split survives adding files."""
+    is_test = np.array([stable_fraction(Path(p).name, seed) < test_fraction for p in files.paths], dtype=bool)
+    pick = lambda mask: LabelledFiles([p for p, m in zip(files.paths, mask) if m], files.labels[mask])  # noqa: E731
+    return pick(~is_test), pick(is_test)

@@ -1,0 +1,147 @@
+"""Subprocess entry point: convert one saved export model to one TFLite mode.
+
+Run by :func:`kerasuite.export.tflite.convert` as ``python -m kerasuite.export.convert_worker``,
+because the TFLite converter leaks memory on every call. It writes the .tflite atomically and a
+small JSON result; a conversion that needs non-builtin ops exits 2 with a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def serving_function(model, batch_size):
+    """A tf.function whose named arguments are the Keras input names and whose one output is
+    named ``output``: the signature a device sees."""
+    import tensorflow as tf
+
+    names = [tensor.name for tensor in model.inputs]
+    specs = [
+        tf.TensorSpec([batch_size, *tensor.shape[1:]], tensor.dtype, name=name)
+        for tensor, name in zip(model.inputs, names)
+    ]
+
+    @tf.function(input_signature=specs)
+    def serve(*args):
+        inputs = dict(zip(names, args))
+        outputs = model(inputs, training=False)
+        # A model with named outputs (a dict) keeps its names; a single tensor is "output".
+        return outputs if isinstance(outputs, dict) else {"output": outputs}
+
+    return serve
+
+
+NON_BUILTIN = re.compile(r"\btf\.([A-Z][A-Za-z0-9_]+)")
+
+
+def fusable_trackable(concrete, serve, model):
+    """A trackable for graphs holding a composite function the converter fuses into one op
+    (``api_implements``, e.g. an LSTM -> UNIDIRECTIONAL_SEQUENCE_LSTM), else None.
+
+    The frozen-graph path strips ``api_implements``; only the SavedModel import keeps it. A bare
+    tf.Module holding the function and the raw tf.Variables takes that path with every weight
+    still frozen (the Keras model as trackable would leave VAR_HANDLE ops, see below).
+    """
+    library = concrete.graph.as_graph_def().library.function
+    if not any("api_implements" in function.attr for function in library):
+        return None
+    import tensorflow as tf
+
+    holder = tf.Module()
+    holder.serve = serve
+    holder.model_variables = [getattr(v, "value", v) for v in model.variables]
+    return holder
+
+
+def convert(model_path: str, mode: str, representative: str | None, batch_size, allow_flex: bool) -> bytes:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import kerasuite.models  # noqa: F401  registers custom layers for safe loading
+
+    model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
+    serve = serving_function(model, batch_size)
+    # No trackable_obj: with the model passed here the converter keeps Keras 3 variables as
+    # VAR_HANDLE/READ_VARIABLE ops that the runtime never initialises (NaN outputs, and int8
+    # calibration fails); without it every weight is frozen into a constant.
+    concrete = serve.get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], fusable_trackable(concrete, serve, model))
+    builtins = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] if mode == "int8" else [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if allow_flex:
+        builtins.append(tf.lite.OpsSet.SELECT_TF_OPS)
+    converter.target_spec.supported_ops = builtins
+    if mode == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif mode == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif mode == "int8":
+        samples = np.load(representative)
+        # Lists in argument order: a model built from concrete functions has no SignatureDef,
+        # so the calibrator cannot match dict keys.
+        names = [tensor.name for tensor in model.inputs]
+        count = len(samples[f"input__{names[0]}"])
+        step = batch_size or 1
+
+        def representative_dataset():
+            for start in range(0, count - step + 1, step):
+                yield [samples[f"input__{name}"][start:start + step] for name in names]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset
+        if all(t.dtype == "float32" for t in model.inputs):
+            converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    try:
+        return converter.convert()
+    except Exception as error:  # ConverterError carries the list of offending ops
+        text = str(error)
+        ops = sorted(set(NON_BUILTIN.findall(text)))
+        if ops or "custom op" in text.lower() or "select tf ops" in text.lower():
+            listed = ", ".join(f"tf.{op}" for op in ops) or "unknown ops"
+            raise NeedsNonBuiltinOps(listed) from None
+        raise
+
+
+class NeedsNonBuiltinOps(Exception):
+    pass
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--mode", required=True, choices=["float32", "float16", "dynamic", "int8"])
+    parser.add_argument("--representative")
+    parser.add_argument("--batch-size", type=int, default=0)
+    parser.add_argument("--allow-flex", action="store_true")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+
+    from kerasuite.io_utils import write_bytes_atomic
+    from kerasuite.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+
+    try:
+        content = convert(args.model, args.mode, args.representative, args.batch_size or None, args.allow_flex)
+    except NeedsNonBuiltinOps as error:
+        print(
+            f"export {args.mode}: the model needs ops that are not TFLite builtins: {error}; "
+            "pass --set export.allow_flex=true to emit Flex ops (ai-edge-litert cannot run them)",
+            file=sys.stderr,
+        )
+        return 2
+    write_bytes_atomic(args.out, content)
+    print(json.dumps({"path": args.out, "size_bytes": len(content)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Re-check a finished run: the Keras model in RUN_DIR against every .tflite in its bundle."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from kerasuite.errors import CheckFailed, UserError
+
+
+def recheck(run_dir: Path) -> dict:
+    from kerasuite import config as cfg
+    from kerasuite.training.runner import run_paths
+
+    config_path = run_dir / "config.json"
+    model_path = run_dir / "model.keras"
+    for path in (config_path, model_path):
+        if not path.is_file():
+            raise UserError(f"{run_dir}: not a finished run folder (missing {path.name})")
+    config = cfg.resolve(cfg.load_config_file(config_path))
+    _, bundle_dir = run_paths(config)
+    tflite_files = sorted(bundle_dir.glob("model_*.tflite"))
+    if not tflite_files:
+        raise UserError(f"{bundle_dir}: no model_*.tflite files to check")
+
+    import keras
+
+    import kerasuite.models  # noqa: F401  custom layers for safe loading
+    from kerasuite.export.bundle import predict_keras
+    from kerasuite.export.parity import compare
+    from kerasuite.io_utils import write_json_atomic
+    from kerasuite.runtime.interpreter import TFLiteModel
+    from kerasuite.tasks import get_task
+
+    task = get_task(config.task)
+    data = task.load_data(config)
+    model = keras.saving.load_model(model_path, safe_mode=True)
+    export_model = task.export_model(model, data)
+    heldout = task.heldout(data, config.export.parity.max_examples)
+    keras_outputs = predict_keras(export_model, heldout.inputs)
+    results = {}
+    for path in tflite_files:
+        mode = path.stem.removeprefix("model_")
+        tolerance = getattr(config.export.parity, mode, None)
+        if tolerance is None:
+            continue
+        outputs = TFLiteModel(path, threads=config.export.threads).predict(heldout.inputs)
+        results[mode] = compare(task, data, heldout, keras_outputs, outputs, tolerance)
+    write_json_atomic(bundle_dir / "parity.json", results)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kerasuite.parity", description="Re-run the parity harness on RUN_DIR's exports.")
+    parser.add_argument("run_dir", metavar="RUN_DIR")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        from kerasuite.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
+        results = recheck(Path(args.run_dir))
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    failed = []
+    for mode, result in results.items():
+        agreement = result.get("agreement")
+        print(f"{mode:<8} {'passed' if result['passed'] else 'FAILED'}  max|diff| {result['max_abs_diff']:.3g}"
+              + (f"  agreement {agreement:.4f}" if agreement is not None else "")
+              + (f"  ({'; '.join(result['failures'])})" if result["failures"] else ""))
+        if not result["passed"]:
+            failed.append(mode)
+    return 1 if failed else 0

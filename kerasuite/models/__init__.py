@@ -1,0 +1,4 @@
+"""Model builders. Importing this package registers every custom layer with Keras
+serialization, so ``keras.saving.load_model(..., safe_mode=True)`` works in any process."""
+
+from kerasuite.models import vision  # noqa: F401

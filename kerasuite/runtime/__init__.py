@@ -1,0 +1,1 @@
+"""Device-side helpers: numpy + LiteRT only. Nothing in this package may import TensorFlow."""

@@ -1,0 +1,107 @@
+"""Image input on a device: PNG decoding (stdlib zlib), bilinear resize and scaling in numpy,
+matching the training decoder (tf.image.resize with half-pixel centres)."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from kerasuite.errors import UserError
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # PNG colour type -> samples per pixel
+
+
+def decode_png(data: bytes, source: str = "image") -> np.ndarray:
+    """8-bit, non-interlaced PNG -> uint8 [H, W, C]; anything else is refused by name."""
+    if not data.startswith(PNG_SIGNATURE):
+        raise UserError(f"{source}: not a PNG file (devices read PNG or .npy; convert JPEG first)")
+    position, chunks, header = 8, [], None
+    while position + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        body = data[position + 8:position + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            chunks.append(body)
+        elif kind == b"IEND":
+            break
+        position += 12 + length
+    if header is None or not chunks:
+        raise UserError(f"{source}: truncated PNG")
+    width, height, depth, colour, _, _, interlace = header
+    if depth != 8 or colour not in _CHANNELS or interlace:
+        raise UserError(f"{source}: unsupported PNG (needs 8-bit, non-interlaced, no palette)")
+    channels = _CHANNELS[colour]
+    try:
+        raw = np.frombuffer(zlib.decompress(b"".join(chunks)), dtype=np.uint8)
+    except zlib.error:
+        raise UserError(f"{source}: corrupt PNG data") from None
+    stride = width * channels
+    rows = raw.reshape(height, stride + 1)
+    image = np.zeros((height, stride), dtype=np.int32)
+    for y in range(height):
+        kind, line = rows[y, 0], rows[y, 1:].astype(np.int32)
+        previous = image[y - 1] if y else np.zeros(stride, np.int32)
+        if kind == 0:
+            out = line
+        elif kind == 2:
+            out = (line + previous) & 0xFF
+        else:  # Sub (1), Average (3), Paeth (4) depend on the pixel to the left: run per byte
+            out = np.zeros(stride, np.int32)
+            for x in range(stride):
+                left = out[x - channels] if x >= channels else 0
+                up = previous[x]
+                if kind == 1:
+                    predicted = left
+                elif kind == 3:
+                    predicted = (left + up) // 2
+                else:
+                    upper_left = previous[x - channels] if x >= channels else 0
+                    p = left + up - upper_left
+                    pa, pb, pc = abs(p - left), abs(p - up), abs(p - upper_left)
+                    predicted = left if pa <= pb and pa <= pc else (up if pb <= pc else upper_left)
+                out[x] = (line[x] + predicted) & 0xFF
+        image[y] = out
+    return image.astype(np.uint8).reshape(height, width, channels)
+
+
+def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """float32 bilinear resize with half-pixel centres (tf.image.resize's default)."""
+    in_h, in_w = image.shape[:2]
+
+    def axis(out_size: int, in_size: int):
+        source = (np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5
+        source = np.clip(source, 0, in_size - 1)
+        low = np.floor(source).astype(int)
+        high = np.minimum(low + 1, in_size - 1)
+        return low, high, (source - low).astype(np.float32)
+
+    y0, y1, fy = axis(height, in_h)
+    x0, x1, fx = axis(width, in_w)
+    image = image.astype(np.float32)
+    top = image[y0][:, x0] * (1 - fx)[None, :, None] + image[y0][:, x1] * fx[None, :, None]
+    bottom = image[y1][:, x0] * (1 - fx)[None, :, None] + image[y1][:, x1] * fx[None, :, None]
+    return top * (1 - fy)[:, None, None] + bottom * fy[:, None, None]
+
+
+def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    if image.shape[-1] in (2, 4):  # drop alpha
+        image = image[..., :-1]
+    if channels == 1 and image.shape[-1] == 3:
+        # ITU-R 601 luma, as tf.image.rgb_to_grayscale / decode_image(channels=1)
+        return np.round(image @ np.array([0.2989, 0.587, 0.114], np.float32))[..., None].astype(np.uint8)
+    if channels == 3 and image.shape[-1] == 1:
+        return np.repeat(image, 3, axis=-1)
+    return image
+
+
+def read_image(path: str, preprocessing: dict, bundle_dir: Path) -> dict[str, np.ndarray]:
+    image = decode_png(Path(path).read_bytes(), path)
+    image = to_channels(image, int(preprocessing["channels"]))
+    resized = resize_bilinear(image, int(preprocessing["height"]), int(preprocessing["width"]))
+    scaled = np.clip(resized * float(preprocessing["scale"]), 0.0, 1.0).astype(np.float32)
+    return {preprocessing.get("input", "image"): scaled[None]}

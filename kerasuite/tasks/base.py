@@ -1,0 +1,141 @@
+"""The Task contract: everything the shared trainer, exporter and parity harness need from a domain.
+
+A task never branches on another task's type. The trainer (``kerasuite.train``), the exporter
+(``kerasuite.export``) and the parity harness (``kerasuite.export.parity``) only call the methods
+below, so adding a domain is one module under ``kerasuite/tasks/`` plus one registry line.
+
+Conventions shared by every task:
+- Model inputs are named Keras ``Input`` layers; arrays travel as ``dict[name, np.ndarray]`` so a
+  multi-input model (ranking: user and item) needs nothing special.
+- The model that ships (``export_model``) has exactly one output tensor: class probabilities,
+  a query embedding or a score. Parity compares that tensor.
+- ``score`` turns that output on the held-out inputs into the task's metrics, so the same code
+  measures the Keras model and every TFLite file.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+
+import numpy as np
+
+if TYPE_CHECKING:  # keep this module cheap to import
+    import keras
+    import tensorflow as tf
+
+    from kerasuite.config import RunConfig
+
+Arrays = dict[str, np.ndarray]
+
+
+@dataclasses.dataclass
+class TaskData:
+    """What a task's loader hands to training, evaluation and export."""
+
+    train: "tf.data.Dataset"  # batched (inputs, targets) through data.pipeline.make_pipeline
+    validation: "tf.data.Dataset | None"
+    test: "tf.data.Dataset"  # batched, never shuffled or augmented
+    num_train_examples: int
+    labels: list[str] | None = None  # class names, in output order
+    # Task-specific extras (vocabulary, catalogue, sample rate, ...). Kept JSON-friendly where
+    # possible because it also feeds signature.json.
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Heldout:
+    """Held-out examples as numpy: the common ground for Keras and TFLite evaluation."""
+
+    inputs: Arrays
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def take(self, n: int) -> "Heldout":
+        return Heldout({k: v[:n] for k, v in self.inputs.items()}, self.targets[:n])
+
+
+class Task(abc.ABC):
+    """One applied domain. Subclasses are small: data, model families, loss, metrics, extras."""
+
+    name: str
+    default_model: str
+    default_source: str
+    # family name -> builder(config, data) -> keras.Model (trainable model)
+    families: Mapping[str, Callable[["RunConfig", TaskData], "keras.Model"]]
+    # the metric in ``score`` that parity's max_metric_drop applies to, and its direction
+    primary_metric: str = "accuracy"
+    higher_is_better: bool = True
+    # "classification" (top-1 agreement), "topk" (top-k overlap) or "regression" (no agreement)
+    agreement_kind: str = "classification"
+    # A fixed batch size baked into the exported graph (None = dynamic batch dimension).
+    export_batch_size: int | None = None
+
+    # -- configuration ----------------------------------------------------------------------
+    def config_defaults(self) -> dict[str, Any]:
+        """Nested config values this task prefers over the global defaults."""
+        return {}
+
+    # -- data -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def load_data(self, config: "RunConfig") -> TaskData:
+        """Read ``config.data.source`` and return batched datasets built by the canonical pipeline."""
+
+    @abc.abstractmethod
+    def heldout(self, data: TaskData, limit: int) -> Heldout:
+        """Up to ``limit`` held-out examples as numpy arrays for the *export* model."""
+
+    def representative_inputs(self, data: TaskData, config: "RunConfig") -> Iterator[Arrays]:
+        """Export-model inputs from the training pipeline, for full-integer calibration."""
+        for inputs, _ in data.train.take(config.export.representative_batches):
+            yield _as_arrays(inputs)
+
+    # -- model ------------------------------------------------------------------------------
+    def build_model(self, config: "RunConfig", data: TaskData) -> "keras.Model":
+        return self.families[config.model.family](config, data)
+
+    @abc.abstractmethod
+    def compile_model(self, model: "keras.Model", config: "RunConfig", data: TaskData) -> None:
+        """Attach optimizer, loss and Keras metrics."""
+
+    def export_model(self, model: "keras.Model", data: TaskData) -> "keras.Model":
+        """The model that ships; e.g. the query tower of a two-tower model."""
+        return model
+
+    # -- evaluation -------------------------------------------------------------------------
+    def evaluate(self, model: "keras.Model", data: TaskData, config: "RunConfig") -> dict[str, float]:
+        """The report's ``eval`` block: Keras ``evaluate`` on the whole test split."""
+        results = model.evaluate(data.test, verbose=0, return_dict=True)
+        return {name: float(value) for name, value in results.items() if name != "compile_metrics"}
+
+    @abc.abstractmethod
+    def score(self, outputs: np.ndarray, heldout: Heldout, data: TaskData) -> dict[str, float]:
+        """Task metrics from the export model's outputs on ``heldout`` (Keras or TFLite alike)."""
+
+    def agreement(self, reference: np.ndarray, candidate: np.ndarray, data: TaskData) -> float | None:
+        """How often ``candidate`` outputs make the same decision as ``reference``."""
+        if self.agreement_kind == "classification":
+            return float(np.mean(np.argmax(reference, -1) == np.argmax(candidate, -1)))
+        return None
+
+    # -- bundle and logs --------------------------------------------------------------------
+    def write_bundle_extras(self, data: TaskData, bundle_dir: Path) -> None:
+        """Files a device needs besides the .tflite (labels.txt is written by the exporter)."""
+
+    def device_preprocessing(self, data: TaskData, config: "RunConfig") -> dict[str, Any]:
+        """What a device must do to raw input before ``invoke`` (goes to signature.json)."""
+        return {}
+
+    def callbacks(self, model: "keras.Model", data: TaskData, log_dir: Path, config: "RunConfig") -> list:
+        """Extra TensorBoard writers (confusion matrix, samples, embeddings)."""
+        return []
+
+
+def _as_arrays(inputs: Any) -> Arrays:
+    if isinstance(inputs, Mapping):
+        return {name: np.asarray(value) for name, value in inputs.items()}
+    raise TypeError("task datasets must yield ({input_name: tensor}, target) pairs")

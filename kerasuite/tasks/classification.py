@@ -1,0 +1,47 @@
+"""What every single-label classification task shares: loss, metrics, scoring, label files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasuite.config import RunConfig
+from kerasuite.tasks.base import Heldout, TaskData, _as_arrays
+from kerasuite.training.optimizers import make_optimizer
+
+
+class ClassificationMixin:
+    """Softmax-probability models with integer targets."""
+
+    primary_metric = "accuracy"
+    higher_is_better = True
+    agreement_kind = "classification"
+
+    def compile_model(self, model: keras.Model, config: RunConfig, data: TaskData) -> None:
+        model.compile(
+            optimizer=make_optimizer(config.train),
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        )
+
+    def score(self, outputs: np.ndarray, heldout: Heldout, data: TaskData) -> dict[str, float]:
+        predictions = np.argmax(outputs, axis=-1)
+        return {"accuracy": float(np.mean(predictions == heldout.targets))}
+
+    @staticmethod
+    def collect_heldout(dataset: tf.data.Dataset, limit: int) -> Heldout:
+        inputs: dict[str, list[np.ndarray]] = {}
+        targets: list[np.ndarray] = []
+        count = 0
+        for batch_inputs, batch_targets in dataset:
+            for name, value in _as_arrays(batch_inputs).items():
+                inputs.setdefault(name, []).append(value)
+            targets.append(np.asarray(batch_targets))
+            count += len(targets[-1])
+            if count >= limit:
+                break
+        merged = {name: np.concatenate(parts)[:limit] for name, parts in inputs.items()}
+        return Heldout(merged, np.concatenate(targets)[:limit])

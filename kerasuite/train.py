@@ -1,0 +1,105 @@
+"""``python -m kerasuite.train``: parse -> config -> strategy -> fit -> evaluate -> export -> parity.
+
+This module stays thin and imports no TensorFlow until the arguments are valid, so ``--help``
+and usage errors answer at once. The work happens in :mod:`kerasuite.training.runner`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from kerasuite.errors import CheckFailed, UserError
+
+DESCRIPTION = "Train a kerasuite task, evaluate it, export TFLite files and check their parity."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from kerasuite.config import EXPORT_MODES, STRATEGIES
+    from kerasuite.tasks import TASK_NAMES
+
+    parser = argparse.ArgumentParser(prog="python -m kerasuite.train", description=DESCRIPTION)
+    parser.add_argument("--task", help=f"one of: {', '.join(TASK_NAMES)} (default image_classification)")
+    parser.add_argument("--model", help="model family, e.g. cnn, lstm, transformer, two_tower, dcn, mlp, ds_cnn")
+    parser.add_argument("--data", metavar="SPEC", help="tfds:NAME | folder:PATH | csv:PATH | builtin:digits | synthetic:NAME")
+    parser.add_argument("--epochs", type=int, metavar="N")
+    parser.add_argument("--batch-size", type=int, metavar="N", help="global batch size (split across replicas)")
+    parser.add_argument("--strategy", choices=STRATEGIES)
+    parser.add_argument("--run-dir", metavar="DIR", help="default: runs/<run-name>")
+    parser.add_argument("--export", metavar="MODES", help=f"comma list of {', '.join(EXPORT_MODES)}; 'none' to skip")
+    parser.add_argument("--config", metavar="FILE", help="JSON or YAML file of config values")
+    parser.add_argument("--set", metavar="KEY=VALUE", nargs="+", action="append", default=[],
+                        help="override any config key, e.g. --set train.learning_rate=1e-3 model.cnn.filters=16,32")
+    parser.add_argument("--seed", type=int, metavar="N")
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished run in the run folder")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own log messages")
+    return parser
+
+
+def _flag_values(args: argparse.Namespace) -> dict[str, object]:
+    flags = {
+        "task": args.task, "model.family": args.model, "data.source": args.data,
+        "train.epochs": args.epochs, "train.batch_size": args.batch_size,
+        "train.strategy": args.strategy, "run_dir": args.run_dir, "seed": args.seed,
+    }
+    if args.export is not None:
+        flags["export.modes"] = "" if args.export.strip().lower() == "none" else args.export
+    return {key: value for key, value in flags.items() if value is not None}
+
+
+def resolve_config(args: argparse.Namespace):
+    from kerasuite import config as cfg
+    from kerasuite.tasks import TASK_NAMES
+
+    file_values = cfg.load_config_file(args.config) if args.config else {}
+    set_values = cfg.parse_set([item for group in args.set for item in group])
+    flags = _flag_values(args)
+    task_name = flags.get("task") or set_values.get("task") or file_values.get("task") or cfg.RunConfig.task
+    if task_name not in TASK_NAMES:
+        raise UserError(f"--task {task_name!r}: unknown task; choose from {', '.join(TASK_NAMES)}")
+    return cfg.resolve(file_values, set_values, flags, task_defaults=_task_defaults)
+
+
+def _task_defaults(name: str) -> dict:
+    from kerasuite.tasks import get_task
+
+    task = get_task(name)
+    defaults = dict(task.config_defaults())
+    defaults.setdefault("data", {}).setdefault("source", task.default_source)
+    defaults.setdefault("model", {}).setdefault("family", task.default_model)
+    return defaults
+
+
+def quiet_tensorflow(verbose: bool) -> None:
+    """TensorFlow's C++ start-up chatter is noise a user cannot act on; --verbose brings it back."""
+    if verbose:
+        os.environ["KERASUITE_VERBOSE"] = "1"
+    else:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    quiet_tensorflow(args.verbose)
+    try:
+        from kerasuite.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
+        config = resolve_config(args)
+        from kerasuite.training.runner import run
+
+        run(config, overwrite=args.overwrite, verbose=args.verbose)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except CheckFailed as error:
+        print(f"check failed: {error}", file=sys.stderr)
+        return error.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

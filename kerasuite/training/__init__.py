@@ -1,0 +1,1 @@
+"""Training machinery shared by every task: optimizers, callbacks, the fit loop."""

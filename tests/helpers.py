@@ -1,0 +1,82 @@
+"""Shared test helpers: tiny per-task settings and one export+parity runner every task reuses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Every registered task must have an entry here (tests/test_all_tasks.py enforces it): the
+# smallest settings that still run the task's real data, model, export and parity code.
+COMMON_TINY = {
+    "train.epochs": "2",
+    "train.verbose": "0",
+    "export.latency_runs": "3",
+    "export.representative_batches": "2",
+    "export.parity.max_examples": "200",
+    "export.golden_examples": "4",
+}
+TINY: dict[str, dict[str, str]] = {
+    "image_classification": {
+        "data.source": "builtin:digits",
+        "data.image.height": "8",
+        "data.image.width": "8",
+        "model.cnn.filters": "8",
+        "model.cnn.convs_per_block": "1",
+        "model.cnn.dense_units": "16",
+        "model.cnn.augment": "false",
+        "train.epochs": "3",
+    },
+}
+# Parity thresholds for barely trained tiny models: float modes stay strict, quantized modes are
+# loosened only on agreement/metric, because near-uniform outputs flip argmax under rounding.
+TINY_PARITY = {
+    "export.parity.int8.min_agreement": "0.8",
+    "export.parity.int8.max_metric_drop": "0.1",
+    "export.parity.dynamic.min_agreement": "0.8",
+    "export.parity.dynamic.max_metric_drop": "0.1",
+}
+
+
+def tiny_sets(task: str, tmp_path: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    sets = {**COMMON_TINY, **TINY_PARITY, **TINY[task], "export.dir": str(tmp_path / "bundle")}
+    sets.update(extra or {})
+    return sets
+
+
+def run_tiny(task: str, tmp_path: Path, extra: dict[str, str] | None = None, modes: str = "float32,int8",
+             family: str | None = None) -> dict[str, Any]:
+    """Train, export and parity-check ``task`` in-process through the real CLI entry point."""
+    import json
+
+    from kerasuite.train import main
+
+    sets = tiny_sets(task, tmp_path, extra)
+    argv = ["--task", task, "--run-dir", str(tmp_path / "run"), "--export", modes]
+    if family:
+        argv += ["--model", family]
+    argv += ["--set", *[f"{k}={v}" for k, v in sets.items()]]
+    code = main(argv)
+    assert code == 0, f"kerasuite.train exited {code} for {task}"
+    return json.loads((tmp_path / "run" / "metrics.json").read_text())
+
+
+def run_cli(module: str, *args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO))
+    environment.update(env or {})
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                          env=environment, timeout=timeout, cwd=str(REPO))
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess, code: int, *culprits: str) -> None:
+    stderr = done.stderr.strip()
+    assert done.returncode == code, f"exit {done.returncode}, stderr: {stderr[-2000:]}"
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line, got: {stderr}"
+    for culprit in culprits:
+        assert culprit in lines[0], f"{culprit!r} not named in: {lines[0]}"

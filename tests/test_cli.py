@@ -1,0 +1,98 @@
+"""The train CLI end to end: the run-folder contract, refusals, and a fast --help."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from helpers import REPO, assert_one_line_error, run_cli, run_tiny
+from test_image_classification import write_digit_pngs
+
+
+def test_help_does_not_import_tensorflow():
+    code = (
+        "import sys; from kerasuite.train import build_parser; build_parser().format_help(); "
+        "import kerasuite.edge; kerasuite.edge.build_parser().format_help(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(REPO))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("cli")
+    report = run_tiny("image_classification", tmp_path)
+    return tmp_path, report
+
+
+def test_run_produces_every_file_of_the_contract(finished_run):
+    tmp_path, report = finished_run
+    run_dir, bundle = tmp_path / "run", tmp_path / "bundle"
+    for name in ("config.json", "model.keras", "metrics.json"):
+        assert (run_dir / name).is_file(), name
+    events = list((run_dir / "logs").rglob("events.out.tfevents.*"))
+    assert {p.parent.name for p in events} >= {"train", "validation"}
+    for name in ("model_float32.tflite", "model_int8.tflite", "labels.txt", "signature.json", "golden.npz",
+                 "parity.json", "parity_float32.png", "parity_int8.png"):
+        assert (bundle / name).is_file(), name
+    assert not (run_dir / "backup").exists()  # BackupAndRestore cleans up after a finished run
+    assert report["task"] == "image_classification" and report["model"] == "cnn"
+    assert set(report["eval"]) >= {"accuracy", "loss"}
+    assert set(report["train"]) >= {"epochs", "seconds", "examples_per_second"}
+    for mode in ("float32", "int8"):
+        entry = report["exports"][mode]
+        assert set(entry) >= {"path", "size_bytes", "eval", "parity", "latency_ms"}
+        assert entry["parity"]["passed"] is True
+        assert entry["size_bytes"] == (bundle / f"model_{mode}.tflite").stat().st_size
+    assert report["exports"]["float32"]["parity"]["max_abs_diff"] <= 1e-4
+    signature = json.loads((bundle / "signature.json").read_text())
+    int8_input = signature["modes"]["int8"]["inputs"][0]
+    assert int8_input["dtype"] == "int8" and int8_input["quantization"]["scale"] > 0
+    assert signature["preprocessing"]["kind"] == "image"
+
+
+def test_tensorboard_logs_hold_images_and_hparams(finished_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tmp_path, _ = finished_run
+    accumulator = EventAccumulator(str(tmp_path / "run" / "logs" / "validation"), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    tags = set(accumulator.Tags()["tensors"])
+    assert {"confusion_matrix", "samples_true_to_predicted"} <= tags
+    assert any("hparams" in tag or tag.startswith("_hparams_") for tag in accumulator.summary_metadata)
+
+
+def test_rerunning_a_finished_run_is_refused(finished_run):
+    tmp_path, _ = finished_run
+    done = run_cli("kerasuite.train", "--run-dir", str(tmp_path / "run"), "--epochs", "1")
+    assert_one_line_error(done, 2, str(tmp_path / "run"), "--overwrite")
+
+
+def test_parity_command_rechecks_a_run(finished_run):
+    tmp_path, _ = finished_run
+    done = run_cli("kerasuite.parity", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "float32  passed" in done.stdout and "int8     passed" in done.stdout
+
+
+@pytest.mark.parametrize("args,culprit", [
+    (["--task", "weather"], "--task 'weather'"),
+    (["--set", "train.epoch=2"], "train.epoch"),
+    (["--data", "folder:/no/such/folder"], "/no/such/folder"),
+    (["--model", "resnet"], "--model 'resnet'"),
+    (["--export", "int4"], "int4"),
+])
+def test_bad_usage_is_one_line_exit_2_and_writes_nothing(tmp_path, args, culprit):
+    run_dir = tmp_path / "run"
+    done = run_cli("kerasuite.train", "--run-dir", str(run_dir), *args)
+    assert_one_line_error(done, 2, culprit)
+    assert not (run_dir / "metrics.json").exists() and not (run_dir / "model.keras").exists()
+
+
+def test_single_class_folder_is_refused(tmp_path):
+    write_digit_pngs(tmp_path / "data", classes=(3,))
+    done = run_cli("kerasuite.train", "--run-dir", str(tmp_path / "run"), "--data", f"folder:{tmp_path / 'data'}")
+    assert_one_line_error(done, 2, "single class", str(tmp_path / "data"))

@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+
+from kerasuite import config as cfg
+from kerasuite.errors import UserError
+
+
+def _config(source, **sets):
+    values = {"data.source": source, "train.batch_size": "16", "data.image.height": "8", "data.image.width": "8"}
+    values.update(sets)
+    return cfg.resolve({}, values)
+
+
+def _task():
+    from kerasuite.tasks import get_task
+
+    return get_task("image_classification")
+
+
+def write_digit_pngs(root, per_class=12, classes=(0, 1, 2), split=None):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for label in classes:
+        folder = root / (split or "") / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        images = digits.images[digits.target == label][:per_class]
+        for i, image in enumerate(images):
+            Image.fromarray(np.uint8(image * 255 / 16)).save(folder / f"{label}_{i}.png")
+
+
+def test_digits_source_gives_scaled_batches_and_disjoint_splits():
+    data = _task().load_data(_config("builtin:digits"))
+    inputs, labels = next(iter(data.test))
+    assert inputs["image"].shape.as_list() == [16, 8, 8, 1]
+    assert 0.0 <= float(np.min(inputs["image"])) and float(np.max(inputs["image"])) <= 1.0
+    assert data.labels == [str(d) for d in range(10)]
+    test_count = sum(int(y.shape[0]) for _, y in data.test)
+    val_count = sum(int(y.shape[0]) for _, y in data.validation)
+    assert data.num_train_examples + test_count + val_count == 1797
+
+
+def test_folder_source_reads_real_pngs(tmp_path):
+    write_digit_pngs(tmp_path, split="train")
+    write_digit_pngs(tmp_path, per_class=4, split="test")
+    data = _task().load_data(_config(f"folder:{tmp_path}"))
+    assert data.labels == ["0", "1", "2"]
+    test_labels = np.concatenate([y.numpy() for _, y in data.test])
+    assert sorted(test_labels.tolist()) == [0] * 4 + [1] * 4 + [2] * 4
+    batch, _ = next(iter(data.train))
+    assert batch["image"].shape[1:] == (8, 8, 1)
+
+
+def test_unreadable_image_is_named_or_skipped_and_counted(tmp_path):
+    write_digit_pngs(tmp_path)
+    bad = tmp_path / "1" / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    with pytest.raises(UserError, match="broken.png"):
+        _task().load_data(_config(f"folder:{tmp_path}"))
+    data = _task().load_data(_config(f"folder:{tmp_path}", **{"data.skip_bad_files": "true"}))
+    assert data.info["skipped_files"] == 1
+
+
+def test_tfds_source_runs_real_loading_code_offline():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=40):
+        data = _task().load_data(_config("tfds:mnist"))
+    inputs, labels = next(iter(data.train))
+    assert inputs["image"].shape.as_list()[1:] == [8, 8, 1]
+    assert data.labels == [str(d) for d in range(10)]
+    assert labels.dtype.name == "int64"
+
+
+def test_unknown_tfds_name_is_a_user_error():
+    with pytest.raises(UserError, match="tfds:no_such_set"):
+        _task().load_data(_config("tfds:no_such_set"))
+
+
+def test_conv_stack_round_trips_through_keras_file(tmp_path):
+    import keras
+
+    from kerasuite.models.vision import build_conv_stack
+
+    model = build_conv_stack(cfg.CnnConfig(filters=(4, 8), dense_units=8), (8, 8, 1), 3)
+    x = {"image": np.random.default_rng(0).uniform(size=(5, 8, 8, 1)).astype("float32")}
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(model.predict(x, verbose=0), again.predict(x, verbose=0), atol=1e-6)
+    assert model.get_layer("augment_translate") is not None  # training-only augmentation is in the model
+    with pytest.raises(ValueError, match="pooling"):
+        build_conv_stack(cfg.CnnConfig(pooling="median"), (8, 8, 1), 3)

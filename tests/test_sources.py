@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+
+from kerasuite.data.sources import parse_source, scan_class_folder, split_files, split_indices
+from kerasuite.errors import UserError
+
+
+def test_parse_source_refuses_unknown_scheme_and_empty_target():
+    assert str(parse_source("tfds:mnist")) == "tfds:mnist"
+    with pytest.raises(UserError, match="--data 'ftp:x'"):
+        parse_source("ftp:x")
+    with pytest.raises(UserError, match="missing"):
+        parse_source("folder:")
+    with pytest.raises(UserError, match="reads"):
+        parse_source("csv:a.csv", allowed=("folder",))
+
+
+def test_split_indices_is_stratified_deterministic_and_disjoint():
+    labels = np.repeat(np.arange(4), 50)
+    first = split_indices(labels, 0.2, 0.1, seed=3)
+    second = split_indices(labels, 0.2, 0.1, seed=3)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    train, validation, test = first
+    assert len(set(train) | set(validation) | set(test)) == 200
+    assert not set(train) & set(test) and not set(train) & set(validation)
+    assert np.bincount(labels[test]).tolist() == [10, 10, 10, 10]
+    assert np.bincount(labels[validation]).tolist() == [4, 4, 4, 4]
+
+
+def _touch(path, name):
+    path.mkdir(parents=True, exist_ok=True)
+    (path / name).write_bytes(b"x")
+
+
+def test_scan_class_folder_uses_train_and_test_subfolders(tmp_path):
+    for split in ("train", "test"):
+        for cls in ("cat", "dog"):
+            _touch(tmp_path / split / cls, f"{split}_{cls}.png")
+    scanned = scan_class_folder(str(tmp_path), (".png",))
+    assert scanned.class_names == ["cat", "dog"]
+    assert len(scanned.train.paths) == 2 and len(scanned.test.paths) == 2
+    assert scanned.test.labels.tolist() == [0, 1]
+
+
+def test_split_files_is_stable_when_files_are_added(tmp_path):
+    for i in range(40):
+        _touch(tmp_path / ("a" if i % 2 else "b"), f"{i}.png")
+    before = split_files(scan_class_folder(str(tmp_path), (".png",)).train, 0.25, seed=1)
+    _touch(tmp_path / "a", "new.png")
+    after = split_files(scan_class_folder(str(tmp_path), (".png",)).train, 0.25, seed=1)
+    assert set(before[1].paths) <= set(after[1].paths) | set(after[0].paths)
+    assert set(before[1].paths) == set(after[1].paths) - {str(tmp_path / "a" / "new.png")}
+
+
+@pytest.mark.parametrize("layout,message", [
+    ("missing", "does not exist"),
+    ("empty", "no .png"),
+    ("one_class", "single class"),
+])
+def test_scan_class_folder_refuses_bad_layouts(tmp_path, layout, message):
+    root = tmp_path / "data"
+    if layout == "empty":
+        (root / "a").mkdir(parents=True)
+        (root / "b").mkdir()
+    elif layout == "one_class":
+        _touch(root / "only", "1.png")
+        _touch(root / "only", "2.png")
+    with pytest.raises(UserError, match=message) as error:
+        scan_class_folder(str(root), (".png",))
+    assert str(root) in str(error.value)
