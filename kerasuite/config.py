@@ -123,7 +123,9 @@ class TwoTowerConfig:
     hidden_units: tuple[int, ...] = (64,)
     temperature: float = 0.05
     remove_accidental_hits: bool = True
-    sampling_correction: bool = False
+    # logQ correction: in-batch negatives are drawn by popularity, so without it the model learns
+    # to demote popular items (Debian dependency set, 5 epochs: recall@10 0.09 without, 0.47 with)
+    sampling_correction: bool = True
     top_k: int = 100
 
 
@@ -187,6 +189,9 @@ class TrainConfig:
     optimizer: str = "adam"  # adam | adamw | sgd
     weight_decay: float = 0.0
     strategy: str = "auto"  # auto | one_device | mirrored | multi_worker
+    # Split the CPU into N logical devices so MirroredStrategy can be run without GPUs (tests,
+    # debugging); 0 = off. Must be set before TensorFlow starts, i.e. once per process.
+    logical_cpus: int = 0
     steps_per_epoch: int = 0  # 0 = one pass over the training split
     early_stopping_patience: int = 0  # 0 = off
     restore_best_weights: bool = True
@@ -229,6 +234,7 @@ class ExportConfig:
     dir: str = ""  # "" = exports/<run-name>
     representative_batches: int = 20
     allow_flex: bool = False
+    custom_layer_modules: tuple[str, ...] = ()  # imported before loading, for your own layers
     golden_examples: int = 8
     latency_runs: int = 50
     threads: int = 1

@@ -11,3 +11,11 @@ class CheckFailed(Exception):
     """The run worked but a check did not pass (parity, thresholds, non-finite loss): exit 1."""
 
     exit_code = 1
+
+
+class Interrupted(Exception):
+    """Training was stopped by a signal (preemption) after saving its backup: exit 128 + signal."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum

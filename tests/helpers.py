@@ -31,6 +31,35 @@ TINY: dict[str, dict[str, str]] = {
         "model.cnn.augment": "false",
         "train.epochs": "3",
     },
+    "text_classification": {
+        "data.source": "synthetic:topics",
+        "data.text.max_tokens": "400",
+        "data.text.sequence_length": "24",
+        "model.lstm.embedding_dim": "8",
+        "model.lstm.units": "8",
+        "train.batch_size": "32",
+    },
+    "retrieval": {
+        "data.source": "synthetic:clusters,users=60,items=40,clusters=4,per_user=8",
+        "model.two_tower.embedding_dim": "8",
+        "model.two_tower.hidden_units": "8",
+        "model.two_tower.top_k": "20",
+        "train.batch_size": "32",
+        "train.epochs": "3",
+    },
+    "ranking": {
+        "data.source": "synthetic:clusters,users=60,items=40,clusters=4,per_user=8",
+        "model.ranking.embedding_dim": "4",
+        "model.ranking.hidden_units": "8",
+        "model.ranking.cross_layers": "1",
+        "train.batch_size": "32",
+    },
+    "keyword_spotting": {
+        "data.source": "synthetic:tones",
+        "model.ds_cnn.filters": "8",
+        "model.ds_cnn.num_blocks": "1",
+        "train.batch_size": "32",
+    },
 }
 # Parity thresholds for barely trained tiny models: float modes stay strict, quantized modes are
 # loosened only on agreement/metric, because near-uniform outputs flip argmax under rounding.
@@ -80,3 +109,14 @@ def assert_one_line_error(done: subprocess.CompletedProcess, code: int, *culprit
     assert len(lines) == 1, f"expected one line, got: {stderr}"
     for culprit in culprits:
         assert culprit in lines[0], f"{culprit!r} not named in: {lines[0]}"
+
+
+def run_main(capsys, *argv: str) -> subprocess.CompletedProcess:
+    """Run ``kerasuite.train.main`` in-process (no TensorFlow start-up per case) and capture it
+    like a subprocess, so the same one-line-error assertions apply."""
+    from kerasuite.train import main
+
+    capsys.readouterr()
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(list(argv), code, captured.out, captured.err)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from helpers import REPO, assert_one_line_error, run_cli, run_tiny
+from helpers import REPO, assert_one_line_error, run_cli, run_main
 from test_image_classification import write_digit_pngs
 
 
@@ -21,11 +21,9 @@ def test_help_does_not_import_tensorflow():
     assert done.stdout.strip() == "[]"
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("cli")
-    report = run_tiny("image_classification", tmp_path)
-    return tmp_path, report
+@pytest.fixture
+def finished_run(tiny_run):
+    return tiny_run("image_classification")
 
 
 def test_run_produces_every_file_of_the_contract(finished_run):
@@ -85,14 +83,14 @@ def test_parity_command_rechecks_a_run(finished_run):
     (["--model", "resnet"], "--model 'resnet'"),
     (["--export", "int4"], "int4"),
 ])
-def test_bad_usage_is_one_line_exit_2_and_writes_nothing(tmp_path, args, culprit):
+def test_bad_usage_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, args, culprit):
     run_dir = tmp_path / "run"
-    done = run_cli("kerasuite.train", "--run-dir", str(run_dir), *args)
+    done = run_main(capsys, "--run-dir", str(run_dir), *args)
     assert_one_line_error(done, 2, culprit)
     assert not (run_dir / "metrics.json").exists() and not (run_dir / "model.keras").exists()
 
 
-def test_single_class_folder_is_refused(tmp_path):
+def test_single_class_folder_is_refused(tmp_path, capsys):
     write_digit_pngs(tmp_path / "data", classes=(3,))
-    done = run_cli("kerasuite.train", "--run-dir", str(tmp_path / "run"), "--data", f"folder:{tmp_path / 'data'}")
+    done = run_main(capsys, "--run-dir", str(tmp_path / "run"), "--data", f"folder:{tmp_path / 'data'}")
     assert_one_line_error(done, 2, "single class", str(tmp_path / "data"))

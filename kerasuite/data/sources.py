@@ -94,10 +94,11 @@ class ClassFolder:
     test: LabelledFiles | None  # None: the folder has no train/ test/ layout
 
 
-def _scan_classes(root: Path, extensions: tuple[str, ...], class_names: list[str] | None) -> tuple[list[str], LabelledFiles]:
+def _scan_classes(root: Path, extensions: tuple[str, ...], class_names: list[str] | None,
+                  ignore: tuple[str, ...] = ()) -> tuple[list[str], LabelledFiles]:
     if not root.is_dir():
         raise UserError(f"folder {root}: does not exist or is not a folder")
-    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in ignore)
     names = class_names if class_names is not None else found
     paths: list[str] = []
     labels: list[int] = []
@@ -117,20 +118,23 @@ def _scan_classes(root: Path, extensions: tuple[str, ...], class_names: list[str
     return names, LabelledFiles(paths, np.array(labels, dtype=np.int64))
 
 
-def scan_class_folder(path: str, extensions: Iterable[str]) -> ClassFolder:
+def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str] = ()) -> ClassFolder:
     """Read a one-subfolder-per-class tree; ``train/`` and ``test/`` subfolders are the splits.
+
+    Subfolders named in ``ignore`` are not classes (e.g. ``_background_noise_`` for audio).
 
     Refuses (``UserError``) a missing folder, one with no matching files, and one with fewer than
     two classes, naming the folder.
     """
     extensions = tuple(e.lower() for e in extensions)
+    ignore = tuple(ignore)
     root = Path(path)
     if not root.is_dir():
         raise UserError(f"--data folder:{path}: folder does not exist")
     wanted = "/".join(extensions)
     if (root / "train").is_dir() and (root / "test").is_dir():
-        names, train = _scan_classes(root / "train", extensions, None)
-        test_names = sorted(p.name for p in (root / "test").iterdir() if p.is_dir())
+        names, train = _scan_classes(root / "train", extensions, None, ignore)
+        test_names = sorted(p.name for p in (root / "test").iterdir() if p.is_dir() and p.name not in ignore)
         extra = sorted(set(test_names) - set(names))
         if extra:
             raise UserError(f"--data folder:{path}: test/ has classes not in train/: {', '.join(extra)}")
@@ -138,7 +142,7 @@ def scan_class_folder(path: str, extensions: Iterable[str]) -> ClassFolder:
         if not test.paths:
             raise UserError(f"--data folder:{path}: test/ holds no {wanted} files")
     else:
-        names, train = _scan_classes(root, extensions, None)
+        names, train = _scan_classes(root, extensions, None, ignore)
         test = None
     used = sorted(set(train.labels.tolist()))
     if not train.paths:

@@ -66,11 +66,22 @@ def export_bundle(
             size = tflite.convert(
                 model_path, mode, out, representative_path,
                 batch_size=task.export_batch_size, allow_flex=config.export.allow_flex,
+                import_modules=config.export.custom_layer_modules,
             )
             runner = TFLiteModel(out, threads=config.export.threads)
             tflite_outputs = runner.predict(heldout.inputs)
             tolerance = getattr(config.export.parity, mode)
             checked = parity.compare(task, data, heldout, keras_outputs, tflite_outputs, tolerance)
+            if mode == "int8" and not checked["passed"]:
+                diagnosis = tflite.diagnose_int8(model_path, representative_path, task.export_batch_size,
+                                                 config.export.custom_layer_modules)
+                checked["diagnosis"] = {k: v for k, v in diagnosis.items() if k != "layers"}
+                checked["diagnosis"]["layers"] = diagnosis.get("layers", [])[:50]
+                if "worst_layer" in diagnosis:
+                    checked["failures"].append(
+                        f"largest int8 error at {diagnosis['worst_layer']} ({diagnosis['worst_op']}, "
+                        f"{diagnosis['rmse_over_scale']:.2f} quantization steps RMS)"
+                    )
             parity.plot_outputs(keras_outputs, tflite_outputs, mode, staging / f"parity_{mode}.png")
             results[mode] = {
                 "path": str(bundle_dir / out.name),

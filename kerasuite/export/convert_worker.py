@@ -46,7 +46,8 @@ def fusable_trackable(concrete, serve, model):
 
     The frozen-graph path strips ``api_implements``; only the SavedModel import keeps it. A bare
     tf.Module holding the function and the raw tf.Variables takes that path with every weight
-    still frozen (the Keras model as trackable would leave VAR_HANDLE ops, see below).
+    still frozen (with the Keras model as trackable this graph kept VAR_HANDLE/READ_VARIABLE ops
+    that the runtime never initialises).
     """
     library = concrete.graph.as_graph_def().library.function
     if not any("api_implements" in function.attr for function in library):
@@ -59,7 +60,8 @@ def fusable_trackable(concrete, serve, model):
     return holder
 
 
-def convert(model_path: str, mode: str, representative: str | None, batch_size, allow_flex: bool) -> bytes:
+def build_converter(model_path: str, mode: str, representative: str | None, batch_size, allow_flex: bool,
+                    integer_io: bool = True):
     import keras
     import numpy as np
     import tensorflow as tf
@@ -68,15 +70,15 @@ def convert(model_path: str, mode: str, representative: str | None, batch_size, 
 
     model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
     serve = serving_function(model, batch_size)
-    # No trackable_obj: with the model passed here the converter keeps Keras 3 variables as
-    # VAR_HANDLE/READ_VARIABLE ops that the runtime never initialises (NaN outputs, and int8
-    # calibration fails); without it every weight is frozen into a constant.
     concrete = serve.get_concrete_function()
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], fusable_trackable(concrete, serve, model))
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [concrete], fusable_trackable(concrete, serve, model)
+    )
     builtins = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] if mode == "int8" else [tf.lite.OpsSet.TFLITE_BUILTINS]
     if allow_flex:
         builtins.append(tf.lite.OpsSet.SELECT_TF_OPS)
     converter.target_spec.supported_ops = builtins
+    representative_dataset = None
     if mode == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -96,9 +98,17 @@ def convert(model_path: str, mode: str, representative: str | None, batch_size, 
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative_dataset
-        if all(t.dtype == "float32" for t in model.inputs):
-            converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        if integer_io:
+            if all(t.dtype == "float32" for t in model.inputs):
+                converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+    # The model must outlive the converter: the traced function captures its variables.
+    converter._kerasuite_model = model
+    return converter, representative_dataset
+
+
+def convert(model_path: str, mode: str, representative: str | None, batch_size, allow_flex: bool) -> bytes:
+    converter, _ = build_converter(model_path, mode, representative, batch_size, allow_flex)
     try:
         return converter.convert()
     except Exception as error:  # ConverterError carries the list of offending ops
@@ -108,6 +118,36 @@ def convert(model_path: str, mode: str, representative: str | None, batch_size, 
             listed = ", ".join(f"tf.{op}" for op in ops) or "unknown ops"
             raise NeedsNonBuiltinOps(listed) from None
         raise
+
+
+def diagnose_int8(model_path: str, representative: str, batch_size) -> list[dict]:
+    """Per-layer quantization error from TFLite's QuantizationDebugger, in graph order.
+
+    ``rmse_over_scale`` is the root-mean-square error of a layer's quantized output measured in
+    quantization steps: about 0.29 is ideal rounding, much larger means that layer's range is the
+    problem.
+    """
+    import csv
+    import io
+
+    import tensorflow as tf
+
+    converter, dataset = build_converter(model_path, "int8", representative, batch_size, False, integer_io=False)
+    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset)
+    debugger.run()
+    buffer = io.StringIO()
+    debugger.layer_statistics_dump(buffer)
+    layers = []
+    for row in csv.DictReader(io.StringIO(buffer.getvalue())):
+        scale = float(row.get("scale") or 0.0)
+        mse = float(row.get("mean_squared_error") or 0.0)
+        layers.append({
+            "op": row.get("op_name"),
+            "tensor": row.get("tensor_name"),
+            "rmse_over_scale": (mse ** 0.5) / scale if scale else None,
+            "max_abs_error": float(row.get("max_abs_error") or 0.0),
+        })
+    return layers
 
 
 class NeedsNonBuiltinOps(Exception):
@@ -121,14 +161,26 @@ def main(argv=None) -> int:
     parser.add_argument("--representative")
     parser.add_argument("--batch-size", type=int, default=0)
     parser.add_argument("--allow-flex", action="store_true")
+    parser.add_argument("--import", dest="imports", action="append", default=[],
+                        help="module that registers the model's custom layers (repeatable)")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--diagnose", action="store_true", help="write int8 per-layer error stats (JSON) to --out")
     args = parser.parse_args(argv)
 
     from kerasuite.io_utils import write_bytes_atomic
     from kerasuite.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
+    import importlib
 
+    for module in args.imports:
+        importlib.import_module(module)
+
+    if args.diagnose:
+        from kerasuite.io_utils import write_json_atomic
+
+        write_json_atomic(args.out, diagnose_int8(args.model, args.representative, args.batch_size or None))
+        return 0
     try:
         content = convert(args.model, args.mode, args.representative, args.batch_size or None, args.allow_flex)
     except NeedsNonBuiltinOps as error:

@@ -19,11 +19,13 @@ def convert(
     representative_path: Path | None = None,
     batch_size: int | None = None,
     allow_flex: bool = False,
+    import_modules: tuple[str, ...] = (),
     timeout: float = 900.0,
 ) -> int:
     """Convert ``model_path`` (a .keras export model) to ``out_path``; returns the file size.
 
-    Raises ``UserError`` when the model needs non-builtin ops (the message lists them) and
+    ``import_modules`` are imported first in the subprocess, to register a user's own custom
+    layers for safe loading. Raises ``UserError`` when the model needs non-builtin ops (the message lists them) and
     ``RuntimeError`` for any other converter failure. Nothing is left at ``out_path`` on failure.
     """
     command = [
@@ -35,6 +37,8 @@ def convert(
         command += ["--representative", str(representative_path)]
     if allow_flex:
         command.append("--allow-flex")
+    for module in import_modules:
+        command += ["--import", module]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
     if done.returncode == 2:
@@ -48,3 +52,50 @@ def convert(
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "conversion refused"
+
+
+def diagnose_int8(
+    model_path: Path, representative_path: Path, batch_size: int | None = None,
+    import_modules: tuple[str, ...] = (), timeout: float = 900.0,
+) -> dict:
+    """Name the layer whose int8 output diverges most from float (QuantizationDebugger)."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "layers.json"
+        command = [
+            sys.executable, "-m", "kerasuite.export.convert_worker", "--diagnose",
+            "--model", str(model_path), "--mode", "int8", "--out", str(out),
+            "--representative", str(representative_path), "--batch-size", str(batch_size or 0),
+        ]
+        for module in import_modules:
+            command += ["--import", module]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0 or not out.is_file():
+            return {"error": _last_line(done.stderr)}
+        layers = json.loads(out.read_text())
+    ranked = [layer for layer in layers if layer["rmse_over_scale"] is not None]
+    if not ranked:
+        return {"error": "the quantization debugger reported no quantized layers"}
+    for layer in ranked:
+        layer["keras_layer"] = keras_layer_name(layer["tensor"])
+    worst = max(ranked, key=lambda layer: layer["rmse_over_scale"])
+    return {
+        "worst_layer": worst["keras_layer"],
+        "worst_tensor": worst["tensor"],
+        "worst_op": worst["op"],
+        "rmse_over_scale": worst["rmse_over_scale"],
+        "first_layer_over_1_step": next((l["keras_layer"] for l in ranked if l["rmse_over_scale"] > 1.0), None),
+        "layers": ranked,
+    }
+
+
+def keras_layer_name(tensor_name: str) -> str:
+    """'model_1/block0_relu0_1/Relu;...' -> 'block0_relu0': the converter fuses ops and names the
+    tensor after the last Keras layer of the fused group (with Keras' call-count suffix)."""
+    import re
+
+    parts = (tensor_name or "").split(";")[0].split("/")
+    name = parts[1] if len(parts) > 2 else parts[0]
+    return re.sub(r"_\d+$", "", name)

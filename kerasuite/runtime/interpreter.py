@@ -121,6 +121,9 @@ class TFLiteModel:
         for detail in self.inputs:
             value = batch[self._signature_names[detail["index"]]]
             self.interpreter.set_tensor(detail["index"], quantize(value, detail))
+        # Stateful ops keep their state in variable tensors between calls (the fused LSTM's h/c,
+        # tensorflow#47813): every example must start from the initial state. No-op otherwise.
+        self.interpreter.reset_all_variables()
         self.interpreter.invoke()
         out = self.outputs[0]
         return dequantize(self.interpreter.get_tensor(out["index"]), out)

@@ -1,10 +1,20 @@
 """The fit loop: Keras ``fit`` with the callbacks every run gets (TensorBoard, backup/restore,
-NaN guard, early stopping, hparams) plus the task's own TensorBoard writers."""
+preemption guard, NaN guard, early stopping, hparams) plus the task's own TensorBoard writers.
+
+Resumption: ``RUN_DIR/backup/`` holds the weights and optimizer state after the last completed
+epoch (written atomically, so a SIGKILL at any moment leaves the previous backup intact).
+Rerunning the same command restores it and trains only the remaining epochs. SIGTERM or SIGINT
+during ``fit`` saves a backup at the next batch boundary and ends the run with exit 128 + signal;
+the rerun repeats the interrupted epoch from the saved weights (Keras' own mid-epoch semantics).
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -12,8 +22,12 @@ from typing import Any
 import keras
 
 from kerasuite import config as cfg
-from kerasuite.errors import CheckFailed
+from kerasuite.errors import CheckFailed, Interrupted, UserError
+from kerasuite.io_utils import write_json_atomic
 from kerasuite.tasks.base import Task, TaskData
+
+BACKUP_WEIGHTS = "latest.weights.h5"
+BACKUP_METADATA = "training_metadata.json"
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -34,6 +48,112 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class RunBackup(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore with three changes:
+
+    - saves are atomic (temporary file + rename): a kill during a save keeps the last good backup;
+    - it restores from ``restore_dir`` and writes to ``backup_dir``, which differ on non-chief
+      workers (they read the chief's backup and write theirs to a scratch folder, as Keras'
+      multi-worker pattern does);
+    - after :meth:`save_interrupted` it neither overwrites that backup at the (partial) epoch's end
+      nor deletes it when ``fit`` returns, so the rerun can resume.
+    """
+
+    def __init__(self, backup_dir: Path, restore_dir: Path | None = None) -> None:
+        super().__init__(str(backup_dir), save_freq="epoch")
+        self.write_dir = Path(backup_dir)
+        self.restore_dir = Path(restore_dir or backup_dir)
+        self.interrupted = False
+
+    def on_train_begin(self, logs=None):
+        weights, metadata = self.restore_dir / BACKUP_WEIGHTS, self.restore_dir / BACKUP_METADATA
+        if not weights.exists():
+            return
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)  # its slots are in the backup
+        try:
+            self.model.load_weights(str(weights))
+            epoch = int(json.loads(metadata.read_text())["epoch"]) if metadata.exists() else 0
+        except Exception as error:  # corrupt or from another model: name it, do not guess
+            first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            raise UserError(
+                f"{self.restore_dir}: cannot resume from this backup ({first}); pass --overwrite to start over"
+            ) from None
+        self.model._initial_epoch = epoch  # the hook Keras' own BackupAndRestore uses
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.interrupted:
+            super().on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        if not self.interrupted:
+            super().on_train_end(logs)
+
+    def save_interrupted(self, completed_epochs: int) -> None:
+        """Save the current weights so the rerun resumes at epoch index ``completed_epochs``."""
+        self._current_epoch = completed_epochs
+        self._save_model()
+        self.interrupted = True
+
+    def _save_model(self):
+        self.write_dir.mkdir(parents=True, exist_ok=True)
+        partial = self.write_dir / f".partial-{os.getpid()}.weights.h5"  # Keras wants this suffix
+        try:
+            self.model.save_weights(str(partial), overwrite=True)
+            os.replace(partial, self.write_dir / BACKUP_WEIGHTS)
+        finally:
+            if partial.exists():
+                partial.unlink()
+        write_json_atomic(self.write_dir / BACKUP_METADATA, {"epoch": self._current_epoch, "batch": self._last_batch_seen})
+
+
+class PreemptionGuard(keras.callbacks.Callback):
+    """SIGTERM (a scheduler preempting the job) or SIGINT (Ctrl-C) during ``fit``: finish the
+    current batch, save a backup, stop training. Outside ``fit`` the signals keep their usual
+    meaning. The handler only sets a flag; the work happens at the next batch or epoch boundary."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, backup: RunBackup) -> None:
+        super().__init__()
+        self.backup = backup
+        self.signum: int | None = None
+        self.epoch = 0
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum, frame):
+        self.signum = signum
+
+    def on_train_begin(self, logs=None):
+        if threading.current_thread() is threading.main_thread():  # Python allows handlers only there
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.signum is not None and not self.backup.interrupted:
+            self.backup.save_interrupted(completed_epochs=self.epoch)  # this epoch is repeated
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Runs before the backup's own on_epoch_end (earlier in the list): a signal that came
+        # after the last batch (during validation) saves the epoch as completed.
+        if self.signum is not None and not self.backup.interrupted:
+            self.backup.save_interrupted(completed_epochs=epoch + 1)
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.signum is not None and not self.backup.interrupted:
+            # Signalled after the last epoch ended: keep the final backup so the rerun skips
+            # straight to evaluation and export.
+            self.backup.save_interrupted(completed_epochs=self.backup._current_epoch)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()
+
+
 def _hparams(config: cfg.RunConfig) -> dict[str, Any]:
     values: dict[str, Any] = {
         "task": config.task, "model": config.model.family, "data": config.data.source,
@@ -50,7 +170,7 @@ def _hparams(config: cfg.RunConfig) -> dict[str, Any]:
 
 def resumed_epoch(backup_dir: Path) -> int:
     """The epoch BackupAndRestore will resume from (0 when starting fresh)."""
-    metadata = backup_dir / "training_metadata.json"
+    metadata = backup_dir / BACKUP_METADATA
     if not metadata.is_file():
         return 0
     try:
@@ -59,29 +179,40 @@ def resumed_epoch(backup_dir: Path) -> int:
         return 0
 
 
-def callbacks_for(task: Task, model: keras.Model, data: TaskData, config: cfg.RunConfig, run_dir: Path) -> tuple[list, StopOnNonFiniteLoss]:
-    from tensorboard.plugins.hparams import api as hparams_api
+class Callbacks:
+    """The callbacks of one ``fit``, with handles on the ones whose state the report reads."""
 
-    log_dir = run_dir / "logs"
-    nan_guard = StopOnNonFiniteLoss()
-    callbacks: list = [
-        nan_guard,
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        keras.callbacks.TensorBoard(str(log_dir), write_graph=True, update_freq="epoch"),
-        hparams_api.KerasCallback(str(log_dir / "validation"), _hparams(config), trial_id=run_dir.name),
-    ]
-    if config.train.early_stopping_patience > 0:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss" if data.validation is not None else "loss",
-            patience=config.train.early_stopping_patience,
-            restore_best_weights=config.train.restore_best_weights,
-        ))
-    callbacks.extend(task.callbacks(model, data, log_dir, config))
-    return callbacks, nan_guard
+    def __init__(self, task: Task, model: keras.Model, data: TaskData, config: cfg.RunConfig,
+                 run_dir: Path, scratch_dir: Path) -> None:
+        from tensorboard.plugins.hparams import api as hparams_api
+
+        log_dir = scratch_dir / "logs"  # per worker: only the chief's is under RUN_DIR
+        self.nan_guard = StopOnNonFiniteLoss()
+        self.backup = RunBackup(scratch_dir / "backup", restore_dir=run_dir / "backup")
+        self.preemption = PreemptionGuard(self.backup)
+        self.early_stopping = None
+        self.all: list = [
+            self.nan_guard,
+            self.preemption,  # before the backup: see PreemptionGuard.on_epoch_end
+            self.backup,
+            keras.callbacks.TensorBoard(str(log_dir), write_graph=True, update_freq="epoch"),
+            hparams_api.KerasCallback(str(log_dir / "validation"), _hparams(config), trial_id=run_dir.name),
+        ]
+        if config.train.early_stopping_patience > 0:
+            self.early_stopping = keras.callbacks.EarlyStopping(
+                monitor="val_loss" if data.validation is not None else "loss",
+                patience=config.train.early_stopping_patience,
+                restore_best_weights=config.train.restore_best_weights,
+            )
+            self.all.append(self.early_stopping)
+        self.all.extend(task.callbacks(model, data, log_dir, config))
 
 
-def fit(task: Task, model: keras.Model, data: TaskData, config: cfg.RunConfig, run_dir: Path) -> dict[str, Any]:
-    callbacks, nan_guard = callbacks_for(task, model, data, config, run_dir)
+def fit(task: Task, model: keras.Model, data: TaskData, config: cfg.RunConfig, run_dir: Path,
+        scratch_dir: Path | None = None) -> dict[str, Any]:
+    """Train ``model`` and return the report's ``train`` block. ``scratch_dir`` is where this
+    process writes logs and backups (``run_dir`` itself for the chief)."""
+    callbacks = Callbacks(task, model, data, config, run_dir, scratch_dir or run_dir)
     start_epoch = resumed_epoch(run_dir / "backup")
     started = time.perf_counter()
     history = model.fit(
@@ -89,16 +220,21 @@ def fit(task: Task, model: keras.Model, data: TaskData, config: cfg.RunConfig, r
         validation_data=data.validation,
         epochs=config.train.epochs,
         steps_per_epoch=config.train.steps_per_epoch or None,
-        callbacks=callbacks,
+        callbacks=callbacks.all,
         verbose=config.train.verbose,
     )
     seconds = time.perf_counter() - started
-    if nan_guard.failed_at is not None:
-        epoch, batch = nan_guard.failed_at
+    if callbacks.nan_guard.failed_at is not None:
+        epoch, batch = callbacks.nan_guard.failed_at
         raise CheckFailed(
             f"training stopped: the loss became NaN or infinite in epoch {epoch} (batch {batch}); "
             "lower train.learning_rate or check the data for non-finite values"
         )
+    if callbacks.preemption.signum is not None:
+        name = signal.Signals(callbacks.preemption.signum).name
+        raise Interrupted(
+            f"training interrupted by {name} in epoch {callbacks.preemption.epoch + 1}; backup saved in "
+            f"{run_dir / 'backup'}; rerun the same command to resume", callbacks.preemption.signum)
     epochs_run = len(history.history.get("loss", []))
     examples = data.num_train_examples * epochs_run
     if config.train.steps_per_epoch:
@@ -109,6 +245,13 @@ def fit(task: Task, model: keras.Model, data: TaskData, config: cfg.RunConfig, r
         "examples_per_second": round(examples / seconds, 1) if seconds > 0 else 0.0,
         "resumed_from_epoch": start_epoch,
     }
+    early = callbacks.early_stopping
+    if early is not None:
+        result["stopped_early"] = bool(early.stopped_epoch > 0)
+        if early.best is not None and math.isfinite(float(early.best)):
+            result["best_epoch"] = int(early.best_epoch) + 1  # Keras counts from 0, the report from 1
+            result[f"best_{early.monitor}"] = float(early.best)
+            result["restored_best_weights"] = bool(config.train.restore_best_weights and early.best_weights is not None)
     for key, values in history.history.items():
         if values:
             result[f"final_{key}"] = float(values[-1])

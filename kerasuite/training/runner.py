@@ -28,14 +28,18 @@ def run_paths(config: cfg.RunConfig) -> tuple[Path, Path]:
     return run_dir, bundle_dir
 
 
-def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
-    """Refuse to silently replace a finished run; make sure the folder is writable."""
-    if (run_dir / "metrics.json").exists():
-        if not overwrite:
-            raise UserError(
-                f"{run_dir}: holds a finished run (metrics.json); pass --overwrite or choose another --run-dir"
-            )
+def prepare_run_dir(run_dir: Path, overwrite: bool, config: cfg.RunConfig | None = None) -> None:
+    """Refuse to silently replace a finished run or resume an interrupted one with other settings;
+    make sure the folder is writable. ``--overwrite`` starts over in either case."""
+    finished = (run_dir / "metrics.json").exists()
+    if finished and not overwrite:
+        raise UserError(
+            f"{run_dir}: holds a finished run (metrics.json); pass --overwrite or choose another --run-dir"
+        )
+    if overwrite and (finished or (run_dir / "config.json").exists()):
         shutil.rmtree(run_dir)
+    elif config is not None:
+        check_resumable(run_dir, config)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write-probe"
@@ -45,8 +49,75 @@ def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
         raise UserError(f"--run-dir {run_dir}: not writable ({error.strerror or error})") from None
 
 
+# Settings a resumed run may change: they do not alter the model, the data or the optimizer.
+RESUME_MAY_CHANGE = ("train.epochs", "train.verbose", "train.strategy", "train.logical_cpus", "export.", "run_dir")
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flatten(item, f"{prefix}{key}."))
+        return flat
+    return {prefix.rstrip("."): value}
+
+
+def check_resumable(run_dir: Path, config: cfg.RunConfig) -> None:
+    """A backup restores weights into whatever model this run builds: refuse one left by a run
+    with other settings (a different model, data or optimizer) instead of resuming it wrongly."""
+    saved_path = run_dir / "config.json"
+    if not (run_dir / "backup").is_dir() or not saved_path.is_file():
+        return
+    try:
+        saved = _flatten(json.loads(saved_path.read_text()))
+    except (OSError, ValueError):
+        raise UserError(f"{saved_path}: unreadable, so the backup beside it cannot be resumed safely; pass --overwrite") from None
+    current = _flatten(cfg.to_dict(config))
+    for key in sorted(set(saved) | set(current)):
+        if key.startswith(RESUME_MAY_CHANGE):
+            continue
+        if saved.get(key) != current.get(key):
+            raise UserError(
+                f"{run_dir}: holds an interrupted run with {key}={saved.get(key)!r}, not {current.get(key)!r}; "
+                "rerun with its settings to resume, or pass --overwrite to start over"
+            )
+
+
+def check_output_location(path: Path, flag: str) -> None:
+    """Fail before training, not after, when an output folder can never be created (its parent
+    is a file, or a folder this user cannot write)."""
+    import os
+
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            return
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"{flag} {path}: cannot be created, {probe} is a file")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {path}: cannot be created, {probe} is not writable")
+
+
+def check_mixed_precision(config: cfg.RunConfig) -> None:
+    if not config.train.mixed_precision:
+        return
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        raise UserError(
+            "train.mixed_precision=true: needs a GPU (float16 math is emulated, hence slower, on CPU); "
+            "none is visible, so leave it false"
+        )
+
+
 def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -> dict[str, Any]:
-    """Train, evaluate, export and check one configuration; returns the metrics report."""
+    """Train, evaluate, export and check one configuration; returns the metrics report.
+
+    In a multi-worker cluster every worker calls this with the same configuration; only the chief
+    touches ``RUN_DIR`` and the export bundle (see :mod:`kerasuite.distribute`).
+    """
+    from kerasuite import distribute
     from kerasuite.tasks import get_task
 
     task = get_task(config.task)
@@ -55,27 +126,59 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
             f"--model {config.model.family!r}: not a family of {task.name}; choose from {', '.join(task.families)}"
         )
     run_dir, bundle_dir = run_paths(config)
-    prepare_run_dir(run_dir, overwrite)
-    cfg.save(config, run_dir / "config.json")
+    chief = distribute.is_chief()
+    check_mixed_precision(config)
+    distribute.configure_logical_cpus(config.train.logical_cpus)  # refused before anything is written
+    if chief:
+        if config.export.modes:
+            check_output_location(bundle_dir, "--set export.dir")
+        prepare_run_dir(run_dir, overwrite, config)
+        cfg.save(config, run_dir / "config.json")
+    elif (run_dir / "metrics.json").exists() and not overwrite:
+        raise UserError(f"{run_dir}: holds a finished run (metrics.json); pass --overwrite or choose another --run-dir")
+
+    # The strategy comes before any other TensorFlow op: multi-worker collectives and logical
+    # devices can only be configured before the runtime starts.
+    strategy = distribute.make_strategy(config.train.strategy, config.train.logical_cpus)
 
     import keras
     import tensorflow as tf
 
-    from kerasuite import distribute
-    from kerasuite.training.fit import fit
+    from kerasuite.training.fit import fit, resumed_epoch
 
     if not verbose:
         tf.get_logger().setLevel("ERROR")
     keras.utils.set_random_seed(config.seed)
-    strategy = distribute.make_strategy(config.train.strategy)
-    chief = distribute.is_chief()
+    previous_policy = keras.config.dtype_policy()
+    if config.train.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        data = task.load_data(config)
+        with strategy.scope():
+            model = task.build_model(config, data)
+            task.compile_model(model, config, data)
 
-    data = task.load_data(config)
-    with strategy.scope():
-        model = task.build_model(config, data)
+        if not distribute.agree_across_workers(strategy, resumed_epoch(run_dir / "backup")):
+            raise UserError(
+                f"{run_dir / 'backup'}: the workers see different backups; in a multi-worker run RUN_DIR "
+                "must be on storage every worker shares (or pass --overwrite to start over)"
+            )
+        with distribute.worker_scratch(run_dir) as scratch:
+            history = fit(task, model, data, config, run_dir, scratch)
+            history.update(distribute.describe(strategy, config.train.batch_size))
+            # Every worker saves (a save may need collectives); only the chief's copy is kept.
+            save_model(model, scratch / "model.keras")
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    if not chief:
+        return {"task": config.task, "worker": distribute.worker_name(), "train": history}
+
+    if distribute.is_distributed(strategy):
+        # Evaluate and export a single-device copy: under a strategy, predict/evaluate are
+        # collective steps that the other workers (already finished) would never join.
+        model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
         task.compile_model(model, config, data)
 
-    history = fit(task, model, data, config, run_dir)
     report: dict[str, Any] = {
         "task": config.task,
         "model": config.model.family,
@@ -86,10 +189,7 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
     }
     if data.info.get("skipped_files"):
         report["skipped_files"] = int(data.info["skipped_files"])
-    if not chief:
-        return report
 
-    save_model(model, run_dir / "model.keras")
     if config.export.modes:
         from kerasuite.export.bundle import export_bundle
 

@@ -1,0 +1,89 @@
+"""The device runner: no TensorFlow, golden checks that can fail, clean refusals."""
+
+import subprocess
+import sys
+
+import numpy as np
+
+from helpers import REPO, assert_one_line_error
+
+BLOCK_TENSORFLOW = """
+import sys
+class _NoTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'tensorflow_datasets'):
+            raise ImportError('blocked on this simulated device: ' + name)
+sys.meta_path.insert(0, _NoTensorFlow())
+from kerasuite.edge import main
+code = main(sys.argv[1:])
+loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))
+assert not loaded, loaded
+sys.exit(code)
+"""
+
+
+def run_without_tensorflow(*args):
+    return subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, *args], capture_output=True, text=True,
+                          cwd=str(REPO), timeout=120)
+
+
+def test_check_passes_where_tensorflow_cannot_be_imported(tiny_run):
+    folder, _ = tiny_run("image_classification")
+    bundle = folder / "bundle"
+    for mode in ("float32", "int8"):
+        done = run_without_tensorflow(str(bundle / f"model_{mode}.tflite"), "--check", str(bundle / "golden.npz"), "--runs", "3")
+        assert done.returncode == 0, done.stderr
+        assert "golden check passed" in done.stdout and "p50" in done.stdout
+
+
+def test_altered_golden_outputs_fail_with_exit_1(tiny_run, tmp_path):
+    folder, _ = tiny_run("image_classification")
+    bundle = folder / "bundle"
+    golden = dict(np.load(bundle / "golden.npz"))
+    golden["keras_output"] = golden["keras_output"].copy()
+    golden["keras_output"][0, 0] += 0.5  # one recorded probability off by half
+    np.savez(tmp_path / "altered.npz", **golden)
+    done = run_without_tensorflow(str(bundle / "model_int8.tflite"), "--check", str(tmp_path / "altered.npz"), "--runs", "1")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "golden check FAILED" in done.stdout
+
+
+def test_truncated_or_foreign_file_is_one_line_exit_2(tiny_run, tmp_path):
+    folder, _ = tiny_run("image_classification")
+    content = (folder / "bundle" / "model_float32.tflite").read_bytes()
+    truncated = tmp_path / "truncated.tflite"
+    truncated.write_bytes(content[: len(content) // 3])
+    foreign = tmp_path / "notes.tflite"
+    foreign.write_text("hello, I am not a model")
+    for path in (truncated, foreign):
+        done = run_without_tensorflow(str(path), "--runs", "1")
+        assert_one_line_error(done, 2, str(path))
+
+
+def test_png_input_is_classified_like_the_training_decoder(tiny_run, tmp_path):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    folder, _ = tiny_run("image_classification")
+    digit = load_digits()
+    image = np.uint8(np.round(digit.images[0] * 255 / 16))
+    Image.fromarray(image).save(tmp_path / "digit.png")
+    done = run_without_tensorflow(str(folder / "bundle" / "model_float32.tflite"), "--input", str(tmp_path / "digit.png"), "--runs", "1")
+    assert done.returncode == 0, done.stderr
+    assert "digit.png:" in done.stdout
+
+
+def test_numpy_png_decoder_and_resize_match_tensorflow(tmp_path):
+    import tensorflow as tf
+    from PIL import Image
+
+    from kerasuite.runtime.image import decode_png, resize_bilinear
+
+    rng = np.random.default_rng(0)
+    for mode, shape in (("L", (13, 9)), ("RGB", (7, 11, 3)), ("RGBA", (6, 5, 4))):
+        pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+        Image.fromarray(pixels, mode).save(tmp_path / "x.png", optimize=True)
+        decoded = decode_png((tmp_path / "x.png").read_bytes())
+        np.testing.assert_array_equal(decoded.reshape(pixels.shape), pixels)
+        expected = tf.image.resize(tf.cast(decoded, tf.float32), (16, 16), method="bilinear").numpy()
+        np.testing.assert_allclose(resize_bilinear(decoded, 16, 16), expected, atol=1e-3)

@@ -1,0 +1,84 @@
+"""The exporter and parity harness detect what they must: divergence and non-builtin ops."""
+
+import numpy as np
+import pytest
+
+from kerasuite import config as cfg
+from kerasuite.errors import UserError
+
+
+def test_parity_detects_a_perturbed_model(tiny_run):
+    import keras
+
+    from kerasuite.export.parity import compare
+    from kerasuite.runtime.interpreter import TFLiteModel
+    from kerasuite.tasks import get_task
+
+    folder, _ = tiny_run("image_classification")
+    config = cfg.resolve(cfg.load_config_file(folder / "run" / "config.json"))
+    task = get_task("image_classification")
+    data = task.load_data(config)
+    heldout = task.heldout(data, 200)
+    model = keras.saving.load_model(folder / "run" / "model.keras", safe_mode=True)
+    tflite_outputs = TFLiteModel(folder / "bundle" / "model_float32.tflite").predict(heldout.inputs)
+    honest = compare(task, data, heldout, model.predict(heldout.inputs, verbose=0), tflite_outputs, config.export.parity.float32)
+    assert honest["passed"], honest["failures"]
+    head = model.get_layer("probabilities")
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel * 1.02, bias])  # a 2% drift: small, but far beyond float32 rounding
+    drifted = compare(task, data, heldout, model.predict(heldout.inputs, verbose=0), tflite_outputs, config.export.parity.float32)
+    assert not drifted["passed"]
+    assert any("max_abs_diff" in failure for failure in drifted["failures"])
+
+
+FLEX_LAYER_MODULE = """
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="kerasuite_tests")
+class Determinant(keras.layers.Layer):
+    def call(self, x):
+        return tf.reshape(tf.linalg.det(x), (-1, 1))
+"""
+
+
+def test_conversion_needing_flex_ops_is_refused_and_leaves_no_file(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    import keras
+
+    from kerasuite.export import tflite
+
+    (tmp_path / "flex_layer_for_test.py").write_text(FLEX_LAYER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path) + ":" + str(__import__("helpers").REPO))
+    layer_module = importlib.import_module("flex_layer_for_test")
+    inputs = keras.Input((3, 3), name="matrix")
+    model = keras.Model({"matrix": inputs}, layer_module.Determinant()(inputs))
+    path = tmp_path / "det.keras"
+    model.save(path)
+    out = tmp_path / "det.tflite"
+    with pytest.raises(UserError, match="not TFLite builtins: tf.MatrixDeterminant") as error:
+        tflite.convert(path, "float32", out, import_modules=("flex_layer_for_test",))
+    assert "export.allow_flex" in str(error.value) and "\n" not in str(error.value)
+    assert not out.exists() and not list(tmp_path.glob(".det.tflite*"))
+    sys.modules.pop("flex_layer_for_test", None)
+
+
+def test_int8_diagnosis_names_a_layer_of_the_model(tiny_run, tmp_path):
+    import keras
+
+    from kerasuite.export.tflite import diagnose_int8
+
+    folder, _ = tiny_run("image_classification")
+    golden = np.load(folder / "bundle" / "golden.npz")
+    np.savez(tmp_path / "rep.npz", input__image=golden["input__image"])
+    diagnosis = diagnose_int8(folder / "run" / "model.keras", tmp_path / "rep.npz")
+    assert "error" not in diagnosis, diagnosis
+    model = keras.saving.load_model(folder / "run" / "model.keras", safe_mode=True)
+    layer_names = {layer.name for layer in model.layers}
+    assert diagnosis["worst_layer"] in layer_names, diagnosis["worst_layer"]
+    assert diagnosis["rmse_over_scale"] > 0
+    assert len(diagnosis["layers"]) >= 3

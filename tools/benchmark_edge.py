@@ -1,0 +1,81 @@
+"""Edge latency and size, side by side in one run: Keras ``model(x)`` on one example against
+every TFLite file in a bundle (LiteRT, 1 and 2 threads).
+
+    python tools/benchmark_edge.py runs/image_classification-cnn-digits [--runs 200] [--json out.json]
+
+Reports medians (p50) and p90 in milliseconds, file sizes, and ratios to float32, all measured in
+this process on this machine, so the ratios are comparable even when the absolute numbers are not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def keras_latency_ms(model, example: dict[str, np.ndarray], runs: int) -> dict[str, float]:
+    import tensorflow as tf
+
+    inputs = {name: tf.constant(value) for name, value in example.items()}
+    for _ in range(5):
+        model(inputs, training=False)
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        model(inputs, training=False)
+        timings.append((time.perf_counter() - started) * 1000.0)
+    return {"p50": float(np.percentile(timings, 50)), "p90": float(np.percentile(timings, 90))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+    from kerasuite.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import keras
+
+    import kerasuite.models  # noqa: F401
+    from kerasuite import config as cfg
+    from kerasuite.runtime.interpreter import TFLiteModel
+    from kerasuite.training.runner import run_paths
+
+    config = cfg.resolve(cfg.load_config_file(args.run_dir / "config.json"))
+    _, bundle = run_paths(config)
+    golden = np.load(bundle / "golden.npz")
+    example = {k.split("__", 1)[1]: golden[k][:1] for k in golden.files if k.startswith("input__")}
+    model = keras.saving.load_model(args.run_dir / "model.keras", safe_mode=True)
+
+    rows = {"keras": {"threads": "tf default", "size_bytes": (args.run_dir / "model.keras").stat().st_size,
+                      "latency_ms": keras_latency_ms(model, example, args.runs)}}
+    for path in sorted(bundle.glob("model_*.tflite")):
+        mode = path.stem.removeprefix("model_")
+        for threads in (1, 2):
+            runner = TFLiteModel(path, threads=threads)
+            rows[f"{mode}/{threads}t"] = {"threads": threads, "size_bytes": path.stat().st_size,
+                                          "latency_ms": runner.latency_ms(example, runs=args.runs)}
+    float32 = rows.get("float32/1t")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; run: {args.run_dir}")
+    print(f"{'model':<14} {'threads':>9} {'size':>10} {'p50 ms':>9} {'p90 ms':>9} {'p50 vs f32':>11} {'size vs f32':>12}")
+    for name, row in rows.items():
+        ratio_latency = row["latency_ms"]["p50"] / float32["latency_ms"]["p50"] if float32 else float("nan")
+        ratio_size = row["size_bytes"] / float32["size_bytes"] if float32 else float("nan")
+        print(f"{name:<14} {str(row['threads']):>9} {row['size_bytes']:>10,} {row['latency_ms']['p50']:>9.3f} "
+              f"{row['latency_ms']['p90']:>9.3f} {ratio_latency:>10.2f}x {ratio_size:>11.2f}x")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

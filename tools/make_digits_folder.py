@@ -1,0 +1,44 @@
+"""Write scikit-learn's handwritten digits as PNG files in class subfolders (train/ and test/).
+
+The split is the one ``builtin:digits`` uses (same seed and test fraction), so
+``--data folder:OUT`` and ``--data builtin:digits`` can be compared on the same test images.
+
+    python tools/make_digits_folder.py data/digits_png
+    python -m kerasuite.train --data folder:data/digits_png
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--seed", type=int, default=42, help="must match the run's --seed to share its split")
+    parser.add_argument("--test-fraction", type=float, default=0.2)
+    args = parser.parse_args()
+
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from kerasuite.data.sources import split_indices
+
+    digits = load_digits()
+    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
+    labels = digits.target
+    # validation_fraction=0 keeps train + validation together; the run splits validation itself.
+    train, _, test = split_indices(labels, args.test_fraction, 0.0, args.seed)
+    for split, indices in (("train", train), ("test", test)):
+        for index in indices:
+            folder = args.out / split / str(labels[index])
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(images[index]).save(folder / f"digit_{index:04d}.png")
+    print(f"wrote {len(train)} train and {len(test)} test PNGs under {args.out}")
+
+
+if __name__ == "__main__":
+    main()
