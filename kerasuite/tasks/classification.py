@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from kerasuite.config import RunConfig
 from kerasuite.tasks.base import Heldout, TaskData, _as_arrays
-from kerasuite.training.optimizers import make_optimizer
+from kerasuite.training.optimizers import make_optimizer, planned_steps
 
 
 class ClassificationMixin:
@@ -22,7 +22,7 @@ class ClassificationMixin:
 
     def compile_model(self, model: keras.Model, config: RunConfig, data: TaskData) -> None:
         model.compile(
-            optimizer=make_optimizer(config.train),
+            optimizer=make_optimizer(config.train, planned_steps(config.train, data.num_train_examples)),
             loss=keras.losses.SparseCategoricalCrossentropy(),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         )
