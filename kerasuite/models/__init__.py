@@ -2,3 +2,4 @@
 serialization, so ``keras.saving.load_model(..., safe_mode=True)`` works in any process."""
 
 from kerasuite.models import vision  # noqa: F401
+from kerasuite.models import ranking, two_tower  # noqa: F401

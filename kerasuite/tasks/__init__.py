@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 _REGISTRY: dict[str, str] = {
     "image_classification": "kerasuite.tasks.image_classification:ImageClassification",
+    "retrieval": "kerasuite.tasks.retrieval:Retrieval",
+    "ranking": "kerasuite.tasks.ranking:Ranking",
 }
 
 TASK_NAMES: tuple[str, ...] = tuple(_REGISTRY)

@@ -1,0 +1,574 @@
+"""Recommender data: interaction tables from CSV, TFDS MovieLens or a planted synthetic generator,
+the per-user hold-out split, and the id -> index encoding the models and devices share.
+
+Everything here except :func:`load_tfds` and :func:`make_dataset` is numpy + the standard
+library, so bad input is refused (``UserError``) before TensorFlow loads.
+
+Index conventions (the exported models and ``kerasuite.runtime.recsys`` rely on them):
+- users: index 0 is the out-of-vocabulary user; ``user_vocab[i]`` has index ``i + 1``. Only
+  training users are in the vocabulary, so an unseen user maps to 0 and gets a learned OOV
+  embedding instead of a crash, with no lookup op in the exported graph.
+- items: index 0 is a padding/unknown item; ``item_vocab[i]`` has index ``i + 1``. The catalogue
+  is every item in either split (a shop knows its items before anyone has bought them).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import math
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from kerasuite.data.sources import parse_source
+from kerasuite.errors import UserError
+
+OOV_INDEX = 0
+PAD_TOKEN, OOV_TOKEN = 0, 1  # title token indices; real tokens start at 2
+GENRE_SEPARATOR = "|"
+REQUIRED_COLUMNS = ("user_id", "item_id")
+OPTIONAL_COLUMNS = ("rating", "timestamp", "title", "genres")
+
+
+# ----------------------------------------------------------------------------- raw tables
+
+
+@dataclasses.dataclass
+class Interactions:
+    """One interaction table with raw string ids (one row per user-item event)."""
+
+    users: np.ndarray  # str
+    items: np.ndarray  # str
+    ratings: np.ndarray | None = None  # float32
+    timestamps: np.ndarray | None = None  # int64
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def select(self, mask_or_index: np.ndarray) -> "Interactions":
+        pick = lambda a: None if a is None else a[mask_or_index]  # noqa: E731
+        return Interactions(self.users[mask_or_index], self.items[mask_or_index],
+                            pick(self.ratings), pick(self.timestamps))
+
+
+@dataclasses.dataclass
+class RawRecsys:
+    """A source read into memory: the two splits plus optional item side features."""
+
+    train: Interactions
+    test: Interactions
+    item_titles: dict[str, str] = dataclasses.field(default_factory=dict)
+    item_genres: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    genre_names: list[str] | None = None  # fixed genre order (TFDS); None = sorted as found
+    # generator truth for synthetic sources: {"user_cluster": {id: c}, "item_cluster": {id: c}}
+    planted: dict[str, dict[str, int]] | None = None
+    split: str = "given"  # "given" (train/test files) | "latest" | "hashed" (per-user hold-out)
+
+
+def _bad(path: Path, message: str) -> UserError:
+    return UserError(f"{path}: {message}")
+
+
+def read_interactions_csv(path: str | Path) -> tuple[Interactions, dict[str, str], dict[str, list[str]]]:
+    """Read ``user_id,item_id[,rating][,timestamp][,title][,genres]`` (header row required).
+
+    ``genres`` holds ``|``-separated names. Raises a one-line ``UserError`` naming the file (and
+    line and column) for an empty file, a missing column or a non-numeric rating/timestamp.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"--data csv:{path}: no such file")
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None or not any(cell.strip() for cell in header):
+            raise _bad(path, "empty file; expected a header row user_id,item_id[,rating][,timestamp]")
+        columns = [cell.strip().lower() for cell in header]
+        for name in REQUIRED_COLUMNS:
+            if name not in columns:
+                raise _bad(path, f"missing column {name!r} (header has: {','.join(columns)})")
+        where = {name: columns.index(name) for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in columns}
+        users: list[str] = []
+        items: list[str] = []
+        ratings: list[float] = []
+        timestamps: list[int] = []
+        titles: dict[str, str] = {}
+        genres: dict[str, list[str]] = {}
+        width = max(where.values()) + 1
+        for line_number, row in enumerate(reader, start=2):
+            if not row or not any(cell.strip() for cell in row):
+                continue
+            if len(row) < width:
+                raise _bad(path, f"line {line_number}: {len(row)} fields, the header needs {width}")
+            user, item = row[where["user_id"]].strip(), row[where["item_id"]].strip()
+            if not user:
+                raise _bad(path, f"line {line_number}: column 'user_id' is empty")
+            if not item:
+                raise _bad(path, f"line {line_number}: column 'item_id' is empty")
+            users.append(user)
+            items.append(item)
+            if "rating" in where:
+                ratings.append(_number(row[where["rating"]], path, line_number, "rating"))
+            if "timestamp" in where:
+                timestamps.append(int(_number(row[where["timestamp"]], path, line_number, "timestamp")))
+            if "title" in where and row[where["title"]].strip():
+                titles.setdefault(item, row[where["title"]].strip())
+            if "genres" in where and row[where["genres"]].strip():
+                names = [g.strip() for g in row[where["genres"]].split(GENRE_SEPARATOR) if g.strip()]
+                genres.setdefault(item, names)
+    if not users:
+        raise _bad(path, "no data rows after the header")
+    table = Interactions(
+        np.array(users, dtype=str),
+        np.array(items, dtype=str),
+        np.array(ratings, dtype=np.float32) if "rating" in where else None,
+        np.array(timestamps, dtype=np.int64) if "timestamp" in where else None,
+    )
+    return table, titles, genres
+
+
+def _number(text: str, path: Path, line: int, column: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise _bad(path, f"line {line}: column {column!r} is not a number: {text.strip()!r}") from None
+    if not math.isfinite(value):
+        raise _bad(path, f"line {line}: column {column!r} is not a finite number: {text.strip()!r}")
+    return value
+
+
+def load_csv(target: str, seed: int) -> RawRecsys:
+    """``csv:FILE`` (per-user hold-out) or ``csv:DIR`` holding ``train.csv`` and ``test.csv``."""
+    root = Path(target)
+    if root.is_dir():
+        train_path, test_path = root / "train.csv", root / "test.csv"
+        if not (train_path.is_file() and test_path.is_file()):
+            raise UserError(f"--data csv:{target}: a folder must hold train.csv and test.csv")
+        train, titles, genres = read_interactions_csv(train_path)
+        test, test_titles, test_genres = read_interactions_csv(test_path)
+        for name, column in (("rating", "ratings"), ("timestamp", "timestamps")):
+            if (getattr(train, column) is None) != (getattr(test, column) is None):
+                raise UserError(f"--data csv:{target}: column {name!r} must be in both train.csv and test.csv or neither")
+        for key, value in test_titles.items():
+            titles.setdefault(key, value)
+        for key, value in test_genres.items():
+            genres.setdefault(key, value)
+        return RawRecsys(train, test, titles, genres)
+    table, titles, genres = read_interactions_csv(root)
+    train, test, split = holdout_per_user(table, seed)
+    return RawRecsys(train, test, titles, genres, split=split)
+
+
+# -------------------------------------------------------------------------------- splitting
+
+
+def holdout_per_user(table: Interactions, seed: int) -> tuple[Interactions, Interactions, str]:
+    """Hold out one interaction per user who has at least two: the latest one when timestamps
+    exist (ties: the later row), else the one with the smallest stable hash of (user, item,
+    occurrence), which does not depend on the row order. Returns ``(train, test, how)``."""
+    n = len(table)
+    if table.timestamps is not None:
+        # primary key user, then timestamp, then row: the last row of each user is its latest
+        order = np.lexsort((np.arange(n), table.timestamps, table.users))
+        how = "latest"
+    else:
+        occurrence: dict[tuple[str, str], int] = {}
+        keys = np.empty(n, dtype=np.float64)
+        for row, (user, item) in enumerate(zip(table.users.tolist(), table.items.tolist())):
+            count = occurrence.get((user, item), 0)
+            occurrence[(user, item)] = count + 1
+            digest = hashlib.sha1(f"{seed}\x1f{user}\x1f{item}\x1f{count}".encode()).digest()
+            keys[row] = -int.from_bytes(digest[:8], "big")  # the smallest hash sorts last
+        order = np.lexsort((keys, table.users))
+        how = "hashed"
+    users_sorted = table.users[order]
+    last_of_user = np.ones(n, dtype=bool)
+    last_of_user[:-1] = users_sorted[1:] != users_sorted[:-1]
+    first_of_user = np.ones(n, dtype=bool)
+    first_of_user[1:] = users_sorted[1:] != users_sorted[:-1]
+    held = last_of_user & ~first_of_user  # users with a single interaction keep it for training
+    is_test = np.zeros(n, dtype=bool)
+    is_test[order[held]] = True
+    return table.select(~is_test), table.select(is_test), how
+
+
+# --------------------------------------------------------------------------------- sources
+
+
+def load_raw(spec: str, seed: int) -> RawRecsys:
+    """Dispatch a ``--data`` spec to its reader."""
+    source = parse_source(spec, allowed=("tfds", "csv", "synthetic"))
+    if source.scheme == "csv":
+        return load_csv(source.target, seed)
+    if source.scheme == "tfds":
+        return load_tfds(source.target, seed)
+    return synthetic(source.target, seed)
+
+
+def load_tfds(name: str, seed: int, data_dir: str | None = None) -> RawRecsys:
+    """MovieLens ratings from TFDS (``movielens/100k-ratings`` and its siblings): user, movie,
+    rating, timestamp, title and genres; split per user by the latest rating."""
+    if not name.startswith("movielens/") or not name.endswith("-ratings"):
+        raise UserError(f"--data tfds:{name}: recommenders read the movielens/*-ratings datasets")
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+        builder.download_and_prepare()
+        dataset = builder.as_dataset(split="train")
+    except Exception as error:  # network, missing files: one line for the user
+        raise UserError(f"--data tfds:{name}: could not load ({type(error).__name__}: {str(error).splitlines()[0][:200]})")
+    genre_names = list(builder.info.features["movie_genres"].feature.names)
+    users, items, ratings, timestamps = [], [], [], []
+    titles: dict[str, str] = {}
+    genres: dict[str, list[str]] = {}
+    wanted = ("user_id", "movie_id", "user_rating", "timestamp", "movie_title", "movie_genres")
+    for example in tfds.as_numpy(dataset.map(lambda ex: {key: ex[key] for key in wanted})):
+        user = example["user_id"].decode("utf-8", "replace")
+        item = example["movie_id"].decode("utf-8", "replace")
+        users.append(user)
+        items.append(item)
+        ratings.append(float(example["user_rating"]))
+        timestamps.append(int(example["timestamp"]))
+        titles.setdefault(item, example["movie_title"].decode("utf-8", "replace"))
+        genres.setdefault(item, [genre_names[int(g)] for g in example["movie_genres"]])
+    if not users:
+        raise UserError(f"--data tfds:{name}: the dataset is empty")
+    table = Interactions(np.array(users, dtype=str), np.array(items, dtype=str),
+                         np.array(ratings, dtype=np.float32), np.array(timestamps, dtype=np.int64))
+    train, test, split = holdout_per_user(table, seed)
+    return RawRecsys(train, test, titles, genres, genre_names=genre_names, split=split)
+
+
+SYNTHETIC_DEFAULTS = {"users": 300, "items": 200, "clusters": 8, "per_user": 20, "noise": 0.1, "features": 1}
+
+
+def parse_synthetic(target: str) -> dict[str, float]:
+    """``clusters[,users=N][,items=N][,clusters=N][,per_user=N][,noise=F][,features=0|1]``."""
+    name, *assignments = [part.strip() for part in target.split(",")]
+    if name != "clusters":
+        raise UserError(f"--data synthetic:{target}: the recommender generator is 'synthetic:clusters[,key=value...]'")
+    params: dict[str, float] = dict(SYNTHETIC_DEFAULTS)
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or key not in SYNTHETIC_DEFAULTS:
+            raise UserError(f"--data synthetic:{target}: unknown setting {assignment!r}; use {', '.join(SYNTHETIC_DEFAULTS)}")
+        try:
+            params[key] = float(value)
+        except ValueError:
+            raise UserError(f"--data synthetic:{target}: {key} must be a number, got {value!r}") from None
+    if params["users"] < 2 or params["items"] < params["clusters"] or params["clusters"] < 1 or params["per_user"] < 2:
+        raise UserError(f"--data synthetic:{target}: need users >= 2, per_user >= 2, 1 <= clusters <= items")
+    if not 0.0 <= params["noise"] <= 1.0:
+        raise UserError(f"--data synthetic:{target}: noise must be in [0, 1]")
+    return params
+
+
+def synthetic(target: str, seed: int) -> RawRecsys:
+    """Planted clusters: users and items each belong to one of C clusters; a user picks
+    ``per_user`` distinct items, each from its own cluster with probability ``1 - noise`` and from
+    anywhere otherwise. Ratings are about 4.5 in-cluster and 2 outside, plus item bias and noise
+    (sd 0.3). Items carry a title and a genre naming their cluster (``features=0`` drops them)."""
+    params = parse_synthetic(target)
+    rng = np.random.default_rng(seed)
+    n_users, n_items, n_clusters = int(params["users"]), int(params["items"]), int(params["clusters"])
+    per_user = min(int(params["per_user"]), n_items)
+    item_cluster = np.arange(n_items) % n_clusters
+    rng.shuffle(item_cluster)
+    user_cluster = rng.integers(0, n_clusters, size=n_users)
+    item_bias = rng.normal(0.0, 0.3, size=n_items)
+    members = [np.flatnonzero(item_cluster == c) for c in range(n_clusters)]
+    users, items, ratings, timestamps = [], [], [], []
+    clock = 0
+    for user in range(n_users):
+        chosen: list[int] = []
+        taken: set[int] = set()
+        while len(chosen) < per_user:
+            pool = members[user_cluster[user]] if rng.random() >= params["noise"] else np.arange(n_items)
+            free = [i for i in pool.tolist() if i not in taken]
+            if not free:
+                free = [i for i in range(n_items) if i not in taken]
+            pick = int(free[rng.integers(len(free))])
+            taken.add(pick)
+            chosen.append(pick)
+        for item in chosen:
+            affinity = 4.5 if item_cluster[item] == user_cluster[user] else 2.0
+            ratings.append(float(np.clip(affinity + item_bias[item] + rng.normal(0.0, 0.3), 1.0, 5.0)))
+            users.append(f"u{user}")
+            items.append(f"i{item}")
+            clock += 1
+            timestamps.append(clock)
+    table = Interactions(np.array(users, dtype=str), np.array(items, dtype=str),
+                         np.array(ratings, dtype=np.float32), np.array(timestamps, dtype=np.int64))
+    train, test, split = holdout_per_user(table, seed)
+    titles: dict[str, str] = {}
+    genres: dict[str, list[str]] = {}
+    if params["features"]:
+        titles = {f"i{i}": f"item {i} of cluster {c}" for i, c in enumerate(item_cluster)}
+        genres = {f"i{i}": [f"cluster{c}"] for i, c in enumerate(item_cluster)}
+    planted = {
+        "user_cluster": {f"u{u}": int(c) for u, c in enumerate(user_cluster)},
+        "item_cluster": {f"i{i}": int(c) for i, c in enumerate(item_cluster)},
+    }
+    return RawRecsys(train, test, titles, genres, planted=planted, split=split)
+
+
+# ------------------------------------------------------------------------------- encoding
+
+
+@dataclasses.dataclass
+class Vocabulary:
+    """Raw ids in index order; index 0 is reserved for unknown ids."""
+
+    ids: list[str]
+
+    def __post_init__(self) -> None:
+        self._index = {value: position + 1 for position, value in enumerate(self.ids)}
+
+    def __len__(self) -> int:
+        return len(self.ids) + 1  # including the OOV row
+
+    def lookup(self, values: Iterable[str]) -> np.ndarray:
+        return np.array([self._index.get(v, OOV_INDEX) for v in values], dtype=np.int32)
+
+
+@dataclasses.dataclass
+class EncodedSplit:
+    users: np.ndarray  # int32 user index (0 = OOV)
+    items: np.ndarray  # int32 item index
+    ratings: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+
+@dataclasses.dataclass
+class RecsysArrays:
+    """A source encoded as indices plus the item feature tables the candidate tower reads."""
+
+    users: Vocabulary
+    items: Vocabulary
+    train: EncodedSplit
+    test: EncodedSplit
+    genre_names: list[str]
+    item_genres: np.ndarray  # float32 [num_items + 1, num_genres] multi-hot (may have 0 columns)
+    title_tokens: list[str]  # title vocabulary: token index i + 2 <-> title_tokens[i]
+    item_title_ids: np.ndarray  # int32 [num_items + 1, title_length], 0-padded
+    item_titles: list[str]  # display name per item index (row 0: "[unknown]")
+    has_ratings: bool
+    split: str
+    planted: dict[str, dict[str, int]] | None = None
+
+    @property
+    def num_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def num_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def has_genres(self) -> bool:
+        return self.item_genres.shape[1] > 0
+
+    @property
+    def has_titles(self) -> bool:
+        return bool(self.title_tokens)
+
+    def item_features(self, item_index: np.ndarray) -> dict[str, np.ndarray]:
+        """The candidate tower's side-feature inputs for these item indices."""
+        features: dict[str, np.ndarray] = {}
+        if self.has_genres:
+            features["item_genres"] = self.item_genres[item_index]
+        if self.has_titles:
+            features["item_title"] = self.item_title_ids[item_index]
+        return features
+
+
+def tokenize(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def encode(raw: RawRecsys, *, use_side_features: bool = True, title_length: int = 8,
+           title_vocabulary: int = 2000) -> RecsysArrays:
+    """Index users (train only), items (both splits) and build the item feature tables."""
+    users = Vocabulary(sorted(set(raw.train.users.tolist())))
+    items = Vocabulary(sorted(set(raw.train.items.tolist()) | set(raw.test.items.tolist())))
+    has_ratings = raw.train.ratings is not None
+
+    def encode_split(table: Interactions) -> EncodedSplit:
+        return EncodedSplit(users.lookup(table.users.tolist()), items.lookup(table.items.tolist()),
+                            table.ratings.astype(np.float32) if table.ratings is not None else None)
+
+    num_items = len(items)
+    titles_by_index = ["[unknown]"] + [raw.item_titles.get(item, item) for item in items.ids]
+    genre_names: list[str] = []
+    item_genres = np.zeros((num_items, 0), dtype=np.float32)
+    title_tokens: list[str] = []
+    item_title_ids = np.zeros((num_items, 0), dtype=np.int32)
+    if use_side_features and raw.item_genres:
+        genre_names = list(raw.genre_names) if raw.genre_names else sorted(
+            {g for names in raw.item_genres.values() for g in names})
+        column = {name: i for i, name in enumerate(genre_names)}
+        item_genres = np.zeros((num_items, len(genre_names)), dtype=np.float32)
+        for index, item in enumerate(items.ids, start=1):
+            for name in raw.item_genres.get(item, []):
+                if name in column:
+                    item_genres[index, column[name]] = 1.0
+    if use_side_features and raw.item_titles and title_length > 0:
+        counts: dict[str, int] = {}
+        for item in items.ids:
+            for token in tokenize(raw.item_titles.get(item, "")):
+                counts[token] = counts.get(token, 0) + 1
+        title_tokens = [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))][:title_vocabulary]
+        token_index = {token: i + 2 for i, token in enumerate(title_tokens)}
+        item_title_ids = np.zeros((num_items, title_length), dtype=np.int32)
+        for index, item in enumerate(items.ids, start=1):
+            ids = [token_index.get(t, OOV_TOKEN) for t in tokenize(raw.item_titles.get(item, ""))][:title_length]
+            item_title_ids[index, : len(ids)] = ids
+    return RecsysArrays(
+        users=users, items=items, train=encode_split(raw.train), test=encode_split(raw.test),
+        genre_names=genre_names, item_genres=item_genres, title_tokens=title_tokens,
+        item_title_ids=item_title_ids, item_titles=titles_by_index, has_ratings=has_ratings,
+        split=raw.split, planted=raw.planted,
+    )
+
+
+def keep_positive(split: EncodedSplit, min_rating: float) -> EncodedSplit:
+    """Retrieval positives: interactions rated at least ``min_rating`` (all when unrated)."""
+    if split.ratings is None or min_rating <= 0:
+        return split
+    keep = split.ratings >= min_rating
+    return EncodedSplit(split.users[keep], split.items[keep], split.ratings[keep])
+
+
+def sample_negatives(positives: EncodedSplit, known: EncodedSplit, num_items: int,
+                     per_positive: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Implicit-feedback negatives: for each positive, ``per_positive`` random items (index >= 1)
+    that the user has no interaction with in ``known``. Returns ``(users, items)`` int32."""
+    rng = np.random.default_rng(seed)
+    users = np.repeat(positives.users, per_positive).astype(np.int64)
+    taken = np.unique(known.users.astype(np.int64) * num_items + known.items)
+    items = rng.integers(1, num_items, size=len(users))
+    for _ in range(50):  # re-draw collisions; each round clears most of them
+        clash = np.isin(users * num_items + items, taken)
+        if not clash.any():
+            break
+        items[clash] = rng.integers(1, num_items, size=int(clash.sum()))
+    return users.astype(np.int32), items.astype(np.int32)
+
+
+# ------------------------------------------------------------------------- planted ceiling
+
+
+def planted_recall_ceiling(arrays: RecsysArrays, test: EncodedSplit, seen: dict[int, np.ndarray],
+                           k: int) -> float | None:
+    """Expected recall@k on ``test`` of an oracle that knows the planted clusters (score 1 for the
+    user's cluster, 0 elsewhere, ties in random order), ``seen`` item indices removed as in the
+    evaluation. Held-out items drawn outside the cluster ("noise") are nearly unreachable, so this
+    is the honest ceiling of a synthetic run. ``None`` for sources without planted structure."""
+    if not arrays.planted:
+        return None
+    user_cluster = arrays.planted["user_cluster"]
+    item_cluster = np.full(arrays.num_items, -1, dtype=np.int64)
+    for index, item in enumerate(arrays.items.ids, start=1):
+        item_cluster[index] = arrays.planted["item_cluster"].get(item, -1)
+    recall = []
+    for user, target in zip(test.users.tolist(), test.items.tolist()):
+        if user == OOV_INDEX:
+            recall.append(0.0)
+            continue
+        cluster = user_cluster[arrays.users.ids[user - 1]]
+        open_items = np.ones(arrays.num_items, dtype=bool)
+        open_items[0] = False
+        removed = seen.get(user)
+        if removed is not None:
+            open_items[removed] = False
+        open_items[target] = True
+        in_cluster = int(np.sum(open_items & (item_cluster == cluster)))
+        if item_cluster[target] == cluster:
+            recall.append(min(1.0, k / in_cluster))
+        else:
+            outside = int(open_items.sum()) - in_cluster
+            recall.append((k - in_cluster) / outside if in_cluster < k else 0.0)
+    return float(np.mean(recall)) if recall else None
+
+
+# ----------------------------------------------------------------------------- tf.data
+
+
+def make_dataset(features: dict[str, np.ndarray], targets: np.ndarray) -> Any:
+    """An unbatched ``tf.data`` source of ``(features, target)`` for ``make_pipeline``."""
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((dict(features), targets))
+
+
+def describe(arrays: RecsysArrays) -> dict[str, Any]:
+    """Counts for ``TaskData.info`` and the report."""
+    return {
+        "num_users": arrays.num_users - 1,
+        "num_items": arrays.num_items - 1,
+        "train_interactions": int(len(arrays.train)),
+        "test_interactions": int(len(arrays.test)),
+        "test_oov_users": int(np.sum(arrays.test.users == OOV_INDEX)),
+        "split": arrays.split,
+        "genres": len(arrays.genre_names),
+        "title_tokens": len(arrays.title_tokens),
+    }
+
+
+def load_arrays(config: Any) -> RecsysArrays:
+    """Read and encode ``config.data.source`` with the ``data.recsys`` settings (RunConfig)."""
+    recsys = config.data.recsys
+    if not 0.0 <= recsys.oov_user_rate < 1.0:
+        raise UserError(f"data.recsys.oov_user_rate: must be in [0, 1), got {recsys.oov_user_rate}")
+    if recsys.negatives_per_positive < 1:
+        raise UserError(f"data.recsys.negatives_per_positive: must be at least 1, got {recsys.negatives_per_positive}")
+    if recsys.title_length < 0 or recsys.title_vocabulary < 1:
+        raise UserError("data.recsys.title_length must be >= 0 and data.recsys.title_vocabulary >= 1")
+    raw = load_raw(config.data.source, config.seed)
+    return encode(raw, use_side_features=recsys.use_side_features, title_length=recsys.title_length,
+                  title_vocabulary=recsys.title_vocabulary)
+
+
+def split_validation(split: EncodedSplit, fraction: float, limit: int, seed: int) -> tuple[EncodedSplit, EncodedSplit | None]:
+    """Shuffle the training interactions once (seeded), cap them at ``limit`` (0 = all) and set
+    ``fraction`` of them aside for validation."""
+    order = np.random.default_rng(seed).permutation(len(split))
+    if limit:
+        order = order[:limit]
+    n_validation = int(round(len(order) * fraction))
+    pick = lambda rows: EncodedSplit(split.users[rows], split.items[rows],  # noqa: E731
+                                     None if split.ratings is None else split.ratings[rows])
+    train_rows = np.sort(order[n_validation:])
+    if n_validation == 0:
+        return pick(train_rows), None
+    return pick(train_rows), pick(np.sort(order[:n_validation]))
+
+
+def concat(*splits: EncodedSplit | None) -> EncodedSplit:
+    present = [s for s in splits if s is not None]
+    ratings = None if any(s.ratings is None for s in present) else np.concatenate([s.ratings for s in present])
+    return EncodedSplit(np.concatenate([s.users for s in present]), np.concatenate([s.items for s in present]), ratings)
+
+
+def example_features(arrays: RecsysArrays, split: EncodedSplit) -> dict[str, np.ndarray]:
+    """Model inputs for each interaction: ids plus the item's side features."""
+    return {"user_index": split.users.astype(np.int32), "item_index": split.items.astype(np.int32),
+            **arrays.item_features(split.items)}
+
+
+def write_id_tables(arrays: RecsysArrays, bundle_dir: Path) -> None:
+    """``users.txt`` and ``items.txt``: line i is index i + 1 (ids with newlines cannot be listed)."""
+    from kerasuite.io_utils import write_text_atomic
+
+    for name, vocabulary in (("users.txt", arrays.users), ("items.txt", arrays.items)):
+        bad = [v for v in vocabulary.ids if "\n" in v or "\r" in v]
+        if bad:
+            raise UserError(f"{name}: id {bad[0]!r} contains a line break; device id tables are one id per line")
+        write_text_atomic(Path(bundle_dir) / name, "\n".join(vocabulary.ids) + "\n")

@@ -1,0 +1,242 @@
+"""Two-tower retrieval: a query tower (user) and a candidate tower (item + side features) trained
+with an in-batch softmax built from keras-rs layers.
+
+The trainable model maps a batch of (user, item) positives to a ``[batch, batch]`` logit matrix:
+row i scores user i against every item in the batch, and the diagonal holds the positives. The
+query tower alone is what ships; the candidate tower is run once over the catalogue to give the
+candidate matrix a device scores against.
+
+Ids arrive as integer indices (0 = out of vocabulary), mapped outside the graph, so the exported
+query tower is a GATHER plus dense layers: builtin TFLite ops only, and an unknown user still
+gets an embedding (the learned OOV row).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import keras
+import keras_rs
+from keras import layers, ops
+
+from kerasuite.config import TwoTowerConfig
+
+QUERY_TOWER = "query_tower"
+CANDIDATE_TOWER = "candidate_tower"
+# A logit this low has exp() == 0 in float32 after the max-subtraction in softmax.
+_MASKED_LOGIT = -1e9
+
+
+@dataclasses.dataclass(frozen=True)
+class RecsysInputSizes:
+    """Vocabulary sizes of the id and side-feature inputs (0 = the feature is absent)."""
+
+    num_users: int  # including the OOV row 0
+    num_items: int  # including the unknown row 0
+    num_genres: int = 0
+    title_vocabulary: int = 0  # token indices incl. padding 0 and OOV 1
+    title_length: int = 0
+    sampling_correction: bool = False
+
+
+@keras.saving.register_keras_serializable(package="kerasuite")
+class AccidentalHitRemoval(keras_rs.layers.RemoveAccidentalHits):
+    """keras-rs ``RemoveAccidentalHits`` with a mask that masks.
+
+    keras-rs 0.4 adds ``smallest_normal / 100`` (about 1e-40) to the accidental hits, which leaves
+    float32 logits unchanged (upstream PR keras-team/keras-rs#206), so the in-batch softmax kept
+    penalising the model for scoring a user's positive item when it appears twice in a batch.
+    Same call signature; the accidental hits get a logit of -1e9 instead.
+    """
+
+    def call(self, logits, labels, candidate_ids):
+        positive = ops.argmax(labels, axis=-1)
+        positive_ids = ops.take(candidate_ids, positive, axis=0)  # [batch]
+        same_id = ops.equal(ops.expand_dims(positive_ids, -1), ops.expand_dims(candidate_ids, 0))
+        accidental = ops.logical_and(same_id, ops.equal(labels, 0))
+        return ops.where(accidental, ops.cast(_MASKED_LOGIT, logits.dtype), logits)
+
+
+@keras.saving.register_keras_serializable(package="kerasuite")
+class InBatchLogits(layers.Layer):
+    """Scores every query in the batch against every candidate in the batch.
+
+    ``logits[i, j] = <query_i, candidate_j> / temperature``; the positives sit on the diagonal.
+    Optionally removes accidental hits (the same item appearing twice in a batch) and applies the
+    logQ sampling-probability correction, both with keras-rs layers.
+    """
+
+    def __init__(self, temperature: float = 0.05, remove_accidental_hits: bool = True,
+                 sampling_correction: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.temperature = temperature
+        self.remove_accidental_hits = remove_accidental_hits
+        self.sampling_correction = sampling_correction
+        self._hits = AccidentalHitRemoval() if remove_accidental_hits else None
+        self._correction = keras_rs.layers.SamplingProbabilityCorrection() if sampling_correction else None
+
+    def build(self, *input_shapes):  # no weights of its own or in its keras-rs sub-layers
+        self.built = True
+
+    def call(self, query, candidate, candidate_ids, sampling_probability=None):
+        logits = ops.matmul(query, ops.transpose(candidate)) / self.temperature
+        if self._correction is not None:
+            if sampling_probability is None:
+                raise ValueError("sampling_correction=True needs the candidates' sampling probability")
+            probability = ops.broadcast_to(ops.expand_dims(sampling_probability, 0), ops.shape(logits))
+            logits = self._correction(logits, probability)
+        if self._hits is not None:
+            labels = ops.eye(ops.shape(logits)[0], dtype=logits.dtype)
+            logits = self._hits(logits, labels, candidate_ids)
+        return logits
+
+    def compute_output_shape(self, query_shape, candidate_shape, *args):
+        return (query_shape[0], candidate_shape[0])
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(temperature=self.temperature, remove_accidental_hits=self.remove_accidental_hits,
+                      sampling_correction=self.sampling_correction)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kerasuite")
+class InBatchSoftmaxLoss(keras.losses.Loss):
+    """Softmax cross-entropy of ``[batch, batch]`` logits whose positives are the diagonal.
+
+    ``y_true`` is ignored: the label of row i is column i by construction of the batch.
+    """
+
+    def call(self, y_true, y_pred):
+        labels = ops.arange(ops.shape(y_pred)[0])
+        return keras.losses.sparse_categorical_crossentropy(labels, y_pred, from_logits=True)
+
+
+@keras.saving.register_keras_serializable(package="kerasuite")
+class CandidateTopK(keras_rs.layers.BruteForceRetrieval):
+    """keras-rs ``BruteForceRetrieval`` that survives a ``.keras`` round trip.
+
+    The keras-rs 0.4 layer creates its candidate variable only in ``update_candidates`` (so a
+    reloaded layer has nowhere to put the saved matrix) and its ``get_config`` stores a bound
+    method under ``return_scores``. Here the matrix shape is a constructor argument, the variable
+    is created in ``build`` and saved with the model, and the config is plain values. The output
+    is ``(scores, candidate rows)`` of the top ``k`` by dot product; in TFLite that is
+    FULLY_CONNECTED + TOPK_V2 with the matrix as a constant.
+    """
+
+    def __init__(self, num_candidates: int, embedding_dim: int, k: int = 10, **kwargs: Any) -> None:
+        if not 1 <= k <= num_candidates:
+            raise ValueError(f"k must be in [1, num_candidates={num_candidates}], got {k}")
+        super().__init__(k=k, return_scores=True, **kwargs)
+        self.num_candidates = num_candidates
+        self.embedding_dim = embedding_dim
+
+    def build(self, input_shape=None):
+        if self.candidate_embeddings is None:
+            self.candidate_embeddings = self.add_weight(
+                shape=(self.num_candidates, self.embedding_dim), initializer="zeros",
+                trainable=False, name="candidate_embeddings")
+        self.built = True
+
+    def update_candidates(self, candidate_embeddings, candidate_ids=None) -> None:
+        if candidate_ids is not None:
+            raise ValueError("CandidateTopK returns candidate rows; map rows to ids outside the graph")
+        if not self.built:
+            self.build()
+        super().update_candidates(candidate_embeddings)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.k), (input_shape[0], self.k)
+
+    def get_config(self) -> dict[str, Any]:
+        config = layers.Layer.get_config(self)  # skips keras-rs's unserializable entry
+        config.update(num_candidates=self.num_candidates, embedding_dim=self.embedding_dim, k=self.k)
+        return config
+
+
+def build_topk_model(query_tower: keras.Model, candidate_embeddings, k: int) -> keras.Model:
+    """``user_index -> {"scores", "candidate_row"}``: the query tower followed by brute-force top-k
+    over a constant candidate matrix, so a device gets recommendations from one invoke."""
+    num_candidates, dim = candidate_embeddings.shape
+    retrieval = CandidateTopK(num_candidates, dim, k=min(k, num_candidates), name="top_k")
+    retrieval.update_candidates(candidate_embeddings)
+    inputs = query_inputs()
+    scores, rows = retrieval(query_tower(inputs))
+    return keras.Model(inputs, {"scores": scores, "candidate_row": rows}, name="retrieve_top_k")
+
+
+def _mlp(x, hidden_units: tuple[int, ...], output_dim: int, prefix: str):
+    for position, units in enumerate(hidden_units):
+        x = layers.Dense(units, activation="relu", name=f"{prefix}_hidden_{position}")(x)
+    x = layers.Dense(output_dim, name=f"{prefix}_projection")(x)
+    # Unit-length embeddings: the temperature then sets the logit scale, and int8 quantization
+    # of the query tower sees a bounded output range.
+    return layers.UnitNormalization(name=f"{prefix}_normalize")(x)
+
+
+def query_inputs() -> dict[str, keras.KerasTensor]:
+    return {"user_index": keras.Input(shape=(), dtype="int32", name="user_index")}
+
+
+def candidate_inputs(sizes: RecsysInputSizes) -> dict[str, keras.KerasTensor]:
+    inputs = {"item_index": keras.Input(shape=(), dtype="int32", name="item_index")}
+    if sizes.num_genres:
+        inputs["item_genres"] = keras.Input(shape=(sizes.num_genres,), dtype="float32", name="item_genres")
+    if sizes.title_vocabulary and sizes.title_length:
+        inputs["item_title"] = keras.Input(shape=(sizes.title_length,), dtype="int32", name="item_title")
+    return inputs
+
+
+def item_feature_vector(inputs: dict, sizes: RecsysInputSizes, dim: int, prefix: str):
+    """Item id embedding concatenated with the optional genre and title sub-towers."""
+    parts = [layers.Embedding(sizes.num_items, dim, name=f"{prefix}_item_embedding")(inputs["item_index"])]
+    if "item_genres" in inputs:
+        parts.append(layers.Dense(dim, name=f"{prefix}_genre_projection")(inputs["item_genres"]))
+    if "item_title" in inputs:
+        tokens = layers.Embedding(sizes.title_vocabulary, dim, mask_zero=True,
+                                  name=f"{prefix}_title_embedding")(inputs["item_title"])
+        parts.append(layers.GlobalAveragePooling1D(name=f"{prefix}_title_mean")(tokens))
+    return parts[0] if len(parts) == 1 else layers.Concatenate(name=f"{prefix}_item_features")(parts)
+
+
+def build_query_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Model:
+    inputs = query_inputs()
+    x = layers.Embedding(sizes.num_users, cfg.embedding_dim, name="user_embedding")(inputs["user_index"])
+    return keras.Model(inputs, _mlp(x, cfg.hidden_units, cfg.embedding_dim, "query"), name=QUERY_TOWER)
+
+
+def build_candidate_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Model:
+    inputs = candidate_inputs(sizes)
+    x = item_feature_vector(inputs, sizes, cfg.embedding_dim, "candidate")
+    return keras.Model(inputs, _mlp(x, cfg.hidden_units, cfg.embedding_dim, "candidate"), name=CANDIDATE_TOWER)
+
+
+def build_two_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Model:
+    """The trainable model: ``{user_index, item_index, item features...} -> [batch, batch] logits``.
+
+    With ``sizes.sampling_correction`` it also takes ``item_sampling_probability`` (the item's
+    share of training interactions) for the logQ correction.
+    """
+    if cfg.embedding_dim < 1:
+        raise ValueError(f"model.two_tower.embedding_dim must be positive, got {cfg.embedding_dim}")
+    query_tower = build_query_tower(cfg, sizes)
+    candidate_tower = build_candidate_tower(cfg, sizes)
+    query_in = query_inputs()
+    candidate_in = candidate_inputs(sizes)
+    inputs = {**query_in, **candidate_in}
+    probability = None
+    if sizes.sampling_correction:
+        probability = keras.Input(shape=(), dtype="float32", name="item_sampling_probability")
+        inputs["item_sampling_probability"] = probability
+    logits = InBatchLogits(cfg.temperature, cfg.remove_accidental_hits, sizes.sampling_correction,
+                           name="in_batch_logits")(
+        query_tower(query_in), candidate_tower(candidate_in), candidate_in["item_index"], probability)
+    return keras.Model(inputs, logits, name="two_tower")
+
+
+def towers(model: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """The (query, candidate) sub-models of a model made by :func:`build_two_tower`."""
+    return model.get_layer(QUERY_TOWER), model.get_layer(CANDIDATE_TOWER)

@@ -1,0 +1,173 @@
+"""Recommenders on a device: raw ids -> model inputs, and "top-k for this user" from a bundle.
+
+numpy + the standard library + LiteRT only (never TensorFlow). A retrieval bundle holds:
+
+- ``users.txt`` / ``items.txt``: one raw id per line; line ``i`` (0-based) is index ``i + 1`` in
+  the models, and an id that is not listed maps to index 0 (the learned out-of-vocabulary row).
+- ``candidates.npy``: float32 ``[num_items, dim]`` item embeddings, row ``i`` = ``items.txt`` line ``i``.
+- ``model_<mode>.tflite``: the query tower, ``user_index -> embedding``.
+- ``retrieve_topk.tflite``: query tower + brute-force top-k in one graph (builtin ops).
+
+A ranking bundle holds the same id tables plus ``item_features.npz`` (side features per item index).
+
+``python -m kerasuite.runtime.recsys BUNDLE_DIR --user ID [--k 10]`` prints the top-k items.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from kerasuite.errors import UserError
+
+OOV_INDEX = 0
+
+
+def load_ids(path: Path) -> list[str]:
+    if not path.is_file():
+        raise UserError(f"{path}: missing from the bundle")
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def index_of(ids: list[str]) -> dict[str, int]:
+    """Raw id -> model index (line + 1); unknown ids are left to the caller's ``.get(id, 0)``."""
+    return {value: position + 1 for position, value in enumerate(ids)}
+
+
+def _rows(path: str, columns: Sequence[str]) -> list[list[str]]:
+    """Data rows of ``columns`` from a small CSV (header optional) or a plain one-id-per-line file."""
+    text = Path(path).read_text(encoding="utf-8-sig", errors="replace")
+    rows = [[cell.strip() for cell in row] for row in csv.reader(text.splitlines()) if any(c.strip() for c in row)]
+    if not rows:
+        raise UserError(f"--input {path}: empty file; expected {','.join(columns)}")
+    header = [cell.lower() for cell in rows[0]]
+    if all(name in header for name in columns):
+        positions = [header.index(name) for name in columns]
+        rows = rows[1:]
+    else:
+        positions = list(range(len(columns)))
+    picked = []
+    for row in rows:
+        if len(row) <= max(positions):
+            raise UserError(f"--input {path}: expected {len(columns)} fields ({','.join(columns)}) per line")
+        picked.append([row[p] for p in positions])
+    if not picked:
+        raise UserError(f"--input {path}: no data rows after the header")
+    return picked
+
+
+def read_user(path: str, preprocessing: dict[str, Any], bundle_dir: Path) -> dict[str, np.ndarray]:
+    """A file naming one user id (``user_id`` header optional) -> ``{"user_index": [i]}``."""
+    users = index_of(load_ids(Path(bundle_dir) / preprocessing.get("users", "users.txt")))
+    user = _rows(path, ["user_id"])[0][0]
+    return {preprocessing.get("input", "user_index"): np.array([users.get(user, OOV_INDEX)], np.int32)}
+
+
+def read_pair(path: str, preprocessing: dict[str, Any], bundle_dir: Path) -> dict[str, np.ndarray]:
+    """A file with one ``user_id,item_id`` pair -> the ranking model's inputs (ids and side features)."""
+    bundle_dir = Path(bundle_dir)
+    users = index_of(load_ids(bundle_dir / preprocessing.get("users", "users.txt")))
+    items = index_of(load_ids(bundle_dir / preprocessing.get("items", "items.txt")))
+    user, item = _rows(path, ["user_id", "item_id"])[0]
+    item_index = items.get(item, OOV_INDEX)
+    inputs = {
+        "user_index": np.array([users.get(user, OOV_INDEX)], np.int32),
+        "item_index": np.array([item_index], np.int32),
+    }
+    features_file = preprocessing.get("item_features")
+    if features_file:
+        with np.load(bundle_dir / features_file) as tables:
+            for name in tables.files:  # one row per item index, row 0 = unknown item
+                inputs[name] = tables[name][item_index][None]
+    return inputs
+
+
+def top_k(scores: np.ndarray, k: int, exclude: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and scores of the ``k`` best candidates, best first; ties -> lower row first."""
+    scores = np.asarray(scores, np.float64).copy()
+    if len(exclude):
+        scores[np.asarray(exclude, dtype=np.int64)] = -np.inf
+    k = min(k, int(np.sum(np.isfinite(scores))))
+    order = np.lexsort((np.arange(len(scores)), -scores))[:k]
+    return order, scores[order]
+
+
+def recommend(bundle_dir: str | Path, user_id: str, k: int = 10, mode: str = "float32",
+              exclude_items: Sequence[str] = (), threads: int = 1) -> list[tuple[str, float]]:
+    """Top-k ``(item_id, score)`` for a raw user id: id table -> query tower (.tflite) -> numpy
+    dot products against ``candidates.npy``. ``exclude_items`` (e.g. already seen) are skipped."""
+    from kerasuite.runtime.interpreter import TFLiteModel
+
+    bundle_dir = Path(bundle_dir)
+    preprocessing = _preprocessing(bundle_dir)
+    users = index_of(load_ids(bundle_dir / preprocessing.get("users", "users.txt")))
+    item_ids = load_ids(bundle_dir / preprocessing.get("items", "items.txt"))
+    candidates = np.load(bundle_dir / preprocessing.get("candidates", "candidates.npy"))
+    model_path = bundle_dir / f"model_{mode}.tflite"
+    query = TFLiteModel(model_path, threads=threads).predict(
+        {"user_index": np.array([users.get(user_id, OOV_INDEX)], np.int32)})
+    row_of = {item: row for row, item in enumerate(item_ids)}
+    exclude = [row_of[i] for i in exclude_items if i in row_of]
+    rows, scores = top_k(candidates @ query[0].astype(np.float32), k, exclude)
+    return [(item_ids[r], float(s)) for r, s in zip(rows, scores)]
+
+
+def recommend_with_topk_model(bundle_dir: str | Path, user_id: str, threads: int = 1) -> list[tuple[str, float]]:
+    """The same answer from ``retrieve_topk.tflite`` alone: one invoke, top-k computed in the graph."""
+    from kerasuite.runtime.interpreter import TFLiteModel
+
+    bundle_dir = Path(bundle_dir)
+    preprocessing = _preprocessing(bundle_dir)
+    users = index_of(load_ids(bundle_dir / preprocessing.get("users", "users.txt")))
+    item_ids = load_ids(bundle_dir / preprocessing.get("items", "items.txt"))
+    model = TFLiteModel(bundle_dir / preprocessing.get("topk_model", "retrieve_topk.tflite"), threads=threads)
+    interpreter = model.interpreter
+    interpreter.set_tensor(model.inputs[0]["index"], np.array([users.get(user_id, OOV_INDEX)], np.int32))
+    interpreter.invoke()
+    # Converted without a SignatureDef, the two outputs are told apart by dtype.
+    by_dtype = {np.dtype(d["dtype"]).kind: interpreter.get_tensor(d["index"])[0] for d in model.outputs}
+    rows, scores = by_dtype["i"], by_dtype["f"]
+    return [(item_ids[int(r)], float(s)) for r, s in zip(rows, scores)]
+
+
+def _preprocessing(bundle_dir: Path) -> dict[str, Any]:
+    path = bundle_dir / "signature.json"
+    if not path.is_file():
+        raise UserError(f"{bundle_dir}: not an export bundle (no signature.json)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("preprocessing", {})
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path}: not valid JSON ({error.msg})") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kerasuite.runtime.recsys",
+                                     description="Top-k items for a user from a retrieval bundle (no TensorFlow).")
+    parser.add_argument("bundle", metavar="BUNDLE_DIR")
+    parser.add_argument("--user", required=True, help="raw user id; unknown ids get the OOV embedding")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--mode", default="float32", help="which model_<mode>.tflite query tower to run")
+    parser.add_argument("--topk-model", action="store_true", help="use retrieve_topk.tflite instead")
+    parser.add_argument("--exclude", nargs="*", default=[], metavar="ITEM", help="item ids to skip")
+    args = parser.parse_args(argv)
+    try:
+        if args.topk_model:
+            results = recommend_with_topk_model(args.bundle, args.user)[: args.k]
+        else:
+            results = recommend(args.bundle, args.user, args.k, args.mode, args.exclude)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    for rank, (item, score) in enumerate(results, start=1):
+        print(f"{rank:>3}  {item}  {score:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

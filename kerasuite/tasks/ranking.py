@@ -1,0 +1,180 @@
+"""Ranking: predict how a user rates an item (``mlp`` or ``dcn``), reported next to a baseline
+from the same split: the training mean for ratings (``eval.mean_baseline_rmse``), item popularity
+for implicit feedback (``data.recsys.implicit=true``: interactions are positives, sampled
+non-interactions negatives, metric AUC, baseline ``eval.popularity_auc``).
+
+What ships: the whole ranking model (``{user_index, item_index, item features} -> score``), the
+id tables and ``item_features.npz`` so a device can build the inputs from raw ids.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from kerasuite.config import RunConfig
+from kerasuite.data import recsys
+from kerasuite.errors import UserError
+from kerasuite.models.ranking import build_ranking_dcn, build_ranking_mlp
+from kerasuite.tasks.base import Heldout, Task, TaskData
+from kerasuite.tasks.retrieval import input_sizes, make_datasets, oov_user_augment
+from kerasuite.training.optimizers import make_optimizer
+
+ITEM_FEATURES_FILE = "item_features.npz"
+
+
+def _builder(build):
+    def family(config: RunConfig, data: TaskData) -> keras.Model:
+        return build(config.model.ranking, data.info["sizes"], implicit=data.info["implicit"],
+                     mean_target=data.info["train_mean"])
+
+    return family
+
+
+def rmse(predictions: np.ndarray, targets: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.ravel(predictions).astype(np.float64) - targets) ** 2)))
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve via the rank statistic (ties get their average rank)."""
+    scores = np.ravel(scores).astype(np.float64)
+    labels = np.ravel(labels).astype(bool)
+    positives, negatives = int(labels.sum()), int((~labels).sum())
+    if positives == 0 or negatives == 0:
+        raise ValueError("AUC needs both positive and negative examples")
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores), dtype=np.float64)
+    sorted_scores = scores[order]
+    start = 0
+    while start < len(scores):  # average ranks over runs of equal scores
+        stop = start
+        while stop + 1 < len(scores) and sorted_scores[stop + 1] == sorted_scores[start]:
+            stop += 1
+        ranks[order[start:stop + 1]] = (start + stop) / 2.0 + 1.0
+        start = stop + 1
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
+
+
+class Ranking(Task):
+    name = "ranking"
+    default_model = "dcn"
+    default_source = "tfds:movielens/100k-ratings"
+    families = {"dcn": _builder(build_ranking_dcn), "mlp": _builder(build_ranking_mlp)}
+    primary_metric = "rmse"
+    higher_is_better = False
+    agreement_kind = "regression"
+    export_batch_size = None
+
+    def config_defaults(self) -> dict[str, Any]:
+        return {
+            "train": {"epochs": 6, "batch_size": 256, "learning_rate": 0.003},
+            "export": {"parity": {
+                "float32": {"max_abs_diff": 1e-3, "min_agreement": None},
+                "float16": {"max_abs_diff": 2e-2, "min_agreement": None},
+                # quantized scores: judged by the metric they feed (0.02 rmse or auc)
+                "dynamic": {"min_agreement": None, "max_metric_drop": 0.02},
+                # Full-integer DCN scores are right on average (mean |diff| 0.03 rating points,
+                # rmse +0.003) but ~5% of pairs move by 0.1-0.65 points, because the cross layers
+                # multiply quantized activations. The explicit bound keeps the bundle's golden
+                # check (which uses max_abs_diff when set, else 0.1) from failing on such pairs.
+                "int8": {"min_agreement": None, "max_metric_drop": 0.02, "max_abs_diff": 1.0},
+            }},
+        }
+
+    # -- data ---------------------------------------------------------------------------------
+    def load_data(self, config: RunConfig) -> TaskData:
+        arrays = recsys.load_arrays(config)
+        implicit = config.data.recsys.implicit
+        if not implicit and not arrays.has_ratings:
+            raise UserError(f"--data {config.data.source}: no 'rating' column to rank by; "
+                            "set data.recsys.implicit=true to learn from interactions alone")
+        # The metric depends on the label kind, so it is set per run on this instance.
+        self.primary_metric, self.higher_is_better = ("auc", True) if implicit else ("rmse", False)
+        train, validation = recsys.split_validation(arrays.train, config.data.validation_fraction,
+                                                    config.data.limit, config.seed)
+        everything = recsys.concat(arrays.train, arrays.test)
+        splits: dict[str, tuple[dict, np.ndarray]] = {}
+        labelled: dict[str, tuple[recsys.EncodedSplit, np.ndarray]] = {}
+        for offset, (name, split) in enumerate((("train", train), ("validation", validation), ("test", arrays.test))):
+            if split is None:
+                continue
+            if implicit:
+                users, items = recsys.sample_negatives(split, everything, arrays.num_items,
+                                                       config.data.recsys.negatives_per_positive, config.seed + offset)
+                targets = np.concatenate([np.ones(len(split)), np.zeros(len(users))]).astype(np.float32)
+                split = recsys.EncodedSplit(np.concatenate([split.users, users]), np.concatenate([split.items, items]), None)
+            else:
+                targets = split.ratings.astype(np.float32)
+            labelled[name] = (split, targets)
+            splits[name] = (recsys.example_features(arrays, split), targets)
+        augment = oov_user_augment(config.data.recsys.oov_user_rate) if config.data.recsys.oov_user_rate else None
+        datasets = make_datasets(config, splits, augment)
+        train_targets = labelled["train"][1]
+        counts = np.bincount(recsys.concat(train, validation).items, minlength=arrays.num_items)
+        info = {
+            **recsys.describe(arrays),
+            "arrays": arrays, "sizes": input_sizes(arrays), "implicit": implicit,
+            "train_mean": float(train_targets.mean()), "test_split": labelled["test"][0],
+            "test_targets": labelled["test"][1], "item_counts": counts,
+        }
+        return TaskData(train=datasets["train"], validation=datasets.get("validation"), test=datasets["test"],
+                        num_train_examples=len(train_targets), info=info)
+
+    def heldout(self, data: TaskData, limit: int) -> Heldout:
+        split = data.info["test_split"]
+        order = np.random.default_rng(0).permutation(len(split))[:limit]  # mixes positives and negatives
+        features = recsys.example_features(data.info["arrays"], split)
+        return Heldout({k: v[order] for k, v in features.items()}, data.info["test_targets"][order])
+
+    # -- model ---------------------------------------------------------------------------------
+    def compile_model(self, model: keras.Model, config: RunConfig, data: TaskData) -> None:
+        if data.info["implicit"]:
+            loss, metric = keras.losses.BinaryCrossentropy(), keras.metrics.AUC(name="auc")
+        else:
+            loss, metric = keras.losses.MeanSquaredError(), keras.metrics.RootMeanSquaredError(name="rmse")
+        model.compile(optimizer=make_optimizer(config.train), loss=loss, metrics=[metric])
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def evaluate(self, model: keras.Model, data: TaskData, config: RunConfig) -> dict[str, float]:
+        results = super().evaluate(model, data, config)
+        targets = data.info["test_targets"]
+        if data.info["implicit"]:
+            results["popularity_auc"] = auc(data.info["item_counts"][data.info["test_split"].items], targets)
+        else:
+            results["mean_baseline_rmse"] = rmse(np.full(len(targets), data.info["train_mean"]), targets)
+        results["heldout_examples"] = float(len(targets))
+        return results
+
+    def score(self, outputs: np.ndarray, heldout: Heldout, data: TaskData) -> dict[str, float]:
+        if data.info["implicit"]:
+            return {"auc": auc(outputs, heldout.targets)}
+        return {"rmse": rmse(outputs, heldout.targets)}
+
+    # -- bundle --------------------------------------------------------------------------------
+    def write_bundle_extras(self, data: TaskData, bundle_dir: Path) -> None:
+        from kerasuite.io_utils import atomic_path
+
+        arrays = data.info["arrays"]
+        recsys.write_id_tables(arrays, bundle_dir)
+        tables = arrays.item_features(np.arange(arrays.num_items))
+        if tables:
+            with atomic_path(Path(bundle_dir) / ITEM_FEATURES_FILE) as tmp:
+                with open(tmp, "wb") as handle:
+                    np.savez(handle, **tables)
+
+    def device_preprocessing(self, data: TaskData, config: RunConfig) -> dict[str, Any]:
+        arrays = data.info["arrays"]
+        return {
+            "kind": "recsys_pair",
+            "users": "users.txt",
+            "items": "items.txt",
+            "oov_index": recsys.OOV_INDEX,
+            "item_features": ITEM_FEATURES_FILE if (arrays.has_genres or arrays.has_titles) else None,
+            "output": "probability of an interaction" if data.info["implicit"] else "predicted rating",
+            "note": ("input file: one 'user_id,item_id' line; ids -> index = line number in users.txt/"
+                     "items.txt + 1 (unknown -> 0); item side features are row item_index of each "
+                     "array in item_features.npz"),
+        }

@@ -1,0 +1,274 @@
+"""Retrieval: a two-tower model trained with an in-batch softmax, evaluated by ranking each
+held-out item against the whole catalogue (recall@10/100, items the user saw in training removed)
+next to a popularity baseline from the same split.
+
+What ships: the query tower (``user_index -> unit embedding``, the parity-checked
+``model_<mode>.tflite``), ``candidates.npy`` (every item's embedding), the id tables, and
+``retrieve_topk.tflite`` (query tower + brute-force top-k in one builtin-op graph).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasuite.config import RunConfig
+from kerasuite.data import recsys
+from kerasuite.data.pipeline import make_pipeline
+from kerasuite.errors import UserError
+from kerasuite.metrics import retrieval as metrics
+from kerasuite.models.two_tower import (
+    InBatchSoftmaxLoss, RecsysInputSizes, build_topk_model, build_two_tower, towers)
+from kerasuite.tasks.base import Heldout, Task, TaskData
+from kerasuite.training.optimizers import make_optimizer
+
+RECALL_KS = (10, 100)
+TOPK_MODEL_FILE = "retrieve_topk.tflite"
+
+
+def input_sizes(arrays: recsys.RecsysArrays, sampling_correction: bool = False) -> RecsysInputSizes:
+    return RecsysInputSizes(
+        num_users=arrays.num_users, num_items=arrays.num_items,
+        num_genres=arrays.item_genres.shape[1],
+        title_vocabulary=len(arrays.title_tokens) + 2 if arrays.has_titles else 0,
+        title_length=arrays.item_title_ids.shape[1] if arrays.has_titles else 0,
+        sampling_correction=sampling_correction,
+    )
+
+
+def oov_user_augment(rate: float):
+    """Training-only: replace a share of user indices by the OOV index so its embedding learns
+    what an unknown user should get (close to the popular items).
+
+    Vectorized: it takes a whole batch (one draw per row) and goes to the pipeline's
+    ``batch_augment_fn``; as a per-element map it made the input 20x slower than the model."""
+
+    def augment(features, target):
+        features = dict(features)
+        users = features["user_index"]
+        drop = tf.random.uniform(tf.shape(users)) < rate
+        features["user_index"] = tf.where(drop, tf.zeros_like(users), users)
+        return features, target
+
+    return augment
+
+
+def make_datasets(config: RunConfig, splits: dict[str, tuple[dict, np.ndarray]],
+                  augment=None) -> dict[str, tf.data.Dataset]:
+    """Each ``(features, targets)`` split through the canonical pipeline (training: shuffled)."""
+    out = {}
+    for name, (features, targets) in splits.items():
+        training = name == "train"
+        if training:
+            # Files are often sorted (by user, or positives before sampled negatives); a bounded
+            # shuffle buffer would then feed batches from one narrow slice, so permute once here.
+            order = np.random.default_rng(config.seed).permutation(len(targets))
+            features, targets = {k: v[order] for k, v in features.items()}, targets[order]
+        out[name] = make_pipeline(
+            recsys.make_dataset(features, targets), training=training, batch_size=config.train.batch_size,
+            batch_augment_fn=augment if training else None, cache=config.data.cache,
+            shuffle_buffer=config.data.shuffle_buffer, seed=config.seed, auto_shard="DATA",
+            # The in-batch softmax treats a 1-example last batch as a trivial (zero-loss) problem.
+            drop_remainder=training and len(targets) > config.train.batch_size,
+        )
+    return out
+
+
+class ItemEmbeddingProjector(keras.callbacks.Callback):
+    """At the end of training, item embeddings go to TensorBoard's Embedding Projector with the
+    item id and title as metadata (``logs/item_embeddings``)."""
+
+    def __init__(self, candidate_fn, arrays: recsys.RecsysArrays, log_dir: Path) -> None:
+        super().__init__()
+        self.candidate_fn = candidate_fn
+        self.arrays = arrays
+        self.log_dir = Path(log_dir) / "item_embeddings"
+
+    def on_train_end(self, logs=None):
+        from tensorboard.plugins import projector
+
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        embeddings = self.candidate_fn(self.model)
+        clean = lambda text: " ".join(str(text).split())  # noqa: E731  tabs/newlines break the TSV
+        lines = ["item_id\ttitle"] + [
+            f"{clean(item)}\t{clean(title)}"
+            for item, title in zip(self.arrays.items.ids, self.arrays.item_titles[1:])
+        ]
+        (self.log_dir / "metadata.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        checkpoint = tf.train.Checkpoint(item_embedding=tf.Variable(embeddings))
+        checkpoint.save(str(self.log_dir / "embedding.ckpt"))
+        settings = projector.ProjectorConfig()
+        entry = settings.embeddings.add()
+        entry.tensor_name = "item_embedding/.ATTRIBUTES/VARIABLE_VALUE"
+        entry.metadata_path = "metadata.tsv"
+        projector.visualize_embeddings(str(self.log_dir), settings)
+        # TensorBoard lists a folder as a run (and so in the projector) only if it holds events.
+        writer = tf.summary.create_file_writer(str(self.log_dir))
+        with writer.as_default():
+            tf.summary.text("item_embeddings", f"{len(embeddings)} item embeddings of size "
+                            f"{embeddings.shape[1]}; open the Projector tab", step=0)
+        writer.close()
+
+
+class Retrieval(Task):
+    name = "retrieval"
+    default_model = "two_tower"
+    default_source = "tfds:movielens/100k-ratings"
+    families = {"two_tower": lambda config, data: build_two_tower(config.model.two_tower, data.info["sizes"])}
+    primary_metric = "recall_at_10"
+    higher_is_better = True
+    agreement_kind = "topk"
+    export_batch_size = None
+
+    def config_defaults(self) -> dict[str, Any]:
+        return {
+            "train": {"epochs": 8, "batch_size": 256, "learning_rate": 0.01},
+            "export": {"parity": {
+                "dynamic": {"min_agreement": 0.9, "max_metric_drop": 0.02},
+                "int8": {"min_agreement": 0.9, "max_metric_drop": 0.02},
+            }},
+        }
+
+    # -- data ---------------------------------------------------------------------------------
+    def load_data(self, config: RunConfig) -> TaskData:
+        arrays = recsys.load_arrays(config)
+        min_rating = 0.0 if config.data.recsys.implicit else config.data.recsys.min_rating
+        positives = recsys.keep_positive(arrays.train, min_rating)
+        test = recsys.keep_positive(arrays.test, min_rating)
+        if not len(positives) or not len(test):
+            raise UserError(
+                f"--data {config.data.source}: no training or held-out interactions left"
+                f" (data.recsys.min_rating={min_rating}); lower the threshold or add users with two or more interactions")
+        train, validation = recsys.split_validation(positives, config.data.validation_fraction,
+                                                    config.data.limit, config.seed)
+        known = recsys.concat(train, validation)
+        counts = np.bincount(known.items, minlength=arrays.num_items).astype(np.float64)
+        correction = config.model.two_tower.sampling_correction
+        splits = {}
+        for name, split in (("train", train), ("validation", validation), ("test", test)):
+            if split is None:
+                continue
+            features = recsys.example_features(arrays, split)
+            if correction:
+                features["item_sampling_probability"] = (counts[split.items] / counts.sum()).astype(np.float32)
+            splits[name] = (features, np.ones(len(split), np.float32))
+        augment = oov_user_augment(config.data.recsys.oov_user_rate) if config.data.recsys.oov_user_rate else None
+        datasets = make_datasets(config, splits, augment)
+        # Everything the user did before the test (below min_rating or past data.limit too) is
+        # "seen". Candidate row r is item index r + 1 (index 0 is the unknown-item row).
+        seen = metrics.seen_matrix_rows(arrays.train.users, arrays.train.items - 1)
+        info = {
+            **recsys.describe(arrays),
+            "arrays": arrays, "sizes": input_sizes(arrays, correction), "seen": seen,
+            "test_split": test, "popularity": counts[1:], "top_k": config.model.two_tower.top_k,
+        }
+        if arrays.planted:
+            seen_by_index = metrics.seen_matrix_rows(arrays.train.users, arrays.train.items)
+            for k in RECALL_KS:
+                info[f"planted_ceiling_recall_at_{k}"] = recsys.planted_recall_ceiling(arrays, test, seen_by_index, k)
+        return TaskData(train=datasets["train"], validation=datasets.get("validation"), test=datasets["test"],
+                        num_train_examples=len(train), info=info)
+
+    def heldout(self, data: TaskData, limit: int) -> Heldout:
+        test = data.info["test_split"]
+        return Heldout({"user_index": test.users[:limit].astype(np.int32)}, (test.items[:limit] - 1).astype(np.int64))
+
+    # -- model ---------------------------------------------------------------------------------
+    def compile_model(self, model: keras.Model, config: RunConfig, data: TaskData) -> None:
+        model.compile(optimizer=make_optimizer(config.train), loss=InBatchSoftmaxLoss())
+
+    def export_model(self, model: keras.Model, data: TaskData) -> keras.Model:
+        self.refresh_candidates(model, data)
+        query_tower, _ = towers(model)
+        data.info["query_tower"] = query_tower  # for the top-k model in write_bundle_extras
+        return query_tower
+
+    @staticmethod
+    def candidate_embeddings(model: keras.Model, arrays: recsys.RecsysArrays) -> np.ndarray:
+        """Every catalogue item (index 1..N) through the candidate tower: row r = item r + 1."""
+        _, candidate_tower = towers(model)
+        items = np.arange(1, arrays.num_items, dtype=np.int32)
+        features = {"item_index": items, **arrays.item_features(items)}
+        return np.asarray(candidate_tower.predict(features, batch_size=1024, verbose=0), np.float32)
+
+    def refresh_candidates(self, model: keras.Model, data: TaskData) -> np.ndarray:
+        data.info["candidate_embeddings"] = self.candidate_embeddings(model, data.info["arrays"])
+        return data.info["candidate_embeddings"]
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def evaluate(self, model: keras.Model, data: TaskData, config: RunConfig) -> dict[str, float]:
+        candidates = self.refresh_candidates(model, data)
+        query_tower, _ = towers(model)
+        test = data.info["test_split"]
+        queries = np.asarray(query_tower.predict({"user_index": test.users.astype(np.int32)},
+                                                 batch_size=1024, verbose=0), np.float32)
+        results = self.recall(queries, test.users, test.items - 1, candidates, data.info["seen"])
+        popularity = data.info["popularity"]
+        baseline = metrics.corpus_recall(lambda rows: np.broadcast_to(popularity, (len(rows), len(popularity))),
+                                         test.users, test.items - 1, data.info["seen"], ks=RECALL_KS)
+        results.update({f"popularity_{name}": value for name, value in baseline.items()})
+        for k in RECALL_KS:
+            ceiling = data.info.get(f"planted_ceiling_recall_at_{k}")
+            if ceiling is not None:
+                results[f"planted_ceiling_recall_at_{k}"] = ceiling
+        results["loss"] = float(model.evaluate(data.test, verbose=0, return_dict=True)["loss"])
+        results["heldout_pairs"] = float(len(test))
+        return results
+
+    @staticmethod
+    def recall(queries: np.ndarray, users: np.ndarray, target_rows: np.ndarray, candidates: np.ndarray,
+               seen: dict[int, np.ndarray]) -> dict[str, float]:
+        rows = np.arange(len(target_rows))
+        return metrics.corpus_recall(lambda chunk: queries[chunk] @ candidates.T, rows, target_rows, seen,
+                                     seen_keys=users, ks=RECALL_KS)
+
+    def score(self, outputs: np.ndarray, heldout: Heldout, data: TaskData) -> dict[str, float]:
+        return self.recall(np.asarray(outputs, np.float32), heldout.inputs["user_index"], heldout.targets,
+                           data.info["candidate_embeddings"], data.info["seen"])
+
+    def agreement(self, reference: np.ndarray, candidate: np.ndarray, data: TaskData) -> float | None:
+        return metrics.top_k_overlap(reference, candidate, data.info["candidate_embeddings"], k=10)
+
+    # -- bundle and logs -----------------------------------------------------------------------
+    def write_bundle_extras(self, data: TaskData, bundle_dir: Path) -> None:
+        import tempfile
+
+        from kerasuite.export import tflite
+        from kerasuite.io_utils import atomic_path
+
+        arrays = data.info["arrays"]
+        recsys.write_id_tables(arrays, bundle_dir)
+        candidates = data.info["candidate_embeddings"]
+        with atomic_path(Path(bundle_dir) / "candidates.npy") as tmp:
+            with open(tmp, "wb") as handle:
+                np.save(handle, candidates.astype(np.float32))
+        k = min(int(data.info.get("top_k", 100)), len(candidates))
+        topk_model = build_topk_model(data.info["query_tower"], candidates, k)
+        with tempfile.TemporaryDirectory(prefix="kerasuite-topk-") as scratch:
+            path = Path(scratch) / "retrieve_topk.keras"
+            topk_model.save(path)
+            tflite.convert(path, "float32", Path(bundle_dir) / TOPK_MODEL_FILE)
+
+    def device_preprocessing(self, data: TaskData, config: RunConfig) -> dict[str, Any]:
+        return {
+            "kind": "recsys_user",
+            "input": "user_index",
+            "users": "users.txt",
+            "items": "items.txt",
+            "oov_index": recsys.OOV_INDEX,
+            "candidates": "candidates.npy",
+            "topk_model": TOPK_MODEL_FILE,
+            "top_k": min(config.model.two_tower.top_k, data.info["arrays"].num_items - 1),
+            "note": ("user id -> index: line number in users.txt + 1, unknown ids -> 0; the query "
+                     "tower gives an embedding; score = candidates.npy @ embedding, row r is line r "
+                     f"of items.txt; or run {TOPK_MODEL_FILE} (outputs int32 candidate rows and "
+                     "float32 scores, best first)"),
+        }
+
+    def callbacks(self, model: keras.Model, data: TaskData, log_dir: Path, config: RunConfig) -> list:
+        arrays = data.info["arrays"]
+        return [ItemEmbeddingProjector(lambda m: self.candidate_embeddings(m, arrays), arrays, log_dir)]

@@ -1,0 +1,175 @@
+"""Recommender data: CSV/TFDS/synthetic loading, per-user hold-out, id encoding, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kerasuite.data import recsys
+from kerasuite.errors import UserError
+
+
+def write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------- per-user hold-out
+
+
+def test_csv_with_timestamps_holds_out_each_users_latest(tmp_path):
+    path = write(tmp_path / "ratings.csv", "user_id,item_id,rating,timestamp\n"
+                 "a,x,5,30\n"  # a's latest, though not a's last row
+                 "a,y,3,10\n"
+                 "a,z,4,20\n"
+                 "b,x,2,5\n"
+                 "b,y,1,7\n"  # b's latest
+                 "c,z,4,1\n")  # c has one interaction: it stays in training
+    raw = recsys.load_csv(str(path), seed=0)
+    assert raw.split == "latest"
+    held = sorted(zip(raw.test.users.tolist(), raw.test.items.tolist(), raw.test.ratings.tolist()))
+    assert held == [("a", "x", 5.0), ("b", "y", 1.0)]
+    assert sorted(zip(raw.train.users.tolist(), raw.train.items.tolist())) == [
+        ("a", "y"), ("a", "z"), ("b", "x"), ("c", "z")]
+    assert raw.train.timestamps is not None and len(raw.train.timestamps) == 4
+
+
+def test_csv_without_timestamps_holds_out_one_per_user_independent_of_row_order(tmp_path):
+    rows = [f"u{u},i{i}" for u in range(20) for i in range(u % 4 + 2)]
+    forward = write(tmp_path / "forward.csv", "user_id,item_id\n" + "\n".join(rows) + "\n")
+    backward = write(tmp_path / "backward.csv", "user_id,item_id\n" + "\n".join(reversed(rows)) + "\n")
+    a = recsys.load_csv(str(forward), seed=3)
+    b = recsys.load_csv(str(backward), seed=3)
+    assert a.split == "hashed" and a.train.ratings is None
+    held_a = sorted(zip(a.test.users.tolist(), a.test.items.tolist()))
+    held_b = sorted(zip(b.test.users.tolist(), b.test.items.tolist()))
+    assert held_a == held_b
+    assert len(held_a) == 20 and len({u for u, _ in held_a}) == 20  # exactly one per user
+    assert len(a.train) + len(a.test) == len(rows)
+    other_seed = recsys.load_csv(str(forward), seed=4)
+    assert sorted(zip(other_seed.test.users.tolist(), other_seed.test.items.tolist())) != held_a
+
+
+def test_csv_folder_uses_train_and_test_files(tmp_path):
+    write(tmp_path / "train.csv", "user_id,item_id,title,genres\nu1,a,Alpha One,x|y\nu2,b,Beta,y\n")
+    write(tmp_path / "test.csv", "user_id,item_id\nu1,b\nu3,c\n")
+    raw = recsys.load_csv(str(tmp_path), seed=0)
+    assert raw.split == "given"
+    assert raw.train.users.tolist() == ["u1", "u2"] and raw.test.items.tolist() == ["b", "c"]
+    assert raw.item_titles == {"a": "Alpha One", "b": "Beta"}
+    assert raw.item_genres == {"a": ["x", "y"], "b": ["y"]}
+
+
+# ----------------------------------------------------------------------------------- encoding
+
+
+def test_encode_indexes_users_from_training_only_and_items_from_the_catalogue(tmp_path):
+    write(tmp_path / "train.csv", "user_id,item_id,title,genres\nu1,a,Alpha One,x|y\nu2,b,Beta one,y\n")
+    write(tmp_path / "test.csv", "user_id,item_id\nu1,b\nstranger,c\n")
+    arrays = recsys.encode(recsys.load_csv(str(tmp_path), seed=0), title_length=3)
+    assert arrays.users.ids == ["u1", "u2"] and arrays.num_users == 3  # row 0 = OOV
+    assert arrays.items.ids == ["a", "b", "c"]
+    assert arrays.test.users.tolist() == [1, 0]  # the unknown user maps to the OOV index
+    assert arrays.test.items.tolist() == [2, 3]
+    assert arrays.genre_names == ["x", "y"]
+    np.testing.assert_array_equal(arrays.item_genres, [[0, 0], [1, 1], [0, 1], [0, 0]])
+    # "one" is in two titles so it ranks first (index 2), then alphabetical: alpha 3, beta 4
+    assert arrays.title_tokens == ["one", "alpha", "beta"]
+    np.testing.assert_array_equal(arrays.item_title_ids, [[0, 0, 0], [3, 2, 0], [4, 2, 0], [0, 0, 0]])
+    assert arrays.item_titles == ["[unknown]", "Alpha One", "Beta one", "c"]
+    plain = recsys.encode(recsys.load_csv(str(tmp_path), seed=0), use_side_features=False)
+    assert plain.item_features(np.array([1, 2])) == {}
+
+
+def test_sample_negatives_avoid_known_interactions():
+    known = recsys.EncodedSplit(np.array([1, 1, 1, 2]), np.array([1, 2, 3, 4]), None)
+    users, items = recsys.sample_negatives(known, known, num_items=6, per_positive=3, seed=0)
+    assert users.tolist() == [1] * 9 + [2] * 3
+    taken = {(1, 1), (1, 2), (1, 3), (2, 4)}
+    assert all((u, i) not in taken and 1 <= i <= 5 for u, i in zip(users.tolist(), items.tolist()))
+
+
+# ---------------------------------------------------------------------------------- synthetic
+
+
+def test_synthetic_is_deterministic_and_reports_a_ceiling():
+    spec = "clusters,users=40,items=32,clusters=4,per_user=6,noise=0"
+    a = recsys.encode(recsys.synthetic(spec, seed=1))
+    b = recsys.encode(recsys.synthetic(spec, seed=1))
+    np.testing.assert_array_equal(a.train.items, b.train.items)
+    assert len(a.test) == 40 and len(a.train) == 40 * 5
+    seen = {}
+    for user, item in zip(a.train.users.tolist(), a.train.items.tolist()):
+        seen.setdefault(user, set()).add(item)
+    seen = {u: np.array(sorted(v)) for u, v in seen.items()}
+    # noise=0: every held-out item is in the user's cluster of 8 items, 5 of them seen, so the
+    # oracle ranks the 3 unseen ones (target included) first: recall@1 = 1/3, recall@3 = 1.
+    assert recsys.planted_recall_ceiling(a, a.test, seen, 1) == pytest.approx(1 / 3)
+    assert recsys.planted_recall_ceiling(a, a.test, seen, 3) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("spec", ["blobs", "clusters,users=x", "clusters,colour=3", "clusters,noise=2"])
+def test_synthetic_refuses_bad_specs(spec):
+    with pytest.raises(UserError, match="synthetic"):
+        recsys.parse_synthetic(spec)
+
+
+# ---------------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", r"bad\.csv: empty file"),
+    ("user_id,item_id\n", r"bad\.csv: no data rows"),
+    ("user_id,rating\nu,4\n", r"bad\.csv: missing column 'item_id'"),
+    ("item_id,rating\ni,4\n", r"bad\.csv: missing column 'user_id'"),
+    ("user_id,item_id,rating\nu,i,4\nu,j,great\n", r"bad\.csv: line 3: column 'rating' is not a number: 'great'"),
+    ("user_id,item_id,rating\nu,i,nan\n", r"bad\.csv: line 2: column 'rating' is not a finite number"),
+    ("user_id,item_id,timestamp\nu,i,yesterday\n", r"bad\.csv: line 2: column 'timestamp' is not a number"),
+    ("user_id,item_id\n,i\n", r"bad\.csv: line 2: column 'user_id' is empty"),
+])
+def test_bad_csv_is_one_line_user_error_naming_file_and_column(tmp_path, text, message):
+    path = write(tmp_path / "bad.csv", text)
+    with pytest.raises(UserError, match=message) as caught:
+        recsys.load_csv(str(path), seed=0)
+    assert "\n" not in str(caught.value)
+
+
+def test_bad_sources_are_refused(tmp_path):
+    with pytest.raises(UserError, match="no such file"):
+        recsys.load_raw(f"csv:{tmp_path / 'missing.csv'}", seed=0)
+    with pytest.raises(UserError, match="train.csv and test.csv"):
+        recsys.load_raw(f"csv:{tmp_path}", seed=0)
+    with pytest.raises(UserError, match="movielens"):
+        recsys.load_raw("tfds:mnist", seed=0)
+    with pytest.raises(UserError, match="reads"):
+        recsys.load_raw("folder:x", seed=0)
+
+
+# -------------------------------------------------------------------------------------- tfds
+
+
+def test_tfds_movielens_loads_through_real_tfds_code_offline():
+    tfds = pytest.importorskip("tensorflow_datasets")
+    import tensorflow as tf
+
+    ratings = [("1", "10", 4.0, 100, [0, 7]), ("1", "11", 2.0, 300, [4]), ("1", "12", 5.0, 200, []),
+               ("2", "10", 3.0, 50, [0, 7]), ("2", "12", 1.0, 60, [])]
+    titles = {"10": "Toy Story (1995)", "11": "Heat (1995)", "12": "Fargo (1996)"}
+
+    def as_dataset(self, *args, **kwargs):
+        def examples():
+            for user, movie, rating, timestamp, genres in ratings:
+                yield {"user_id": user, "movie_id": movie, "user_rating": rating, "timestamp": timestamp,
+                       "movie_title": titles[movie], "movie_genres": np.array(genres, np.int64),
+                       "bucketized_user_age": 25.0, "raw_user_age": 25.0, "user_gender": True,
+                       "user_occupation_label": 1, "user_occupation_text": "artist", "user_zip_code": "0"}
+
+        return tf.data.Dataset.from_generator(examples, output_signature=self.info.features.get_tensor_spec())
+
+    with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+        raw = recsys.load_tfds("movielens/100k-ratings", seed=0)
+    assert raw.split == "latest"
+    assert sorted(zip(raw.test.users.tolist(), raw.test.items.tolist())) == [("1", "11"), ("2", "12")]
+    assert raw.item_titles["12"] == "Fargo (1996)"
+    assert raw.item_genres["10"] == ["Action", "Drama"]
+    assert raw.genre_names[4] == "Comedy" and len(raw.genre_names) == 21

@@ -1,0 +1,248 @@
+"""The retrieval and ranking tasks end to end: metrics next to baselines, bundle extras, the
+TF-free device path (id tables, OOV users, top-k model), and bad input through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import assert_one_line_error, run_main
+from kerasuite import config as cfg
+from kerasuite.errors import UserError
+
+SYNTHETIC = "synthetic:clusters,users=60,items=40,clusters=4,per_user=8"
+
+
+def _config(task: str, source: str = SYNTHETIC, **sets: str) -> cfg.RunConfig:
+    from kerasuite.train import _task_defaults
+
+    values = {"task": task, "data.source": source, "train.batch_size": "16", "train.epochs": "1",
+              "train.verbose": "0", **sets}
+    return cfg.resolve({}, values, task_defaults=_task_defaults)
+
+
+def _task(name: str):
+    from kerasuite.tasks import get_task
+
+    return get_task(name)
+
+
+# ----------------------------------------------------------------------------------- retrieval
+
+
+def test_retrieval_reports_recall_next_to_popularity_and_ships_the_corpus(tiny_run):
+    folder, report = tiny_run("retrieval")
+    scores = report["eval"]
+    for key in ("recall_at_10", "recall_at_100", "popularity_recall_at_10", "popularity_recall_at_100",
+                "planted_ceiling_recall_at_10"):
+        assert 0.0 <= scores[key] <= 1.0, key
+    # 40 candidates: every held-out item is within the top 100
+    assert scores["recall_at_100"] == 1.0 and scores["popularity_recall_at_100"] == 1.0
+    bundle = folder / "bundle"
+    items = (bundle / "items.txt").read_text().splitlines()
+    candidates = np.load(bundle / "candidates.npy")
+    assert candidates.shape == (len(items), 8) and len(items) == 40
+    np.testing.assert_allclose(np.linalg.norm(candidates, axis=1), 1.0, rtol=1e-4)
+    assert report["exports"]["int8"]["parity"]["topk_overlap"] >= 0.8
+    signature = json.loads((bundle / "signature.json").read_text())
+    assert signature["preprocessing"]["kind"] == "recsys_user"
+    logs = folder / "run" / "logs" / "item_embeddings"
+    assert (logs / "projector_config.pbtxt").is_file()
+    assert list(logs.glob("events.out.tfevents.*")), "TensorBoard lists only folders with events as runs"
+    metadata = (logs / "metadata.tsv").read_text().splitlines()
+    assert metadata[0] == "item_id\ttitle" and len(metadata) == 41
+    assert metadata[1].split("\t")[0] == items[0]
+
+
+def test_topk_model_is_builtin_only_and_agrees_with_numpy_top_k(tiny_run):
+    from kerasuite.runtime import recsys as device
+    from kerasuite.runtime.interpreter import TFLiteModel
+
+    folder, _ = tiny_run("retrieval")
+    bundle = folder / "bundle"
+    ops = set(TFLiteModel(bundle / "retrieve_topk.tflite").op_names())
+    assert "TOPK_V2" in ops and not any(op.startswith("Flex") or op == "CUSTOM" for op in ops), ops
+    users = (bundle / "users.txt").read_text().splitlines()
+    for user in (users[0], users[-1], "never-seen-user"):  # the last one takes the OOV row
+        expected = device.recommend(bundle, user, k=20)
+        from_graph = device.recommend_with_topk_model(bundle, user)
+        assert [item for item, _ in from_graph] == [item for item, _ in expected]
+        np.testing.assert_allclose([s for _, s in from_graph], [s for _, s in expected], atol=1e-5)
+    assert device.recommend(bundle, users[0], k=5, exclude_items=[device.recommend(bundle, users[0], k=1)[0][0]])[0][0] \
+        != device.recommend(bundle, users[0], k=1)[0][0]
+
+
+def test_device_reader_maps_ids_and_unknown_users_to_the_oov_index(tiny_run, tmp_path):
+    from kerasuite.runtime import recsys as device
+
+    folder, _ = tiny_run("retrieval")
+    bundle = folder / "bundle"
+    preprocessing = json.loads((bundle / "signature.json").read_text())["preprocessing"]
+    users = (bundle / "users.txt").read_text().splitlines()
+    (tmp_path / "known.txt").write_text(f"user_id\n{users[2]}\n")
+    (tmp_path / "unknown.txt").write_text("someone-new\n")
+    assert device.read_user(str(tmp_path / "known.txt"), preprocessing, bundle)["user_index"].tolist() == [3]
+    assert device.read_user(str(tmp_path / "unknown.txt"), preprocessing, bundle)["user_index"].tolist() == [0]
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(UserError, match="empty file"):
+        device.read_user(str(tmp_path / "empty.txt"), preprocessing, bundle)
+
+
+def test_unknown_test_users_are_scored_with_the_oov_embedding(tmp_path):
+    rows = [f"u{u},i{(u + k) % 12},{3 + k % 2},{k}" for u in range(12) for k in range(4)]
+    (tmp_path / "train.csv").write_text("user_id,item_id,rating,timestamp\n" + "\n".join(rows) + "\n")
+    (tmp_path / "test.csv").write_text("user_id,item_id,rating,timestamp\nu1,i9,5,9\nnewcomer,i3,4,9\n")
+    task = _task("retrieval")
+    config = _config("retrieval", f"csv:{tmp_path}", **{"model.two_tower.embedding_dim": "4",
+                                                        "model.two_tower.hidden_units": "4"})
+    data = task.load_data(config)
+    assert data.info["test_split"].users.tolist() == [2, 0] and data.info["test_oov_users"] == 1
+    model = task.build_model(config, data)
+    task.compile_model(model, config, data)
+    model.fit(data.train, epochs=1, verbose=0)
+    scores = task.evaluate(model, data, config)
+    assert scores["heldout_pairs"] == 2.0 and np.isfinite(scores["loss"])
+    heldout = task.heldout(data, 10)
+    embeddings = task.export_model(model, data).predict(heldout.inputs, verbose=0)
+    assert np.all(np.isfinite(embeddings)) and embeddings.shape == (2, 4)
+    assert task.score(embeddings, heldout, data) == {k: scores[k] for k in ("recall_at_10", "recall_at_100")}
+
+
+def test_sampling_correction_feeds_item_probabilities():
+    task = _task("retrieval")
+    config = _config("retrieval", **{"model.two_tower.sampling_correction": "true",
+                                     "model.two_tower.embedding_dim": "4", "model.two_tower.hidden_units": "4"})
+    data = task.load_data(config)
+    features, _ = next(iter(data.train))
+    probability = features["item_sampling_probability"].numpy()
+    counts = data.info["popularity"]
+    expected = counts[features["item_index"].numpy() - 1] / counts.sum()
+    np.testing.assert_allclose(probability, expected, rtol=1e-6)
+    model = task.build_model(config, data)
+    task.compile_model(model, config, data)
+    history = model.fit(data.train, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_oov_augmentation_replaces_a_share_of_users_in_training_only():
+    task = _task("retrieval")
+    config = _config("retrieval", **{"data.recsys.oov_user_rate": "0.5", "train.batch_size": "64"})
+    data = task.load_data(config)
+    train_users = np.concatenate([f["user_index"].numpy() for f, _ in data.train])
+    test_users = np.concatenate([f["user_index"].numpy() for f, _ in data.test])
+    assert 0.3 < np.mean(train_users == 0) < 0.7
+    assert not np.any(test_users == 0)
+
+
+# ------------------------------------------------------------------------------------- ranking
+
+
+def test_ranking_reports_rmse_next_to_the_mean_baseline_and_runs_on_device(tiny_run, tmp_path):
+    import keras
+
+    import kerasuite.models  # noqa: F401
+    from kerasuite.runtime import recsys as device
+    from kerasuite.runtime.interpreter import TFLiteModel
+
+    folder, report = tiny_run("ranking")
+    assert report["eval"]["rmse"] > 0 and report["eval"]["mean_baseline_rmse"] > 0
+    assert report["exports"]["float32"]["parity"]["keras"]["rmse"] == pytest.approx(
+        report["exports"]["float32"]["parity"]["tflite"]["rmse"], abs=1e-4)
+    bundle = folder / "bundle"
+    preprocessing = json.loads((bundle / "signature.json").read_text())["preprocessing"]
+    assert preprocessing["kind"] == "recsys_pair"
+    users = (bundle / "users.txt").read_text().splitlines()
+    items = (bundle / "items.txt").read_text().splitlines()
+    (tmp_path / "pair.csv").write_text(f"user_id,item_id\n{users[4]},{items[7]}\n")
+    inputs = device.read_pair(str(tmp_path / "pair.csv"), preprocessing, bundle)
+    assert inputs["user_index"].tolist() == [5] and inputs["item_index"].tolist() == [8]
+    assert inputs["item_genres"].shape == (1, 4) and inputs["item_title"].shape == (1, 8)
+    on_device = TFLiteModel(bundle / "model_float32.tflite").predict(inputs)
+    model = keras.saving.load_model(folder / "run" / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(on_device, model.predict(inputs, verbose=0), atol=1e-4)
+
+
+def test_implicit_ranking_samples_negatives_and_reports_auc():
+    task = _task("ranking")
+    config = _config("ranking", **{"data.recsys.implicit": "true", "model.family": "mlp",
+                                   "model.ranking.embedding_dim": "4", "model.ranking.hidden_units": "8"})
+    data = task.load_data(config)
+    assert task.primary_metric == "auc" and task.higher_is_better
+    targets = data.info["test_targets"]
+    assert targets.sum() == len(targets) / 2  # one sampled negative per held-out positive
+    model = task.build_model(config, data)
+    task.compile_model(model, config, data)
+    model.fit(data.train, epochs=1, verbose=0)
+    scores = task.evaluate(model, data, config)
+    assert 0.0 <= scores["auc"] <= 1.0 and 0.0 <= scores["popularity_auc"] <= 1.0
+
+
+def test_training_batches_are_mixed_even_when_the_file_is_sorted(tmp_path):
+    rows = [f"u{u:03d},i{(u * 7 + k) % 50}" for u in range(200) for k in range(5)]  # sorted by user
+    (tmp_path / "sorted.csv").write_text("user_id,item_id\n" + "\n".join(rows) + "\n")
+    sets = {"data.shuffle_buffer": "8", "train.batch_size": "64"}
+    retrieval = _task("retrieval")
+    features, _ = next(iter(retrieval.load_data(_config("retrieval", f"csv:{tmp_path / 'sorted.csv'}", **sets)).train))
+    assert len(np.unique(features["user_index"].numpy())) > 40  # not 13 neighbouring users
+    ranking = _task("ranking")
+    data = ranking.load_data(_config("ranking", f"csv:{tmp_path / 'sorted.csv'}",
+                                     **sets, **{"data.recsys.implicit": "true"}))
+    _, labels = next(iter(data.train))
+    assert 0.25 < float(np.mean(labels.numpy())) < 0.75  # positives and sampled negatives interleaved
+
+
+# ------------------------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize("task", ["retrieval", "ranking"])
+def test_bad_csv_exits_2_with_one_line_naming_file_and_column(capsys, tmp_path, task):
+    bad = tmp_path / "ratings.csv"
+    bad.write_text("user_id,item_id,rating\nu1,i1,4\nu1,i2,lots\n")
+    done = run_main(capsys, "--task", task, "--data", f"csv:{bad}", "--run-dir", str(tmp_path / "run"))
+    assert_one_line_error(done, 2, "ratings.csv", "rating", "line 3")
+
+
+def test_ranking_without_ratings_asks_for_implicit(capsys, tmp_path):
+    plain = tmp_path / "clicks.csv"
+    plain.write_text("user_id,item_id\nu1,i1\nu1,i2\nu2,i1\nu2,i3\n")
+    done = run_main(capsys, "--task", "ranking", "--data", f"csv:{plain}", "--run-dir", str(tmp_path / "run"))
+    assert_one_line_error(done, 2, "rating", "data.recsys.implicit")
+
+
+# ------------------------------------------------------------------------- slow accuracy runs
+
+
+@pytest.mark.slow
+def test_two_tower_reaches_the_planted_ceiling_and_exports_int8(tmp_path):
+    from helpers import run_tiny
+
+    source = "synthetic:clusters,users=1000,items=500,clusters=10,per_user=20"
+    report = run_tiny("retrieval", tmp_path, {
+        "data.source": source, "train.epochs": "8", "train.batch_size": "256",
+        "model.two_tower.embedding_dim": "32", "model.two_tower.hidden_units": "64",
+        "model.two_tower.top_k": "100", "export.parity.max_examples": "1000",
+        "export.parity.int8.min_agreement": "0.9", "export.parity.int8.max_metric_drop": "0.02",
+    })
+    scores = report["eval"]
+    # 50 items per cluster, ~18 seen: the oracle's recall@10 is about 0.28 (reported per run)
+    assert scores["recall_at_10"] >= 0.85 * scores["planted_ceiling_recall_at_10"]
+    assert scores["recall_at_10"] > 5 * scores["popularity_recall_at_10"]
+    assert report["exports"]["int8"]["parity"]["topk_overlap"] >= 0.9
+
+
+@pytest.mark.slow
+def test_dcn_rating_rmse_beats_the_mean_clearly(tmp_path):
+    from helpers import run_tiny
+
+    report = run_tiny("ranking", tmp_path, {
+        "data.source": "synthetic:clusters,users=1000,items=300,clusters=10,per_user=20",
+        "train.epochs": "6", "train.batch_size": "256", "model.ranking.embedding_dim": "16",
+        "model.ranking.hidden_units": "32,16", "model.ranking.cross_layers": "2",
+        "export.parity.max_examples": "1000",
+    }, modes="float32,int8")
+    scores = report["eval"]
+    # ratings: 4.5 in-cluster / 2 outside + item bias (sd 0.3) + noise (sd 0.3): the floor is ~0.3
+    assert scores["rmse"] < 0.6 * scores["mean_baseline_rmse"]
+    assert report["exports"]["int8"]["parity"]["passed"]
