@@ -138,12 +138,13 @@ def patch_keras_for_multi_worker() -> None:
         if self._distribute_strategy is None:
             return
         if iterator is not None:
+            local = self.distribute_strategy.experimental_local_results
+
+            def first_replica(value):
+                return local(value)[0] if isinstance(value, tf.distribute.DistributedValues) else value
+
             for _, _, batches in iterator:
-                batch = next(batches)
-                local = self.distribute_strategy.experimental_local_results
-                data_batch = tree.map_structure(
-                    lambda value: local(value)[0] if isinstance(value, tf.distribute.DistributedValues) else value,
-                    batch)
+                data_batch = tree.map_structure(first_replica, next(batches))
                 break
         with self.distribute_strategy.scope():
             self._symbolic_build(data_batch=data_batch)
@@ -227,3 +228,12 @@ def agree_across_workers(strategy: tf.distribute.Strategy, value: float) -> bool
     mean, mean_square = strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None).numpy()
     # Equal values <=> zero variance; the values are small integers, so compare with a tolerance.
     return abs(mean_square - mean * mean) < 1e-6
+
+
+def end_of_run_barrier(strategy: tf.distribute.Strategy) -> None:
+    """Multi-worker: the other workers wait here until the chief has evaluated and exported.
+
+    A worker that exits while the chief still runs stops sending heartbeats, and TensorFlow then
+    prints an alarming (harmless) "tasks have crashed" error on the chief.
+    """
+    agree_across_workers(strategy, 0.0)

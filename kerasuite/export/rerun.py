@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from kerasuite.errors import CheckFailed, UserError
+from kerasuite.errors import UserError
 
 
 def recheck(run_dir: Path) -> dict:
@@ -27,8 +25,6 @@ def recheck(run_dir: Path) -> dict:
     if not tflite_files:
         raise UserError(f"{bundle_dir}: no model_*.tflite files to check")
 
-    import keras
-
     import kerasuite.models  # noqa: F401  custom layers for safe loading
     from kerasuite.export.bundle import predict_keras
     from kerasuite.export.parity import compare
@@ -38,7 +34,7 @@ def recheck(run_dir: Path) -> dict:
 
     task = get_task(config.task)
     data = task.load_data(config)
-    model = keras.saving.load_model(model_path, safe_mode=True)
+    model = load_trusted_model(model_path)
     export_model = task.export_model(model, data)
     heldout = task.heldout(data, config.export.parity.max_examples)
     keras_outputs = predict_keras(export_model, heldout.inputs)
@@ -54,8 +50,26 @@ def recheck(run_dir: Path) -> dict:
     return results
 
 
+def load_trusted_model(path: Path):
+    """Load a .keras file with ``safe_mode=True``: a file from elsewhere carrying a Lambda layer
+    (arbitrary Python bytecode) or that is not a Keras archive is refused in one line."""
+    import keras
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:  # Keras raises ValueError/TypeError/OSError/zipfile errors here
+        text = " ".join(str(error).split())
+        if "safe_mode" in text or "Lambda" in text:
+            reason = "it holds a Lambda layer or other Python code, which safe_mode refuses to run"
+        else:
+            reason = f"not a loadable Keras model ({type(error).__name__}: {text[:160]})"
+        raise UserError(f"{path}: {reason}; only load .keras files you trained or trust") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kerasuite.parity", description="Re-run the parity harness on RUN_DIR's exports.")
+    from kerasuite.train import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(prog="python -m kerasuite.parity", description="Re-run the parity harness on RUN_DIR's exports.")
     parser.add_argument("run_dir", metavar="RUN_DIR")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -1,5 +1,5 @@
-"""The fit loop: Keras ``fit`` with the callbacks every run gets (TensorBoard, backup/restore,
-preemption guard, NaN guard, early stopping, hparams) plus the task's own TensorBoard writers.
+"""The fit loop: Keras ``fit`` with the callbacks every run gets (TensorBoard, backup/restore with
+preemption handling, NaN guard, early stopping, hparams) plus the task's own TensorBoard writers.
 
 Resumption: ``RUN_DIR/backup/`` holds the weights and optimizer state after the last completed
 epoch (written atomically, so a SIGKILL at any moment leaves the previous backup intact).
@@ -48,24 +48,60 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class _StopForSignal(Exception):
+    """Raised out of ``model.fit`` once the backup is saved: the quickest way out of a preempted
+    job (no validation pass, no end-of-training pictures) while it still has its grace period."""
+
+
 class RunBackup(keras.callbacks.BackupAndRestore):
-    """Keras' BackupAndRestore with three changes:
+    """Keras' BackupAndRestore, made safe to kill and aware of preemption:
 
     - saves are atomic (temporary file + rename): a kill during a save keeps the last good backup;
     - it restores from ``restore_dir`` and writes to ``backup_dir``, which differ on non-chief
       workers (they read the chief's backup and write theirs to a scratch folder, as Keras'
       multi-worker pattern does);
-    - after :meth:`save_interrupted` it neither overwrites that backup at the (partial) epoch's end
-      nor deletes it when ``fit`` returns, so the rerun can resume.
+    - SIGTERM (a scheduler preempting the job) or SIGINT (Ctrl-C) during ``fit`` only sets a flag;
+      at the next batch or epoch boundary the backup is saved and :class:`_StopForSignal` ends
+      ``fit``. A signal mid-epoch saves the current weights as "that epoch not done", so the rerun
+      repeats it (Keras' own semantics for mid-epoch backups). Outside ``fit`` the signals keep
+      their usual meaning.
     """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self, backup_dir: Path, restore_dir: Path | None = None) -> None:
         super().__init__(str(backup_dir), save_freq="epoch")
         self.write_dir = Path(backup_dir)
         self.restore_dir = Path(restore_dir or backup_dir)
-        self.interrupted = False
+        self.signum: int | None = None
+        self.stopped_in_epoch = 0
+        self._epoch = 0
+        self._previous_handlers: dict[int, Any] = {}
 
+    # -- signals --------------------------------------------------------------------------
+    def _on_signal(self, signum, frame):
+        self.signum = signum
+
+    def install_signal_handlers(self) -> None:
+        if threading.current_thread() is threading.main_thread():  # Python allows handlers only there
+            for sig in self.SIGNALS:
+                self._previous_handlers[sig] = signal.signal(sig, self._on_signal)
+
+    def restore_signal_handlers(self) -> None:
+        for sig, previous in self._previous_handlers.items():
+            signal.signal(sig, previous)
+        self._previous_handlers.clear()
+
+    def _stop_for_signal(self, completed_epochs: int, batch: int = 0) -> None:
+        self._current_epoch = completed_epochs
+        self._last_batch_seen = batch
+        self._save_model()
+        self.stopped_in_epoch = self._epoch + 1
+        raise _StopForSignal()
+
+    # -- callback hooks -------------------------------------------------------------------
     def on_train_begin(self, logs=None):
+        self.install_signal_handlers()
         weights, metadata = self.restore_dir / BACKUP_WEIGHTS, self.restore_dir / BACKUP_METADATA
         if not weights.exists():
             return
@@ -81,19 +117,22 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             ) from None
         self.model._initial_epoch = epoch  # the hook Keras' own BackupAndRestore uses
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.signum is not None:
+            self._stop_for_signal(completed_epochs=self._epoch, batch=batch + 1)  # this epoch is repeated
+
     def on_epoch_end(self, epoch, logs=None):
-        if not self.interrupted:
-            super().on_epoch_end(epoch, logs)
+        if self.signum is not None:  # came after the last batch, e.g. during validation
+            self._stop_for_signal(completed_epochs=epoch + 1)
+        super().on_epoch_end(epoch, logs)
 
     def on_train_end(self, logs=None):
-        if not self.interrupted:
-            super().on_train_end(logs)
-
-    def save_interrupted(self, completed_epochs: int) -> None:
-        """Save the current weights so the rerun resumes at epoch index ``completed_epochs``."""
-        self._current_epoch = completed_epochs
-        self._save_model()
-        self.interrupted = True
+        if self.signum is not None:  # came after the last epoch: keep the backup, skip to export on rerun
+            self._stop_for_signal(completed_epochs=self._current_epoch)
+        super().on_train_end(logs)  # deletes the backup: the run is complete
 
     def _save_model(self):
         self.write_dir.mkdir(parents=True, exist_ok=True)
@@ -105,53 +144,6 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             if partial.exists():
                 partial.unlink()
         write_json_atomic(self.write_dir / BACKUP_METADATA, {"epoch": self._current_epoch, "batch": self._last_batch_seen})
-
-
-class PreemptionGuard(keras.callbacks.Callback):
-    """SIGTERM (a scheduler preempting the job) or SIGINT (Ctrl-C) during ``fit``: finish the
-    current batch, save a backup, stop training. Outside ``fit`` the signals keep their usual
-    meaning. The handler only sets a flag; the work happens at the next batch or epoch boundary."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-    def __init__(self, backup: RunBackup) -> None:
-        super().__init__()
-        self.backup = backup
-        self.signum: int | None = None
-        self.epoch = 0
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum, frame):
-        self.signum = signum
-
-    def on_train_begin(self, logs=None):
-        if threading.current_thread() is threading.main_thread():  # Python allows handlers only there
-            for sig in self.SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._handle)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.signum is not None and not self.backup.interrupted:
-            self.backup.save_interrupted(completed_epochs=self.epoch)  # this epoch is repeated
-            self.model.stop_training = True
-
-    def on_epoch_end(self, epoch, logs=None):
-        # Runs before the backup's own on_epoch_end (earlier in the list): a signal that came
-        # after the last batch (during validation) saves the epoch as completed.
-        if self.signum is not None and not self.backup.interrupted:
-            self.backup.save_interrupted(completed_epochs=epoch + 1)
-            self.model.stop_training = True
-
-    def on_train_end(self, logs=None):
-        if self.signum is not None and not self.backup.interrupted:
-            # Signalled after the last epoch ended: keep the final backup so the rerun skips
-            # straight to evaluation and export.
-            self.backup.save_interrupted(completed_epochs=self.backup._current_epoch)
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
-        self._previous.clear()
 
 
 def _hparams(config: cfg.RunConfig) -> dict[str, Any]:
@@ -189,11 +181,9 @@ class Callbacks:
         log_dir = scratch_dir / "logs"  # per worker: only the chief's is under RUN_DIR
         self.nan_guard = StopOnNonFiniteLoss()
         self.backup = RunBackup(scratch_dir / "backup", restore_dir=run_dir / "backup")
-        self.preemption = PreemptionGuard(self.backup)
         self.early_stopping = None
         self.all: list = [
             self.nan_guard,
-            self.preemption,  # before the backup: see PreemptionGuard.on_epoch_end
             self.backup,
             keras.callbacks.TensorBoard(str(log_dir), write_graph=True, update_freq="epoch"),
             hparams_api.KerasCallback(str(log_dir / "validation"), _hparams(config), trial_id=run_dir.name),
@@ -215,14 +205,22 @@ def fit(task: Task, model: keras.Model, data: TaskData, config: cfg.RunConfig, r
     callbacks = Callbacks(task, model, data, config, run_dir, scratch_dir or run_dir)
     start_epoch = resumed_epoch(run_dir / "backup")
     started = time.perf_counter()
-    history = model.fit(
-        data.train,
-        validation_data=data.validation,
-        epochs=config.train.epochs,
-        steps_per_epoch=config.train.steps_per_epoch or None,
-        callbacks=callbacks.all,
-        verbose=config.train.verbose,
-    )
+    try:
+        history = model.fit(
+            data.train,
+            validation_data=data.validation,
+            epochs=config.train.epochs,
+            steps_per_epoch=config.train.steps_per_epoch or None,
+            callbacks=callbacks.all,
+            verbose=config.train.verbose,
+        )
+    except _StopForSignal:
+        name = signal.Signals(callbacks.backup.signum).name
+        raise Interrupted(
+            f"training interrupted by {name} in epoch {callbacks.backup.stopped_in_epoch}; backup saved in "
+            f"{run_dir / 'backup'}; rerun the same command to resume", callbacks.backup.signum) from None
+    finally:
+        callbacks.backup.restore_signal_handlers()
     seconds = time.perf_counter() - started
     if callbacks.nan_guard.failed_at is not None:
         epoch, batch = callbacks.nan_guard.failed_at
@@ -230,11 +228,10 @@ def fit(task: Task, model: keras.Model, data: TaskData, config: cfg.RunConfig, r
             f"training stopped: the loss became NaN or infinite in epoch {epoch} (batch {batch}); "
             "lower train.learning_rate or check the data for non-finite values"
         )
-    if callbacks.preemption.signum is not None:
-        name = signal.Signals(callbacks.preemption.signum).name
-        raise Interrupted(
-            f"training interrupted by {name} in epoch {callbacks.preemption.epoch + 1}; backup saved in "
-            f"{run_dir / 'backup'}; rerun the same command to resume", callbacks.preemption.signum)
+    if callbacks.backup.signum is not None:  # arrived after the backup was deleted (run complete)
+        name = signal.Signals(callbacks.backup.signum).name
+        raise Interrupted(f"interrupted by {name} after training ended, before the model was saved; "
+                          "rerun the same command to train again", callbacks.backup.signum)
     epochs_run = len(history.history.get("loss", []))
     examples = data.num_train_examples * epochs_run
     if config.train.steps_per_epoch:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +27,23 @@ def run_paths(config: cfg.RunConfig) -> tuple[Path, Path]:
     return run_dir, bundle_dir
 
 
-def prepare_run_dir(run_dir: Path, overwrite: bool, config: cfg.RunConfig | None = None) -> None:
-    """Refuse to silently replace a finished run or resume an interrupted one with other settings;
-    make sure the folder is writable. ``--overwrite`` starts over in either case."""
-    finished = (run_dir / "metrics.json").exists()
-    if finished and not overwrite:
+def check_run_dir(run_dir: Path, overwrite: bool, config: cfg.RunConfig | None = None) -> None:
+    """Before any work: refuse to silently replace a finished run, or to resume an interrupted
+    one with other settings, or a run folder that can never be created. Writes nothing."""
+    if (run_dir / "metrics.json").exists() and not overwrite:
         raise UserError(
             f"{run_dir}: holds a finished run (metrics.json); pass --overwrite or choose another --run-dir"
         )
-    if overwrite and (finished or (run_dir / "config.json").exists()):
-        shutil.rmtree(run_dir)
-    elif config is not None:
+    check_output_location(run_dir, "--run-dir")
+    if not overwrite and config is not None:
         check_resumable(run_dir, config)
+
+
+def create_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Once the inputs are known good: clear an old run (``--overwrite``), create the folder and
+    make sure it is writable."""
+    if overwrite and ((run_dir / "metrics.json").exists() or (run_dir / "config.json").exists()):
+        shutil.rmtree(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write-probe"
@@ -132,8 +136,7 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
     if chief:
         if config.export.modes:
             check_output_location(bundle_dir, "--set export.dir")
-        prepare_run_dir(run_dir, overwrite, config)
-        cfg.save(config, run_dir / "config.json")
+        check_run_dir(run_dir, overwrite, config)
     elif (run_dir / "metrics.json").exists() and not overwrite:
         raise UserError(f"{run_dir}: holds a finished run (metrics.json); pass --overwrite or choose another --run-dir")
 
@@ -153,12 +156,17 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
     if config.train.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        data = task.load_data(config)
+        data = task.load_data(config)  # bad data is refused before the run folder is touched
+        if chief:
+            create_run_dir(run_dir, overwrite)
+            cfg.save(config, run_dir / "config.json")
         with strategy.scope():
             model = task.build_model(config, data)
             task.compile_model(model, config, data)
 
-        if not distribute.agree_across_workers(strategy, resumed_epoch(run_dir / "backup")):
+        # A collective: it also keeps every worker from reading the backup before the chief has
+        # cleared it for --overwrite.
+        if not distribute.agree_across_workers(strategy, 0 if overwrite else resumed_epoch(run_dir / "backup")):
             raise UserError(
                 f"{run_dir / 'backup'}: the workers see different backups; in a multi-worker run RUN_DIR "
                 "must be on storage every worker shares (or pass --overwrite to start over)"
@@ -171,11 +179,24 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     if not chief:
+        distribute.end_of_run_barrier(strategy)
         return {"task": config.task, "worker": distribute.worker_name(), "train": history}
+    try:
+        return _evaluate_and_export(task, model, data, config, run_dir, bundle_dir, strategy, history)
+    finally:
+        distribute.end_of_run_barrier(strategy)
+
+
+def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path, bundle_dir: Path, strategy,
+                         history: dict[str, Any]) -> dict[str, Any]:
+    """The chief's part after training: evaluate, export, check parity, write metrics.json."""
+    from kerasuite import distribute
 
     if distribute.is_distributed(strategy):
+        import keras
+
         # Evaluate and export a single-device copy: under a strategy, predict/evaluate are
-        # collective steps that the other workers (already finished) would never join.
+        # collective steps that the other workers (waiting at the end barrier) would never join.
         model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
         task.compile_model(model, config, data)
 
