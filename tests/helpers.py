@@ -63,6 +63,24 @@ TINY: dict[str, dict[str, str]] = {
         "train.batch_size": "32",
     },
 }
+# Deterministic image training: no shuffle, dropout, augmentation or batch norm (per-replica
+# randomness and statistics), so one device, several replicas, several workers, and an
+# interrupted-then-resumed run all repeat the same computation and can be compared tightly.
+DETERMINISTIC_IMAGE = {
+    "data.source": "builtin:digits",
+    "data.image.height": "8",
+    "data.image.width": "8",
+    "data.shuffle_buffer": "1",
+    "model.cnn.filters": "16,32",
+    "model.cnn.convs_per_block": "1",
+    "model.cnn.dense_units": "32",
+    "model.cnn.augment": "false",
+    "model.cnn.batch_norm": "false",
+    "model.cnn.dropout": "0",
+    "train.learning_rate": "0.01",
+    "train.batch_size": "32",
+    "train.verbose": "0",
+}
 # Parity thresholds for barely trained tiny models: float modes stay strict, quantized modes are
 # loosened only on agreement/metric, because near-uniform outputs flip argmax under rounding.
 TINY_PARITY = {

@@ -12,29 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, assert_one_line_error, run_main
+from helpers import DETERMINISTIC_IMAGE, REPO, assert_one_line_error, run_main
 
 # Deterministic training (no shuffle, dropout, augmentation or batch norm): an interrupted and
 # resumed run then repeats exactly the computation of an uninterrupted one, so their results
 # can be compared tightly. Many short epochs give the test time to interrupt mid-run.
 EPOCHS = 5
-RESUMABLE = {
-    "data.source": "builtin:digits",
-    "data.image.height": "8",
-    "data.image.width": "8",
-    "data.limit": "256",
-    "data.shuffle_buffer": "1",
-    "model.cnn.filters": "16,32",
-    "model.cnn.convs_per_block": "1",
-    "model.cnn.dense_units": "32",
-    "model.cnn.augment": "false",
-    "model.cnn.batch_norm": "false",
-    "model.cnn.dropout": "0",
-    "train.learning_rate": "0.01",
-    "train.batch_size": "32",
-    "train.epochs": str(EPOCHS),
-    "train.verbose": "0",
-}
+RESUMABLE = {**DETERMINISTIC_IMAGE, "data.limit": "256", "train.epochs": str(EPOCHS)}
 METRIC_TOLERANCE = 1e-4  # measured: identical to the printed precision
 
 

@@ -110,7 +110,7 @@ def build_converter(model_path: str, mode: str, representative: str | None, batc
 def convert(model_path: str, mode: str, representative: str | None, batch_size, allow_flex: bool) -> bytes:
     converter, _ = build_converter(model_path, mode, representative, batch_size, allow_flex)
     try:
-        return converter.convert()
+        content = converter.convert()
     except Exception as error:  # ConverterError carries the list of offending ops
         text = str(error)
         ops = sorted(set(NON_BUILTIN.findall(text)))
@@ -118,6 +118,13 @@ def convert(model_path: str, mode: str, representative: str | None, batch_size, 
             listed = ", ".join(f"tf.{op}" for op in ops) or "unknown ops"
             raise NeedsNonBuiltinOps(listed) from None
         raise
+    if mode == "int8":
+        # The int8 LSTM kernel skips tanh(cell) when calibration gave the cell state a scale
+        # below 2^-15; see kerasuite.models.layers.fused_lstm_tflite. No-op without LSTMs.
+        from kerasuite.models.layers.fused_lstm_tflite import raise_small_lstm_cell_scales
+
+        content, _ = raise_small_lstm_cell_scales(content)
+    return content
 
 
 def diagnose_int8(model_path: str, representative: str, batch_size) -> list[dict]:

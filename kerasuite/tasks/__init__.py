@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 _REGISTRY: dict[str, str] = {
     "image_classification": "kerasuite.tasks.image_classification:ImageClassification",
+    "text_classification": "kerasuite.tasks.text_classification:TextClassification",
     "retrieval": "kerasuite.tasks.retrieval:Retrieval",
     "ranking": "kerasuite.tasks.ranking:Ranking",
 }

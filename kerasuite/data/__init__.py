@@ -1,0 +1,1 @@
+"""Data sources and the canonical tf.data pipeline."""

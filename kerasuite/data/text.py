@@ -1,0 +1,303 @@
+"""Text sources and the tokenizer.
+
+Every source (``tfds:``, ``folder:``, ``csv:``, ``synthetic:``) is read into memory as Python
+strings with integer labels: text sets that fit this project's machines are small, and one
+in-memory form makes splitting, vocabulary adaptation and error messages uniform. The
+``TextVectorization`` vocabulary is adapted on the training split only; the canonical pipeline
+maps it over every split, so models see int32 token ids.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from kerasuite.config import RunConfig, TextDataConfig
+from kerasuite.data.sources import parse_source, scan_class_folder, split_files, split_indices, split_off_validation
+from kerasuite.errors import UserError
+from kerasuite.runtime.text import STANDARDIZE_MODES, decode_text
+
+TEXT_EXTENSIONS = (".txt",)
+CSV_COLUMNS = ("text", "label")
+
+
+@dataclasses.dataclass
+class TextSplit:
+    texts: list[str]
+    labels: np.ndarray  # int64 index into class_names
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: np.ndarray) -> "TextSplit":
+        return TextSplit([self.texts[i] for i in indices], self.labels[indices])
+
+
+@dataclasses.dataclass
+class RawText:
+    train: TextSplit
+    validation: TextSplit | None
+    test: TextSplit
+    class_names: list[str]
+
+
+def load(spec_text: str, config: RunConfig) -> RawText:
+    spec = parse_source(spec_text, allowed=("tfds", "folder", "csv", "synthetic"))
+    loader = {"tfds": _tfds, "folder": _folder, "csv": _csv, "synthetic": _synthetic}[spec.scheme]
+    raw = loader(spec.target, config)
+    if config.data.limit:
+        raw.train = raw.train.subset(np.arange(min(config.data.limit, len(raw.train))))
+    return raw
+
+
+def _with_validation(train: TextSplit, test: TextSplit, names: list[str], config: RunConfig) -> RawText:
+    """Carve the validation split out of a source's own training split."""
+    keep, held = split_off_validation(len(train), config.data.validation_fraction, config.seed)
+    return RawText(train.subset(keep), train.subset(held) if len(held) else None, test, names)
+
+
+def _three_way(split: TextSplit, names: list[str], config: RunConfig) -> RawText:
+    """Stratified deterministic train/validation/test split of a source without a test split."""
+    train, validation, test = split_indices(
+        split.labels, config.data.test_fraction, config.data.validation_fraction, config.seed
+    )
+    if not len(test):
+        raise UserError("--data: too few examples to hold out a test split; add data or raise data.test_fraction")
+    return RawText(split.subset(train), split.subset(validation) if len(validation) else None, split.subset(test), names)
+
+
+# ------------------------------------------------------------------------------------ csv
+
+
+def _class_order(labels: list[str]) -> list[str]:
+    """Sorted label names; numerically when every label is an integer ("2" before "10")."""
+    unique = set(labels)
+    if all(label.lstrip("-").isdigit() for label in unique):
+        return sorted(unique, key=int)
+    return sorted(unique)
+
+
+def read_csv(path: Path) -> tuple[list[str], list[str], list[int]]:
+    """(texts, labels, line numbers) of a ``text,label`` CSV with a header row."""
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long reviews exceed the 128 KiB default
+    try:
+        handle = open(path, newline="", encoding="utf-8-sig", errors="replace")
+    except OSError as error:
+        raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise UserError(f"{path}: empty file; expected a header row with columns text,label")
+            columns = [name.strip().lower() for name in header]
+            missing = [name for name in CSV_COLUMNS if name not in columns]
+            if missing:
+                found = ", ".join(repr(c) for c in header) or "none"
+                raise UserError(f"{path}: missing column {', '.join(repr(m) for m in missing)} (header has {found}); expected text,label")
+            text_at, label_at = columns.index("text"), columns.index("label")
+            texts, labels, lines = [], [], []
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue  # blank line
+                if len(row) <= max(text_at, label_at):
+                    raise UserError(f"{path}:{reader.line_num}: expected {len(columns)} columns, got {len(row)}")
+                label = row[label_at].strip()
+                if not label:
+                    raise UserError(f"{path}:{reader.line_num}: column 'label' is empty")
+                texts.append(row[text_at])
+                labels.append(label)
+                lines.append(reader.line_num)
+        except csv.Error as error:
+            raise UserError(f"{path}:{reader.line_num}: malformed CSV ({error})") from None
+    if not texts:
+        raise UserError(f"{path}: no data rows under the header")
+    if not any(text.strip() for text in texts):
+        raise UserError(f"{path}: column 'text' is empty in every row")
+    return texts, labels, lines
+
+
+def _csv(target: str, config: RunConfig) -> RawText:
+    path = Path(target)
+    if path.is_dir():
+        train_path, test_path = path / "train.csv", path / "test.csv"
+        for needed in (train_path, test_path):
+            if not needed.is_file():
+                raise UserError(f"--data csv:{target}: folder needs train.csv and test.csv ({needed.name} is missing)")
+    elif path.is_file():
+        train_path, test_path = path, None
+    else:
+        raise UserError(f"--data csv:{target}: no such file or folder")
+
+    texts, labels, _ = read_csv(train_path)
+    names = _class_order(labels)
+    if len(names) < 2:
+        raise UserError(f"{train_path}: column 'label' has a single value ({names[0]!r}); need at least two classes")
+    index = {name: i for i, name in enumerate(names)}
+    train = TextSplit(texts, np.array([index[label] for label in labels], dtype=np.int64))
+    if test_path is None:
+        return _three_way(train, names, config)
+    test_texts, test_labels, test_lines = read_csv(test_path)
+    for label, line in zip(test_labels, test_lines):
+        if label not in index:
+            raise UserError(f"{test_path}:{line}: label {label!r} does not occur in {train_path.name}; the model cannot predict it")
+    test = TextSplit(test_texts, np.array([index[label] for label in test_labels], dtype=np.int64))
+    return _with_validation(train, test, names, config)
+
+
+# --------------------------------------------------------------------------------- folder
+
+
+def _read_files(paths: list[str]) -> list[str]:
+    texts = []
+    for path in paths:
+        try:
+            texts.append(decode_text(Path(path).read_bytes()))
+        except OSError as error:
+            raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
+    return texts
+
+
+def _folder(target: str, config: RunConfig) -> RawText:
+    scanned = scan_class_folder(target, TEXT_EXTENSIONS)
+    if scanned.test is not None:
+        train_files, test_files = scanned.train, scanned.test
+    else:
+        train_files, test_files = split_files(scanned.train, config.data.test_fraction, config.seed)
+        if not test_files.paths:
+            raise UserError(f"--data folder:{target}: too few files to hold out a test split; add files or a test/ folder")
+    train = TextSplit(_read_files(train_files.paths), train_files.labels.astype(np.int64))
+    test = TextSplit(_read_files(test_files.paths), test_files.labels.astype(np.int64))
+    return _with_validation(train, test, scanned.class_names, config)
+
+
+# ----------------------------------------------------------------------------------- tfds
+
+
+def _tfds(name: str, config: RunConfig) -> RawText:
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name)
+    except Exception as error:  # DatasetNotFoundError and friends
+        raise UserError(f"--data tfds:{name}: {str(error).strip().splitlines()[0]}") from None
+    features = builder.info.features
+    text_key, label_key = builder.info.supervised_keys or ("text", "label")
+    if not isinstance(text_key, str) or text_key not in features or label_key not in features:
+        raise UserError(f"--data tfds:{name}: needs a text feature and a 'label' feature for text_classification")
+    if not isinstance(features[label_key], tfds.features.ClassLabel) or not isinstance(features[text_key], tfds.features.Text):
+        raise UserError(f"--data tfds:{name}: '{text_key}' must be Text and '{label_key}' a ClassLabel")
+    try:
+        builder.download_and_prepare()
+        splits = {split: _tfds_split(builder, split, text_key, label_key) for split in ("train", "test")}
+    except Exception as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"--data tfds:{name}: could not load train and test splits ({first})") from None
+    return _with_validation(splits["train"], splits["test"], list(features[label_key].names), config)
+
+
+def _tfds_split(builder, split: str, text_key: str, label_key: str) -> TextSplit:
+    import tensorflow_datasets as tfds
+
+    texts, labels = [], []
+    for example in tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)):
+        texts.append(example[text_key].decode("utf-8", errors="replace"))
+        labels.append(int(example[label_key]))
+    return TextSplit(texts, np.array(labels, dtype=np.int64))
+
+
+# ------------------------------------------------------------------------------ synthetic
+
+_SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "ta", "vo", "zi", "pe", "su", "da", "fo", "gi", "ha", "ju", "be")
+
+
+def synthetic_texts(num_classes: int, per_class: int, seed: int) -> tuple[list[str], np.ndarray, list[str]]:
+    """A learnable, not trivial topic set.
+
+    Each class owns 8 topic words; a document mixes 2-5 of its own topic words with 0-2 words of
+    another class's topic and 6-35 filler words shared by every class, in random order, with
+    random capitals, punctuation and the odd accented word, so tokenization matters and one word
+    never decides the class.
+    """
+    rng = np.random.default_rng(seed)
+    words = sorted({a + b + c for a in _SYLLABLES for b in _SYLLABLES for c in _SYLLABLES})
+    picked = rng.choice(len(words), size=300 + 8 * num_classes, replace=False)
+    filler = [words[i] for i in picked[:300]] + ["café", "naïve", "über", "déjà"]
+    topics = [[words[i] for i in picked[300 + 8 * c: 308 + 8 * c]] for c in range(num_classes)]
+    texts, labels = [], []
+    for label in range(num_classes):
+        for _ in range(per_class):
+            own = list(rng.choice(topics[label], size=rng.integers(2, 6)))
+            other = topics[(label + 1 + rng.integers(0, max(1, num_classes - 1))) % num_classes]
+            distractors = list(rng.choice(other, size=rng.integers(0, 3)))
+            tokens = own + distractors + list(rng.choice(filler, size=rng.integers(6, 36)))
+            rng.shuffle(tokens)
+            decorated = []
+            for token in tokens:
+                if rng.random() < 0.15:
+                    token = token.capitalize()
+                if rng.random() < 0.1:
+                    token += str(rng.choice([",", ".", "!", "?", ";"]))
+                decorated.append(token)
+            texts.append(" ".join(decorated))
+            labels.append(label)
+    return texts, np.array(labels, dtype=np.int64), [f"topic_{c}" for c in range(num_classes)]
+
+
+def _synthetic(name: str, config: RunConfig) -> RawText:
+    base, _, count = name.partition("-")
+    if base != "topics" or (count and not count.isdigit()) or (count and int(count) < 2):
+        raise UserError(f"--data synthetic:{name}: unknown generator; use synthetic:topics or synthetic:topics-N (N >= 2)")
+    texts, labels, names = synthetic_texts(int(count or 4), 100, config.seed)
+    return _three_way(TextSplit(texts, labels), names, config)
+
+
+# ------------------------------------------------------------------------------ tokenizer
+
+
+def check_text_config(cfg: TextDataConfig) -> None:
+    if cfg.standardize not in STANDARDIZE_MODES:
+        raise UserError(f"data.text.standardize: expected one of {', '.join(STANDARDIZE_MODES)}, got {cfg.standardize!r}")
+    if cfg.max_tokens < 3:
+        raise UserError(f"data.text.max_tokens: must be at least 3 (padding, OOV and one word), got {cfg.max_tokens}")
+    if cfg.sequence_length < 1:
+        raise UserError(f"data.text.sequence_length: must be at least 1, got {cfg.sequence_length}")
+
+
+def build_vectorizer(texts: list[str], cfg: TextDataConfig):
+    """A ``TextVectorization`` adapted on ``texts`` (the training split only)."""
+    import keras
+    import tensorflow as tf
+
+    check_text_config(cfg)
+    vectorizer = keras.layers.TextVectorization(
+        max_tokens=cfg.max_tokens,
+        standardize=None if cfg.standardize == "none" else cfg.standardize,
+        split="whitespace",
+        output_mode="int",
+        output_sequence_length=cfg.sequence_length,
+    )
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(tf.constant(texts, dtype=tf.string)).batch(1024))
+    return vectorizer
+
+
+def vectorize_fn(vectorizer, input_name: str = "tokens"):
+    """The pipeline's ``map_fn``: (text, label) -> ({input_name: int32 ids [sequence_length]}, label)."""
+    import tensorflow as tf
+
+    def vectorize(text, label):
+        # A batch of one: on a scalar the layer returns [0] ids, not [sequence_length], for "".
+        ids = vectorizer(tf.expand_dims(text, 0))[0]
+        return {input_name: tf.cast(ids, tf.int32)}, label
+
+    return vectorize
+
+
+def as_dataset(split: TextSplit):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((tf.constant(split.texts, dtype=tf.string), split.labels))

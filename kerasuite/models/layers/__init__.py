@@ -1,0 +1,1 @@
+"""Custom Keras layers, one per file, each registered for safe .keras loading."""

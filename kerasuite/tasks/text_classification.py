@@ -1,0 +1,192 @@
+"""Text classification: IMDB from TFDS, folders of .txt files, text,label CSVs, synthetic topics.
+
+Models take int32 token ids. The ``TextVectorization`` vocabulary is adapted on the training split
+and travels as ``vocab.txt`` (run folder and export bundle); ``kerasuite.runtime.text`` repeats the
+tokenization on devices without TensorFlow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasuite.config import RunConfig
+from kerasuite.data import text as text_data
+from kerasuite.data.pipeline import make_pipeline
+from kerasuite.errors import UserError
+from kerasuite.io_utils import write_text_atomic
+from kerasuite.models.attention import build_transformer_classifier
+from kerasuite.models.layers.token_and_position_embedding import (
+    TokenAndPositionEmbedding,
+)
+from kerasuite.models.sequence import build_sequence_classifier
+from kerasuite.runtime.text import vocabulary_text
+from kerasuite.tasks.base import Heldout, Task, TaskData
+from kerasuite.tasks.classification import ClassificationMixin
+
+INPUT_NAME = "tokens"
+SAMPLE_TEXTS = 8  # test texts kept for the TensorBoard "true -> predicted" table
+
+
+def _build(builder, family_cfg, data: TaskData) -> keras.Model:
+    try:
+        return builder(family_cfg, data.info["vocabulary_size"], data.info["sequence_length"],
+                       len(data.labels), input_name=INPUT_NAME)
+    except ValueError as error:  # builders name the offending config key
+        raise UserError(str(error)) from None
+
+
+def _build_lstm(config: RunConfig, data: TaskData) -> keras.Model:
+    if config.model.lstm.cell == "gru" and "int8" in config.export.modes:
+        # Refuse before training: TFLite has no fused GRU, and the converter process crashes
+        # (SIGSEGV) quantizing the GRU's WHILE loop to int8.
+        raise UserError("model.lstm.cell=gru: int8 export is not supported for GRUs; "
+                        "use model.lstm.cell=lstm or --export float32,float16,dynamic")
+    return _build(build_sequence_classifier, config.model.lstm, data)
+
+
+def _build_transformer(config: RunConfig, data: TaskData) -> keras.Model:
+    return _build(build_transformer_classifier, config.model.transformer, data)
+
+
+class TextClassification(ClassificationMixin, Task):
+    name = "text_classification"
+    default_model = "lstm"
+    default_source = "tfds:imdb_reviews"
+    families = {"lstm": _build_lstm, "transformer": _build_transformer}
+    # Batch 1 baked into the export: the converter fuses an LSTM into UNIDIRECTIONAL_SEQUENCE_LSTM
+    # only when its state has a static shape. Devices classify one text at a time anyway.
+    export_batch_size = 1
+
+    def load_data(self, config: RunConfig) -> TaskData:
+        text_data.check_text_config(config.data.text)  # before reading a large source
+        raw = text_data.load(config.data.source, config)
+        vectorizer = text_data.build_vectorizer(raw.train.texts, config.data.text)
+        vocabulary = [str(token) for token in vectorizer.get_vocabulary()]
+        vectorize = text_data.vectorize_fn(vectorizer, INPUT_NAME)
+
+        def pipeline(split: text_data.TextSplit, training: bool) -> tf.data.Dataset:
+            return make_pipeline(
+                text_data.as_dataset(split), training=training, batch_size=config.train.batch_size,
+                map_fn=vectorize, cache=config.data.cache, shuffle_buffer=config.data.shuffle_buffer,
+                seed=config.seed, auto_shard="DATA",
+            )
+
+        return TaskData(
+            train=pipeline(raw.train, True),
+            validation=pipeline(raw.validation, False) if raw.validation is not None else None,
+            test=pipeline(raw.test, False),
+            num_train_examples=len(raw.train),
+            labels=raw.class_names,
+            info={
+                "vocabulary": vocabulary,
+                "vocabulary_size": len(vocabulary),
+                "sequence_length": config.data.text.sequence_length,
+                "standardize": config.data.text.standardize,
+                "sample_texts": raw.test.texts[:SAMPLE_TEXTS],
+                "sample_labels": raw.test.labels[:SAMPLE_TEXTS].tolist(),
+            },
+        )
+
+    def heldout(self, data: TaskData, limit: int) -> Heldout:
+        return self.collect_heldout(data.test, limit)
+
+    # -- bundle ------------------------------------------------------------------------------
+    def write_bundle_extras(self, data: TaskData, bundle_dir: Path) -> None:
+        write_text_atomic(Path(bundle_dir) / "vocab.txt", vocabulary_text(data.info["vocabulary"]))
+
+    def device_preprocessing(self, data: TaskData, config: RunConfig) -> dict[str, Any]:
+        return {
+            "kind": "text",
+            "input": INPUT_NAME,
+            "vocabulary": "vocab.txt",
+            "sequence_length": data.info["sequence_length"],
+            "standardize": data.info["standardize"],
+            "split": "whitespace",
+            "pad_id": 0,
+            "oov_id": 1,
+            "note": (
+                "decode UTF-8; standardize (lower = ASCII A-Z only, strip = the 32 ASCII punctuation "
+                "characters); split on ASCII whitespace; id = line number in vocab.txt, 1 if absent; "
+                "keep the first sequence_length ids, pad with 0; int32 [1, sequence_length]. "
+                "The fused LSTM keeps state between invokes: call reset_all_variables() before each "
+                "(kerasuite.runtime does)."
+            ),
+        }
+
+    # -- TensorBoard -------------------------------------------------------------------------
+    def callbacks(self, model, data: TaskData, log_dir: Path, config: RunConfig) -> list:
+        from kerasuite.tensorboard_images import ConfusionMatrixCallback
+
+        # The run keeps its own vocab.txt beside model.keras: the ids model.keras expects.
+        write_text_atomic(Path(log_dir).parent / "vocab.txt", vocabulary_text(data.info["vocabulary"]))
+        samples = data.info["sample_texts"]
+        return [
+            ConfusionMatrixCallback(data.validation or data.test, data.labels, log_dir),
+            EmbeddingProjectorCallback(data.info["vocabulary"], Path(log_dir) / "projector"),
+            TextSamplesCallback(samples, data.info["sample_labels"], data.test, data.labels, log_dir),
+        ]
+
+
+def token_embedding_matrix(model: keras.Model, vocabulary_size: int) -> np.ndarray:
+    """The learned ``[vocabulary_size, dim]`` token table of either text family."""
+    for layer in model.layers:
+        if isinstance(layer, TokenAndPositionEmbedding):
+            return np.asarray(layer.token_embedding.embeddings)
+        if isinstance(layer, keras.layers.Embedding) and layer.input_dim == vocabulary_size:
+            return np.asarray(layer.embeddings)
+    raise ValueError("the model has no token embedding of the vocabulary's size")
+
+
+class EmbeddingProjectorCallback(keras.callbacks.Callback):
+    """Writes the token embeddings for TensorBoard's Embedding Projector when training ends:
+    a checkpoint of the table, ``metadata.tsv`` (one vocabulary token per row) and the
+    ``projector_config.pbtxt`` that links them."""
+
+    def __init__(self, vocabulary: list[str], projector_dir: Path):
+        super().__init__()
+        self.vocabulary = list(vocabulary)
+        self.projector_dir = Path(projector_dir)
+
+    def on_train_end(self, logs=None):
+        from tensorboard.plugins import projector
+
+        self.projector_dir.mkdir(parents=True, exist_ok=True)
+        matrix = token_embedding_matrix(self.model, len(self.vocabulary))
+        # Row 0 is padding (""), which would be a blank metadata row: name it.
+        names = ["<pad>" if i == 0 else token for i, token in enumerate(self.vocabulary)]
+        write_text_atomic(self.projector_dir / "metadata.tsv", "\n".join(names) + "\n")
+        checkpoint = tf.train.Checkpoint(embedding=tf.Variable(matrix, name="token_embedding"))
+        checkpoint.save(str(self.projector_dir / "embedding.ckpt"))
+        settings = projector.ProjectorConfig()
+        embedding = settings.embeddings.add()
+        embedding.tensor_name = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
+        embedding.metadata_path = "metadata.tsv"
+        projector.visualize_embeddings(str(self.projector_dir), settings)
+
+
+class TextSamplesCallback(keras.callbacks.Callback):
+    """A markdown table of test texts with true and predicted labels, when training ends."""
+
+    def __init__(self, texts: list[str], labels: list[int], test: tf.data.Dataset, class_names: list[str], log_dir: Path):
+        super().__init__()
+        self.texts, self.labels, self.class_names = list(texts), list(labels), list(class_names)
+        self.test = test
+        self.writer = tf.summary.create_file_writer(str(Path(log_dir) / "validation"))
+
+    def on_train_end(self, logs=None):
+        if not self.texts:
+            return
+        inputs, _ = next(iter(self.test.unbatch().batch(len(self.texts))))
+        predicted = np.argmax(self.model(inputs, training=False), axis=-1)
+        rows = ["| true | predicted | text |", "|---|---|---|"]
+        for text, label, guess in zip(self.texts, self.labels, predicted):
+            shown = " ".join(text.split())[:200].replace("|", "\\|")
+            rows.append(f"| {self.class_names[label]} | {self.class_names[int(guess)]} | {shown} |")
+        with self.writer.as_default():
+            tf.summary.text("samples_true_predicted", "\n".join(rows), step=0)
+        self.writer.flush()

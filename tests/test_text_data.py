@@ -1,0 +1,154 @@
+"""Text sources (csv:, folder:, tfds: through mock data, synthetic:) and the one-line errors for bad
+input, down to the CLI's exit code 2."""
+
+import numpy as np
+import pytest
+from helpers import assert_one_line_error, run_main
+
+from kerasuite import config as cfg
+from kerasuite.data import text as text_data
+from kerasuite.errors import UserError
+
+
+def _config(**data) -> cfg.RunConfig:
+    config = cfg.RunConfig(task="text_classification")
+    for key, value in data.items():
+        setattr(config.data, key, value)
+    return config
+
+
+def _write_csv(path, rows, header="text,label"):
+    path.write_text(header + "\n" + "".join(f"{r}\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_csv_file_is_split_deterministically_and_stratified(tmp_path):
+    rows = [f'"good movie number {i}, truly",pos' for i in range(20)] + [f"bad film {i},neg" for i in range(20)]
+    path = _write_csv(tmp_path / "reviews.csv", rows)
+    config = _config(source=f"csv:{path}", test_fraction=0.25, validation_fraction=0.2)
+    first = text_data.load(config.data.source, config)
+    assert first.class_names == ["neg", "pos"]
+    assert (len(first.train), len(first.validation), len(first.test)) == (24, 6, 10)
+    assert sorted(np.bincount(first.test.labels)) == [5, 5]
+    assert "good movie number 0, truly" in first.train.texts + first.validation.texts + first.test.texts
+    again = text_data.load(config.data.source, config)
+    assert again.test.texts == first.test.texts
+
+
+def test_csv_folder_uses_its_train_and_test_files(tmp_path):
+    _write_csv(tmp_path / "train.csv", ["one,1", "two,2", "ten,10", "uno,1", "dos,2", "diez,10"])
+    # columns are found by name (here swapped, with stray spaces and capitals); quoted newlines stay
+    (tmp_path / "test.csv").write_text(' Label ,TEXT\n10,"multi\nline text"\n2,dos\n', encoding="utf-8")
+    config = _config(source=f"csv:{tmp_path}", validation_fraction=0.0)
+    raw = text_data.load(config.data.source, config)
+    assert raw.class_names == ["1", "2", "10"]  # numeric order, not "1", "10", "2"
+    assert raw.test.texts == ["multi\nline text", "dos"]
+    assert raw.test.labels.tolist() == [2, 1]
+    assert raw.validation is None and len(raw.train) == 6
+
+
+def test_folder_of_text_files_with_and_without_train_test_layout(tmp_path):
+    for split in ("train", "test"):
+        for label, words in (("ham", "hello friend"), ("spam", "WIN MONEY now")):
+            folder = tmp_path / "split" / split / label
+            folder.mkdir(parents=True)
+            for i in range(3):
+                (folder / f"{i}.txt").write_bytes(f"\ufeff{words} {i}".encode() + b"\xff")
+    config = _config(source=f"folder:{tmp_path / 'split'}", validation_fraction=0.0)
+    raw = text_data.load(config.data.source, config)
+    assert raw.class_names == ["ham", "spam"]
+    assert (len(raw.train), len(raw.test)) == (6, 6)
+    assert raw.train.texts[0] == "hello friend 0\ufffd"  # BOM dropped, broken byte replaced
+
+    flat = tmp_path / "flat"
+    for label in ("a", "b"):
+        (flat / label).mkdir(parents=True)
+        for i in range(20):
+            (flat / label / f"{label}{i}.txt").write_text(f"text {label} {i}", encoding="utf-8")
+    config = _config(source=f"folder:{flat}", test_fraction=0.3, validation_fraction=0.0)
+    raw = text_data.load(config.data.source, config)
+    assert len(raw.train) + len(raw.test) == 40 and 0 < len(raw.test) < 40
+    assert set(raw.train.texts).isdisjoint(raw.test.texts)
+
+
+def test_tfds_imdb_reviews_runs_the_real_loading_code_on_mock_data():
+    import tensorflow_datasets as tfds
+
+    config = _config(source="tfds:imdb_reviews", validation_fraction=0.25)
+    with tfds.testing.mock_data(num_examples=12):
+        raw = text_data.load(config.data.source, config)
+    assert raw.class_names == ["neg", "pos"]
+    assert (len(raw.train), len(raw.validation), len(raw.test)) == (9, 3, 12)
+    assert all(isinstance(t, str) for t in raw.train.texts) and set(raw.test.labels.tolist()) <= {0, 1}
+
+
+def test_synthetic_topics_is_learnable_but_no_single_word_decides():
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts, labels, names = text_data.synthetic_texts(4, 100, seed=0)
+    assert names == ["topic_0", "topic_1", "topic_2", "topic_3"] and len(texts) == 400
+    assert text_data.synthetic_texts(4, 100, seed=0)[0] == texts
+    counts = (CountVectorizer(token_pattern=r"[^\s,.!?;]+").fit_transform(texts) > 0).toarray()
+    train, test = np.arange(0, 400, 2), np.arange(1, 400, 2)
+    accuracy = LogisticRegression(max_iter=2000).fit(counts[train], labels[train]).score(counts[test], labels[test])
+    assert accuracy > 0.8
+    # predicting a word's majority class when present (else class 0) never gets near that
+    best_single = 0.0
+    for column in counts.T:
+        if column[train].any():
+            majority = np.bincount(labels[train][column[train] == 1]).argmax()
+            best_single = max(best_single, float(np.mean(np.where(column[test], majority, 0) == labels[test])))
+    assert best_single < 0.6
+
+
+@pytest.mark.parametrize("content, culprit", [
+    ("review,label\nfine,pos\n", "'text'"),
+    ("text,sentiment\nfine,pos\n", "'label'"),
+    ("", "empty file"),
+    ("text,label\n", "no data rows"),
+    ("text,label\n,pos\n  ,neg\n", "column 'text' is empty"),
+    ("text,label\nfine,pos\nok,\n", ":3: column 'label' is empty"),
+    ("text,label\nfine,pos\nok,pos\n", "single value"),
+])
+def test_bad_csv_is_refused_naming_file_and_column(tmp_path, content, culprit):
+    path = tmp_path / "bad.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(UserError) as error:
+        text_data.load(f"csv:{path}", _config())
+    message = str(error.value)
+    assert str(path) in message and culprit in message and "\n" not in message
+
+
+def test_label_seen_only_in_test_is_refused(tmp_path):
+    _write_csv(tmp_path / "train.csv", ["a,x", "b,y"])
+    _write_csv(tmp_path / "test.csv", ["c,x", "d,z"])
+    with pytest.raises(UserError, match=r"test\.csv:3: label 'z' does not occur in train\.csv"):
+        text_data.load(f"csv:{tmp_path}", _config())
+
+
+@pytest.mark.parametrize("spec, culprit", [
+    ("synthetic:poems", "synthetic:poems"),
+    ("synthetic:topics-1", "synthetic:topics-1"),
+    ("builtin:digits", "this task reads"),
+    ("csv:/nonexistent/x.csv", "/nonexistent/x.csv"),
+])
+def test_unknown_sources_are_refused(spec, culprit):
+    with pytest.raises(UserError, match=culprit.replace(".", r"\.")):
+        text_data.load(spec, _config())
+
+
+def test_cli_exits_2_with_one_line_for_bad_text_input(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("body,label\nhello,a\n", encoding="utf-8")
+    done = run_main(capsys, "--task", "text_classification", "--data", f"csv:{bad}", "--run-dir", str(tmp_path / "run"))
+    assert_one_line_error(done, 2, str(bad), "'text'")
+    done = run_main(capsys, "--task", "text_classification", "--data", "synthetic:topics", "--run-dir", str(tmp_path / "run2"),
+                    "--set", "data.text.standardize=upper")
+    assert_one_line_error(done, 2, "data.text.standardize")
+    done = run_main(capsys, "--task", "text_classification", "--data", "synthetic:topics", "--run-dir", str(tmp_path / "run3"),
+                    "--set", "model.lstm.cell=rnn", "data.text.max_tokens=50", "data.text.sequence_length=4")
+    assert_one_line_error(done, 2, "model.lstm.cell")
+    done = run_main(capsys, "--task", "text_classification", "--data", "synthetic:topics", "--run-dir", str(tmp_path / "run4"),
+                    "--export", "float32,int8", "--set", "model.lstm.cell=gru", "data.text.max_tokens=50")
+    assert_one_line_error(done, 2, "model.lstm.cell=gru", "int8")

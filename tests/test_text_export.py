@@ -1,0 +1,139 @@
+"""The LSTM family exports to the fused UNIDIRECTIONAL_SEQUENCE_LSTM builtin (not a WHILE loop,
+not Flex) in float32, dynamic and int8, through the shared exporter's subprocess worker."""
+
+import keras
+import numpy as np
+import pytest
+
+from kerasuite.config import LstmConfig
+from kerasuite.export import tflite
+from kerasuite.models.layers.fusable_lstm import FusableLSTM
+from kerasuite.models.layers.fused_lstm_tflite import (
+    MIN_CELL_STATE_SCALE,
+    raise_small_lstm_cell_scales,
+)
+from kerasuite.models.sequence import build_sequence_classifier
+from kerasuite.runtime.interpreter import TFLiteModel
+
+LENGTH = 10
+VOCABULARY = 30
+
+
+def _tokens(count: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(2, VOCABULARY, (count, LENGTH)).astype("int32")
+    for row, length in enumerate(rng.integers(0, LENGTH + 1, count)):
+        tokens[row, length:] = 0  # right padding of every length, including empty texts
+    return tokens
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """(models, {name: .tflite path}): a unidirectional 2-layer LSTM in three modes, a
+    bidirectional one in float32, and a bare LSTM with small activations in int8."""
+    folder = tmp_path_factory.mktemp("text_export")
+    np.savez(folder / "representative.npz", input__tokens=_tokens(32, 1), input__sequence=_small_sequences(32, 3))
+    sequence = keras.Input((LENGTH, 4), name="sequence")
+    models = {
+        "lstm": build_sequence_classifier(LstmConfig(embedding_dim=8, units=(8, 6)), VOCABULARY, LENGTH, 3),
+        "bilstm": build_sequence_classifier(LstmConfig(embedding_dim=8, units=(6,), bidirectional=True), VOCABULARY, LENGTH, 3),
+        "bare": keras.Model(sequence, FusableLSTM(6, return_sequences=True)(sequence)),
+    }
+    paths = {}
+    for name, modes in (("lstm", ("float32", "dynamic", "int8")), ("bilstm", ("float32",)), ("bare", ("int8",))):
+        models[name].save(folder / f"{name}.keras")
+        for mode in modes:
+            out = folder / f"{name}_{mode}.tflite"
+            tflite.convert(folder / f"{name}.keras", mode, out, folder / "representative.npz", batch_size=1)
+            paths[f"{name}_{mode}"] = out
+    return models, paths
+
+
+def _small_sequences(count: int, seed: int) -> np.ndarray:
+    """Inputs so small that calibration sees cell values far below 1 (a young model's regime)."""
+    return (np.random.default_rng(seed).normal(size=(count, LENGTH, 4)) * 0.05).astype("float32")
+
+
+def _op_list(path) -> list[str]:
+    return [op["op_name"] for op in TFLiteModel(path).interpreter._get_ops_details()]
+
+
+@pytest.mark.parametrize("key, fused_ops", [
+    ("lstm_float32", 2), ("lstm_dynamic", 2), ("lstm_int8", 2), ("bilstm_float32", 2),
+])
+def test_lstm_converts_to_the_fused_op(exported, key, fused_ops):
+    _, paths = exported
+    ops = _op_list(paths[key])
+    assert ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM") == fused_ops, ops  # one per layer and direction
+    assert "WHILE" not in ops
+    assert not any(op.startswith("Flex") or op == "CUSTOM" for op in ops), ops
+
+
+def test_int8_lstm_is_integer_inside(exported):
+    _, paths = exported
+    interpreter = TFLiteModel(paths["lstm_int8"]).interpreter
+    details = interpreter.get_tensor_details()
+    for op in interpreter._get_ops_details():
+        if op["op_name"] == "UNIDIRECTIONAL_SEQUENCE_LSTM":
+            assert details[op["inputs"][0]]["dtype"] == np.int8  # the sequence
+            assert details[op["inputs"][1]]["dtype"] == np.int8  # input-to-input weights
+            assert details[op["outputs"][0]]["dtype"] == np.int8
+
+
+@pytest.mark.parametrize("key, name, tolerance", [
+    ("lstm_float32", "lstm", 1e-5), ("bilstm_float32", "bilstm", 1e-5), ("lstm_dynamic", "lstm", 1e-2), ("lstm_int8", "lstm", 0.05),
+])
+def test_fused_model_matches_keras_example_after_example(exported, key, name, tolerance):
+    """Many examples in a row: the fused op keeps h/c in variable tensors between invokes, so
+    this also proves the runtime resets them before every example."""
+    models, paths = exported
+    tokens = _tokens(24, 2)
+    expected = np.asarray(models[name](tokens))
+    got = TFLiteModel(paths[key]).predict({"tokens": tokens})
+    assert np.abs(got - expected).max() <= tolerance
+
+
+def _cell_scales(content: bytes) -> list[float]:
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    scales = []
+    for subgraph in model.subgraphs:
+        for operator in subgraph.operators:
+            code = model.operatorCodes[operator.opcodeIndex]
+            if max(code.builtinCode, code.deprecatedBuiltinCode) == 44:  # UNIDIRECTIONAL_SEQUENCE_LSTM
+                scales.append(float(subgraph.tensors[operator.inputs[19]].quantization.scale[0]))
+    return scales
+
+
+def _with_cell_scale(content: bytes, scale: float) -> bytes:
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    for subgraph in model.subgraphs:
+        for operator in subgraph.operators:
+            if max(model.operatorCodes[operator.opcodeIndex].builtinCode, 0) == 44:
+                subgraph.tensors[operator.inputs[19]].quantization.scale = [scale]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def test_int8_lstm_with_small_cell_state_stays_accurate(exported, tmp_path):
+    """Calibration gives this LSTM a cell scale below 2^-15, where the int8 kernel skips
+    tanh(cell); the exporter raises it, and the result tracks Keras within a few steps."""
+    models, paths = exported
+    content = paths["bare_int8"].read_bytes()
+    assert _cell_scales(content) == [MIN_CELL_STATE_SCALE]
+    sequences = _small_sequences(16, 4)
+    expected = np.asarray(models["bare"](sequences))
+    runner = TFLiteModel(paths["bare_int8"])
+    step = runner.outputs[0]["quantization"][0]
+    error = np.abs(runner.predict({"sequence": sequences}) - expected).mean()
+    assert error <= 1.5 * step  # about rounding; inputs beyond the calibrated range may clip
+
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(_with_cell_scale(content, 2.0 ** -18))  # what calibration produced
+    broken_error = np.abs(TFLiteModel(broken).predict({"sequence": sequences}) - expected).mean()
+    assert broken_error > 10 * error and broken_error > 5 * step
+    repaired, changed = raise_small_lstm_cell_scales(broken.read_bytes())
+    assert changed == 1 and _cell_scales(repaired) == [MIN_CELL_STATE_SCALE]
+    assert raise_small_lstm_cell_scales(repaired) == (repaired, 0)  # nothing left to do

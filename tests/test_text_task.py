@@ -1,0 +1,107 @@
+"""text_classification end to end through the shared CLI helpers: both families exported and
+parity-checked, the bundle's vocabulary reproducing the training ids on a device, TensorBoard."""
+
+import json
+
+import numpy as np
+import pytest
+from helpers import run_cli, run_tiny
+
+TRANSFORMER_TINY = {
+    "model.transformer.embedding_dim": "8",
+    "model.transformer.num_heads": "2",
+    "model.transformer.ff_dim": "8",
+    "model.transformer.num_blocks": "1",
+}
+
+
+def test_lstm_bundle_uses_the_fused_op(tiny_run):
+    _, report = tiny_run("text_classification")
+    assert report["model"] == "lstm"
+    for mode in ("float32", "int8"):
+        ops = report["exports"][mode]["ops"]
+        assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops and "WHILE" not in ops, ops
+
+
+def test_transformer_exports_builtin_ops_in_every_mode(tmp_path):
+    report = run_tiny("text_classification", tmp_path, TRANSFORMER_TINY, modes="float32,float16,dynamic,int8",
+                      family="transformer")
+    assert report["model"] == "transformer"
+    for mode, entry in report["exports"].items():
+        assert entry["parity"]["passed"], (mode, entry["parity"]["failures"])
+        ops = set(entry["ops"])
+        assert not any(op.startswith("Flex") or op in ("CUSTOM", "WHILE") for op in ops), (mode, ops)
+        assert {"BATCH_MATMUL", "SOFTMAX"} <= ops, (mode, ops)  # attention is really there
+    assert report["exports"]["float32"]["parity"]["max_abs_diff"] <= 1e-4
+    # a raw text file through the TF-free edge runner
+    sample = tmp_path / "sample.txt"
+    sample.write_text("Some words, some more words!", encoding="utf-8")
+    done = run_cli("kerasuite.edge", str(tmp_path / "bundle" / "model_int8.tflite"), "--input", str(sample), "--runs", "2")
+    assert done.returncode == 0, done.stderr
+    assert "sample.txt: topic_" in done.stdout
+
+
+def test_bundle_vocabulary_reproduces_training_ids_on_a_device(tiny_run):
+    from kerasuite import config as cfg
+    from kerasuite.runtime.text import read_vocabulary, tokenizer_from_preprocessing
+    from kerasuite.tasks import get_task
+
+    folder, _ = tiny_run("text_classification")
+    bundle, run = folder / "bundle", folder / "run"
+    assert (bundle / "vocab.txt").read_bytes() == (run / "vocab.txt").read_bytes()
+    signature = json.loads((bundle / "signature.json").read_text())
+    preprocessing = signature["preprocessing"]
+    assert preprocessing["kind"] == "text" and preprocessing["vocabulary"] == "vocab.txt"
+    assert signature["modes"]["float32"]["inputs"][0] == {
+        "name": "tokens", "shape": [1, 24], "dtype": "int32", "quantization": None,
+    }
+    vocabulary = read_vocabulary(bundle / "vocab.txt")
+    assert 10 < len(vocabulary) <= 400 and vocabulary[:2] == ["", "[UNK]"]
+    # golden.npz holds the first held-out examples as the training pipeline tokenized them
+    config = cfg.resolve(cfg.load_config_file(run / "config.json"))
+    data = get_task("text_classification").load_data(config)
+    golden = np.load(bundle / "golden.npz")["input__tokens"]
+    tokenizer = tokenizer_from_preprocessing(preprocessing, bundle)
+    on_device = tokenizer.encode_batch(data.info["sample_texts"][: len(golden)])
+    np.testing.assert_array_equal(on_device, golden)
+
+
+def test_tensorboard_gets_projector_confusion_matrix_and_samples(tiny_run):
+    from google.protobuf import text_format
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins import projector  # noqa: F401  (proto import check)
+    from tensorboard.plugins.projector import projector_config_pb2
+
+    folder, _ = tiny_run("text_classification")
+    logs = folder / "run" / "logs"
+    projector_dir = logs / "projector"
+    config = text_format.Parse((projector_dir / "projector_config.pbtxt").read_text(), projector_config_pb2.ProjectorConfig())
+    assert config.embeddings[0].metadata_path == "metadata.tsv"
+    rows = (projector_dir / "metadata.tsv").read_text(encoding="utf-8").split("\n")[:-1]
+    vocabulary = (folder / "run" / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    assert rows[0] == "<pad>" and rows[1:] == vocabulary[1:]
+    import tensorflow as tf
+
+    table = tf.train.load_variable(str(projector_dir / "embedding.ckpt-1"), config.embeddings[0].tensor_name)
+    assert table.shape == (len(vocabulary), 8)  # model.lstm.embedding_dim in the tiny settings
+    events = EventAccumulator(str(logs / "validation"), size_guidance={"images": 0, "tensors": 0})
+    events.Reload()
+    tags = set(events.Tags()["tensors"]) | set(events.Tags()["images"])
+    assert "confusion_matrix" in tags and "samples_true_predicted" in tags, tags
+
+
+@pytest.mark.slow
+def test_real_corpus_benchmark_reaches_the_baseline(tmp_path):
+    """The full benchmark (minutes): both families at least as accurate as TF-IDF + logistic
+    regression on a real corpus, and int8/dynamic within a point of Keras."""
+    done = run_cli("tools.make_text_corpus", "--out", str(tmp_path / "corpus"), timeout=600)
+    assert done.returncode == 0, done.stderr
+    done = run_cli("tools.benchmark_text", "--data", f"csv:{tmp_path / 'corpus'}", "--out", str(tmp_path / "bench.json"),
+                   timeout=7200)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "bench.json").read_text())
+    baseline = result["tfidf_logreg"]["accuracy"]
+    for family in ("lstm", "transformer"):
+        assert result[family]["keras_accuracy"] >= baseline - 0.01, (family, result[family], baseline)
+        for mode in ("int8", "dynamic"):
+            assert abs(result[family][mode]["accuracy"] - result[family]["keras_accuracy"]) <= 0.01

@@ -1,0 +1,159 @@
+"""Build a real multi-class text set offline: ``train.csv`` and ``test.csv`` (columns text,label).
+
+Two sources, both already on the machine (no network):
+
+- ``fortunes`` (default when present): Debian's fortune cookie files (``apt-get install
+  fortunes``), one class per category file (computers, definitions, politics, science, ...).
+  Short, noisy, human-written text; categories overlap in vocabulary, which makes it a fair test.
+- ``docstrings``: docstrings of the Python standard library, labelled by top-level package
+  (email, asyncio, unittest, ...): always available wherever Python is.
+
+The split is deterministic: a hash of each text decides test or train, so re-running gives the
+same files. Exact duplicate texts are dropped (a duplicate across splits would leak).
+
+  python -m tools.make_text_corpus --out data/fortunes
+  python -m kerasuite.train --task text_classification --data csv:data/fortunes
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import importlib
+import inspect
+import io
+import pkgutil
+import sys
+import warnings
+from collections import Counter
+from pathlib import Path
+
+FORTUNE_DIR = Path("/usr/share/games/fortunes")
+FORTUNE_CATEGORIES = ("computers", "definitions", "people", "politics", "science", "songs-poems", "work", "men-women")
+DOCSTRING_PACKAGES = ("asyncio", "email", "http", "xml", "unittest", "multiprocessing", "logging", "concurrent", "importlib", "json")
+
+
+def read_fortunes(path: Path) -> list[str]:
+    """One fortune per ``%``-separated block, whitespace at the ends removed."""
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    blocks, current = [], []
+    for line in text.splitlines():
+        if line.strip() == "%":
+            blocks.append("\n".join(current).strip())
+            current = []
+        else:
+            current.append(line)
+    blocks.append("\n".join(current).strip())
+    return [block for block in blocks if block]
+
+
+def fortune_examples(folder: Path, categories: tuple[str, ...]) -> list[tuple[str, str]]:
+    examples = []
+    for category in categories:
+        path = folder / category
+        if not path.is_file():
+            raise SystemExit(f"make_text_corpus: {path}: no such fortune file (apt-get install fortunes, or --source docstrings)")
+        examples.extend((text, category) for text in read_fortunes(path))
+    return examples
+
+
+def docstring_examples(packages: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Docstrings of every public class and function in each package's modules."""
+    examples = []
+    for package_name in packages:
+        package = importlib.import_module(package_name)
+        modules = [package]
+        for info in pkgutil.walk_packages(getattr(package, "__path__", []), prefix=f"{package_name}."):
+            if any(part.startswith("_") or part in ("test", "tests") for part in info.name.split(".")):
+                continue
+            try:
+                with warnings.catch_warnings(), _QuietStdout():
+                    warnings.simplefilter("ignore")
+                    modules.append(importlib.import_module(info.name))
+            except Exception:  # platform-specific modules (e.g. Windows-only) do not import
+                continue
+        for module in modules:
+            for name, member in sorted(vars(module).items()):
+                if name.startswith("_") or getattr(member, "__module__", None) != module.__name__:
+                    continue
+                if inspect.isclass(member) or inspect.isfunction(member):
+                    doc = inspect.getdoc(member)
+                    if doc and len(doc.split()) >= 5:
+                        examples.append((doc, package_name))
+    return examples
+
+
+class _QuietStdout:
+    """Silence stdout while importing modules that print on import."""
+
+    def __enter__(self):
+        self.saved, sys.stdout = sys.stdout, io.StringIO()
+
+    def __exit__(self, *exc):
+        sys.stdout = self.saved
+        return False
+
+
+def _hash_fraction(text: str, seed: int) -> float:
+    digest = hashlib.sha1(f"{seed}:{text}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def build(examples: list[tuple[str, str]], max_per_class: int, test_fraction: float, seed: int):
+    """Deduplicate, cap each class (by hash order, so the cap is stable), split by hash."""
+    seen, unique = set(), []
+    for text, label in examples:
+        if text not in seen:
+            seen.add(text)
+            unique.append((text, label))
+    by_label: dict[str, list[str]] = {}
+    for text, label in unique:
+        by_label.setdefault(label, []).append(text)
+    train, test = [], []
+    for label in sorted(by_label):
+        texts = sorted(by_label[label], key=lambda t: _hash_fraction(t, seed + 1))[:max_per_class]
+        for text in texts:
+            (test if _hash_fraction(text, seed) < test_fraction else train).append((text, label))
+    return train, test
+
+
+def write_csv(path: Path, rows: list[tuple[str, str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="folder to write train.csv and test.csv into")
+    parser.add_argument("--source", choices=("fortunes", "docstrings"), default=None,
+                        help="default: fortunes when Debian's fortunes package is installed, else docstrings")
+    parser.add_argument("--categories", default=",".join(FORTUNE_CATEGORIES), help="fortune files, comma separated")
+    parser.add_argument("--fortune-dir", default=str(FORTUNE_DIR))
+    parser.add_argument("--max-per-class", type=int, default=600)
+    parser.add_argument("--test-fraction", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    source = args.source or ("fortunes" if Path(args.fortune_dir).is_dir() else "docstrings")
+    if source == "fortunes":
+        examples = fortune_examples(Path(args.fortune_dir), tuple(c for c in args.categories.split(",") if c))
+    else:
+        examples = docstring_examples(DOCSTRING_PACKAGES)
+    train, test = build(examples, args.max_per_class, args.test_fraction, args.seed)
+    out = Path(args.out)
+    write_csv(out / "train.csv", train)
+    write_csv(out / "test.csv", test)
+    counts = Counter(label for _, label in train + test)
+    print(f"{source}: {len(train)} train + {len(test)} test texts in {len(counts)} classes -> {out}")
+    for label, count in sorted(counts.items()):
+        print(f"  {label:16s} {count}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
