@@ -1,0 +1,91 @@
+"""The benchmark's report contract (tools/benchmark.py), checked on a tiny subset.
+
+The fast test runs the real tool (worker subprocess and all) on one task with the pipeline and
+start-up sections; the edge section trains and converts, so it is marked slow.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import REPO
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location("kerasuite_benchmark_tool", REPO / "tools" / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _positive(value, where: str) -> None:
+    assert isinstance(value, (int, float)) and not isinstance(value, bool), f"{where}: {value!r} is not a number"
+    assert math.isfinite(value) and value > 0, f"{where}: {value!r} is not positive and finite"
+
+
+def _run(tmp_path: Path, *extra: str) -> dict:
+    out = tmp_path / "bench"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "benchmark.py"), "--quick", "--out", str(out),
+         "--tasks", "ranking", *extra],
+        capture_output=True, text=True, cwd=str(REPO), timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (out / "benchmark.md").read_text().startswith("Measured ")
+    return json.loads((out / "benchmark.json").read_text())
+
+
+def test_report_contract_pipeline_and_startup(tmp_path):
+    report = _run(tmp_path, "--sections", "pipeline,startup")
+    machine = report["machine"]
+    _positive(machine["cores"], "machine.cores")
+    assert machine["cpu_flags"] and machine["tensorflow"] and machine["litert"]
+    assert len(machine["load_average_start"]) == 3
+    row = report["pipeline"]["ranking"]
+    for key in ("pipeline_examples_per_second", "train_examples_per_second", "headroom",
+                "cold_examples_per_second"):
+        _positive(row[key], f"pipeline.ranking.{key}")
+    # The headroom is the ratio of the two rates it claims to be.
+    assert row["headroom"] == pytest.approx(row["pipeline_examples_per_second"] / row["train_examples_per_second"])
+    assert 0.0 <= row["input_wait_fraction"] < 1.0
+    for key in ("train_help", "edge_help"):
+        _positive(report["startup_seconds"][key], f"startup_seconds.{key}")
+
+
+def test_markdown_names_every_measured_task():
+    tool = _load_tool()
+    report = {
+        "created": "now", "command": "python tools/benchmark.py --quick",
+        "machine": {"cpu_model": "cpu", "cores": 2, "simd_flags": ["avx2"], "tensorflow": "2", "keras": "3",
+                    "litert": "1", "load_average_start": [1.0, 1.0, 1.0]},
+        "pipeline": {"ranking": {"params": 10, "pipeline_examples_per_second": 3000.0, "cold_examples_per_second": 900.0,
+                                 "train_examples_per_second": 1000.0, "headroom": 3.0, "input_wait_fraction": 0.01}},
+        "startup_seconds": {"train_help": 1.5, "edge_help": 0.4, "runs": 3},
+    }
+    table = tool.markdown(report)
+    assert "| ranking | 10 | 3,000 | 900 | 1,000 | 3.0x | 1.0% |" in table
+    assert "1.50 s" in table and "0.40 s" in table
+
+
+def test_unknown_section_is_refused(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "benchmark.py"), "--sections", "nope",
+                           "--out", str(tmp_path)], capture_output=True, text=True, cwd=str(REPO), timeout=60, check=False)
+    assert done.returncode == 2 and "nope" in done.stderr
+
+
+@pytest.mark.slow
+def test_report_contract_edge(tmp_path):
+    report = _run(tmp_path, "--sections", "edge")
+    edge = report["edge"]["ranking"]
+    _positive(edge["keras_latency_ms"]["p50"], "edge.ranking.keras_latency_ms.p50")
+    for mode in ("float32", "int8"):
+        for quantile in ("p50", "p90"):
+            _positive(edge[mode]["latency_ms"][quantile], f"edge.ranking.{mode}.latency_ms.{quantile}")
+        _positive(edge[mode]["size_bytes"], f"edge.ranking.{mode}.size_bytes")
+        assert math.isfinite(edge[mode]["accuracy"])

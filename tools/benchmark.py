@@ -1,0 +1,760 @@
+"""Performance benchmark of every kerasuite task, side by side in one run.
+
+    python tools/benchmark.py            # full: every section, every task (tens of minutes)
+    python tools/benchmark.py --quick    # short version: small models, edge + threads on one task,
+                                         # no scaling (about 3 min idle, ~9 min at load 8 on 2 cores)
+    python tools/benchmark.py --quick --tasks image_classification --sections pipeline,startup
+    python tools/benchmark.py --profile keyword_spotting   # cProfile one task's training run
+
+Writes ``OUT/benchmark.json`` and ``OUT/benchmark.md`` (default ``runs/benchmark/``).
+
+Why it is built this way:
+- Absolute timings on a shared 2-core machine are noisy, so every headline number is a *ratio of
+  two things measured in the same process, interleaved* (pipeline vs training step, int8 vs
+  float32, kerasuite pipeline vs the naive one), and timings are medians over repeats.
+- TensorFlow's thread pools can be sized only before it runs an op, and logical CPU devices only
+  before the runtime starts, so every thread / strategy setting runs in its own subprocess
+  (``--worker``). The parent never imports TensorFlow; it also reads each child's peak resident
+  memory from ``os.wait4``.
+- Every task runs on data that needs no download (builtin digits, synthetic topics, tones,
+  clusters), so the numbers are reproducible offline; folder sources (PNG, WAV) are written once
+  into OUT/data for the comparison against Keras' own ``*_dataset_from_directory`` loaders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULT_MARK = "BENCHMARK_RESULT "
+TASK_ORDER = ("image_classification", "text_classification", "retrieval", "ranking", "keyword_spotting")
+SECTIONS = ("pipeline", "threads", "edge", "startup", "scaling")
+ALL_MODES = ("float32", "float16", "dynamic", "int8")
+
+# Settings per task. Sources need no download. "quick" models are small so the whole quick run
+# stays within a few minutes; "full" keeps each task's default model and a larger data set.
+SETTINGS: dict[str, dict[str, dict[str, str]]] = {
+    "quick": {
+        "image_classification": {"data.source": "builtin:digits", "model.cnn.filters": "8,16",
+                                 "model.cnn.convs_per_block": "1", "model.cnn.dense_units": "32",
+                                 "train.epochs": "2"},
+        "text_classification": {"data.source": "synthetic:topics", "data.text.max_tokens": "1000",
+                                "data.text.sequence_length": "48", "model.lstm.embedding_dim": "16",
+                                "model.lstm.units": "16", "train.epochs": "2"},
+        "retrieval": {"data.source": "synthetic:clusters,users=300,items=200", "model.two_tower.embedding_dim": "16",
+                      "model.two_tower.hidden_units": "32", "model.two_tower.top_k": "50", "train.epochs": "2"},
+        "ranking": {"data.source": "synthetic:clusters,users=300,items=200", "model.ranking.embedding_dim": "8",
+                    "model.ranking.hidden_units": "32,16", "train.epochs": "2"},
+        "keyword_spotting": {"data.source": "synthetic:tones", "model.ds_cnn.filters": "16",
+                             "model.ds_cnn.num_blocks": "2", "train.epochs": "2"},
+    },
+    "full": {
+        "image_classification": {"data.source": "builtin:digits", "train.epochs": "6"},
+        "text_classification": {"data.source": "synthetic:topics-8", "data.text.sequence_length": "96",
+                                "train.epochs": "4"},
+        "retrieval": {"data.source": "synthetic:clusters,users=2000,items=800", "train.epochs": "4"},
+        "ranking": {"data.source": "synthetic:clusters,users=2000,items=800", "train.epochs": "4"},
+        "keyword_spotting": {"data.source": "synthetic:tones-8", "train.epochs": "6"},
+    },
+}
+COMMON = {"train.verbose": "0", "export.parity.max_examples": "500", "export.golden_examples": "4",
+          "export.representative_batches": "10", "export.latency_runs": "5"}
+# The benchmark reports quantized accuracy; it does not gate on parity (the parity harness and
+# its tests do), so a barely trained model's int8 drift is reported instead of aborting the run.
+NO_GATE = {f"export.parity.{mode}.{key}": value for mode in ALL_MODES
+           for key, value in (("min_agreement", "0"), ("max_metric_drop", "1000"))}
+
+
+# ============================================================================ worker (child)
+
+
+def _set_threads(threads: int) -> None:
+    import tensorflow as tf
+
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def _config(task: str, sets: dict[str, str]):
+    from kerasuite import config as cfg
+    from kerasuite.train import _task_defaults
+
+    return cfg.resolve({}, dict(sets), {"task": task}, task_defaults=_task_defaults)
+
+
+def _count(batch: Any) -> int:
+    _, targets = batch
+    return int(targets.shape[0])
+
+
+def _pass_seconds(dataset) -> tuple[float, int]:
+    """One full pass over ``dataset`` without training; returns (seconds, examples)."""
+    started = time.perf_counter()
+    examples = 0
+    for batch in dataset:
+        examples += _count(batch)
+    return time.perf_counter() - started, examples
+
+
+def pipeline_rates(make_dataset, repeats: int) -> dict[str, float]:
+    """Cold: the first pass of a freshly built dataset (decode + cache fill). Warm: later passes
+    over the same dataset object (served from the cache, shuffle/augment/batch still run)."""
+    dataset = make_dataset()
+    cold_seconds, examples = _pass_seconds(dataset)
+    warm = [_pass_seconds(dataset)[0] for _ in range(repeats)]
+    warm_seconds = statistics.median(warm)
+    return {"examples": examples, "cold_examples_per_second": examples / cold_seconds,
+            "warm_examples_per_second": examples / warm_seconds}
+
+
+class EpochTimer:
+    def __init__(self):
+        import keras
+
+        class _Timer(keras.callbacks.Callback):
+            def __init__(inner):
+                super().__init__()
+                inner.seconds: list[float] = []
+
+            def on_epoch_begin(inner, epoch, logs=None):
+                inner.started = time.perf_counter()
+
+            def on_epoch_end(inner, epoch, logs=None):
+                inner.seconds.append(time.perf_counter() - inner.started)
+
+        self.callback = _Timer()
+
+
+def fit_epoch_seconds(model, dataset, steps: int, epochs: int) -> list[float]:
+    """Seconds of each ``fit`` epoch of ``steps`` steps; the first (tracing) epoch is dropped."""
+    timer = EpochTimer().callback
+    model.fit(dataset, steps_per_epoch=steps, epochs=epochs + 1, verbose=0, callbacks=[timer])
+    return timer.seconds[1:]
+
+
+def train_rates(model, data, batch_size: int, steps: int, rounds: int, epochs: int) -> dict[str, float]:
+    """Examples/s of the training step on one fixed, already materialised batch (what the model
+    consumes) and on the real pipeline (what it gets), interleaved round by round."""
+    import tensorflow as tf
+
+    first = next(iter(data.train))
+    fixed = tf.data.Dataset.from_tensors(first).repeat()
+    real = data.train.repeat()
+    examples = _count(first)
+    fixed_times: list[float] = []
+    real_times: list[float] = []
+    for _ in range(rounds):
+        fixed_times += fit_epoch_seconds(model, fixed, steps, epochs)
+        real_times += fit_epoch_seconds(model, real, steps, epochs)
+    fixed_s, real_s = statistics.median(fixed_times), statistics.median(real_times)
+    return {"batch_size": examples, "steps_per_epoch": steps,
+            "train_examples_per_second": steps * examples / fixed_s,
+            "fed_examples_per_second": steps * examples / real_s,
+            # Time the step spends waiting for input, as a share of the real step time.
+            "input_wait_fraction": max(0.0, (real_s - fixed_s) / real_s)}
+
+
+def _steps_for(data, batch_size: int, cap: int) -> int:
+    return max(4, min(cap, math.ceil(data.num_train_examples / batch_size)))
+
+
+def worker_task(spec: dict[str, Any]) -> dict[str, Any]:
+    """Pipeline vs model, the naive-loader comparison and the edge section for one task."""
+    _set_threads(spec.get("threads", 0))
+    import keras
+
+    from kerasuite.tasks import get_task
+
+    task_name, sets = spec["task"], spec["sets"]
+    config = _config(task_name, sets)
+    task = get_task(task_name)
+    keras.utils.set_random_seed(config.seed)
+    result: dict[str, Any] = {}
+    clock = time.perf_counter()
+    if "pipeline" in spec["sections"]:
+        holder: dict[str, Any] = {}
+
+        def make():
+            holder["data"] = task.load_data(config)
+            return holder["data"].train
+
+        rates = pipeline_rates(make, spec["repeats"])
+        data = holder["data"]
+        model = task.build_model(config, data)
+        task.compile_model(model, config, data)
+        steps = _steps_for(data, config.train.batch_size, spec["max_steps"])
+        train = train_rates(model, data, config.train.batch_size, steps, spec["rounds"], spec["epochs"])
+        result["pipeline"] = {
+            **rates,
+            "pipeline_examples_per_second": rates["warm_examples_per_second"],
+            **train,
+            "headroom": rates["warm_examples_per_second"] / train["train_examples_per_second"],
+            "cold_headroom": rates["cold_examples_per_second"] / train["train_examples_per_second"],
+            "params": int(model.count_params()),
+        }
+        if spec.get("naive_folder"):
+            result["pipeline"]["naive"] = naive_comparison(task_name, spec, task)
+        result["pipeline"]["section_seconds"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+    if "edge" in spec["sections"]:
+        result["edge"] = edge_section(task_name, spec)
+        result["edge"]["section_seconds"] = time.perf_counter() - clock
+    return result
+
+
+def naive_comparison(task_name: str, spec: dict[str, Any], task) -> dict[str, Any]:
+    """kerasuite's pipeline against Keras' directory loader with its defaults, same folder."""
+    import keras
+
+    folder = spec["naive_folder"]
+    config = _config(task_name, {**spec["sets"], "data.source": f"folder:{folder}"})
+    batch = config.train.batch_size
+    if task_name == "image_classification":
+        def naive():
+            return keras.utils.image_dataset_from_directory(
+                os.path.join(folder, "train"), batch_size=batch, color_mode="grayscale",
+                image_size=(config.data.image.height, config.data.image.width), verbose=False)
+    else:
+        def naive():
+            return keras.utils.audio_dataset_from_directory(
+                os.path.join(folder, "train"), batch_size=batch,
+                output_sequence_length=int(config.data.audio.sample_rate * config.data.audio.clip_seconds),
+                verbose=False)
+    ours = pipeline_rates(lambda: task.load_data(config).train, spec["repeats"])
+    theirs = pipeline_rates(naive, spec["repeats"])
+    return {
+        "folder": folder,
+        "kerasuite": ours,
+        "naive": theirs,
+        "naive_loader": "image_dataset_from_directory" if task_name == "image_classification" else "audio_dataset_from_directory",
+        "speedup_warm": ours["warm_examples_per_second"] / theirs["warm_examples_per_second"],
+        "speedup_cold": ours["cold_examples_per_second"] / theirs["cold_examples_per_second"],
+    }
+
+
+def edge_section(task_name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Train with the real runner, export every mode, then time Keras ``model(x)`` and each
+    TFLite file (1 and 2 threads) on the same example, interleaved over repeats."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from kerasuite.errors import CheckFailed
+    from kerasuite.runtime.interpreter import TFLiteModel
+    from kerasuite.training.runner import run
+
+    work = Path(tempfile.mkdtemp(prefix=f"bench-{task_name}-", dir=spec["scratch"]))
+    sets = {**COMMON, **NO_GATE, **spec["sets"], "run_dir": str(work / "run"), "export.dir": str(work / "bundle"),
+            "export.modes": ",".join(spec["modes"])}
+    config = _config(task_name, sets)
+    keras.backend.clear_session()
+    try:
+        report = run(config, overwrite=True)
+    except CheckFailed:
+        report = json.loads((work / "run" / "metrics.json").read_text())
+    golden = np.load(work / "bundle" / "golden.npz")
+    example = {k.split("__", 1)[1]: golden[k][:1] for k in golden.files if k.startswith("input__")}
+    task_model = keras.saving.load_model(work / "run" / "model.keras", safe_mode=True, compile=False)
+    from kerasuite.tasks import get_task
+    from kerasuite.tasks.base import Task
+
+    # Time the model that ships (e.g. the query tower), cut from the trained one.
+    task = get_task(task_name)
+    data = task.load_data(config) if type(task).export_model is not Task.export_model else None
+    shipped = task.export_model(task_model, data)
+    inputs = {name: tf.constant(value) for name, value in example.items()}
+    runners = {(mode, threads): TFLiteModel(work / "bundle" / f"model_{mode}.tflite", threads=threads)
+               for mode in spec["modes"] for threads in (1, 2)}
+    samples: dict[Any, list[dict[str, float]]] = {key: [] for key in [*runners, "keras"]}
+    for _ in range(spec["repeats"]):
+        samples["keras"].append(_keras_latency(shipped, inputs, spec["latency_runs"]))
+        for key, runner in runners.items():
+            samples[key].append(runner.latency_ms(example, runs=spec["latency_runs"]))
+
+    def med(rows: list[dict[str, float]]) -> dict[str, float]:
+        return {q: statistics.median(r[q] for r in rows) for q in ("p50", "p90")}
+
+    primary = task.primary_metric
+    out: dict[str, Any] = {
+        "metric": primary,
+        "keras_metric": _metric(report["eval"], primary),
+        "keras_latency_ms": med(samples["keras"]),
+        "train_epochs": report["train"]["epochs"],
+        "keras_size_bytes": (work / "run" / "model.keras").stat().st_size,
+    }
+    for mode in spec["modes"]:
+        exported = report["exports"][mode]
+        out[mode] = {
+            "latency_ms": med(samples[(mode, 1)]),
+            "latency_ms_2_threads": med(samples[(mode, 2)]),
+            "size_bytes": int(exported["size_bytes"]),
+            "accuracy": _metric(exported["eval"], primary),
+            "parity_passed": bool(exported["parity"]["passed"]),
+        }
+    return out
+
+
+def _metric(values: dict[str, Any], primary: str) -> float:
+    if primary in values:
+        return float(values[primary])
+    return float(next(v for v in values.values() if isinstance(v, (int, float))))
+
+
+def _keras_latency(model, inputs, runs: int) -> dict[str, float]:
+    import numpy as np
+
+    for _ in range(3):
+        model(inputs, training=False)
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        model(inputs, training=False)
+        timings.append((time.perf_counter() - started) * 1000.0)
+    return {"p50": float(np.percentile(timings, 50)), "p90": float(np.percentile(timings, 90))}
+
+
+def worker_train(spec: dict[str, Any]) -> dict[str, Any]:
+    """Training-step throughput on a fixed batch at one thread / strategy setting."""
+    from kerasuite import distribute
+
+    if spec.get("logical_cpus"):
+        distribute.configure_logical_cpus(spec["logical_cpus"])
+    _set_threads(spec.get("threads", 0))
+    strategy = distribute.make_strategy(spec.get("strategy", "auto"), spec.get("logical_cpus", 0))
+    import keras
+    import tensorflow as tf
+
+    from kerasuite.tasks import get_task
+
+    config = _config(spec["task"], spec["sets"])
+    task = get_task(spec["task"])
+    keras.utils.set_random_seed(config.seed)
+    data = task.load_data(config)
+    with strategy.scope():
+        model = task.build_model(config, data)
+        task.compile_model(model, config, data)
+    first = next(iter(data.train))
+    fixed = tf.data.Dataset.from_tensors(first).repeat()
+    steps = _steps_for(data, config.train.batch_size, spec["max_steps"])
+    times: list[float] = []
+    for _ in range(spec["rounds"]):
+        times += fit_epoch_seconds(model, fixed, steps, spec["epochs"])
+    return {"train_examples_per_second": steps * _count(first) / statistics.median(times),
+            "replicas": int(strategy.num_replicas_in_sync)}
+
+
+def worker_main(spec_text: str) -> int:
+    spec = json.loads(spec_text)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.path.insert(0, str(REPO))
+    from kerasuite.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    result = {"task": worker_task, "train": worker_train}[spec["kind"]](spec)
+    print(RESULT_MARK + json.dumps(result), flush=True)
+    return 0
+
+
+# ============================================================================ parent
+
+
+def run_child(args: list[str], timeout: float) -> tuple[subprocess.CompletedProcess, float, float]:
+    """Run a child; return (completed, wall seconds, peak resident MB from wait4)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO))
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(args, stdout=out, stderr=err, text=True, env=env, cwd=str(REPO))
+        deadline = started + timeout
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                process.kill()
+                pid, status, usage = os.wait4(process.pid, 0)
+                break
+            time.sleep(0.01)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(args, process.returncode, out.read(), err.read())
+    # ru_maxrss is in kilobytes on Linux.
+    return done, wall, usage.ru_maxrss / 1024.0
+
+
+def run_worker(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
+    done, wall, rss = run_child([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)], timeout)
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith(RESULT_MARK):
+            result = json.loads(line[len(RESULT_MARK):])
+            result["_child"] = {"wall_seconds": wall, "peak_rss_mb": rss}
+            return result
+    tail = (done.stderr or done.stdout).strip().splitlines()[-15:]
+    raise RuntimeError(f"benchmark worker {spec['kind']}/{spec.get('task')} exited {done.returncode}:\n" + "\n".join(tail))
+
+
+def machine_block() -> dict[str, Any]:
+    from importlib import metadata
+
+    flags: list[str] = []
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags") and not flags:
+                flags = line.split(":", 1)[1].split()
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    wanted = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+    return {
+        "cpu_model": model,
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_flags": flags,
+        "simd_flags": [flag for flag in wanted if flag in flags],
+        "python": platform.python_version(),
+        "tensorflow": version("tensorflow"),
+        "keras": version("keras"),
+        "litert": version("ai-edge-litert"),
+        "load_average_start": list(os.getloadavg()),
+    }
+
+
+def write_digits_folder(root: Path) -> Path:
+    if not (root / "train").is_dir():
+        subprocess.run([sys.executable, str(REPO / "tools" / "make_digits_folder.py"), str(root)], check=True,
+                       capture_output=True, cwd=str(REPO), env=dict(os.environ, PYTHONPATH=str(REPO)))
+    return root
+
+
+def write_tones_folder(root: Path, per_class: int) -> Path:
+    """The synthetic:tones clips as 16-bit WAV files, one folder per class (train/ and test/)."""
+    if (root / "train").is_dir():
+        return root
+    import wave
+
+    import numpy as np
+
+    sys.path.insert(0, str(REPO))
+    # kerasuite.data.audio imports TensorFlow; the generator is copied from there via a child.
+    code = ("import numpy as np, sys; from kerasuite.data.audio import synthetic_tones; "
+            f"c, l = synthetic_tones(4, {per_class}, 16000, 16000, 42); np.savez(sys.argv[1], c=c, l=l)")
+    scratch = root.parent / "tones.npz"
+    root.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-c", code, str(scratch)], check=True, capture_output=True, cwd=str(REPO),
+                   env=dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3"))
+    arrays = np.load(scratch)
+    for index, (clip, label) in enumerate(zip(arrays["c"], arrays["l"])):
+        split = "test" if index % 5 == 0 else "train"
+        folder = root / split / f"tones_{label}"
+        folder.mkdir(parents=True, exist_ok=True)
+        with wave.open(str(folder / f"clip_{index:05d}.wav"), "wb") as handle:
+            handle.setnchannels(1)
+            handle.setsampwidth(2)
+            handle.setframerate(16000)
+            handle.writeframes(clip.astype("<i2").tobytes())
+    scratch.unlink()
+    return root
+
+
+def startup_seconds(runs: int) -> dict[str, Any]:
+    """Wall time of ``--help`` (interpreter start + imports), median of ``runs``, interleaved."""
+    times: dict[str, list[float]] = {"train_help": [], "edge_help": []}
+    for _ in range(runs):
+        for key, module in (("train_help", "kerasuite.train"), ("edge_help", "kerasuite.edge")):
+            done, wall, _ = run_child([sys.executable, "-m", module, "--help"], 120)
+            if done.returncode != 0:
+                raise RuntimeError(f"python -m {module} --help exited {done.returncode}: {done.stderr[-500:]}")
+            times[key].append(wall)
+    result: dict[str, Any] = {key: statistics.median(values) for key, values in times.items()}
+    result["runs"] = runs
+    result["samples"] = {key: [round(v, 3) for v in values] for key, values in times.items()}
+    return result
+
+
+def cli_run(sets: dict[str, str], task: str, out: Path, export: str = "none") -> dict[str, Any]:
+    """One real ``python -m kerasuite.train`` child: wall, peak RSS and its metrics.json."""
+    run_dir = Path(tempfile.mkdtemp(prefix="bench-cli-", dir=out))
+    args = [sys.executable, "-m", "kerasuite.train", "--task", task, "--run-dir", str(run_dir), "--export", export,
+            "--set", *[f"{k}={v}" for k, v in {**sets, "export.dir": str(run_dir / 'bundle')}.items()]]
+    done, wall, rss = run_child(args, 3600)
+    # Exit 1 = a parity check failed after training and export: the timings are still real.
+    if done.returncode not in (0, 1) or not (run_dir / "metrics.json").is_file():
+        raise RuntimeError(f"kerasuite.train exited {done.returncode}: {done.stderr.strip()[-800:]}")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return {"wall_seconds": wall, "peak_rss_mb": rss, "train_seconds": metrics["train"]["seconds"],
+            "train_examples_per_second": metrics["train"]["examples_per_second"], "exit_code": done.returncode}
+
+
+def scaling(quick: bool, out: Path) -> dict[str, Any]:
+    """Train time and peak memory against data size (ranking on synthetic clusters: 1x, 4x, 16x
+    users) and model width (image cnn filters), plus a default ``python -m kerasuite.train``."""
+    base_users = 150
+    factors = (1, 4) if quick else (1, 4, 16)
+    result: dict[str, Any] = {"data_size": {}, "model_width": {}}
+    for factor in factors:
+        sets = {"data.source": f"synthetic:clusters,users={base_users * factor},items=200", "train.epochs": "2",
+                "train.verbose": "0", "model.ranking.hidden_units": "32,16"}
+        row = cli_run(sets, "ranking", out)
+        row["users"] = base_users * factor
+        result["data_size"][f"{factor}x"] = row
+    for width in ((8, 16) if quick else (8, 16, 32)):
+        sets = {"data.source": "builtin:digits", "train.epochs": "2", "train.verbose": "0",
+                "model.cnn.filters": f"{width},{2 * width}", "model.cnn.dense_units": str(4 * width)}
+        result["model_width"][f"filters={width},{2 * width}"] = cli_run(sets, "image_classification", out)
+    default_sets = {"train.verbose": "0"} if not quick else {"train.verbose": "0", "train.epochs": "1"}
+    result["default_run"] = cli_run(default_sets, "image_classification", out, export="float32,int8")
+    result["default_run"]["command"] = ("python -m kerasuite.train" +
+                                        ("" if not quick else " --set train.epochs=1"))
+    return result
+
+
+def profile_task(task: str, quick: bool, out: Path) -> Path:
+    """cProfile one real training run of ``task`` (in this process) and save the top functions."""
+    import cProfile
+    import io
+    import pstats
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.path.insert(0, str(REPO))
+    from kerasuite.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from kerasuite.training.runner import run
+
+    work = Path(tempfile.mkdtemp(prefix=f"profile-{task}-", dir=out))
+    sets = {**COMMON, **NO_GATE, **SETTINGS["quick" if quick else "full"][task], "run_dir": str(work / "run"),
+            "export.dir": str(work / "bundle"), "export.modes": "float32,int8"}
+    config = _config(task, sets)
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    report = run(config, overwrite=True)
+    profiler.disable()
+    wall = time.perf_counter() - started
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("tottime").print_stats(25)
+    path = out / f"profile_{task}.txt"
+    path.write_text(f"task {task}: run() wall {wall:.2f} s, train {report['train']['seconds']} s\n" + text.getvalue())
+    print(f"run() wall {wall:.2f} s, train {report['train']['seconds']} s; profile in {path}")
+    return path
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    lines = [(f"Measured {report['created']} with `{report['command']}` on {m['cpu_model']}, {m['cores']} cores "
+             f"({', '.join(m['simd_flags'])}), TF {m['tensorflow']}, Keras {m['keras']}, LiteRT {m['litert']}; "
+             f"load average {m['load_average_start'][0]:.1f} at start. Ratios are measured side by side in one run; "
+             "timings are medians over repeats."), ""]
+    if report.get("pipeline"):
+        lines += [("| task | params | pipeline ex/s (warm) | cold | train step ex/s | headroom | input wait | "
+                   "1 thread | 2 threads | mirrored x2 |"), "|---|---|---|---|---|---|---|---|---|---|"]
+        for task, row in report["pipeline"].items():
+            threads = report.get("threads", {}).get(task, {})
+
+            def t(key, threads=threads):
+                return f"{threads[key]['train_examples_per_second']:,.0f}" if key in threads else "-"
+
+            lines.append(f"| {task} | {row['params']:,} | {row['pipeline_examples_per_second']:,.0f} | "
+                         f"{row['cold_examples_per_second']:,.0f} | {row['train_examples_per_second']:,.0f} | "
+                         f"{row['headroom']:.1f}x | {100 * row['input_wait_fraction']:.1f}% | {t('1_thread')} | "
+                         f"{t('2_threads')} | {t('mirrored_2_logical')} |")
+        naive = {task: row["naive"] for task, row in report["pipeline"].items() if "naive" in row}
+        if naive:
+            lines += ["", "| task | kerasuite pipeline ex/s (cold / warm) | naive loader ex/s (cold / warm) | speedup cold / warm |",
+                      "|---|---|---|---|"]
+            for task, row in naive.items():
+                lines.append(f"| {task} | {row['kerasuite']['cold_examples_per_second']:,.0f} / "
+                             f"{row['kerasuite']['warm_examples_per_second']:,.0f} | "
+                             f"{row['naive']['cold_examples_per_second']:,.0f} / {row['naive']['warm_examples_per_second']:,.0f} "
+                             f"(`{row['naive_loader']}`) | {row['speedup_cold']:.1f}x / {row['speedup_warm']:.1f}x |")
+    if report.get("edge"):
+        lines += ["", "| task | mode | size | size vs f32 | metric | p50 ms (1 thr) | p90 ms | p50 ms (2 thr) | p50 vs f32 | Keras p50 / this p50 |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for task, row in report["edge"].items():
+            f32 = row.get("float32")
+            keras_p50 = row["keras_latency_ms"]["p50"]
+            lines.append(f"| {task} | Keras `model(x)` | {row['keras_size_bytes'] / 1024:,.1f} kB (.keras) | - | "
+                         f"{row['metric']} {row['keras_metric']:.4f} | {keras_p50:.3f} | {row['keras_latency_ms']['p90']:.3f} | - | - | 1x |")
+            for mode in ALL_MODES:
+                if mode not in row:
+                    continue
+                r = row[mode]
+                lines.append(
+                    f"| {task} | {mode} | {r['size_bytes'] / 1024:,.1f} kB | {r['size_bytes'] / f32['size_bytes']:.2f}x | "
+                    f"{r['accuracy']:.4f} | {r['latency_ms']['p50']:.3f} | {r['latency_ms']['p90']:.3f} | "
+                    f"{r['latency_ms_2_threads']['p50']:.3f} | {r['latency_ms']['p50'] / f32['latency_ms']['p50']:.2f}x | "
+                    f"{keras_p50 / r['latency_ms']['p50']:,.0f}x |")
+    if report.get("startup_seconds"):
+        s = report["startup_seconds"]
+        lines += ["", (f"Start-up (median of {s['runs']}): `python -m kerasuite.train --help` {s['train_help']:.2f} s "
+                       f"(target < 3 s), `python -m kerasuite.edge --help` {s['edge_help']:.2f} s (target < 1 s).")]
+    if report.get("scaling"):
+        sc = report["scaling"]
+        lines += ["", "| scaling run | train s | ex/s | wall s | peak RSS MB |", "|---|---|---|---|---|"]
+        for group in ("data_size", "model_width"):
+            for key, row in sc[group].items():
+                label = f"ranking, {row['users']} users ({key})" if group == "data_size" else f"image cnn {key}"
+                lines.append(f"| {label} | {row['train_seconds']:.1f} | {row['train_examples_per_second']:,.0f} | "
+                             f"{row['wall_seconds']:.1f} | {row['peak_rss_mb']:,.0f} |")
+        d = sc["default_run"]
+        lines.append(f"| `{d['command']}` (+ export float32,int8) | {d['train_seconds']:.1f} | "
+                     f"{d['train_examples_per_second']:,.0f} | {d['wall_seconds']:.1f} | {d['peak_rss_mb']:,.0f} |")
+    if report.get("threads"):
+        lines += ["", "| task | 1 thread ex/s | 2 threads ex/s | 2 vs 1 | MirroredStrategy, 2 logical CPUs ex/s | mirrored vs 2 threads |",
+                  "|---|---|---|---|---|---|"]
+        for task, row in report["threads"].items():
+            lines.append(f"| {task} | {row['1_thread']['train_examples_per_second']:,.0f} | "
+                         f"{row['2_threads']['train_examples_per_second']:,.0f} | {row['speedup_2_vs_1_thread']:.2f}x | "
+                         f"{row['mirrored_2_logical']['train_examples_per_second']:,.0f} | {row['mirrored_vs_2_threads']:.2f}x |")
+    for where, message in report.get("errors", {}).items():
+        lines += ["", f"Not measured ({where}): {message.splitlines()[0]}"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small models, fewer repeats, fewer sections per task")
+    parser.add_argument("--out", default="runs/benchmark", help="folder for benchmark.json and benchmark.md")
+    parser.add_argument("--tasks", default=",".join(TASK_ORDER))
+    parser.add_argument("--sections", default="",
+                        help=f"comma list of {', '.join(SECTIONS)} (default: all; --quick leaves out scaling)")
+    parser.add_argument("--modes", default="", help="edge modes (default: float32,int8 quick, all four full)")
+    parser.add_argument("--profile", metavar="TASK", help="cProfile one training run of TASK and exit")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return worker_main(args.worker)
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    if args.profile:
+        profile_task(args.profile, args.quick, out)
+        return 0
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    default_sections = [s for s in SECTIONS if not (args.quick and s == "scaling")]
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()] or default_sections
+    unknown = [t for t in tasks if t not in TASK_ORDER] + [s for s in sections if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown task or section: {', '.join(unknown)}")
+    level = "quick" if args.quick else "full"
+    modes = [m for m in (args.modes or ("float32,int8" if args.quick else ",".join(ALL_MODES))).split(",") if m]
+    knobs = {"repeats": 2 if args.quick else 5, "rounds": 1 if args.quick else 3, "epochs": 2 if args.quick else 3,
+             "max_steps": 10 if args.quick else 30, "latency_runs": 50 if args.quick else 200}
+    scratch = out / "scratch"
+    scratch.mkdir(exist_ok=True)
+    started = time.perf_counter()
+    report: dict[str, Any] = {
+        "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "command": "python tools/benchmark.py" + (" --quick" if args.quick else "") +
+                   ("" if args.tasks == ",".join(TASK_ORDER) else f" --tasks {args.tasks}") +
+                   (f" --sections {args.sections}" if args.sections else ""),
+        "level": level, "settings": {t: SETTINGS[level][t] for t in tasks}, "knobs": knobs,
+        "machine": machine_block(),
+    }
+    folders = {}
+    if "pipeline" in sections:
+        data_dir = out / "data"
+        if "image_classification" in tasks:
+            folders["image_classification"] = str(write_digits_folder(data_dir / "digits_png"))
+        if "keyword_spotting" in tasks:
+            folders["keyword_spotting"] = str(write_tones_folder(data_dir / "tones_wav", 30 if args.quick else 150))
+    errors: dict[str, str] = {}
+
+    def save() -> None:
+        # After every section, so an interrupted or failed run keeps what it measured.
+        (out / "benchmark.json").write_text(json.dumps(report, indent=2))
+
+    task_sections = [s for s in ("pipeline", "edge") if s in sections]
+    edge_quick_task = "image_classification" if "image_classification" in tasks else tasks[0]
+    for task in tasks:
+        if not task_sections:
+            break
+        # Quick: the edge section (training + one converter subprocess per mode, ~40 s each on
+        # a loaded 2-core machine) runs for one conv task only, to keep --quick short.
+        sections_here = [s for s in task_sections if s != "edge" or not args.quick or task == edge_quick_task]
+        if not sections_here:
+            continue
+        spec = {"kind": "task", "task": task, "sets": SETTINGS[level][task], "sections": sections_here,
+                "modes": modes, "scratch": str(scratch), "naive_folder": folders.get(task), **knobs}
+        print(f"[benchmark] {task}: {', '.join(sections_here)}", flush=True)
+        try:
+            result = run_worker(spec)
+        except RuntimeError as error:
+            errors[f"{task}:{','.join(sections_here)}"] = str(error)
+            print(error, file=sys.stderr)
+            continue
+        report.setdefault("children", {})[task] = result["_child"]
+        if "pipeline" in result:
+            report.setdefault("pipeline", {})[task] = result["pipeline"]
+        if "edge" in result:
+            report.setdefault("edge", {})[task] = result["edge"]
+        save()
+    if "threads" in sections:
+        # Quick: one task (the thread pools matter the same way for all); full: every task.
+        for task in tasks[:1] if args.quick else tasks:
+            print(f"[benchmark] {task}: threads", flush=True)
+            rows: dict[str, Any] = {}
+            try:
+                for key, extra in (("1_thread", {"threads": 1}), ("2_threads", {"threads": 2}),
+                                   ("mirrored_2_logical", {"logical_cpus": 2, "strategy": "mirrored"})):
+                    rows[key] = run_worker({"kind": "train", "task": task, "sets": SETTINGS[level][task], **knobs, **extra})
+            except RuntimeError as error:
+                errors[f"{task}:threads"] = str(error)
+                print(error, file=sys.stderr)
+                continue
+            rows["speedup_2_vs_1_thread"] = rows["2_threads"]["train_examples_per_second"] / rows["1_thread"]["train_examples_per_second"]
+            rows["mirrored_vs_2_threads"] = (rows["mirrored_2_logical"]["train_examples_per_second"]
+                                             / rows["2_threads"]["train_examples_per_second"])
+            report.setdefault("threads", {})[task] = rows
+            save()
+    if "startup" in sections:
+        print("[benchmark] start-up", flush=True)
+        report["startup_seconds"] = startup_seconds(3 if args.quick else 7)
+        save()
+    if "scaling" in sections:
+        print("[benchmark] scaling", flush=True)
+        try:
+            report["scaling"] = scaling(args.quick, scratch)
+        except RuntimeError as error:
+            errors["scaling"] = str(error)
+            print(error, file=sys.stderr)
+    report["machine"]["load_average_end"] = list(os.getloadavg())
+    report["seconds"] = time.perf_counter() - started
+    if errors:
+        report["errors"] = errors
+    save()
+    table = markdown(report)
+    (out / "benchmark.md").write_text(table)
+    print(table)
+    print(f"wrote {out / 'benchmark.json'} and {out / 'benchmark.md'} in {report['seconds']:.0f} s")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
