@@ -17,6 +17,7 @@ _REGISTRY: dict[str, str] = {
     "text_classification": "kerasuite.tasks.text_classification:TextClassification",
     "retrieval": "kerasuite.tasks.retrieval:Retrieval",
     "ranking": "kerasuite.tasks.ranking:Ranking",
+    "keyword_spotting": "kerasuite.tasks.keyword_spotting:KeywordSpotting",
 }
 
 TASK_NAMES: tuple[str, ...] = tuple(_REGISTRY)

@@ -1,0 +1,337 @@
+"""Audio sources and augmentation for keyword spotting.
+
+Sources yield ``(int16 samples, int64 label)``; ``decoder`` turns that into the model input
+``{"waveform": float32 [samples]}`` and ``augmenter`` perturbs it in training only (the canonical
+pipeline applies ``augment_fn`` to the training split alone, after the cache).
+
+- ``folder:PATH``: one subfolder of .wav files per class (any rate/channels/length; read, mixed to
+  mono, resampled and padded/cropped by ``kerasuite.runtime.audio``, the same code a device runs).
+  ``train/`` + ``test/`` are the splits when present, else a deterministic split by file name.
+  ``_background_noise_/`` (at the top or inside ``train/``) is not a class: its clips feed the
+  noise augmentation.
+- ``tfds:speech_commands``: the 12-class setup as the data set defines it (10 words,
+  ``_silence_`` cut from background noise, ``_unknown_`` for every other word), with its own
+  train/validation/test splits.
+- ``synthetic:tones`` / ``synthetic:tones-N``: N classes of short tone patterns in noise, for
+  tests that must not depend on espeak-ng.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from kerasuite.config import AudioDataConfig, RunConfig
+from kerasuite.data.sources import (
+    parse_source,
+    scan_class_folder,
+    split_files,
+    split_indices,
+    split_off_validation,
+)
+from kerasuite.errors import UserError
+from kerasuite.models.layers.mfcc import normalize_peak
+from kerasuite.runtime.audio import load_clip
+
+AUDIO_EXTENSIONS = (".wav",)
+NOISE_FOLDER = "_background_noise_"
+INPUT_NAME = "waveform"
+
+
+@dataclasses.dataclass
+class RawAudio:
+    train: tf.data.Dataset  # (int16 [n] samples, int64 label)
+    validation: tf.data.Dataset | None
+    test: tf.data.Dataset
+    class_names: list[str]
+    num_train: int
+    noise: np.ndarray  # float32 [clips, samples >= clip length]: background noise for augmentation
+    noise_source: str
+    auto_shard: str = "DATA"
+    skipped_files: int = 0
+
+
+def clip_samples(audio: AudioDataConfig) -> int:
+    return int(round(audio.sample_rate * audio.clip_seconds))
+
+
+def load(spec_text: str, config: RunConfig) -> RawAudio:
+    if config.data.audio.sample_rate <= 0 or config.data.audio.clip_seconds <= 0:
+        raise UserError("data.audio.sample_rate and data.audio.clip_seconds must be positive")
+    spec = parse_source(spec_text, allowed=("folder", "tfds", "synthetic"))
+    loader = {"folder": _folder, "tfds": _tfds, "synthetic": _synthetic}[spec.scheme]
+    return loader(spec.target, config)
+
+
+# ------------------------------------------------------------------------ decode / augment
+
+
+def fit_length_tf(signal: tf.Tensor, length: int) -> tf.Tensor:
+    """TF twin of ``kerasuite.runtime.audio.fit_length``: centred zero-padding for short clips,
+    the loudest window for long ones."""
+    count = tf.shape(signal)[0]
+
+    def pad():
+        before = (length - count) // 2
+        return tf.pad(signal, [[before, length - count - before]])
+
+    def crop():
+        energy = tf.concat([[0.0], tf.cumsum(tf.cast(signal, tf.float64) ** 2)], axis=0)
+        start = tf.argmax(energy[length:] - energy[:-length], output_type=tf.int32)
+        return signal[start:start + length]
+
+    fitted = tf.cond(count <= length, pad, crop)
+    return tf.ensure_shape(fitted, [length])
+
+
+def decoder(length: int, peak_floor: float | None = None) -> Callable:
+    """``(int16 samples, label)`` -> ``({"waveform": float32 [length]}, label)``.
+
+    With ``peak_floor`` the clip is peak-normalised exactly as the model's own first step does
+    (idempotent), so the int8 model's input quantization sees full-scale audio; a device does
+    the same (``signature.json`` preprocessing, ``kerasuite.runtime.audio.normalize_peak``).
+    """
+
+    def decode(samples, label):
+        waveform = fit_length_tf(tf.cast(samples, tf.float32) / 32768.0, length)
+        if peak_floor is not None:
+            waveform = normalize_peak(waveform, peak_floor)
+        return {INPUT_NAME: waveform}, label
+
+    return decode
+
+
+def augmenter(audio: AudioDataConfig, noise: np.ndarray, length: int, seed: int,
+              peak_floor: float | None = None) -> Callable:
+    """Training-only perturbation of one decoded clip: time shift (zero fill), background noise
+    at a random SNR (with probability ``noise_probability``), a random gain, then the same peak
+    normalisation as the decoder (after which the gain matters only for clips near the floor)."""
+    max_shift = int(round(audio.time_shift_seconds * audio.sample_rate))
+    noise_bank = tf.constant(noise, tf.float32)
+    noise_clips, noise_length = noise.shape
+    rng = tf.random.Generator.from_seed(seed)
+
+    def augment(inputs, label):
+        x = inputs[INPUT_NAME]
+        if max_shift > 0:
+            shift = rng.uniform([], -max_shift, max_shift + 1, dtype=tf.int32)
+            padded = tf.pad(x, [[max_shift, max_shift]])
+            x = padded[max_shift - shift:max_shift - shift + length]
+        if audio.noise_probability > 0:
+            row = rng.uniform([], 0, noise_clips, dtype=tf.int32)
+            offset = rng.uniform([], 0, noise_length - length + 1, dtype=tf.int32)
+            segment = noise_bank[row, offset:offset + length]
+            snr_db = rng.uniform([], audio.noise_snr_db_min, audio.noise_snr_db_max)
+            signal_rms = tf.sqrt(tf.reduce_mean(x**2) + 1e-12)
+            noise_rms = tf.sqrt(tf.reduce_mean(segment**2) + 1e-12)
+            scale = signal_rms / noise_rms * 10.0 ** (-snr_db / 20.0)
+            use = tf.cast(rng.uniform([]) < audio.noise_probability, tf.float32)
+            x = x + use * scale * segment
+        if audio.gain_db_range > 0:
+            gain_db = rng.uniform([], -audio.gain_db_range, audio.gain_db_range)
+            x = x * 10.0 ** (gain_db / 20.0)
+        x = tf.ensure_shape(x, [length])
+        if peak_floor is not None:  # back to peak 1 before the clip below can distort anything
+            x = normalize_peak(x, peak_floor)
+        return {**inputs, INPUT_NAME: tf.clip_by_value(x, -1.0, 1.0)}, label
+
+    return augment
+
+
+def colored_noise(clips: int, length: int, seed: int) -> np.ndarray:
+    """White, pink and brown noise (peak 0.5): the noise bank when a source brings none."""
+    rng = np.random.default_rng(seed)
+    bank = []
+    for i in range(clips):
+        spectrum = np.fft.rfft(rng.standard_normal(length))
+        frequencies = np.maximum(np.fft.rfftfreq(length), 1.0 / length)
+        exponent = (0.0, 0.5, 1.0)[i % 3]  # white, pink (1/f power), brown (1/f^2 power)
+        clip = np.fft.irfft(spectrum / frequencies**exponent, n=length)
+        bank.append(0.5 * clip / np.abs(clip).max())
+    return np.stack(bank).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------- folder
+
+
+def _read_clips(paths: list[str], labels: np.ndarray, audio: AudioDataConfig, skip: bool):
+    """Every file read up front, so a bad one is named before training starts (or skipped and
+    counted with ``data.skip_bad_files``)."""
+    length = clip_samples(audio)
+    clips, keep = [], []
+    for path, label in zip(paths, labels):
+        try:
+            clip = load_clip(path, audio.sample_rate, length)
+        except UserError as error:
+            if not skip:
+                raise UserError(f"{error}; fix or remove it, or --set data.skip_bad_files=true") from None
+            continue
+        clips.append(np.round(np.clip(clip, -1.0, 32767 / 32768) * 32768.0).astype(np.int16))
+        keep.append(label)
+    array = np.stack(clips) if clips else np.zeros((0, length), np.int16)
+    return array, np.asarray(keep, np.int64), len(paths) - len(clips)
+
+
+def _noise_folder(root: Path, audio: AudioDataConfig, seed: int) -> tuple[np.ndarray, str]:
+    length = clip_samples(audio)
+    for folder in (root / NOISE_FOLDER, root / "train" / NOISE_FOLDER):
+        files = sorted(str(p) for p in folder.glob("*.wav")) if folder.is_dir() else []
+        if files:
+            from kerasuite.runtime.audio import read_wav, resample, to_mono
+
+            clips = []
+            for path in files:
+                samples, rate = read_wav(path)
+                clip = resample(to_mono(samples), rate, audio.sample_rate)
+                if len(clip) < length:
+                    clip = np.resize(clip, length)  # loop a short noise clip
+                clips.append(clip)
+            longest = max(len(c) for c in clips)
+            bank = np.stack([np.resize(c, longest) for c in clips]).astype(np.float32)
+            return bank, str(folder)
+    return colored_noise(6, 4 * length, seed), "synthetic colored noise"
+
+
+def _folder(path: str, config: RunConfig) -> RawAudio:
+    scanned = scan_class_folder(path, AUDIO_EXTENSIONS, ignore=(NOISE_FOLDER,))
+    if scanned.test is not None:
+        train_files, test_files = scanned.train, scanned.test
+    else:
+        train_files, test_files = split_files(scanned.train, config.data.test_fraction, config.seed)
+    audio, skip = config.data.audio, config.data.skip_bad_files
+    train_x, train_y, bad_train = _read_clips(train_files.paths, train_files.labels, audio, skip)
+    test_x, test_y, bad_test = _read_clips(test_files.paths, test_files.labels, audio, skip)
+    if not len(train_x) or not len(test_x):
+        raise UserError(f"--data folder:{path}: no readable .wav files left in the {'train' if not len(train_x) else 'test'} split")
+    train_idx, val_idx = split_off_validation(len(train_x), config.data.validation_fraction, config.seed)
+    if config.data.limit:
+        train_idx = train_idx[: config.data.limit]
+    noise, noise_source = _noise_folder(Path(path), audio, config.seed)
+
+    def arrays(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
+        return tf.data.Dataset.from_tensor_slices((x, y))
+
+    return RawAudio(
+        train=arrays(train_x[train_idx], train_y[train_idx]),
+        validation=arrays(train_x[val_idx], train_y[val_idx]) if len(val_idx) else None,
+        test=arrays(test_x, test_y),
+        class_names=scanned.class_names,
+        num_train=len(train_idx),
+        noise=noise,
+        noise_source=noise_source,
+        skipped_files=bad_train + bad_test,
+    )
+
+
+# ----------------------------------------------------------------------------------- tfds
+
+
+def _tfds(name: str, config: RunConfig) -> RawAudio:
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name)
+    except Exception as error:  # DatasetNotFoundError and friends
+        raise UserError(f"--data tfds:{name}: {str(error).splitlines()[0]}") from None
+    features = builder.info.features
+    if "audio" not in features or "label" not in features:
+        raise UserError(f"--data tfds:{name}: needs 'audio' and 'label' features for keyword_spotting")
+    rate = getattr(features["audio"], "sample_rate", None)
+    if rate and int(rate) != config.data.audio.sample_rate:
+        raise UserError(
+            f"--data tfds:{name}: audio is {rate} Hz; set data.audio.sample_rate={rate} (no resampling in the TFDS path)"
+        )
+    try:
+        builder.download_and_prepare()
+    except Exception as error:
+        raise UserError(f"--data tfds:{name}: could not load: {str(error).splitlines()[0]}") from None
+    # An empty split list means TFDS does not know it yet (e.g. tfds.testing.mock_data without
+    # metadata files): assume the standard names and let reading fail with a UserError.
+    splits = set(builder.info.splits.keys())
+    if splits and "test" not in splits:
+        raise UserError(f"--data tfds:{name}: no 'test' split (has {', '.join(sorted(splits))})")
+    if "validation" in splits or not splits:
+        train_split, validation_split = "train", "validation"
+    else:
+        pct = int(round(config.data.validation_fraction * 100))
+        train_split, validation_split = (f"train[{pct}%:]", f"train[:{pct}%]") if pct else ("train", None)
+
+    def read(split: str) -> tf.data.Dataset:
+        try:
+            dataset = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
+        except Exception as error:
+            raise UserError(f"--data tfds:{name}: could not read split {split}: {str(error).splitlines()[0]}") from None
+        return dataset.map(lambda samples, label: (tf.cast(samples, tf.int16), tf.cast(label, tf.int64)))
+
+    train = read(train_split)
+    try:
+        num_train = int(builder.info.splits[train_split].num_examples)
+    except (KeyError, ValueError):
+        num_train = 0  # unknown until read; only the throughput report uses it
+    if config.data.limit:
+        train = train.take(config.data.limit)
+        num_train = min(num_train, config.data.limit) if num_train else config.data.limit
+    length = clip_samples(config.data.audio)
+    return RawAudio(
+        train=train,
+        validation=read(validation_split) if validation_split else None,
+        test=read("test"),
+        class_names=list(features["label"].names),
+        num_train=num_train,
+        # TFDS already cut _background_noise_ into _silence_ examples; the augmentation gets
+        # synthetic colored noise instead of a scan of the whole training split.
+        noise=colored_noise(6, 4 * length, config.seed),
+        noise_source="synthetic colored noise",
+    )
+
+
+# ------------------------------------------------------------------------------ synthetic
+
+
+def synthetic_tones(num_classes: int, per_class: int, length: int, sample_rate: int, seed: int):
+    """Class k: a short two-tone pattern (its own pitches and order) at a random time and level,
+    in noise. Learnable from MFCCs, not from loudness."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(length // 4) / sample_rate
+    clips, labels = [], []
+    for label in range(num_classes):
+        low, high = 300.0 * 1.35**label, 500.0 * 1.35**label
+        for _ in range(per_class):
+            first, second = (low, high) if label % 2 == 0 else (high, low)
+            pattern = np.concatenate([np.sin(2 * np.pi * first * t), np.sin(2 * np.pi * second * t)])
+            pattern *= np.hanning(len(pattern))
+            clip = 0.01 * rng.standard_normal(length)
+            start = int(rng.integers(0, length - len(pattern)))
+            clip[start:start + len(pattern)] += pattern * rng.uniform(0.2, 0.8)
+            clips.append(np.round(np.clip(clip, -1, 1) * 32767).astype(np.int16))
+            labels.append(label)
+    return np.stack(clips), np.asarray(labels, np.int64)
+
+
+def _synthetic(name: str, config: RunConfig) -> RawAudio:
+    base, _, count = name.partition("-")
+    if base != "tones" or (count and not count.isdigit()) or (count and int(count) < 2):
+        raise UserError(f"--data synthetic:{name}: unknown generator; use synthetic:tones or synthetic:tones-N (N >= 2)")
+    num_classes = int(count or 4)
+    length = clip_samples(config.data.audio)
+    clips, labels = synthetic_tones(num_classes, 30, length, config.data.audio.sample_rate, config.seed)
+    train_idx, val_idx, test_idx = split_indices(labels, config.data.test_fraction, config.data.validation_fraction, config.seed)
+    if config.data.limit:
+        train_idx = train_idx[: config.data.limit]
+
+    def subset(idx: np.ndarray) -> tf.data.Dataset:
+        return tf.data.Dataset.from_tensor_slices((clips[idx], labels[idx]))
+
+    return RawAudio(
+        train=subset(train_idx),
+        validation=subset(val_idx) if len(val_idx) else None,
+        test=subset(test_idx),
+        class_names=[f"tones_{i}" for i in range(num_classes)],
+        num_train=len(train_idx),
+        noise=colored_noise(3, 2 * length, config.seed),
+        noise_source="synthetic colored noise",
+    )

@@ -1,0 +1,335 @@
+"""MFCC front end as a Keras layer, built only from ops that convert to TFLite builtins.
+
+The exported keyword-spotting model takes the raw 16 kHz waveform, so a device needs no DSP
+library. ``tf.signal.stft``/``mfccs_from_log_mel_spectrograms`` do not convert to builtin ops
+(and a plain DFT matrix for 640-sample frames would be ~330k constants, too big for a <100 kB
+int8 model), so the layer spells the pipeline out with reshapes, slices and small matmuls:
+
+1. optional peak normalisation (clips with a peak of at least ``peak_floor`` -> peak 1);
+2. centre padding (``frame_length // 2`` zeros each side, like librosa's ``center=True``);
+3. framing: the padded signal is cut into chunks of ``gcd(frame_length, frame_step)`` samples
+   and each frame is the concatenation of a few strided slices of those chunks (no gather
+   index tables);
+4. periodic Hann window;
+5. a two-stage Cooley-Tukey DFT (``fft_length = N1 * N2``): a length-N1 DFT as a matmul,
+   a twiddle-factor multiply, and a length-N2 DFT as a matmul. Only the bins the mel filterbank
+   uses are computed. With the mel matrix and the DCT the defaults need 16k constants
+   (23k for ``power=1``) instead of ~330k for the DFT alone;
+6. power (``power=2``, exact) or magnitude (``power=1``, see below) spectrum, optionally
+   capped, and a Slaney mel filterbank (as ``librosa.filters.mel``) as a matmul, optionally capped;
+7. ``10 * log10(max(mel, amin))``, optionally clipped to ``top_db`` below the clip's maximum
+   (as ``librosa.power_to_db``);
+8. an orthonormal DCT-II matrix keeps the first ``num_coefficients``.
+
+With the same parameters the output equals ``librosa.feature.mfcc`` (``tests/test_mfcc.py``).
+All constants derive from the constructor arguments, so nothing but the config is saved.
+
+int8 numerics. Every int8 tensor is linear with 256 levels: ~48 dB of amplitude below the
+largest value seen in calibration. What keeps the front end usable there (measured with
+``tests/test_mfcc.py`` and ``tools/benchmark_speech.py`` on the espeak-ng keyword set):
+- ``power=1``: the magnitude is computed without squares, as the largest of 16 projections
+  ``relu(Re cos a + Im sin a)`` folded into the second DFT matmul (within +-0.97% of ``|X|``).
+  A squared (power) tensor keeps only 24 dB; the magnitude keeps 48 dB;
+- ``peak_floor``: each clip fills the full range of every tensor instead of losing its level
+  difference to the loudest calibration clip. The step is idempotent, so
+  the data pipeline and devices apply it before the int8 input is quantized (the largest single
+  error source in simulation: an int8 waveform of a quiet clip has only a few levels);
+- ``magnitude_cap`` / ``mel_cap``: relu6 fused into the two matmuls bounds their int8 ranges
+  at about the 99th percentile of speech, so rare peaks (up to 2.4x higher) do not cost every
+  other clip resolution; float and int8 saturate alike;
+- ``amin`` a few int8 steps of ``mel_cap`` above zero: int8 cannot resolve mel values near its
+  step (they come out 1-2 dB off), so float and int8 clamp them to the same floor.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+# Framing concatenates frame_length / gcd(frame_length, frame_step) strided slices; beyond this
+# many the graph gets silly, and every sensible setting (e.g. 640/320, 400/160, 480/160) is far below.
+_MAX_FRAME_PIECES = 16
+# Projection directions for the square-free magnitude (power=1.0); see _make_constants.
+_MAGNITUDE_DIRECTIONS = 16
+# relu6 is the bounded activation TFLite fuses into FULLY_CONNECTED; a cap maps to its top.
+_RELU6_TOP = 6.0
+
+
+def hz_to_mel_slaney(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default, ``htk=False``): linear below 1 kHz, log above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    linear = hz / (200.0 / 3.0)
+    log_step = math.log(6.4) / 27.0
+    logarithmic = 15.0 + np.log(np.maximum(hz, 1e-12) / 1000.0) / log_step
+    return np.where(hz >= 1000.0, logarithmic, linear)
+
+
+def mel_to_hz_slaney(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    log_step = math.log(6.4) / 27.0
+    return np.where(mel >= 15.0, 1000.0 * np.exp(log_step * (mel - 15.0)), mel * (200.0 / 3.0))
+
+
+def mel_filterbank(sample_rate: int, fft_length: int, num_mel_bins: int, lower_hz: float, upper_hz: float) -> np.ndarray:
+    """Slaney-normalised triangular filters, shape ``[fft_length // 2 + 1, num_mel_bins]``."""
+    bin_hz = np.arange(fft_length // 2 + 1) * sample_rate / fft_length
+    edges_hz = mel_to_hz_slaney(np.linspace(hz_to_mel_slaney(lower_hz), hz_to_mel_slaney(upper_hz), num_mel_bins + 2))
+    widths = np.diff(edges_hz)
+    ramps = edges_hz[:, None] - bin_hz[None, :]
+    weights = np.zeros((num_mel_bins, len(bin_hz)))
+    for i in range(num_mel_bins):
+        rising = -ramps[i] / widths[i]
+        falling = ramps[i + 2] / widths[i + 1]
+        weights[i] = np.maximum(0.0, np.minimum(rising, falling))
+    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]  # constant energy per band
+    return weights.T
+
+
+def dct2_orthonormal(num_inputs: int, num_outputs: int) -> np.ndarray:
+    """DCT-II with ``norm="ortho"`` (scipy's, as librosa uses), shape ``[num_inputs, num_outputs]``."""
+    n = np.arange(num_inputs)[:, None]
+    k = np.arange(num_outputs)[None, :]
+    basis = np.cos(np.pi * k * (2 * n + 1) / (2 * num_inputs)) * math.sqrt(2.0 / num_inputs)
+    basis[:, 0] /= math.sqrt(2.0)
+    return basis
+
+
+def periodic_hann(length: int) -> np.ndarray:
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(length) / length)
+
+
+def normalize_peak(waveform, peak_floor: float):
+    """Scale each clip ``[batch, samples]`` to peak 1 if its peak is at least ``peak_floor``;
+    quieter clips (near-silence) pass unchanged instead of being blown up to full scale.
+
+    Every normalised clip then fills the same range, so an int8 model spends its 256 levels on
+    the clip's own dynamics, not on level differences between clips. Idempotent, so a device
+    can apply it before quantizing the input (``kerasuite.runtime.audio.normalize_peak``) and
+    the model applying it again changes nothing.
+    """
+    peak = ops.max(ops.abs(waveform), axis=-1, keepdims=True)
+    return waveform / ops.where(peak >= peak_floor, peak, 1.0)
+
+
+def _balanced_factor(n: int) -> int:
+    """The divisor of ``n`` closest to (and not above) ``sqrt(n)``; 1 when ``n`` is prime."""
+    for candidate in range(math.isqrt(n), 0, -1):
+        if n % candidate == 0:
+            return candidate
+    return 1
+
+
+@keras.saving.register_keras_serializable(package="kerasuite")
+class Mfcc(keras.layers.Layer):
+    """Waveform ``[batch, samples]`` -> MFCCs ``[batch, frames, num_coefficients]``.
+
+    ``frames = 1 + samples // frame_step`` (centred frames, like librosa). Parameters mirror
+    ``librosa.feature.mfcc(y, sr=sample_rate, n_mfcc=num_coefficients, n_fft=fft_length,
+    win_length=frame_length, hop_length=frame_step, n_mels=num_mel_bins, fmin=lower_hz,
+    fmax=upper_hz)`` with ``power_to_db(amin=amin, top_db=top_db)``; ``top_db=None`` disables the clip.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        frame_length: int = 640,
+        frame_step: int = 320,
+        fft_length: int = 1024,
+        num_mel_bins: int = 40,
+        num_coefficients: int = 10,
+        lower_hz: float = 20.0,
+        upper_hz: float = 4000.0,
+        power: float = 2.0,
+        peak_floor: float | None = None,
+        magnitude_cap: float | None = None,
+        mel_cap: float | None = None,
+        amin: float = 1e-10,
+        top_db: float | None = 80.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not 0 < frame_step <= frame_length <= fft_length:
+            raise ValueError(
+                f"Mfcc: need 0 < frame_step <= frame_length <= fft_length, got "
+                f"{frame_step}, {frame_length}, {fft_length}"
+            )
+        if not 0 <= lower_hz < upper_hz <= sample_rate / 2:
+            raise ValueError(f"Mfcc: need 0 <= lower_hz < upper_hz <= sample_rate/2, got {lower_hz}, {upper_hz}")
+        if not 0 < num_coefficients <= num_mel_bins:
+            raise ValueError(f"Mfcc: need 0 < num_coefficients <= num_mel_bins, got {num_coefficients}, {num_mel_bins}")
+        if power not in (1.0, 2.0):
+            raise ValueError(f"Mfcc: power must be 1.0 (magnitude) or 2.0 (power), got {power}")
+        if peak_floor is not None and peak_floor <= 0:
+            raise ValueError(f"Mfcc: peak_floor must be positive or None, got {peak_floor}")
+        if magnitude_cap is not None and (power != 1.0 or magnitude_cap <= 0):
+            raise ValueError(f"Mfcc: magnitude_cap needs power=1.0 and a positive value, got {magnitude_cap}")
+        if mel_cap is not None and mel_cap <= amin:
+            raise ValueError(f"Mfcc: mel_cap must be above amin, got {mel_cap}")
+        if amin <= 0:
+            raise ValueError(f"Mfcc: amin must be positive, got {amin}")
+        chunk = math.gcd(frame_length, frame_step)
+        if frame_length // chunk > _MAX_FRAME_PIECES:
+            raise ValueError(
+                f"Mfcc: frame_length {frame_length} / gcd(frame_length, frame_step) {chunk} is above "
+                f"{_MAX_FRAME_PIECES}; pick a frame_step that divides frame_length more evenly"
+            )
+        self.sample_rate = int(sample_rate)
+        self.frame_length = int(frame_length)
+        self.frame_step = int(frame_step)
+        self.fft_length = int(fft_length)
+        self.num_mel_bins = int(num_mel_bins)
+        self.num_coefficients = int(num_coefficients)
+        self.lower_hz = float(lower_hz)
+        self.upper_hz = float(upper_hz)
+        self.power = float(power)
+        self.peak_floor = None if peak_floor is None else float(peak_floor)
+        self.magnitude_cap = None if magnitude_cap is None else float(magnitude_cap)
+        self.mel_cap = None if mel_cap is None else float(mel_cap)
+        # Capped tensors are carried in units of cap / 6 so relu6 does the capping.
+        self._magnitude_unit = 1.0 if magnitude_cap is None else self.magnitude_cap / _RELU6_TOP
+        self._mel_unit = 1.0 if mel_cap is None else self.mel_cap / _RELU6_TOP
+        self.amin = float(amin)
+        self.top_db = None if top_db is None else float(top_db)
+        self._chunk = chunk
+        self._constants = self._make_constants()
+
+    # -- constants ---------------------------------------------------------------------------
+    def _make_constants(self) -> dict[str, np.ndarray]:
+        mel = mel_filterbank(self.sample_rate, self.fft_length, self.num_mel_bins, self.lower_hz, self.upper_hz)
+        used = np.nonzero(mel.any(axis=1))[0]
+        num_bins = int(used[-1]) + 1 if len(used) else 1  # bins above the top filter are never needed
+        n2 = _balanced_factor(self.fft_length)  # inner (stride) size of the Cooley-Tukey split
+        n1 = self.fft_length // n2
+        rows = -(-self.frame_length // n2)  # frame reshaped to [rows, n2]; rows <= n1
+        k2_count = (num_bins - 1) // n1 + 1  # bin k = k1 + n1 * k2, only k < num_bins is used
+        self._n1, self._n2, self._rows, self._k2_count = n1, n2, rows, k2_count
+
+        angle1 = -2.0 * np.pi * np.outer(np.arange(rows), np.arange(n1)) / n1  # [rows(n1 idx), k1]
+        stage1 = np.concatenate([np.cos(angle1), np.sin(angle1)], axis=1)  # [rows, 2*n1]
+        twiddle = -2.0 * np.pi * np.outer(np.arange(n2), np.arange(n1)) / self.fft_length  # [n2, k1]
+        angle2 = -2.0 * np.pi * np.outer(np.arange(n2), np.arange(k2_count)) / n2  # [n2, k2]
+        cos2, sin2 = np.cos(angle2), np.sin(angle2)
+        # (Br + i Bi)(c + i s) = (Br c - Bi s) + i (Br s + Bi c), as one matmul of [Br | Bi]
+        if self.power == 2.0:
+            stage2 = np.block([[cos2, sin2], [-sin2, cos2]])  # [2*n2, 2*k2]: real | imag
+        else:
+            # |z| = max over directions a of relu(Re(z) cos a + Im(z) sin a); with J directions
+            # around the circle the max lies within cos(pi / J) of |z|, and the scale below
+            # centres the error (+-0.97% for J=16). Folded into the matmul, the magnitude needs
+            # no square: an int8 tensor keeps 48 dB of magnitude where a power tensor keeps 24.
+            angles = 2.0 * np.pi * np.arange(_MAGNITUDE_DIRECTIONS) / _MAGNITUDE_DIRECTIONS
+            scale = 2.0 / (1.0 + math.cos(np.pi / _MAGNITUDE_DIRECTIONS)) / self._magnitude_unit
+            real = np.concatenate([cos2 * np.cos(a) + sin2 * np.sin(a) for a in angles], axis=1)
+            imag = np.concatenate([-sin2 * np.cos(a) + cos2 * np.sin(a) for a in angles], axis=1)
+            stage2 = np.concatenate([real, imag], axis=0) * scale  # [2*n2, J*k2]
+        # Power arrives ordered (k1, k2); reorder the filterbank rows to match, zero for k >= num_bins.
+        k_of = np.arange(n1)[:, None] + n1 * np.arange(k2_count)[None, :]
+        mel_rows = np.zeros((n1, k2_count, self.num_mel_bins))
+        valid = k_of < num_bins
+        mel_rows[valid] = mel[k_of[valid]]
+        mel_rows *= self._magnitude_unit / self._mel_unit  # input and output in their carried units
+        f32 = np.float32
+        return {
+            "window": periodic_hann(self.frame_length).astype(f32),
+            "stage1": stage1.astype(f32),
+            "twiddle_cos": np.cos(twiddle).astype(f32),
+            "twiddle_sin": np.sin(twiddle).astype(f32),
+            "stage2": stage2.astype(f32),
+            "mel": mel_rows.reshape(n1 * k2_count, self.num_mel_bins).astype(f32),
+            "dct": dct2_orthonormal(self.num_mel_bins, self.num_coefficients).astype(f32),
+        }
+
+    def num_frames(self, num_samples: int) -> int:
+        return 1 + int(num_samples) // self.frame_step
+
+    # -- graph -------------------------------------------------------------------------------
+    def _frames(self, waveform):
+        """``[batch, samples]`` -> centred frames ``[batch, frames, frame_length]``."""
+        num_samples = int(waveform.shape[-1])
+        frames = self.num_frames(num_samples)
+        pad = self.frame_length // 2
+        chunk = self._chunk
+        stride = self.frame_step // chunk
+        pieces = self.frame_length // chunk
+        num_chunks = (frames - 1) * stride + pieces
+        tail = num_chunks * chunk - (num_samples + pad)  # may be negative: crop instead of pad
+        padded = ops.pad(waveform, [[0, 0], [pad, max(tail, 0)]])
+        if tail < 0:
+            padded = padded[:, : num_chunks * chunk]
+        chunks = ops.reshape(padded, (-1, num_chunks, chunk))
+        span = (frames - 1) * stride + 1
+        parts = [chunks[:, i : i + span : stride, :] for i in range(pieces)]
+        return parts[0] if pieces == 1 else ops.concatenate(parts, axis=-1)
+
+    def log_mel(self, waveform):
+        """Log-mel power in dB, ``[batch, frames, num_mel_bins]`` (the MFCCs before the DCT)."""
+        c = {name: ops.convert_to_tensor(value) for name, value in self._constants.items()}
+        waveform = ops.cast(waveform, "float32")
+        if self.peak_floor is not None:
+            waveform = normalize_peak(waveform, self.peak_floor)
+        frames = self._frames(waveform) * c["window"]
+        n1, n2, rows, k2 = self._n1, self._n2, self._rows, self._k2_count
+        if rows * n2 != self.frame_length:
+            frames = ops.pad(frames, [[0, 0], [0, 0], [0, rows * n2 - self.frame_length]])
+        num_frames = int(frames.shape[1])
+        grid = ops.transpose(ops.reshape(frames, (-1, num_frames, rows, n2)), (0, 1, 3, 2))  # [b,t,n2,rows]
+        stage1 = ops.matmul(grid, c["stage1"])  # [b, t, n2, 2*n1]
+        real, imag = stage1[..., :n1], stage1[..., n1:]
+        twisted_real = real * c["twiddle_cos"] - imag * c["twiddle_sin"]
+        twisted_imag = real * c["twiddle_sin"] + imag * c["twiddle_cos"]
+        twisted = ops.concatenate(
+            [ops.transpose(twisted_real, (0, 1, 3, 2)), ops.transpose(twisted_imag, (0, 1, 3, 2))], axis=-1
+        )  # [b, t, k1, 2*n2]
+        spectrum = ops.matmul(twisted, c["stage2"])  # [b, t, k1, 2*k2] or [b, t, k1, J*k2]
+        if self.power == 2.0:
+            real, imag = spectrum[..., :k2], spectrum[..., k2:]
+            magnitude = real * real + imag * imag  # MUL, not SQUARE: SQUARE has no int8 kernel
+        else:
+            # relu/relu6 fuse into the matmul; relu6 bounds the int8 range at magnitude_cap, so
+            # rare loud peaks do not take resolution from every other clip.
+            projections = ops.relu6(spectrum) if self.magnitude_cap is not None else ops.relu(spectrum)
+            projections = ops.reshape(projections, (-1, n1, _MAGNITUDE_DIRECTIONS, k2))
+            magnitude = ops.max(projections, axis=2)
+        mel = ops.matmul(ops.reshape(magnitude, (-1, num_frames, n1 * k2)), c["mel"])
+        if self.mel_cap is not None:
+            mel = ops.relu6(mel)
+        # 10*log10 via the natural log: LOG is a builtin, LOG10 is not.
+        log_mel = ops.log(ops.maximum(mel, self.amin / self._mel_unit)) + math.log(self._mel_unit)
+        decibels = log_mel * (10.0 / math.log(10.0))
+        if self.top_db is not None:
+            loudest = ops.max(decibels, axis=(1, 2), keepdims=True)
+            decibels = ops.maximum(decibels, loudest - self.top_db)
+        return decibels
+
+    def call(self, waveform):
+        return ops.matmul(self.log_mel(waveform), ops.convert_to_tensor(self._constants["dct"]))
+
+    def compute_output_shape(self, input_shape):
+        samples = input_shape[-1]
+        frames = None if samples is None else self.num_frames(samples)
+        return (input_shape[0], frames, self.num_coefficients)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "sample_rate": self.sample_rate,
+                "frame_length": self.frame_length,
+                "frame_step": self.frame_step,
+                "fft_length": self.fft_length,
+                "num_mel_bins": self.num_mel_bins,
+                "num_coefficients": self.num_coefficients,
+                "lower_hz": self.lower_hz,
+                "upper_hz": self.upper_hz,
+                "power": self.power,
+                "peak_floor": self.peak_floor,
+                "magnitude_cap": self.magnitude_cap,
+                "mel_cap": self.mel_cap,
+                "amin": self.amin,
+                "top_db": self.top_db,
+            }
+        )
+        return config

@@ -1,0 +1,292 @@
+"""Audio input for keyword spotting: WAV reading, resampling, pad/crop, augmentation, sources."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasuite import config as cfg
+from kerasuite.data import audio as audio_sources
+from kerasuite.errors import UserError
+from kerasuite.runtime import audio as device_audio
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_pcm(path: Path, channels_by_samples: np.ndarray, rate: int, width: int = 2) -> Path:
+    """``[channels, samples]`` floats in [-1, 1] -> a PCM WAV written with the ``wave`` module."""
+    data = np.asarray(channels_by_samples, np.float64).T  # interleave
+    if width == 1:
+        raw = np.round(data * 127 + 128).astype(np.uint8).tobytes()
+    elif width == 2:
+        raw = np.round(data * 32767).astype("<i2").tobytes()
+    else:  # 24-bit
+        ints = np.round(data * (2**23 - 1)).astype(np.int32).ravel()
+        raw = b"".join(int(v & 0xFFFFFF).to_bytes(3, "little") for v in ints)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(data.shape[1])
+        handle.setsampwidth(width)
+        handle.setframerate(rate)
+        handle.writeframes(raw)
+    return path
+
+
+def write_float_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
+    """IEEE float32 mono WAV (format tag 3), which the ``wave`` module refuses to read."""
+    payload = np.asarray(samples, "<f4").tobytes()
+    fmt = struct.pack("<HHIIHH", 3, 1, rate, rate * 4, 4, 32)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(payload)) + payload
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return path
+
+
+def tone(freq: float, seconds: float, rate: int, amplitude: float = 0.5) -> np.ndarray:
+    return amplitude * np.sin(2 * np.pi * freq * np.arange(int(seconds * rate)) / rate)
+
+
+def amplitude_at(signal: np.ndarray, freq: float, rate: int) -> float:
+    windowed = signal * np.hanning(len(signal))
+    spectrum = np.abs(np.fft.rfft(windowed)) / (np.hanning(len(signal)).sum() / 2)
+    return float(spectrum[int(round(freq * len(signal) / rate))])
+
+
+# ------------------------------------------------------------------------ reading / resampling
+
+
+def test_stereo_44k_file_becomes_16k_mono_without_aliasing(tmp_path):
+    rate = 44100
+    left = tone(1000, 1.0, rate, 0.4) + tone(9000, 1.0, rate, 0.4)  # 9 kHz is above the new Nyquist
+    right = tone(3000, 1.0, rate, 0.4) + tone(9000, 1.0, rate, 0.4)
+    path = write_pcm(tmp_path / "stereo.wav", np.stack([left, right]), rate)
+    clip = device_audio.load_clip(path, 16000, 16000)
+    assert clip.shape == (16000,) and clip.dtype == np.float32
+    assert amplitude_at(clip, 1000, 16000) == pytest.approx(0.2, rel=0.02)  # mono = channel mean
+    assert amplitude_at(clip, 3000, 16000) == pytest.approx(0.2, rel=0.02)
+    # without a low-pass, 9 kHz would fold to 16 - 9 = 7 kHz at 0.4 amplitude
+    assert amplitude_at(clip, 7000, 16000) < 0.4 * 10 ** (-40 / 20)
+    # away from the edges the samples match the tones rendered directly at 16 kHz
+    expected = tone(1000, 1.0, 16000, 0.2) + tone(3000, 1.0, 16000, 0.2)
+    assert np.abs(clip[500:-500] - expected[500:-500]).max() < 0.01
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_8_and_24_bit_files_and_upsampling(tmp_path, width):
+    path = write_pcm(tmp_path / f"w{width}.wav", tone(440, 0.5, 8000, 0.5)[None], 8000, width=width)
+    samples, rate = device_audio.read_wav(path)
+    assert rate == 8000 and samples.shape == (4000, 1)
+    quantum = 1 / 127 if width == 1 else 1 / 2**22
+    np.testing.assert_allclose(samples[:, 0], tone(440, 0.5, 8000, 0.5), atol=quantum)
+    clip = device_audio.load_clip(path, 16000, 16000)  # 0.5 s upsampled, padded to 1 s
+    assert amplitude_at(clip[4000:12000], 440, 16000) == pytest.approx(0.5, rel=0.03)
+
+
+def test_float_wav_is_read_by_the_riff_fallback(tmp_path):
+    path = write_float_wav(tmp_path / "float.wav", tone(500, 0.25, 16000, 0.3), 16000)
+    samples, rate = device_audio.read_wav(path)
+    assert rate == 16000
+    np.testing.assert_allclose(samples[:, 0], tone(500, 0.25, 16000, 0.3), atol=1e-7)
+
+
+def test_fit_length_pads_centred_and_crops_the_loudest_window_in_numpy_and_tf():
+    short = np.arange(1, 6, dtype=np.float32)
+    np.testing.assert_array_equal(device_audio.fit_length(short, 9), [0, 0, 1, 2, 3, 4, 5, 0, 0])
+    long = np.full(100, 0.01, np.float32)
+    long[70:80] = 1.0
+    cropped = device_audio.fit_length(long, 20)
+    assert cropped.sum() == pytest.approx(10 * 1.0 + 10 * 0.01)  # the burst is inside the window
+    for signal, length in ((short, 9), (long, 20), (long, 100)):
+        np.testing.assert_array_equal(
+            audio_sources.fit_length_tf(tf.constant(signal), length).numpy(), device_audio.fit_length(signal, length)
+        )
+
+
+def test_peak_normalisation_is_the_same_in_numpy_tf_and_the_model_and_idempotent():
+    from kerasuite.models.layers.mfcc import normalize_peak
+
+    clips = np.stack([tone(300, 1.0, 16000, level) for level in (0.9, 0.2, 0.05, 0.01)]).astype(np.float32)
+    model_side = np.asarray(normalize_peak(clips, 0.05))
+    device_side = np.stack([device_audio.normalize_peak(clip, 0.05) for clip in clips])
+    np.testing.assert_allclose(model_side, device_side, atol=1e-6)
+    np.testing.assert_allclose(np.abs(device_side).max(axis=1), [1.0, 1.0, 1.0, 0.01], atol=1e-4)
+    np.testing.assert_allclose(np.asarray(normalize_peak(model_side, 0.05)), model_side, atol=1e-6)
+    np.testing.assert_array_equal(device_audio.normalize_peak(clips[1], None), clips[1])
+
+
+def test_edge_reader_returns_a_batch_of_one(tmp_path):
+    path = write_pcm(tmp_path / "long.wav", np.stack([tone(700, 2.0, 22050)] * 2), 22050)
+    arrays = device_audio.read_audio(str(path), {"sample_rate": 16000, "samples": 16000, "input": "waveform",
+                                                 "peak_floor": 0.05}, tmp_path)
+    assert list(arrays) == ["waveform"] and arrays["waveform"].shape == (1, 16000)
+    assert np.abs(arrays["waveform"]).max() == pytest.approx(1.0, abs=1e-6)  # 0.5 peak normalised
+
+
+def test_runtime_audio_module_imports_no_tensorflow():
+    code = "import sys, kerasuite.runtime.audio, kerasuite.runtime.inputs; print('tensorflow' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert done.stdout.strip() == "False", done.stderr
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"just some text, not audio", "not a WAV file"),
+    (b"RIFF\x24\x00\x00\x00WAVEfmt ", "broken WAV"),
+    (None, "empty WAV"),
+])
+def test_bad_wav_files_are_one_line_user_errors_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "bad.wav"
+    if content is None:
+        write_pcm(path, np.zeros((1, 0)), 16000)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(UserError, match=message) as error:
+        device_audio.load_clip(path, 16000, 16000)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+# ----------------------------------------------------------------------------- augmentation
+
+
+def _config(**audio) -> cfg.RunConfig:
+    config = cfg.RunConfig()
+    for key, value in audio.items():
+        setattr(config.data.audio, key, value)
+    return config
+
+
+def _augment_one(clip: np.ndarray, seed: int = 0, **audio) -> np.ndarray:
+    config = _config(**audio)
+    noise = audio_sources.colored_noise(2, 32000, seed=1)
+    augment = audio_sources.augmenter(config.data.audio, noise, len(clip), seed)
+    out, _ = augment({"waveform": tf.constant(clip)}, tf.constant(0, tf.int64))
+    return out["waveform"].numpy()
+
+
+def test_each_augmentation_does_what_it_says():
+    clip = (0.3 * np.sin(np.arange(16000) / 7.0) * (np.arange(16000) > 4000)).astype(np.float32)
+    only_gain = _augment_one(clip, time_shift_seconds=0.0, noise_probability=0.0, gain_db_range=6.0)
+    ratio = only_gain[clip != 0] / clip[clip != 0]
+    assert np.ptp(ratio) < 1e-5 and 10 ** (-6 / 20) <= ratio[0] <= 10 ** (6 / 20) and abs(ratio[0] - 1) > 1e-4
+    shifted = _augment_one(clip, seed=3, time_shift_seconds=0.1, noise_probability=0.0, gain_db_range=0.0)
+    shift = int(np.flatnonzero(shifted)[0]) - int(np.flatnonzero(clip)[0])
+    assert 0 < abs(shift) <= 1600
+    np.testing.assert_array_equal(np.roll(clip, shift)[2000:-2000], shifted[2000:-2000])
+    noisy = _augment_one(clip, time_shift_seconds=0.0, noise_probability=1.0, gain_db_range=0.0,
+                         noise_snr_db_min=10.0, noise_snr_db_max=10.0)
+    added = noisy - clip
+    snr = 20 * np.log10(np.sqrt(np.mean(clip**2)) / np.sqrt(np.mean(added**2)))
+    assert snr == pytest.approx(10.0, abs=0.05)
+
+
+def test_augmentation_is_applied_in_training_and_never_in_evaluation():
+    from kerasuite.tasks.keyword_spotting import KeywordSpotting
+
+    config = cfg.resolve({}, {"task": "keyword_spotting", "data.source": "synthetic:tones-3", "train.batch_size": "16"})
+    raw = audio_sources.load(config.data.source, config)
+    floor = config.model.mfcc.peak_floor
+
+    def decode(dataset):  # what evaluation must see: the clip, peak-normalised, nothing else
+        return np.stack([device_audio.normalize_peak(x / 32768.0, floor) for x, _ in dataset.as_numpy_iterator()])
+
+    raw_train, raw_test = decode(raw.train), decode(raw.test)
+    data = KeywordSpotting().load_data(config)
+    test_clips = np.concatenate([batch["waveform"].numpy() for batch, _ in data.test])
+    np.testing.assert_allclose(test_clips, raw_test, atol=1e-6)  # same clips, same order
+    np.testing.assert_array_equal(np.concatenate([b["waveform"].numpy() for b, _ in data.test]), test_clips)
+    train_clips = np.concatenate([batch["waveform"].numpy() for batch, _ in data.train])
+    assert len(train_clips) == len(raw_train)
+    nearest = [np.abs(raw_train - clip).max(axis=1).min() for clip in train_clips]
+    assert min(nearest) > 1e-3, "some training clip came through unaugmented"
+    config.data.audio.augment = False
+    plain = KeywordSpotting().load_data(config)
+    plain_clips = np.concatenate([batch["waveform"].numpy() for batch, _ in plain.train])
+    assert max(np.abs(raw_train - clip).max(axis=1).min() for clip in plain_clips) < 1e-6
+
+
+# ---------------------------------------------------------------------------------- sources
+
+
+def make_keywords(out: Path, *extra: str) -> Path:
+    # A failure, not a skip: CI must have them (.ci/run: apt-get install espeak-ng sox).
+    assert shutil.which("espeak-ng") and shutil.which("sox"), "install Debian packages espeak-ng and sox"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "make_keywords.py"), "--out", str(out), "--per-class", "3",
+         "--words", "yes,no", "--noise-clips", "2", "--noise-seconds", "1.5", *extra],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_make_keywords_writes_the_folder_layout_with_held_out_voices(tmp_path):
+    out = make_keywords(tmp_path / "kw", "--test-fraction", "0.34")
+    classes = sorted(p.name for p in (out / "train").iterdir())
+    assert classes == ["_silence_", "_unknown_", "no", "yes"]
+    for split, count in (("train", 2), ("test", 1)):
+        for name in classes:
+            files = sorted((out / split / name).glob("*.wav"))
+            assert len(files) == count, (split, name)
+            samples, rate = device_audio.read_wav(files[0])
+            assert rate == 16000 and samples.shape == (16000, 1)
+    voice = lambda path: "_".join(path.stem.split("_")[1:-1])
+    train_voices = {voice(p) for p in (out / "train").glob("[ny]*/*.wav")}
+    test_voices = {voice(p) for p in (out / "test").glob("[ny]*/*.wav")}
+    assert train_voices and test_voices and not train_voices & test_voices
+    assert len(list((out / "_background_noise_").glob("*.wav"))) == 2
+    again = make_keywords(tmp_path / "again", "--test-fraction", "0.34")  # same seed, same bytes
+    for path in sorted(out.rglob("*.wav")):
+        assert path.read_bytes() == (again / path.relative_to(out)).read_bytes(), path
+
+
+def test_folder_source_uses_splits_and_background_noise(tmp_path):
+    out = make_keywords(tmp_path / "kw", "--test-fraction", "0")
+    (out / "train").rename(out / "flat")  # no train/test: a flat folder of classes
+    flat = out / "flat"
+    shutil.move(str(out / "_background_noise_"), str(flat / "_background_noise_"))
+    config = cfg.resolve({}, {"task": "keyword_spotting", "data.test_fraction": "0.3"})
+    raw = audio_sources.load(f"folder:{flat}", config)
+    assert raw.class_names == ["_silence_", "_unknown_", "no", "yes"]  # noise folder is no class
+    assert raw.noise_source == str(flat / "_background_noise_") and raw.noise.shape[1] >= 16000
+    total = raw.num_train + len(list(raw.validation or [])) + len(list(raw.test))
+    assert total == 12
+    again = audio_sources.load(f"folder:{flat}", config)
+    assert [int(y) for _, y in raw.test] == [int(y) for _, y in again.test]  # deterministic
+
+
+def test_folder_source_refuses_one_class_and_unreadable_files(tmp_path):
+    write_pcm(tmp_path / "one" / "yes" / "a.wav", tone(300, 1.0, 16000)[None], 16000)
+    write_pcm(tmp_path / "one" / "yes" / "b.wav", tone(300, 1.0, 16000)[None], 16000)
+    with pytest.raises(UserError, match="single class"):
+        audio_sources.load(f"folder:{tmp_path / 'one'}", cfg.resolve({}, {"task": "keyword_spotting"}))
+    for name in ("yes", "no"):
+        write_pcm(tmp_path / "two" / name / "a.wav", tone(300, 1.0, 16000)[None], 16000)
+    bad = tmp_path / "two" / "no" / "broken.wav"
+    bad.write_bytes(b"not audio at all")
+    config = cfg.resolve({}, {"task": "keyword_spotting", "data.test_fraction": "0.5"})
+    with pytest.raises(UserError, match="not a WAV file") as error:
+        audio_sources.load(f"folder:{tmp_path / 'two'}", config)
+    assert str(bad) in str(error.value) and "skip_bad_files" in str(error.value)
+
+
+def test_tfds_speech_commands_loads_offline_through_mock_data():
+    import tensorflow_datasets as tfds
+
+    config = cfg.resolve({}, {"task": "keyword_spotting"})
+    with tfds.testing.mock_data(num_examples=6):
+        raw = audio_sources.load("tfds:speech_commands", config)
+        assert raw.class_names == ["down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes",
+                                   "_silence_", "_unknown_"]
+        decode = audio_sources.decoder(16000)
+        examples = [decode(x, y) for x, y in raw.test.take(3)]
+    assert len(examples) == 3
+    for inputs, label in examples:
+        assert inputs["waveform"].shape == (16000,) and inputs["waveform"].dtype == tf.float32
+        assert 0 <= int(label) < 12

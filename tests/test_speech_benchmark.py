@@ -1,0 +1,40 @@
+"""The keyword-spotting targets, measured on the espeak-ng keyword set (slow: ~15-30 min on 2 cores).
+
+    python -m pytest tests/test_speech_benchmark.py -m slow -s
+
+Generates the default 12-class set (tools/make_keywords.py), runs tools/benchmark_speech.py for
+the default ds_cnn, and checks: Keras accuracy >= 0.95 and clearly above the scikit-learn
+baseline on the same split, int8 TFLite (raw waveform in) within 2 points of Keras, the int8
+file under 100 kB, and builtin ops only.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_ds_cnn_meets_the_keyword_spotting_targets(tmp_path):
+    assert shutil.which("espeak-ng") and shutil.which("sox"), "install Debian packages espeak-ng and sox"
+    data = tmp_path / "keywords"
+    subprocess.run([sys.executable, str(REPO / "tools" / "make_keywords.py"), "--out", str(data)], check=True)
+    out = tmp_path / "benchmark"
+    subprocess.run([sys.executable, str(REPO / "tools" / "benchmark_speech.py"), "--data", f"folder:{data}",
+                    "--families", "ds_cnn", "--out", str(out)], check=True, cwd=REPO)
+    results = json.loads((out / "results.json").read_text())
+    model, baseline = results["models"]["ds_cnn"], results["baseline"]
+    print(json.dumps({"baseline": baseline, "ds_cnn": {k: v for k, v in model.items() if k != "int8_ops"}}, indent=1))
+    assert model["keras_accuracy"] >= 0.95
+    assert model["keras_accuracy"] >= baseline["accuracy"] + 0.05
+    assert model["keras_accuracy"] - model["int8_accuracy"] <= 0.02
+    assert model["int8_size_bytes"] < 100_000
+    assert not [op for op in model["int8_ops"] if op.startswith("Flex") or op == "CUSTOM"]
+    assert model["parity_passed"]

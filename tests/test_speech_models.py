@@ -1,0 +1,106 @@
+"""Keyword-spotting builders (DS-CNN and the shared conv stack over MFCCs) and the task end to end."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from kerasuite.config import CnnConfig, DsCnnConfig, MfccConfig
+from kerasuite.models.speech import build_ds_cnn, build_speech_cnn
+
+
+def _clips(count: int, seed: int = 0) -> np.ndarray:
+    return (0.3 * np.random.default_rng(seed).standard_normal((count, 16000))).astype(np.float32)
+
+
+def test_ds_cnn_has_the_hello_edge_shape_and_reloads_safely(tmp_path):
+    model = build_ds_cnn(DsCnnConfig(filters=8, num_blocks=2), MfccConfig(), num_classes=5)
+    assert [t.name for t in model.inputs] == ["waveform"]
+    assert model.get_layer("mfcc").output.shape == (None, 51, 10)  # 1 + 16000 // 320 frames
+    depthwise = [layer for layer in model.layers if isinstance(layer, keras.layers.DepthwiseConv2D)]
+    assert len(depthwise) == 2
+    assert model.get_layer("conv0").strides == (2, 2) and model.get_layer("conv0").kernel_size == (10, 4)
+    outputs = model({"waveform": _clips(3)})
+    assert outputs.shape == (3, 5)
+    np.testing.assert_allclose(np.sum(outputs, axis=-1), 1.0, atol=1e-5)
+    path = tmp_path / "ds_cnn.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded({"waveform": _clips(2, 1)}), model({"waveform": _clips(2, 1)}), atol=1e-6)
+
+
+def test_default_ds_cnn_is_small_enough_for_a_100kb_int8_file():
+    model = build_ds_cnn(DsCnnConfig(), MfccConfig(), num_classes=12)
+    # weights (BatchNorm folds away in TFLite) plus the front end's constants, one byte each in int8
+    weights = sum(int(np.prod(w.shape)) for w in model.trainable_weights if "bn" not in w.path and "norm" not in w.path)
+    front_end = sum(v.size for v in model.get_layer("mfcc")._constants.values())
+    assert weights + front_end < 60_000, (weights, front_end)
+
+
+def test_speech_cnn_reuses_the_conv_stack_over_the_mfcc_map(tmp_path):
+    cfg = CnnConfig(filters=(4, 8), convs_per_block=1, dense_units=8, augment=False)
+    model = build_speech_cnn(cfg, MfccConfig(num_coefficients=8), num_classes=3, num_samples=8000)
+    assert tuple(model.get_layer("cnn_stack").inputs[0].shape) == (None, 26, 8, 1)  # 1 + 8000 // 320 frames
+    assert model({"waveform": _clips(2)[:, :8000]}).shape == (2, 3)
+    model.save(tmp_path / "cnn.keras")
+    loaded = keras.saving.load_model(tmp_path / "cnn.keras", safe_mode=True)
+    clip = {"waveform": _clips(1, 2)[:, :8000]}
+    np.testing.assert_allclose(loaded(clip), model(clip), atol=1e-6)
+
+
+def test_ds_cnn_refuses_an_empty_network():
+    with pytest.raises(ValueError, match="model.ds_cnn"):
+        build_ds_cnn(DsCnnConfig(filters=0), MfccConfig(), num_classes=2)
+
+
+def test_cnn_family_trains_exports_and_passes_parity(tmp_path):
+    """The non-default family through the shared tiny train -> export -> parity path."""
+    from helpers import run_tiny
+
+    # int8 only: float32 parity of the same front end and conv layers is covered by test_mfcc and
+    # the ds_cnn run in test_all_tasks; each conversion costs ~15 s.
+    report = run_tiny("keyword_spotting", tmp_path, family="cnn", modes="int8", extra={
+        "model.cnn.filters": "4,8", "model.cnn.dense_units": "8",
+    })
+    assert report["model"] == "cnn"
+    int8 = report["exports"]["int8"]
+    assert int8["parity"]["passed"], int8["parity"]["failures"]
+    assert not [op for op in int8["ops"] if op.startswith("Flex") or op in ("CUSTOM", "DEQUANTIZE")], int8["ops"]
+    signature = json.loads((tmp_path / "bundle" / "signature.json").read_text())
+    assert signature["preprocessing"]["kind"] == "audio"
+    assert signature["modes"]["int8"]["inputs"][0]["dtype"] == "int8"
+    assert signature["modes"]["int8"]["inputs"][0]["shape"][-1] == 16000
+
+
+def test_edge_runner_classifies_a_wav_file_and_names_bad_ones(tiny_run, tmp_path):
+    """numpy + wave + LiteRT only: any WAV in, labels out; a bad file is a one-line exit 2."""
+    from helpers import assert_one_line_error, run_cli
+    from test_speech_audio import tone, write_pcm
+
+    folder, _ = tiny_run("keyword_spotting")
+    model = str(folder / "bundle" / "model_int8.tflite")
+    clip = write_pcm(tmp_path / "stereo_44k.wav", np.stack([tone(500, 1.5, 44100), tone(900, 1.5, 44100)]), 44100)
+    done = run_cli("kerasuite.edge", model, "--input", str(clip), "--runs", "2")
+    assert done.returncode == 0, done.stderr
+    labels = (folder / "bundle" / "labels.txt").read_text().split()
+    line = next(line for line in done.stdout.splitlines() if line.startswith(str(clip)))
+    assert line.split(": ", 1)[1].split()[0] in labels
+    not_wav = tmp_path / "notes.wav"
+    not_wav.write_text("this is text")
+    assert_one_line_error(run_cli("kerasuite.edge", model, "--input", str(not_wav)), 2, str(not_wav), "not a WAV")
+    empty = write_pcm(tmp_path / "empty.wav", np.zeros((1, 0)), 16000)
+    assert_one_line_error(run_cli("kerasuite.edge", model, "--input", str(empty)), 2, str(empty), "empty WAV")
+
+
+def test_training_cli_refuses_a_one_class_folder_in_one_line(tmp_path):
+    from helpers import assert_one_line_error, run_cli
+    from test_speech_audio import tone, write_pcm
+
+    for name in ("a.wav", "b.wav"):
+        write_pcm(tmp_path / "data" / "yes" / name, tone(300, 1.0, 16000)[None], 16000)
+    done = run_cli("kerasuite.train", "--task", "keyword_spotting", "--data", f"folder:{tmp_path / 'data'}",
+                   "--run-dir", str(tmp_path / "run"))
+    assert_one_line_error(done, 2, str(tmp_path / "data"), "single class")

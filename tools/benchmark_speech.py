@@ -1,0 +1,154 @@
+"""Keyword-spotting benchmark: ds_cnn and cnn next to a scikit-learn baseline on the same split.
+
+    python tools/make_keywords.py --out data/keywords
+    python tools/benchmark_speech.py --data folder:data/keywords --out runs/benchmark_speech
+
+For each model family this runs the real training command (``kerasuite.training.runner.run``:
+train, evaluate, export float32 + int8, parity) and reads its metrics.json: Keras accuracy, int8
+TFLite accuracy (raw waveform in), int8 file size and TFLite latency per one-second clip. The
+baseline is librosa MFCC statistics (mean and standard deviation over time of the MFCCs and
+their deltas) + standardisation + logistic regression, trained on the same training clips and
+scored on the same test clips. Results go to OUT/results.json and a Markdown table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def mfcc_statistics(clips: np.ndarray, sample_rate: int, mfcc_cfg) -> np.ndarray:
+    import librosa
+
+    features = []
+    for clip in clips:
+        mfcc = librosa.feature.mfcc(
+            y=clip, sr=sample_rate, n_mfcc=13, n_fft=mfcc_cfg.fft_length, win_length=mfcc_cfg.frame_length,
+            hop_length=mfcc_cfg.frame_step, n_mels=mfcc_cfg.num_mel_bins, fmin=mfcc_cfg.lower_hz,
+            fmax=mfcc_cfg.upper_hz,
+        )
+        delta = librosa.feature.delta(mfcc)
+        features.append(np.concatenate([mfcc.mean(1), mfcc.std(1), delta.mean(1), delta.std(1)]))
+    return np.stack(features)
+
+
+def sklearn_baseline(config) -> dict:
+    """Logistic regression on MFCC statistics, on the split the models use."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from kerasuite.data import audio as audio_sources
+
+    raw = audio_sources.load(config.data.source, config)
+    length = audio_sources.clip_samples(config.data.audio)
+    decode = audio_sources.decoder(length, config.model.mfcc.peak_floor)  # the input the models see
+
+    def arrays(dataset):
+        xs, ys = [], []
+        for samples, label in dataset:
+            inputs, label = decode(samples, label)
+            xs.append(inputs["waveform"].numpy())
+            ys.append(int(label))
+        return np.stack(xs), np.asarray(ys)
+
+    train_x, train_y = arrays(raw.train.concatenate(raw.validation) if raw.validation is not None else raw.train)
+    test_x, test_y = arrays(raw.test)
+    started = time.perf_counter()
+    rate = config.data.audio.sample_rate
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
+    classifier.fit(mfcc_statistics(train_x, rate, config.model.mfcc), train_y)
+    accuracy = float(np.mean(classifier.predict(mfcc_statistics(test_x, rate, config.model.mfcc)) == test_y))
+    return {"accuracy": accuracy, "train_examples": len(train_y), "test_examples": len(test_y),
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+def run_family(family: str, args: argparse.Namespace, out: Path) -> dict:
+    import keras
+
+    from kerasuite import config as cfg
+    from kerasuite.train import _task_defaults
+    from kerasuite.training.runner import run
+
+    sets = cfg.parse_set([f"model.family={family}", "train.verbose=2", f"run_dir={out / family}",
+                          f"export.dir={out / family / 'bundle'}", *args.set])
+    flags = {"task": "keyword_spotting", "data.source": args.data, "export.modes": "float32,int8"}
+    if args.epochs:
+        flags["train.epochs"] = args.epochs
+    config = cfg.resolve({}, sets, flags, task_defaults=_task_defaults)
+    keras.backend.clear_session()
+    report = run(config, overwrite=True)
+    int8, float32 = report["exports"]["int8"], report["exports"]["float32"]
+    return {
+        "keras_accuracy": report["eval"]["accuracy"],
+        "float32_accuracy": float32["eval"]["accuracy"],
+        "int8_accuracy": int8["eval"]["accuracy"],
+        "int8_top1_agreement": int8["parity"]["top1_agreement"],
+        "int8_size_bytes": int8["size_bytes"],
+        "float32_size_bytes": float32["size_bytes"],
+        "int8_latency_ms_p50": int8["latency_ms"]["p50"],
+        "float32_latency_ms_p50": float32["latency_ms"]["p50"],
+        "int8_ops": int8["ops"],
+        "params": int(keras.saving.load_model(out / family / "model.keras", safe_mode=True).count_params()),
+        "epochs": report["train"]["epochs"],
+        "train_seconds": report["train"]["seconds"],
+        "parity_passed": all(e["parity"]["passed"] for e in report["exports"].values()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="e.g. folder:data/keywords")
+    parser.add_argument("--out", default="runs/benchmark_speech")
+    parser.add_argument("--families", default="ds_cnn,cnn")
+    parser.add_argument("--epochs", type=int, default=0, help="0 = the task default")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra config overrides")
+    args = parser.parse_args(argv)
+
+    import kerasuite.models  # noqa: F401
+    from kerasuite import config as cfg
+    from kerasuite.errors import CheckFailed, UserError
+    from kerasuite.io_utils import write_json_atomic
+    from kerasuite.train import _task_defaults
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        base = cfg.resolve({}, cfg.parse_set(list(args.set)), {"task": "keyword_spotting", "data.source": args.data},
+                           task_defaults=_task_defaults)
+        results: dict = {"data": args.data, "baseline": sklearn_baseline(base), "models": {}}
+        for family in [f.strip() for f in args.families.split(",") if f.strip()]:
+            try:
+                results["models"][family] = run_family(family, args, out)
+            except CheckFailed as error:  # parity failed: still report the numbers
+                print(f"{family}: {error}", file=sys.stderr)
+                metrics = json.loads((out / family / "metrics.json").read_text())
+                results["models"][family] = {"parity_failed": str(error), "metrics": metrics}
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    write_json_atomic(out / "results.json", results)
+    print(f"\nkeyword spotting on {args.data} (test clips: {results['baseline']['test_examples']})\n")
+    print("| model | params | Keras acc | int8 TFLite acc | int8 size | int8 latency / 1 s clip |")
+    print("|---|---|---|---|---|---|")
+    for family, r in results["models"].items():
+        if "keras_accuracy" not in r:
+            print(f"| {family} | - | parity failed | - | - | - |")
+            continue
+        print(f"| {family} | {r['params']:,} | {r['keras_accuracy']:.4f} | {r['int8_accuracy']:.4f} | "
+              f"{r['int8_size_bytes'] / 1024:.1f} kB | {r['int8_latency_ms_p50']:.2f} ms |")
+    print(f"| MFCC stats + logistic regression (sklearn) | - | {results['baseline']['accuracy']:.4f} | - | - | - |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
