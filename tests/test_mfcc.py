@@ -65,9 +65,9 @@ def test_filterbank_and_dct_match_librosa_and_scipy():
     "kwargs",
     [
         {},  # librosa-style defaults: power 2, 80 dB top_db clip (active: the clip has silence)
-        dict(frame_length=400, frame_step=160, fft_length=512, num_mel_bins=64, num_coefficients=13,
-             lower_hz=0.0, upper_hz=8000.0, top_db=None),  # 5-piece framing, 16x32 DFT split
-        dict(frame_length=480, frame_step=480, fft_length=480, num_mel_bins=20, num_coefficients=12),
+        {"frame_length": 400, "frame_step": 160, "fft_length": 512, "num_mel_bins": 64, "num_coefficients": 13,
+         "lower_hz": 0.0, "upper_hz": 8000.0, "top_db": None},  # 5-piece framing, 16x32 DFT split
+        {"frame_length": 480, "frame_step": 480, "fft_length": 480, "num_mel_bins": 20, "num_coefficients": 12},
     ],
 )
 def test_mfcc_matches_librosa(kwargs):

@@ -94,13 +94,3 @@ def test_edge_runner_classifies_a_wav_file_and_names_bad_ones(tiny_run, tmp_path
     empty = write_pcm(tmp_path / "empty.wav", np.zeros((1, 0)), 16000)
     assert_one_line_error(run_cli("kerasuite.edge", model, "--input", str(empty)), 2, str(empty), "empty WAV")
 
-
-def test_training_cli_refuses_a_one_class_folder_in_one_line(tmp_path):
-    from helpers import assert_one_line_error, run_cli
-    from test_speech_audio import tone, write_pcm
-
-    for name in ("a.wav", "b.wav"):
-        write_pcm(tmp_path / "data" / "yes" / name, tone(300, 1.0, 16000)[None], 16000)
-    done = run_cli("kerasuite.train", "--task", "keyword_spotting", "--data", f"folder:{tmp_path / 'data'}",
-                   "--run-dir", str(tmp_path / "run"))
-    assert_one_line_error(done, 2, str(tmp_path / "data"), "single class")

@@ -157,7 +157,7 @@ def voice_pools(seed: int, test_fraction: float) -> tuple[list[str], list[str]]:
     voices = [f"{a}+{v}" for a, v in itertools.product(ACCENTS, VARIANTS)]
     order = np.random.default_rng(seed).permutation(len(voices))
     voices = [voices[i] for i in order]
-    n_test = int(round(len(voices) * test_fraction)) if test_fraction > 0 else 0
+    n_test = round(len(voices) * test_fraction) if test_fraction > 0 else 0
     return voices[n_test:], voices[:n_test]
 
 
@@ -165,8 +165,8 @@ def plan_jobs(args: argparse.Namespace, noise_bank: list[np.ndarray]) -> list[di
     words = [w.strip() for w in args.words.split(",") if w.strip()]
     classes = list(words) + (["_unknown_"] if args.unknown else []) + (["_silence_"] if args.silence else [])
     train_voices, test_voices = voice_pools(args.seed, args.test_fraction)
-    n_test = int(round(args.per_class * args.test_fraction)) if test_voices else 0
-    length = int(round(args.clip_seconds * SAMPLE_RATE))
+    n_test = round(args.per_class * args.test_fraction) if test_voices else 0
+    length = round(args.clip_seconds * SAMPLE_RATE)
     jobs = []
     for class_index, label in enumerate(classes):
         for i in range(args.per_class):

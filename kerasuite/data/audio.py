@@ -56,7 +56,7 @@ class RawAudio:
 
 
 def clip_samples(audio: AudioDataConfig) -> int:
-    return int(round(audio.sample_rate * audio.clip_seconds))
+    return round(audio.sample_rate * audio.clip_seconds)
 
 
 def load(spec_text: str, config: RunConfig) -> RawAudio:
@@ -110,7 +110,7 @@ def augmenter(audio: AudioDataConfig, noise: np.ndarray, length: int, seed: int,
     """Training-only perturbation of one decoded clip: time shift (zero fill), background noise
     at a random SNR (with probability ``noise_probability``), a random gain, then the same peak
     normalisation as the decoder (after which the gain matters only for clips near the floor)."""
-    max_shift = int(round(audio.time_shift_seconds * audio.sample_rate))
+    max_shift = round(audio.time_shift_seconds * audio.sample_rate)
     noise_bank = tf.constant(noise, tf.float32)
     noise_clips, noise_length = noise.shape
     rng = tf.random.Generator.from_seed(seed)
@@ -257,7 +257,7 @@ def _tfds(name: str, config: RunConfig) -> RawAudio:
     if "validation" in splits or not splits:
         train_split, validation_split = "train", "validation"
     else:
-        pct = int(round(config.data.validation_fraction * 100))
+        pct = round(config.data.validation_fraction * 100)
         train_split, validation_split = (f"train[{pct}%:]", f"train[:{pct}%]") if pct else ("train", None)
 
     def read(split: str) -> tf.data.Dataset:

@@ -105,7 +105,7 @@ def resample(signal: np.ndarray, source_rate: int, target_rate: int, zero_crossi
     signal = np.asarray(signal, np.float32)
     if source_rate == target_rate or len(signal) == 0:
         return signal
-    out_length = int(math.ceil(len(signal) * target_rate / source_rate))
+    out_length = math.ceil(len(signal) * target_rate / source_rate)
     cutoff = min(1.0, target_rate / source_rate)  # in units of the source Nyquist rate
     half_width = zero_crossings / cutoff  # kernel half-width in source samples
     positions = np.arange(out_length) * (source_rate / target_rate)  # output times, source samples
