@@ -65,3 +65,25 @@ def make_pipeline(
     if training and batch_augment_fn is not None:
         dataset = dataset.map(batch_augment_fn, num_parallel_calls=AUTOTUNE, deterministic=True)
     return dataset.prefetch(AUTOTUNE)
+
+
+def make_split_pipelines(
+    train: tf.data.Dataset,
+    validation: Optional[tf.data.Dataset],
+    test: tf.data.Dataset,
+    config,
+    map_fn: Optional[Callable] = None,
+    augment_fn: Optional[Callable] = None,
+    auto_shard: str = "DATA",
+) -> tuple[tf.data.Dataset, Optional[tf.data.Dataset], tf.data.Dataset]:
+    """The three splits through :func:`make_pipeline` with the run's batch, cache, shuffle and
+    seed settings; only the training split shuffles and augments."""
+
+    def pipeline(dataset: tf.data.Dataset, training: bool) -> tf.data.Dataset:
+        return make_pipeline(
+            dataset, training=training, batch_size=config.train.batch_size, map_fn=map_fn,
+            augment_fn=augment_fn, cache=config.data.cache, shuffle_buffer=config.data.shuffle_buffer,
+            seed=config.seed, auto_shard=auto_shard,
+        )
+
+    return pipeline(train, True), pipeline(validation, False) if validation is not None else None, pipeline(test, False)

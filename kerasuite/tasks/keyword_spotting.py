@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from kerasuite.config import RunConfig
 from kerasuite.data import audio as audio_sources
-from kerasuite.data.pipeline import make_pipeline
+from kerasuite.data.pipeline import make_split_pipelines
 from kerasuite.models.speech import build_ds_cnn, build_speech_cnn
 from kerasuite.tasks.base import Heldout, Task, TaskData
 from kerasuite.tasks.classification import ClassificationMixin
@@ -59,17 +59,13 @@ class KeywordSpotting(ClassificationMixin, Task):
         augment = (audio_sources.augmenter(config.data.audio, raw.noise, length, config.seed, peak_floor)
                    if config.data.audio.augment else None)
 
-        def pipeline(dataset: tf.data.Dataset, training: bool) -> tf.data.Dataset:
-            return make_pipeline(
-                dataset, training=training, batch_size=config.train.batch_size, map_fn=decode,
-                augment_fn=augment, cache=config.data.cache, shuffle_buffer=config.data.shuffle_buffer,
-                seed=config.seed, auto_shard=raw.auto_shard,
-            )
-
+        train, validation, test = make_split_pipelines(
+            raw.train, raw.validation, raw.test, config, map_fn=decode, augment_fn=augment, auto_shard=raw.auto_shard
+        )
         return TaskData(
-            train=pipeline(raw.train, True),
-            validation=pipeline(raw.validation, False) if raw.validation is not None else None,
-            test=pipeline(raw.test, False),
+            train=train,
+            validation=validation,
+            test=test,
             num_train_examples=raw.num_train,
             labels=raw.class_names,
             info={
