@@ -189,6 +189,23 @@ def test_early_stopping_stops_and_restores_the_best_weights(tmp_path, capsys):
     assert abs(val_loss - train["best_val_loss"]) <= 1e-4
 
 
+def test_early_stopping_can_watch_validation_accuracy(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    args = train_args(run_dir, **{"train.early_stopping_patience": "1", "train.epochs": "12",
+                                  "train.learning_rate": "0.05", "train.early_stopping_metric": "accuracy"})
+    done = run_main(capsys, *args)
+    assert done.returncode == 0, done.stderr
+    train = json.loads((run_dir / "metrics.json").read_text())["train"]
+    assert "best_val_accuracy" in train and "best_val_loss" not in train
+    assert train["best_val_accuracy"] >= train["final_val_accuracy"]  # watched upward, not downward
+
+
+def test_early_stopping_on_an_unknown_metric_is_a_one_line_error(tmp_path, capsys):
+    done = run_main(capsys, *train_args(tmp_path / "run", **{"train.early_stopping_patience": "1",
+                                                              "train.early_stopping_metric": "recall"}))
+    assert_one_line_error(done, 2, "train.early_stopping_metric", "recall")
+
+
 def test_mixed_precision_on_cpu_is_refused_before_anything_is_written(tmp_path, capsys):
     run_dir = tmp_path / "run"
     done = run_main(capsys, *train_args(run_dir, **{"train.mixed_precision": "true"}))

@@ -137,3 +137,38 @@ def test_int8_lstm_with_small_cell_state_stays_accurate(exported, tmp_path):
     repaired, changed = raise_small_lstm_cell_scales(broken.read_bytes())
     assert changed == 1 and _cell_scales(repaired) == [MIN_CELL_STATE_SCALE]
     assert raise_small_lstm_cell_scales(repaired) == (repaired, 0)  # nothing left to do
+
+
+def _attention_model(attention: keras.layers.Layer) -> keras.Model:
+    from kerasuite.models.layers.padding_mask import PaddingMask
+
+    tokens = keras.Input((LENGTH,), dtype="int32", name="tokens")
+    mask = PaddingMask()(tokens)
+    x = keras.layers.Embedding(VOCABULARY, 8, embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0))(tokens)
+    attended = attention(x, x, attention_mask=keras.ops.expand_dims(keras.ops.cast(mask, "bool"), 1))
+    return keras.Model(tokens, keras.layers.Flatten()(attended))
+
+
+def test_int8_attention_keeps_its_padding_mask(tmp_path):
+    """Keras' -1e9 mask leaves int8 attention uniform; the bounded one keeps its weights."""
+    from kerasuite.models.layers.bounded_mask_attention import BoundedMaskAttention
+
+    keras.utils.set_random_seed(3)
+    tokens = _tokens(64, 5)
+    np.savez(tmp_path / "representative.npz", input__tokens=tokens)
+    errors = {}
+    for name, attention in (("bounded", BoundedMaskAttention(2, 4, name="attention")),
+                            ("keras", keras.layers.MultiHeadAttention(2, 4, name="attention"))):
+        model = _attention_model(attention)
+        if name == "keras":
+            model.set_weights(weights)
+        weights = model.get_weights()
+        model.save(tmp_path / f"{name}.keras")
+        tflite.convert(tmp_path / f"{name}.keras", "int8", tmp_path / f"{name}.tflite",
+                       tmp_path / "representative.npz", batch_size=1)
+        expected = model.predict(tokens, verbose=0)
+        got = TFLiteModel(tmp_path / f"{name}.tflite").predict({"tokens": tokens})
+        real = np.repeat(tokens != 0, 8, axis=1)  # outputs at padded query positions are unused
+        errors[name] = float(np.abs(got - expected)[real].mean() / np.abs(expected[real]).mean())
+    assert errors["bounded"] < 0.05, errors
+    assert errors["keras"] > 3 * errors["bounded"], errors  # the reason the layer exists

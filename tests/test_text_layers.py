@@ -7,7 +7,9 @@ import pytest
 
 from kerasuite.config import LstmConfig, TransformerConfig
 from kerasuite.models.attention import build_transformer_classifier
+from kerasuite.models.layers.bounded_mask_attention import BoundedMaskAttention
 from kerasuite.models.layers.fusable_lstm import FusableLSTM
+from kerasuite.models.layers.masked_max_pooling import MaskedMaxPooling
 from kerasuite.models.layers.masked_mean_pooling import MaskedMeanPooling
 from kerasuite.models.layers.padding_mask import PaddingMask
 from kerasuite.models.layers.token_and_position_embedding import (
@@ -39,6 +41,15 @@ def test_masked_mean_pooling_ignores_padding_and_empty_rows():
     pooled = MaskedMeanPooling()([sequence, mask])
     np.testing.assert_allclose(pooled, [[2.0, 3.0], [0.0, 0.0]])
     _round_trip(MaskedMeanPooling())
+
+
+def test_masked_max_pooling_ignores_padding_and_empty_rows():
+    sequence = np.array([[[-0.5, 0.2], [-0.9, 0.4], [0.99, 0.99]],
+                         [[0.7, 0.7], [0.7, 0.7], [0.7, 0.7]]], dtype="float32")
+    mask = np.array([[1, 1, 0], [0, 0, 0]], dtype="float32")
+    pooled = MaskedMaxPooling(floor=-1.0)([sequence, mask])
+    np.testing.assert_allclose(pooled, [[-0.5, 0.4], [-1.0, -1.0]])
+    assert _round_trip(MaskedMaxPooling(floor=-2.0)).floor == -2.0
 
 
 def test_token_and_position_embedding_adds_both_tables():
@@ -100,6 +111,8 @@ def test_encoder_block_keeps_attention_off_padding():
 MODELS = {
     "lstm": lambda: build_sequence_classifier(LstmConfig(embedding_dim=8, units=(6, 4)), 12, 6, 3),
     "bilstm": lambda: build_sequence_classifier(LstmConfig(embedding_dim=8, units=(4,), bidirectional=True), 12, 6, 3),
+    "bilstm_max": lambda: build_sequence_classifier(
+        LstmConfig(embedding_dim=8, units=(4,), bidirectional=True, pooling="max"), 12, 6, 3),
     "gru": lambda: build_sequence_classifier(LstmConfig(embedding_dim=8, units=(4,), cell="gru"), 12, 6, 3),
     "transformer": lambda: build_transformer_classifier(TransformerConfig(embedding_dim=8, num_heads=2, ff_dim=8, num_blocks=2), 12, 6, 3),
     "transformer_first": lambda: build_transformer_classifier(
@@ -121,10 +134,12 @@ def test_builders_round_trip_through_keras_files(tmp_path, name):
     assert reloaded.inputs[0].dtype == "int32" and reloaded.inputs[0].name == "tokens"
 
 
-def test_padding_does_not_change_the_lstm_prediction():
-    model = MODELS["lstm"]()
+@pytest.mark.parametrize("pooling", ["mean", "max"])
+def test_padding_does_not_change_the_lstm_prediction(pooling):
+    config = LstmConfig(embedding_dim=8, units=(6, 4), pooling=pooling)
+    model = build_sequence_classifier(config, 12, 6, 3)
     short = np.array([[4, 7, 2, 0, 0, 0]], dtype="int32")
-    model_long = build_sequence_classifier(LstmConfig(embedding_dim=8, units=(6, 4)), 12, 9, 3)
+    model_long = build_sequence_classifier(config, 12, 9, 3)
     model_long.set_weights(model.get_weights())
     padded = np.array([[4, 7, 2, 0, 0, 0, 0, 0, 0]], dtype="int32")
     np.testing.assert_allclose(model(short), model_long(padded), atol=1e-6)
@@ -134,6 +149,7 @@ def test_padding_does_not_change_the_lstm_prediction():
     (build_sequence_classifier, LstmConfig(cell="rnn"), "model.lstm.cell"),
     (build_sequence_classifier, LstmConfig(units=()), "model.lstm.units"),
     (build_sequence_classifier, LstmConfig(dropout=1.5), "model.lstm.dropout"),
+    (build_sequence_classifier, LstmConfig(pooling="last"), "model.lstm.pooling"),
     (build_transformer_classifier, TransformerConfig(pooling="max"), "model.transformer.pooling"),
     (build_transformer_classifier, TransformerConfig(embedding_dim=10, num_heads=4), "model.transformer.embedding_dim"),
     (build_transformer_classifier, TransformerConfig(num_blocks=0), "model.transformer.num_blocks"),
@@ -141,3 +157,21 @@ def test_padding_does_not_change_the_lstm_prediction():
 def test_builders_name_the_bad_config_key(builder, cfg, key):
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):
         builder(cfg, 12, 6, 3)
+
+
+def test_bounded_mask_attention_equals_keras_attention_with_the_same_weights():
+    x = RNG.normal(size=(2, 6, 8)).astype("float32")
+    mask = np.array([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1]], dtype=bool)[:, None, :]
+    ours = BoundedMaskAttention(num_heads=2, key_dim=4, dropout=0.1)
+    reference = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)
+    ours(x, x)
+    reference(x, x)
+    reference.set_weights(ours.get_weights())
+    np.testing.assert_allclose(np.asarray(ours(x, x)), np.asarray(reference(x, x)), atol=1e-5)
+    # exp(-20) instead of exactly 0 on masked keys: equal to float32 precision on these scores
+    np.testing.assert_allclose(np.asarray(ours(x, x, attention_mask=mask)),
+                               np.asarray(reference(x, x, attention_mask=mask)), atol=1e-5)
+    clone = _round_trip(BoundedMaskAttention(num_heads=2, key_dim=4, mask_penalty=12.0))
+    assert clone.mask_penalty == 12.0
+    with pytest.raises(ValueError, match="mask_penalty"):
+        BoundedMaskAttention(num_heads=2, key_dim=4, mask_penalty=0.0)

@@ -1,7 +1,7 @@
 """Text classification benchmark: lstm vs transformer vs TF-IDF + logistic regression, one split.
 
     python -m tools.make_text_corpus --out data/fortunes
-    python -m tools.benchmark_text --data csv:data/fortunes --out runs/text_benchmark.json
+    python -m tools.benchmark_text --data csv:data/fortunes --out runs/text_benchmark.json --seeds 42,1,2
 
 Every contender sees the same train/validation/test split (``kerasuite.data.text.load`` with the
 same seed and fractions). The two Keras families are trained, exported (float32, dynamic, int8)
@@ -29,22 +29,25 @@ COMMON = {
     "data.text.max_tokens": "20000",
     "data.text.sequence_length": "96",
     "train.batch_size": "32",
-    "train.epochs": "20",
-    "train.early_stopping_patience": "3",
+    "train.epochs": "40",
+    # val_loss turns up after 2-3 epochs on this corpus while val accuracy still climbs for 5-10;
+    # watching accuracy took the transformer from 0.5385 to 0.5700 (seed 42).
+    "train.early_stopping_metric": "accuracy",
+    "train.early_stopping_patience": "5",
     "train.verbose": "2",
     "export.parity.max_examples": "5000",
 }
 FAMILIES: dict[str, dict[str, str]] = {
-    # Measured on the fortunes corpus: 64-wide with a 20k vocabulary overfits by epoch 2 (0.451);
-    # this smaller, more regularized one reaches 0.495. Early stopping watches val_loss, which
-    # rises while val accuracy still improves, so the LSTM keeps its last weights.
+    # Measured on the fortunes corpus (seed 42): bidirectional 32 + mean pooling 0.5385 and int8
+    # agreement 0.975 (the backward direction reads ~77 padding steps before the text);
+    # unidirectional 64 + mean 0.5497 (agreement 0.980); unidirectional 64 + max 0.5690 (0.989).
     "lstm": {
         "data.text.max_tokens": "8000",
-        "model.lstm.embedding_dim": "32",
-        "model.lstm.units": "32",
-        "model.lstm.bidirectional": "true",
+        "model.lstm.embedding_dim": "64",
+        "model.lstm.units": "64",
+        "model.lstm.bidirectional": "false",
+        "model.lstm.pooling": "max",
         "model.lstm.dropout": "0.5",
-        "train.restore_best_weights": "false",
     },
     "transformer": {
         "model.transformer.embedding_dim": "64",
@@ -117,16 +120,58 @@ def train_family(family: str, spec: str, out: Path, seed: int, extra: list[str])
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = [f"text benchmark on {result['data']} ({result['split']['train']} train / {result['split']['test']} test, "
-             f"{result['split']['classes']} classes)",
-             f"{'model':14s} {'accuracy':>8s} {'train s':>8s} {'int8 acc':>8s} {'dyn acc':>8s} {'int8 KB':>8s} {'int8 ms':>8s}",
+    lines = [f"text benchmark on {result['data']}, seed {result['seed']} ({result['split']['train']} train / "
+             f"{result['split']['test']} test, {result['split']['classes']} classes)",
+             f"{'model':14s} {'accuracy':>8s} {'train s':>8s} {'int8 acc':>8s} {'dyn acc':>8s} {'int8 agr':>8s} "
+             f"{'int8 KB':>8s} {'int8 ms':>8s}",
              f"{'tfidf+logreg':14s} {result['tfidf_logreg']['accuracy']:8.4f} {result['tfidf_logreg']['train_seconds']:8.1f}"]
     for family in FAMILIES:
         if family in result:
             r = result[family]
             lines.append(f"{family:14s} {r['keras_accuracy']:8.4f} {r['train_seconds']:8.1f} {r['int8']['accuracy']:8.4f} "
-                         f"{r['dynamic']['accuracy']:8.4f} {r['int8']['size_bytes'] / 1024:8.1f} {r['int8']['latency_ms_p50']:8.3f}")
+                         f"{r['dynamic']['accuracy']:8.4f} {r['int8']['agreement']:8.4f} "
+                         f"{r['int8']['size_bytes'] / 1024:8.1f} {r['int8']['latency_ms_p50']:8.3f}")
     return "\n".join(lines)
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per family over seeds: mean accuracy, mean margin over TF-IDF in the same run, worst margin,
+    and whether int8 parity passed in every run."""
+    out: dict[str, Any] = {"tfidf_logreg": {"mean_accuracy": _mean([r["tfidf_logreg"]["accuracy"] for r in runs])}}
+    for family in FAMILIES:
+        done = [r for r in runs if family in r]
+        if not done:
+            continue
+        margins = [r[family]["keras_accuracy"] - r["tfidf_logreg"]["accuracy"] for r in done]
+        out[family] = {
+            "mean_accuracy": _mean([r[family]["keras_accuracy"] for r in done]),
+            "mean_int8_accuracy": _mean([r[family]["int8"]["accuracy"] for r in done]),
+            "mean_margin_over_tfidf": _mean(margins),
+            "worst_margin_over_tfidf": round(min(margins), 4),
+            "min_int8_agreement": min(r[family]["int8"]["agreement"] for r in done),
+            "parity_passed_every_run": all(r[family][m]["parity_passed"] for r in done for m in MODES),
+        }
+    return out
+
+
+def _mean(values: list[float]) -> float:
+    return round(sum(values) / len(values), 4)
+
+
+def run_seed(args, seed: int, folder: Path, on_progress) -> dict[str, Any]:
+    result: dict[str, Any] = {"data": args.data, "seed": seed}
+    (folder / f"seed{seed}").mkdir(parents=True, exist_ok=True)
+    base = baseline(args.data, seed)
+    result["split"] = base.pop("split")
+    result["tfidf_logreg"] = base
+    print(f"seed {seed} tfidf+logreg: accuracy {base['accuracy']:.4f} (C={base['C']}, {base['train_seconds']} s)", flush=True)
+    extra = ["--set", *args.set] if args.set else []
+    for family in [f for f in args.families.split(",") if f]:
+        result[family] = train_family(family, args.data, folder / f"seed{seed}", seed, extra)
+        print(f"seed {seed} {family}: keras {result[family]['keras_accuracy']:.4f}, "
+              f"int8 {result[family]['int8']['accuracy']:.4f}, {result[family]['train_seconds']} s", flush=True)
+        on_progress(result)  # partial results survive a later failure
+    return result
 
 
 def main(argv=None) -> int:
@@ -134,25 +179,26 @@ def main(argv=None) -> int:
     parser.add_argument("--data", required=True, help="a text source spec, e.g. csv:data/fortunes")
     parser.add_argument("--out", default="runs/text_benchmark.json", help="result JSON; runs go beside it")
     parser.add_argument("--families", default=",".join(FAMILIES))
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seeds", default="42", help="comma-separated; each seed draws its own validation "
+                        "split and initialisation, and every contender is compared within the seed")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra settings for both families")
     args = parser.parse_args(argv)
+    seeds = [int(seed) for seed in args.seeds.split(",") if seed]
     out_json = Path(args.out)
     folder = out_json.with_suffix("")
     folder.mkdir(parents=True, exist_ok=True)
-    result: dict[str, Any] = {"data": args.data, "seed": args.seed}
-    base = baseline(args.data, args.seed)
-    result["split"] = base.pop("split")
-    result["tfidf_logreg"] = base
-    print(f"tfidf+logreg: accuracy {base['accuracy']:.4f} (C={base['C']}, {base['train_seconds']} s)", flush=True)
-    extra = ["--set", *args.set] if args.set else []
-    for family in [f for f in args.families.split(",") if f]:
-        result[family] = train_family(family, args.data, folder, args.seed, extra)
-        print(f"{family}: keras {result[family]['keras_accuracy']:.4f}, int8 {result[family]['int8']['accuracy']:.4f}, "
-              f"{result[family]['train_seconds']} s", flush=True)
-        out_json.write_text(json.dumps(result, indent=2) + "\n")  # partial results survive a later failure
-    out_json.write_text(json.dumps(result, indent=2) + "\n")
-    print(table(result))
+    runs: list[dict[str, Any]] = []
+
+    def write(partial=None):
+        everything = runs + ([partial] if partial is not None else [])
+        out_json.write_text(json.dumps({"data": args.data, "runs": everything, "summary": summary(everything)}, indent=2) + "\n")
+
+    for seed in seeds:
+        runs.append(run_seed(args, seed, folder, write))
+        write()
+    for run in runs:
+        print(table(run))
+    print(json.dumps(summary(runs), indent=2))
     return 0
 
 

@@ -1,11 +1,11 @@
-"""Recurrent text classifier: token embedding -> stack of (bi)LSTM/GRU -> masked mean -> softmax.
+"""Recurrent text classifier: token embedding -> stack of (bi)LSTM/GRU -> masked mean or max -> softmax.
 
 LSTMs are :class:`FusableLSTM`, so the exported TFLite graph holds one fused
 ``UNIDIRECTIONAL_SEQUENCE_LSTM`` op per direction and layer (with a fixed export batch size).
 GRUs are Keras' own: TFLite has no fused GRU, so they convert to a ``WHILE`` loop of builtin ops.
 
 Padding is handled after the recurrence (the fused op takes no mask): the embedding emits no
-Keras mask, and the pooled average covers real tokens only. Because the sequences are padded at
+Keras mask, and the pooled average (or maximum) covers real tokens only. Because the sequences are padded at
 the end, forward outputs at real positions never see padding.
 """
 
@@ -16,10 +16,12 @@ from keras import layers
 
 from kerasuite.config import LstmConfig
 from kerasuite.models.layers.fusable_lstm import FusableLSTM
+from kerasuite.models.layers.masked_max_pooling import MaskedMaxPooling
 from kerasuite.models.layers.masked_mean_pooling import MaskedMeanPooling
 from kerasuite.models.layers.padding_mask import PaddingMask
 
 CELLS = ("lstm", "gru")
+POOLINGS = ("mean", "max")
 
 
 def _recurrent_layer(cell: str, units: int, name: str) -> layers.Layer:
@@ -43,6 +45,8 @@ def build_sequence_classifier(
         raise ValueError(f"model.lstm.units: needs one or more positive sizes, got {list(cfg.units)}")
     if not 0.0 <= cfg.dropout < 1.0:
         raise ValueError(f"model.lstm.dropout: must be in [0, 1), got {cfg.dropout}")
+    if cfg.pooling not in POOLINGS:
+        raise ValueError(f"model.lstm.pooling: expected one of {', '.join(POOLINGS)}, got {cfg.pooling!r}")
     if num_classes < 2:
         raise ValueError(f"num_classes: need at least 2, got {num_classes}")
 
@@ -57,7 +61,13 @@ def build_sequence_classifier(
         if cfg.bidirectional:
             recurrent = layers.Bidirectional(recurrent, name=f"bi{cfg.cell}_{index}")
         x = recurrent(x)
-        x = layers.Dropout(cfg.dropout, name=f"{cfg.cell}_{index}_dropout")(x)
-    x = MaskedMeanPooling(name="masked_mean")([x, mask])
+        if index < len(cfg.units) - 1:
+            x = layers.Dropout(cfg.dropout, name=f"{cfg.cell}_{index}_dropout")(x)
+    if cfg.pooling == "mean":
+        x = MaskedMeanPooling(name="masked_mean")([x, mask])
+    else:  # LSTM and GRU outputs lie in (-1, 1): -1 is a floor padding can take without winning
+        x = MaskedMaxPooling(floor=-1.0, name="masked_max")([x, mask])
+    # After pooling, so the max sees the recurrent outputs' own range, not dropout-scaled ones
+    x = layers.Dropout(cfg.dropout, name=f"{cfg.cell}_{len(cfg.units) - 1}_dropout")(x)
     probabilities = layers.Dense(num_classes, activation="softmax", name="classifier")(x)
     return keras.Model(tokens, probabilities, name=name)

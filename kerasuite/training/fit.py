@@ -171,6 +171,17 @@ def resumed_epoch(backup_dir: Path) -> int:
         return 0
 
 
+class EarlyStoppingOnMetric(keras.callbacks.EarlyStopping):
+    """Keras' EarlyStopping, with an unknown metric reported as a one-line flag error."""
+
+    def _set_monitor_op(self):
+        try:
+            super()._set_monitor_op()
+        except ValueError:
+            raise UserError(f"train.early_stopping_metric: this model logs no metric "
+                            f"{self.monitor.removeprefix('val_')!r}; use loss or one of its compiled metrics") from None
+
+
 class Callbacks:
     """The callbacks of one ``fit``, with handles on the ones whose state the report reads."""
 
@@ -189,8 +200,9 @@ class Callbacks:
             hparams_api.KerasCallback(str(log_dir / "validation"), _hparams(config), trial_id=run_dir.name),
         ]
         if config.train.early_stopping_patience > 0:
-            self.early_stopping = keras.callbacks.EarlyStopping(
-                monitor="val_loss" if data.validation is not None else "loss",
+            metric = config.train.early_stopping_metric
+            self.early_stopping = EarlyStoppingOnMetric(
+                monitor=f"val_{metric}" if data.validation is not None else metric,
                 patience=config.train.early_stopping_patience,
                 restore_best_weights=config.train.restore_best_weights,
             )

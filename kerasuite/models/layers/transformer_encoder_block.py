@@ -6,12 +6,15 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerasuite.models.layers.bounded_mask_attention import BoundedMaskAttention
+
 
 @keras.saving.register_keras_serializable(package="kerasuite")
 class TransformerEncoderBlock(keras.layers.Layer):
     """``x [batch, length, dim]`` (+ optional ``padding_mask [batch, length]``) -> same shape.
 
-    ``padding_mask`` (1.0 = token, 0.0 = padding) keeps attention off padded positions.
+    ``padding_mask`` (1.0 = token, 0.0 = padding) keeps attention off padded positions, with a
+    bounded penalty that int8 export keeps (see :class:`BoundedMaskAttention`).
     """
 
     def __init__(self, num_heads: int, ff_dim: int, dropout: float = 0.0, epsilon: float = 1e-6, **kwargs):
@@ -32,7 +35,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
             raise ValueError(
                 f"TransformerEncoderBlock: the embedding size {dim} must be divisible by num_heads={self.num_heads}"
             )
-        self.attention = keras.layers.MultiHeadAttention(
+        self.attention = BoundedMaskAttention(
             self.num_heads, dim // self.num_heads, dropout=self.dropout, name="attention"
         )
         self.attention.build(input_shape, input_shape)
