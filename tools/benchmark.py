@@ -710,8 +710,8 @@ def main(argv: list[str] | None = None) -> int:
     for task in tasks:
         if not task_sections:
             break
-        # Quick: the edge section (training + one converter subprocess per mode, ~40 s each on
-        # a loaded 2-core machine) runs for one conv task only, to keep --quick short.
+        # Quick: the edge section (training, then a converter subprocess: ~20 s for four modes
+        # of the speech model on a loaded 2-core machine) runs for one conv task only.
         sections_here = [s for s in task_sections if s != "edge" or not args.quick or task == edge_quick_task]
         if not sections_here:
             continue
