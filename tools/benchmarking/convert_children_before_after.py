@@ -12,7 +12,9 @@ median wall seconds and checks that both produce files of the same size per mode
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -42,6 +44,7 @@ def main() -> None:
     from kerasuite.runtime.audio import normalize_peak
 
     scratch = Path(tempfile.mkdtemp(prefix="convert-children-"))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)  # models and .tflite files are scratch
     model_path = scratch / "ds_cnn.keras"
     build_ds_cnn(DsCnnConfig(), MfccConfig(), num_classes=12).save(model_path)
     clips, _ = synthetic_tones(4, 5, 16000, 16000, seed=0)

@@ -18,8 +18,10 @@ normalised clips (the documented device flow) and on raw clips of peak 0.02-0.9.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -105,6 +107,7 @@ def main() -> None:
     calibration, evaluation = normalised[0::2], normalised[1::2]
 
     scratch = Path(tempfile.mkdtemp(prefix="speech-int8-"))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)  # models and .tflite files are scratch
     runners, sizes, errors = {}, {}, {}
     for variant in ("before", "after"):
         folder = scratch / variant
