@@ -82,3 +82,30 @@ def test_int8_diagnosis_names_a_layer_of_the_model(tiny_run, tmp_path):
     assert diagnosis["worst_layer"] in layer_names, diagnosis["worst_layer"]
     assert diagnosis["rmse_over_scale"] > 0
     assert len(diagnosis["layers"]) >= 3
+
+
+def test_one_child_converts_every_mode_and_reports_a_failing_mode_by_name(tmp_path, monkeypatch):
+    """All modes in one subprocess (TensorFlow imported once), results still per mode: int8
+    without calibration data fails and names int8, while the other modes are written."""
+    import subprocess
+
+    import keras
+
+    from kerasuite.export import tflite
+
+    inputs = keras.Input((4,), name="features")
+    model = keras.Model({"features": inputs}, keras.layers.Dense(3, activation="softmax")(inputs))
+    model.save(tmp_path / "tiny.keras")
+    children = []
+    real_run = subprocess.run
+    monkeypatch.setattr(subprocess, "run", lambda command, **kw: children.append(command) or real_run(command, **kw))
+    outputs = {mode: tmp_path / f"model_{mode}.tflite" for mode in ("float32", "dynamic")}
+    sizes = tflite.convert_modes(tmp_path / "tiny.keras", outputs)
+    assert len(children) == 1
+    assert sizes == {mode: path.stat().st_size for mode, path in outputs.items()} and min(sizes.values()) > 0
+
+    outputs = {mode: tmp_path / f"again_{mode}.tflite" for mode in ("float32", "int8", "float16")}
+    with pytest.raises(RuntimeError, match=r"TFLite conversion \(int8\) failed"):
+        tflite.convert_modes(tmp_path / "tiny.keras", outputs)  # no representative data for int8
+    assert len(children) == 2
+    assert outputs["float32"].is_file() and outputs["float16"].is_file() and not outputs["int8"].exists()

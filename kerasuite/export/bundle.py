@@ -61,13 +61,14 @@ def export_bundle(
 
         results: dict[str, Any] = {}
         described: dict[str, Any] = {}
+        paths = {mode: staging / f"model_{mode}.tflite" for mode in config.export.modes}
+        sizes = tflite.convert_modes(
+            model_path, paths, representative_path,
+            batch_size=task.export_batch_size, allow_flex=config.export.allow_flex,
+            import_modules=config.export.custom_layer_modules,
+        )
         for mode in config.export.modes:
-            out = staging / f"model_{mode}.tflite"
-            size = tflite.convert(
-                model_path, mode, out, representative_path,
-                batch_size=task.export_batch_size, allow_flex=config.export.allow_flex,
-                import_modules=config.export.custom_layer_modules,
-            )
+            out, size = paths[mode], sizes[mode]
             runner = TFLiteModel(out, threads=config.export.threads)
             tflite_outputs = runner.predict(heldout.inputs)
             tolerance = getattr(config.export.parity, mode)

@@ -1,8 +1,11 @@
-"""Subprocess entry point: convert one saved export model to one TFLite mode.
+"""Subprocess entry point: convert one saved export model to one or more TFLite modes.
 
-Run by :func:`kerasuite.export.tflite.convert` as ``python -m kerasuite.export.convert_worker``,
-because the TFLite converter leaks memory on every call. It writes the .tflite atomically and a
-small JSON result; a conversion that needs non-builtin ops exits 2 with a one-line message.
+Run by :func:`kerasuite.export.tflite.convert_modes` as ``python -m kerasuite.export.convert_worker``,
+because the TFLite converter leaks memory on every call; one child converts every requested mode,
+so TensorFlow is imported once. Each .tflite is written atomically. ``--report`` gets a JSON
+object per mode: ``{"size_bytes": N}``, ``{"refused": one line naming the non-builtin ops}`` or
+``{"error": the traceback's tail}``; a failing mode does not stop the others. Exit code: 0 all
+converted, 2 a mode was refused, 1 another failure.
 """
 
 from __future__ import annotations
@@ -161,20 +164,42 @@ class NeedsNonBuiltinOps(Exception):
     pass
 
 
+def convert_and_write(model: str, mode: str, out: str, representative, batch_size, allow_flex: bool) -> dict:
+    """One mode's report entry; never raises, so the other modes still convert."""
+    import traceback
+
+    from kerasuite.io_utils import write_bytes_atomic
+
+    try:
+        content = convert(model, mode, representative, batch_size, allow_flex)
+    except NeedsNonBuiltinOps as error:
+        return {"refused": (
+            f"export {mode}: the model needs ops that are not TFLite builtins: {error}; "
+            "pass --set export.allow_flex=true to emit Flex ops (ai-edge-litert cannot run them)")}
+    except Exception:  # reported per mode; the parent raises it
+        return {"error": "\n".join(traceback.format_exc().strip().splitlines()[-15:])}
+    write_bytes_atomic(out, content)
+    return {"size_bytes": len(content)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
-    parser.add_argument("--mode", required=True, choices=["float32", "float16", "dynamic", "int8"])
+    parser.add_argument("--mode", action="append", required=True, choices=["float32", "float16", "dynamic", "int8"],
+                        help="repeatable; the n-th --mode is written to the n-th --out")
+    parser.add_argument("--out", action="append", required=True)
+    parser.add_argument("--report", help="JSON file: one result per mode")
     parser.add_argument("--representative")
     parser.add_argument("--batch-size", type=int, default=0)
     parser.add_argument("--allow-flex", action="store_true")
     parser.add_argument("--import", dest="imports", action="append", default=[],
                         help="module that registers the model's custom layers (repeatable)")
-    parser.add_argument("--out", required=True)
     parser.add_argument("--diagnose", action="store_true", help="write int8 per-layer error stats (JSON) to --out")
     args = parser.parse_args(argv)
+    if len(args.mode) != len(args.out):
+        parser.error("give one --out per --mode")
 
-    from kerasuite.io_utils import write_bytes_atomic
+    from kerasuite.io_utils import write_json_atomic
     from kerasuite.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
@@ -184,22 +209,20 @@ def main(argv=None) -> int:
         importlib.import_module(module)
 
     if args.diagnose:
-        from kerasuite.io_utils import write_json_atomic
-
-        write_json_atomic(args.out, diagnose_int8(args.model, args.representative, args.batch_size or None))
+        write_json_atomic(args.out[0], diagnose_int8(args.model, args.representative, args.batch_size or None))
         return 0
-    try:
-        content = convert(args.model, args.mode, args.representative, args.batch_size or None, args.allow_flex)
-    except NeedsNonBuiltinOps as error:
-        print(
-            f"export {args.mode}: the model needs ops that are not TFLite builtins: {error}; "
-            "pass --set export.allow_flex=true to emit Flex ops (ai-edge-litert cannot run them)",
-            file=sys.stderr,
-        )
+    report = {}
+    for mode, out in zip(args.mode, args.out):
+        report[mode] = convert_and_write(args.model, mode, out, args.representative, args.batch_size or None,
+                                         args.allow_flex)
+        if args.report:  # after every mode, so a crash in a later one keeps the earlier results
+            write_json_atomic(args.report, report)
+        print(json.dumps({"mode": mode, "path": out, **report[mode]}), flush=True)
+        if "refused" in report[mode]:
+            print(report[mode]["refused"], file=sys.stderr)
+    if any("refused" in result for result in report.values()):
         return 2
-    write_bytes_atomic(args.out, content)
-    print(json.dumps({"path": args.out, "size_bytes": len(content)}))
-    return 0
+    return 1 if any("error" in result for result in report.values()) else 0
 
 
 if __name__ == "__main__":

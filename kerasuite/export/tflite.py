@@ -1,15 +1,71 @@
-"""Parent side of conversion: one subprocess per mode, because the converter leaks memory."""
+"""Parent side of conversion: every requested mode in one subprocess.
+
+The converter leaks memory on every call, so it never runs in the trainer's process. One child
+converts all modes (importing TensorFlow once, which dominated short runs when each mode had its
+own child) and reports per mode, so a refused mode still names its ops in one line.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from kerasuite.errors import UserError
 
 MODES = ("float32", "float16", "dynamic", "int8")
+
+
+def convert_modes(
+    model_path: Path,
+    outputs: dict[str, Path],
+    representative_path: Path | None = None,
+    batch_size: int | None = None,
+    allow_flex: bool = False,
+    import_modules: tuple[str, ...] = (),
+    timeout_per_mode: float = 900.0,
+) -> dict[str, int]:
+    """Convert ``model_path`` (a .keras export model) to ``outputs[mode]`` for every mode, in one
+    subprocess; returns the file size per mode.
+
+    ``import_modules`` are imported first in the subprocess, to register a user's own custom
+    layers for safe loading. The first failing mode, in the order given, raises: ``UserError``
+    when it needs non-builtin ops (the message lists them) and ``RuntimeError`` for any other
+    converter failure. Nothing is left at a failed mode's path.
+    """
+    with tempfile.TemporaryDirectory(prefix="kerasuite-convert-") as scratch:
+        report_path = Path(scratch) / "report.json"
+        command = [
+            sys.executable, "-m", "kerasuite.export.convert_worker",
+            "--model", str(model_path), "--batch-size", str(batch_size or 0), "--report", str(report_path),
+        ]
+        for mode, out_path in outputs.items():
+            command += ["--mode", mode, "--out", str(out_path)]
+        if representative_path is not None:
+            command += ["--representative", str(representative_path)]
+        if allow_flex:
+            command.append("--allow-flex")
+        for module in import_modules:
+            command += ["--import", module]
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
+        done = subprocess.run(command, capture_output=True, text=True, env=env,
+                              timeout=timeout_per_mode * max(1, len(outputs)))
+        report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    sizes = {}
+    for mode, out_path in outputs.items():
+        result = report.get(mode)
+        if result is None:  # the child died before reporting this mode
+            tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+            raise RuntimeError(f"TFLite conversion ({mode}) failed:\n{tail}")
+        if "refused" in result:
+            raise UserError(result["refused"])
+        if "error" in result or not out_path.is_file():
+            raise RuntimeError(f"TFLite conversion ({mode}) failed:\n{result.get('error', 'no file written')}")
+        sizes[mode] = out_path.stat().st_size
+    return sizes
 
 
 def convert(
@@ -22,31 +78,9 @@ def convert(
     import_modules: tuple[str, ...] = (),
     timeout: float = 900.0,
 ) -> int:
-    """Convert ``model_path`` (a .keras export model) to ``out_path``; returns the file size.
-
-    ``import_modules`` are imported first in the subprocess, to register a user's own custom
-    layers for safe loading. Raises ``UserError`` when the model needs non-builtin ops (the message lists them) and
-    ``RuntimeError`` for any other converter failure. Nothing is left at ``out_path`` on failure.
-    """
-    command = [
-        sys.executable, "-m", "kerasuite.export.convert_worker",
-        "--model", str(model_path), "--mode", mode, "--out", str(out_path),
-        "--batch-size", str(batch_size or 0),
-    ]
-    if representative_path is not None:
-        command += ["--representative", str(representative_path)]
-    if allow_flex:
-        command.append("--allow-flex")
-    for module in import_modules:
-        command += ["--import", module]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
-    if done.returncode == 2:
-        raise UserError(_last_line(done.stderr))
-    if done.returncode != 0 or not out_path.is_file():
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise RuntimeError(f"TFLite conversion ({mode}) failed:\n{tail}")
-    return out_path.stat().st_size
+    """One mode (see :func:`convert_modes`); returns the file size."""
+    return convert_modes(model_path, {mode: out_path}, representative_path, batch_size, allow_flex,
+                         import_modules, timeout)[mode]
 
 
 def _last_line(text: str) -> str:

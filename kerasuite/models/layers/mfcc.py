@@ -109,9 +109,24 @@ def normalize_peak(waveform, peak_floor: float):
     the clip's own dynamics, not on level differences between clips. Idempotent, so a device
     can apply it before quantizing the input (``kerasuite.runtime.audio.normalize_peak``) and
     the model applying it again changes nothing.
+
+    Spelled for int8 speed (``tools/benchmarking/speech_int8_before_after.py``): TFLite's int8
+    DIV and ABS have only slow per-element kernels that XNNPACK does not take, and
+    ``waveform / peak`` plus ``abs(waveform)`` over 16000 samples cost ~1 ms, more than the
+    whole float32 model. ``max(max(relu(x)), max(relu(-x)))`` is ``max(abs(x))`` exactly, and
+    dividing becomes one reciprocal of a single value and a broadcast MUL, fast in every mode.
+    The relus matter: a REDUCE_MAX/MIN straight on the input must share the input's int8 scale,
+    and through MAXIMUM the converter gave the input the peak's [0, 1] range, cutting off every
+    negative sample. In int8 the gain's range is calibrated like any tensor's: on peak-normalised
+    calibration clips (what the training pipeline feeds) it is [0, 1] with 1 exact, so the int8
+    graph's own normalisation is a no-op and the device must normalise before quantizing, as
+    ``signature.json`` says.
     """
-    peak = ops.max(ops.abs(waveform), axis=-1, keepdims=True)
-    return waveform / ops.where(peak >= peak_floor, peak, 1.0)
+    # "* -1.0", not a unary minus: TFLite's NEG has no int8 kernel (it would leave a float island).
+    positive = ops.max(ops.relu(waveform), axis=-1, keepdims=True)
+    negative = ops.max(ops.relu(waveform * -1.0), axis=-1, keepdims=True)
+    peak = ops.maximum(positive, negative)
+    return waveform * (1.0 / ops.where(peak >= peak_floor, peak, 1.0))
 
 
 def _balanced_factor(n: int) -> int:
