@@ -105,6 +105,16 @@ def decoder(length: int, peak_floor: float | None = None) -> Callable:
     return decode
 
 
+def crop_rows(rows: tf.Tensor, starts: tf.Tensor, length: int) -> tf.Tensor:
+    """``rows [n, width]`` -> ``[n, length]``, row ``i`` read from ``starts[i]`` on (any integer,
+    zero where the window leaves the row). One op for the whole batch: ``extract_glimpse`` copies
+    each row's window in C++, where an element-wise ``gather`` was 10-20x slower."""
+    offsets = tf.stack([tf.zeros_like(starts), starts], axis=1)
+    windows = tf.image.extract_glimpse(rows[:, None, :, None], [1, length], tf.cast(offsets, tf.float32),
+                                       centered=False, normalized=False, noise="zero")
+    return windows[:, 0, :, 0]
+
+
 def batch_augmenter(audio: AudioDataConfig, noise: np.ndarray, length: int, seed: int,
                     peak_floor: float | None = None) -> Callable:
     """Training-only perturbation of a batch of decoded clips, each row with its own random
@@ -112,31 +122,35 @@ def batch_augmenter(audio: AudioDataConfig, noise: np.ndarray, length: int, seed
     ``noise_probability``), a random gain, then the same peak normalisation as the decoder
     (after which the gain matters only for clips near the floor).
 
-    It acts on whole batches (the pipeline's ``batch_augment_fn``): as a per-clip map the same
-    work cost a tf.data function call per clip and cut the training input from ~4,000 to ~800
-    clips/s, close to what the model consumes; here every step is one vectorized op per batch."""
+    It acts on whole batches (the pipeline's ``batch_augment_fn``), a few vectorized ops per
+    batch instead of a tf.data function call and a dozen small ops per clip."""
     max_shift = round(audio.time_shift_seconds * audio.sample_rate)
     noise_clips, noise_length = noise.shape
-    flat_noise = tf.constant(noise.reshape(-1), tf.float32)  # rows end to end: one flat gather per batch
-    positions = tf.range(length)
+    # The bank cut into blocks of ``length`` (zero-padded, plus one zero block): a segment at
+    # ``offset`` lies in blocks ``offset // length`` and the next, so one gather of two whole
+    # blocks per row and one crop give it, without copying the bank into overlapping frames.
+    blocks_per_clip = -(-noise_length // length) + 1
+    blocks = np.zeros((noise_clips, blocks_per_clip * length), np.float32)
+    blocks[:, :noise_length] = noise
+    noise_blocks = tf.constant(blocks.reshape(noise_clips, blocks_per_clip, length))
     rng = tf.random.Generator.from_seed(seed)
 
     def augment(inputs, labels):
         x = inputs[INPUT_NAME]  # [rows, length]
         rows = tf.shape(x)[0]
         if max_shift > 0:
-            shift = rng.uniform([rows, 1], -max_shift, max_shift + 1, dtype=tf.int32)
-            source = positions[None, :] - shift  # out[t] = x[t - shift], zero outside the clip
-            inside = (source >= 0) & (source < length)
-            shifted = tf.gather(x, tf.clip_by_value(source, 0, length - 1), batch_dims=1)
-            x = tf.where(inside, shifted, tf.zeros_like(shifted))
+            shift = rng.uniform([rows], -max_shift, max_shift + 1, dtype=tf.int32)
+            x = crop_rows(x, -shift, length)  # out[t] = x[t - shift]
         if audio.noise_probability > 0:
-            clip = rng.uniform([rows, 1], 0, noise_clips, dtype=tf.int32)
-            offset = rng.uniform([rows, 1], 0, noise_length - length + 1, dtype=tf.int32)
-            segment = tf.gather(flat_noise, clip * noise_length + offset + positions[None, :])
+            clip = rng.uniform([rows], 0, noise_clips, dtype=tf.int32)
+            offset = rng.uniform([rows], 0, noise_length - length + 1, dtype=tf.int32)
+            first = offset // length
+            pair = tf.stack([tf.stack([clip, first], 1), tf.stack([clip, first + 1], 1)], axis=1)
+            two_blocks = tf.reshape(tf.gather_nd(noise_blocks, pair), [rows, 2 * length])
+            segment = crop_rows(two_blocks, offset - first * length, length)
             snr_db = rng.uniform([rows, 1], audio.noise_snr_db_min, audio.noise_snr_db_max)
-            signal_rms = tf.sqrt(tf.reduce_mean(x**2, axis=-1, keepdims=True) + 1e-12)
-            noise_rms = tf.sqrt(tf.reduce_mean(segment**2, axis=-1, keepdims=True) + 1e-12)
+            signal_rms = tf.sqrt(tf.reduce_mean(tf.square(x), axis=-1, keepdims=True) + 1e-12)
+            noise_rms = tf.sqrt(tf.reduce_mean(tf.square(segment), axis=-1, keepdims=True) + 1e-12)
             scale = signal_rms / noise_rms * 10.0 ** (-snr_db / 20.0)
             use = tf.cast(rng.uniform([rows, 1]) < audio.noise_probability, tf.float32)
             x = x + use * scale * segment
