@@ -95,8 +95,8 @@ def make_split_pipelines(
     def pipeline(dataset: tf.data.Dataset, training: bool) -> tf.data.Dataset:
         return make_pipeline(
             dataset, training=training, batch_size=config.train.batch_size, map_fn=map_fn,
-            augment_fn=augment_fn, batch_augment_fn=batch_augment_fn, cache=config.data.cache, shuffle_buffer=config.data.shuffle_buffer,
-            seed=config.seed, auto_shard=auto_shard,
+            augment_fn=augment_fn, batch_augment_fn=batch_augment_fn, cache=config.data.cache,
+            shuffle_buffer=config.data.shuffle_buffer, seed=config.seed, auto_shard=auto_shard,
         )
 
     return pipeline(train, True), pipeline(validation, False) if validation is not None else None, pipeline(test, False)
