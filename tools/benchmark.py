@@ -199,15 +199,22 @@ def fit_epoch_seconds(model, dataset, steps: int, epochs: int) -> list[float]:
     return timer.seconds[1:]
 
 
-def train_rates(model, data, batch_size: int, steps: int, rounds: int, epochs: int) -> dict[str, float]:
+def train_rates(model, data, batch_size: int, steps: int, rounds: int, epochs: int,
+                min_epoch_seconds: float = 0.25) -> dict[str, float]:
     """Examples/s of the training step on one fixed, already materialised batch (what the model
-    consumes) and on the real pipeline (what it gets), interleaved round by round."""
+    consumes) and on the real pipeline (what it gets), interleaved round by round.
+
+    A fast model gets more steps per timed epoch (at least ``min_epoch_seconds``): ten 3 ms
+    recommender steps were too short to time on a shared machine, and the input wait swung
+    between 0% and 20% from run to run."""
     import tensorflow as tf
 
     first = next(iter(data.train))
     fixed = tf.data.Dataset.from_tensors(first).repeat()
     real = data.train.repeat()
     examples = _count(first)
+    step_seconds = min(fit_epoch_seconds(model, fixed, steps, 1)) / steps  # also traces the step
+    steps = max(steps, min(500, math.ceil(min_epoch_seconds / step_seconds)))
     fixed_times: list[float] = []
     real_times: list[float] = []
     for _ in range(rounds):
