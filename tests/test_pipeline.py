@@ -70,24 +70,38 @@ def _batches(dataset):
     return [(tf.nest.map_structure(lambda t: t.numpy(), x), y.numpy()) for x, y in dataset]
 
 
-def test_array_rows_give_the_same_batches_as_slicing_the_arrays():
-    # Shuffling and batching row indices, then gathering, must reproduce exactly what shuffling
-    # and batching the rows themselves gives: same seed, same order, same remainder handling.
-    for training, drop in ((True, True), (True, False), (False, False)):
-        rows = array_rows(_rows())
-        gathered = _batches(make_pipeline(rows.indices, training=training, batch_size=8, batch_map_fn=rows.gather,
-                                          cache=False, seed=5, shuffle_buffer=20, drop_remainder=drop))
-        sliced = _batches(make_pipeline(tf.data.Dataset.from_tensor_slices(_rows()), training=training,
-                                        batch_size=8, seed=5, shuffle_buffer=20, drop_remainder=drop))
-        assert len(gathered) == len(sliced) == (6 if drop else 7)
-        for (gx, gy), (sx, sy) in zip(gathered, sliced):
-            np.testing.assert_array_equal(gy, sy)
-            for key in ("x", "pair"):
-                np.testing.assert_array_equal(gx[key], sx[key])
-        order = [int(v) for x, _ in gathered for v in x["x"]]
-        assert (order != list(range(len(order)))) == training
+def test_array_rows_evaluate_in_order_and_train_on_a_new_permutation_each_epoch():
+    def epochs(training, seed=5, drop=False, count=2):
+        dataset = make_pipeline(array_rows(_rows()), training=training, batch_size=8, seed=seed, drop_remainder=drop)
+        return [_batches(dataset) for _ in range(count)]
+
+    def order(batches):
+        return [int(v) for x, _ in batches for v in x["x"]]
+
+    evaluation = epochs(False)[0]
+    sliced = _batches(make_pipeline(tf.data.Dataset.from_tensor_slices(_rows()), training=False, batch_size=8))
+    assert len(evaluation) == len(sliced) == 7
+    for (gx, gy), (sx, sy) in zip(evaluation, sliced):  # the same batches as slicing the arrays
+        np.testing.assert_array_equal(gy, sy)
+        np.testing.assert_array_equal(gx["pair"], sx["pair"])
+    first, second = epochs(True)
+    for epoch in (first, second):
+        assert sorted(order(epoch)) == list(range(50)) and [len(y) for _, y in epoch] == [8] * 6 + [2]
+        for x, y in epoch:  # every row stays whole: features and target of the same example
+            np.testing.assert_array_equal(x["pair"][:, 0], x["x"])
+            np.testing.assert_array_equal(y, x["x"].astype(int) % 3)
+    assert order(first) != list(range(50)) and order(first) != order(second)
+    assert [order(e) for e in epochs(True)] == [order(first), order(second)]  # same seed, same epochs
+    assert order(epochs(True, seed=6)[0]) != order(first)
+    dropped = epochs(True, drop=True, count=1)[0]
+    assert [len(y) for _, y in dropped] == [8] * 6 and len(set(order(dropped))) == 48
 
 
 def test_array_rows_refuses_arrays_of_different_lengths():
     with pytest.raises(ValueError, match="same number of rows"):
         array_rows(({"x": np.zeros(5)}, np.zeros(4)))
+
+
+def test_array_rows_refuse_per_element_functions():
+    with pytest.raises(ValueError, match="batch_map_fn"):
+        make_pipeline(array_rows(_rows()), training=True, batch_size=8, augment_fn=lambda x, y: (x, y))

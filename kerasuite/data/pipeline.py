@@ -10,10 +10,11 @@ slower than the same pipeline without it, and slower than the model it fed. Such
 ``batch``: ``batch_map_fn`` (every split) and ``batch_augment_fn`` (training only) are one
 vectorized call per batch (tf.data's "vectorize the map" advice).
 
-In-memory arrays (:func:`array_rows`) go one step further: the pipeline shuffles and batches
-row *indices* and ``batch_map_fn`` gathers the rows of a batch in one op, so no per-example
-tensor of features is ever built, cached or copied. Tabular rows are tiny, so that per-example
-bookkeeping, not the data, was what limited the recommenders' input.
+In-memory arrays (:class:`ArrayRows`, from :func:`array_rows`) go one step further: the source
+is batches of row *indices*, cut from one permutation per epoch (one op, where a shuffle buffer
+and ``batch`` do per-element work), and each batch's rows are gathered in one op. No
+per-example tensor of features is ever built, cached or copied. Tabular rows are tiny, so that
+per-example bookkeeping, not the data, was what limited the recommenders' input.
 
 Sharding is left to tf.distribute: the auto-shard policy is set per source (``"DATA"`` for
 in-memory and record sources, ``"FILE"`` for file lists with at least as many files as workers).
@@ -36,7 +37,7 @@ _SHARD_POLICIES = {
 
 
 def make_pipeline(
-    dataset: tf.data.Dataset,
+    dataset: "tf.data.Dataset | ArrayRows",
     *,
     training: bool,
     batch_size: int,
@@ -58,7 +59,19 @@ def make_pipeline(
     decode, e.g. :func:`array_rows`' gather). ``batch_augment_fn`` is ``augment_fn`` for a whole
     batch ``(inputs, targets)`` at once: it must act per row (independent draws per example), and
     is much cheaper for light element-wise ops.
+
+    ``dataset`` may be :class:`ArrayRows`: its rows are then permuted per epoch (training, in
+    place of the shuffle buffer) and gathered per batch, before ``batch_map_fn``; there is nothing
+    to decode, cache or shuffle per element.
     """
+    shuffle, batched = training, False
+    if isinstance(dataset, ArrayRows):
+        if map_fn is not None or augment_fn is not None:
+            raise ValueError("ArrayRows take batch_map_fn / batch_augment_fn, not per-element functions")
+        rows = dataset
+        dataset = rows.index_batches(batch_size, shuffle=training, seed=seed, drop_remainder=drop_remainder)
+        shuffle, cache, batched = False, False, True
+        batch_map_fn = rows.gather if batch_map_fn is None else _chain(rows.gather, batch_map_fn)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = _SHARD_POLICIES[auto_shard]
     options.deterministic = True
@@ -67,11 +80,12 @@ def make_pipeline(
         dataset = dataset.map(map_fn, num_parallel_calls=AUTOTUNE, deterministic=True)
     if cache:
         dataset = dataset.cache()
-    if training:
+    if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         if augment_fn is not None:
             dataset = dataset.map(augment_fn, num_parallel_calls=AUTOTUNE, deterministic=True)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if not batched:
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     if batch_map_fn is not None:
         dataset = dataset.map(batch_map_fn, num_parallel_calls=AUTOTUNE, deterministic=True)
     if training and batch_augment_fn is not None:
@@ -102,27 +116,50 @@ def make_split_pipelines(
     return pipeline(train, True), pipeline(validation, False) if validation is not None else None, pipeline(test, False)
 
 
+def _chain(first: Callable, second: Callable) -> Callable:
+    return lambda *batch: second(*first(*batch))
+
+
 @dataclasses.dataclass
 class ArrayRows:
-    """In-memory rows as :func:`make_pipeline` input: ``indices`` (a dataset of row numbers) and
-    ``gather`` (a ``batch_map_fn``: a batch of row numbers -> those rows of every array)."""
+    """In-memory rows (a nested structure of equally long tensors; the first axis is the example)
+    as :func:`make_pipeline` input."""
 
-    indices: tf.data.Dataset
-    gather: Callable
+    tensors: Any
+    count: int
+
+    def index_batches(self, batch_size: int, shuffle: bool, seed: int, drop_remainder: bool) -> tf.data.Dataset:
+        """Batches of row numbers: in order, or (``shuffle``) from a new permutation each epoch.
+        The permutation is one op per epoch, cut into batches by one reshape, so no stage sees
+        single rows; ``Dataset.random`` seeds it with a fresh, seed-determined draw every time
+        the dataset is iterated, as ``reshuffle_each_iteration`` does."""
+        count = self.count
+        full = count // batch_size
+        keep_rest = bool(count % batch_size) and not drop_remainder
+
+        def batches(order):
+            cut = tf.data.Dataset.from_tensor_slices(tf.reshape(order[:full * batch_size], [full, batch_size]))
+            return cut.concatenate(tf.data.Dataset.from_tensors(order[full * batch_size:])) if keep_rest else cut
+
+        if not shuffle:
+            return batches(tf.range(count, dtype=tf.int64))
+
+        def permuted(draw):
+            return batches(tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64),
+                                                                    tf.stack([draw, seed])))
+
+        draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+        return draws.flat_map(permuted).apply(tf.data.experimental.assert_cardinality(full + keep_rest))
+
+    def gather(self, rows):
+        """A batch of row numbers -> those rows of every tensor (a ``batch_map_fn``)."""
+        return tf.nest.map_structure(lambda t: tf.gather(t, rows), self.tensors)
 
 
 def array_rows(arrays: Any) -> ArrayRows:
-    """Wrap a nested structure of equally long arrays (e.g. ``(features dict, targets)``) whose
-    first axis is the example. Shuffling and batching then move one int64 per example; with the
-    same seed and buffer the order is the one ``from_tensor_slices(arrays)`` would give, since
-    shuffle and batch never look at the values. No ``cache`` is needed: the rows are in memory."""
+    """Wrap a nested structure of equally long arrays (e.g. ``(features dict, targets)``)."""
     tensors = tf.nest.map_structure(tf.convert_to_tensor, arrays)
     counts = {int(t.shape[0]) for t in tf.nest.flatten(tensors)}
     if len(counts) != 1:
         raise ValueError(f"array_rows: every array needs the same number of rows, got {sorted(counts)}")
-    count = counts.pop()
-
-    def gather(rows):
-        return tf.nest.map_structure(lambda t: tf.gather(t, rows), tensors)
-
-    return ArrayRows(tf.data.Dataset.range(count), gather)
+    return ArrayRows(tensors, counts.pop())

@@ -8,8 +8,8 @@ it is ("after"), built from the same raw data, timed in interleaved rounds (medi
 - keyword_spotting: augmentation as a per-clip map (the old ``augmenter``, kept here verbatim)
   against the vectorized ``batch_augmenter``, and no augmentation at all for reference.
 - ranking, retrieval: rows sliced per example from the arrays (``from_tensor_slices`` -> cache
-  -> shuffle -> batch) against ``array_rows`` (row indices shuffled and batched, one gather per
-  batch). Same seed and buffer, so both give the same batches.
+  -> shuffle buffer -> batch) against ``array_rows`` (batches of row indices cut from one
+  permutation per epoch, one gather per batch).
 
 Each pipeline is measured two ways: ``old_measure`` is how tools/benchmark.py measured before (a
 Python ``for`` loop per pass over a new iterator) and ``warm`` is how it measures now (steady
