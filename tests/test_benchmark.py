@@ -49,7 +49,7 @@ def test_report_contract_pipeline_and_startup(tmp_path):
     assert len(machine["load_average_start"]) == 3
     row = report["pipeline"]["ranking"]
     for key in ("pipeline_examples_per_second", "train_examples_per_second", "headroom",
-                "cold_examples_per_second"):
+                "cold_examples_per_second", "epoch_start_seconds"):
         _positive(row[key], f"pipeline.ranking.{key}")
     # The headroom is the ratio of the two rates it claims to be.
     assert row["headroom"] == pytest.approx(row["pipeline_examples_per_second"] / row["train_examples_per_second"])
@@ -65,11 +65,11 @@ def test_markdown_names_every_measured_task():
         "machine": {"cpu_model": "cpu", "cores": 2, "simd_flags": ["avx2"], "tensorflow": "2", "keras": "3",
                     "litert": "1", "load_average_start": [1.0, 1.0, 1.0]},
         "pipeline": {"ranking": {"params": 10, "pipeline_examples_per_second": 3000.0, "cold_examples_per_second": 900.0,
-                                 "train_examples_per_second": 1000.0, "headroom": 3.0, "input_wait_fraction": 0.01}},
+                                 "epoch_start_seconds": 0.0123, "train_examples_per_second": 1000.0, "headroom": 3.0, "input_wait_fraction": 0.01}},
         "startup_seconds": {"train_help": 1.5, "edge_help": 0.4, "runs": 3},
     }
     table = tool.markdown(report)
-    assert "| ranking | 10 | 3,000 | 900 | 1,000 | 3.0x | 1.0% |" in table
+    assert "| ranking | 10 | 3,000 | 900 | 12.3 | 1,000 | 3.0x | 1.0% |" in table
     assert "1.50 s" in table and "0.40 s" in table
 
 
@@ -89,3 +89,19 @@ def test_report_contract_edge(tmp_path):
             _positive(edge[mode]["latency_ms"][quantile], f"edge.ranking.{mode}.latency_ms.{quantile}")
         _positive(edge[mode]["size_bytes"], f"edge.ranking.{mode}.size_bytes")
         assert math.isfinite(edge[mode]["accuracy"])
+
+
+def test_pipeline_rates_count_every_example_and_batch_of_a_pass():
+    import tensorflow as tf
+
+    tool = _load_tool()
+
+    def make():  # 100 examples in 13 batches, the last one of 4
+        return tf.data.Dataset.range(100).map(lambda x: ({"x": x}, x)).batch(8)
+
+    rates = tool.pipeline_rates(make, repeats=2, min_batches=30)
+    assert rates["examples"] == 100 and rates["batches"] == 13
+    for key in ("cold_examples_per_second", "warm_examples_per_second", "epoch_start_seconds"):
+        _positive(rates[key], key)
+    consume = tool._consumer()
+    assert int(consume(iter(make().repeat()), tf.constant(26, tf.int64))) == 200  # whole passes are counted

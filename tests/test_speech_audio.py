@@ -165,9 +165,9 @@ def _config(**audio) -> cfg.RunConfig:
 def _augment_one(clip: np.ndarray, seed: int = 0, **audio) -> np.ndarray:
     config = _config(**audio)
     noise = audio_sources.colored_noise(2, 32000, seed=1)
-    augment = audio_sources.augmenter(config.data.audio, noise, len(clip), seed)
-    out, _ = augment({"waveform": tf.constant(clip)}, tf.constant(0, tf.int64))
-    return out["waveform"].numpy()
+    augment = audio_sources.batch_augmenter(config.data.audio, noise, len(clip), seed)
+    out, _ = augment({"waveform": tf.constant(clip[None])}, tf.constant([0], tf.int64))
+    return out["waveform"].numpy()[0]
 
 
 def test_each_augmentation_does_what_it_says():
@@ -184,6 +184,34 @@ def test_each_augmentation_does_what_it_says():
     added = noisy - clip
     snr = 20 * np.log10(np.sqrt(np.mean(clip**2)) / np.sqrt(np.mean(added**2)))
     assert snr == pytest.approx(10.0, abs=0.05)
+
+
+def test_every_row_of_a_batch_gets_its_own_draws():
+    # Eight copies of one clip in one batch: each row must come out shifted, scaled and noised
+    # by its own amounts, not all by one draw shared by the batch.
+    clip = (0.3 * np.sin(np.arange(16000) / 7.0) * (np.arange(16000) > 4000)).astype(np.float32)
+    batch = np.repeat(clip[None], 8, axis=0)
+    noise = audio_sources.colored_noise(2, 32000, seed=1)
+
+    def augment(**audio) -> np.ndarray:
+        config = _config(**audio)
+        run = audio_sources.batch_augmenter(config.data.audio, noise, len(clip), seed=0)
+        return run({"waveform": tf.constant(batch)}, tf.zeros([8], tf.int64))[0]["waveform"].numpy()
+
+    shifted = augment(time_shift_seconds=0.1, noise_probability=0.0, gain_db_range=0.0)
+    shifts = [int(np.flatnonzero(row)[0]) - int(np.flatnonzero(clip)[0]) for row in shifted]
+    assert len(set(shifts)) >= 6 and all(abs(s) <= 1600 for s in shifts), shifts
+    for row, shift in zip(shifted, shifts):  # each row is the clip moved by its own shift
+        np.testing.assert_array_equal(np.roll(clip, shift)[2000:-2000], row[2000:-2000])
+    gains = augment(time_shift_seconds=0.0, noise_probability=0.0, gain_db_range=6.0)[:, clip != 0] / clip[clip != 0]
+    assert np.ptp(gains, axis=1).max() < 1e-5 and len(np.unique(np.round(gains[:, 0], 5))) == 8
+    noisy = augment(time_shift_seconds=0.0, noise_probability=1.0, gain_db_range=0.0) - clip
+    assert min(np.abs(a - b).max() for i, a in enumerate(noisy) for b in noisy[i + 1:]) > 1e-3
+    snr = 20 * np.log10(np.sqrt(np.mean(clip**2)) / np.sqrt(np.mean(noisy**2, axis=1)))
+    assert np.all((snr > 5.0 - 0.05) & (snr < 30.0 + 0.05)) and np.ptp(snr) > 1.0, snr
+    # With noise_probability 0.5 some rows get noise and some do not.
+    half = np.abs(augment(time_shift_seconds=0.0, noise_probability=0.5, gain_db_range=0.0) - clip).max(axis=1)
+    assert 0 < np.sum(half > 1e-6) < 8, half
 
 
 def test_augmentation_is_applied_in_training_and_never_in_evaluation():

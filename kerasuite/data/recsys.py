@@ -1,7 +1,7 @@
 """Recommender data: interaction tables from CSV, TFDS MovieLens or a planted synthetic generator,
 the per-user hold-out split, and the id -> index encoding the models and devices share.
 
-Everything here except :func:`load_tfds` and :func:`make_dataset` is numpy + the standard
+Everything here except :func:`load_tfds` is numpy + the standard
 library, so bad input is refused (``UserError``) before TensorFlow loads.
 
 Index conventions (the exported models and ``kerasuite.runtime.recsys`` rely on them):
@@ -496,16 +496,6 @@ def planted_recall_ceiling(arrays: RecsysArrays, test: EncodedSplit, seen: dict[
             outside = int(open_items.sum()) - in_cluster
             recall.append((k - in_cluster) / outside if in_cluster < k else 0.0)
     return float(np.mean(recall)) if recall else None
-
-
-# ----------------------------------------------------------------------------- tf.data
-
-
-def make_dataset(features: dict[str, np.ndarray], targets: np.ndarray) -> Any:
-    """An unbatched ``tf.data`` source of ``(features, target)`` for ``make_pipeline``."""
-    import tensorflow as tf
-
-    return tf.data.Dataset.from_tensor_slices((dict(features), targets))
 
 
 def describe(arrays: RecsysArrays) -> dict[str, Any]:

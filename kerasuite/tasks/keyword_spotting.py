@@ -56,11 +56,12 @@ class KeywordSpotting(ClassificationMixin, Task):
         # idempotent, and doing it before the int8 input quantization keeps quiet clips precise.
         peak_floor = config.model.mfcc.peak_floor
         decode = audio_sources.decoder(length, peak_floor)
-        augment = (audio_sources.augmenter(config.data.audio, raw.noise, length, config.seed, peak_floor)
+        augment = (audio_sources.batch_augmenter(config.data.audio, raw.noise, length, config.seed, peak_floor)
                    if config.data.audio.augment else None)
 
         train, validation, test = make_split_pipelines(
-            raw.train, raw.validation, raw.test, config, map_fn=decode, augment_fn=augment, auto_shard=raw.auto_shard
+            raw.train, raw.validation, raw.test, config, map_fn=decode, batch_augment_fn=augment,
+            auto_shard=raw.auto_shard,
         )
         return TaskData(
             train=train,

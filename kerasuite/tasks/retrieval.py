@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from kerasuite.config import RunConfig
 from kerasuite.data import recsys
-from kerasuite.data.pipeline import make_pipeline
+from kerasuite.data.pipeline import array_rows, make_pipeline
 from kerasuite.errors import UserError
 from kerasuite.metrics import retrieval as metrics
 from kerasuite.models.two_tower import (
@@ -63,15 +63,11 @@ def make_datasets(config: RunConfig, splits: dict[str, tuple[dict, np.ndarray]],
     out = {}
     for name, (features, targets) in splits.items():
         training = name == "train"
-        if training:
-            # Files are often sorted (by user, or positives before sampled negatives); a bounded
-            # shuffle buffer would then feed batches from one narrow slice, so permute once here.
-            order = np.random.default_rng(config.seed).permutation(len(targets))
-            features, targets = {k: v[order] for k, v in features.items()}, targets[order]
+        # In-memory rows: training draws a full permutation per epoch (files are often sorted by
+        # user, or positives before sampled negatives, which a bounded shuffle buffer would not mix).
         out[name] = make_pipeline(
-            recsys.make_dataset(features, targets), training=training, batch_size=config.train.batch_size,
-            batch_augment_fn=augment if training else None, cache=config.data.cache,
-            shuffle_buffer=config.data.shuffle_buffer, seed=config.seed, auto_shard="DATA",
+            array_rows((features, targets)), training=training, batch_size=config.train.batch_size,
+            batch_augment_fn=augment if training else None, seed=config.seed, auto_shard="DATA",
             # The in-batch softmax treats a 1-example last batch as a trivial (zero-loss) problem.
             drop_remainder=training and len(targets) > config.train.batch_size,
         )

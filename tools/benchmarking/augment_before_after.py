@@ -8,7 +8,6 @@ import tensorflow as tf
 from kerasuite.tasks import get_task
 from kerasuite.tasks import retrieval as r
 from kerasuite.data.pipeline import make_pipeline
-from kerasuite.data import recsys
 
 def per_element(rate):  # the augmentation as it was before (per element, one draw per example)
     def augment(features, target):
@@ -32,13 +31,13 @@ for task_name in ("ranking", "retrieval"):
     feats = {k: np.stack(v) for k, v in feats.items()}; targets = np.stack(targets)
     rate = config.data.recsys.oov_user_rate
     def before():
-        return make_pipeline(recsys.make_dataset(feats, targets), training=True, batch_size=config.train.batch_size,
+        return make_pipeline(tf.data.Dataset.from_tensor_slices((feats, targets)), training=True, batch_size=config.train.batch_size,
                              augment_fn=per_element(rate), seed=0, drop_remainder=True)
     def after():
-        return make_pipeline(recsys.make_dataset(feats, targets), training=True, batch_size=config.train.batch_size,
+        return make_pipeline(tf.data.Dataset.from_tensor_slices((feats, targets)), training=True, batch_size=config.train.batch_size,
                              batch_augment_fn=r.oov_user_augment(rate), seed=0, drop_remainder=True)
     def none():
-        return make_pipeline(recsys.make_dataset(feats, targets), training=True, batch_size=config.train.batch_size,
+        return make_pipeline(tf.data.Dataset.from_tensor_slices((feats, targets)), training=True, batch_size=config.train.batch_size,
                              seed=0, drop_remainder=True)
     rows = {"before_per_element": [], "after_batched": [], "no_augmentation": []}
     for _ in range(3):
