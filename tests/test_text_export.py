@@ -10,7 +10,7 @@ from kerasuite.export import tflite
 from kerasuite.models.layers.fusable_lstm import FusableLSTM
 from kerasuite.models.layers.fused_lstm_tflite import (
     MIN_CELL_STATE_SCALE,
-    raise_small_lstm_cell_scales,
+    repair_fused_lstms,
 )
 from kerasuite.models.sequence import build_sequence_classifier
 from kerasuite.runtime.interpreter import TFLiteModel
@@ -134,9 +134,47 @@ def test_int8_lstm_with_small_cell_state_stays_accurate(exported, tmp_path):
     broken.write_bytes(_with_cell_scale(content, 2.0 ** -18))  # what calibration produced
     broken_error = np.abs(TFLiteModel(broken).predict({"sequence": sequences}) - expected).mean()
     assert broken_error > 10 * error and broken_error > 5 * step
-    repaired, changed = raise_small_lstm_cell_scales(broken.read_bytes())
-    assert changed == 1 and _cell_scales(repaired) == [MIN_CELL_STATE_SCALE]
-    assert raise_small_lstm_cell_scales(repaired) == (repaired, 0)  # nothing left to do
+    repaired, changed = repair_fused_lstms(broken.read_bytes())
+    assert changed["cell_scale_raised"] == 1 and _cell_scales(repaired) == [MIN_CELL_STATE_SCALE]
+    assert repair_fused_lstms(repaired)[0] == repaired  # nothing left to do
+
+
+def _cell_clips(content: bytes, new_clip: float | None = None) -> tuple[list[float], bytes]:
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    clips = []
+    for operator in model.subgraphs[0].operators:
+        if max(model.operatorCodes[operator.opcodeIndex].builtinCode, 0) == 44:
+            clips.append(float(operator.builtinOptions.cellClip))
+            if new_clip is not None:
+                operator.builtinOptions.cellClip = new_clip
+    return clips, bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def test_fused_lstm_does_not_clip_the_cell_state(tmp_path):
+    """Keras never clips the cell state; the converter's fused op clips it at 10 unless the
+    exporter removes that. Here the cell climbs to ~20 and comes back down to ~5."""
+    steps = 35
+    sequence = keras.Input((steps, 1), name="sequence")
+    model = keras.Model(sequence, FusableLSTM(1, return_sequences=True)(sequence))
+    # gates i, f, c, o: input, forget and output gates open; candidate = tanh(5 x) = sign(x)
+    model.layers[1].set_weights([np.array([[0.0, 0.0, 5.0, 0.0]], "float32"), np.zeros((1, 4), "float32"),
+                                 np.array([10.0, 10.0, 0.0, 10.0], "float32")])
+    model.save(tmp_path / "climb.keras")
+    inputs = np.concatenate([np.ones(20), -np.ones(15)]).astype("float32").reshape(1, steps, 1)
+    np.savez(tmp_path / "representative.npz", input__sequence=inputs)
+    tflite.convert(tmp_path / "climb.keras", "float32", tmp_path / "climb.tflite", tmp_path / "representative.npz",
+                   batch_size=1)
+    content = (tmp_path / "climb.tflite").read_bytes()
+    expected = np.asarray(model(inputs))[0, -1, 0]
+    assert expected > 0.99  # cell ~ 20 - 15 = 5 > 0
+    clips, clipped = _cell_clips(content, new_clip=10.0)
+    assert clips == [0.0]
+    np.testing.assert_allclose(TFLiteModel(tmp_path / "climb.tflite").predict({"sequence": inputs})[0, -1, 0],
+                               expected, atol=1e-4)
+    (tmp_path / "clipped.tflite").write_bytes(clipped)  # what the converter wrote
+    assert TFLiteModel(tmp_path / "clipped.tflite").predict({"sequence": inputs})[0, -1, 0] < -0.99  # 10 - 15
 
 
 def _attention_model(attention: keras.layers.Layer) -> keras.Model:

@@ -121,12 +121,12 @@ def convert(model_path: str, mode: str, representative: str | None, batch_size, 
             listed = ", ".join(f"tf.{op}" for op in ops) or "unknown ops"
             raise NeedsNonBuiltinOps(listed) from None
         raise
-    if mode == "int8":
-        # The int8 LSTM kernel skips tanh(cell) when calibration gave the cell state a scale
-        # below 2^-15; see kerasuite.models.layers.fused_lstm_tflite. No-op without LSTMs.
-        from kerasuite.models.layers.fused_lstm_tflite import raise_small_lstm_cell_scales
+    # Fused LSTMs: the converter adds a cell clip Keras does not have, and the int8 kernel skips
+    # tanh(cell) for cell scales below 2^-15; see kerasuite.models.layers.fused_lstm_tflite.
+    # No-op without LSTMs.
+    from kerasuite.models.layers.fused_lstm_tflite import repair_fused_lstms
 
-        content, _ = raise_small_lstm_cell_scales(content)
+    content, _ = repair_fused_lstms(content)
     return content
 
 
