@@ -479,6 +479,17 @@ def run_child(args: list[str], timeout: float) -> tuple[subprocess.CompletedProc
     return done, wall, usage.ru_maxrss / 1024.0
 
 
+def run_or_record(spec: dict, key: str, errors: dict[str, str]) -> dict | None:
+    """One worker's result, or None with its error recorded under ``key``: one failing task must
+    not cost the rest of a long run."""
+    try:
+        return run_worker(spec)
+    except RuntimeError as error:
+        errors[key] = str(error)
+        print(error, file=sys.stderr)
+        return None
+
+
 def run_worker(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
     done, wall, rss = run_child([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)], timeout)
     for line in reversed(done.stdout.splitlines()):
@@ -787,11 +798,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = {"kind": "task", "task": task, "sets": SETTINGS[level][task], "sections": sections_here,
                 "modes": modes, "scratch": str(scratch), "naive_folder": folders.get(task), **knobs}
         print(f"[benchmark] {task}: {', '.join(sections_here)}", flush=True)
-        try:
-            result = run_worker(spec)
-        except RuntimeError as error:
-            errors[f"{task}:{','.join(sections_here)}"] = str(error)
-            print(error, file=sys.stderr)
+        result = run_or_record(spec, f"{task}:{','.join(sections_here)}", errors)
+        if result is None:
             continue
         report.setdefault("children", {})[task] = result["_child"]
         if "pipeline" in result:
@@ -806,11 +814,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[benchmark] {name}: edge", flush=True)
             spec = {"kind": "task", "task": variant["task"], "sets": variant["sets"], "sections": ["edge"],
                     "modes": modes, "scratch": str(scratch), **knobs}
-            try:
-                result = run_worker(spec)
-            except RuntimeError as error:
-                errors[f"{name}:edge"] = str(error)
-                print(error, file=sys.stderr)
+            result = run_or_record(spec, f"{name}:edge", errors)
+            if result is None:
                 continue
             report.setdefault("children", {})[name] = result["_child"]
             report.setdefault("edge", {})[name] = {**result["edge"], "settings": variant["sets"]}
