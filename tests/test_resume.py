@@ -203,7 +203,8 @@ def test_early_stopping_can_watch_validation_accuracy(tmp_path, capsys):
 def test_early_stopping_on_an_unknown_metric_is_a_one_line_error(tmp_path, capsys):
     done = run_main(capsys, *train_args(tmp_path / "run", **{"train.early_stopping_patience": "1",
                                                               "train.early_stopping_metric": "recall"}))
-    assert_one_line_error(done, 2, "train.early_stopping_metric", "recall")
+    assert_one_line_error(done, 2, "train.early_stopping_metric", "recall", "accuracy")
+    assert not (tmp_path / "run").exists()  # refused before training, nothing written
 
 
 def test_mixed_precision_on_cpu_is_refused_before_anything_is_written(tmp_path, capsys):

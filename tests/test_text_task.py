@@ -84,6 +84,7 @@ def test_tensorboard_gets_projector_confusion_matrix_and_samples(tiny_run):
 
     table = tf.train.load_variable(str(projector_dir / "embedding.ckpt-1"), config.embeddings[0].tensor_name)
     assert table.shape == (len(vocabulary), 8)  # model.lstm.embedding_dim in the tiny settings
+    assert list(projector_dir.glob("events.out.tfevents.*")), "TensorBoard lists only folders with events as runs"
     events = EventAccumulator(str(logs / "validation"), size_guidance={"images": 0, "tensors": 0})
     events.Reload()
     tags = set(events.Tags()["tensors"]) | set(events.Tags()["images"])

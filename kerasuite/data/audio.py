@@ -32,6 +32,7 @@ from kerasuite.data.sources import (
     split_files,
     split_indices,
     split_off_validation,
+    tfds_builder,
 )
 from kerasuite.errors import UserError
 from kerasuite.models.layers.mfcc import normalize_peak
@@ -254,12 +255,7 @@ def _folder(path: str, config: RunConfig) -> RawAudio:
 
 
 def _tfds(name: str, config: RunConfig) -> RawAudio:
-    import tensorflow_datasets as tfds
-
-    try:
-        builder = tfds.builder(name)
-    except Exception as error:  # DatasetNotFoundError and friends
-        raise UserError(f"--data tfds:{name}: {str(error).splitlines()[0]}") from None
+    builder = tfds_builder(name)
     features = builder.info.features
     if "audio" not in features or "label" not in features:
         raise UserError(f"--data tfds:{name}: needs 'audio' and 'label' features for keyword_spotting")

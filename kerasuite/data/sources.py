@@ -158,3 +158,14 @@ def split_files(files: LabelledFiles, test_fraction: float, seed: int) -> tuple[
     is_test = np.array([stable_fraction(Path(p).name, seed) < test_fraction for p in files.paths], dtype=bool)
     pick = lambda mask: LabelledFiles([p for p, m in zip(files.paths, mask) if m], files.labels[mask])  # noqa: E731
     return pick(~is_test), pick(is_test)
+
+
+def tfds_builder(name: str):
+    """``tfds.builder(name)``, with an unknown or broken data set as a one-line ``--data`` error."""
+    import tensorflow_datasets as tfds
+
+    try:
+        return tfds.builder(name)
+    except Exception as error:  # DatasetNotFoundError and friends
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserError(f"--data tfds:{name}: {first_line}") from None

@@ -17,7 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from kerasuite.config import RunConfig, TextDataConfig
-from kerasuite.data.sources import parse_source, scan_class_folder, split_files, split_indices, split_off_validation
+from kerasuite.data.sources import (
+    parse_source,
+    scan_class_folder,
+    split_files,
+    split_indices,
+    split_off_validation,
+    tfds_builder,
+)
 from kerasuite.errors import UserError
 from kerasuite.runtime.text import STANDARDIZE_MODES, decode_text
 
@@ -181,10 +188,7 @@ def _folder(target: str, config: RunConfig) -> RawText:
 def _tfds(name: str, config: RunConfig) -> RawText:
     import tensorflow_datasets as tfds
 
-    try:
-        builder = tfds.builder(name)
-    except Exception as error:  # DatasetNotFoundError and friends
-        raise UserError(f"--data tfds:{name}: {str(error).strip().splitlines()[0]}") from None
+    builder = tfds_builder(name)
     features = builder.info.features
     text_key, label_key = builder.info.supervised_keys or ("text", "label")
     if not isinstance(text_key, str) or text_key not in features or label_key not in features:

@@ -24,6 +24,7 @@ from kerasuite.metrics import retrieval as metrics
 from kerasuite.models.two_tower import (
     InBatchSoftmaxLoss, RecsysInputSizes, build_topk_model, build_two_tower, towers)
 from kerasuite.tasks.base import Heldout, Task, TaskData
+from kerasuite.tensorboard_projector import write_embedding_projector
 from kerasuite.training.optimizers import make_optimizer
 
 RECALL_KS = (10, 100)
@@ -85,29 +86,9 @@ class ItemEmbeddingProjector(keras.callbacks.Callback):
         self.log_dir = Path(log_dir) / "item_embeddings"
 
     def on_train_end(self, logs=None):
-        from tensorboard.plugins import projector
-
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        embeddings = self.candidate_fn(self.model)
-        clean = lambda text: " ".join(str(text).split())  # noqa: E731  tabs/newlines break the TSV
-        lines = ["item_id\ttitle"] + [
-            f"{clean(item)}\t{clean(title)}"
-            for item, title in zip(self.arrays.items.ids, self.arrays.item_titles[1:])
-        ]
-        (self.log_dir / "metadata.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        checkpoint = tf.train.Checkpoint(item_embedding=tf.Variable(embeddings))
-        checkpoint.save(str(self.log_dir / "embedding.ckpt"))
-        settings = projector.ProjectorConfig()
-        entry = settings.embeddings.add()
-        entry.tensor_name = "item_embedding/.ATTRIBUTES/VARIABLE_VALUE"
-        entry.metadata_path = "metadata.tsv"
-        projector.visualize_embeddings(str(self.log_dir), settings)
-        # TensorBoard lists a folder as a run (and so in the projector) only if it holds events.
-        writer = tf.summary.create_file_writer(str(self.log_dir))
-        with writer.as_default():
-            tf.summary.text("item_embeddings", f"{len(embeddings)} item embeddings of size "
-                            f"{embeddings.shape[1]}; open the Projector tab", step=0)
-        writer.close()
+        embeddings = np.asarray(self.candidate_fn(self.model))
+        rows = zip(self.arrays.items.ids, self.arrays.item_titles[1:])
+        write_embedding_projector(self.log_dir, "item_embedding", embeddings, list(rows), header=("item_id", "title"))
 
 
 class Retrieval(Task):

@@ -27,6 +27,7 @@ from kerasuite.models.sequence import build_sequence_classifier
 from kerasuite.runtime.text import vocabulary_text
 from kerasuite.tasks.base import Heldout, Task, TaskData
 from kerasuite.tasks.classification import ClassificationMixin
+from kerasuite.tensorboard_projector import write_embedding_projector
 
 INPUT_NAME = "tokens"
 SAMPLE_TEXTS = 8  # test texts kept for the TensorBoard "true -> predicted" table
@@ -159,20 +160,10 @@ class EmbeddingProjectorCallback(keras.callbacks.Callback):
         self.projector_dir = Path(projector_dir)
 
     def on_train_end(self, logs=None):
-        from tensorboard.plugins import projector
-
-        self.projector_dir.mkdir(parents=True, exist_ok=True)
         matrix = token_embedding_matrix(self.model, len(self.vocabulary))
         # Row 0 is padding (""), which would be a blank metadata row: name it.
-        names = ["<pad>" if i == 0 else token for i, token in enumerate(self.vocabulary)]
-        write_text_atomic(self.projector_dir / "metadata.tsv", "\n".join(names) + "\n")
-        checkpoint = tf.train.Checkpoint(embedding=tf.Variable(matrix, name="token_embedding"))
-        checkpoint.save(str(self.projector_dir / "embedding.ckpt"))
-        settings = projector.ProjectorConfig()
-        embedding = settings.embeddings.add()
-        embedding.tensor_name = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
-        embedding.metadata_path = "metadata.tsv"
-        projector.visualize_embeddings(str(self.projector_dir), settings)
+        names = [["<pad>" if i == 0 else token] for i, token in enumerate(self.vocabulary)]
+        write_embedding_projector(self.projector_dir, "token_embedding", matrix, names)
 
 
 class TextSamplesCallback(keras.callbacks.Callback):

@@ -171,6 +171,26 @@ def resumed_epoch(backup_dir: Path) -> int:
         return 0
 
 
+def check_early_stopping_metric(model: keras.Model, config: cfg.RunConfig) -> None:
+    """Refuse, before anything is written, an early-stopping metric the compiled model never logs.
+
+    Keras knows metric names only after the first batch; the compile arguments it keeps say them
+    sooner. Where they are unavailable, :class:`EarlyStoppingOnMetric` still refuses at epoch end.
+    """
+    metric = config.train.early_stopping_metric
+    if config.train.early_stopping_patience <= 0 or metric == "loss":
+        return
+    compiled = getattr(getattr(model, "_compile_config", None), "config", None) or {}
+    metrics = compiled.get("metrics")
+    if metrics is None:
+        return
+    listed = metrics.values() if isinstance(metrics, dict) else metrics
+    names = {m if isinstance(m, str) else getattr(m, "name", None) for m in keras.tree.flatten(list(listed))}
+    if metric not in names:
+        raise UserError(f"train.early_stopping_metric: this model logs no metric {metric!r}; "
+                        f"use loss or one of: {', '.join(sorted(n for n in names if n))}")
+
+
 class EarlyStoppingOnMetric(keras.callbacks.EarlyStopping):
     """Keras' EarlyStopping, with an unknown metric reported as a one-line flag error."""
 

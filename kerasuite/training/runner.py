@@ -147,7 +147,7 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
     import keras
     import tensorflow as tf
 
-    from kerasuite.training.fit import fit, resumed_epoch
+    from kerasuite.training.fit import check_early_stopping_metric, fit, resumed_epoch
 
     if not verbose:
         tf.get_logger().setLevel("ERROR")
@@ -157,12 +157,13 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         data = task.load_data(config)  # bad data is refused before the run folder is touched
-        if chief:
-            create_run_dir(run_dir, overwrite)
-            cfg.save(config, run_dir / "config.json")
         with strategy.scope():
             model = task.build_model(config, data)
             task.compile_model(model, config, data)
+        check_early_stopping_metric(model, config)  # so is a metric the model does not log
+        if chief:
+            create_run_dir(run_dir, overwrite)
+            cfg.save(config, run_dir / "config.json")
 
         # A collective: it also keeps every worker from reading the backup before the chief has
         # cleared it for --overwrite.

@@ -1,0 +1,39 @@
+"""Embeddings for TensorBoard's Embedding Projector: one writer for every task that has a table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from kerasuite.io_utils import write_text_atomic
+
+
+def _tsv_field(value) -> str:
+    return " ".join(str(value).split())  # tabs and newlines would break the TSV
+
+
+def write_embedding_projector(folder: Path, name: str, matrix: np.ndarray, rows: Sequence[Sequence[str]],
+                              header: Optional[Sequence[str]] = None) -> None:
+    """A checkpoint of ``matrix`` (one row per entry of ``rows``), ``metadata.tsv`` (with
+    ``header`` when there are several columns) and ``projector_config.pbtxt`` in ``folder``, plus
+    one text event: TensorBoard lists a folder as a run, and so in the Projector, only if it
+    holds events."""
+    import tensorflow as tf
+    from tensorboard.plugins import projector
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = (["\t".join(header)] if header else []) + ["\t".join(_tsv_field(v) for v in row) for row in rows]
+    write_text_atomic(folder / "metadata.tsv", "\n".join(lines) + "\n")
+    tf.train.Checkpoint(**{name: tf.Variable(matrix, name=name)}).save(str(folder / "embedding.ckpt"))
+    settings = projector.ProjectorConfig()
+    entry = settings.embeddings.add()
+    entry.tensor_name = f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
+    entry.metadata_path = "metadata.tsv"
+    projector.visualize_embeddings(str(folder), settings)
+    writer = tf.summary.create_file_writer(str(folder))
+    with writer.as_default():
+        tf.summary.text(name, f"{len(matrix)} embeddings of size {matrix.shape[1]}; open the Projector tab", step=0)
+    writer.close()
