@@ -17,7 +17,8 @@ class TransformerEncoderBlock(keras.layers.Layer):
     bounded penalty that int8 export keeps (see :class:`BoundedMaskAttention`).
     """
 
-    def __init__(self, num_heads: int, ff_dim: int, dropout: float = 0.0, epsilon: float = 1e-6, **kwargs):
+    def __init__(self, num_heads: int, ff_dim: int, dropout: float = 0.0, epsilon: float = 1e-6,
+                 mask_penalty: float = 20.0, **kwargs):
         super().__init__(**kwargs)
         if num_heads < 1 or ff_dim < 1:
             raise ValueError(f"TransformerEncoderBlock: num_heads and ff_dim must be positive, got {num_heads}, {ff_dim}")
@@ -27,6 +28,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.ff_dim = int(ff_dim)
         self.dropout = float(dropout)
         self.epsilon = float(epsilon)
+        self.mask_penalty = float(mask_penalty)
         self.supports_masking = False
 
     def build(self, input_shape):
@@ -36,7 +38,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
                 f"TransformerEncoderBlock: the embedding size {dim} must be divisible by num_heads={self.num_heads}"
             )
         self.attention = BoundedMaskAttention(
-            self.num_heads, dim // self.num_heads, dropout=self.dropout, name="attention"
+            self.num_heads, dim // self.num_heads, mask_penalty=self.mask_penalty, dropout=self.dropout, name="attention"
         )
         self.attention.build(input_shape, input_shape)
         self.attention_norm = keras.layers.LayerNormalization(epsilon=self.epsilon, name="attention_norm")
@@ -70,4 +72,5 @@ class TransformerEncoderBlock(keras.layers.Layer):
             "ff_dim": self.ff_dim,
             "dropout": self.dropout,
             "epsilon": self.epsilon,
+            "mask_penalty": self.mask_penalty,
         }
