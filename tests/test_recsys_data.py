@@ -149,8 +149,8 @@ def test_bad_sources_are_refused(tmp_path):
 
 
 def test_tfds_movielens_loads_through_real_tfds_code_offline():
-    tfds = pytest.importorskip("tensorflow_datasets")
     import tensorflow as tf
+    import tensorflow_datasets as tfds
 
     ratings = [("1", "10", 4.0, 100, [0, 7]), ("1", "11", 2.0, 300, [4]), ("1", "12", 5.0, 200, []),
                ("2", "10", 3.0, 50, [0, 7]), ("2", "12", 1.0, 60, [])]
