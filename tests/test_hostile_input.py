@@ -155,8 +155,8 @@ def test_corrupt_image_is_named_and_can_be_skipped(tmp_path, capsys):
 def test_corrupt_audio_clip_is_named(tmp_path, capsys):
     data = tmp_path / "data"
     for word in ("yes", "no"):
-        for i in range(3):
-            write_wav(data / word / f"{i}.wav", freq=300 + 200 * i)
+        for i in range(10):  # enough clips that the default split holds some out for testing
+            write_wav(data / word / f"{i}.wav", freq=300 + 50 * i)
     bad = data / "no" / "broken.wav"
     bad.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage")
     refuse(capsys, tmp_path, "--task", "keyword_spotting", "--data", f"folder:{data}", culprits=(str(bad),))

@@ -295,7 +295,8 @@ def test_folder_source_refuses_one_class_and_unreadable_files(tmp_path):
     with pytest.raises(UserError, match="single class"):
         audio_sources.load(f"folder:{tmp_path / 'one'}", cfg.resolve({}, {"task": "keyword_spotting"}))
     for name in ("yes", "no"):
-        write_pcm(tmp_path / "two" / name / "a.wav", tone(300, 1.0, 16000)[None], 16000)
+        for clip in ("a", "b", "c"):  # enough files that the 50% split holds some out
+            write_pcm(tmp_path / "two" / name / f"{clip}.wav", tone(300, 1.0, 16000)[None], 16000)
     bad = tmp_path / "two" / "no" / "broken.wav"
     bad.write_bytes(b"not audio at all")
     config = cfg.resolve({}, {"task": "keyword_spotting", "data.test_fraction": "0.5"})

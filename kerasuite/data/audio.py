@@ -29,10 +29,10 @@ from kerasuite.config import AudioDataConfig, RunConfig
 from kerasuite.data.sources import (
     parse_source,
     scan_class_folder,
-    split_files,
     split_indices,
     split_off_validation,
     tfds_builder,
+    train_test_files,
 )
 from kerasuite.errors import UserError
 from kerasuite.models.layers.mfcc import normalize_peak
@@ -222,10 +222,7 @@ def _noise_folder(root: Path, audio: AudioDataConfig, seed: int) -> tuple[np.nda
 
 def _folder(path: str, config: RunConfig) -> RawAudio:
     scanned = scan_class_folder(path, AUDIO_EXTENSIONS, ignore=(NOISE_FOLDER,))
-    if scanned.test is not None:
-        train_files, test_files = scanned.train, scanned.test
-    else:
-        train_files, test_files = split_files(scanned.train, config.data.test_fraction, config.seed)
+    train_files, test_files = train_test_files(scanned, path, config.data.test_fraction, config.seed)
     audio, skip = config.data.audio, config.data.skip_bad_files
     train_x, train_y, bad_train = _read_clips(train_files.paths, train_files.labels, audio, skip)
     test_x, test_y, bad_test = _read_clips(test_files.paths, test_files.labels, audio, skip)

@@ -14,7 +14,13 @@ import numpy as np
 import tensorflow as tf
 
 from kerasuite.config import RunConfig
-from kerasuite.data.sources import parse_source, scan_class_folder, split_files, split_indices, split_off_validation
+from kerasuite.data.sources import (
+    parse_source,
+    scan_class_folder,
+    split_indices,
+    split_off_validation,
+    train_test_files,
+)
 from kerasuite.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -195,10 +201,7 @@ def _check_readable(paths: list[str], labels: np.ndarray, skip: bool) -> tuple[l
 
 def _folder(path: str, config: RunConfig) -> RawImages:
     scanned = scan_class_folder(path, IMAGE_EXTENSIONS)
-    if scanned.test is not None:
-        train_files, test_files = scanned.train, scanned.test
-    else:
-        train_files, test_files = split_files(scanned.train, config.data.test_fraction, config.seed)
+    train_files, test_files = train_test_files(scanned, path, config.data.test_fraction, config.seed)
     skip = config.data.skip_bad_files
     train_paths, train_labels, bad_train = _check_readable(train_files.paths, train_files.labels, skip)
     test_paths, test_labels, bad_test = _check_readable(test_files.paths, test_files.labels, skip)

@@ -160,6 +160,18 @@ def split_files(files: LabelledFiles, test_fraction: float, seed: int) -> tuple[
     return pick(~is_test), pick(is_test)
 
 
+def train_test_files(scanned: ClassFolder, path: str, test_fraction: float,
+                     seed: int) -> tuple[LabelledFiles, LabelledFiles]:
+    """The folder's own ``test/`` split, else a seeded split of its files; a split that leaves no
+    test file is a one-line ``--data`` error."""
+    if scanned.test is not None:
+        return scanned.train, scanned.test
+    train, test = split_files(scanned.train, test_fraction, seed)
+    if not test.paths:
+        raise UserError(f"--data folder:{path}: too few files to hold out a test split; add files or a test/ folder")
+    return train, test
+
+
 def tfds_builder(name: str):
     """``tfds.builder(name)``, with an unknown or broken data set as a one-line ``--data`` error."""
     import tensorflow_datasets as tfds

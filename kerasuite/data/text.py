@@ -20,10 +20,10 @@ from kerasuite.config import RunConfig, TextDataConfig
 from kerasuite.data.sources import (
     parse_source,
     scan_class_folder,
-    split_files,
     split_indices,
     split_off_validation,
     tfds_builder,
+    train_test_files,
 )
 from kerasuite.errors import UserError
 from kerasuite.runtime.text import STANDARDIZE_MODES, decode_text
@@ -171,12 +171,7 @@ def _read_files(paths: list[str]) -> list[str]:
 
 def _folder(target: str, config: RunConfig) -> RawText:
     scanned = scan_class_folder(target, TEXT_EXTENSIONS)
-    if scanned.test is not None:
-        train_files, test_files = scanned.train, scanned.test
-    else:
-        train_files, test_files = split_files(scanned.train, config.data.test_fraction, config.seed)
-        if not test_files.paths:
-            raise UserError(f"--data folder:{target}: too few files to hold out a test split; add files or a test/ folder")
+    train_files, test_files = train_test_files(scanned, target, config.data.test_fraction, config.seed)
     train = TextSplit(_read_files(train_files.paths), train_files.labels.astype(np.int64))
     test = TextSplit(_read_files(test_files.paths), test_files.labels.astype(np.int64))
     return _with_validation(train, test, scanned.class_names, config)
