@@ -203,6 +203,11 @@ class TrainConfig:
     # debugging); 0 = off. Must be set before TensorFlow starts, i.e. once per process.
     logical_cpus: int = 0
     steps_per_epoch: int = 0  # 0 = one pass over the training split
+    # Training steps per call into the TF runtime (Keras' compile argument). Keras spends a few
+    # milliseconds of Python per call; on millisecond steps (the recommenders) that is most of
+    # the time (tools/benchmarking/steps_per_execution.py). Callbacks see a batch boundary every
+    # N steps; results are the same.
+    steps_per_execution: int = 1
     early_stopping_patience: int = 0  # 0 = off
     # What early stopping watches, on the validation split when there is one: "loss" or a compiled
     # metric such as "accuracy" (small text sets: val_loss rises while val accuracy still improves).
@@ -460,6 +465,7 @@ def validate(config: RunConfig) -> None:
     positive = {
         "train.epochs": config.train.epochs,
         "train.batch_size": config.train.batch_size,
+        "train.steps_per_execution": config.train.steps_per_execution,
         "export.representative_batches": config.export.representative_batches,
     }
     for key, value in positive.items():

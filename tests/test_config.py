@@ -36,6 +36,7 @@ def test_task_defaults_sit_between_dataclass_defaults_and_file():
         ({"train": {"mixed_precision": "yes"}}, {}, "train.mixed_precision"),
         ({}, {"export.modes": "float32,int4"}, "int4"),
         ({}, {"train.strategy": "tpu"}, "tpu"),
+        ({}, {"train.steps_per_execution": "0"}, "train.steps_per_execution"),
         ({}, {"train": "3"}, "train"),
     ],
 )

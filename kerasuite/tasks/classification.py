@@ -25,6 +25,7 @@ class ClassificationMixin:
             optimizer=make_optimizer(config.train, planned_steps(config.train, data.num_train_examples)),
             loss=keras.losses.SparseCategoricalCrossentropy(),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            steps_per_execution=config.train.steps_per_execution,
         )
 
     def score(self, outputs: np.ndarray, heldout: Heldout, data: TaskData) -> dict[str, float]:

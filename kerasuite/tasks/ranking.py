@@ -135,7 +135,8 @@ class Ranking(Task):
             loss, metric = keras.losses.BinaryCrossentropy(), keras.metrics.AUC(name="auc")
         else:
             loss, metric = keras.losses.MeanSquaredError(), keras.metrics.RootMeanSquaredError(name="rmse")
-        model.compile(optimizer=make_optimizer(config.train), loss=loss, metrics=[metric])
+        model.compile(optimizer=make_optimizer(config.train), loss=loss, metrics=[metric],
+                      steps_per_execution=config.train.steps_per_execution)
 
     # -- evaluation ----------------------------------------------------------------------------
     def evaluate(self, model: keras.Model, data: TaskData, config: RunConfig) -> dict[str, float]:

@@ -156,7 +156,8 @@ class Retrieval(Task):
 
     # -- model ---------------------------------------------------------------------------------
     def compile_model(self, model: keras.Model, config: RunConfig, data: TaskData) -> None:
-        model.compile(optimizer=make_optimizer(config.train), loss=InBatchSoftmaxLoss())
+        model.compile(optimizer=make_optimizer(config.train), loss=InBatchSoftmaxLoss(),
+                      steps_per_execution=config.train.steps_per_execution)
 
     def export_model(self, model: keras.Model, data: TaskData) -> keras.Model:
         self.refresh_candidates(model, data)

@@ -54,7 +54,8 @@ def create_run_dir(run_dir: Path, overwrite: bool) -> None:
 
 
 # Settings a resumed run may change: they do not alter the model, the data or the optimizer.
-RESUME_MAY_CHANGE = ("train.epochs", "train.verbose", "train.strategy", "train.logical_cpus", "export.", "run_dir")
+RESUME_MAY_CHANGE = ("train.epochs", "train.verbose", "train.strategy", "train.logical_cpus",
+                     "train.steps_per_execution", "export.", "run_dir")
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
