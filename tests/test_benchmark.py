@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -53,7 +54,14 @@ def test_report_contract_pipeline_and_startup(tmp_path):
         _positive(row[key], f"pipeline.ranking.{key}")
     # The headroom is the ratio of the two rates it claims to be.
     assert row["headroom"] == pytest.approx(row["pipeline_examples_per_second"] / row["train_examples_per_second"])
-    assert 0.0 <= row["input_wait_fraction"] < 1.0
+    # Input wait: the median of per-round paired estimates (clipped at 0), inside its quartiles;
+    # the real pipeline's whole fetch share is a share of the step.
+    waits = row["input_wait_rounds"]
+    assert len(waits) >= 3
+    assert row["input_wait_fraction"] == pytest.approx(max(0.0, statistics.median(waits)))
+    low, high = row["input_wait_quartiles"]
+    assert low <= statistics.median(waits) <= high
+    assert 0.0 < row["fetch_fraction"] < 1.0 and 0.0 < row["fetch_fraction_from_memory"] < 1.0
     for key in ("train_help", "edge_help"):
         _positive(report["startup_seconds"][key], f"startup_seconds.{key}")
 
@@ -65,12 +73,33 @@ def test_markdown_names_every_measured_task():
         "machine": {"cpu_model": "cpu", "cores": 2, "simd_flags": ["avx2"], "tensorflow": "2", "keras": "3",
                     "litert": "1", "load_average_start": [1.0, 1.0, 1.0]},
         "pipeline": {"ranking": {"params": 10, "pipeline_examples_per_second": 3000.0, "cold_examples_per_second": 900.0,
-                                 "epoch_start_seconds": 0.0123, "train_examples_per_second": 1000.0, "headroom": 3.0, "input_wait_fraction": 0.01}},
+                                 "epoch_start_seconds": 0.0123, "train_examples_per_second": 1000.0, "headroom": 3.0, "input_wait_fraction": 0.01,
+                                 "input_wait_quartiles": [-0.02, 0.035], "fetch_fraction": 0.071}},
         "startup_seconds": {"train_help": 1.5, "edge_help": 0.4, "runs": 3},
     }
     table = tool.markdown(report)
-    assert "| ranking | 10 | 3,000 | 900 | 12.3 | 1,000 | 3.0x | 1.0% |" in table
+    assert "| ranking | 10 | 3,000 | 900 | 12.3 | 1,000 | 3.0x | 1.0% (-2.0 to 3.5; fetch 7.1%) |" in table
     assert "1.50 s" in table and "0.40 s" in table
+
+
+def test_markdown_edge_rows_give_agreement_or_max_difference():
+    tool = _load_tool()
+
+    def mode(size, p50, agreement, diff):
+        return {"size_bytes": size, "accuracy": 0.9, "agreement": agreement, "max_abs_diff": diff, "parity_examples": 50,
+                "latency_ms": {"p50": p50, "p90": 2 * p50}, "latency_ms_2_threads": {"p50": p50, "p90": p50}}
+
+    def task(agreement):
+        return {"metric": "accuracy", "keras_metric": 0.91, "keras_latency_ms": {"p50": 10.0, "p90": 12.0},
+                "keras_size_bytes": 4096, "float32": mode(4000, 1.0, 1.0 if agreement else None, 1e-6),
+                "int8": mode(1000, 0.5, 0.96 if agreement else None, 0.031)}
+
+    report = {"created": "now", "command": "c", "edge": {"image": task(True), "ranking": task(False)},
+              "machine": {"cpu_model": "cpu", "cores": 2, "simd_flags": [], "tensorflow": "2", "keras": "3",
+                          "litert": "1", "load_average_start": [1.0, 1.0, 1.0]}}
+    table = tool.markdown(report)
+    assert "| image | int8 | 1.0 kB | 0.25x | 0.9000 | 0.960 (50) | 0.500 | 1.000 | 0.500 | 0.50x | 20x |" in table
+    assert "| ranking | int8 | 1.0 kB | 0.25x | 0.9000 | max diff 0.031 (50) |" in table
 
 
 def test_unknown_section_is_refused(tmp_path):
@@ -89,6 +118,9 @@ def test_report_contract_edge(tmp_path):
             _positive(edge[mode]["latency_ms"][quantile], f"edge.ranking.{mode}.latency_ms.{quantile}")
         _positive(edge[mode]["size_bytes"], f"edge.ranking.{mode}.size_bytes")
         assert math.isfinite(edge[mode]["accuracy"])
+        # Ranking predicts a rating: no decision to agree on, so the parity's max difference.
+        assert edge[mode]["agreement"] is None and edge[mode]["parity_examples"] > 0
+        assert 0.0 <= edge[mode]["max_abs_diff"] < 5.0
 
 
 def test_pipeline_rates_count_every_example_and_batch_of_a_pass():

@@ -14,8 +14,9 @@ it is ("after"), built from the same raw data, timed in interleaved rounds (medi
 Each pipeline is measured two ways: ``old_measure`` is how tools/benchmark.py measured before (a
 Python ``for`` loop per pass over a new iterator) and ``warm`` is how it measures now (steady
 state, consumed in graph as ``fit`` consumes it; see ``benchmark.pipeline_rates``). The training
-step's examples/s (fixed batch, same batch size) and the input wait of real ``fit`` steps fed by
-each pipeline are measured in the same rounds, so headroom before/after comes from one run.
+step's examples/s (fixed batch, same batch size) and the input wait of training steps fed by
+each pipeline (measured inside the step, see ``benchmark.input_wait``) are measured in the same
+rounds, so headroom before/after comes from one run.
 """
 
 from __future__ import annotations
@@ -162,10 +163,10 @@ def main() -> int:
                 rows[name]["warm"].append(rates["warm_examples_per_second"])
                 rows[name]["cold"].append(rates["cold_examples_per_second"])
                 rows[name]["old_measure"].append(old_measure(make, 2))
-                fed = b.train_rates(model, dataclasses.replace(data, train=make()),
-                                    config.train.batch_size, steps, rounds=1, epochs=2)
+                fed_data = dataclasses.replace(data, train=make())
+                fed = b.train_rates(model, fed_data, config.train.batch_size, steps, rounds=1, epochs=2)
                 rows[name]["train"].append(fed["train_examples_per_second"])
-                rows[name]["input_wait"].append(fed["input_wait_fraction"])
+                rows[name]["input_wait"].append(b.input_wait(model, fed_data, steps=100, rounds=1)["input_wait_rounds"][0])
         train = statistics.median(v for row in rows.values() for v in row["train"])
         out = {"batch_size": config.train.batch_size, "train_step_examples_per_second": train}
         for name, row in rows.items():
