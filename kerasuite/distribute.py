@@ -181,6 +181,14 @@ def describe(strategy: tf.distribute.Strategy, global_batch: int) -> dict:
     }
 
 
+def steps_per_execution(strategy: tf.distribute.Strategy, requested: int) -> int:
+    """``train.steps_per_execution`` as this strategy can run it. With more than one replica,
+    Keras 3 fails on the first step when it is above 1 ("You must feed a value for placeholder
+    tensor": the optimizer's conditionals inside the multi-step loop, keras-team/keras#19246),
+    so several replicas run one step per call; the report records the value used."""
+    return 1 if strategy.num_replicas_in_sync > 1 else requested
+
+
 def is_chief() -> bool:
     """Only the chief writes the model, the report and the export bundle."""
     config = tf_config()

@@ -66,6 +66,15 @@ def test_only_the_chief_writes(monkeypatch, tf_config, chief):
     assert distribute.resolve_strategy_name("auto") == "multi_worker"
 
 
+@pytest.mark.parametrize("replicas,requested,used", [(1, 16, 16), (2, 16, 1), (4, 1, 1)])
+def test_steps_per_execution_is_one_with_several_replicas(replicas, requested, used):
+    from types import SimpleNamespace
+
+    from kerasuite import distribute
+
+    assert distribute.steps_per_execution(SimpleNamespace(num_replicas_in_sync=replicas), requested) == used
+
+
 def test_auto_without_tf_config_or_devices_is_one_device(monkeypatch):
     from kerasuite import distribute
 
@@ -147,13 +156,16 @@ def test_two_worker_cluster_on_loopback_matches_one_device(tmp_path, one_device_
     env.pop("TF_CONFIG", None)
     done = subprocess.run(
         [sys.executable, str(REPO / "tools" / "launch_local_cluster.py"), "--workers", "2", "--timeout", "300",
-         "--log-dir", str(tmp_path / "logs"), "--", *exact_args(run_dir)],
+         # steps_per_execution > 1 fails under several replicas in Keras 3 (keras-team/keras#19246):
+         # asked for, it must run as 1 and say so, not crash.
+         "--log-dir", str(tmp_path / "logs"), "--", *exact_args(run_dir, **{"train.steps_per_execution": "4"})],
         capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=360,
     )
     assert done.returncode == 0, done.stderr[-3000:] + (tmp_path / "logs" / "worker-1.log").read_text()[-3000:]
     report = json.loads((run_dir / "metrics.json").read_text())
     assert report["train"]["strategy"] == "multi_worker"
     assert report["train"]["workers"] == 2 and report["train"]["replicas"] == 2
+    assert report["train"]["steps_per_execution"] == 1
     assert_same_training(report, one_device_report)
     # Only the chief wrote the run folder; the other worker's saves and logs are gone.
     assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "logs", "metrics.json", "model.keras"]

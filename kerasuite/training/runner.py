@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +146,12 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
     # The strategy comes before any other TensorFlow op: multi-worker collectives and logical
     # devices can only be configured before the runtime starts.
     strategy = distribute.make_strategy(config.train.strategy, config.train.logical_cpus)
+    requested_steps_per_execution = config.train.steps_per_execution
+    used = distribute.steps_per_execution(strategy, requested_steps_per_execution)
+    if used != requested_steps_per_execution:
+        print(f"note: train.steps_per_execution={requested_steps_per_execution} runs as 1 with "
+              f"{strategy.num_replicas_in_sync} replicas (keras-team/keras#19246)", file=sys.stderr)
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, steps_per_execution=used))
 
     import keras
     import tensorflow as tf
@@ -176,6 +184,7 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
         with distribute.worker_scratch(run_dir) as scratch:
             history = fit(task, model, data, config, run_dir, scratch)
             history.update(distribute.describe(strategy, config.train.batch_size))
+            history["steps_per_execution"] = config.train.steps_per_execution
             # Every worker saves (a save may need collectives); only the chief's copy is kept.
             save_model(model, scratch / "model.keras")
     finally:
