@@ -5,22 +5,27 @@
 RUN_DIR is any finished run (``python -m kerasuite.train ...``); the numbers in README come from
 the default ds_cnn on the espeak-ng keyword set (``tools/make_keywords.py``). The run's trained
 model is converted again, the same way ``kerasuite.train`` exports it (same representative data,
-same converter child), in these variants:
+same converter settings, ``convert_worker.convert`` in this process), in these variants:
 
-- ``before``: the converter's file as it was exported until now (tensor names, empty buffers)
-- ``compact``: intermediate tensor names and empty buffers dropped (``export.compact``, default)
-- ``compact + per_tensor``: also one int8 weight scale per tensor (``export.int8_weights=per_tensor``)
+- ``before``: the file as it was exported until now: the converter's tensor names and empty
+  buffers, and the MFCC front end's matmuls traced as Keras' N-D ``matmul`` (``tf.tensordot``,
+  whose reshape targets are computed at run time)
+- ``compact``: intermediate tensor names and empty buffers dropped (``export.compact``)
+- ``compact + static matmul``: also the front end's matmuls between constant-shape reshapes
+  (``mfcc.matmul_last``; same Keras outputs): what the exporter writes by default now
+- ``... + per_tensor``: also one int8 weight scale per tensor (``export.int8_weights=per_tensor``)
 
-and every int8 variant is scored on the run's held-out split with the parity harness's own code:
-accuracy, top-1 agreement with the Keras model, max |diff|. The compacted files are also checked
-to give exactly the uncompacted file's outputs. Sizes come with the breakdown of
-``tflite_size_breakdown.py`` (weights, scales, zero points, names, structure).
+and every variant is scored on the run's held-out split with the parity harness's own code:
+accuracy, top-1 agreement with the Keras model, max |diff|; each variant's outputs are compared
+with the previous one's. Sizes come with the breakdown of ``tflite_size_breakdown.py`` (weights,
+scales, zero points, names, structure).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from contextlib import contextmanager
 import sys
 import tempfile
 from pathlib import Path
@@ -32,11 +37,28 @@ sys.path.insert(0, str(REPO / "tools" / "benchmarking"))
 
 import numpy as np  # noqa: E402
 
-VARIANTS = {  # name: (modes, convert_modes keyword arguments)
-    "before": (("float32", "int8"), {"compact": False}),
-    "compact": (("float32", "int8"), {"compact": True}),
-    "compact + per_tensor": (("int8",), {"compact": True, "int8_weights": "per_tensor"}),
+VARIANTS = {  # name: (modes, tensordot front end, convert keyword arguments)
+    "before": (("float32", "int8"), True, {"compact": False}),
+    "compact": (("float32", "int8"), True, {"compact": True}),
+    "compact + static matmul": (("float32", "int8"), False, {"compact": True}),
+    "... + per_tensor": (("int8",), False, {"compact": True, "int8_weights": "per_tensor"}),
 }
+
+
+@contextmanager
+def tensordot_front_end(enabled: bool):
+    """The MFCC front end's matmuls as they were traced before ``matmul_last``."""
+    from keras import ops
+
+    from kerasuite.models.layers import mfcc
+
+    current = mfcc.matmul_last
+    if enabled:
+        mfcc.matmul_last = ops.matmul
+    try:
+        yield
+    finally:
+        mfcc.matmul_last = current
 
 
 def main(argv=None) -> int:
@@ -48,9 +70,9 @@ def main(argv=None) -> int:
     import_tensorflow_quietly()
     from kerasuite import config as cfg
     from kerasuite.errors import UserError
-    from kerasuite.export import tflite
     from kerasuite.export.bundle import predict_keras, representative_arrays, save_arrays
     from kerasuite.export.parity import compare
+    from kerasuite.export.convert_worker import convert
     from kerasuite.export.rerun import load_trusted_model
     from kerasuite.runtime.interpreter import TFLiteModel
     from kerasuite.tasks import get_task
@@ -77,11 +99,12 @@ def main(argv=None) -> int:
         model.save(model_path)
         representative = scratch / "representative.npz"
         save_arrays(representative, "input", representative_arrays(task, data, config))
-        for name, (modes, options) in VARIANTS.items():
-            paths = {mode: scratch / f"{name.replace(' + ', '_')}_{mode}.tflite" for mode in modes}
-            tflite.convert_modes(model_path, paths, representative, batch_size=task.export_batch_size,
-                                 import_modules=config.export.custom_layer_modules, **options)
-            for mode, path in paths.items():
+        for name, (modes, tensordot, options) in VARIANTS.items():
+            for mode in modes:
+                path = scratch / f"{len(rows)}_{mode}.tflite"
+                with tensordot_front_end(tensordot):
+                    path.write_bytes(convert(str(model_path), mode, str(representative), task.export_batch_size,
+                                             False, **options))
                 predicted = TFLiteModel(path).predict(heldout.inputs)
                 outputs[(name, mode)] = predicted
                 checked = compare(task, data, heldout, keras_outputs, predicted, config.export.parity.int8)
@@ -91,18 +114,21 @@ def main(argv=None) -> int:
     float32 = {row["variant"]: row["file"] for row in rows if row["mode"] == "float32"}
     print(f"run: {args.run_dir}  task: {config.task}  held-out examples: {len(heldout)}  "
           f"Keras {task.primary_metric}: {keras_metric:.4f}")
-    print(f"{'variant':<22} {'mode':<8} {'bytes':>8} {'vs f32 before':>13} {'vs f32 same':>11} {'weights':>8} "
-          f"{'scales':>7} {'zero pts':>8} {'names':>6} {'structure':>9} {task.primary_metric:>9} {'agreement':>9} "
-          f"{'max diff':>9}")
+    print(f"{'variant':<24} {'mode':<8} {'bytes':>8} {'vs f32 before':>13} {'vs f32 same':>11} {'tensors':>7} "
+          f"{'weights':>8} {'scales':>7} {'zero pts':>8} {'names':>6} {'structure':>9} {task.primary_metric:>9} "
+          f"{'agreement':>9} {'max diff':>9}")
     for row in rows:
-        same = float32.get(row["variant"], float32["compact"])  # per-tensor changes only int8
-        print(f"{row['variant']:<22} {row['mode']:<8} {row['file']:>8,} {row['file'] / float32['before']:>12.3f}x "
-              f"{row['file'] / same:>10.3f}x {row['buffers']:>8,} {row['scales']:>7,} {row['zero_points']:>8,} "
-              f"{row['names']:>6,} {row['structure']:>9,} {row['metric']:>9.4f} {row['agreement']:>9.4f} "
-              f"{row['max_abs_diff']:>9.2e}")
-    for mode in ("float32", "int8"):
-        identical = np.array_equal(outputs[("before", mode)], outputs[("compact", mode)])
-        print(f"{mode}: compact outputs identical to before on all {len(heldout)} examples: {identical}")
+        same = float32.get(row["variant"], float32["compact + static matmul"])  # per-tensor changes only int8
+        print(f"{row['variant']:<24} {row['mode']:<8} {row['file']:>8,} {row['file'] / float32['before']:>12.3f}x "
+              f"{row['file'] / same:>10.3f}x {row['tensors']:>7} {row['buffers']:>8,} {row['scales']:>7,} "
+              f"{row['zero_points']:>8,} {row['names']:>6,} {row['structure']:>9,} {row['metric']:>9.4f} "
+              f"{row['agreement']:>9.4f} {row['max_abs_diff']:>9.2e}")
+    names = list(VARIANTS)
+    for previous, name in zip(names, names[1:]):
+        for mode in VARIANTS[name][0]:
+            a, b = outputs[(previous, mode)], outputs[(name, mode)]
+            print(f"{name} vs {previous}, {mode}: outputs identical on all {len(heldout)} examples: "
+                  f"{np.array_equal(a, b)} (max |diff| {np.abs(a - b).max():.2e})")
     return 0
 
 
