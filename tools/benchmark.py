@@ -76,8 +76,8 @@ SETTINGS: dict[str, dict[str, dict[str, str]]] = {
 # after 6 epochs (18 steps) it classified the test clips perfectly with batch statistics but at
 # chance (0.125) with its BatchNormalization moving statistics, which had not settled; 20 epochs
 # (60 steps) gave 1.0. Batch 16 gets those steps from the same examples, in less time than more
-# epochs at batch 64 (full: 1.0 in 18 s against 46 s; quick, 4 tones at width 16: 1.0 after 8
-# epochs, where 2 epochs of 2 steps stayed at chance).
+# epochs at batch 64 (full: 1.0 in 18 s against 46 s; quick, 4 tones at width 16: 0.96-1.0 after
+# 8 epochs, where 2 epochs of 2 steps stayed at chance).
 EDGE_TRAINING: dict[str, dict[str, dict[str, str]]] = {
     "quick": {"keyword_spotting": {"train.batch_size": "16", "train.epochs": "8"}},
     "full": {"keyword_spotting": {"train.batch_size": "16"}},
