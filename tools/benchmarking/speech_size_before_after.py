@@ -18,7 +18,10 @@ same converter settings, ``convert_worker.convert`` in this process), in these v
 and every variant is scored on the run's held-out split with the parity harness's own code:
 accuracy, top-1 agreement with the Keras model, max |diff|; each variant's outputs are compared
 with the previous one's. Sizes come with the breakdown of ``tflite_size_breakdown.py`` (weights,
-scales, zero points, names, structure).
+scales, zero points, names, structure). ``--layers`` adds the quantization debugger's error per
+conv layer (``kerasuite.export.tflite.diagnose_int8``: RMS error of the layer's int8 output in
+output quantization steps, 0.29 is ideal rounding) with per-channel and per-tensor weights, to
+show whether one scale per depthwise kernel costs precision there.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ def tensordot_front_end(enabled: bool):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--layers", action="store_true", help="per-layer int8 error, per channel vs per tensor")
     args = parser.parse_args(argv)
     from kerasuite.quiet import import_tensorflow_quietly
 
@@ -72,7 +76,8 @@ def main(argv=None) -> int:
     from kerasuite.errors import UserError
     from kerasuite.export.bundle import predict_keras, representative_arrays, save_arrays
     from kerasuite.export.parity import compare
-    from kerasuite.export.convert_worker import convert
+    from kerasuite.export.convert_worker import convert, diagnose_int8
+    from kerasuite.export.tflite import keras_layer_name
     from kerasuite.export.rerun import load_trusted_model
     from kerasuite.runtime.interpreter import TFLiteModel
     from kerasuite.tasks import get_task
@@ -111,6 +116,12 @@ def main(argv=None) -> int:
                 rows.append({"variant": name, "mode": mode, **breakdown(path),
                              "metric": checked["tflite"][task.primary_metric], "agreement": checked["agreement"],
                              "max_abs_diff": checked["max_abs_diff"]})
+        layers = {}
+        if args.layers:
+            for weights in ("per_channel", "per_tensor"):
+                found = diagnose_int8(str(model_path), str(representative), task.export_batch_size, weights)
+                layers[weights] = {keras_layer_name(layer["tensor"]): layer for layer in found
+                                   if layer["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")}
     float32 = {row["variant"]: row["file"] for row in rows if row["mode"] == "float32"}
     print(f"run: {args.run_dir}  task: {config.task}  held-out examples: {len(heldout)}  "
           f"Keras {task.primary_metric}: {keras_metric:.4f}")
@@ -129,6 +140,13 @@ def main(argv=None) -> int:
             a, b = outputs[(previous, mode)], outputs[(name, mode)]
             print(f"{name} vs {previous}, {mode}: outputs identical on all {len(heldout)} examples: "
                   f"{np.array_equal(a, b)} (max |diff| {np.abs(a - b).max():.2e})")
+    if layers:
+        print("int8 output error per layer, RMS in output quantization steps (0.29 = ideal rounding):")
+        print(f"{'layer':<28} {'op':<18} {'per_channel':>11} {'per_tensor':>10}")
+        for name, layer in layers["per_channel"].items():
+            other = layers["per_tensor"].get(name, {}).get("rmse_over_scale")
+            print(f"{name:<28} {layer['op']:<18} {layer['rmse_over_scale']:>11.3f} "
+                  f"{other if other is None else format(other, '.3f'):>10}")
     return 0
 
 
