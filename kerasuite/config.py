@@ -256,6 +256,12 @@ class ExportConfig:
     golden_examples: int = 8
     latency_runs: int = 50
     threads: int = 1
+    # Drop the converter's intermediate tensor names and empty buffers (outputs bit-identical,
+    # input/output/signature names kept); false keeps them for reading the graph in a viewer.
+    compact: bool = True
+    # per_channel | per_tensor: int8 weight scales per output channel (the converter's default)
+    # or one per tensor (smaller file, less precise weights; measured in README "Performance").
+    int8_weights: str = "per_channel"
     parity: ParityConfig = field(default_factory=ParityConfig)
 
 
@@ -272,6 +278,7 @@ class RunConfig:
 
 
 EXPORT_MODES = ("float32", "float16", "dynamic", "int8")
+INT8_WEIGHTS = ("per_channel", "per_tensor")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 
 
@@ -460,6 +467,9 @@ def validate(config: RunConfig) -> None:
     for mode in config.export.modes:
         if mode not in EXPORT_MODES:
             raise ConfigError(f"--export: unknown mode {mode!r}; choose from {', '.join(EXPORT_MODES)}")
+    if config.export.int8_weights not in INT8_WEIGHTS:
+        raise ConfigError(f"export.int8_weights: unknown value {config.export.int8_weights!r}; "
+                          f"choose from {', '.join(INT8_WEIGHTS)}")
     if config.train.strategy not in STRATEGIES:
         raise ConfigError(f"--strategy: unknown strategy {config.train.strategy!r}; choose from {', '.join(STRATEGIES)}")
     positive = {

@@ -66,6 +66,7 @@ def export_bundle(
             model_path, paths, representative_path,
             batch_size=task.export_batch_size, allow_flex=config.export.allow_flex,
             import_modules=config.export.custom_layer_modules,
+            compact=config.export.compact, int8_weights=config.export.int8_weights,
         )
         for mode in config.export.modes:
             out, size = paths[mode], sizes[mode]
@@ -75,7 +76,8 @@ def export_bundle(
             checked = parity.compare(task, data, heldout, keras_outputs, tflite_outputs, tolerance)
             if mode == "int8" and not checked["passed"]:
                 diagnosis = tflite.diagnose_int8(model_path, representative_path, task.export_batch_size,
-                                                 config.export.custom_layer_modules)
+                                                 config.export.custom_layer_modules,
+                                                 int8_weights=config.export.int8_weights)
                 checked["diagnosis"] = {k: v for k, v in diagnosis.items() if k != "layers"}
                 checked["diagnosis"]["layers"] = diagnosis.get("layers", [])[:50]
                 if "worst_layer" in diagnosis:

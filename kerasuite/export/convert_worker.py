@@ -64,7 +64,7 @@ def fusable_trackable(concrete, serve, model):
 
 
 def build_converter(model_path: str, mode: str, representative: str | None, batch_size, allow_flex: bool,
-                    integer_io: bool = True):
+                    integer_io: bool = True, int8_weights: str = "per_channel"):
     import keras
     import numpy as np
     import tensorflow as tf
@@ -101,6 +101,9 @@ def build_converter(model_path: str, mode: str, representative: str | None, batc
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative_dataset
+        # One scale per weight tensor instead of one per output channel: a smaller file, at an
+        # accuracy cost that depends on the model (export.int8_weights explains; not the default).
+        converter._experimental_disable_per_channel = int8_weights == "per_tensor"
         if integer_io:
             if all(t.dtype == "float32" for t in model.inputs):
                 converter.inference_input_type = tf.int8
@@ -110,8 +113,10 @@ def build_converter(model_path: str, mode: str, representative: str | None, batc
     return converter, representative_dataset
 
 
-def convert(model_path: str, mode: str, representative: str | None, batch_size, allow_flex: bool) -> bytes:
-    converter, _ = build_converter(model_path, mode, representative, batch_size, allow_flex)
+def convert(model_path: str, mode: str, representative: str | None, batch_size, allow_flex: bool,
+            compact: bool = True, int8_weights: str = "per_channel") -> bytes:
+    converter, _ = build_converter(model_path, mode, representative, batch_size, allow_flex,
+                                   int8_weights=int8_weights)
     try:
         content = converter.convert()
     except Exception as error:  # ConverterError carries the list of offending ops
@@ -127,10 +132,14 @@ def convert(model_path: str, mode: str, representative: str | None, batch_size, 
     from kerasuite.models.layers.fused_lstm_tflite import repair_fused_lstms
 
     content, _ = repair_fused_lstms(content)
+    if compact:  # intermediate tensor names and empty buffers; outputs stay bit-identical
+        from kerasuite.export.compact import compact as compact_model
+
+        content, _ = compact_model(content)
     return content
 
 
-def diagnose_int8(model_path: str, representative: str, batch_size) -> list[dict]:
+def diagnose_int8(model_path: str, representative: str, batch_size, int8_weights: str = "per_channel") -> list[dict]:
     """Per-layer quantization error from TFLite's QuantizationDebugger, in graph order.
 
     ``rmse_over_scale`` is the root-mean-square error of a layer's quantized output measured in
@@ -142,7 +151,8 @@ def diagnose_int8(model_path: str, representative: str, batch_size) -> list[dict
 
     import tensorflow as tf
 
-    converter, dataset = build_converter(model_path, "int8", representative, batch_size, False, integer_io=False)
+    converter, dataset = build_converter(model_path, "int8", representative, batch_size, False, integer_io=False,
+                                         int8_weights=int8_weights)
     debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset)
     debugger.run()
     buffer = io.StringIO()
@@ -164,14 +174,15 @@ class NeedsNonBuiltinOps(Exception):
     pass
 
 
-def convert_and_write(model: str, mode: str, out: str, representative, batch_size, allow_flex: bool) -> dict:
+def convert_and_write(model: str, mode: str, out: str, representative, batch_size, allow_flex: bool,
+                      compact: bool = True, int8_weights: str = "per_channel") -> dict:
     """One mode's report entry; never raises, so the other modes still convert."""
     import traceback
 
     from kerasuite.io_utils import write_bytes_atomic
 
     try:
-        content = convert(model, mode, representative, batch_size, allow_flex)
+        content = convert(model, mode, representative, batch_size, allow_flex, compact, int8_weights)
     except NeedsNonBuiltinOps as error:
         return {"refused": (
             f"export {mode}: the model needs ops that are not TFLite builtins: {error}; "
@@ -192,6 +203,9 @@ def main(argv=None) -> int:
     parser.add_argument("--representative")
     parser.add_argument("--batch-size", type=int, default=0)
     parser.add_argument("--allow-flex", action="store_true")
+    parser.add_argument("--no-compact", dest="compact", action="store_false",
+                        help="keep the converter's tensor names and empty buffers")
+    parser.add_argument("--int8-weights", choices=["per_channel", "per_tensor"], default="per_channel")
     parser.add_argument("--import", dest="imports", action="append", default=[],
                         help="module that registers the model's custom layers (repeatable)")
     parser.add_argument("--diagnose", action="store_true", help="write int8 per-layer error stats (JSON) to --out")
@@ -209,12 +223,13 @@ def main(argv=None) -> int:
         importlib.import_module(module)
 
     if args.diagnose:
-        write_json_atomic(args.out[0], diagnose_int8(args.model, args.representative, args.batch_size or None))
+        write_json_atomic(args.out[0], diagnose_int8(args.model, args.representative, args.batch_size or None,
+                                                     args.int8_weights))
         return 0
     report = {}
     for mode, out in zip(args.mode, args.out):
         report[mode] = convert_and_write(args.model, mode, out, args.representative, args.batch_size or None,
-                                         args.allow_flex)
+                                         args.allow_flex, args.compact, args.int8_weights)
         if args.report:  # after every mode, so a crash in a later one keeps the earlier results
             write_json_atomic(args.report, report)
         print(json.dumps({"mode": mode, "path": out, **report[mode]}), flush=True)

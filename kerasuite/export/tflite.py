@@ -27,12 +27,16 @@ def convert_modes(
     allow_flex: bool = False,
     import_modules: tuple[str, ...] = (),
     timeout_per_mode: float = 900.0,
+    compact: bool = True,
+    int8_weights: str = "per_channel",
 ) -> dict[str, int]:
     """Convert ``model_path`` (a .keras export model) to ``outputs[mode]`` for every mode, in one
     subprocess; returns the file size per mode.
 
     ``import_modules`` are imported first in the subprocess, to register a user's own custom
-    layers for safe loading. The first failing mode, in the order given, raises: ``UserError``
+    layers for safe loading. ``compact`` drops intermediate tensor names and empty buffers
+    (:mod:`kerasuite.export.compact`; outputs unchanged); ``int8_weights`` is ``per_channel`` or
+    ``per_tensor`` (``export.int8_weights``). The first failing mode, in the order given, raises: ``UserError``
     when it needs non-builtin ops (the message lists them) and ``RuntimeError`` for any other
     converter failure. Nothing is left at a failed mode's path.
     """
@@ -48,6 +52,9 @@ def convert_modes(
             command += ["--representative", str(representative_path)]
         if allow_flex:
             command.append("--allow-flex")
+        if not compact:
+            command.append("--no-compact")
+        command += ["--int8-weights", int8_weights]
         for module in import_modules:
             command += ["--import", module]
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
@@ -77,10 +84,12 @@ def convert(
     allow_flex: bool = False,
     import_modules: tuple[str, ...] = (),
     timeout: float = 900.0,
+    compact: bool = True,
+    int8_weights: str = "per_channel",
 ) -> int:
     """One mode (see :func:`convert_modes`); returns the file size."""
     return convert_modes(model_path, {mode: out_path}, representative_path, batch_size, allow_flex,
-                         import_modules, timeout)[mode]
+                         import_modules, timeout, compact, int8_weights)[mode]
 
 
 def _last_line(text: str) -> str:
@@ -90,7 +99,7 @@ def _last_line(text: str) -> str:
 
 def diagnose_int8(
     model_path: Path, representative_path: Path, batch_size: int | None = None,
-    import_modules: tuple[str, ...] = (), timeout: float = 900.0,
+    import_modules: tuple[str, ...] = (), timeout: float = 900.0, int8_weights: str = "per_channel",
 ) -> dict:
     """Name the layer whose int8 output diverges most from float (QuantizationDebugger)."""
     import json
@@ -102,6 +111,7 @@ def diagnose_int8(
             sys.executable, "-m", "kerasuite.export.convert_worker", "--diagnose",
             "--model", str(model_path), "--mode", "int8", "--out", str(out),
             "--representative", str(representative_path), "--batch-size", str(batch_size or 0),
+            "--int8-weights", int8_weights,
         ]
         for module in import_modules:
             command += ["--import", module]

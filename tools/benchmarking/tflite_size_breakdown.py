@@ -5,7 +5,10 @@
 Explains int8 size ratios above 0.25x: int8 weights are a quarter of float32 ones (int32 biases
 stay the same size), but per-channel quantization stores a float32 scale and an int64 zero point
 for every output channel of every conv and bias tensor, and the graph structure and tensor names
-do not shrink. Reads the flatbuffer with the schema shipped in ai-edge-litert (no TensorFlow).
+do not shrink. Since ``export.compact`` kerasuite's files keep only the input, output and
+signature tensor names; ``export.int8_weights=per_tensor`` stores one scale and zero point per
+weight tensor (``speech_size_before_after.py`` measures both). Reads the flatbuffer with the
+schema shipped in ai-edge-litert (no TensorFlow).
 """
 
 from __future__ import annotations

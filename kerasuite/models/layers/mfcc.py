@@ -129,6 +129,18 @@ def normalize_peak(waveform, peak_floor: float):
     return waveform * (1.0 / ops.where(peak >= peak_floor, peak, 1.0))
 
 
+def matmul_last(x, w):
+    """``x [batch, d1, ..., k] @ w [k, m]`` as one 2-D matmul between two reshapes whose targets
+    are constants (every dimension but the batch is static here). Keras' N-D ``matmul`` traces
+    ``tf.tensordot``, which computes its reshape targets at run time: 26 SHAPE, GATHER,
+    REDUCE_PROD and PACK ops and ~50 tensors of the default keyword-spotting model's TFLite
+    graph (~5.5 kB of either file), for the same matrix product
+    (``tools/benchmarking/speech_size_before_after.py``)."""
+    inner = tuple(int(d) for d in x.shape[1:-1])
+    product = ops.matmul(ops.reshape(x, (-1, int(x.shape[-1]))), w)
+    return ops.reshape(product, (-1, *inner, int(w.shape[-1])))
+
+
 def _balanced_factor(n: int) -> int:
     """The divisor of ``n`` closest to (and not above) ``sqrt(n)``; 1 when ``n`` is prime."""
     for candidate in range(math.isqrt(n), 0, -1):
@@ -291,14 +303,14 @@ class Mfcc(keras.layers.Layer):
             frames = ops.pad(frames, [[0, 0], [0, 0], [0, rows * n2 - self.frame_length]])
         num_frames = int(frames.shape[1])
         grid = ops.transpose(ops.reshape(frames, (-1, num_frames, rows, n2)), (0, 1, 3, 2))  # [b,t,n2,rows]
-        stage1 = ops.matmul(grid, c["stage1"])  # [b, t, n2, 2*n1]
+        stage1 = matmul_last(grid, c["stage1"])  # [b, t, n2, 2*n1]
         real, imag = stage1[..., :n1], stage1[..., n1:]
         twisted_real = real * c["twiddle_cos"] - imag * c["twiddle_sin"]
         twisted_imag = real * c["twiddle_sin"] + imag * c["twiddle_cos"]
         twisted = ops.concatenate(
             [ops.transpose(twisted_real, (0, 1, 3, 2)), ops.transpose(twisted_imag, (0, 1, 3, 2))], axis=-1
         )  # [b, t, k1, 2*n2]
-        spectrum = ops.matmul(twisted, c["stage2"])  # [b, t, k1, 2*k2] or [b, t, k1, J*k2]
+        spectrum = matmul_last(twisted, c["stage2"])  # [b, t, k1, 2*k2] or [b, t, k1, J*k2]
         if self.power == 2.0:
             real, imag = spectrum[..., :k2], spectrum[..., k2:]
             magnitude = real * real + imag * imag  # MUL, not SQUARE: SQUARE has no int8 kernel
@@ -308,7 +320,7 @@ class Mfcc(keras.layers.Layer):
             projections = ops.relu6(spectrum) if self.magnitude_cap is not None else ops.relu(spectrum)
             projections = ops.reshape(projections, (-1, n1, _MAGNITUDE_DIRECTIONS, k2))
             magnitude = ops.max(projections, axis=2)
-        mel = ops.matmul(ops.reshape(magnitude, (-1, num_frames, n1 * k2)), c["mel"])
+        mel = matmul_last(ops.reshape(magnitude, (-1, num_frames, n1 * k2)), c["mel"])
         if self.mel_cap is not None:
             mel = ops.relu6(mel)
         # 10*log10 via the natural log: LOG is a builtin, LOG10 is not.
@@ -320,7 +332,7 @@ class Mfcc(keras.layers.Layer):
         return decibels
 
     def call(self, waveform):
-        return ops.matmul(self.log_mel(waveform), ops.convert_to_tensor(self._constants["dct"]))
+        return matmul_last(self.log_mel(waveform), ops.convert_to_tensor(self._constants["dct"]))
 
     def compute_output_shape(self, input_shape):
         samples = input_shape[-1]
