@@ -511,7 +511,9 @@ def worker_train(spec: dict[str, Any]) -> dict[str, Any]:
     for _ in range(spec["rounds"]):
         times += fit_epoch_seconds(model, fixed, steps, spec["epochs"])
     return {"train_examples_per_second": steps * _count(first) / statistics.median(times),
-            "replicas": int(strategy.num_replicas_in_sync)}
+            "replicas": int(strategy.num_replicas_in_sync),
+            # 1 under several replicas whatever the task asks (kerasuite.distribute.steps_per_execution)
+            "steps_per_execution": int(model.steps_per_execution)}
 
 
 def worker_main(spec_text: str) -> int:

@@ -135,6 +135,16 @@ class Task(abc.ABC):
         return []
 
 
+def steps_per_execution(config: "RunConfig") -> int:
+    """``train.steps_per_execution`` for ``compile``, as the strategy in scope can run it: 1 with
+    several replicas (see :func:`kerasuite.distribute.steps_per_execution`)."""
+    import tensorflow as tf
+
+    from kerasuite import distribute
+
+    return distribute.steps_per_execution(tf.distribute.get_strategy(), config.train.steps_per_execution)
+
+
 def _as_arrays(inputs: Any) -> Arrays:
     if isinstance(inputs, Mapping):
         return {name: np.asarray(value) for name, value in inputs.items()}

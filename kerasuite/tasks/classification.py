@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasuite.config import RunConfig
-from kerasuite.tasks.base import Heldout, TaskData, _as_arrays
+from kerasuite.tasks.base import Heldout, TaskData, _as_arrays, steps_per_execution
 from kerasuite.training.optimizers import make_optimizer, planned_steps
 
 
@@ -25,7 +25,7 @@ class ClassificationMixin:
             optimizer=make_optimizer(config.train, planned_steps(config.train, data.num_train_examples)),
             loss=keras.losses.SparseCategoricalCrossentropy(),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-            steps_per_execution=config.train.steps_per_execution,
+            steps_per_execution=steps_per_execution(config),
         )
 
     def score(self, outputs: np.ndarray, heldout: Heldout, data: TaskData) -> dict[str, float]:

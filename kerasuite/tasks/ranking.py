@@ -19,7 +19,7 @@ from kerasuite.config import RunConfig
 from kerasuite.data import recsys
 from kerasuite.errors import UserError
 from kerasuite.models.ranking import build_ranking_dcn, build_ranking_mlp
-from kerasuite.tasks.base import Heldout, Task, TaskData
+from kerasuite.tasks.base import Heldout, Task, TaskData, steps_per_execution
 from kerasuite.tasks.retrieval import input_sizes, make_datasets, oov_user_augment
 from kerasuite.training.optimizers import make_optimizer
 
@@ -138,7 +138,7 @@ class Ranking(Task):
         else:
             loss, metric = keras.losses.MeanSquaredError(), keras.metrics.RootMeanSquaredError(name="rmse")
         model.compile(optimizer=make_optimizer(config.train), loss=loss, metrics=[metric],
-                      steps_per_execution=config.train.steps_per_execution)
+                      steps_per_execution=steps_per_execution(config))
 
     # -- evaluation ----------------------------------------------------------------------------
     def evaluate(self, model: keras.Model, data: TaskData, config: RunConfig) -> dict[str, float]:

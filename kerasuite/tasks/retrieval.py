@@ -23,7 +23,7 @@ from kerasuite.errors import UserError
 from kerasuite.metrics import retrieval as metrics
 from kerasuite.models.two_tower import (
     InBatchSoftmaxLoss, RecsysInputSizes, build_topk_model, build_two_tower, towers)
-from kerasuite.tasks.base import Heldout, Task, TaskData
+from kerasuite.tasks.base import Heldout, Task, TaskData, steps_per_execution
 from kerasuite.tensorboard_projector import write_embedding_projector
 from kerasuite.training.optimizers import make_optimizer
 
@@ -158,7 +158,7 @@ class Retrieval(Task):
     # -- model ---------------------------------------------------------------------------------
     def compile_model(self, model: keras.Model, config: RunConfig, data: TaskData) -> None:
         model.compile(optimizer=make_optimizer(config.train), loss=InBatchSoftmaxLoss(),
-                      steps_per_execution=config.train.steps_per_execution)
+                      steps_per_execution=steps_per_execution(config))
 
     def export_model(self, model: keras.Model, data: TaskData) -> keras.Model:
         self.refresh_candidates(model, data)

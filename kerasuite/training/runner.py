@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import shutil
@@ -146,12 +145,6 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
     # The strategy comes before any other TensorFlow op: multi-worker collectives and logical
     # devices can only be configured before the runtime starts.
     strategy = distribute.make_strategy(config.train.strategy, config.train.logical_cpus)
-    requested_steps_per_execution = config.train.steps_per_execution
-    used = distribute.steps_per_execution(strategy, requested_steps_per_execution)
-    if used != requested_steps_per_execution:
-        print(f"note: train.steps_per_execution={requested_steps_per_execution} runs as 1 with "
-              f"{strategy.num_replicas_in_sync} replicas (keras-team/keras#19246)", file=sys.stderr)
-        config = dataclasses.replace(config, train=dataclasses.replace(config.train, steps_per_execution=used))
 
     import keras
     import tensorflow as tf
@@ -169,6 +162,10 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
         with strategy.scope():
             model = task.build_model(config, data)
             task.compile_model(model, config, data)
+        if model.steps_per_execution != config.train.steps_per_execution:
+            print(f"note: train.steps_per_execution={config.train.steps_per_execution} runs as "
+                  f"{model.steps_per_execution} with {strategy.num_replicas_in_sync} replicas (keras-team/keras#19246)",
+                  file=sys.stderr)
         check_early_stopping_metric(model, config)  # so is a metric the model does not log
         if chief:
             create_run_dir(run_dir, overwrite)
@@ -184,7 +181,7 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
         with distribute.worker_scratch(run_dir) as scratch:
             history = fit(task, model, data, config, run_dir, scratch)
             history.update(distribute.describe(strategy, config.train.batch_size))
-            history["steps_per_execution"] = config.train.steps_per_execution
+            history["steps_per_execution"] = int(model.steps_per_execution)
             # Every worker saves (a save may need collectives); only the chief's copy is kept.
             save_model(model, scratch / "model.keras")
     finally:
