@@ -62,6 +62,7 @@ def test_report_contract_pipeline_and_startup(tmp_path):
     low, high = row["input_wait_quartiles"]
     assert low <= statistics.median(waits) <= high
     assert 0.0 < row["fetch_fraction"] < 1.0 and 0.0 < row["fetch_fraction_from_memory"] < 1.0
+    assert row["in_step_ms"] > 0.0
     for key in ("train_help", "edge_help"):
         _positive(report["startup_seconds"][key], f"startup_seconds.{key}")
 

@@ -311,6 +311,9 @@ def input_wait(model, data, steps: int, rounds: int, materialised_batches: int =
         "input_wait_rounds": pipeline_caused,
         "fetch_fraction": statistics.median(r["fetch"] / r["step"] for r in rows["real"]),
         "fetch_fraction_from_memory": statistics.median(r["fetch"] / r["step"] for r in rows["memory"]),
+        # One step as timed inside it (fetch included), against which fit's own per-step time
+        # (batch_size / train_examples_per_second) shows the Python overhead per call.
+        "in_step_ms": 1000.0 * statistics.median(r["step"] / steps for r in rows["memory"]),
         "input_wait_steps_per_round": steps,
     }
 

@@ -16,6 +16,8 @@ import os
 import re
 import sys
 
+from kerasuite.config import INT8_WEIGHTS
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
@@ -205,7 +207,7 @@ def main(argv=None) -> int:
     parser.add_argument("--allow-flex", action="store_true")
     parser.add_argument("--no-compact", dest="compact", action="store_false",
                         help="keep the converter's tensor names and empty buffers")
-    parser.add_argument("--int8-weights", choices=["per_channel", "per_tensor"], default="per_channel")
+    parser.add_argument("--int8-weights", choices=INT8_WEIGHTS, default="per_channel")
     parser.add_argument("--import", dest="imports", action="append", default=[],
                         help="module that registers the model's custom layers (repeatable)")
     parser.add_argument("--diagnose", action="store_true", help="write int8 per-layer error stats (JSON) to --out")

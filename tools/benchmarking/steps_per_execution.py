@@ -3,9 +3,11 @@
     PYTHONPATH=. python tools/benchmarking/steps_per_execution.py [--tasks ranking,retrieval] [--values 1,4,16]
 
 Keras runs ``steps_per_execution`` training steps per call into the TF runtime; between calls it
-spends Python time (callbacks, logs, progress) that does not shrink with the model. Measured
-in-step, a recommender step computes for ~2.6 ms while ``fit`` takes ~6.4 ms per step, so most of
-its time was that overhead. For every task at ``tools/benchmark.py``'s full settings, this builds
+spends Python time (callbacks, logs, progress) that does not shrink with the model. For the
+recommenders that overhead is most of ``fit``'s time: ``tools/benchmark.py --sections pipeline``
+reports a step timed inside itself (``in_step_ms``, ranking 1.6 ms) against ``fit``'s time per
+step (batch_size / train_examples_per_second: ranking 4.2 ms even at 16 steps per call, so more
+than the per-call Python remains; not traced further). For every task at ``tools/benchmark.py``'s full settings, this builds
 one model per value (same seed), then times whole ``fit`` epochs over the real pipeline (iterator
 creation, the last partial batch and all callbacks included, as a user's run pays them),
 interleaving values round by round; medians are reported with the ratio to 1.
