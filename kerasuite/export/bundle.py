@@ -16,6 +16,8 @@ import numpy as np
 
 from kerasuite import config as cfg
 from kerasuite.export import parity, tflite
+from kerasuite.locations import BUNDLE_MARKER, disk_full_error, is_bundle_dir, is_disk_full
+from kerasuite.errors import UserError
 from kerasuite.io_utils import atomic_path, write_json_atomic, write_text_atomic
 from kerasuite.runtime.interpreter import TFLiteModel
 from kerasuite.tasks.base import Arrays, Heldout, Task, TaskData
@@ -49,8 +51,11 @@ def export_bundle(
 
     bundle_dir = Path(bundle_dir)
     bundle_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{bundle_dir.name}.", dir=bundle_dir.parent))
-    scratch = Path(tempfile.mkdtemp(prefix="kerasuite-export-"))
+    staging_prefix = f".{bundle_dir.name}.staging-"
+    _remove_orphans(bundle_dir.parent, staging_prefix)  # left by an export that was killed
+    _remove_orphans(Path(tempfile.gettempdir()), "kerasuite-export-")
+    staging = Path(tempfile.mkdtemp(prefix=f"{staging_prefix}{os.getpid()}-", dir=bundle_dir.parent))
+    scratch = Path(tempfile.mkdtemp(prefix=f"kerasuite-export-{os.getpid()}-"))
     try:
         model_path = scratch / "export_model.keras"
         export_model.save(model_path)
@@ -115,8 +120,13 @@ def export_bundle(
             "modes": described,
         })
         write_json_atomic(staging / "parity.json", {m: r["parity"] for m, r in results.items()})
+        (staging / BUNDLE_MARKER).write_text("kerasuite edge bundle: `python -m kerasuite.train` replaces this folder\n")
         _replace_dir(staging, bundle_dir)
         return results
+    except OSError as error:
+        if is_disk_full(error):
+            raise disk_full_error(bundle_dir, "export.dir") from None
+        raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(staging, ignore_errors=True)
@@ -139,12 +149,39 @@ def output_meaning(task: Task) -> str:
     }.get(task.agreement_kind, "model output")
 
 
+def _remove_orphans(folder: Path, prefix: str) -> None:
+    """Delete ``PREFIX<pid>-*`` folders whose process is gone (killed mid-export); a folder of a
+    live process, or one not named by this scheme, is left alone."""
+    try:
+        candidates = list(folder.glob(f"{prefix}*"))
+    except OSError:
+        return
+    for path in candidates:
+        pid_text = path.name[len(prefix):].split("-", 1)[0]
+        if path.is_dir() and not path.is_symlink() and pid_text.isdigit() and not _alive(int(pid_text)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _replace_dir(staging: Path, target: Path) -> None:
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
+    """Swap the finished staging folder in. Only a folder that is a kerasuite bundle (marker file,
+    or an old-style bundle) is ever replaced: anything else is refused, never deleted."""
+    if not target.exists() and not target.is_symlink():
         os.replace(staging, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, target)
+        return
+    if not is_bundle_dir(target):
+        raise UserError(f"export.dir {target}: exists and is not a kerasuite bundle (no {BUNDLE_MARKER} file); "
+                        "not replacing it; choose another export.dir or remove it yourself")
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.replace(target, old)  # onto the empty folder just made: a name no one else uses
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)

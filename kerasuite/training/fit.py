@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from kerasuite import config as cfg
 from kerasuite.errors import CheckFailed, Interrupted, UserError
@@ -135,7 +136,11 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         super().on_train_end(logs)  # deletes the backup: the run is complete
 
     def _save_model(self):
+        from kerasuite.locations import check_free_space
+
         self.write_dir.mkdir(parents=True, exist_ok=True)
+        # The old backup stays until the new one is complete, so the new one needs room beside it.
+        check_free_space(self.write_dir, backup_bytes(self.model) + 64 * 1024, "the training backup")
         partial = self.write_dir / f".partial-{os.getpid()}.weights.h5"  # Keras wants this suffix
         try:
             self.model.save_weights(str(partial), overwrite=True)
@@ -144,6 +149,20 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             if partial.exists():
                 partial.unlink()
         write_json_atomic(self.write_dir / BACKUP_METADATA, {"epoch": self._current_epoch, "batch": self._last_batch_seen})
+
+
+def backup_bytes(model: keras.Model) -> int:
+    """About the size of a weights + optimizer-state file (HDF5 adds a little per variable)."""
+    def nbytes(variables) -> int:
+        return sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in variables)
+
+    weights = nbytes(model.weights)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and optimizer.built:
+        state = nbytes(optimizer.variables)
+    else:
+        state = 2 * weights  # Adam keeps two slots per trainable weight
+    return int((weights + state) * 1.05) + 2048 * (len(model.weights) + 1)
 
 
 def _hparams(config: cfg.RunConfig) -> dict[str, Any]:
