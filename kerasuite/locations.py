@@ -105,5 +105,28 @@ def disk_full_error(folder: Path, flag: str = "") -> UserError:
                      "free some space or choose another location")
 
 
+def remove_orphans(folder: Path, prefix: str) -> None:
+    """Delete ``PREFIX<pid>-*`` folders whose process is gone (killed mid-run); a folder of a live
+    process, or one not named by this scheme, is left alone."""
+    try:
+        candidates = list(Path(folder).glob(f"{prefix}*"))
+    except OSError:
+        return
+    for path in candidates:
+        pid_text = path.name[len(prefix):].split("-", 1)[0]
+        if path.is_dir() and not path.is_symlink() and pid_text.isdigit() and not _alive(int(pid_text)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _kib(size: int) -> str:
     return f"{size / 1024:,.0f} kB" if size < 10 * 1024 * 1024 else f"{size / 1024 / 1024:,.1f} MB"

@@ -16,7 +16,7 @@ import numpy as np
 
 from kerasuite import config as cfg
 from kerasuite.export import parity, tflite
-from kerasuite.locations import BUNDLE_MARKER, disk_full_error, is_bundle_dir, is_disk_full
+from kerasuite.locations import BUNDLE_MARKER, disk_full_error, is_bundle_dir, is_disk_full, remove_orphans
 from kerasuite.errors import UserError
 from kerasuite.io_utils import atomic_path, write_json_atomic, write_text_atomic
 from kerasuite.runtime.interpreter import TFLiteModel
@@ -52,8 +52,8 @@ def export_bundle(
     bundle_dir = Path(bundle_dir)
     bundle_dir.parent.mkdir(parents=True, exist_ok=True)
     staging_prefix = f".{bundle_dir.name}.staging-"
-    _remove_orphans(bundle_dir.parent, staging_prefix)  # left by an export that was killed
-    _remove_orphans(Path(tempfile.gettempdir()), "kerasuite-export-")
+    remove_orphans(bundle_dir.parent, staging_prefix)  # left by an export that was killed
+    remove_orphans(Path(tempfile.gettempdir()), "kerasuite-export-")
     staging = Path(tempfile.mkdtemp(prefix=f"{staging_prefix}{os.getpid()}-", dir=bundle_dir.parent))
     scratch = Path(tempfile.mkdtemp(prefix=f"kerasuite-export-{os.getpid()}-"))
     try:
@@ -147,29 +147,6 @@ def output_meaning(task: Task) -> str:
         "topk": "query embedding; score candidates with candidates.npy",
         "regression": "predicted score",
     }.get(task.agreement_kind, "model output")
-
-
-def _remove_orphans(folder: Path, prefix: str) -> None:
-    """Delete ``PREFIX<pid>-*`` folders whose process is gone (killed mid-export); a folder of a
-    live process, or one not named by this scheme, is left alone."""
-    try:
-        candidates = list(folder.glob(f"{prefix}*"))
-    except OSError:
-        return
-    for path in candidates:
-        pid_text = path.name[len(prefix):].split("-", 1)[0]
-        if path.is_dir() and not path.is_symlink() and pid_text.isdigit() and not _alive(int(pid_text)):
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _replace_dir(staging: Path, target: Path) -> None:

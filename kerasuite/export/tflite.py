@@ -41,9 +41,9 @@ def convert_modes(
     when it needs non-builtin ops (the message lists them) and ``RuntimeError`` for any other
     converter failure. Nothing is left at a failed mode's path.
     """
-    from kerasuite.export.bundle import _remove_orphans
+    from kerasuite.locations import remove_orphans
 
-    _remove_orphans(Path(tempfile.gettempdir()), "kerasuite-convert-")
+    remove_orphans(Path(tempfile.gettempdir()), "kerasuite-convert-")
     with tempfile.TemporaryDirectory(prefix=f"kerasuite-convert-{os.getpid()}-") as scratch:
         report_path = Path(scratch) / "report.json"
         command = [
