@@ -164,7 +164,8 @@ def check_input_arrays(model, inputs: dict[str, np.ndarray], what: str) -> None:
         if array.ndim != len(wanted) + 1 or any(w not in (-1, a) for w, a in zip(wanted, array.shape[1:])):
             raise UserError(f"{what}: {key} has shape {list(array.shape)}, the model wants [N, "
                             f"{', '.join(map(str, wanted))}]")
-        if np.dtype(description["dtype"]).kind in "iu" and array.dtype.kind == "f":
+        # quantized inputs take floats (the runner quantizes them); id inputs do not
+        if description["dtype"] in ("int32", "int64") and not description.get("quantization") and array.dtype.kind == "f":
             raise UserError(f"{what}: {key} holds floats, the model wants {description['dtype']} ids")
 
 
