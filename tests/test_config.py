@@ -20,10 +20,14 @@ def test_precedence_defaults_file_set_flags(tmp_path):
     assert config.train.optimizer == cfg.TrainConfig().optimizer  # untouched default
 
 
-def test_task_defaults_sit_between_dataclass_defaults_and_file():
-    config = cfg.resolve({"train": {"epochs": 7}}, {}, {}, task_defaults=lambda task: {"train": {"epochs": 99, "batch_size": 8}})
-    assert config.train.epochs == 7
-    assert config.train.batch_size == 8
+def test_presets_sit_between_dataclass_defaults_and_file():
+    # image_classification's default preset: 20 epochs, cosine; its tiny preset: 3 epochs
+    assert cfg.resolve().train.epochs == 20
+    assert cfg.resolve({}, {}, {"preset": "tiny"}).train.epochs == 3
+    config = cfg.resolve({"train": {"epochs": 7}}, {}, {"preset": "tiny"})
+    assert config.train.epochs == 7  # the file beats the preset
+    assert config.data.image.height == 8 and config.preset == "tiny"
+    assert config.export.golden_examples == cfg.COMMON_PRESETS["tiny"]["export.golden_examples"]
 
 
 @pytest.mark.parametrize(
@@ -49,7 +53,7 @@ def test_bad_keys_and_types_are_one_line_errors(file_values, sets, message):
 
 def test_set_parses_typed_values():
     config = cfg.resolve({}, cfg.parse_set([
-        "data.cache=false", "export.modes=float16,dynamic", "export.parity.int8.min_agreement=none",
+        "task=keyword_spotting", "data.cache=false", "export.modes=float16,dynamic", "export.parity.int8.min_agreement=none",
         "model.ds_cnn.first_kernel=3,3",
     ]))
     assert config.data.cache is False

@@ -116,9 +116,8 @@ def _set_threads(threads: int) -> None:
 
 def _config(task: str, sets: dict[str, str]):
     from kerasuite import config as cfg
-    from kerasuite.train import _task_defaults
 
-    return cfg.resolve({}, dict(sets), {"task": task}, task_defaults=_task_defaults)
+    return cfg.resolve({}, dict(sets), {"task": task})
 
 
 def _count(batch: Any) -> int:

@@ -63,9 +63,9 @@ class Task(abc.ABC):
     """One applied domain. Subclasses are small: data, model families, loss, metrics, extras."""
 
     name: str
-    default_model: str
-    default_source: str
-    # family name -> builder(config, data) -> keras.Model (trainable model)
+    # Config, defaults and presets: the TaskSpec in kerasuite/tasks/<name>_config.py.
+    # family name -> builder(config, data) -> keras.Model (trainable model); the same names as
+    # the spec's model section ``families`` (tests/test_config.py checks it)
     families: Mapping[str, Callable[["RunConfig", TaskData], "keras.Model"]]
     # the metric in ``score`` that parity's max_metric_drop applies to, and its direction
     primary_metric: str = "accuracy"
@@ -74,11 +74,6 @@ class Task(abc.ABC):
     agreement_kind: str = "classification"
     # A fixed batch size baked into the exported graph (None = dynamic batch dimension).
     export_batch_size: int | None = None
-
-    # -- configuration ----------------------------------------------------------------------
-    def config_defaults(self) -> dict[str, Any]:
-        """Nested config values this task prefers over the global defaults."""
-        return {}
 
     # -- data -------------------------------------------------------------------------------
     @abc.abstractmethod
