@@ -76,11 +76,7 @@ class ModelConfig:
 
     families: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 
-    family: str = ""
-
-    def validate(self, prefix: str) -> None:
-        if self.family not in self.families:
-            raise ConfigError(f"--model {self.family!r}: not a family of this task; choose from {', '.join(self.families)}")
+    family: str = ""  # checked against ``families`` by :func:`validate`, which knows the task
 
     def family_sections(self) -> dict[str, Any]:
         """The hyperparameter sections the chosen family reads, by name."""
@@ -456,7 +452,11 @@ def defaults(task: str, preset: str = "default") -> RunConfig:
 
 
 def validate(config: RunConfig) -> None:
-    """Every value rule of every section, then the task's rules that span sections."""
+    """The family, every value rule of every section, then the task's rules that span sections."""
+    families = type(config.model).families
+    if config.model.family not in families:
+        raise ConfigError(f"--model {config.model.family!r}: not a family of {config.task}; "
+                          f"choose from {', '.join(families)}")
     check(config)
     spec = task_spec(config.task)
     if spec.check is not None:
