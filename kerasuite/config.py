@@ -18,6 +18,7 @@ This module must stay importable without TensorFlow.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -60,7 +61,7 @@ class DataConfig:
     skip_bad_files: bool = False
 
     def validate(self, prefix: str) -> None:
-        from kerasuite.data.sources import parse_source
+        from kerasuite.data.spec import parse_source
 
         spec = parse_source(self.source, allowed=self.schemes)
         if spec.scheme == "folder" and not Path(spec.target).is_dir():
@@ -243,6 +244,7 @@ def parse_set(assignments: list[str]) -> dict[str, str]:
     return parsed
 
 
+@functools.lru_cache(maxsize=None)  # evaluating string annotations is most of a resolve's time
 def _field_types(cls: type) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
