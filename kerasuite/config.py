@@ -66,6 +66,8 @@ class DataConfig:
         spec = parse_source(self.source, allowed=self.schemes)
         if spec.scheme == "folder" and not Path(spec.target).is_dir():
             raise ConfigError(f"--data {self.source}: no such folder {spec.target}")
+        if spec.scheme == "csv" and not Path(spec.target).exists():
+            raise ConfigError(f"--data {self.source}: no such file or folder {spec.target}")
 
 
 @dataclass

@@ -46,6 +46,7 @@ BAD_USAGE = [
     (["--config", "/no/such/config.yaml"], "/no/such/config.yaml"),
     (["--data", "folder:/no/such/folder"], "/no/such/folder"),
     (["--data", "csv:x.csv"], "--data 'csv:x.csv'"),  # image_classification reads no CSV
+    (["--task", "ranking", "--data", "csv:/no/such.csv"], "/no/such.csv"),
     (["--export", "int4"], "int4"),
     (["--preset", "huge"], "--preset"),
 ]
