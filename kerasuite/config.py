@@ -417,7 +417,10 @@ def _drop_legacy_sections(file_values: dict[str, Any], config: RunConfig) -> dic
             if name in own or not isinstance(value, dict):
                 continue
             foreign = foreign if foreign is not None else _foreign_sections(config.task)
-            if foreign.get(f"{part}.{name}") == value:
+            defaults_now = foreign.get(f"{part}.{name}")
+            # key by key: fields added to that section since the file was written are not in it
+            if defaults_now is not None and all(key in defaults_now and defaults_now[key] == item
+                                                for key, item in value.items()):
                 values = {k: v for k, v in values.items() if k != name}
         cleaned[part] = values
     return cleaned

@@ -129,6 +129,7 @@ def test_saved_config_from_before_the_split_still_resumes(tmp_path):
                 if isinstance(value, dict) and name not in legacy[part]:
                     legacy[part][name] = value
     assert "lstm" in legacy["model"] and "recsys" in legacy["data"]
+    del legacy["data"]["audio"]["gain_db_range"]  # a field added after the file was written
     assert cfg.resolve(legacy) == config
     run_dir = tmp_path / "run"
     (run_dir / "backup").mkdir(parents=True)
