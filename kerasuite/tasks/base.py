@@ -2,7 +2,8 @@
 
 A task never branches on another task's type. The trainer (``kerasuite.train``), the exporter
 (``kerasuite.export``) and the parity harness (``kerasuite.export.parity``) only call the methods
-below, so adding a domain is one module under ``kerasuite/tasks/`` plus one registry line.
+below, so adding a domain is its module and its config module (``<task>_config.py``: sections,
+families, presets) under ``kerasuite/tasks/`` plus one registry line.
 
 Conventions shared by every task:
 - Model inputs are named Keras ``Input`` layers; arrays travel as ``dict[name, np.ndarray]`` so a
