@@ -158,7 +158,9 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
     if config.train.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
+        progress(f"loading {config.data.source} for {task.name}")
         data = task.load_data(config)  # bad data is refused before the run folder is touched
+        progress(f"building {config.model.family} ({data.num_train_examples:,} training examples)")
         with strategy.scope():
             model = task.build_model(config, data)
             task.compile_model(model, config, data)
@@ -208,6 +210,7 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
         model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
         task.compile_model(model, config, data)
 
+    progress("evaluating on the test split")
     report: dict[str, Any] = {
         "task": config.task,
         "model": config.model.family,
@@ -222,16 +225,25 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
     if config.export.modes:
         from kerasuite.export.bundle import export_bundle
 
+        progress(f"exporting {', '.join(config.export.modes)} to {bundle_dir} (conversion and parity take a while)")
         report["exports"] = export_bundle(task, model, data, config, bundle_dir, run_dir)
     else:
         report["exports"] = {}
     write_json_atomic(run_dir / "metrics.json", report)
+    from kerasuite.training.tensorboard import write_final_scalars
+
+    write_final_scalars(run_dir / "logs" / "validation", report)
     print_summary(report)
     failed = [mode for mode, result in report["exports"].items() if not result["parity"]["passed"]]
     if failed:
         reasons = "; ".join(f"{m}: {', '.join(report['exports'][m]['parity']['failures'])}" for m in failed)
         raise CheckFailed(f"parity failed for {', '.join(failed)} ({reasons}); see {run_dir / 'metrics.json'}")
     return report
+
+
+def progress(message: str) -> None:
+    """One plain line about what a long, otherwise silent step is doing."""
+    print(f"[kerasuite] {message} ...", flush=True)
 
 
 def save_model(model, path: Path) -> None:
