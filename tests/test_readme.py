@@ -59,3 +59,38 @@ def test_table_checker_catches_a_split_table():
     broken = "| a | b |\n|---|---|\n| 1 | 2 |\n\n| 3 | 4 |\n"
     blocks = table_blocks(broken)
     assert len(blocks) == 2 and not SEPARATOR.match(blocks[1][1][0] if len(blocks[1][1]) > 1 else "")
+
+
+def _load_readme_tables():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readme_tables", REPO / "tools" / "readme_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_tables_match_their_results_files():
+    tables = _load_readme_tables()
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert tables.regenerate(text) == text, "run python tools/readme_tables.py after a benchmark"
+
+
+def test_readme_tables_regenerate_and_check(tmp_path):
+    import json
+
+    tables = _load_readme_tables()
+    (tmp_path / "results").mkdir()
+    results = {"command": "python tools/x.py", "date": "2026-12-01",
+               "tables": {"t": {"columns": ["model", "accuracy"], "rows": [["ngram", 0.91234], ["tfidf", 0.9]]}}}
+    (tmp_path / "results" / "x.json").write_text(json.dumps(results))
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results: results/x.json#t -->\nstale\n<!-- /results -->\nend\n")
+    assert tables.main(["--readme", str(readme), "--check"]) == 1
+    assert tables.main(["--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "| ngram | 0.9123 |" in text and "stale" not in text and text.endswith("end\n")
+    assert tables.main(["--readme", str(readme), "--check"]) == 0
+    results["tables"]["t"]["rows"][0][1] = 0.5
+    (tmp_path / "results" / "x.json").write_text(json.dumps(results))
+    assert tables.main(["--readme", str(readme), "--check"]) == 1
