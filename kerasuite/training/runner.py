@@ -55,7 +55,7 @@ def create_run_dir(run_dir: Path, overwrite: bool) -> None:
 
 
 # Settings a resumed run may change: they do not alter the model, the data or the optimizer.
-RESUME_MAY_CHANGE = ("train.epochs", "train.verbose", "train.strategy", "train.logical_cpus",
+RESUME_MAY_CHANGE = ("train.epochs", "train.verbose", "train.check_baseline", "train.strategy", "train.logical_cpus",
                      "train.steps_per_execution", "export.", "run_dir")
 
 
@@ -221,6 +221,9 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
     }
     if data.info.get("skipped_files"):
         report["skipped_files"] = int(data.info["skipped_files"])
+    from kerasuite.training.baseline import baseline_verdict
+
+    report["baseline"] = baseline_verdict(task.primary_metric, task.higher_is_better, task.baseline_key(), report["eval"])
 
     if config.export.modes:
         from kerasuite.export.bundle import export_bundle
@@ -234,10 +237,18 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
 
     write_final_scalars(run_dir / "logs" / "validation", report)
     print_summary(report)
+    problems = []
     failed = [mode for mode, result in report["exports"].items() if not result["parity"]["passed"]]
     if failed:
         reasons = "; ".join(f"{m}: {', '.join(report['exports'][m]['parity']['failures'])}" for m in failed)
-        raise CheckFailed(f"parity failed for {', '.join(failed)} ({reasons}); see {run_dir / 'metrics.json'}")
+        problems.append(f"parity failed for {', '.join(failed)} ({reasons})")
+    if report["baseline"] is not None and not report["baseline"]["beaten"] and config.train.check_baseline:
+        from kerasuite.training.baseline import describe
+
+        problems.append(f"{describe(report['baseline'])}; train longer or on more data, or pass "
+                        "--set train.check_baseline=false to accept it")
+    if problems:
+        raise CheckFailed(f"{'; '.join(problems)}; see {run_dir / 'metrics.json'}")
     return report
 
 
@@ -265,6 +276,10 @@ def print_summary(report: dict[str, Any]) -> None:
     print(f"\n{report['task']} / {report['model']} on {report['data']}")
     print(f"  keras   {metric_text}  ({train['epochs']} epochs, {train['seconds']:.1f} s, "
           f"{train['examples_per_second']:.0f} examples/s)")
+    if report.get("baseline"):
+        from kerasuite.training.baseline import describe
+
+        print(f"  {describe(report['baseline'])}")
     exports = report.get("exports", {})
     if exports:
         print(f"  {'mode':<8} {'size':>10} {'metric':>10} {'agreement':>10} {'max|diff|':>10} {'p50 ms':>8}  parity")
