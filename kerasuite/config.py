@@ -473,6 +473,23 @@ def validate(config: RunConfig) -> None:
         spec.check(config)
 
 
+# Section classes that moved out of this module when the config was split per task. Code written
+# against the old layout (``from kerasuite.config import LstmConfig``) keeps working; new code
+# imports them from where they live.
+_MOVED = {name: "kerasuite.hparams" for name in (
+    "CnnConfig", "LstmConfig", "TransformerConfig", "TwoTowerConfig", "RankingConfig", "MfccConfig", "DsCnnConfig")}
+_MOVED.update({name: "kerasuite.data.settings" for name in (
+    "ImageDataConfig", "TextDataConfig", "AudioDataConfig", "RecsysDataConfig")})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def save(config: RunConfig, path: str | Path) -> None:
     from kerasuite.io_utils import write_json_atomic
 
