@@ -15,7 +15,11 @@ STANDARDIZE_MODES = ("lower_and_strip_punctuation", "lower", "none")
 class ImageDataConfig:
     height: int = setting(16, min=1)
     width: int = setting(16, min=1)
-    channels: int = setting(0, min=0, max=4)  # 0: keep what the source has (1 for digits/mnist, 3 for RGB folders)
+    channels: int = 0  # 0: keep what the source has (1 for digits/mnist, 3 for RGB folders)
+
+    def validate(self, prefix: str) -> None:
+        if self.channels not in (0, 1, 3, 4):  # what TensorFlow's image decoders can produce
+            raise ConfigError(f"{prefix}channels: must be 0 (as the source), 1, 3 or 4, got {self.channels}")
 
 
 @dataclass
