@@ -19,9 +19,6 @@ class ConfigError(UserError, ValueError):
     """A user-facing configuration problem; its message is one line naming the key or file."""
 
 
-RULES = ("min", "max", "above", "below", "choices", "nonempty", "max_length")
-
-
 def setting(default: Any, *, min: float | None = None, max: float | None = None, above: float | None = None,
             below: float | None = None, choices: Sequence[str] | None = None, nonempty: bool = False,
             max_length: int | None = None) -> Any:
@@ -36,18 +33,16 @@ def setting(default: Any, *, min: float | None = None, max: float | None = None,
 
 
 def describe_rules(rules: dict[str, Any]) -> str:
-    parts = []
+    """``{"min": 0, "below": 1}`` -> ``in [0, 1)``; ``{"min": 1}`` -> ``at least 1``."""
     if "choices" in rules:
         return "one of " + ", ".join(rules["choices"])
     low = f"[{rules['min']}" if "min" in rules else f"({rules['above']}" if "above" in rules else None
     high = f"{rules['max']}]" if "max" in rules else f"{rules['below']})" if "below" in rules else None
     if low and high:
-        parts.append(f"in {low}, {high}")
-    elif low:
-        parts.append(f"at least {rules['min']}" if "min" in rules else f"above {rules['above']}")
-    elif high:
-        parts.append(f"at most {rules['max']}" if "max" in rules else f"below {rules['below']}")
-    return ", ".join(parts)
+        return f"in {low}, {high}"
+    if low:
+        return f"at least {rules['min']}" if "min" in rules else f"above {rules['above']}"
+    return f"at most {rules['max']}" if "max" in rules else f"below {rules['below']}"
 
 
 def _check_scalar(key: str, value: Any, rules: dict[str, Any]) -> None:
