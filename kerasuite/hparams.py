@@ -8,6 +8,7 @@ its own families (``kerasuite/tasks/*_config.py``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -76,6 +77,11 @@ class RankingConfig:
     dropout: float = setting(0.0, min=0.0, below=1.0)
 
 
+# Framing concatenates frame_length / gcd(frame_length, frame_step) strided slices; beyond this
+# many the graph gets silly, and every sensible setting (e.g. 640/320, 400/160, 480/160) is far below.
+MAX_FRAME_PIECES = 16
+
+
 @dataclass
 class MfccConfig:
     frame_length: int = setting(640, min=1)  # 40 ms at 16 kHz
@@ -100,6 +106,20 @@ class MfccConfig:
     top_db: Optional[float] = setting(None, above=0.0)
 
     def validate(self, prefix: str) -> None:
+        """The MFCC layer's own rules (kerasuite/models/layers/mfcc.py), checked before TensorFlow;
+        ``upper_hz`` against the sample rate is the task's check (it spans sections)."""
+        if self.frame_step > self.frame_length:
+            raise ConfigError(f"{prefix}frame_step ({self.frame_step}) must be at most "
+                              f"{prefix}frame_length ({self.frame_length})")
+        if self.frame_length // math.gcd(self.frame_length, self.frame_step) > MAX_FRAME_PIECES:
+            raise ConfigError(f"{prefix}frame_step ({self.frame_step}) must divide {prefix}frame_length "
+                              f"({self.frame_length}) more evenly (at most {MAX_FRAME_PIECES} pieces per frame)")
+        if self.power not in (1.0, 2.0):
+            raise ConfigError(f"{prefix}power: must be 1.0 (magnitude) or 2.0 (power), got {self.power}")
+        if self.magnitude_cap is not None and self.power != 1.0:
+            raise ConfigError(f"{prefix}magnitude_cap needs {prefix}power=1.0 (or magnitude_cap=none)")
+        if self.mel_cap is not None and self.mel_cap <= self.amin:
+            raise ConfigError(f"{prefix}mel_cap ({self.mel_cap}) must be above {prefix}amin ({self.amin})")
         if self.num_coefficients > self.num_mel_bins:
             raise ConfigError(f"{prefix}num_coefficients ({self.num_coefficients}) must be at most "
                               f"{prefix}num_mel_bins ({self.num_mel_bins})")

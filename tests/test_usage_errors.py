@@ -38,6 +38,8 @@ BAD_VALUES = [
     (["--task", "text_classification", "--set", "model.lstm.cell=gru"], "model.lstm.cell"),
     (["--task", "text_classification", "--set", "model.transformer.num_heads=3"], "num_heads"),
     (["--task", "keyword_spotting", "--set", "model.mfcc.upper_hz=9000"], "model.mfcc.upper_hz"),
+    (["--task", "keyword_spotting", "--set", "model.mfcc.power=3"], "model.mfcc.power"),
+    (["--task", "keyword_spotting", "--set", "model.mfcc.frame_step=7"], "model.mfcc.frame_step"),
 ]
 BAD_USAGE = [
     (["--set", "model.lstm.units=32"], "model.lstm.units"),  # another task's key
