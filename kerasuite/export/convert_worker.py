@@ -188,7 +188,8 @@ def convert_and_write(model: str, mode: str, out: str, representative, batch_siz
     except NeedsNonBuiltinOps as error:
         return {"refused": (
             f"export {mode}: the model needs ops that are not TFLite builtins: {error}; "
-            "pass --set export.allow_flex=true to emit Flex ops (ai-edge-litert cannot run them)")}
+            "allow them with --allow-flex (python -m kerasuite.export) or --set export.allow_flex=true "
+            "(kerasuite.train); ai-edge-litert cannot run Flex ops")}
     except Exception:  # reported per mode; the parent raises it
         return {"error": "\n".join(traceback.format_exc().strip().splitlines()[-15:])}
     write_bytes_atomic(out, content)

@@ -71,6 +71,7 @@ class TFLiteModel:
         self.path = Path(path)
         content = check_tflite_file(self.path)
         Interpreter = load_interpreter_class()
+        self.threads = threads
         try:
             with native_stderr_silenced():
                 self.interpreter = Interpreter(model_content=content, num_threads=threads)
@@ -172,6 +173,19 @@ class TFLiteModel:
             "inputs": [tensor(d, self._signature_names[d["index"]]) for d in self.inputs],
             "outputs": [tensor(d, d["name"]) for d in self.outputs],
         }
+
+    def details(self) -> dict[str, Any]:
+        """What a parity verdict records about this runtime (``kerasuite.export.runtimes``)."""
+        module = type(self.interpreter).__module__.split(".")[0]
+        version = None
+        try:
+            from importlib.metadata import version as package_version
+
+            version = package_version({"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime"}
+                                      .get(module, module))
+        except Exception:  # a vendored or source-built runtime has no distribution metadata
+            pass
+        return {"api": f"{module}.Interpreter", "version": version, "threads": self.threads}
 
     def op_names(self) -> list[str]:
         return sorted({op["op_name"] for op in self.interpreter._get_ops_details()})

@@ -222,7 +222,7 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
     if config.export.modes:
         from kerasuite.export.bundle import export_bundle
 
-        report["exports"] = export_bundle(task, model, data, config, bundle_dir, run_dir)
+        report["exports"] = export_bundle(task, model, data, config, bundle_dir, run_dir, report["eval"])
     else:
         report["exports"] = {}
     write_json_atomic(run_dir / "metrics.json", report)
