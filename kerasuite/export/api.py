@@ -72,7 +72,9 @@ class ExportReport:
 def predict_keras(model, inputs: Arrays, batch_size: int = 256) -> np.ndarray:
     """Outputs of ``model`` on named input arrays, fed in the structure the model was built with
     (a dict for dict-input models; else positional, which Sequential models expect)."""
-    if not isinstance(model.input, dict):
+    import keras
+
+    if isinstance(model, keras.Sequential) or not isinstance(model.input, dict):
         ordered = [inputs[tensor.name] for tensor in model.inputs]
         inputs = ordered[0] if len(ordered) == 1 else ordered
     return np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), np.float32)
