@@ -41,7 +41,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 RESULT_MARK = "BENCHMARK_RESULT "
 TASK_ORDER = ("image_classification", "text_classification", "retrieval", "ranking", "keyword_spotting")
-SECTIONS = ("pipeline", "threads", "edge", "startup", "scaling")
+SECTIONS = ("pipeline", "threads", "edge", "startup", "scaling", "export_vs_keras")
 ALL_MODES = ("float32", "float16", "dynamic", "int8")
 
 # Settings per task. Sources need no download. "quick" models are small so the whole quick run
@@ -949,6 +949,14 @@ def main(argv: list[str] | None = None) -> int:
         except RuntimeError as error:
             errors["scaling"] = str(error)
             print(error, file=sys.stderr)
+    if "export_vs_keras" in sections:  # tools/benchmark_export.py; its own table in export_vs_keras.md
+        print("[benchmark] export vs Keras' model.export", flush=True)
+        done = subprocess.run([sys.executable, str(Path(__file__).with_name("benchmark_export.py")), "--out", str(out)])
+        if done.returncode == 0:
+            report["export_vs_keras"] = json.loads((out / "export_vs_keras.json").read_text())
+        else:
+            errors["export_vs_keras"] = f"tools/benchmark_export.py exited {done.returncode}"
+        save()
     report["machine"]["load_average_end"] = list(os.getloadavg())
     report["seconds"] = time.perf_counter() - started
     if errors:

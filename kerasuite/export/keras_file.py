@@ -52,7 +52,9 @@ def refuse_unknown_classes(path: Path, config: dict[str, Any]) -> None:
 
     for node, layer in serialized_objects(config):
         registered = node.get("registered_name")
-        if registered and node.get("module") is None and keras.saving.get_registered_object(registered) is None:
+        # Keras' own classes serialize with registered_name None (or their class name); custom ones
+        # as "package>Name", which must resolve in the registry the imported modules filled.
+        if registered and registered != node["class_name"] and keras.saving.get_registered_object(registered) is None:
             raise UserError(f"{path}: layer '{layer}' uses class {node['class_name']} (registered as {registered!r}), "
                             "which no imported module registers; pass --custom-objects MODULE that defines it")
 

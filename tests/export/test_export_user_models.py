@@ -99,7 +99,7 @@ def test_functional_two_input_regression_reports_rmse(tmp_path):
     model.fit(inputs, score, epochs=5, verbose=0)
     paths = save_case(tmp_path, model, inputs, score.astype("float32"), train=False)
     out = tmp_path / "bundle"
-    done = export_cli(paths, out, "--tolerance", "int8.max_abs_diff=0.2", "--tolerance", "int8.max_metric_drop=0.05")
+    done = export_cli(paths, out, "--tolerance", "int8.max_abs_diff=0.5", "--tolerance", "int8.max_metric_drop=0.05")
     assert done.returncode == 0, done.stderr[-2000:]
     signature, parity = read_bundle(out)
     _passed_everywhere(signature, parity, ("float32", "int8"))
