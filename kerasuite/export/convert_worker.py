@@ -134,6 +134,10 @@ def convert(model_path: str, mode: str, representative: str | None, batch_size, 
     from kerasuite.models.layers.fused_lstm_tflite import repair_fused_lstms
 
     content, _ = repair_fused_lstms(content)
+    from kerasuite.export.compact import add_serving_signature
+
+    # A serving signature named as signature.json says (the converter writes none for this path).
+    content = add_serving_signature(content, [tensor.name for tensor in converter._kerasuite_model.inputs])
     if compact:  # intermediate tensor names and empty buffers; outputs stay bit-identical
         from kerasuite.export.compact import compact as compact_model
 

@@ -86,12 +86,15 @@ class TFLiteModel:
     def _input_names_by_index(self) -> dict[int, str]:
         """Map tensor index -> Keras input name via the serving signature (names survive there)."""
         names: dict[int, str] = {}
+        self._output_names: dict[int, str] = {}
         signatures = self.interpreter.get_signature_list()
         if signatures:
             key = next(iter(signatures))
             runner_inputs = self.interpreter.get_signature_runner(key).get_input_details()
             for name, detail in runner_inputs.items():
                 names[detail["index"]] = name
+            for name, detail in self.interpreter.get_signature_runner(key).get_output_details().items():
+                self._output_names[detail["index"]] = name
         for detail in self.inputs:
             names.setdefault(detail["index"], detail["name"])
         return names
@@ -171,7 +174,7 @@ class TFLiteModel:
 
         return {
             "inputs": [tensor(d, self._signature_names[d["index"]]) for d in self.inputs],
-            "outputs": [tensor(d, d["name"]) for d in self.outputs],
+            "outputs": [tensor(d, self._output_names.get(d["index"], d["name"])) for d in self.outputs],
         }
 
     def details(self) -> dict[str, Any]:

@@ -105,7 +105,13 @@ def test_functional_two_input_regression_reports_rmse(tmp_path):
     _passed_everywhere(signature, parity, ("float32", "int8"))
     assert parity["int8"]["metric"] == "rmse" and parity["int8"]["agreement"] is None
     assert {t["name"] for t in signature["modes"]["int8"]["inputs"]} == {"features", "item"}
+    assert [t["name"] for t in signature["modes"]["int8"]["outputs"]] == ["output"]
     assert_builtin_only(out / "model_int8.tflite")
+    from kerasuite.runtime.interpreter import TFLiteModel
+
+    for mode in ("float32", "int8"):  # a serving signature named as signature.json says
+        listed = TFLiteModel(out / f"model_{mode}.tflite").interpreter.get_signature_list()
+        assert listed == {"serving_default": {"inputs": ["features", "item"], "outputs": ["output"]}}, listed
 
 
 def test_conv1d_audio_model(tmp_path):
