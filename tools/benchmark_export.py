@@ -154,6 +154,32 @@ def kerasuite_export(model, inputs, path_for):
         return time.perf_counter() - started
 
 
+COLUMNS = ["model", "mode", "exporter", "runs on ai-edge-litert", "Flex ops", "fused LSTM / WHILE ops",
+           "max abs diff vs Keras", "top-1 agreement", "size (B)", "convert s"]
+
+
+def table_rows(results) -> list[list]:
+    rows = []
+    for name, modes in results.items():
+        for mode, exporters in modes.items():
+            for exporter, row in exporters.items():
+                if "error" in row:
+                    rows.append([name, mode, exporter, f"conversion failed: {row['error'][:80]}", None, None, None,
+                                 None, None, None])
+                    continue
+                rows.append([name, mode, exporter, row["runs_on_litert"], ", ".join(row["flex_ops"]) or "-",
+                             f"{row['fused_lstm']} / {row['while_loops']}", row.get("max_abs_diff"),
+                             row.get("top1_agreement"), row["size_bytes"], round(row["convert_seconds"], 1)])
+    return rows
+
+
+def write_readme_results(results, command: str) -> Path:
+    """results/export_vs_keras.json, the source of the README's table (tools/readme_tables.py)."""
+    from readme_tables import write_results
+
+    return write_results("export_vs_keras", command, {"table": {"columns": COLUMNS, "rows": table_rows(results)}})
+
+
 def markdown(results) -> str:
     lines = ["| model | mode | exporter | runs on ai-edge-litert | Flex ops | fused LSTM / WHILE | max abs diff | "
              "top-1 agreement | size (B) | convert s |", "|---|---|---|---|---|---|---:|---:|---:|---:|"]
@@ -176,6 +202,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmark_results")
     parser.add_argument("--models", default="", help="comma list (default: all)")
+    parser.add_argument("--results", action="store_true",
+                        help="also write results/export_vs_keras.json, the README table's source")
     args = parser.parse_args(argv)
     from kerasuite.quiet import import_tensorflow_quietly
 
@@ -212,6 +240,8 @@ def main(argv=None) -> int:
             (out / "export_vs_keras.json").write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results)
     (out / "export_vs_keras.md").write_text(table)
+    if args.results:
+        print(f"wrote {write_readme_results(results, 'nice -n 10 python tools/benchmark_export.py --results')}")
     print(table)
     return 0
 

@@ -194,6 +194,12 @@ def export_model(
                                              int8_weights=options.int8_weights),
                 staging,
             )
+        conversions = list(prepared.conversions)
+        unfused = [mode for mode in modes if "WHILE" in described[mode]["ops"]]
+        if unfused and any("LSTM" in text for text in conversions):
+            conversions.append(f"an LSTM stayed a WHILE loop in {', '.join(unfused)}: it receives a Keras mask "
+                               "(e.g. Embedding mask_zero=True), which the fused op cannot take; parity still "
+                               "checks its numerics")
         (staging / FAILED_DIR).mkdir(exist_ok=True)
         for mode, result in exports.items():
             if not result["parity"]["passed"]:
@@ -227,7 +233,7 @@ def export_model(
             "output": {"name": "output", "meaning": spec.meaning},
             "preprocessing": info.preprocessing,
             "labels": "labels.txt" if labels else None,
-            "conversions": prepared.conversions,
+            "conversions": conversions,
             "failed_modes": [mode for mode in modes if not exports[mode]["parity"]["passed"]],
             "modes": described,
         })
@@ -236,13 +242,13 @@ def export_model(
                    "output": spec.meaning, "Keras metrics": ", ".join(f"{k} {v:.4f}" for k, v in info.keras_eval.items()
                                                                        if isinstance(v, (int, float)))}
         write_text_atomic(staging / "MODEL_CARD.md", model_card(
-            info.title, summary, exports, prepared.conversions, info.intended_use,
+            info.title, summary, exports, conversions, info.intended_use,
             info.limits + [f"parity measured on {len(keras_outputs)} examples "
                            f"({'held-out' if heldout is not None else 'the representative inputs: no held-out set was given'})"],
             record))
         os.chmod(staging, 0o755)  # mkdtemp makes it 0700; a bundle is meant to be read by others
         _replace_dir(staging, out)
-        return ExportReport(out, exports, prepared.conversions)
+        return ExportReport(out, exports, conversions)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(staging, ignore_errors=True)
@@ -254,8 +260,13 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
     from kerasuite.export import parity, runtimes
     from kerasuite.runtime.interpreter import TFLiteModel
 
-    runner = TFLiteModel(path, threads=options.threads)
-    description = {**runner.describe(), "file": path.name, "size_bytes": size, "ops": runner.op_names()}
+    try:
+        runner = TFLiteModel(path, threads=options.threads)
+        description = {**runner.describe(), "file": path.name, "size_bytes": size, "ops": runner.op_names()}
+    except UserError as error:  # e.g. Flex ops (--allow-flex): the verdicts below say so, per runtime
+        runner = None
+        description = {"inputs": [], "outputs": [], "file": path.name, "size_bytes": size, "ops": [],
+                       "load_error": str(error)}
     verdicts, outputs = runtimes.judge(
         path, mode, description, inputs, keras_outputs,
         lambda got: parity.compare(spec, keras_outputs, got, tolerance))
@@ -292,7 +303,7 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
         "verdict": verdict_text,
         "eval": checked["tflite"],
         "parity": checked,
-        "latency_ms": runner.latency_ms(inputs, runs=options.latency_runs),
+        "latency_ms": runner.latency_ms(inputs, runs=options.latency_runs) if runner else None,
         "ops": description["ops"],
     }
     return result, description, reference

@@ -263,8 +263,10 @@ def print_summary(report: dict[str, Any]) -> None:
             print(
                 f"  {mode:<8} {result['size_bytes']:>10,} {metric:>10.4f} "
                 f"{(f'{agreement:.4f}' if agreement is not None else '-'):>10} {parity['max_abs_diff']:>10.2e} "
-                f"{result['latency_ms']['p50']:>8.3f}  {'passed' if parity['passed'] else 'FAILED'}"
+                f"{(result['latency_ms'] or {}).get('p50', float('nan')):>8.3f}  "
+                f"{'passed' if parity['passed'] else 'FAILED (kept in failed/, do not ship)'}"
             )
     print(f"  run folder: {report['run_dir']}   TensorBoard: tensorboard --logdir {report['run_dir']}/logs")
     if exports:
-        print(f"  edge bundle: {Path(next(iter(exports.values()))['path']).parent}")
+        folder = Path(next(iter(exports.values()))["path"]).parent
+        print(f"  edge bundle: {folder.parent if folder.name == 'failed' else folder}")

@@ -124,3 +124,47 @@ def test_masked_attention_encoder_keeps_int8_agreement(tmp_path):
     assert parity["float32"]["max_abs_diff"] < 1e-4
     assert parity["int8"]["passed"] and parity["int8"]["top1_agreement"] >= 0.9, parity["int8"]["failures"]
     assert_builtin_only(out / "model_int8.tflite")
+
+
+FLEX_LAYER_MODULE = '''
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="user_tests")
+class Determinant(keras.layers.Layer):
+    def call(self, x):
+        return tf.reshape(tf.linalg.det(x), (-1, 1))
+'''
+
+
+def test_flex_ops_are_refused_by_name_and_allowed_files_fail_on_litert(tmp_path):
+    import importlib
+    import sys
+
+    import keras
+
+    (tmp_path / "flex_user_layer.py").write_text(FLEX_LAYER_MODULE)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module("flex_user_layer")
+        matrix = keras.Input((3, 3), name="matrix")
+        model = keras.Model(matrix, module.Determinant(name="det")(matrix))
+        paths = save_case(tmp_path, model, {"matrix": RNG.normal(size=(16, 3, 3)).astype("float32")}, train=False)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("flex_user_layer", None)
+    from helpers import REPO
+
+    env = {"PYTHONPATH": f"{REPO}:{tmp_path}"}
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out, "--custom-objects", "flex_user_layer", modes="float32", env=env)
+    assert_one_line_error(done, 2, "tf.MatrixDeterminant", "--allow-flex")
+    assert not out.exists()
+    done = export_cli(paths, out, "--custom-objects", "flex_user_layer", "--allow-flex", modes="float32", env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    signature, parity = read_bundle(out)
+    verdict = parity["float32"]["runtimes"]["litert_interpreter"]
+    assert verdict["status"] == "failed" and "could not run" in verdict["reason"]
+    assert (out / "failed" / "model_float32.tflite").is_file() and not (out / "model_float32.tflite").exists()
+    assert signature["modes"]["float32"]["verdict"] == "failed"
