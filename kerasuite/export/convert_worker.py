@@ -16,7 +16,7 @@ import os
 import re
 import sys
 
-from kerasuite.config import INT8_WEIGHTS
+from kerasuite.config import EXPORT_MODES, INT8_WEIGHTS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -203,7 +203,7 @@ def convert_and_write(model: str, mode: str, out: str, representative, batch_siz
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
-    parser.add_argument("--mode", action="append", required=True, choices=["float32", "float16", "dynamic", "int8"],
+    parser.add_argument("--mode", action="append", required=True, choices=EXPORT_MODES,
                         help="repeatable; the n-th --mode is written to the n-th --out")
     parser.add_argument("--out", action="append", required=True)
     parser.add_argument("--report", help="JSON file: one result per mode")
