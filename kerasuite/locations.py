@@ -17,7 +17,7 @@ from kerasuite.errors import UserError
 # Written into every bundle; a folder without it is never deleted or replaced by an export.
 BUNDLE_MARKER = ".kerasuite-bundle"
 # Files a bundle from before the marker existed may hold; such a folder is replaced too.
-_LEGACY_BUNDLE_SUFFIXES = (".tflite", ".png", ".npz", ".npy", ".txt", ".json")
+_LEGACY_BUNDLE_SUFFIXES = (".tflite", ".png", ".npz", ".npy", ".txt", ".json", ".md")
 _RUN_FILES = ("config.json", "metrics.json", "model.keras")
 
 
@@ -62,8 +62,14 @@ def is_bundle_dir(path: Path) -> bool:
         return True
     if not (path / "signature.json").is_file():
         return False
-    return all(entry.is_file() and entry.name not in _RUN_FILES and entry.suffix in _LEGACY_BUNDLE_SUFFIXES
-               for entry in entries)
+    def bundle_file(entry: Path) -> bool:
+        return entry.is_file() and entry.name not in _RUN_FILES and entry.suffix in _LEGACY_BUNDLE_SUFFIXES
+
+    def failed_modes(entry: Path) -> bool:  # failed/ holds the .tflite of modes that failed parity
+        return entry.name == "failed" and entry.is_dir() and not entry.is_symlink() and \
+            all(f.is_file() and f.suffix == ".tflite" for f in entry.iterdir())
+
+    return all(bundle_file(entry) or failed_modes(entry) for entry in entries)
 
 
 def check_bundle_location(bundle_dir: Path) -> None:

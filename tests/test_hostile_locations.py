@@ -76,7 +76,7 @@ def _staging(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("content", ["run_folder", "loose_file", "subfolder"])
 def test_bundle_swap_never_deletes_what_it_did_not_create(tmp_path, content):
     from kerasuite.errors import UserError
-    from kerasuite.export.bundle import _replace_dir
+    from kerasuite.export.api import _replace_dir
 
     target = tmp_path / "target"
     target.mkdir()
@@ -98,7 +98,7 @@ def test_bundle_swap_never_deletes_what_it_did_not_create(tmp_path, content):
 
 @pytest.mark.parametrize("kind", ["marked", "old_style", "empty"])
 def test_bundle_swap_replaces_a_bundle(tmp_path, kind):
-    from kerasuite.export.bundle import _replace_dir
+    from kerasuite.export.api import _replace_dir
     from kerasuite.locations import BUNDLE_MARKER
 
     target = tmp_path / "target"
