@@ -17,6 +17,8 @@ from pathlib import Path
 from kerasuite.errors import Interrupted, UserError
 from kerasuite.lifeline import child_env
 
+MODES = ("float32", "float16", "dynamic", "int8")
+
 
 def convert_modes(
     model_path: Path,
