@@ -45,7 +45,7 @@ from kerasuite.tasks import TASK_NAMES as TASK_ORDER  # noqa: E402
 from kerasuite.tasks import task_spec  # noqa: E402
 
 RESULT_MARK = "BENCHMARK_RESULT "
-SECTIONS = ("pipeline", "threads", "edge", "startup", "scaling")
+SECTIONS = ("pipeline", "threads", "edge", "startup", "scaling", "export_vs_keras")
 
 # Settings per task. Sources need no download. "quick" is each task's ``quick`` preset (small
 # models, kept in the task's config module, so the whole quick run stays within a few minutes);
@@ -952,6 +952,14 @@ def main(argv: list[str] | None = None) -> int:
         except RuntimeError as error:
             errors["scaling"] = str(error)
             print(error, file=sys.stderr)
+    if "export_vs_keras" in sections:  # tools/benchmark_export.py; its own table in export_vs_keras.md
+        print("[benchmark] export vs Keras' model.export", flush=True)
+        done = subprocess.run([sys.executable, str(Path(__file__).with_name("benchmark_export.py")), "--out", str(out)])
+        if done.returncode == 0:
+            report["export_vs_keras"] = json.loads((out / "export_vs_keras.json").read_text())
+        else:
+            errors["export_vs_keras"] = f"tools/benchmark_export.py exited {done.returncode}"
+        save()
     report["machine"]["load_average_end"] = list(os.getloadavg())
     report["seconds"] = time.perf_counter() - started
     if errors:

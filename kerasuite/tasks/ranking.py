@@ -63,7 +63,7 @@ class Ranking(Task):
     families = {"dcn": _builder(build_ranking_dcn), "mlp": _builder(build_ranking_mlp)}
     primary_metric = "rmse"
     higher_is_better = False
-    agreement_kind = "regression"
+    output_meaning = "predicted score"
     export_batch_size = None
 
     # -- data ---------------------------------------------------------------------------------

@@ -96,7 +96,7 @@ class Retrieval(Task):
     families = {"two_tower": lambda config, data: build_two_tower(config.model.two_tower, data.info["sizes"])}
     primary_metric = "recall_at_10"
     higher_is_better = True
-    agreement_kind = "topk"
+    output_meaning = "query embedding; score candidates with candidates.npy"
     export_batch_size = None
 
     # -- data ---------------------------------------------------------------------------------
@@ -200,8 +200,12 @@ class Retrieval(Task):
         return self.recall(np.asarray(outputs, np.float32), heldout.inputs["user_index"], heldout.targets,
                            data.info["candidate_embeddings"], data.info["seen"])
 
-    def agreement(self, reference: np.ndarray, candidate: np.ndarray, data: TaskData) -> float | None:
-        return metrics.top_k_overlap(reference, candidate, data.info["candidate_embeddings"], k=10)
+    def agreement_rule(self, data: TaskData):
+        from kerasuite.export.spec import Agreement
+
+        candidates = data.info["candidate_embeddings"]
+        return Agreement("topk_overlap", lambda reference, candidate: metrics.top_k_overlap(
+            reference, candidate, candidates, k=10))
 
     # -- bundle and logs -----------------------------------------------------------------------
     def write_bundle_extras(self, data: TaskData, bundle_dir: Path) -> None:

@@ -261,7 +261,7 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
         from kerasuite.export.bundle import export_bundle
 
         progress(f"exporting {', '.join(config.export.modes)} to {bundle_dir} (conversion and parity take a while)")
-        report["exports"] = export_bundle(task, model, data, config, bundle_dir, run_dir)
+        report["exports"] = export_bundle(task, model, data, config, bundle_dir, run_dir, report["eval"])
     else:
         report["exports"] = {}
     write_json_atomic(run_dir / "metrics.json", report)
@@ -322,8 +322,10 @@ def print_summary(report: dict[str, Any]) -> None:
             print(
                 f"  {mode:<8} {result['size_bytes']:>10,} {metric:>10.4f} "
                 f"{(f'{agreement:.4f}' if agreement is not None else '-'):>10} {parity['max_abs_diff']:>10.2e} "
-                f"{result['latency_ms']['p50']:>8.3f}  {'passed' if parity['passed'] else 'FAILED'}"
+                f"{(result['latency_ms'] or {}).get('p50', float('nan')):>8.3f}  "
+                f"{'passed' if parity['passed'] else 'FAILED (kept in failed/, do not ship)'}"
             )
     print(f"  run folder: {report['run_dir']}   TensorBoard: tensorboard --logdir {report['run_dir']}/logs")
     if exports:
-        print(f"  edge bundle: {Path(next(iter(exports.values()))['path']).parent}")
+        folder = Path(next(iter(exports.values()))["path"]).parent
+        print(f"  edge bundle: {folder.parent if folder.name == 'failed' else folder}")
