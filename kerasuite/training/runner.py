@@ -33,18 +33,19 @@ def preflight(config: cfg.RunConfig, overwrite: bool) -> None:
     """The run-folder checks that need no TensorFlow, so ``kerasuite.train`` makes them before
     importing it: path names the file system cannot hold, a finished run, a folder that cannot
     be created, an interrupted run with other settings. ``run`` repeats them (cheap)."""
+    from kerasuite.cluster import is_chief
+
     run_dir, bundle_dir = run_paths(config)
     check_locations(config, run_dir, bundle_dir)  # overlapping folders: the export would delete the run
     check_name_lengths(run_dir, "--run-dir" if config.run_dir else "name")
     if config.export.modes:
         check_name_lengths(bundle_dir, "--set export.dir" if config.export.dir else "name")
-    if os.environ.get("TF_CONFIG"):  # several workers: which one is chief is decided in run()
-        if (run_dir / "metrics.json").exists() and not overwrite:
-            raise UserError(f"{run_dir}: holds a finished run (metrics.json); pass --overwrite or choose another --run-dir")
-        return
-    if config.export.modes:
-        check_output_location(bundle_dir, "--set export.dir")
-    check_run_dir(run_dir, overwrite, config)
+    if is_chief():  # also refuses a malformed TF_CONFIG
+        if config.export.modes:
+            check_output_location(bundle_dir, "--set export.dir")
+        check_run_dir(run_dir, overwrite, config)
+    elif (run_dir / "metrics.json").exists() and not overwrite:
+        raise UserError(f"{run_dir}: holds a finished run (metrics.json); pass --overwrite or choose another --run-dir")
 
 
 def check_name_lengths(path: Path, flag: str) -> None:
