@@ -53,6 +53,8 @@ class AudioDataConfig:
     noise_snr_db_min: float = 5.0
     noise_snr_db_max: float = 30.0
     gain_db_range: float = 6.0
+    # speed perturbation (tempo and pitch together, as resampling): factor in 1 +- speed_range
+    speed_range: float = 0.0
 
 
 @dataclass
@@ -167,6 +169,17 @@ class MfccConfig:
 
 
 @dataclass
+class KwsTrainingConfig:
+    """Training-only measures of keyword-spotting models (none of them is in the exported graph)."""
+
+    time_masks: int = 0  # SpecAugment bands of frames zeroed on the normalised MFCC map
+    time_mask_frames: int = 8  # widest band, in frames (20 ms each by default)
+    frequency_masks: int = 0  # SpecAugment bands of MFCC coefficients zeroed
+    frequency_mask_coefficients: int = 2
+    label_smoothing: float = 0.0
+
+
+@dataclass
 class DsCnnConfig:
     filters: int = 64
     num_blocks: int = 4
@@ -185,6 +198,7 @@ class ModelConfig:
     ranking: RankingConfig = field(default_factory=RankingConfig)
     mfcc: MfccConfig = field(default_factory=MfccConfig)
     ds_cnn: DsCnnConfig = field(default_factory=DsCnnConfig)
+    kws_training: KwsTrainingConfig = field(default_factory=KwsTrainingConfig)
 
 
 # -------------------------------------------------------------------------------------- train

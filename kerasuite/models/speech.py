@@ -24,8 +24,9 @@ import math
 import keras
 from keras import layers
 
-from kerasuite.config import CnnConfig, DsCnnConfig, MfccConfig
+from kerasuite.config import CnnConfig, DsCnnConfig, KwsTrainingConfig, MfccConfig
 from kerasuite.models.layers.mfcc import Mfcc
+from kerasuite.models.layers.spec_augment import SpecAugment
 from kerasuite.models.vision import build_conv_stack
 
 
@@ -59,14 +60,19 @@ def mfcc_layer(cfg: MfccConfig, sample_rate: int) -> Mfcc:
     )
 
 
-def _mfcc_map(mfcc: MfccConfig, sample_rate: int, num_samples: int, input_name: str):
-    """Waveform input -> normalised MFCC map ``[frames, coefficients, 1]``."""
+def _mfcc_map(mfcc: MfccConfig, sample_rate: int, num_samples: int, input_name: str,
+              training: KwsTrainingConfig | None = None):
+    """Waveform input -> normalised MFCC map ``[frames, coefficients, 1]`` (SpecAugment-masked in
+    training when ``training`` asks for masks)."""
     waveform = keras.Input(shape=(num_samples,), name=input_name)
     front_end = mfcc_layer(mfcc, sample_rate)
     frames = front_end.num_frames(num_samples)
     x = front_end(waveform)
     x = layers.Reshape((frames, mfcc.num_coefficients, 1), name="mfcc_map")(x)
     x = layers.BatchNormalization(axis=2, momentum=0.9, name="mfcc_norm")(x)
+    if training is not None and (training.time_masks or training.frequency_masks):
+        x = SpecAugment(training.time_masks, training.time_mask_frames, training.frequency_masks,
+                        training.frequency_mask_coefficients, name="spec_augment")(x)
     return waveform, x
 
 
@@ -77,10 +83,11 @@ def build_ds_cnn(
     sample_rate: int = 16000,
     num_samples: int = 16000,
     input_name: str = "waveform",
+    training: KwsTrainingConfig | None = None,
 ) -> keras.Model:
     if cfg.filters < 1 or cfg.num_blocks < 0:
         raise ValueError(f"model.ds_cnn: filters must be >= 1 and num_blocks >= 0, got {cfg.filters}, {cfg.num_blocks}")
-    waveform, x = _mfcc_map(mfcc, sample_rate, num_samples, input_name)
+    waveform, x = _mfcc_map(mfcc, sample_rate, num_samples, input_name, training)
     x = layers.Conv2D(cfg.filters, cfg.first_kernel, strides=cfg.first_stride, padding="same",
                       use_bias=False, name="conv0")(x)
     x = layers.BatchNormalization(momentum=0.9, name="conv0_bn")(x)
@@ -106,8 +113,9 @@ def build_speech_cnn(
     sample_rate: int = 16000,
     num_samples: int = 16000,
     input_name: str = "waveform",
+    training: KwsTrainingConfig | None = None,
 ) -> keras.Model:
-    waveform, x = _mfcc_map(mfcc, sample_rate, num_samples, input_name)
+    waveform, x = _mfcc_map(mfcc, sample_rate, num_samples, input_name, training)
     stack = build_conv_stack(cfg, tuple(x.shape[1:]), num_classes, input_name="mfcc_map", name="cnn_stack")
     outputs = stack({"mfcc_map": x})
     return keras.Model({input_name: waveform}, outputs, name="cnn")

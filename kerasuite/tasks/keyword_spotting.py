@@ -18,9 +18,9 @@ from kerasuite.config import RunConfig
 from kerasuite.data import audio as audio_sources
 from kerasuite.data.pipeline import make_split_pipelines
 from kerasuite.models.speech import batch_norm_momentum, build_ds_cnn, build_speech_cnn, set_batch_norm_momentum
-from kerasuite.tasks.base import Heldout, Task, TaskData
+from kerasuite.tasks.base import Heldout, Task, TaskData, steps_per_execution
 from kerasuite.tasks.classification import ClassificationMixin
-from kerasuite.training.optimizers import planned_steps
+from kerasuite.training.optimizers import make_optimizer, planned_steps
 
 
 def _for_run(model: keras.Model, config: RunConfig, data: TaskData) -> keras.Model:
@@ -32,12 +32,14 @@ def _for_run(model: keras.Model, config: RunConfig, data: TaskData) -> keras.Mod
 
 def _build_ds_cnn(config: RunConfig, data: TaskData) -> keras.Model:
     return _for_run(build_ds_cnn(config.model.ds_cnn, config.model.mfcc, len(data.labels),
-                                 sample_rate=data.info["sample_rate"], num_samples=data.info["samples"]), config, data)
+                                 sample_rate=data.info["sample_rate"], num_samples=data.info["samples"],
+                                 training=config.model.kws_training), config, data)
 
 
 def _build_cnn(config: RunConfig, data: TaskData) -> keras.Model:
     return _for_run(build_speech_cnn(config.model.cnn, config.model.mfcc, len(data.labels),
-                                     sample_rate=data.info["sample_rate"], num_samples=data.info["samples"]), config, data)
+                                     sample_rate=data.info["sample_rate"], num_samples=data.info["samples"],
+                                     training=config.model.kws_training), config, data)
 
 
 class KeywordSpotting(ClassificationMixin, Task):
@@ -56,6 +58,17 @@ class KeywordSpotting(ClassificationMixin, Task):
             # two (32, 64) the receptive field was ~0.2 s of a 1 s word and accuracy 0.86.
             "model": {"cnn": {"filters": [16, 32, 64], "convs_per_block": 1, "dense_units": 64, "augment": False}},
         }
+
+    def compile_model(self, model: keras.Model, config: RunConfig, data: TaskData) -> None:
+        smoothing = config.model.kws_training.label_smoothing  # range checked in audio_sources.load
+        if not smoothing:
+            return super().compile_model(model, config, data)
+        model.compile(
+            optimizer=make_optimizer(config.train, planned_steps(config.train, data.num_train_examples)),
+            loss=SmoothedSparseCrossentropy(len(data.labels), smoothing),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            steps_per_execution=steps_per_execution(config),
+        )
 
     def load_data(self, config: RunConfig) -> TaskData:
         raw = audio_sources.load(config.data.source, config)
@@ -112,6 +125,23 @@ class KeywordSpotting(ClassificationMixin, Task):
             ConfusionMatrixCallback(data.validation or data.test, data.labels, log_dir),
             AudioSamplesCallback(data.test, data.labels, data.info["sample_rate"], log_dir),
         ]
+
+
+@keras.saving.register_keras_serializable(package="kerasuite")
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Cross-entropy against integer labels smoothed to ``1 - s + s/K`` / ``s/K`` (Keras' sparse
+    loss has no ``label_smoothing``)."""
+
+    def __init__(self, num_classes: int, label_smoothing: float, name: str = "smoothed_sparse_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.num_classes, self.label_smoothing = int(num_classes), float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        one_hot = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), self.num_classes)
+        return keras.losses.categorical_crossentropy(one_hot, y_pred, label_smoothing=self.label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "label_smoothing": self.label_smoothing}
 
 
 class AudioSamplesCallback(keras.callbacks.Callback):
