@@ -166,6 +166,12 @@ class MfccConfig:
     mel_cap: Optional[float] = 3.2
     amin: float = 0.02
     top_db: Optional[float] = None
+    # int8 resolution of the MFCC tensor (mfcc.py explains): librosa's sinusoidal lifter (0 = off)
+    # evens out the coefficients' spreads, and db_offset (added to every dB value; ~ minus the
+    # mean log-mel of peak-normalised speech) centres c0 on zero. The normalisation layer after
+    # the front end undoes both in float.
+    lifter: float = 22.0
+    db_offset: float = 12.0
 
 
 @dataclass

@@ -56,7 +56,8 @@ def mfcc_layer(cfg: MfccConfig, sample_rate: int) -> Mfcc:
         sample_rate=sample_rate, frame_length=cfg.frame_length, frame_step=cfg.frame_step,
         fft_length=cfg.fft_length, num_mel_bins=cfg.num_mel_bins, num_coefficients=cfg.num_coefficients,
         lower_hz=cfg.lower_hz, upper_hz=cfg.upper_hz, power=cfg.power, peak_floor=cfg.peak_floor,
-        magnitude_cap=cfg.magnitude_cap, mel_cap=cfg.mel_cap, amin=cfg.amin, top_db=cfg.top_db, name="mfcc",
+        magnitude_cap=cfg.magnitude_cap, mel_cap=cfg.mel_cap, amin=cfg.amin, top_db=cfg.top_db,
+        lifter=cfg.lifter, db_offset=cfg.db_offset, name="mfcc",
     )
 
 
