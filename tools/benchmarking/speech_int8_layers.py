@@ -61,7 +61,9 @@ def tflite_tensors(path: Path, clips: np.ndarray, shapes: dict[str, tuple]) -> d
         for stage, shape in shapes.items():
             if tuple(d["shape"][1:]) == shape or (stage == "mfcc_norm" and tuple(d["shape"][1:]) == shape + (1,)):
                 wanted.setdefault(stage, []).append(d)
-    out: dict[str, dict[str, list]] = {s: {d["name"]: [] for d in ds} for s, ds in wanted.items()}
+    # Tensor names repeat in a TFLite graph: key by name and index.
+    key = lambda d: f"{d['name']}#{d['index']}"  # noqa: E731
+    out: dict[str, dict[str, list]] = {s: {key(d): [] for d in ds} for s, ds in wanted.items()}
     for clip in clips:
         interpreter.set_tensor(detail_in["index"], quantize(clip[None], detail_in))
         interpreter.invoke()
@@ -71,9 +73,9 @@ def tflite_tensors(path: Path, clips: np.ndarray, shapes: dict[str, tuple]) -> d
                 scale, zero = d["quantization"]
                 if scale:
                     value = (value - zero) * scale
-                out[stage][d["name"]].append(value.reshape(shapes[stage]))
+                out[stage][key(d)].append(value.reshape(shapes[stage]))
     return {s: {n: np.stack(v) for n, v in named.items()} for s, named in out.items()}, {
-        d["name"]: d["quantization"][0] for d in details}
+        key(d): d["quantization"][0] for d in details}
 
 
 def main(argv=None) -> int:
