@@ -6,10 +6,7 @@ Tolerances are relative to the coefficient range of the reference (max - min ove
 - TFLite float32 vs Keras: 1e-4;
 - TFLite int8 (waveform in, MFCC out, everything int8) vs Keras, with the MfccConfig defaults:
   mean error < 1.5% and 95th percentile < 5% of the range. Measured on these signals (levels
-  0.02-0.9): mean 0.5%, p95 2.4% without the lifter; 0.8% with lifter=22 and db_offset=12, whose
-  range (348) is set by the liftered high coefficients, where each coefficient's own error
-  shrinks (``tools/benchmarking/speech_int8_frontend.py``); the quietest clips (below
-  peak_floor) are the worst.
+  0.02-0.9): mean 0.5%, p95 2.4%; the quietest clips (below peak_floor) are the worst.
 """
 
 from __future__ import annotations
