@@ -48,7 +48,7 @@ def test_speed_perturbation_is_exact_at_one_and_shifts_pitch_by_the_factor():
 def test_label_smoothing_loss_matches_the_dense_keras_loss():
     import keras
 
-    from kerasuite.tasks.keyword_spotting import SmoothedSparseCrossentropy
+    from kerasuite.models.speech import SmoothedSparseCrossentropy
 
     probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], np.float32)
     labels = np.array([0, 1])
@@ -56,6 +56,26 @@ def test_label_smoothing_loss_matches_the_dense_keras_loss():
     dense = float(keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(np.eye(3)[labels], probabilities))
     plain = float(keras.losses.SparseCategoricalCrossentropy()(labels, probabilities))
     assert ours == pytest.approx(dense, rel=1e-5) and abs(ours - plain) > 1e-3
+
+
+def test_a_model_compiled_with_label_smoothing_reloads_in_a_fresh_process(tmp_path):
+    """The loss is saved with model.keras; the export reloads it in a child process."""
+    import subprocess
+    import sys
+
+    import keras
+
+    from kerasuite.models.speech import SmoothedSparseCrossentropy
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    model.compile(optimizer="adam", loss=SmoothedSparseCrossentropy(3, 0.1))
+    model.save(tmp_path / "m.keras")
+    code = ("import keras, kerasuite.models;"
+            f"m = keras.saving.load_model({str(tmp_path / 'm.keras')!r}, safe_mode=True); print(type(m.loss).__name__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "SmoothedSparseCrossentropy" in done.stdout
 
 
 LABELS = ["yes", "no", "_unknown_", "_silence_"]

@@ -120,3 +120,21 @@ def build_speech_cnn(
     stack = build_conv_stack(cfg, tuple(x.shape[1:]), num_classes, input_name="mfcc_map", name="cnn_stack")
     outputs = stack({"mfcc_map": x})
     return keras.Model({input_name: waveform}, outputs, name="cnn")
+
+
+@keras.saving.register_keras_serializable(package="kerasuite")
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Cross-entropy against integer labels smoothed to ``1 - s + s/K`` / ``s/K`` (Keras' sparse
+    loss has no ``label_smoothing``). Defined here, not in the task, so that
+    ``import kerasuite.models`` registers it and a saved model.keras loads in any process."""
+
+    def __init__(self, num_classes: int, label_smoothing: float, name: str = "smoothed_sparse_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.num_classes, self.label_smoothing = int(num_classes), float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        one_hot = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), self.num_classes)
+        return keras.losses.categorical_crossentropy(one_hot, y_pred, label_smoothing=self.label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "label_smoothing": self.label_smoothing}

@@ -17,7 +17,13 @@ import tensorflow as tf
 from kerasuite.config import RunConfig
 from kerasuite.data import audio as audio_sources
 from kerasuite.data.pipeline import make_split_pipelines
-from kerasuite.models.speech import batch_norm_momentum, build_ds_cnn, build_speech_cnn, set_batch_norm_momentum
+from kerasuite.models.speech import (
+    SmoothedSparseCrossentropy,
+    batch_norm_momentum,
+    build_ds_cnn,
+    build_speech_cnn,
+    set_batch_norm_momentum,
+)
 from kerasuite.tasks.base import Heldout, Task, TaskData, steps_per_execution
 from kerasuite.tasks.classification import ClassificationMixin
 from kerasuite.training.optimizers import make_optimizer, planned_steps
@@ -125,23 +131,6 @@ class KeywordSpotting(ClassificationMixin, Task):
             ConfusionMatrixCallback(data.validation or data.test, data.labels, log_dir),
             AudioSamplesCallback(data.test, data.labels, data.info["sample_rate"], log_dir),
         ]
-
-
-@keras.saving.register_keras_serializable(package="kerasuite")
-class SmoothedSparseCrossentropy(keras.losses.Loss):
-    """Cross-entropy against integer labels smoothed to ``1 - s + s/K`` / ``s/K`` (Keras' sparse
-    loss has no ``label_smoothing``)."""
-
-    def __init__(self, num_classes: int, label_smoothing: float, name: str = "smoothed_sparse_crossentropy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.num_classes, self.label_smoothing = int(num_classes), float(label_smoothing)
-
-    def call(self, y_true, y_pred):
-        one_hot = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), self.num_classes)
-        return keras.losses.categorical_crossentropy(one_hot, y_pred, label_smoothing=self.label_smoothing)
-
-    def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "label_smoothing": self.label_smoothing}
 
 
 class AudioSamplesCallback(keras.callbacks.Callback):
