@@ -108,3 +108,17 @@ def test_stream_settings_refuse_bad_values_with_the_flag_name():
     for settings, flag in ((StreamSettings(hop_seconds=0), "--hop"), (StreamSettings(threshold=1.5), "--threshold")):
         with pytest.raises(UserError, match=flag):
             settings.check()
+
+
+def test_the_training_augmenter_applies_speed_perturbation_per_row():
+    from kerasuite import config as cfg
+    from kerasuite.data import audio as audio_sources
+
+    config = cfg.RunConfig()
+    audio = config.data.audio
+    audio.time_shift_seconds, audio.noise_probability, audio.gain_db_range, audio.speed_range = 0.0, 0.0, 0.0, 0.1
+    tone = (0.5 * np.sin(2 * np.pi * 1000 * np.arange(16000) / 16000)).astype(np.float32)
+    augment = audio_sources.batch_augmenter(audio, audio_sources.colored_noise(1, 32000, 0), 16000, seed=0)
+    out, _ = augment({"waveform": tf.constant(np.repeat(tone[None], 8, 0))}, tf.zeros([8], tf.int64))
+    peaks = [np.abs(np.fft.rfft(row[4000:12000])).argmax() * 2.0 for row in out["waveform"].numpy()]
+    assert all(900 <= p <= 1100 for p in peaks) and len(set(peaks)) > 2, peaks  # 1 kHz x (0.9..1.1), own draw per row
