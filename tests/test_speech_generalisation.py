@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasuite.config import DsCnnConfig, KwsTrainingConfig, MfccConfig
+from kerasuite.hparams import DsCnnConfig, KwsTrainingConfig, MfccConfig
 from kerasuite.runtime.streaming import StreamSettings, detect, smooth
 
 

@@ -80,7 +80,6 @@ def run_family(family: str, data: str, seed: int, extra: list[str], epochs: int,
     import keras
 
     from kerasuite import config as cfg
-    from kerasuite.train import _task_defaults
     from kerasuite.training.runner import run
 
     sets = cfg.parse_set([f"model.family={family}", "train.verbose=2", f"run_dir={out}",
@@ -88,7 +87,7 @@ def run_family(family: str, data: str, seed: int, extra: list[str], epochs: int,
     flags = {"task": "keyword_spotting", "data.source": data, "export.modes": "float32,int8"}
     if epochs:
         flags["train.epochs"] = epochs
-    config = cfg.resolve({}, sets, flags, task_defaults=_task_defaults)
+    config = cfg.resolve({}, sets, flags)
     keras.backend.clear_session()
     report = run(config, overwrite=True)
     int8, float32 = report["exports"]["int8"], report["exports"]["float32"]
@@ -154,7 +153,6 @@ def main(argv: list[str] | None = None) -> int:
     from kerasuite import config as cfg
     from kerasuite.errors import CheckFailed, UserError
     from kerasuite.io_utils import write_json_atomic
-    from kerasuite.train import _task_defaults
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -162,8 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"seeds": seeds, "set": list(args.set), "sets": {}}
     try:
         for name, spec in named.items():
-            base = cfg.resolve({}, cfg.parse_set(list(args.set)), {"task": "keyword_spotting", "data.source": spec},
-                               task_defaults=_task_defaults)
+            base = cfg.resolve({}, cfg.parse_set(list(args.set)), {"task": "keyword_spotting", "data.source": spec})
             entry: dict = {"data": spec, "baseline": sklearn_baseline(base), "models": {}}
             for family in families:
                 runs = []

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from kerasuite.config import AudioDataConfig, RunConfig
+from kerasuite.config import RunConfig
+from kerasuite.data.settings import AudioDataConfig
 from kerasuite.data.sources import (
     parse_source,
     scan_class_folder,
@@ -63,14 +64,6 @@ def clip_samples(audio: AudioDataConfig) -> int:
 def load(spec_text: str, config: RunConfig) -> RawAudio:
     if config.data.audio.sample_rate <= 0 or config.data.audio.clip_seconds <= 0:
         raise UserError("data.audio.sample_rate and data.audio.clip_seconds must be positive")
-    if not 0 <= config.data.audio.speed_range < 0.5:
-        raise UserError(f"data.audio.speed_range must be in [0, 0.5), got {config.data.audio.speed_range}")
-    training = config.model.kws_training
-    if not 0 <= training.label_smoothing < 1:
-        raise UserError(f"model.kws_training.label_smoothing must be in [0, 1), got {training.label_smoothing}")
-    if min(training.time_masks, training.time_mask_frames, training.frequency_masks,
-           training.frequency_mask_coefficients) < 0:
-        raise UserError("model.kws_training: mask counts and widths must be >= 0")
     spec = parse_source(spec_text, allowed=("folder", "tfds", "synthetic"))
     loader = {"folder": _folder, "tfds": _tfds, "synthetic": _synthetic}[spec.scheme]
     return loader(spec.target, config)

@@ -24,7 +24,7 @@ import math
 import keras
 from keras import layers
 
-from kerasuite.config import CnnConfig, DsCnnConfig, KwsTrainingConfig, MfccConfig
+from kerasuite.hparams import CnnConfig, DsCnnConfig, KwsTrainingConfig, MfccConfig
 from kerasuite.models.layers.mfcc import Mfcc
 from kerasuite.models.layers.spec_augment import SpecAugment
 from kerasuite.models.vision import build_conv_stack
