@@ -114,8 +114,7 @@ def test_the_training_augmenter_applies_speed_perturbation_per_row():
     from kerasuite import config as cfg
     from kerasuite.data import audio as audio_sources
 
-    config = cfg.RunConfig()
-    audio = config.data.audio
+    audio = cfg.defaults("keyword_spotting").data.audio
     audio.time_shift_seconds, audio.noise_probability, audio.gain_db_range, audio.speed_range = 0.0, 0.0, 0.0, 0.1
     tone = (0.5 * np.sin(2 * np.pi * 1000 * np.arange(16000) / 16000)).astype(np.float32)
     augment = audio_sources.batch_augmenter(audio, audio_sources.colored_noise(1, 32000, 0), 16000, seed=0)
