@@ -6,6 +6,8 @@ the outputs mean.
 
   --check golden.npz   verify the Keras model's recorded outputs within the bundle's tolerance
   --input FILE ...     classify / score raw files (image, text, .wav, or .npy arrays)
+  --input LONG.wav --stream [--hop 0.25]   keyword spotting over a long recording
+                       (detections with times; kerasuite/runtime/streaming.py)
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=50, help="invokes timed for the latency report")
     parser.add_argument("--top", type=int, default=3, help="how many labels/scores to print per input")
+    parser.add_argument("--stream", action="store_true", help="slide the model's window over each --input .wav "
+                        "and print keyword detections with times")
+    parser.add_argument("--hop", type=float, default=0.25, help="--stream: seconds between windows (default 0.25)")
+    parser.add_argument("--threshold", type=float, default=0.7, help="--stream: smoothed posterior to fire (default 0.7)")
     return parser
 
 
@@ -224,6 +230,8 @@ def _main(args: argparse.Namespace) -> int:
     print(f"{model_path.name}: {mode or 'unknown mode'}, inputs "
           + ", ".join(f"{t['name']} {t['dtype']}{t['shape']}" for t in model.describe()["inputs"]))
 
+    if args.stream:
+        return _stream(args, model, signature, labels)
     status = 0
     example: dict[str, np.ndarray] | None = None
     if args.check:
@@ -256,6 +264,27 @@ def _main(args: argparse.Namespace) -> int:
     if not args.check and not args.input:
         print("nothing to run: pass --check GOLDEN.npz and/or --input FILE ...")
     return status
+
+
+def _stream(args: argparse.Namespace, model, signature: dict[str, Any], labels: list[str] | None) -> int:
+    from kerasuite.runtime import streaming
+
+    preprocessing = signature.get("preprocessing", {})
+    if preprocessing.get("kind") != "audio" or not labels:
+        raise UserError(f"--stream: {args.model} is not a keyword-spotting bundle (needs audio preprocessing and labels)")
+    if not args.input:
+        raise UserError("--stream: pass the recording(s) with --input LONG.wav")
+    settings = streaming.StreamSettings(hop_seconds=args.hop, threshold=args.threshold)
+    settings.check()
+    for path in args.input:
+        if not Path(path).is_file():
+            raise UserError(f"--input {path}: no such file")
+        signal = streaming.read_recording(path, int(preprocessing["sample_rate"]))
+        found = streaming.stream(model.predict, signal, preprocessing, labels, settings)
+        print(f"{path}: {len(signal) / int(preprocessing['sample_rate']):.2f} s, {len(found)} detection(s)")
+        for detection in found:
+            print(f"  {detection.seconds:9.2f} s  {detection.label}  {detection.score:.3f}")
+    return 0
 
 
 if __name__ == "__main__":
