@@ -14,10 +14,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from kerasuite.config import EXPORT_MODES as MODES  # noqa: F401  (defined once, with the config)
 from kerasuite.errors import Interrupted, UserError
 from kerasuite.lifeline import child_env
-
-MODES = ("float32", "float16", "dynamic", "int8")
 
 
 def convert_modes(
