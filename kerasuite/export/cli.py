@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from kerasuite.config import EXPORT_MODES as MODES
+from kerasuite.config import EXPORT_MODES as MODES  # defined once, with the config
 from kerasuite.errors import CheckFailed, UserError
 
 TOLERANCE_KEYS = ("max_abs_diff", "min_agreement", "max_metric_drop")
