@@ -132,6 +132,18 @@ class TwoTowerConfig:
     # to demote popular items (Debian dependency set, 5 epochs: recall@10 0.09 without, 0.47 with)
     sampling_correction: bool = True
     top_k: int = 100
+    # history_two_tower: the user's training items (most recent first) pooled over the item embedding
+    history_length: int = 50  # items kept per user (masked mean pooled); longer histories are truncated
+    use_user_id: bool = True  # also feed the user id embedding (0 = OOV for new users)
+
+
+@dataclass
+class EaseConfig:
+    """The EASE baseline reported by retrieval and ranking (kerasuite/metrics/ease.py)."""
+
+    enabled: bool = True
+    lambdas: tuple[float, ...] = (20.0, 100.0, 500.0)  # chosen on the validation split
+    max_items: int = 16384  # larger catalogues are skipped with a note (items x items float32 matrices)
 
 
 @dataclass
@@ -183,6 +195,7 @@ class ModelConfig:
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
     two_tower: TwoTowerConfig = field(default_factory=TwoTowerConfig)
     ranking: RankingConfig = field(default_factory=RankingConfig)
+    ease: EaseConfig = field(default_factory=EaseConfig)
     mfcc: MfccConfig = field(default_factory=MfccConfig)
     ds_cnn: DsCnnConfig = field(default_factory=DsCnnConfig)
 
