@@ -134,7 +134,10 @@ class TwoTowerConfig:
     top_k: int = 100
     # history_two_tower: the user's training items (most recent first) pooled over the item embedding
     history_length: int = 50  # items kept per user (masked mean pooled); longer histories are truncated
-    use_user_id: bool = True  # also feed the user id embedding (0 = OOV for new users)
+    # Also feed the user id embedding. Off: with it the tower memorises each user's full item set
+    # and reads the training target off as "the item missing from this history" (Debian set:
+    # training loss 0.8, validation loss 5.7, recall@10 0.35 with it; 0.68 without).
+    use_user_id: bool = False
 
 
 @dataclass
@@ -142,7 +145,7 @@ class EaseConfig:
     """The EASE baseline reported by retrieval and ranking (kerasuite/metrics/ease.py)."""
 
     enabled: bool = True
-    lambdas: tuple[float, ...] = (20.0, 100.0, 500.0)  # chosen on the validation split
+    lambdas: tuple[float, ...] = (5.0, 20.0, 100.0, 500.0)  # chosen on the validation split
     max_items: int = 16384  # larger catalogues are skipped with a note (items x items float32 matrices)
 
 

@@ -57,7 +57,7 @@ def test_history_family_reports_ease_and_ships_a_select_free_history_query_tower
     scores = report["eval"]
     for key in ("recall_at_10", "popularity_recall_at_10", "ease_recall_at_10", "ease_recall_at_100"):
         assert 0.0 <= scores[key] <= 1.0, key
-    assert scores["ease_lambda"] in (20.0, 100.0, 500.0)
+    assert scores["ease_lambda"] in (5.0, 20.0, 100.0, 500.0)
     assert all(report["exports"][mode]["parity"]["passed"] for mode in ("float32", "int8"))
     bundle = folder / "bundle"
     spec = json.loads((bundle / "signature.json").read_text())["preprocessing"]["history"]

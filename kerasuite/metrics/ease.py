@@ -20,7 +20,7 @@ import numpy as np
 #: Default catalogue limit: one 16384 x 16384 float32 matrix is 1 GiB; fitting holds about three
 #: (the Gram matrix / its inverse in place, the symmetrised copy, B), so ~3 GiB at the limit.
 MAX_ITEMS = 16384
-DEFAULT_LAMBDAS = (20.0, 100.0, 500.0)
+DEFAULT_LAMBDAS = (5.0, 20.0, 100.0, 500.0)
 
 
 def too_large(num_items: int, max_items: int = MAX_ITEMS) -> str | None:
