@@ -52,11 +52,10 @@ def test_lambda_is_chosen_on_validation_and_big_catalogues_are_refused():
 def _retrieval_data(**sets: str):
     from kerasuite import config as cfg
     from kerasuite.tasks import get_task
-    from kerasuite.train import _task_defaults
 
     values = {"task": "retrieval", "data.source": "synthetic:clusters,users=80,items=40,clusters=4,per_user=8",
               "train.batch_size": "16", **sets}
-    config = cfg.resolve({}, values, task_defaults=_task_defaults)
+    config = cfg.resolve({}, values)
     task = get_task("retrieval")
     return task, task.load_data(config), config
 

@@ -53,7 +53,6 @@ def child(args: argparse.Namespace) -> int:
     import resource
 
     from kerasuite import config as cfg
-    from kerasuite.train import _task_defaults
 
     values = {"task": "retrieval", "data.source": args.source, "seed": str(args.seed),
               "train.epochs": str(args.epochs), "train.verbose": "0", "run_dir": args.run_dir,
@@ -61,7 +60,7 @@ def child(args: argparse.Namespace) -> int:
     for item in args.set:
         key, _, value = item.partition("=")
         values[key] = value
-    config = cfg.resolve({}, values, task_defaults=_task_defaults)
+    config = cfg.resolve({}, values)
     config.export.modes = ()
     started = time.perf_counter()
     if args.kind == "ease":

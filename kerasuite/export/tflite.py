@@ -15,8 +15,7 @@ import tempfile
 from pathlib import Path
 
 from kerasuite.errors import UserError
-
-MODES = ("float32", "float16", "dynamic", "int8")
+from kerasuite.config import EXPORT_MODES as MODES  # noqa: F401  (kerasuite.export.api checks modes against it)
 
 
 def convert_modes(
