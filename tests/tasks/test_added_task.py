@@ -1,0 +1,78 @@
+"""Adding a domain is one module plus one registration line.
+
+``tabular_regression.py`` (beside this file) is a complete task that nothing under ``kerasuite/``
+knows; registering its spec is the only other step. It then trains through the real CLI entry,
+exports float32 and int8 and passes parity like every built-in task.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+import kerasuite.tasks
+import tabular_regression
+from helpers import assert_one_line_error, run_main
+
+
+@pytest.fixture
+def registered():
+    kerasuite.tasks.register(tabular_regression.SPEC)  # the one registration line
+    yield
+    kerasuite.tasks.unregister(tabular_regression.SPEC.name)
+
+
+def write_csv(path, rows=400, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 4)) * [1.0, 3.0, 0.5, 10.0] + [0.0, 5.0, -1.0, 100.0]
+    target = 0.8 * x[:, 0] - 0.3 * x[:, 1] + np.sin(2 * x[:, 2]) + 0.02 * (x[:, 3] - 100) + rng.normal(0, 0.1, rows)
+    lines = ["a,b,c,d,target"] + [",".join(f"{v:.5f}" for v in (*features, y)) for features, y in zip(x, target)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_task_from_outside_the_package_trains_exports_and_passes_parity(registered, tmp_path, capsys):
+    from kerasuite.train import main
+
+    data = write_csv(tmp_path / "rows.csv")
+    assert "tabular_regression" in kerasuite.tasks.TASK_NAMES
+    code = main(["--task", "tabular_regression", "--data", f"csv:{data}", "--run-dir", str(tmp_path / "run"),
+                 "--export", "float32,int8", "--set", "preset=tiny", f"export.dir={tmp_path / 'bundle'}"])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert report["task"] == "tabular_regression"
+    # trained, not just run: the model beats predicting the training mean
+    assert report["baseline"]["beaten"], report["baseline"]
+    assert report["eval"]["rmse"] < 0.8 * report["eval"]["mean_baseline_rmse"], report["eval"]
+    for mode in ("float32", "int8"):
+        parity = report["exports"][mode]["parity"]
+        assert parity["passed"], parity["failures"]
+        assert parity["examples"] > 0
+    assert report["exports"]["float32"]["parity"]["max_abs_diff"] <= 1e-4
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert set(config["model"]) == {"family", "mlp"}, "a run's config names only its own task's sections"
+    signature = json.loads((tmp_path / "bundle" / "signature.json").read_text())
+    assert signature["preprocessing"]["features"] == ["a", "b", "c", "d"]
+
+
+def test_added_task_gets_the_same_config_checks(registered, tmp_path, capsys):
+    data = write_csv(tmp_path / "rows.csv", rows=20)
+    done = run_main(capsys, "--task", "tabular_regression", "--data", f"csv:{data}", "--set", "model.lstm.units=8")
+    assert_one_line_error(done, 2, "model.lstm")
+    done = run_main(capsys, "--task", "tabular_regression", "--data", f"csv:{data}", "--set", "model.mlp.hidden_units=0")
+    assert_one_line_error(done, 2, "model.mlp.hidden_units")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,target\n1,2\n3,x\n")
+    done = run_main(capsys, "--task", "tabular_regression", "--data", f"csv:{bad}", "--run-dir", str(tmp_path / "run"))
+    assert_one_line_error(done, 2, f"{bad}:3")
+    assert not (tmp_path / "run").exists()
+
+
+def test_registration_refuses_a_taken_name_and_is_undone():
+    import dataclasses
+
+    with pytest.raises(ValueError, match="already registered"):
+        kerasuite.tasks.register(dataclasses.replace(tabular_regression.SPEC, name="ranking"))
+    kerasuite.tasks.register(tabular_regression.SPEC)
+    kerasuite.tasks.unregister(tabular_regression.SPEC.name)
+    assert "tabular_regression" not in kerasuite.tasks.TASK_NAMES
