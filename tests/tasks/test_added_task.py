@@ -76,3 +76,26 @@ def test_registration_refuses_a_taken_name_and_is_undone():
     kerasuite.tasks.register(tabular_regression.SPEC)
     kerasuite.tasks.unregister(tabular_regression.SPEC.name)
     assert "tabular_regression" not in kerasuite.tasks.TASK_NAMES
+
+
+def test_an_installed_package_registers_its_task_by_entry_point(tmp_path):
+    """What a pip-installed plugin does: one ``kerasuite.tasks`` entry point in its metadata; a
+    fresh process (here the CLI's config check) then knows the task without any register call."""
+    import os
+    from pathlib import Path
+
+    from helpers import REPO, run_cli
+
+    site = tmp_path / "site"
+    metadata = site / "tabular_plugin-1.0.dist-info"
+    metadata.mkdir(parents=True)
+    (metadata / "METADATA").write_text("Metadata-Version: 2.1\nName: tabular-plugin\nVersion: 1.0\n")
+    (metadata / "entry_points.txt").write_text("[kerasuite.tasks]\ntabular_regression = tabular_regression:SPEC\n")
+    path = os.pathsep.join([str(REPO), str(site), str(Path(tabular_regression.__file__).parent)])
+    data = write_csv(tmp_path / "rows.csv", rows=20)
+    done = run_cli("kerasuite.train", "--task", "tabular_regression", "--data", f"csv:{data}",
+                   "--set", "model.mlp.hidden_units=0", env={"PYTHONPATH": path})
+    assert_one_line_error(done, 2, "model.mlp.hidden_units")  # the plugin's own rule, so its spec was loaded
+    done = run_cli("kerasuite.train", "--task", "tabular_regression", "--data", f"csv:{data}",
+                   "--set", "model.mlp.hidden_units=0")
+    assert_one_line_error(done, 2, "--task 'tabular_regression'")  # not installed: unknown task
