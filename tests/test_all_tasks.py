@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+from harness import check_exports, load_keras_file, run_dataset_test, run_model_saving_test
 from helpers import run_cli
 from kerasuite.tasks import TASK_NAMES
 
@@ -29,30 +30,27 @@ def test_task_trains_exports_and_passes_parity(tiny_run, task):
     bundle = folder / "bundle"
     signature = json.loads((bundle / "signature.json").read_text())
     assert signature["preprocessing"].get("kind"), "device preprocessing must name its kind"
-    for mode in ("float32", "int8"):
-        entry = report["exports"][mode]
-        assert entry["parity"]["passed"], entry["parity"]["failures"]
-        assert entry["parity"]["examples"] > 0
-        ops = set(entry["ops"])
-        assert not any(op.startswith("Flex") or op == "CUSTOM" for op in ops), ops
-    assert report["exports"]["float32"]["parity"]["max_abs_diff"] <= 1e-4
+    check_exports(report["exports"], ("float32", "int8"))
 
 
 @pytest.mark.parametrize("task", TASK_NAMES)
-def test_saved_model_reloads_safely_with_identical_outputs(tiny_run, task):
-    import keras
-
-    import kerasuite.models  # noqa: F401
+def test_saved_model_reloads_safely_and_data_splits_are_sound(tiny_run, task, tmp_path):
     from kerasuite import config as cfg
     from kerasuite.tasks import get_task
 
     folder, _ = tiny_run(task)
-    model = keras.saving.load_model(folder / "run" / "model.keras", safe_mode=True)
+    model = load_keras_file(folder / "run" / "model.keras")
     golden = np.load(folder / "bundle" / "golden.npz")
     inputs = {k.split("__", 1)[1]: golden[k] for k in golden.files if k.startswith("input__")}
     config = cfg.resolve(cfg.load_config_file(folder / "run" / "config.json"))
-    export_model = get_task(task).export_model(model, get_task(task).load_data(config))
-    np.testing.assert_allclose(export_model.predict(inputs, verbose=0), golden["keras_output"], atol=1e-5)
+    implementation = get_task(task)
+    data = implementation.load_data(config)
+    shipped = implementation.export_model(model, data)
+    np.testing.assert_allclose(shipped.predict(inputs, verbose=0), golden["keras_output"], atol=1e-5)
+    run_model_saving_test(shipped, inputs, tmp_path, atol=1e-5)
+    names = [t.name for t in model.inputs]
+    run_dataset_test(data.test, names, config.train.batch_size)
+    run_dataset_test(data.train, names, config.train.batch_size, repeatable=False)
 
 
 @pytest.mark.parametrize("task", TASK_NAMES)

@@ -3,13 +3,12 @@
 import numpy as np
 import pytest
 
+from harness import load_keras_file
 from kerasuite import config as cfg
 from kerasuite.errors import UserError
 
 
 def test_parity_detects_a_perturbed_model(tiny_run):
-    import keras
-
     from kerasuite.export.parity import compare
     from kerasuite.runtime.interpreter import TFLiteModel
     from kerasuite.tasks import get_task
@@ -19,7 +18,7 @@ def test_parity_detects_a_perturbed_model(tiny_run):
     task = get_task("image_classification")
     data = task.load_data(config)
     heldout = task.heldout(data, 200)
-    model = keras.saving.load_model(folder / "run" / "model.keras", safe_mode=True)
+    model = load_keras_file(folder / "run" / "model.keras")
     tflite_outputs = TFLiteModel(folder / "bundle" / "model_float32.tflite").predict(heldout.inputs)
     spec = task.output_spec(data, heldout)
     honest = compare(spec, model.predict(heldout.inputs, verbose=0), tflite_outputs, config.export.parity.float32)
@@ -69,8 +68,6 @@ def test_conversion_needing_flex_ops_is_refused_and_leaves_no_file(tmp_path, mon
 
 
 def test_int8_diagnosis_names_a_layer_of_the_model(tiny_run, tmp_path):
-    import keras
-
     from kerasuite.export.tflite import diagnose_int8
 
     folder, _ = tiny_run("image_classification")
@@ -78,7 +75,7 @@ def test_int8_diagnosis_names_a_layer_of_the_model(tiny_run, tmp_path):
     np.savez(tmp_path / "rep.npz", input__image=golden["input__image"])
     diagnosis = diagnose_int8(folder / "run" / "model.keras", tmp_path / "rep.npz")
     assert "error" not in diagnosis, diagnosis
-    model = keras.saving.load_model(folder / "run" / "model.keras", safe_mode=True)
+    model = load_keras_file(folder / "run" / "model.keras")
     layer_names = {layer.name for layer in model.layers}
     assert diagnosis["worst_layer"] in layer_names, diagnosis["worst_layer"]
     assert diagnosis["rmse_over_scale"] > 0

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from helpers import run_main
+from harness import load_keras_file
 from test_resume import wait_for_backup
 
 EPOCHS = 3
@@ -28,11 +29,7 @@ def _args(run_dir):
 
 
 def _weights(run_dir):
-    import keras
-
-    import kerasuite.models  # noqa: F401  custom layers
-
-    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
+    model = load_keras_file(run_dir / "model.keras", compile=False)
     return [np.asarray(w) for w in model.get_weights()]
 
 

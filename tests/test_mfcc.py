@@ -16,6 +16,7 @@ import librosa  # a test dependency only: the layer itself never imports it
 import numpy as np
 import pytest
 
+from harness import run_model_saving_test
 from kerasuite.models.layers.mfcc import Mfcc, dct2_orthonormal, mel_filterbank
 
 SR = 16000
@@ -136,11 +137,7 @@ def _front_end_model(**kwargs) -> keras.Model:
 def test_save_load_round_trip_with_safe_mode(tmp_path):
     model = _front_end_model(power=1.0, peak_floor=0.05, magnitude_cap=50.0, mel_cap=2.0, amin=0.01, top_db=50.0,
                              num_coefficients=8)
-    path = tmp_path / "front_end.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    clip = {"waveform": speechlike(3)[None]}
-    np.testing.assert_allclose(np.asarray(loaded(clip)), np.asarray(model(clip)), atol=1e-5)
+    loaded = run_model_saving_test(model, {"waveform": speechlike(3)[None]}, tmp_path, atol=1e-5)
     config = loaded.get_layer("mfcc").get_config()
     assert (config["power"], config["peak_floor"], config["magnitude_cap"], config["mel_cap"], config["top_db"],
             config["num_coefficients"]) == (1.0, 0.05, 50.0, 2.0, 50.0, 8)

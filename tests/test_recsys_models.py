@@ -7,6 +7,7 @@ import keras_rs
 import numpy as np
 import pytest
 
+from harness import run_litert_export_test, run_model_saving_test
 from kerasuite.hparams import RankingConfig, TwoTowerConfig
 from kerasuite.models.ranking import build_ranking_dcn, build_ranking_mlp
 from kerasuite.models.two_tower import (
@@ -27,16 +28,6 @@ def batch(n=16, seed=0, sampling=False):
     if sampling:
         x["item_sampling_probability"] = rng.uniform(0.01, 0.5, n).astype("float32")
     return x
-
-
-def round_trip(model, tmp_path, inputs):
-    path = tmp_path / f"{model.name}.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    expected = model.predict(inputs, verbose=0)
-    actual = loaded.predict(inputs, verbose=0)
-    keras.tree.map_structure(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), expected, actual)
-    return loaded
 
 
 def test_accidental_hits_are_masked_where_keras_rs_leaves_them():
@@ -83,7 +74,7 @@ def test_two_tower_trains_and_round_trips(tmp_path, sampling):
     x = batch(32, sampling=sampling)
     history = model.fit(x, np.ones(32, "float32"), batch_size=8, epochs=3, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
-    loaded = round_trip(model, tmp_path, {k: v[:8] for k, v in x.items()})
+    loaded = run_model_saving_test(model, {k: v[:8] for k, v in x.items()}, tmp_path)
     query_tower, candidate_tower = towers(loaded)
     assert [t.name for t in query_tower.inputs] == ["user_index"]
     embedding = query_tower.predict(np.array([0, 3], "int32"), verbose=0)  # 0 = unknown user
@@ -97,7 +88,7 @@ def test_candidate_top_k_matches_numpy_and_round_trips(tmp_path):
     candidates = np.random.default_rng(1).normal(size=(8, 4)).astype("float32")
     topk = build_topk_model(query_tower, candidates, k=3)
     users = np.array([0, 2, 5], "int32")
-    out = round_trip(topk, tmp_path, users).predict(users, verbose=0)
+    out = run_model_saving_test(topk, users, tmp_path).predict(users, verbose=0)
     scores = query_tower.predict(users, verbose=0) @ candidates.T
     np.testing.assert_array_equal(out["candidate_row"], np.argsort(-scores, axis=1)[:, :3])
     np.testing.assert_allclose(out["scores"], -np.sort(-scores, axis=1)[:, :3], rtol=1e-5)
@@ -116,12 +107,29 @@ def test_ranking_models_train_and_round_trip(tmp_path, build, implicit):
     before = model.evaluate(x, y, verbose=0)
     model.fit(x, y, batch_size=8, epochs=4, verbose=0)
     assert model.evaluate(x, y, verbose=0) < before
-    predictions = round_trip(model, tmp_path, x).predict(x, verbose=0)
+    predictions = run_model_saving_test(model, x, tmp_path).predict(x, verbose=0)
     assert predictions.shape == (32, 1)
     if implicit:
         assert np.all((predictions > 0) & (predictions < 1))
     if build is build_ranking_dcn:
         assert sum(isinstance(layer, keras_rs.layers.FeatureCross) for layer in model.layers) == 2
+
+
+def test_trained_ranking_dcn_exports_through_the_shared_harness(tmp_path):
+    from kerasuite.config import ModeTolerance
+
+    keras.utils.set_random_seed(0)
+    model = build_ranking_dcn(RankingConfig(embedding_dim=4, hidden_units=(8,), cross_layers=1), SIZES, mean_target=3.0)
+    x = batch(256, seed=3)
+    y = (1.0 + x["item_index"] / 2 + x["item_genres"][:, 0]).astype("float32")
+    model.compile(optimizer=keras.optimizers.Adam(0.02), loss="mse")
+    model.fit(x, y, batch_size=32, epochs=6, verbose=0)
+    held = batch(128, seed=4)
+    targets = (1.0 + held["item_index"] / 2 + held["item_genres"][:, 0]).astype("float32")
+    # scores are values, not classes: int8 is judged by the rmse it feeds (as the ranking task does)
+    report = run_litert_export_test(model, held, tmp_path, targets=targets, representative=x,
+                                    tolerances={"int8": ModeTolerance(min_agreement=None, max_metric_drop=0.05)})
+    assert report.exports["int8"]["parity"]["metric"] == "rmse"
 
 
 def test_untrained_rating_head_starts_at_the_training_mean():

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from helpers import assert_one_line_error, run_main
+from harness import load_keras_file
 from kerasuite import config as cfg
 from kerasuite.errors import UserError
 
@@ -139,9 +140,6 @@ def test_oov_augmentation_replaces_a_share_of_users_in_training_only():
 
 
 def test_ranking_reports_rmse_next_to_the_mean_baseline_and_runs_on_device(tiny_run, tmp_path):
-    import keras
-
-    import kerasuite.models  # noqa: F401
     from kerasuite.runtime import recsys as device
     from kerasuite.runtime.interpreter import TFLiteModel
 
@@ -159,7 +157,7 @@ def test_ranking_reports_rmse_next_to_the_mean_baseline_and_runs_on_device(tiny_
     assert inputs["user_index"].tolist() == [5] and inputs["item_index"].tolist() == [8]
     assert inputs["item_genres"].shape == (1, 4) and inputs["item_title"].shape == (1, 8)
     on_device = TFLiteModel(bundle / "model_float32.tflite").predict(inputs)
-    model = keras.saving.load_model(folder / "run" / "model.keras", safe_mode=True)
+    model = load_keras_file(folder / "run" / "model.keras")
     np.testing.assert_allclose(on_device, model.predict(inputs, verbose=0), atol=1e-4)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpers import DETERMINISTIC_IMAGE, REPO, assert_one_line_error, run_main
+from harness import load_keras_file
 
 # Deterministic training (no shuffle, dropout, augmentation or batch norm): an interrupted and
 # resumed run then repeats exactly the computation of an uninterrupted one, so their results
@@ -164,8 +165,6 @@ def test_non_finite_loss_stops_with_exit_1_naming_the_epoch(tmp_path, capsys):
 
 
 def test_early_stopping_stops_and_restores_the_best_weights(tmp_path, capsys):
-    import keras
-
     from kerasuite.tasks import get_task
     from kerasuite.train import build_parser, resolve_config
 
@@ -184,7 +183,7 @@ def test_early_stopping_stops_and_restores_the_best_weights(tmp_path, capsys):
     config = resolve_config(build_parser().parse_args(args))
     task = get_task(config.task)
     data = task.load_data(config)
-    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
+    model = load_keras_file(run_dir / "model.keras", compile=False)
     task.compile_model(model, config, data)
     val_loss = model.evaluate(data.validation, verbose=0, return_dict=True)["loss"]
     assert abs(val_loss - train["best_val_loss"]) <= 1e-4

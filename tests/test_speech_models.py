@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from harness import run_model_saving_test
 from kerasuite.hparams import CnnConfig, DsCnnConfig, MfccConfig
 from kerasuite.models.speech import build_ds_cnn, build_speech_cnn
 
@@ -26,10 +27,7 @@ def test_ds_cnn_has_the_hello_edge_shape_and_reloads_safely(tmp_path):
     outputs = model({"waveform": _clips(3)})
     assert outputs.shape == (3, 5)
     np.testing.assert_allclose(np.sum(outputs, axis=-1), 1.0, atol=1e-5)
-    path = tmp_path / "ds_cnn.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_allclose(loaded({"waveform": _clips(2, 1)}), model({"waveform": _clips(2, 1)}), atol=1e-6)
+    run_model_saving_test(model, {"waveform": _clips(2, 1)}, tmp_path)
 
 
 def test_default_ds_cnn_is_small_enough_for_a_100kb_int8_file():
@@ -45,10 +43,7 @@ def test_speech_cnn_reuses_the_conv_stack_over_the_mfcc_map(tmp_path):
     model = build_speech_cnn(cfg, MfccConfig(num_coefficients=8), num_classes=3, num_samples=8000)
     assert tuple(model.get_layer("cnn_stack").inputs[0].shape) == (None, 26, 8, 1)  # 1 + 8000 // 320 frames
     assert model({"waveform": _clips(2)[:, :8000]}).shape == (2, 3)
-    model.save(tmp_path / "cnn.keras")
-    loaded = keras.saving.load_model(tmp_path / "cnn.keras", safe_mode=True)
-    clip = {"waveform": _clips(1, 2)[:, :8000]}
-    np.testing.assert_allclose(loaded(clip), model(clip), atol=1e-6)
+    run_model_saving_test(model, {"waveform": _clips(1, 2)[:, :8000]}, tmp_path)
 
 
 def test_ds_cnn_refuses_an_empty_network():
