@@ -9,7 +9,9 @@
   with the model's input names, batches no larger than asked, and (unshuffled splits) the same
   data on every pass.
 
-``tests/test_all_tasks.py`` calls these for every registered task, so a new task cannot skip them.
+- :func:`check_task_run` and :func:`check_task_model_and_data`: all of the above for a task's
+  finished tiny run (run folder + bundle). ``tests/test_all_tasks.py`` calls them for every
+  registered task, so a new task cannot skip them.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def run_model_saving_test(model, inputs: Any, tmp_path: Path, atol: float = 1e-6
     """Save ``model``, reload it with ``safe_mode=True`` and compare: input names, input dtypes
     and the outputs on ``inputs`` (called, so training-only layers are inactive). Returns the
     reloaded model for further checks."""
+    Path(tmp_path).mkdir(parents=True, exist_ok=True)
     path = Path(tmp_path) / f"{model.name}.keras"
     model.save(path)
     reloaded = load_keras_file(path, compile=compile)
@@ -106,3 +109,38 @@ def run_dataset_test(dataset, input_names: Sequence[str], batch_size: int, repea
         keras.tree.assert_same_structure(batches, again)
         keras.tree.map_structure(np.testing.assert_array_equal, batches, again)
     return count
+
+
+def check_task_run(task: str, folder: Path, report: Mapping[str, Any], modes: Sequence[str] = ("float32", "int8")) -> None:
+    """A finished run of ``task`` (``folder/run``, ``folder/bundle``): finite metrics, a device
+    preprocessing kind, and every mode exported with builtin ops and passing parity."""
+    import json
+
+    assert report["task"] == task
+    assert report["eval"], "the task reported no metrics"
+    assert all(np.isfinite(v) for v in report["eval"].values() if isinstance(v, float)), report["eval"]
+    signature = json.loads((Path(folder) / "bundle" / "signature.json").read_text())
+    assert signature["preprocessing"].get("kind"), "device preprocessing must name its kind"
+    check_exports(report["exports"], modes)
+
+
+def check_task_model_and_data(task: str, folder: Path, tmp_path: Path) -> None:
+    """The run's model.keras loads with ``safe_mode=True`` and its export model reproduces the
+    bundle's golden outputs and survives another round trip; the task's splits pass
+    :func:`run_dataset_test` with the model's input names."""
+    from kerasuite import config as cfg
+    from kerasuite.tasks import get_task
+
+    folder = Path(folder)
+    model = load_keras_file(folder / "run" / "model.keras")
+    golden = np.load(folder / "bundle" / "golden.npz")
+    inputs = {k.split("__", 1)[1]: golden[k] for k in golden.files if k.startswith("input__")}
+    config = cfg.resolve(cfg.load_config_file(folder / "run" / "config.json"))
+    implementation = get_task(task)
+    data = implementation.load_data(config)
+    shipped = implementation.export_model(model, data)
+    np.testing.assert_allclose(shipped.predict(inputs, verbose=0), golden["keras_output"], atol=1e-5)
+    run_model_saving_test(shipped, inputs, tmp_path, atol=1e-5)
+    names = [t.name for t in model.inputs]
+    run_dataset_test(data.test, names, config.train.batch_size)
+    run_dataset_test(data.train, names, config.train.batch_size, repeatable=False)

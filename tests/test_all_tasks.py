@@ -4,12 +4,9 @@ A new task cannot skip them: the loop is over the registry, and each task's ``ti
 (in its ``kerasuite/tasks/<task>_config.py``) is what runs here.
 """
 
-import json
-
-import numpy as np
 import pytest
 
-from harness import check_exports, load_keras_file, run_dataset_test, run_model_saving_test
+from harness import check_task_model_and_data, check_task_run
 from helpers import run_cli
 from kerasuite.tasks import TASK_NAMES
 
@@ -24,33 +21,13 @@ def test_every_registered_task_has_a_tiny_preset():
 @pytest.mark.parametrize("task", TASK_NAMES)
 def test_task_trains_exports_and_passes_parity(tiny_run, task):
     folder, report = tiny_run(task)
-    assert report["task"] == task
-    assert report["eval"], "the task reported no metrics"
-    assert all(np.isfinite(v) for v in report["eval"].values() if isinstance(v, float))
-    bundle = folder / "bundle"
-    signature = json.loads((bundle / "signature.json").read_text())
-    assert signature["preprocessing"].get("kind"), "device preprocessing must name its kind"
-    check_exports(report["exports"], ("float32", "int8"))
+    check_task_run(task, folder, report)
 
 
 @pytest.mark.parametrize("task", TASK_NAMES)
 def test_saved_model_reloads_safely_and_data_splits_are_sound(tiny_run, task, tmp_path):
-    from kerasuite import config as cfg
-    from kerasuite.tasks import get_task
-
     folder, _ = tiny_run(task)
-    model = load_keras_file(folder / "run" / "model.keras")
-    golden = np.load(folder / "bundle" / "golden.npz")
-    inputs = {k.split("__", 1)[1]: golden[k] for k in golden.files if k.startswith("input__")}
-    config = cfg.resolve(cfg.load_config_file(folder / "run" / "config.json"))
-    implementation = get_task(task)
-    data = implementation.load_data(config)
-    shipped = implementation.export_model(model, data)
-    np.testing.assert_allclose(shipped.predict(inputs, verbose=0), golden["keras_output"], atol=1e-5)
-    run_model_saving_test(shipped, inputs, tmp_path, atol=1e-5)
-    names = [t.name for t in model.inputs]
-    run_dataset_test(data.test, names, config.train.batch_size)
-    run_dataset_test(data.train, names, config.train.batch_size, repeatable=False)
+    check_task_model_and_data(task, folder, tmp_path)
 
 
 @pytest.mark.parametrize("task", TASK_NAMES)

@@ -12,6 +12,7 @@ import pytest
 
 import kerasuite.tasks
 import tabular_regression
+from harness import check_task_model_and_data, check_task_run
 from helpers import assert_one_line_error, run_main
 
 
@@ -40,15 +41,12 @@ def test_task_from_outside_the_package_trains_exports_and_passes_parity(register
                  "--export", "float32,int8", "--set", "preset=tiny", f"export.dir={tmp_path / 'bundle'}"])
     assert code == 0, capsys.readouterr().err
     report = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert report["task"] == "tabular_regression"
+    # the shared checks every registered task goes through (tests/test_all_tasks.py)
+    check_task_run("tabular_regression", tmp_path, report)
+    check_task_model_and_data("tabular_regression", tmp_path, tmp_path / "round_trip")
     # trained, not just run: the model beats predicting the training mean
     assert report["baseline"]["beaten"], report["baseline"]
     assert report["eval"]["rmse"] < 0.8 * report["eval"]["mean_baseline_rmse"], report["eval"]
-    for mode in ("float32", "int8"):
-        parity = report["exports"][mode]["parity"]
-        assert parity["passed"], parity["failures"]
-        assert parity["examples"] > 0
-    assert report["exports"]["float32"]["parity"]["max_abs_diff"] <= 1e-4
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert set(config["model"]) == {"family", "mlp"}, "a run's config names only its own task's sections"
     signature = json.loads((tmp_path / "bundle" / "signature.json").read_text())
