@@ -243,6 +243,9 @@ class ParityConfig:
     int8: ModeTolerance = field(
         default_factory=lambda: ModeTolerance(min_agreement=0.98, max_metric_drop=0.01)
     )
+    int8_float_io: ModeTolerance = field(
+        default_factory=lambda: ModeTolerance(min_agreement=0.98, max_metric_drop=0.01)
+    )
     max_examples: int = 2000  # held-out examples compared per mode
 
 
@@ -277,7 +280,10 @@ class RunConfig:
     export: ExportConfig = field(default_factory=ExportConfig)
 
 
-EXPORT_MODES = ("float32", "float16", "dynamic", "int8")
+# int8: integer kernels and int8 input/output (microcontrollers, NPUs). int8_float_io: the same
+# integer kernels with the types apps and MediaPipe Tasks take: uint8 pixels (0..255), float32
+# audio, int32 token ids in; float32 scores out.
+EXPORT_MODES = ("float32", "float16", "dynamic", "int8", "int8_float_io")
 INT8_WEIGHTS = ("per_channel", "per_tensor")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 

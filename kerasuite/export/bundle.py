@@ -55,19 +55,24 @@ def export_bundle(
         model_path = scratch / "export_model.keras"
         export_model.save(model_path)
         representative_path = None
-        if "int8" in config.export.modes:
+        if any(mode.startswith("int8") for mode in config.export.modes):
             representative_path = scratch / "representative.npz"
             save_arrays(representative_path, "input", representative_arrays(task, data, config))
 
         results: dict[str, Any] = {}
         described: dict[str, Any] = {}
         paths = {mode: staging / f"model_{mode}.tflite" for mode in config.export.modes}
+        preprocessing = task.device_preprocessing(data, config)
         sizes = tflite.convert_modes(
             model_path, paths, representative_path,
             batch_size=task.export_batch_size, allow_flex=config.export.allow_flex,
             import_modules=config.export.custom_layer_modules,
             compact=config.export.compact, int8_weights=config.export.int8_weights,
+            uint8_inputs=(preprocessing["input"],) if preprocessing.get("kind") == "image" else (),
         )
+        sizes_without_metadata = dict(sizes)
+        for mode in config.export.modes:
+            sizes[mode] = write_metadata(paths[mode], task, data, config, mode, preprocessing)
         for mode in config.export.modes:
             out, size = paths[mode], sizes[mode]
             runner = TFLiteModel(out, threads=config.export.threads)
@@ -97,6 +102,8 @@ def export_bundle(
             golden_count = config.export.golden_examples
             golden_diff = float(np.max(np.abs(tflite_outputs[:golden_count] - keras_outputs[:golden_count]), initial=0.0))
             described[mode] = {**runner.describe(), "file": out.name, "size_bytes": size,
+                               "size_bytes_without_metadata": sizes_without_metadata[mode],
+                               "for_runtimes": runtimes_for(mode, preprocessing),
                                "golden_max_abs_diff": golden_diff,
                                "golden_tolerance": golden_tolerance(tolerance, golden_diff)}
 
@@ -110,7 +117,7 @@ def export_bundle(
             "task": task.name,
             "model": config.model.family,
             "output": {"name": "output", "meaning": output_meaning(task)},
-            "preprocessing": task.device_preprocessing(data, config),
+            "preprocessing": preprocessing,
             "labels": "labels.txt" if data.labels else None,
             "modes": described,
         })
@@ -120,6 +127,35 @@ def export_bundle(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_metadata(path: Path, task: Task, data: TaskData, config: cfg.RunConfig, mode: str,
+                   preprocessing: dict[str, Any]) -> int:
+    """Embed TFLite Model Metadata (labels, normalization, audio format, tokenizer) that MediaPipe
+    Tasks read; returns the file's new size."""
+    import datetime
+
+    import kerasuite
+    from kerasuite.export import metadata
+
+    probe = TFLiteModel(path)
+    spec = metadata.bundle_spec(
+        name=config.name or task.name, task=task.name, family=config.model.family,
+        source=config.data.source or task.default_source,
+        version=f"kerasuite {kerasuite.__version__}, exported {datetime.date.today().isoformat()}", mode=mode,
+        input_names=probe.input_names, output_count=len(probe.outputs), preprocessing=preprocessing,
+        labels=data.labels, vocabulary=data.info.get("vocabulary"),
+    )
+    return metadata.write(path, spec)
+
+
+def runtimes_for(mode: str, preprocessing: dict[str, Any]) -> list[str]:
+    """Which runtimes a file is meant for: MediaPipe Tasks takes classifier files whose inputs
+    and outputs it accepts (not int8 I/O); every file runs on LiteRT."""
+    runtimes = ["litert_interpreter", "litert_compiled"]
+    if preprocessing.get("kind") in ("image", "audio", "text") and mode != "int8":
+        runtimes.append("mediapipe")
+    return runtimes
 
 
 def golden_tolerance(tolerance: cfg.ModeTolerance, measured: float) -> float:
