@@ -90,6 +90,10 @@ def export_bundle(
                         f"largest int8 error at {diagnosis['worst_layer']} ({diagnosis['worst_op']}, "
                         f"{diagnosis['rmse_over_scale']:.2f} quantization steps RMS)"
                     )
+            checked["runtimes"] = runtime_verdicts(
+                checked, task, data, heldout, export_model, keras_outputs, out, mode, tolerance,
+                {"signature": {"task": task.name, "preprocessing": preprocessing, "labels": data.labels},
+                 "vocabulary": data.info.get("vocabulary")})
             parity.plot_outputs(keras_outputs, tflite_outputs, mode, staging / f"parity_{mode}.png")
             results[mode] = {
                 "path": str(bundle_dir / out.name),
@@ -147,6 +151,49 @@ def write_metadata(path: Path, task: Task, data: TaskData, config: cfg.RunConfig
         labels=data.labels, vocabulary=data.info.get("vocabulary"),
     )
     return metadata.write(path, spec)
+
+
+def runtime_verdicts(checked: dict[str, Any], task: Task, data: TaskData, heldout: Heldout, export_model,
+                     keras_outputs: np.ndarray, path: Path, mode: str, tolerance: cfg.ModeTolerance,
+                     bundle: dict[str, Any]) -> dict[str, Any]:
+    """Every registered runtime's verdict on one file (``kerasuite.export.runtimes``); the
+    Interpreter's is ``checked`` itself. The mode passes only if every applicable runtime does."""
+    from kerasuite.export.runtimes import RUNTIMES
+
+    verdicts: dict[str, Any] = {"litert_interpreter": _verdict(checked, {"api": "interpreter"})}
+    for name, entry in RUNTIMES.items():
+        if name in verdicts:
+            continue
+        reason = entry.applicability(mode, bundle["signature"])
+        if reason is not None:
+            verdicts[name] = {"status": "not_applicable", "reason": reason}
+            continue
+        runtime = entry.create(path, bundle)
+        try:
+            inputs = runtime.fed_inputs(heldout.inputs) if hasattr(runtime, "fed_inputs") else heldout.inputs
+            reference = keras_outputs if inputs is heldout.inputs else predict_keras(export_model, inputs)
+            outputs = runtime.predict(inputs)
+            found = parity.compare(task, data, Heldout(inputs, heldout.targets), reference, outputs, tolerance)
+            extras = runtime.details()
+            if hasattr(runtime, "repeated_vs_fresh"):
+                extras["repeated_vs_fresh_max_abs_diff"] = runtime.repeated_vs_fresh(inputs)
+        finally:
+            if hasattr(runtime, "close"):
+                runtime.close()
+        verdicts[name] = _verdict(found, extras)
+        if not found["passed"]:
+            checked["failures"].extend(f"{name}: {failure}" for failure in found["failures"])
+            checked["passed"] = False
+    return verdicts
+
+
+def _verdict(found: dict[str, Any], extras: dict[str, Any]) -> dict[str, Any]:
+    verdict = {"status": "passed" if found["passed"] else "failed", "agreement": found["agreement"],
+               "max_abs_diff": found["max_abs_diff"], "eval": found["tflite"], "failures": list(found["failures"]),
+               **extras}
+    if not found["passed"]:
+        verdict["reason"] = "; ".join(found["failures"])
+    return verdict
 
 
 def runtimes_for(mode: str, preprocessing: dict[str, Any]) -> list[str]:

@@ -106,6 +106,17 @@ class MediaPipeClassifier:
                 return self._scores(classifier.classify(raw))
         return self._scores(self._classifier.classify(raw))
 
+    def repeated_vs_fresh(self, inputs: dict[str, np.ndarray], count: int = 4) -> float:
+        """Max |difference| between scores from this (already used) classifier and from a fresh
+        classifier per example: non-zero means state leaks from one classify() call to the next."""
+        examples = inputs[self.input_name][:count]
+        repeated = [self.classify(example) for example in examples]
+        fresh = []
+        for example in examples:
+            with self._create() as classifier:
+                fresh.append(self._scores(classifier.classify(self._raw(example))))
+        return float(max((np.max(np.abs(a - b)) for a, b in zip(repeated, fresh)), default=0.0))
+
     # -- runtime interface --------------------------------------------------------------------
     def fed_inputs(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The model inputs MediaPipe actually computes on (images rounded to whole pixels)."""
