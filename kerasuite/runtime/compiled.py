@@ -32,6 +32,31 @@ def compiled_model_class():
     return CompiledModel
 
 
+_EXIT_MUTED = False
+
+
+def mute_native_stderr_at_exit() -> None:
+    """LiteRT's CompiledModel logs its accelerator set-up and teardown through a buffered native
+    stream that is flushed only when the process ends, after any in-process silencing is over;
+    point fd 2 at /dev/null once Python's own shutdown handlers have run."""
+    global _EXIT_MUTED
+    import os
+
+    if _EXIT_MUTED or os.environ.get("KERASUITE_VERBOSE"):
+        return
+    import atexit
+
+    def mute() -> None:
+        import sys
+
+        sys.stderr.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+
+    atexit.register(mute)
+    _EXIT_MUTED = True
+
+
 class CompiledTFLiteModel:
     """Batch 1 per run (the CompiledModel's buffers have the model's static shape)."""
 
@@ -42,6 +67,7 @@ class CompiledTFLiteModel:
         self.path = Path(path)
         self.reference = TFLiteModel(self.path, threads=threads)  # names and quantization only
         CompiledModel = compiled_model_class()
+        mute_native_stderr_at_exit()
         try:
             with native_stderr_silenced():
                 self.model = CompiledModel.from_file(str(self.path), options=Options(cpu_options=CpuOptions(num_threads=threads)))
@@ -106,6 +132,21 @@ class CompiledTFLiteModel:
 
     def details(self) -> dict[str, Any]:
         return {"api": "compiled_model", "signature": self.signature_key}
+
+    def close(self) -> None:
+        """Release the model (LiteRT logs each accelerator it destroys to stderr: muted here)."""
+        if getattr(self, "model", None) is None:
+            return
+        with native_stderr_silenced():
+            self._input_buffers = self._output_buffers = None
+            self.model.close()
+            self.model = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: modules may already be gone
+            pass
 
 
 class InterpreterRunner(TFLiteModel):
