@@ -50,7 +50,9 @@ def decoder(kind: str, height: int, width: int, channels: int) -> Callable:
 
     def to_float(image: tf.Tensor) -> tf.Tensor:
         image = tf.image.resize(tf.cast(image, tf.float32), (height, width), method="bilinear")
-        return tf.clip_by_value(image / 255.0, 0.0, 1.0)
+        # Whole pixel values, as the uint8 frame an app hands to the model (MediaPipe Tasks, a
+        # uint8-input file): float32 and uint8 files then see the very same inputs.
+        return tf.clip_by_value(tf.round(image) / 255.0, 0.0, 1.0)
 
     if kind == "file":
 

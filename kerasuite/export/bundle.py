@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from kerasuite import config as cfg
-from kerasuite.export import parity, tflite
+from kerasuite.export import parity, runtimes, tflite
 from kerasuite.io_utils import atomic_path, write_json_atomic, write_text_atomic
 from kerasuite.runtime.interpreter import TFLiteModel
 from kerasuite.tasks.base import Arrays, Heldout, Task, TaskData
@@ -90,10 +90,13 @@ def export_bundle(
                         f"largest int8 error at {diagnosis['worst_layer']} ({diagnosis['worst_op']}, "
                         f"{diagnosis['rmse_over_scale']:.2f} quantization steps RMS)"
                     )
-            checked["runtimes"] = runtime_verdicts(
-                checked, task, data, heldout, export_model, keras_outputs, out, mode, tolerance,
-                {"signature": {"task": task.name, "preprocessing": preprocessing, "labels": data.labels},
-                 "vocabulary": data.info.get("vocabulary")})
+            verdicts = judge_other_runtimes(task, data, heldout, keras_outputs, tolerance, out, mode,
+                                            {**runner.describe(), "task": task.name, "file": out.name})
+            verdicts = {"litert_interpreter": reference_verdict(checked, runner), **verdicts}
+            checked["runtimes"] = verdicts
+            checked["failures"] += [f"{name}: {v['reason']}" for name, v in verdicts.items()
+                                    if name != "litert_interpreter" and v["status"] == "failed"]
+            checked["passed"] = runtimes.mode_passed(verdicts)
             parity.plot_outputs(keras_outputs, tflite_outputs, mode, staging / f"parity_{mode}.png")
             results[mode] = {
                 "path": str(bundle_dir / out.name),
@@ -107,7 +110,8 @@ def export_bundle(
             golden_diff = float(np.max(np.abs(tflite_outputs[:golden_count] - keras_outputs[:golden_count]), initial=0.0))
             described[mode] = {**runner.describe(), "file": out.name, "size_bytes": size,
                                "size_bytes_without_metadata": sizes_without_metadata[mode],
-                               "for_runtimes": runtimes_for(mode, preprocessing),
+                               # which runtimes this file is for: every one that applies to it
+                               "for_runtimes": [name for name, v in verdicts.items() if v["status"] != "not_applicable"],
                                "golden_max_abs_diff": golden_diff,
                                "golden_tolerance": golden_tolerance(tolerance, golden_diff)}
 
@@ -153,56 +157,23 @@ def write_metadata(path: Path, task: Task, data: TaskData, config: cfg.RunConfig
     return metadata.write(path, spec)
 
 
-def runtime_verdicts(checked: dict[str, Any], task: Task, data: TaskData, heldout: Heldout, export_model,
-                     keras_outputs: np.ndarray, path: Path, mode: str, tolerance: cfg.ModeTolerance,
-                     bundle: dict[str, Any]) -> dict[str, Any]:
-    """Every registered runtime's verdict on one file (``kerasuite.export.runtimes``); the
-    Interpreter's is ``checked`` itself. The mode passes only if every applicable runtime does."""
-    from kerasuite.export.runtimes import RUNTIMES
-
-    verdicts: dict[str, Any] = {"litert_interpreter": _verdict(checked, {"api": "interpreter"})}
-    for name, entry in RUNTIMES.items():
-        if name in verdicts:
-            continue
-        reason = entry.applicability(mode, bundle["signature"])
-        if reason is not None:
-            verdicts[name] = {"status": "not_applicable", "reason": reason}
-            continue
-        runtime = entry.create(path, bundle)
-        try:
-            inputs = runtime.fed_inputs(heldout.inputs) if hasattr(runtime, "fed_inputs") else heldout.inputs
-            reference = keras_outputs if inputs is heldout.inputs else predict_keras(export_model, inputs)
-            outputs = runtime.predict(inputs)
-            found = parity.compare(task, data, Heldout(inputs, heldout.targets), reference, outputs, tolerance)
-            extras = runtime.details()
-            if hasattr(runtime, "repeated_vs_fresh"):
-                extras["repeated_vs_fresh_max_abs_diff"] = runtime.repeated_vs_fresh(inputs)
-        finally:
-            if hasattr(runtime, "close"):
-                runtime.close()
-        verdicts[name] = _verdict(found, extras)
-        if not found["passed"]:
-            checked["failures"].extend(f"{name}: {failure}" for failure in found["failures"])
-            checked["passed"] = False
+def judge_other_runtimes(task: Task, data: TaskData, heldout: Heldout, keras_outputs: np.ndarray,
+                         tolerance: cfg.ModeTolerance, path: Path, mode: str, description: dict) -> dict[str, dict]:
+    """Verdicts of every registered runtime besides the reference LiteRT interpreter (TFLM...)."""
+    others = {name: entry for name, entry in runtimes.RUNTIMES.items() if name != runtimes.REFERENCE_RUNTIME}
+    verdicts, _ = runtimes.judge(
+        path, mode, description, heldout.inputs, keras_outputs,
+        lambda got: parity.compare(task, data, heldout, keras_outputs, got, tolerance), runtimes=others)
     return verdicts
 
 
-def _verdict(found: dict[str, Any], extras: dict[str, Any]) -> dict[str, Any]:
-    verdict = {"status": "passed" if found["passed"] else "failed", "agreement": found["agreement"],
-               "max_abs_diff": found["max_abs_diff"], "eval": found["tflite"], "failures": list(found["failures"]),
-               **extras}
-    if not found["passed"]:
-        verdict["reason"] = "; ".join(found["failures"])
+def reference_verdict(checked: dict[str, Any], runner: TFLiteModel) -> dict[str, Any]:
+    verdict = {"status": "passed" if checked["passed"] else "failed", "agreement": checked["agreement"],
+               "max_abs_diff": checked["max_abs_diff"], "mean_abs_diff": checked["mean_abs_diff"],
+               "eval": checked["tflite"], "failures": list(checked["failures"]), "api": "Interpreter"}
+    if not checked["passed"]:
+        verdict["reason"] = "; ".join(checked["failures"])
     return verdict
-
-
-def runtimes_for(mode: str, preprocessing: dict[str, Any]) -> list[str]:
-    """Which runtimes a file is meant for: MediaPipe Tasks takes classifier files whose inputs
-    and outputs it accepts (not int8 I/O); every file runs on LiteRT."""
-    runtimes = ["litert_interpreter", "litert_compiled"]
-    if preprocessing.get("kind") in ("image", "audio", "text") and mode != "int8":
-        runtimes.append("mediapipe")
-    return runtimes
 
 
 def golden_tolerance(tolerance: cfg.ModeTolerance, measured: float) -> float:

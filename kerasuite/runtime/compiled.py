@@ -57,6 +57,16 @@ def mute_native_stderr_at_exit() -> None:
     _EXIT_MUTED = True
 
 
+def applicability(mode: str, description: dict) -> str | None:
+    """None when the CompiledModel API can load this file (a mode's signature.json entry)."""
+    if compiled_model_class() is None:
+        return "ai_edge_litert.compiled_model is not installed (ai-edge-litert >= 2.0 has it)"
+    if description.get("variable_tensors"):
+        return ("the file keeps state in variable tensors (fused LSTM), which LiteRT's CompiledModel "
+                "does not load yet (model_load.cc: 'Variable tensors not yet supported'); use the Interpreter")
+    return None
+
+
 class CompiledTFLiteModel:
     """Batch 1 per run (the CompiledModel's buffers have the model's static shape)."""
 
@@ -73,7 +83,8 @@ class CompiledTFLiteModel:
                 self.model = CompiledModel.from_file(str(self.path), options=Options(cpu_options=CpuOptions(num_threads=threads)))
         except (ValueError, RuntimeError) as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise UserError(f"{self.path}: CompiledModel cannot load it ({first})") from None
+            why = applicability("", self.reference.describe()) or first
+            raise UserError(f"{self.path}: CompiledModel cannot load it ({why})") from None
         signatures = self.model.get_signature_list()
         self.signature_key = next(iter(signatures))
         self.signature_inputs = list(signatures[self.signature_key]["inputs"])
@@ -165,9 +176,9 @@ def open_model(path: str | Path, api: str = "interpreter", threads: int = 1):
     if api not in APIS:
         raise UserError(f"--api {api!r}: expected one of {', '.join(APIS)}")
     if api == "compiled":
-        if compiled_model_class() is not None:
-            return CompiledTFLiteModel(path, threads)
         runner = InterpreterRunner(path, threads)
-        runner.fallback = "ai_edge_litert.compiled_model is not installed"
+        runner.fallback = applicability("", runner.describe())
+        if runner.fallback is None:
+            return CompiledTFLiteModel(path, threads)
         return runner
     return InterpreterRunner(path, threads)

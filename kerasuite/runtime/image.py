@@ -103,5 +103,6 @@ def read_image(path: str, preprocessing: dict, bundle_dir: Path) -> dict[str, np
     image = decode_png(Path(path).read_bytes(), path)
     image = to_channels(image, int(preprocessing["channels"]))
     resized = resize_bilinear(image, int(preprocessing["height"]), int(preprocessing["width"]))
-    scaled = np.clip(resized * float(preprocessing["scale"]), 0.0, 1.0).astype(np.float32)
+    # whole pixels after the resize, as training's decoder does (an app's uint8 frame)
+    scaled = np.clip(np.round(resized) * float(preprocessing["scale"]), 0.0, 1.0).astype(np.float32)
     return {preprocessing.get("input", "image"): scaled[None]}

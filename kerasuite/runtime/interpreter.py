@@ -64,6 +64,17 @@ def dequantize(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     return values.astype(np.float32) if np.issubdtype(values.dtype, np.floating) else values
 
 
+def count_variable_tensors(content: bytes) -> int:
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(content, 0)
+    count = 0
+    for s in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(s)
+        count += sum(bool(subgraph.Tensors(t).IsVariable()) for t in range(subgraph.TensorsLength()))
+    return count
+
+
 class TFLiteModel:
     """A loaded .tflite file with a float-in, float-out ``predict`` over whole arrays."""
 
@@ -81,6 +92,7 @@ class TFLiteModel:
         self.inputs = self.interpreter.get_input_details()
         self.outputs = self.interpreter.get_output_details()
         self._signature_names = self._input_names_by_index()
+        self.variable_tensors = count_variable_tensors(content)
 
     def _input_names_by_index(self) -> dict[int, str]:
         """Map tensor index -> Keras input name via the serving signature (names survive there)."""
@@ -171,6 +183,8 @@ class TFLiteModel:
         return {
             "inputs": [tensor(d, self._signature_names[d["index"]]) for d in self.inputs],
             "outputs": [tensor(d, d["name"]) for d in self.outputs],
+            # state kept between invokes (the fused LSTM's): reset_all_variables() before each
+            "variable_tensors": self.variable_tensors,
         }
 
     def op_names(self) -> list[str]:
