@@ -86,6 +86,8 @@ DETERMINISTIC_IMAGE = {
 TINY_PARITY = {
     "export.parity.int8.min_agreement": "0.8",
     "export.parity.int8.max_metric_drop": "0.1",
+    "export.parity.int8_float_io.min_agreement": "0.8",
+    "export.parity.int8_float_io.max_metric_drop": "0.1",
     "export.parity.dynamic.min_agreement": "0.8",
     "export.parity.dynamic.max_metric_drop": "0.1",
 }
