@@ -39,8 +39,10 @@ class ImageDataConfig:
 class TextDataConfig:
     max_tokens: int = 20000
     sequence_length: int = 200
-    # lower_and_strip_punctuation | lower | none; mirrored by kerasuite.runtime.text on devices
-    standardize: str = "lower_and_strip_punctuation"
+    # lower_and_split_punctuation | lower_and_strip_punctuation | lower | none; mirrored by
+    # kerasuite.runtime.text on devices. The default breaks words at ASCII punctuation instead of
+    # deleting it, which MediaPipe's RegexTokenizer expresses exactly (kerasuite.export.mediapipe_text).
+    standardize: str = "lower_and_split_punctuation"
 
 
 @dataclass

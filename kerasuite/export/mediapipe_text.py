@@ -27,16 +27,18 @@ import string
 
 from kerasuite.export.metadata import RegexTokenizerInput
 
+from kerasuite.runtime.text import PUNCTUATION_CLASS
+
 WHITESPACE_CLASS = r"\t\n\v\f\r "
-PUNCTUATION_CLASS = "".join("\\" + c if c in r"\[]^-" else c for c in string.punctuation)
 _ASCII_UPPER = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
 PAD_TOKEN, UNKNOWN_TOKEN = "<PAD>", "<UNKNOWN>"
 
+NUL_STEP = "MediaPipe reads the text as a C string: anything after a NUL character is ignored"
 CASE_STEP = ("words mixing upper and lower case other than Capitalized or UPPER (e.g. 'iPhone') map to "
-             "<UNKNOWN> unless the app lowercases ASCII A-Z before classify()")
+             "<UNKNOWN> unless the app lowercases ASCII A-Z before classify(); " + NUL_STEP)
 STRIP_STEP = ("delete the 32 ASCII punctuation characters and lowercase ASCII A-Z before classify(): "
               "MediaPipe splits at punctuation instead, so a word with punctuation inside (don't, e.g.) "
-              "differs")
+              "differs; " + NUL_STEP)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +72,23 @@ def regex_tokenizer(vocabulary: list[str], standardize: str) -> RegexTokenizatio
         delim = f"[{WHITESPACE_CLASS}{PUNCTUATION_CLASS}]+"
     tokenizer = RegexTokenizerInput(delim_regex=delim, vocabulary=vocabulary_lines(vocabulary, lower))
     if standardize == "none":
-        return RegexTokenization(tokenizer, True, None)
+        return RegexTokenization(tokenizer, True, NUL_STEP)
     if standardize == "lower_and_strip_punctuation":
         return RegexTokenization(tokenizer, False, STRIP_STEP)
     return RegexTokenization(tokenizer, False, CASE_STEP)
+
+
+def mediapipe_ids(text: str, tokenization: RegexTokenization, sequence_length: int) -> list[int]:
+    """What MediaPipe's RegexPreprocessorCalculator feeds the model for ``text`` (its C++ in Python:
+    C-string input, split at delimiter matches, empty pieces dropped, ``token id`` lookup, no
+    <START> token in kerasuite vocabularies, <PAD> after the text)."""
+    import re
+
+    ids = {}
+    for line in tokenization.input.vocabulary.decode("utf-8").split("\n"):
+        if line:
+            token, _, index = line.rpartition(" ")
+            ids[token] = int(index)
+    pieces = [p for p in re.split(tokenization.input.delim_regex, text.split("\x00", 1)[0]) if p]
+    found = [ids.get(piece, ids[UNKNOWN_TOKEN]) for piece in pieces][:sequence_length]
+    return found + [ids[PAD_TOKEN]] * (sequence_length - len(found))
