@@ -19,11 +19,12 @@ def test_parity_detects_a_perturbed_model(tiny_run):
     task = get_task("image_classification")
     data = task.load_data(config)
     heldout = task.heldout(data, 200)
-    model = keras.saving.load_model(folder / "run" / "model.keras", safe_mode=True)
+    trained = keras.saving.load_model(folder / "run" / "model.keras", safe_mode=True)
+    model = task.export_model(trained, data)  # what shipped: the RGB input in front of the 1-channel model
     tflite_outputs = TFLiteModel(folder / "bundle" / "model_float32.tflite").predict(heldout.inputs)
     honest = compare(task, data, heldout, model.predict(heldout.inputs, verbose=0), tflite_outputs, config.export.parity.float32)
     assert honest["passed"], honest["failures"]
-    head = model.get_layer("probabilities")
+    head = trained.get_layer("probabilities")
     kernel, bias = head.get_weights()
     head.set_weights([kernel * 1.02, bias])  # a 2% drift: small, but far beyond float32 rounding
     drifted = compare(task, data, heldout, model.predict(heldout.inputs, verbose=0), tflite_outputs, config.export.parity.float32)

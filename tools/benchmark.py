@@ -41,7 +41,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 RESULT_MARK = "BENCHMARK_RESULT "
 TASK_ORDER = ("image_classification", "text_classification", "retrieval", "ranking", "keyword_spotting")
-SECTIONS = ("pipeline", "threads", "edge", "startup", "scaling")
+SECTIONS = ("pipeline", "threads", "edge", "startup", "scaling", "mediapipe")
 ALL_MODES = ("float32", "float16", "dynamic", "int8")
 
 # Settings per task. Sources need no download. "quick" models are small so the whole quick run
@@ -848,7 +848,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_task(args.profile, args.quick, out)
         return 0
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    default_sections = [s for s in SECTIONS if not (args.quick and s == "scaling")]
+    default_sections = [s for s in SECTIONS if not (args.quick and s in ("scaling", "mediapipe"))]
     sections = [s.strip() for s in args.sections.split(",") if s.strip()] or default_sections
     unknown = [t for t in tasks if t not in TASK_ORDER] + [s for s in sections if s not in SECTIONS]
     if unknown:
@@ -949,6 +949,16 @@ def main(argv: list[str] | None = None) -> int:
         except RuntimeError as error:
             errors["scaling"] = str(error)
             print(error, file=sys.stderr)
+    if "mediapipe" in sections:  # its own script (tools/benchmark_mediapipe.py), own tables
+        print("[benchmark] mediapipe", flush=True)
+        target = out / "mediapipe"
+        done = subprocess.run([sys.executable, str(Path(__file__).with_name("benchmark_mediapipe.py")),
+                               "--out", str(target), "--runs", "50" if args.quick else "200"])
+        if done.returncode == 0:
+            report["mediapipe"] = json.loads((target / "mediapipe.json").read_text())
+        else:
+            errors["mediapipe"] = f"tools/benchmark_mediapipe.py exited {done.returncode}"
+        save()
     report["machine"]["load_average_end"] = list(os.getloadavg())
     report["seconds"] = time.perf_counter() - started
     if errors:
