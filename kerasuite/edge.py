@@ -109,10 +109,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.exit_code
 
 
+def keep_native_logs_off_stderr() -> None:
+    """LiteRT's CompiledModel logs accelerator set-up and teardown to file descriptor 2 at times no
+    in-process silencing catches (when stderr is a file: at exit). Python's own messages move to a
+    copy of the original stderr; fd 2 itself goes to /dev/null. ``KERASUITE_VERBOSE=1`` keeps it."""
+    import os
+
+    if os.environ.get("KERASUITE_VERBOSE"):
+        return
+    sys.stderr.flush()
+    sys.stderr = os.fdopen(os.dup(2), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
 def _main(args: argparse.Namespace) -> int:
     from kerasuite.runtime.compiled import open_model
 
     model_path = Path(args.model)
+    if args.api == "compiled":
+        keep_native_logs_off_stderr()
     model = open_model(model_path, args.api, threads=args.threads)
     try:
         return _run(args, model_path, model)
