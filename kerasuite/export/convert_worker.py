@@ -143,6 +143,10 @@ def convert(model_path: str, mode: str, representative: str | None, batch_size, 
     content, _ = repair_fused_lstms(content)
     if mode == "int8_float_io" and uint8_inputs:
         content = pin_pixel_quantization(content)
+    from kerasuite.export.compact import add_serving_signature
+
+    # A serving signature named as signature.json says (the converter writes none for this path).
+    content = add_serving_signature(content, [tensor.name for tensor in converter._kerasuite_model.inputs])
     if compact:  # intermediate tensor names and empty buffers; outputs stay bit-identical
         from kerasuite.export.compact import compact as compact_model
 
@@ -230,7 +234,8 @@ def convert_and_write(model: str, mode: str, out: str, representative, batch_siz
     except NeedsNonBuiltinOps as error:
         return {"refused": (
             f"export {mode}: the model needs ops that are not TFLite builtins: {error}; "
-            "pass --set export.allow_flex=true to emit Flex ops (ai-edge-litert cannot run them)")}
+            "allow them with --allow-flex (python -m kerasuite.export) or --set export.allow_flex=true "
+            "(kerasuite.train); ai-edge-litert cannot run Flex ops")}
     except Exception:  # reported per mode; the parent raises it
         return {"error": "\n".join(traceback.format_exc().strip().splitlines()[-15:])}
     write_bytes_atomic(out, content)
