@@ -101,14 +101,14 @@ def test_compiled_model_and_interpreter_run_the_same_file(tiny_run):
     for mode in ("float32", "int8"):
         compiled = open_model(bundle / f"model_{mode}.tflite", "compiled")
         interpreter = open_model(bundle / f"model_{mode}.tflite", "interpreter")
-        assert isinstance(compiled, CompiledTFLiteModel) and compiled.details()["api"] == "compiled_model"
-        assert interpreter.details() == {"api": "interpreter"}
+        assert isinstance(compiled, CompiledTFLiteModel) and compiled.details()["api"] == "ai_edge_litert.CompiledModel"
+        assert interpreter.details()["api"] == "ai_edge_litert.Interpreter" and "fallback_reason" not in interpreter.details()
         np.testing.assert_array_equal(compiled.predict(inputs), interpreter.predict(inputs))
         compiled.close()
     done = run_without_tensorflow(str(bundle / "model_int8.tflite"), "--check", str(bundle / "golden.npz"),
                                   "--runs", "3", "--api", "compiled")
     assert done.returncode == 0, done.stderr
-    assert "LiteRT API compiled_model" in done.stdout and "golden check passed" in done.stdout
+    assert "LiteRT API ai_edge_litert.CompiledModel" in done.stdout and "golden check passed" in done.stdout
     assert "INFO" not in done.stderr, done.stderr  # LiteRT's native chatter stays muted
 
 
@@ -118,5 +118,5 @@ def test_compiled_api_falls_back_to_the_interpreter_with_the_reason(tiny_run, mo
     folder, _ = tiny_run("image_classification")
     monkeypatch.setattr(compiled, "compiled_model_class", lambda: None)
     runner = compiled.open_model(folder / "bundle" / "model_float32.tflite", "compiled")
-    assert runner.details()["api"] == "interpreter"
+    assert runner.details()["api"] == "ai_edge_litert.Interpreter"
     assert "not installed" in runner.details()["fallback_reason"]

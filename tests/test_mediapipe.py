@@ -165,3 +165,19 @@ def test_text_classifier_takes_raw_mixed_case_punctuated_strings(tmp_path):
     verdicts = _verdicts(bundle)
     assert verdicts["float32"]["status"] == "passed"
     assert verdicts["float32"]["repeated_vs_fresh_max_abs_diff"] == 0.0  # no state in a transformer
+
+
+def test_a_stateful_lstm_file_is_judged_for_mediapipe_by_what_it_does(tmp_path):
+    """Repeated classify() calls must equal fresh ones. A file whose fused LSTM keeps state between
+    invocations is not for MediaPipe (it never resets variables) and says why; a stateless one passes
+    with no drift between repeated and fresh calls."""
+    run_tiny("text_classification", tmp_path, modes="float32")
+    bundle = tmp_path / "bundle"
+    described = json.loads((bundle / "signature.json").read_text())["modes"]["float32"]
+    verdict = _verdicts(bundle)["float32"]
+    if described["keeps_state"]:
+        assert verdict["status"] == "not_applicable" and "never resets" in verdict["reason"]
+        assert "mediapipe" not in described["for_runtimes"]
+    else:
+        assert verdict["status"] == "passed"
+        assert verdict["repeated_vs_fresh_max_abs_diff"] == 0.0

@@ -88,7 +88,7 @@ def measure_file(path: Path, example: dict, runs: int, rounds: int) -> dict[str,
     reason = mediapipe_applicability("", description)
     classifier = None
     if reason is None:
-        runner = MediaPipeClassifier(path, threads=1)
+        runner = MediaPipeClassifier(path)
         classifier = runner._create()
         raw = runner._raw(batch[runner.input_name][0])
         calls["mediapipe_tasks"] = lambda: classifier.classify(raw)

@@ -142,7 +142,8 @@ class CompiledTFLiteModel:
         return self.reference.op_names()
 
     def details(self) -> dict[str, Any]:
-        return {"api": "compiled_model", "signature": self.signature_key}
+        found = self.reference.details()
+        return {**found, "api": "ai_edge_litert.CompiledModel", "signature": self.signature_key}
 
     def close(self) -> None:
         """Release the model (LiteRT logs each accelerator it destroys to stderr: muted here)."""
@@ -166,7 +167,7 @@ class InterpreterRunner(TFLiteModel):
     fallback: str | None = None
 
     def details(self) -> dict[str, Any]:
-        found = {"api": "interpreter"}
+        found = super().details()
         if self.fallback:
             found["fallback_reason"] = self.fallback
         return found
