@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from kerasuite import config as cfg
-from kerasuite.export import parity, tflite
+from kerasuite.export import firmware, parity, runtimes, tflite
 from kerasuite.io_utils import atomic_path, write_json_atomic, write_text_atomic
 from kerasuite.runtime.interpreter import TFLiteModel
 from kerasuite.tasks.base import Arrays, Heldout, Task, TaskData
@@ -85,6 +85,13 @@ def export_bundle(
                         f"largest int8 error at {diagnosis['worst_layer']} ({diagnosis['worst_op']}, "
                         f"{diagnosis['rmse_over_scale']:.2f} quantization steps RMS)"
                     )
+            verdicts = judge_other_runtimes(task, data, heldout, keras_outputs, tolerance, out, mode,
+                                            {**runner.describe(), "task": task.name, "file": out.name})
+            verdicts = {"litert_interpreter": reference_verdict(checked, runner), **verdicts}
+            checked["runtimes"] = verdicts
+            checked["failures"] += [f"{name}: {v['reason']}" for name, v in verdicts.items()
+                                    if name != "litert_interpreter" and v["status"] == "failed"]
+            checked["passed"] = runtimes.mode_passed(verdicts)
             parity.plot_outputs(keras_outputs, tflite_outputs, mode, staging / f"parity_{mode}.png")
             results[mode] = {
                 "path": str(bundle_dir / out.name),
@@ -93,12 +100,18 @@ def export_bundle(
                 "parity": checked,
                 "latency_ms": runner.latency_ms(heldout.inputs, runs=config.export.latency_runs),
                 "ops": runner.op_names(),
+                "runtimes": verdicts,
             }
             golden_count = config.export.golden_examples
             golden_diff = float(np.max(np.abs(tflite_outputs[:golden_count] - keras_outputs[:golden_count]), initial=0.0))
             described[mode] = {**runner.describe(), "file": out.name, "size_bytes": size,
                                "golden_max_abs_diff": golden_diff,
-                               "golden_tolerance": golden_tolerance(tolerance, golden_diff)}
+                               "golden_tolerance": golden_tolerance(tolerance, golden_diff),
+                               "runtimes": verdicts}
+            if mode in firmware.FIRMWARE_MODES and "tflm" in verdicts:
+                tflm = firmware.write_firmware_files(staging, out, verdicts["tflm"])
+                if tflm is not None:
+                    described[mode]["tflm"] = tflm
 
         golden = heldout.take(config.export.golden_examples)
         save_arrays(staging / "golden.npz", "input", golden.inputs,
@@ -120,6 +133,25 @@ def export_bundle(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def judge_other_runtimes(task: Task, data: TaskData, heldout: Heldout, keras_outputs: np.ndarray,
+                         tolerance: cfg.ModeTolerance, path: Path, mode: str, description: dict) -> dict[str, dict]:
+    """Verdicts of every registered runtime besides the reference LiteRT interpreter (TFLM...)."""
+    others = {name: entry for name, entry in runtimes.RUNTIMES.items() if name != runtimes.REFERENCE_RUNTIME}
+    verdicts, _ = runtimes.judge(
+        path, mode, description, heldout.inputs, keras_outputs,
+        lambda got: parity.compare(task, data, heldout, keras_outputs, got, tolerance), runtimes=others)
+    return verdicts
+
+
+def reference_verdict(checked: dict[str, Any], runner: TFLiteModel) -> dict[str, Any]:
+    verdict = {"status": "passed" if checked["passed"] else "failed", "agreement": checked["agreement"],
+               "max_abs_diff": checked["max_abs_diff"], "mean_abs_diff": checked["mean_abs_diff"],
+               "eval": checked["tflite"], "failures": list(checked["failures"]), "api": "Interpreter"}
+    if not checked["passed"]:
+        verdict["reason"] = "; ".join(checked["failures"])
+    return verdict
 
 
 def golden_tolerance(tolerance: cfg.ModeTolerance, measured: float) -> float:

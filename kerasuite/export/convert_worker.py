@@ -134,6 +134,10 @@ def convert(model_path: str, mode: str, representative: str | None, batch_size, 
     from kerasuite.models.layers.fused_lstm_tflite import repair_fused_lstms
 
     content, _ = repair_fused_lstms(content)
+    if mode == "int8":  # TFLM has no int8 LOG (the MFCC front end's log-mel); no-op without LOG
+        from kerasuite.export.float_log import keep_log_in_float
+
+        content, _ = keep_log_in_float(content)
     if compact:  # intermediate tensor names and empty buffers; outputs stay bit-identical
         from kerasuite.export.compact import compact as compact_model
 

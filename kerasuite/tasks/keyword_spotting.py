@@ -37,6 +37,10 @@ class KeywordSpotting(ClassificationMixin, Task):
     default_model = "ds_cnn"
     default_source = "tfds:speech_commands"
     families = {"ds_cnn": _build_ds_cnn, "cnn": _build_cnn}
+    # Batch 1 baked into the export: with a dynamic batch the front end's RESHAPE keeps a -1 that
+    # TFLM cannot resolve ("num_input_elements != num_output_elements"). A device hears one clip
+    # at a time; LiteRT runs the file example by example (kerasuite.runtime.interpreter).
+    export_batch_size = 1
 
     def config_defaults(self) -> dict[str, Any]:
         return {

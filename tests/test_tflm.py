@@ -1,0 +1,144 @@
+"""TensorFlow Lite Micro as a parity-checked runtime: the microcontroller tasks' float32 and int8
+files run unchanged in TFLM, their verdicts, firmware files and refusals."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import run_tiny
+from kerasuite.config import LstmConfig
+from kerasuite.export import tflite
+from kerasuite.export.c_array import bytes_from_c_source
+from kerasuite.models.layers.gather_embedding import GatherEmbedding
+from kerasuite.models.sequence import build_sequence_classifier
+from kerasuite.runtime.interpreter import TFLiteModel
+from kerasuite.runtime.tflm import TFLMError, TFLMModel, applicability
+
+LENGTH, VOCABULARY = 10, 30
+
+
+def _check_bundle(metrics: dict, bundle) -> None:
+    signature = json.loads((bundle / "signature.json").read_text())
+    for mode in ("float32", "int8"):
+        verdict = metrics["exports"][mode]["runtimes"]["tflm"]
+        assert verdict["status"] == "passed", verdict
+        assert verdict["arena_bytes"] > 0
+        assert metrics["exports"][mode]["parity"]["passed"]
+        ops = verdict["ops"]
+        assert "SELECT" not in ops and not any(op.startswith("CUSTOM") for op in ops), ops
+        # Firmware files: the C array is the file's exact bytes; the header has the measured arena.
+        tflite_bytes = (bundle / f"model_{mode}.tflite").read_bytes()
+        assert bytes_from_c_source((bundle / f"model_{mode}.cc").read_text()) == tflite_bytes
+        assert "alignas(16)" in (bundle / f"model_{mode}.cc").read_text()
+        header = (bundle / f"model_{mode}.h").read_text()
+        assert f"model_{mode}_tflite_arena_bytes = {verdict['arena_bytes']};" in header
+        assert all(f"resolver.{m}()" in header for m in verdict["op_resolver"])
+        assert signature["modes"][mode]["tflm"]["arena_bytes"] == verdict["arena_bytes"]
+    int8 = TFLMModel(bundle / "model_int8.tflite")
+    if "LOG" in int8.ops:  # TFLM's LOG is float-only: it must be fed by a DEQUANTIZE
+        assert "DEQUANTIZE" in int8.ops and "QUANTIZE" in int8.ops
+
+
+@pytest.mark.parametrize("task, family", [
+    ("image_classification", None), ("keyword_spotting", None),
+    ("text_classification", "lstm"), ("text_classification", "transformer"),
+])
+def test_microcontroller_tasks_run_unchanged_in_tflm(tmp_path, task, family):
+    metrics = run_tiny(task, tmp_path, family=family, extra={"train.epochs": "2"} if task != "text_classification" else None)
+    _check_bundle(metrics, tmp_path / "bundle")
+
+
+def test_dynamic_and_float16_are_refused_with_the_reason():
+    assert "no hybrid kernels" in applicability("dynamic", {"task": "keyword_spotting"})
+    assert "float16" in applicability("float16", {"task": "image_classification"})
+    assert applicability("int8", {"task": "keyword_spotting"}) is None
+    assert "microcontroller tasks" in applicability("int8", {"task": "retrieval"})
+
+
+def _tokens(count: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(1, VOCABULARY, (count, LENGTH)).astype("int32")
+
+
+@pytest.fixture(scope="module")
+def lstm_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tflm_lstm")
+    model = build_sequence_classifier(LstmConfig(embedding_dim=8, units=(8,)), VOCABULARY, LENGTH, 3)
+    model.save(folder / "lstm.keras")
+    np.savez(folder / "representative.npz", input__tokens=_tokens(32, 1))
+    paths = {mode: folder / f"lstm_{mode}.tflite" for mode in ("float32", "int8", "dynamic")}
+    tflite.convert_modes(folder / "lstm.keras", paths, folder / "representative.npz", batch_size=1)
+    return model, paths
+
+
+def test_embedding_exports_as_one_gather_and_round_trips(lstm_files, tmp_path):
+    model, paths = lstm_files
+    for mode in ("float32", "int8"):
+        ops = TFLMModel(paths[mode]).ops
+        assert "GATHER" in ops and not {"SELECT", "SELECT_V2", "LESS"} & set(ops), ops
+    layer = GatherEmbedding(VOCABULARY, 4, name="embedding")
+    wrapped = keras.Sequential([keras.Input((LENGTH,), dtype="int32"), layer])
+    wrapped.save(tmp_path / "embedding.keras")
+    loaded = keras.saving.load_model(tmp_path / "embedding.keras", safe_mode=True)
+    assert isinstance(loaded.layers[-1], GatherEmbedding)
+    tokens = _tokens(3, 2)
+    np.testing.assert_array_equal(loaded.predict(tokens, verbose=0), wrapped.predict(tokens, verbose=0))
+
+
+def _repeated_call_drift_tflm(path, first, second) -> float:
+    fresh = TFLMModel(path, reset_between_calls=False).run_one({"tokens": second})
+    reused = TFLMModel(path, reset_between_calls=False)
+    reused.run_one({"tokens": first})
+    return float(np.abs(reused.run_one({"tokens": second}) - fresh).max())
+
+
+def test_lstm_runners_answer_each_call_as_a_fresh_interpreter(lstm_files):
+    """A fused LSTM keeps h/c in variable tensors across invocations; both runners reset them, and
+    the file's stateful ops are recorded so a device knows it must too."""
+    model, paths = lstm_files
+    first, second = _tokens(1, 5), _tokens(1, 6)
+    for mode in ("float32", "int8"):
+        path = paths[mode]
+        tflm = TFLMModel(path)
+        tflm.run_one({"tokens": first})
+        np.testing.assert_array_equal(tflm.run_one({"tokens": second}),
+                                      TFLMModel(path).run_one({"tokens": second}))
+        assert tflm.details()["stateful"]
+        litert = TFLiteModel(path)
+        litert.predict({"tokens": first})
+        np.testing.assert_array_equal(litert.predict({"tokens": second}), TFLiteModel(path).predict({"tokens": second}))
+    # The state really persists without the reset (the reason the reset is recorded).
+    assert _repeated_call_drift_tflm(paths["float32"], first, second) > 1e-6
+
+
+def _with_gather_renamed_to_select(source, target):
+    """The same file with its GATHER opcode renamed to SELECT, an op TFLM does not have."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(source.read_bytes()), 0)
+    for code in model.operatorCodes:
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.GATHER:
+            code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.SELECT
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    target.write_bytes(bytes(builder.Output()))
+    return target
+
+
+def test_a_file_tflm_cannot_load_fails_its_verdict_in_one_line_naming_the_op(lstm_files, tmp_path):
+    from kerasuite.export import runtimes
+
+    _, paths = lstm_files
+    broken = _with_gather_renamed_to_select(paths["float32"], tmp_path / "broken.tflite")
+    with pytest.raises(TFLMError) as raised:
+        TFLMModel(broken)
+    assert "\n" not in str(raised.value) and "op SELECT" in str(raised.value), raised.value
+    tokens = {"tokens": _tokens(2, 3)}
+    verdicts, _ = runtimes.judge(broken, "float32", {"task": "text_classification"}, tokens, np.zeros((2, 3)),
+                                 lambda got: {}, runtimes={"tflm": runtimes.RUNTIMES["tflm"]})
+    assert verdicts["tflm"]["status"] == "failed" and "op SELECT" in verdicts["tflm"]["reason"], verdicts
+    dynamic, _ = runtimes.judge(paths["dynamic"], "dynamic", {"task": "text_classification"}, tokens,
+                                np.zeros((2, 3)), lambda got: {}, runtimes={"tflm": runtimes.RUNTIMES["tflm"]})
+    assert dynamic["tflm"]["status"] == "not_applicable" and "hybrid" in dynamic["tflm"]["reason"]
