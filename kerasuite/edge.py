@@ -6,6 +6,7 @@ the outputs mean.
 
   --check golden.npz   verify the Keras model's recorded outputs within the bundle's tolerance
   --input FILE ...     classify / score raw files (image, text, .wav, or .npy arrays)
+  --runtime tflm       run on TensorFlow Lite Micro instead of LiteRT (exit 2 if TFLM cannot run it)
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--check", metavar="GOLDEN.npz", help="compare against the recorded Keras outputs")
     parser.add_argument("--input", metavar="FILE", nargs="+", default=[], help="raw input files to run")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--runtime", choices=("litert", "tflm"), default="litert",
+                        help="litert (default) or tflm: TensorFlow Lite Micro's reference interpreter, "
+                             "what a microcontroller runs (batch 1, one thread)")
     parser.add_argument("--runs", type=int, default=50, help="invokes timed for the latency report")
     parser.add_argument("--top", type=int, default=3, help="how many labels/scores to print per input")
     return parser
@@ -107,10 +111,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from kerasuite.runtime.interpreter import TFLiteModel
-
     model_path = Path(args.model)
-    model = TFLiteModel(model_path, threads=args.threads)
+    if args.runtime == "tflm":
+        from kerasuite.runtime.tflm import TFLMModel
+
+        model = TFLMModel(model_path)
+    else:
+        from kerasuite.runtime.interpreter import TFLiteModel
+
+        model = TFLiteModel(model_path, threads=args.threads)
     signature = load_signature(model_path)
     mode = mode_of(model_path, signature)
     labels = None

@@ -86,30 +86,62 @@ def test_embedding_exports_as_one_gather_and_round_trips(lstm_files, tmp_path):
     np.testing.assert_array_equal(loaded.predict(tokens, verbose=0), wrapped.predict(tokens, verbose=0))
 
 
-def _repeated_call_drift_tflm(path, first, second) -> float:
-    fresh = TFLMModel(path, reset_between_calls=False).run_one({"tokens": second})
-    reused = TFLMModel(path, reset_between_calls=False)
-    reused.run_one({"tokens": first})
-    return float(np.abs(reused.run_one({"tokens": second}) - fresh).max())
+def _litert_outputs(path, rows, fresh: bool) -> np.ndarray:
+    """Raw LiteRT Interpreter, no reset between calls: one interpreter for all rows, or a new one each."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    outputs, interpreter = [], None
+    for row in rows:
+        if interpreter is None or fresh:
+            interpreter = Interpreter(model_path=str(path))
+            interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], row[None])
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).astype(np.float32))
+    return np.concatenate(outputs)
 
 
-def test_lstm_runners_answer_each_call_as_a_fresh_interpreter(lstm_files):
-    """A fused LSTM keeps h/c in variable tensors across invocations; both runners reset them, and
-    the file's stateful ops are recorded so a device knows it must too."""
-    model, paths = lstm_files
-    first, second = _tokens(1, 5), _tokens(1, 6)
+def _tflm_outputs(path, rows, fresh: bool) -> np.ndarray:
+    shared = TFLMModel(path, reset_between_calls=False)
+    return np.stack([(TFLMModel(path, reset_between_calls=False) if fresh else shared).run_one({"tokens": row[None]})
+                     for row in rows])
+
+
+def test_exported_lstm_answers_repeated_calls_like_a_fresh_interpreter_without_a_reset(lstm_files):
+    """Different texts in a row on one interpreter, never reset, give what a fresh interpreter
+    gives each of them: the file zeroes the LSTM state itself (kerasuite.export.stateless_lstm)."""
+    from kerasuite.export.stateless_lstm import STATE_OPERANDS
+
+    _, paths = lstm_files
+    rows = _tokens(6, 5)
     for mode in ("float32", "int8"):
         path = paths[mode]
-        tflm = TFLMModel(path)
-        tflm.run_one({"tokens": first})
-        np.testing.assert_array_equal(tflm.run_one({"tokens": second}),
-                                      TFLMModel(path).run_one({"tokens": second}))
-        assert tflm.details()["stateful"]
-        litert = TFLiteModel(path)
-        litert.predict({"tokens": first})
-        np.testing.assert_array_equal(litert.predict({"tokens": second}), TFLiteModel(path).predict({"tokens": second}))
-    # The state really persists without the reset (the reason the reset is recorded).
-    assert _repeated_call_drift_tflm(paths["float32"], first, second) > 1e-6
+        np.testing.assert_array_equal(_tflm_outputs(path, rows, fresh=False), _tflm_outputs(path, rows, fresh=True))
+        np.testing.assert_array_equal(_litert_outputs(path, rows, fresh=False), _litert_outputs(path, rows, fresh=True))
+        assert "MUL" in TFLMModel(path).ops and len(STATE_OPERANDS) == 2
+
+
+def test_without_the_rewrite_the_lstm_state_leaks_into_the_next_call(lstm_files, tmp_path):
+    """The control: the same float32 file with the state-zeroing MULs taken out drifts."""
+    _, paths = lstm_files
+    stripped = _without_state_zeroing(paths["float32"], tmp_path / "stateful.tflite")
+    rows = _tokens(6, 5)
+    assert np.abs(_tflm_outputs(stripped, rows, fresh=False) - _tflm_outputs(stripped, rows, fresh=True)).max() > 1e-6
+    assert np.abs(_litert_outputs(stripped, rows, fresh=False) - _litert_outputs(stripped, rows, fresh=True)).max() > 1e-6
+
+
+def _without_state_zeroing(source, target):
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(source.read_bytes()), 0)
+    subgraph = model.subgraphs[0]
+    variables = {i for i, t in enumerate(subgraph.tensors) if t.isVariable}
+    subgraph.operators = [op for op in subgraph.operators if not set(op.outputs) & variables]
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    target.write_bytes(bytes(builder.Output()))
+    return target
 
 
 def _with_gather_renamed_to_select(source, target):

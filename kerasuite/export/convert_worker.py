@@ -134,6 +134,11 @@ def convert(model_path: str, mode: str, representative: str | None, batch_size, 
     from kerasuite.models.layers.fused_lstm_tflite import repair_fused_lstms
 
     content, _ = repair_fused_lstms(content)
+    # Fused LSTMs keep h/c in variable tensors across invocations: zero them inside the file so
+    # every call (LiteRT, TFLM, MediaPipe, firmware without a reset) is a fresh one. No-op otherwise.
+    from kerasuite.export.stateless_lstm import zero_lstm_state_each_call
+
+    content, _ = zero_lstm_state_each_call(content)
     if mode == "int8":  # TFLM has no int8 LOG (the MFCC front end's log-mel); no-op without LOG
         from kerasuite.export.float_log import keep_log_in_float
 

@@ -214,6 +214,17 @@ class TFLMModel:
         self._arena_bytes: int | None = None
 
     @property
+    def input_names(self) -> list[str]:
+        return list(self.names)
+
+    def describe(self) -> dict[str, Any]:
+        def tensor(detail: dict[str, Any], name: str) -> dict[str, Any]:
+            return {"name": name, "shape": [int(s) for s in detail["shape"]], "dtype": np.dtype(detail["dtype"]).name}
+
+        return {"inputs": [tensor(d, n) for d, n in zip(self.inputs, self.names)],
+                "outputs": [tensor(self.output, "output")]}
+
+    @property
     def stateful(self) -> bool:
         return any(op in STATEFUL_OPS for op in self.ops)
 
