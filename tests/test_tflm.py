@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import run_tiny
+from helpers import assert_one_line_error, run_cli, run_tiny
 from kerasuite.config import LstmConfig
 from kerasuite.export import tflite
 from kerasuite.export.c_array import bytes_from_c_source
@@ -48,6 +48,17 @@ def _check_bundle(metrics: dict, bundle) -> None:
 def test_microcontroller_tasks_run_unchanged_in_tflm(tmp_path, task, family):
     metrics = run_tiny(task, tmp_path, family=family, extra={"train.epochs": "2"} if task != "text_classification" else None)
     _check_bundle(metrics, tmp_path / "bundle")
+    if task == "keyword_spotting":  # the device runner on TFLM: golden check passes, a wrong golden fails
+        bundle = tmp_path / "bundle"
+        done = run_cli("kerasuite.edge", str(bundle / "model_int8.tflite"), "--runtime", "tflm",
+                       "--check", str(bundle / "golden.npz"), "--runs", "2")
+        assert done.returncode == 0 and "golden check passed" in done.stdout, done.stdout + done.stderr
+        golden = dict(np.load(bundle / "golden.npz"))
+        golden["keras_output"] = 1.0 - golden["keras_output"]
+        np.savez(tmp_path / "wrong.npz", **golden)
+        done = run_cli("kerasuite.edge", str(bundle / "model_int8.tflite"), "--runtime", "tflm",
+                       "--check", str(tmp_path / "wrong.npz"), "--runs", "2")
+        assert done.returncode == 1 and "golden check FAILED" in done.stdout, done.stdout + done.stderr
 
 
 def test_dynamic_and_float16_are_refused_with_the_reason():
@@ -171,6 +182,8 @@ def test_a_file_tflm_cannot_load_fails_its_verdict_in_one_line_naming_the_op(lst
     verdicts, _ = runtimes.judge(broken, "float32", {"task": "text_classification"}, tokens, np.zeros((2, 3)),
                                  lambda got: {}, runtimes={"tflm": runtimes.RUNTIMES["tflm"]})
     assert verdicts["tflm"]["status"] == "failed" and "op SELECT" in verdicts["tflm"]["reason"], verdicts
+    done = run_cli("kerasuite.edge", str(broken), "--runtime", "tflm")
+    assert_one_line_error(done, 2, str(broken), "op SELECT")
     dynamic, _ = runtimes.judge(paths["dynamic"], "dynamic", {"task": "text_classification"}, tokens,
                                 np.zeros((2, 3)), lambda got: {}, runtimes={"tflm": runtimes.RUNTIMES["tflm"]})
     assert dynamic["tflm"]["status"] == "not_applicable" and "hybrid" in dynamic["tflm"]["reason"]
