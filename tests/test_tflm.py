@@ -59,6 +59,40 @@ def test_microcontroller_tasks_run_unchanged_in_tflm(tmp_path, task, family):
         done = run_cli("kerasuite.edge", str(bundle / "model_int8.tflite"), "--runtime", "tflm",
                        "--check", str(tmp_path / "wrong.npz"), "--runs", "2")
         assert done.returncode == 1 and "golden check FAILED" in done.stdout, done.stdout + done.stderr
+        # An int8 LOG (runs in LiteRT, not in TFLM) in the bundle: the harness fails that mode naming
+        # the op (exit 1, a failed check); the device runner on TFLM calls the file unusable (exit 2).
+        _with_int8_log_restored(bundle / "model_int8.tflite")
+        done = run_cli("kerasuite.parity", str(tmp_path / "run"))
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
+        failed = [line for line in done.stdout.splitlines() if line.startswith("int8")]
+        assert len(failed) == 1 and "FAILED" in failed[0] and "op LOG" in failed[0], done.stdout
+        assert json.loads((bundle / "parity.json").read_text())["int8"]["runtimes"]["tflm"]["status"] == "failed"
+        done = run_cli("kerasuite.edge", str(bundle / "model_int8.tflite"), "--runtime", "tflm",
+                       "--check", str(bundle / "golden.npz"), "--runs", "2")
+        assert done.returncode == 2 and "op LOG" in done.stderr.strip().splitlines()[-1], done.stdout + done.stderr
+
+
+def _with_int8_log_restored(path):
+    """Undo kerasuite.export.float_log in place: LOG reads and writes the int8 tensors again."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(path.read_bytes()), 0)
+    names = {index: max(code.builtinCode, code.deprecatedBuiltinCode) for index, code in enumerate(model.operatorCodes)}
+    subgraph = model.subgraphs[0]
+    operators = subgraph.operators
+    for position, operator in enumerate(operators):
+        if names[operator.opcodeIndex] == schema.BuiltinOperator.LOG:
+            before, after = operators[position - 1], operators[position + 1]
+            assert names[before.opcodeIndex] == schema.BuiltinOperator.DEQUANTIZE
+            operator.inputs, operator.outputs = [before.inputs[0]], [after.outputs[0]]
+            subgraph.operators = operators[:position - 1] + [operator] + operators[position + 2:]
+            break
+    else:
+        raise AssertionError("no LOG in the int8 file")
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path.write_bytes(bytes(builder.Output()))
 
 
 def test_dynamic_and_float16_are_refused_with_the_reason():

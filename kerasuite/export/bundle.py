@@ -85,13 +85,8 @@ def export_bundle(
                         f"largest int8 error at {diagnosis['worst_layer']} ({diagnosis['worst_op']}, "
                         f"{diagnosis['rmse_over_scale']:.2f} quantization steps RMS)"
                     )
-            verdicts = judge_other_runtimes(task, data, heldout, keras_outputs, tolerance, out, mode,
-                                            {**runner.describe(), "task": task.name, "file": out.name})
-            verdicts = {"litert_interpreter": reference_verdict(checked, runner), **verdicts}
-            checked["runtimes"] = verdicts
-            checked["failures"] += [f"{name}: {v['reason']}" for name, v in verdicts.items()
-                                    if name != "litert_interpreter" and v["status"] == "failed"]
-            checked["passed"] = runtimes.mode_passed(verdicts)
+            verdicts = judge_runtimes(task, data, heldout, keras_outputs, tolerance, out, mode, checked,
+                                      runner.describe())
             parity.plot_outputs(keras_outputs, tflite_outputs, mode, staging / f"parity_{mode}.png")
             results[mode] = {
                 "path": str(bundle_dir / out.name),
@@ -135,17 +130,25 @@ def export_bundle(
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def judge_other_runtimes(task: Task, data: TaskData, heldout: Heldout, keras_outputs: np.ndarray,
-                         tolerance: cfg.ModeTolerance, path: Path, mode: str, description: dict) -> dict[str, dict]:
-    """Verdicts of every registered runtime besides the reference LiteRT interpreter (TFLM...)."""
+def judge_runtimes(task: Task, data: TaskData, heldout: Heldout, keras_outputs: np.ndarray,
+                   tolerance: cfg.ModeTolerance, path: Path, mode: str, checked: dict[str, Any],
+                   description: dict[str, Any]) -> dict[str, dict]:
+    """Per-runtime verdicts on one file: LiteRT's from ``checked`` (the reference, already
+    compared) plus every other registered runtime (TFLM, ...). ``checked`` gains ``runtimes``, their
+    failures, and ``passed`` only if every applicable runtime passed."""
     others = {name: entry for name, entry in runtimes.RUNTIMES.items() if name != runtimes.REFERENCE_RUNTIME}
     verdicts, _ = runtimes.judge(
-        path, mode, description, heldout.inputs, keras_outputs,
+        path, mode, {**description, "task": task.name, "file": Path(path).name}, heldout.inputs, keras_outputs,
         lambda got: parity.compare(task, data, heldout, keras_outputs, got, tolerance), runtimes=others)
+    verdicts = {runtimes.REFERENCE_RUNTIME: reference_verdict(checked), **verdicts}
+    checked["runtimes"] = verdicts
+    checked["failures"] += [f"{name}: {v['reason']}" for name, v in verdicts.items()
+                            if name != runtimes.REFERENCE_RUNTIME and v["status"] == "failed"]
+    checked["passed"] = runtimes.mode_passed(verdicts)
     return verdicts
 
 
-def reference_verdict(checked: dict[str, Any], runner: TFLiteModel) -> dict[str, Any]:
+def reference_verdict(checked: dict[str, Any]) -> dict[str, Any]:
     verdict = {"status": "passed" if checked["passed"] else "failed", "agreement": checked["agreement"],
                "max_abs_diff": checked["max_abs_diff"], "mean_abs_diff": checked["mean_abs_diff"],
                "eval": checked["tflite"], "failures": list(checked["failures"]), "api": "Interpreter"}

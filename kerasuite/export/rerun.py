@@ -26,7 +26,7 @@ def recheck(run_dir: Path) -> dict:
         raise UserError(f"{bundle_dir}: no model_*.tflite files to check")
 
     import kerasuite.models  # noqa: F401  custom layers for safe loading
-    from kerasuite.export.bundle import predict_keras
+    from kerasuite.export.bundle import judge_runtimes, predict_keras
     from kerasuite.export.parity import compare
     from kerasuite.io_utils import write_json_atomic
     from kerasuite.runtime.interpreter import TFLiteModel
@@ -44,8 +44,9 @@ def recheck(run_dir: Path) -> dict:
         tolerance = getattr(config.export.parity, mode, None)
         if tolerance is None:
             continue
-        outputs = TFLiteModel(path, threads=config.export.threads).predict(heldout.inputs)
-        results[mode] = compare(task, data, heldout, keras_outputs, outputs, tolerance)
+        runner = TFLiteModel(path, threads=config.export.threads)
+        results[mode] = compare(task, data, heldout, keras_outputs, runner.predict(heldout.inputs), tolerance)
+        judge_runtimes(task, data, heldout, keras_outputs, tolerance, path, mode, results[mode], runner.describe())
     write_json_atomic(bundle_dir / "parity.json", results)
     return results
 
