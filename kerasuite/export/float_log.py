@@ -5,9 +5,15 @@ TensorFlow Lite Micro's LOG takes float32 only (``elementwise.cc``: ``input->typ
 expected_type (INT8 != FLOAT32)``), so an int8 keyword-spotting file with the MFCC front end's
 log-mel stopped at invoke. This post-conversion rewrite replaces every integer LOG by the float
 LOG between a DEQUANTIZE and a QUANTIZE that keep the original tensors' scales: the int8 tensors
-before and after are untouched, so every other op and the file's I/O stay as they were. TFLM
-and LiteRT both run the three ops; the cost is two small float buffers for the LOG's
-input/output in the arena (measured by ``tools/benchmarking/int8_log_choices.py``).
+before and after are untouched, so every other op and the file's I/O stay as they were, and
+LiteRT's outputs are bit-identical to the int8-LOG file's. On an int8 input the float LOG is
+exact: it is a 256-entry function of the int8 value, which no int8 formulation beats.
+
+Measured against an int8-friendly formulation (a 16-knot piecewise-linear log of RELUs and one
+FULLY_CONNECTED) on the default front end, ``tools/benchmarking/int8_log_choices.py``: flash
+34,128 vs 34,352 bytes, TFLM arena 426,976 vs 427,200 bytes (the arena peak is the FFT stage, not
+the LOG), MFCC error mean 0.49 % vs 1.05 % of the coefficient range (max 6.4 % vs 11.1 %). The
+float LOG wins on all three.
 """
 
 from __future__ import annotations
