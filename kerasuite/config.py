@@ -214,6 +214,9 @@ class TrainConfig:
     early_stopping_metric: str = "loss"
     restore_best_weights: bool = True
     mixed_precision: bool = False
+    # Exit 1 when the model does not beat its task's trivial baseline (majority class, popularity,
+    # training mean) on the held-out split; false accepts such a run (e.g. smoke tests).
+    check_baseline: bool = True
     verbose: int = 1  # 0 silent, 1 progress bar, 2 one line per epoch
 
 

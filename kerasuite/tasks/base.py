@@ -116,6 +116,11 @@ class Task(abc.ABC):
     def score(self, outputs: np.ndarray, heldout: Heldout, data: TaskData) -> dict[str, float]:
         """Task metrics from the export model's outputs on ``heldout`` (Keras or TFLite alike)."""
 
+    def baseline_key(self) -> str | None:
+        """The ``eval`` key of the trivial baseline for ``primary_metric`` (majority class,
+        popularity, training mean), measured on the same held-out split; None if there is none."""
+        return None
+
     def agreement(self, reference: np.ndarray, candidate: np.ndarray, data: TaskData) -> float | None:
         """How often ``candidate`` outputs make the same decision as ``reference``."""
         if self.agreement_kind == "classification":

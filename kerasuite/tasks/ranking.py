@@ -141,6 +141,9 @@ class Ranking(Task):
                       steps_per_execution=steps_per_execution(config))
 
     # -- evaluation ----------------------------------------------------------------------------
+    def baseline_key(self) -> str:
+        return "popularity_auc" if self.primary_metric == "auc" else "mean_baseline_rmse"
+
     def evaluate(self, model: keras.Model, data: TaskData, config: RunConfig) -> dict[str, float]:
         results = super().evaluate(model, data, config)
         targets = data.info["test_targets"]

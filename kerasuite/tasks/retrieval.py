@@ -179,6 +179,9 @@ class Retrieval(Task):
         return data.info["candidate_embeddings"]
 
     # -- evaluation ----------------------------------------------------------------------------
+    def baseline_key(self) -> str:
+        return f"popularity_{self.primary_metric}"
+
     def evaluate(self, model: keras.Model, data: TaskData, config: RunConfig) -> dict[str, float]:
         candidates = self.refresh_candidates(model, data)
         query_tower, _ = towers(model)

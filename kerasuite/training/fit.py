@@ -25,6 +25,7 @@ from kerasuite import config as cfg
 from kerasuite.errors import CheckFailed, Interrupted, UserError
 from kerasuite.io_utils import write_json_atomic
 from kerasuite.tasks.base import Task, TaskData
+from kerasuite.training.tensorboard import RunTensorBoard
 
 BACKUP_WEIGHTS = "latest.weights.h5"
 BACKUP_METADATA = "training_metadata.json"
@@ -160,6 +161,18 @@ def _hparams(config: cfg.RunConfig) -> dict[str, Any]:
     return values
 
 
+def progress_verbosity(verbose: int, stream=None) -> int:
+    """Keras' progress bar redraws one line with carriage returns and ANSI codes; in a log file
+    that is unreadable, so a bar asked for (1) becomes one plain line per epoch (2) when the
+    output is not a terminal."""
+    import sys
+
+    stream = stream or sys.stdout
+    if verbose == 1 and not (hasattr(stream, "isatty") and stream.isatty()):
+        return 2
+    return verbose
+
+
 def resumed_epoch(backup_dir: Path) -> int:
     """The epoch BackupAndRestore will resume from (0 when starting fresh)."""
     metadata = backup_dir / BACKUP_METADATA
@@ -216,7 +229,7 @@ class Callbacks:
         self.all: list = [
             self.nan_guard,
             self.backup,
-            keras.callbacks.TensorBoard(str(log_dir), write_graph=True, update_freq="epoch"),
+            RunTensorBoard(str(log_dir), write_graph=True, update_freq="epoch"),
             hparams_api.KerasCallback(str(log_dir / "validation"), _hparams(config), trial_id=run_dir.name),
         ]
         if config.train.early_stopping_patience > 0:
@@ -244,7 +257,7 @@ def fit(task: Task, model: keras.Model, data: TaskData, config: cfg.RunConfig, r
             epochs=config.train.epochs,
             steps_per_epoch=config.train.steps_per_epoch or None,
             callbacks=callbacks.all,
-            verbose=config.train.verbose,
+            verbose=progress_verbosity(config.train.verbose),
         )
     except _StopForSignal:
         name = signal.Signals(callbacks.backup.signum).name

@@ -55,7 +55,7 @@ def create_run_dir(run_dir: Path, overwrite: bool) -> None:
 
 
 # Settings a resumed run may change: they do not alter the model, the data or the optimizer.
-RESUME_MAY_CHANGE = ("train.epochs", "train.verbose", "train.strategy", "train.logical_cpus",
+RESUME_MAY_CHANGE = ("train.epochs", "train.verbose", "train.check_baseline", "train.strategy", "train.logical_cpus",
                      "train.steps_per_execution", "export.", "run_dir")
 
 
@@ -158,7 +158,9 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
     if config.train.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
+        progress(f"loading {config.data.source} for {task.name}")
         data = task.load_data(config)  # bad data is refused before the run folder is touched
+        progress(f"building {config.model.family} ({data.num_train_examples:,} training examples)")
         with strategy.scope():
             model = task.build_model(config, data)
             task.compile_model(model, config, data)
@@ -208,6 +210,7 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
         model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
         task.compile_model(model, config, data)
 
+    progress("evaluating on the test split")
     report: dict[str, Any] = {
         "task": config.task,
         "model": config.model.family,
@@ -218,20 +221,40 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
     }
     if data.info.get("skipped_files"):
         report["skipped_files"] = int(data.info["skipped_files"])
+    from kerasuite.training.baseline import baseline_verdict
+
+    report["baseline"] = baseline_verdict(task.primary_metric, task.higher_is_better, task.baseline_key(), report["eval"])
 
     if config.export.modes:
         from kerasuite.export.bundle import export_bundle
 
+        progress(f"exporting {', '.join(config.export.modes)} to {bundle_dir} (conversion and parity take a while)")
         report["exports"] = export_bundle(task, model, data, config, bundle_dir, run_dir)
     else:
         report["exports"] = {}
     write_json_atomic(run_dir / "metrics.json", report)
+    from kerasuite.training.tensorboard import write_final_scalars
+
+    write_final_scalars(run_dir / "logs" / "validation", report)
     print_summary(report)
+    problems = []
     failed = [mode for mode, result in report["exports"].items() if not result["parity"]["passed"]]
     if failed:
         reasons = "; ".join(f"{m}: {', '.join(report['exports'][m]['parity']['failures'])}" for m in failed)
-        raise CheckFailed(f"parity failed for {', '.join(failed)} ({reasons}); see {run_dir / 'metrics.json'}")
+        problems.append(f"parity failed for {', '.join(failed)} ({reasons})")
+    if report["baseline"] is not None and not report["baseline"]["beaten"] and config.train.check_baseline:
+        from kerasuite.training.baseline import describe
+
+        problems.append(f"{describe(report['baseline'])}; train longer or on more data, or pass "
+                        "--set train.check_baseline=false to accept it")
+    if problems:
+        raise CheckFailed(f"{'; '.join(problems)}; see {run_dir / 'metrics.json'}")
     return report
+
+
+def progress(message: str) -> None:
+    """One plain line about what a long, otherwise silent step is doing."""
+    print(f"[kerasuite] {message} ...", flush=True)
 
 
 def save_model(model, path: Path) -> None:
@@ -253,6 +276,10 @@ def print_summary(report: dict[str, Any]) -> None:
     print(f"\n{report['task']} / {report['model']} on {report['data']}")
     print(f"  keras   {metric_text}  ({train['epochs']} epochs, {train['seconds']:.1f} s, "
           f"{train['examples_per_second']:.0f} examples/s)")
+    if report.get("baseline"):
+        from kerasuite.training.baseline import describe
+
+        print(f"  {describe(report['baseline'])}")
     exports = report.get("exports", {})
     if exports:
         print(f"  {'mode':<8} {'size':>10} {'metric':>10} {'agreement':>10} {'max|diff|':>10} {'p50 ms':>8}  parity")
