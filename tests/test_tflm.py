@@ -14,7 +14,7 @@ from kerasuite.export.c_array import bytes_from_c_source
 from kerasuite.models.layers.gather_embedding import GatherEmbedding
 from kerasuite.models.sequence import build_sequence_classifier
 from kerasuite.runtime.interpreter import TFLiteModel
-from kerasuite.runtime.tflm import TFLMError, TFLMModel, applicability
+from kerasuite.runtime.tflm import TFLMError, TFLMModel, applicability, needs_reset
 
 LENGTH, VOCABULARY = 10, 30
 
@@ -36,6 +36,7 @@ def _check_bundle(metrics: dict, bundle) -> None:
         assert f"model_{mode}_tflite_arena_bytes = {verdict['arena_bytes']};" in header
         assert all(f"resolver.{m}()" in header for m in verdict["op_resolver"])
         assert signature["modes"][mode]["tflm"]["arena_bytes"] == verdict["arena_bytes"]
+        assert signature["modes"][mode]["tflm"]["reset_variables_before_invoke"] is False
     int8 = TFLMModel(bundle / "model_int8.tflite")
     if "LOG" in int8.ops:  # TFLM's LOG is float-only: it must be fed by a DEQUANTIZE
         assert "DEQUANTIZE" in int8.ops and "QUANTIZE" in int8.ops
@@ -164,6 +165,7 @@ def test_exported_lstm_answers_repeated_calls_like_a_fresh_interpreter_without_a
         np.testing.assert_array_equal(_tflm_outputs(path, rows, fresh=False), _tflm_outputs(path, rows, fresh=True))
         np.testing.assert_array_equal(_litert_outputs(path, rows, fresh=False), _litert_outputs(path, rows, fresh=True))
         assert "MUL" in TFLMModel(path).ops and len(STATE_OPERANDS) == 2
+        assert not needs_reset(path.read_bytes())
 
 
 def test_without_the_rewrite_the_lstm_state_leaks_into_the_next_call(lstm_files, tmp_path):
@@ -171,6 +173,7 @@ def test_without_the_rewrite_the_lstm_state_leaks_into_the_next_call(lstm_files,
     _, paths = lstm_files
     stripped = _without_state_zeroing(paths["float32"], tmp_path / "stateful.tflite")
     rows = _tokens(6, 5)
+    assert needs_reset(stripped.read_bytes())
     assert np.abs(_tflm_outputs(stripped, rows, fresh=False) - _tflm_outputs(stripped, rows, fresh=True)).max() > 1e-6
     assert np.abs(_litert_outputs(stripped, rows, fresh=False) - _litert_outputs(stripped, rows, fresh=True)).max() > 1e-6
 

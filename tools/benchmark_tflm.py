@@ -159,6 +159,33 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def results_tables(results: dict) -> dict[str, dict]:
+    """The README's tables (``tools/readme_tables.py`` renders them from results/tflm.json)."""
+    def latency(row):
+        value = (row.get("tflm_latency_ms") or {}).get("p50")
+        return None if value is None else round(value, 1)
+
+    models = {"columns": ["int8 model", "data", "epochs", "Keras acc", "int8 acc on TFLM", "TFLM verdict",
+                          "flash (bytes)", "TFLM arena (bytes)", "TFLM latency p50 (ms)"], "rows": []}
+    for name, row in results["models"].items():
+        if "error" in row:
+            models["rows"].append([name, None, None, None, None, row["error"][:120], None, None, None])
+            continue
+        models["rows"].append([name, row["data"], row["epochs"], row["keras_accuracy"], row["int8_tflm_accuracy"],
+                               row["tflm_status"] + (f" ({row['tflm_reason']})" if row.get("tflm_reason") else ""),
+                               row["flash_bytes"], row["arena_bytes"], latency(row)])
+    sizes = {"columns": ["ds_cnn filters x blocks", "params", "int8 acc on TFLM", "flash (bytes)", "TFLM arena (bytes)",
+                         "without front end: flash", "without front end: arena"], "rows": []}
+    for size, row in results["kws_sizes"].items():
+        if "error" in row:
+            sizes["rows"].append([size, None, row["error"][:120], None, None, None, None])
+            continue
+        network = row.get("network_only") or {}
+        sizes["rows"].append([size, row["params"], row["int8_tflm_accuracy"], row["flash_bytes"], row["arena_bytes"],
+                              network.get("flash_bytes"), network.get("arena_bytes")])
+    return {"models": models, "kws_sizes": sizes}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/benchmark_tflm")
@@ -170,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kws-sizes", default="", help=f"filters x blocks list (default {DEFAULT_KWS_SIZES})")
     parser.add_argument("--rows", default="models,sizes", help="models and/or sizes")
     parser.add_argument("--latency-runs", type=int, default=20)
+    parser.add_argument("--write-results", action="store_true",
+                        help="also write results/tflm.json, the source of the README's tables")
     args = parser.parse_args(argv)
     if args.quick and not args.epochs:
         args.epochs = 3
@@ -221,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
             record("kws_sizes", size, f"ds_cnn {size}", "keyword_spotting", "ds_cnn", args.kws_data, sets)
     table = markdown(results)
     write_text_atomic(out / "results.md", table)
+    if args.write_results:
+        from tools.readme_tables import write_results
+
+        write_results("tflm", results["command"], results_tables(results), tflm=results["tflm_version"])
     print(table)
     return 0
 

@@ -29,5 +29,6 @@ def write_firmware_files(folder: Path, tflite_path: Path, verdict: dict[str, Any
         "arena_bytes": verdict["arena_bytes"],
         "ops": verdict["ops"],
         "op_resolver": verdict["op_resolver"],
-        "reset_variables_before_invoke": verdict.get("stateful", False),
+        # False for kerasuite's files: a fused LSTM zeroes its own state (export/stateless_lstm.py)
+        "reset_variables_before_invoke": verdict.get("needs_reset", False),
     }

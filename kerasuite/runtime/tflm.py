@@ -127,6 +127,35 @@ def builtin_op_names(content: bytes) -> list[str]:
     return sorted(used)
 
 
+def needs_reset(content: bytes) -> bool:
+    """Whether state survives from one invocation to the next, so a device must reset variable
+    tensors between calls: a stateful op whose state is not rewritten inside the file first
+    (kerasuite's exports zero a fused LSTM's h/c before it runs: kerasuite.export.stateless_lstm)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    lstm_states = {schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM: (18, 19)}
+    other_stateful = {getattr(schema.BuiltinOperator, name) for name in STATEFUL_OPS
+                      if hasattr(schema.BuiltinOperator, name)} - set(lstm_states)
+    model = schema.Model.GetRootAs(content, 0)
+    codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
+             for i in range(model.OperatorCodesLength())]
+    for s in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(s)
+        written: set[int] = set()
+        for o in range(subgraph.OperatorsLength()):
+            operator = subgraph.Operators(o)
+            code = codes[operator.OpcodeIndex()]
+            if code in other_stateful:
+                return True
+            for operand in lstm_states.get(code, ()):
+                if operand < operator.InputsLength():
+                    state = operator.Inputs(operand)
+                    if state >= 0 and subgraph.Tensors(state).IsVariable() and state not in written:
+                        return True
+            written.update(operator.Outputs(i) for i in range(operator.OutputsLength()))
+    return False
+
+
 def resolver_method(op_name: str) -> str:
     """``CONV_2D`` -> ``AddConv2D``: the MicroMutableOpResolver call that registers the op."""
     if op_name in RESOLVER_EXCEPTIONS:
@@ -224,10 +253,6 @@ class TFLMModel:
         return {"inputs": [tensor(d, n) for d, n in zip(self.inputs, self.names)],
                 "outputs": [tensor(self.output, "output")]}
 
-    @property
-    def stateful(self) -> bool:
-        return any(op in STATEFUL_OPS for op in self.ops)
-
     def _invoke(self, example: dict[str, np.ndarray]) -> np.ndarray:
         for index, (name, detail) in enumerate(zip(self.names, self.inputs)):
             value = np.asarray(example[name]).reshape(detail["shape"])
@@ -285,6 +310,6 @@ class TFLMModel:
             "arena_bytes": self.arena_bytes(),
             "ops": self.ops,
             "op_resolver": [resolver_method(op) for op in self.ops],
-            "stateful": self.stateful,
+            "needs_reset": needs_reset(self.content),
             "reset_between_calls": self.reset_between_calls,
         }
