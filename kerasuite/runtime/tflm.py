@@ -212,7 +212,8 @@ class TFLMModel:
 
     ``reset_between_calls`` (default) resets variable tensors before every example: a fused LSTM
     keeps its h/c state in them across invocations, and TFLM (like LiteRT) never clears them on
-    its own. Pass False to see what a device that never resets gets.
+    its own. kerasuite's files zero that state themselves (``needs_reset`` is False for them); the
+    reset keeps other files honest. Pass False to see what a device that never resets gets.
     """
 
     def __init__(self, path: str | Path, arena_size: int | None = None, reset_between_calls: bool = True):
