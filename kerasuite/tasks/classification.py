@@ -18,7 +18,15 @@ class ClassificationMixin:
 
     primary_metric = "accuracy"
     higher_is_better = True
-    agreement_kind = "classification"
+    output_meaning = "class probabilities, in labels.txt order"
+
+    def agreement_rule(self, data: TaskData):
+        from kerasuite.export.spec import TOP1
+
+        return TOP1
+
+    def golden_classes(self, heldout: Heldout) -> np.ndarray:
+        return np.asarray(heldout.targets)
 
     def compile_model(self, model: keras.Model, config: RunConfig, data: TaskData) -> None:
         model.compile(

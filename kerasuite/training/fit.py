@@ -147,17 +147,18 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         write_json_atomic(self.write_dir / BACKUP_METADATA, {"epoch": self._current_epoch, "batch": self._last_batch_seen})
 
 
-def _hparams(config: cfg.RunConfig) -> dict[str, Any]:
+def logged_hparams(config: cfg.RunConfig) -> dict[str, Any]:
     values: dict[str, Any] = {
         "task": config.task, "model": config.model.family, "data": config.data.source,
         "epochs": config.train.epochs, "batch_size": config.train.batch_size,
         "learning_rate": config.train.learning_rate, "optimizer": config.train.optimizer,
         "seed": config.seed,
     }
-    family_cfg = getattr(config.model, config.model.family, None)
-    if family_cfg is not None:
-        for key, value in cfg.to_dict(family_cfg).items():
-            values[f"{config.model.family}.{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    # The sections the task's config names for this family (ranking's dcn/mlp read "ranking",
+    # keyword spotting's families read "mfcc" too), not an attribute that happens to share its name.
+    for section_name, section in config.model.family_sections().items():
+        for key, value in cfg.to_dict(section).items():
+            values[f"{section_name}.{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
     return values
 
 
@@ -230,7 +231,7 @@ class Callbacks:
             self.nan_guard,
             self.backup,
             RunTensorBoard(str(log_dir), write_graph=True, update_freq="epoch"),
-            hparams_api.KerasCallback(str(log_dir / "validation"), _hparams(config), trial_id=run_dir.name),
+            hparams_api.KerasCallback(str(log_dir / "validation"), logged_hparams(config), trial_id=run_dir.name),
         ]
         if config.train.early_stopping_patience > 0:
             metric = config.train.early_stopping_metric
