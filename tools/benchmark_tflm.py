@@ -93,6 +93,7 @@ def network_only(folder: Path) -> dict:
     import keras
     import numpy as np
 
+    import kerasuite.models  # noqa: F401  registers the custom layers for safe loading
     from kerasuite.export import tflite
     from kerasuite.runtime.tflm import TFLMModel
 

@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from kerasuite.config import ExportConfig, ModeTolerance, ParityConfig
+from kerasuite.config import EXPORT_MODES, ExportConfig, ModeTolerance, ParityConfig
 from kerasuite.errors import UserError
 from kerasuite.export.spec import OutputSpec, generic_output_spec, golden_indices
 
@@ -145,10 +145,10 @@ def export_model(
     options = options or ExportConfig()
     info = info or BundleInfo()
     modes = tuple(modes or options.modes)
-    unknown = [mode for mode in modes if mode not in tflite.MODES]
+    unknown = [mode for mode in modes if mode not in EXPORT_MODES]
     if unknown or not modes:
         raise UserError(f"modes: unknown mode {unknown[0] if unknown else '(none given)'!r}; "
-                        f"choose from {', '.join(tflite.MODES)}")
+                        f"choose from {', '.join(EXPORT_MODES)}")
     per_mode = tolerances_for(modes, tolerances if tolerances is not None else options.parity)
     prepared = prepare_for_export(model)
     names = [tensor.name for tensor in prepared.model.inputs]
