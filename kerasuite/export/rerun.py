@@ -54,6 +54,8 @@ def recheck(run_dir: Path) -> dict:
                          else np.full_like(keras_outputs, np.nan), tolerance)
         result["runtimes"] = verdicts
         result["passed"] = runtimes.mode_passed(verdicts)
+        result["failures"] += [f"{name}: {verdict.get('reason', 'failed')}" for name, verdict in verdicts.items()
+                               if verdict["status"] == "failed" and name != runtimes.REFERENCE_RUNTIME]
         results[mode] = result
     write_json_atomic(bundle_dir / "parity.json", results)
     return results
