@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from kerasuite.config import ConfigError, DataConfig, ModelConfig, RunConfig, TaskSpec
 from kerasuite.data.settings import AudioDataConfig
-from kerasuite.hparams import CnnConfig, DsCnnConfig, MfccConfig
+from kerasuite.hparams import CnnConfig, DsCnnConfig, KwsTrainingConfig, MfccConfig
 
 
 @dataclass
@@ -21,12 +21,13 @@ class AudioData(DataConfig):
 
 @dataclass
 class KeywordModels(ModelConfig):
-    families: ClassVar = {"ds_cnn": ("mfcc", "ds_cnn"), "cnn": ("mfcc", "cnn")}
+    families: ClassVar = {"ds_cnn": ("mfcc", "kws_training", "ds_cnn"), "cnn": ("mfcc", "kws_training", "cnn")}
 
     family: str = "ds_cnn"
     mfcc: MfccConfig = field(default_factory=MfccConfig)  # the front end every family shares
     ds_cnn: DsCnnConfig = field(default_factory=DsCnnConfig)
     cnn: CnnConfig = field(default_factory=CnnConfig)
+    kws_training: KwsTrainingConfig = field(default_factory=KwsTrainingConfig)  # training-only measures
 
 
 def check(config: RunConfig) -> None:
@@ -54,8 +55,10 @@ SPEC = TaskSpec(
         },
         "quick": {"data.source": "synthetic:tones", "model.ds_cnn.filters": 16, "model.ds_cnn.num_blocks": 2,
                   "train.epochs": 2},
+        # 2 epochs at batch 32 (6 optimizer steps) left the tiny model at chance (0.25, the
+        # majority baseline); 8 epochs at batch 16 and a higher rate reach 0.96 in ~30 s.
         "tiny": {"data.source": "synthetic:tones", "model.ds_cnn.filters": 8, "model.ds_cnn.num_blocks": 1,
-                 "train.batch_size": 32},
+                 "train.batch_size": 16, "train.epochs": 8, "train.learning_rate": 0.01},
     },
     check=check,
 )
