@@ -11,6 +11,8 @@ import wave
 
 import numpy as np
 import pytest
+
+from harness import load_keras_file
 from helpers import run_tiny
 
 mediapipe = pytest.importorskip("mediapipe", reason="mediapipe is a test dependency (pyproject [test])")
@@ -33,9 +35,7 @@ def _scores(result, classes: int) -> np.ndarray:
 
 
 def _keras(run_dir, inputs):
-    import keras
-
-    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    model = load_keras_file(run_dir / "model.keras")
     return model.predict(inputs, verbose=0)
 
 
