@@ -77,3 +77,17 @@ def run_main(capsys, *argv: str) -> subprocess.CompletedProcess:
     code = main(list(argv))
     captured = capsys.readouterr()
     return subprocess.CompletedProcess(list(argv), code, captured.out, captured.err)
+
+
+def write_digit_pngs(root, per_class=12, classes=(0, 1, 2), split=None):
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for label in classes:
+        folder = root / (split or "") / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        images = digits.images[digits.target == label][:per_class]
+        for i, image in enumerate(images):
+            Image.fromarray(np.uint8(image * 255 / 16)).save(folder / f"{label}_{i}.png")

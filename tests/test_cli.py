@@ -6,8 +6,7 @@ import sys
 
 import pytest
 
-from helpers import REPO, assert_one_line_error, run_cli, run_main
-from test_image_classification import write_digit_pngs
+from helpers import REPO, assert_one_line_error, run_cli, run_main, write_digit_pngs
 
 
 def test_help_does_not_import_tensorflow():

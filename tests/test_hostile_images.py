@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import assert_one_line_error, run_main
+from helpers import assert_one_line_error, run_main, write_digit_pngs
 from test_hostile_input import assert_nothing_written
-from test_image_classification import write_digit_pngs
 
 TINY_IMAGE = ["train.epochs=1", "train.steps_per_epoch=1", "train.verbose=0", "data.image.height=8",
               "data.image.width=8", "model.cnn.filters=4", "model.cnn.convs_per_block=1", "model.cnn.dense_units=8",

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import assert_one_line_error, run_cli, run_main
+from helpers import assert_one_line_error, run_cli, run_main, write_digit_pngs
 from kerasuite.tasks import TASK_NAMES
-from test_image_classification import write_digit_pngs
 
 
 def assert_nothing_written(run_dir: Path) -> None:

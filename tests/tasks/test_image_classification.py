@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from harness import run_model_saving_test
+from helpers import write_digit_pngs
 from kerasuite import config as cfg
 from kerasuite.errors import UserError
 from kerasuite.hparams import CnnConfig
@@ -17,19 +18,6 @@ def _task():
     from kerasuite.tasks import get_task
 
     return get_task("image_classification")
-
-
-def write_digit_pngs(root, per_class=12, classes=(0, 1, 2), split=None):
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    for label in classes:
-        folder = root / (split or "") / str(label)
-        folder.mkdir(parents=True, exist_ok=True)
-        images = digits.images[digits.target == label][:per_class]
-        for i, image in enumerate(images):
-            Image.fromarray(np.uint8(image * 255 / 16)).save(folder / f"{label}_{i}.png")
 
 
 def test_digits_source_gives_scaled_batches_and_disjoint_splits():

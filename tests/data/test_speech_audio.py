@@ -18,7 +18,7 @@ from kerasuite.data import audio as audio_sources
 from kerasuite.errors import UserError
 from kerasuite.runtime import audio as device_audio
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write_pcm(path: Path, channels_by_samples: np.ndarray, rate: int, width: int = 2) -> Path:
