@@ -92,7 +92,7 @@ def patch_keras_for_multi_worker() -> None:
     model takes a dict), and (2) reduces the scalar step logs with ``axis=0``, which fails for
     scalars. The fixes take the shapes from the local replica (no collective needed) and reduce
     the logs element-wise. Applied once, only when a multi-worker strategy is made; if Keras
-    changes these internals the patch is skipped and tests/test_distribute.py's two-worker run
+    changes these internals the patch is skipped and tests/training/test_distribute.py's two-worker run
     shows whether it is still needed.
     """
     from keras.src import tree

@@ -10,7 +10,7 @@
   data on every pass.
 
 - :func:`check_task_run` and :func:`check_task_model_and_data`: all of the above for a task's
-  finished tiny run (run folder + bundle). ``tests/test_all_tasks.py`` calls them for every
+  finished tiny run (run folder + bundle). ``tests/tasks/test_all_tasks.py`` calls them for every
   registered task, so a new task cannot skip them.
 """
 

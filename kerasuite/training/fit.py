@@ -188,7 +188,7 @@ def replay_epoch_shuffles(dataset, epochs: int) -> None:
 
     Keras' EpochIterator (keras/src/trainers/epoch_iterator.py, ``_enumerate_iterator``) opens
     two per epoch when the number of batches is known (one to train, one readied at the end of
-    the epoch and then replaced), one when it is not; tests/test_hostile_resume.py checks it."""
+    the epoch and then replaced), one when it is not; tests/training/test_hostile_resume.py checks it."""
     cardinality = int(dataset.cardinality())
     per_epoch = 2 if cardinality > 0 else 1
     for _ in range(epochs * per_epoch):

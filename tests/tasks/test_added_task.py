@@ -41,7 +41,7 @@ def test_task_from_outside_the_package_trains_exports_and_passes_parity(register
                  "--export", "float32,int8", "--set", "preset=tiny", f"export.dir={tmp_path / 'bundle'}"])
     assert code == 0, capsys.readouterr().err
     report = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    # the shared checks every registered task goes through (tests/test_all_tasks.py)
+    # the shared checks every registered task goes through (tests/tasks/test_all_tasks.py)
     check_task_run("tabular_regression", tmp_path, report)
     check_task_model_and_data("tabular_regression", tmp_path, tmp_path / "round_trip")
     # trained, not just run: the model beats predicting the training mean

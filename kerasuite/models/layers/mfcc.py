@@ -23,12 +23,12 @@ int8 model), so the layer spells the pipeline out with reshapes, slices and smal
    (``lifter``, librosa's sinusoidal lifter) and with ``db_offset`` added to every dB value
    first (0 in librosa).
 
-With the same parameters the output equals ``librosa.feature.mfcc`` (``tests/test_mfcc.py``).
+With the same parameters the output equals ``librosa.feature.mfcc`` (``tests/models/test_mfcc.py``).
 All constants derive from the constructor arguments, so nothing but the config is saved.
 
 int8 numerics. Every int8 tensor is linear with 256 levels: ~48 dB of amplitude below the
 largest value seen in calibration. What keeps the front end usable there (measured with
-``tests/test_mfcc.py`` and ``tools/benchmark_speech.py`` on the espeak-ng keyword set):
+``tests/models/test_mfcc.py`` and ``tools/benchmark_speech.py`` on the espeak-ng keyword set):
 - ``power=1``: the magnitude is computed without squares, as the largest of 16 projections
   ``relu(Re cos a + Im sin a)`` folded into the second DFT matmul (within +-0.97% of ``|X|``).
   A squared (power) tensor keeps only 24 dB; the magnitude keeps 48 dB;
