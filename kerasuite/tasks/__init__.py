@@ -82,9 +82,17 @@ def task_spec(name: str) -> "TaskSpec":
     if not isinstance(entry, str):
         return entry
     module_name, _, attribute = entry.partition(":")
-    spec = getattr(importlib.import_module(module_name), attribute or "SPEC")
-    if spec.name != name:
-        raise ValueError(f"{entry}: registered as task {name!r} but its spec is named {spec.name!r}")
+    if name in _BUILT_IN:
+        return getattr(importlib.import_module(module_name), attribute or "SPEC")
+    # An installed package's entry point: its failure is that package's, named in one line.
+    from kerasuite.schema import ConfigError
+
+    try:
+        spec = getattr(importlib.import_module(module_name), attribute or "SPEC")
+    except (ImportError, AttributeError) as error:
+        raise ConfigError(f"task {name!r}: its entry point {entry} cannot be loaded ({error})") from None
+    if getattr(spec, "name", None) != name:
+        raise ConfigError(f"task {name!r}: its entry point {entry} holds a spec named {getattr(spec, 'name', None)!r}")
     return spec
 
 

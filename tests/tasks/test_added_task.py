@@ -6,6 +6,7 @@ exports float32 and int8 and passes parity like every built-in task.
 """
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -79,7 +80,6 @@ def test_registration_refuses_a_taken_name_and_is_undone():
 def test_an_installed_package_registers_its_task_by_entry_point(tmp_path):
     """What a pip-installed plugin does: one ``kerasuite.tasks`` entry point in its metadata; a
     fresh process (here the CLI's config check) then knows the task without any register call."""
-    import os
     from pathlib import Path
 
     from helpers import REPO, run_cli
@@ -97,3 +97,15 @@ def test_an_installed_package_registers_its_task_by_entry_point(tmp_path):
     done = run_cli("kerasuite.train", "--task", "tabular_regression", "--data", f"csv:{data}",
                    "--set", "model.mlp.hidden_units=0")
     assert_one_line_error(done, 2, "--task 'tabular_regression'")  # not installed: unknown task
+
+
+def test_a_broken_entry_point_is_a_one_line_error(tmp_path):
+    from helpers import REPO, run_cli
+
+    site = tmp_path / "site"
+    metadata = site / "broken_plugin-1.0.dist-info"
+    metadata.mkdir(parents=True)
+    (metadata / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
+    (metadata / "entry_points.txt").write_text("[kerasuite.tasks]\nbroken = no_such_module_here:SPEC\n")
+    done = run_cli("kerasuite.train", "--task", "broken", env={"PYTHONPATH": f"{REPO}{os.pathsep}{site}"})
+    assert_one_line_error(done, 2, "'broken'", "no_such_module_here")
