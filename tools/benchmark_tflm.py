@@ -45,7 +45,6 @@ def run_row(name: str, task: str, family: str, source: str, sets: dict[str, str]
     from kerasuite import config as cfg
     from kerasuite.errors import CheckFailed
     from kerasuite.runtime.tflm import TFLMModel
-    from kerasuite.train import _task_defaults
     from kerasuite.training.runner import run
 
     folder = out / name.replace(" ", "_").replace("(", "").replace(")", "")
@@ -54,7 +53,7 @@ def run_row(name: str, task: str, family: str, source: str, sets: dict[str, str]
     flags = {"task": task, "data.source": source, "export.modes": "float32,int8"}
     if args.epochs:
         flags["train.epochs"] = args.epochs
-    config = cfg.resolve({}, cfg.parse_set(overrides), flags, task_defaults=_task_defaults)
+    config = cfg.resolve({}, cfg.parse_set(overrides), flags)
     keras.backend.clear_session()
     try:
         run(config, overwrite=True)
