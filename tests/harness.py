@@ -50,8 +50,9 @@ def run_model_saving_test(model, inputs: Any, tmp_path: Path, atol: float = 1e-6
     path = Path(tmp_path) / f"{model.name}.keras"
     model.save(path)
     reloaded = load_keras_file(path, compile=compile)
-    assert [t.name for t in reloaded.inputs] == [t.name for t in model.inputs]
-    assert [str(t.dtype) for t in reloaded.inputs] == [str(t.dtype) for t in model.inputs]
+    names = [t.name for t in model.inputs]
+    assert [t.name for t in reloaded.inputs] == names, "input names change on reload (name the keras.Input)"
+    assert [str(t.dtype) for t in reloaded.inputs] == [str(t.dtype) for t in model.inputs], names
     assert_same_outputs(model(inputs, training=False), reloaded(inputs, training=False), atol)
     return reloaded
 

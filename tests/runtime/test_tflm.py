@@ -127,7 +127,7 @@ def test_embedding_exports_as_one_gather_and_round_trips(lstm_files, tmp_path):
         ops = TFLMModel(paths[mode]).ops
         assert "GATHER" in ops and not {"SELECT", "SELECT_V2", "LESS"} & set(ops), ops
     layer = GatherEmbedding(VOCABULARY, 4, name="embedding")
-    wrapped = keras.Sequential([keras.Input((LENGTH,), dtype="int32"), layer])
+    wrapped = keras.Sequential([keras.Input((LENGTH,), dtype="int32", name="tokens"), layer])
     loaded = run_model_saving_test(wrapped, _tokens(3, 2), tmp_path, atol=0)
     assert isinstance(loaded.layers[-1], GatherEmbedding)
 
