@@ -112,6 +112,20 @@ class LstmConfig:
 
 
 @dataclass
+class NgramConfig:
+    # fastText-style bag: word unigrams (vocabulary ids), hashed word bigrams and hashed character
+    # n-grams of each word, averaged; kerasuite/runtime/text_ngrams.py defines the ids.
+    embedding_dim: int = 64
+    hidden_units: int = 0  # 0: linear head on the averaged bag
+    dropout: float = 0.3
+    bigram_buckets: int = 20000  # 0 = no word bigrams
+    char_buckets: int = 20000  # 0 = no character n-grams
+    char_min: int = 2
+    char_max: int = 5
+    max_features: int = 512  # ids per text; a longer text keeps its first max_features
+
+
+@dataclass
 class TransformerConfig:
     embedding_dim: int = 64
     num_heads: int = 2
@@ -181,6 +195,7 @@ class ModelConfig:
     cnn: CnnConfig = field(default_factory=CnnConfig)
     lstm: LstmConfig = field(default_factory=LstmConfig)
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
+    ngram: NgramConfig = field(default_factory=NgramConfig)
     two_tower: TwoTowerConfig = field(default_factory=TwoTowerConfig)
     ranking: RankingConfig = field(default_factory=RankingConfig)
     mfcc: MfccConfig = field(default_factory=MfccConfig)

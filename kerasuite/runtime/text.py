@@ -113,6 +113,11 @@ def read_text(path: str, preprocessing: dict, bundle_dir: Path) -> dict[str, np.
     file = Path(path)
     if not file.is_file():
         raise UserError(f"--input {path}: no such file")
-    tokenizer = tokenizer_from_preprocessing(preprocessing, bundle_dir)
-    ids = tokenizer.encode(decode_text(file.read_bytes()))
+    text = decode_text(file.read_bytes())
+    if "ngrams" in preprocessing:  # the ngram family: hashed n-gram ids, not a token sequence
+        from kerasuite.runtime.text_ngrams import featurizer_from_preprocessing
+
+        ids = featurizer_from_preprocessing(preprocessing, bundle_dir).encode(text)
+    else:
+        ids = tokenizer_from_preprocessing(preprocessing, bundle_dir).encode(text)
     return {preprocessing.get("input", "tokens"): ids[None]}
