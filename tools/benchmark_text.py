@@ -175,6 +175,25 @@ def corpus_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def markdown(summaries: dict[str, Any]) -> str:
+    """One row per corpus and contender: mean over seeds (the README table)."""
+    rows = ["| corpus | model | seeds | accuracy | int8 accuracy | margin vs TF-IDF (mean / worst) | train s | int8 KB | int8 ms | parity |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for spec, per_family in summaries.items():
+        corpus = spec.rstrip("/").rpartition("/")[2].rpartition(":")[2]
+        peer = per_family["tfidf_logreg"]
+        rows.append(f"| {corpus} | TF-IDF + logreg | {peer['seeds']} | {peer['mean_accuracy']:.4f} | | | "
+                    f"{peer['mean_train_seconds']:.0f} | | | |")
+        for family, r in per_family.items():
+            if family == "tfidf_logreg":
+                continue
+            rows.append(f"| {corpus} | {family} | {r['seeds']} | {r['mean_accuracy']:.4f} | {r['mean_int8_accuracy']:.4f} | "
+                        f"{100 * r['mean_margin_over_tfidf']:+.1f} / {100 * r['worst_margin_over_tfidf']:+.1f} | "
+                        f"{r['mean_train_seconds']:.0f} | {r['int8_kb']:.0f} | {r['int8_latency_ms_p50']:.3f} | "
+                        f"{'passed' if r['parity_passed_every_run'] else 'FAILED'} |")
+    return "\n".join(rows) + "\n"
+
+
 def _mean(values: list[float]) -> float:
     return round(sum(values) / len(values), 4)
 
@@ -197,13 +216,20 @@ def run_seed(args, spec: str, seed: int, folder: Path, on_progress) -> dict[str,
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="text source specs, comma separated, e.g. csv:data/fortunes")
+    parser.add_argument("--table", nargs="+", metavar="JSON", help="only print the markdown table of earlier result files")
+    parser.add_argument("--data", help="text source specs, comma separated, e.g. csv:data/fortunes")
     parser.add_argument("--out", default="runs/text_benchmark.json", help="result JSON; runs go beside it")
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--seeds", default="42", help="comma-separated; each seed draws its own validation "
                         "split and initialisation, and every contender is compared within the seed")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra settings for both families")
     args = parser.parse_args(argv)
+    if args.table:
+        runs = [run for path in args.table for run in json.loads(Path(path).read_text())["runs"]]
+        print(markdown(summary(runs)), end="")
+        return 0
+    if not args.data:
+        parser.error("--data is required (or --table)")
     seeds = [int(seed) for seed in args.seeds.split(",") if seed]
     out_json = Path(args.out)
     folder = out_json.with_suffix("")
@@ -213,6 +239,8 @@ def main(argv=None) -> int:
     def write(partial=None):
         everything = runs + ([partial] if partial is not None else [])
         out_json.write_text(json.dumps({"data": args.data, "runs": everything, "summary": summary(everything)}, indent=2) + "\n")
+        if everything:
+            out_json.with_suffix(".md").write_text(markdown(summary(everything)))
 
     for spec in [spec for spec in args.data.split(",") if spec]:
         corpus = spec.rstrip("/").rpartition("/")[2].rpartition(":")[2]
