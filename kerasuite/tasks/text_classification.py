@@ -1,8 +1,10 @@
 """Text classification: IMDB from TFDS, folders of .txt files, text,label CSVs, synthetic topics.
 
-Models take int32 token ids. The ``TextVectorization`` vocabulary is adapted on the training split
-and travels as ``vocab.txt`` (run folder and export bundle); ``kerasuite.runtime.text`` repeats the
-tokenization on devices without TensorFlow.
+The sequence families (lstm, transformer) take int32 token ids; the ``ngram`` family takes int32
+n-gram ids (word unigrams, hashed word bigrams and character n-grams). The ``TextVectorization``
+vocabulary is adapted on the training split and travels as ``vocab.txt`` (run folder and export
+bundle); ``kerasuite.runtime.text`` repeats the tokenization and ``kerasuite.runtime.text_ngrams``
+the n-gram ids on devices without TensorFlow (training computes the n-gram ids with that module).
 """
 
 from __future__ import annotations
