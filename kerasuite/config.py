@@ -1,300 +1,211 @@
-"""Typed run configuration.
+"""Typed run configuration: the task's own config plus the shared train and export sections.
 
-Precedence, lowest first: dataclass defaults <- the task's own defaults <- ``--config FILE``
-(JSON or YAML) <- ``--set key=value`` <- dedicated CLI flags (``--epochs`` ...). The resolved
-configuration is saved as ``RUN_DIR/config.json`` and can be fed back with ``--config``.
+Each task registers a :class:`TaskSpec` (``kerasuite/tasks/<task>_config.py``): its ``data`` and
+``model`` sections (its source kind's settings, its families' hyperparameters) and its presets.
+A run config is that task's sections + :class:`TrainConfig` + :class:`ExportConfig` + the
+top-level ``task``/``preset``/``name``/``run_dir``/``seed``, so an image run's config.json holds
+no text or audio settings and ``--set model.lstm.units=8`` on the image task is an unknown key.
 
-This module must stay importable without TensorFlow: ``--help`` and config errors are answered
-before TensorFlow is loaded.
+Precedence, lowest first: dataclass defaults <- the task's ``default`` preset <- the named preset
+(``quick``, ``tiny``) <- ``--config FILE`` (JSON or YAML) <- ``--set key=value`` <- dedicated CLI
+flags (``--epochs`` ...). Every key, type and value is checked (rules in :mod:`kerasuite.schema`)
+before TensorFlow loads. The resolved configuration is saved as ``RUN_DIR/config.json`` and can
+be fed back with ``--config``.
+
+This module must stay importable without TensorFlow.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, ClassVar, Mapping, Optional
 
-from kerasuite.errors import UserError
+from kerasuite.schema import ConfigError, check, setting
 
-
-class ConfigError(UserError, ValueError):
-    """A user-facing configuration problem; its message is one line naming the key or file."""
-
-
-# --------------------------------------------------------------------------------------- data
-
-
-@dataclass
-class ImageDataConfig:
-    height: int = 16
-    width: int = 16
-    channels: int = 0  # 0: keep what the source has (1 for digits/mnist, 3 for RGB folders)
+EXPORT_MODES = ("float32", "float16", "dynamic", "int8")
+INT8_WEIGHTS = ("per_channel", "per_tensor")
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+LR_SCHEDULES = ("constant", "cosine")
+PRESETS = ("default", "quick", "tiny")
+DEFAULT_TASK = "image_classification"
+SEED_MAX = 2**32 - 1  # numpy's and Keras' seeds are 32-bit
+# A run name becomes a folder name, and the atomic writers add a prefix and a suffix to names in
+# it; file systems allow 255 bytes per name.
+MAX_NAME_BYTES = 200
 
 
-@dataclass
-class TextDataConfig:
-    max_tokens: int = 20000
-    sequence_length: int = 200
-    # lower_and_strip_punctuation | lower | none; mirrored by kerasuite.runtime.text on devices
-    standardize: str = "lower_and_strip_punctuation"
-
-
-@dataclass
-class AudioDataConfig:
-    sample_rate: int = 16000
-    clip_seconds: float = 1.0
-    augment: bool = True  # training split only
-    time_shift_seconds: float = 0.1
-    noise_probability: float = 0.8
-    noise_snr_db_min: float = 5.0
-    noise_snr_db_max: float = 30.0
-    gain_db_range: float = 6.0
-
-
-@dataclass
-class RecsysDataConfig:
-    implicit: bool = False  # True: every interaction is a positive, ratings are ignored
-    min_rating: float = 0.0  # interactions below this rating are dropped for retrieval
-    use_side_features: bool = True
-    title_length: int = 8  # item title tokens kept (0 = no title feature)
-    title_vocabulary: int = 2000  # most frequent title tokens; the rest share one OOV token
-    oov_user_rate: float = 0.02  # training only: share of users replaced by the OOV index, so the
-    # OOV embedding is trained and unknown users get sensible (popularity-like) results
-    negatives_per_positive: int = 1  # ranking with implicit=True: sampled non-interactions per positive
+# ------------------------------------------------------------------- the task-owned sections
 
 
 @dataclass
 class DataConfig:
-    source: str = ""  # "" = the task's default source
-    validation_fraction: float = 0.1
-    test_fraction: float = 0.2  # used only when the source has no test split of its own
+    """What every task's data section has; a task subclasses it to add its source kind's section
+    and to name the source schemes it reads."""
+
+    schemes: ClassVar[tuple[str, ...]] = ("tfds", "folder", "csv", "builtin", "synthetic")
+
+    source: str = ""
+    validation_fraction: float = setting(0.1, min=0.0, below=1.0)
+    # used only when the source has no test split of its own (a held-out split is always needed)
+    test_fraction: float = setting(0.2, above=0.0, below=1.0)
     cache: bool = True
-    shuffle_buffer: int = 10000
-    limit: int = 0  # cap on training examples, 0 = all (handy for smoke runs)
+    shuffle_buffer: int = setting(10000, min=1)
+    limit: int = setting(0, min=0)  # cap on training examples, 0 = all (handy for smoke runs)
     skip_bad_files: bool = False
-    image: ImageDataConfig = field(default_factory=ImageDataConfig)
-    text: TextDataConfig = field(default_factory=TextDataConfig)
-    audio: AudioDataConfig = field(default_factory=AudioDataConfig)
-    recsys: RecsysDataConfig = field(default_factory=RecsysDataConfig)
 
+    def validate(self, prefix: str) -> None:
+        from kerasuite.data.spec import parse_source
 
-# -------------------------------------------------------------------------------------- model
-
-
-@dataclass
-class CnnConfig:
-    # One conv block per entry. The third block works on 4x4 maps: cheap in compute, and it lifts
-    # the parameter count past the int8 format's fixed per-tensor overhead (int8 file 0.30x float32).
-    filters: tuple[int, ...] = (16, 32, 64)
-    convs_per_block: int = 2
-    kernel_size: int = 3
-    pooling: str = "max"  # max | average | none
-    batch_norm: bool = True
-    dropout: float = 0.25
-    dense_units: int = 128
-    augment: bool = True  # random translation/zoom/contrast, active in training only
-
-
-@dataclass
-class LstmConfig:
-    embedding_dim: int = 64
-    units: tuple[int, ...] = (64,)
-    cell: str = "lstm"  # lstm | gru
-    bidirectional: bool = False
-    dropout: float = 0.2
-    # mean | max, over the real (non-padding) positions. Max measured better on the fortunes corpus
-    # (0.5690 vs 0.5497 accuracy, int8 agreement 0.989 vs 0.980; tools/benchmark_text.py, seed 42).
-    pooling: str = "max"
-
-
-@dataclass
-class NgramConfig:
-    # fastText-style bag: word unigrams (vocabulary ids), hashed word bigrams and hashed character
-    # n-grams of each word, averaged; kerasuite/runtime/text_ngrams.py defines the ids.
-    embedding_dim: int = 64
-    hidden_units: int = 0  # 0: linear head on the averaged bag
-    dropout: float = 0.3
-    bigram_buckets: int = 20000  # 0 = no word bigrams
-    char_buckets: int = 20000  # 0 = no character n-grams
-    char_min: int = 2
-    char_max: int = 5
-    max_features: int = 512  # ids per text; a longer text keeps its first max_features
-
-
-@dataclass
-class TransformerConfig:
-    embedding_dim: int = 64
-    num_heads: int = 2
-    ff_dim: int = 128
-    num_blocks: int = 2
-    dropout: float = 0.1
-    pooling: str = "mean"  # mean | first
-    attention_mask: bool = True  # keep attention off padding (token id 0)
-
-
-@dataclass
-class TwoTowerConfig:
-    embedding_dim: int = 32
-    hidden_units: tuple[int, ...] = (64,)
-    temperature: float = 0.05
-    remove_accidental_hits: bool = True
-    # logQ correction: in-batch negatives are drawn by popularity, so without it the model learns
-    # to demote popular items (Debian dependency set, 5 epochs: recall@10 0.09 without, 0.47 with)
-    sampling_correction: bool = True
-    top_k: int = 100
-
-
-@dataclass
-class RankingConfig:
-    embedding_dim: int = 32
-    hidden_units: tuple[int, ...] = (64, 32)
-    cross_layers: int = 2  # dcn only
-    dropout: float = 0.0
-
-
-@dataclass
-class MfccConfig:
-    frame_length: int = 640  # 40 ms at 16 kHz
-    frame_step: int = 320  # 20 ms
-    fft_length: int = 1024
-    num_mel_bins: int = 40
-    num_coefficients: int = 10
-    lower_hz: float = 20.0
-    upper_hz: float = 4000.0
-    # Defaults chosen for int8 export (kerasuite/models/layers/mfcc.py explains the numerics):
-    # mel of the magnitude (1.0) keeps a 48 dB range in int8 where power (2.0) keeps 24 dB;
-    # clips peaking at >= peak_floor are scaled to peak 1 (None = off); magnitude_cap and
-    # mel_cap bound the int8 ranges (values for 640-sample frames of peak-normalised audio,
-    # about the 99th percentile of speech; None = off); amin is the mel floor, a few int8 steps
-    # of mel_cap; top_db (None = off) clips to top_db below the clip max.
-    # librosa's own defaults are power=2.0, amin=1e-10, top_db=80 and no normalisation or caps.
-    power: float = 1.0
-    peak_floor: Optional[float] = 0.05
-    magnitude_cap: Optional[float] = 96.0
-    mel_cap: Optional[float] = 3.2
-    amin: float = 0.02
-    top_db: Optional[float] = None
-
-
-@dataclass
-class DsCnnConfig:
-    filters: int = 64
-    num_blocks: int = 4
-    first_kernel: tuple[int, int] = (10, 4)
-    first_stride: tuple[int, int] = (2, 2)
-    dropout: float = 0.2
+        spec = parse_source(self.source, allowed=self.schemes)
+        if spec.scheme == "folder" and not Path(spec.target).is_dir():
+            raise ConfigError(f"--data {self.source}: no such folder {spec.target}")
+        if spec.scheme == "csv" and not Path(spec.target).exists():
+            raise ConfigError(f"--data {self.source}: no such file or folder {spec.target}")
 
 
 @dataclass
 class ModelConfig:
-    family: str = ""  # "" = the task's default family
-    cnn: CnnConfig = field(default_factory=CnnConfig)
-    lstm: LstmConfig = field(default_factory=LstmConfig)
-    transformer: TransformerConfig = field(default_factory=TransformerConfig)
-    ngram: NgramConfig = field(default_factory=NgramConfig)
-    two_tower: TwoTowerConfig = field(default_factory=TwoTowerConfig)
-    ranking: RankingConfig = field(default_factory=RankingConfig)
-    mfcc: MfccConfig = field(default_factory=MfccConfig)
-    ds_cnn: DsCnnConfig = field(default_factory=DsCnnConfig)
+    """What every task's model section has; a task subclasses it with its families' sections.
+
+    ``families`` maps each family to the sections holding its hyperparameters: the ones its
+    builder reads and TensorBoard's hparams log."""
+
+    families: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+
+    family: str = ""  # checked against ``families`` by :func:`validate`, which knows the task
+
+    def family_sections(self) -> dict[str, Any]:
+        """The hyperparameter sections the chosen family reads, by name."""
+        return {name: getattr(self, name) for name in self.families[self.family]}
 
 
-# -------------------------------------------------------------------------------------- train
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task's typed config, registered with the task (``kerasuite/tasks/__init__.py``).
+
+    ``presets`` map a preset name to dotted keys with typed values. ``default`` applies to every
+    run; ``quick`` (small models for benchmarks and smoke runs) and ``tiny`` (the smallest
+    settings that still run the real code, for tests) apply over it, after
+    :data:`COMMON_PRESETS`. ``check`` holds rules that span sections."""
+
+    name: str
+    implementation: str  # "module:Class", imported only when the task runs (it needs TensorFlow)
+    data: type[DataConfig]
+    model: type[ModelConfig]
+    presets: Mapping[str, Mapping[str, Any]]
+    check: Optional[Callable[["RunConfig"], None]] = None
+
+    def new_config(self) -> "RunConfig":
+        return RunConfig(task=self.name, data=self.data(), model=self.model())
+
+
+# ----------------------------------------------------------------------------- shared sections
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 12
-    batch_size: int = 64  # global batch: split across replicas by tf.distribute
-    learning_rate: float = 2e-3
-    lr_schedule: str = "constant"  # constant | cosine (decays to 0 over the planned steps)
-    optimizer: str = "adam"  # adam | adamw | sgd
-    weight_decay: float = 0.0
-    strategy: str = "auto"  # auto | one_device | mirrored | multi_worker
+    epochs: int = setting(12, min=1)
+    batch_size: int = setting(64, min=1)  # global batch: split across replicas by tf.distribute
+    learning_rate: float = setting(2e-3, above=0.0)
+    lr_schedule: str = setting("constant", choices=LR_SCHEDULES)  # cosine decays to 0 over the planned steps
+    optimizer: str = setting("adam", choices=OPTIMIZERS)
+    weight_decay: float = setting(0.0, min=0.0)
+    strategy: str = setting("auto", choices=STRATEGIES)
     # Split the CPU into N logical devices so MirroredStrategy can be run without GPUs (tests,
     # debugging); 0 = off. Must be set before TensorFlow starts, i.e. once per process.
-    logical_cpus: int = 0
-    steps_per_epoch: int = 0  # 0 = one pass over the training split
+    logical_cpus: int = setting(0, min=0)
+    steps_per_epoch: int = setting(0, min=0)  # 0 = one pass over the training split
     # Training steps per call into the TF runtime (Keras' compile argument). Keras spends a few
     # milliseconds of Python per call; on millisecond steps (the recommenders) that is most of
     # the time (tools/benchmarking/steps_per_execution.py). Callbacks see a batch boundary every
     # N steps; results are the same.
-    steps_per_execution: int = 1
-    early_stopping_patience: int = 0  # 0 = off
+    steps_per_execution: int = setting(1, min=1)
+    early_stopping_patience: int = setting(0, min=0)  # 0 = off
     # What early stopping watches, on the validation split when there is one: "loss" or a compiled
     # metric such as "accuracy" (small text sets: val_loss rises while val accuracy still improves).
     early_stopping_metric: str = "loss"
     restore_best_weights: bool = True
     mixed_precision: bool = False
-    verbose: int = 1  # 0 silent, 1 progress bar, 2 one line per epoch
-
-
-# ------------------------------------------------------------------------------------- export
+    # Exit 1 when the model does not beat its task's trivial baseline (majority class, popularity,
+    # training mean) on the held-out split; false accepts such a run (e.g. smoke tests).
+    check_baseline: bool = True
+    verbose: int = setting(1, min=0, max=2)  # 0 silent, 1 progress bar, 2 one line per epoch
 
 
 @dataclass
 class ModeTolerance:
     """Pass criteria for one export mode; ``None`` disables a criterion."""
 
-    max_abs_diff: Optional[float] = None
-    min_agreement: Optional[float] = None  # top-1 agreement, or top-k overlap for retrieval
-    max_metric_drop: Optional[float] = None  # in the task metric's own units (0.01 = 1 point)
+    max_abs_diff: Optional[float] = setting(None, min=0.0)
+    min_agreement: Optional[float] = setting(None, min=0.0, max=1.0)  # top-1, or top-k overlap for retrieval
+    max_metric_drop: Optional[float] = setting(None, min=0.0)  # in the task metric's own units (0.01 = 1 point)
 
 
 @dataclass
 class ParityConfig:
-    float32: ModeTolerance = field(
-        default_factory=lambda: ModeTolerance(max_abs_diff=1e-4, min_agreement=0.99)
-    )
-    float16: ModeTolerance = field(
-        default_factory=lambda: ModeTolerance(max_abs_diff=1e-2, min_agreement=0.98)
-    )
-    dynamic: ModeTolerance = field(
-        default_factory=lambda: ModeTolerance(min_agreement=0.98, max_metric_drop=0.01)
-    )
-    int8: ModeTolerance = field(
-        default_factory=lambda: ModeTolerance(min_agreement=0.98, max_metric_drop=0.01)
-    )
-    max_examples: int = 2000  # held-out examples compared per mode
+    float32: ModeTolerance = field(default_factory=lambda: ModeTolerance(max_abs_diff=1e-4, min_agreement=0.99))
+    float16: ModeTolerance = field(default_factory=lambda: ModeTolerance(max_abs_diff=1e-2, min_agreement=0.98))
+    dynamic: ModeTolerance = field(default_factory=lambda: ModeTolerance(min_agreement=0.98, max_metric_drop=0.01))
+    int8: ModeTolerance = field(default_factory=lambda: ModeTolerance(min_agreement=0.98, max_metric_drop=0.01))
+    max_examples: int = setting(2000, min=1)  # held-out examples compared per mode
 
 
 @dataclass
 class ExportConfig:
-    modes: tuple[str, ...] = ("float32", "int8")
+    modes: tuple[str, ...] = setting(("float32", "int8"), choices=EXPORT_MODES)
     dir: str = ""  # "" = exports/<run-name>
-    representative_batches: int = 20
+    representative_batches: int = setting(20, min=1)
     allow_flex: bool = False
     custom_layer_modules: tuple[str, ...] = ()  # imported before loading, for your own layers
-    golden_examples: int = 8
-    latency_runs: int = 50
-    threads: int = 1
+    golden_examples: int = setting(8, min=1)
+    latency_runs: int = setting(50, min=1)
+    threads: int = setting(1, min=1)
     # Drop the converter's intermediate tensor names and empty buffers (outputs bit-identical,
     # input/output/signature names kept); false keeps them for reading the graph in a viewer.
     compact: bool = True
     # per_channel | per_tensor: int8 weight scales per output channel (the converter's default)
     # or one per tensor (smaller file, less precise weights; measured in README "Performance").
-    int8_weights: str = "per_channel"
+    int8_weights: str = setting("per_channel", choices=INT8_WEIGHTS)
     parity: ParityConfig = field(default_factory=ParityConfig)
+
+    def validate(self, prefix: str) -> None:
+        if len(set(self.modes)) != len(self.modes):
+            raise ConfigError(f"--export {','.join(self.modes)}: a mode is listed twice")
 
 
 @dataclass
 class RunConfig:
-    task: str = "image_classification"
-    name: str = ""  # "" = derived from task, model and data
+    task: str = DEFAULT_TASK
+    preset: str = setting("default", choices=PRESETS)  # already applied; kept as a record
+    name: str = setting("", max_length=MAX_NAME_BYTES)  # "" = derived from task, model and data
     run_dir: str = ""  # "" = runs/<name>
-    seed: int = 42
+    seed: int = setting(42, min=0, max=SEED_MAX)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
 
 
-EXPORT_MODES = ("float32", "float16", "dynamic", "int8")
-INT8_WEIGHTS = ("per_channel", "per_tensor")
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+# Presets every task shares, applied before the task's own preset of the same name.
+COMMON_PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "quick": {},
+    "tiny": {
+        "train.epochs": 2, "train.verbose": 0, "export.latency_runs": 3, "export.representative_batches": 2,
+        "export.parity.max_examples": 200, "export.golden_examples": 4,
+        # Barely trained tiny models: float modes stay strict; quantized modes are loosened only
+        # on agreement and metric, because near-uniform outputs flip argmax under rounding.
+        "export.parity.int8.min_agreement": 0.8, "export.parity.int8.max_metric_drop": 0.1,
+        "export.parity.dynamic.min_agreement": 0.8, "export.parity.dynamic.max_metric_drop": 0.1,
+    },
+}
 
 
 # ------------------------------------------------------------------------- resolution
@@ -338,6 +249,7 @@ def parse_set(assignments: list[str]) -> dict[str, str]:
     return parsed
 
 
+@functools.lru_cache(maxsize=None)  # evaluating string annotations is most of a resolve's time
 def _field_types(cls: type) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
@@ -423,7 +335,8 @@ def _apply_nested(target: Any, values: dict[str, Any], prefix: str) -> None:
             setattr(target, name, _coerce(value, tp, key, from_string=False))
 
 
-def _apply_dotted(config: Any, key: str, raw: str) -> None:
+def _apply_dotted(config: Any, key: str, value: Any, typed: bool = False) -> None:
+    """Set one dotted key; ``value`` is a ``--set`` string unless ``typed`` (presets, flags)."""
     parts = key.split(".")
     target = config
     for depth, name in enumerate(parts):
@@ -436,7 +349,7 @@ def _apply_dotted(config: Any, key: str, raw: str) -> None:
         if depth == len(parts) - 1:
             if _is_dataclass_type(tp):
                 raise ConfigError(f"--set {key}: is a section; set one of its fields, e.g. {key}.<field>=...")
-            setattr(target, name, _coerce(raw, tp, f"--set {key}", from_string=True))
+            setattr(target, name, _coerce(value, tp, f"--set {key}", from_string=not typed))
         else:
             if not _is_dataclass_type(tp):
                 raise ConfigError(f"--set: unknown config key {key!r} ({'.'.join(parts[: depth + 1])} is not a section)")
@@ -444,66 +357,137 @@ def _apply_dotted(config: Any, key: str, raw: str) -> None:
 
 
 def _suggest(cls: type, name: str, prefix: str) -> str:
+    """A close match if there is one, and always the keys that do exist at that level."""
     import difflib
 
-    close = difflib.get_close_matches(name, [f.name for f in dataclasses.fields(cls)], n=1)
-    return f" (did you mean {prefix + close[0]!r}?)" if close else ""
+    names = [f.name for f in dataclasses.fields(cls)]
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
+    where = prefix.rstrip(".") or "the top level"
+    return f"{hint}; {where} has: {', '.join(names)}"
+
+
+def task_spec(name: str) -> TaskSpec:
+    """The registered task's config spec, without importing its (TensorFlow) implementation."""
+    from kerasuite.tasks import TASK_NAMES, task_spec as registered
+
+    if name not in TASK_NAMES:
+        raise ConfigError(f"--task {name!r}: unknown task; choose from {', '.join(TASK_NAMES)}")
+    return registered(name)
+
+
+def _apply_preset(config: RunConfig, spec: TaskSpec, preset: str) -> None:
+    if preset not in PRESETS:
+        raise ConfigError(f"--preset {preset!r}: unknown preset; choose from {', '.join(PRESETS)}")
+    layers = [spec.presets.get("default", {})]
+    if preset != "default":
+        layers += [COMMON_PRESETS[preset], spec.presets.get(preset, {})]
+    for layer in layers:
+        for key, value in layer.items():
+            _apply_dotted(config, key, value, typed=True)
+    config.preset = preset
+
+
+def _foreign_sections(task: str) -> dict[str, dict[str, Any]]:
+    """Sections that other registered tasks own, at their defaults, by section path."""
+    from kerasuite.tasks import TASK_NAMES
+
+    sections: dict[str, dict[str, Any]] = {}
+    for other in TASK_NAMES:
+        if other == task:
+            continue
+        config = task_spec(other).new_config()
+        for part in ("data", "model"):
+            section = getattr(config, part)
+            for item in dataclasses.fields(section):
+                value = getattr(section, item.name)
+                if dataclasses.is_dataclass(value):
+                    sections.setdefault(f"{part}.{item.name}", to_dict(value))
+    return sections
+
+
+def _drop_legacy_sections(file_values: dict[str, Any], config: RunConfig) -> dict[str, Any]:
+    """config.json files written before the config was split per task hold every domain's
+    sections at their defaults; drop those (and only those) so such runs can still be resumed."""
+    foreign = None
+    cleaned = dict(file_values)
+    for part in ("data", "model"):
+        values = cleaned.get(part)
+        if not isinstance(values, dict):
+            continue
+        own = {f.name for f in dataclasses.fields(getattr(config, part))}
+        for name, value in list(values.items()):
+            if name in own or not isinstance(value, dict):
+                continue
+            foreign = foreign if foreign is not None else _foreign_sections(config.task)
+            defaults_now = foreign.get(f"{part}.{name}")
+            # key by key: fields added to that section since the file was written are not in it
+            if defaults_now is not None and all(key in defaults_now and defaults_now[key] == item
+                                                for key, item in value.items()):
+                values = {k: v for k, v in values.items() if k != name}
+        cleaned[part] = values
+    return cleaned
 
 
 def resolve(
     file_values: dict[str, Any] | None = None,
     set_values: dict[str, str] | None = None,
     flag_values: dict[str, Any] | None = None,
-    task_defaults: typing.Callable[[str], dict[str, Any]] | None = None,
 ) -> RunConfig:
-    """Build a :class:`RunConfig` from the layers above, validating every key and type.
-
-    ``flag_values`` are typed dotted keys from dedicated CLI flags. ``task_defaults(task)``
-    returns the nested defaults a task prefers (e.g. more epochs for speech).
-    """
+    """Build the :class:`RunConfig` of the task named in the layers (``task``; default
+    image_classification) from its presets and the layers above, checking every key, type and
+    value. ``flag_values`` are dotted keys from dedicated CLI flags (``task`` and ``preset`` too)."""
     file_values = dict(file_values or {})
     set_values = dict(set_values or {})
     flag_values = dict(flag_values or {})
-    task = flag_values.get("task") or set_values.get("task") or file_values.get("task") or RunConfig.task
-    config = RunConfig()
-    if task_defaults is not None:
-        _apply_nested(config, task_defaults(str(task)), "")
-    _apply_nested(config, file_values, "")
+    layers = (flag_values, set_values, file_values)
+    task = next((str(layer["task"]) for layer in layers if layer.get("task")), DEFAULT_TASK)
+    preset = next((str(layer["preset"]) for layer in layers if layer.get("preset")), "default")
+    spec = task_spec(task)
+    config = spec.new_config()
+    _apply_preset(config, spec, preset)
+    _apply_nested(config, _drop_legacy_sections(file_values, config), "")
     for key, raw in set_values.items():
         _apply_dotted(config, key, raw)
     for key, value in flag_values.items():
-        _apply_dotted(config, key, str(value) if not isinstance(value, str) else value)
+        _apply_dotted(config, key, value, typed=not isinstance(value, str))
+    config.task, config.preset = task, preset
     validate(config)
     return config
 
 
+def defaults(task: str, preset: str = "default") -> RunConfig:
+    """A task's config at one of its presets, e.g. ``defaults("ranking", "tiny")``."""
+    return resolve({}, {}, {"task": task, "preset": preset})
+
+
 def validate(config: RunConfig) -> None:
-    """Cross-field checks that types alone cannot express."""
-    for mode in config.export.modes:
-        if mode not in EXPORT_MODES:
-            raise ConfigError(f"--export: unknown mode {mode!r}; choose from {', '.join(EXPORT_MODES)}")
-    if config.export.int8_weights not in INT8_WEIGHTS:
-        raise ConfigError(f"export.int8_weights: unknown value {config.export.int8_weights!r}; "
-                          f"choose from {', '.join(INT8_WEIGHTS)}")
-    if config.train.strategy not in STRATEGIES:
-        raise ConfigError(f"--strategy: unknown strategy {config.train.strategy!r}; choose from {', '.join(STRATEGIES)}")
-    positive = {
-        "train.epochs": config.train.epochs,
-        "train.batch_size": config.train.batch_size,
-        "train.steps_per_execution": config.train.steps_per_execution,
-        "export.representative_batches": config.export.representative_batches,
-    }
-    for key, value in positive.items():
-        if value < 1:
-            raise ConfigError(f"{key}: must be at least 1, got {value}")
-    for key, value in (
-        ("data.validation_fraction", config.data.validation_fraction),
-        ("data.test_fraction", config.data.test_fraction),
-    ):
-        if not 0.0 <= value < 1.0:
-            raise ConfigError(f"{key}: must be in [0, 1), got {value}")
-    if config.train.learning_rate <= 0:
-        raise ConfigError(f"train.learning_rate: must be positive, got {config.train.learning_rate}")
+    """The family, every value rule of every section, then the task's rules that span sections."""
+    families = type(config.model).families
+    if config.model.family not in families:
+        raise ConfigError(f"--model {config.model.family!r}: not a family of {config.task}; "
+                          f"choose from {', '.join(families)}")
+    check(config)
+    spec = task_spec(config.task)
+    if spec.check is not None:
+        spec.check(config)
+
+
+# Section classes that moved out of this module when the config was split per task. Code written
+# against the old layout (``from kerasuite.config import LstmConfig``) keeps working; new code
+# imports them from where they live.
+_MOVED = {name: "kerasuite.hparams" for name in (
+    "CnnConfig", "LstmConfig", "TransformerConfig", "TwoTowerConfig", "RankingConfig", "MfccConfig", "DsCnnConfig")}
+_MOVED.update({name: "kerasuite.data.settings" for name in (
+    "ImageDataConfig", "TextDataConfig", "AudioDataConfig", "RecsysDataConfig")})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def save(config: RunConfig, path: str | Path) -> None:

@@ -33,8 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def bundle_dir_of(model_path: Path) -> Path:
+    """The bundle folder: the model's own, or the one above for a file kept in ``failed/``."""
+    parent = model_path.parent
+    if not (parent / "signature.json").is_file() and parent.name == "failed" \
+            and (parent.parent / "signature.json").is_file():
+        return parent.parent
+    return parent
+
+
 def load_signature(model_path: Path) -> dict[str, Any]:
-    path = model_path.parent / "signature.json"
+    path = bundle_dir_of(model_path) / "signature.json"
     if not path.is_file():
         return {}
     try:
@@ -44,10 +53,20 @@ def load_signature(model_path: Path) -> dict[str, Any]:
 
 
 def mode_of(model_path: Path, signature: dict[str, Any]) -> str | None:
+    relative = model_path.name if model_path.parent == bundle_dir_of(model_path) \
+        else f"{model_path.parent.name}/{model_path.name}"
     for mode, description in signature.get("modes", {}).items():
-        if description.get("file") == model_path.name:
+        if description.get("file") == relative:
             return mode
     return None
+
+
+def export_verdict(description: dict[str, Any]) -> str | None:
+    """Why the exporter failed this file (None: it passed, or the bundle predates verdicts)."""
+    if description.get("verdict") != "failed":
+        return None
+    failures = description.get("parity", {}).get("failures") or []
+    return "; ".join(failures) or "parity failed"
 
 
 def check_golden(model, golden_path: Path, tolerance: float) -> dict[str, Any]:
@@ -113,9 +132,10 @@ def _main(args: argparse.Namespace) -> int:
     model = TFLiteModel(model_path, threads=args.threads)
     signature = load_signature(model_path)
     mode = mode_of(model_path, signature)
+    bundle_dir = bundle_dir_of(model_path)
     labels = None
-    if signature.get("labels") and (model_path.parent / signature["labels"]).is_file():
-        labels = (model_path.parent / signature["labels"]).read_text(encoding="utf-8").splitlines()
+    if signature.get("labels") and (bundle_dir / signature["labels"]).is_file():
+        labels = (bundle_dir / signature["labels"]).read_text(encoding="utf-8").splitlines()
     print(f"{model_path.name}: {mode or 'unknown mode'}, inputs "
           + ", ".join(f"{t['name']} {t['dtype']}{t['shape']}" for t in model.describe()["inputs"]))
 
@@ -124,17 +144,21 @@ def _main(args: argparse.Namespace) -> int:
     if args.check:
         tolerance = signature.get("modes", {}).get(mode or "", {}).get("golden_tolerance")
         if tolerance is None:
-            raise UserError(f"--check: {model_path.parent / 'signature.json'} has no tolerance for {model_path.name}")
+            raise UserError(f"--check: {bundle_dir_of(model_path) / 'signature.json'} has no tolerance for {model_path.name}")
         result = check_golden(model, Path(args.check), float(tolerance))
         verdict = "passed" if result["passed"] else "FAILED"
         print(f"golden check {verdict}: {result['examples']} examples, max |diff| {result['max_abs_diff']:.3g} "
               f"(tolerance {result['tolerance']:.3g})")
         if not result["passed"]:
             status = 1
+        failed_because = export_verdict(signature.get("modes", {}).get(mode or "", {}))
+        if failed_because:
+            print(f"export verdict FAILED for {mode}: {failed_because}; do not ship {model_path.name}")
+            status = 1
         golden = np.load(args.check)
         example = {k.split("__", 1)[1]: golden[k][:1] for k in golden.files if k.startswith("input__")}
     if args.input:
-        inputs = read_inputs(args.input, signature, model_path.parent, model.input_names)
+        inputs = read_inputs(args.input, signature, bundle_dir, model.input_names)
         outputs = model.predict(inputs)
         for path, output in zip(args.input, outputs):
             print(f"{path}: {describe_prediction(output, labels, args.top)}")

@@ -25,7 +25,7 @@ class OneLineArgumentParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from kerasuite.config import EXPORT_MODES, STRATEGIES
+    from kerasuite.config import EXPORT_MODES, PRESETS, STRATEGIES
     from kerasuite.tasks import TASK_NAMES
 
     parser = OneLineArgumentParser(prog="python -m kerasuite.train", description=DESCRIPTION)
@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="auto (default): multi_worker if TF_CONFIG is set, mirrored if several GPUs, else one device")
     parser.add_argument("--run-dir", metavar="DIR", help="default: runs/<run-name>")
     parser.add_argument("--export", metavar="MODES", help=f"comma list of {', '.join(EXPORT_MODES)}; 'none' to skip")
+    parser.add_argument("--preset", choices=PRESETS,
+                        help="the task's settings to start from: default, quick (small models) or tiny (tests)")
     parser.add_argument("--config", metavar="FILE", help="JSON or YAML file of config values")
     parser.add_argument("--set", metavar="KEY=VALUE", nargs="+", action="append", default=[],
                         help="override any config key, e.g. --set train.learning_rate=1e-3 model.cnn.filters=16,32")
@@ -51,7 +53,7 @@ def _flag_values(args: argparse.Namespace) -> dict[str, object]:
     flags = {
         "task": args.task, "model.family": args.model, "data.source": args.data,
         "train.epochs": args.epochs, "train.batch_size": args.batch_size,
-        "train.strategy": args.strategy, "run_dir": args.run_dir, "seed": args.seed,
+        "train.strategy": args.strategy, "run_dir": args.run_dir, "seed": args.seed, "preset": args.preset,
     }
     if args.export is not None:
         flags["export.modes"] = "" if args.export.strip().lower() == "none" else args.export
@@ -59,26 +61,12 @@ def _flag_values(args: argparse.Namespace) -> dict[str, object]:
 
 
 def resolve_config(args: argparse.Namespace):
+    """The whole run config, checked: task, family, keys, types and values. No TensorFlow."""
     from kerasuite import config as cfg
-    from kerasuite.tasks import TASK_NAMES
 
     file_values = cfg.load_config_file(args.config) if args.config else {}
     set_values = cfg.parse_set([item for group in args.set for item in group])
-    flags = _flag_values(args)
-    task_name = flags.get("task") or set_values.get("task") or file_values.get("task") or cfg.RunConfig.task
-    if task_name not in TASK_NAMES:
-        raise UserError(f"--task {task_name!r}: unknown task; choose from {', '.join(TASK_NAMES)}")
-    return cfg.resolve(file_values, set_values, flags, task_defaults=_task_defaults)
-
-
-def _task_defaults(name: str) -> dict:
-    from kerasuite.tasks import get_task
-
-    task = get_task(name)
-    defaults = dict(task.config_defaults())
-    defaults.setdefault("data", {}).setdefault("source", task.default_source)
-    defaults.setdefault("model", {}).setdefault("family", task.default_model)
-    return defaults
+    return cfg.resolve(file_values, set_values, _flag_values(args))
 
 
 def quiet_tensorflow(verbose: bool) -> None:
@@ -102,10 +90,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return stop.code if isinstance(stop.code, int) else 2
     quiet_tensorflow(args.verbose)
     try:
+        # Every usage mistake is refused here, in well under a second: TensorFlow takes 10-20 s
+        # to import and is not needed to find a bad key, value, task or run folder.
+        config = resolve_config(args)
+        from kerasuite.training.runner import preflight
+
+        preflight(config, overwrite=args.overwrite)
         from kerasuite.quiet import import_tensorflow_quietly
 
         import_tensorflow_quietly()
-        config = resolve_config(args)
         from kerasuite.training.runner import run
 
         run(config, overwrite=args.overwrite, verbose=args.verbose)

@@ -10,59 +10,6 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Every registered task must have an entry here (tests/test_all_tasks.py enforces it): the
-# smallest settings that still run the task's real data, model, export and parity code.
-COMMON_TINY = {
-    "train.epochs": "2",
-    "train.verbose": "0",
-    "export.latency_runs": "3",
-    "export.representative_batches": "2",
-    "export.parity.max_examples": "200",
-    "export.golden_examples": "4",
-}
-TINY: dict[str, dict[str, str]] = {
-    "image_classification": {
-        "data.source": "builtin:digits",
-        "data.image.height": "8",
-        "data.image.width": "8",
-        "model.cnn.filters": "8",
-        "model.cnn.convs_per_block": "1",
-        "model.cnn.dense_units": "16",
-        "model.cnn.augment": "false",
-        "train.epochs": "3",
-    },
-    "text_classification": {
-        "data.source": "synthetic:topics",
-        "data.text.max_tokens": "400",
-        "data.text.sequence_length": "24",
-        "model.lstm.embedding_dim": "8",
-        "model.lstm.units": "8",
-        "train.batch_size": "32",
-        "train.epochs": "8",  # 2 epochs leave near-uniform outputs that int8 rounding reorders
-        "train.learning_rate": "0.01",
-    },
-    "retrieval": {
-        "data.source": "synthetic:clusters,users=60,items=40,clusters=4,per_user=8",
-        "model.two_tower.embedding_dim": "8",
-        "model.two_tower.hidden_units": "8",
-        "model.two_tower.top_k": "20",
-        "train.batch_size": "32",
-        "train.epochs": "3",
-    },
-    "ranking": {
-        "data.source": "synthetic:clusters,users=60,items=40,clusters=4,per_user=8",
-        "model.ranking.embedding_dim": "4",
-        "model.ranking.hidden_units": "8",
-        "model.ranking.cross_layers": "1",
-        "train.batch_size": "32",
-    },
-    "keyword_spotting": {
-        "data.source": "synthetic:tones",
-        "model.ds_cnn.filters": "8",
-        "model.ds_cnn.num_blocks": "1",
-        "train.batch_size": "32",
-    },
-}
 # Deterministic image training: no shuffle, dropout, augmentation or batch norm (per-replica
 # randomness and statistics), so one device, several replicas, several workers, and an
 # interrupted-then-resumed run all repeat the same computation and can be compared tightly.
@@ -81,20 +28,10 @@ DETERMINISTIC_IMAGE = {
     "train.batch_size": "32",
     "train.verbose": "0",
 }
-# Parity thresholds for barely trained tiny models: float modes stay strict, quantized modes are
-# loosened only on agreement/metric, because near-uniform outputs flip argmax under rounding.
-TINY_PARITY = {
-    "export.parity.int8.min_agreement": "0.8",
-    "export.parity.int8.max_metric_drop": "0.1",
-    "export.parity.dynamic.min_agreement": "0.8",
-    "export.parity.dynamic.max_metric_drop": "0.1",
-}
-
-
 def tiny_sets(task: str, tmp_path: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    sets = {**COMMON_TINY, **TINY_PARITY, **TINY[task], "export.dir": str(tmp_path / "bundle")}
-    sets.update(extra or {})
-    return sets
+    """``--set`` values for a tiny run of ``task``: the task's ``tiny`` preset (its config module
+    holds it), a bundle folder under ``tmp_path``, and ``extra``."""
+    return {"preset": "tiny", "export.dir": str(tmp_path / "bundle"), **(extra or {})}
 
 
 def run_tiny(task: str, tmp_path: Path, extra: dict[str, str] | None = None, modes: str = "float32,int8",

@@ -63,7 +63,7 @@ def test_report_contract_pipeline_and_startup(tmp_path):
     assert low <= statistics.median(waits) <= high
     assert 0.0 < row["fetch_fraction"] < 1.0 and 0.0 < row["fetch_fraction_from_memory"] < 1.0
     assert row["in_step_ms"] > 0.0
-    for key in ("train_help", "edge_help"):
+    for key in ("train_help", "edge_help", "train_usage_error"):
         _positive(report["startup_seconds"][key], f"startup_seconds.{key}")
 
 
@@ -76,9 +76,10 @@ def test_markdown_names_every_measured_task():
         "pipeline": {"ranking": {"params": 10, "pipeline_examples_per_second": 3000.0, "cold_examples_per_second": 900.0,
                                  "epoch_start_seconds": 0.0123, "train_examples_per_second": 1000.0, "headroom": 3.0, "input_wait_fraction": 0.01,
                                  "input_wait_quartiles": [-0.02, 0.035], "fetch_fraction": 0.071}},
-        "startup_seconds": {"train_help": 1.5, "edge_help": 0.4, "runs": 3},
+        "startup_seconds": {"train_help": 1.5, "edge_help": 0.4, "train_usage_error": 0.35, "runs": 3},
     }
     table = tool.markdown(report)
+    assert "0.35 s" in table
     assert "| ranking | 10 | 3,000 | 900 | 12.3 | 1,000 | 3.0x | 1.0% (-2.0 to 3.5; fetch 7.1%) |" in table
     assert "1.50 s" in table and "0.40 s" in table
 

@@ -3,6 +3,8 @@ import json
 import pytest
 
 from kerasuite import config as cfg
+from kerasuite.errors import UserError
+from kerasuite.tasks import TASK_NAMES, task_spec
 
 
 def test_precedence_defaults_file_set_flags(tmp_path):
@@ -20,10 +22,14 @@ def test_precedence_defaults_file_set_flags(tmp_path):
     assert config.train.optimizer == cfg.TrainConfig().optimizer  # untouched default
 
 
-def test_task_defaults_sit_between_dataclass_defaults_and_file():
-    config = cfg.resolve({"train": {"epochs": 7}}, {}, {}, task_defaults=lambda task: {"train": {"epochs": 99, "batch_size": 8}})
-    assert config.train.epochs == 7
-    assert config.train.batch_size == 8
+def test_presets_sit_between_dataclass_defaults_and_file():
+    # image_classification's default preset: 20 epochs, cosine; its tiny preset: 3 epochs
+    assert cfg.resolve().train.epochs == 20
+    assert cfg.resolve({}, {}, {"preset": "tiny"}).train.epochs == 3
+    config = cfg.resolve({"train": {"epochs": 7}}, {}, {"preset": "tiny"})
+    assert config.train.epochs == 7  # the file beats the preset
+    assert config.data.image.height == 8 and config.preset == "tiny"
+    assert config.export.golden_examples == cfg.COMMON_PRESETS["tiny"]["export.golden_examples"]
 
 
 @pytest.mark.parametrize(
@@ -49,7 +55,7 @@ def test_bad_keys_and_types_are_one_line_errors(file_values, sets, message):
 
 def test_set_parses_typed_values():
     config = cfg.resolve({}, cfg.parse_set([
-        "data.cache=false", "export.modes=float16,dynamic", "export.parity.int8.min_agreement=none",
+        "task=keyword_spotting", "data.cache=false", "export.modes=float16,dynamic", "export.parity.int8.min_agreement=none",
         "model.ds_cnn.first_kernel=3,3",
     ]))
     assert config.data.cache is False
@@ -71,3 +77,87 @@ def test_saved_config_round_trips(tmp_path):
     cfg.save(config, tmp_path / "config.json")
     again = cfg.resolve(json.loads((tmp_path / "config.json").read_text()))
     assert again == config
+
+
+# ------------------------------------------------------------------ per-task configs (issue 13)
+
+
+def test_a_run_config_names_only_its_own_task_sections():
+    image = cfg.to_dict(cfg.defaults("image_classification"))
+    assert set(image["data"]) - set(cfg.to_dict(cfg.DataConfig())) == {"image"}
+    assert set(image["model"]) == {"family", "cnn"}
+    speech = cfg.to_dict(cfg.defaults("keyword_spotting"))
+    assert set(speech["model"]) == {"family", "mfcc", "ds_cnn", "cnn"} and "audio" in speech["data"]
+    assert set(image) == set(speech) == {"task", "preset", "name", "run_dir", "seed", "data", "model", "train", "export"}
+
+
+def test_another_tasks_key_is_refused_naming_the_keys_that_exist():
+    with pytest.raises(cfg.ConfigError) as error:
+        cfg.resolve({}, {"model.lstm.units": "32"})
+    message = str(error.value)
+    assert "'model.lstm.units'" in message and "family, cnn" in message and "\n" not in message
+    with pytest.raises(cfg.ConfigError, match="data.audio"):
+        cfg.resolve({"data": {"audio": {"sample_rate": 8000}}})
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_every_task_has_default_quick_and_tiny_presets_that_resolve(task):
+    spec = task_spec(task)
+    assert set(spec.presets) == set(cfg.PRESETS)
+    assert spec.new_config().model.family in spec.model.families  # the default family is one of them
+    for preset in cfg.PRESETS:
+        config = cfg.defaults(task, preset)
+        assert config.task == task and config.preset == preset
+        assert config.data.source, "every task has a default data source"
+    # tiny is its own, smaller setting, not an alias of the default
+    default = cfg.to_dict(cfg.defaults(task))
+    assert cfg.to_dict(cfg.defaults(task, "tiny")) != default
+
+
+def test_saved_config_from_before_the_split_still_resumes(tmp_path):
+    """config.json files written before the per-task split hold every domain's sections at their
+    defaults: they still load, and their backup still resumes."""
+    from kerasuite.training.runner import check_resumable
+
+    config = cfg.resolve({}, {"model.cnn.filters": "4,8", "seed": "7"})
+    legacy = cfg.to_dict(config)
+    del legacy["preset"]
+    for other in TASK_NAMES:
+        other_config = cfg.to_dict(cfg.defaults(other))
+        for part in ("data", "model"):
+            for name, value in other_config[part].items():
+                if isinstance(value, dict) and name not in legacy[part]:
+                    legacy[part][name] = value
+    assert "lstm" in legacy["model"] and "recsys" in legacy["data"]
+    del legacy["data"]["audio"]["gain_db_range"]  # a field added after the file was written
+    assert cfg.resolve(legacy) == config
+    run_dir = tmp_path / "run"
+    (run_dir / "backup").mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(legacy))
+    check_resumable(run_dir, config)  # no error
+    changed = cfg.resolve({}, {"model.cnn.filters": "4,16", "seed": "7"})
+    with pytest.raises(UserError, match="model.cnn.filters"):
+        check_resumable(run_dir, changed)
+    # a section of another task that was changed is not silently dropped
+    legacy["model"]["lstm"]["units"] = [8]
+    with pytest.raises(cfg.ConfigError, match="model.lstm"):
+        cfg.resolve(legacy)
+
+
+def test_export_modes_are_defined_once():
+    import dataclasses
+
+    parity_modes = [f.name for f in dataclasses.fields(cfg.ParityConfig) if f.name != "max_examples"]
+    assert tuple(parity_modes) == cfg.EXPORT_MODES
+
+
+def test_task_families_match_their_config_and_hparams_name_the_familys_sections():
+    from kerasuite.tasks import get_task
+    from kerasuite.training.fit import logged_hparams
+
+    for task in TASK_NAMES:
+        assert set(get_task(task).families) == set(task_spec(task).model.families), task
+    ranking = logged_hparams(cfg.resolve({}, {"task": "ranking", "model.family": "mlp"}))
+    assert ranking["ranking.embedding_dim"] == cfg.defaults("ranking").model.ranking.embedding_dim
+    speech = logged_hparams(cfg.defaults("keyword_spotting"))
+    assert {"mfcc.num_mel_bins", "ds_cnn.filters"} <= set(speech) and "cnn.filters" not in speech

@@ -21,12 +21,13 @@ def test_parity_detects_a_perturbed_model(tiny_run):
     heldout = task.heldout(data, 200)
     model = keras.saving.load_model(folder / "run" / "model.keras", safe_mode=True)
     tflite_outputs = TFLiteModel(folder / "bundle" / "model_float32.tflite").predict(heldout.inputs)
-    honest = compare(task, data, heldout, model.predict(heldout.inputs, verbose=0), tflite_outputs, config.export.parity.float32)
+    spec = task.output_spec(data, heldout)
+    honest = compare(spec, model.predict(heldout.inputs, verbose=0), tflite_outputs, config.export.parity.float32)
     assert honest["passed"], honest["failures"]
     head = model.get_layer("probabilities")
     kernel, bias = head.get_weights()
     head.set_weights([kernel * 1.02, bias])  # a 2% drift: small, but far beyond float32 rounding
-    drifted = compare(task, data, heldout, model.predict(heldout.inputs, verbose=0), tflite_outputs, config.export.parity.float32)
+    drifted = compare(spec, model.predict(heldout.inputs, verbose=0), tflite_outputs, config.export.parity.float32)
     assert not drifted["passed"]
     assert any("max_abs_diff" in failure for failure in drifted["failures"])
 

@@ -3,6 +3,7 @@ import pytest
 
 from kerasuite import config as cfg
 from kerasuite.errors import UserError
+from kerasuite.hparams import CnnConfig
 
 
 def _config(source, **sets):
@@ -83,11 +84,11 @@ def test_conv_stack_round_trips_through_keras_file(tmp_path):
 
     from kerasuite.models.vision import build_conv_stack
 
-    model = build_conv_stack(cfg.CnnConfig(filters=(4, 8), dense_units=8), (8, 8, 1), 3)
+    model = build_conv_stack(CnnConfig(filters=(4, 8), dense_units=8), (8, 8, 1), 3)
     x = {"image": np.random.default_rng(0).uniform(size=(5, 8, 8, 1)).astype("float32")}
     model.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     np.testing.assert_allclose(model.predict(x, verbose=0), again.predict(x, verbose=0), atol=1e-6)
     assert model.get_layer("augment_translate") is not None  # training-only augmentation is in the model
     with pytest.raises(ValueError, match="pooling"):
-        build_conv_stack(cfg.CnnConfig(pooling="median"), (8, 8, 1), 3)
+        build_conv_stack(CnnConfig(pooling="median"), (8, 8, 1), 3)

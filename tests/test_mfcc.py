@@ -135,7 +135,7 @@ def test_save_load_round_trip_with_safe_mode(tmp_path):
 
 def test_tflite_front_end_matches_keras_in_float32_and_int8(tmp_path):
     """The whole front end converts to builtins only and stays faithful in float32 and int8."""
-    from kerasuite.config import MfccConfig
+    from kerasuite.hparams import MfccConfig
     from kerasuite.export import tflite
     from kerasuite.runtime.interpreter import TFLiteModel
 

@@ -7,7 +7,7 @@ import keras_rs
 import numpy as np
 import pytest
 
-from kerasuite.config import RankingConfig, TwoTowerConfig
+from kerasuite.hparams import RankingConfig, TwoTowerConfig
 from kerasuite.models.ranking import build_ranking_dcn, build_ranking_mlp
 from kerasuite.models.two_tower import (
     AccidentalHitRemoval, CandidateTopK, InBatchLogits, InBatchSoftmaxLoss, RecsysInputSizes,

@@ -16,11 +16,10 @@ SYNTHETIC = "synthetic:clusters,users=60,items=40,clusters=4,per_user=8"
 
 
 def _config(task: str, source: str = SYNTHETIC, **sets: str) -> cfg.RunConfig:
-    from kerasuite.train import _task_defaults
 
     values = {"task": task, "data.source": source, "train.batch_size": "16", "train.epochs": "1",
               "train.verbose": "0", **sets}
-    return cfg.resolve({}, values, task_defaults=_task_defaults)
+    return cfg.resolve({}, values)
 
 
 def _task(name: str):

@@ -156,7 +156,7 @@ def test_bad_wav_files_are_one_line_user_errors_naming_the_file(tmp_path, conten
 
 
 def _config(**audio) -> cfg.RunConfig:
-    config = cfg.RunConfig()
+    config = cfg.defaults("keyword_spotting")
     for key, value in audio.items():
         setattr(config.data.audio, key, value)
     return config

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerasuite.config import CnnConfig, DsCnnConfig, MfccConfig
+from kerasuite.hparams import CnnConfig, DsCnnConfig, MfccConfig
 from kerasuite.models.speech import build_ds_cnn, build_speech_cnn
 
 

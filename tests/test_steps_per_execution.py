@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import DETERMINISTIC_IMAGE, TINY
+from helpers import DETERMINISTIC_IMAGE
 
 
 def _train_one_epoch(task_name: str, sets: dict[str, str], steps_per_execution: int, split: str):
@@ -13,11 +13,10 @@ def _train_one_epoch(task_name: str, sets: dict[str, str], steps_per_execution: 
 
     from kerasuite import config as cfg
     from kerasuite.tasks import get_task
-    from kerasuite.train import _task_defaults
 
     task = get_task(task_name)
     config = cfg.resolve({}, {**sets, "train.steps_per_execution": str(steps_per_execution)},
-                         {"task": task_name}, task_defaults=_task_defaults)
+                         {"task": task_name})
     keras.utils.set_random_seed(config.seed)
     data = task.load_data(config)
     model = task.build_model(config, data)
@@ -34,7 +33,7 @@ def _train_one_epoch(task_name: str, sets: dict[str, str], steps_per_execution: 
 # apart with steps_per_execution=1 both times).
 @pytest.mark.parametrize("task_name,sets,split", [
     ("image_classification", DETERMINISTIC_IMAGE, "train"),
-    ("ranking", {**TINY["ranking"], "train.verbose": "0"}, "test"),
+    ("ranking", {"preset": "tiny", "train.verbose": "0"}, "test"),
 ])
 def test_same_steps_and_weights_with_several_steps_per_call(task_name, sets, split):
     one, one_logs, steps = _train_one_epoch(task_name, sets, 1, split)

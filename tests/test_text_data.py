@@ -11,7 +11,7 @@ from kerasuite.errors import UserError
 
 
 def _config(**data) -> cfg.RunConfig:
-    config = cfg.RunConfig(task="text_classification")
+    config = cfg.defaults("text_classification")
     for key, value in data.items():
         setattr(config.data, key, value)
     return config

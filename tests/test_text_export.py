@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerasuite.config import LstmConfig
+from kerasuite.hparams import LstmConfig
 from kerasuite.export import tflite
 from kerasuite.models.layers.fusable_lstm import FusableLSTM
 from kerasuite.models.layers.fused_lstm_tflite import (

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerasuite.config import LstmConfig, TransformerConfig
+from kerasuite.hparams import LstmConfig, TransformerConfig
 from kerasuite.models.attention import build_transformer_classifier
 from kerasuite.models.layers.bounded_mask_attention import BoundedMaskAttention
 from kerasuite.models.layers.fusable_lstm import FusableLSTM

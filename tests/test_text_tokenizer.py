@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from helpers import REPO
 
-from kerasuite.config import TextDataConfig
+from kerasuite.data.settings import TextDataConfig
 from kerasuite.errors import UserError
 from kerasuite.runtime import text as runtime_text
 

@@ -39,36 +39,28 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-RESULT_MARK = "BENCHMARK_RESULT "
-TASK_ORDER = ("image_classification", "text_classification", "retrieval", "ranking", "keyword_spotting")
-SECTIONS = ("pipeline", "threads", "edge", "startup", "scaling")
-ALL_MODES = ("float32", "float16", "dynamic", "int8")
+sys.path.insert(0, str(REPO))
+from kerasuite.config import EXPORT_MODES as ALL_MODES  # noqa: E402  (no TensorFlow: the parent stays light)
+from kerasuite.tasks import TASK_NAMES as TASK_ORDER  # noqa: E402
+from kerasuite.tasks import task_spec  # noqa: E402
 
-# Settings per task. Sources need no download. "quick" models are small so the whole quick run
-# stays within a few minutes; "full" keeps each task's default model and a larger data set.
+RESULT_MARK = "BENCHMARK_RESULT "
+SECTIONS = ("pipeline", "threads", "edge", "startup", "scaling", "export_vs_keras")
+
+# Settings per task. Sources need no download. "quick" is each task's ``quick`` preset (small
+# models, kept in the task's config module, so the whole quick run stays within a few minutes);
+# "full" keeps each task's default model with a larger data set (the default preset otherwise).
+FULL_DATA: dict[str, dict[str, str]] = {
+    "image_classification": {"data.source": "builtin:digits", "train.epochs": "6"},
+    "text_classification": {"data.source": "synthetic:topics-8", "data.text.sequence_length": "96",
+                            "train.epochs": "4"},
+    "retrieval": {"data.source": "synthetic:clusters,users=2000,items=800", "train.epochs": "4"},
+    "ranking": {"data.source": "synthetic:clusters,users=2000,items=800", "train.epochs": "4"},
+    "keyword_spotting": {"data.source": "synthetic:tones-8", "train.epochs": "6"},
+}
 SETTINGS: dict[str, dict[str, dict[str, str]]] = {
-    "quick": {
-        "image_classification": {"data.source": "builtin:digits", "model.cnn.filters": "8,16",
-                                 "model.cnn.convs_per_block": "1", "model.cnn.dense_units": "32",
-                                 "train.epochs": "2"},
-        "text_classification": {"data.source": "synthetic:topics", "data.text.max_tokens": "1000",
-                                "data.text.sequence_length": "48", "model.lstm.embedding_dim": "16",
-                                "model.lstm.units": "16", "train.epochs": "2"},
-        "retrieval": {"data.source": "synthetic:clusters,users=300,items=200", "model.two_tower.embedding_dim": "16",
-                      "model.two_tower.hidden_units": "32", "model.two_tower.top_k": "50", "train.epochs": "2"},
-        "ranking": {"data.source": "synthetic:clusters,users=300,items=200", "model.ranking.embedding_dim": "8",
-                    "model.ranking.hidden_units": "32,16", "train.epochs": "2"},
-        "keyword_spotting": {"data.source": "synthetic:tones", "model.ds_cnn.filters": "16",
-                             "model.ds_cnn.num_blocks": "2", "train.epochs": "2"},
-    },
-    "full": {
-        "image_classification": {"data.source": "builtin:digits", "train.epochs": "6"},
-        "text_classification": {"data.source": "synthetic:topics-8", "data.text.sequence_length": "96",
-                                "train.epochs": "4"},
-        "retrieval": {"data.source": "synthetic:clusters,users=2000,items=800", "train.epochs": "4"},
-        "ranking": {"data.source": "synthetic:clusters,users=2000,items=800", "train.epochs": "4"},
-        "keyword_spotting": {"data.source": "synthetic:tones-8", "train.epochs": "6"},
-    },
+    "quick": {task: {"preset": "quick"} for task in TASK_ORDER},
+    "full": {task: FULL_DATA.get(task, {}) for task in TASK_ORDER},
 }
 # Training overrides for the edge section only (its int8-vs-float accuracy must compare a model
 # that learned something; the pipeline and thread sections keep SETTINGS' batch size). Keyword
@@ -116,9 +108,8 @@ def _set_threads(threads: int) -> None:
 
 def _config(task: str, sets: dict[str, str]):
     from kerasuite import config as cfg
-    from kerasuite.train import _task_defaults
 
-    return cfg.resolve({}, dict(sets), {"task": task}, task_defaults=_task_defaults)
+    return cfg.resolve({}, dict(sets), {"task": task})
 
 
 def _count(batch: Any) -> int:
@@ -656,14 +647,23 @@ def write_tones_folder(root: Path, per_class: int) -> Path:
     return root
 
 
+# A value mistake found only after every key, type and the task's config are resolved, so the row
+# times the whole up-front check (which must come before TensorFlow loads).
+USAGE_ERROR_ARGS = ("--task", "keyword_spotting", "--set", "model.mfcc.num_mel_bins=0")
+
+
 def startup_seconds(runs: int) -> dict[str, Any]:
-    """Wall time of ``--help`` (interpreter start + imports), median of ``runs``, interleaved."""
-    times: dict[str, list[float]] = {"train_help": [], "edge_help": []}
+    """Wall time of ``--help`` (interpreter start + imports) and of a usage error (exit 2),
+    median of ``runs``, interleaved."""
+    cases = (("train_help", "kerasuite.train", ("--help",), 0), ("edge_help", "kerasuite.edge", ("--help",), 0),
+             ("train_usage_error", "kerasuite.train", USAGE_ERROR_ARGS, 2))
+    times: dict[str, list[float]] = {key: [] for key, *_ in cases}
     for _ in range(runs):
-        for key, module in (("train_help", "kerasuite.train"), ("edge_help", "kerasuite.edge")):
-            done, wall, _ = run_child([sys.executable, "-m", module, "--help"], 120)
-            if done.returncode != 0:
-                raise RuntimeError(f"python -m {module} --help exited {done.returncode}: {done.stderr[-500:]}")
+        for key, module, args, expected in cases:
+            done, wall, _ = run_child([sys.executable, "-m", module, *args], 120)
+            if done.returncode != expected:
+                raise RuntimeError(f"python -m {module} {' '.join(args)} exited {done.returncode}, not {expected}: "
+                                   f"{done.stderr[-500:]}")
             times[key].append(wall)
     result: dict[str, Any] = {key: statistics.median(values) for key, values in times.items()}
     result["runs"] = runs
@@ -805,7 +805,9 @@ def markdown(report: dict[str, Any]) -> str:
     if report.get("startup_seconds"):
         s = report["startup_seconds"]
         lines += ["", (f"Start-up (median of {s['runs']}): `python -m kerasuite.train --help` {s['train_help']:.2f} s "
-                       f"(target < 3 s), `python -m kerasuite.edge --help` {s['edge_help']:.2f} s (target < 1 s).")]
+                       f"(target < 3 s), `python -m kerasuite.edge --help` {s['edge_help']:.2f} s (target < 1 s), "
+                       f"a usage error (`python -m kerasuite.train {' '.join(USAGE_ERROR_ARGS)}`, exit 2) "
+                       f"{s['train_usage_error']:.2f} s (target < 1 s).")]
     if report.get("scaling"):
         sc = report["scaling"]
         lines += ["", "| scaling run | train s | ex/s | wall s | peak RSS MB |", "|---|---|---|---|---|"]
@@ -867,7 +869,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python tools/benchmark.py" + (" --quick" if args.quick else "") +
                    ("" if args.tasks == ",".join(TASK_ORDER) else f" --tasks {args.tasks}") +
                    (f" --sections {args.sections}" if args.sections else ""),
-        "level": level, "settings": {t: SETTINGS[level][t] for t in tasks},
+        "level": level, "settings": {t: {**task_spec(t).presets["quick" if args.quick else "default"], **SETTINGS[level][t]}
+                                       for t in tasks},
         "edge_training": {t: EDGE_TRAINING[level][t] for t in tasks if t in EDGE_TRAINING[level]}, "knobs": knobs,
         "machine": machine_block(),
     }
@@ -949,6 +952,14 @@ def main(argv: list[str] | None = None) -> int:
         except RuntimeError as error:
             errors["scaling"] = str(error)
             print(error, file=sys.stderr)
+    if "export_vs_keras" in sections:  # tools/benchmark_export.py; its own table in export_vs_keras.md
+        print("[benchmark] export vs Keras' model.export", flush=True)
+        done = subprocess.run([sys.executable, str(Path(__file__).with_name("benchmark_export.py")), "--out", str(out)])
+        if done.returncode == 0:
+            report["export_vs_keras"] = json.loads((out / "export_vs_keras.json").read_text())
+        else:
+            errors["export_vs_keras"] = f"tools/benchmark_export.py exited {done.returncode}"
+        save()
     report["machine"]["load_average_end"] = list(os.getloadavg())
     report["seconds"] = time.perf_counter() - started
     if errors:

@@ -29,12 +29,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 def run(task: str, family: str, source: str, work: Path, name: str, epochs: int, **sets: str) -> dict:
     from kerasuite import config as cfg
-    from kerasuite.train import _task_defaults
     from kerasuite.training.runner import run as run_training
 
     values = {"task": task, "model.family": family, "data.source": source, "train.epochs": str(epochs),
               "train.verbose": "2", "run_dir": str(work / name), "name": name, **sets}
-    config = cfg.resolve({}, values, task_defaults=_task_defaults)
+    config = cfg.resolve({}, values)
     config.export.modes = ()
     started = time.perf_counter()
     report = run_training(config, overwrite=True)

@@ -76,7 +76,6 @@ def run_family(family: str, args: argparse.Namespace, out: Path) -> dict:
     import keras
 
     from kerasuite import config as cfg
-    from kerasuite.train import _task_defaults
     from kerasuite.training.runner import run
 
     sets = cfg.parse_set([f"model.family={family}", "train.verbose=2", f"run_dir={out / family}",
@@ -84,7 +83,7 @@ def run_family(family: str, args: argparse.Namespace, out: Path) -> dict:
     flags = {"task": "keyword_spotting", "data.source": args.data, "export.modes": "float32,int8"}
     if args.epochs:
         flags["train.epochs"] = args.epochs
-    config = cfg.resolve({}, sets, flags, task_defaults=_task_defaults)
+    config = cfg.resolve({}, sets, flags)
     keras.backend.clear_session()
     report = run(config, overwrite=True)
     int8, float32 = report["exports"]["int8"], report["exports"]["float32"]
@@ -118,13 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     from kerasuite import config as cfg
     from kerasuite.errors import CheckFailed, UserError
     from kerasuite.io_utils import write_json_atomic
-    from kerasuite.train import _task_defaults
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     try:
-        base = cfg.resolve({}, cfg.parse_set(list(args.set)), {"task": "keyword_spotting", "data.source": args.data},
-                           task_defaults=_task_defaults)
+        base = cfg.resolve({}, cfg.parse_set(list(args.set)), {"task": "keyword_spotting", "data.source": args.data})
         results: dict = {"data": args.data, "baseline": sklearn_baseline(base), "models": {}}
         for family in [f.strip() for f in args.families.split(",") if f.strip()]:
             try:

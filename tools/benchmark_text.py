@@ -76,7 +76,7 @@ def baseline(spec: str, seed: int) -> dict[str, Any]:
     from kerasuite import config as cfg
     from kerasuite.data import text as text_data
 
-    config = cfg.RunConfig(task="text_classification", seed=seed)
+    config = cfg.resolve({}, {}, {"task": "text_classification", "seed": seed})
     raw = text_data.load(spec, config)
     started = time.perf_counter()
     vectorizer = make_union(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),

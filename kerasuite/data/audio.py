@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from kerasuite.config import AudioDataConfig, RunConfig
+from kerasuite.config import RunConfig
+from kerasuite.data.settings import AudioDataConfig
 from kerasuite.data.sources import (
     parse_source,
     scan_class_folder,

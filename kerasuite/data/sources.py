@@ -8,36 +8,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
+from kerasuite.data.spec import SCHEMES, SourceSpec, parse_source  # noqa: F401  (re-exported)
 from kerasuite.errors import UserError
-
-SCHEMES = ("tfds", "folder", "csv", "builtin", "synthetic")
-
-
-@dataclasses.dataclass(frozen=True)
-class SourceSpec:
-    scheme: str
-    target: str  # dataset name, path, or generator name
-
-    def __str__(self) -> str:
-        return f"{self.scheme}:{self.target}"
-
-
-def parse_source(spec: str, allowed: Sequence[str] = SCHEMES) -> SourceSpec:
-    scheme, sep, target = spec.partition(":")
-    if not sep or scheme not in SCHEMES:
-        raise UserError(
-            f"--data {spec!r}: expected SCHEME:TARGET with SCHEME one of {', '.join(SCHEMES)}"
-            " (e.g. builtin:digits, folder:path/to/images)"
-        )
-    if scheme not in allowed:
-        raise UserError(f"--data {spec!r}: this task reads {', '.join(s + ':' for s in allowed)} sources")
-    if not target:
-        raise UserError(f"--data {spec!r}: missing the part after '{scheme}:'")
-    return SourceSpec(scheme, target)
 
 
 # ------------------------------------------------------------------------------ splitting

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasuite.config import RunConfig, TextDataConfig
+from kerasuite.config import RunConfig
+from kerasuite.data.settings import TextDataConfig
 from kerasuite.data.sources import (
     parse_source,
     scan_class_folder,

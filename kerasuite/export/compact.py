@@ -47,6 +47,64 @@ def _aligned_buffer_type():
     return AlignedBuffer
 
 
+def _pack(model, size_hint: int) -> bytes:
+    """Serialize a ModelT with every weight buffer 16-byte aligned."""
+    import flatbuffers
+
+    aligned_type = _aligned_buffer_type()
+    aligned_buffers = []
+    for buffer in model.buffers or []:
+        aligned = aligned_type()
+        aligned.data, aligned.offset, aligned.size = buffer.data, buffer.offset, buffer.size
+        aligned_buffers.append(aligned)
+    model.buffers = aligned_buffers
+    builder = flatbuffers.Builder(size_hint)
+    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+SIGNATURE_KEY = "serving_default"
+OUTPUT_NAME = "output"
+
+
+def add_serving_signature(content: bytes, input_names: list[str]) -> bytes:
+    """Give a file converted from a concrete function (which has no SignatureDef) the serving
+    signature ``serving_default``: inputs named as the Keras inputs, the one output ``output``,
+    the names signature.json uses, so a runtime can call the model by name. Files that already
+    have a signature, several subgraph outputs, inputs whose names cannot be matched, or weights
+    stored outside the flatbuffer come back unchanged."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    if model.signatureDefs or not model.subgraphs or any(b.offset for b in model.buffers or []):
+        return content
+    graph = model.subgraphs[0]
+    inputs = [int(i) for i in (graph.inputs if graph.inputs is not None else [])]
+    outputs = [int(i) for i in (graph.outputs if graph.outputs is not None else [])]
+    if len(outputs) != 1 or len(inputs) != len(input_names):
+        return content
+    by_name = {}
+    for index in inputs:
+        name = (graph.tensors[index].name or b"").decode()
+        name = name.split(":")[0].removeprefix("serving_default_")
+        by_name[name] = index
+    if set(by_name) != set(input_names):
+        return content
+
+    def tensor_map(name: str, index: int):
+        entry = schema.TensorMapT()
+        entry.name, entry.tensorIndex = name, index
+        return entry
+
+    signature = schema.SignatureDefT()
+    signature.signatureKey = SIGNATURE_KEY
+    signature.subgraphIndex = 0
+    signature.inputs = [tensor_map(name, by_name[name]) for name in input_names]
+    signature.outputs = [tensor_map(OUTPUT_NAME, outputs[0])]
+    model.signatureDefs = [signature]
+    return _pack(model, len(content) + 256)
+
+
 def visible_tensors(model, subgraph_index: int) -> set[int]:
     """Tensor indices whose names a caller can see: subgraph inputs, outputs, signature tensors."""
     subgraph = model.subgraphs[subgraph_index]
@@ -67,7 +125,6 @@ def compact(content: bytes) -> tuple[bytes, dict[str, int]]:
     ``buffers_dropped`` (empty buffers folded into buffer 0) and ``bytes_saved``. A model this
     cannot handle safely (data stored outside the flatbuffer, a non-empty buffer 0) comes back
     unchanged."""
-    import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
@@ -100,15 +157,8 @@ def compact(content: bytes) -> tuple[bytes, dict[str, int]]:
         entry.buffer = renumber[int(entry.buffer)]
     if model.metadataBuffer is not None:
         model.metadataBuffer = [renumber[int(b)] for b in model.metadataBuffer]
-    aligned_type = _aligned_buffer_type()
-    model.buffers = []
-    for old in order:
-        aligned = aligned_type()
-        aligned.data, aligned.offset, aligned.size = buffers[old].data, buffers[old].offset, buffers[old].size
-        model.buffers.append(aligned)
-    builder = flatbuffers.Builder(len(content))
-    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
-    packed = bytes(builder.Output())
+    model.buffers = [buffers[old] for old in order]
+    packed = _pack(model, len(content))
     if len(packed) >= len(content):
         return content, unchanged
     return packed, {"names_dropped": names_dropped, "buffers_dropped": len(buffers) - len(order),

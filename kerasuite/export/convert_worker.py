@@ -16,7 +16,7 @@ import os
 import re
 import sys
 
-from kerasuite.config import INT8_WEIGHTS
+from kerasuite.config import EXPORT_MODES, INT8_WEIGHTS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -134,6 +134,10 @@ def convert(model_path: str, mode: str, representative: str | None, batch_size, 
     from kerasuite.models.layers.fused_lstm_tflite import repair_fused_lstms
 
     content, _ = repair_fused_lstms(content)
+    from kerasuite.export.compact import add_serving_signature
+
+    # A serving signature named as signature.json says (the converter writes none for this path).
+    content = add_serving_signature(content, [tensor.name for tensor in converter._kerasuite_model.inputs])
     if compact:  # intermediate tensor names and empty buffers; outputs stay bit-identical
         from kerasuite.export.compact import compact as compact_model
 
@@ -188,7 +192,8 @@ def convert_and_write(model: str, mode: str, out: str, representative, batch_siz
     except NeedsNonBuiltinOps as error:
         return {"refused": (
             f"export {mode}: the model needs ops that are not TFLite builtins: {error}; "
-            "pass --set export.allow_flex=true to emit Flex ops (ai-edge-litert cannot run them)")}
+            "allow them with --allow-flex (python -m kerasuite.export) or --set export.allow_flex=true "
+            "(kerasuite.train); ai-edge-litert cannot run Flex ops")}
     except Exception:  # reported per mode; the parent raises it
         return {"error": "\n".join(traceback.format_exc().strip().splitlines()[-15:])}
     write_bytes_atomic(out, content)
@@ -198,7 +203,7 @@ def convert_and_write(model: str, mode: str, out: str, representative, batch_siz
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
-    parser.add_argument("--mode", action="append", required=True, choices=["float32", "float16", "dynamic", "int8"],
+    parser.add_argument("--mode", action="append", required=True, choices=EXPORT_MODES,
                         help="repeatable; the n-th --mode is written to the n-th --out")
     parser.add_argument("--out", action="append", required=True)
     parser.add_argument("--report", help="JSON file: one result per mode")

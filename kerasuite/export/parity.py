@@ -1,9 +1,10 @@
-"""The parity harness: does each exported TFLite file agree with the Keras model?
+"""The parity harness: does an exported file, on a given runtime, compute what Keras computes?
 
-For every mode it runs the Keras export model and the .tflite file (LiteRT interpreter) on the
-same held-out inputs and reports the task metric for both, decision agreement (top-1 for
-classifiers, top-k overlap for retrieval), max/mean absolute output difference after
-dequantization, and pass/fail against the per-mode tolerances in ``export.parity``.
+For every mode the exporter runs the Keras model and each applicable runtime on the same held-out
+inputs (:mod:`kerasuite.export.runtimes`) and this module judges one pair of outputs: the metric
+for both (when the :class:`~kerasuite.export.spec.OutputSpec` can score), decision agreement
+(top-1 for classifiers, top-k overlap for retrieval, none for plain values), max/mean absolute
+output difference after dequantization, and pass/fail against the mode's tolerance.
 
 ``python -m kerasuite.parity RUN_DIR`` re-runs it on a finished run's bundle; exit 1 on failure.
 """
@@ -15,58 +16,57 @@ from typing import Any
 import numpy as np
 
 from kerasuite.config import ModeTolerance
-from kerasuite.tasks.base import Heldout, Task, TaskData
+from kerasuite.export.spec import OutputSpec
 
 
-def compare(
-    task: Task,
-    data: TaskData,
-    heldout: Heldout,
-    keras_outputs: np.ndarray,
-    tflite_outputs: np.ndarray,
-    tolerance: ModeTolerance,
-) -> dict[str, Any]:
+def compare(spec: OutputSpec, keras_outputs: np.ndarray, candidate_outputs: np.ndarray,
+            tolerance: ModeTolerance) -> dict[str, Any]:
     keras_outputs = np.asarray(keras_outputs, np.float32)
-    tflite_outputs = np.asarray(tflite_outputs, np.float32)
-    diff = np.abs(keras_outputs - tflite_outputs)
-    keras_metrics = task.score(keras_outputs, heldout, data)
-    tflite_metrics = task.score(tflite_outputs, heldout, data)
-    primary = task.primary_metric
-    drop = keras_metrics[primary] - tflite_metrics[primary]
-    if not task.higher_is_better:
-        drop = -drop
-    agreement = task.agreement(keras_outputs, tflite_outputs, data)
+    candidate_outputs = np.asarray(candidate_outputs, np.float32)
+    failures = []
+    if candidate_outputs.shape != keras_outputs.shape:
+        failures.append(f"output shape {list(candidate_outputs.shape)} != Keras {list(keras_outputs.shape)}")
+        candidate_outputs = np.full_like(keras_outputs, np.nan)
+    diff = np.abs(keras_outputs - candidate_outputs)
+    keras_metrics = spec.scores(keras_outputs)
+    candidate_metrics = spec.scores(candidate_outputs)
+    agreement = spec.agreement(keras_outputs, candidate_outputs) if spec.agreement else None
     result: dict[str, Any] = {
-        "examples": int(len(heldout)),
-        "max_abs_diff": float(diff.max()) if diff.size else 0.0,
-        "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
+        "examples": int(len(keras_outputs)),
+        "max_abs_diff": float(np.nanmax(diff)) if diff.size and not np.all(np.isnan(diff)) else 0.0,
+        "mean_abs_diff": float(np.nanmean(diff)) if diff.size and not np.all(np.isnan(diff)) else 0.0,
         "agreement": agreement,
         "keras": keras_metrics,
-        "tflite": tflite_metrics,
-        "metric": primary,
-        "metric_drop": float(drop),
+        "tflite": candidate_metrics,
+        "metric": spec.metric,
     }
-    if task.agreement_kind == "classification":
-        result["top1_agreement"] = agreement
-    elif task.agreement_kind == "topk":
-        result["topk_overlap"] = agreement
-    failures = []
-    if not np.all(np.isfinite(tflite_outputs)):
+    if spec.agreement is not None:
+        result[spec.agreement.name] = agreement
+    drop = None
+    if spec.metric and spec.metric in keras_metrics:
+        drop = keras_metrics[spec.metric] - candidate_metrics[spec.metric]
+        if not spec.higher_is_better:
+            drop = -drop
+        result["metric_drop"] = float(drop)
+    if not np.all(np.isfinite(candidate_outputs)):
         failures.append("non-finite outputs")
     if tolerance.max_abs_diff is not None and result["max_abs_diff"] > tolerance.max_abs_diff:
         failures.append(f"max_abs_diff {result['max_abs_diff']:.3g} > {tolerance.max_abs_diff:g}")
     if tolerance.min_agreement is not None and agreement is not None and agreement < tolerance.min_agreement:
         failures.append(f"agreement {agreement:.4f} < {tolerance.min_agreement:g}")
-    if tolerance.max_metric_drop is not None and drop > tolerance.max_metric_drop:
-        failures.append(f"{primary} drop {drop:.4f} > {tolerance.max_metric_drop:g}")
+    if tolerance.max_metric_drop is not None and drop is not None and drop > tolerance.max_metric_drop:
+        failures.append(f"{spec.metric} drop {drop:.4f} > {tolerance.max_metric_drop:g}")
     result["failures"] = failures
     result["passed"] = not failures
     result["tolerance"] = {k: v for k, v in vars(tolerance).items() if v is not None}
     return result
 
 
-def plot_outputs(keras_outputs: np.ndarray, tflite_outputs: np.ndarray, mode: str, path) -> None:
-    """A scatter of Keras vs TFLite outputs: a diagonal line is what parity looks like."""
+def plot_outputs(keras_outputs: np.ndarray, tflite_outputs: np.ndarray, mode: str, path,
+                 verdict: dict[str, Any] | None = None) -> None:
+    """A scatter of Keras vs TFLite outputs (a diagonal line is what parity looks like), titled
+    with the verdict: PASS/FAIL, agreement and max |diff|, so a picture never reads as a pass
+    for a mode that failed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -79,13 +79,26 @@ def plot_outputs(keras_outputs: np.ndarray, tflite_outputs: np.ndarray, mode: st
     if k.size > 20000:
         pick = np.random.default_rng(0).choice(k.size, 20000, replace=False)
         k, t = k[pick], t[pick]
-    figure, axes = plt.subplots(figsize=(3.2, 3.2))
+    figure, axes = plt.subplots(figsize=(3.4, 3.4))
     axes.scatter(k, t, s=2, alpha=0.4)
-    low, high = float(min(k.min(), t.min())), float(max(k.max(), t.max()))
+    finite = np.isfinite(t)
+    low = float(min(k.min(), t[finite].min() if finite.any() else k.min()))
+    high = float(max(k.max(), t[finite].max() if finite.any() else k.max()))
     axes.plot([low, high], [low, high], color="grey", linewidth=0.8)
     axes.set_xlabel("Keras output")
     axes.set_ylabel(f"TFLite {mode} output")
-    axes.set_title(f"{mode}: max |diff| {np.abs(k - t).max():.2g}", fontsize=9)
+    title = f"{mode}: max |diff| {np.nanmax(np.abs(k - t)):.2g}"
+    colour = "black"
+    if verdict is not None:
+        agreement = verdict.get("agreement")
+        if agreement is not None:
+            title += f", agreement {agreement:.3f}"
+        title = f"{'PASS' if verdict['passed'] else 'FAIL'}  {title}"
+        colour = "darkgreen" if verdict["passed"] else "darkred"
+        if not verdict["passed"] and verdict.get("failures"):
+            axes.text(0.02, 0.98, "\n".join(verdict["failures"][:3]), transform=axes.transAxes, fontsize=6,
+                      va="top", color="darkred")
+    axes.set_title(title, fontsize=8, color=colour)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=90, bbox_inches="tight")
     plt.close(figure)

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from kerasuite.errors import UserError
 
 
@@ -21,15 +23,15 @@ def recheck(run_dir: Path) -> dict:
             raise UserError(f"{run_dir}: not a finished run folder (missing {path.name})")
     config = cfg.resolve(cfg.load_config_file(config_path))
     _, bundle_dir = run_paths(config)
-    tflite_files = sorted(bundle_dir.glob("model_*.tflite"))
+    tflite_files = sorted([*bundle_dir.glob("model_*.tflite"), *bundle_dir.glob("failed/model_*.tflite")])
     if not tflite_files:
         raise UserError(f"{bundle_dir}: no model_*.tflite files to check")
 
     import kerasuite.models  # noqa: F401  custom layers for safe loading
-    from kerasuite.export.bundle import predict_keras
+    from kerasuite.export import runtimes
+    from kerasuite.export.api import predict_keras
     from kerasuite.export.parity import compare
     from kerasuite.io_utils import write_json_atomic
-    from kerasuite.runtime.interpreter import TFLiteModel
     from kerasuite.tasks import get_task
 
     task = get_task(config.task)
@@ -37,6 +39,7 @@ def recheck(run_dir: Path) -> dict:
     model = load_trusted_model(model_path)
     export_model = task.export_model(model, data)
     heldout = task.heldout(data, config.export.parity.max_examples)
+    spec = task.output_spec(data, heldout)
     keras_outputs = predict_keras(export_model, heldout.inputs)
     results = {}
     for path in tflite_files:
@@ -44,8 +47,14 @@ def recheck(run_dir: Path) -> dict:
         tolerance = getattr(config.export.parity, mode, None)
         if tolerance is None:
             continue
-        outputs = TFLiteModel(path, threads=config.export.threads).predict(heldout.inputs)
-        results[mode] = compare(task, data, heldout, keras_outputs, outputs, tolerance)
+        verdicts, outputs = runtimes.judge(path, mode, {"file": path.name}, heldout.inputs, keras_outputs,
+                                           lambda got: compare(spec, keras_outputs, got, tolerance))
+        reference = outputs.get(runtimes.REFERENCE_RUNTIME)
+        result = compare(spec, keras_outputs, reference if reference is not None
+                         else np.full_like(keras_outputs, np.nan), tolerance)
+        result["runtimes"] = verdicts
+        result["passed"] = runtimes.mode_passed(verdicts)
+        results[mode] = result
     write_json_atomic(bundle_dir / "parity.json", results)
     return results
 

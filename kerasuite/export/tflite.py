@@ -16,8 +16,6 @@ from pathlib import Path
 
 from kerasuite.errors import UserError
 
-MODES = ("float32", "float16", "dynamic", "int8")
-
 
 def convert_modes(
     model_path: Path,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from kerasuite.config import TransformerConfig
+from kerasuite.hparams import TransformerConfig
 from kerasuite.models.layers.masked_mean_pooling import MaskedMeanPooling
 from kerasuite.models.layers.padding_mask import PaddingMask
 from kerasuite.models.layers.token_and_position_embedding import (

@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from kerasuite.config import NgramConfig
+from kerasuite.hparams import NgramConfig
 from kerasuite.models.layers.masked_mean_pooling import MaskedMeanPooling
 from kerasuite.models.layers.padding_mask import PaddingMask
 

@@ -11,7 +11,7 @@ import keras
 import keras_rs
 from keras import layers
 
-from kerasuite.config import RankingConfig
+from kerasuite.hparams import RankingConfig
 from kerasuite.models.two_tower import RecsysInputSizes, candidate_inputs, item_feature_vector, query_inputs
 
 

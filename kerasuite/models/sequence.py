@@ -14,7 +14,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from kerasuite.config import LstmConfig
+from kerasuite.hparams import LstmConfig
 from kerasuite.models.layers.fusable_lstm import FusableLSTM
 from kerasuite.models.layers.masked_max_pooling import MaskedMaxPooling
 from kerasuite.models.layers.masked_mean_pooling import MaskedMeanPooling

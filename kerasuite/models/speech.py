@@ -16,7 +16,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from kerasuite.config import CnnConfig, DsCnnConfig, MfccConfig
+from kerasuite.hparams import CnnConfig, DsCnnConfig, MfccConfig
 from kerasuite.models.layers.mfcc import Mfcc
 from kerasuite.models.vision import build_conv_stack
 

@@ -20,7 +20,7 @@ import keras
 import keras_rs
 from keras import layers, ops
 
-from kerasuite.config import TwoTowerConfig
+from kerasuite.hparams import TwoTowerConfig
 
 QUERY_TOWER = "query_tower"
 CANDIDATE_TOWER = "candidate_tower"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from kerasuite.config import CnnConfig
+from kerasuite.hparams import CnnConfig
 
 _POOLING = {"max": layers.MaxPooling2D, "average": layers.AveragePooling2D}
 

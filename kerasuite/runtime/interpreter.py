@@ -71,6 +71,7 @@ class TFLiteModel:
         self.path = Path(path)
         content = check_tflite_file(self.path)
         Interpreter = load_interpreter_class()
+        self.threads = threads
         try:
             with native_stderr_silenced():
                 self.interpreter = Interpreter(model_content=content, num_threads=threads)
@@ -85,12 +86,15 @@ class TFLiteModel:
     def _input_names_by_index(self) -> dict[int, str]:
         """Map tensor index -> Keras input name via the serving signature (names survive there)."""
         names: dict[int, str] = {}
+        self._output_names: dict[int, str] = {}
         signatures = self.interpreter.get_signature_list()
         if signatures:
             key = next(iter(signatures))
             runner_inputs = self.interpreter.get_signature_runner(key).get_input_details()
             for name, detail in runner_inputs.items():
                 names[detail["index"]] = name
+            for name, detail in self.interpreter.get_signature_runner(key).get_output_details().items():
+                self._output_names[detail["index"]] = name
         for detail in self.inputs:
             names.setdefault(detail["index"], detail["name"])
         return names
@@ -170,8 +174,21 @@ class TFLiteModel:
 
         return {
             "inputs": [tensor(d, self._signature_names[d["index"]]) for d in self.inputs],
-            "outputs": [tensor(d, d["name"]) for d in self.outputs],
+            "outputs": [tensor(d, self._output_names.get(d["index"], d["name"])) for d in self.outputs],
         }
+
+    def details(self) -> dict[str, Any]:
+        """What a parity verdict records about this runtime (``kerasuite.export.runtimes``)."""
+        module = type(self.interpreter).__module__.split(".")[0]
+        version = None
+        try:
+            from importlib.metadata import version as package_version
+
+            version = package_version({"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime"}
+                                      .get(module, module))
+        except Exception:  # a vendored or source-built runtime has no distribution metadata
+            pass
+        return {"api": f"{module}.Interpreter", "version": version, "threads": self.threads}
 
     def op_names(self) -> list[str]:
         return sorted({op["op_name"] for op in self.interpreter._get_ops_details()})

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasuite.data.settings import STANDARDIZE_MODES  # noqa: F401  (one definition; numpy-free)
 from kerasuite.errors import UserError
 
-STANDARDIZE_MODES = ("lower_and_strip_punctuation", "lower", "none")
 PAD_ID = 0
 OOV_ID = 1
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)

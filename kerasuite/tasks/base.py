@@ -2,7 +2,8 @@
 
 A task never branches on another task's type. The trainer (``kerasuite.train``), the exporter
 (``kerasuite.export``) and the parity harness (``kerasuite.export.parity``) only call the methods
-below, so adding a domain is one module under ``kerasuite/tasks/`` plus one registry line.
+below, so adding a domain is its module and its config module (``<task>_config.py``: sections,
+families, presets) under ``kerasuite/tasks/`` plus one registry line.
 
 Conventions shared by every task:
 - Model inputs are named Keras ``Input`` layers; arrays travel as ``dict[name, np.ndarray]`` so a
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # keep this module cheap to import
     import tensorflow as tf
 
     from kerasuite.config import RunConfig
+    from kerasuite.export.spec import Agreement, OutputSpec
 
 Arrays = dict[str, np.ndarray]
 
@@ -63,22 +65,17 @@ class Task(abc.ABC):
     """One applied domain. Subclasses are small: data, model families, loss, metrics, extras."""
 
     name: str
-    default_model: str
-    default_source: str
-    # family name -> builder(config, data) -> keras.Model (trainable model)
+    # Config, defaults and presets: the TaskSpec in kerasuite/tasks/<name>_config.py.
+    # family name -> builder(config, data) -> keras.Model (trainable model); the same names as
+    # the spec's model section ``families`` (tests/test_config.py checks it)
     families: Mapping[str, Callable[["RunConfig", TaskData], "keras.Model"]]
     # the metric in ``score`` that parity's max_metric_drop applies to, and its direction
     primary_metric: str = "accuracy"
     higher_is_better: bool = True
-    # "classification" (top-1 agreement), "topk" (top-k overlap) or "regression" (no agreement)
-    agreement_kind: str = "classification"
+    # what the exported output is, for signature.json and the model card
+    output_meaning: str = "model output"
     # A fixed batch size baked into the exported graph (None = dynamic batch dimension).
     export_batch_size: int | None = None
-
-    # -- configuration ----------------------------------------------------------------------
-    def config_defaults(self) -> dict[str, Any]:
-        """Nested config values this task prefers over the global defaults."""
-        return {}
 
     # -- data -------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -116,10 +113,26 @@ class Task(abc.ABC):
     def score(self, outputs: np.ndarray, heldout: Heldout, data: TaskData) -> dict[str, float]:
         """Task metrics from the export model's outputs on ``heldout`` (Keras or TFLite alike)."""
 
-    def agreement(self, reference: np.ndarray, candidate: np.ndarray, data: TaskData) -> float | None:
-        """How often ``candidate`` outputs make the same decision as ``reference``."""
-        if self.agreement_kind == "classification":
-            return float(np.mean(np.argmax(reference, -1) == np.argmax(candidate, -1)))
+    def baseline_key(self) -> str | None:
+        """The ``eval`` key of the trivial baseline for ``primary_metric`` (majority class,
+        popularity, training mean), measured on the same held-out split; None if there is none."""
+        return None
+
+    def agreement_rule(self, data: TaskData) -> "Agreement | None":
+        """How two output arrays are compared decision by decision (None: by value only)."""
+        return None
+
+    def output_spec(self, data: TaskData, heldout: Heldout) -> "OutputSpec":
+        """The exporter's view of this task's output on ``heldout`` (kerasuite.export.spec)."""
+        from kerasuite.export.spec import OutputSpec
+
+        return OutputSpec(meaning=self.output_meaning, metric=self.primary_metric,
+                          higher_is_better=self.higher_is_better, agreement=self.agreement_rule(data),
+                          score=lambda outputs: self.score(outputs, heldout, data),
+                          class_targets=self.golden_classes(heldout))
+
+    def golden_classes(self, heldout: Heldout) -> np.ndarray | None:
+        """A class per held-out example, so golden examples can cover every class (None: no classes)."""
         return None
 
     # -- bundle and logs --------------------------------------------------------------------

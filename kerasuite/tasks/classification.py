@@ -18,7 +18,15 @@ class ClassificationMixin:
 
     primary_metric = "accuracy"
     higher_is_better = True
-    agreement_kind = "classification"
+    output_meaning = "class probabilities, in labels.txt order"
+
+    def agreement_rule(self, data: TaskData):
+        from kerasuite.export.spec import TOP1
+
+        return TOP1
+
+    def golden_classes(self, heldout: Heldout) -> np.ndarray:
+        return np.asarray(heldout.targets)
 
     def compile_model(self, model: keras.Model, config: RunConfig, data: TaskData) -> None:
         model.compile(
@@ -27,6 +35,14 @@ class ClassificationMixin:
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             steps_per_execution=steps_per_execution(config),
         )
+
+    def evaluate(self, model: keras.Model, data: TaskData, config: RunConfig) -> dict[str, float]:
+        results = super().evaluate(model, data, config)
+        results["majority_accuracy"] = majority_accuracy(_targets(data.train), _targets(data.test))
+        return results
+
+    def baseline_key(self) -> str:
+        return "majority_accuracy"
 
     def score(self, outputs: np.ndarray, heldout: Heldout, data: TaskData) -> dict[str, float]:
         predictions = np.argmax(outputs, axis=-1)
@@ -46,3 +62,16 @@ class ClassificationMixin:
                 break
         merged = {name: np.concatenate(parts)[:limit] for name, parts in inputs.items()}
         return Heldout(merged, np.concatenate(targets)[:limit])
+
+
+def _targets(dataset: tf.data.Dataset) -> np.ndarray:
+    parts = [np.asarray(targets).reshape(-1) for targets in dataset.map(lambda _, targets: targets)]
+    return np.concatenate(parts) if parts else np.zeros([0], np.int64)
+
+
+def majority_accuracy(train_targets: np.ndarray, test_targets: np.ndarray) -> float:
+    """Accuracy on the test targets of always answering the training split's most common class."""
+    if len(test_targets) == 0 or len(train_targets) == 0:
+        return float("nan")
+    majority = np.bincount(train_targets.astype(np.int64)).argmax()
+    return float(np.mean(test_targets == majority))

@@ -34,20 +34,7 @@ def _build_cnn(config: RunConfig, data: TaskData) -> keras.Model:
 
 class KeywordSpotting(ClassificationMixin, Task):
     name = "keyword_spotting"
-    default_model = "ds_cnn"
-    default_source = "tfds:speech_commands"
     families = {"ds_cnn": _build_ds_cnn, "cnn": _build_cnn}
-
-    def config_defaults(self) -> dict[str, Any]:
-        return {
-            # A cosine decay: at a constant rate the validation accuracy of these small models
-            # swung by several points from one epoch to the next (0.93-0.99 over epochs 25-30).
-            "train": {"epochs": 30, "batch_size": 64, "learning_rate": 3e-3, "lr_schedule": "cosine"},
-            # The image defaults (random translation/zoom of the picture) make no sense on an
-            # MFCC map: time shift and noise already happen on the waveform. Three blocks: with
-            # two (32, 64) the receptive field was ~0.2 s of a 1 s word and accuracy 0.86.
-            "model": {"cnn": {"filters": [16, 32, 64], "convs_per_block": 1, "dense_units": 64, "augment": False}},
-        }
 
     def load_data(self, config: RunConfig) -> TaskData:
         raw = audio_sources.load(config.data.source, config)

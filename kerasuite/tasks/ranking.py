@@ -60,31 +60,11 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 class Ranking(Task):
     name = "ranking"
-    default_model = "dcn"
-    default_source = "tfds:movielens/100k-ratings"
     families = {"dcn": _builder(build_ranking_dcn), "mlp": _builder(build_ranking_mlp)}
     primary_metric = "rmse"
     higher_is_better = False
-    agreement_kind = "regression"
+    output_meaning = "predicted score"
     export_batch_size = None
-
-    def config_defaults(self) -> dict[str, Any]:
-        return {
-            # 16 steps per call: a step computes for ~2-3 ms, and Keras' per-call Python overhead
-            # made one step per call 1.3-1.4x slower (tools/benchmarking/steps_per_execution.py).
-            "train": {"epochs": 6, "batch_size": 256, "learning_rate": 0.003, "steps_per_execution": 16},
-            "export": {"parity": {
-                "float32": {"max_abs_diff": 1e-3, "min_agreement": None},
-                "float16": {"max_abs_diff": 2e-2, "min_agreement": None},
-                # quantized scores: judged by the metric they feed (0.02 rmse or auc)
-                "dynamic": {"min_agreement": None, "max_metric_drop": 0.02},
-                # Full-integer DCN scores are right on average (mean |diff| 0.03 rating points,
-                # rmse +0.003) but ~5% of pairs move by 0.1-0.65 points, because the cross layers
-                # multiply quantized activations. The explicit bound keeps the bundle's golden
-                # check (which uses max_abs_diff when set, else 0.1) from failing on such pairs.
-                "int8": {"min_agreement": None, "max_metric_drop": 0.02, "max_abs_diff": 1.0},
-            }},
-        }
 
     # -- data ---------------------------------------------------------------------------------
     def load_data(self, config: RunConfig) -> TaskData:
@@ -141,6 +121,9 @@ class Ranking(Task):
                       steps_per_execution=steps_per_execution(config))
 
     # -- evaluation ----------------------------------------------------------------------------
+    def baseline_key(self) -> str:
+        return "popularity_auc" if self.primary_metric == "auc" else "mean_baseline_rmse"
+
     def evaluate(self, model: keras.Model, data: TaskData, config: RunConfig) -> dict[str, float]:
         results = super().evaluate(model, data, config)
         targets = data.info["test_targets"]

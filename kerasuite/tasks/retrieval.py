@@ -93,23 +93,11 @@ class ItemEmbeddingProjector(keras.callbacks.Callback):
 
 class Retrieval(Task):
     name = "retrieval"
-    default_model = "two_tower"
-    default_source = "tfds:movielens/100k-ratings"
     families = {"two_tower": lambda config, data: build_two_tower(config.model.two_tower, data.info["sizes"])}
     primary_metric = "recall_at_10"
     higher_is_better = True
-    agreement_kind = "topk"
+    output_meaning = "query embedding; score candidates with candidates.npy"
     export_batch_size = None
-
-    def config_defaults(self) -> dict[str, Any]:
-        return {
-            # 16 steps per call, as ranking: millisecond steps (tools/benchmarking/steps_per_execution.py).
-            "train": {"epochs": 8, "batch_size": 256, "learning_rate": 0.01, "steps_per_execution": 16},
-            "export": {"parity": {
-                "dynamic": {"min_agreement": 0.9, "max_metric_drop": 0.02},
-                "int8": {"min_agreement": 0.9, "max_metric_drop": 0.02},
-            }},
-        }
 
     # -- data ---------------------------------------------------------------------------------
     def load_data(self, config: RunConfig) -> TaskData:
@@ -179,6 +167,9 @@ class Retrieval(Task):
         return data.info["candidate_embeddings"]
 
     # -- evaluation ----------------------------------------------------------------------------
+    def baseline_key(self) -> str:
+        return f"popularity_{self.primary_metric}"
+
     def evaluate(self, model: keras.Model, data: TaskData, config: RunConfig) -> dict[str, float]:
         candidates = self.refresh_candidates(model, data)
         query_tower, _ = towers(model)
@@ -209,8 +200,12 @@ class Retrieval(Task):
         return self.recall(np.asarray(outputs, np.float32), heldout.inputs["user_index"], heldout.targets,
                            data.info["candidate_embeddings"], data.info["seen"])
 
-    def agreement(self, reference: np.ndarray, candidate: np.ndarray, data: TaskData) -> float | None:
-        return metrics.top_k_overlap(reference, candidate, data.info["candidate_embeddings"], k=10)
+    def agreement_rule(self, data: TaskData):
+        from kerasuite.export.spec import Agreement
+
+        candidates = data.info["candidate_embeddings"]
+        return Agreement("topk_overlap", lambda reference, candidate: metrics.top_k_overlap(
+            reference, candidate, candidates, k=10))
 
     # -- bundle and logs -----------------------------------------------------------------------
     def write_bundle_extras(self, data: TaskData, bundle_dir: Path) -> None:

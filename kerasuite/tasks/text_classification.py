@@ -46,11 +46,7 @@ def _build(builder, family_cfg, data: TaskData) -> keras.Model:
 
 
 def _build_lstm(config: RunConfig, data: TaskData) -> keras.Model:
-    if config.model.lstm.cell == "gru" and "int8" in config.export.modes:
-        # Refuse before training: TFLite has no fused GRU, and the converter process crashes
-        # (SIGSEGV) quantizing the GRU's WHILE loop to int8.
-        raise UserError("model.lstm.cell=gru: int8 export is not supported for GRUs; "
-                        "use model.lstm.cell=lstm or --export float32,float16,dynamic")
+    # GRU + int8 export is refused up front (text_classification_config.check).
     return _build(build_sequence_classifier, config.model.lstm, data)
 
 
@@ -78,18 +74,10 @@ def ngram_spec(config: RunConfig) -> NgramSpec:
 
 class TextClassification(ClassificationMixin, Task):
     name = "text_classification"
-    default_model = "lstm"
-    default_source = "tfds:imdb_reviews"
     families = {"lstm": _build_lstm, "transformer": _build_transformer, "ngram": _build_ngram}
     # Batch 1 baked into the export: the converter fuses an LSTM into UNIDIRECTIONAL_SEQUENCE_LSTM
     # only when its state has a static shape. Devices classify one text at a time anyway.
     export_batch_size = 1
-
-    def config_defaults(self) -> dict[str, Any]:
-        # Small text sets overfit within a few epochs, and val_loss turns up several epochs before
-        # val accuracy stops rising (fortunes corpus: the transformer's best accuracy came at
-        # epoch 8 of 13, its lowest val_loss at epoch 2), so stop on accuracy and keep the best.
-        return {"train": {"epochs": 30, "early_stopping_patience": 5, "early_stopping_metric": "accuracy"}}
 
     def load_data(self, config: RunConfig) -> TaskData:
         text_data.check_text_config(config.data.text)  # before reading a large source

@@ -25,6 +25,7 @@ from kerasuite import config as cfg
 from kerasuite.errors import CheckFailed, Interrupted, UserError
 from kerasuite.io_utils import write_json_atomic
 from kerasuite.tasks.base import Task, TaskData
+from kerasuite.training.tensorboard import RunTensorBoard
 
 BACKUP_WEIGHTS = "latest.weights.h5"
 BACKUP_METADATA = "training_metadata.json"
@@ -146,18 +147,31 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         write_json_atomic(self.write_dir / BACKUP_METADATA, {"epoch": self._current_epoch, "batch": self._last_batch_seen})
 
 
-def _hparams(config: cfg.RunConfig) -> dict[str, Any]:
+def logged_hparams(config: cfg.RunConfig) -> dict[str, Any]:
     values: dict[str, Any] = {
         "task": config.task, "model": config.model.family, "data": config.data.source,
         "epochs": config.train.epochs, "batch_size": config.train.batch_size,
         "learning_rate": config.train.learning_rate, "optimizer": config.train.optimizer,
         "seed": config.seed,
     }
-    family_cfg = getattr(config.model, config.model.family, None)
-    if family_cfg is not None:
-        for key, value in cfg.to_dict(family_cfg).items():
-            values[f"{config.model.family}.{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    # The sections the task's config names for this family (ranking's dcn/mlp read "ranking",
+    # keyword spotting's families read "mfcc" too), not an attribute that happens to share its name.
+    for section_name, section in config.model.family_sections().items():
+        for key, value in cfg.to_dict(section).items():
+            values[f"{section_name}.{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
     return values
+
+
+def progress_verbosity(verbose: int, stream=None) -> int:
+    """Keras' progress bar redraws one line with carriage returns and ANSI codes; in a log file
+    that is unreadable, so a bar asked for (1) becomes one plain line per epoch (2) when the
+    output is not a terminal."""
+    import sys
+
+    stream = stream or sys.stdout
+    if verbose == 1 and not (hasattr(stream, "isatty") and stream.isatty()):
+        return 2
+    return verbose
 
 
 def resumed_epoch(backup_dir: Path) -> int:
@@ -216,8 +230,8 @@ class Callbacks:
         self.all: list = [
             self.nan_guard,
             self.backup,
-            keras.callbacks.TensorBoard(str(log_dir), write_graph=True, update_freq="epoch"),
-            hparams_api.KerasCallback(str(log_dir / "validation"), _hparams(config), trial_id=run_dir.name),
+            RunTensorBoard(str(log_dir), write_graph=True, update_freq="epoch"),
+            hparams_api.KerasCallback(str(log_dir / "validation"), logged_hparams(config), trial_id=run_dir.name),
         ]
         if config.train.early_stopping_patience > 0:
             metric = config.train.early_stopping_metric
@@ -244,7 +258,7 @@ def fit(task: Task, model: keras.Model, data: TaskData, config: cfg.RunConfig, r
             epochs=config.train.epochs,
             steps_per_epoch=config.train.steps_per_epoch or None,
             callbacks=callbacks.all,
-            verbose=config.train.verbose,
+            verbose=progress_verbosity(config.train.verbose),
         )
     except _StopForSignal:
         name = signal.Signals(callbacks.backup.signum).name

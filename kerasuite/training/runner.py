@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
@@ -26,6 +27,31 @@ def run_paths(config: cfg.RunConfig) -> tuple[Path, Path]:
     run_dir = Path(config.run_dir or Path("runs") / name)
     bundle_dir = Path(config.export.dir or Path("exports") / name)
     return run_dir, bundle_dir
+
+
+def preflight(config: cfg.RunConfig, overwrite: bool) -> None:
+    """The run-folder checks that need no TensorFlow, so ``kerasuite.train`` makes them before
+    importing it: path names the file system cannot hold, a finished run, a folder that cannot
+    be created, an interrupted run with other settings. ``run`` repeats them (cheap)."""
+    run_dir, bundle_dir = run_paths(config)
+    check_name_lengths(run_dir, "--run-dir" if config.run_dir else "name")
+    if config.export.modes:
+        check_name_lengths(bundle_dir, "--set export.dir" if config.export.dir else "name")
+    if os.environ.get("TF_CONFIG"):  # several workers: which one is chief is decided in run()
+        if (run_dir / "metrics.json").exists() and not overwrite:
+            raise UserError(f"{run_dir}: holds a finished run (metrics.json); pass --overwrite or choose another --run-dir")
+        return
+    if config.export.modes:
+        check_output_location(bundle_dir, "--set export.dir")
+    check_run_dir(run_dir, overwrite, config)
+
+
+def check_name_lengths(path: Path, flag: str) -> None:
+    for part in path.parts:
+        size = len(os.fsencode(part))
+        if size > cfg.MAX_NAME_BYTES:
+            raise UserError(f"{flag}: a folder name of {size} bytes is too long (at most {cfg.MAX_NAME_BYTES}): "
+                            f"{part[:40]}...")
 
 
 def check_run_dir(run_dir: Path, overwrite: bool, config: cfg.RunConfig | None = None) -> None:
@@ -55,8 +81,8 @@ def create_run_dir(run_dir: Path, overwrite: bool) -> None:
 
 
 # Settings a resumed run may change: they do not alter the model, the data or the optimizer.
-RESUME_MAY_CHANGE = ("train.epochs", "train.verbose", "train.strategy", "train.logical_cpus",
-                     "train.steps_per_execution", "export.", "run_dir")
+RESUME_MAY_CHANGE = ("train.epochs", "train.verbose", "train.check_baseline", "train.strategy", "train.logical_cpus",
+                     "train.steps_per_execution", "export.", "run_dir", "preset")
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -79,8 +105,13 @@ def check_resumable(run_dir: Path, config: cfg.RunConfig) -> None:
     except (OSError, ValueError):
         raise UserError(f"{saved_path}: unreadable, so the backup beside it cannot be resumed safely; pass --overwrite") from None
     current = _flatten(cfg.to_dict(config))
+    # A config.json written before the config was split per task also names other domains'
+    # sections (data.audio, model.lstm...): not settings of this run.
+    current_sections = {key.rsplit(".", 1)[0] for key in current}
     for key in sorted(set(saved) | set(current)):
         if key.startswith(RESUME_MAY_CHANGE):
+            continue
+        if key not in current and key.rsplit(".", 1)[0] not in current_sections:
             continue
         if saved.get(key) != current.get(key):
             raise UserError(
@@ -158,7 +189,9 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
     if config.train.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
+        progress(f"loading {config.data.source} for {task.name}")
         data = task.load_data(config)  # bad data is refused before the run folder is touched
+        progress(f"building {config.model.family} ({data.num_train_examples:,} training examples)")
         with strategy.scope():
             model = task.build_model(config, data)
             task.compile_model(model, config, data)
@@ -208,6 +241,7 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
         model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
         task.compile_model(model, config, data)
 
+    progress("evaluating on the test split")
     report: dict[str, Any] = {
         "task": config.task,
         "model": config.model.family,
@@ -218,20 +252,40 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
     }
     if data.info.get("skipped_files"):
         report["skipped_files"] = int(data.info["skipped_files"])
+    from kerasuite.training.baseline import baseline_verdict
+
+    report["baseline"] = baseline_verdict(task.primary_metric, task.higher_is_better, task.baseline_key(), report["eval"])
 
     if config.export.modes:
         from kerasuite.export.bundle import export_bundle
 
-        report["exports"] = export_bundle(task, model, data, config, bundle_dir, run_dir)
+        progress(f"exporting {', '.join(config.export.modes)} to {bundle_dir} (conversion and parity take a while)")
+        report["exports"] = export_bundle(task, model, data, config, bundle_dir, run_dir, report["eval"])
     else:
         report["exports"] = {}
     write_json_atomic(run_dir / "metrics.json", report)
+    from kerasuite.training.tensorboard import write_final_scalars
+
+    write_final_scalars(run_dir / "logs" / "validation", report)
     print_summary(report)
+    problems = []
     failed = [mode for mode, result in report["exports"].items() if not result["parity"]["passed"]]
     if failed:
         reasons = "; ".join(f"{m}: {', '.join(report['exports'][m]['parity']['failures'])}" for m in failed)
-        raise CheckFailed(f"parity failed for {', '.join(failed)} ({reasons}); see {run_dir / 'metrics.json'}")
+        problems.append(f"parity failed for {', '.join(failed)} ({reasons})")
+    if report["baseline"] is not None and not report["baseline"]["beaten"] and config.train.check_baseline:
+        from kerasuite.training.baseline import describe
+
+        problems.append(f"{describe(report['baseline'])}; train longer or on more data, or pass "
+                        "--set train.check_baseline=false to accept it")
+    if problems:
+        raise CheckFailed(f"{'; '.join(problems)}; see {run_dir / 'metrics.json'}")
     return report
+
+
+def progress(message: str) -> None:
+    """One plain line about what a long, otherwise silent step is doing."""
+    print(f"[kerasuite] {message} ...", flush=True)
 
 
 def save_model(model, path: Path) -> None:
@@ -253,6 +307,10 @@ def print_summary(report: dict[str, Any]) -> None:
     print(f"\n{report['task']} / {report['model']} on {report['data']}")
     print(f"  keras   {metric_text}  ({train['epochs']} epochs, {train['seconds']:.1f} s, "
           f"{train['examples_per_second']:.0f} examples/s)")
+    if report.get("baseline"):
+        from kerasuite.training.baseline import describe
+
+        print(f"  {describe(report['baseline'])}")
     exports = report.get("exports", {})
     if exports:
         print(f"  {'mode':<8} {'size':>10} {'metric':>10} {'agreement':>10} {'max|diff|':>10} {'p50 ms':>8}  parity")
@@ -263,8 +321,10 @@ def print_summary(report: dict[str, Any]) -> None:
             print(
                 f"  {mode:<8} {result['size_bytes']:>10,} {metric:>10.4f} "
                 f"{(f'{agreement:.4f}' if agreement is not None else '-'):>10} {parity['max_abs_diff']:>10.2e} "
-                f"{result['latency_ms']['p50']:>8.3f}  {'passed' if parity['passed'] else 'FAILED'}"
+                f"{(result['latency_ms'] or {}).get('p50', float('nan')):>8.3f}  "
+                f"{'passed' if parity['passed'] else 'FAILED (kept in failed/, do not ship)'}"
             )
     print(f"  run folder: {report['run_dir']}   TensorBoard: tensorboard --logdir {report['run_dir']}/logs")
     if exports:
-        print(f"  edge bundle: {Path(next(iter(exports.values()))['path']).parent}")
+        folder = Path(next(iter(exports.values()))["path"]).parent
+        print(f"  edge bundle: {folder.parent if folder.name == 'failed' else folder}")

@@ -37,7 +37,7 @@ def main() -> None:
     from kerasuite.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from kerasuite.config import DsCnnConfig, MfccConfig
+    from kerasuite.hparams import DsCnnConfig, MfccConfig
     from kerasuite.data.audio import synthetic_tones
     from kerasuite.export import tflite
     from kerasuite.models.speech import build_ds_cnn

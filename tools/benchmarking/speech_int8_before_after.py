@@ -94,7 +94,7 @@ def main() -> None:
     import_tensorflow_quietly()
     import keras
 
-    from kerasuite.config import DsCnnConfig, MfccConfig
+    from kerasuite.hparams import DsCnnConfig, MfccConfig
     from kerasuite.data.audio import synthetic_tones
     from kerasuite.models.speech import build_ds_cnn
     from kerasuite.runtime import audio as device_audio

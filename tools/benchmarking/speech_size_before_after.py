@@ -112,7 +112,7 @@ def main(argv=None) -> int:
                                              False, **options))
                 predicted = TFLiteModel(path).predict(heldout.inputs)
                 outputs[(name, mode)] = predicted
-                checked = compare(task, data, heldout, keras_outputs, predicted, config.export.parity.int8)
+                checked = compare(task.output_spec(data, heldout), keras_outputs, predicted, config.export.parity.int8)
                 rows.append({"variant": name, "mode": mode, **breakdown(path),
                              "metric": checked["tflite"][task.primary_metric], "agreement": checked["agreement"],
                              "max_abs_diff": checked["max_abs_diff"]})

@@ -49,9 +49,8 @@ import keras
 import numpy as np
 from keras import ops
 
-# Framing concatenates frame_length / gcd(frame_length, frame_step) strided slices; beyond this
-# many the graph gets silly, and every sensible setting (e.g. 640/320, 400/160, 480/160) is far below.
-_MAX_FRAME_PIECES = 16
+from kerasuite.hparams import MAX_FRAME_PIECES as _MAX_FRAME_PIECES  # the config checks it up front too
+
 # Projection directions for the square-free magnitude (power=1.0); see _make_constants.
 _MAGNITUDE_DIRECTIONS = 16
 # relu6 is the bounded activation TFLite fuses into FULLY_CONNECTED; a cap maps to its top.

@@ -1,0 +1,58 @@
+"""Settings of each kind of data source (``data.image``, ``data.text``, ...), with their value
+rules. Pure Python: task configs compose them, and ``kerasuite.data`` loaders read them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kerasuite.schema import ConfigError, setting
+
+# TextVectorization standardize modes; kerasuite.runtime.text repeats each one on devices
+STANDARDIZE_MODES = ("lower_and_strip_punctuation", "lower", "none")
+
+
+@dataclass
+class ImageDataConfig:
+    height: int = setting(16, min=1)
+    width: int = setting(16, min=1)
+    channels: int = 0  # 0: keep what the source has (1 for digits/mnist, 3 for RGB folders)
+
+    def validate(self, prefix: str) -> None:
+        if self.channels not in (0, 1, 3, 4):  # what TensorFlow's image decoders can produce
+            raise ConfigError(f"{prefix}channels: must be 0 (as the source), 1, 3 or 4, got {self.channels}")
+
+
+@dataclass
+class TextDataConfig:
+    max_tokens: int = setting(20000, min=3)  # padding, OOV and at least one word
+    sequence_length: int = setting(200, min=1)
+    standardize: str = setting("lower_and_strip_punctuation", choices=STANDARDIZE_MODES)
+
+
+@dataclass
+class AudioDataConfig:
+    sample_rate: int = setting(16000, min=1)
+    clip_seconds: float = setting(1.0, above=0.0)
+    augment: bool = True  # training split only
+    time_shift_seconds: float = setting(0.1, min=0.0)
+    noise_probability: float = setting(0.8, min=0.0, max=1.0)
+    noise_snr_db_min: float = 5.0
+    noise_snr_db_max: float = 30.0
+    gain_db_range: float = setting(6.0, min=0.0)
+
+    def validate(self, prefix: str) -> None:
+        if self.noise_snr_db_max < self.noise_snr_db_min:
+            raise ConfigError(f"{prefix}noise_snr_db_max ({self.noise_snr_db_max}) must be at least "
+                              f"{prefix}noise_snr_db_min ({self.noise_snr_db_min})")
+
+
+@dataclass
+class RecsysDataConfig:
+    implicit: bool = False  # True: every interaction is a positive, ratings are ignored
+    min_rating: float = 0.0  # interactions below this rating are dropped for retrieval
+    use_side_features: bool = True
+    title_length: int = setting(8, min=0)  # item title tokens kept (0 = no title feature)
+    title_vocabulary: int = setting(2000, min=1)  # most frequent title tokens; the rest share one OOV token
+    oov_user_rate: float = setting(0.02, min=0.0, below=1.0)  # training only: share of users replaced by the
+    # OOV index, so the OOV embedding is trained and unknown users get sensible (popularity-like) results
+    negatives_per_positive: int = setting(1, min=1)  # ranking with implicit=True: sampled non-interactions per positive

@@ -1,0 +1,329 @@
+"""One export path for every Keras model: :func:`export_model`.
+
+``python -m kerasuite.export`` calls it for a user's own ``.keras`` file and the tasks' own export
+(:mod:`kerasuite.export.bundle`) calls it for theirs; what differs between them travels as data
+(an :class:`~kerasuite.export.spec.OutputSpec` and a :class:`BundleInfo`), never as a branch here.
+
+What it does: make the model exportable (:mod:`kerasuite.export.prepare`: fused LSTMs, int8-safe
+attention masks, refusals), convert every mode in one child process, judge every file on every
+applicable runtime (:mod:`kerasuite.export.runtimes`), and write the bundle atomically:
+
+    OUT/model_<mode>.tflite          modes that passed parity on every applicable runtime
+    OUT/failed/model_<mode>.tflite   modes that failed (never beside the shippable files)
+    OUT/signature.json               inputs/outputs per mode, each with its verdict and numbers
+    OUT/parity.json                  the full per-mode, per-runtime verdicts
+    OUT/parity_<mode>.png            Keras vs TFLite, titled PASS/FAIL with agreement
+    OUT/golden.npz                   a few inputs (as many classes as possible) and Keras outputs
+    OUT/labels.txt                   when labels were given
+    OUT/provenance.json, OUT/MODEL_CARD.md
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from kerasuite.config import ExportConfig, ModeTolerance, ParityConfig
+from kerasuite.errors import UserError
+from kerasuite.export.spec import OutputSpec, generic_output_spec, golden_indices
+
+Arrays = dict[str, np.ndarray]
+TARGET_KEY = "target"
+FAILED_DIR = "failed"
+
+
+@dataclasses.dataclass
+class BundleInfo:
+    """What the bundle says about the model beyond its numbers."""
+
+    title: str = "Keras model"
+    task: str | None = None
+    model: str | None = None  # family or model name
+    data: dict[str, Any] = dataclasses.field(default_factory=dict)  # provenance: source, files, split
+    preprocessing: dict[str, Any] = dataclasses.field(default_factory=dict)
+    keras_eval: dict[str, float] = dataclasses.field(default_factory=dict)
+    intended_use: str = ("On-device inference with the inputs described in signature.json; check a device "
+                         "with `python -m kerasuite.edge MODEL --check golden.npz` before shipping.")
+    limits: list[str] = dataclasses.field(default_factory=list)
+    write_extras: Callable[[Path], None] | None = None  # files a device needs besides the .tflite
+
+
+@dataclasses.dataclass
+class ExportReport:
+    bundle: Path
+    exports: dict[str, dict[str, Any]]  # metrics.json's "exports" block
+    conversions: list[str]
+
+    @property
+    def failed_modes(self) -> list[str]:
+        return [mode for mode, result in self.exports.items() if not result["parity"]["passed"]]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed_modes
+
+
+def predict_keras(model, inputs: Arrays, batch_size: int = 256) -> np.ndarray:
+    """Outputs of ``model`` on named input arrays, fed in the structure the model was built with
+    (a dict for dict-input models; else positional, which Sequential models expect)."""
+    import keras
+
+    if isinstance(model, keras.Sequential) or not isinstance(model.input, dict):
+        ordered = [inputs[tensor.name] for tensor in model.inputs]
+        inputs = ordered[0] if len(ordered) == 1 else ordered
+    return np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), np.float32)
+
+
+def save_arrays(path: Path, prefix: str, arrays: Mapping[str, np.ndarray], **extra: np.ndarray) -> None:
+    from kerasuite.io_utils import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **{f"{prefix}__{k}": v for k, v in arrays.items()},
+                     **{k: v for k, v in extra.items() if v is not None})
+
+
+def model_inputs(arrays: Mapping[str, np.ndarray], names: Sequence[str], what: str) -> Arrays:
+    missing = [name for name in names if name not in arrays]
+    if missing:
+        raise UserError(f"{what}: no array for model input {missing[0]!r} (has: {', '.join(sorted(arrays)) or 'none'}; "
+                        f"the model's inputs are: {', '.join(names)})")
+    picked = {name: np.asarray(arrays[name]) for name in names}
+    counts = {len(value) for value in picked.values()}
+    if len(counts) != 1 or 0 in counts:
+        raise UserError(f"{what}: the input arrays need one common, non-zero example count (got {sorted(counts)})")
+    return picked
+
+
+def tolerances_for(modes: Sequence[str], tolerances: ParityConfig | Mapping[str, ModeTolerance] | None
+                   ) -> dict[str, ModeTolerance]:
+    source = tolerances if tolerances is not None else ParityConfig()
+    if isinstance(source, ParityConfig):
+        return {mode: getattr(source, mode) for mode in modes}
+    defaults = ParityConfig()
+    return {mode: source.get(mode, getattr(defaults, mode)) for mode in modes}
+
+
+def export_model(
+    model,
+    *,
+    representative: Mapping[str, np.ndarray],
+    out: str | Path,
+    heldout: Mapping[str, np.ndarray] | None = None,
+    modes: Sequence[str] | None = None,
+    labels: Sequence[str] | None = None,
+    output_spec: OutputSpec | None = None,
+    tolerances: ParityConfig | Mapping[str, ModeTolerance] | None = None,
+    options: ExportConfig | None = None,
+    info: BundleInfo | None = None,
+    batch_size: int | None = None,
+) -> ExportReport:
+    """Convert ``model`` to every mode, prove each file against Keras, write the bundle at ``out``.
+
+    ``representative``: arrays keyed by the model's input names (int8 calibration). ``heldout``:
+    the same keys plus an optional ``"target"`` array; parity runs on it (on ``representative``
+    when absent). ``output_spec`` says what the output means and how to judge it (default: inferred
+    from the outputs, labels and target). ``tolerances`` per mode (default ``ParityConfig()``);
+    ``options`` the remaining export settings (modes, threads, golden examples, allow_flex, ...;
+    ``modes``/``tolerances`` given here win). ``batch_size`` bakes a batch into the graph (default:
+    1 when the model has LSTMs, whose fused op needs one, else dynamic). is the
+    model whose outputs are the reference (default ``model``).
+    Raises ``UserError`` for input that cannot be exported; a failed parity check is not an
+    exception: it is in the report (``report.passed``) and in every file of the bundle.
+    """
+    from kerasuite.export import tflite
+    from kerasuite.export.prepare import prepare_for_export
+    from kerasuite.export.provenance import model_card, provenance
+    from kerasuite.io_utils import write_json_atomic, write_text_atomic
+
+    options = options or ExportConfig()
+    info = info or BundleInfo()
+    modes = tuple(modes or options.modes)
+    unknown = [mode for mode in modes if mode not in tflite.MODES]
+    if unknown or not modes:
+        raise UserError(f"modes: unknown mode {unknown[0] if unknown else '(none given)'!r}; "
+                        f"choose from {', '.join(tflite.MODES)}")
+    per_mode = tolerances_for(modes, tolerances if tolerances is not None else options.parity)
+    prepared = prepare_for_export(model)
+    names = [tensor.name for tensor in prepared.model.inputs]
+    calibration = model_inputs(representative, names, "representative")
+    check_source = heldout if heldout is not None else representative
+    check_inputs = model_inputs(check_source, names, "heldout" if heldout is not None else "representative")
+    targets = None
+    if heldout is not None and TARGET_KEY in heldout:
+        targets = np.asarray(heldout[TARGET_KEY])
+        if len(targets) != len(next(iter(check_inputs.values()))):
+            raise UserError(f"heldout: {TARGET_KEY!r} has {len(targets)} rows but the inputs have "
+                            f"{len(next(iter(check_inputs.values())))}")
+    labels = list(labels) if labels is not None else None
+    keras_outputs = predict_keras(model, check_inputs)
+    spec = output_spec or generic_output_spec(keras_outputs, targets, labels)
+    if labels is not None and keras_outputs.ndim == 2 and len(labels) != keras_outputs.shape[1]:
+        raise UserError(f"labels: {len(labels)} labels but the model outputs {keras_outputs.shape[1]} values")
+    batch = batch_size if batch_size is not None else prepared.batch_size
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    scratch = Path(tempfile.mkdtemp(prefix="kerasuite-export-"))
+    try:
+        model_path = scratch / "export_model.keras"
+        prepared.model.save(model_path)
+        representative_path = scratch / "representative.npz"
+        save_arrays(representative_path, "input", calibration)
+        converted = {mode: staging / f"model_{mode}.tflite" for mode in modes}
+        sizes = tflite.convert_modes(
+            model_path, converted, representative_path, batch_size=batch, allow_flex=options.allow_flex,
+            import_modules=tuple(options.custom_layer_modules), compact=options.compact,
+            int8_weights=options.int8_weights,
+        )
+        exports: dict[str, dict[str, Any]] = {}
+        described: dict[str, dict[str, Any]] = {}
+        reference_outputs: dict[str, np.ndarray] = {}
+        for mode in modes:
+            exports[mode], described[mode], reference_outputs[mode] = _judge_mode(
+                mode, converted[mode], sizes[mode], spec, check_inputs, keras_outputs, per_mode[mode], options,
+                lambda: tflite.diagnose_int8(model_path, representative_path, batch,
+                                             tuple(options.custom_layer_modules),
+                                             int8_weights=options.int8_weights),
+                staging,
+            )
+        conversions = list(prepared.conversions)
+        unfused = [mode for mode in modes if "WHILE" in described[mode]["ops"]]
+        if unfused and any("LSTM" in text for text in conversions):
+            conversions.append(f"an LSTM stayed a WHILE loop in {', '.join(unfused)}: it receives a Keras mask "
+                               "(e.g. Embedding mask_zero=True), which the fused op cannot take; parity still "
+                               "checks its numerics")
+        (staging / FAILED_DIR).mkdir(exist_ok=True)
+        for mode, result in exports.items():
+            if not result["parity"]["passed"]:
+                os.replace(converted[mode], staging / FAILED_DIR / converted[mode].name)
+                result["file"] = described[mode]["file"] = f"{FAILED_DIR}/{converted[mode].name}"
+            result["path"] = str(out / result["file"])
+        if not any((staging / FAILED_DIR).iterdir()):
+            (staging / FAILED_DIR).rmdir()
+
+        classes = spec.class_targets
+        if classes is None and spec.agreement is not None and spec.agreement.name == "top1_agreement":
+            classes = np.argmax(keras_outputs, -1)
+        picked = golden_indices(len(keras_outputs), options.golden_examples, classes)
+        for mode in modes:
+            golden_diff = float(np.max(np.abs(reference_outputs[mode][picked] - keras_outputs[picked]), initial=0.0))
+            described[mode]["golden_max_abs_diff"] = golden_diff
+            described[mode]["golden_tolerance"] = golden_tolerance(per_mode[mode], golden_diff)
+        save_arrays(staging / "golden.npz", "input", {k: v[picked] for k, v in check_inputs.items()},
+                    keras_output=keras_outputs[picked], target=None if targets is None else targets[picked])
+        if labels:
+            write_text_atomic(staging / "labels.txt", "\n".join(labels) + "\n")
+        if info.write_extras is not None:
+            info.write_extras(staging)
+        record = provenance({**info.data, "parity_examples": int(len(keras_outputs)),
+                             "parity_on": "heldout" if heldout is not None else "representative inputs",
+                             "calibration_examples": int(len(next(iter(calibration.values()))))})
+        write_json_atomic(staging / "provenance.json", record)
+        write_json_atomic(staging / "signature.json", {
+            "task": info.task,
+            "model": info.model,
+            "output": {"name": "output", "meaning": spec.meaning},
+            "preprocessing": info.preprocessing,
+            "labels": "labels.txt" if labels else None,
+            "conversions": conversions,
+            "failed_modes": [mode for mode in modes if not exports[mode]["parity"]["passed"]],
+            "modes": described,
+        })
+        write_json_atomic(staging / "parity.json", {mode: result["parity"] for mode, result in exports.items()})
+        summary = {"task": info.task, "model": info.model, "data": info.data.get("source"),
+                   "output": spec.meaning, "Keras metrics": ", ".join(f"{k} {v:.4f}" for k, v in info.keras_eval.items()
+                                                                       if isinstance(v, (int, float)))}
+        write_text_atomic(staging / "MODEL_CARD.md", model_card(
+            info.title, summary, exports, conversions, info.intended_use,
+            info.limits + [f"parity measured on {len(keras_outputs)} examples "
+                           f"({'held-out' if heldout is not None else 'the representative inputs: no held-out set was given'})"],
+            record))
+        os.chmod(staging, 0o755)  # mkdtemp makes it 0700; a bundle is meant to be read by others
+        _replace_dir(staging, out)
+        return ExportReport(out, exports, conversions)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arrays, keras_outputs: np.ndarray,
+                tolerance: ModeTolerance, options: ExportConfig, diagnose: Callable[[], dict], staging: Path):
+    """One mode: every runtime's verdict, the headline numbers from the reference runtime."""
+    from kerasuite.export import parity, runtimes
+    from kerasuite.runtime.interpreter import TFLiteModel
+
+    try:
+        runner = TFLiteModel(path, threads=options.threads)
+        description = {**runner.describe(), "file": path.name, "size_bytes": size, "ops": runner.op_names()}
+    except UserError as error:  # e.g. Flex ops (--allow-flex): the verdicts below say so, per runtime
+        runner = None
+        description = {"inputs": [], "outputs": [], "file": path.name, "size_bytes": size, "ops": [],
+                       "load_error": str(error)}
+    verdicts, outputs = runtimes.judge(
+        path, mode, description, inputs, keras_outputs,
+        lambda got: parity.compare(spec, keras_outputs, got, tolerance))
+    reference = outputs.get(runtimes.REFERENCE_RUNTIME)
+    if reference is None:  # the reference runtime could not run it: judge nothing as equal
+        reference = np.full_like(keras_outputs, np.nan)
+    checked = parity.compare(spec, keras_outputs, reference, tolerance)
+    checked["runtimes"] = verdicts
+    checked["passed"] = runtimes.mode_passed(verdicts)
+    for name, verdict in verdicts.items():
+        if verdict["status"] == "failed" and name != runtimes.REFERENCE_RUNTIME:
+            checked["failures"].append(f"{name}: {verdict.get('reason', 'failed')}")
+    if verdicts.get(runtimes.REFERENCE_RUNTIME, {}).get("status") == "failed" \
+            and "reason" in verdicts[runtimes.REFERENCE_RUNTIME] and not checked["failures"]:
+        checked["failures"].append(verdicts[runtimes.REFERENCE_RUNTIME]["reason"])
+    if mode == "int8" and not checked["passed"]:
+        diagnosis = diagnose()
+        checked["diagnosis"] = {k: v for k, v in diagnosis.items() if k != "layers"}
+        checked["diagnosis"]["layers"] = diagnosis.get("layers", [])[:50]
+        if "worst_layer" in diagnosis:
+            checked["failures"].append(
+                f"largest int8 error at {diagnosis['worst_layer']} ({diagnosis['worst_op']}, "
+                f"{diagnosis['rmse_over_scale']:.2f} quantization steps RMS)")
+    parity.plot_outputs(keras_outputs, reference, mode, staging / f"parity_{mode}.png", checked)
+    verdict_text = "passed" if checked["passed"] else "failed"
+    description.update({
+        "verdict": verdict_text,
+        "parity": {key: checked.get(key) for key in ("agreement", "max_abs_diff", "mean_abs_diff", "failures")},
+        "runtimes": verdicts,
+    })
+    result = {
+        "file": path.name,
+        "size_bytes": size,
+        "verdict": verdict_text,
+        "eval": checked["tflite"],
+        "parity": checked,
+        "latency_ms": runner.latency_ms(inputs, runs=options.latency_runs) if runner else None,
+        "ops": description["ops"],
+    }
+    return result, description, reference
+
+
+def golden_tolerance(tolerance: ModeTolerance, measured: float) -> float:
+    """Per-example bound for ``kerasuite.edge --check``: the mode's max_abs_diff where one is set;
+    else twice what this mode actually showed on the golden examples (floor 0.02), so a device
+    whose runtime rounds one quantization step differently still passes and a wrong model does not."""
+    if tolerance.max_abs_diff is not None:
+        return float(tolerance.max_abs_diff)
+    return max(2.0 * measured, 0.02)
+
+
+def _replace_dir(staging: Path, target: Path) -> None:
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+        os.replace(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, target)

@@ -1,0 +1,206 @@
+"""``python -m kerasuite.export MODEL.keras --representative INPUTS.npz``: export and prove any Keras model.
+
+Every usage mistake that can be seen without TensorFlow (missing or unreadable files, bad flags,
+unknown modes, a Lambda layer, a module that does not exist) is reported in one line before it
+loads. Exit codes: 0 every mode passed parity on every applicable runtime, 1 one failed (the
+bundle is still written, failed files under ``failed/``), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from kerasuite.errors import CheckFailed, UserError
+
+MODES = ("float32", "float16", "dynamic", "int8")
+TOLERANCE_KEYS = ("max_abs_diff", "min_agreement", "max_metric_drop")
+MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse prints usage + message; one line is enough
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m kerasuite.export", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    parser.add_argument("model", metavar="MODEL.keras")
+    parser.add_argument("--representative", required=True, metavar="INPUTS.npz",
+                        help="calibration inputs: one array per model input, keyed by input name")
+    parser.add_argument("--heldout", metavar="HELDOUT.npz",
+                        help="parity inputs (same keys) and an optional 'target' array; default: the representative inputs")
+    parser.add_argument("--modes", default="float32,int8", help=f"comma list of {', '.join(MODES)}")
+    parser.add_argument("--out", metavar="DIR", help="bundle folder (default exports/<model name>)")
+    parser.add_argument("--labels", metavar="labels.txt", help="class names, one per line, in output order")
+    parser.add_argument("--custom-objects", metavar="MODULE", nargs="+", default=[],
+                        help="modules that register the model's custom layers; only these are imported")
+    parser.add_argument("--allow-flex", action="store_true",
+                        help="emit Flex (TensorFlow) ops instead of refusing; ai-edge-litert cannot run them")
+    parser.add_argument("--tolerance", metavar="MODE.KEY=VALUE", action="append", default=[],
+                        help=f"parity tolerance, e.g. int8.min_agreement=0.95; KEY is one of {', '.join(TOLERANCE_KEYS)}; "
+                             "VALUE a number or none")
+    parser.add_argument("--golden-examples", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1)
+    return parser
+
+
+def read_npz(path_text: str, flag: str) -> dict[str, np.ndarray]:
+    path = Path(path_text)
+    if not path.is_file():
+        raise UserError(f"{flag} {path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError) as error:
+        raise UserError(f"{flag} {path}: not a readable .npz file ({' '.join(str(error).split())[:120]})") from None
+    if not arrays:
+        raise UserError(f"{flag} {path}: holds no arrays")
+    for key, value in arrays.items():
+        if value.ndim == 0 or len(value) == 0:
+            raise UserError(f"{flag} {path}: array {key!r} has no examples (shape {list(value.shape)})")
+    return arrays
+
+
+def parse_tolerances(items: Sequence[str], modes: Sequence[str]):
+    from kerasuite.config import ModeTolerance, ParityConfig
+
+    parity = ParityConfig()
+    for item in items:
+        key, _, value = item.partition("=")
+        mode, _, field = key.partition(".")
+        if mode not in MODES or field not in TOLERANCE_KEYS or not value:
+            raise UserError(f"--tolerance {item}: expected MODE.KEY=VALUE with MODE in {', '.join(MODES)} and "
+                            f"KEY in {', '.join(TOLERANCE_KEYS)}")
+        if value.lower() == "none":
+            number = None
+        else:
+            try:
+                number = float(value)
+            except ValueError:
+                raise UserError(f"--tolerance {item}: {value!r} is not a number (or none)") from None
+            if not np.isfinite(number) or number < 0:
+                raise UserError(f"--tolerance {item}: must be a finite number >= 0")
+        current: ModeTolerance = getattr(parity, mode)
+        setattr(parity, mode, ModeTolerance(**{**vars(current), field: number}))
+    return parity
+
+
+def check_usage(args: argparse.Namespace) -> dict:
+    """Everything checkable before TensorFlow; returns the parsed pieces."""
+    from kerasuite.export.keras_file import read_config, refuse_lambda
+
+    modes = tuple(mode.strip() for mode in args.modes.split(",") if mode.strip())
+    bad = [mode for mode in modes if mode not in MODES]
+    if bad or not modes:
+        raise UserError(f"--modes {args.modes}: unknown mode {bad[0] if bad else '(none)'!r}; choose from {', '.join(MODES)}")
+    if len(set(modes)) != len(modes):
+        raise UserError(f"--modes {args.modes}: a mode is listed twice")
+    model_path = Path(args.model)
+    config = read_config(model_path)
+    refuse_lambda(model_path, config)
+    representative = read_npz(args.representative, "--representative")
+    heldout = read_npz(args.heldout, "--heldout") if args.heldout else None
+    labels = None
+    if args.labels:
+        labels_path = Path(args.labels)
+        if not labels_path.is_file():
+            raise UserError(f"--labels {labels_path}: no such file")
+        labels = [line.strip() for line in labels_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if not labels:
+            raise UserError(f"--labels {labels_path}: no labels in it")
+    for module in args.custom_objects:
+        if not MODULE_NAME.match(module):
+            raise UserError(f"--custom-objects {module}: not a Python module name")
+        if importlib.util.find_spec(module.split(".")[0]) is None:
+            raise UserError(f"--custom-objects {module}: no such module on the Python path")
+    if args.golden_examples < 1 or args.threads < 1:
+        raise UserError("--golden-examples and --threads must be at least 1")
+    out = Path(args.out) if args.out else Path("exports") / model_path.stem
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    return {"modes": modes, "config": config, "representative": representative, "heldout": heldout,
+            "labels": labels, "out": out, "tolerances": parse_tolerances(args.tolerance, modes)}
+
+
+def run(args: argparse.Namespace) -> int:
+    checked = check_usage(args)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    print(f"loading {args.model} (TensorFlow start-up takes a few seconds)", flush=True)
+    from kerasuite.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import importlib
+
+    import kerasuite.models  # noqa: F401  kerasuite's own layers (FusableLSTM, ...) for safe loading
+    from kerasuite.config import ExportConfig
+    from kerasuite.export.api import BundleInfo, export_model
+    from kerasuite.export.keras_file import load_keras_file, refuse_unknown_classes
+
+    for module in args.custom_objects:
+        try:
+            importlib.import_module(module)
+        except Exception as error:
+            raise UserError(f"--custom-objects {module}: importing it failed ({type(error).__name__}: "
+                            f"{' '.join(str(error).split())[:160]})") from None
+    model_path = Path(args.model)
+    refuse_unknown_classes(model_path, checked["config"])
+    model = load_keras_file(model_path)
+    options = ExportConfig(modes=checked["modes"], allow_flex=args.allow_flex,
+                           custom_layer_modules=tuple(args.custom_objects), golden_examples=args.golden_examples,
+                           threads=args.threads, latency_runs=20, parity=checked["tolerances"])
+    data = {"model_file": str(model_path), "representative": args.representative, "heldout": args.heldout}
+    info = BundleInfo(title=f"{model.name} ({model_path.name})", model=model.name, data=data,
+                      limits=["exported by python -m kerasuite.export from a user's model: kerasuite did not "
+                              "train it and knows nothing of its data beyond the arrays given"])
+    print(f"converting {', '.join(checked['modes'])} in a child process and checking parity", flush=True)
+    try:
+        report = export_model(model, representative=checked["representative"], heldout=checked["heldout"],
+                              out=checked["out"], labels=checked["labels"], options=options, info=info)
+    except UserError as error:
+        message = str(error)
+        for flag, key in (("--representative", "representative:"), ("--heldout", "heldout:")):
+            if message.startswith(key):
+                path = args.representative if flag == "--representative" else args.heldout
+                message = f"{flag} {path}:{message[len(key):]}"
+        raise UserError(message) from None
+    print_report(report)
+    if not report.passed:
+        reasons = "; ".join(f"{m}: {', '.join(report.exports[m]['parity']['failures']) or 'failed'}"
+                            for m in report.failed_modes)
+        raise CheckFailed(f"parity failed for {', '.join(report.failed_modes)} ({reasons}); "
+                          f"see {report.bundle / 'parity.json'}")
+    return 0
+
+
+def print_report(report) -> None:
+    for text in report.conversions:
+        print(f"  applied: {text}")
+    print(f"  {'mode':<8} {'size':>10} {'agreement':>10} {'max|diff|':>10}  verdict  runtimes")
+    for mode, result in report.exports.items():
+        parity = result["parity"]
+        agreement = parity.get("agreement")
+        runtimes = ", ".join(f"{name} {verdict['status']}" for name, verdict in parity["runtimes"].items())
+        print(f"  {mode:<8} {result['size_bytes']:>10,} {(f'{agreement:.4f}' if agreement is not None else '-'):>10} "
+              f"{parity['max_abs_diff']:>10.2e}  {'passed' if parity['passed'] else 'FAILED':<7}  {runtimes}")
+    print(f"  bundle: {report.bundle}" + (f" (failed modes in {report.bundle / 'failed'})" if not report.passed else ""))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except CheckFailed as error:
+        print(f"check failed: {error}", file=sys.stderr)
+        return error.exit_code

@@ -1,0 +1,105 @@
+"""Make any Keras model exportable the way kerasuite's own models are, or refuse it in one line.
+
+Applied to the user's model before conversion (in the parent process, on a clone with the same
+weights; the user's model is not changed):
+
+- ``keras.layers.LSTM`` (plain, inside ``Bidirectional``, in Sequential or functional models)
+  becomes :class:`~kerasuite.models.layers.fusable_lstm.FusableLSTM`: same config and weights,
+  but it converts to the fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` builtin instead of a WHILE loop
+  (the exporter then removes the converter's cell clip, which Keras does not have).
+- ``keras.layers.MultiHeadAttention`` becomes
+  :class:`~kerasuite.models.layers.bounded_mask_attention.BoundedMaskAttention`: identical
+  without a mask; with one, masked keys get -20 instead of -1e9, which int8 can represent
+  (Keras' -1e9 collapses every int8 attention score to one value).
+- ``GRU`` is refused: TFLite has no fused GRU op, and the loop Keras 3 traces needs a fixed batch
+  and converts to a WHILE subgraph whose int8 numerics nobody here has checked.
+- ``Lambda`` is refused: it is Python bytecode, which a device file cannot carry and which
+  ``safe_mode`` refuses to load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from kerasuite.errors import UserError
+
+
+@dataclasses.dataclass
+class PreparedModel:
+    model: Any  # keras.Model: functional, inputs keyed by name, one output
+    conversions: list[str]  # what was swapped, for signature.json and the model card
+    batch_size: int | None  # a batch baked into the graph (fused LSTMs need one), else None
+
+
+def all_layers(model) -> list:
+    return list(model._flatten_layers(include_self=False, recursive=True))
+
+
+def refuse_unexportable(model) -> None:
+    import keras
+
+    for layer in all_layers(model):
+        if isinstance(layer, keras.layers.Lambda):
+            raise UserError(f"layer '{layer.name}' is a Lambda layer (Python code): it cannot be exported "
+                            "or loaded safely; replace it with a registered custom layer")
+        inner = getattr(layer, "forward_layer", None)
+        if isinstance(layer, keras.layers.GRU) or isinstance(inner, keras.layers.GRU):
+            raise UserError(f"layer '{layer.name}' is a GRU: TFLite has no fused GRU op and kerasuite does "
+                            "not export its loop; use keras.layers.LSTM (exported as the fused LSTM op)")
+    if len(model.outputs) != 1:
+        raise UserError(f"model '{model.name}' has {len(model.outputs)} outputs; the exporter checks one "
+                        "output tensor (wrap the model to return the one that ships)")
+
+
+def _swap(layer, conversions: list[str]):
+    import keras
+
+    from kerasuite.models.layers.bounded_mask_attention import BoundedMaskAttention
+    from kerasuite.models.layers.fusable_lstm import FusableLSTM
+
+    if type(layer) is keras.layers.LSTM:
+        conversions.append(f"LSTM '{layer.name}' -> fused UNIDIRECTIONAL_SEQUENCE_LSTM (FusableLSTM)")
+        return FusableLSTM.from_config(layer.get_config())
+    if isinstance(layer, keras.layers.Bidirectional) and type(layer.forward_layer) is keras.layers.LSTM:
+        conversions.append(f"Bidirectional LSTM '{layer.name}' -> two fused UNIDIRECTIONAL_SEQUENCE_LSTM")
+        forward = FusableLSTM.from_config(layer.forward_layer.get_config())
+        backward = FusableLSTM.from_config(layer.backward_layer.get_config())
+        return keras.layers.Bidirectional(forward, backward_layer=backward, merge_mode=layer.merge_mode,
+                                          name=layer.name)
+    if type(layer) is keras.layers.MultiHeadAttention:
+        conversions.append(f"MultiHeadAttention '{layer.name}' -> BoundedMaskAttention (mask penalty 20, "
+                           "int8-representable)")
+        return BoundedMaskAttention.from_config(layer.get_config())
+    return layer.__class__.from_config(layer.get_config())
+
+
+def _needs_swap(layer) -> bool:
+    import keras
+
+    return (type(layer) in (keras.layers.LSTM, keras.layers.MultiHeadAttention)
+            or (isinstance(layer, keras.layers.Bidirectional) and type(layer.forward_layer) is keras.layers.LSTM))
+
+
+def prepare_for_export(model) -> PreparedModel:
+    import keras
+
+    from kerasuite.models.layers.fusable_lstm import FusableLSTM
+
+    refuse_unexportable(model)
+    conversions: list[str] = []
+    prepared = model
+    if any(_needs_swap(layer) for layer in all_layers(model)):
+        try:  # a subclassed model cannot be cloned: its call() is Python, not a graph of layers
+            prepared = keras.models.clone_model(model, clone_function=lambda layer: _swap(layer, conversions),
+                                                recursive=True)
+        except Exception as error:
+            raise UserError(f"model '{model.name}': cannot rebuild it with exportable LSTM/attention layers "
+                            "(subclassed models cannot be cloned; build it as a functional or Sequential model): "
+                            f"{type(error).__name__}: {' '.join(str(error).split())[:160]}") from None
+        prepared.set_weights(model.get_weights())
+    inputs = {tensor.name: tensor for tensor in prepared.inputs}
+    if isinstance(prepared, keras.Sequential) or not isinstance(prepared.input, dict):
+        prepared = keras.Model(inputs, prepared.outputs[0], name=model.name)
+    fused = any(isinstance(layer, FusableLSTM) for layer in all_layers(prepared))
+    return PreparedModel(prepared, conversions, 1 if fused else None)

@@ -1,0 +1,85 @@
+"""Which runtimes judge an exported file, and their per-runtime parity verdicts.
+
+Each entry names a runtime class by ``"module:attribute"`` (imported only when that runtime is
+used, so this registry imports nothing heavy) and an applicability rule. The runtime is built as
+``factory(path)`` and must offer ``predict(inputs: dict[str, np.ndarray]) -> np.ndarray``
+(batched; runtimes that need batch 1 loop inside) and ``details() -> dict`` (extras recorded in
+the verdict, e.g. ``api`` or ``arena_bytes``). ``applicability(mode, description)`` gets the mode
+and that mode's signature.json entry (``inputs``, ``outputs``, ``ops``, ...) and returns None when
+the runtime applies, else the reason it does not; a runtime that does not apply is reported as
+``not_applicable`` with that reason, never left out silently.
+
+A verdict: ``{"status": "passed"|"failed"|"not_applicable", "reason": str (unless passed),
+"agreement": float|None, "max_abs_diff": float, "eval": {metrics}, "failures": [str], ...details}``.
+A mode passes only when every applicable runtime passed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+Applicability = Callable[[str, dict], "str | None"]
+
+
+def always(mode: str, description: dict) -> str | None:
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeEntry:
+    factory: str  # "module:attribute"; attribute(path) -> runtime
+    applicability: Applicability = always
+
+    def create(self, path: Path):
+        module_name, _, attribute = self.factory.partition(":")
+        return getattr(importlib.import_module(module_name), attribute)(path)
+
+
+# The first entry is the reference runtime: its outputs are the mode's headline numbers.
+RUNTIMES: dict[str, RuntimeEntry] = {
+    "litert_interpreter": RuntimeEntry("kerasuite.runtime.interpreter:TFLiteModel"),
+}
+REFERENCE_RUNTIME = "litert_interpreter"
+
+
+def judge(path: Path, mode: str, description: dict, inputs: dict[str, np.ndarray], keras_outputs: np.ndarray,
+          compare: Callable[[np.ndarray], dict[str, Any]],
+          runtimes: dict[str, RuntimeEntry] | None = None) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
+    """Every registered runtime's verdict on one file, and the outputs of those that ran.
+    ``compare(outputs)`` is the parity check against Keras for this mode."""
+    verdicts: dict[str, dict] = {}
+    outputs: dict[str, np.ndarray] = {}
+    for name, entry in (runtimes or RUNTIMES).items():
+        reason = entry.applicability(mode, description)
+        if reason is not None:
+            verdicts[name] = {"status": "not_applicable", "reason": reason, "agreement": None}
+            continue
+        try:
+            runtime = entry.create(path)
+            got = np.asarray(runtime.predict(inputs), np.float32)
+            details = dict(runtime.details())
+        except Exception as error:  # a runtime that cannot load or run the file fails the mode
+            text = " ".join(str(error).split())[:300] or type(error).__name__
+            verdicts[name] = {"status": "failed", "reason": f"{name} could not run the file: {text}",
+                              "agreement": None, "failures": [f"{name}: {text}"]}
+            continue
+        checked = compare(got)
+        outputs[name] = got
+        verdict = {"status": "passed" if checked["passed"] else "failed", "agreement": checked["agreement"],
+                   "max_abs_diff": checked["max_abs_diff"], "mean_abs_diff": checked["mean_abs_diff"],
+                   "eval": checked["tflite"], "failures": checked["failures"], **details}
+        if not checked["passed"]:
+            verdict["reason"] = "; ".join(checked["failures"])
+        verdicts[name] = verdict
+    return verdicts, outputs
+
+
+def mode_passed(verdicts: dict[str, dict]) -> bool:
+    """True when every applicable runtime passed (and at least one applied)."""
+    applicable = [v for v in verdicts.values() if v["status"] != "not_applicable"]
+    return bool(applicable) and all(v["status"] == "passed" for v in applicable)

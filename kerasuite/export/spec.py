@@ -1,0 +1,120 @@
+"""What a model's output means, as the exporter and the parity harness need to know it.
+
+A task (or the CLI, for a user's own model) hands the exporter one :class:`OutputSpec` instead of
+a string the exporter would branch on: what the output is, which metric judges it and in which
+direction, how two sets of outputs are compared decision by decision, and how to score outputs.
+Numpy only: the spec travels into parity checks that never import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Mapping
+
+import numpy as np
+
+Scorer = Callable[[np.ndarray], Mapping[str, float]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Agreement:
+    """A decision-level comparison of two output arrays, reported under ``name`` in parity.json
+    (``top1_agreement``, ``topk_overlap``, ...) and checked against ``min_agreement``."""
+
+    name: str
+    measure: Callable[[np.ndarray, np.ndarray], float]
+
+    def __call__(self, reference: np.ndarray, candidate: np.ndarray) -> float:
+        return float(self.measure(reference, candidate))
+
+
+def top1(reference: np.ndarray, candidate: np.ndarray) -> float:
+    return float(np.mean(np.argmax(reference, -1) == np.argmax(candidate, -1)))
+
+
+TOP1 = Agreement("top1_agreement", top1)
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputSpec:
+    """``meaning`` goes to signature.json; ``metric`` names the entry of ``score``'s result that
+    ``max_metric_drop`` applies to (None: no metric, e.g. no targets); ``agreement`` None means
+    outputs are compared by value only (regression, embeddings without a candidate set)."""
+
+    meaning: str = "model output"
+    metric: str | None = None
+    higher_is_better: bool = True
+    agreement: Agreement | None = None
+    score: Scorer | None = None
+    class_targets: np.ndarray | None = dataclasses.field(default=None, repr=False)  # for golden picks
+
+    def scores(self, outputs: np.ndarray) -> dict[str, float]:
+        return {k: float(v) for k, v in self.score(outputs).items()} if self.score else {}
+
+
+def looks_like_class_scores(outputs: np.ndarray, labels: list[str] | None = None,
+                            targets: np.ndarray | None = None) -> bool:
+    """A [batch, classes] output with classes >= 2 that is a probability vector per row, or
+    whose width matches the labels, or that integer class targets index."""
+    outputs = np.asarray(outputs)
+    if outputs.ndim != 2 or outputs.shape[1] < 2:
+        return False
+    if labels is not None and len(labels) == outputs.shape[1]:
+        return True
+    if targets is not None and _is_class_target(targets, outputs.shape[1]):
+        return True
+    rows = outputs.astype(np.float64)
+    return bool(np.all(rows >= -1e-6) and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3))
+
+
+def _is_class_target(targets: np.ndarray, classes: int) -> bool:
+    targets = np.asarray(targets)
+    if targets.ndim != 1 or targets.size == 0 or not np.all(np.isfinite(targets)):
+        return False
+    return bool(np.all(targets == np.round(targets)) and targets.min() >= 0 and targets.max() < classes)
+
+
+def generic_output_spec(keras_outputs: np.ndarray, targets: np.ndarray | None = None,
+                        labels: list[str] | None = None) -> OutputSpec:
+    """The spec for a model nobody described: class scores get top-1 agreement (and accuracy
+    with class targets), anything else is compared by value (and RMSE with targets)."""
+    keras_outputs = np.asarray(keras_outputs)
+    if looks_like_class_scores(keras_outputs, labels, targets):
+        meaning = "class scores, in labels.txt order" if labels else "class scores"
+        if targets is not None and _is_class_target(targets, keras_outputs.shape[1]):
+            class_targets = np.asarray(targets).astype(np.int64)
+            return OutputSpec(meaning, "accuracy", True, TOP1,
+                              lambda outputs: {"accuracy": float(np.mean(np.argmax(outputs, -1) == class_targets))},
+                              class_targets)
+        return OutputSpec(meaning, None, True, TOP1)
+    if targets is None:
+        return OutputSpec("model output")
+    expected = np.asarray(targets, np.float64)
+
+    def rmse(outputs: np.ndarray) -> dict[str, float]:
+        got = np.asarray(outputs, np.float64).reshape(expected.shape) if np.size(outputs) == expected.size \
+            else np.asarray(outputs, np.float64)
+        return {"rmse": float(np.sqrt(np.mean((got - expected) ** 2)))}
+
+    return OutputSpec("model output", "rmse", False, None, rmse)
+
+
+def golden_indices(count: int, wanted: int, classes: np.ndarray | None) -> np.ndarray:
+    """``wanted`` example indices: round-robin over the classes present (first occurrences
+    first), so the golden file covers as many classes as it can; the first ``wanted`` without
+    classes."""
+    wanted = min(wanted, count)
+    if classes is None or len(classes) != count:
+        return np.arange(wanted)
+    by_class: dict[int, list[int]] = {}
+    for index, label in enumerate(np.asarray(classes).tolist()):
+        by_class.setdefault(label, []).append(index)
+    queues = [by_class[label] for label in sorted(by_class)]
+    picked: list[int] = []
+    depth = 0
+    while len(picked) < wanted:
+        for queue in queues:
+            if depth < len(queue) and len(picked) < wanted:
+                picked.append(queue[depth])
+        depth += 1
+    return np.array(sorted(picked), dtype=np.int64)

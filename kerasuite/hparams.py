@@ -1,0 +1,157 @@
+"""Model families' hyperparameters: one dataclass per builder, with the value rules of each field.
+
+They live outside ``kerasuite.models`` (which imports Keras to register its layers) so task
+configs can name them without TensorFlow, and outside any one task because a family can serve
+several tasks (``cnn`` classifies images and MFCC maps). A task's config picks the sections of
+its own families (``kerasuite/tasks/*_config.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+from kerasuite.schema import ConfigError, setting
+
+
+@dataclass
+class CnnConfig:
+    # One conv block per entry. The third block works on 4x4 maps: cheap in compute, and it lifts
+    # the parameter count past the int8 format's fixed per-tensor overhead (int8 file 0.30x float32).
+    filters: tuple[int, ...] = setting((16, 32, 64), min=1, nonempty=True)
+    convs_per_block: int = setting(2, min=1)
+    kernel_size: int = setting(3, min=1)
+    pooling: str = setting("max", choices=("max", "average", "none"))
+    batch_norm: bool = True
+    dropout: float = setting(0.25, min=0.0, below=1.0)
+    dense_units: int = setting(128, min=0)  # 0 = no hidden dense layer
+    augment: bool = True  # random translation/zoom/contrast, active in training only
+
+
+@dataclass
+class LstmConfig:
+    embedding_dim: int = setting(64, min=1)
+    units: tuple[int, ...] = setting((64,), min=1, nonempty=True)
+    cell: str = setting("lstm", choices=("lstm", "gru"))
+    bidirectional: bool = False
+    dropout: float = setting(0.2, min=0.0, below=1.0)
+    # mean | max, over the real (non-padding) positions. Max measured better on the fortunes corpus
+    # (0.5690 vs 0.5497 accuracy, int8 agreement 0.989 vs 0.980; tools/benchmark_text.py, seed 42).
+    pooling: str = setting("max", choices=("mean", "max"))
+
+
+@dataclass
+class NgramConfig:
+    # fastText-style bag: word unigrams (vocabulary ids), hashed word bigrams and hashed character
+    # n-grams of each word, averaged; kerasuite/runtime/text_ngrams.py defines the ids.
+    embedding_dim: int = setting(64, min=1)
+    hidden_units: int = setting(0, min=0)  # 0: linear head on the averaged bag
+    dropout: float = setting(0.3, min=0.0, below=1.0)
+    bigram_buckets: int = setting(20000, min=0)  # 0 = no word bigrams
+    char_buckets: int = setting(20000, min=0)  # 0 = no character n-grams
+    char_min: int = setting(2, min=1)
+    char_max: int = setting(5, min=1)
+    max_features: int = setting(512, min=1)  # ids per text; a longer text keeps its first max_features
+
+    def validate(self, prefix: str) -> None:
+        if self.char_buckets and self.char_min > self.char_max:
+            raise ConfigError(f"{prefix}char_min ({self.char_min}) must not exceed {prefix}char_max ({self.char_max})")
+
+
+@dataclass
+class TransformerConfig:
+    embedding_dim: int = setting(64, min=1)
+    num_heads: int = setting(2, min=1)
+    ff_dim: int = setting(128, min=1)
+    num_blocks: int = setting(2, min=1)
+    dropout: float = setting(0.1, min=0.0, below=1.0)
+    pooling: str = setting("mean", choices=("mean", "first"))
+    attention_mask: bool = True  # keep attention off padding (token id 0)
+
+    def validate(self, prefix: str) -> None:
+        if self.embedding_dim % self.num_heads:
+            raise ConfigError(f"{prefix}embedding_dim ({self.embedding_dim}) must be divisible by "
+                              f"{prefix}num_heads ({self.num_heads})")
+
+
+@dataclass
+class TwoTowerConfig:
+    embedding_dim: int = setting(32, min=1)
+    hidden_units: tuple[int, ...] = setting((64,), min=1)
+    temperature: float = setting(0.05, above=0.0)
+    remove_accidental_hits: bool = True
+    # logQ correction: in-batch negatives are drawn by popularity, so without it the model learns
+    # to demote popular items (Debian dependency set, 5 epochs: recall@10 0.09 without, 0.47 with)
+    sampling_correction: bool = True
+    top_k: int = setting(100, min=1)
+
+
+@dataclass
+class RankingConfig:
+    embedding_dim: int = setting(32, min=1)
+    hidden_units: tuple[int, ...] = setting((64, 32), min=1)
+    cross_layers: int = setting(2, min=1)  # dcn only
+    dropout: float = setting(0.0, min=0.0, below=1.0)
+
+
+# Framing concatenates frame_length / gcd(frame_length, frame_step) strided slices; beyond this
+# many the graph gets silly, and every sensible setting (e.g. 640/320, 400/160, 480/160) is far below.
+MAX_FRAME_PIECES = 16
+
+
+@dataclass
+class MfccConfig:
+    frame_length: int = setting(640, min=1)  # 40 ms at 16 kHz
+    frame_step: int = setting(320, min=1)  # 20 ms
+    fft_length: int = setting(1024, min=1)
+    num_mel_bins: int = setting(40, min=1)
+    num_coefficients: int = setting(10, min=1)
+    lower_hz: float = setting(20.0, min=0.0)
+    upper_hz: float = setting(4000.0, above=0.0)
+    # Defaults chosen for int8 export (kerasuite/models/layers/mfcc.py explains the numerics):
+    # mel of the magnitude (1.0) keeps a 48 dB range in int8 where power (2.0) keeps 24 dB;
+    # clips peaking at >= peak_floor are scaled to peak 1 (None = off); magnitude_cap and
+    # mel_cap bound the int8 ranges (values for 640-sample frames of peak-normalised audio,
+    # about the 99th percentile of speech; None = off); amin is the mel floor, a few int8 steps
+    # of mel_cap; top_db (None = off) clips to top_db below the clip max.
+    # librosa's own defaults are power=2.0, amin=1e-10, top_db=80 and no normalisation or caps.
+    power: float = setting(1.0, above=0.0)
+    peak_floor: Optional[float] = setting(0.05, above=0.0)
+    magnitude_cap: Optional[float] = setting(96.0, above=0.0)
+    mel_cap: Optional[float] = setting(3.2, above=0.0)
+    amin: float = setting(0.02, above=0.0)
+    top_db: Optional[float] = setting(None, above=0.0)
+
+    def validate(self, prefix: str) -> None:
+        """The MFCC layer's own rules (kerasuite/models/layers/mfcc.py), checked before TensorFlow;
+        ``upper_hz`` against the sample rate is the task's check (it spans sections)."""
+        if self.frame_step > self.frame_length:
+            raise ConfigError(f"{prefix}frame_step ({self.frame_step}) must be at most "
+                              f"{prefix}frame_length ({self.frame_length})")
+        if self.frame_length // math.gcd(self.frame_length, self.frame_step) > MAX_FRAME_PIECES:
+            raise ConfigError(f"{prefix}frame_step ({self.frame_step}) must divide {prefix}frame_length "
+                              f"({self.frame_length}) more evenly (at most {MAX_FRAME_PIECES} pieces per frame)")
+        if self.power not in (1.0, 2.0):
+            raise ConfigError(f"{prefix}power: must be 1.0 (magnitude) or 2.0 (power), got {self.power}")
+        if self.magnitude_cap is not None and self.power != 1.0:
+            raise ConfigError(f"{prefix}magnitude_cap needs {prefix}power=1.0 (or magnitude_cap=none)")
+        if self.mel_cap is not None and self.mel_cap <= self.amin:
+            raise ConfigError(f"{prefix}mel_cap ({self.mel_cap}) must be above {prefix}amin ({self.amin})")
+        if self.num_coefficients > self.num_mel_bins:
+            raise ConfigError(f"{prefix}num_coefficients ({self.num_coefficients}) must be at most "
+                              f"{prefix}num_mel_bins ({self.num_mel_bins})")
+        if self.upper_hz <= self.lower_hz:
+            raise ConfigError(f"{prefix}upper_hz ({self.upper_hz}) must be above {prefix}lower_hz ({self.lower_hz})")
+        if self.fft_length < self.frame_length:
+            raise ConfigError(f"{prefix}fft_length ({self.fft_length}) must be at least "
+                              f"{prefix}frame_length ({self.frame_length})")
+
+
+@dataclass
+class DsCnnConfig:
+    filters: int = setting(64, min=1)
+    num_blocks: int = setting(4, min=0)
+    first_kernel: tuple[int, int] = setting((10, 4), min=1)
+    first_stride: tuple[int, int] = setting((2, 2), min=1)
+    dropout: float = setting(0.2, min=0.0, below=1.0)

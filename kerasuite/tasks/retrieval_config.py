@@ -1,0 +1,47 @@
+"""retrieval's config: interaction data, the ``two_tower`` family, presets. No TensorFlow here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from kerasuite.config import DataConfig, ModelConfig, TaskSpec
+from kerasuite.data.settings import RecsysDataConfig
+from kerasuite.hparams import TwoTowerConfig
+
+
+@dataclass
+class RetrievalData(DataConfig):
+    schemes: ClassVar[tuple[str, ...]] = ("tfds", "csv", "synthetic")
+
+    source: str = "tfds:movielens/100k-ratings"
+    recsys: RecsysDataConfig = field(default_factory=RecsysDataConfig)
+
+
+@dataclass
+class RetrievalModels(ModelConfig):
+    families: ClassVar = {"two_tower": ("two_tower",)}
+
+    family: str = "two_tower"
+    two_tower: TwoTowerConfig = field(default_factory=TwoTowerConfig)
+
+
+SPEC = TaskSpec(
+    name="retrieval",
+    implementation="kerasuite.tasks.retrieval:Retrieval",
+    data=RetrievalData,
+    model=RetrievalModels,
+    presets={
+        "default": {
+            # 16 steps per call, as ranking: millisecond steps (tools/benchmarking/steps_per_execution.py).
+            "train.epochs": 8, "train.batch_size": 256, "train.learning_rate": 0.01, "train.steps_per_execution": 16,
+            "export.parity.dynamic.min_agreement": 0.9, "export.parity.dynamic.max_metric_drop": 0.02,
+            "export.parity.int8.min_agreement": 0.9, "export.parity.int8.max_metric_drop": 0.02,
+        },
+        "quick": {"data.source": "synthetic:clusters,users=300,items=200", "model.two_tower.embedding_dim": 16,
+                  "model.two_tower.hidden_units": (32,), "model.two_tower.top_k": 50, "train.epochs": 2},
+        "tiny": {"data.source": "synthetic:clusters,users=60,items=40,clusters=4,per_user=8",
+                 "model.two_tower.embedding_dim": 8, "model.two_tower.hidden_units": (8,),
+                 "model.two_tower.top_k": 20, "train.batch_size": 32, "train.epochs": 3},
+    },
+)

@@ -1,0 +1,170 @@
+"""What ``python -m kerasuite.export`` refuses, in one line with the culprit named, exit 2; and
+attention masks that would collapse in int8 are made representable."""
+
+import numpy as np
+
+from helpers import assert_one_line_error, run_cli
+from user_models import (RNG, assert_builtin_only, export_cli, export_cli_without_tensorflow, read_bundle, save_case,
+                         tokens)
+
+CUSTOM_LAYER_MODULE = '''
+import keras
+
+
+@keras.saving.register_keras_serializable(package="user_tests")
+class ScaledTanh(keras.layers.Layer):
+    def __init__(self, scale=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, x):
+        return keras.ops.tanh(x) * self.scale
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+'''
+
+
+def test_lambda_layer_is_refused_before_tensorflow_naming_it(tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((4,), name="x"), keras.layers.Lambda(lambda v: v * 2, name="doubler"),
+                              keras.layers.Dense(2)])
+    paths = save_case(tmp_path, model, {"x": RNG.normal(size=(8, 4)).astype("float32")}, train=False)
+    done = export_cli_without_tensorflow(str(paths["model"]), "--representative", str(paths["representative"]),
+                                         "--out", str(tmp_path / "bundle"))
+    assert_one_line_error(done, 2, "doubler", "Lambda")
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_usage_mistakes_are_one_line_before_tensorflow(tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((4,), name="x"), keras.layers.Dense(2)])
+    paths = save_case(tmp_path, model, {"x": RNG.normal(size=(8, 4)).astype("float32")}, train=False)
+    np.savez(tmp_path / "wrong.npz", y=np.zeros((4, 4), "float32"))
+    (tmp_path / "broken.npz").write_bytes(b"not a zip")
+    cases = [
+        (["--representative", str(tmp_path / "missing.npz")], "missing.npz"),
+        (["--representative", str(tmp_path / "broken.npz")], "broken.npz"),
+        (["--representative", str(paths["representative"]), "--modes", "float32,int4"], "int4"),
+        (["--representative", str(paths["representative"]), "--tolerance", "int8.min_agreement=high"], "min_agreement"),
+        (["--representative", str(paths["representative"]), "--custom-objects", "no_such_module_here"],
+         "no_such_module_here"),
+        (["--representative", str(paths["representative"]), "--labels", str(tmp_path / "nolabels.txt")], "nolabels.txt"),
+    ]
+    for extra, culprit in cases:
+        done = export_cli_without_tensorflow(str(paths["model"]), *extra, "--out", str(tmp_path / "b"))
+        assert_one_line_error(done, 2, culprit)
+    # a key that only the loaded model can judge: after TensorFlow, still one line naming it
+    done = run_cli("kerasuite.export", str(paths["model"]), "--representative", str(tmp_path / "wrong.npz"),
+                   "--modes", "float32", "--out", str(tmp_path / "b"))
+    assert_one_line_error(done, 2, "wrong.npz", "'x'")
+    assert not (tmp_path / "b").exists()
+
+
+def test_custom_layer_needs_its_module_and_exports_with_it(tmp_path):
+    import importlib
+    import sys
+
+    import keras
+
+    (tmp_path / "user_layers_for_test.py").write_text(CUSTOM_LAYER_MODULE)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        layers = importlib.import_module("user_layers_for_test")
+        model = keras.Sequential([keras.Input((6,), name="x"), keras.layers.Dense(8), layers.ScaledTanh(name="squash"),
+                                  keras.layers.Dense(3, activation="softmax")])
+        values = RNG.normal(size=(64, 6)).astype("float32")
+        paths = save_case(tmp_path, model, {"x": values}, np.argmax(values[:, :3], -1))
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("user_layers_for_test", None)
+    from helpers import REPO
+
+    env = {"PYTHONPATH": f"{REPO}:{tmp_path}"}
+    done = export_cli(paths, tmp_path / "bundle", modes="float32", env=env)
+    assert_one_line_error(done, 2, "ScaledTanh", "squash", "--custom-objects")
+    done = export_cli(paths, tmp_path / "bundle", "--custom-objects", "user_layers_for_test", modes="float32", env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    signature, parity = read_bundle(tmp_path / "bundle")
+    assert parity["float32"]["passed"] and parity["float32"]["max_abs_diff"] < 1e-4
+    assert "TANH" in assert_builtin_only(tmp_path / "bundle" / "model_float32.tflite")
+
+
+def test_gru_is_refused_in_one_line(tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((5, 3), name="x"), keras.layers.GRU(4, name="recurrent"),
+                              keras.layers.Dense(2)])
+    paths = save_case(tmp_path, model, {"x": RNG.normal(size=(8, 5, 3)).astype("float32")}, train=False)
+    done = export_cli(paths, tmp_path / "bundle", modes="float32")
+    assert_one_line_error(done, 2, "recurrent", "GRU")
+
+
+def test_masked_attention_encoder_keeps_int8_agreement(tmp_path):
+    """Keras' MultiHeadAttention with a padding mask writes -1e9 into masked scores, which leaves
+    int8 attention uniform; the exporter swaps in the bounded mask (same weights) before converting."""
+    import keras
+
+    keras.utils.set_random_seed(6)
+    ids = keras.Input((10,), dtype="int32", name="tokens")
+    mask = keras.ops.expand_dims(keras.ops.not_equal(ids, 0), 1)
+    x = keras.layers.Embedding(40, 8, embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0))(ids)
+    attended = keras.layers.MultiHeadAttention(2, 4, name="self_attention")(x, x, attention_mask=mask)
+    x = keras.layers.LayerNormalization()(x + attended)
+    model = keras.Model(ids, keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling1D()(x)))
+    data = tokens(128, 10, 40, seed=7)
+    paths = save_case(tmp_path, model, {"tokens": data}, data[:, 0] % 3)
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out, "--tolerance", "int8.max_metric_drop=0.05", "--tolerance", "int8.min_agreement=0.9")
+    assert done.returncode == 0, done.stderr[-2000:]
+    signature, parity = read_bundle(out)
+    assert any("self_attention" in text and "BoundedMaskAttention" in text for text in signature["conversions"])
+    assert parity["float32"]["max_abs_diff"] < 1e-4
+    assert parity["int8"]["passed"] and parity["int8"]["top1_agreement"] >= 0.9, parity["int8"]["failures"]
+    assert_builtin_only(out / "model_int8.tflite")
+
+
+FLEX_LAYER_MODULE = '''
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="user_tests")
+class Determinant(keras.layers.Layer):
+    def call(self, x):
+        return tf.reshape(tf.linalg.det(x), (-1, 1))
+'''
+
+
+def test_flex_ops_are_refused_by_name_and_allowed_files_fail_on_litert(tmp_path):
+    import importlib
+    import sys
+
+    import keras
+
+    (tmp_path / "flex_user_layer.py").write_text(FLEX_LAYER_MODULE)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module("flex_user_layer")
+        matrix = keras.Input((3, 3), name="matrix")
+        model = keras.Model(matrix, module.Determinant(name="det")(matrix))
+        paths = save_case(tmp_path, model, {"matrix": RNG.normal(size=(16, 3, 3)).astype("float32")}, train=False)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("flex_user_layer", None)
+    from helpers import REPO
+
+    env = {"PYTHONPATH": f"{REPO}:{tmp_path}"}
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out, "--custom-objects", "flex_user_layer", modes="float32", env=env)
+    assert_one_line_error(done, 2, "tf.MatrixDeterminant", "--allow-flex")
+    assert not out.exists()
+    done = export_cli(paths, out, "--custom-objects", "flex_user_layer", "--allow-flex", modes="float32", env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    signature, parity = read_bundle(out)
+    verdict = parity["float32"]["runtimes"]["litert_interpreter"]
+    assert verdict["status"] == "failed" and "could not run" in verdict["reason"]
+    assert (out / "failed" / "model_float32.tflite").is_file() and not (out / "model_float32.tflite").exists()
+    assert signature["modes"]["float32"]["verdict"] == "failed"

@@ -1,0 +1,140 @@
+"""``python -m kerasuite.export`` on models kerasuite did not build: each exits as it should,
+converts to builtin ops only (fused LSTMs where there are LSTMs) and reports honest verdicts."""
+
+import numpy as np
+import pytest
+
+from user_models import RNG, assert_builtin_only, export_cli, ops_of, read_bundle, save_case, tokens
+
+
+def _passed_everywhere(signature, parity, modes):
+    for mode in modes:
+        assert signature["modes"][mode]["verdict"] == "passed", signature["modes"][mode]["parity"]
+        assert parity[mode]["passed"] and parity[mode]["runtimes"]["litert_interpreter"]["status"] == "passed"
+
+
+def test_sequential_conv_batchnorm_classifier(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([
+        keras.Input((8, 8, 1), name="image"),
+        keras.layers.Conv2D(4, 3, activation="relu"),
+        keras.layers.BatchNormalization(),
+        keras.layers.Flatten(),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    images = RNG.normal(size=(96, 8, 8, 1)).astype("float32")
+    classes = np.argmax(images[:, 2:5, 4, 0], -1)
+    paths = save_case(tmp_path, model, {"image": images}, classes)
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    signature, parity = read_bundle(out)
+    _passed_everywhere(signature, parity, ("float32", "int8"))
+    assert parity["float32"]["max_abs_diff"] < 1e-4 and parity["int8"]["top1_agreement"] >= 0.98
+    assert "CONV_2D" in assert_builtin_only(out / "model_int8.tflite")
+    assert set(parity["int8"]["keras"]) == {"accuracy"}  # class targets -> accuracy
+    assert signature["output"]["meaning"].startswith("class scores")
+
+
+def test_sequential_embedding_lstm_exports_the_fused_op(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([
+        keras.Input((12,), dtype="int32", name="tokens"),
+        keras.layers.Embedding(30, 8),
+        keras.layers.LSTM(8),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    ids = tokens(96, 12, 30)
+    paths = save_case(tmp_path, model, {"tokens": ids}, ids[:, 0] % 3)
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out, "--tolerance", "int8.min_agreement=0.9", "--tolerance", "int8.max_metric_drop=0.05")
+    assert done.returncode == 0, done.stderr[-2000:]
+    signature, parity = read_bundle(out)
+    _passed_everywhere(signature, parity, ("float32", "int8"))
+    assert parity["float32"]["max_abs_diff"] < 1e-4
+    for mode in ("float32", "int8"):
+        ops = assert_builtin_only(out / f"model_{mode}.tflite")
+        assert ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM") == 1 and "WHILE" not in ops, ops
+    assert any("LSTM" in text for text in signature["conversions"])
+
+
+def test_bidirectional_lstm_in_a_functional_model(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(3)
+    sequence = keras.Input((10, 4), name="sequence")
+    hidden = keras.layers.Bidirectional(keras.layers.LSTM(5, return_sequences=True))(sequence)
+    pooled = keras.layers.GlobalAveragePooling1D()(hidden)
+    model = keras.Model(sequence, keras.layers.Dense(2, activation="softmax")(pooled))
+    values = RNG.normal(size=(64, 10, 4)).astype("float32")
+    paths = save_case(tmp_path, model, {"sequence": values}, (values[:, :, 0].sum(1) > 0).astype("int64"))
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out, modes="float32")
+    assert done.returncode == 0, done.stderr[-2000:]
+    signature, parity = read_bundle(out)
+    _passed_everywhere(signature, parity, ("float32",))
+    assert parity["float32"]["max_abs_diff"] < 1e-4
+    ops = assert_builtin_only(out / "model_float32.tflite")
+    assert ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM") == 2 and "WHILE" not in ops, ops
+
+
+def test_functional_two_input_regression_reports_rmse(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(4)
+    features = keras.Input((6,), name="features")
+    item = keras.Input((1,), dtype="int32", name="item")
+    embedded = keras.layers.Flatten()(keras.layers.Embedding(20, 4)(item))
+    joined = keras.layers.Concatenate()([keras.layers.Dense(8, activation="relu")(features), embedded])
+    model = keras.Model({"features": features, "item": item}, keras.layers.Dense(1)(joined))
+    rng = np.random.default_rng(4)
+    inputs = {"features": rng.normal(size=(80, 6)).astype("float32"),
+              "item": rng.integers(0, 20, (80, 1)).astype("int32")}
+    score = inputs["features"][:, 0] * 2.0 + 0.1
+    model.compile("adam", "mse")
+    model.fit(inputs, score, epochs=5, verbose=0)
+    paths = save_case(tmp_path, model, inputs, score.astype("float32"), train=False)
+    out = tmp_path / "bundle"
+    # int8 of a regression is judged by the metric it feeds: RMSE may rise by at most 0.1
+    done = export_cli(paths, out, "--tolerance", "int8.max_metric_drop=0.1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    signature, parity = read_bundle(out)
+    _passed_everywhere(signature, parity, ("float32", "int8"))
+    assert parity["int8"]["metric"] == "rmse" and parity["int8"]["agreement"] is None
+    assert {t["name"] for t in signature["modes"]["int8"]["inputs"]} == {"features", "item"}
+    assert [t["name"] for t in signature["modes"]["int8"]["outputs"]] == ["output"]
+    assert_builtin_only(out / "model_int8.tflite")
+    from kerasuite.runtime.interpreter import TFLiteModel
+
+    for mode in ("float32", "int8"):  # a serving signature named as signature.json says
+        listed = TFLiteModel(out / f"model_{mode}.tflite").interpreter.get_signature_list()
+        assert listed == {"serving_default": {"inputs": ["features", "item"], "outputs": ["output"]}}, listed
+
+
+def test_conv1d_audio_model(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential([
+        keras.Input((400, 1), name="waveform"),
+        keras.layers.Conv1D(4, 9, strides=4, activation="relu"),
+        keras.layers.MaxPooling1D(4),
+        keras.layers.Conv1D(8, 5, activation="relu"),
+        keras.layers.GlobalMaxPooling1D(),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    time = np.arange(400) / 400.0
+    classes = RNG.integers(0, 3, 96)
+    waves = np.sin(2 * np.pi * (5 + 15 * classes[:, None]) * time)[..., None] + RNG.normal(0, 0.1, (96, 400, 1))
+    paths = save_case(tmp_path, model, {"waveform": waves.astype("float32")}, classes)
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out)
+    assert done.returncode == 0, done.stderr[-2000:]
+    signature, parity = read_bundle(out)
+    _passed_everywhere(signature, parity, ("float32", "int8"))
+    assert "CONV_2D" in assert_builtin_only(out / "model_int8.tflite")  # TFLite runs Conv1D as a 2-D conv

@@ -1,0 +1,131 @@
+"""A mode that failed parity looks failed everywhere it travels, per runtime; the bundle records
+where it came from, is readable by others, and its golden examples cover the classes."""
+
+import json
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from kerasuite.config import ModeTolerance, ParityConfig
+
+
+class ZeroRuntime:
+    """A runtime that gets everything wrong, to prove one failing runtime fails the mode."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def predict(self, inputs):
+        return np.zeros((len(next(iter(inputs.values()))), 4), np.float32)
+
+    def details(self):
+        return {"api": "zeros"}
+
+
+def only_float16(mode, description):
+    return None if mode == "float16" else "zeros runs float16 files only"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    import keras
+
+    from kerasuite.export import export_model, runtimes
+
+    folder = tmp_path_factory.mktemp("verdicts")
+    keras.utils.set_random_seed(8)
+    features = keras.Input((6,), name="features")
+    model = keras.Model(features, keras.layers.Dense(4, activation="softmax")(keras.layers.Dense(8)(features)))
+    rng = np.random.default_rng(8)
+    values = rng.normal(size=(80, 6)).astype("float32")
+    targets = np.argmax(values[:, :4], -1)
+    order = np.argsort(targets != 0, kind="stable")  # every class-0 example first: a naive pick sees one class
+    values, targets = values[order], targets[order]
+    registry = {
+        "litert_interpreter": runtimes.RUNTIMES["litert_interpreter"],
+        "zeros": runtimes.RuntimeEntry(f"{__name__}:ZeroRuntime", only_float16),
+        "elsewhere": runtimes.RuntimeEntry("no.such.module:Nothing", lambda mode, d: "needs hardware this machine lacks"),
+    }
+    tolerances = ParityConfig(int8=ModeTolerance(max_abs_diff=1e-9))  # int8 cannot meet this
+    saved = dict(runtimes.RUNTIMES)
+    runtimes.RUNTIMES.clear()
+    runtimes.RUNTIMES.update(registry)
+    try:
+        report = export_model(model, representative={"features": values}, heldout={"features": values, "target": targets},
+                              modes=("float32", "float16", "int8"), tolerances=tolerances, out=folder / "bundle")
+    finally:
+        runtimes.RUNTIMES.clear()
+        runtimes.RUNTIMES.update(saved)
+    return report, folder / "bundle", targets
+
+
+def test_failed_modes_are_kept_apart_and_marked_failed(bundle):
+    report, out, _ = bundle
+    assert report.failed_modes == ["float16", "int8"] and not report.passed
+    assert (out / "model_float32.tflite").is_file()
+    assert not (out / "model_int8.tflite").exists() and not (out / "model_float16.tflite").exists()
+    assert (out / "failed" / "model_int8.tflite").is_file() and (out / "failed" / "model_float16.tflite").is_file()
+    signature = json.loads((out / "signature.json").read_text())
+    assert signature["failed_modes"] == ["float16", "int8"]
+    assert signature["modes"]["int8"]["verdict"] == "failed" and signature["modes"]["int8"]["file"] == "failed/model_int8.tflite"
+    assert any("max_abs_diff" in f for f in signature["modes"]["int8"]["parity"]["failures"])
+    assert signature["modes"]["float32"]["verdict"] == "passed"
+    assert report.exports["int8"]["verdict"] == "failed" and report.exports["int8"]["path"].endswith("failed/model_int8.tflite")
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "Do not ship float16, int8" in card and "| int8 | failed/model_int8.tflite |" in card
+
+
+def test_every_runtime_has_a_verdict_and_any_failure_fails_the_mode(bundle):
+    _, out, _ = bundle
+    parity = json.loads((out / "parity.json").read_text())
+    float32, float16 = parity["float32"]["runtimes"], parity["float16"]["runtimes"]
+    assert float32["litert_interpreter"]["status"] == "passed" and parity["float32"]["passed"]
+    assert float32["zeros"] == {"status": "not_applicable", "reason": "zeros runs float16 files only", "agreement": None}
+    assert float32["elsewhere"]["status"] == "not_applicable" and "hardware" in float32["elsewhere"]["reason"]
+    # LiteRT agrees on float16, the other applicable runtime does not: the mode fails
+    assert float16["litert_interpreter"]["status"] == "passed" and float16["zeros"]["status"] == "failed"
+    assert not parity["float16"]["passed"] and float16["zeros"]["api"] == "zeros"
+    assert any(f.startswith("zeros:") for f in parity["float16"]["failures"])
+    int8 = parity["int8"]["runtimes"]["litert_interpreter"]
+    assert int8["status"] == "failed" and "max_abs_diff" in int8["reason"] and int8["api"].endswith("Interpreter")
+
+
+def test_device_check_of_a_failed_file_exits_1_naming_the_verdict(bundle):
+    from helpers import run_cli
+
+    _, out, _ = bundle
+    done = run_cli("kerasuite.edge", str(out / "failed" / "model_int8.tflite"), "--check", str(out / "golden.npz"),
+                   "--runs", "2")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "export verdict FAILED for int8" in done.stdout and "max_abs_diff" in done.stdout
+    # float16 failed on another runtime: LiteRT's numbers alone look fine, the verdict does not
+    done = run_cli("kerasuite.edge", str(out / "failed" / "model_float16.tflite"), "--check", str(out / "golden.npz"),
+                   "--runs", "2")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "golden check passed" in done.stdout and "export verdict FAILED for float16" in done.stdout
+    done = run_cli("kerasuite.edge", str(out / "model_float32.tflite"), "--check", str(out / "golden.npz"), "--runs", "2")
+    assert done.returncode == 0 and "FAILED" not in done.stdout, done.stdout + done.stderr
+
+
+def test_golden_examples_cover_every_class(bundle):
+    _, out, targets = bundle
+    golden = np.load(out / "golden.npz")
+    assert (targets[:8] == 0).all()  # the first examples are all one class
+    assert set(golden["target"].tolist()) == {0, 1, 2, 3}
+    assert len(golden["target"]) == 8 and golden["keras_output"].shape == (8, 4)
+
+
+def test_bundle_is_readable_by_others_and_records_provenance(bundle):
+    _, out, _ = bundle
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
+    record = json.loads((out / "provenance.json").read_text())
+    assert set(record["versions"]) >= {"kerasuite", "tensorflow", "keras", "litert"}
+    assert record["versions"]["tensorflow"] and record["versions"]["litert"] and record["created_utc"]
+    assert record["data"]["parity_on"] == "heldout" and record["data"]["parity_examples"] == 80

@@ -1,0 +1,88 @@
+"""Small models written the way a user writes them (plain Keras, no kerasuite builders), their
+data as .npz files, and a runner for ``python -m kerasuite.export``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+RNG = np.random.default_rng(0)
+
+
+def save_case(folder: Path, model, inputs: dict[str, np.ndarray], targets: np.ndarray | None = None,
+              train: bool = True) -> dict[str, Path]:
+    """Fit briefly (so outputs are not uniform: int8 argmax flips on near-ties prove nothing),
+    save the model and split the inputs into representative and held-out .npz files."""
+    count = len(next(iter(inputs.values())))
+    if train and targets is not None:
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(list(inputs.values())[0] if len(inputs) == 1 else inputs, targets, epochs=8, batch_size=16,
+                  verbose=0)
+    half = count // 2
+    paths = {"model": folder / "model.keras", "representative": folder / "representative.npz",
+             "heldout": folder / "heldout.npz"}
+    model.save(paths["model"])
+    np.savez(paths["representative"], **{k: v[:half] for k, v in inputs.items()})
+    heldout = {k: v[half:] for k, v in inputs.items()}
+    if targets is not None:
+        heldout["target"] = targets[half:]
+    np.savez(paths["heldout"], **heldout)
+    return paths
+
+
+def export_cli(paths: dict[str, Path], out: Path, *extra: str, modes: str = "float32,int8", env=None):
+    from helpers import run_cli
+
+    return run_cli("kerasuite.export", str(paths["model"]), "--representative", str(paths["representative"]),
+                   "--heldout", str(paths["heldout"]), "--modes", modes, "--out", str(out), *extra, env=env)
+
+
+def read_bundle(out: Path) -> tuple[dict, dict]:
+    return json.loads((out / "signature.json").read_text()), json.loads((out / "parity.json").read_text())
+
+
+def ops_of(path: Path) -> list[str]:
+    from kerasuite.runtime.interpreter import TFLiteModel
+
+    return [op["op_name"] for op in TFLiteModel(path).interpreter._get_ops_details()]
+
+
+def assert_builtin_only(path: Path) -> list[str]:
+    ops = ops_of(path)
+    assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"], ops
+    return ops
+
+
+def tokens(count: int, length: int, vocabulary: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1, vocabulary, (count, length)).astype("int32")
+    for row, used in enumerate(rng.integers(2, length + 1, count)):
+        ids[row, used:] = 0  # right padding
+    return ids
+
+
+BLOCK_TENSORFLOW = """
+import sys
+class _NoTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'):
+            raise ImportError('TensorFlow is blocked in this test: ' + name)
+sys.meta_path.insert(0, _NoTensorFlow())
+from kerasuite.export.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def export_cli_without_tensorflow(*args: str):
+    """The CLI in a process where importing TensorFlow or Keras fails: a usage error must be
+    reported before either is needed."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers import REPO
+
+    return subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, *args], capture_output=True, text=True,
+                          cwd=str(REPO), timeout=120, env=dict(os.environ, PYTHONPATH=str(REPO)))

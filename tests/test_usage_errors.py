@@ -1,0 +1,104 @@
+"""Usage mistakes (issue 17) and wrong values (issue 18, item 5): one line naming the flag or key,
+exit 2, and no TensorFlow imported to find them out."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from helpers import REPO, assert_one_line_error, run_main
+
+LONG = "x" * 300
+
+# (arguments, what the one line must name)
+BAD_VALUES = [
+    (["--seed", "-1"], "seed"),
+    (["--seed", "99999999999"], "seed"),
+    (["--set", "model.cnn.filters="], "model.cnn.filters"),
+    (["--set", "model.cnn.pooling=bogus"], "model.cnn.pooling"),
+    (["--set", "model.cnn.dropout=1.5"], "model.cnn.dropout"),
+    (["--set", "data.image.height=0"], "data.image.height"),
+    (["--set", "data.image.channels=2"], "data.image.channels"),
+    (["--set", "train.optimizer=adagrad"], "train.optimizer"),
+    (["--set", "export.parity.int8.min_agreement=1.5"], "export.parity.int8.min_agreement"),
+    (["--set", "train.steps_per_epoch=-1"], "train.steps_per_epoch"),
+    (["--task", "keyword_spotting", "--set", "model.mfcc.num_mel_bins=0"], "model.mfcc.num_mel_bins"),
+    (["--task", "ranking", "--set", "model.ranking.embedding_dim=0"], "model.ranking.embedding_dim"),
+    (["--set", "data.test_fraction=0"], "data.test_fraction"),
+    (["--task", "retrieval", "--set", "model.two_tower.top_k=0"], "model.two_tower.top_k"),
+    (["--set", "train.learning_rate=nan"], "train.learning_rate"),
+    (["--set", "train.learning_rate=inf"], "train.learning_rate"),
+    (["--set", "export.threads=0"], "export.threads"),
+    (["--set", "export.golden_examples=0"], "export.golden_examples"),
+    (["--set", "data.limit=-1"], "data.limit"),
+    (["--run-dir", f"runs/{LONG}"], "--run-dir"),
+    (["--set", f"name={LONG}"], "name"),
+    (["--set", f"export.dir=exports/{LONG}"], "export.dir"),
+    (["--task", "text_classification", "--set", "model.lstm.cell=gru"], "model.lstm.cell"),
+    (["--task", "text_classification", "--set", "model.transformer.num_heads=3"], "num_heads"),
+    (["--task", "keyword_spotting", "--set", "model.mfcc.upper_hz=9000"], "model.mfcc.upper_hz"),
+    (["--task", "keyword_spotting", "--set", "model.mfcc.power=3"], "model.mfcc.power"),
+    (["--task", "keyword_spotting", "--set", "model.mfcc.frame_step=7"], "model.mfcc.frame_step"),
+]
+BAD_USAGE = [
+    (["--set", "model.lstm.units=32"], "model.lstm.units"),  # another task's key
+    (["--set", "bogus.key=1"], "bogus.key"),
+    (["--set", "train.epochs=abc"], "train.epochs"),
+    (["--task", "nope"], "--task 'nope'"),
+    (["--model", "resnet"], "--model 'resnet'"),
+    (["--task", "ranking", "--model", "cnn"], "--model 'cnn'"),
+    (["--config", "/no/such/config.yaml"], "/no/such/config.yaml"),
+    (["--data", "folder:/no/such/folder"], "/no/such/folder"),
+    (["--data", "csv:x.csv"], "--data 'csv:x.csv'"),  # image_classification reads no CSV
+    (["--task", "ranking", "--data", "csv:/no/such.csv"], "/no/such.csv"),
+    (["--export", "int4"], "int4"),
+    (["--preset", "huge"], "--preset"),
+]
+
+
+@pytest.mark.parametrize("args,culprit", BAD_VALUES + BAD_USAGE, ids=lambda v: " ".join(v)[:60] if isinstance(v, list) else None)
+def test_bad_value_or_usage_is_one_line_exit_2(tmp_path, capsys, monkeypatch, args, culprit):
+    monkeypatch.chdir(tmp_path)  # relative run and export folders land here, never in the repo
+    run_dir = ["--run-dir", str(tmp_path / "run")] if "--run-dir" not in args else []
+    done = run_main(capsys, *run_dir, *args)
+    assert_one_line_error(done, 2, culprit)
+    assert not (tmp_path / "run").exists()
+
+
+def test_another_tasks_key_names_the_keys_that_exist(capsys, tmp_path):
+    done = run_main(capsys, "--run-dir", str(tmp_path / "run"), "--set", "model.lstm.units=32")
+    assert_one_line_error(done, 2, "model.lstm.units", "family, cnn")
+
+
+def test_finished_run_is_refused_before_tensorflow(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "metrics.json").write_text("{}")
+    done = run_main(capsys, "--run-dir", str(run_dir), "--epochs", "1")
+    assert_one_line_error(done, 2, str(run_dir), "--overwrite")
+
+
+def test_usage_errors_do_not_import_tensorflow(tmp_path):
+    """Every case above, in one fresh interpreter: none of them may load TensorFlow, Keras or numpy."""
+    finished = tmp_path / "finished"
+    finished.mkdir()
+    (finished / "metrics.json").write_text("{}")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    cases = [["--run-dir", str(tmp_path / "run"), *args] for args, _ in BAD_VALUES + BAD_USAGE]
+    cases += [["--run-dir", str(finished)], ["--config", str(broken)]]
+    code = (
+        "import json, sys\n"
+        "from kerasuite.train import main\n"
+        f"codes = [main(args) for args in json.loads({json.dumps(json.dumps(cases))})]\n"
+        # numpy too: it alone doubles the time to a usage error (0.7 s of imports on a loaded machine)
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'numpy'))\n"
+        "print(json.dumps({'codes': codes, 'heavy': heavy}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path),
+                          env={**__import__("os").environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["codes"] == [2] * len(cases)
+    assert result["heavy"] == []
