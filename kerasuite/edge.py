@@ -6,6 +6,8 @@ the outputs mean.
 
   --check golden.npz   verify the Keras model's recorded outputs within the bundle's tolerance
   --input FILE ...     classify / score raw files (image, text, .wav, or .npy arrays)
+  --input LONG.wav --stream [--hop 0.25]   keyword spotting over a long recording
+                       (detections with times; kerasuite/runtime/streaming.py)
 """
 
 from __future__ import annotations
@@ -30,7 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=50, help="invokes timed for the latency report")
     parser.add_argument("--top", type=int, default=3, help="how many labels/scores to print per input")
+    parser.add_argument("--stream", action="store_true", help="slide the model's window over each --input .wav "
+                        "and print keyword detections with times")
+    parser.add_argument("--hop", type=float, default=0.25, help="--stream: seconds between windows (default 0.25)")
+    parser.add_argument("--threshold", type=float, default=0.7, help="--stream: smoothed posterior to fire (default 0.7)")
     return parser
+
+
+# Sizes in signature.json's preprocessing that must be positive whole numbers.
+POSITIVE_SIZES = ("height", "width", "sample_rate", "samples", "sequence_length")
 
 
 def bundle_dir_of(model_path: Path) -> Path:
@@ -47,9 +57,43 @@ def load_signature(model_path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}: not valid JSON ({error.msg})") from None
+        signature = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: not valid JSON ({getattr(error, 'msg', error)})") from None
+    check_signature(signature, path)
+    return signature
+
+
+def check_signature(signature: Any, path: Path) -> None:
+    """A tampered or hand-edited signature.json is named here, not as a KeyError later."""
+    if not isinstance(signature, dict):
+        raise UserError(f"{path}: expected a JSON object, found {type(signature).__name__}")
+    for key in ("modes", "preprocessing"):
+        if not isinstance(signature.get(key, {}), dict):
+            raise UserError(f"{path}: {key!r} must be an object")
+    for mode, description in signature.get("modes", {}).items():
+        if not isinstance(description, dict):
+            raise UserError(f"{path}: modes.{mode} must be an object")
+    preprocessing = signature.get("preprocessing", {})
+    if preprocessing and "kind" not in preprocessing:
+        raise UserError(f"{path}: preprocessing has no 'kind'")
+    if preprocessing.get("kind") == "image" and not isinstance(preprocessing.get("channels"), int):
+        raise UserError(f"{path}: preprocessing.channels must be 1 or 3")
+    for key in POSITIVE_SIZES:
+        if key in preprocessing:
+            value = preprocessing[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise UserError(f"{path}: preprocessing.{key} must be a positive whole number, not {value!r}")
+    if preprocessing.get("kind") == "image":
+        for key in ("height", "width", "scale"):
+            if key not in preprocessing:
+                raise UserError(f"{path}: preprocessing.{key} is missing")
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    for flag, value in (("--threads", args.threads), ("--runs", args.runs), ("--top", args.top)):
+        if value < 1:
+            raise UserError(f"{flag} {value}: must be at least 1")
 
 
 def mode_of(model_path: Path, signature: dict[str, Any]) -> str | None:
@@ -73,17 +117,27 @@ def check_golden(model, golden_path: Path, tolerance: float) -> dict[str, Any]:
     if not golden_path.is_file():
         raise UserError(f"--check {golden_path}: no such file")
     try:
-        golden = np.load(golden_path)
+        golden = np.load(golden_path, allow_pickle=False)
         inputs = {key.split("__", 1)[1]: golden[key] for key in golden.files if key.startswith("input__")}
         expected = golden["keras_output"]
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, EOFError) as error:
         raise UserError(f"--check {golden_path}: not a kerasuite golden file ({error})") from None
+    if not inputs:
+        raise UserError(f"--check {golden_path}: holds no input arrays")
+    if len(expected) == 0 or any(len(value) == 0 for value in inputs.values()):
+        raise UserError(f"--check {golden_path}: holds zero examples")
+    check_input_arrays(model, inputs, f"--check {golden_path}")
     actual = model.predict(inputs)
+    if actual.shape != expected.shape:
+        raise UserError(f"--check {golden_path}: keras_output has shape {list(expected.shape)}, "
+                        f"the model gives {list(actual.shape)}")
     diff = float(np.max(np.abs(actual.astype(np.float32) - expected.astype(np.float32))))
     return {"examples": int(len(expected)), "max_abs_diff": diff, "tolerance": tolerance, "passed": diff <= tolerance}
 
 
-def read_inputs(paths: Sequence[str], signature: dict[str, Any], bundle_dir: Path, input_names: list[str]) -> dict[str, np.ndarray]:
+def read_inputs(paths: Sequence[str], signature: dict[str, Any], bundle_dir: Path, input_names: list[str],
+                model=None) -> dict[str, np.ndarray]:
+    """Each file -> batch-1 model inputs (checked against ``model``'s input shapes, naming the file)."""
     from kerasuite.runtime.inputs import READERS
 
     preprocessing = signature.get("preprocessing", {})
@@ -92,16 +146,52 @@ def read_inputs(paths: Sequence[str], signature: dict[str, Any], bundle_dir: Pat
         if not Path(path).is_file():
             raise UserError(f"--input {path}: no such file")
         if path.endswith(".npy"):
-            array = np.load(path)
+            try:
+                array = np.load(path, allow_pickle=False)
+            except (OSError, ValueError, EOFError) as error:
+                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                raise UserError(f"--input {path}: not a readable numeric .npy file ({reason})") from None
+            if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+                raise UserError(f"--input {path}: holds {getattr(array, 'dtype', type(array).__name__)} values; "
+                                "expected a numeric array")
             batches.append({input_names[0]: array[None] if array.ndim else array})
+            if model is not None:
+                check_input_arrays(model, batches[-1], f"--input {path}")
             continue
         kind = preprocessing.get("kind")
         if kind not in READERS:
             raise UserError(f"--input {path}: the bundle does not say how to read raw files (preprocessing kind {kind!r}); pass .npy arrays")
         module_name, _, function_name = READERS[kind].partition(":")
         reader = getattr(importlib.import_module(module_name), function_name)
-        batches.append(reader(path, preprocessing, bundle_dir))
+        try:
+            batches.append(reader(path, preprocessing, bundle_dir))
+        except (KeyError, TypeError) as error:  # a signature.json without a field the reader needs
+            raise UserError(f"{bundle_dir / 'signature.json'}: preprocessing lacks or mistypes {error} "
+                            f"(needed to read {path})") from None
+        if model is not None:  # the file read fine, so a wrong shape comes from the preprocessing
+            check_input_arrays(model, batches[-1], f"--input {path} as {bundle_dir / 'signature.json'} says to read it")
+    shapes = {name: {b[name].shape[1:] for b in batches} for name in batches[0]}
+    for name, found in shapes.items():
+        if len(found) > 1:
+            raise UserError(f"--input: the files give {name} arrays of different shapes {sorted(map(list, found))}")
     return {name: np.concatenate([b[name] for b in batches]) for name in batches[0]}
+
+
+def check_input_arrays(model, inputs: dict[str, np.ndarray], what: str) -> None:
+    """Shapes and dtypes against the model's inputs, so a wrong array is named, not a LiteRT error."""
+    for description in model.describe()["inputs"]:
+        name = description["name"]
+        key = name if name in inputs else (next(iter(inputs)) if len(inputs) == 1 else None)
+        if key is None:
+            raise UserError(f"{what}: no array for the model input {name!r} (has {', '.join(inputs)})")
+        array = inputs[key]
+        wanted = list(description["shape"])[1:]
+        if array.ndim != len(wanted) + 1 or any(w not in (-1, a) for w, a in zip(wanted, array.shape[1:])):
+            raise UserError(f"{what}: {key} has shape {list(array.shape)}, the model wants [N, "
+                            f"{', '.join(map(str, wanted))}]")
+        # quantized inputs take floats (the runner quantizes them); id inputs do not
+        if description["dtype"] in ("int32", "int64") and not description.get("quantization") and array.dtype.kind == "f":
+            raise UserError(f"{what}: {key} holds floats, the model wants {description['dtype']} ids")
 
 
 def describe_prediction(output: np.ndarray, labels: list[str] | None, top: int) -> str:
@@ -128,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(args: argparse.Namespace) -> int:
     from kerasuite.runtime.interpreter import TFLiteModel
 
+    check_flags(args)
     model_path = Path(args.model)
     model = TFLiteModel(model_path, threads=args.threads)
     signature = load_signature(model_path)
@@ -139,6 +230,8 @@ def _main(args: argparse.Namespace) -> int:
     print(f"{model_path.name}: {mode or 'unknown mode'}, inputs "
           + ", ".join(f"{t['name']} {t['dtype']}{t['shape']}" for t in model.describe()["inputs"]))
 
+    if args.stream:
+        return _stream(args, model, signature, labels)
     status = 0
     example: dict[str, np.ndarray] | None = None
     if args.check:
@@ -155,10 +248,11 @@ def _main(args: argparse.Namespace) -> int:
         if failed_because:
             print(f"export verdict FAILED for {mode}: {failed_because}; do not ship {model_path.name}")
             status = 1
-        golden = np.load(args.check)
+        golden = np.load(args.check, allow_pickle=False)
         example = {k.split("__", 1)[1]: golden[k][:1] for k in golden.files if k.startswith("input__")}
     if args.input:
-        inputs = read_inputs(args.input, signature, bundle_dir, model.input_names)
+        inputs = read_inputs(args.input, signature, bundle_dir, model.input_names, model)
+        check_input_arrays(model, inputs, "--input")
         outputs = model.predict(inputs)
         for path, output in zip(args.input, outputs):
             print(f"{path}: {describe_prediction(output, labels, args.top)}")
@@ -170,6 +264,27 @@ def _main(args: argparse.Namespace) -> int:
     if not args.check and not args.input:
         print("nothing to run: pass --check GOLDEN.npz and/or --input FILE ...")
     return status
+
+
+def _stream(args: argparse.Namespace, model, signature: dict[str, Any], labels: list[str] | None) -> int:
+    from kerasuite.runtime import streaming
+
+    preprocessing = signature.get("preprocessing", {})
+    if preprocessing.get("kind") != "audio" or not labels:
+        raise UserError(f"--stream: {args.model} is not a keyword-spotting bundle (needs audio preprocessing and labels)")
+    if not args.input:
+        raise UserError("--stream: pass the recording(s) with --input LONG.wav")
+    settings = streaming.StreamSettings(hop_seconds=args.hop, threshold=args.threshold)
+    settings.check()
+    for path in args.input:
+        if not Path(path).is_file():
+            raise UserError(f"--input {path}: no such file")
+        signal = streaming.read_recording(path, int(preprocessing["sample_rate"]))
+        found = streaming.stream(model.predict, signal, preprocessing, labels, settings)
+        print(f"{path}: {len(signal) / int(preprocessing['sample_rate']):.2f} s, {len(found)} detection(s)")
+        for detection in found:
+            print(f"  {detection.seconds:9.2f} s  {detection.label}  {detection.score:.3f}")
+    return 0
 
 
 if __name__ == "__main__":

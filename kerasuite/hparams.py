@@ -122,6 +122,14 @@ class MfccConfig:
     mel_cap: Optional[float] = setting(3.2, above=0.0)
     amin: float = setting(0.02, above=0.0)
     top_db: Optional[float] = setting(None, above=0.0)
+    # int8 resolution of the MFCC tensor (mfcc.py explains): librosa's sinusoidal lifter (0 = off)
+    # evens out the coefficients' spreads, and db_offset (added to every dB value; ~12 is minus
+    # the mean log-mel of peak-normalised speech) centres c0 on zero. The normalisation layer
+    # after the front end undoes both in float. Off by default: lifter=22, db_offset=12 cut the
+    # MFCC tensor's step per coefficient spread 3.7x but left int8 agreement unchanged (the
+    # error comes from the linear int8 mel before LOG; tools/benchmarking/speech_int8_layers.py).
+    lifter: float = setting(0.0, min=0.0)
+    db_offset: float = 0.0
 
     def validate(self, prefix: str) -> None:
         """The MFCC layer's own rules (kerasuite/models/layers/mfcc.py), checked before TensorFlow;
@@ -146,6 +154,17 @@ class MfccConfig:
         if self.fft_length < self.frame_length:
             raise ConfigError(f"{prefix}fft_length ({self.fft_length}) must be at least "
                               f"{prefix}frame_length ({self.frame_length})")
+
+
+@dataclass
+class KwsTrainingConfig:
+    """Training-only measures of keyword-spotting models (none of them is in the exported graph)."""
+
+    time_masks: int = setting(0, min=0)  # SpecAugment bands of frames zeroed on the normalised MFCC map
+    time_mask_frames: int = setting(8, min=0)  # widest band, in frames (20 ms each by default)
+    frequency_masks: int = setting(0, min=0)  # SpecAugment bands of MFCC coefficients zeroed
+    frequency_mask_coefficients: int = setting(2, min=0)
+    label_smoothing: float = setting(0.0, min=0.0, below=1.0)
 
 
 @dataclass

@@ -89,6 +89,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:  # --help, or a usage error already printed in one line
         return stop.code if isinstance(stop.code, int) else 2
     quiet_tensorflow(args.verbose)
+    previous_handlers = stop_on_signals()
+    try:
+        return _run(args)
+    finally:
+        import signal
+
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         # Every usage mistake is refused here, in well under a second: TensorFlow takes 10-20 s
         # to import and is not needed to find a bad key, value, task or run folder.
@@ -111,7 +122,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted as error:
         print(f"interrupted: {error}", file=sys.stderr)
         return error.exit_code
+    except OSError as error:
+        from kerasuite.locations import is_disk_full
+
+        if not is_disk_full(error):
+            raise
+        where = error.filename or "the run or export folder"
+        print(f"error: {where}: no space left on the device; free some space or choose another location",
+              file=sys.stderr)
+        return 2
     return 0
+
+
+def stop_on_signals() -> dict:
+    """SIGTERM or Ctrl-C outside ``fit`` (loading data, evaluating, exporting) ends the run with
+    one line and exit 128 + signal; cleanup (temporary folders, the converter child) runs on the way
+    out. During ``fit`` the backup callback takes the signals over and saves first."""
+    import signal
+
+    def stop(signum, frame):
+        raise Interrupted(f"stopped by {signal.Signals(signum).name} before the run finished; "
+                          "rerun the same command to continue", signum)
+
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # Python allows handlers only there
+        return {}
+    return {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
 
 
 if __name__ == "__main__":

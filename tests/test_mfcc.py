@@ -36,14 +36,14 @@ def speechlike(seed: int, samples: int = SR, level: float = 0.5) -> np.ndarray:
     return (signal * level / np.abs(signal).max()).astype(np.float32)
 
 
-def librosa_mfcc(y: np.ndarray, layer: Mfcc) -> np.ndarray:
+def librosa_mfcc(y: np.ndarray, layer: Mfcc, lifter: float = 0.0) -> np.ndarray:
     mel = librosa.feature.melspectrogram(
         y=y, sr=layer.sample_rate, n_fft=layer.fft_length, win_length=layer.frame_length,
         hop_length=layer.frame_step, n_mels=layer.num_mel_bins, fmin=layer.lower_hz, fmax=layer.upper_hz,
         power=layer.power,
     )
     db = librosa.power_to_db(mel, amin=layer.amin, top_db=layer.top_db)
-    return librosa.feature.mfcc(S=db, n_mfcc=layer.num_coefficients).T  # [frames, coefficients]
+    return librosa.feature.mfcc(S=db, n_mfcc=layer.num_coefficients, lifter=lifter).T  # [frames, coefficients]
 
 
 def relative_error(actual: np.ndarray, reference: np.ndarray) -> float:
@@ -78,6 +78,19 @@ def test_mfcc_matches_librosa(kwargs):
     reference = librosa_mfcc(clip, layer)
     assert ours.shape == reference.shape == (layer.num_frames(SR), layer.num_coefficients)
     assert relative_error(ours, reference) < 1e-4
+
+
+def test_lifter_matches_librosa_and_db_offset_moves_only_c0():
+    clip = speechlike(5)
+    plain = Mfcc(top_db=None)
+    liftered = Mfcc(top_db=None, lifter=22.0)
+    ours = np.asarray(liftered(clip[None]))[0]
+    assert relative_error(ours, librosa_mfcc(clip, liftered, lifter=22.0)) < 1e-4
+    assert np.abs(ours[:, 9]).max() > 5 * np.abs(np.asarray(plain(clip[None]))[0][:, 9]).max()
+    shifted = np.asarray(Mfcc(top_db=None, lifter=22.0, db_offset=12.0)(clip[None]))[0]
+    c0_gain = 1.0 + 11.0 * np.sin(np.pi / 22.0)
+    np.testing.assert_allclose(shifted[:, 0] - ours[:, 0], 12.0 * np.sqrt(40) * c0_gain, rtol=1e-4)
+    np.testing.assert_allclose(shifted[:, 1:], ours[:, 1:], atol=1e-3)
 
 
 def test_magnitude_mode_and_peak_floor_match_librosa():
@@ -141,7 +154,8 @@ def test_tflite_front_end_matches_keras_in_float32_and_int8(tmp_path):
 
     defaults = MfccConfig()
     model = _front_end_model(power=defaults.power, peak_floor=defaults.peak_floor, magnitude_cap=defaults.magnitude_cap,
-                             mel_cap=defaults.mel_cap, amin=defaults.amin, top_db=defaults.top_db)
+                             mel_cap=defaults.mel_cap, amin=defaults.amin, top_db=defaults.top_db,
+                             lifter=defaults.lifter, db_offset=defaults.db_offset)
     model.save(tmp_path / "front_end.keras")
     clips = np.stack([speechlike(seed, level=level) for seed, level in zip(range(40), np.geomspace(0.02, 0.9, 40))])
     # calibration and evaluation interleave so both cover the whole level range (calibrating on

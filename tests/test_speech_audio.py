@@ -329,3 +329,28 @@ def test_training_cli_refuses_a_one_class_folder_in_one_line(tmp_path):
     done = run_cli("kerasuite.train", "--task", "keyword_spotting", "--data", f"folder:{tmp_path / 'data'}",
                    "--run-dir", str(tmp_path / "run"))
     assert_one_line_error(done, 2, str(tmp_path / "data"), "single class")
+
+
+def test_make_keywords_hard_preset_adds_low_snr_noise_and_speaker_disjoint_test(tmp_path):
+    """--preset sc12-hard: explicit flags win over the preset (--per-class, --noisy-fraction); test
+    voices stay out of training; the low-SNR colored noise really is mixed in; a bad --low-snr-db
+    is a usage error."""
+    clean = make_keywords(tmp_path / "clean", "--per-class", "5", "--noisy-fraction", "0")
+    noisy = make_keywords(tmp_path / "noisy", "--per-class", "5", "--preset", "sc12-hard", "--noisy-fraction", "1",
+                          "--low-snr-db", "0:0")
+    for split, count in (("train", 4), ("test", 1)):
+        assert len(list((noisy / split / "yes").glob("*.wav"))) == count
+    voice = lambda path: "_".join(path.stem.split("_")[1:-1])  # noqa: E731
+    train_voices = {voice(p) for p in (noisy / "train").glob("[ny]*/*.wav")}
+    assert not train_voices & {voice(p) for p in (noisy / "test").glob("[ny]*/*.wav")}
+
+    def quiet_share(path: Path) -> float:
+        # share of samples near zero: a clean clip is mostly silence around the word, a 0 dB noisy one is not
+        samples, _ = device_audio.read_wav(path)
+        return float(np.mean(np.abs(samples[:, 0]) < 0.01 * np.abs(samples).max()))
+
+    word = lambda root: sorted((root / "train" / "yes").glob("*.wav"))  # noqa: E731
+    assert np.mean([quiet_share(p) for p in word(clean)]) > np.mean([quiet_share(p) for p in word(noisy)]) + 0.2
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "make_keywords.py"), "--out", str(tmp_path / "x"),
+                           "--low-snr-db", "10"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--low-snr-db" in done.stderr

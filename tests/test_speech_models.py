@@ -94,3 +94,49 @@ def test_edge_runner_classifies_a_wav_file_and_names_bad_ones(tiny_run, tmp_path
     empty = write_pcm(tmp_path / "empty.wav", np.zeros((1, 0)), 16000)
     assert_one_line_error(run_cli("kerasuite.edge", model, "--input", str(empty)), 2, str(empty), "empty WAV")
 
+
+
+def test_batch_norm_momentum_forgets_the_initial_statistics_in_any_run_length():
+    from kerasuite.models.speech import batch_norm_momentum
+
+    for steps in (1, 4, 16, 65, 66, 500, 10_000):
+        momentum = batch_norm_momentum(steps)
+        assert 0.0 < momentum <= 0.9
+        assert momentum**steps <= 1.001e-3, (steps, momentum)
+    assert batch_norm_momentum(10_000) == 0.9  # long runs keep the usual momentum
+
+
+def test_default_keyword_spotting_learns_a_small_set_at_the_default_batch(tmp_path):
+    """Issue 17: tones-4 (~86 training clips, 2 steps per epoch at the default batch of 64) was at
+    chance (0.25) after 8 epochs because the BatchNormalization moving statistics had not moved
+    away from their initial values. Default batch, default BN; a narrower ds_cnn for speed."""
+    from kerasuite.train import main
+
+    code = main(["--task", "keyword_spotting", "--data", "synthetic:tones-4", "--epochs", "8", "--export", "none",
+                 "--run-dir", str(tmp_path / "run"), "--set", "model.ds_cnn.filters=16", "train.verbose=0"])
+    assert code == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["batch_size"] == 64
+    assert metrics["eval"]["accuracy"] >= 0.75, metrics["eval"]
+
+
+def test_edge_stream_reports_detections_with_times_and_refuses_a_bad_hop(tiny_run, tmp_path):
+    """``--stream`` over a recording longer than the window: numpy + LiteRT only, one line per
+    detection with its time; a bad --hop is a one-line exit 2 naming the flag."""
+    from helpers import assert_one_line_error, run_cli
+    from test_speech_audio import tone, write_pcm
+
+    folder, _ = tiny_run("keyword_spotting")
+    model = str(folder / "bundle" / "model_int8.tflite")
+    recording = write_pcm(tmp_path / "long.wav", np.concatenate([tone(500, 1.5, 16000), tone(900, 2.0, 16000)])[None], 16000)
+    done = run_cli("kerasuite.edge", model, "--input", str(recording), "--stream", "--hop", "0.5", "--threshold", "0.3")
+    assert done.returncode == 0, done.stderr
+    header = next(line for line in done.stdout.splitlines() if line.startswith(str(recording)))
+    assert "3.50 s" in header and "detection(s)" in header
+    count = int(header.split(", ")[1].split()[0])
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith("  ") and line.strip().endswith(tuple("0123456789"))]
+    assert len(rows) == count
+    labels = (folder / "bundle" / "labels.txt").read_text().split()
+    for seconds, unit, label, score in rows:
+        assert 0.0 < float(seconds) <= 3.5 and unit == "s" and label in labels and 0.3 <= float(score) <= 1.0
+    assert_one_line_error(run_cli("kerasuite.edge", model, "--input", str(recording), "--stream", "--hop", "0"), 2, "--hop")

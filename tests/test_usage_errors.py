@@ -79,6 +79,25 @@ def test_finished_run_is_refused_before_tensorflow(tmp_path, capsys):
     assert_one_line_error(done, 2, str(run_dir), "--overwrite")
 
 
+def _main_in_fresh_python(cases: list[list[str]], cwd, env: dict[str, str] | None = None) -> dict:
+    """Exit codes of ``kerasuite.train.main`` for each argument list, run in one new interpreter,
+    and the heavy modules that interpreter imported on the way."""
+    import os
+
+    code = (
+        "import json, sys\n"
+        "from kerasuite.train import main\n"
+        f"codes = [main(args) for args in json.loads({json.dumps(json.dumps(cases))})]\n"
+        # numpy too: it alone doubles the time to a usage error (0.7 s of imports on a loaded machine)
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'numpy'))\n"
+        "print(json.dumps({'codes': codes, 'heavy': heavy}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(cwd),
+                          env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})}, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def test_usage_errors_do_not_import_tensorflow(tmp_path):
     """Every case above, in one fresh interpreter: none of them may load TensorFlow, Keras or numpy."""
     finished = tmp_path / "finished"
@@ -88,17 +107,11 @@ def test_usage_errors_do_not_import_tensorflow(tmp_path):
     broken.write_text("{not json")
     cases = [["--run-dir", str(tmp_path / "run"), *args] for args, _ in BAD_VALUES + BAD_USAGE]
     cases += [["--run-dir", str(finished)], ["--config", str(broken)]]
-    code = (
-        "import json, sys\n"
-        "from kerasuite.train import main\n"
-        f"codes = [main(args) for args in json.loads({json.dumps(json.dumps(cases))})]\n"
-        # numpy too: it alone doubles the time to a usage error (0.7 s of imports on a loaded machine)
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'numpy'))\n"
-        "print(json.dumps({'codes': codes, 'heavy': heavy}))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path),
-                          env={**__import__("os").environ, "PYTHONPATH": str(REPO)}, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = _main_in_fresh_python(cases, tmp_path)
     assert result["codes"] == [2] * len(cases)
     assert result["heavy"] == []
+
+
+def test_bad_tf_config_is_refused_before_tensorflow(tmp_path):
+    result = _main_in_fresh_python([["--run-dir", str(tmp_path / "run")]], tmp_path, {"TF_CONFIG": "{not json"})
+    assert result == {"codes": [2], "heavy": []}

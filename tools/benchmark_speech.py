@@ -1,14 +1,18 @@
-"""Keyword-spotting benchmark: ds_cnn and cnn next to a scikit-learn baseline on the same split.
+"""Keyword-spotting benchmark: the easy and the harder offline set, several seeds, one run.
 
     python tools/make_keywords.py --out data/keywords
-    python tools/benchmark_speech.py --data folder:data/keywords --out runs/benchmark_speech
+    python tools/make_keywords.py --out data/keywords_hard --preset sc12-hard
+    python tools/benchmark_speech.py --data easy=folder:data/keywords hard=folder:data/keywords_hard \
+        --families ds_cnn --seeds 1,2 --out runs/benchmark_speech
 
-For each model family this runs the real training command (``kerasuite.training.runner.run``:
-train, evaluate, export float32 + int8, parity) and reads its metrics.json: Keras accuracy, int8
-TFLite accuracy (raw waveform in), int8 file size and TFLite latency per one-second clip. The
-baseline is librosa MFCC statistics (mean and standard deviation over time of the MFCCs and
-their deltas) + standardisation + logistic regression, trained on the same training clips and
-scored on the same test clips. Results go to OUT/results.json and a Markdown table on stdout.
+For each data set, model family and seed this runs the real training command
+(``kerasuite.training.runner.run``: train, evaluate, export float32 + int8, parity) and reads its
+metrics.json: Keras accuracy, int8 TFLite accuracy (raw waveform in) and top-1 agreement with
+Keras, int8 file size and TFLite latency per one-second clip; the table shows the mean over seeds
+(and the spread). The peer is librosa MFCC statistics (mean and standard deviation over time of
+the MFCCs and their deltas) + standardisation + logistic regression, trained on the same training
+clips and scored on the same test clips. Results go to OUT/results.json and a Markdown table on
+stdout.
 """
 
 from __future__ import annotations
@@ -72,17 +76,17 @@ def sklearn_baseline(config) -> dict:
             "seconds": round(time.perf_counter() - started, 1)}
 
 
-def run_family(family: str, args: argparse.Namespace, out: Path) -> dict:
+def run_family(family: str, data: str, seed: int, extra: list[str], epochs: int, out: Path) -> dict:
     import keras
 
     from kerasuite import config as cfg
     from kerasuite.training.runner import run
 
-    sets = cfg.parse_set([f"model.family={family}", "train.verbose=2", f"run_dir={out / family}",
-                          f"export.dir={out / family / 'bundle'}", *args.set])
-    flags = {"task": "keyword_spotting", "data.source": args.data, "export.modes": "float32,int8"}
-    if args.epochs:
-        flags["train.epochs"] = args.epochs
+    sets = cfg.parse_set([f"model.family={family}", "train.verbose=2", f"run_dir={out}",
+                          f"export.dir={out / 'bundle'}", f"seed={seed}", *extra])
+    flags = {"task": "keyword_spotting", "data.source": data, "export.modes": "float32,int8"}
+    if epochs:
+        flags["train.epochs"] = epochs
     config = cfg.resolve({}, sets, flags)
     keras.backend.clear_session()
     report = run(config, overwrite=True)
@@ -97,21 +101,53 @@ def run_family(family: str, args: argparse.Namespace, out: Path) -> dict:
         "int8_latency_ms_p50": int8["latency_ms"]["p50"],
         "float32_latency_ms_p50": float32["latency_ms"]["p50"],
         "int8_ops": int8["ops"],
-        "params": int(keras.saving.load_model(out / family / "model.keras", safe_mode=True).count_params()),
+        "params": int(keras.saving.load_model(out / "model.keras", safe_mode=True).count_params()),
         "epochs": report["train"]["epochs"],
         "train_seconds": report["train"]["seconds"],
         "parity_passed": all(e["parity"]["passed"] for e in report["exports"].values()),
     }
 
 
+MEASURES = ("keras_accuracy", "int8_accuracy", "int8_top1_agreement", "int8_size_bytes", "int8_latency_ms_p50")
+
+
+def summarize(runs: list[dict]) -> dict:
+    done = [r for r in runs if "keras_accuracy" in r]
+    summary = {"seeds": len(runs), "parity_failed_seeds": len(runs) - len(done)}
+    for key in MEASURES:
+        values = [r[key] for r in done]
+        if values:
+            summary[key] = {"mean": float(np.mean(values)), "min": float(np.min(values)), "max": float(np.max(values))}
+    return summary
+
+
+def _cell(summary: dict, key: str, fmt: str) -> str:
+    if key not in summary:
+        return "-"
+    value = summary[key]
+    if value["min"] == value["max"]:
+        return format(value["mean"], fmt)
+    return f"{format(value['mean'], fmt)} ({format(value['min'], fmt)}-{format(value['max'], fmt)})"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="e.g. folder:data/keywords")
+    parser.add_argument("--data", nargs="+", required=True, metavar="[NAME=]SPEC",
+                        help="data sets, e.g. easy=folder:data/keywords hard=folder:data/keywords_hard")
     parser.add_argument("--out", default="runs/benchmark_speech")
     parser.add_argument("--families", default="ds_cnn,cnn")
+    parser.add_argument("--seeds", default="42", help="comma-separated training seeds (default 42)")
     parser.add_argument("--epochs", type=int, default=0, help="0 = the task default")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra config overrides")
     args = parser.parse_args(argv)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--seeds: expected integers, got {args.seeds!r}")
+    named = {}
+    for item in args.data:
+        name, _, spec = item.partition("=") if "=" in item.split(":", 1)[0] else ("", "", item)
+        named[name or spec] = spec
 
     import kerasuite.models  # noqa: F401
     from kerasuite import config as cfg
@@ -120,30 +156,48 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    families = [f.strip() for f in args.families.split(",") if f.strip()]
+    results: dict = {"seeds": seeds, "set": list(args.set), "sets": {}}
     try:
-        base = cfg.resolve({}, cfg.parse_set(list(args.set)), {"task": "keyword_spotting", "data.source": args.data})
-        results: dict = {"data": args.data, "baseline": sklearn_baseline(base), "models": {}}
-        for family in [f.strip() for f in args.families.split(",") if f.strip()]:
-            try:
-                results["models"][family] = run_family(family, args, out)
-            except CheckFailed as error:  # parity failed: still report the numbers
-                print(f"{family}: {error}", file=sys.stderr)
-                metrics = json.loads((out / family / "metrics.json").read_text())
-                results["models"][family] = {"parity_failed": str(error), "metrics": metrics}
+        for name, spec in named.items():
+            base = cfg.resolve({}, cfg.parse_set(list(args.set)), {"task": "keyword_spotting", "data.source": spec})
+            entry: dict = {"data": spec, "baseline": sklearn_baseline(base), "models": {}}
+            for family in families:
+                runs = []
+                for seed in seeds:
+                    run_dir = out / name.replace("/", "_") / f"{family}_seed{seed}"
+                    try:
+                        runs.append({"seed": seed, **run_family(family, spec, seed, list(args.set), args.epochs, run_dir)})
+                    except CheckFailed as error:  # parity failed: keep the numbers, mark the seed
+                        print(f"{name} {family} seed {seed}: {error}", file=sys.stderr)
+                        metrics = json.loads((run_dir / "metrics.json").read_text())
+                        int8 = metrics["exports"]["int8"]
+                        runs.append({"seed": seed, "parity_failed": str(error),
+                                     "keras_accuracy": metrics["eval"]["accuracy"],
+                                     "int8_accuracy": int8["eval"]["accuracy"],
+                                     "int8_top1_agreement": int8["parity"]["top1_agreement"],
+                                     "int8_size_bytes": int8["size_bytes"],
+                                     "int8_latency_ms_p50": int8["latency_ms"]["p50"]})
+                entry["models"][family] = {"runs": runs, "summary": summarize(runs)}
+            results["sets"][name] = entry
+            write_json_atomic(out / "results.json", results)  # partial results survive a later failure
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     write_json_atomic(out / "results.json", results)
-    print(f"\nkeyword spotting on {args.data} (test clips: {results['baseline']['test_examples']})\n")
-    print("| model | params | Keras acc | int8 TFLite acc | int8 size | int8 latency / 1 s clip |")
-    print("|---|---|---|---|---|---|")
-    for family, r in results["models"].items():
-        if "keras_accuracy" not in r:
-            print(f"| {family} | - | parity failed | - | - | - |")
-            continue
-        print(f"| {family} | {r['params']:,} | {r['keras_accuracy']:.4f} | {r['int8_accuracy']:.4f} | "
-              f"{r['int8_size_bytes'] / 1024:.1f} kB | {r['int8_latency_ms_p50']:.2f} ms |")
-    print(f"| MFCC stats + logistic regression (sklearn) | - | {results['baseline']['accuracy']:.4f} | - | - | - |")
+    print(f"\nkeyword spotting, seeds {','.join(map(str, seeds))}: mean (min-max) over seeds\n")
+    print("| data (test clips) | model | Keras acc | int8 acc | int8 top-1 agreement | int8 size | "
+          "int8 latency / 1 s clip | MFCC stats + logistic regression |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, entry in results["sets"].items():
+        for family, model in entry["models"].items():
+            summary = model["summary"]
+            size = f"{summary['int8_size_bytes']['mean'] / 1024:.1f} kB" if "int8_size_bytes" in summary else "-"
+            failed = f" ({summary['parity_failed_seeds']} seed(s) failed parity)" if summary["parity_failed_seeds"] else ""
+            print(f"| {name} ({entry['baseline']['test_examples']}) | {family}{failed} | "
+                  f"{_cell(summary, 'keras_accuracy', '.3f')} | {_cell(summary, 'int8_accuracy', '.3f')} | "
+                  f"{_cell(summary, 'int8_top1_agreement', '.3f')} | {size} | "
+                  f"{_cell(summary, 'int8_latency_ms_p50', '.2f')} ms | {entry['baseline']['accuracy']:.3f} |")
     return 0
 
 

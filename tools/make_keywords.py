@@ -2,6 +2,7 @@
 
     python tools/make_keywords.py --out data/keywords              # ~12 classes x 150 clips
     python tools/make_keywords.py --out /tmp/kw --per-class 4 --words yes,no,up --noise-seconds 2
+    python tools/make_keywords.py --out data/keywords_hard --preset sc12-hard   # the harder set
 
 Layout (``folder:`` source of kerasuite, the same shape as Speech Commands)::
 
@@ -14,6 +15,12 @@ Classes: one per keyword, plus ``_unknown_`` (other words) and ``_silence_`` (qu
 random placement in the clip, peak level, optional room reverb or telephone band, and a little
 background noise. The test split holds out whole voices (accent+variant), so accuracy measures
 generalisation to unseen speakers, not to a re-synthesis of a training voice.
+
+``--preset sc12-hard`` builds the Speech Commands v2 12-class setup closer to real use: 10
+command words, ``_unknown_`` drawn from 20 other words, ``_silence_`` (noise only), 120 clips per
+class (96 train + 24 test: 1,152 / 288 clips), test voices never used in training, and half of the
+word clips mixed with white, pink or brown noise at a low SNR drawn from ``--low-snr-db``
+(default 0..10 dB) on top of the usual random onset, speed, pitch and level.
 
 Requires the Debian packages ``espeak-ng`` and ``sox``. Deterministic for a given ``--seed``.
 """
@@ -33,6 +40,12 @@ import numpy as np
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 UNKNOWN_WORDS = ("bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow", "zero", "learn")
+# Speech Commands v2's non-command words (the --preset sc12-hard unknown class).
+HARD_UNKNOWN_WORDS = ("bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow",
+                      "zero", "one", "two", "three", "four", "five", "backward", "forward", "follow", "learn")
+PRESETS = {
+    "sc12-hard": {"per_class": 120, "test_fraction": 0.2, "noisy_fraction": 0.5, "unknown_words": HARD_UNKNOWN_WORDS},
+}
 ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
 VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2", "klatt4")
 NOISE_KINDS = ("pink", "white", "brown", "hum", "babble")
@@ -108,6 +121,17 @@ def synth_noise(kind: str, seconds: float, rng: np.random.Generator) -> np.ndarr
     return out * (0.5 / (np.abs(out).max() + 1e-9))
 
 
+def colored_noise(length: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
+    """White (0), pink (0.5: 1/f power) or brown (1: 1/f^2 power) Gaussian noise, unit RMS."""
+    spectrum = np.fft.rfft(rng.standard_normal(length))
+    spectrum /= np.maximum(np.fft.rfftfreq(length), 1.0 / length) ** exponent
+    clip = np.fft.irfft(spectrum, n=length)
+    return (clip / (np.sqrt(np.mean(clip**2)) + 1e-12)).astype(np.float32)
+
+
+COLORS = {"white": 0.0, "pink": 0.5, "brown": 1.0}
+
+
 def write_wav(path: Path, audio: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype("<i2")
@@ -148,6 +172,11 @@ def make_clip(job: dict) -> tuple[str, bool]:
     speech_rms = np.sqrt(np.mean(clip**2)) + 1e-9
     snr_db = rng.uniform(20, 40)
     clip += noise * speech_rms / (np.sqrt(np.mean(noise**2)) + 1e-9) * 10 ** (-snr_db / 20)
+    if rng.random() < job["noisy_fraction"]:  # the harder set: a low-SNR colored noise on top
+        color = str(rng.choice(list(COLORS)))
+        low_snr = rng.uniform(*job["low_snr_db"])
+        clip += colored_noise(length, COLORS[color], rng) * speech_rms * 10 ** (-low_snr / 20)
+    clip *= min(1.0, 0.99 / (np.abs(clip).max() + 1e-9))  # no clipping after the noise
     write_wav(job["path"], clip)
     return str(job["path"]), True
 
@@ -172,12 +201,13 @@ def plan_jobs(args: argparse.Namespace, noise_bank: list[np.ndarray]) -> list[di
         for i in range(args.per_class):
             split, pool = ("test", test_voices) if i < n_test else ("train", train_voices)
             rng = np.random.default_rng([args.seed, class_index, i])
-            text = str(rng.choice(UNKNOWN_WORDS)) if label == "_unknown_" else label
+            text = str(rng.choice(args.unknown_words)) if label == "_unknown_" else label
             voice = str(pool[int(rng.integers(len(pool)))])
             stem = f"{text}_{voice.replace('+', '_')}_{i:04d}" if label != "_silence_" else f"silence_{i:04d}"
             jobs.append(
                 {
                     "label": label, "text": text, "voice": voice, "length": length, "noise_bank": noise_bank,
+                    "noisy_fraction": args.noisy_fraction, "low_snr_db": args.low_snr_db,
                     "speed": int(rng.integers(110, 200)), "pitch": int(rng.integers(20, 80)),
                     "seed": [args.seed, class_index, i, 1],
                     "path": Path(args.out) / split / label / f"{stem}.wav",
@@ -189,6 +219,8 @@ def plan_jobs(args: argparse.Namespace, noise_bank: list[np.ndarray]) -> list[di
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="output folder (created; existing clips are overwritten)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="a named setup (its values replace the defaults "
+                        "of --per-class, --test-fraction, --noisy-fraction and the unknown words)")
     parser.add_argument("--per-class", type=int, default=150, help="clips per class, train+test (default 150)")
     parser.add_argument("--words", default=",".join(KEYWORDS), help="comma-separated keywords")
     parser.add_argument("--unknown", action=argparse.BooleanOptionalAction, default=True, help="add an _unknown_ class")
@@ -197,9 +229,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip-seconds", type=float, default=1.0)
     parser.add_argument("--noise-clips", type=int, default=5, help="clips in _background_noise_")
     parser.add_argument("--noise-seconds", type=float, default=10.0, help="length of each noise clip")
+    parser.add_argument("--noisy-fraction", type=float, default=0.0,
+                        help="share of word clips mixed with white/pink/brown noise at --low-snr-db")
+    parser.add_argument("--low-snr-db", default="0:10", help="MIN:MAX SNR in dB of that noise (default 0:10)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
+    args.unknown_words = UNKNOWN_WORDS
+    if args.preset:
+        explicit = {a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")}
+        for key, value in PRESETS[args.preset].items():
+            if f"--{key.replace('_', '-')}" not in explicit:
+                setattr(args, key, value)
+    try:
+        low, high = (float(v) for v in args.low_snr_db.split(":"))
+    except ValueError:
+        parser.error(f"--low-snr-db: expected MIN:MAX in dB, got {args.low_snr_db!r}")
+    if low > high or not 0 <= args.noisy_fraction <= 1:
+        parser.error("--low-snr-db needs MIN <= MAX and --noisy-fraction must be in [0, 1]")
+    args.low_snr_db = (low, high)
     if args.per_class < 1 or not 0 <= args.test_fraction < 1 or args.noise_clips < 1:
         parser.error("--per-class and --noise-clips must be >= 1 and --test-fraction in [0, 1)")
     require_tools()

@@ -8,6 +8,7 @@ with ``data.skip_bad_files``); ``tfds:`` streams TFDS records.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Callable
 
 import numpy as np
@@ -172,6 +173,16 @@ def _tfds(name: str, config: RunConfig) -> RawImages:
 # --------------------------------------------------------------------------------- folder
 
 
+# A 20000 x 20000 PNG is a few kB on disk and 400 MB decoded (a decompression bomb): refuse
+# images above this many pixels, named, before anything decodes them.
+MAX_IMAGE_PIXELS = 50_000_000
+# What TensorFlow's decode_image reads, by PIL format, for the channel count the model uses.
+# Anything else (TIFF or WebP named .png, grayscale BMP/GIF, CMYK JPEG, 1-bit BMP) would crash
+# mid-epoch inside IteratorGetNext, so it is converted to PNG up front instead.
+_TF_DECODES = {1: {"PNG": None, "JPEG": ("L", "RGB")},
+               3: {"PNG": None, "JPEG": ("L", "RGB"), "BMP": ("RGB", "RGBA", "L", "P"), "GIF": None}}
+
+
 def _image_channels(path: str) -> int:
     from PIL import Image
 
@@ -179,15 +190,34 @@ def _image_channels(path: str) -> int:
         return 1 if image.mode in ("L", "1", "I", "I;16", "F") else 3
 
 
-def _check_readable(paths: list[str], labels: np.ndarray, skip: bool) -> tuple[list[str], np.ndarray, int]:
-    """Verify every file decodes; name the first bad one, or drop and count them with ``skip``."""
+def _inspect(path: str) -> tuple[str, str]:
+    """Open and fully decode one image with PIL (refusing a pixel bomb first); (format, mode)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        width, height = image.size
+        if width <= 0 or height <= 0:
+            raise ValueError(f"{width}x{height} pixels")
+        if width * height > MAX_IMAGE_PIXELS:
+            raise ValueError(f"{width}x{height} pixels, over the limit of {MAX_IMAGE_PIXELS:,} pixels")
+        image.load()
+        return image.format or "", image.mode
+
+
+def _check_readable(paths: list[str], labels: np.ndarray, skip: bool) -> tuple[list[str], np.ndarray, int, list[tuple[str, str]]]:
+    """Verify every file decodes; name the first bad one, or drop and count them with ``skip``.
+    Also returns each kept file's (format, mode)."""
+    import warnings
+
     from PIL import Image
 
     keep = np.ones(len(paths), dtype=bool)
+    kinds: list[tuple[str, str]] = []
     for i, path in enumerate(paths):
         try:
-            with Image.open(path) as image:
-                image.load()
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                kinds.append(_inspect(path))
             continue
         except Exception as error:
             if not skip:
@@ -196,18 +226,58 @@ def _check_readable(paths: list[str], labels: np.ndarray, skip: bool) -> tuple[l
                     f"{path}: unreadable image ({reason}); fix or remove it, or --set data.skip_bad_files=true"
                 ) from None
         keep[i] = False
-    return [p for p, k in zip(paths, keep) if k], labels[keep], int((~keep).sum())
+    return [p for p, k in zip(paths, keep) if k], labels[keep], int((~keep).sum()), kinds
+
+
+def _tf_decodes(kind: tuple[str, str], channels: int) -> bool:
+    fmt, mode = kind
+    modes = _TF_DECODES.get(channels, {}).get(fmt, ())
+    return modes is None or mode in modes
+
+
+def _convert_for_tensorflow(paths: list[str], kinds: list[tuple[str, str]], channels: int) -> tuple[list[str], int]:
+    """Re-encode, as PNG in a temporary folder, the files TensorFlow cannot decode; returns the
+    paths to read (converted ones swapped in) and how many were converted."""
+    todo = [i for i, kind in enumerate(kinds) if not _tf_decodes(kind, channels)]
+    if not todo:
+        return paths, 0
+    import atexit
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    from kerasuite.locations import remove_orphans
+
+    remove_orphans(Path(tempfile.gettempdir()), "kerasuite-images-")
+    cache = Path(tempfile.mkdtemp(prefix=f"kerasuite-images-{os.getpid()}-"))
+    atexit.register(shutil.rmtree, cache, True)
+    converted = list(paths)
+    for n, i in enumerate(todo):
+        with Image.open(paths[i]) as image:
+            image.seek(0)  # the first frame of an animation, as TensorFlow's GIF decoder takes
+            if image.mode == "CMYK" or channels == 3:
+                image = image.convert("RGB")
+            if channels == 1:
+                image = image.convert("L")
+            target = cache / f"{n}.png"
+            image.save(target, "PNG")
+        converted[i] = str(target)
+    return converted, len(todo)
 
 
 def _folder(path: str, config: RunConfig) -> RawImages:
     scanned = scan_class_folder(path, IMAGE_EXTENSIONS)
     train_files, test_files = train_test_files(scanned, path, config.data.test_fraction, config.seed)
     skip = config.data.skip_bad_files
-    train_paths, train_labels, bad_train = _check_readable(train_files.paths, train_files.labels, skip)
-    test_paths, test_labels, bad_test = _check_readable(test_files.paths, test_files.labels, skip)
+    train_paths, train_labels, bad_train, train_kinds = _check_readable(train_files.paths, train_files.labels, skip)
+    test_paths, test_labels, bad_test, test_kinds = _check_readable(test_files.paths, test_files.labels, skip)
     if not train_paths or not test_paths:
         raise UserError(f"--data folder:{path}: no readable images left in the {'train' if not train_paths else 'test'} split")
     channels = config.data.image.channels or _image_channels(train_paths[0])
+    train_paths, _ = _convert_for_tensorflow(train_paths, train_kinds, channels)
+    test_paths, _ = _convert_for_tensorflow(test_paths, test_kinds, channels)
     train_idx, val_idx = split_off_validation(len(train_paths), config.data.validation_fraction, config.seed)
     if config.data.limit:
         train_idx = train_idx[: config.data.limit]

@@ -84,42 +84,56 @@ def read_interactions_csv(path: str | Path) -> tuple[Interactions, dict[str, str
         raise UserError(f"--data csv:{path}: no such file")
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
         reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None or not any(cell.strip() for cell in header):
-            raise _bad(path, "empty file; expected a header row user_id,item_id[,rating][,timestamp]")
-        columns = [cell.strip().lower() for cell in header]
-        for name in REQUIRED_COLUMNS:
-            if name not in columns:
-                raise _bad(path, f"missing column {name!r} (header has: {','.join(columns)})")
-        where = {name: columns.index(name) for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in columns}
-        users: list[str] = []
-        items: list[str] = []
-        ratings: list[float] = []
-        timestamps: list[int] = []
-        titles: dict[str, str] = {}
-        genres: dict[str, list[str]] = {}
-        width = max(where.values()) + 1
-        for line_number, row in enumerate(reader, start=2):
-            if not row or not any(cell.strip() for cell in row):
-                continue
-            if len(row) < width:
-                raise _bad(path, f"line {line_number}: {len(row)} fields, the header needs {width}")
-            user, item = row[where["user_id"]].strip(), row[where["item_id"]].strip()
-            if not user:
-                raise _bad(path, f"line {line_number}: column 'user_id' is empty")
-            if not item:
-                raise _bad(path, f"line {line_number}: column 'item_id' is empty")
-            users.append(user)
-            items.append(item)
-            if "rating" in where:
-                ratings.append(_number(row[where["rating"]], path, line_number, "rating"))
-            if "timestamp" in where:
-                timestamps.append(int(_number(row[where["timestamp"]], path, line_number, "timestamp")))
-            if "title" in where and row[where["title"]].strip():
-                titles.setdefault(item, row[where["title"]].strip())
-            if "genres" in where and row[where["genres"]].strip():
-                names = [g.strip() for g in row[where["genres"]].split(GENRE_SEPARATOR) if g.strip()]
-                genres.setdefault(item, names)
+        try:
+            return _read_rows(reader, path)
+        except csv.Error as error:  # e.g. a field over the csv module's 128 kB limit
+            raise _bad(path, f"line {reader.line_num}: not readable as CSV ({error})") from None
+
+
+def _read_rows(reader, path: Path) -> tuple[Interactions, dict[str, str], dict[str, list[str]]]:
+    header = next(reader, None)
+    if header is None or not any(cell.strip() for cell in header):
+        raise _bad(path, "empty file; expected a header row user_id,item_id[,rating][,timestamp]")
+    columns = [cell.strip().lower() for cell in header]
+    for name in REQUIRED_COLUMNS:
+        if name not in columns:
+            raise _bad(path, f"missing column {name!r} (header has: {','.join(columns)})")
+    where = {name: columns.index(name) for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in columns}
+    users: list[str] = []
+    items: list[str] = []
+    ratings: list[float] = []
+    timestamps: list[int] = []
+    titles: dict[str, str] = {}
+    genres: dict[str, list[str]] = {}
+    width = max(where.values()) + 1
+    for line_number, row in enumerate(reader, start=2):
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if len(row) < width:
+            raise _bad(path, f"line {line_number}: {len(row)} fields, the header needs {width}")
+        user, item = row[where["user_id"]].strip(), row[where["item_id"]].strip()
+        for column, value in (("user_id", user), ("item_id", item)):
+            if "\n" in value or "\r" in value:  # ids are stored one per line in the bundle
+                raise _bad(path, f"line {line_number}: column {column!r} holds a line break: {value!r}")
+        if not user:
+            raise _bad(path, f"line {line_number}: column 'user_id' is empty")
+        if not item:
+            raise _bad(path, f"line {line_number}: column 'item_id' is empty")
+        users.append(user)
+        items.append(item)
+        if "rating" in where:
+            ratings.append(_number(row[where["rating"]], path, line_number, "rating"))
+        if "timestamp" in where:
+            stamp = _number(row[where["timestamp"]], path, line_number, "timestamp")
+            if not -2**63 <= stamp < 2**63:
+                raise _bad(path, f"line {line_number}: column 'timestamp' is out of the 64-bit range: "
+                                 f"{row[where['timestamp']].strip()[:40]!r}")
+            timestamps.append(int(stamp))
+        if "title" in where and row[where["title"]].strip():
+            titles.setdefault(item, row[where["title"]].strip())
+        if "genres" in where and row[where["genres"]].strip():
+            names = [g.strip() for g in row[where["genres"]].split(GENRE_SEPARATOR) if g.strip()]
+            genres.setdefault(item, names)
     if not users:
         raise _bad(path, "no data rows after the header")
     table = Interactions(
@@ -160,6 +174,9 @@ def load_csv(target: str, seed: int) -> RawRecsys:
         return RawRecsys(train, test, titles, genres)
     table, titles, genres = read_interactions_csv(root)
     train, test, split = holdout_per_user(table, seed)
+    if not len(test):  # the metrics would be NaN: nothing to evaluate on
+        raise UserError(f"--data csv:{target}: every user has a single interaction, so none can be held out "
+                        "for testing; users need at least two, or give a folder with train.csv and test.csv")
     return RawRecsys(train, test, titles, genres, split=split)
 
 

@@ -39,6 +39,8 @@ class AudioDataConfig:
     noise_snr_db_min: float = 5.0
     noise_snr_db_max: float = 30.0
     gain_db_range: float = setting(6.0, min=0.0)
+    # speed perturbation (tempo and pitch together, as resampling): factor in 1 +- speed_range
+    speed_range: float = setting(0.0, min=0.0, below=0.5)
 
     def validate(self, prefix: str) -> None:
         if self.noise_snr_db_max < self.noise_snr_db_min:

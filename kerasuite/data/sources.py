@@ -126,6 +126,10 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
     if len(used) < 2:
         only = names[used[0]] if used else "none"
         raise UserError(f"--data folder:{path}: found a single class ({only}); need at least two class subfolders")
+    empty = [name for index, name in enumerate(names) if index not in used]
+    if empty:  # the model would get a class it can never learn
+        where = root / "train" if test is not None else root
+        raise UserError(f"{where / empty[0]}: class folder holds no {wanted} files; add some or remove the folder")
     return ClassFolder(names, train, test)
 
 

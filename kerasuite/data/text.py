@@ -175,6 +175,9 @@ def _folder(target: str, config: RunConfig) -> RawText:
     train_files, test_files = train_test_files(scanned, target, config.data.test_fraction, config.seed)
     train = TextSplit(_read_files(train_files.paths), train_files.labels.astype(np.int64))
     test = TextSplit(_read_files(test_files.paths), test_files.labels.astype(np.int64))
+    if not any(text.strip() for text in train.texts):  # nothing to build a vocabulary from
+        raise UserError(f"--data folder:{target}: every training file is empty (or only whitespace); "
+                        "no words to learn from")
     return _with_validation(train, test, scanned.class_names, config)
 
 

@@ -29,8 +29,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from kerasuite.config import ExportConfig, ModeTolerance, ParityConfig
+from kerasuite.config import EXPORT_MODES, ExportConfig, ModeTolerance, ParityConfig
 from kerasuite.errors import UserError
+from kerasuite.locations import (BUNDLE_MARKER, check_bundle_location, disk_full_error, is_bundle_dir,
+                                 is_disk_full, remove_orphans)
 from kerasuite.export.spec import OutputSpec, generic_output_spec, golden_indices
 
 Arrays = dict[str, np.ndarray]
@@ -145,10 +147,10 @@ def export_model(
     options = options or ExportConfig()
     info = info or BundleInfo()
     modes = tuple(modes or options.modes)
-    unknown = [mode for mode in modes if mode not in tflite.MODES]
+    unknown = [mode for mode in modes if mode not in EXPORT_MODES]
     if unknown or not modes:
         raise UserError(f"modes: unknown mode {unknown[0] if unknown else '(none given)'!r}; "
-                        f"choose from {', '.join(tflite.MODES)}")
+                        f"choose from {', '.join(EXPORT_MODES)}")
     per_mode = tolerances_for(modes, tolerances if tolerances is not None else options.parity)
     prepared = prepare_for_export(model)
     names = [tensor.name for tensor in prepared.model.inputs]
@@ -169,9 +171,13 @@ def export_model(
     batch = batch_size if batch_size is not None else prepared.batch_size
 
     out = Path(out)
+    check_bundle_location(out)  # never replace a folder that is not a bundle
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    scratch = Path(tempfile.mkdtemp(prefix="kerasuite-export-"))
+    staging_prefix = f".{out.name}.staging-"
+    remove_orphans(out.parent, staging_prefix)  # left by an export that was killed
+    remove_orphans(Path(tempfile.gettempdir()), "kerasuite-export-")
+    staging = Path(tempfile.mkdtemp(prefix=f"{staging_prefix}{os.getpid()}-", dir=out.parent))
+    scratch = Path(tempfile.mkdtemp(prefix=f"kerasuite-export-{os.getpid()}-"))
     try:
         model_path = scratch / "export_model.keras"
         prepared.model.save(model_path)
@@ -247,8 +253,13 @@ def export_model(
                            f"({'held-out' if heldout is not None else 'the representative inputs: no held-out set was given'})"],
             record))
         os.chmod(staging, 0o755)  # mkdtemp makes it 0700; a bundle is meant to be read by others
+        (staging / BUNDLE_MARKER).write_text("kerasuite edge bundle: a kerasuite export replaces this folder\n")
         _replace_dir(staging, out)
         return ExportReport(out, exports, conversions)
+    except OSError as error:
+        if is_disk_full(error):
+            raise disk_full_error(out, "export.dir") from None
+        raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(staging, ignore_errors=True)
@@ -319,11 +330,15 @@ def golden_tolerance(tolerance: ModeTolerance, measured: float) -> float:
 
 
 def _replace_dir(staging: Path, target: Path) -> None:
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
+    """Swap the finished staging folder in. Only a folder that is a kerasuite bundle (marker file,
+    or an old-style bundle) is ever replaced: anything else is refused, never deleted."""
+    if not target.exists() and not target.is_symlink():
         os.replace(staging, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, target)
+        return
+    if not is_bundle_dir(target):
+        raise UserError(f"export.dir {target}: exists and is not a kerasuite bundle (no {BUNDLE_MARKER} file); "
+                        "not replacing it; choose another export.dir or remove it yourself")
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.replace(target, old)  # onto the empty folder just made: a name no one else uses
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -18,9 +18,9 @@ from typing import Sequence
 
 import numpy as np
 
+from kerasuite.config import EXPORT_MODES as MODES  # defined once, with the config
 from kerasuite.errors import CheckFailed, UserError
 
-MODES = ("float32", "float16", "dynamic", "int8")
 TOLERANCE_KEYS = ("max_abs_diff", "min_agreement", "max_metric_drop")
 MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 

@@ -201,6 +201,9 @@ def convert_and_write(model: str, mode: str, out: str, representative, batch_siz
 
 
 def main(argv=None) -> int:
+    from kerasuite.lifeline import die_with_parent
+
+    die_with_parent()  # a killed trainer must not leave this converter writing beside its bundle
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
     parser.add_argument("--mode", action="append", required=True, choices=EXPORT_MODES,

@@ -37,10 +37,16 @@ def recheck(run_dir: Path) -> dict:
     task = get_task(config.task)
     data = task.load_data(config)
     model = load_trusted_model(model_path)
-    export_model = task.export_model(model, data)
     heldout = task.heldout(data, config.export.parity.max_examples)
     spec = task.output_spec(data, heldout)
-    keras_outputs = predict_keras(export_model, heldout.inputs)
+    try:
+        export_model = task.export_model(model, data)
+        keras_outputs = predict_keras(export_model, heldout.inputs)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
+        # a valid .keras file of another architecture: its inputs or layers do not fit this run
+        first = (" ".join(str(error).split()) or type(error).__name__)[:160]
+        raise UserError(f"{model_path}: does not fit this run's {config.task} / {config.model.family} "
+                        f"settings in {config_path} ({type(error).__name__}: {first})") from None
     results = {}
     for path in tflite_files:
         mode = path.stem.removeprefix("model_")

@@ -14,7 +14,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from kerasuite.errors import UserError
+from kerasuite.config import EXPORT_MODES as MODES  # noqa: F401  (defined once, with the config)
+from kerasuite.errors import Interrupted, UserError
+from kerasuite.lifeline import child_env
 
 
 def convert_modes(
@@ -38,7 +40,10 @@ def convert_modes(
     when it needs non-builtin ops (the message lists them) and ``RuntimeError`` for any other
     converter failure. Nothing is left at a failed mode's path.
     """
-    with tempfile.TemporaryDirectory(prefix="kerasuite-convert-") as scratch:
+    from kerasuite.locations import remove_orphans
+
+    remove_orphans(Path(tempfile.gettempdir()), "kerasuite-convert-")
+    with tempfile.TemporaryDirectory(prefix=f"kerasuite-convert-{os.getpid()}-") as scratch:
         report_path = Path(scratch) / "report.json"
         command = [
             sys.executable, "-m", "kerasuite.export.convert_worker",
@@ -55,13 +60,21 @@ def convert_modes(
         command += ["--int8-weights", int8_weights]
         for module in import_modules:
             command += ["--import", module]
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
+        env = child_env(dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")))
         done = subprocess.run(command, capture_output=True, text=True, env=env,
                               timeout=timeout_per_mode * max(1, len(outputs)))
         report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     sizes = {}
     for mode, out_path in outputs.items():
         result = report.get(mode)
+        if "No space left on device" in str(result) or (result is None and "No space left on device" in done.stderr):
+            import errno
+
+            raise OSError(errno.ENOSPC, "No space left on device", str(out_path.parent))
+        if result is None and done.returncode < 0:  # killed by a signal (OOM killer, a user)
+            raise Interrupted(f"TFLite conversion ({mode}): the converter process was killed by "
+                              f"{_signal_name(-done.returncode)}; rerun the same command to export again",
+                              -done.returncode)
         if result is None:  # the child died before reporting this mode
             tail = "\n".join(done.stderr.strip().splitlines()[-15:])
             raise RuntimeError(f"TFLite conversion ({mode}) failed:\n{tail}")
@@ -90,6 +103,15 @@ def convert(
                          import_modules, timeout, compact, int8_weights)[mode]
 
 
+def _signal_name(number: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "conversion refused"
@@ -113,7 +135,7 @@ def diagnose_int8(
         ]
         for module in import_modules:
             command += ["--import", module]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=child_env())
         if done.returncode != 0 or not out.is_file():
             return {"error": _last_line(done.stderr)}
         layers = json.loads(out.read_text())

@@ -36,9 +36,14 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
             channels, width, rate = handle.getnchannels(), handle.getsampwidth(), handle.getframerate()
             raw = handle.readframes(handle.getnframes())
         samples = _pcm_to_float(raw, width, channels, path)
-    except (wave.Error, EOFError) as error:
+    except (wave.Error, EOFError, RuntimeError, struct.error, ValueError) as error:
+        # wave raises EOFError with no message for a file cut short, and a bare RuntimeError for
+        # chunks that are random bytes: say what is wrong instead of printing "()".
         if "unknown format" not in str(error):
-            raise UserError(f"{path}: broken WAV file ({error or 'truncated'})") from None
+            reason = str(error) if isinstance(error, wave.Error) and str(error) else (
+                "the file ends before its header does" if isinstance(error, EOFError)
+                else "its chunks are not valid RIFF (random or damaged bytes after the header)")
+            raise UserError(f"{path}: broken WAV file ({reason})") from None
         samples, rate = _read_riff(path)  # IEEE float or WAVE_FORMAT_EXTENSIBLE
     if samples.shape[0] == 0:
         raise UserError(f"{path}: empty WAV file (zero samples)")
@@ -91,6 +96,9 @@ def _read_riff(path: Path) -> tuple[np.ndarray, int]:
     if tag == _FLOAT and width in (4, 8):
         usable = len(payload) - len(payload) % (width * channels)
         values = np.frombuffer(payload[:usable], "<f4" if width == 4 else "<f8").astype(np.float32)
+        if not np.isfinite(values).all():  # clipping would keep NaN and poison every feature
+            bad = int(np.flatnonzero(~np.isfinite(values))[0]) // max(channels, 1)
+            raise UserError(f"{path}: WAV holds NaN or infinite samples (first at frame {bad})")
         return np.clip(values, -1.0, 1.0).reshape(-1, channels), rate
     raise UserError(f"{path}: unsupported WAV encoding (format tag {tag}, {bits} bits); use PCM or float")
 

@@ -12,7 +12,8 @@ import numpy as np
 from kerasuite.errors import UserError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # PNG colour type -> samples per pixel
+_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
+MAX_PIXELS = 50_000_000  # the training side's limit too (kerasuite.data.images.MAX_IMAGE_PIXELS)  # PNG colour type -> samples per pixel
 
 
 def decode_png(data: bytes, source: str = "image") -> np.ndarray:
@@ -24,6 +25,8 @@ def decode_png(data: bytes, source: str = "image") -> np.ndarray:
         length, kind = struct.unpack(">I4s", data[position:position + 8])
         body = data[position + 8:position + 8 + length]
         if kind == b"IHDR":
+            if len(body) != 13:
+                raise UserError(f"{source}: broken PNG header (IHDR is {len(body)} bytes, not 13)")
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
             chunks.append(body)
@@ -36,11 +39,20 @@ def decode_png(data: bytes, source: str = "image") -> np.ndarray:
     if depth != 8 or colour not in _CHANNELS or interlace:
         raise UserError(f"{source}: unsupported PNG (needs 8-bit, non-interlaced, no palette)")
     channels = _CHANNELS[colour]
+    if width == 0 or height == 0:
+        raise UserError(f"{source}: PNG header says {width}x{height} pixels")
+    if width * height > MAX_PIXELS:
+        raise UserError(f"{source}: {width}x{height} pixels, over the limit of {MAX_PIXELS:,}")
+    stride = width * channels
+    expected = height * (stride + 1)
     try:
-        raw = np.frombuffer(zlib.decompress(b"".join(chunks)), dtype=np.uint8)
+        # never inflate past what the header promises: a lying header cannot make this a bomb
+        inflater = zlib.decompressobj()
+        raw = np.frombuffer(inflater.decompress(b"".join(chunks), expected), dtype=np.uint8)
     except zlib.error:
         raise UserError(f"{source}: corrupt PNG data") from None
-    stride = width * channels
+    if raw.size != expected:
+        raise UserError(f"{source}: PNG data holds {raw.size} bytes but its header ({width}x{height}) needs {expected}")
     rows = raw.reshape(height, stride + 1)
     image = np.zeros((height, stride), dtype=np.int32)
     for y in range(height):

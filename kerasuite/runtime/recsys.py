@@ -32,7 +32,35 @@ OOV_INDEX = 0
 def load_ids(path: Path) -> list[str]:
     if not path.is_file():
         raise UserError(f"{path}: missing from the bundle")
-    return path.read_text(encoding="utf-8").splitlines()
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise UserError(f"{path}: line {line} is not UTF-8 text; the bundle's id table is damaged") from None
+
+
+def load_candidates(path: Path, num_items: int, dim: int | None) -> np.ndarray:
+    """``candidates.npy`` as float32 [num_items, dim]; never unpickles (a bundle may come from anyone)."""
+    if not path.is_file():
+        raise UserError(f"{path}: missing from the bundle")
+    try:
+        candidates = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(f"{path}: not a numeric .npy array ({reason})") from None
+    if not isinstance(candidates, np.ndarray) or candidates.dtype.kind not in "fiu" or candidates.ndim != 2:
+        raise UserError(f"{path}: expected a float array [items, dim], found "
+                        f"{getattr(candidates, 'dtype', '?')} {list(getattr(candidates, 'shape', []))}")
+    if len(candidates) != num_items:
+        raise UserError(f"{path}: {len(candidates)} rows but items.txt lists {num_items} items; the bundle is damaged")
+    if dim is not None and candidates.shape[1] != dim:
+        raise UserError(f"{path}: rows of width {candidates.shape[1]}, the query tower gives {dim}")
+    return candidates.astype(np.float32)
+
+
+def check_k(k: int) -> None:
+    if k < 1:
+        raise UserError(f"--k {k}: must be at least 1")
 
 
 def index_of(ids: list[str]) -> dict[str, int]:
@@ -108,10 +136,14 @@ def recommend(bundle_dir: str | Path, user_id: str, k: int = 10, mode: str = "fl
     preprocessing = _preprocessing(bundle_dir)
     users = index_of(load_ids(bundle_dir / preprocessing.get("users", "users.txt")))
     item_ids = load_ids(bundle_dir / preprocessing.get("items", "items.txt"))
-    candidates = np.load(bundle_dir / preprocessing.get("candidates", "candidates.npy"))
+    check_k(k)
     model_path = bundle_dir / f"model_{mode}.tflite"
+    if not model_path.is_file():
+        raise UserError(f"--mode {mode}: {model_path} is not in the bundle")
     query = TFLiteModel(model_path, threads=threads).predict(
         {"user_index": np.array([users.get(user_id, OOV_INDEX)], np.int32)})
+    candidates = load_candidates(bundle_dir / preprocessing.get("candidates", "candidates.npy"), len(item_ids),
+                                 int(query.shape[-1]))
     row_of = {item: row for row, item in enumerate(item_ids)}
     exclude = [row_of[i] for i in exclude_items if i in row_of]
     rows, scores = top_k(candidates @ query[0].astype(np.float32), k, exclude)
@@ -133,6 +165,9 @@ def recommend_with_topk_model(bundle_dir: str | Path, user_id: str, threads: int
     # Converted without a SignatureDef, the two outputs are told apart by dtype.
     by_dtype = {np.dtype(d["dtype"]).kind: interpreter.get_tensor(d["index"])[0] for d in model.outputs}
     rows, scores = by_dtype["i"], by_dtype["f"]
+    if len(rows) and int(np.max(rows)) >= len(item_ids):
+        raise UserError(f"{bundle_dir / 'items.txt'}: lists {len(item_ids)} items but the top-k model "
+                        f"returned row {int(np.max(rows))}; the bundle is damaged")
     return [(item_ids[int(r)], float(s)) for r, s in zip(rows, scores)]
 
 
@@ -141,9 +176,13 @@ def _preprocessing(bundle_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{bundle_dir}: not an export bundle (no signature.json)")
     try:
-        return json.loads(path.read_text(encoding="utf-8")).get("preprocessing", {})
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}: not valid JSON ({error.msg})") from None
+        signature = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: not valid JSON ({getattr(error, 'msg', error)})") from None
+    preprocessing = signature.get("preprocessing", {}) if isinstance(signature, dict) else None
+    if not isinstance(preprocessing, dict):
+        raise UserError(f"{path}: expected an object with a 'preprocessing' object")
+    return preprocessing
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -157,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--exclude", nargs="*", default=[], metavar="ITEM", help="item ids to skip")
     args = parser.parse_args(argv)
     try:
+        check_k(args.k)
         if args.topk_model:
             results = recommend_with_topk_model(args.bundle, args.user)[: args.k]
         else:

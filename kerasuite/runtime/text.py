@@ -108,12 +108,25 @@ def tokenizer_from_preprocessing(preprocessing: dict, bundle_dir: Path) -> Token
     return Tokenizer(vocabulary, int(preprocessing["sequence_length"]), preprocessing["standardize"])
 
 
+_BINARY_SIGNATURES = (b"\x89PNG", b"RIFF", b"\xff\xd8\xff", b"GIF8", b"PK\x03\x04", b"\x93NUMPY", b"II*\x00", b"MM\x00*")
+
+
+def looks_binary(data: bytes) -> bool:
+    """A file a text model must not silently predict on: a known binary format, or NUL bytes
+    (which no UTF-8 text file holds)."""
+    return data.startswith(_BINARY_SIGNATURES) or b"\0" in data[:65536]
+
+
 def read_text(path: str, preprocessing: dict, bundle_dir: Path) -> dict[str, np.ndarray]:
     """``READERS["text"]``: one text file -> ``{input_name: int32 [1, sequence_length]}``."""
     file = Path(path)
     if not file.is_file():
         raise UserError(f"--input {path}: no such file")
-    text = decode_text(file.read_bytes())
+    data = file.read_bytes()
+    if looks_binary(data):
+        raise UserError(f"--input {path}: not a text file (binary content such as an image or audio clip); "
+                        "this bundle's model reads text")
+    text = decode_text(data)
     if "ngrams" in preprocessing:  # the ngram family: hashed n-gram ids, not a token sequence
         from kerasuite.runtime.text_ngrams import featurizer_from_preprocessing
 

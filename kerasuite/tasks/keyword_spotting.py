@@ -17,24 +17,51 @@ import tensorflow as tf
 from kerasuite.config import RunConfig
 from kerasuite.data import audio as audio_sources
 from kerasuite.data.pipeline import make_split_pipelines
-from kerasuite.models.speech import build_ds_cnn, build_speech_cnn
-from kerasuite.tasks.base import Heldout, Task, TaskData
+from kerasuite.models.speech import (
+    SmoothedSparseCrossentropy,
+    batch_norm_momentum,
+    build_ds_cnn,
+    build_speech_cnn,
+    set_batch_norm_momentum,
+)
+from kerasuite.tasks.base import Heldout, Task, TaskData, steps_per_execution
 from kerasuite.tasks.classification import ClassificationMixin
+from kerasuite.training.optimizers import make_optimizer, planned_steps
+
+
+def _for_run(model: keras.Model, config: RunConfig, data: TaskData) -> keras.Model:
+    # Small sets give few optimizer steps: the BatchNormalization moving statistics must still
+    # forget their initial values, or the trained model is at chance at inference (issue 17).
+    set_batch_norm_momentum(model, batch_norm_momentum(planned_steps(config.train, data.num_train_examples)))
+    return model
 
 
 def _build_ds_cnn(config: RunConfig, data: TaskData) -> keras.Model:
-    return build_ds_cnn(config.model.ds_cnn, config.model.mfcc, len(data.labels),
-                        sample_rate=data.info["sample_rate"], num_samples=data.info["samples"])
+    return _for_run(build_ds_cnn(config.model.ds_cnn, config.model.mfcc, len(data.labels),
+                                 sample_rate=data.info["sample_rate"], num_samples=data.info["samples"],
+                                 training=config.model.kws_training), config, data)
 
 
 def _build_cnn(config: RunConfig, data: TaskData) -> keras.Model:
-    return build_speech_cnn(config.model.cnn, config.model.mfcc, len(data.labels),
-                            sample_rate=data.info["sample_rate"], num_samples=data.info["samples"])
+    return _for_run(build_speech_cnn(config.model.cnn, config.model.mfcc, len(data.labels),
+                                     sample_rate=data.info["sample_rate"], num_samples=data.info["samples"],
+                                     training=config.model.kws_training), config, data)
 
 
 class KeywordSpotting(ClassificationMixin, Task):
     name = "keyword_spotting"
     families = {"ds_cnn": _build_ds_cnn, "cnn": _build_cnn}
+
+    def compile_model(self, model: keras.Model, config: RunConfig, data: TaskData) -> None:
+        smoothing = config.model.kws_training.label_smoothing
+        if not smoothing:
+            return super().compile_model(model, config, data)
+        model.compile(
+            optimizer=make_optimizer(config.train, planned_steps(config.train, data.num_train_examples)),
+            loss=SmoothedSparseCrossentropy(len(data.labels), smoothing),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            steps_per_execution=steps_per_execution(config),
+        )
 
     def load_data(self, config: RunConfig) -> TaskData:
         raw = audio_sources.load(config.data.source, config)

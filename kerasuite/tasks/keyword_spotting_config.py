@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from kerasuite.config import ConfigError, DataConfig, ModelConfig, RunConfig, TaskSpec
 from kerasuite.data.settings import AudioDataConfig
-from kerasuite.hparams import CnnConfig, DsCnnConfig, MfccConfig
+from kerasuite.hparams import CnnConfig, DsCnnConfig, KwsTrainingConfig, MfccConfig
 
 
 @dataclass
@@ -21,12 +21,13 @@ class AudioData(DataConfig):
 
 @dataclass
 class KeywordModels(ModelConfig):
-    families: ClassVar = {"ds_cnn": ("mfcc", "ds_cnn"), "cnn": ("mfcc", "cnn")}
+    families: ClassVar = {"ds_cnn": ("mfcc", "kws_training", "ds_cnn"), "cnn": ("mfcc", "kws_training", "cnn")}
 
     family: str = "ds_cnn"
     mfcc: MfccConfig = field(default_factory=MfccConfig)  # the front end every family shares
     ds_cnn: DsCnnConfig = field(default_factory=DsCnnConfig)
     cnn: CnnConfig = field(default_factory=CnnConfig)
+    kws_training: KwsTrainingConfig = field(default_factory=KwsTrainingConfig)  # training-only measures
 
 
 def check(config: RunConfig) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from kerasuite import config as cfg
 from kerasuite.errors import CheckFailed, Interrupted, UserError
@@ -110,7 +111,9 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             self.model.optimizer.build(self.model.trainable_variables)  # its slots are in the backup
         try:
             self.model.load_weights(str(weights))
-            epoch = int(json.loads(metadata.read_text())["epoch"]) if metadata.exists() else 0
+            saved = json.loads(metadata.read_text()) if metadata.exists() else {}
+            epoch = int(saved.get("epoch", 0))
+            restore_seed_states(self.model, saved.get("seed_states"))
         except Exception as error:  # corrupt or from another model: name it, do not guess
             first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
             raise UserError(
@@ -120,12 +123,15 @@ class RunBackup(keras.callbacks.BackupAndRestore):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        self._epoch_start_seeds = seed_states(self.model)  # what a rerun of this epoch starts from
+        self._mid_epoch = True
 
     def on_train_batch_end(self, batch, logs=None):
         if self.signum is not None:
             self._stop_for_signal(completed_epochs=self._epoch, batch=batch + 1)  # this epoch is repeated
 
     def on_epoch_end(self, epoch, logs=None):
+        self._mid_epoch = False
         if self.signum is not None:  # came after the last batch, e.g. during validation
             self._stop_for_signal(completed_epochs=epoch + 1)
         super().on_epoch_end(epoch, logs)
@@ -136,7 +142,11 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         super().on_train_end(logs)  # deletes the backup: the run is complete
 
     def _save_model(self):
+        from kerasuite.locations import check_free_space
+
         self.write_dir.mkdir(parents=True, exist_ok=True)
+        # The old backup stays until the new one is complete, so the new one needs room beside it.
+        check_free_space(self.write_dir, backup_bytes(self.model) + 64 * 1024, "the training backup")
         partial = self.write_dir / f".partial-{os.getpid()}.weights.h5"  # Keras wants this suffix
         try:
             self.model.save_weights(str(partial), overwrite=True)
@@ -144,7 +154,60 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         finally:
             if partial.exists():
                 partial.unlink()
-        write_json_atomic(self.write_dir / BACKUP_METADATA, {"epoch": self._current_epoch, "batch": self._last_batch_seen})
+        # The dropout/augmentation random state the resumed run continues from: the state at
+        # the start of the epoch it will (re)run, so a resumed run draws what this one would have.
+        seeds = self._epoch_start_seeds if getattr(self, "_mid_epoch", False) else seed_states(self.model)
+        write_json_atomic(self.write_dir / BACKUP_METADATA,
+                          {"epoch": self._current_epoch, "batch": self._last_batch_seen, "seed_states": seeds})
+
+
+def _seed_generators(model: keras.Model) -> list:
+    """Every Keras SeedGenerator in the model (dropout, augmentation), in a fixed layer order."""
+    return [generator for layer in model._flatten_layers() for generator in getattr(layer, "_seed_generators", [])]
+
+
+def seed_states(model: keras.Model) -> list[list[int]]:
+    return [[int(x) for x in np.asarray(generator.state.value).ravel()] for generator in _seed_generators(model)]
+
+
+def restore_seed_states(model: keras.Model, states: list | None) -> None:
+    """Put the saved random state back (a backup from before this was saved has none: skipped)."""
+    if not states:
+        return
+    generators = _seed_generators(model)
+    if len(generators) != len(states):
+        raise ValueError(f"the backup holds {len(states)} random states, the model has {len(generators)}")
+    for generator, state in zip(generators, states):
+        generator.state.assign(np.asarray(state, dtype=np.asarray(generator.state.value).dtype).reshape(generator.state.shape))
+
+
+def replay_epoch_shuffles(dataset, epochs: int) -> None:
+    """tf.data reshuffles from a seed generator that advances once per iterator opened: open (and
+    drop) as many iterators as the epochs already trained opened, so a resumed run sees the order
+    of each later epoch that the uninterrupted run saw, not epoch 1's order again.
+
+    Keras' EpochIterator (keras/src/trainers/epoch_iterator.py, ``_enumerate_iterator``) opens
+    two per epoch when the number of batches is known (one to train, one readied at the end of
+    the epoch and then replaced), one when it is not; tests/test_hostile_resume.py checks it."""
+    cardinality = int(dataset.cardinality())
+    per_epoch = 2 if cardinality > 0 else 1
+    for _ in range(epochs * per_epoch):
+        iterator = iter(dataset)
+        del iterator
+
+
+def backup_bytes(model: keras.Model) -> int:
+    """About the size of a weights + optimizer-state file (HDF5 adds a little per variable)."""
+    def nbytes(variables) -> int:
+        return sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in variables)
+
+    weights = nbytes(model.weights)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and optimizer.built:
+        state = nbytes(optimizer.variables)
+    else:
+        state = 2 * weights  # Adam keeps two slots per trainable weight
+    return int((weights + state) * 1.05) + 2048 * (len(model.weights) + 1)
 
 
 def logged_hparams(config: cfg.RunConfig) -> dict[str, Any]:
@@ -250,6 +313,10 @@ def fit(task: Task, model: keras.Model, data: TaskData, config: cfg.RunConfig, r
     process writes logs and backups (``run_dir`` itself for the chief)."""
     callbacks = Callbacks(task, model, data, config, run_dir, scratch_dir or run_dir)
     start_epoch = resumed_epoch(run_dir / "backup")
+    if start_epoch and not config.train.steps_per_epoch:
+        # With steps_per_epoch, Keras keeps one iterator across epochs, whose position a backup
+        # cannot hold; there the resumed data order differs (README, Resuming).
+        replay_epoch_shuffles(data.train, start_epoch)
     started = time.perf_counter()
     try:
         history = model.fit(

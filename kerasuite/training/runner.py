@@ -33,17 +33,19 @@ def preflight(config: cfg.RunConfig, overwrite: bool) -> None:
     """The run-folder checks that need no TensorFlow, so ``kerasuite.train`` makes them before
     importing it: path names the file system cannot hold, a finished run, a folder that cannot
     be created, an interrupted run with other settings. ``run`` repeats them (cheap)."""
+    from kerasuite.cluster import is_chief
+
     run_dir, bundle_dir = run_paths(config)
+    check_locations(config, run_dir, bundle_dir)  # overlapping folders: the export would delete the run
     check_name_lengths(run_dir, "--run-dir" if config.run_dir else "name")
     if config.export.modes:
         check_name_lengths(bundle_dir, "--set export.dir" if config.export.dir else "name")
-    if os.environ.get("TF_CONFIG"):  # several workers: which one is chief is decided in run()
-        if (run_dir / "metrics.json").exists() and not overwrite:
-            raise UserError(f"{run_dir}: holds a finished run (metrics.json); pass --overwrite or choose another --run-dir")
-        return
-    if config.export.modes:
-        check_output_location(bundle_dir, "--set export.dir")
-    check_run_dir(run_dir, overwrite, config)
+    if is_chief():  # also refuses a malformed TF_CONFIG
+        if config.export.modes:
+            check_output_location(bundle_dir, "--set export.dir")
+        check_run_dir(run_dir, overwrite, config)
+    elif (run_dir / "metrics.json").exists() and not overwrite:
+        raise UserError(f"{run_dir}: holds a finished run (metrics.json); pass --overwrite or choose another --run-dir")
 
 
 def check_name_lengths(path: Path, flag: str) -> None:
@@ -98,7 +100,8 @@ def check_resumable(run_dir: Path, config: cfg.RunConfig) -> None:
     """A backup restores weights into whatever model this run builds: refuse one left by a run
     with other settings (a different model, data or optimizer) instead of resuming it wrongly."""
     saved_path = run_dir / "config.json"
-    if not (run_dir / "backup").is_dir() or not saved_path.is_file():
+    resumable = (run_dir / "backup").is_dir() or (run_dir / TRAINING_DONE).is_file()
+    if not resumable or not saved_path.is_file():
         return
     try:
         saved = _flatten(json.loads(saved_path.read_text()))
@@ -120,6 +123,17 @@ def check_resumable(run_dir: Path, config: cfg.RunConfig) -> None:
             )
 
 
+def check_locations(config: cfg.RunConfig, run_dir: Path, bundle_dir: Path) -> None:
+    """Pure Python, before any TensorFlow work: a run name that is a path, or a run folder and
+    export folder that overlap (the export's folder swap would delete the run)."""
+    from kerasuite import locations
+
+    locations.check_run_name(config.name)
+    if config.export.modes:
+        locations.check_separate(run_dir, bundle_dir)
+        locations.check_bundle_location(bundle_dir)
+
+
 def check_output_location(path: Path, flag: str) -> None:
     """Fail before training, not after, when an output folder can never be created (its parent
     is a file, or a folder this user cannot write)."""
@@ -134,6 +148,15 @@ def check_output_location(path: Path, flag: str) -> None:
         raise UserError(f"{flag} {path}: cannot be created, {probe} is a file")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise UserError(f"{flag} {path}: cannot be created, {probe} is not writable")
+
+
+def check_run_dir_space(run_dir: Path, model) -> None:
+    """Before training: the run folder must hold the backup (written beside the previous one,
+    then renamed), model.keras and the logs, or a full disk would crash HDF5 mid-epoch."""
+    from kerasuite import locations
+    from kerasuite.training.fit import backup_bytes
+
+    locations.check_free_space(run_dir, 3 * backup_bytes(model) + 512 * 1024, "the run's backup and model.keras")
 
 
 def check_mixed_precision(config: cfg.RunConfig) -> None:
@@ -163,6 +186,7 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
             f"--model {config.model.family!r}: not a family of {task.name}; choose from {', '.join(task.families)}"
         )
     run_dir, bundle_dir = run_paths(config)
+    check_locations(config, run_dir, bundle_dir)
     chief = distribute.is_chief()
     check_mixed_precision(config)
     distribute.configure_logical_cpus(config.train.logical_cpus)  # refused before anything is written
@@ -201,6 +225,7 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
                   file=sys.stderr)
         check_early_stopping_metric(model, config)  # so is a metric the model does not log
         if chief:
+            check_run_dir_space(run_dir, model)
             create_run_dir(run_dir, overwrite)
             cfg.save(config, run_dir / "config.json")
 
@@ -211,12 +236,23 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
                 f"{run_dir / 'backup'}: the workers see different backups; in a multi-worker run RUN_DIR "
                 "must be on storage every worker shares (or pass --overwrite to start over)"
             )
-        with distribute.worker_scratch(run_dir) as scratch:
-            history = fit(task, model, data, config, run_dir, scratch)
-            history.update(distribute.describe(strategy, config.train.batch_size))
-            history["steps_per_execution"] = int(model.steps_per_execution)
-            # Every worker saves (a save may need collectives); only the chief's copy is kept.
-            save_model(model, scratch / "model.keras")
+        finished = None if overwrite or distribute.is_distributed(strategy) else finished_training(run_dir)
+        if finished is not None:
+            # A rerun after training finished (the export or evaluation was interrupted):
+            # go straight to export with the saved weights instead of training again.
+            model.load_weights(str(run_dir / "model.keras"))
+            history = finished
+            print(f"note: {run_dir / 'model.keras'}: training already finished; evaluating and exporting it",
+                  file=sys.stderr)
+        else:
+            with distribute.worker_scratch(run_dir) as scratch:
+                history = fit(task, model, data, config, run_dir, scratch)
+                history.update(distribute.describe(strategy, config.train.batch_size))
+                history["steps_per_execution"] = int(model.steps_per_execution)
+                # Every worker saves (a save may need collectives); only the chief's copy is kept.
+                save_model(model, scratch / "model.keras")
+                if chief:
+                    write_json_atomic(run_dir / TRAINING_DONE, history)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     if not chief:
@@ -283,6 +319,23 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
     return report
 
 
+# Written after model.keras: the training is complete and only evaluation/export remain.
+TRAINING_DONE = "training.json"
+
+
+def finished_training(run_dir: Path) -> dict[str, Any] | None:
+    """The ``train`` block of a run whose training finished (model.keras, then training.json,
+    no backup in progress), or None. check_resumable has already compared the settings."""
+    done, model_path = run_dir / TRAINING_DONE, run_dir / "model.keras"
+    if not (done.is_file() and model_path.is_file()) or (run_dir / "backup").exists():
+        return None
+    try:
+        history = json.loads(done.read_text())
+    except (OSError, ValueError):
+        return None
+    return history if isinstance(history, dict) else None
+
+
 def progress(message: str) -> None:
     """One plain line about what a long, otherwise silent step is doing."""
     print(f"[kerasuite] {message} ...", flush=True)
@@ -292,6 +345,10 @@ def save_model(model, path: Path) -> None:
     """Keras insists on a .keras suffix, so the temporary name keeps it."""
     import os
 
+    from kerasuite import locations
+    from kerasuite.training.fit import backup_bytes
+
+    locations.check_free_space(path.parent, backup_bytes(model) + 256 * 1024, path.name)
     tmp = path.with_name(f".{path.stem}.partial.keras")
     try:
         model.save(tmp)

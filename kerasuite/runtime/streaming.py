@@ -1,0 +1,107 @@
+"""Keyword spotting over a long recording: a one-second window slid at a hop, numpy + LiteRT only.
+
+``python -m kerasuite.edge MODEL.tflite --input LONG.wav --stream [--hop 0.25]``.
+
+Choices (the usual small-footprint KWS post-processing, e.g. Chen et al. 2014, "Small-footprint
+keyword spotting using deep neural networks"):
+
+- every window is prepared exactly like a single clip (mono, resampled, peak-normalised with the
+  bundle's ``peak_floor``), so the model sees what it was trained on;
+- posteriors are **smoothed** by a moving average over the last ``smooth_windows`` windows (3 at a
+  250 ms hop: 0.75 s), which removes single-window flickers at word edges;
+- a **detection** is a keyword (any class but ``_unknown_`` / ``_silence_``) whose smoothed posterior
+  is the top class and at least ``threshold``;
+- after a detection, **suppression** (a refractory period of ``refractory_seconds``) reports no
+  other detection, since one spoken word stays in several overlapping windows.
+
+The reported time is the centre of the window that fired (in seconds from the start).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from kerasuite.errors import UserError
+from kerasuite.runtime.audio import normalize_peak, read_wav, resample, to_mono
+
+NON_KEYWORDS = ("_unknown_", "_silence_")
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    hop_seconds: float = 0.25
+    smooth_windows: int = 3
+    threshold: float = 0.7
+    refractory_seconds: float = 1.0
+
+    def check(self) -> None:
+        if not 0 < self.hop_seconds <= 10:
+            raise UserError(f"--hop: must be in (0, 10] seconds, got {self.hop_seconds}")
+        if self.smooth_windows < 1:
+            raise UserError(f"--smooth: must be >= 1 window, got {self.smooth_windows}")
+        if not 0 < self.threshold <= 1:
+            raise UserError(f"--threshold: must be in (0, 1], got {self.threshold}")
+        if self.refractory_seconds < 0:
+            raise UserError(f"--refractory: must be >= 0 seconds, got {self.refractory_seconds}")
+
+
+@dataclass(frozen=True)
+class Detection:
+    seconds: float
+    label: str
+    score: float
+
+
+def windows(signal: np.ndarray, window: int, hop: int, peak_floor: float | None,
+            chunk: int = 256):
+    """Yields ``windows float32 [<= chunk, window]`` in order, each prepared like a single clip;
+    a recording shorter than one window is zero-padded to one. Chunks bound memory (an hour at a
+    250 ms hop is 14,400 windows, 0.9 GB at once)."""
+    signal = np.asarray(signal, np.float32)
+    if len(signal) < window:
+        signal = np.pad(signal, (0, window - len(signal)))
+    starts = np.arange(0, len(signal) - window + 1, hop)
+    for first in range(0, len(starts), chunk):
+        yield np.stack([normalize_peak(signal[s:s + window], peak_floor) for s in starts[first:first + chunk]])
+
+
+def smooth(posteriors: np.ndarray, count: int) -> np.ndarray:
+    """Moving average over the last ``count`` rows (fewer at the start)."""
+    cumulative = np.cumsum(np.concatenate([np.zeros((1, posteriors.shape[1])), posteriors]), axis=0)
+    ends = np.arange(1, len(posteriors) + 1)
+    begins = np.maximum(0, ends - count)
+    return (cumulative[ends] - cumulative[begins]) / (ends - begins)[:, None]
+
+
+def detect(posteriors: np.ndarray, labels: list[str], window_seconds: float, settings: StreamSettings) -> list[Detection]:
+    """Smoothed, thresholded, suppressed detections from per-window posteriors ``[n, classes]``."""
+    smoothed = smooth(np.asarray(posteriors, np.float64), settings.smooth_windows)
+    keyword = np.array([label not in NON_KEYWORDS for label in labels])
+    found: list[Detection] = []
+    quiet_until = -np.inf
+    for index, row in enumerate(smoothed):
+        best = int(np.argmax(row))
+        seconds = index * settings.hop_seconds + window_seconds / 2
+        if keyword[best] and row[best] >= settings.threshold and seconds >= quiet_until:
+            found.append(Detection(round(seconds, 3), labels[best], float(row[best])))
+            quiet_until = seconds + settings.refractory_seconds
+    return found
+
+
+def stream(predict: Callable[[dict[str, np.ndarray]], np.ndarray], signal: np.ndarray, preprocessing: dict,
+           labels: list[str], settings: StreamSettings) -> list[Detection]:
+    """Detections in ``signal`` (float32 mono at the model's sample rate)."""
+    rate, window = int(preprocessing["sample_rate"]), int(preprocessing["samples"])
+    hop = max(1, round(settings.hop_seconds * rate))
+    name = preprocessing.get("input", "waveform")
+    posteriors = np.concatenate([predict({name: frames})
+                                 for frames in windows(signal, window, hop, preprocessing.get("peak_floor"))])
+    return detect(posteriors, labels, window / rate, settings)
+
+
+def read_recording(path: str, sample_rate: int) -> np.ndarray:
+    samples, rate = read_wav(path)
+    return resample(to_mono(samples), rate, sample_rate)

@@ -1,0 +1,62 @@
+"""Kill and resume gives the run it would have been (issue 18): with shuffling, dropout and
+augmentation on, a run SIGKILLed after an epoch and rerun ends with the same weights as an
+uninterrupted run, because the backup holds the random state and the rerun replays the data
+order of the epochs already trained."""
+
+import json
+import signal
+
+import numpy as np
+import pytest
+
+from helpers import run_main
+from test_resume import wait_for_backup
+
+EPOCHS = 3
+RANDOM = {  # every source of randomness in a tiny image run left on
+    "data.source": "builtin:digits", "data.limit": "192", "data.image.height": "8", "data.image.width": "8",
+    "model.cnn.filters": "8", "model.cnn.convs_per_block": "1", "model.cnn.dense_units": "16",
+    "model.cnn.dropout": "0.3", "model.cnn.augment": "true", "model.cnn.batch_norm": "false",
+    "train.batch_size": "32", "train.verbose": "0", "train.epochs": str(EPOCHS), "train.learning_rate": "0.01",
+    "train.check_baseline": "false",  # compares two runs, not how well 3 tiny epochs learn
+}
+WEIGHT_TOLERANCE = 1e-5
+
+
+def _args(run_dir):
+    return ["--run-dir", str(run_dir), "--export", "none", "--set", *[f"{k}={v}" for k, v in RANDOM.items()]]
+
+
+def _weights(run_dir):
+    import keras
+
+    import kerasuite.models  # noqa: F401  custom layers
+
+    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
+    return [np.asarray(w) for w in model.get_weights()]
+
+
+def test_killed_and_resumed_run_matches_the_uninterrupted_one(tmp_path, capsys):
+    import os
+    import subprocess
+    import sys
+
+    from helpers import REPO
+
+    straight = tmp_path / "straight"
+    assert run_main(capsys, *_args(straight)).returncode == 0
+    resumed = tmp_path / "resumed"
+    process = subprocess.Popen([sys.executable, "-m", "kerasuite.train", *_args(resumed)], cwd=str(REPO),
+                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_backup(process, resumed, 1)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    kept = json.loads((resumed / "backup" / "training_metadata.json").read_text())["epoch"]
+    if kept >= EPOCHS:
+        pytest.fail("the run finished before it could be killed; make it longer")
+    done = run_main(capsys, *_args(resumed))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((resumed / "metrics.json").read_text())["train"]["resumed_from_epoch"] == kept >= 1
+    diffs = [float(np.max(np.abs(a - b))) for a, b in zip(_weights(straight), _weights(resumed))]
+    assert max(diffs) <= WEIGHT_TOLERANCE, f"resumed weights differ by up to {max(diffs):.3g}"

@@ -1,0 +1,123 @@
+"""Training-only generalisation measures of keyword spotting and the streaming detector."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasuite.hparams import DsCnnConfig, KwsTrainingConfig, MfccConfig
+from kerasuite.runtime.streaming import StreamSettings, detect, smooth
+
+
+def test_spec_augment_masks_bands_in_training_and_is_absent_from_the_inference_graph():
+    from kerasuite.models.layers.spec_augment import SpecAugment
+    from kerasuite.models.speech import build_ds_cnn
+
+    layer = SpecAugment(time_masks=2, time_mask_frames=8, frequency_masks=1, frequency_mask_coefficients=2, seed=1)
+    ones = np.ones((16, 51, 10, 1), np.float32)
+    masked = np.asarray(layer(ones, training=True))
+    assert set(np.unique(masked)) <= {0.0, 1.0} and 0.0 < 1.0 - masked.mean() < 0.5
+    zero_frames = (masked[..., 0] == 0).all(axis=2).sum(axis=1)  # whole frames masked, per example
+    assert zero_frames.max() <= 16 and len(set(zero_frames.tolist())) > 1  # own draws per example
+    np.testing.assert_array_equal(np.asarray(layer(ones, training=False)), ones)
+
+    model = build_ds_cnn(DsCnnConfig(filters=4, num_blocks=1), MfccConfig(), 3,
+                         training=KwsTrainingConfig(time_masks=2, frequency_masks=1))
+    inference = tf.function(lambda w: model({"waveform": w}, training=False))
+    graph = inference.get_concrete_function(tf.TensorSpec([1, 16000], tf.float32)).graph
+    random_ops = [op.type for op in graph.get_operations() if "Random" in op.type]
+    assert not random_ops, random_ops
+    training = tf.function(lambda w: model({"waveform": w}, training=True))
+    graph = training.get_concrete_function(tf.TensorSpec([1, 16000], tf.float32)).graph
+    assert any("Random" in op.type for op in graph.get_operations())
+
+
+def test_speed_perturbation_is_exact_at_one_and_shifts_pitch_by_the_factor():
+    from kerasuite.data.audio import perturb_speed
+
+    tone = np.sin(2 * np.pi * 440 * np.arange(16000) / 16000).astype(np.float32)[None]
+    same = perturb_speed(tf.constant(tone), tf.constant([[1.0]])).numpy()
+    np.testing.assert_allclose(same, tone, atol=1e-6)
+    faster = perturb_speed(tf.constant(np.repeat(tone, 2, 0)), tf.constant([[1.1], [0.9]])).numpy()
+    peaks = [np.abs(np.fft.rfft(row[4000:12000])).argmax() * 16000 / 8000 for row in faster]
+    assert peaks[0] == pytest.approx(484, abs=4) and peaks[1] == pytest.approx(396, abs=4)
+    assert faster[0, 0] == 0.0  # reading past the clip's start gives silence, not wrap-around
+
+
+def test_label_smoothing_loss_matches_the_dense_keras_loss():
+    import keras
+
+    from kerasuite.models.speech import SmoothedSparseCrossentropy
+
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], np.float32)
+    labels = np.array([0, 1])
+    ours = float(SmoothedSparseCrossentropy(3, 0.1)(labels, probabilities))
+    dense = float(keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(np.eye(3)[labels], probabilities))
+    plain = float(keras.losses.SparseCategoricalCrossentropy()(labels, probabilities))
+    assert ours == pytest.approx(dense, rel=1e-5) and abs(ours - plain) > 1e-3
+
+
+def test_a_model_compiled_with_label_smoothing_reloads_in_a_fresh_process(tmp_path):
+    """The loss is saved with model.keras; the export reloads it in a child process."""
+    import subprocess
+    import sys
+
+    import keras
+
+    from kerasuite.models.speech import SmoothedSparseCrossentropy
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    model.compile(optimizer="adam", loss=SmoothedSparseCrossentropy(3, 0.1))
+    model.save(tmp_path / "m.keras")
+    code = ("import keras, kerasuite.models;"
+            f"m = keras.saving.load_model({str(tmp_path / 'm.keras')!r}, safe_mode=True); print(type(m.loss).__name__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "SmoothedSparseCrossentropy" in done.stdout
+
+
+LABELS = ["yes", "no", "_unknown_", "_silence_"]
+
+
+def _posteriors(rows: list[tuple[int, float]]) -> np.ndarray:
+    out = np.full((len(rows), 4), 0.0)
+    for i, (cls, p) in enumerate(rows):
+        out[i] = (1 - p) / 3
+        out[i, cls] = p
+    return out
+
+
+def test_streaming_smooths_thresholds_and_suppresses_repeats():
+    silence = [(3, 0.95)] * 8
+    word = [(0, 0.95)] * 5  # one "yes" seen by five overlapping windows
+    flicker = [(1, 0.99)]  # one window alone: smoothing over 3 keeps it below threshold
+    posteriors = _posteriors(silence + word + silence + flicker + silence + [(2, 0.99)] * 6)
+    found = detect(posteriors, LABELS, 1.0, StreamSettings(hop_seconds=0.25, smooth_windows=3, threshold=0.7))
+    assert [d.label for d in found] == ["yes"]  # once, not five times; no flicker; unknown never fires
+    assert found[0].seconds == pytest.approx(10 * 0.25 + 0.5)  # the word's third window (index 10), its centre
+    no_suppression = detect(posteriors, LABELS, 1.0, StreamSettings(refractory_seconds=0.0))
+    assert len(no_suppression) > 1
+    np.testing.assert_allclose(smooth(np.arange(4.0)[:, None], 2)[:, 0], [0.0, 0.5, 1.5, 2.5])
+
+
+def test_stream_settings_refuse_bad_values_with_the_flag_name():
+    from kerasuite.errors import UserError
+
+    for settings, flag in ((StreamSettings(hop_seconds=0), "--hop"), (StreamSettings(threshold=1.5), "--threshold")):
+        with pytest.raises(UserError, match=flag):
+            settings.check()
+
+
+def test_the_training_augmenter_applies_speed_perturbation_per_row():
+    from kerasuite import config as cfg
+    from kerasuite.data import audio as audio_sources
+
+    audio = cfg.defaults("keyword_spotting").data.audio
+    audio.time_shift_seconds, audio.noise_probability, audio.gain_db_range, audio.speed_range = 0.0, 0.0, 0.0, 0.1
+    tone = (0.5 * np.sin(2 * np.pi * 1000 * np.arange(16000) / 16000)).astype(np.float32)
+    augment = audio_sources.batch_augmenter(audio, audio_sources.colored_noise(1, 32000, 0), 16000, seed=0)
+    out, _ = augment({"waveform": tf.constant(np.repeat(tone[None], 8, 0))}, tf.zeros([8], tf.int64))
+    peaks = [np.abs(np.fft.rfft(row[4000:12000])).argmax() * 2.0 for row in out["waveform"].numpy()]
+    assert all(900 <= p <= 1100 for p in peaks) and len(set(peaks)) > 2, peaks  # 1 kHz x (0.9..1.1), own draw per row
