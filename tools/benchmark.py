@@ -45,7 +45,7 @@ from kerasuite.tasks import TASK_NAMES as TASK_ORDER  # noqa: E402
 from kerasuite.tasks import task_spec  # noqa: E402
 
 RESULT_MARK = "BENCHMARK_RESULT "
-SECTIONS = ("pipeline", "threads", "edge", "startup", "scaling", "export_vs_keras")
+SECTIONS = ("pipeline", "threads", "edge", "startup", "scaling", "export_vs_keras", "mediapipe")
 
 # Settings per task. Sources need no download. "quick" is each task's ``quick`` preset (small
 # models, kept in the task's config module, so the whole quick run stays within a few minutes);
@@ -850,7 +850,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_task(args.profile, args.quick, out)
         return 0
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    default_sections = [s for s in SECTIONS if not (args.quick and s == "scaling")]
+    default_sections = [s for s in SECTIONS if not (args.quick and s in ("scaling", "mediapipe"))]
     sections = [s.strip() for s in args.sections.split(",") if s.strip()] or default_sections
     unknown = [t for t in tasks if t not in TASK_ORDER] + [s for s in sections if s not in SECTIONS]
     if unknown:
@@ -959,6 +959,16 @@ def main(argv: list[str] | None = None) -> int:
             report["export_vs_keras"] = json.loads((out / "export_vs_keras.json").read_text())
         else:
             errors["export_vs_keras"] = f"tools/benchmark_export.py exited {done.returncode}"
+        save()
+    if "mediapipe" in sections:  # its own script (tools/benchmark_mediapipe.py), own tables
+        print("[benchmark] mediapipe", flush=True)
+        target = out / "mediapipe"
+        done = subprocess.run([sys.executable, str(Path(__file__).with_name("benchmark_mediapipe.py")),
+                               "--out", str(target), "--runs", "50" if args.quick else "200"])
+        if done.returncode == 0:
+            report["mediapipe"] = json.loads((target / "mediapipe.json").read_text())
+        else:
+            errors["mediapipe"] = f"tools/benchmark_mediapipe.py exited {done.returncode}"
         save()
     report["machine"]["load_average_end"] = list(os.getloadavg())
     report["seconds"] = time.perf_counter() - started

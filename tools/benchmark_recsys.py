@@ -4,7 +4,9 @@
 2. ranking (dcn) with implicit labels on the same set: AUC vs popularity;
 3. ranking (dcn) rating regression: RMSE vs predicting the training mean. No real rated data set
    is available offline, so this one uses the planted synthetic ratings and says so;
-4. throughput: one training epoch of each task on a 100,000-interaction CSV (examples/s).
+4. throughput: one training epoch of each task on a 100,000-interaction CSV (examples/s);
+5. ``--only baselines``: tools/benchmark_retrieval.py (popularity, EASE, two_tower and
+   history_two_tower: recall, training time, peak memory) on this data set and two others.
 
     python tools/make_recsys_dataset.py data/debian-deps --max-rows 100000
     python tools/benchmark_recsys.py --data data/debian-deps --out runs/benchmark_recsys.json
@@ -50,7 +52,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="runs/benchmark_recsys.json")
     parser.add_argument("--retrieval-epochs", type=int, default=5)
     parser.add_argument("--ranking-epochs", type=int, default=2)
-    parser.add_argument("--only", nargs="*", default=["retrieval", "implicit", "rating", "throughput"])
+    parser.add_argument("--only", nargs="*", default=["retrieval", "implicit", "rating", "throughput"],
+                        help="sections; 'baselines' (not in the default) runs tools/benchmark_retrieval.py")
     args = parser.parse_args(argv)
 
     data = Path(args.data)
@@ -83,6 +86,11 @@ def main(argv=None) -> int:
             if task == "ranking":
                 sets["data.recsys.implicit"] = "true"
             record(f"throughput_{task}", run(task, family, f"csv:{sample}", work, f"throughput-{task}", 1, **sets))
+    if "baselines" in args.only:
+        import benchmark_retrieval
+
+        benchmark_retrieval.main(["--debian", str(data), "--epochs", str(args.retrieval_epochs),
+                                  "--work", str(work / "baselines"), "--out", str(out.with_name("benchmark_retrieval.json"))])
     print(f"wrote {out}")
     return 0
 

@@ -358,6 +358,7 @@ class EncodedSplit:
     users: np.ndarray  # int32 user index (0 = OOV)
     items: np.ndarray  # int32 item index
     ratings: np.ndarray | None
+    timestamps: np.ndarray | None = None  # int64, when the source has them (history order)
 
     def __len__(self) -> int:
         return len(self.users)
@@ -419,7 +420,8 @@ def encode(raw: RawRecsys, *, use_side_features: bool = True, title_length: int 
 
     def encode_split(table: Interactions) -> EncodedSplit:
         return EncodedSplit(users.lookup(table.users.tolist()), items.lookup(table.items.tolist()),
-                            table.ratings.astype(np.float32) if table.ratings is not None else None)
+                            table.ratings.astype(np.float32) if table.ratings is not None else None,
+                            table.timestamps)
 
     num_items = len(items)
     titles_by_index = ["[unknown]"] + [raw.item_titles.get(item, item) for item in items.ids]
@@ -460,7 +462,8 @@ def keep_positive(split: EncodedSplit, min_rating: float) -> EncodedSplit:
     if split.ratings is None or min_rating <= 0:
         return split
     keep = split.ratings >= min_rating
-    return EncodedSplit(split.users[keep], split.items[keep], split.ratings[keep])
+    return EncodedSplit(split.users[keep], split.items[keep], split.ratings[keep],
+                        None if split.timestamps is None else split.timestamps[keep])
 
 
 def sample_negatives(positives: EncodedSplit, known: EncodedSplit, num_items: int,
@@ -551,7 +554,8 @@ def split_validation(split: EncodedSplit, fraction: float, limit: int, seed: int
         order = order[:limit]
     n_validation = int(round(len(order) * fraction))
     pick = lambda rows: EncodedSplit(split.users[rows], split.items[rows],  # noqa: E731
-                                     None if split.ratings is None else split.ratings[rows])
+                                     None if split.ratings is None else split.ratings[rows],
+                                     None if split.timestamps is None else split.timestamps[rows])
     train_rows = np.sort(order[n_validation:])
     if n_validation == 0:
         return pick(train_rows), None
@@ -561,13 +565,58 @@ def split_validation(split: EncodedSplit, fraction: float, limit: int, seed: int
 def concat(*splits: EncodedSplit | None) -> EncodedSplit:
     present = [s for s in splits if s is not None]
     ratings = None if any(s.ratings is None for s in present) else np.concatenate([s.ratings for s in present])
-    return EncodedSplit(np.concatenate([s.users for s in present]), np.concatenate([s.items for s in present]), ratings)
+    stamps = None if any(s.timestamps is None for s in present) else np.concatenate([s.timestamps for s in present])
+    return EncodedSplit(np.concatenate([s.users for s in present]), np.concatenate([s.items for s in present]),
+                        ratings, stamps)
 
 
 def example_features(arrays: RecsysArrays, split: EncodedSplit) -> dict[str, np.ndarray]:
     """Model inputs for each interaction: ids plus the item's side features."""
     return {"user_index": split.users.astype(np.int32), "item_index": split.items.astype(np.int32),
             **arrays.item_features(split.items)}
+
+
+# ------------------------------------------------------------------------------ histories
+
+HISTORY_PADDING = 0  # item index 0 (unknown item) pads a short history
+
+
+def history_order(split: EncodedSplit) -> str:
+    """How :func:`history_table` orders a user's items (also written to signature.json)."""
+    return "most recent first (by timestamp)" if split.timestamps is not None else "latest row first (file order)"
+
+
+def history_table(split: EncodedSplit, num_users: int, length: int) -> np.ndarray:
+    """int32 ``[num_users, length + 1]``: each user's distinct items, most recent first (by
+    timestamp when known, else later rows first), 0-padded; longer histories keep the most
+    recent. The spare column lets a training example drop its own target and still fill
+    ``length`` slots (:func:`histories_for`)."""
+    n = len(split)
+    stamps = split.timestamps if split.timestamps is not None else np.zeros(n, np.int64)
+    # users ascending, newest first (ties: later row first)
+    order = np.lexsort((-np.arange(n), -stamps.astype(np.int64), split.users))
+    users, items = split.users[order].astype(np.int64), split.items[order].astype(np.int64)
+    keep = items != HISTORY_PADDING
+    pair = users * (int(items.max(initial=0)) + 1) + items
+    _, first = np.unique(pair, return_index=True)  # the newest occurrence of a repeated item
+    keep &= np.isin(np.arange(n), first)
+    users, items = users[keep], items[keep]
+    starts = np.searchsorted(users, users, side="left")
+    position = np.arange(len(users)) - starts
+    inside = position <= length
+    table = np.full((num_users, length + 1), HISTORY_PADDING, np.int32)
+    table[users[inside], position[inside]] = items[inside]
+    return table
+
+
+def histories_for(table: np.ndarray, users: np.ndarray, exclude_items: np.ndarray | None, length: int) -> np.ndarray:
+    """int32 ``[n, length]`` history rows for these users, ``exclude_items[i]`` (the example's
+    target: never part of its own history) removed and the rest moved up; 0-padded."""
+    rows = table[np.asarray(users, np.int64)].copy()
+    if exclude_items is not None:
+        rows[rows == np.asarray(exclude_items, np.int64)[:, None]] = HISTORY_PADDING
+    order = np.argsort(rows == HISTORY_PADDING, axis=1, kind="stable")
+    return np.take_along_axis(rows, order, axis=1)[:, :length].astype(np.int32)
 
 
 def write_id_tables(arrays: RecsysArrays, bundle_dir: Path) -> None:

@@ -21,6 +21,7 @@ import keras_rs
 from keras import layers, ops
 
 from kerasuite.hparams import TwoTowerConfig
+from kerasuite.models.layers.masked_mean_pooling import MaskedMeanPooling
 
 QUERY_TOWER = "query_tower"
 CANDIDATE_TOWER = "candidate_tower"
@@ -38,6 +39,23 @@ class RecsysInputSizes:
     title_vocabulary: int = 0  # token indices incl. padding 0 and OOV 1
     title_length: int = 0
     sampling_correction: bool = False
+
+
+@keras.saving.register_keras_serializable(package="kerasuite")
+class IndexEmbedding(layers.Embedding):
+    """``keras.layers.Embedding`` whose lookup converts to a bare TFLite GATHER.
+
+    Keras' TensorFlow ``take`` wraps the indices in a negative-index fix-up (LESS, ADD and a
+    SELECT_V2 on int32, which TFLM has no kernel for). Indices here are never negative (0 is the
+    unknown/padding row), so the fix-up is dead weight in the exported query tower.
+    """
+
+    def call(self, inputs):
+        if keras.backend.backend() != "tensorflow":
+            return super().call(inputs)
+        import tensorflow as tf
+
+        return tf.gather(ops.convert_to_tensor(self.embeddings), ops.cast(inputs, "int32"))
 
 
 @keras.saving.register_keras_serializable(package="kerasuite")
@@ -81,7 +99,7 @@ class InBatchLogits(layers.Layer):
     def build(self, *input_shapes):  # no weights of its own or in its keras-rs sub-layers
         self.built = True
 
-    def call(self, query, candidate, candidate_ids, sampling_probability=None):
+    def call(self, query, candidate, candidate_ids, sampling_probability=None, query_history=None):
         logits = ops.matmul(query, ops.transpose(candidate)) / self.temperature
         if self._correction is not None:
             if sampling_probability is None:
@@ -91,6 +109,15 @@ class InBatchLogits(layers.Layer):
         if self._hits is not None:
             labels = ops.eye(ops.shape(logits)[0], dtype=logits.dtype)
             logits = self._hits(logits, labels, candidate_ids)
+        if query_history is not None:
+            # A candidate in the query's own history is a known positive of that user, not a
+            # negative (and evaluation removes seen items anyway): mask it like an accidental hit.
+            in_history = ops.any(ops.equal(ops.expand_dims(query_history, -1),
+                                           ops.reshape(candidate_ids, (1, 1, -1))), axis=1)
+            in_history = ops.logical_and(in_history, ops.expand_dims(ops.not_equal(candidate_ids, 0), 0))
+            keep_positive = ops.logical_not(ops.cast(ops.eye(ops.shape(logits)[0]), "bool"))
+            logits = ops.where(ops.logical_and(in_history, keep_positive),
+                               ops.cast(_MASKED_LOGIT, logits.dtype), logits)
         return logits
 
     def compute_output_shape(self, query_shape, candidate_shape, *args):
@@ -157,13 +184,14 @@ class CandidateTopK(keras_rs.layers.BruteForceRetrieval):
         return config
 
 
-def build_topk_model(query_tower: keras.Model, candidate_embeddings, k: int) -> keras.Model:
-    """``user_index -> {"scores", "candidate_row"}``: the query tower followed by brute-force top-k
-    over a constant candidate matrix, so a device gets recommendations from one invoke."""
+def build_topk_model(query_tower: keras.Model, candidate_embeddings, k: int, history_length: int = 0) -> keras.Model:
+    """``user_index [+ history] -> {"scores", "candidate_row"}``: the query tower followed by
+    brute-force top-k over a constant candidate matrix, so a device gets recommendations from one
+    invoke."""
     num_candidates, dim = candidate_embeddings.shape
     retrieval = CandidateTopK(num_candidates, dim, k=min(k, num_candidates), name="top_k")
     retrieval.update_candidates(candidate_embeddings)
-    inputs = query_inputs()
+    inputs = query_inputs(history_length)
     scores, rows = retrieval(query_tower(inputs))
     return keras.Model(inputs, {"scores": scores, "candidate_row": rows}, name="retrieve_top_k")
 
@@ -177,8 +205,11 @@ def _mlp(x, hidden_units: tuple[int, ...], output_dim: int, prefix: str):
     return layers.UnitNormalization(name=f"{prefix}_normalize")(x)
 
 
-def query_inputs() -> dict[str, keras.KerasTensor]:
-    return {"user_index": keras.Input(shape=(), dtype="int32", name="user_index")}
+def query_inputs(history_length: int = 0) -> dict[str, keras.KerasTensor]:
+    inputs = {"user_index": keras.Input(shape=(), dtype="int32", name="user_index")}
+    if history_length:
+        inputs["history"] = keras.Input(shape=(history_length,), dtype="int32", name="history")
+    return inputs
 
 
 def candidate_inputs(sizes: RecsysInputSizes) -> dict[str, keras.KerasTensor]:
@@ -190,9 +221,11 @@ def candidate_inputs(sizes: RecsysInputSizes) -> dict[str, keras.KerasTensor]:
     return inputs
 
 
-def item_feature_vector(inputs: dict, sizes: RecsysInputSizes, dim: int, prefix: str):
-    """Item id embedding concatenated with the optional genre and title sub-towers."""
-    parts = [layers.Embedding(sizes.num_items, dim, name=f"{prefix}_item_embedding")(inputs["item_index"])]
+def item_feature_vector(inputs: dict, sizes: RecsysInputSizes, dim: int, prefix: str, item_embedding=None):
+    """Item id embedding (``item_embedding`` when shared with the query tower) concatenated with
+    the optional genre and title sub-towers."""
+    item_embedding = item_embedding or layers.Embedding(sizes.num_items, dim, name=f"{prefix}_item_embedding")
+    parts = [item_embedding(inputs["item_index"])]
     if "item_genres" in inputs:
         parts.append(layers.Dense(dim, name=f"{prefix}_genre_projection")(inputs["item_genres"]))
     if "item_title" in inputs:
@@ -204,14 +237,33 @@ def item_feature_vector(inputs: dict, sizes: RecsysInputSizes, dim: int, prefix:
 
 def build_query_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Model:
     inputs = query_inputs()
-    x = layers.Embedding(sizes.num_users, cfg.embedding_dim, name="user_embedding")(inputs["user_index"])
+    x = IndexEmbedding(sizes.num_users, cfg.embedding_dim, name="user_embedding")(inputs["user_index"])
     return keras.Model(inputs, _mlp(x, cfg.hidden_units, cfg.embedding_dim, "query"), name=QUERY_TOWER)
 
 
-def build_candidate_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Model:
+def history_query_vector(cfg: TwoTowerConfig, sizes: RecsysInputSizes, inputs: dict, item_embedding):
+    """The query side of :func:`build_history_two_tower`: the masked mean of the history items'
+    embeddings (the layer the candidate tower uses too), with the user id embedding beside it
+    when ``cfg.use_user_id`` (index 0, the OOV row, for a user the model never saw)."""
+    # Builtin TFLite ops only (NOT_EQUAL, CAST, MUL, SUM, MAXIMUM, DIV): no SELECT, which TFLM
+    # lacks for int32.
+    not_padding = ops.not_equal(inputs["history"], 0)
+    x = MaskedMeanPooling(name="history_mean")([item_embedding(inputs["history"]), not_padding])
+    if cfg.use_user_id:
+        user = IndexEmbedding(sizes.num_users, cfg.embedding_dim, name="user_embedding")(inputs["user_index"])
+        x = layers.Concatenate(name="query_features")([x, user])
+    return _mlp(x, cfg.hidden_units, cfg.embedding_dim, "query")
+
+
+def build_candidate_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes, item_embedding=None) -> keras.Model:
     inputs = candidate_inputs(sizes)
-    x = item_feature_vector(inputs, sizes, cfg.embedding_dim, "candidate")
+    x = item_feature_vector(inputs, sizes, cfg.embedding_dim, "candidate", item_embedding)
     return keras.Model(inputs, _mlp(x, cfg.hidden_units, cfg.embedding_dim, "candidate"), name=CANDIDATE_TOWER)
+
+
+def _check_dim(cfg: TwoTowerConfig) -> None:
+    if cfg.embedding_dim < 1:
+        raise ValueError(f"model.two_tower.embedding_dim must be positive, got {cfg.embedding_dim}")
 
 
 def build_two_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Model:
@@ -220,11 +272,42 @@ def build_two_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Model
     With ``sizes.sampling_correction`` it also takes ``item_sampling_probability`` (the item's
     share of training interactions) for the logQ correction.
     """
-    if cfg.embedding_dim < 1:
-        raise ValueError(f"model.two_tower.embedding_dim must be positive, got {cfg.embedding_dim}")
-    query_tower = build_query_tower(cfg, sizes)
-    candidate_tower = build_candidate_tower(cfg, sizes)
-    query_in = query_inputs()
+    _check_dim(cfg)
+    return _assemble(cfg, sizes, build_query_tower(cfg, sizes), build_candidate_tower(cfg, sizes), 0)
+
+
+def build_history_two_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Model:
+    """As :func:`build_two_tower`, with the query tower reading the user's history
+    (``history``: int32 ``[batch, cfg.history_length]`` item indices, 0-padded) through the item
+    embedding the candidate tower uses. In-batch candidates found in the query's history are
+    masked out of the softmax (they are that user's positives, not negatives).
+
+    The graph is flat (no nested tower models): Keras cannot reload nested models that share a
+    layer, so :func:`towers` cuts the two towers out of it by layer name instead.
+    """
+    _check_dim(cfg)
+    if cfg.history_length < 1:
+        raise ValueError(f"model.two_tower.history_length must be positive, got {cfg.history_length}")
+    item_embedding = IndexEmbedding(sizes.num_items, cfg.embedding_dim, name="item_embedding")
+    query_in = query_inputs(cfg.history_length)
+    candidate_in = candidate_inputs(sizes)
+    query = history_query_vector(cfg, sizes, query_in, item_embedding)
+    candidate = _mlp(item_feature_vector(candidate_in, sizes, cfg.embedding_dim, "candidate", item_embedding),
+                     cfg.hidden_units, cfg.embedding_dim, "candidate")
+    inputs = {**query_in, **candidate_in}
+    probability = None
+    if sizes.sampling_correction:
+        probability = keras.Input(shape=(), dtype="float32", name="item_sampling_probability")
+        inputs["item_sampling_probability"] = probability
+    logits = InBatchLogits(cfg.temperature, cfg.remove_accidental_hits, sizes.sampling_correction,
+                           name="in_batch_logits")(query, candidate, candidate_in["item_index"], probability,
+                                                   query_history=query_in["history"])
+    return keras.Model(inputs, logits, name="history_two_tower")
+
+
+def _assemble(cfg: TwoTowerConfig, sizes: RecsysInputSizes, query_tower: keras.Model, candidate_tower: keras.Model,
+              history_length: int, name: str = "two_tower") -> keras.Model:
+    query_in = query_inputs(history_length)
     candidate_in = candidate_inputs(sizes)
     inputs = {**query_in, **candidate_in}
     probability = None
@@ -233,10 +316,21 @@ def build_two_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Model
         inputs["item_sampling_probability"] = probability
     logits = InBatchLogits(cfg.temperature, cfg.remove_accidental_hits, sizes.sampling_correction,
                            name="in_batch_logits")(
-        query_tower(query_in), candidate_tower(candidate_in), candidate_in["item_index"], probability)
-    return keras.Model(inputs, logits, name="two_tower")
+        query_tower(query_in), candidate_tower(candidate_in), candidate_in["item_index"], probability,
+        query_in.get("history"))
+    return keras.Model(inputs, logits, name=name)
 
 
 def towers(model: keras.Model) -> tuple[keras.Model, keras.Model]:
-    """The (query, candidate) sub-models of a model made by :func:`build_two_tower`."""
-    return model.get_layer(QUERY_TOWER), model.get_layer(CANDIDATE_TOWER)
+    """The (query, candidate) sub-models of a model made by :func:`build_two_tower` (nested
+    models) or :func:`build_history_two_tower` (cut out of the flat graph)."""
+    names = {layer.name for layer in model.layers}
+    if QUERY_TOWER in names:
+        return model.get_layer(QUERY_TOWER), model.get_layer(CANDIDATE_TOWER)
+    inputs = model.input
+    query_names = ("user_index", "history")
+    query = keras.Model({k: inputs[k] for k in query_names}, model.get_layer("query_normalize").output,
+                        name=QUERY_TOWER)
+    candidate = keras.Model({k: v for k, v in inputs.items() if k in ("item_index", "item_genres", "item_title")},
+                            model.get_layer("candidate_normalize").output, name=CANDIDATE_TOWER)
+    return query, candidate

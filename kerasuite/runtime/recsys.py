@@ -5,12 +5,16 @@ numpy + the standard library + LiteRT only (never TensorFlow). A retrieval bundl
 - ``users.txt`` / ``items.txt``: one raw id per line; line ``i`` (0-based) is index ``i + 1`` in
   the models, and an id that is not listed maps to index 0 (the learned out-of-vocabulary row).
 - ``candidates.npy``: float32 ``[num_items, dim]`` item embeddings, row ``i`` = ``items.txt`` line ``i``.
-- ``model_<mode>.tflite``: the query tower, ``user_index -> embedding``.
+- ``model_<mode>.tflite``: the query tower, ``user_index [+ history] -> embedding``.
 - ``retrieve_topk.tflite``: query tower + brute-force top-k in one graph (builtin ops).
+- ``histories.npy`` (``history_two_tower`` only): int32 ``[num_users + 1, length]``, each known
+  user's history as of training (row = user index; row 0 empty). ``signature.json``'s
+  ``preprocessing.history`` says how to build the ``history`` input.
 
 A ranking bundle holds the same id tables plus ``item_features.npz`` (side features per item index).
 
-``python -m kerasuite.runtime.recsys BUNDLE_DIR --user ID [--k 10]`` prints the top-k items.
+``python -m kerasuite.runtime.recsys BUNDLE_DIR --user ID [--k 10]`` prints the top-k items;
+``--history ITEM ...`` (most recent first) gives the history of a user the bundle does not know.
 """
 
 from __future__ import annotations
@@ -126,10 +130,41 @@ def top_k(scores: np.ndarray, k: int, exclude: Sequence[int] = ()) -> tuple[np.n
     return order, scores[order]
 
 
+def history_input(preprocessing: dict[str, Any], bundle_dir: Path, user_index: int, item_ids: list[str],
+                  history: Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
+    """The ``history`` input ``[1, length]`` as signature.json describes it, and the unknown ids.
+
+    ``history`` (raw item ids, most recent first) wins; without it a known user's row of the
+    bundle's history table is used (an unknown user gets an empty history). Unknown ids are
+    dropped, repeats kept once, and only the first ``length`` (the most recent) are kept.
+    Raises ``UserError`` when a given history has no known item left.
+    """
+    spec = preprocessing["history"]
+    length, padding = int(spec["length"]), int(spec.get("padding_index", 0))
+    row = np.full((1, length), padding, np.int32)
+    if history is None:
+        table = np.load(bundle_dir / spec.get("table", "histories.npy"))
+        if 0 <= user_index < len(table):
+            row[0, : table.shape[1]] = table[user_index][:length]
+        return row, []
+    index = index_of(item_ids)
+    unknown = [item for item in history if item not in index]
+    known: list[int] = []
+    for item in history:
+        if item in index and index[item] not in known:
+            known.append(index[item])
+    if not known:
+        raise UserError(f"--history: none of the {len(history)} item id(s) is in items.txt; nothing to score")
+    row[0, : min(length, len(known))] = known[:length]
+    return row, unknown
+
+
 def recommend(bundle_dir: str | Path, user_id: str, k: int = 10, mode: str = "float32",
-              exclude_items: Sequence[str] = (), threads: int = 1) -> list[tuple[str, float]]:
+              exclude_items: Sequence[str] = (), threads: int = 1,
+              history: Sequence[str] | None = None) -> list[tuple[str, float]]:
     """Top-k ``(item_id, score)`` for a raw user id: id table -> query tower (.tflite) -> numpy
-    dot products against ``candidates.npy``. ``exclude_items`` (e.g. already seen) are skipped."""
+    dot products against ``candidates.npy``. ``exclude_items`` (e.g. already seen) are skipped,
+    and so are the items of the history a ``history_two_tower`` bundle reads."""
     from kerasuite.runtime.interpreter import TFLiteModel
 
     bundle_dir = Path(bundle_dir)
@@ -140,17 +175,35 @@ def recommend(bundle_dir: str | Path, user_id: str, k: int = 10, mode: str = "fl
     model_path = bundle_dir / f"model_{mode}.tflite"
     if not model_path.is_file():
         raise UserError(f"--mode {mode}: {model_path} is not in the bundle")
-    query = TFLiteModel(model_path, threads=threads).predict(
-        {"user_index": np.array([users.get(user_id, OOV_INDEX)], np.int32)})
+    inputs = query_inputs(preprocessing, bundle_dir, users.get(user_id, OOV_INDEX), item_ids, history)
+    query = TFLiteModel(model_path, threads=threads).predict(inputs)
     candidates = load_candidates(bundle_dir / preprocessing.get("candidates", "candidates.npy"), len(item_ids),
                                  int(query.shape[-1]))
     row_of = {item: row for row, item in enumerate(item_ids)}
     exclude = [row_of[i] for i in exclude_items if i in row_of]
+    if "history" in inputs:  # candidate row = item index - 1
+        exclude += [int(i) - 1 for i in inputs["history"][0] if i != preprocessing["history"].get("padding_index", 0)]
     rows, scores = top_k(candidates @ query[0].astype(np.float32), k, exclude)
     return [(item_ids[r], float(s)) for r, s in zip(rows, scores)]
 
 
-def recommend_with_topk_model(bundle_dir: str | Path, user_id: str, threads: int = 1) -> list[tuple[str, float]]:
+def query_inputs(preprocessing: dict[str, Any], bundle_dir: Path, user_index: int, item_ids: list[str],
+                 history: Sequence[str] | None) -> dict[str, np.ndarray]:
+    """The query tower's inputs; unknown ``history`` ids are reported on stderr in one line."""
+    inputs = {"user_index": np.array([user_index], np.int32)}
+    if "history" not in preprocessing:
+        if history is not None:
+            raise UserError("--history: this bundle's query tower reads no history (train model.family=history_two_tower)")
+        return inputs
+    inputs["history"], unknown = history_input(preprocessing, bundle_dir, user_index, item_ids, history)
+    if unknown:
+        print(f"warning: --history: {len(unknown)} unknown item id(s) skipped: {' '.join(unknown[:10])}"
+              + (" ..." if len(unknown) > 10 else ""), file=sys.stderr)
+    return inputs
+
+
+def recommend_with_topk_model(bundle_dir: str | Path, user_id: str, threads: int = 1,
+                              history: Sequence[str] | None = None) -> list[tuple[str, float]]:
     """The same answer from ``retrieve_topk.tflite`` alone: one invoke, top-k computed in the graph."""
     from kerasuite.runtime.interpreter import TFLiteModel
 
@@ -160,7 +213,10 @@ def recommend_with_topk_model(bundle_dir: str | Path, user_id: str, threads: int
     item_ids = load_ids(bundle_dir / preprocessing.get("items", "items.txt"))
     model = TFLiteModel(bundle_dir / preprocessing.get("topk_model", "retrieve_topk.tflite"), threads=threads)
     interpreter = model.interpreter
-    interpreter.set_tensor(model.inputs[0]["index"], np.array([users.get(user_id, OOV_INDEX)], np.int32))
+    inputs = query_inputs(preprocessing, bundle_dir, users.get(user_id, OOV_INDEX), item_ids, history)
+    for detail in model.inputs:  # told apart by shape: the history is the 2-D input
+        name = "history" if len(detail["shape"]) == 2 else "user_index"
+        interpreter.set_tensor(detail["index"], inputs[name])
     interpreter.invoke()
     # Converted without a SignatureDef, the two outputs are told apart by dtype.
     by_dtype = {np.dtype(d["dtype"]).kind: interpreter.get_tensor(d["index"])[0] for d in model.outputs}
@@ -189,18 +245,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kerasuite.runtime.recsys",
                                      description="Top-k items for a user from a retrieval bundle (no TensorFlow).")
     parser.add_argument("bundle", metavar="BUNDLE_DIR")
-    parser.add_argument("--user", required=True, help="raw user id; unknown ids get the OOV embedding")
+    parser.add_argument("--user", default="", help="raw user id; unknown ids get the OOV embedding (required "
+                        "unless --history is given)")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--mode", default="float32", help="which model_<mode>.tflite query tower to run")
     parser.add_argument("--topk-model", action="store_true", help="use retrieve_topk.tflite instead")
     parser.add_argument("--exclude", nargs="*", default=[], metavar="ITEM", help="item ids to skip")
+    parser.add_argument("--history", nargs="+", metavar="ITEM",
+                        help="history_two_tower bundles: the user's items, most recent first (unknown ids "
+                             "are skipped; beyond the bundle's history length the oldest are dropped)")
     args = parser.parse_args(argv)
+    if not args.user and args.history is None:
+        print("error: --user: required (or --history ITEM ... for a user the bundle does not know)", file=sys.stderr)
+        return 2
     try:
         check_k(args.k)
         if args.topk_model:
-            results = recommend_with_topk_model(args.bundle, args.user)[: args.k]
+            results = recommend_with_topk_model(args.bundle, args.user, history=args.history)[: args.k]
         else:
-            results = recommend(args.bundle, args.user, args.k, args.mode, args.exclude)
+            results = recommend(args.bundle, args.user, args.k, args.mode, args.exclude, history=args.history)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code

@@ -55,8 +55,10 @@ SPEC = TaskSpec(
         },
         "quick": {"data.source": "synthetic:tones", "model.ds_cnn.filters": 16, "model.ds_cnn.num_blocks": 2,
                   "train.epochs": 2},
+        # 2 epochs at batch 32 (6 optimizer steps) left the tiny model at chance (0.25, the
+        # majority baseline); 8 epochs at batch 16 and a higher rate reach 0.96 in ~30 s.
         "tiny": {"data.source": "synthetic:tones", "model.ds_cnn.filters": 8, "model.ds_cnn.num_blocks": 1,
-                 "train.batch_size": 32},
+                 "train.batch_size": 16, "train.epochs": 8, "train.learning_rate": 0.01},
     },
     check=check,
 )

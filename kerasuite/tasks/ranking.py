@@ -1,7 +1,8 @@
 """Ranking: predict how a user rates an item (``mlp`` or ``dcn``), reported next to a baseline
 from the same split: the training mean for ratings (``eval.mean_baseline_rmse``), item popularity
 for implicit feedback (``data.recsys.implicit=true``: interactions are positives, sampled
-non-interactions negatives, metric AUC, baseline ``eval.popularity_auc``).
+non-interactions negatives, metric AUC, baselines ``eval.popularity_auc`` and ``eval.ease_auc``,
+EASE's item-item scores of the same pairs, kerasuite/metrics/ease.py).
 
 What ships: the whole ranking model (``{user_index, item_index, item features} -> score``), the
 id tables and ``item_features.npz`` so a device can build the inputs from raw ids.
@@ -18,6 +19,7 @@ import numpy as np
 from kerasuite.config import RunConfig
 from kerasuite.data import recsys
 from kerasuite.errors import UserError
+from kerasuite.metrics import ease
 from kerasuite.models.ranking import build_ranking_dcn, build_ranking_mlp
 from kerasuite.tasks.base import Heldout, Task, TaskData, steps_per_execution
 from kerasuite.tasks.retrieval import input_sizes, make_datasets, oov_user_augment
@@ -101,6 +103,7 @@ class Ranking(Task):
             "arrays": arrays, "sizes": input_sizes(arrays), "implicit": implicit,
             "train_mean": float(train_targets.mean()), "test_split": labelled["test"][0],
             "test_targets": labelled["test"][1], "item_counts": counts,
+            "positive_splits": (train, validation),
         }
         return TaskData(train=datasets["train"], validation=datasets.get("validation"), test=datasets["test"],
                         num_train_examples=len(train_targets), info=info)
@@ -129,10 +132,25 @@ class Ranking(Task):
         targets = data.info["test_targets"]
         if data.info["implicit"]:
             results["popularity_auc"] = auc(data.info["item_counts"][data.info["test_split"].items], targets)
+            results.update(self.ease_auc(data, config))
         else:
             results["mean_baseline_rmse"] = rmse(np.full(len(targets), data.info["train_mean"]), targets)
         results["heldout_examples"] = float(len(targets))
         return results
+
+    @staticmethod
+    def ease_auc(data: TaskData, config: RunConfig) -> dict[str, Any]:
+        """AUC of EASE's scores on the test pairs: fitted on the training positives (lambda from
+        validation recall), each user's input row being all their training interactions."""
+        arrays, pairs = data.info["arrays"], data.info["test_split"]
+        train, validation = data.info["positive_splits"]
+        fitted, report = ease.fit_for_splits(config.model.ease, train, validation, arrays.num_users,
+                                             arrays.num_items, config.seed)
+        if fitted is None:
+            return report
+        x = ease.interaction_matrix(arrays.train.users, arrays.train.items, arrays.num_users, arrays.num_items)
+        scores = ease.pair_scores(x, fitted["b"], pairs.users, pairs.items)
+        return {"ease_auc": auc(scores, data.info["test_targets"]), **report}
 
     def score(self, outputs: np.ndarray, heldout: Heldout, data: TaskData) -> dict[str, float]:
         if data.info["implicit"]:

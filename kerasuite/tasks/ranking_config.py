@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from kerasuite.config import DataConfig, ModelConfig, TaskSpec
 from kerasuite.data.settings import RecsysDataConfig
-from kerasuite.hparams import RankingConfig
+from kerasuite.hparams import EaseConfig, RankingConfig
 
 
 @dataclass
@@ -24,6 +24,7 @@ class RankingModels(ModelConfig):
 
     family: str = "dcn"
     ranking: RankingConfig = field(default_factory=RankingConfig)
+    ease: EaseConfig = field(default_factory=EaseConfig)  # implicit mode's EASE AUC baseline
 
 
 SPEC = TaskSpec(

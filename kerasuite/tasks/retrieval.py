@@ -2,7 +2,12 @@
 held-out item against the whole catalogue (recall@10/100, items the user saw in training removed)
 next to a popularity baseline from the same split.
 
-What ships: the query tower (``user_index -> unit embedding``, the parity-checked
+Families: ``two_tower`` (the user tower sees the user id) and ``history_two_tower`` (it also
+pools the user's training items through the item embedding the candidate tower uses, so a new
+user given a history gets personal results). EASE, the closed-form item-item model, is reported
+beside them (``eval.ease_recall_at_*``, kerasuite/metrics/ease.py).
+
+What ships: the query tower (``user_index [+ history] -> unit embedding``, the parity-checked
 ``model_<mode>.tflite``), ``candidates.npy`` (every item's embedding), the id tables, and
 ``retrieve_topk.tflite`` (query tower + brute-force top-k in one builtin-op graph).
 """
@@ -20,15 +25,17 @@ from kerasuite.config import RunConfig
 from kerasuite.data import recsys
 from kerasuite.data.pipeline import array_rows, make_pipeline
 from kerasuite.errors import UserError
+from kerasuite.metrics import ease
 from kerasuite.metrics import retrieval as metrics
 from kerasuite.models.two_tower import (
-    InBatchSoftmaxLoss, RecsysInputSizes, build_topk_model, build_two_tower, towers)
+    InBatchSoftmaxLoss, RecsysInputSizes, build_history_two_tower, build_topk_model, build_two_tower, towers)
 from kerasuite.tasks.base import Heldout, Task, TaskData, steps_per_execution
 from kerasuite.tensorboard_projector import write_embedding_projector
 from kerasuite.training.optimizers import make_optimizer
 
 RECALL_KS = (10, 100)
 TOPK_MODEL_FILE = "retrieve_topk.tflite"
+HISTORY_TABLE_FILE = "histories.npy"  # history_two_tower: each known user's history, row = user index
 
 
 def input_sizes(arrays: recsys.RecsysArrays, sampling_correction: bool = False) -> RecsysInputSizes:
@@ -93,7 +100,10 @@ class ItemEmbeddingProjector(keras.callbacks.Callback):
 
 class Retrieval(Task):
     name = "retrieval"
-    families = {"two_tower": lambda config, data: build_two_tower(config.model.two_tower, data.info["sizes"])}
+    families = {
+        "two_tower": lambda config, data: build_two_tower(config.model.two_tower, data.info["sizes"]),
+        "history_two_tower": lambda config, data: build_history_two_tower(config.model.two_tower, data.info["sizes"]),
+    }
     primary_metric = "recall_at_10"
     higher_is_better = True
     output_meaning = "query embedding; score candidates with candidates.npy"
@@ -114,11 +124,21 @@ class Retrieval(Task):
         known = recsys.concat(train, validation)
         counts = np.bincount(known.items, minlength=arrays.num_items).astype(np.float64)
         correction = config.model.two_tower.sampling_correction
+        history_length = config.model.two_tower.history_length if config.model.family == "history_two_tower" else 0
+        # Training and validation examples read the training items, test examples everything
+        # known before the test; an example's own target is never in its history.
+        tables = {}
+        if history_length:
+            tables["train"] = recsys.history_table(train, arrays.num_users, history_length)
+            tables["test"] = recsys.history_table(known, arrays.num_users, history_length)
         splits = {}
         for name, split in (("train", train), ("validation", validation), ("test", test)):
             if split is None:
                 continue
             features = recsys.example_features(arrays, split)
+            if history_length:
+                table = tables["test" if name == "test" else "train"]
+                features["history"] = recsys.histories_for(table, split.users, split.items, history_length)
             if correction:
                 features["item_sampling_probability"] = (counts[split.items] / counts.sum()).astype(np.float32)
             splits[name] = (features, np.ones(len(split), np.float32))
@@ -131,7 +151,11 @@ class Retrieval(Task):
             **recsys.describe(arrays),
             "arrays": arrays, "sizes": input_sizes(arrays, correction), "seen": seen,
             "test_split": test, "popularity": counts[1:], "top_k": config.model.two_tower.top_k,
+            "train_split": train, "validation_split": validation, "known_split": known,
+            "history_length": history_length, "history_order": recsys.history_order(known),
         }
+        if history_length:
+            info["test_history"] = splits["test"][0]["history"]
         if arrays.planted:
             seen_by_index = metrics.seen_matrix_rows(arrays.train.users, arrays.train.items)
             for k in RECALL_KS:
@@ -141,7 +165,16 @@ class Retrieval(Task):
 
     def heldout(self, data: TaskData, limit: int) -> Heldout:
         test = data.info["test_split"]
-        return Heldout({"user_index": test.users[:limit].astype(np.int32)}, (test.items[:limit] - 1).astype(np.int64))
+        return Heldout(self.query_features(data, limit), (test.items[:limit] - 1).astype(np.int64))
+
+    @staticmethod
+    def query_features(data: TaskData, limit: int | None = None) -> dict[str, np.ndarray]:
+        """The query tower's inputs for the held-out pairs (the first ``limit``)."""
+        test = data.info["test_split"]
+        features = {"user_index": test.users[:limit].astype(np.int32)}
+        if data.info.get("history_length"):
+            features["history"] = data.info["test_history"][:limit]
+        return features
 
     # -- model ---------------------------------------------------------------------------------
     def compile_model(self, model: keras.Model, config: RunConfig, data: TaskData) -> None:
@@ -174,13 +207,13 @@ class Retrieval(Task):
         candidates = self.refresh_candidates(model, data)
         query_tower, _ = towers(model)
         test = data.info["test_split"]
-        queries = np.asarray(query_tower.predict({"user_index": test.users.astype(np.int32)},
-                                                 batch_size=1024, verbose=0), np.float32)
+        queries = np.asarray(query_tower.predict(self.query_features(data), batch_size=1024, verbose=0), np.float32)
         results = self.recall(queries, test.users, test.items - 1, candidates, data.info["seen"])
         popularity = data.info["popularity"]
         baseline = metrics.corpus_recall(lambda rows: np.broadcast_to(popularity, (len(rows), len(popularity))),
                                          test.users, test.items - 1, data.info["seen"], ks=RECALL_KS)
         results.update({f"popularity_{name}": value for name, value in baseline.items()})
+        results.update(self.ease_recall(data, config))
         for k in RECALL_KS:
             ceiling = data.info.get(f"planted_ceiling_recall_at_{k}")
             if ceiling is not None:
@@ -188,6 +221,22 @@ class Retrieval(Task):
         results["loss"] = float(model.evaluate(data.test, verbose=0, return_dict=True)["loss"])
         results["heldout_pairs"] = float(len(test))
         return results
+
+    @staticmethod
+    def ease_recall(data: TaskData, config: RunConfig) -> dict[str, Any]:
+        """EASE fitted on the training split (lambda from validation), each test user's input
+        row being everything known before the test, scored by the same protocol."""
+        arrays, test = data.info["arrays"], data.info["test_split"]
+        fitted, report = ease.fit_for_splits(config.model.ease, data.info["train_split"], data.info["validation_split"],
+                                             arrays.num_users, arrays.num_items, config.seed)
+        if fitted is None:
+            return report
+        known = data.info["known_split"]
+        x = ease.interaction_matrix(known.users, known.items, arrays.num_users, arrays.num_items)
+        b = fitted["b"]
+        recall = metrics.corpus_recall(lambda users: ease.scores(x[users], b)[:, 1:], test.users, test.items - 1,
+                                       data.info["seen"], ks=RECALL_KS)
+        return {**{f"ease_{name}": value for name, value in recall.items()}, **report}
 
     @staticmethod
     def recall(queries: np.ndarray, users: np.ndarray, target_rows: np.ndarray, candidates: np.ndarray,
@@ -220,15 +269,21 @@ class Retrieval(Task):
         with atomic_path(Path(bundle_dir) / "candidates.npy") as tmp:
             with open(tmp, "wb") as handle:
                 np.save(handle, candidates.astype(np.float32))
+        length = data.info.get("history_length", 0)
+        if length:
+            table = recsys.history_table(data.info["known_split"], arrays.num_users, length)[:, :length]
+            with atomic_path(Path(bundle_dir) / HISTORY_TABLE_FILE) as tmp:
+                with open(tmp, "wb") as handle:
+                    np.save(handle, table.astype(np.int32))
         k = min(int(data.info.get("top_k", 100)), len(candidates))
-        topk_model = build_topk_model(data.info["query_tower"], candidates, k)
+        topk_model = build_topk_model(data.info["query_tower"], candidates, k, data.info.get("history_length", 0))
         with tempfile.TemporaryDirectory(prefix="kerasuite-topk-") as scratch:
             path = Path(scratch) / "retrieve_topk.keras"
             topk_model.save(path)
             tflite.convert(path, "float32", Path(bundle_dir) / TOPK_MODEL_FILE)
 
     def device_preprocessing(self, data: TaskData, config: RunConfig) -> dict[str, Any]:
-        return {
+        preprocessing = {
             "kind": "recsys_user",
             "input": "user_index",
             "users": "users.txt",
@@ -242,6 +297,20 @@ class Retrieval(Task):
                      f"of items.txt; or run {TOPK_MODEL_FILE} (outputs int32 candidate rows and "
                      "float32 scores, best first)"),
         }
+        length = data.info.get("history_length", 0)
+        if length:
+            preprocessing["history"] = {
+                "input": "history", "dtype": "int32", "length": length, "padding_index": recsys.HISTORY_PADDING,
+                "order": data.info["history_order"],
+                "truncation": f"keep the first {length} items in that order (the most recent)",
+                "duplicates": "kept once, at their most recent position",
+                "unknown_items": "item ids not in items.txt are dropped (never sent as index 0)",
+                "table": HISTORY_TABLE_FILE,
+                "note": (f"history -> item indices (line in items.txt + 1), padded with "
+                         f"{recsys.HISTORY_PADDING} to {length}; a known user's history as of training "
+                         f"is row user_index of {HISTORY_TABLE_FILE} (row 0: empty, for new users)"),
+            }
+        return preprocessing
 
     def callbacks(self, model: keras.Model, data: TaskData, log_dir: Path, config: RunConfig) -> list:
         arrays = data.info["arrays"]

@@ -1,4 +1,4 @@
-"""retrieval's config: interaction data, the ``two_tower`` family, presets. No TensorFlow here."""
+"""retrieval's config: interaction data, the ``two_tower`` and ``history_two_tower`` families, presets. No TensorFlow here."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from kerasuite.config import DataConfig, ModelConfig, TaskSpec
 from kerasuite.data.settings import RecsysDataConfig
-from kerasuite.hparams import TwoTowerConfig
+from kerasuite.hparams import EaseConfig, TwoTowerConfig
 
 
 @dataclass
@@ -20,10 +20,11 @@ class RetrievalData(DataConfig):
 
 @dataclass
 class RetrievalModels(ModelConfig):
-    families: ClassVar = {"two_tower": ("two_tower",)}
+    families: ClassVar = {"two_tower": ("two_tower",), "history_two_tower": ("two_tower",)}
 
     family: str = "two_tower"
     two_tower: TwoTowerConfig = field(default_factory=TwoTowerConfig)
+    ease: EaseConfig = field(default_factory=EaseConfig)  # the baseline beside every family
 
 
 SPEC = TaskSpec(

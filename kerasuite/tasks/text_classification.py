@@ -149,7 +149,14 @@ class TextClassification(ClassificationMixin, Task):
                     "keep the first sequence_length ids, pad with 0; int32 [1, sequence_length]."
                 ),
             }
+        from kerasuite.export.mediapipe_text import regex_tokenizer
+
+        mediapipe = regex_tokenizer(data.info["vocabulary"], data.info["standardize"])
         return {
+            # MediaPipe Tasks' TextClassifier tokenizes from the file's metadata (RegexTokenizer):
+            # what it reproduces exactly, and what an app must still do to the text itself.
+            "mediapipe": {"tokenizer": "RegexTokenizer", "delimiter": mediapipe.input.delim_regex,
+                          "exact": mediapipe.exact, "app_must": mediapipe.remaining},
             "kind": "text",
             "input": INPUT_NAME,
             "vocabulary": "vocab.txt",
@@ -159,8 +166,8 @@ class TextClassification(ClassificationMixin, Task):
             "pad_id": 0,
             "oov_id": 1,
             "note": (
-                "decode UTF-8; standardize (lower = ASCII A-Z only, strip = the 32 ASCII punctuation "
-                "characters); split on ASCII whitespace; id = line number in vocab.txt, 1 if absent; "
+                "decode UTF-8; standardize (lower = ASCII A-Z only; split/strip punctuation = each of the "
+                "32 ASCII punctuation characters becomes a space / is deleted); split on ASCII whitespace; id = line number in vocab.txt, 1 if absent; "
                 "keep the first sequence_length ids, pad with 0; int32 [1, sequence_length]. "
                 "The fused LSTM keeps state between invokes: call reset_all_variables() before each "
                 "(kerasuite.runtime does)."

@@ -1,0 +1,106 @@
+"""history_two_tower: histories built by hand, the in-batch mask, and the edge bundle a device
+runs for a known user and for a new user given ``--history``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import run_cli, run_tiny
+from kerasuite.data import recsys
+
+
+def test_history_table_is_newest_first_deduplicated_and_truncated():
+    # user 1: items 5 (t=1), 6 (t=3), 7 (t=2), 5 again (t=4); user 2: item 8
+    split = recsys.EncodedSplit(np.array([1, 1, 1, 1, 2]), np.array([5, 6, 7, 5, 8]), None,
+                                np.array([1, 3, 2, 4, 9]))
+    table = recsys.history_table(split, num_users=3, length=2)
+    assert table.tolist() == [[0, 0, 0], [5, 6, 7], [8, 0, 0]]  # length + 1 columns
+    # a training example never sees its own target; the rest moves up
+    rows = recsys.histories_for(table, np.array([1, 1, 2, 0]), np.array([6, 9, 8, 3]), length=2)
+    assert rows.tolist() == [[5, 7], [5, 6], [0, 0], [0, 0]]
+    assert recsys.history_order(split).startswith("most recent first")
+    # without timestamps: later rows count as more recent
+    unstamped = recsys.EncodedSplit(np.array([1, 1]), np.array([3, 4]), None)
+    assert recsys.history_table(unstamped, 2, 2)[1].tolist() == [4, 3, 0]
+    assert recsys.history_order(unstamped) == "latest row first (file order)"
+
+
+def test_in_batch_logits_mask_candidates_from_the_querys_history_but_never_its_positive():
+    from kerasuite.models.two_tower import InBatchLogits
+
+    query = np.eye(3, dtype=np.float32)
+    candidate = np.eye(3, dtype=np.float32)
+    ids = np.array([4, 5, 6], np.int32)
+    history = np.array([[5, 4, 0], [0, 0, 0], [4, 6, 0]], np.int32)  # row 2 lists its own positive 6
+    logits = np.asarray(InBatchLogits(temperature=1.0, remove_accidental_hits=False)(
+        query, candidate, ids, None, query_history=history))
+    masked = logits < -1e8
+    assert masked.tolist() == [[False, True, False], [False, False, False], [True, False, False]]
+    np.testing.assert_allclose(np.diag(logits), 1.0)
+
+
+@pytest.fixture(scope="module")
+def history_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("history")
+    report = run_tiny("retrieval", folder, family="history_two_tower",
+                      extra={"model.two_tower.history_length": "6"})
+    return folder, report
+
+
+def test_history_family_reports_ease_and_ships_a_select_free_history_query_tower(history_run):
+    from kerasuite.runtime.interpreter import TFLiteModel
+
+    folder, report = history_run
+    scores = report["eval"]
+    for key in ("recall_at_10", "popularity_recall_at_10", "ease_recall_at_10", "ease_recall_at_100"):
+        assert 0.0 <= scores[key] <= 1.0, key
+    assert scores["ease_lambda"] in (5.0, 20.0, 100.0, 500.0)
+    assert all(report["exports"][mode]["parity"]["passed"] for mode in ("float32", "int8"))
+    bundle = folder / "bundle"
+    spec = json.loads((bundle / "signature.json").read_text())["preprocessing"]["history"]
+    assert spec["length"] == 6 and spec["padding_index"] == 0 and spec["dtype"] == "int32"
+    assert spec["order"].startswith("most recent first") and "most recent" in spec["truncation"]
+    histories = np.load(bundle / "histories.npy")
+    assert histories.shape[1] == 6 and histories.dtype == np.int32 and not histories[0].any()
+    for name in ("model_float32.tflite", "model_int8.tflite", "retrieve_topk.tflite"):
+        model = TFLiteModel(bundle / name)
+        ops = set(model.op_names())
+        assert "GATHER" in ops and not any(op.startswith(("Flex", "SELECT")) or op == "CUSTOM" for op in ops), (name, ops)
+        assert sorted(model.input_names) == ["history", "user_index"]
+
+
+def test_device_answers_for_known_and_new_users_and_refuses_an_all_unknown_history(history_run):
+    from kerasuite.runtime import recsys as device
+
+    folder, _ = history_run
+    bundle = folder / "bundle"
+    users = (bundle / "users.txt").read_text().splitlines()
+    items = (bundle / "items.txt").read_text().splitlines()
+    known = run_cli("kerasuite.runtime.recsys", str(bundle), "--user", users[0], "--k", "3")
+    assert known.returncode == 0 and len(known.stdout.strip().splitlines()) == 3, known.stderr
+    new = run_cli("kerasuite.runtime.recsys", str(bundle), "--history", items[0], "nope", items[1], "--k", "3")
+    assert new.returncode == 0, new.stderr
+    recommended = [line.split()[1] for line in new.stdout.strip().splitlines()]
+    assert len(recommended) == 3 and not {items[0], items[1]} & set(recommended)  # history items are seen
+    warning = [line for line in new.stderr.splitlines() if line.strip()]
+    assert len(warning) == 1 and "nope" in warning[0] and "skipped" in warning[0]
+    nothing = run_cli("kerasuite.runtime.recsys", str(bundle), "--history", "nope", "zilch")
+    assert nothing.returncode == 2 and "Traceback" not in nothing.stderr
+    assert "nothing to score" in nothing.stderr.strip().splitlines()[-1]
+    # a history longer than the bundle's length keeps the first (most recent) ones, unknowns dropped
+    preprocessing = json.loads((bundle / "signature.json").read_text())["preprocessing"]
+    given = [items[i] for i in range(9)] + ["nope"]
+    row, unknown = device.history_input(preprocessing, bundle, 0, items, given)
+    assert row.tolist() == [[1, 2, 3, 4, 5, 6]] and unknown == ["nope"]
+    # the one-invoke top-k graph scores like the query tower + candidates.npy
+    from_graph = device.recommend_with_topk_model(bundle, "someone-new", history=given)
+    from kerasuite.runtime.interpreter import TFLiteModel
+
+    query = TFLiteModel(bundle / "model_float32.tflite").predict({"user_index": np.array([0], np.int32), "history": row})
+    scores = np.load(bundle / "candidates.npy") @ query[0]
+    expected_rows, expected_scores = device.top_k(scores, len(from_graph))
+    assert [item for item, _ in from_graph] == [items[r] for r in expected_rows]
+    np.testing.assert_allclose([s for _, s in from_graph], expected_scores, atol=1e-5)
