@@ -107,7 +107,7 @@ def test_ngram_exports_builtins_and_the_device_reproduces_training_ids(tmp_path)
 
     config = cfg.resolve(cfg.load_config_file(run / "config.json"))
     test_texts = text_data.load(config.data.source, config).test.texts
-    golden = np.load(bundle / "golden.npz")["input__tokens"]
+    golden = np.load(bundle / "golden.npz")["input__ngram_ids"]
     on_device = {row.tobytes() for row in featurizer_from_preprocessing(preprocessing, bundle).encode_batch(test_texts)}
     vocabulary_size = len((bundle / "vocab.txt").read_text(encoding="utf-8").split("\n")) - 1
     assert (golden >= vocabulary_size).any()  # hashed n-grams are really in there

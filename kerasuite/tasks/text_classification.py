@@ -34,6 +34,7 @@ from kerasuite.tasks.classification import ClassificationMixin
 from kerasuite.tensorboard_projector import write_embedding_projector
 
 INPUT_NAME = "tokens"
+NGRAM_INPUT_NAME = "ngram_ids"  # its own name: runtimes (MediaPipe) tell n-gram ids from token ids by it
 SAMPLE_TEXTS = 8  # test texts kept for the TensorBoard "true -> predicted" table
 
 
@@ -57,7 +58,7 @@ def _build_transformer(config: RunConfig, data: TaskData) -> keras.Model:
 def _build_ngram(config: RunConfig, data: TaskData) -> keras.Model:
     try:
         return build_ngram_classifier(config.model.ngram, data.info["ngram_ids"], data.info["sequence_length"],
-                                      len(data.labels), input_name=INPUT_NAME)
+                                      len(data.labels), input_name=NGRAM_INPUT_NAME)
     except ValueError as error:
         raise UserError(str(error)) from None
 
@@ -101,7 +102,7 @@ class TextClassification(ClassificationMixin, Task):
             info.update(sequence_length=spec.max_features, ngram_ids=featurizer.num_ids, ngrams=spec.as_dict())
 
             def pipeline(split: text_data.TextSplit, training: bool) -> tf.data.Dataset:
-                rows = array_rows(({INPUT_NAME: featurizer.encode_batch(split.texts)}, split.labels))
+                rows = array_rows(({NGRAM_INPUT_NAME: featurizer.encode_batch(split.texts)}, split.labels))
                 return make_pipeline(rows, training=training, batch_size=config.train.batch_size,
                                      seed=config.seed, auto_shard="DATA")
 
@@ -132,7 +133,7 @@ class TextClassification(ClassificationMixin, Task):
         if "ngrams" in data.info:
             return {
                 "kind": "text",
-                "input": INPUT_NAME,
+                "input": NGRAM_INPUT_NAME,
                 "vocabulary": "vocab.txt",
                 "sequence_length": data.info["sequence_length"],
                 "standardize": data.info["standardize"],
