@@ -8,6 +8,7 @@ the outputs mean.
   --input FILE ...     classify / score raw files (image, text, .wav, or .npy arrays)
   --input LONG.wav --stream [--hop 0.25]   keyword spotting over a long recording
                        (detections with times; kerasuite/runtime/streaming.py)
+  --runtime tflm       run on TensorFlow Lite Micro instead of LiteRT (exit 2 if TFLM cannot run it)
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--api", choices=("interpreter", "compiled"), default="interpreter",
                         help="LiteRT API: the Interpreter, or CompiledModel (falls back to the Interpreter "
                              "where the installed LiteRT lacks it; the first line says which ran)")
+    parser.add_argument("--runtime", choices=("litert", "tflm"), default="litert",
+                        help="litert (default) or tflm: TensorFlow Lite Micro's reference interpreter, "
+                             "what a microcontroller runs (batch 1, one thread)")
     parser.add_argument("--runs", type=int, default=50, help="invokes timed for the latency report")
     parser.add_argument("--top", type=int, default=3, help="how many labels/scores to print per input")
     parser.add_argument("--stream", action="store_true", help="slide the model's window over each --input .wav "
@@ -234,13 +238,18 @@ def keep_native_logs_off_stderr() -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from kerasuite.runtime.compiled import open_model
-
     check_flags(args)
     model_path = Path(args.model)
-    if args.api == "compiled":
-        keep_native_logs_off_stderr()
-    model = open_model(model_path, args.api, threads=args.threads)
+    if args.runtime == "tflm":
+        from kerasuite.runtime.tflm import TFLMModel
+
+        model = TFLMModel(model_path)
+    else:
+        from kerasuite.runtime.compiled import open_model
+
+        if args.api == "compiled":
+            keep_native_logs_off_stderr()
+        model = open_model(model_path, args.api, threads=args.threads)
     try:
         return _run(args, model_path, model)
     finally:

@@ -140,7 +140,7 @@ def export_model(
     Raises ``UserError`` for input that cannot be exported; a failed parity check is not an
     exception: it is in the report (``report.passed``) and in every file of the bundle.
     """
-    from kerasuite.export import tflite
+    from kerasuite.export import firmware, tflite
     from kerasuite.export.prepare import prepare_for_export
     from kerasuite.export.provenance import model_card, provenance
     from kerasuite.io_utils import write_json_atomic, write_text_atomic
@@ -223,6 +223,12 @@ def export_model(
             result["path"] = str(out / result["file"])
         if not any((staging / FAILED_DIR).iterdir()):
             (staging / FAILED_DIR).rmdir()
+        for mode in modes:  # C array, op list and arena for firmware, for each passed file TFLM ran
+            if mode in firmware.FIRMWARE_MODES and exports[mode]["parity"]["passed"] \
+                    and "tflm" in exports[mode]["runtimes"]:
+                tflm = firmware.write_firmware_files(staging, converted[mode], exports[mode]["runtimes"]["tflm"])
+                if tflm is not None:
+                    described[mode]["tflm"] = tflm
 
         classes = spec.class_targets
         if classes is None and spec.agreement is not None and spec.agreement.name == "top1_agreement":
@@ -309,7 +315,7 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
         description = {"inputs": [], "outputs": [], "file": path.name, "size_bytes": size, "ops": [],
                        "load_error": str(error)}
     verdicts, outputs = runtimes.judge(
-        path, mode, description, inputs, keras_outputs,
+        path, mode, {**description, "task": task}, inputs, keras_outputs,
         lambda got: parity.compare(spec, keras_outputs, got, tolerance))
     reference = outputs.get(runtimes.REFERENCE_RUNTIME)
     if reference is None:  # the reference runtime could not run it: judge nothing as equal
@@ -346,6 +352,7 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
         "parity": checked,
         "latency_ms": runner.latency_ms(inputs, runs=options.latency_runs) if runner else None,
         "ops": description["ops"],
+        "runtimes": verdicts,
     }
     return result, description, reference
 

@@ -143,6 +143,15 @@ def convert(model_path: str, mode: str, representative: str | None, batch_size, 
     content, _ = repair_fused_lstms(content)
     if mode == "int8_float_io" and uint8_inputs:
         content = pin_pixel_quantization(content)
+    # Fused LSTMs keep h/c in variable tensors across invocations: zero them inside the file so
+    # every call (LiteRT, TFLM, MediaPipe, firmware without a reset) is a fresh one. No-op otherwise.
+    from kerasuite.export.stateless_lstm import zero_lstm_state_each_call
+
+    content, _ = zero_lstm_state_each_call(content)
+    if mode in ("int8", "int8_float_io"):  # TFLM has no int8 LOG (the MFCC front end's log-mel); no-op without LOG
+        from kerasuite.export.float_log import keep_log_in_float
+
+        content, _ = keep_log_in_float(content)
     from kerasuite.export.compact import add_serving_signature
 
     # A serving signature named as signature.json says (the converter writes none for this path).

@@ -139,7 +139,11 @@ def diagnose_int8(
         ]
         for module in import_modules:
             command += ["--import", module]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=child_env())
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=child_env())
+        except subprocess.TimeoutExpired:
+            # The diagnosis explains a failed verdict; it must never turn one into a crash.
+            return {"error": f"the per-layer int8 diagnosis took over {timeout:.0f} s and was stopped"}
         if done.returncode != 0 or not out.is_file():
             return {"error": _last_line(done.stderr)}
         layers = json.loads(out.read_text())
