@@ -13,6 +13,7 @@ import keras
 from keras import layers
 
 from kerasuite.hparams import NgramConfig
+from kerasuite.models.layers.gather_embedding import GatherEmbedding
 from kerasuite.models.layers.masked_mean_pooling import MaskedMeanPooling
 from kerasuite.models.layers.padding_mask import PaddingMask
 
@@ -37,7 +38,7 @@ def build_ngram_classifier(
 
     ids = keras.Input(shape=(max_features,), dtype="int32", name=input_name)
     mask = PaddingMask(name="padding_mask")(ids)
-    x = layers.Embedding(num_ids, cfg.embedding_dim, name="ngram_embedding")(ids)
+    x = GatherEmbedding(num_ids, cfg.embedding_dim, name="ngram_embedding")(ids)
     x = MaskedMeanPooling(name="masked_mean")([x, mask])
     x = layers.Dropout(cfg.dropout, name="bag_dropout")(x)
     if cfg.hidden_units:
