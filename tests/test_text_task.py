@@ -74,7 +74,8 @@ def test_tensorboard_gets_projector_confusion_matrix_and_samples(tiny_run):
 
     folder, _ = tiny_run("text_classification")
     logs = folder / "run" / "logs"
-    projector_dir = logs / "projector"
+    projector_dir = logs / "validation"
+    assert sorted(p.name for p in logs.iterdir() if p.is_dir()) == ["train", "validation"], "no pseudo-runs"
     config = text_format.Parse((projector_dir / "projector_config.pbtxt").read_text(), projector_config_pb2.ProjectorConfig())
     assert config.embeddings[0].metadata_path == "metadata.tsv"
     rows = (projector_dir / "metadata.tsv").read_text(encoding="utf-8").split("\n")[:-1]
@@ -105,3 +106,17 @@ def test_real_corpus_benchmark_reaches_the_baseline(tmp_path):
     assert ngram["mean_accuracy"] >= summary["tfidf_logreg"]["mean_accuracy"], summary
     assert abs(ngram["mean_int8_accuracy"] - ngram["mean_accuracy"]) <= 0.005, ngram
     assert ngram["parity_passed_every_run"], ngram
+
+
+def test_samples_table_shows_errors_in_proportion_and_spreads_over_classes():
+    from kerasuite.tasks.text_classification import sample_rows
+
+    labels = np.array([0] * 10 + [1] * 10 + [2] * 10)
+    predicted = labels.copy()
+    predicted[[1, 2, 11, 21]] = (labels[[1, 2, 11, 21]] + 1) % 3  # 4 errors of 30
+    rows = sample_rows(labels, predicted, 15)
+    wrong = [i for i in rows if labels[i] != predicted[i]]
+    assert len(rows) == 15 and len(wrong) == 2  # 15 * 4/30 = 2 misclassified rows
+    assert {int(labels[i]) for i in rows} == {0, 1, 2}
+    all_right = sample_rows(labels, labels, 6)
+    assert sorted(int(labels[i]) for i in all_right) == [0, 0, 1, 1, 2, 2]  # round-robin over classes

@@ -35,7 +35,8 @@ from kerasuite.tensorboard_projector import write_embedding_projector
 
 INPUT_NAME = "tokens"
 NGRAM_INPUT_NAME = "ngram_ids"  # its own name: runtimes (MediaPipe) tell n-gram ids from token ids by it
-SAMPLE_TEXTS = 8  # test texts kept for the TensorBoard "true -> predicted" table
+SAMPLE_TEXTS = 200  # first test texts the TensorBoard "true -> predicted" table picks its rows from
+SAMPLE_ROWS = 16
 
 
 def _build(builder, family_cfg, data: TaskData) -> keras.Model:
@@ -184,7 +185,7 @@ class TextClassification(ClassificationMixin, Task):
         samples = data.info["sample_texts"]
         return [
             ConfusionMatrixCallback(data.validation or data.test, data.labels, log_dir),
-            EmbeddingProjectorCallback(data.info["vocabulary"], Path(log_dir) / "projector"),
+            EmbeddingProjectorCallback(data.info["vocabulary"], Path(log_dir) / "validation"),
             TextSamplesCallback(samples, data.info["sample_labels"], data.test, data.labels, log_dir),
         ]
 
@@ -231,10 +232,36 @@ class TextSamplesCallback(keras.callbacks.Callback):
             return
         inputs, _ = next(iter(self.test.unbatch().batch(len(self.texts))))
         predicted = np.argmax(self.model(inputs, training=False), axis=-1)
-        rows = ["| true | predicted | text |", "|---|---|---|"]
-        for text, label, guess in zip(self.texts, self.labels, predicted):
+        rows = ["| true | predicted | | text |", "|---|---|---|---|"]
+        for index in sample_rows(np.asarray(self.labels), predicted, SAMPLE_ROWS):
+            text, label, guess = self.texts[index], self.labels[index], int(predicted[index])
             shown = " ".join(text.split())[:200].replace("|", "\\|")
-            rows.append(f"| {self.class_names[label]} | {self.class_names[int(guess)]} | {shown} |")
+            mark = "ok" if label == guess else "WRONG"
+            rows.append(f"| {self.class_names[label]} | {self.class_names[guess]} | {mark} | {shown} |")
         with self.writer.as_default():
             tf.summary.text("samples_true_predicted", "\n".join(rows), step=0)
         self.writer.flush()
+
+
+def sample_rows(labels: np.ndarray, predicted: np.ndarray, count: int) -> list[int]:
+    """Rows for the samples table: misclassified and correct ones in proportion to the error rate
+    (at least one of each where there are any), each part taken round-robin over the true classes,
+    so the table shows what the confusion matrix counts instead of the first texts of one class."""
+    wrong = [i for i in range(len(labels)) if labels[i] != predicted[i]]
+    right = [i for i in range(len(labels)) if labels[i] == predicted[i]]
+    wanted_wrong = min(len(wrong), max(1 if wrong else 0, round(count * len(wrong) / max(len(labels), 1))))
+    chosen = _round_robin(wrong, labels, wanted_wrong) + _round_robin(right, labels, count - wanted_wrong)
+    return sorted(chosen)
+
+
+def _round_robin(indices: list[int], labels: np.ndarray, count: int) -> list[int]:
+    by_class: dict[int, list[int]] = {}
+    for index in indices:
+        by_class.setdefault(int(labels[index]), []).append(index)
+    queues = [list(reversed(v)) for _, v in sorted(by_class.items())]
+    picked: list[int] = []
+    while len(picked) < count and any(queues):
+        for queue in queues:
+            if queue and len(picked) < count:
+                picked.append(queue.pop())
+    return picked
