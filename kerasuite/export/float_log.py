@@ -18,19 +18,9 @@ float LOG wins on all three.
 
 from __future__ import annotations
 
+from kerasuite.export.flatbuffer_ops import opcode_index
+
 INTEGER_TYPES = ("INT8", "INT16", "UINT8")
-
-
-def _opcode_index(model, schema, builtin: int) -> int:
-    for index, code in enumerate(model.operatorCodes):
-        if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
-            return index
-    code = schema.OperatorCodeT()
-    code.builtinCode = builtin
-    code.deprecatedBuiltinCode = min(builtin, schema.BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES)
-    code.version = 1
-    model.operatorCodes.append(code)
-    return len(model.operatorCodes) - 1
 
 
 def _float_copy(schema, tensor, name: bytes):
@@ -73,9 +63,9 @@ def keep_log_in_float(content: bytes) -> tuple[bytes, int]:
             subgraph.tensors.append(_float_copy(schema, subgraph.tensors[source], b"log_input_float"))
             float_out = len(subgraph.tensors)
             subgraph.tensors.append(_float_copy(schema, subgraph.tensors[target], b"log_output_float"))
-            dequantize = _opcode_index(model, schema, schema.BuiltinOperator.DEQUANTIZE)
-            quantize = _opcode_index(model, schema, schema.BuiltinOperator.QUANTIZE)
-            float_log = _opcode_index(model, schema, log)
+            dequantize = opcode_index(model, schema, schema.BuiltinOperator.DEQUANTIZE)
+            quantize = opcode_index(model, schema, schema.BuiltinOperator.QUANTIZE)
+            float_log = opcode_index(model, schema, log)
             rebuilt.append(_operator(schema, dequantize, [source], [float_in]))
             rebuilt.append(_operator(schema, float_log, [float_in], [float_out]))
             rebuilt.append(_operator(schema, quantize, [float_out], [target]))

@@ -304,6 +304,8 @@ def bundle_spec(*, name: str, task: str, family: str, source: str, version: str,
             elif kind == "audio":
                 content = AudioInput(sample_rate=int(preprocessing["sample_rate"]), channels=1)
                 description = f"mono waveform, {preprocessing['samples']} samples at {preprocessing['sample_rate']} Hz"
+            elif kind == "text" and "ngrams" in preprocessing:  # hashed n-gram ids: no MediaPipe tokenizer makes them
+                description = f"n-gram ids (kerasuite/runtime/text_ngrams.py), {preprocessing['sequence_length']} per text"
             elif kind == "text" and vocabulary is not None:
                 from kerasuite.export.mediapipe_text import regex_tokenizer
 

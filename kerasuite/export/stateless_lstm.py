@@ -19,19 +19,9 @@ nothing writes, which every runtime zeroes when it allocates it.
 
 from __future__ import annotations
 
+from kerasuite.export.flatbuffer_ops import opcode_index
+
 STATE_OPERANDS = (18, 19)  # output_state (h) and cell_state (c) of UNIDIRECTIONAL_SEQUENCE_LSTM
-
-
-def _opcode_index(model, schema, builtin: int) -> int:
-    for index, code in enumerate(model.operatorCodes):
-        if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
-            return index
-    code = schema.OperatorCodeT()
-    code.builtinCode = builtin
-    code.deprecatedBuiltinCode = min(builtin, schema.BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES)
-    code.version = 1
-    model.operatorCodes.append(code)
-    return len(model.operatorCodes) - 1
 
 
 def _zero_tensor(model, schema, subgraph, like, shape, variable: bool) -> int:
@@ -83,7 +73,7 @@ def zero_lstm_state_each_call(content: bytes) -> tuple[bytes, int]:
                     zeros = _zero_tensor(model, schema, subgraph, like, like.shape, variable=True)
                     zero = _zero_tensor(model, schema, subgraph, like, [1], variable=False)
                     mul = schema.OperatorT()
-                    mul.opcodeIndex = _opcode_index(model, schema, schema.BuiltinOperator.MUL)
+                    mul.opcodeIndex = opcode_index(model, schema, schema.BuiltinOperator.MUL)
                     mul.inputs, mul.outputs = [zeros, zero], [state]
                     mul.builtinOptionsType = schema.BuiltinOptions.MulOptions
                     mul.builtinOptions = schema.MulOptionsT()

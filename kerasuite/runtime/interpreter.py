@@ -76,26 +76,11 @@ def count_variable_tensors(content: bytes) -> int:
 
 
 def keeps_state(content: bytes) -> bool:
-    """Whether a fused LSTM reads its h/c from variable tensors that nothing in the file rewrites
-    first: then state carries from one invoke to the next unless the caller resets it."""
-    from ai_edge_litert import schema_py_generated as schema
+    """Whether state carries from one invoke to the next unless the caller resets it (a fused
+    LSTM whose h/c nothing in the file rewrites first); one analysis for every runtime."""
+    from kerasuite.runtime.tflm import needs_reset
 
-    lstm = schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM
-    model = schema.Model.GetRootAs(content, 0)
-    codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
-             for i in range(model.OperatorCodesLength())]
-    for s in range(model.SubgraphsLength()):
-        subgraph = model.Subgraphs(s)
-        written: set[int] = set()
-        for o in range(subgraph.OperatorsLength()):
-            operator = subgraph.Operators(o)
-            if codes[operator.OpcodeIndex()] == lstm:
-                for operand in (18, 19):  # output state, cell state
-                    state = operator.Inputs(operand) if operand < operator.InputsLength() else -1
-                    if state >= 0 and subgraph.Tensors(state).IsVariable() and state not in written:
-                        return True
-            written.update(operator.Outputs(i) for i in range(operator.OutputsLength()))
-    return False
+    return needs_reset(content)
 
 
 class TFLiteModel:

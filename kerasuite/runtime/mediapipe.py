@@ -39,6 +39,8 @@ def applicability(mode: str, description: dict) -> str | None:
     if kind is None:
         return f"MediaPipe Tasks has no classifier for {description.get('task', 'this task')}"
     inputs, outputs = description.get("inputs", []), description.get("outputs", [])
+    if any(t["name"] == "ngram_ids" for t in inputs):
+        return "the ngram family's hashed n-gram ids: MediaPipe's text tokenizers produce word ids only"
     refused = [f"input {t['name']} {t['dtype']}" for t in inputs if t["dtype"] not in ACCEPTED_INPUTS[kind]]
     refused += [f"output {t['name']} {t['dtype']}" for t in outputs if t["dtype"] not in ACCEPTED_OUTPUTS]
     if refused:

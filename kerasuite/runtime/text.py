@@ -132,6 +132,11 @@ def read_text(path: str, preprocessing: dict, bundle_dir: Path) -> dict[str, np.
     if looks_binary(data):
         raise UserError(f"--input {path}: not a text file (binary content such as an image or audio clip); "
                         "this bundle's model reads text")
-    tokenizer = tokenizer_from_preprocessing(preprocessing, bundle_dir)
-    ids = tokenizer.encode(decode_text(data))
+    text = decode_text(data)
+    if "ngrams" in preprocessing:  # the ngram family: hashed n-gram ids, not a token sequence
+        from kerasuite.runtime.text_ngrams import featurizer_from_preprocessing
+
+        ids = featurizer_from_preprocessing(preprocessing, bundle_dir).encode(text)
+    else:
+        ids = tokenizer_from_preprocessing(preprocessing, bundle_dir).encode(text)
     return {preprocessing.get("input", "tokens"): ids[None]}

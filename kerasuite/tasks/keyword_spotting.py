@@ -133,7 +133,7 @@ class AudioSamplesCallback(keras.callbacks.Callback):
         super().__init__()
         self.dataset, self.class_names = dataset, list(class_names)
         self.sample_rate, self.per_class = sample_rate, per_class
-        self.writer = tf.summary.create_file_writer(str(Path(log_dir) / "samples"))
+        self.writer = tf.summary.create_file_writer(str(Path(log_dir) / "validation"))
 
     def _pick(self) -> tuple[np.ndarray, np.ndarray]:
         chosen: dict[int, list[np.ndarray]] = {}
