@@ -266,7 +266,8 @@ def _run(args: argparse.Namespace, model_path: Path, model) -> int:
         labels = (bundle_dir / signature["labels"]).read_text(encoding="utf-8").splitlines()
     details = model.details()
     api = details["api"] + (f" (fallback: {details['fallback_reason']})" if details.get("fallback_reason") else "")
-    print(f"{model_path.name}: {mode or 'unknown mode'}, LiteRT API {api}, inputs "
+    runtime = "TFLM" if args.runtime == "tflm" else "LiteRT API"
+    print(f"{model_path.name}: {mode or 'unknown mode'}, {runtime} {api}, inputs "
           + ", ".join(f"{t['name']} {t['dtype']}{t['shape']}" for t in model.describe()["inputs"]))
 
     if args.stream:

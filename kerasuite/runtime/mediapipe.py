@@ -46,6 +46,13 @@ def applicability(mode: str, description: dict) -> str | None:
     if refused:
         return (f"MediaPipe takes {'/'.join(ACCEPTED_INPUTS[kind])} {kind} input and float32/uint8 scores, "
                 f"this file has {', '.join(refused)} (the int8_float_io file is the one for MediaPipe)")
+    if {"UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM"} & set(description.get("ops", [])):
+        # Measured with mediapipe 1.2.3: a stateful file drifts between classify() calls (MediaPipe
+        # never resets variables), and the stateless rewrite (kerasuite.export.stateless_lstm) is
+        # refused at load: "Output tensor .. to op .. (MUL) is a variable".
+        return ("fused LSTM: MediaPipe never resets its state between classify() calls, and its TFLite "
+                "refuses the file's stateless rewrite (an op writing a variable tensor); use the "
+                "transformer family for MediaPipe, or LiteRT/TFLM, which run this file statelessly")
     if description.get("keeps_state"):
         return ("the file keeps LSTM state between invocations and MediaPipe never resets it: repeated "
                 "classify() calls drift from fresh ones (up to 0.94 measured on a tiny text LSTM); "

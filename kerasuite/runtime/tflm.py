@@ -308,6 +308,7 @@ class TFLMModel:
 
     def details(self) -> dict[str, Any]:
         return {
+            "api": "tflite_micro",
             "arena_bytes": self.arena_bytes(),
             "ops": self.ops,
             "op_resolver": [resolver_method(op) for op in self.ops],

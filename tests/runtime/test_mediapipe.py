@@ -176,9 +176,8 @@ def test_a_stateful_lstm_file_is_judged_for_mediapipe_by_what_it_does(tmp_path):
     bundle = tmp_path / "bundle"
     described = json.loads((bundle / "signature.json").read_text())["modes"]["float32"]
     verdict = _verdicts(bundle)["float32"]
-    if described["keeps_state"]:
-        assert verdict["status"] == "not_applicable" and "never resets" in verdict["reason"]
-        assert "mediapipe" not in described["for_runtimes"]
-    else:
-        assert verdict["status"] == "passed"
-        assert verdict["repeated_vs_fresh_max_abs_diff"] == 0.0
+    # The file is stateless for LiteRT and TFLM (tests/test_tflm.py), but MediaPipe 1.2's TFLite
+    # refuses that rewrite, and without it MediaPipe drifts: it must say so, never fail or pass.
+    assert not described["keeps_state"]
+    assert verdict["status"] == "not_applicable" and "never resets" in verdict["reason"], verdict
+    assert "mediapipe" not in described["for_runtimes"]
