@@ -10,6 +10,7 @@ id tables and ``item_features.npz`` so a device can build the inputs from raw id
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,24 @@ from kerasuite.training.optimizers import make_optimizer
 ITEM_FEATURES_FILE = "item_features.npz"
 
 
+@dataclasses.dataclass(kw_only=True)
+class RankingTaskData(TaskData):
+    """ranking's data as typed fields (``info`` keeps only the JSON-friendly counts)."""
+
+    arrays: recsys.RecsysArrays
+    sizes: Any  # RecsysInputSizes: the embedding tables' sizes
+    implicit: bool  # interactions as positives + sampled negatives (AUC), else ratings (RMSE)
+    train_mean: float  # the rating baseline and the rating head's starting bias
+    test_split: recsys.EncodedSplit  # held-out pairs (with sampled negatives when implicit)
+    test_targets: np.ndarray
+    item_counts: np.ndarray  # training interactions per item: the popularity baseline
+    positive_splits: tuple  # (train, validation) positives, for the EASE baseline
+
+
 def _builder(build):
-    def family(config: RunConfig, data: TaskData) -> keras.Model:
-        return build(config.model.ranking, data.info["sizes"], implicit=data.info["implicit"],
-                     mean_target=data.info["train_mean"])
+    def family(config: RunConfig, data: RankingTaskData) -> keras.Model:
+        return build(config.model.ranking, data.sizes, implicit=data.implicit,
+                     mean_target=data.train_mean)
 
     return family
 
@@ -69,7 +84,7 @@ class Ranking(Task):
     export_batch_size = None
 
     # -- data ---------------------------------------------------------------------------------
-    def load_data(self, config: RunConfig) -> TaskData:
+    def load_data(self, config: RunConfig) -> RankingTaskData:
         arrays = recsys.load_arrays(config)
         implicit = config.data.recsys.implicit
         if not implicit and not arrays.has_ratings:
@@ -98,25 +113,22 @@ class Ranking(Task):
         datasets = make_datasets(config, splits, augment)
         train_targets = labelled["train"][1]
         counts = np.bincount(recsys.concat(train, validation).items, minlength=arrays.num_items)
-        info = {
-            **recsys.describe(arrays),
-            "arrays": arrays, "sizes": input_sizes(arrays), "implicit": implicit,
-            "train_mean": float(train_targets.mean()), "test_split": labelled["test"][0],
-            "test_targets": labelled["test"][1], "item_counts": counts,
-            "positive_splits": (train, validation),
-        }
-        return TaskData(train=datasets["train"], validation=datasets.get("validation"), test=datasets["test"],
-                        num_train_examples=len(train_targets), info=info)
+        return RankingTaskData(
+            train=datasets["train"], validation=datasets.get("validation"), test=datasets["test"],
+            num_train_examples=len(train_targets), info=recsys.describe(arrays),
+            arrays=arrays, sizes=input_sizes(arrays), implicit=implicit, train_mean=float(train_targets.mean()),
+            test_split=labelled["test"][0], test_targets=labelled["test"][1], item_counts=counts,
+            positive_splits=(train, validation))
 
-    def heldout(self, data: TaskData, limit: int) -> Heldout:
-        split = data.info["test_split"]
+    def heldout(self, data: RankingTaskData, limit: int) -> Heldout:
+        split = data.test_split
         order = np.random.default_rng(0).permutation(len(split))[:limit]  # mixes positives and negatives
-        features = recsys.example_features(data.info["arrays"], split)
-        return Heldout({k: v[order] for k, v in features.items()}, data.info["test_targets"][order])
+        features = recsys.example_features(data.arrays, split)
+        return Heldout({k: v[order] for k, v in features.items()}, data.test_targets[order])
 
     # -- model ---------------------------------------------------------------------------------
-    def compile_model(self, model: keras.Model, config: RunConfig, data: TaskData) -> None:
-        if data.info["implicit"]:
+    def compile_model(self, model: keras.Model, config: RunConfig, data: RankingTaskData) -> None:
+        if data.implicit:
             loss, metric = keras.losses.BinaryCrossentropy(), keras.metrics.AUC(name="auc")
         else:
             loss, metric = keras.losses.MeanSquaredError(), keras.metrics.RootMeanSquaredError(name="rmse")
@@ -127,41 +139,41 @@ class Ranking(Task):
     def baseline_key(self) -> str:
         return "popularity_auc" if self.primary_metric == "auc" else "mean_baseline_rmse"
 
-    def evaluate(self, model: keras.Model, data: TaskData, config: RunConfig) -> dict[str, float]:
+    def evaluate(self, model: keras.Model, data: RankingTaskData, config: RunConfig) -> dict[str, float]:
         results = super().evaluate(model, data, config)
-        targets = data.info["test_targets"]
-        if data.info["implicit"]:
-            results["popularity_auc"] = auc(data.info["item_counts"][data.info["test_split"].items], targets)
+        targets = data.test_targets
+        if data.implicit:
+            results["popularity_auc"] = auc(data.item_counts[data.test_split.items], targets)
             results.update(self.ease_auc(data, config))
         else:
-            results["mean_baseline_rmse"] = rmse(np.full(len(targets), data.info["train_mean"]), targets)
+            results["mean_baseline_rmse"] = rmse(np.full(len(targets), data.train_mean), targets)
         results["heldout_examples"] = float(len(targets))
         return results
 
     @staticmethod
-    def ease_auc(data: TaskData, config: RunConfig) -> dict[str, Any]:
+    def ease_auc(data: RankingTaskData, config: RunConfig) -> dict[str, Any]:
         """AUC of EASE's scores on the test pairs: fitted on the training positives (lambda from
         validation recall), each user's input row being all their training interactions."""
-        arrays, pairs = data.info["arrays"], data.info["test_split"]
-        train, validation = data.info["positive_splits"]
+        arrays, pairs = data.arrays, data.test_split
+        train, validation = data.positive_splits
         fitted, report = ease.fit_for_splits(config.model.ease, train, validation, arrays.num_users,
                                              arrays.num_items, config.seed)
         if fitted is None:
             return report
         x = ease.interaction_matrix(arrays.train.users, arrays.train.items, arrays.num_users, arrays.num_items)
         scores = ease.pair_scores(x, fitted["b"], pairs.users, pairs.items)
-        return {"ease_auc": auc(scores, data.info["test_targets"]), **report}
+        return {"ease_auc": auc(scores, data.test_targets), **report}
 
-    def score(self, outputs: np.ndarray, heldout: Heldout, data: TaskData) -> dict[str, float]:
-        if data.info["implicit"]:
+    def score(self, outputs: np.ndarray, heldout: Heldout, data: RankingTaskData) -> dict[str, float]:
+        if data.implicit:
             return {"auc": auc(outputs, heldout.targets)}
         return {"rmse": rmse(outputs, heldout.targets)}
 
     # -- bundle --------------------------------------------------------------------------------
-    def write_bundle_extras(self, data: TaskData, bundle_dir: Path) -> None:
+    def write_bundle_extras(self, data: RankingTaskData, bundle_dir: Path) -> None:
         from kerasuite.io_utils import atomic_path
 
-        arrays = data.info["arrays"]
+        arrays = data.arrays
         recsys.write_id_tables(arrays, bundle_dir)
         tables = arrays.item_features(np.arange(arrays.num_items))
         if tables:
@@ -169,15 +181,15 @@ class Ranking(Task):
                 with open(tmp, "wb") as handle:
                     np.savez(handle, **tables)
 
-    def device_preprocessing(self, data: TaskData, config: RunConfig) -> dict[str, Any]:
-        arrays = data.info["arrays"]
+    def device_preprocessing(self, data: RankingTaskData, config: RunConfig) -> dict[str, Any]:
+        arrays = data.arrays
         return {
             "kind": "recsys_pair",
             "users": "users.txt",
             "items": "items.txt",
             "oov_index": recsys.OOV_INDEX,
             "item_features": ITEM_FEATURES_FILE if (arrays.has_genres or arrays.has_titles) else None,
-            "output": "probability of an interaction" if data.info["implicit"] else "predicted rating",
+            "output": "probability of an interaction" if data.implicit else "predicted rating",
             "note": ("input file: one 'user_id,item_id' line; ids -> index = line number in users.txt/"
                      "items.txt + 1 (unknown -> 0); item side features are row item_index of each "
                      "array in item_features.npz"),

@@ -167,7 +167,7 @@ def test_implicit_ranking_samples_negatives_and_reports_auc():
                                    "model.ranking.embedding_dim": "4", "model.ranking.hidden_units": "8"})
     data = task.load_data(config)
     assert task.primary_metric == "auc" and task.higher_is_better
-    targets = data.info["test_targets"]
+    targets = data.test_targets
     assert targets.sum() == len(targets) / 2  # one sampled negative per held-out positive
     model = task.build_model(config, data)
     task.compile_model(model, config, data)
