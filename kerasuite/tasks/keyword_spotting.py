@@ -7,6 +7,7 @@ The model takes the raw 16 kHz waveform; its MFCC front end is part of the graph
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +30,33 @@ from kerasuite.tasks.classification import ClassificationMixin
 from kerasuite.training.optimizers import make_optimizer, planned_steps
 
 
-def _for_run(model: keras.Model, config: RunConfig, data: TaskData) -> keras.Model:
+@dataclasses.dataclass(kw_only=True)
+class KeywordSpottingData(TaskData):
+    """keyword spotting's data as typed fields: what the builders, the device spec and the
+    TensorBoard audio samples read."""
+
+    sample_rate: int
+    samples: int  # clip length in samples, the model's waveform input
+    peak_floor: float | None  # peak normalisation floor (None: no normalisation)
+    noise_source: Any = None  # where background noise for augmentation came from, if any
+
+
+def _for_run(model: keras.Model, config: RunConfig, data: KeywordSpottingData) -> keras.Model:
     # Small sets give few optimizer steps: the BatchNormalization moving statistics must still
     # forget their initial values, or the trained model is at chance at inference (issue 17).
     set_batch_norm_momentum(model, batch_norm_momentum(planned_steps(config.train, data.num_train_examples)))
     return model
 
 
-def _build_ds_cnn(config: RunConfig, data: TaskData) -> keras.Model:
+def _build_ds_cnn(config: RunConfig, data: KeywordSpottingData) -> keras.Model:
     return _for_run(build_ds_cnn(config.model.ds_cnn, config.model.mfcc, len(data.labels),
-                                 sample_rate=data.info["sample_rate"], num_samples=data.info["samples"],
+                                 sample_rate=data.sample_rate, num_samples=data.samples,
                                  training=config.model.kws_training), config, data)
 
 
-def _build_cnn(config: RunConfig, data: TaskData) -> keras.Model:
+def _build_cnn(config: RunConfig, data: KeywordSpottingData) -> keras.Model:
     return _for_run(build_speech_cnn(config.model.cnn, config.model.mfcc, len(data.labels),
-                                     sample_rate=data.info["sample_rate"], num_samples=data.info["samples"],
+                                     sample_rate=data.sample_rate, num_samples=data.samples,
                                      training=config.model.kws_training), config, data)
 
 
@@ -56,7 +68,7 @@ class KeywordSpotting(ClassificationMixin, Task):
     # at a time; LiteRT runs the file example by example (kerasuite.runtime.interpreter).
     export_batch_size = 1
 
-    def compile_model(self, model: keras.Model, config: RunConfig, data: TaskData) -> None:
+    def compile_model(self, model: keras.Model, config: RunConfig, data: KeywordSpottingData) -> None:
         smoothing = config.model.kws_training.label_smoothing
         if not smoothing:
             return super().compile_model(model, config, data)
@@ -67,7 +79,7 @@ class KeywordSpotting(ClassificationMixin, Task):
             steps_per_execution=steps_per_execution(config),
         )
 
-    def load_data(self, config: RunConfig) -> TaskData:
+    def load_data(self, config: RunConfig) -> KeywordSpottingData:
         raw = audio_sources.load(config.data.source, config)
         length = audio_sources.clip_samples(config.data.audio)
         # The model's first step (peak normalisation) is repeated here and on devices: it is
@@ -81,46 +93,44 @@ class KeywordSpotting(ClassificationMixin, Task):
             raw.train, raw.validation, raw.test, config, map_fn=decode, batch_augment_fn=augment,
             auto_shard=raw.auto_shard,
         )
-        return TaskData(
+        return KeywordSpottingData(
             train=train,
             validation=validation,
             test=test,
             num_train_examples=raw.num_train,
             labels=raw.class_names,
-            info={
-                "sample_rate": config.data.audio.sample_rate,
-                "samples": length,
-                "peak_floor": peak_floor,
-                "noise_source": raw.noise_source,
-                "skipped_files": raw.skipped_files,
-            },
+            info={"skipped_files": raw.skipped_files},
+            sample_rate=config.data.audio.sample_rate,
+            samples=length,
+            peak_floor=peak_floor,
+            noise_source=raw.noise_source,
         )
 
-    def heldout(self, data: TaskData, limit: int) -> Heldout:
+    def heldout(self, data: KeywordSpottingData, limit: int) -> Heldout:
         return self.collect_heldout(data.test, limit)
 
-    def device_preprocessing(self, data: TaskData, config: RunConfig) -> dict[str, Any]:
+    def device_preprocessing(self, data: KeywordSpottingData, config: RunConfig) -> dict[str, Any]:
         return {
             "kind": "audio",
             "input": audio_sources.INPUT_NAME,
-            "sample_rate": data.info["sample_rate"],
-            "samples": data.info["samples"],
+            "sample_rate": data.sample_rate,
+            "samples": data.samples,
             "channels": "mono: mean of all channels",
             "resample": "Hann-windowed sinc, 16 zero crossings",
             "fit": "shorter: zero-pad both sides equally; longer: the loudest window",
             "scale": "PCM full scale -> [-1, 1]",
-            "peak_floor": data.info["peak_floor"],
+            "peak_floor": data.peak_floor,
             "normalize": "if the clip's peak >= peak_floor, divide by the peak (the model does it too; "
                          "doing it first keeps int8 input precision); null: no normalisation",
             "note": "the MFCC front end is inside the model: feed the waveform, float32 [1, samples]",
         }
 
-    def callbacks(self, model, data: TaskData, log_dir: Path, config: RunConfig) -> list:
+    def callbacks(self, model, data: KeywordSpottingData, log_dir: Path, config: RunConfig) -> list:
         from kerasuite.tensorboard_images import ConfusionMatrixCallback
 
         return [
             ConfusionMatrixCallback(data.validation or data.test, data.labels, log_dir),
-            AudioSamplesCallback(data.test, data.labels, data.info["sample_rate"], log_dir),
+            AudioSamplesCallback(data.test, data.labels, data.sample_rate, log_dir),
         ]
 
 
