@@ -91,3 +91,32 @@ def write_digit_pngs(root, per_class=12, classes=(0, 1, 2), split=None):
         images = digits.images[digits.target == label][:per_class]
         for i, image in enumerate(images):
             Image.fromarray(np.uint8(image * 255 / 16)).save(folder / f"{label}_{i}.png")
+
+
+def write_pcm(path: Path, channels_by_samples: np.ndarray, rate: int, width: int = 2) -> Path:
+    """``[channels, samples]`` floats in [-1, 1] -> a PCM WAV written with the ``wave`` module."""
+    import wave
+
+    import numpy as np
+
+    data = np.asarray(channels_by_samples, np.float64).T  # interleave
+    if width == 1:
+        raw = np.round(data * 127 + 128).astype(np.uint8).tobytes()
+    elif width == 2:
+        raw = np.round(data * 32767).astype("<i2").tobytes()
+    else:  # 24-bit
+        ints = np.round(data * (2**23 - 1)).astype(np.int32).ravel()
+        raw = b"".join(int(v & 0xFFFFFF).to_bytes(3, "little") for v in ints)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(data.shape[1])
+        handle.setsampwidth(width)
+        handle.setframerate(rate)
+        handle.writeframes(raw)
+    return path
+
+
+def tone(freq: float, seconds: float, rate: int, amplitude: float = 0.5) -> np.ndarray:
+    import numpy as np
+
+    return amplitude * np.sin(2 * np.pi * freq * np.arange(int(seconds * rate)) / rate)

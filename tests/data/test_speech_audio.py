@@ -6,38 +6,19 @@ import shutil
 import struct
 import subprocess
 import sys
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import tone, write_pcm
 from kerasuite import config as cfg
 from kerasuite.data import audio as audio_sources
 from kerasuite.errors import UserError
 from kerasuite.runtime import audio as device_audio
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def write_pcm(path: Path, channels_by_samples: np.ndarray, rate: int, width: int = 2) -> Path:
-    """``[channels, samples]`` floats in [-1, 1] -> a PCM WAV written with the ``wave`` module."""
-    data = np.asarray(channels_by_samples, np.float64).T  # interleave
-    if width == 1:
-        raw = np.round(data * 127 + 128).astype(np.uint8).tobytes()
-    elif width == 2:
-        raw = np.round(data * 32767).astype("<i2").tobytes()
-    else:  # 24-bit
-        ints = np.round(data * (2**23 - 1)).astype(np.int32).ravel()
-        raw = b"".join(int(v & 0xFFFFFF).to_bytes(3, "little") for v in ints)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(data.shape[1])
-        handle.setsampwidth(width)
-        handle.setframerate(rate)
-        handle.writeframes(raw)
-    return path
 
 
 def write_float_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
@@ -47,10 +28,6 @@ def write_float_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
     body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(payload)) + payload
     path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
     return path
-
-
-def tone(freq: float, seconds: float, rate: int, amplitude: float = 0.5) -> np.ndarray:
-    return amplitude * np.sin(2 * np.pi * freq * np.arange(int(seconds * rate)) / rate)
 
 
 def amplitude_at(signal: np.ndarray, freq: float, rate: int) -> float:

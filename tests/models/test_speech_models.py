@@ -72,8 +72,7 @@ def test_cnn_family_trains_exports_and_passes_parity(tmp_path):
 
 def test_edge_runner_classifies_a_wav_file_and_names_bad_ones(tiny_run, tmp_path):
     """numpy + wave + LiteRT only: any WAV in, labels out; a bad file is a one-line exit 2."""
-    from helpers import assert_one_line_error, run_cli
-    from test_speech_audio import tone, write_pcm
+    from helpers import assert_one_line_error, run_cli, tone, write_pcm
 
     folder, _ = tiny_run("keyword_spotting")
     model = str(folder / "bundle" / "model_int8.tflite")
@@ -118,8 +117,7 @@ def test_default_keyword_spotting_learns_a_small_set_at_the_default_batch(tmp_pa
 def test_edge_stream_reports_detections_with_times_and_refuses_a_bad_hop(tiny_run, tmp_path):
     """``--stream`` over a recording longer than the window: numpy + LiteRT only, one line per
     detection with its time; a bad --hop is a one-line exit 2 naming the flag."""
-    from helpers import assert_one_line_error, run_cli
-    from test_speech_audio import tone, write_pcm
+    from helpers import assert_one_line_error, run_cli, tone, write_pcm
 
     folder, _ = tiny_run("keyword_spotting")
     model = str(folder / "bundle" / "model_int8.tflite")
