@@ -73,6 +73,13 @@ class TwoTowerConfig:
     # and reads the training target off as "the item missing from this history" (Debian set:
     # training loss 0.8, validation loss 5.7, recall@10 0.35 with it; 0.68 without).
     use_user_id: bool = False
+    # history_two_tower: what the softmax normalises over. "catalogue": every item (the candidate
+    # tower runs over the whole catalogue each step; no sampling bias, so no logQ correction;
+    # cost grows with the catalogue). "in_batch": the other positives of the batch.
+    softmax: str = setting("in_batch", choices=("in_batch", "catalogue"))
+    # history_two_tower, training only: each history item is dropped with this probability, so the
+    # tower cannot rely on the exact item set (the "which item is missing" shortcut)
+    history_dropout: float = setting(0.0, min=0.0, below=1.0)
 
 
 @dataclass

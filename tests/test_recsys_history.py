@@ -42,6 +42,22 @@ def test_in_batch_logits_mask_candidates_from_the_querys_history_but_never_its_p
     np.testing.assert_allclose(np.diag(logits), 1.0)
 
 
+def test_catalogue_logits_score_every_item_and_mask_the_querys_history():
+    from kerasuite.models.two_tower import CatalogueLogits, CatalogueSoftmaxLoss
+
+    query = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    catalogue = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], np.float32)  # rows = items 1, 2, 3
+    positive = catalogue[[0, 2]]
+    history = np.array([[2, 0, 0], [1, 2, 2]], np.int32)  # row 1 lists item 2 twice
+    logits = np.asarray(CatalogueLogits(temperature=0.5)(query, catalogue, positive, history))
+    assert (logits < -1e8).tolist() == [[False, True, False], [True, True, False]]
+    np.testing.assert_allclose(logits[0, [0, 2]], [2.0, 1.2], rtol=1e-6)
+    np.testing.assert_allclose(logits[1, 2], 1.6, rtol=1e-6)
+    # the label is the catalogue row: row 1's only unmasked item gives it a zero loss
+    loss = np.asarray(CatalogueSoftmaxLoss(reduction=None)(np.array([0, 2]), logits))
+    assert loss[1] < 1e-6 < loss[0]
+
+
 @pytest.fixture(scope="module")
 def history_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("history")
