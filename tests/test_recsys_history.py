@@ -58,6 +58,20 @@ def test_catalogue_logits_score_every_item_and_mask_the_querys_history():
     assert loss[1] < 1e-6 < loss[0]
 
 
+def test_history_dropout_empties_slots_at_the_given_rate_and_keeps_the_rest():
+    import tensorflow as tf
+
+    from kerasuite.tasks.retrieval import history_dropout_augment
+
+    history = np.arange(1, 20001, dtype=np.int32).reshape(1000, 20)
+    features, target = history_dropout_augment(0.3)({"history": tf.constant(history), "user_index": tf.zeros(1000)},
+                                                     tf.ones(1000))
+    out = features["history"].numpy()
+    dropped = out == 0
+    assert 0.27 < dropped.mean() < 0.33
+    assert (out[~dropped] == history[~dropped]).all() and target.shape == (1000,)
+
+
 @pytest.fixture(scope="module")
 def history_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("history")
