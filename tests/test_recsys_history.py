@@ -58,6 +58,38 @@ def test_catalogue_logits_score_every_item_and_mask_the_querys_history():
     assert loss[1] < 1e-6 < loss[0]
 
 
+def test_catalogue_softmax_model_trains_reloads_and_cuts_a_per_item_candidate_tower(tmp_path):
+    import keras
+
+    from kerasuite.hparams import TwoTowerConfig
+    from kerasuite.models.two_tower import (CATALOGUE_LAYER, CatalogueSoftmaxLoss, RecsysInputSizes,
+                                            build_history_two_tower, towers)
+
+    sizes = RecsysInputSizes(num_users=7, num_items=9, num_genres=3, title_vocabulary=6, title_length=4)
+    model = build_history_two_tower(TwoTowerConfig(embedding_dim=4, hidden_units=(8,), history_length=3,
+                                                   softmax="catalogue"), sizes)
+    rng = np.random.default_rng(0)
+    items = np.arange(1, 9, dtype=np.int32)
+    catalogue = {"item_index": items, "item_genres": rng.random((8, 3)).astype("float32"),
+                 "item_title": rng.integers(0, 6, (8, 4)).astype("int32")}
+    model.get_layer(CATALOGUE_LAYER).set_catalogue(catalogue)
+    n = 12
+    targets = rng.integers(1, 9, n).astype("int32")
+    features = {"user_index": rng.integers(0, 7, n).astype("int32"), "history": rng.integers(0, 9, (n, 3)).astype("int32"),
+                "item_index": targets, "item_genres": catalogue["item_genres"][targets - 1],
+                "item_title": catalogue["item_title"][targets - 1]}
+    model.compile(optimizer="adam", loss=CatalogueSoftmaxLoss())
+    assert np.isfinite(model.fit(features, targets - 1, epochs=1, verbose=0).history["loss"][0])
+    assert model.predict(features, verbose=0).shape == (n, 8)
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    _, candidate = towers(reloaded)
+    per_item = candidate.predict({k: catalogue[k] for k in catalogue}, verbose=0)
+    assert per_item.shape == (8, 4)  # one row per item given, not the whole catalogue
+    np.testing.assert_allclose(per_item, towers(model)[1].predict(catalogue, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(reloaded.predict(features, verbose=0), model.predict(features, verbose=0), atol=1e-5)
+
+
 def test_history_dropout_empties_slots_at_the_given_rate_and_keeps_the_rest():
     import tensorflow as tf
 
