@@ -28,7 +28,10 @@ from typing import Any, Callable, ClassVar, Mapping, Optional
 
 from kerasuite.schema import ConfigError, check, setting
 
-EXPORT_MODES = ("float32", "float16", "dynamic", "int8")
+# int8: integer kernels and int8 input/output (microcontrollers, NPUs). int8_float_io: the same
+# integer kernels with the types apps and MediaPipe Tasks take: uint8 pixels (0..255), float32
+# audio, int32 token ids in; float32 scores out.
+EXPORT_MODES = ("float32", "float16", "dynamic", "int8", "int8_float_io")
 INT8_WEIGHTS = ("per_channel", "per_tensor")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -154,6 +157,7 @@ class ParityConfig:
     float16: ModeTolerance = field(default_factory=lambda: ModeTolerance(max_abs_diff=1e-2, min_agreement=0.98))
     dynamic: ModeTolerance = field(default_factory=lambda: ModeTolerance(min_agreement=0.98, max_metric_drop=0.01))
     int8: ModeTolerance = field(default_factory=lambda: ModeTolerance(min_agreement=0.98, max_metric_drop=0.01))
+    int8_float_io: ModeTolerance = field(default_factory=lambda: ModeTolerance(min_agreement=0.98, max_metric_drop=0.01))
     max_examples: int = setting(2000, min=1)  # held-out examples compared per mode
 
 
@@ -204,6 +208,7 @@ COMMON_PRESETS: dict[str, dict[str, Any]] = {
         # on agreement and metric, because near-uniform outputs flip argmax under rounding.
         "export.parity.int8.min_agreement": 0.8, "export.parity.int8.max_metric_drop": 0.1,
         "export.parity.dynamic.min_agreement": 0.8, "export.parity.dynamic.max_metric_drop": 0.1,
+        "export.parity.int8_float_io.min_agreement": 0.8, "export.parity.int8_float_io.max_metric_drop": 0.1,
     },
 }
 

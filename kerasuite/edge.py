@@ -8,6 +8,7 @@ the outputs mean.
   --input FILE ...     classify / score raw files (image, text, .wav, or .npy arrays)
   --input LONG.wav --stream [--hop 0.25]   keyword spotting over a long recording
                        (detections with times; kerasuite/runtime/streaming.py)
+  --runtime tflm       run on TensorFlow Lite Micro instead of LiteRT (exit 2 if TFLM cannot run it)
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--check", metavar="GOLDEN.npz", help="compare against the recorded Keras outputs")
     parser.add_argument("--input", metavar="FILE", nargs="+", default=[], help="raw input files to run")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--api", choices=("interpreter", "compiled"), default="interpreter",
+                        help="LiteRT API: the Interpreter, or CompiledModel (falls back to the Interpreter "
+                             "where the installed LiteRT lacks it; the first line says which ran)")
+    parser.add_argument("--runtime", choices=("litert", "tflm"), default="litert",
+                        help="litert (default) or tflm: TensorFlow Lite Micro's reference interpreter, "
+                             "what a microcontroller runs (batch 1, one thread)")
     parser.add_argument("--runs", type=int, default=50, help="invokes timed for the latency report")
     parser.add_argument("--top", type=int, default=3, help="how many labels/scores to print per input")
     parser.add_argument("--stream", action="store_true", help="slide the model's window over each --input .wav "
@@ -215,19 +222,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.exit_code
 
 
-def _main(args: argparse.Namespace) -> int:
-    from kerasuite.runtime.interpreter import TFLiteModel
+def keep_native_logs_off_stderr() -> None:
+    """LiteRT's CompiledModel logs accelerator set-up and teardown to file descriptor 2 at times no
+    in-process silencing catches (when stderr is a file: at exit). Python's own messages move to a
+    copy of the original stderr; fd 2 itself goes to /dev/null. ``KERASUITE_VERBOSE=1`` keeps it."""
+    import os
 
+    if os.environ.get("KERASUITE_VERBOSE"):
+        return
+    sys.stderr.flush()
+    sys.stderr = os.fdopen(os.dup(2), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+def _main(args: argparse.Namespace) -> int:
     check_flags(args)
     model_path = Path(args.model)
-    model = TFLiteModel(model_path, threads=args.threads)
+    if args.runtime == "tflm":
+        from kerasuite.runtime.tflm import TFLMModel
+
+        model = TFLMModel(model_path)
+    else:
+        from kerasuite.runtime.compiled import open_model
+
+        if args.api == "compiled":
+            keep_native_logs_off_stderr()
+        model = open_model(model_path, args.api, threads=args.threads)
+    try:
+        return _run(args, model_path, model)
+    finally:
+        if hasattr(model, "close"):
+            model.close()
+
+
+def _run(args: argparse.Namespace, model_path: Path, model) -> int:
     signature = load_signature(model_path)
     mode = mode_of(model_path, signature)
     bundle_dir = bundle_dir_of(model_path)
     labels = None
     if signature.get("labels") and (bundle_dir / signature["labels"]).is_file():
         labels = (bundle_dir / signature["labels"]).read_text(encoding="utf-8").splitlines()
-    print(f"{model_path.name}: {mode or 'unknown mode'}, inputs "
+    details = model.details()
+    api = details["api"] + (f" (fallback: {details['fallback_reason']})" if details.get("fallback_reason") else "")
+    runtime = "TFLM" if args.runtime == "tflm" else "LiteRT API"
+    print(f"{model_path.name}: {mode or 'unknown mode'}, {runtime} {api}, inputs "
           + ", ".join(f"{t['name']} {t['dtype']}{t['shape']}" for t in model.describe()["inputs"]))
 
     if args.stream:

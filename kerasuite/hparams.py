@@ -42,6 +42,24 @@ class LstmConfig:
 
 
 @dataclass
+class NgramConfig:
+    # fastText-style bag: word unigrams (vocabulary ids), hashed word bigrams and hashed character
+    # n-grams of each word, averaged; kerasuite/runtime/text_ngrams.py defines the ids.
+    embedding_dim: int = setting(64, min=1)
+    hidden_units: int = setting(0, min=0)  # 0: linear head on the averaged bag
+    dropout: float = setting(0.3, min=0.0, below=1.0)
+    bigram_buckets: int = setting(20000, min=0)  # 0 = no word bigrams
+    char_buckets: int = setting(20000, min=0)  # 0 = no character n-grams
+    char_min: int = setting(2, min=1)
+    char_max: int = setting(5, min=1)
+    max_features: int = setting(512, min=1)  # ids per text; a longer text keeps its first max_features
+
+    def validate(self, prefix: str) -> None:
+        if self.char_buckets and self.char_min > self.char_max:
+            raise ConfigError(f"{prefix}char_min ({self.char_min}) must not exceed {prefix}char_max ({self.char_max})")
+
+
+@dataclass
 class TransformerConfig:
     embedding_dim: int = setting(64, min=1)
     num_heads: int = setting(2, min=1)

@@ -12,6 +12,15 @@ import os
 from typing import Iterator
 
 
+def _flush_c_stdio() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
+
+
 @contextlib.contextmanager
 def native_stderr_silenced() -> Iterator[None]:
     if os.environ.get("KERASUITE_VERBOSE"):
@@ -27,6 +36,7 @@ def native_stderr_silenced() -> Iterator[None]:
         os.dup2(devnull, 2)
         yield
     finally:
+        _flush_c_stdio()  # native libraries that buffer stderr (LiteRT) would print after the restore
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)

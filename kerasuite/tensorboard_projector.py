@@ -17,9 +17,11 @@ def _tsv_field(value) -> str:
 def write_embedding_projector(folder: Path, name: str, matrix: np.ndarray, rows: Sequence[Sequence[str]],
                               header: Optional[Sequence[str]] = None) -> None:
     """A checkpoint of ``matrix`` (one row per entry of ``rows``), ``metadata.tsv`` (with
-    ``header`` when there are several columns) and ``projector_config.pbtxt`` in ``folder``, plus
-    one text event: TensorBoard lists a folder as a run, and so in the Projector, only if it
-    holds events."""
+    ``header`` when there are several columns) and ``projector_config.pbtxt`` in ``folder``.
+
+    ``folder`` should be a run TensorBoard already lists (``logs/validation``): the Projector reads
+    the config from any run, and a folder of its own showed up as a "projector" pseudo-run in
+    every run list."""
     import tensorflow as tf
     from tensorboard.plugins import projector
 
@@ -33,7 +35,3 @@ def write_embedding_projector(folder: Path, name: str, matrix: np.ndarray, rows:
     entry.tensor_name = f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
     entry.metadata_path = "metadata.tsv"
     projector.visualize_embeddings(str(folder), settings)
-    writer = tf.summary.create_file_writer(str(folder))
-    with writer.as_default():
-        tf.summary.text(name, f"{len(matrix)} embeddings of size {matrix.shape[1]}; open the Projector tab", step=0)
-    writer.close()

@@ -108,7 +108,9 @@ def _run(args: argparse.Namespace) -> int:
 
         preflight(config, overwrite=args.overwrite)
         from kerasuite.quiet import import_tensorflow_quietly
+        from kerasuite.training.runner import progress
 
+        progress(f"{config.task} / {config.model.family}: settings checked; starting TensorFlow")
         import_tensorflow_quietly()
         from kerasuite.training.runner import run
 

@@ -85,5 +85,38 @@ def test_numpy_png_decoder_and_resize_match_tensorflow(tmp_path):
         Image.fromarray(pixels, mode).save(tmp_path / "x.png", optimize=True)
         decoded = decode_png((tmp_path / "x.png").read_bytes())
         np.testing.assert_array_equal(decoded.reshape(pixels.shape), pixels)
-        expected = tf.image.resize(tf.cast(decoded, tf.float32), (16, 16), method="bilinear").numpy()
+        expected = tf.raw_ops.ResizeBilinear(images=tf.cast(decoded, tf.float32)[None], size=[16, 16],
+                                             align_corners=False, half_pixel_centers=False)[0].numpy()
         np.testing.assert_allclose(resize_bilinear(decoded, 16, 16), expected, atol=1e-3)
+
+
+def test_compiled_model_and_interpreter_run_the_same_file(tiny_run):
+    """Both LiteRT APIs on one file, int8 and float32: the same outputs, and each says which ran."""
+    from kerasuite.runtime.compiled import CompiledTFLiteModel, open_model
+
+    folder, _ = tiny_run("image_classification")
+    bundle = folder / "bundle"
+    golden = np.load(bundle / "golden.npz")
+    inputs = {"image": golden["input__image"]}
+    for mode in ("float32", "int8"):
+        compiled = open_model(bundle / f"model_{mode}.tflite", "compiled")
+        interpreter = open_model(bundle / f"model_{mode}.tflite", "interpreter")
+        assert isinstance(compiled, CompiledTFLiteModel) and compiled.details()["api"] == "ai_edge_litert.CompiledModel"
+        assert interpreter.details()["api"] == "ai_edge_litert.Interpreter" and "fallback_reason" not in interpreter.details()
+        np.testing.assert_array_equal(compiled.predict(inputs), interpreter.predict(inputs))
+        compiled.close()
+    done = run_without_tensorflow(str(bundle / "model_int8.tflite"), "--check", str(bundle / "golden.npz"),
+                                  "--runs", "3", "--api", "compiled")
+    assert done.returncode == 0, done.stderr
+    assert "LiteRT API ai_edge_litert.CompiledModel" in done.stdout and "golden check passed" in done.stdout
+    assert "INFO" not in done.stderr, done.stderr  # LiteRT's native chatter stays muted
+
+
+def test_compiled_api_falls_back_to_the_interpreter_with_the_reason(tiny_run, monkeypatch):
+    from kerasuite.runtime import compiled
+
+    folder, _ = tiny_run("image_classification")
+    monkeypatch.setattr(compiled, "compiled_model_class", lambda: None)
+    runner = compiled.open_model(folder / "bundle" / "model_float32.tflite", "compiled")
+    assert runner.details()["api"] == "ai_edge_litert.Interpreter"
+    assert "not installed" in runner.details()["fallback_reason"]

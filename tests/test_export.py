@@ -19,12 +19,13 @@ def test_parity_detects_a_perturbed_model(tiny_run):
     task = get_task("image_classification")
     data = task.load_data(config)
     heldout = task.heldout(data, 200)
-    model = keras.saving.load_model(folder / "run" / "model.keras", safe_mode=True)
+    trained = keras.saving.load_model(folder / "run" / "model.keras", safe_mode=True)
+    model = task.export_model(trained, data)  # what shipped: the RGB input in front of the 1-channel model
     tflite_outputs = TFLiteModel(folder / "bundle" / "model_float32.tflite").predict(heldout.inputs)
     spec = task.output_spec(data, heldout)
     honest = compare(spec, model.predict(heldout.inputs, verbose=0), tflite_outputs, config.export.parity.float32)
     assert honest["passed"], honest["failures"]
-    head = model.get_layer("probabilities")
+    head = trained.get_layer("probabilities")
     kernel, bias = head.get_weights()
     head.set_weights([kernel * 1.02, bias])  # a 2% drift: small, but far beyond float32 rounding
     drifted = compare(spec, model.predict(heldout.inputs, verbose=0), tflite_outputs, config.export.parity.float32)
@@ -75,7 +76,8 @@ def test_int8_diagnosis_names_a_layer_of_the_model(tiny_run, tmp_path):
 
     folder, _ = tiny_run("image_classification")
     golden = np.load(folder / "bundle" / "golden.npz")
-    np.savez(tmp_path / "rep.npz", input__image=golden["input__image"])
+    # golden inputs are RGB (the shipped graph converts); the run's model.keras takes the 1 trained channel
+    np.savez(tmp_path / "rep.npz", input__image=golden["input__image"][..., :1])
     diagnosis = diagnose_int8(folder / "run" / "model.keras", tmp_path / "rep.npz")
     assert "error" not in diagnosis, diagnosis
     model = keras.saving.load_model(folder / "run" / "model.keras", safe_mode=True)

@@ -47,7 +47,7 @@ def test_retrieval_reports_recall_next_to_popularity_and_ships_the_corpus(tiny_r
     assert report["exports"]["int8"]["parity"]["topk_overlap"] >= 0.8
     signature = json.loads((bundle / "signature.json").read_text())
     assert signature["preprocessing"]["kind"] == "recsys_user"
-    logs = folder / "run" / "logs" / "item_embeddings"
+    logs = folder / "run" / "logs" / "validation"
     assert (logs / "projector_config.pbtxt").is_file()
     assert list(logs.glob("events.out.tfevents.*")), "TensorBoard lists only folders with events as runs"
     metadata = (logs / "metadata.tsv").read_text().splitlines()

@@ -36,7 +36,7 @@ AWKWARD = TRAIN + [
 ]
 
 
-@pytest.fixture(scope="module", params=["lower_and_strip_punctuation", "lower", "none"])
+@pytest.fixture(scope="module", params=["lower_and_split_punctuation", "lower_and_strip_punctuation", "lower", "none"])
 def adapted(request):
     from kerasuite.data.text import build_vectorizer
 
@@ -57,6 +57,38 @@ def test_device_tokenizer_matches_text_vectorization_on_awkward_text(adapted):
     assert not mismatched, f"{mode}: ids differ for {mismatched!r}"
     # the comparison exercised the interesting cases, not only padding
     assert (expected == runtime_text.OOV_ID).any() and (expected[:, -1] != 0).any() and (expected == 0).all(axis=1).any()
+
+
+MIXED_CASE = ["cAt sAt", "the CaT"]  # words in the vocabulary, neither Capitalized nor UPPER
+
+
+def test_mediapipe_regex_tokenizer_gives_the_training_ids(adapted):
+    """MediaPipe's RegexTokenizer (its C++ logic, kerasuite.export.mediapipe_text.mediapipe_ids)
+    with the exported delimiter and vocabulary: exact for the default mode on raw mixed-case,
+    punctuated text; where a mode is not exact, the device step the export names makes it so."""
+    import tensorflow as tf
+
+    from kerasuite.export.mediapipe_text import NUL_STEP, mediapipe_ids, regex_tokenizer
+
+    mode, vectorizer = adapted
+    texts = AWKWARD + MIXED_CASE
+    expected = vectorizer(tf.constant(texts)).numpy()
+    tokenization = regex_tokenizer(vectorizer.get_vocabulary(), mode)
+    nul = "x\x00y the"
+    mismatched = {text for text, ids in zip(texts, expected) if mediapipe_ids(text, tokenization, 7) != ids.tolist()}
+    if mode in ("lower_and_split_punctuation", "lower"):
+        explained = set(MIXED_CASE) | {nul} | ({"CAT's HAT; cat’s hat"} if mode == "lower" else set())
+        assert mismatched <= explained and nul in mismatched and "cAt sAt" in mismatched, mismatched
+    if mode == "lower_and_split_punctuation":  # raw mixed-case punctuated text: same ids
+        assert mismatched == set(MIXED_CASE) | {nul}
+    if mode == "none":
+        assert tokenization.exact and mismatched == {nul}
+    assert NUL_STEP in tokenization.remaining
+    # The app step the export states (lowercase ASCII, and delete punctuation where said) fixes the rest.
+    app_step = (lambda t: runtime_text.standardize(t, mode)) if mode != "none" else (lambda t: t)
+    after = {text for text, ids in zip(texts, expected)
+             if mediapipe_ids(app_step(text), tokenization, 7) != ids.tolist()}
+    assert after == {nul}
 
 
 def test_pipeline_map_gives_the_same_ids_one_text_at_a_time(adapted):
@@ -128,4 +160,5 @@ def test_vocabulary_is_adapted_deterministically_on_training_text_only():
     first = build_vectorizer(TRAIN, config).get_vocabulary()
     assert first == build_vectorizer(TRAIN, config).get_vocabulary()
     assert first[:2] == ["", "[UNK]"] and first[2] == "the"  # most frequent word first
+    assert "don" in first and "t" in first and "don't" not in first  # the default splits at punctuation
     assert "zebra" not in first

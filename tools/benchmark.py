@@ -7,6 +7,7 @@
     python tools/benchmark.py --profile keyword_spotting   # cProfile one task's training run
     python tools/benchmark.py --quick --tasks image_classification --sections edge   # edge rows only,
                                          # with the 96x96x3 variant (EDGE_VARIANTS)
+    python tools/benchmark.py --sections tflm   # microcontroller rows (tools/benchmark_tflm.py)
 
 Writes ``OUT/benchmark.json`` and ``OUT/benchmark.md`` (default ``runs/benchmark/``).
 
@@ -45,7 +46,7 @@ from kerasuite.tasks import TASK_NAMES as TASK_ORDER  # noqa: E402
 from kerasuite.tasks import task_spec  # noqa: E402
 
 RESULT_MARK = "BENCHMARK_RESULT "
-SECTIONS = ("pipeline", "threads", "edge", "startup", "scaling", "export_vs_keras")
+SECTIONS = ("pipeline", "threads", "edge", "startup", "scaling", "export_vs_keras", "mediapipe", "tflm")  # tflm: tools/benchmark_tflm.py
 
 # Settings per task. Sources need no download. "quick" is each task's ``quick`` preset (small
 # models, kept in the task's config module, so the whole quick run stays within a few minutes);
@@ -837,7 +838,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/benchmark", help="folder for benchmark.json and benchmark.md")
     parser.add_argument("--tasks", default=",".join(TASK_ORDER))
     parser.add_argument("--sections", default="",
-                        help=f"comma list of {', '.join(SECTIONS)} (default: all; --quick leaves out scaling)")
+                        help=f"comma list of {', '.join(SECTIONS)} (default: all; --quick leaves out scaling and tflm)")
     parser.add_argument("--modes", default="", help="edge modes (default: float32,int8 quick, all four full)")
     parser.add_argument("--profile", metavar="TASK", help="cProfile one training run of TASK and exit")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -850,7 +851,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_task(args.profile, args.quick, out)
         return 0
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    default_sections = [s for s in SECTIONS if not (args.quick and s == "scaling")]
+    default_sections = [s for s in SECTIONS if not (args.quick and s in ("scaling", "mediapipe", "tflm"))]
     sections = [s.strip() for s in args.sections.split(",") if s.strip()] or default_sections
     unknown = [t for t in tasks if t not in TASK_ORDER] + [s for s in sections if s not in SECTIONS]
     if unknown:
@@ -952,6 +953,15 @@ def main(argv: list[str] | None = None) -> int:
         except RuntimeError as error:
             errors["scaling"] = str(error)
             print(error, file=sys.stderr)
+    if "tflm" in sections:  # its own script (trains one model per row): flash, TFLM arena and latency
+        print("[benchmark] tflm", flush=True)
+        done = subprocess.run([sys.executable, str(Path(__file__).with_name("benchmark_tflm.py")),
+                               "--out", str(out / "tflm"), *(["--quick"] if args.quick else [])])
+        if done.returncode == 0:
+            report["tflm"] = json.loads((out / "tflm" / "results.json").read_text())
+        else:
+            errors["tflm"] = f"tools/benchmark_tflm.py exited {done.returncode}"
+        save()
     if "export_vs_keras" in sections:  # tools/benchmark_export.py; its own table in export_vs_keras.md
         print("[benchmark] export vs Keras' model.export", flush=True)
         done = subprocess.run([sys.executable, str(Path(__file__).with_name("benchmark_export.py")), "--out", str(out)])
@@ -960,12 +970,24 @@ def main(argv: list[str] | None = None) -> int:
         else:
             errors["export_vs_keras"] = f"tools/benchmark_export.py exited {done.returncode}"
         save()
+    if "mediapipe" in sections:  # its own script (tools/benchmark_mediapipe.py), own tables
+        print("[benchmark] mediapipe", flush=True)
+        target = out / "mediapipe"
+        done = subprocess.run([sys.executable, str(Path(__file__).with_name("benchmark_mediapipe.py")),
+                               "--out", str(target), "--runs", "50" if args.quick else "200"])
+        if done.returncode == 0:
+            report["mediapipe"] = json.loads((target / "mediapipe.json").read_text())
+        else:
+            errors["mediapipe"] = f"tools/benchmark_mediapipe.py exited {done.returncode}"
+        save()
     report["machine"]["load_average_end"] = list(os.getloadavg())
     report["seconds"] = time.perf_counter() - started
     if errors:
         report["errors"] = errors
     save()
     table = markdown(report)
+    if "tflm" in report:
+        table += "\n" + (out / "tflm" / "results.md").read_text()
     (out / "benchmark.md").write_text(table)
     print(table)
     print(f"wrote {out / 'benchmark.json'} and {out / 'benchmark.md'} in {report['seconds']:.0f} s")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from kerasuite.schema import ConfigError, setting
 
 # TextVectorization standardize modes; kerasuite.runtime.text repeats each one on devices
-STANDARDIZE_MODES = ("lower_and_strip_punctuation", "lower", "none")
+STANDARDIZE_MODES = ("lower_and_split_punctuation", "lower_and_strip_punctuation", "lower", "none")
 
 
 @dataclass
@@ -26,7 +26,9 @@ class ImageDataConfig:
 class TextDataConfig:
     max_tokens: int = setting(20000, min=3)  # padding, OOV and at least one word
     sequence_length: int = setting(200, min=1)
-    standardize: str = setting("lower_and_strip_punctuation", choices=STANDARDIZE_MODES)
+    # The default breaks words at ASCII punctuation instead of deleting it, which MediaPipe's
+    # RegexTokenizer expresses exactly (kerasuite.export.mediapipe_text).
+    standardize: str = setting("lower_and_split_punctuation", choices=STANDARDIZE_MODES)
 
 
 @dataclass

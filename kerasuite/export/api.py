@@ -54,6 +54,7 @@ class BundleInfo:
                          "with `python -m kerasuite.edge MODEL --check golden.npz` before shipping.")
     limits: list[str] = dataclasses.field(default_factory=list)
     write_extras: Callable[[Path], None] | None = None  # files a device needs besides the .tflite
+    vocabulary: list[str] | None = None  # text models: the token list, for the tokenizer in the metadata
 
 
 @dataclasses.dataclass
@@ -139,7 +140,7 @@ def export_model(
     Raises ``UserError`` for input that cannot be exported; a failed parity check is not an
     exception: it is in the report (``report.passed``) and in every file of the bundle.
     """
-    from kerasuite.export import tflite
+    from kerasuite.export import firmware, tflite
     from kerasuite.export.prepare import prepare_for_export
     from kerasuite.export.provenance import model_card, provenance
     from kerasuite.io_utils import write_json_atomic, write_text_atomic
@@ -188,7 +189,11 @@ def export_model(
             model_path, converted, representative_path, batch_size=batch, allow_flex=options.allow_flex,
             import_modules=tuple(options.custom_layer_modules), compact=options.compact,
             int8_weights=options.int8_weights,
+            uint8_inputs=(info.preprocessing["input"],) if info.preprocessing.get("kind") == "image" else (),
         )
+        sizes_without_metadata = dict(sizes)
+        for mode in modes:  # TFLite Model Metadata: what MediaPipe Tasks read (labels, normalization...)
+            sizes[mode] = write_metadata(converted[mode], mode, info, labels)
         exports: dict[str, dict[str, Any]] = {}
         described: dict[str, dict[str, Any]] = {}
         reference_outputs: dict[str, np.ndarray] = {}
@@ -198,8 +203,12 @@ def export_model(
                 lambda: tflite.diagnose_int8(model_path, representative_path, batch,
                                              tuple(options.custom_layer_modules),
                                              int8_weights=options.int8_weights),
-                staging,
+                staging, info.task,
             )
+            described[mode]["size_bytes_without_metadata"] = sizes_without_metadata[mode]
+            # which runtimes this file is for: every one that applies to it
+            described[mode]["for_runtimes"] = [name for name, verdict in described[mode]["runtimes"].items()
+                                               if verdict["status"] != "not_applicable"]
         conversions = list(prepared.conversions)
         unfused = [mode for mode in modes if "WHILE" in described[mode]["ops"]]
         if unfused and any("LSTM" in text for text in conversions):
@@ -214,6 +223,12 @@ def export_model(
             result["path"] = str(out / result["file"])
         if not any((staging / FAILED_DIR).iterdir()):
             (staging / FAILED_DIR).rmdir()
+        for mode in modes:  # C array, op list and arena for firmware, for each passed file TFLM ran
+            if mode in firmware.FIRMWARE_MODES and exports[mode]["parity"]["passed"] \
+                    and "tflm" in exports[mode]["runtimes"]:
+                tflm = firmware.write_firmware_files(staging, converted[mode], exports[mode]["runtimes"]["tflm"])
+                if tflm is not None:
+                    described[mode]["tflm"] = tflm
 
         classes = spec.class_targets
         if classes is None and spec.agreement is not None and spec.agreement.name == "top1_agreement":
@@ -265,21 +280,42 @@ def export_model(
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def write_metadata(path: Path, mode: str, info: BundleInfo, labels: Sequence[str] | None) -> int:
+    """Embed TFLite Model Metadata into one converted file; returns its new size."""
+    import datetime
+
+    import kerasuite
+    from kerasuite.export import metadata
+    from kerasuite.runtime.interpreter import TFLiteModel
+
+    probe = TFLiteModel(path)
+    spec = metadata.bundle_spec(
+        name=info.title or info.task or path.stem, task=info.task or "model", family=info.model or "",
+        source=str(info.data.get("source") or "unrecorded data"),
+        version=f"kerasuite {kerasuite.__version__}, exported {datetime.date.today().isoformat()}", mode=mode,
+        input_names=probe.input_names, output_count=len(probe.outputs), preprocessing=info.preprocessing,
+        labels=list(labels) if labels else None, vocabulary=info.vocabulary,
+    )
+    return metadata.write(path, spec)
+
+
 def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arrays, keras_outputs: np.ndarray,
-                tolerance: ModeTolerance, options: ExportConfig, diagnose: Callable[[], dict], staging: Path):
+                tolerance: ModeTolerance, options: ExportConfig, diagnose: Callable[[], dict], staging: Path,
+                task: str = ""):
     """One mode: every runtime's verdict, the headline numbers from the reference runtime."""
     from kerasuite.export import parity, runtimes
     from kerasuite.runtime.interpreter import TFLiteModel
 
     try:
         runner = TFLiteModel(path, threads=options.threads)
-        description = {**runner.describe(), "file": path.name, "size_bytes": size, "ops": runner.op_names()}
+        description = {**runner.describe(), "file": path.name, "size_bytes": size, "ops": runner.op_names(),
+                       "task": task}
     except UserError as error:  # e.g. Flex ops (--allow-flex): the verdicts below say so, per runtime
         runner = None
         description = {"inputs": [], "outputs": [], "file": path.name, "size_bytes": size, "ops": [],
                        "load_error": str(error)}
     verdicts, outputs = runtimes.judge(
-        path, mode, description, inputs, keras_outputs,
+        path, mode, {**description, "task": task}, inputs, keras_outputs,
         lambda got: parity.compare(spec, keras_outputs, got, tolerance))
     reference = outputs.get(runtimes.REFERENCE_RUNTIME)
     if reference is None:  # the reference runtime could not run it: judge nothing as equal
@@ -316,6 +352,7 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
         "parity": checked,
         "latency_ms": runner.latency_ms(inputs, runs=options.latency_runs) if runner else None,
         "ops": description["ops"],
+        "runtimes": verdicts,
     }
     return result, description, reference
 

@@ -28,7 +28,8 @@ def export_bundle(
     """Convert, check and describe each mode; returns ``metrics.json``'s ``exports`` block."""
     shipped = task.export_model(model, data)
     heldout = task.heldout(data, config.export.parity.max_examples)
-    representative = representative_arrays(task, data, config) if "int8" in config.export.modes \
+    representative = representative_arrays(task, data, config) \
+        if any(mode.startswith("int8") for mode in config.export.modes) \
         else heldout.take(1).inputs
     info = BundleInfo(
         title=f"{task.name} / {config.model.family}",
@@ -43,6 +44,7 @@ def export_bundle(
         limits=[f"trained {config.train.epochs} epochs on {data.num_train_examples} examples; "
                 "accuracy outside this data is unmeasured"],
         write_extras=lambda folder: task.write_bundle_extras(data, folder),
+        vocabulary=data.info.get("vocabulary"),
     )
     report = export_model(
         shipped, representative=representative, out=bundle_dir,

@@ -65,8 +65,12 @@ def fusable_trackable(concrete, serve, model):
     return holder
 
 
+INTEGER_MODES = ("int8", "int8_float_io")
+PIXEL_SCALE = 1.0 / 255.0  # a uint8 pixel input: float value = pixel / 255 (task preprocessing "scale")
+
+
 def build_converter(model_path: str, mode: str, representative: str | None, batch_size, allow_flex: bool,
-                    integer_io: bool = True, int8_weights: str = "per_channel"):
+                    integer_io: bool = True, int8_weights: str = "per_channel", uint8_inputs: tuple[str, ...] = ()):
     import keras
     import numpy as np
     import tensorflow as tf
@@ -79,7 +83,7 @@ def build_converter(model_path: str, mode: str, representative: str | None, batc
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
         [concrete], fusable_trackable(concrete, serve, model)
     )
-    builtins = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] if mode == "int8" else [tf.lite.OpsSet.TFLITE_BUILTINS]
+    builtins = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] if mode in INTEGER_MODES else [tf.lite.OpsSet.TFLITE_BUILTINS]
     if allow_flex:
         builtins.append(tf.lite.OpsSet.SELECT_TF_OPS)
     converter.target_spec.supported_ops = builtins
@@ -89,7 +93,7 @@ def build_converter(model_path: str, mode: str, representative: str | None, batc
         converter.target_spec.supported_types = [tf.float16]
     elif mode == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif mode == "int8":
+    elif mode in INTEGER_MODES:
         samples = np.load(representative)
         # Lists in argument order: a model built from concrete functions has no SignatureDef,
         # so the calibrator cannot match dict keys.
@@ -106,19 +110,22 @@ def build_converter(model_path: str, mode: str, representative: str | None, batc
         # One scale per weight tensor instead of one per output channel: a smaller file, at an
         # accuracy cost that depends on the model (export.int8_weights explains; not the default).
         converter._experimental_disable_per_channel = int8_weights == "per_tensor"
-        if integer_io:
+        if integer_io and mode == "int8":
             if all(t.dtype == "float32" for t in model.inputs):
                 converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
+        elif integer_io and mode == "int8_float_io" and uint8_inputs:
+            # The converter sets one type for every input; only single-input image models get here.
+            converter.inference_input_type = tf.uint8
     # The model must outlive the converter: the traced function captures its variables.
     converter._kerasuite_model = model
     return converter, representative_dataset
 
 
 def convert(model_path: str, mode: str, representative: str | None, batch_size, allow_flex: bool,
-            compact: bool = True, int8_weights: str = "per_channel") -> bytes:
+            compact: bool = True, int8_weights: str = "per_channel", uint8_inputs: tuple[str, ...] = ()) -> bytes:
     converter, _ = build_converter(model_path, mode, representative, batch_size, allow_flex,
-                                   int8_weights=int8_weights)
+                                   int8_weights=int8_weights, uint8_inputs=uint8_inputs)
     try:
         content = converter.convert()
     except Exception as error:  # ConverterError carries the list of offending ops
@@ -134,6 +141,17 @@ def convert(model_path: str, mode: str, representative: str | None, batch_size, 
     from kerasuite.models.layers.fused_lstm_tflite import repair_fused_lstms
 
     content, _ = repair_fused_lstms(content)
+    if mode == "int8_float_io" and uint8_inputs:
+        content = pin_pixel_quantization(content)
+    # Fused LSTMs keep h/c in variable tensors across invocations: zero them inside the file so
+    # every call (LiteRT, TFLM, MediaPipe, firmware without a reset) is a fresh one. No-op otherwise.
+    from kerasuite.export.stateless_lstm import zero_lstm_state_each_call
+
+    content, _ = zero_lstm_state_each_call(content)
+    if mode in ("int8", "int8_float_io"):  # TFLM has no int8 LOG (the MFCC front end's log-mel); no-op without LOG
+        from kerasuite.export.float_log import keep_log_in_float
+
+        content, _ = keep_log_in_float(content)
     from kerasuite.export.compact import add_serving_signature
 
     # A serving signature named as signature.json says (the converter writes none for this path).
@@ -143,6 +161,38 @@ def convert(model_path: str, mode: str, representative: str | None, batch_size, 
 
         content, _ = compact_model(content)
     return content
+
+
+def pin_pixel_quantization(content: bytes) -> bytes:
+    """Give every uint8 model input the scale 1/255 and zero point 0.
+
+    Apps and MediaPipe feed raw pixels to a uint8 input and ignore its quantization, so pixel p
+    must mean p / 255 exactly; calibration gives that only when the representative images span
+    0..255. The QUANTIZE op behind the input reads the input's scale at run time, so this changes
+    no weight: values are requantized into the calibrated int8 range as before.
+    """
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    from kerasuite.export.compact import TFLITE_IDENTIFIER, _aligned_buffer_type
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    subgraph = model.subgraphs[0]
+    for index in subgraph.inputs:
+        tensor = subgraph.tensors[int(index)]
+        if tensor.type == schema.TensorType.UINT8:
+            tensor.quantization.scale = [PIXEL_SCALE]
+            tensor.quantization.zeroPoint = [0]
+    aligned_type = _aligned_buffer_type()
+    buffers = []
+    for old in model.buffers or []:
+        aligned = aligned_type()
+        aligned.data, aligned.offset, aligned.size = old.data, old.offset, old.size
+        buffers.append(aligned)
+    model.buffers = buffers
+    builder = flatbuffers.Builder(len(content) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
+    return bytes(builder.Output())
 
 
 def diagnose_int8(model_path: str, representative: str, batch_size, int8_weights: str = "per_channel") -> list[dict]:
@@ -181,14 +231,15 @@ class NeedsNonBuiltinOps(Exception):
 
 
 def convert_and_write(model: str, mode: str, out: str, representative, batch_size, allow_flex: bool,
-                      compact: bool = True, int8_weights: str = "per_channel") -> dict:
+                      compact: bool = True, int8_weights: str = "per_channel",
+                      uint8_inputs: tuple[str, ...] = ()) -> dict:
     """One mode's report entry; never raises, so the other modes still convert."""
     import traceback
 
     from kerasuite.io_utils import write_bytes_atomic
 
     try:
-        content = convert(model, mode, representative, batch_size, allow_flex, compact, int8_weights)
+        content = convert(model, mode, representative, batch_size, allow_flex, compact, int8_weights, uint8_inputs)
     except NeedsNonBuiltinOps as error:
         return {"refused": (
             f"export {mode}: the model needs ops that are not TFLite builtins: {error}; "
@@ -216,6 +267,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-compact", dest="compact", action="store_false",
                         help="keep the converter's tensor names and empty buffers")
     parser.add_argument("--int8-weights", choices=INT8_WEIGHTS, default="per_channel")
+    parser.add_argument("--uint8-input", dest="uint8_inputs", action="append", default=[],
+                        help="int8_float_io: a pixel input (value = pixel / 255) taken as uint8 (repeatable)")
     parser.add_argument("--import", dest="imports", action="append", default=[],
                         help="module that registers the model's custom layers (repeatable)")
     parser.add_argument("--diagnose", action="store_true", help="write int8 per-layer error stats (JSON) to --out")
@@ -239,7 +292,8 @@ def main(argv=None) -> int:
     report = {}
     for mode, out in zip(args.mode, args.out):
         report[mode] = convert_and_write(args.model, mode, out, args.representative, args.batch_size or None,
-                                         args.allow_flex, args.compact, args.int8_weights)
+                                         args.allow_flex, args.compact, args.int8_weights,
+                                         tuple(args.uint8_inputs))
         if args.report:  # after every mode, so a crash in a later one keeps the earlier results
             write_json_atomic(args.report, report)
         print(json.dumps({"mode": mode, "path": out, **report[mode]}), flush=True)

@@ -53,13 +53,15 @@ def recheck(run_dir: Path) -> dict:
         tolerance = getattr(config.export.parity, mode, None)
         if tolerance is None:
             continue
-        verdicts, outputs = runtimes.judge(path, mode, {"file": path.name}, heldout.inputs, keras_outputs,
+        verdicts, outputs = runtimes.judge(path, mode, {"file": path.name, "task": config.task}, heldout.inputs, keras_outputs,
                                            lambda got: compare(spec, keras_outputs, got, tolerance))
         reference = outputs.get(runtimes.REFERENCE_RUNTIME)
         result = compare(spec, keras_outputs, reference if reference is not None
                          else np.full_like(keras_outputs, np.nan), tolerance)
         result["runtimes"] = verdicts
         result["passed"] = runtimes.mode_passed(verdicts)
+        result["failures"] += [f"{name}: {verdict.get('reason', 'failed')}" for name, verdict in verdicts.items()
+                               if verdict["status"] == "failed" and name != runtimes.REFERENCE_RUNTIME]
         results[mode] = result
     write_json_atomic(bundle_dir / "parity.json", results)
     return results

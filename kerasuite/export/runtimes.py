@@ -40,9 +40,30 @@ class RuntimeEntry:
         return getattr(importlib.import_module(module_name), attribute)(path)
 
 
+def compiled_applicability(mode: str, description: dict) -> str | None:
+    from kerasuite.runtime.compiled import applicability
+
+    return applicability(mode, description)
+
+
+def mediapipe_applicability(mode: str, description: dict) -> str | None:
+    from kerasuite.runtime.mediapipe import applicability
+
+    return applicability(mode, description)
+
+
+def tflm_applicability(mode: str, description: dict) -> str | None:
+    from kerasuite.runtime.tflm import applicability
+
+    return applicability(mode, description)
+
+
 # The first entry is the reference runtime: its outputs are the mode's headline numbers.
 RUNTIMES: dict[str, RuntimeEntry] = {
     "litert_interpreter": RuntimeEntry("kerasuite.runtime.interpreter:TFLiteModel"),
+    "litert_compiled": RuntimeEntry("kerasuite.runtime.compiled:CompiledTFLiteModel", compiled_applicability),
+    "mediapipe": RuntimeEntry("kerasuite.runtime.mediapipe:MediaPipeClassifier", mediapipe_applicability),
+    "tflm": RuntimeEntry("kerasuite.runtime.tflm:TFLMModel", tflm_applicability),
 }
 REFERENCE_RUNTIME = "litert_interpreter"
 

@@ -29,6 +29,7 @@ def convert_modes(
     timeout_per_mode: float = 900.0,
     compact: bool = True,
     int8_weights: str = "per_channel",
+    uint8_inputs: tuple[str, ...] = (),
 ) -> dict[str, int]:
     """Convert ``model_path`` (a .keras export model) to ``outputs[mode]`` for every mode, in one
     subprocess; returns the file size per mode.
@@ -36,7 +37,8 @@ def convert_modes(
     ``import_modules`` are imported first in the subprocess, to register a user's own custom
     layers for safe loading. ``compact`` drops intermediate tensor names and empty buffers
     (:mod:`kerasuite.export.compact`; outputs unchanged); ``int8_weights`` is ``per_channel`` or
-    ``per_tensor`` (``export.int8_weights``). The first failing mode, in the order given, raises: ``UserError``
+    ``per_tensor`` (``export.int8_weights``); ``uint8_inputs`` names the pixel inputs that
+    ``int8_float_io`` takes as uint8 (value = pixel / 255). The first failing mode, in the order given, raises: ``UserError``
     when it needs non-builtin ops (the message lists them) and ``RuntimeError`` for any other
     converter failure. Nothing is left at a failed mode's path.
     """
@@ -60,6 +62,8 @@ def convert_modes(
         command += ["--int8-weights", int8_weights]
         for module in import_modules:
             command += ["--import", module]
+        for name in uint8_inputs:
+            command += ["--uint8-input", name]
         env = child_env(dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")))
         done = subprocess.run(command, capture_output=True, text=True, env=env,
                               timeout=timeout_per_mode * max(1, len(outputs)))
@@ -135,7 +139,11 @@ def diagnose_int8(
         ]
         for module in import_modules:
             command += ["--import", module]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=child_env())
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=child_env())
+        except subprocess.TimeoutExpired:
+            # The diagnosis explains a failed verdict; it must never turn one into a crash.
+            return {"error": f"the per-layer int8 diagnosis took over {timeout:.0f} s and was stopped"}
         if done.returncode != 0 or not out.is_file():
             return {"error": _last_line(done.stderr)}
         layers = json.loads(out.read_text())

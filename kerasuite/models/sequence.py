@@ -16,6 +16,7 @@ from keras import layers
 
 from kerasuite.hparams import LstmConfig
 from kerasuite.models.layers.fusable_lstm import FusableLSTM
+from kerasuite.models.layers.gather_embedding import GatherEmbedding
 from kerasuite.models.layers.masked_max_pooling import MaskedMaxPooling
 from kerasuite.models.layers.masked_mean_pooling import MaskedMeanPooling
 from kerasuite.models.layers.padding_mask import PaddingMask
@@ -52,7 +53,7 @@ def build_sequence_classifier(
 
     tokens = keras.Input(shape=(sequence_length,), dtype="int32", name=input_name)
     mask = PaddingMask(name="padding_mask")(tokens)
-    x = layers.Embedding(vocabulary_size, cfg.embedding_dim, name="token_embedding")(tokens)
+    x = GatherEmbedding(vocabulary_size, cfg.embedding_dim, name="token_embedding")(tokens)
     # Dropout between layers rather than inside the cell: in-cell dropout would make training
     # fall back to Keras' slower loop, and the exported graph is the same either way.
     x = layers.Dropout(cfg.dropout, name="embedding_dropout")(x)

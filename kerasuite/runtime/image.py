@@ -1,5 +1,5 @@
 """Image input on a device: PNG decoding (stdlib zlib), bilinear resize and scaling in numpy,
-matching the training decoder (tf.image.resize with half-pixel centres)."""
+matching the training decoder and MediaPipe Tasks (source = target * scale, whole pixels)."""
 
 from __future__ import annotations
 
@@ -82,15 +82,15 @@ def decode_png(data: bytes, source: str = "image") -> np.ndarray:
 
 
 def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """float32 bilinear resize with half-pixel centres (tf.image.resize's default)."""
+    """float32 bilinear resize with source = target * scale: MediaPipe Tasks' resize and
+    TensorFlow's legacy ResizeBilinear (half_pixel_centers=False), which training uses."""
     in_h, in_w = image.shape[:2]
 
     def axis(out_size: int, in_size: int):
-        source = (np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5
-        source = np.clip(source, 0, in_size - 1)
-        low = np.floor(source).astype(int)
+        source = np.arange(out_size) * (in_size / out_size)
+        low = np.minimum(np.floor(source).astype(int), in_size - 1)
         high = np.minimum(low + 1, in_size - 1)
-        return low, high, (source - low).astype(np.float32)
+        return low, high, (source - np.floor(source)).astype(np.float32)
 
     y0, y1, fy = axis(height, in_h)
     x0, x1, fx = axis(width, in_w)
@@ -115,5 +115,6 @@ def read_image(path: str, preprocessing: dict, bundle_dir: Path) -> dict[str, np
     image = decode_png(Path(path).read_bytes(), path)
     image = to_channels(image, int(preprocessing["channels"]))
     resized = resize_bilinear(image, int(preprocessing["height"]), int(preprocessing["width"]))
-    scaled = np.clip(resized * float(preprocessing["scale"]), 0.0, 1.0).astype(np.float32)
+    # whole pixels after the resize, rounded half up, as training's decoder and MediaPipe do
+    scaled = np.clip(np.floor(resized + 0.5) * float(preprocessing["scale"]), 0.0, 1.0).astype(np.float32)
     return {preprocessing.get("input", "image"): scaled[None]}

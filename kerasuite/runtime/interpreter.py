@@ -64,6 +64,25 @@ def dequantize(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     return values.astype(np.float32) if np.issubdtype(values.dtype, np.floating) else values
 
 
+def count_variable_tensors(content: bytes) -> int:
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(content, 0)
+    count = 0
+    for s in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(s)
+        count += sum(bool(subgraph.Tensors(t).IsVariable()) for t in range(subgraph.TensorsLength()))
+    return count
+
+
+def keeps_state(content: bytes) -> bool:
+    """Whether state carries from one invoke to the next unless the caller resets it (a fused
+    LSTM whose h/c nothing in the file rewrites first); one analysis for every runtime."""
+    from kerasuite.runtime.tflm import needs_reset
+
+    return needs_reset(content)
+
+
 class TFLiteModel:
     """A loaded .tflite file with a float-in, float-out ``predict`` over whole arrays."""
 
@@ -82,6 +101,8 @@ class TFLiteModel:
         self.inputs = self.interpreter.get_input_details()
         self.outputs = self.interpreter.get_output_details()
         self._signature_names = self._input_names_by_index()
+        self.variable_tensors = count_variable_tensors(content)
+        self.keeps_state = keeps_state(content)
 
     def _input_names_by_index(self) -> dict[int, str]:
         """Map tensor index -> Keras input name via the serving signature (names survive there)."""
@@ -175,6 +196,9 @@ class TFLiteModel:
         return {
             "inputs": [tensor(d, self._signature_names[d["index"]]) for d in self.inputs],
             "outputs": [tensor(d, self._output_names.get(d["index"], d["name"])) for d in self.outputs],
+            # state kept between invokes (the fused LSTM's): reset_all_variables() before each
+            "variable_tensors": self.variable_tensors,
+            "keeps_state": self.keeps_state,
         }
 
     def details(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ words exactly as training did. What TensorFlow does, measured on this TF version
 
 - ``lower``: ``tf.strings.lower`` without an encoding changes ASCII ``A-Z`` only (``É`` stays);
 - strip punctuation: deletes the 32 ASCII punctuation characters (``string.punctuation``);
+  split punctuation (the default): replaces each of them with a space, so they break words;
 - split: ``tf.strings.split`` breaks on the six ASCII whitespace characters only
   (space, ``\\t \\n \\v \\f \\r``); non-breaking and other Unicode spaces stay inside words;
 - lookup: id 0 is padding, id 1 is out-of-vocabulary, ``vocab.txt`` line *i* is id *i*;
@@ -29,6 +30,9 @@ PAD_ID = 0
 OOV_ID = 1
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 _DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
+# The 32 characters as a regex class valid in Python, RE2 (TensorFlow, MediaPipe) alike.
+PUNCTUATION_CLASS = "".join("\\" + c if c in "\\[]^-" else c for c in string.punctuation)
+_SPLIT_PUNCTUATION = str.maketrans(string.punctuation, " " * len(string.punctuation))
 _ASCII_WHITESPACE = re.compile("[ \t\n\v\f\r]+")
 
 
@@ -41,10 +45,12 @@ def decode_text(data: bytes) -> str:
 def standardize(text: str, mode: str) -> str:
     if mode not in STANDARDIZE_MODES:
         raise UserError(f"standardize {mode!r}: expected one of {', '.join(STANDARDIZE_MODES)}")
-    if mode in ("lower", "lower_and_strip_punctuation"):
+    if mode != "none":
         text = text.translate(_ASCII_LOWER)
     if mode == "lower_and_strip_punctuation":
         text = text.translate(_DROP_PUNCTUATION)
+    if mode == "lower_and_split_punctuation":
+        text = text.translate(_SPLIT_PUNCTUATION)
     return text
 
 
@@ -126,6 +132,11 @@ def read_text(path: str, preprocessing: dict, bundle_dir: Path) -> dict[str, np.
     if looks_binary(data):
         raise UserError(f"--input {path}: not a text file (binary content such as an image or audio clip); "
                         "this bundle's model reads text")
-    tokenizer = tokenizer_from_preprocessing(preprocessing, bundle_dir)
-    ids = tokenizer.encode(decode_text(data))
+    text = decode_text(data)
+    if "ngrams" in preprocessing:  # the ngram family: hashed n-gram ids, not a token sequence
+        from kerasuite.runtime.text_ngrams import featurizer_from_preprocessing
+
+        ids = featurizer_from_preprocessing(preprocessing, bundle_dir).encode(text)
+    else:
+        ids = tokenizer_from_preprocessing(preprocessing, bundle_dir).encode(text)
     return {preprocessing.get("input", "tokens"): ids[None]}

@@ -22,6 +22,10 @@ def _build_cnn(config: RunConfig, data: TaskData):
     return build_conv_stack(config.model.cnn, shape, len(data.labels), input_name="image")
 
 
+# tf.image.rgb_to_grayscale's weights; kerasuite.runtime.image uses the same for 3 -> 1 channels.
+LUMA = (0.2989, 0.587, 0.114)
+
+
 class ImageClassification(ClassificationMixin, Task):
     name = "image_classification"
     families = {"cnn": _build_cnn}
@@ -42,8 +46,34 @@ class ImageClassification(ClassificationMixin, Task):
             info={"input_shape": [height, width, raw.channels], "skipped_files": raw.skipped_files},
         )
 
+    def export_model(self, model, data: TaskData):
+        """A grayscale model ships with an RGB input and converts inside the graph (ITU-R 601
+        luma, as tf.image.rgb_to_grayscale): phone cameras and MediaPipe's ImageClassifier give
+        3 channels, and MediaPipe refuses a model whose input depth is 1."""
+        if data.info["input_shape"][-1] != 1:
+            return model
+        import keras
+
+        height, width, _ = data.info["input_shape"]
+        rgb = keras.Input((height, width, 3), name="image")
+        to_gray = keras.layers.Conv2D(1, 1, use_bias=False, trainable=False, name="rgb_to_gray")
+        gray = to_gray(rgb)
+        to_gray.set_weights([np.asarray(LUMA, np.float32).reshape(1, 1, 3, 1)])
+        return keras.Model({"image": rgb}, model(gray), name=f"{model.name}_rgb")
+
     def heldout(self, data: TaskData, limit: int) -> Heldout:
-        return self.collect_heldout(data.test, limit)
+        heldout = self.collect_heldout(data.test, limit)
+        return Heldout(self._as_export_inputs(heldout.inputs, data), heldout.targets)
+
+    def representative_inputs(self, data: TaskData, config: RunConfig):
+        for batch in super().representative_inputs(data, config):
+            yield self._as_export_inputs(batch, data)
+
+    @staticmethod
+    def _as_export_inputs(inputs: dict, data: TaskData) -> dict:
+        if data.info["input_shape"][-1] != 1:
+            return inputs
+        return {name: np.repeat(value, 3, axis=-1) for name, value in inputs.items()}
 
     def device_preprocessing(self, data: TaskData, config: RunConfig) -> dict[str, Any]:
         height, width, channels = data.info["input_shape"]
@@ -52,7 +82,8 @@ class ImageClassification(ClassificationMixin, Task):
             "input": "image",
             "height": height,
             "width": width,
-            "channels": channels,
+            "channels": 3 if channels == 1 else channels,
+            "trained_channels": channels,
             "resize": "bilinear",
             "scale": 1.0 / 255.0,
             "note": "decode to uint8, resize to height x width, multiply by scale (pixels in [0, 1])",

@@ -51,6 +51,10 @@ def _build_cnn(config: RunConfig, data: TaskData) -> keras.Model:
 class KeywordSpotting(ClassificationMixin, Task):
     name = "keyword_spotting"
     families = {"ds_cnn": _build_ds_cnn, "cnn": _build_cnn}
+    # Batch 1 baked into the export: with a dynamic batch the front end's RESHAPE keeps a -1 that
+    # TFLM cannot resolve ("num_input_elements != num_output_elements"). A device hears one clip
+    # at a time; LiteRT runs the file example by example (kerasuite.runtime.interpreter).
+    export_batch_size = 1
 
     def compile_model(self, model: keras.Model, config: RunConfig, data: TaskData) -> None:
         smoothing = config.model.kws_training.label_smoothing
@@ -129,7 +133,7 @@ class AudioSamplesCallback(keras.callbacks.Callback):
         super().__init__()
         self.dataset, self.class_names = dataset, list(class_names)
         self.sample_rate, self.per_class = sample_rate, per_class
-        self.writer = tf.summary.create_file_writer(str(Path(log_dir) / "samples"))
+        self.writer = tf.summary.create_file_writer(str(Path(log_dir) / "validation"))
 
     def _pick(self) -> tuple[np.ndarray, np.ndarray]:
         chosen: dict[int, list[np.ndarray]] = {}

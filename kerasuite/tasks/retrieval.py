@@ -112,13 +112,13 @@ def make_datasets(config: RunConfig, splits: dict[str, tuple[dict, np.ndarray]],
 
 class ItemEmbeddingProjector(keras.callbacks.Callback):
     """At the end of training, item embeddings go to TensorBoard's Embedding Projector with the
-    item id and title as metadata (``logs/item_embeddings``)."""
+    item id and title as metadata (``logs/validation``, a run that exists anyway)."""
 
     def __init__(self, candidate_fn, arrays: recsys.RecsysArrays, log_dir: Path) -> None:
         super().__init__()
         self.candidate_fn = candidate_fn
         self.arrays = arrays
-        self.log_dir = Path(log_dir) / "item_embeddings"
+        self.log_dir = Path(log_dir) / "validation"
 
     def on_train_end(self, logs=None):
         embeddings = np.asarray(self.candidate_fn(self.model))

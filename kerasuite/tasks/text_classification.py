@@ -1,8 +1,10 @@
 """Text classification: IMDB from TFDS, folders of .txt files, text,label CSVs, synthetic topics.
 
-Models take int32 token ids. The ``TextVectorization`` vocabulary is adapted on the training split
-and travels as ``vocab.txt`` (run folder and export bundle); ``kerasuite.runtime.text`` repeats the
-tokenization on devices without TensorFlow.
+The sequence families (lstm, transformer) take int32 token ids; the ``ngram`` family takes int32
+n-gram ids (word unigrams, hashed word bigrams and character n-grams). The ``TextVectorization``
+vocabulary is adapted on the training split and travels as ``vocab.txt`` (run folder and export
+bundle); ``kerasuite.runtime.text`` repeats the tokenization and ``kerasuite.runtime.text_ngrams``
+the n-gram ids on devices without TensorFlow (training computes the n-gram ids with that module).
 """
 
 from __future__ import annotations
@@ -16,21 +18,25 @@ import tensorflow as tf
 
 from kerasuite.config import RunConfig
 from kerasuite.data import text as text_data
-from kerasuite.data.pipeline import make_pipeline
+from kerasuite.data.pipeline import array_rows, make_pipeline
 from kerasuite.errors import UserError
 from kerasuite.io_utils import write_text_atomic
 from kerasuite.models.attention import build_transformer_classifier
 from kerasuite.models.layers.token_and_position_embedding import (
     TokenAndPositionEmbedding,
 )
+from kerasuite.models.ngram import build_ngram_classifier
 from kerasuite.models.sequence import build_sequence_classifier
 from kerasuite.runtime.text import vocabulary_text
+from kerasuite.runtime.text_ngrams import NgramFeaturizer, NgramSpec
 from kerasuite.tasks.base import Heldout, Task, TaskData
 from kerasuite.tasks.classification import ClassificationMixin
 from kerasuite.tensorboard_projector import write_embedding_projector
 
 INPUT_NAME = "tokens"
-SAMPLE_TEXTS = 8  # test texts kept for the TensorBoard "true -> predicted" table
+NGRAM_INPUT_NAME = "ngram_ids"  # its own name: runtimes (MediaPipe) tell n-gram ids from token ids by it
+SAMPLE_TEXTS = 200  # first test texts the TensorBoard "true -> predicted" table picks its rows from
+SAMPLE_ROWS = 16
 
 
 def _build(builder, family_cfg, data: TaskData) -> keras.Model:
@@ -50,26 +56,56 @@ def _build_transformer(config: RunConfig, data: TaskData) -> keras.Model:
     return _build(build_transformer_classifier, config.model.transformer, data)
 
 
+def _build_ngram(config: RunConfig, data: TaskData) -> keras.Model:
+    try:
+        return build_ngram_classifier(config.model.ngram, data.info["ngram_ids"], data.info["sequence_length"],
+                                      len(data.labels), input_name=NGRAM_INPUT_NAME)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+def ngram_spec(config: RunConfig) -> NgramSpec:
+    cfg = config.model.ngram
+    spec = NgramSpec(cfg.max_features, cfg.bigram_buckets, cfg.char_buckets, cfg.char_min, cfg.char_max)
+    try:
+        spec.check()
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    return spec
+
+
 class TextClassification(ClassificationMixin, Task):
     name = "text_classification"
-    families = {"lstm": _build_lstm, "transformer": _build_transformer}
+    families = {"lstm": _build_lstm, "transformer": _build_transformer, "ngram": _build_ngram}
     # Batch 1 baked into the export: the converter fuses an LSTM into UNIDIRECTIONAL_SEQUENCE_LSTM
     # only when its state has a static shape. Devices classify one text at a time anyway.
     export_batch_size = 1
 
     def load_data(self, config: RunConfig) -> TaskData:
         text_data.check_text_config(config.data.text)  # before reading a large source
+        spec = ngram_spec(config) if config.model.family == "ngram" else None
         raw = text_data.load(config.data.source, config)
         vectorizer = text_data.build_vectorizer(raw.train.texts, config.data.text)
         vocabulary = [str(token) for token in vectorizer.get_vocabulary()]
-        vectorize = text_data.vectorize_fn(vectorizer, INPUT_NAME)
+        info: dict[str, Any] = {"sequence_length": config.data.text.sequence_length}
+        if spec is None:
+            vectorize = text_data.vectorize_fn(vectorizer, INPUT_NAME)
 
-        def pipeline(split: text_data.TextSplit, training: bool) -> tf.data.Dataset:
-            return make_pipeline(
-                text_data.as_dataset(split), training=training, batch_size=config.train.batch_size,
-                map_fn=vectorize, cache=config.data.cache, shuffle_buffer=config.data.shuffle_buffer,
-                seed=config.seed, auto_shard="DATA",
-            )
+            def pipeline(split: text_data.TextSplit, training: bool) -> tf.data.Dataset:
+                return make_pipeline(
+                    text_data.as_dataset(split), training=training, batch_size=config.train.batch_size,
+                    map_fn=vectorize, cache=config.data.cache, shuffle_buffer=config.data.shuffle_buffer,
+                    seed=config.seed, auto_shard="DATA",
+                )
+        else:
+            # The device's own featurizer computes the training ids: identical by construction.
+            featurizer = NgramFeaturizer(vocabulary, spec, config.data.text.standardize)
+            info.update(sequence_length=spec.max_features, ngram_ids=featurizer.num_ids, ngrams=spec.as_dict())
+
+            def pipeline(split: text_data.TextSplit, training: bool) -> tf.data.Dataset:
+                rows = array_rows(({NGRAM_INPUT_NAME: featurizer.encode_batch(split.texts)}, split.labels))
+                return make_pipeline(rows, training=training, batch_size=config.train.batch_size,
+                                     seed=config.seed, auto_shard="DATA")
 
         return TaskData(
             train=pipeline(raw.train, True),
@@ -78,9 +114,9 @@ class TextClassification(ClassificationMixin, Task):
             num_train_examples=len(raw.train),
             labels=raw.class_names,
             info={
+                **info,
                 "vocabulary": vocabulary,
                 "vocabulary_size": len(vocabulary),
-                "sequence_length": config.data.text.sequence_length,
                 "standardize": config.data.text.standardize,
                 "sample_texts": raw.test.texts[:SAMPLE_TEXTS],
                 "sample_labels": raw.test.labels[:SAMPLE_TEXTS].tolist(),
@@ -95,7 +131,34 @@ class TextClassification(ClassificationMixin, Task):
         write_text_atomic(Path(bundle_dir) / "vocab.txt", vocabulary_text(data.info["vocabulary"]))
 
     def device_preprocessing(self, data: TaskData, config: RunConfig) -> dict[str, Any]:
+        if "ngrams" in data.info:
+            return {
+                "kind": "text",
+                "input": NGRAM_INPUT_NAME,
+                "vocabulary": "vocab.txt",
+                "sequence_length": data.info["sequence_length"],
+                "standardize": data.info["standardize"],
+                "split": "whitespace",
+                "pad_id": 0,
+                "oov_id": 1,
+                "ngrams": data.info["ngrams"],
+                "note": (
+                    "n-gram ids, not a token sequence (kerasuite/runtime/text_ngrams.py): standardize and "
+                    "split as for the token models; per word, its vocab.txt id (1 if absent), then "
+                    "V + fnv1a32(prev + ' ' + word) % bigram_buckets (from the second word), then "
+                    "V + bigram_buckets + fnv1a32(g) % char_buckets for each character n-gram g of "
+                    "'<' + word + '>' by start and length (char_min..char_max), V = lines in vocab.txt; "
+                    "keep the first sequence_length ids, pad with 0; int32 [1, sequence_length]."
+                ),
+            }
+        from kerasuite.export.mediapipe_text import regex_tokenizer
+
+        mediapipe = regex_tokenizer(data.info["vocabulary"], data.info["standardize"])
         return {
+            # MediaPipe Tasks' TextClassifier tokenizes from the file's metadata (RegexTokenizer):
+            # what it reproduces exactly, and what an app must still do to the text itself.
+            "mediapipe": {"tokenizer": "RegexTokenizer", "delimiter": mediapipe.input.delim_regex,
+                          "exact": mediapipe.exact, "app_must": mediapipe.remaining},
             "kind": "text",
             "input": INPUT_NAME,
             "vocabulary": "vocab.txt",
@@ -105,8 +168,8 @@ class TextClassification(ClassificationMixin, Task):
             "pad_id": 0,
             "oov_id": 1,
             "note": (
-                "decode UTF-8; standardize (lower = ASCII A-Z only, strip = the 32 ASCII punctuation "
-                "characters); split on ASCII whitespace; id = line number in vocab.txt, 1 if absent; "
+                "decode UTF-8; standardize (lower = ASCII A-Z only; split/strip punctuation = each of the "
+                "32 ASCII punctuation characters becomes a space / is deleted); split on ASCII whitespace; id = line number in vocab.txt, 1 if absent; "
                 "keep the first sequence_length ids, pad with 0; int32 [1, sequence_length]. "
                 "The fused LSTM keeps state between invokes: call reset_all_variables() before each "
                 "(kerasuite.runtime does)."
@@ -122,18 +185,19 @@ class TextClassification(ClassificationMixin, Task):
         samples = data.info["sample_texts"]
         return [
             ConfusionMatrixCallback(data.validation or data.test, data.labels, log_dir),
-            EmbeddingProjectorCallback(data.info["vocabulary"], Path(log_dir) / "projector"),
+            EmbeddingProjectorCallback(data.info["vocabulary"], Path(log_dir) / "validation"),
             TextSamplesCallback(samples, data.info["sample_labels"], data.test, data.labels, log_dir),
         ]
 
 
 def token_embedding_matrix(model: keras.Model, vocabulary_size: int) -> np.ndarray:
-    """The learned ``[vocabulary_size, dim]`` token table of either text family."""
+    """The learned ``[vocabulary_size, dim]`` token table of any text family."""
     for layer in model.layers:
         if isinstance(layer, TokenAndPositionEmbedding):
             return np.asarray(layer.token_embedding.embeddings)
-        if isinstance(layer, keras.layers.Embedding) and layer.input_dim == vocabulary_size:
-            return np.asarray(layer.embeddings)
+        if isinstance(layer, keras.layers.Embedding) and layer.input_dim >= vocabulary_size:
+            # the ngram family's table starts with the vocabulary's rows (unigram ids)
+            return np.asarray(layer.embeddings)[:vocabulary_size]
     raise ValueError("the model has no token embedding of the vocabulary's size")
 
 
@@ -168,10 +232,36 @@ class TextSamplesCallback(keras.callbacks.Callback):
             return
         inputs, _ = next(iter(self.test.unbatch().batch(len(self.texts))))
         predicted = np.argmax(self.model(inputs, training=False), axis=-1)
-        rows = ["| true | predicted | text |", "|---|---|---|"]
-        for text, label, guess in zip(self.texts, self.labels, predicted):
+        rows = ["| true | predicted | | text |", "|---|---|---|---|"]
+        for index in sample_rows(np.asarray(self.labels), predicted, SAMPLE_ROWS):
+            text, label, guess = self.texts[index], self.labels[index], int(predicted[index])
             shown = " ".join(text.split())[:200].replace("|", "\\|")
-            rows.append(f"| {self.class_names[label]} | {self.class_names[int(guess)]} | {shown} |")
+            mark = "ok" if label == guess else "WRONG"
+            rows.append(f"| {self.class_names[label]} | {self.class_names[guess]} | {mark} | {shown} |")
         with self.writer.as_default():
             tf.summary.text("samples_true_predicted", "\n".join(rows), step=0)
         self.writer.flush()
+
+
+def sample_rows(labels: np.ndarray, predicted: np.ndarray, count: int) -> list[int]:
+    """Rows for the samples table: misclassified and correct ones in proportion to the error rate
+    (at least one of each where there are any), each part taken round-robin over the true classes,
+    so the table shows what the confusion matrix counts instead of the first texts of one class."""
+    wrong = [i for i in range(len(labels)) if labels[i] != predicted[i]]
+    right = [i for i in range(len(labels)) if labels[i] == predicted[i]]
+    wanted_wrong = min(len(wrong), max(1 if wrong else 0, round(count * len(wrong) / max(len(labels), 1))))
+    chosen = _round_robin(wrong, labels, wanted_wrong) + _round_robin(right, labels, count - wanted_wrong)
+    return sorted(chosen)
+
+
+def _round_robin(indices: list[int], labels: np.ndarray, count: int) -> list[int]:
+    by_class: dict[int, list[int]] = {}
+    for index in indices:
+        by_class.setdefault(int(labels[index]), []).append(index)
+    queues = [list(reversed(v)) for _, v in sorted(by_class.items())]
+    picked: list[int] = []
+    while len(picked) < count and any(queues):
+        for queue in queues:
+            if queue and len(picked) < count:
+                picked.append(queue.pop())
+    return picked

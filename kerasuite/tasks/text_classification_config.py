@@ -1,4 +1,4 @@
-"""text_classification's config: text data, the ``lstm`` and ``transformer`` families, presets.
+"""text_classification's config: text data, the ``lstm``, ``transformer`` and ``ngram`` families, presets.
 No TensorFlow here."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from kerasuite.config import ConfigError, DataConfig, ModelConfig, RunConfig, TaskSpec
 from kerasuite.data.settings import TextDataConfig
-from kerasuite.hparams import LstmConfig, TransformerConfig
+from kerasuite.hparams import LstmConfig, NgramConfig, TransformerConfig
 
 
 @dataclass
@@ -21,11 +21,12 @@ class TextData(DataConfig):
 
 @dataclass
 class TextModels(ModelConfig):
-    families: ClassVar = {"lstm": ("lstm",), "transformer": ("transformer",)}
+    families: ClassVar = {"lstm": ("lstm",), "transformer": ("transformer",), "ngram": ("ngram",)}
 
     family: str = "lstm"
     lstm: LstmConfig = field(default_factory=LstmConfig)
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
+    ngram: NgramConfig = field(default_factory=NgramConfig)
 
 
 def check(config: RunConfig) -> None:

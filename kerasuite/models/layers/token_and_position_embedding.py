@@ -5,12 +5,15 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerasuite.models.layers.gather_embedding import GatherEmbedding
+
 
 @keras.saving.register_keras_serializable(package="kerasuite")
 class TokenAndPositionEmbedding(keras.layers.Layer):
     """``token_ids [batch, length]`` -> ``[batch, length, embedding_dim]``.
 
-    The token table is an ordinary ``Embedding`` (its weights are what the TensorBoard projector
+    The token table is an ordinary ``Embedding`` (a :class:`GatherEmbedding`, which exports as
+    one GATHER) (its weights are what the TensorBoard projector
     shows); positions ``0 .. sequence_length - 1`` have a second, learned table.
     """
 
@@ -26,11 +29,11 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         self.sequence_length = int(sequence_length)
         self.embedding_dim = int(embedding_dim)
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
-        self.token_embedding = keras.layers.Embedding(
+        self.token_embedding = GatherEmbedding(
             self.vocabulary_size, self.embedding_dim,
             embeddings_initializer=self.embeddings_initializer, name="token_embedding",
         )
-        self.position_embedding = keras.layers.Embedding(
+        self.position_embedding = GatherEmbedding(
             self.sequence_length, self.embedding_dim,
             embeddings_initializer=self.embeddings_initializer, name="position_embedding",
         )

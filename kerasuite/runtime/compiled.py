@@ -1,0 +1,185 @@
+"""Run a .tflite through LiteRT's CompiledModel API (``ai_edge_litert.compiled_model``), the API
+LiteRT 2.x recommends, with the Interpreter as the fallback where the installed LiteRT lacks it.
+
+``open_model(path, api)`` returns a runner with the Interpreter runner's interface (``predict``,
+``latency_ms``, ``describe``, ``input_names``, ``op_names``) plus ``details()``, whose ``"api"``
+says which API actually ran (``compiled_model`` or ``interpreter``) and why it fell back.
+Quantization parameters and input names come from an Interpreter over the same bytes (the
+CompiledModel's tensor details carry neither); inference goes through the CompiledModel only.
+numpy and LiteRT only.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerasuite.errors import UserError
+from kerasuite.quiet import native_stderr_silenced
+from kerasuite.runtime.interpreter import TFLiteModel, dequantize, quantize
+
+APIS = ("interpreter", "compiled")
+
+
+def compiled_model_class():
+    try:
+        from ai_edge_litert.compiled_model import CompiledModel
+    except ImportError:
+        return None
+    return CompiledModel
+
+
+_EXIT_MUTED = False
+
+
+def mute_native_stderr_at_exit() -> None:
+    """LiteRT's CompiledModel logs its accelerator set-up and teardown through a buffered native
+    stream that is flushed only when the process ends, after any in-process silencing is over;
+    point fd 2 at /dev/null once Python's own shutdown handlers have run."""
+    global _EXIT_MUTED
+    import os
+
+    if _EXIT_MUTED or os.environ.get("KERASUITE_VERBOSE"):
+        return
+    import atexit
+
+    def mute() -> None:
+        import sys
+
+        sys.stderr.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+
+    atexit.register(mute)
+    _EXIT_MUTED = True
+
+
+def applicability(mode: str, description: dict) -> str | None:
+    """None when the CompiledModel API can load this file (a mode's signature.json entry)."""
+    if compiled_model_class() is None:
+        return "ai_edge_litert.compiled_model is not installed (ai-edge-litert >= 2.0 has it)"
+    if description.get("variable_tensors"):
+        return ("the file keeps state in variable tensors (fused LSTM), which LiteRT's CompiledModel "
+                "does not load yet (model_load.cc: 'Variable tensors not yet supported'); use the Interpreter")
+    return None
+
+
+class CompiledTFLiteModel:
+    """Batch 1 per run (the CompiledModel's buffers have the model's static shape)."""
+
+    def __init__(self, path: str | Path, threads: int = 1):
+        from ai_edge_litert.cpu_options import CpuOptions
+        from ai_edge_litert.options import Options
+
+        self.path = Path(path)
+        self.reference = TFLiteModel(self.path, threads=threads)  # names and quantization only
+        CompiledModel = compiled_model_class()
+        mute_native_stderr_at_exit()
+        try:
+            with native_stderr_silenced():
+                self.model = CompiledModel.from_file(str(self.path), options=Options(cpu_options=CpuOptions(num_threads=threads)))
+        except (ValueError, RuntimeError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            why = applicability("", self.reference.describe()) or first
+            raise UserError(f"{self.path}: CompiledModel cannot load it ({why})") from None
+        signatures = self.model.get_signature_list()
+        self.signature_key = next(iter(signatures))
+        self.signature_inputs = list(signatures[self.signature_key]["inputs"])
+        self.signature_outputs = list(signatures[self.signature_key]["outputs"])
+        # Signature inputs follow the subgraph's input order; the Interpreter names them the way
+        # callers do (Keras input names from a SignatureDef, else tensor names).
+        by_position = list(zip(self.reference.inputs, self.reference.input_names))
+        self._inputs = [(name, detail) for name, (detail, _) in zip(self.signature_inputs, by_position)]
+        self._caller_names = [caller for _, caller in by_position]
+        self._output = self.reference.outputs[0]
+        self._output_size = int(np.prod(self._output["shape"]))
+        self._input_buffers = self.model.create_input_buffers(0)
+        self._output_buffers = self.model.create_output_buffers(0)
+
+    input_names = property(lambda self: self.reference.input_names)
+    fixed_batch = property(lambda self: 1)
+
+    def _invoke(self) -> None:
+        self.model.run_by_index(0, self._input_buffers, self._output_buffers)
+
+    def _run_one(self, example: dict[str, np.ndarray]) -> np.ndarray:
+        for buffer, (_, detail), caller in zip(self._input_buffers, self._inputs, self._caller_names):
+            value = np.asarray(example[caller])
+            if list(value.shape) != [int(s) for s in detail["shape"]]:
+                raise UserError(f"{self.path}: input {caller!r} has shape {list(value.shape)}, "
+                                f"the compiled model takes {[int(s) for s in detail['shape']]}")
+            buffer.write(np.ascontiguousarray(quantize(value, detail)))
+        self._invoke()
+        raw = self._output_buffers[0].read(self._output_size, self._output["dtype"])
+        return dequantize(np.asarray(raw).reshape(self._output["shape"]), self._output)
+
+    def predict(self, inputs: dict[str, np.ndarray], batch_size: int = 1) -> np.ndarray:
+        missing = sorted(set(self.input_names) - set(inputs))
+        if missing:
+            raise UserError(f"{self.path}: inputs missing: {', '.join(missing)}")
+        count = len(next(iter(inputs.values())))
+        outputs = [self._run_one({name: inputs[name][i:i + 1] for name in self.input_names}) for i in range(count)]
+        return np.concatenate(outputs) if outputs else np.zeros((0, *self._output["shape"][1:]), np.float32)
+
+    def latency_ms(self, example: dict[str, np.ndarray], runs: int = 50, warmup: int = 5) -> dict[str, float]:
+        self._run_one({name: example[name][:1] for name in self.input_names})
+        for _ in range(warmup):
+            self._invoke()
+        timings = []
+        for _ in range(max(1, runs)):
+            started = time.perf_counter()
+            self._invoke()
+            timings.append((time.perf_counter() - started) * 1000.0)
+        return {"p50": float(np.percentile(timings, 50)), "p90": float(np.percentile(timings, 90))}
+
+    def describe(self) -> dict[str, Any]:
+        return self.reference.describe()
+
+    def op_names(self) -> list[str]:
+        return self.reference.op_names()
+
+    def details(self) -> dict[str, Any]:
+        found = self.reference.details()
+        return {**found, "api": "ai_edge_litert.CompiledModel", "signature": self.signature_key}
+
+    def close(self) -> None:
+        """Release the model (LiteRT logs each accelerator it destroys to stderr: muted here)."""
+        if getattr(self, "model", None) is None:
+            return
+        with native_stderr_silenced():
+            self._input_buffers = self._output_buffers = None
+            self.model.close()
+            self.model = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: modules may already be gone
+            pass
+
+
+class InterpreterRunner(TFLiteModel):
+    """The Interpreter runner with the runtime ``details()``; ``fallback`` says why it stands in."""
+
+    fallback: str | None = None
+
+    def details(self) -> dict[str, Any]:
+        found = super().details()
+        if self.fallback:
+            found["fallback_reason"] = self.fallback
+        return found
+
+
+def open_model(path: str | Path, api: str = "interpreter", threads: int = 1):
+    if api not in APIS:
+        raise UserError(f"--api {api!r}: expected one of {', '.join(APIS)}")
+    if api == "compiled":
+        runner = InterpreterRunner(path, threads)
+        runner.fallback = applicability("", runner.describe())
+        if runner.fallback is None:
+            return CompiledTFLiteModel(path, threads)
+        return runner
+    return InterpreterRunner(path, threads)

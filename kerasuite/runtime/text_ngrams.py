@@ -1,0 +1,139 @@
+"""N-gram feature ids for the ``ngram`` text family, in plain Python (training and devices alike).
+
+The model takes one int32 row of ``max_features`` ids into one embedding table:
+
+- ``[0, V)``: word unigrams, ``V`` = vocabulary size; the id is the word's line in ``vocab.txt``
+  (0 padding, 1 out-of-vocabulary), exactly as :class:`kerasuite.runtime.text.Tokenizer`;
+- ``[V, V + B)``: word bigrams, ``V + fnv1a32(utf8(w1 + " " + w2)) % B``;
+- ``[V + B, V + B + C)``: character n-grams of ``"<" + word + ">"`` for every length from
+  ``char_min`` to ``char_max``, ``V + B + fnv1a32(utf8(gram)) % C`` (n-grams of UTF-8 *characters*,
+  hashed as their UTF-8 bytes).
+
+Words come from the same standardize + whitespace split as the tokenizer. Ids are emitted word by
+word (the word's unigram, its bigram with the previous word, then its character n-grams by start
+position and length) and the row keeps the first ``max_features`` of them, padded with 0, so a
+long text loses its end, never one kind of feature.
+
+FNV-1a (32 bit; offset basis 2166136261, prime 16777619) is used because any device can compute
+it in a few lines; training computes the ids with this very module, so nothing in TensorFlow has
+to agree with it. ``B = 0`` or ``C = 0`` turns that feature kind off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from kerasuite.errors import UserError
+from kerasuite.runtime.text import OOV_ID, read_vocabulary, split_words, standardize
+
+FNV_OFFSET = 0x811C9DC5
+FNV_PRIME = 0x01000193
+HASH_NAME = "fnv1a32"
+
+
+def fnv1a32(data: bytes, state: int = FNV_OFFSET) -> int:
+    """FNV-1a over ``data``, continuing from ``state`` (hashing ``a`` then ``b`` = hashing ``a + b``)."""
+    for byte in data:
+        state = ((state ^ byte) * FNV_PRIME) & 0xFFFFFFFF
+    return state
+
+
+@dataclasses.dataclass(frozen=True)
+class NgramSpec:
+    """What a device needs besides ``vocab.txt``; stored in the bundle's signature.json."""
+
+    max_features: int
+    bigram_buckets: int
+    char_buckets: int
+    char_min: int
+    char_max: int
+
+    def check(self) -> None:
+        if self.max_features < 1:
+            raise ValueError(f"model.ngram.max_features: must be at least 1, got {self.max_features}")
+        if self.bigram_buckets < 0 or self.char_buckets < 0:
+            raise ValueError("model.ngram.bigram_buckets / char_buckets: must be 0 (off) or positive")
+        if self.char_buckets and not 1 <= self.char_min <= self.char_max:
+            raise ValueError(f"model.ngram.char_min/char_max: need 1 <= char_min <= char_max, got {self.char_min}, {self.char_max}")
+
+    def as_dict(self) -> dict:
+        return {"hash": HASH_NAME, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "NgramSpec":
+        if values.get("hash", HASH_NAME) != HASH_NAME:
+            raise ValueError(f"n-gram hash {values.get('hash')!r}: only {HASH_NAME} is known")
+        return cls(**{field.name: int(values[field.name]) for field in dataclasses.fields(cls)})
+
+
+class NgramFeaturizer:
+    """Text -> int32 ids ``[max_features]`` (module docstring: the layout and the hash)."""
+
+    def __init__(self, vocabulary: list[str], spec: NgramSpec, standardize_mode: str):
+        spec.check()
+        standardize("", standardize_mode)  # validates the mode
+        self.spec = spec
+        self.standardize_mode = standardize_mode
+        self.vocabulary_size = len(vocabulary)
+        self.num_ids = self.vocabulary_size + spec.bigram_buckets + spec.char_buckets
+        # first occurrence wins, as in the tokenizer ("[UNK]" in text maps to OOV)
+        self.ids = {token: index for index, token in reversed(list(enumerate(vocabulary)))}
+        self._words: dict[str, tuple[int, list[int], int]] = {}
+
+    def _word(self, word: str) -> tuple[int, list[int], int]:
+        """(unigram id, character n-gram ids, FNV state after ``word + " "``), memoised per word."""
+        cached = self._words.get(word)
+        if cached is not None:
+            return cached
+        spec = self.spec
+        chars = []
+        if spec.char_buckets:
+            offset = self.vocabulary_size + spec.bigram_buckets
+            encoded = [char.encode("utf-8") for char in f"<{word}>"]
+            for start in range(len(encoded)):
+                state = FNV_OFFSET
+                for length in range(1, min(spec.char_max, len(encoded) - start) + 1):
+                    state = fnv1a32(encoded[start + length - 1], state)  # gram grown by one char
+                    if length >= spec.char_min:
+                        chars.append(offset + state % spec.char_buckets)
+        entry = (self.ids.get(word, OOV_ID), chars, fnv1a32(word.encode("utf-8") + b" "))
+        self._words[word] = entry
+        return entry
+
+    def words(self, text: str) -> list[str]:
+        return split_words(standardize(text, self.standardize_mode))
+
+    def encode(self, text: str) -> np.ndarray:
+        spec, limit = self.spec, self.spec.max_features
+        out: list[int] = []
+        previous_state = None
+        for word in self.words(text):
+            unigram, chars, state_after = self._word(word)
+            out.append(unigram)
+            if spec.bigram_buckets and previous_state is not None:
+                out.append(self.vocabulary_size + fnv1a32(word.encode("utf-8"), previous_state) % spec.bigram_buckets)
+            out.extend(chars)
+            previous_state = state_after
+            if len(out) >= limit:
+                break
+        ids = np.zeros(limit, dtype=np.int32)
+        kept = out[:limit]
+        ids[: len(kept)] = kept
+        return ids
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.spec.max_features), np.int32)
+        return np.stack([self.encode(text) for text in texts])
+
+
+def featurizer_from_preprocessing(preprocessing: dict, bundle_dir) -> NgramFeaturizer:
+    vocabulary = read_vocabulary(Path(bundle_dir) / preprocessing["vocabulary"])
+    try:
+        spec = NgramSpec.from_dict(preprocessing["ngrams"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise UserError(f"{Path(bundle_dir) / 'signature.json'}: preprocessing.ngrams is not usable ({error})") from None
+    return NgramFeaturizer(vocabulary, spec, preprocessing["standardize"])

@@ -1,0 +1,317 @@
+"""Run a .tflite file on TensorFlow Lite Micro's reference interpreter (numpy only).
+
+TFLM is what a microcontroller runs: no dynamic shapes, batch 1, a fixed tensor arena, only the
+kernels the firmware registers. Its Python interpreter (the ``tflite-micro`` package) runs the
+same C++ kernels on the host, so a file that runs and matches here runs on the device.
+
+The arena bytes reported are measured by TFLM's recording allocator after an invocation
+(``print_allocations``), not estimated. They are measured on this 64-bit host: arena
+bookkeeping holds pointers, so a 32-bit microcontroller needs slightly less.
+
+A file TFLM cannot load or run raises :class:`TFLMError` with one line naming the op and the
+kernel's own reason (TFLM writes both to the native stderr, which is captured for it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from kerasuite.errors import UserError
+
+# Generous: a file's own need is what ``arena_bytes`` reports, whatever is offered here.
+DEFAULT_ARENA_BYTES = 16 * 1024 * 1024
+ARENA_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
+# The lines of TFLM's native log that explain a failure (the rest is allocation chatter).
+REASON_LINE = re.compile(r"(Didn't find op|not supported|was not true|failed to|!=|Unsupported|"
+                         r"Only .* supported|Does not support|Type .* not|Failed)", re.IGNORECASE)
+FAILED_NODE = re.compile(r"Node (\w+) \(number (\d+)\) failed to (prepare|invoke)")
+MISSING_OP = re.compile(r"Didn't find op for builtin opcode '(\w+)'")
+STATEFUL_OPS = ("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "UNIDIRECTIONAL_SEQUENCE_RNN",
+                "VAR_HANDLE", "ASSIGN_VARIABLE", "READ_VARIABLE")
+# MicroMutableOpResolver method names that do not follow CamelCase of the builtin name.
+RESOLVER_EXCEPTIONS = {
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM",
+    "BATCH_MATMUL": "AddBatchMatMul",
+    "L2_NORMALIZATION": "AddL2Normalization",
+    "L2_POOL_2D": "AddL2Pool2D",
+    "LOG_SOFTMAX": "AddLogSoftmax",
+    "SELECT_V2": "AddSelectV2",
+}
+
+
+# Tasks whose models are meant for microcontrollers: TFLM judges their files by default.
+MICROCONTROLLER_TASKS = ("image_classification", "keyword_spotting", "text_classification")
+NOT_TFLM_MODES = {
+    "dynamic": "TFLM has no hybrid kernels (int8 weights with float activations): where it loads such a "
+               "file it silently returns wrong numbers, so a dynamic file is never judged on TFLM; use int8",
+    "float16": "TFLM cannot dequantize float16 weights (DEQUANTIZE takes int8/int16/uint8 only); use float32 or int8",
+}
+
+
+def applicability(mode: str, description: dict) -> str | None:
+    """None when TFLM judges this mode's file, else why not (recorded as ``not_applicable``)."""
+    if mode in NOT_TFLM_MODES:
+        return NOT_TFLM_MODES[mode]
+    task = description.get("task")
+    if task not in MICROCONTROLLER_TASKS:
+        return (f"tflm judges the microcontroller tasks ({', '.join(MICROCONTROLLER_TASKS)}); "
+                f"this file is from {task or 'no named task'}")
+    return None
+
+
+class TFLMError(UserError):
+    """TFLM cannot load or run a file; the message is one line naming the op and the reason."""
+
+
+@contextlib.contextmanager
+def captured_native_stderr() -> Iterator[list[str]]:
+    """Collects what native code writes to file descriptor 2 (TFLM's MicroPrintf) while inside;
+    the list is filled when the block ends."""
+    lines: list[str] = []
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield lines
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(line.strip() for line in sink.read().decode("utf-8", "replace").splitlines()
+                         if line.strip())
+
+
+def failure_reason(native_lines: list[str], error: Exception) -> str:
+    """One line: the failing op first, then the kernel's own words."""
+    text = [re.sub(r"^\S*tensorflow/lite/micro/(kernels/)?", "", line) for line in native_lines]
+    op = None
+    for line in text:
+        match = MISSING_OP.search(line)
+        if match:
+            return f"op {match.group(1)} is not a TFLM builtin (\"{line}\")"
+        match = FAILED_NODE.search(line)
+        if match:
+            op = f"op {match.group(1)} (node {match.group(2)}) failed to {match.group(3)}"
+    details = [line for line in text if REASON_LINE.search(line) and not FAILED_NODE.search(line)]
+    fallback = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    cause = "; ".join(details[:2]) or fallback
+    return f"{op}: {cause}" if op else cause
+
+
+def builtin_op_names(content: bytes) -> list[str]:
+    """The builtin op names a file's operators use, sorted (what the firmware must register)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")}
+    model = schema.Model.GetRootAs(content, 0)
+    used = set()
+    for code_index in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(code_index)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            used.add(f"CUSTOM:{(code.CustomCode() or b'').decode()}")
+        else:
+            used.add(names.get(builtin, str(builtin)))
+    return sorted(used)
+
+
+def needs_reset(content: bytes) -> bool:
+    """Whether state survives from one invocation to the next, so a device must reset variable
+    tensors between calls: a stateful op whose state is not rewritten inside the file first
+    (kerasuite's exports zero a fused LSTM's h/c before it runs: kerasuite.export.stateless_lstm)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    lstm_states = {schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM: (18, 19)}
+    other_stateful = {getattr(schema.BuiltinOperator, name) for name in STATEFUL_OPS
+                      if hasattr(schema.BuiltinOperator, name)} - set(lstm_states)
+    model = schema.Model.GetRootAs(content, 0)
+    codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
+             for i in range(model.OperatorCodesLength())]
+    for s in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(s)
+        written: set[int] = set()
+        for o in range(subgraph.OperatorsLength()):
+            operator = subgraph.Operators(o)
+            code = codes[operator.OpcodeIndex()]
+            if code in other_stateful:
+                return True
+            for operand in lstm_states.get(code, ()):
+                if operand < operator.InputsLength():
+                    state = operator.Inputs(operand)
+                    if state >= 0 and subgraph.Tensors(state).IsVariable() and state not in written:
+                        return True
+            written.update(operator.Outputs(i) for i in range(operator.OutputsLength()))
+    return False
+
+
+def resolver_method(op_name: str) -> str:
+    """``CONV_2D`` -> ``AddConv2D``: the MicroMutableOpResolver call that registers the op."""
+    if op_name in RESOLVER_EXCEPTIONS:
+        return RESOLVER_EXCEPTIONS[op_name]
+    parts = []
+    for part in op_name.split("_"):
+        parts.append(part if re.fullmatch(r"\d+D", part) else part.capitalize())
+    return "Add" + "".join(parts)
+
+
+def input_names(content: bytes) -> list[str]:
+    """Subgraph 0's input names in TFLM's input order: the SignatureDef's names where the file
+    has one, else the tensor names (``serving_default_tokens:0`` -> ``tokens``)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(content, 0)
+    subgraph = model.Subgraphs(0)
+    by_tensor: dict[int, str] = {}
+    for s in range(model.SignatureDefsLength()):
+        signature = model.SignatureDefs(s)
+        if signature.SubgraphIndex() == 0:
+            for i in range(signature.InputsLength()):
+                entry = signature.Inputs(i)
+                by_tensor.setdefault(entry.TensorIndex(), (entry.Name() or b"").decode())
+    names = []
+    for i in range(subgraph.InputsLength()):
+        index = subgraph.Inputs(i)
+        raw = (subgraph.Tensors(index).Name() or b"").decode()
+        names.append(by_tensor.get(index) or re.sub(r"^serving_default_|:\d+$", "", raw))
+    return names
+
+
+def _quantize(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    dtype = np.dtype(detail["dtype"])
+    scales = detail["quantization_parameters"]["scales"]
+    if np.issubdtype(dtype, np.integer) and len(scales):
+        zero_point = int(detail["quantization_parameters"]["zero_points"][0])
+        info = np.iinfo(dtype)
+        quantized = np.round(np.asarray(values, np.float32) / float(scales[0]) + zero_point)
+        return np.clip(quantized, info.min, info.max).astype(dtype)
+    return np.asarray(values).astype(dtype)
+
+
+def _dequantize(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    scales = detail["quantization_parameters"]["scales"]
+    if np.issubdtype(np.dtype(detail["dtype"]), np.integer) and len(scales):
+        zero_point = int(detail["quantization_parameters"]["zero_points"][0])
+        return (values.astype(np.float32) - zero_point) * float(scales[0])
+    return values.astype(np.float32)
+
+
+class TFLMModel:
+    """A .tflite file loaded in TFLM: float-in, float-out ``predict`` one example at a time.
+
+    ``reset_between_calls`` (default) resets variable tensors before every example: a fused LSTM
+    keeps its h/c state in them across invocations, and TFLM (like LiteRT) never clears them on
+    its own. kerasuite's files zero that state themselves (``needs_reset`` is False for them); the
+    reset keeps other files honest. Pass False to see what a device that never resets gets.
+    """
+
+    def __init__(self, path: str | Path, arena_size: int | None = None, reset_between_calls: bool = True):
+        from kerasuite.runtime.interpreter import check_tflite_file
+
+        self.path = Path(path)
+        self.content = check_tflite_file(self.path)
+        self.ops = builtin_op_names(self.content)
+        self.reset_between_calls = reset_between_calls
+        self.names = input_names(self.content)
+        try:
+            from tflite_micro.python.tflite_micro import runtime
+        except ImportError:
+            raise UserError("TFLM runtime: the tflite-micro package is not installed "
+                            "(pip install -e . installs the pinned version)") from None
+        arena = arena_size or max(DEFAULT_ARENA_BYTES, 10 * len(self.content))
+        with captured_native_stderr() as native:
+            try:
+                self.interpreter = runtime.Interpreter.from_bytes(self.content, arena_size=arena)
+                self.load_error: str | None = None
+            except (RuntimeError, ValueError) as error:
+                self.interpreter = None
+                self.load_error = str(error)
+        if self.interpreter is None:
+            raise TFLMError(f"{self.path}: TFLM cannot load it: {failure_reason(native, RuntimeError(self.load_error))}")
+        self.inputs = [self.interpreter.get_input_details(i) for i in range(len(self.names))]
+        self.output = self.interpreter.get_output_details(0)
+        self._arena_bytes: int | None = None
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self.names)
+
+    def describe(self) -> dict[str, Any]:
+        def tensor(detail: dict[str, Any], name: str) -> dict[str, Any]:
+            return {"name": name, "shape": [int(s) for s in detail["shape"]], "dtype": np.dtype(detail["dtype"]).name}
+
+        return {"inputs": [tensor(d, n) for d, n in zip(self.inputs, self.names)],
+                "outputs": [tensor(self.output, "output")]}
+
+    def _invoke(self, example: dict[str, np.ndarray]) -> np.ndarray:
+        for index, (name, detail) in enumerate(zip(self.names, self.inputs)):
+            value = np.asarray(example[name]).reshape(detail["shape"])
+            self.interpreter.set_input(_quantize(value, detail), index)
+        with captured_native_stderr() as native:
+            try:
+                self.interpreter.invoke()
+                failed = None
+            except RuntimeError as error:
+                failed = error
+        if failed is not None:
+            raise TFLMError(f"{self.path}: TFLM cannot run it: {failure_reason(native, failed)}")
+        return _dequantize(np.array(self.interpreter.get_output(0)), self.output)
+
+    def run_one(self, example: dict[str, np.ndarray]) -> np.ndarray:
+        """One example (leading batch dimension of 1 or none) -> its output row."""
+        if self.reset_between_calls:
+            self.interpreter.reset()
+        return self._invoke(example).reshape(-1)
+
+    def predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        missing = sorted(set(self.names) - set(inputs)) if len(self.names) > 1 else []
+        if missing:
+            raise UserError(f"{self.path}: inputs missing: {', '.join(missing)}")
+        if len(self.names) == 1 and self.names[0] not in inputs:
+            inputs = {self.names[0]: next(iter(inputs.values()))}
+        count = len(next(iter(inputs.values())))
+        rows = [self.run_one({name: inputs[name][i:i + 1] for name in self.names}) for i in range(count)]
+        return np.stack(rows) if rows else np.zeros((0, *self.output["shape"][1:]), np.float32)
+
+    def arena_bytes(self) -> int:
+        """Tensor arena bytes TFLM's recording allocator used (after at least one invocation)."""
+        if self._arena_bytes is None:
+            with captured_native_stderr() as native:
+                self.interpreter.print_allocations()
+            totals = [int(m.group(1)) for line in native for m in [ARENA_TOTAL.search(line)] if m]
+            if not totals:
+                raise RuntimeError("TFLM printed no arena total; the tflite-micro version may have changed")
+            self._arena_bytes = totals[-1]
+        return self._arena_bytes
+
+    def latency_ms(self, example: dict[str, np.ndarray], runs: int = 20, warmup: int = 2) -> dict[str, float]:
+        one = {name: example[name][:1] for name in self.names}
+        for _ in range(warmup):
+            self.run_one(one)
+        timings = []
+        for _ in range(max(1, runs)):
+            started = time.perf_counter()
+            self.run_one(one)
+            timings.append((time.perf_counter() - started) * 1000.0)
+        return {"p50": float(np.percentile(timings, 50)), "p90": float(np.percentile(timings, 90))}
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "api": "tflite_micro",
+            "arena_bytes": self.arena_bytes(),
+            "ops": self.ops,
+            "op_resolver": [resolver_method(op) for op in self.ops],
+            "needs_reset": needs_reset(self.content),
+            "reset_between_calls": self.reset_between_calls,
+        }

@@ -1,0 +1,121 @@
+"""The ngram family's feature ids: FNV-1a against published values, the memoised featurizer
+against a plain reference written from the documented layout, the training pipeline's ids against
+the bundle's device featurizer, and the exported graph builtins-only in every mode."""
+
+import json
+
+import numpy as np
+import pytest
+from helpers import run_cli, run_tiny
+from test_text_tokenizer import AWKWARD
+
+from kerasuite.runtime import text_ngrams
+from kerasuite.runtime.text import OOV_ID, split_words, standardize
+
+NGRAM_TINY = {
+    "model.ngram.embedding_dim": "8",
+    "model.ngram.bigram_buckets": "97",
+    "model.ngram.char_buckets": "101",
+    "model.ngram.max_features": "64",
+}
+
+
+def test_fnv1a32_matches_published_values_and_continues():
+    # FNV-1a 32-bit reference values (draft-eastlake-fnv, Landon Curt Noll's test vectors)
+    assert text_ngrams.fnv1a32(b"") == 0x811C9DC5
+    assert text_ngrams.fnv1a32(b"a") == 0xE40C292C
+    assert text_ngrams.fnv1a32(b"foobar") == 0xBF9CF968
+    assert text_ngrams.fnv1a32(b"bar", text_ngrams.fnv1a32(b"foo")) == 0xBF9CF968
+
+
+def _reference_ids(text, vocabulary, spec, mode):
+    """The layout as documented, with no memoising or incremental hashing."""
+    ids_of = {}
+    for index, token in enumerate(vocabulary):
+        ids_of.setdefault(token, index)
+    fnv, v, b = text_ngrams.fnv1a32, len(vocabulary), spec.bigram_buckets
+    out = []
+    words = split_words(standardize(text, mode))
+    for position, word in enumerate(words):
+        out.append(ids_of.get(word, OOV_ID))
+        if b and position:
+            out.append(v + fnv(f"{words[position - 1]} {word}".encode("utf-8")) % b)
+        marked = f"<{word}>"
+        if spec.char_buckets:
+            for start in range(len(marked)):
+                for length in range(spec.char_min, spec.char_max + 1):
+                    if start + length <= len(marked):
+                        out.append(v + b + fnv(marked[start:start + length].encode("utf-8")) % spec.char_buckets)
+    row = np.zeros(spec.max_features, np.int32)
+    row[: min(len(out), spec.max_features)] = out[: spec.max_features]
+    return row
+
+
+@pytest.mark.parametrize("spec", [
+    text_ngrams.NgramSpec(40, 13, 17, 2, 4),
+    text_ngrams.NgramSpec(300, 1000, 0, 2, 5),  # no character n-grams, nothing truncated
+    text_ngrams.NgramSpec(300, 0, 50, 1, 3),  # no bigrams
+])
+@pytest.mark.parametrize("mode", ["lower_and_strip_punctuation", "none"])
+def test_featurizer_matches_the_documented_layout_on_awkward_text(spec, mode):
+    vocabulary = ["", "[UNK]", "the", "cat", "école", "😀", "[UNK]"]
+    featurizer = text_ngrams.NgramFeaturizer(vocabulary, spec, mode)
+    got = featurizer.encode_batch(AWKWARD * 2)  # twice: the memoised words must give the same ids
+    assert got.dtype == np.int32 and got.shape == (2 * len(AWKWARD), spec.max_features)
+    expected = np.stack([_reference_ids(text, vocabulary, spec, mode) for text in AWKWARD * 2])
+    np.testing.assert_array_equal(got, expected)
+    assert got.max() < featurizer.num_ids
+    if spec.max_features == 40:
+        assert (got[:, -1] != 0).any()  # truncation was exercised
+    assert (got == OOV_ID).any() and (got == 2).any()
+
+
+def test_hand_computed_ids():
+    fnv = text_ngrams.fnv1a32
+    spec = text_ngrams.NgramSpec(max_features=12, bigram_buckets=10, char_buckets=7, char_min=3, char_max=3)
+    featurizer = text_ngrams.NgramFeaturizer(["", "[UNK]", "ab"], spec, "lower")
+    chars = [3 + 10 + fnv(gram.encode()) % 7 for gram in ("<ab", "ab>")]
+    bigram = 3 + fnv(b"ab zz") % 10
+    zz_chars = [3 + 10 + fnv(gram.encode()) % 7 for gram in ("<zz", "zz>")]
+    expected = [2, *chars, 1, bigram, *zz_chars] + [0] * 5
+    np.testing.assert_array_equal(featurizer.encode("AB zz"), expected)
+
+
+def test_bad_spec_names_the_key():
+    with pytest.raises(ValueError, match="model.ngram.char_min"):
+        text_ngrams.NgramFeaturizer(["", "[UNK]"], text_ngrams.NgramSpec(8, 0, 5, 4, 2), "lower")
+
+
+def test_ngram_exports_builtins_and_the_device_reproduces_training_ids(tmp_path):
+    from kerasuite import config as cfg
+    from kerasuite.runtime.text_ngrams import featurizer_from_preprocessing
+
+    report = run_tiny("text_classification", tmp_path, NGRAM_TINY, modes="float32,dynamic,int8", family="ngram")
+    assert report["model"] == "ngram"
+    for mode, entry in report["exports"].items():
+        assert entry["parity"]["passed"], (mode, entry["parity"]["failures"])
+        ops = set(entry["ops"])
+        assert not any(op.startswith("Flex") or op in ("CUSTOM", "WHILE") for op in ops), (mode, ops)
+        assert {"GATHER", "SUM", "FULLY_CONNECTED"} <= ops, (mode, ops)
+    bundle, run = tmp_path / "bundle", tmp_path / "run"
+    signature = json.loads((bundle / "signature.json").read_text())
+    preprocessing = signature["preprocessing"]
+    assert preprocessing["ngrams"]["hash"] == "fnv1a32" and preprocessing["sequence_length"] == 64
+    # golden.npz holds held-out examples as the training pipeline computed their ids: each one is
+    # the device featurizer's row for some test text
+    from kerasuite.data import text as text_data
+
+    config = cfg.resolve(cfg.load_config_file(run / "config.json"))
+    test_texts = text_data.load(config.data.source, config).test.texts
+    golden = np.load(bundle / "golden.npz")["input__ngram_ids"]
+    on_device = {row.tobytes() for row in featurizer_from_preprocessing(preprocessing, bundle).encode_batch(test_texts)}
+    vocabulary_size = len((bundle / "vocab.txt").read_text(encoding="utf-8").split("\n")) - 1
+    assert (golden >= vocabulary_size).any()  # hashed n-grams are really in there
+    missing = [index for index, row in enumerate(golden) if row.tobytes() not in on_device]
+    assert len(golden) >= 2 and not missing, f"golden rows {missing} differ from every device row"
+    # a raw text file through the TF-free edge runner
+    sample = tmp_path / "sample.txt"
+    sample.write_text("Some words, some more words!", encoding="utf-8")
+    done = run_cli("kerasuite.edge", str(bundle / "model_int8.tflite"), "--input", str(sample), "--runs", "2")
+    assert done.returncode == 0, done.stderr
+    assert "sample.txt: topic_" in done.stdout

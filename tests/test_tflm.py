@@ -1,0 +1,228 @@
+"""TensorFlow Lite Micro as a parity-checked runtime: the microcontroller tasks' float32 and int8
+files run unchanged in TFLM, their verdicts, firmware files and refusals."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import assert_one_line_error, run_cli, run_tiny
+from kerasuite.config import LstmConfig
+from kerasuite.export import tflite
+from kerasuite.export.c_array import bytes_from_c_source
+from kerasuite.models.layers.gather_embedding import GatherEmbedding
+from kerasuite.models.sequence import build_sequence_classifier
+from kerasuite.runtime.interpreter import TFLiteModel
+from kerasuite.runtime.tflm import TFLMError, TFLMModel, applicability, needs_reset
+
+LENGTH, VOCABULARY = 10, 30
+
+
+def _check_bundle(metrics: dict, bundle) -> None:
+    signature = json.loads((bundle / "signature.json").read_text())
+    for mode in ("float32", "int8"):
+        verdict = metrics["exports"][mode]["runtimes"]["tflm"]
+        assert verdict["status"] == "passed", verdict
+        assert verdict["arena_bytes"] > 0
+        assert metrics["exports"][mode]["parity"]["passed"]
+        ops = verdict["ops"]
+        assert "SELECT" not in ops and not any(op.startswith("CUSTOM") for op in ops), ops
+        # Firmware files: the C array is the file's exact bytes; the header has the measured arena.
+        tflite_bytes = (bundle / f"model_{mode}.tflite").read_bytes()
+        assert bytes_from_c_source((bundle / f"model_{mode}.cc").read_text()) == tflite_bytes
+        assert "alignas(16)" in (bundle / f"model_{mode}.cc").read_text()
+        header = (bundle / f"model_{mode}.h").read_text()
+        assert f"model_{mode}_tflite_arena_bytes = {verdict['arena_bytes']};" in header
+        assert all(f"resolver.{m}()" in header for m in verdict["op_resolver"])
+        assert signature["modes"][mode]["tflm"]["arena_bytes"] == verdict["arena_bytes"]
+        assert signature["modes"][mode]["tflm"]["reset_variables_before_invoke"] is False
+    int8 = TFLMModel(bundle / "model_int8.tflite")
+    if "LOG" in int8.ops:  # TFLM's LOG is float-only: it must be fed by a DEQUANTIZE
+        assert "DEQUANTIZE" in int8.ops and "QUANTIZE" in int8.ops
+
+
+@pytest.mark.parametrize("task, family", [
+    ("image_classification", None), ("keyword_spotting", None),
+    ("text_classification", "lstm"), ("text_classification", "transformer"),
+])
+def test_microcontroller_tasks_run_unchanged_in_tflm(tmp_path, task, family):
+    # Checks the files on TFLM, not learning: the baseline check is off (2 epochs on tones need not beat it).
+    extra = {"train.check_baseline": "false", **({"train.epochs": "2"} if task != "text_classification" else {})}
+    metrics = run_tiny(task, tmp_path, family=family, extra=extra)
+    _check_bundle(metrics, tmp_path / "bundle")
+    if task == "keyword_spotting":  # the device runner on TFLM: golden check passes, a wrong golden fails
+        bundle = tmp_path / "bundle"
+        done = run_cli("kerasuite.edge", str(bundle / "model_int8.tflite"), "--runtime", "tflm",
+                       "--check", str(bundle / "golden.npz"), "--runs", "2")
+        assert done.returncode == 0 and "golden check passed" in done.stdout, done.stdout + done.stderr
+        golden = dict(np.load(bundle / "golden.npz"))
+        golden["keras_output"] = 1.0 - golden["keras_output"]
+        np.savez(tmp_path / "wrong.npz", **golden)
+        done = run_cli("kerasuite.edge", str(bundle / "model_int8.tflite"), "--runtime", "tflm",
+                       "--check", str(tmp_path / "wrong.npz"), "--runs", "2")
+        assert done.returncode == 1 and "golden check FAILED" in done.stdout, done.stdout + done.stderr
+        # An int8 LOG (runs in LiteRT, not in TFLM) in the bundle: the harness fails that mode naming
+        # the op (exit 1, a failed check); the device runner on TFLM calls the file unusable (exit 2).
+        _with_int8_log_restored(bundle / "model_int8.tflite")
+        done = run_cli("kerasuite.parity", str(tmp_path / "run"))
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
+        failed = [line for line in done.stdout.splitlines() if line.startswith("int8")]
+        assert len(failed) == 1 and "FAILED" in failed[0] and "op LOG" in failed[0], done.stdout
+        assert json.loads((bundle / "parity.json").read_text())["int8"]["runtimes"]["tflm"]["status"] == "failed"
+        done = run_cli("kerasuite.edge", str(bundle / "model_int8.tflite"), "--runtime", "tflm",
+                       "--check", str(bundle / "golden.npz"), "--runs", "2")
+        assert done.returncode == 2 and "op LOG" in done.stderr.strip().splitlines()[-1], done.stdout + done.stderr
+
+
+def _with_int8_log_restored(path):
+    """Undo kerasuite.export.float_log in place: LOG reads and writes the int8 tensors again."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(path.read_bytes()), 0)
+    names = {index: max(code.builtinCode, code.deprecatedBuiltinCode) for index, code in enumerate(model.operatorCodes)}
+    subgraph = model.subgraphs[0]
+    operators = subgraph.operators
+    for position, operator in enumerate(operators):
+        if names[operator.opcodeIndex] == schema.BuiltinOperator.LOG:
+            before, after = operators[position - 1], operators[position + 1]
+            assert names[before.opcodeIndex] == schema.BuiltinOperator.DEQUANTIZE
+            operator.inputs, operator.outputs = [before.inputs[0]], [after.outputs[0]]
+            subgraph.operators = operators[:position - 1] + [operator] + operators[position + 2:]
+            break
+    else:
+        raise AssertionError("no LOG in the int8 file")
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path.write_bytes(bytes(builder.Output()))
+
+
+def test_dynamic_and_float16_are_refused_with_the_reason():
+    assert "no hybrid kernels" in applicability("dynamic", {"task": "keyword_spotting"})
+    assert "float16" in applicability("float16", {"task": "image_classification"})
+    assert applicability("int8", {"task": "keyword_spotting"}) is None
+    assert "microcontroller tasks" in applicability("int8", {"task": "retrieval"})
+
+
+def _tokens(count: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(1, VOCABULARY, (count, LENGTH)).astype("int32")
+
+
+@pytest.fixture(scope="module")
+def lstm_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tflm_lstm")
+    model = build_sequence_classifier(LstmConfig(embedding_dim=8, units=(8,)), VOCABULARY, LENGTH, 3)
+    model.save(folder / "lstm.keras")
+    np.savez(folder / "representative.npz", input__tokens=_tokens(32, 1))
+    paths = {mode: folder / f"lstm_{mode}.tflite" for mode in ("float32", "int8", "dynamic")}
+    tflite.convert_modes(folder / "lstm.keras", paths, folder / "representative.npz", batch_size=1)
+    return model, paths
+
+
+def test_embedding_exports_as_one_gather_and_round_trips(lstm_files, tmp_path):
+    model, paths = lstm_files
+    for mode in ("float32", "int8"):
+        ops = TFLMModel(paths[mode]).ops
+        assert "GATHER" in ops and not {"SELECT", "SELECT_V2", "LESS"} & set(ops), ops
+    layer = GatherEmbedding(VOCABULARY, 4, name="embedding")
+    wrapped = keras.Sequential([keras.Input((LENGTH,), dtype="int32"), layer])
+    wrapped.save(tmp_path / "embedding.keras")
+    loaded = keras.saving.load_model(tmp_path / "embedding.keras", safe_mode=True)
+    assert isinstance(loaded.layers[-1], GatherEmbedding)
+    tokens = _tokens(3, 2)
+    np.testing.assert_array_equal(loaded.predict(tokens, verbose=0), wrapped.predict(tokens, verbose=0))
+
+
+def _litert_outputs(path, rows, fresh: bool) -> np.ndarray:
+    """Raw LiteRT Interpreter, no reset between calls: one interpreter for all rows, or a new one each."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    outputs, interpreter = [], None
+    for row in rows:
+        if interpreter is None or fresh:
+            interpreter = Interpreter(model_path=str(path))
+            interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], row[None])
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).astype(np.float32))
+    return np.concatenate(outputs)
+
+
+def _tflm_outputs(path, rows, fresh: bool) -> np.ndarray:
+    shared = TFLMModel(path, reset_between_calls=False)
+    return np.stack([(TFLMModel(path, reset_between_calls=False) if fresh else shared).run_one({"tokens": row[None]})
+                     for row in rows])
+
+
+def test_exported_lstm_answers_repeated_calls_like_a_fresh_interpreter_without_a_reset(lstm_files):
+    """Different texts in a row on one interpreter, never reset, give what a fresh interpreter
+    gives each of them: the file zeroes the LSTM state itself (kerasuite.export.stateless_lstm)."""
+    from kerasuite.export.stateless_lstm import STATE_OPERANDS
+
+    _, paths = lstm_files
+    rows = _tokens(6, 5)
+    for mode in ("float32", "int8"):
+        path = paths[mode]
+        np.testing.assert_array_equal(_tflm_outputs(path, rows, fresh=False), _tflm_outputs(path, rows, fresh=True))
+        np.testing.assert_array_equal(_litert_outputs(path, rows, fresh=False), _litert_outputs(path, rows, fresh=True))
+        assert "MUL" in TFLMModel(path).ops and len(STATE_OPERANDS) == 2
+        assert not needs_reset(path.read_bytes())
+
+
+def test_without_the_rewrite_the_lstm_state_leaks_into_the_next_call(lstm_files, tmp_path):
+    """The control: the same float32 file with the state-zeroing MULs taken out drifts."""
+    _, paths = lstm_files
+    stripped = _without_state_zeroing(paths["float32"], tmp_path / "stateful.tflite")
+    rows = _tokens(6, 5)
+    assert needs_reset(stripped.read_bytes())
+    assert np.abs(_tflm_outputs(stripped, rows, fresh=False) - _tflm_outputs(stripped, rows, fresh=True)).max() > 1e-6
+    assert np.abs(_litert_outputs(stripped, rows, fresh=False) - _litert_outputs(stripped, rows, fresh=True)).max() > 1e-6
+
+
+def _without_state_zeroing(source, target):
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(source.read_bytes()), 0)
+    subgraph = model.subgraphs[0]
+    variables = {i for i, t in enumerate(subgraph.tensors) if t.isVariable}
+    subgraph.operators = [op for op in subgraph.operators if not set(op.outputs) & variables]
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    target.write_bytes(bytes(builder.Output()))
+    return target
+
+
+def _with_gather_renamed_to_select(source, target):
+    """The same file with its GATHER opcode renamed to SELECT, an op TFLM does not have."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(source.read_bytes()), 0)
+    for code in model.operatorCodes:
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.GATHER:
+            code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.SELECT
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    target.write_bytes(bytes(builder.Output()))
+    return target
+
+
+def test_a_file_tflm_cannot_load_fails_its_verdict_in_one_line_naming_the_op(lstm_files, tmp_path):
+    from kerasuite.export import runtimes
+
+    _, paths = lstm_files
+    broken = _with_gather_renamed_to_select(paths["float32"], tmp_path / "broken.tflite")
+    with pytest.raises(TFLMError) as raised:
+        TFLMModel(broken)
+    assert "\n" not in str(raised.value) and "op SELECT" in str(raised.value), raised.value
+    tokens = {"tokens": _tokens(2, 3)}
+    verdicts, _ = runtimes.judge(broken, "float32", {"task": "text_classification"}, tokens, np.zeros((2, 3)),
+                                 lambda got: {}, runtimes={"tflm": runtimes.RUNTIMES["tflm"]})
+    assert verdicts["tflm"]["status"] == "failed" and "op SELECT" in verdicts["tflm"]["reason"], verdicts
+    done = run_cli("kerasuite.edge", str(broken), "--runtime", "tflm")
+    assert_one_line_error(done, 2, str(broken), "op SELECT")
+    dynamic, _ = runtimes.judge(paths["dynamic"], "dynamic", {"task": "text_classification"}, tokens,
+                                np.zeros((2, 3)), lambda got: {}, runtimes={"tflm": runtimes.RUNTIMES["tflm"]})
+    assert dynamic["tflm"]["status"] == "not_applicable" and "hybrid" in dynamic["tflm"]["reason"]
