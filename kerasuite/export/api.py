@@ -288,7 +288,10 @@ def write_metadata(path: Path, mode: str, info: BundleInfo, labels: Sequence[str
     from kerasuite.export import metadata
     from kerasuite.runtime.interpreter import TFLiteModel
 
-    probe = TFLiteModel(path)
+    try:
+        probe = TFLiteModel(path)
+    except UserError:  # a file LiteRT cannot load (Flex with allow_flex) fails its verdict next; no metadata
+        return path.stat().st_size
     spec = metadata.bundle_spec(
         name=info.title or info.task or path.stem, task=info.task or "model", family=info.model or "",
         source=str(info.data.get("source") or "unrecorded data"),
