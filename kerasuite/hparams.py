@@ -91,6 +91,17 @@ class TwoTowerConfig:
     # and reads the training target off as "the item missing from this history" (Debian set:
     # training loss 0.8, validation loss 5.7, recall@10 0.35 with it; 0.68 without).
     use_user_id: bool = False
+    # history_two_tower: what the softmax normalises over. "catalogue": every item (the candidate
+    # tower runs over the whole catalogue each step; no sampling bias, so no logQ correction;
+    # cost grows with the catalogue). "in_batch": the other positives of the batch. Debian
+    # validation copy with history_dropout 0.3: recall@10 0.664 catalogue vs 0.661 in-batch, at
+    # 3.5x the training time, so in-batch stays the default.
+    softmax: str = setting("in_batch", choices=("in_batch", "catalogue"))
+    # history_two_tower, training only: each history item is dropped with this probability, so the
+    # tower cannot rely on the exact item set (the "which item is missing" shortcut). Debian set,
+    # validation copy (one training item per user held out), 8 epochs: recall@10 0.643 at 0,
+    # 0.661 at 0.3, 0.657 at 0.5 (EASE 0.692).
+    history_dropout: float = setting(0.3, min=0.0, below=1.0)
 
 
 @dataclass

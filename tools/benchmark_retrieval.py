@@ -104,6 +104,10 @@ def table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _rounded(value):
+    return None if value is None else round(float(value), 3)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--debian", help="folder from tools/make_recsys_dataset.py (skipped when absent)")
@@ -112,6 +116,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="*", default=[42])
     parser.add_argument("--work", default="runs/benchmark_retrieval")
     parser.add_argument("--out", default="runs/benchmark_retrieval.json")
+    parser.add_argument("--results-name", help="also write results/NAME.json for README tables (tools/readme_tables.py)")
     parser.add_argument("--child", choices=("model", "ease"), dest="kind", help=argparse.SUPPRESS)
     parser.add_argument("--source", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=42, help=argparse.SUPPRESS)
@@ -175,6 +180,17 @@ def main(argv=None) -> int:
                         "peak_rss_mb": run["peak_rss_mb"]})
     print(table(results))
     print(f"wrote {out} and {out.with_suffix('.md')}")
+    if args.results_name:
+        sys.path.insert(0, str(ROOT / "tools"))
+        from readme_tables import write_results
+
+        columns = ["data", "seed", "model", "recall@10", "recall@100", "train s", "peak RSS MB"]
+        rows = [[row["data"], row["seed"], row["model"], _rounded(row.get("recall_at_10")),
+                 _rounded(row.get("recall_at_100")), row.get("seconds"), row.get("peak_rss_mb") or None]
+                for row in results["rows"]]
+        written = write_results(args.results_name, results["command"], {"recall": {"columns": columns, "rows": rows}},
+                                epochs=args.epochs)
+        print(f"wrote {written} (README: python tools/readme_tables.py)")
     return 0
 
 

@@ -25,6 +25,7 @@ from kerasuite.models.layers.masked_mean_pooling import MaskedMeanPooling
 
 QUERY_TOWER = "query_tower"
 CANDIDATE_TOWER = "candidate_tower"
+CATALOGUE_LAYER = "catalogue_features"
 # A logit this low has exp() == 0 in float32 after the max-subtraction in softmax.
 _MASKED_LOGIT = -1e9
 
@@ -235,6 +236,135 @@ def item_feature_vector(inputs: dict, sizes: RecsysInputSizes, dim: int, prefix:
     return parts[0] if len(parts) == 1 else layers.Concatenate(name=f"{prefix}_item_features")(parts)
 
 
+def _candidate_path(cfg: TwoTowerConfig, sizes: RecsysInputSizes, item_embedding):
+    """``features dict -> unit candidate embedding`` with every layer created once, so the same
+    weights can score the batch's candidates and the whole catalogue."""
+    dim = cfg.embedding_dim
+    genres = layers.Dense(dim, name="candidate_genre_projection") if sizes.num_genres else None
+    title = None
+    if sizes.title_vocabulary and sizes.title_length:
+        title = (layers.Embedding(sizes.title_vocabulary, dim, mask_zero=True, name="candidate_title_embedding"),
+                 layers.GlobalAveragePooling1D(name="candidate_title_mean"))
+    concat = layers.Concatenate(name="candidate_item_features") if genres or title else None
+    hidden = [layers.Dense(units, activation="relu", name=f"candidate_hidden_{position}")
+              for position, units in enumerate(cfg.hidden_units)]
+    projection = layers.Dense(dim, name="candidate_projection")
+    normalize = layers.UnitNormalization(name="candidate_normalize")
+
+    def apply(inputs: dict):
+        parts = [item_embedding(inputs["item_index"])]
+        if genres is not None:
+            parts.append(genres(inputs["item_genres"]))
+        if title is not None:
+            parts.append(title[1](title[0](inputs["item_title"])))
+        x = concat(parts) if concat is not None else parts[0]
+        for layer in hidden:
+            x = layer(x)
+        return normalize(projection(x))
+
+    return apply
+
+
+@keras.saving.register_keras_serializable(package="kerasuite")
+class CatalogueFeatures(layers.Layer):
+    """The candidate-tower inputs of every catalogue item (rows = item index 1..N), held as
+    non-trainable weights so they are saved with the model. The call input only anchors the
+    layer in the functional graph; its values are ignored."""
+
+    def __init__(self, num_items: int, num_genres: int = 0, title_length: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.num_items = num_items
+        self.num_genres = num_genres
+        self.title_length = title_length
+
+    def build(self, input_shape=None):
+        rows = self.num_items - 1
+        self.item_index = self.add_weight(shape=(rows,), dtype="int32", initializer="zeros",
+                                          trainable=False, name="item_index")
+        self.item_genres = (self.add_weight(shape=(rows, self.num_genres), initializer="zeros", trainable=False,
+                                            name="item_genres") if self.num_genres else None)
+        self.item_title = (self.add_weight(shape=(rows, self.title_length), dtype="int32", initializer="zeros",
+                                           trainable=False, name="item_title") if self.title_length else None)
+        self.built = True
+
+    def set_catalogue(self, features: dict) -> None:
+        if not self.built:
+            self.build()
+        self.item_index.assign(features["item_index"])
+        if self.item_genres is not None:
+            self.item_genres.assign(features["item_genres"])
+        if self.item_title is not None:
+            self.item_title.assign(features["item_title"])
+
+    def call(self, anchor):
+        out = [ops.convert_to_tensor(self.item_index)]
+        out.append(ops.convert_to_tensor(self.item_genres) if self.item_genres is not None else ops.zeros((1,)))
+        out.append(ops.convert_to_tensor(self.item_title) if self.item_title is not None else ops.zeros((1,), "int32"))
+        return out
+
+    def compute_output_shape(self, input_shape):
+        rows = self.num_items - 1
+        return [(rows,), (rows, self.num_genres) if self.num_genres else (1,),
+                (rows, self.title_length) if self.title_length else (1,)]
+
+    def compute_output_spec(self, anchor):
+        shapes = self.compute_output_shape(None)
+        dtypes = ["int32", "float32", "int32"]
+        return [keras.KerasTensor(shape, dtype=dtype) for shape, dtype in zip(shapes, dtypes)]
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(num_items=self.num_items, num_genres=self.num_genres, title_length=self.title_length)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kerasuite")
+class CatalogueLogits(layers.Layer):
+    """``logits[i, r] = <query_i, catalogue_r> / temperature`` over every catalogue row, with the
+    query's own history items (its other known positives) masked out; row r is item index r + 1.
+    The label of example i is its item's row (:class:`CatalogueSoftmaxLoss`)."""
+
+    def __init__(self, temperature: float = 0.05, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.temperature = temperature
+
+    def build(self, *input_shapes):
+        self.built = True
+
+    def call(self, query, catalogue, positive, query_history):
+        logits = ops.matmul(query, ops.transpose(catalogue)) / self.temperature
+        batch, rows = ops.shape(logits)[0], ops.shape(logits)[1]
+        history = ops.cast(query_history, "int32")
+        # count of each item in the row's history, by scatter (a one-hot would be batch x length x N);
+        # padding (index 0) lands in a spare last column that is cut off
+        row_ids = ops.broadcast_to(ops.expand_dims(ops.arange(batch, dtype="int32"), 1), ops.shape(history))
+        columns = ops.where(ops.equal(history, 0), rows, history - 1)
+        indices = ops.reshape(ops.stack([row_ids, columns], axis=-1), (-1, 2))
+        counts = ops.scatter(indices, ops.ones((ops.shape(indices)[0],), logits.dtype), (batch, rows + 1))
+        masked = ops.where(counts[:, :rows] > 0, ops.cast(_MASKED_LOGIT, logits.dtype), logits)
+        # The batch candidates' embedding enters with weight 0: it keeps the batch candidate path
+        # (the one the exported candidate tower is cut from, with all its inputs) in the graph.
+        return masked + 0.0 * ops.sum(query * positive, axis=-1, keepdims=True)
+
+    def compute_output_shape(self, query_shape, catalogue_shape, *args):
+        return (query_shape[0], catalogue_shape[0])
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(temperature=self.temperature)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kerasuite")
+class CatalogueSoftmaxLoss(keras.losses.Loss):
+    """Softmax cross-entropy over the catalogue; ``y_true`` is the positive item's row."""
+
+    def call(self, y_true, y_pred):
+        return keras.losses.sparse_categorical_crossentropy(ops.cast(y_true, "int32"), y_pred, from_logits=True)
+
+
 def build_query_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Model:
     inputs = query_inputs()
     x = IndexEmbedding(sizes.num_users, cfg.embedding_dim, name="user_embedding")(inputs["user_index"])
@@ -292,6 +422,16 @@ def build_history_two_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> ker
     query_in = query_inputs(cfg.history_length)
     candidate_in = candidate_inputs(sizes)
     query = history_query_vector(cfg, sizes, query_in, item_embedding)
+    if cfg.softmax == "catalogue":
+        candidate_path = _candidate_path(cfg, sizes, item_embedding)
+        candidate = candidate_path(candidate_in)  # first: the node the exported candidate tower is cut from
+        catalogue_in = CatalogueFeatures(sizes.num_items, sizes.num_genres,
+                                         sizes.title_length if sizes.title_vocabulary else 0,
+                                         name=CATALOGUE_LAYER)(candidate_in["item_index"])
+        catalogue = candidate_path(dict(zip(("item_index", "item_genres", "item_title"), catalogue_in)))
+        logits = CatalogueLogits(cfg.temperature, name="catalogue_logits")(
+            query, catalogue, candidate, query_in["history"])
+        return keras.Model({**query_in, **candidate_in}, logits, name="history_two_tower")
     candidate = _mlp(item_feature_vector(candidate_in, sizes, cfg.embedding_dim, "candidate", item_embedding),
                      cfg.hidden_units, cfg.embedding_dim, "candidate")
     inputs = {**query_in, **candidate_in}

@@ -28,7 +28,7 @@ from kerasuite.errors import UserError
 from kerasuite.metrics import ease
 from kerasuite.metrics import retrieval as metrics
 from kerasuite.models.two_tower import (
-    InBatchSoftmaxLoss, RecsysInputSizes, build_history_two_tower, build_topk_model, build_two_tower, towers)
+    CATALOGUE_LAYER, CatalogueSoftmaxLoss, InBatchSoftmaxLoss, RecsysInputSizes, build_history_two_tower, build_topk_model, build_two_tower, towers)
 from kerasuite.tasks.base import Heldout, Task, TaskData, steps_per_execution
 from kerasuite.tensorboard_projector import write_embedding_projector
 from kerasuite.training.optimizers import make_optimizer
@@ -60,6 +60,34 @@ def oov_user_augment(rate: float):
         users = features["user_index"]
         drop = tf.random.uniform(tf.shape(users)) < rate
         features["user_index"] = tf.where(drop, tf.zeros_like(users), users)
+        return features, target
+
+    return augment
+
+
+def history_dropout_augment(rate: float):
+    """Training-only: each history slot is emptied (set to the padding index) with probability
+    ``rate``; the remaining items keep their positions (mean pooling ignores padding)."""
+
+    def augment(features, target):
+        features = dict(features)
+        history = features["history"]
+        drop = tf.random.uniform(tf.shape(history)) < rate
+        features["history"] = tf.where(drop, tf.zeros_like(history), history)
+        return features, target
+
+    return augment
+
+
+def chain(*augments):
+    """One batch augment applying each given one in turn (``None`` entries skipped; ``None`` if none)."""
+    present = [fn for fn in augments if fn is not None]
+    if not present:
+        return None
+
+    def augment(features, target):
+        for fn in present:
+            features, target = fn(features, target)
         return features, target
 
     return augment
@@ -98,11 +126,21 @@ class ItemEmbeddingProjector(keras.callbacks.Callback):
         write_embedding_projector(self.log_dir, "item_embedding", embeddings, list(rows), header=("item_id", "title"))
 
 
+def build_history_model(config: RunConfig, data: TaskData) -> keras.Model:
+    """``history_two_tower``; with a catalogue softmax, the catalogue's features go into the model."""
+    model = build_history_two_tower(config.model.two_tower, data.info["sizes"])
+    if CATALOGUE_LAYER in {layer.name for layer in model.layers}:
+        arrays = data.info["arrays"]
+        items = np.arange(1, arrays.num_items, dtype=np.int32)
+        model.get_layer(CATALOGUE_LAYER).set_catalogue({"item_index": items, **arrays.item_features(items)})
+    return model
+
+
 class Retrieval(Task):
     name = "retrieval"
     families = {
         "two_tower": lambda config, data: build_two_tower(config.model.two_tower, data.info["sizes"]),
-        "history_two_tower": lambda config, data: build_history_two_tower(config.model.two_tower, data.info["sizes"]),
+        "history_two_tower": lambda config, data: build_history_model(config, data),
     }
     primary_metric = "recall_at_10"
     higher_is_better = True
@@ -123,7 +161,10 @@ class Retrieval(Task):
                                                     config.data.limit, config.seed)
         known = recsys.concat(train, validation)
         counts = np.bincount(known.items, minlength=arrays.num_items).astype(np.float64)
-        correction = config.model.two_tower.sampling_correction
+        catalogue_softmax = (config.model.family == "history_two_tower"
+                             and config.model.two_tower.softmax == "catalogue")
+        # logQ corrects the popularity bias of in-batch negatives; a catalogue softmax samples none
+        correction = config.model.two_tower.sampling_correction and not catalogue_softmax
         history_length = config.model.two_tower.history_length if config.model.family == "history_two_tower" else 0
         # Training and validation examples read the training items, test examples everything
         # known before the test; an example's own target is never in its history.
@@ -141,8 +182,12 @@ class Retrieval(Task):
                 features["history"] = recsys.histories_for(table, split.users, split.items, history_length)
             if correction:
                 features["item_sampling_probability"] = (counts[split.items] / counts.sum()).astype(np.float32)
-            splits[name] = (features, np.ones(len(split), np.float32))
-        augment = oov_user_augment(config.data.recsys.oov_user_rate) if config.data.recsys.oov_user_rate else None
+            # catalogue softmax: the label is the item's catalogue row; in-batch: the diagonal (unused)
+            targets = (split.items - 1).astype(np.int32) if catalogue_softmax else np.ones(len(split), np.float32)
+            splits[name] = (features, targets)
+        dropout = config.model.two_tower.history_dropout
+        augment = chain(oov_user_augment(config.data.recsys.oov_user_rate) if config.data.recsys.oov_user_rate else None,
+                        history_dropout_augment(dropout) if history_length and dropout else None)
         datasets = make_datasets(config, splits, augment)
         # Everything the user did before the test (below min_rating or past data.limit too) is
         # "seen". Candidate row r is item index r + 1 (index 0 is the unknown-item row).
@@ -178,7 +223,9 @@ class Retrieval(Task):
 
     # -- model ---------------------------------------------------------------------------------
     def compile_model(self, model: keras.Model, config: RunConfig, data: TaskData) -> None:
-        model.compile(optimizer=make_optimizer(config.train), loss=InBatchSoftmaxLoss(),
+        catalogue = CATALOGUE_LAYER in {layer.name for layer in model.layers}
+        loss = CatalogueSoftmaxLoss() if catalogue else InBatchSoftmaxLoss()
+        model.compile(optimizer=make_optimizer(config.train), loss=loss,
                       steps_per_execution=steps_per_execution(config))
 
     def export_model(self, model: keras.Model, data: TaskData) -> keras.Model:

@@ -42,6 +42,68 @@ def test_in_batch_logits_mask_candidates_from_the_querys_history_but_never_its_p
     np.testing.assert_allclose(np.diag(logits), 1.0)
 
 
+def test_catalogue_logits_score_every_item_and_mask_the_querys_history():
+    from kerasuite.models.two_tower import CatalogueLogits, CatalogueSoftmaxLoss
+
+    query = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    catalogue = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], np.float32)  # rows = items 1, 2, 3
+    positive = catalogue[[0, 2]]
+    history = np.array([[2, 0, 0], [1, 2, 2]], np.int32)  # row 1 lists item 2 twice
+    logits = np.asarray(CatalogueLogits(temperature=0.5)(query, catalogue, positive, history))
+    assert (logits < -1e8).tolist() == [[False, True, False], [True, True, False]]
+    np.testing.assert_allclose(logits[0, [0, 2]], [2.0, 1.2], rtol=1e-6)
+    np.testing.assert_allclose(logits[1, 2], 1.6, rtol=1e-6)
+    # the label is the catalogue row: row 1's only unmasked item gives it a zero loss
+    loss = np.asarray(CatalogueSoftmaxLoss(reduction=None)(np.array([0, 2]), logits))
+    assert loss[1] < 1e-6 < loss[0]
+
+
+def test_catalogue_softmax_model_trains_reloads_and_cuts_a_per_item_candidate_tower(tmp_path):
+    import keras
+
+    from kerasuite.hparams import TwoTowerConfig
+    from kerasuite.models.two_tower import (CATALOGUE_LAYER, CatalogueSoftmaxLoss, RecsysInputSizes,
+                                            build_history_two_tower, towers)
+
+    sizes = RecsysInputSizes(num_users=7, num_items=9, num_genres=3, title_vocabulary=6, title_length=4)
+    model = build_history_two_tower(TwoTowerConfig(embedding_dim=4, hidden_units=(8,), history_length=3,
+                                                   softmax="catalogue"), sizes)
+    rng = np.random.default_rng(0)
+    items = np.arange(1, 9, dtype=np.int32)
+    catalogue = {"item_index": items, "item_genres": rng.random((8, 3)).astype("float32"),
+                 "item_title": rng.integers(0, 6, (8, 4)).astype("int32")}
+    model.get_layer(CATALOGUE_LAYER).set_catalogue(catalogue)
+    n = 12
+    targets = rng.integers(1, 9, n).astype("int32")
+    features = {"user_index": rng.integers(0, 7, n).astype("int32"), "history": rng.integers(0, 9, (n, 3)).astype("int32"),
+                "item_index": targets, "item_genres": catalogue["item_genres"][targets - 1],
+                "item_title": catalogue["item_title"][targets - 1]}
+    model.compile(optimizer="adam", loss=CatalogueSoftmaxLoss())
+    assert np.isfinite(model.fit(features, targets - 1, epochs=1, verbose=0).history["loss"][0])
+    assert model.predict(features, verbose=0).shape == (n, 8)
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    _, candidate = towers(reloaded)
+    per_item = candidate.predict({k: catalogue[k] for k in catalogue}, verbose=0)
+    assert per_item.shape == (8, 4)  # one row per item given, not the whole catalogue
+    np.testing.assert_allclose(per_item, towers(model)[1].predict(catalogue, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(reloaded.predict(features, verbose=0), model.predict(features, verbose=0), atol=1e-5)
+
+
+def test_history_dropout_empties_slots_at_the_given_rate_and_keeps_the_rest():
+    import tensorflow as tf
+
+    from kerasuite.tasks.retrieval import history_dropout_augment
+
+    history = np.arange(1, 20001, dtype=np.int32).reshape(1000, 20)
+    features, target = history_dropout_augment(0.3)({"history": tf.constant(history), "user_index": tf.zeros(1000)},
+                                                     tf.ones(1000))
+    out = features["history"].numpy()
+    dropped = out == 0
+    assert 0.27 < dropped.mean() < 0.33
+    assert (out[~dropped] == history[~dropped]).all() and target.shape == (1000,)
+
+
 @pytest.fixture(scope="module")
 def history_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("history")
