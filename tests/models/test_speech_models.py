@@ -63,7 +63,10 @@ def test_cnn_family_trains_exports_and_passes_parity(tmp_path):
     assert report["model"] == "cnn"
     int8 = report["exports"]["int8"]
     assert int8["parity"]["passed"], int8["parity"]["failures"]
-    assert not [op for op in int8["ops"] if op.startswith("Flex") or op in ("CUSTOM", "DEQUANTIZE")], int8["ops"]
+    assert not [op for op in int8["ops"] if op.startswith("Flex") or op == "CUSTOM"], int8["ops"]
+    # The only float island is the log-mel's LOG (TFLM has no int8 LOG: kerasuite.export.float_log);
+    # tests/models/test_mfcc.py checks that every DEQUANTIZE feeds a LOG.
+    assert "DEQUANTIZE" not in int8["ops"] or "LOG" in int8["ops"], int8["ops"]
     signature = json.loads((tmp_path / "bundle" / "signature.json").read_text())
     assert signature["preprocessing"]["kind"] == "audio"
     assert signature["modes"]["int8"]["inputs"][0]["dtype"] == "int8"
