@@ -302,6 +302,20 @@ def write_metadata(path: Path, mode: str, info: BundleInfo, labels: Sequence[str
     return metadata.write(path, spec)
 
 
+def describe_file(path: Path, size: int, task: str, threads: int = 1):
+    """(LiteRT runner or None, the description every runtime's applicability rule reads: inputs,
+    outputs, ops, task). A file LiteRT cannot load (Flex ops) gets a description saying why."""
+    from kerasuite.runtime.interpreter import TFLiteModel
+
+    try:
+        runner = TFLiteModel(path, threads=threads)
+        return runner, {**runner.describe(), "file": path.name, "size_bytes": size, "ops": runner.op_names(),
+                        "task": task}
+    except UserError as error:  # e.g. Flex ops (--allow-flex): the verdicts say so, per runtime
+        return None, {"inputs": [], "outputs": [], "file": path.name, "size_bytes": size, "ops": [],
+                      "load_error": str(error), "task": task}
+
+
 def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arrays, keras_outputs: np.ndarray,
                 tolerance: ModeTolerance, options: ExportConfig, diagnose: Callable[[], dict], staging: Path,
                 task: str = ""):
@@ -309,14 +323,7 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
     from kerasuite.export import parity, runtimes
     from kerasuite.runtime.interpreter import TFLiteModel
 
-    try:
-        runner = TFLiteModel(path, threads=options.threads)
-        description = {**runner.describe(), "file": path.name, "size_bytes": size, "ops": runner.op_names(),
-                       "task": task}
-    except UserError as error:  # e.g. Flex ops (--allow-flex): the verdicts below say so, per runtime
-        runner = None
-        description = {"inputs": [], "outputs": [], "file": path.name, "size_bytes": size, "ops": [],
-                       "load_error": str(error)}
+    runner, description = describe_file(path, size, task, options.threads)
     verdicts, outputs = runtimes.judge(
         path, mode, {**description, "task": task}, inputs, keras_outputs,
         lambda got: parity.compare(spec, keras_outputs, got, tolerance))

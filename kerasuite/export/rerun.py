@@ -53,7 +53,10 @@ def recheck(run_dir: Path) -> dict:
         tolerance = getattr(config.export.parity, mode, None)
         if tolerance is None:
             continue
-        verdicts, outputs = runtimes.judge(path, mode, {"file": path.name, "task": config.task}, heldout.inputs, keras_outputs,
+        from kerasuite.export.api import describe_file
+
+        _, description = describe_file(path, path.stat().st_size, config.task, config.export.threads)
+        verdicts, outputs = runtimes.judge(path, mode, description, heldout.inputs, keras_outputs,
                                            lambda got: compare(spec, keras_outputs, got, tolerance))
         reference = outputs.get(runtimes.REFERENCE_RUNTIME)
         result = compare(spec, keras_outputs, reference if reference is not None

@@ -24,8 +24,12 @@ def test_sequential_conv_batchnorm_classifier(tmp_path):
         keras.layers.Flatten(),
         keras.layers.Dense(3, activation="softmax"),
     ])
-    images = RNG.normal(size=(96, 8, 8, 1)).astype("float32")
+    images = np.random.default_rng(1).normal(size=(96, 8, 8, 1)).astype("float32")
     classes = np.argmax(images[:, 2:5, 4, 0], -1)
+    # Trained a little, so its outputs are decisive: an untrained model's near-uniform scores flip
+    # argmax under int8 rounding (agreement 0.958 in one suite run), which tests the data, not the export.
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(images, classes, epochs=30, batch_size=32, verbose=0)
     paths = save_case(tmp_path, model, {"image": images}, classes)
     out = tmp_path / "bundle"
     done = export_cli(paths, out)

@@ -57,13 +57,15 @@ def test_bundle_vocabulary_reproduces_training_ids_on_a_device(tiny_run):
     }
     vocabulary = read_vocabulary(bundle / "vocab.txt")
     assert 10 < len(vocabulary) <= 400 and vocabulary[:2] == ["", "[UNK]"]
-    # golden.npz holds the first held-out examples as the training pipeline tokenized them
     config = cfg.resolve(cfg.load_config_file(run / "config.json"))
     data = get_task("text_classification").load_data(config)
     golden = np.load(bundle / "golden.npz")["input__tokens"]
     tokenizer = tokenizer_from_preprocessing(preprocessing, bundle)
-    on_device = tokenizer.encode_batch(data.info["sample_texts"][: len(golden)])
-    np.testing.assert_array_equal(on_device, golden)
+    # golden.npz picks held-out rows round-robin over classes: each must be the device tokenizer's
+    # ids for one of the first test texts (the same rows, tokenized by the training pipeline)
+    on_device = {tuple(row) for row in tokenizer.encode_batch(data.info["sample_texts"])}
+    missing = [row.tolist() for row in golden if tuple(row) not in on_device]
+    assert len(golden) > 1 and not missing, missing[:2]
 
 
 def test_tensorboard_gets_projector_confusion_matrix_and_samples(tiny_run):

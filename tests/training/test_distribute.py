@@ -168,7 +168,7 @@ def test_two_worker_cluster_on_loopback_matches_one_device(tmp_path, one_device_
     assert report["train"]["steps_per_execution"] == 1
     assert_same_training(report, one_device_report)
     # Only the chief wrote the run folder; the other worker's saves and logs are gone.
-    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "logs", "metrics.json", "model.keras"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "logs", "metrics.json", "model.keras", "training.json"]
     assert [p.name for p in scratch.iterdir()] == []
 
 
