@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from kerasuite.errors import CheckFailed, UserError
+from kerasuite.errors import UserError, one_line_exit
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -212,14 +212,7 @@ def describe_prediction(output: np.ndarray, labels: list[str] | None, top: int) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return _main(args)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
-    except CheckFailed as error:
-        print(f"check failed: {error}", file=sys.stderr)
-        return error.exit_code
+    return one_line_exit(lambda: _main(args))
 
 
 def keep_native_logs_off_stderr() -> None:

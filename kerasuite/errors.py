@@ -19,3 +19,21 @@ class Interrupted(Exception):
     def __init__(self, message: str, signum: int) -> None:
         super().__init__(message)
         self.exit_code = 128 + signum
+
+
+def one_line_exit(action) -> int:
+    """Run ``action()`` (an entry point's work, returning its exit code) and turn the exceptions
+    above into their one-line message on stderr and exit code."""
+    import sys
+
+    try:
+        return action()
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except CheckFailed as error:
+        print(f"check failed: {error}", file=sys.stderr)
+        return error.exit_code
+    except Interrupted as error:
+        print(f"interrupted: {error}", file=sys.stderr)
+        return error.exit_code

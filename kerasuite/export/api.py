@@ -321,7 +321,6 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
                 task: str = ""):
     """One mode: every runtime's verdict, the headline numbers from the reference runtime."""
     from kerasuite.export import parity, runtimes
-    from kerasuite.runtime.interpreter import TFLiteModel
 
     runner, description = describe_file(path, size, task, options.threads)
     verdicts, outputs = runtimes.judge(

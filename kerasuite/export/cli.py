@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from kerasuite.config import EXPORT_MODES as MODES  # defined once, with the config
-from kerasuite.errors import CheckFailed, UserError
+from kerasuite.errors import CheckFailed, UserError, one_line_exit
 
 TOLERANCE_KEYS = ("max_abs_diff", "min_agreement", "max_metric_drop")
 MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -196,11 +196,4 @@ def print_report(report) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
-    except CheckFailed as error:
-        print(f"check failed: {error}", file=sys.stderr)
-        return error.exit_code
+    return one_line_exit(lambda: run(args))
