@@ -69,6 +69,9 @@ class RawRecsys:
     split: str = "given"  # "given" (train/test files) | "latest" | "hashed" (per-user hold-out)
 
 
+RECSYS_FIELD_LIMIT = 128 * 1024  # ids, titles and genres are short: a larger field is a broken file
+
+
 def _bad(path: Path, message: str) -> UserError:
     return UserError(f"{path}: {message}")
 
@@ -82,12 +85,18 @@ def read_interactions_csv(path: str | Path) -> tuple[Interactions, dict[str, str
     path = Path(path)
     if not path.is_file():
         raise UserError(f"--data csv:{path}: no such file")
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-        reader = csv.reader(handle)
-        try:
-            return _read_rows(reader, path)
-        except csv.Error as error:  # e.g. a field over the csv module's 128 kB limit
-            raise _bad(path, f"line {reader.line_num}: not readable as CSV ({error})") from None
+    # The csv module's field limit is process-wide and the text reader raises it for long reviews:
+    # a recommender file is held to the module's 128 kB default whatever ran before.
+    previous_limit = csv.field_size_limit(RECSYS_FIELD_LIMIT)
+    try:
+        with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+            reader = csv.reader(handle)
+            try:
+                return _read_rows(reader, path)
+            except csv.Error as error:  # e.g. a field over the 128 kB limit
+                raise _bad(path, f"line {reader.line_num}: not readable as CSV ({error})") from None
+    finally:
+        csv.field_size_limit(previous_limit)
 
 
 def _read_rows(reader, path: Path) -> tuple[Interactions, dict[str, str], dict[str, list[str]]]:

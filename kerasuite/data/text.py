@@ -91,7 +91,14 @@ def _class_order(labels: list[str]) -> list[str]:
 
 def read_csv(path: Path) -> tuple[list[str], list[str], list[int]]:
     """(texts, labels, line numbers) of a ``text,label`` CSV with a header row."""
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long reviews exceed the 128 KiB default
+    previous_limit = csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long reviews exceed the 128 KiB default
+    try:
+        return _read_csv(path)
+    finally:
+        csv.field_size_limit(previous_limit)  # process-wide: other readers keep their own limit
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[str], list[int]]:
     try:
         handle = open(path, newline="", encoding="utf-8-sig", errors="replace")
     except OSError as error:
