@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Sequence
 
-from kerasuite.errors import CheckFailed, Interrupted, UserError
+from kerasuite.errors import Interrupted, one_line_exit
 
 DESCRIPTION = "Train a kerasuite task, evaluate it, export TFLite files and check their parity."
 
@@ -99,31 +99,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signum, handler)
 
 
+def _train(args: argparse.Namespace) -> int:
+    # Every usage mistake is refused here, in well under a second: TensorFlow takes 10-20 s
+    # to import and is not needed to find a bad key, value, task or run folder.
+    config = resolve_config(args)
+    from kerasuite.training.runner import preflight
+
+    preflight(config, overwrite=args.overwrite)
+    from kerasuite.quiet import import_tensorflow_quietly
+    from kerasuite.training.runner import progress
+
+    progress(f"{config.task} / {config.model.family}: settings checked; starting TensorFlow")
+    import_tensorflow_quietly()
+    from kerasuite.training.runner import run
+
+    run(config, overwrite=args.overwrite, verbose=args.verbose)
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
-        # Every usage mistake is refused here, in well under a second: TensorFlow takes 10-20 s
-        # to import and is not needed to find a bad key, value, task or run folder.
-        config = resolve_config(args)
-        from kerasuite.training.runner import preflight
-
-        preflight(config, overwrite=args.overwrite)
-        from kerasuite.quiet import import_tensorflow_quietly
-        from kerasuite.training.runner import progress
-
-        progress(f"{config.task} / {config.model.family}: settings checked; starting TensorFlow")
-        import_tensorflow_quietly()
-        from kerasuite.training.runner import run
-
-        run(config, overwrite=args.overwrite, verbose=args.verbose)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
-    except CheckFailed as error:
-        print(f"check failed: {error}", file=sys.stderr)
-        return error.exit_code
-    except Interrupted as error:
-        print(f"interrupted: {error}", file=sys.stderr)
-        return error.exit_code
+        return one_line_exit(lambda: _train(args))
     except OSError as error:
         from kerasuite.locations import is_disk_full
 
@@ -133,7 +129,6 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {where}: no space left on the device; free some space or choose another location",
               file=sys.stderr)
         return 2
-    return 0
 
 
 def stop_on_signals() -> dict:

@@ -131,16 +131,19 @@ class TextClassification(ClassificationMixin, Task):
         write_text_atomic(Path(bundle_dir) / "vocab.txt", vocabulary_text(data.info["vocabulary"]))
 
     def device_preprocessing(self, data: TaskData, config: RunConfig) -> dict[str, Any]:
+        common = {
+            "kind": "text",
+            "vocabulary": "vocab.txt",
+            "sequence_length": data.info["sequence_length"],
+            "standardize": data.info["standardize"],
+            "split": "whitespace",
+            "pad_id": 0,
+            "oov_id": 1,
+        }
         if "ngrams" in data.info:
             return {
-                "kind": "text",
+                **common,
                 "input": NGRAM_INPUT_NAME,
-                "vocabulary": "vocab.txt",
-                "sequence_length": data.info["sequence_length"],
-                "standardize": data.info["standardize"],
-                "split": "whitespace",
-                "pad_id": 0,
-                "oov_id": 1,
                 "ngrams": data.info["ngrams"],
                 "note": (
                     "n-gram ids, not a token sequence (kerasuite/runtime/text_ngrams.py): standardize and "
@@ -159,14 +162,8 @@ class TextClassification(ClassificationMixin, Task):
             # what it reproduces exactly, and what an app must still do to the text itself.
             "mediapipe": {"tokenizer": "RegexTokenizer", "delimiter": mediapipe.input.delim_regex,
                           "exact": mediapipe.exact, "app_must": mediapipe.remaining},
-            "kind": "text",
+            **common,
             "input": INPUT_NAME,
-            "vocabulary": "vocab.txt",
-            "sequence_length": data.info["sequence_length"],
-            "standardize": data.info["standardize"],
-            "split": "whitespace",
-            "pad_id": 0,
-            "oov_id": 1,
             "note": (
                 "decode UTF-8; standardize (lower = ASCII A-Z only; split/strip punctuation = each of the "
                 "32 ASCII punctuation characters becomes a space / is deleted); split on ASCII whitespace; id = line number in vocab.txt, 1 if absent; "
