@@ -55,7 +55,8 @@ def run_cell(config_name: str, data: str, seed: int, epochs: int, extra: dict[st
     from kerasuite.training.runner import run
 
     sets = {**CONFIGS[config_name][1], **extra}
-    overrides = ["model.family=ds_cnn", "train.verbose=2", f"run_dir={out}", f"export.dir={out / 'bundle'}",
+    # the run folder and the bundle side by side: an export may not replace a folder holding its run
+    overrides = ["model.family=ds_cnn", "train.verbose=2", f"run_dir={out / 'run'}", f"export.dir={out / 'bundle'}",
                  f"seed={seed}", *[f"{k}={v}" for k, v in sets.items()]]
     flags = {"task": "keyword_spotting", "data.source": data, "export.modes": "int8"}
     if epochs:
@@ -67,7 +68,7 @@ def run_cell(config_name: str, data: str, seed: int, epochs: int, extra: dict[st
         parity_error = None
     except CheckFailed as error:  # a failed parity check still measured everything
         parity_error = str(error).splitlines()[0]
-    report = json.loads((out / "metrics.json").read_text())
+    report = json.loads((out / "run" / "metrics.json").read_text())
     int8 = report["exports"]["int8"]
     tflm = int8["runtimes"]["tflm"]
     litert = int8["runtimes"]["litert_interpreter"]
@@ -80,7 +81,7 @@ def run_cell(config_name: str, data: str, seed: int, epochs: int, extra: dict[st
         "tflm_status": tflm["status"], "tflm_reason": tflm.get("reason"),
         "parity_passed": int8["parity"]["passed"], "parity_failed": parity_error,
         "flash_bytes": int8["size_bytes"], "arena_bytes": tflm.get("arena_bytes"),
-        "params": int(keras.saving.load_model(out / "model.keras", safe_mode=True).count_params()),
+        "params": int(keras.saving.load_model(out / "run" / "model.keras", safe_mode=True).count_params()),
         "epochs": report["train"]["epochs"], "train_seconds": report["train"]["seconds"],
     }
 
@@ -92,7 +93,7 @@ def results_tables(results: dict) -> dict[str, dict]:
     columns.append("int8 parity (LiteRT and TFLM)")
     rows = []
     for config_name, cells in results["configs"].items():
-        first = next((c for c in cells.values() if "flash_bytes" in c), {})
+        first = next((cells[n] for n in results["data"] if "flash_bytes" in cells.get(n, {})), {})
         row = [config_name, CONFIGS[config_name][0], first.get("params"), first.get("flash_bytes"),
                first.get("arena_bytes")]
         verdicts = []
@@ -142,13 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     command = "python tools/benchmark_kws_budget.py " + " ".join(argv if argv is not None else sys.argv[1:])
     results: dict = {"created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": command,
                      "seed": args.seed, "set": extra, "data": data, "configs": {}}
-    for config_name in names:
-        cells = results["configs"].setdefault(config_name, {})
-        for name, spec in data.items():
+    # The hard set first: it decides int8 parity under noise, and a run cut short keeps it.
+    for name in sorted(data, key=lambda n: n != "hard"):
+        for config_name in names:
+            cells = results["configs"].setdefault(config_name, {})
             started = time.perf_counter()
             print(f"[benchmark_kws_budget] {config_name} on {name}", flush=True)
             try:
-                cells[name] = run_cell(config_name, spec, args.seed, args.epochs, extra, out / config_name / name)
+                cells[name] = run_cell(config_name, data[name], args.seed, args.epochs, extra, out / config_name / name)
             except Exception as error:  # one cell failing must not lose the others
                 cells[name] = {"error": " ".join(str(error).split())[:300] or type(error).__name__}
             cells[name]["seconds"] = round(time.perf_counter() - started, 1)
