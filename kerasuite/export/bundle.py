@@ -26,6 +26,7 @@ def export_bundle(
     keras_eval: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Convert, check and describe each mode; returns ``metrics.json``'s ``exports`` block."""
+    data = task.with_trained_model(model, data)  # what score, parity and the extras rank against
     shipped = task.export_model(model, data)
     heldout = task.heldout(data, config.export.parity.max_examples)
     representative = representative_arrays(task, data, config) \
@@ -44,7 +45,7 @@ def export_bundle(
         limits=[f"trained {config.train.epochs} epochs on {data.num_train_examples} examples; "
                 "accuracy outside this data is unmeasured"],
         write_extras=lambda folder: task.write_bundle_extras(data, folder),
-        vocabulary=data.info.get("vocabulary"),
+        vocabulary=getattr(data, "vocabulary", None),
     )
     report = export_model(
         shipped, representative=representative, out=bundle_dir,

@@ -99,7 +99,7 @@ class KeywordSpotting(ClassificationMixin, Task):
             test=test,
             num_train_examples=raw.num_train,
             labels=raw.class_names,
-            info={"skipped_files": raw.skipped_files},
+            skipped_files=raw.skipped_files,
             sample_rate=config.data.audio.sample_rate,
             samples=length,
             peak_floor=peak_floor,

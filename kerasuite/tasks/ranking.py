@@ -22,7 +22,7 @@ from kerasuite.data import recsys
 from kerasuite.errors import UserError
 from kerasuite.metrics import ease
 from kerasuite.models.ranking import build_ranking_dcn, build_ranking_mlp
-from kerasuite.tasks.base import Heldout, Task, TaskData, steps_per_execution
+from kerasuite.tasks.base import Heldout, Objective, Task, TaskData, steps_per_execution
 from kerasuite.tasks.retrieval import input_sizes, make_datasets, oov_user_augment
 from kerasuite.training.optimizers import make_optimizer
 
@@ -31,7 +31,7 @@ ITEM_FEATURES_FILE = "item_features.npz"
 
 @dataclasses.dataclass(kw_only=True)
 class RankingTaskData(TaskData):
-    """ranking's data as typed fields (``info`` keeps only the JSON-friendly counts)."""
+    """ranking's data as typed fields."""
 
     arrays: recsys.RecsysArrays
     sizes: Any  # RecsysInputSizes: the embedding tables' sizes
@@ -75,9 +75,18 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranks[labels].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
 
 
+def objective_for(implicit: bool) -> Objective:
+    """Implicit feedback (positives + sampled negatives) is judged by AUC against popularity,
+    ratings by RMSE against the training mean."""
+    if implicit:
+        return Objective("auc", True, "popularity_auc")
+    return Objective("rmse", False, "mean_baseline_rmse")
+
+
 class Ranking(Task):
     name = "ranking"
     families = {"dcn": _builder(build_ranking_dcn), "mlp": _builder(build_ranking_mlp)}
+    # the ratings default; a run's metric follows data.recsys.implicit (objective)
     primary_metric = "rmse"
     higher_is_better = False
     output_meaning = "predicted score"
@@ -90,8 +99,6 @@ class Ranking(Task):
         if not implicit and not arrays.has_ratings:
             raise UserError(f"--data {config.data.source}: no 'rating' column to rank by; "
                             "set data.recsys.implicit=true to learn from interactions alone")
-        # The metric depends on the label kind, so it is set per run on this instance.
-        self.primary_metric, self.higher_is_better = ("auc", True) if implicit else ("rmse", False)
         train, validation = recsys.split_validation(arrays.train, config.data.validation_fraction,
                                                     config.data.limit, config.seed)
         everything = recsys.concat(arrays.train, arrays.test)
@@ -115,7 +122,7 @@ class Ranking(Task):
         counts = np.bincount(recsys.concat(train, validation).items, minlength=arrays.num_items)
         return RankingTaskData(
             train=datasets["train"], validation=datasets.get("validation"), test=datasets["test"],
-            num_train_examples=len(train_targets), info=recsys.describe(arrays),
+            num_train_examples=len(train_targets),
             arrays=arrays, sizes=input_sizes(arrays), implicit=implicit, train_mean=float(train_targets.mean()),
             test_split=labelled["test"][0], test_targets=labelled["test"][1], item_counts=counts,
             positive_splits=(train, validation))
@@ -137,7 +144,15 @@ class Ranking(Task):
 
     # -- evaluation ----------------------------------------------------------------------------
     def baseline_key(self) -> str:
-        return "popularity_auc" if self.primary_metric == "auc" else "mean_baseline_rmse"
+        return objective_for(False).baseline
+
+    def objective(self, config: RunConfig) -> Objective:
+        return objective_for(config.data.recsys.implicit)
+
+    def output_spec(self, data: RankingTaskData, heldout: Heldout):
+        objective = objective_for(data.implicit)
+        return dataclasses.replace(super().output_spec(data, heldout), metric=objective.metric,
+                                   higher_is_better=objective.higher_is_better)
 
     def evaluate(self, model: keras.Model, data: RankingTaskData, config: RunConfig) -> dict[str, float]:
         results = super().evaluate(model, data, config)

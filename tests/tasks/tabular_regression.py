@@ -73,8 +73,10 @@ SPEC = TaskSpec(
 # ----------------------------------------------------------------------------- data
 
 
-@dataclass
-class TabularInfo:
+@dataclass(kw_only=True)
+class TabularTaskData(TaskData):
+    """The toy task's typed data, as every task's data is."""
+
     features: list[str]
     train_features: np.ndarray  # what the Normalization layer adapts to
     train_mean: float
@@ -117,9 +119,9 @@ def rmse(predictions: np.ndarray, targets: np.ndarray) -> float:
 def build_mlp(config: RunConfig, data: TaskData):
     import keras
 
-    inputs = keras.Input((len(data.info["tabular"].features),), name="features")
+    inputs = keras.Input((len(data.features),), name="features")
     normalize = keras.layers.Normalization(name="normalize")
-    normalize.adapt(data.info["tabular"].train_features)
+    normalize.adapt(data.train_features)
     x = normalize(inputs)
     for units in config.model.mlp.hidden_units:
         x = keras.layers.Dense(units, activation="relu")(x)
@@ -152,12 +154,13 @@ class TabularRegression(Task):
             return make_pipeline(array_rows(({"features": x[rows]}, y[rows])), training=training,
                                  batch_size=config.train.batch_size, seed=config.seed)
 
-        info = {"tabular": TabularInfo(features, x[train], float(y[train].mean()), x[test], y[test])}
-        return TaskData(train=pipeline(train, True), validation=pipeline(validation, False) if len(validation) else None,
-                        test=pipeline(test, False), num_train_examples=len(train), info=info)
+        return TabularTaskData(
+            train=pipeline(train, True), validation=pipeline(validation, False) if len(validation) else None,
+            test=pipeline(test, False), num_train_examples=len(train), features=features,
+            train_features=x[train], train_mean=float(y[train].mean()), test_inputs=x[test], test_targets=y[test])
 
     def heldout(self, data: TaskData, limit: int) -> Heldout:
-        tabular = data.info["tabular"]
+        tabular = data
         return Heldout({"features": tabular.test_inputs[:limit]}, tabular.test_targets[:limit])
 
     def compile_model(self, model, config: RunConfig, data: TaskData) -> None:
@@ -174,7 +177,7 @@ class TabularRegression(Task):
 
     def evaluate(self, model, data: TaskData, config: RunConfig) -> dict[str, float]:
         results = super().evaluate(model, data, config)
-        tabular = data.info["tabular"]
+        tabular = data
         results["mean_baseline_rmse"] = rmse(np.full(len(tabular.test_targets), tabular.train_mean), tabular.test_targets)
         return results
 
@@ -182,5 +185,5 @@ class TabularRegression(Task):
         return {"rmse": rmse(outputs, heldout.targets)}
 
     def device_preprocessing(self, data: TaskData, config: RunConfig) -> dict[str, Any]:
-        return {"kind": "tabular", "features": data.info["tabular"].features,
+        return {"kind": "tabular", "features": data.features,
                 "note": "input: one float32 row of the feature columns in this order, unscaled"}
