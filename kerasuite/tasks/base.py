@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # keep this module cheap to import
 
     from kerasuite.config import RunConfig
     from kerasuite.export.spec import Agreement, OutputSpec
+    from kerasuite.runtime.device_spec import DeviceSpec
 
 Arrays = dict[str, np.ndarray]
 
@@ -167,9 +168,11 @@ class Task(abc.ABC):
         """Files the run folder keeps beside model.keras (text: the vocab.txt its ids index);
         the trainer calls it once, when it writes config.json."""
 
-    def device_preprocessing(self, data: TaskData, config: "RunConfig") -> dict[str, Any]:
-        """What a device must do to raw input before ``invoke`` (goes to signature.json)."""
-        return {}
+    def device_spec(self, data: TaskData, config: "RunConfig") -> "DeviceSpec | None":
+        """What a device must do to raw input before ``invoke``: one typed spec
+        (``kerasuite.runtime.device_spec``) that becomes signature.json's ``preprocessing``, the
+        TFLite metadata's input description and what the runtime parses back (None: nothing)."""
+        return None
 
     def callbacks(self, model: "keras.Model", data: TaskData, log_dir: Path, config: "RunConfig") -> list:
         """Extra TensorBoard writers (confusion matrix, samples, embeddings)."""

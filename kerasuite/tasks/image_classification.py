@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -13,6 +12,7 @@ from kerasuite.config import RunConfig
 from kerasuite.data import images as image_sources
 from kerasuite.data.pipeline import make_split_pipelines
 from kerasuite.models.vision import build_conv_stack
+from kerasuite.runtime.device_spec import ImageSpec
 from kerasuite.tasks.base import Heldout, Task, TaskData
 from kerasuite.tasks.classification import ClassificationMixin
 
@@ -93,18 +93,10 @@ class ImageClassification(ClassificationMixin, Task):
             return inputs
         return {name: np.repeat(value, 3, axis=-1) for name, value in inputs.items()}
 
-    def device_preprocessing(self, data: ImageTaskData, config: RunConfig) -> dict[str, Any]:
-        return {
-            "kind": "image",
-            "input": "image",
-            "height": data.height,
-            "width": data.width,
-            "channels": 3 if data.grayscale else data.channels,
-            "trained_channels": data.channels,
-            "resize": "bilinear",
-            "scale": 1.0 / 255.0,
-            "note": "decode to uint8, resize to height x width, multiply by scale (pixels in [0, 1])",
-        }
+    def device_spec(self, data: ImageTaskData, config: RunConfig) -> ImageSpec:
+        return ImageSpec(input="image", height=data.height, width=data.width,
+                         channels=3 if data.grayscale else data.channels, trained_channels=data.channels,
+                         resize="bilinear", scale=1.0 / 255.0)
 
     def callbacks(self, model, data: ImageTaskData, log_dir: Path, config: RunConfig) -> list:
         from kerasuite.tensorboard_images import ConfusionMatrixCallback, SampleGridCallback

@@ -22,6 +22,7 @@ from kerasuite.data import recsys
 from kerasuite.errors import UserError
 from kerasuite.metrics import ease
 from kerasuite.models.ranking import build_ranking_dcn, build_ranking_mlp
+from kerasuite.runtime.device_spec import RecsysPairSpec
 from kerasuite.tasks.base import Heldout, Objective, Task, TaskData, steps_per_execution
 from kerasuite.tasks.retrieval import input_sizes, make_datasets, oov_user_augment
 from kerasuite.training.optimizers import make_optimizer
@@ -196,16 +197,12 @@ class Ranking(Task):
                 with open(tmp, "wb") as handle:
                     np.savez(handle, **tables)
 
-    def device_preprocessing(self, data: RankingTaskData, config: RunConfig) -> dict[str, Any]:
+    def device_spec(self, data: RankingTaskData, config: RunConfig) -> RecsysPairSpec:
         arrays = data.arrays
-        return {
-            "kind": "recsys_pair",
-            "users": "users.txt",
-            "items": "items.txt",
-            "oov_index": recsys.OOV_INDEX,
-            "item_features": ITEM_FEATURES_FILE if (arrays.has_genres or arrays.has_titles) else None,
-            "output": "probability of an interaction" if data.implicit else "predicted rating",
-            "note": ("input file: one 'user_id,item_id' line; ids -> index = line number in users.txt/"
-                     "items.txt + 1 (unknown -> 0); item side features are row item_index of each "
-                     "array in item_features.npz"),
-        }
+        return RecsysPairSpec(
+            users="users.txt", items="items.txt", oov_index=recsys.OOV_INDEX,
+            item_features=ITEM_FEATURES_FILE if (arrays.has_genres or arrays.has_titles) else None,
+            output="probability of an interaction" if data.implicit else "predicted rating",
+            note=("input file: one 'user_id,item_id' line; ids -> index = line number in users.txt/"
+                  "items.txt + 1 (unknown -> 0); item side features are row item_index of each "
+                  "array in item_features.npz"))

@@ -30,6 +30,7 @@ from kerasuite.metrics import ease
 from kerasuite.metrics import retrieval as metrics
 from kerasuite.models.two_tower import (
     CATALOGUE_LAYER, CatalogueSoftmaxLoss, InBatchSoftmaxLoss, RecsysInputSizes, build_history_two_tower, build_topk_model, build_two_tower, towers)
+from kerasuite.runtime.device_spec import HistorySpec, RecsysQuerySpec
 from kerasuite.tasks.base import Heldout, Task, TaskData, steps_per_execution
 from kerasuite.tensorboard_projector import write_embedding_projector
 from kerasuite.training.optimizers import make_optimizer
@@ -358,35 +359,28 @@ class Retrieval(Task):
             topk_model.save(path)
             tflite.convert(path, "float32", Path(bundle_dir) / TOPK_MODEL_FILE)
 
-    def device_preprocessing(self, data: RetrievalTaskData, config: RunConfig) -> dict[str, Any]:
-        preprocessing = {
-            "kind": "recsys_user",
-            "input": "user_index",
-            "users": "users.txt",
-            "items": "items.txt",
-            "oov_index": recsys.OOV_INDEX,
-            "candidates": "candidates.npy",
-            "topk_model": TOPK_MODEL_FILE,
-            "top_k": min(config.model.two_tower.top_k, data.arrays.num_items - 1),
-            "note": ("user id -> index: line number in users.txt + 1, unknown ids -> 0; the query "
-                     "tower gives an embedding; score = candidates.npy @ embedding, row r is line r "
-                     f"of items.txt; or run {TOPK_MODEL_FILE} (outputs int32 candidate rows and "
-                     "float32 scores, best first)"),
-        }
+    def device_spec(self, data: RetrievalTaskData, config: RunConfig) -> RecsysQuerySpec:
         length = data.history_length
-        if length:
-            preprocessing["history"] = {
-                "input": "history", "dtype": "int32", "length": length, "padding_index": recsys.HISTORY_PADDING,
-                "order": data.history_order,
-                "truncation": f"keep the first {length} items in that order (the most recent)",
-                "duplicates": "kept once, at their most recent position",
-                "unknown_items": "item ids not in items.txt are dropped (never sent as index 0)",
-                "table": HISTORY_TABLE_FILE,
-                "note": (f"history -> item indices (line in items.txt + 1), padded with "
-                         f"{recsys.HISTORY_PADDING} to {length}; a known user's history as of training "
-                         f"is row user_index of {HISTORY_TABLE_FILE} (row 0: empty, for new users)"),
-            }
-        return preprocessing
+        history = HistorySpec(
+            input="history", dtype="int32", length=length, padding_index=recsys.HISTORY_PADDING,
+            order=data.history_order,
+            truncation=f"keep the first {length} items in that order (the most recent)",
+            duplicates="kept once, at their most recent position",
+            unknown_items="item ids not in items.txt are dropped (never sent as index 0)",
+            table=HISTORY_TABLE_FILE,
+            note=(f"history -> item indices (line in items.txt + 1), padded with "
+                  f"{recsys.HISTORY_PADDING} to {length}; a known user's history as of training "
+                  f"is row user_index of {HISTORY_TABLE_FILE} (row 0: empty, for new users)"),
+        ) if length else None
+        return RecsysQuerySpec(
+            input="user_index", users="users.txt", items="items.txt", oov_index=recsys.OOV_INDEX,
+            candidates="candidates.npy", topk_model=TOPK_MODEL_FILE,
+            top_k=min(config.model.two_tower.top_k, data.arrays.num_items - 1),
+            note=("user id -> index: line number in users.txt + 1, unknown ids -> 0; the query "
+                  "tower gives an embedding; score = candidates.npy @ embedding, row r is line r "
+                  f"of items.txt; or run {TOPK_MODEL_FILE} (outputs int32 candidate rows and "
+                  "float32 scores, best first)"),
+            history=history)
 
     def callbacks(self, model: keras.Model, data: RetrievalTaskData, log_dir: Path, config: RunConfig) -> list:
         arrays = data.arrays

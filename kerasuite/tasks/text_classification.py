@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
@@ -28,6 +27,7 @@ from kerasuite.models.layers.token_and_position_embedding import (
 )
 from kerasuite.models.ngram import build_ngram_classifier
 from kerasuite.models.sequence import build_sequence_classifier
+from kerasuite.runtime.device_spec import MediaPipeTokenization, TextSpec
 from kerasuite.runtime.text import vocabulary_text
 from kerasuite.runtime.text_ngrams import NgramFeaturizer, NgramSpec
 from kerasuite.tasks.base import Heldout, Task, TaskData
@@ -147,22 +147,13 @@ class TextClassification(ClassificationMixin, Task):
     def write_bundle_extras(self, data: TextTaskData, bundle_dir: Path) -> None:
         write_text_atomic(Path(bundle_dir) / "vocab.txt", vocabulary_text(data.vocabulary))
 
-    def device_preprocessing(self, data: TextTaskData, config: RunConfig) -> dict[str, Any]:
-        common = {
-            "kind": "text",
-            "vocabulary": "vocab.txt",
-            "sequence_length": data.sequence_length,
-            "standardize": data.standardize,
-            "split": "whitespace",
-            "pad_id": 0,
-            "oov_id": 1,
-        }
+    def device_spec(self, data: TextTaskData, config: RunConfig) -> TextSpec:
+        common = dict(vocabulary="vocab.txt", sequence_length=data.sequence_length, standardize=data.standardize,
+                      split="whitespace", pad_id=0, oov_id=1, tokens=tuple(data.vocabulary))
         if data.ngrams is not None:
-            return {
-                **common,
-                "input": NGRAM_INPUT_NAME,
-                "ngrams": data.ngrams.as_dict(),
-                "note": (
+            return TextSpec(
+                **common, input=NGRAM_INPUT_NAME, ngrams=data.ngrams,
+                note=(
                     "n-gram ids, not a token sequence (kerasuite/runtime/text_ngrams.py): standardize and "
                     "split as for the token models; per word, its vocab.txt id (1 if absent), then "
                     "V + fnv1a32(prev + ' ' + word) % bigram_buckets (from the second word), then "
@@ -170,25 +161,25 @@ class TextClassification(ClassificationMixin, Task):
                     "'<' + word + '>' by start and length (char_min..char_max), V = lines in vocab.txt; "
                     "keep the first sequence_length ids, pad with 0; int32 [1, sequence_length]."
                 ),
-            }
+            )
         from kerasuite.export.mediapipe_text import regex_tokenizer
 
         mediapipe = regex_tokenizer(data.vocabulary, data.standardize)
-        return {
+        return TextSpec(
             # MediaPipe Tasks' TextClassifier tokenizes from the file's metadata (RegexTokenizer):
             # what it reproduces exactly, and what an app must still do to the text itself.
-            "mediapipe": {"tokenizer": "RegexTokenizer", "delimiter": mediapipe.input.delim_regex,
-                          "exact": mediapipe.exact, "app_must": mediapipe.remaining},
+            mediapipe=MediaPipeTokenization(tokenizer="RegexTokenizer", delimiter=mediapipe.input.delim_regex,
+                                            exact=mediapipe.exact, app_must=mediapipe.remaining),
             **common,
-            "input": INPUT_NAME,
-            "note": (
+            input=INPUT_NAME,
+            note=(
                 "decode UTF-8; standardize (lower = ASCII A-Z only; split/strip punctuation = each of the "
                 "32 ASCII punctuation characters becomes a space / is deleted); split on ASCII whitespace; id = line number in vocab.txt, 1 if absent; "
                 "keep the first sequence_length ids, pad with 0; int32 [1, sequence_length]. "
                 "The fused LSTM keeps state between invokes: call reset_all_variables() before each "
                 "(kerasuite.runtime does)."
             ),
-        }
+        )
 
     # -- TensorBoard -------------------------------------------------------------------------
     def write_run_files(self, data: TextTaskData, run_dir: Path) -> None:

@@ -15,12 +15,13 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from kerasuite.config import DataConfig, ModelConfig, RunConfig, TaskSpec
 from kerasuite.errors import UserError
+from kerasuite.runtime.device_spec import DeviceSpec
 from kerasuite.schema import setting
 from kerasuite.tasks.base import Heldout, Task, TaskData, steps_per_execution
 
@@ -71,6 +72,16 @@ SPEC = TaskSpec(
 
 
 # ----------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True, kw_only=True)
+class TabularSpec(DeviceSpec):
+    """The toy task's own device spec kind: subclassing registers ``"tabular"`` for parsing."""
+
+    kind: ClassVar[str] = "tabular"
+
+    features: tuple[str, ...] = field(default=(), metadata={"parse": tuple})
+    note: str = "input: one float32 row of the feature columns in this order, unscaled"
 
 
 @dataclass(kw_only=True)
@@ -184,6 +195,5 @@ class TabularRegression(Task):
     def score(self, outputs: np.ndarray, heldout: Heldout, data: TaskData) -> dict[str, float]:
         return {"rmse": rmse(outputs, heldout.targets)}
 
-    def device_preprocessing(self, data: TaskData, config: RunConfig) -> dict[str, Any]:
-        return {"kind": "tabular", "features": data.features,
-                "note": "input: one float32 row of the feature columns in this order, unscaled"}
+    def device_spec(self, data: TaskData, config: RunConfig) -> "TabularSpec":
+        return TabularSpec(features=tuple(data.features))
