@@ -19,12 +19,14 @@ import numpy as np
 
 from kerasuite.config import RunConfig
 from kerasuite.data import recsys
+from kerasuite.data.recsys_pipeline import make_datasets, oov_user_augment
 from kerasuite.errors import UserError
 from kerasuite.metrics import ease
+from kerasuite.metrics.ranking import auc, rmse
 from kerasuite.models.ranking import build_ranking_dcn, build_ranking_mlp
+from kerasuite.models.two_tower import RecsysInputSizes, input_sizes
 from kerasuite.runtime.device_spec import RecsysPairSpec
 from kerasuite.tasks.base import Heldout, Objective, Task, TaskData, steps_per_execution
-from kerasuite.tasks.retrieval import input_sizes, make_datasets, oov_user_augment
 from kerasuite.training.optimizers import make_optimizer
 
 ITEM_FEATURES_FILE = "item_features.npz"
@@ -35,7 +37,7 @@ class RankingTaskData(TaskData):
     """ranking's data as typed fields."""
 
     arrays: recsys.RecsysArrays
-    sizes: Any  # RecsysInputSizes: the embedding tables' sizes
+    sizes: RecsysInputSizes  # the embedding tables' sizes
     implicit: bool  # interactions as positives + sampled negatives (AUC), else ratings (RMSE)
     train_mean: float  # the rating baseline and the rating head's starting bias
     test_split: recsys.EncodedSplit  # held-out pairs (with sampled negatives when implicit)
@@ -50,30 +52,6 @@ def _builder(build):
                      mean_target=data.train_mean)
 
     return family
-
-
-def rmse(predictions: np.ndarray, targets: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((np.ravel(predictions).astype(np.float64) - targets) ** 2)))
-
-
-def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve via the rank statistic (ties get their average rank)."""
-    scores = np.ravel(scores).astype(np.float64)
-    labels = np.ravel(labels).astype(bool)
-    positives, negatives = int(labels.sum()), int((~labels).sum())
-    if positives == 0 or negatives == 0:
-        raise ValueError("AUC needs both positive and negative examples")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    sorted_scores = scores[order]
-    start = 0
-    while start < len(scores):  # average ranks over runs of equal scores
-        stop = start
-        while stop + 1 < len(scores) and sorted_scores[stop + 1] == sorted_scores[start]:
-            stop += 1
-        ranks[order[start:stop + 1]] = (start + stop) / 2.0 + 1.0
-        start = stop + 1
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
 
 
 def objective_for(implicit: bool) -> Objective:

@@ -20,16 +20,16 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from kerasuite.config import RunConfig
 from kerasuite.data import recsys
-from kerasuite.data.pipeline import array_rows, make_pipeline
+from kerasuite.data.recsys_pipeline import chain, history_dropout_augment, make_datasets, oov_user_augment
 from kerasuite.errors import UserError
 from kerasuite.metrics import ease
 from kerasuite.metrics import retrieval as metrics
+from kerasuite.models.losses import CatalogueSoftmaxLoss, InBatchSoftmaxLoss
 from kerasuite.models.two_tower import (
-    CATALOGUE_LAYER, CatalogueSoftmaxLoss, InBatchSoftmaxLoss, RecsysInputSizes, build_history_two_tower, build_topk_model, build_two_tower, towers)
+    CATALOGUE_LAYER, RecsysInputSizes, build_history_two_tower, build_topk_model, build_two_tower, input_sizes, towers)
 from kerasuite.runtime.device_spec import HistorySpec, RecsysQuerySpec
 from kerasuite.tasks.base import Heldout, Task, TaskData, steps_per_execution
 from kerasuite.tensorboard_projector import write_embedding_projector
@@ -70,78 +70,6 @@ class RetrievalTaskData(TaskData):
             raise ValueError("retrieval data has no candidate embeddings: bind a trained model with "
                              "Retrieval.with_trained_model(model, data) first")
         return self.candidates
-
-
-def input_sizes(arrays: recsys.RecsysArrays, sampling_correction: bool = False) -> RecsysInputSizes:
-    return RecsysInputSizes(
-        num_users=arrays.num_users, num_items=arrays.num_items,
-        num_genres=arrays.item_genres.shape[1],
-        title_vocabulary=len(arrays.title_tokens) + 2 if arrays.has_titles else 0,
-        title_length=arrays.item_title_ids.shape[1] if arrays.has_titles else 0,
-        sampling_correction=sampling_correction,
-    )
-
-
-def oov_user_augment(rate: float):
-    """Training-only: replace a share of user indices by the OOV index so its embedding learns
-    what an unknown user should get (close to the popular items).
-
-    Vectorized: it takes a whole batch (one draw per row) and goes to the pipeline's
-    ``batch_augment_fn``; as a per-element map it made the input 20x slower than the model."""
-
-    def augment(features, target):
-        features = dict(features)
-        users = features["user_index"]
-        drop = tf.random.uniform(tf.shape(users)) < rate
-        features["user_index"] = tf.where(drop, tf.zeros_like(users), users)
-        return features, target
-
-    return augment
-
-
-def history_dropout_augment(rate: float):
-    """Training-only: each history slot is emptied (set to the padding index) with probability
-    ``rate``; the remaining items keep their positions (mean pooling ignores padding)."""
-
-    def augment(features, target):
-        features = dict(features)
-        history = features["history"]
-        drop = tf.random.uniform(tf.shape(history)) < rate
-        features["history"] = tf.where(drop, tf.zeros_like(history), history)
-        return features, target
-
-    return augment
-
-
-def chain(*augments):
-    """One batch augment applying each given one in turn (``None`` entries skipped; ``None`` if none)."""
-    present = [fn for fn in augments if fn is not None]
-    if not present:
-        return None
-
-    def augment(features, target):
-        for fn in present:
-            features, target = fn(features, target)
-        return features, target
-
-    return augment
-
-
-def make_datasets(config: RunConfig, splits: dict[str, tuple[dict, np.ndarray]],
-                  augment=None) -> dict[str, tf.data.Dataset]:
-    """Each ``(features, targets)`` split through the canonical pipeline (training: shuffled)."""
-    out = {}
-    for name, (features, targets) in splits.items():
-        training = name == "train"
-        # In-memory rows: training draws a full permutation per epoch (files are often sorted by
-        # user, or positives before sampled negatives, which a bounded shuffle buffer would not mix).
-        out[name] = make_pipeline(
-            array_rows((features, targets)), training=training, batch_size=config.train.batch_size,
-            batch_augment_fn=augment if training else None, seed=config.seed, auto_shard="DATA",
-            # The in-batch softmax treats a 1-example last batch as a trivial (zero-loss) problem.
-            drop_remainder=training and len(targets) > config.train.batch_size,
-        )
-    return out
 
 
 class ItemEmbeddingProjector(keras.callbacks.Callback):
