@@ -107,3 +107,11 @@ def test_parse_names_what_is_wrong_and_keeps_unknown_kinds():
     parsed = device_spec.parse(other)
     assert isinstance(parsed, device_spec.UnknownDeviceSpec) and parsed.to_json() == other
     assert parsed.model_input == "points" and not parsed.reader
+
+
+@pytest.mark.parametrize("task_name", sorted(t for t in VARIANTS if "-" not in t))
+def test_a_tiny_runs_bundle_carries_the_same_preprocessing_as_before(tiny_run, task_name):
+    folder, _ = tiny_run(task_name)
+    signature = json.loads((folder / "bundle" / "signature.json").read_text())
+    written = json.dumps(signature["preprocessing"], indent=2, sort_keys=False) + "\n"  # key order too
+    assert written == (GOLDEN / f"{task_name}.json").read_text()
