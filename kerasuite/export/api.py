@@ -175,7 +175,7 @@ def export_model(
         raise UserError(f"modes: unknown mode {unknown[0] if unknown else '(none given)'!r}; "
                         f"choose from {', '.join(EXPORT_MODES)}")
     per_mode = tolerances_for(modes, tolerances if tolerances is not None else options.parity)
-    prepared = prepare_for_export(model)
+    prepared = prepare_for_export(model, options.lstm)
     names = [tensor.name for tensor in prepared.model.inputs]
     calibration = model_inputs(representative, names, "representative")
     check_source = heldout if heldout is not None else representative

@@ -372,13 +372,14 @@ def print_summary(report: dict[str, Any]) -> None:
         print(f"  {describe(report['baseline'])}")
     exports = report.get("exports", {})
     if exports:
-        print(f"  {'mode':<8} {'size':>10} {'metric':>10} {'agreement':>10} {'max|diff|':>10} {'p50 ms':>8}  parity")
+        width = max(8, *(len(mode) for mode in exports))
+        print(f"  {'mode':<{width}} {'size':>10} {'metric':>10} {'agreement':>10} {'max|diff|':>10} {'p50 ms':>8}  parity")
         for mode, result in exports.items():
             parity = result["parity"]
             metric = next(iter(result["eval"].values()), float("nan"))
             agreement = parity.get("agreement")
             print(
-                f"  {mode:<8} {result['size_bytes']:>10,} {metric:>10.4f} "
+                f"  {mode:<{width}} {result['size_bytes']:>10,} {metric:>10.4f} "
                 f"{(f'{agreement:.4f}' if agreement is not None else '-'):>10} {parity['max_abs_diff']:>10.2e} "
                 f"{(result['latency_ms'] or {}).get('p50', float('nan')):>8.3f}  "
                 f"{'passed' if parity['passed'] else 'FAILED (kept in failed/, do not ship)'}"
