@@ -435,7 +435,7 @@ def edge_section(task_name: str, spec: dict[str, Any]) -> dict[str, Any]:
     def med(rows: list[dict[str, float]]) -> dict[str, float]:
         return {q: statistics.median(r[q] for r in rows) for q in ("p50", "p90")}
 
-    primary = task.primary_metric
+    primary = task.objective(config).metric
     out: dict[str, Any] = {
         "metric": primary,
         "keras_metric": _metric(report["eval"], primary),

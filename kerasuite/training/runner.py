@@ -228,6 +228,7 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
             check_run_dir_space(run_dir, model)
             create_run_dir(run_dir, overwrite)
             cfg.save(config, run_dir / "config.json")
+            task.write_run_files(data, run_dir)
 
         # A collective: it also keeps every worker from reading the backup before the chief has
         # cleared it for --overwrite.
@@ -286,11 +287,12 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
         "eval": task.evaluate(model, data, config),
         "train": history,
     }
-    if data.info.get("skipped_files"):
-        report["skipped_files"] = int(data.info["skipped_files"])
+    if data.skipped_files:
+        report["skipped_files"] = int(data.skipped_files)
     from kerasuite.training.baseline import baseline_verdict
 
-    report["baseline"] = baseline_verdict(task.primary_metric, task.higher_is_better, task.baseline_key(), report["eval"])
+    objective = task.objective(config)
+    report["baseline"] = baseline_verdict(objective.metric, objective.higher_is_better, objective.baseline, report["eval"])
 
     if config.export.modes:
         from kerasuite.export.bundle import export_bundle
