@@ -87,7 +87,12 @@ def test_markdown_names_every_measured_task():
     from readme_tables import render
 
     tables = tool.results_tables(report)
-    assert set(tables) == {"pipeline", "startup"}
+    assert set(tables) == {"targets", "pipeline", "startup"}
+    # met is judged from the numbers: headroom 3.0 >= 3, wait 1% < 5%, start-up 1.50 s train --help < 3 s
+    assert [row[2] for row in tables["targets"]["rows"]] == [True, True, True], tables["targets"]
+    report["startup_seconds"]["train_usage_error"] = 1.2
+    report["pipeline"]["ranking"]["headroom"] = 2.5
+    assert [row[2] for row in tool.results_tables(report)["targets"]["rows"]] == [False, True, False]
     for name in tables:
         assert render({"tables": tables, "command": "c"}, name, "results/benchmark.json").count("\n|") >= 2
 

@@ -765,6 +765,9 @@ def _table(columns: list[str], rows: list[list]) -> dict[str, list]:
 def results_tables(report: dict[str, Any]) -> dict[str, dict]:
     """The run's tables as ``{"columns", "rows"}`` (the README's, via tools/readme_tables.py)."""
     tables: dict[str, dict] = {}
+    targets = targets_table(report)
+    if targets:
+        tables["targets"] = targets
     if report.get("pipeline"):
         rows = []
         for task, row in report["pipeline"].items():
@@ -837,6 +840,43 @@ def results_tables(report: dict[str, Any]) -> dict[str, dict]:
               f"{row['mirrored_2_logical']['train_examples_per_second']:,.0f}", f"{row['mirrored_vs_2_threads']:.2f}x"]
              for task, row in report["threads"].items()])
     return tables
+
+
+CONV_TASKS = ("image_classification", "image_classification_96x96x3")
+
+
+def _span(values: list[float], text: str = "{:.1f}x") -> str:
+    low, high = min(values), max(values)
+    return text.format(low) if low == high else f"{text.format(low)}-{text.format(high)}"
+
+
+def targets_table(report: dict[str, Any]) -> dict[str, list] | None:
+    """The performance targets judged from this run's own numbers (met: computed, not written)."""
+    rows = []
+    pipeline = report.get("pipeline", {})
+    if pipeline:
+        headroom = [row["headroom"] for row in pipeline.values()]
+        rows.append(["pipeline at least 3x faster than the model consumes", _span(headroom), min(headroom) >= 3])
+        waits = {task: row["input_wait_fraction"] for task, row in pipeline.items()}
+        rows.append(["time waiting for input under 5% of step time",
+                     ", ".join(f"{task} {100 * wait:.1f}%" for task, wait in waits.items()), max(waits.values()) < 0.05])
+    edge = report.get("edge", {})
+    conv = {task: row["int8"]["latency_ms"]["p50"] / row["float32"]["latency_ms"]["p50"]
+            for task, row in edge.items() if task in CONV_TASKS and "int8" in row and "float32" in row}
+    if conv:
+        rows.append(["int8 at most 0.8x float32 latency, conv models",
+                     ", ".join(f"{task} {ratio:.2f}x" for task, ratio in conv.items()), max(conv.values()) <= 0.8])
+    sizes = {task: row["int8"]["size_bytes"] / row["float32"]["size_bytes"] for task, row in edge.items()
+             if "int8" in row and "float32" in row and row["float32"]["size_bytes"] > 100_000}
+    if sizes:
+        rows.append(["int8 file at most 0.3x float32 above 100 kB",
+                     ", ".join(f"{task} {ratio:.2f}x" for task, ratio in sizes.items()), max(sizes.values()) <= 0.3])
+    startup = report.get("startup_seconds")
+    if startup:
+        rows.append(["start-up: `edge --help` < 1 s, `train --help` < 3 s, usage error < 1 s",
+                     f"{startup['edge_help']:.2f} s, {startup['train_help']:.2f} s, {startup['train_usage_error']:.2f} s",
+                     startup["edge_help"] < 1 and startup["train_help"] < 3 and startup["train_usage_error"] < 1])
+    return _table(["target", "measured in this run", "met"], rows) if rows else None
 
 
 def machine_line(report: dict[str, Any]) -> str:
