@@ -1063,7 +1063,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_results:
         from readme_tables import write_results
 
-        write_results("benchmark", report["command"] + " --write-results", results_tables(report),
+        m = report["machine"]
+        run = _table(["measured", "machine", "versions", "load average start / end", "seconds"],
+                     [[report["created"], f"{m['cpu_model']}, {m['cores']} cores ({', '.join(m['simd_flags'])})",
+                       f"TF {m['tensorflow']}, Keras {m['keras']}, LiteRT {m['litert']}",
+                       f"{m['load_average_start'][0]:.1f} / {m['load_average_end'][0]:.1f}", round(report["seconds"])]])
+        write_results("benchmark", report["command"] + " --write-results", {"run": run, **results_tables(report)},
                       machine=machine_line(report), seconds=round(report["seconds"]), errors=report.get("errors", {}))
     print(table)
     print(f"wrote {out / 'benchmark.json'} and {out / 'benchmark.md'} in {report['seconds']:.0f} s")
