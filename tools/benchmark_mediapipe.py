@@ -75,7 +75,8 @@ def measure_file(path: Path, example: dict, runs: int, rounds: int) -> dict[str,
     from kerasuite.runtime.mediapipe import MediaPipeClassifier, applicability as mediapipe_applicability
 
     interpreter = TFLiteModel(path, threads=1)
-    description = {**interpreter.describe(), "task": example["task"]}
+    # signature.json's entry too: the applicability rules read its ops, variable tensors and state
+    description = {**example["described"], **interpreter.describe(), "task": example["task"]}
     calls: dict[str, Any] = {}
     reasons: dict[str, str] = {}
     batch = {name: value[:1] for name, value in example["inputs"].items()}
@@ -124,7 +125,8 @@ def benchmark(bundles: list[Path], runs: int, rounds: int) -> list[dict[str, Any
         for mode, described in signature["modes"].items():
             path = bundle / described["file"]
             print(f"[benchmark_mediapipe] {bundle.name} {mode}", flush=True)
-            found = measure_file(path, {"task": signature["task"], "inputs": inputs}, runs, rounds)
+            found = measure_file(path, {"task": signature["task"], "inputs": inputs, "described": described},
+                                 runs, rounds)
             rows.append({"bundle": bundle.name, "task": signature["task"], "model": signature["model"], "mode": mode,
                          "size_bytes": path.stat().st_size,
                          "size_bytes_without_metadata": described.get("size_bytes_without_metadata"),
