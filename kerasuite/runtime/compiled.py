@@ -98,13 +98,13 @@ class CompiledTFLiteModel:
         self._output = self.reference.outputs[0]
         self._output_size = int(np.prod(self._output["shape"]))
         # LiteRT sets up its environment and accelerators lazily, at the first buffer write, and
-        # logs that set-up natively: warm up once with zeros while fd 2 is silenced.
+        # logs that set-up natively: write zeros once while fd 2 is silenced. No invoke: zeros are
+        # not a valid input of every model (an int8 ranking file failed to invoke on them).
         with native_stderr_silenced():
             self._input_buffers = self.model.create_input_buffers(0)
             self._output_buffers = self.model.create_output_buffers(0)
             for buffer, (_, detail) in zip(self._input_buffers, self._inputs):
                 buffer.write(np.zeros([int(s) for s in detail["shape"]], detail["dtype"]))
-            self._invoke()
 
     input_names = property(lambda self: self.reference.input_names)
     fixed_batch = property(lambda self: 1)
