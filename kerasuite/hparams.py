@@ -102,6 +102,19 @@ class TwoTowerConfig:
     # validation copy (one training item per user held out), 8 epochs: recall@10 0.643 at 0,
     # 0.661 at 0.3, 0.657 at 0.5 (EASE 0.692).
     history_dropout: float = setting(0.3, min=0.0, below=1.0)
+    # history_two_tower: how the history's item embeddings are pooled. "mean"; "sqrt": sum / sqrt(n),
+    # so a longer history gives a larger (more confident) input, as in Mult-DAE's normalised input.
+    history_pooling: str = setting("mean", choices=("mean", "sqrt"))
+    # history_two_tower's query MLP (empty: hidden_units) and its activation
+    history_hidden_units: tuple[int, ...] = setting((), min=1)
+    history_activation: str = setting("relu", choices=("relu", "tanh"))
+    # history_two_tower: the history reads its own item embedding instead of the candidate tower's
+    # (Mult-DAE's separate input and output item weights)
+    separate_history_embedding: bool = False
+    # history_two_tower, training split only: the example's own target stays in its history (and
+    # is dropped like any item, by history_dropout), as in Mult-DAE's denoising input; otherwise
+    # it is always removed, so its absence can mark it
+    history_keeps_target: bool = False
 
 
 @dataclass
