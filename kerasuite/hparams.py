@@ -105,16 +105,6 @@ class TwoTowerConfig:
     # history_two_tower: how the history's item embeddings are pooled. "mean"; "sqrt": sum / sqrt(n),
     # so a longer history gives a larger (more confident) input, as in Mult-DAE's normalised input.
     history_pooling: str = setting("mean", choices=("mean", "sqrt"))
-    # history_two_tower's query MLP (empty: hidden_units) and its activation
-    history_hidden_units: tuple[int, ...] = setting((), min=1)
-    history_activation: str = setting("relu", choices=("relu", "tanh"))
-    # history_two_tower: the history reads its own item embedding instead of the candidate tower's
-    # (Mult-DAE's separate input and output item weights)
-    separate_history_embedding: bool = False
-    # history_two_tower, training split only: the example's own target stays in its history (and
-    # is dropped like any item, by history_dropout), as in Mult-DAE's denoising input; otherwise
-    # it is always removed, so its absence can mark it
-    history_keeps_target: bool = False
 
 
 @dataclass

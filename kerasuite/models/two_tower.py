@@ -198,9 +198,9 @@ def build_topk_model(query_tower: keras.Model, candidate_embeddings, k: int, his
     return keras.Model(inputs, {"scores": scores, "candidate_row": rows}, name="retrieve_top_k")
 
 
-def _mlp(x, hidden_units: tuple[int, ...], output_dim: int, prefix: str, activation: str = "relu"):
+def _mlp(x, hidden_units: tuple[int, ...], output_dim: int, prefix: str):
     for position, units in enumerate(hidden_units):
-        x = layers.Dense(units, activation=activation, name=f"{prefix}_hidden_{position}")(x)
+        x = layers.Dense(units, activation="relu", name=f"{prefix}_hidden_{position}")(x)
     x = layers.Dense(output_dim, name=f"{prefix}_projection")(x)
     # Unit-length embeddings: the temperature then sets the logit scale, and int8 quantization
     # of the query tower sees a bounded output range.
@@ -379,15 +379,13 @@ def history_query_vector(cfg: TwoTowerConfig, sizes: RecsysInputSizes, inputs: d
     # Builtin TFLite ops only (NOT_EQUAL, CAST, MUL, SUM, MAXIMUM, DIV): no SELECT, which TFLM
     # lacks for int32.
     not_padding = ops.not_equal(inputs["history"], 0)
-    if cfg.separate_history_embedding:
-        item_embedding = IndexEmbedding(sizes.num_items, cfg.embedding_dim, name="history_item_embedding")
     pooling = MaskedSqrtPooling(name="history_sqrt") if cfg.history_pooling == "sqrt" else MaskedMeanPooling(
         name="history_mean")
     x = pooling([item_embedding(inputs["history"]), not_padding])
     if cfg.use_user_id:
         user = IndexEmbedding(sizes.num_users, cfg.embedding_dim, name="user_embedding")(inputs["user_index"])
         x = layers.Concatenate(name="query_features")([x, user])
-    return _mlp(x, cfg.history_hidden_units or cfg.hidden_units, cfg.embedding_dim, "query", cfg.history_activation)
+    return _mlp(x, cfg.hidden_units, cfg.embedding_dim, "query")
 
 
 def build_candidate_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes, item_embedding=None) -> keras.Model:

@@ -179,9 +179,7 @@ class Retrieval(Task):
             features = recsys.example_features(arrays, split)
             if history_length:
                 table = tables["test" if name == "test" else "train"]
-                keep = name == "train" and config.model.two_tower.history_keeps_target
-                features["history"] = recsys.histories_for(table, split.users, None if keep else split.items,
-                                                           history_length)
+                features["history"] = recsys.histories_for(table, split.users, split.items, history_length)
             if correction:
                 features["item_sampling_probability"] = (counts[split.items] / counts.sum()).astype(np.float32)
             # catalogue softmax: the label is the item's catalogue row; in-batch: the diagonal (unused)
