@@ -373,10 +373,11 @@ def build_query_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Mod
 
 
 def history_query_vector(cfg: TwoTowerConfig, sizes: RecsysInputSizes, inputs: dict, item_embedding):
-    """The query side of :func:`build_history_two_tower`: the masked mean of the history items'
-    embeddings (the layer the candidate tower uses too), with the user id embedding beside it
+    """The query side of :func:`build_history_two_tower`: the history items' embeddings (the
+    layer the candidate tower uses too) pooled over the real positions (``cfg.history_pooling``:
+    sum / sqrt(n) or mean), with the user id embedding beside it
     when ``cfg.use_user_id`` (index 0, the OOV row, for a user the model never saw)."""
-    # Builtin TFLite ops only (NOT_EQUAL, CAST, MUL, SUM, MAXIMUM, DIV): no SELECT, which TFLM
+    # Builtin TFLite ops only (NOT_EQUAL, CAST, MUL, SUM, MAXIMUM, SQRT, DIV): no SELECT, which TFLM
     # lacks for int32.
     not_padding = ops.not_equal(inputs["history"], 0)
     pooling = MaskedSqrtPooling(name="history_sqrt") if cfg.history_pooling == "sqrt" else MaskedMeanPooling(

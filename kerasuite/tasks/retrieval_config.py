@@ -53,7 +53,7 @@ SPEC = TaskSpec(
         # sqrt pooling, 0.672 also with rate 0.003 and 16 epochs, 0.681 also at dimension 128.
         "history_two_tower": {
             "model.two_tower.embedding_dim": 128, "model.two_tower.hidden_units": (256,),
-            "model.two_tower.history_pooling": "sqrt", "train.learning_rate": 0.003, "train.epochs": 16,
+            "train.learning_rate": 0.003, "train.epochs": 16,
         },
     },
 )
