@@ -97,7 +97,9 @@ class TaskSpec:
     ``presets`` map a preset name to dotted keys with typed values. ``default`` applies to every
     run; ``quick`` (small models for benchmarks and smoke runs) and ``tiny`` (the smallest
     settings that still run the real code, for tests) apply over it, after
-    :data:`COMMON_PRESETS`. ``check`` holds rules that span sections."""
+    :data:`COMMON_PRESETS`. ``family_presets`` map a family to dotted keys applied over ``default``
+    when that family is chosen (before ``quick``/``tiny``, so those still shrink it). ``check``
+    holds rules that span sections."""
 
     name: str
     implementation: str  # "module:Class", imported only when the task runs (it needs TensorFlow)
@@ -105,6 +107,7 @@ class TaskSpec:
     model: type[ModelConfig]
     presets: Mapping[str, Mapping[str, Any]]
     check: Optional[Callable[["RunConfig"], None]] = None
+    family_presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
     def new_config(self) -> "RunConfig":
         return RunConfig(task=self.name, data=self.data(), model=self.model())
@@ -388,10 +391,10 @@ def task_spec(name: str) -> TaskSpec:
     return registered(name)
 
 
-def _apply_preset(config: RunConfig, spec: TaskSpec, preset: str) -> None:
+def _apply_preset(config: RunConfig, spec: TaskSpec, preset: str, family: str | None = None) -> None:
     if preset not in PRESETS:
         raise ConfigError(f"--preset {preset!r}: unknown preset; choose from {', '.join(PRESETS)}")
-    layers = [spec.presets.get("default", {})]
+    layers = [spec.presets.get("default", {}), spec.family_presets.get(family or config.model.family, {})]
     if preset != "default":
         layers += [COMMON_PRESETS[preset], spec.presets.get(preset, {})]
     for layer in layers:
@@ -457,7 +460,11 @@ def resolve(
     preset = next((str(layer["preset"]) for layer in layers if layer.get("preset")), "default")
     spec = task_spec(task)
     config = spec.new_config()
-    _apply_preset(config, spec, preset)
+    model_file = file_values.get("model")
+    family = next((str(value) for value in (flag_values.get("model.family"), set_values.get("model.family"),
+                                            model_file.get("family") if isinstance(model_file, dict) else None)
+                   if value), None)
+    _apply_preset(config, spec, preset, family)
     _apply_nested(config, _drop_legacy_sections(file_values, config), "")
     for key, raw in set_values.items():
         _apply_dotted(config, key, raw)

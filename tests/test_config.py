@@ -1,3 +1,4 @@
+import functools
 import json
 
 import pytest
@@ -30,6 +31,25 @@ def test_presets_sit_between_dataclass_defaults_and_file():
     assert config.train.epochs == 7  # the file beats the preset
     assert config.data.image.height == 8 and config.preset == "tiny"
     assert config.export.golden_examples == cfg.COMMON_PRESETS["tiny"]["export.golden_examples"]
+
+
+def test_family_presets_apply_over_default_only_for_their_family_and_under_everything_else(tmp_path):
+    family_values = task_spec("retrieval").family_presets["history_two_tower"]
+    history = cfg.resolve({}, {"task": "retrieval", "model.family": "history_two_tower"})
+    plain = cfg.resolve({}, {"task": "retrieval", "model.family": "two_tower"})
+    def read(config, key):
+        return functools.reduce(getattr, key.split("."), config)
+
+    for key, value in family_values.items():
+        assert read(history, key) == value, key
+        assert read(plain, key) != value, key  # the other family keeps the task's defaults
+    # the family named in a config file or by the --model flag counts too
+    assert cfg.resolve({"model": {"family": "history_two_tower"}}, {"task": "retrieval"}).train.epochs == history.train.epochs
+    assert cfg.resolve({}, {}, {"task": "retrieval", "model.family": "history_two_tower"}).train.epochs == history.train.epochs
+    # tiny still shrinks it, and file / --set values still win
+    tiny = cfg.resolve({}, {"task": "retrieval", "model.family": "history_two_tower", "preset": "tiny"})
+    assert tiny.model.two_tower.embedding_dim == cfg.defaults("retrieval", "tiny").model.two_tower.embedding_dim
+    assert cfg.resolve({}, {"task": "retrieval", "model.family": "history_two_tower", "train.epochs": "2"}).train.epochs == 2
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,9 @@
     python tools/benchmark.py --quick --tasks image_classification --sections edge   # edge rows only,
                                          # with the 96x96x3 variant (EDGE_VARIANTS)
     python tools/benchmark.py --sections tflm   # microcontroller rows (tools/benchmark_tflm.py)
+    python tools/benchmark.py --sections retrieval   # two_tower, history_two_tower and EASE: recall,
+                                         # training time, peak memory (tools/benchmark_retrieval.py;
+                                         # the Debian set when data/debian-deps-5 exists)
 
 Writes ``OUT/benchmark.json`` and ``OUT/benchmark.md`` (default ``runs/benchmark/``).
 
@@ -48,7 +51,7 @@ from kerasuite.tasks import task_spec  # noqa: E402
 
 RESULT_MARK = "BENCHMARK_RESULT "
 SECTIONS = ("pipeline", "threads", "edge", "startup", "scaling", "export_vs_keras", "mediapipe", "tflm",
-            "kws_budget")  # tflm: tools/benchmark_tflm.py; kws_budget: tools/benchmark_kws_budget.py
+            "kws_budget", "retrieval")  # own scripts: tools/benchmark_tflm.py, benchmark_kws_budget.py, benchmark_retrieval.py
 
 # Settings per task. Sources need no download. "quick" is each task's ``quick`` preset (small
 # models, kept in the task's config module, so the whole quick run stays within a few minutes);
@@ -923,7 +926,8 @@ def main(argv: list[str] | None = None) -> int:
         profile_task(args.profile, args.quick, out)
         return 0
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    default_sections = [s for s in SECTIONS if not (args.quick and s in ("scaling", "mediapipe", "tflm", "kws_budget"))]
+    default_sections = [s for s in SECTIONS
+                        if not (args.quick and s in ("scaling", "mediapipe", "tflm", "kws_budget", "retrieval"))]
     sections = [s.strip() for s in args.sections.split(",") if s.strip()] or default_sections
     unknown = [t for t in tasks if t not in TASK_ORDER] + [s for s in sections if s not in SECTIONS]
     if unknown:
@@ -1061,6 +1065,20 @@ def main(argv: list[str] | None = None) -> int:
         else:
             errors["mediapipe"] = f"tools/benchmark_mediapipe.py exited {done.returncode}"
         save()
+    if "retrieval" in sections:  # its own script: each model and EASE in its own child process
+        print("[benchmark] retrieval", flush=True)
+        target = out / "retrieval"
+        debian = REPO / "data" / "debian-deps-5"
+        command = [sys.executable, str(Path(__file__).with_name("benchmark_retrieval.py")), "--work", str(target),
+                   "--out", str(target / "retrieval.json")]
+        command += (["--datasets", "synthetic", "--epochs", "2"] if args.quick
+                    else ["--debian", str(debian)] if debian.is_dir() else ["--datasets", "synthetic", "movielens_csv"])
+        done = subprocess.run(command)
+        if done.returncode == 0:
+            report["retrieval"] = json.loads((target / "retrieval.json").read_text())
+        else:
+            errors["retrieval"] = f"tools/benchmark_retrieval.py exited {done.returncode}"
+        save()
     report["machine"]["load_average_end"] = list(os.getloadavg())
     report["seconds"] = time.perf_counter() - started
     if errors:
@@ -1069,6 +1087,9 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(report)
     if "tflm" in report:
         table += "\n" + (out / "tflm" / "results.md").read_text()
+    if "retrieval" in report:
+        table += "\nRetrieval: recall, training time and peak memory, side by side\n\n" + (
+            out / "retrieval" / "retrieval.md").read_text()
     (out / "benchmark.md").write_text(table)
     if args.write_results:
         from readme_tables import write_results

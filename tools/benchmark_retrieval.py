@@ -7,8 +7,8 @@ protocol (kerasuite/metrics/retrieval.py), training wall time, and the peak resi
 the child process that did the work (``resource.getrusage(RUSAGE_SELF).ru_maxrss``). EASE runs in
 its own child (lambda chosen on validation), so its time and memory are its own.
 
-    python tools/make_recsys_dataset.py data/debian-deps
-    nice python tools/benchmark_retrieval.py --debian data/debian-deps --epochs 8 --seeds 42 \
+    python tools/make_recsys_dataset.py data/debian-deps-5 --min-item-users 5 --min-user-items 5
+    nice python tools/benchmark_retrieval.py --debian data/debian-deps-5 --seeds 42 \
         --out runs/benchmark_retrieval.json
 
 Writes the JSON results and a markdown table (``--out`` with ``.md``).
@@ -55,8 +55,10 @@ def child(args: argparse.Namespace) -> int:
     from kerasuite import config as cfg
 
     values = {"task": "retrieval", "data.source": args.source, "seed": str(args.seed),
-              "train.epochs": str(args.epochs), "train.verbose": "0", "run_dir": args.run_dir,
+              "train.verbose": "0", "run_dir": args.run_dir,
               "name": Path(args.run_dir).name, "model.family": args.family or "two_tower"}
+    if args.epochs:  # else each family's default (history_two_tower trains longer than two_tower)
+        values["train.epochs"] = str(args.epochs)
     for item in args.set:
         key, _, value = item.partition("=")
         values[key] = value
@@ -75,19 +77,19 @@ def child(args: argparse.Namespace) -> int:
 
         config.model.ease.enabled = False  # measured in its own child
         report = run(config, overwrite=True)
-        result = {"eval": report["eval"], "seconds": report["train"]["seconds"]}
+        result = {"eval": report["eval"], "seconds": report["train"]["seconds"], "epochs": report["train"]["epochs"]}
     result["wall_seconds"] = round(time.perf_counter() - started, 2)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     Path(args.result).write_text(json.dumps(result) + "\n")
     return 0
 
 
-def measure(kind: str, source: str, seed: int, epochs: int, work: Path, family: str | None = None,
+def measure(kind: str, source: str, seed: int, epochs: int | None, work: Path, family: str | None = None,
             sets: tuple[str, ...] = ()) -> dict:
     name = f"{kind}-{family or 'ease'}-{abs(hash(source)) % 10**6}-{seed}"
     result = work / f"{name}.json"
     command = [sys.executable, __file__, "--child", kind, "--source", source, "--seed", str(seed),
-               "--epochs", str(epochs), "--run-dir", str(work / name), "--result", str(result),
+               "--epochs", str(epochs or 0), "--run-dir", str(work / name), "--result", str(result),
                "--family", family or "", "--set", *sets]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -97,9 +99,11 @@ def measure(kind: str, source: str, seed: int, epochs: int, work: Path, family: 
 
 
 def table(results: dict) -> str:
-    lines = ["| data | seed | model | recall@10 | recall@100 | train s | peak RSS MB |", "|---|---|---|---|---|---|---|"]
+    lines = ["| data | seed | model | epochs | recall@10 | recall@100 | train s | peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in results["rows"]:
-        lines.append(f"| {row['data']} | {row['seed']} | {row['model']} | {row.get('recall_at_10', float('nan')):.3f} | "
+        lines.append(f"| {row['data']} | {row['seed']} | {row['model']} | {row.get('epochs', '')} | "
+                     f"{row.get('recall_at_10', float('nan')):.3f} | "
                      f"{row.get('recall_at_100', float('nan')):.3f} | {row.get('seconds', '')} | {row.get('peak_rss_mb', '')} |")
     return "\n".join(lines) + "\n"
 
@@ -112,7 +116,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--debian", help="folder from tools/make_recsys_dataset.py (skipped when absent)")
     parser.add_argument("--datasets", nargs="*", default=["debian", "synthetic", "movielens_csv"])
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=0, help="training epochs of every family (default: each family's own)")
     parser.add_argument("--seeds", type=int, nargs="*", default=[42])
     parser.add_argument("--work", default="runs/benchmark_retrieval")
     parser.add_argument("--out", default="runs/benchmark_retrieval.json")
@@ -175,7 +179,7 @@ def main(argv=None) -> int:
                     record({**base, "model": "popularity", "recall_at_10": evaluation["popularity_recall_at_10"],
                             "recall_at_100": evaluation["popularity_recall_at_100"], "seconds": 0, "peak_rss_mb": ""})
                     popularity_done = True
-                record({**base, "model": family, "recall_at_10": evaluation["recall_at_10"],
+                record({**base, "model": family, "epochs": run.get("epochs"), "recall_at_10": evaluation["recall_at_10"],
                         "recall_at_100": evaluation["recall_at_100"], "seconds": run["seconds"],
                         "peak_rss_mb": run["peak_rss_mb"]})
     print(table(results))
@@ -184,8 +188,8 @@ def main(argv=None) -> int:
         sys.path.insert(0, str(ROOT / "tools"))
         from readme_tables import write_results
 
-        columns = ["data", "seed", "model", "recall@10", "recall@100", "train s", "peak RSS MB"]
-        rows = [[row["data"], row["seed"], row["model"], _rounded(row.get("recall_at_10")),
+        columns = ["data", "seed", "model", "epochs", "recall@10", "recall@100", "train s", "peak RSS MB"]
+        rows = [[row["data"], row["seed"], row["model"], row.get("epochs"), _rounded(row.get("recall_at_10")),
                  _rounded(row.get("recall_at_100")), row.get("seconds"), row.get("peak_rss_mb") or None]
                 for row in results["rows"]]
         written = write_results(args.results_name, results["command"], {"recall": {"columns": columns, "rows": rows}},

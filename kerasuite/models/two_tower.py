@@ -25,6 +25,7 @@ from kerasuite.models.layers.catalogue_logits import CatalogueLogits
 from kerasuite.models.layers.in_batch_logits import InBatchLogits
 from kerasuite.models.layers.index_embedding import IndexEmbedding
 from kerasuite.models.layers.masked_mean_pooling import MaskedMeanPooling
+from kerasuite.models.layers.masked_sqrt_pooling import MaskedSqrtPooling
 
 QUERY_TOWER = "query_tower"
 CANDIDATE_TOWER = "candidate_tower"
@@ -141,13 +142,16 @@ def build_query_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Mod
 
 
 def history_query_vector(cfg: TwoTowerConfig, sizes: RecsysInputSizes, inputs: dict, item_embedding):
-    """The query side of :func:`build_history_two_tower`: the masked mean of the history items'
-    embeddings (the layer the candidate tower uses too), with the user id embedding beside it
+    """The query side of :func:`build_history_two_tower`: the history items' embeddings (the
+    layer the candidate tower uses too) pooled over the real positions (``cfg.history_pooling``:
+    sum / sqrt(n) or mean), with the user id embedding beside it
     when ``cfg.use_user_id`` (index 0, the OOV row, for a user the model never saw)."""
-    # Builtin TFLite ops only (NOT_EQUAL, CAST, MUL, SUM, MAXIMUM, DIV): no SELECT, which TFLM
+    # Builtin TFLite ops only (NOT_EQUAL, CAST, MUL, SUM, MAXIMUM, SQRT, DIV): no SELECT, which TFLM
     # lacks for int32.
     not_padding = ops.not_equal(inputs["history"], 0)
-    x = MaskedMeanPooling(name="history_mean")([item_embedding(inputs["history"]), not_padding])
+    pooling = MaskedSqrtPooling(name="history_sqrt") if cfg.history_pooling == "sqrt" else MaskedMeanPooling(
+        name="history_mean")
+    x = pooling([item_embedding(inputs["history"]), not_padding])
     if cfg.use_user_id:
         user = IndexEmbedding(sizes.num_users, cfg.embedding_dim, name="user_embedding")(inputs["user_index"])
         x = layers.Concatenate(name="query_features")([x, user])

@@ -12,6 +12,7 @@ from kerasuite.models.layers.bounded_mask_attention import BoundedMaskAttention
 from kerasuite.models.layers.fusable_lstm import FusableLSTM
 from kerasuite.models.layers.masked_max_pooling import MaskedMaxPooling
 from kerasuite.models.layers.masked_mean_pooling import MaskedMeanPooling
+from kerasuite.models.layers.masked_sqrt_pooling import MaskedSqrtPooling
 from kerasuite.models.layers.padding_mask import PaddingMask
 from kerasuite.models.layers.token_and_position_embedding import (
     TokenAndPositionEmbedding,
@@ -42,6 +43,15 @@ def test_masked_mean_pooling_ignores_padding_and_empty_rows():
     pooled = MaskedMeanPooling()([sequence, mask])
     np.testing.assert_allclose(pooled, [[2.0, 3.0], [0.0, 0.0]])
     _round_trip(MaskedMeanPooling())
+
+
+def test_masked_sqrt_pooling_divides_the_sum_by_the_root_of_the_real_count():
+    sequence = np.array([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0], [5.0, 0.0], [0.0, 6.0]],
+                         [[7.0, 7.0]] * 5], dtype="float32")
+    mask = np.array([[1, 1, 0, 1, 1], [0, 0, 0, 0, 0]], dtype="float32")
+    pooled = MaskedSqrtPooling()([sequence, mask])
+    np.testing.assert_allclose(pooled, [[9.0 / 2.0, 12.0 / 2.0], [0.0, 0.0]], rtol=1e-6)
+    _round_trip(MaskedSqrtPooling())
 
 
 def test_masked_max_pooling_ignores_padding_and_empty_rows():
