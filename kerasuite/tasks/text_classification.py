@@ -22,6 +22,7 @@ from kerasuite.data.pipeline import array_rows, make_pipeline
 from kerasuite.errors import UserError
 from kerasuite.io_utils import write_text_atomic
 from kerasuite.models.attention import build_transformer_classifier
+from kerasuite.models.layers.tfidf_bag import TfidfBag, inverse_document_frequency
 from kerasuite.models.layers.token_and_position_embedding import (
     TokenAndPositionEmbedding,
 )
@@ -59,14 +60,16 @@ def _build_transformer(config: RunConfig, data: TaskData) -> keras.Model:
 def _build_ngram(config: RunConfig, data: TaskData) -> keras.Model:
     try:
         return build_ngram_classifier(config.model.ngram, data.info["ngram_ids"], data.info["sequence_length"],
-                                      len(data.labels), input_name=NGRAM_INPUT_NAME)
+                                      len(data.labels), input_name=NGRAM_INPUT_NAME, idf=data.info.get("idf"),
+                                      train_examples=data.num_train_examples)
     except ValueError as error:
         raise UserError(str(error)) from None
 
 
 def ngram_spec(config: RunConfig) -> NgramSpec:
     cfg = config.model.ngram
-    spec = NgramSpec(cfg.max_features, cfg.bigram_buckets, cfg.char_buckets, cfg.char_min, cfg.char_max)
+    spec = NgramSpec(cfg.max_features, cfg.bigram_buckets, cfg.char_buckets, cfg.char_min, cfg.char_max,
+                     unique=cfg.weighting == "tfidf")
     try:
         spec.check()
     except ValueError as error:
@@ -101,9 +104,13 @@ class TextClassification(ClassificationMixin, Task):
             # The device's own featurizer computes the training ids: identical by construction.
             featurizer = NgramFeaturizer(vocabulary, spec, config.data.text.standardize)
             info.update(sequence_length=spec.max_features, ngram_ids=featurizer.num_ids, ngrams=spec.as_dict())
+            ids = {"train": featurizer.encode_batch(raw.train.texts)}
+            if config.model.ngram.weighting == "tfidf":
+                info["idf"] = inverse_document_frequency(ids["train"], featurizer.num_ids)
 
             def pipeline(split: text_data.TextSplit, training: bool) -> tf.data.Dataset:
-                rows = array_rows(({NGRAM_INPUT_NAME: featurizer.encode_batch(split.texts)}, split.labels))
+                split_ids = ids["train"] if split is raw.train else featurizer.encode_batch(split.texts)
+                rows = array_rows(({NGRAM_INPUT_NAME: split_ids}, split.labels))
                 return make_pipeline(rows, training=training, batch_size=config.train.batch_size,
                                      seed=config.seed, auto_shard="DATA")
 
@@ -195,6 +202,8 @@ def token_embedding_matrix(model: keras.Model, vocabulary_size: int) -> np.ndarr
         if isinstance(layer, keras.layers.Embedding) and layer.input_dim >= vocabulary_size:
             # the ngram family's table starts with the vocabulary's rows (unigram ids)
             return np.asarray(layer.embeddings)[:vocabulary_size]
+        if isinstance(layer, TfidfBag):  # rows are words (for the linear model: per-class weights)
+            return np.asarray(layer.table)[:vocabulary_size]
     raise ValueError("the model has no token embedding of the vocabulary's size")
 
 
