@@ -44,9 +44,15 @@ COMMON = {
 FAMILIES: dict[str, dict[str, str]] = {
     # Punctuation kept: manual pages' "()", "_" and "/" carry the section (validation accuracy
     # 0.842 with standardize=lower vs 0.818 with punctuation stripped, seed 42, max_features 1024).
+    # The family's own defaults otherwise: the TF-IDF-weighted linear bag (kerasuite/hparams.py).
+    # A convex model: the cosine schedule lets it settle at its penalised optimum as logistic
+    # regression does, instead of bouncing at Adam's step size (seed 42, C=10, constant rate:
+    # packages val_loss 1.035 -> 1.078 over the last epochs while train loss stayed at 0.54).
     "ngram": {
         "data.text.standardize": "lower",
-    },  # the family's own defaults otherwise: the TF-IDF-weighted linear bag (kerasuite/hparams.py)
+        "train.epochs": "10",
+        "train.lr_schedule": "cosine",
+    },
     # Measured on the fortunes corpus (seed 42): bidirectional 32 + mean pooling 0.5385 and int8
     # agreement 0.975 (the backward direction reads ~77 padding steps before the text);
     # unidirectional 64 + mean 0.5497 (agreement 0.980); unidirectional 64 + max 0.5690 (0.989).
