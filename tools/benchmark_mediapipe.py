@@ -34,7 +34,7 @@ TINY_BUNDLES = {
     "text_transformer": ["--task", "text_classification", "--model", "transformer", "--set",
                          "data.source=synthetic:topics", "data.text.max_tokens=400", "data.text.sequence_length=32",
                          "model.transformer.embedding_dim=16", "model.transformer.num_blocks=1", "train.epochs=6"],
-    "text_lstm": ["--task", "text_classification", "--set", "data.source=synthetic:topics", "data.text.max_tokens=400",
+    "text_lstm": ["--task", "text_classification", "--model", "lstm", "--set", "data.source=synthetic:topics", "data.text.max_tokens=400",
                   "data.text.sequence_length=32", "model.lstm.embedding_dim=16", "model.lstm.units=16", "train.epochs=6"],
 }
 GATE_OFF = ["export.parity.int8.min_agreement=0", "export.parity.int8_float_io.min_agreement=0",
