@@ -56,7 +56,7 @@ def _reference_ids(text, vocabulary, spec, mode):
     text_ngrams.NgramSpec(40, 13, 17, 2, 4),
     text_ngrams.NgramSpec(300, 1000, 0, 2, 5),  # no character n-grams, nothing truncated
     text_ngrams.NgramSpec(300, 0, 50, 1, 3),  # no bigrams
-    text_ngrams.NgramSpec(40, 13, 17, 2, 4, unique=True),  # tiny tables: many repeats to drop
+    text_ngrams.NgramSpec(20, 13, 17, 2, 4, unique=True),  # tiny tables: many repeats to drop
     text_ngrams.NgramSpec(300, 1000, 50, 1, 3, unique=True),
 ])
 @pytest.mark.parametrize("mode", ["lower_and_strip_punctuation", "none"])
@@ -68,7 +68,7 @@ def test_featurizer_matches_the_documented_layout_on_awkward_text(spec, mode):
     expected = np.stack([_reference_ids(text, vocabulary, spec, mode) for text in AWKWARD * 2])
     np.testing.assert_array_equal(got, expected)
     assert got.max() < featurizer.num_ids
-    if spec.max_features == 40:
+    if spec.max_features <= 40:
         assert (got[:, -1] != 0).any()  # truncation was exercised
     if spec.unique:
         assert all(len(set(row[row > 0])) == np.count_nonzero(row) for row in got)
