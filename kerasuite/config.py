@@ -33,6 +33,7 @@ from kerasuite.schema import ConfigError, check, setting
 # audio, int32 token ids in; float32 scores out.
 EXPORT_MODES = ("float32", "float16", "dynamic", "int8", "int8_float_io")
 INT8_WEIGHTS = ("per_channel", "per_tensor")
+LSTM_GRAPHS = ("fused", "unrolled")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULES = ("constant", "cosine")
@@ -177,6 +178,12 @@ class ExportConfig:
     # per_channel | per_tensor: int8 weight scales per output channel (the converter's default)
     # or one per tensor (smaller file, less precise weights; measured in README "Performance").
     int8_weights: str = setting("per_channel", choices=INT8_WEIGHTS)
+    # How an LSTM reaches the file. fused: one UNIDIRECTIONAL_SEQUENCE_LSTM op per layer and
+    # direction (smallest file, fastest float32; its state lives in variable tensors, which
+    # MediaPipe and LiteRT's CompiledModel cannot take). unrolled: one chain of builtin ops per
+    # time step, no state at all, so it runs in every runtime; bigger files and slower float32,
+    # faster int8 (tools/benchmark_lstm_graph.py; README "LSTM graphs").
+    lstm: str = setting("fused", choices=LSTM_GRAPHS)
     parity: ParityConfig = field(default_factory=ParityConfig)
 
     def validate(self, prefix: str) -> None:

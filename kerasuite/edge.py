@@ -14,7 +14,6 @@ the outputs mean.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -145,7 +144,7 @@ def check_golden(model, golden_path: Path, tolerance: float) -> dict[str, Any]:
 def read_inputs(paths: Sequence[str], signature: dict[str, Any], bundle_dir: Path, input_names: list[str],
                 model=None) -> dict[str, np.ndarray]:
     """Each file -> batch-1 model inputs (checked against ``model``'s input shapes, naming the file)."""
-    from kerasuite.runtime.inputs import READERS
+    from kerasuite.runtime import device_spec
 
     preprocessing = signature.get("preprocessing", {})
     batches: list[dict[str, np.ndarray]] = []
@@ -165,14 +164,17 @@ def read_inputs(paths: Sequence[str], signature: dict[str, Any], bundle_dir: Pat
             if model is not None:
                 check_input_arrays(model, batches[-1], f"--input {path}")
             continue
-        kind = preprocessing.get("kind")
-        if kind not in READERS:
-            raise UserError(f"--input {path}: the bundle does not say how to read raw files (preprocessing kind {kind!r}); pass .npy arrays")
-        module_name, _, function_name = READERS[kind].partition(":")
-        reader = getattr(importlib.import_module(module_name), function_name)
+        try:  # a signature.json without a field the reader needs, or with a mistyped one
+            spec = device_spec.parse(preprocessing)
+        except (KeyError, TypeError, ValueError) as error:
+            raise UserError(f"{bundle_dir / 'signature.json'}: preprocessing lacks or mistypes a field ({error}); "
+                            f"needed to read {path}") from None
+        if spec is None or not spec.reader:
+            raise UserError(f"--input {path}: the bundle does not say how to read raw files "
+                            f"(preprocessing kind {preprocessing.get('kind')!r}); pass .npy arrays")
         try:
-            batches.append(reader(path, preprocessing, bundle_dir))
-        except (KeyError, TypeError) as error:  # a signature.json without a field the reader needs
+            batches.append(spec.read(path, bundle_dir))
+        except (KeyError, TypeError) as error:
             raise UserError(f"{bundle_dir / 'signature.json'}: preprocessing lacks or mistypes {error} "
                             f"(needed to read {path})") from None
         if model is not None:  # the file read fine, so a wrong shape comes from the preprocessing
@@ -300,10 +302,13 @@ def _run(args: argparse.Namespace, model_path: Path, model) -> int:
 
 
 def _stream(args: argparse.Namespace, model, signature: dict[str, Any], labels: list[str] | None) -> int:
-    from kerasuite.runtime import streaming
+    from kerasuite.runtime import device_spec, streaming
 
-    preprocessing = signature.get("preprocessing", {})
-    if preprocessing.get("kind") != "audio" or not labels:
+    try:
+        spec = device_spec.parse(signature.get("preprocessing", {}))
+    except (KeyError, TypeError, ValueError) as error:
+        raise UserError(f"--stream: {args.model}: its signature.json preprocessing is not usable ({error})") from None
+    if not isinstance(spec, device_spec.AudioSpec) or not labels:
         raise UserError(f"--stream: {args.model} is not a keyword-spotting bundle (needs audio preprocessing and labels)")
     if not args.input:
         raise UserError("--stream: pass the recording(s) with --input LONG.wav")
@@ -312,9 +317,9 @@ def _stream(args: argparse.Namespace, model, signature: dict[str, Any], labels: 
     for path in args.input:
         if not Path(path).is_file():
             raise UserError(f"--input {path}: no such file")
-        signal = streaming.read_recording(path, int(preprocessing["sample_rate"]))
-        found = streaming.stream(model.predict, signal, preprocessing, labels, settings)
-        print(f"{path}: {len(signal) / int(preprocessing['sample_rate']):.2f} s, {len(found)} detection(s)")
+        signal = streaming.read_recording(path, spec.sample_rate)
+        found = streaming.stream(model.predict, signal, spec, labels, settings)
+        print(f"{path}: {len(signal) / spec.sample_rate:.2f} s, {len(found)} detection(s)")
         for detection in found:
             print(f"  {detection.seconds:9.2f} s  {detection.label}  {detection.score:.3f}")
     return 0

@@ -67,6 +67,7 @@ def check_exports(exports: Mapping[str, Mapping[str, Any]], modes: Sequence[str]
         assert parity["examples"] > 0, f"{mode}: parity compared no examples"
         ops = set(entry["ops"])
         assert ops and not any(op.startswith("Flex") or op == "CUSTOM" for op in ops), f"{mode}: {sorted(ops)}"
+        assert "DELEGATE" not in ops, f"{mode}: op list read from a delegated interpreter, not the file: {sorted(ops)}"
     if "float32" in modes:
         assert exports["float32"]["parity"]["max_abs_diff"] <= float32_max_abs_diff, exports["float32"]["parity"]
 

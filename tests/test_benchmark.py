@@ -79,9 +79,22 @@ def test_markdown_names_every_measured_task():
         "startup_seconds": {"train_help": 1.5, "edge_help": 0.4, "train_usage_error": 0.35, "runs": 3},
     }
     table = tool.markdown(report)
-    assert "0.35 s" in table
+    assert "(exit 2) | 0.35 | < 1 s |" in table
     assert "| ranking | 10 | 3,000 | 900 | 12.3 | 1,000 | 3.0x | 1.0% (-2.0 to 3.5; fetch 7.1%) |" in table
-    assert "1.50 s" in table and "0.40 s" in table
+    assert "| `python -m kerasuite.train --help` | 1.50 | < 3 s |" in table and "| 0.40 | < 1 s |" in table
+    # the same tables feed results/benchmark.json, which tools/readme_tables.py renders in the README
+    sys.path.insert(0, str(REPO / "tools"))
+    from readme_tables import render
+
+    tables = tool.results_tables(report)
+    assert set(tables) == {"targets", "pipeline", "startup"}
+    # met is judged from the numbers: headroom 3.0 >= 3, wait 1% < 5%, start-up 1.50 s train --help < 3 s
+    assert [row[2] for row in tables["targets"]["rows"]] == [True, True, True], tables["targets"]
+    report["startup_seconds"]["train_usage_error"] = 1.2
+    report["pipeline"]["ranking"]["headroom"] = 2.5
+    assert [row[2] for row in tool.results_tables(report)["targets"]["rows"]] == [False, True, False]
+    for name in tables:
+        assert render({"tables": tables, "command": "c"}, name, "results/benchmark.json").count("\n|") >= 2
 
 
 def test_markdown_edge_rows_give_agreement_or_max_difference():

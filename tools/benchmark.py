@@ -41,6 +41,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tools"))  # readme_tables
 from kerasuite.config import EXPORT_MODES as ALL_MODES  # noqa: E402  (no TensorFlow: the parent stays light)
 from kerasuite.tasks import TASK_NAMES as TASK_ORDER  # noqa: E402
 from kerasuite.tasks import task_spec  # noqa: E402
@@ -434,7 +435,7 @@ def edge_section(task_name: str, spec: dict[str, Any]) -> dict[str, Any]:
     def med(rows: list[dict[str, float]]) -> dict[str, float]:
         return {q: statistics.median(r[q] for r in rows) for q in ("p50", "p90")}
 
-    primary = task.primary_metric
+    primary = task.objective(config).metric
     out: dict[str, Any] = {
         "metric": primary,
         "keras_metric": _metric(report["eval"], primary),
@@ -757,76 +758,144 @@ def _wait(row: dict[str, Any]) -> str:
     return text
 
 
-def markdown(report: dict[str, Any]) -> str:
-    m = report["machine"]
-    lines = [(f"Measured {report['created']} with `{report['command']}` on {m['cpu_model']}, {m['cores']} cores "
-             f"({', '.join(m['simd_flags'])}), TF {m['tensorflow']}, Keras {m['keras']}, LiteRT {m['litert']}; "
-             f"load average {m['load_average_start'][0]:.1f} at start. Ratios are measured side by side in one run; "
-             "timings are medians over repeats."), ""]
+def _table(columns: list[str], rows: list[list]) -> dict[str, list]:
+    return {"columns": columns, "rows": rows}
+
+
+def results_tables(report: dict[str, Any]) -> dict[str, dict]:
+    """The run's tables as ``{"columns", "rows"}`` (the README's, via tools/readme_tables.py)."""
+    tables: dict[str, dict] = {}
+    targets = targets_table(report)
+    if targets:
+        tables["targets"] = targets
     if report.get("pipeline"):
-        lines += [("| task | params | pipeline ex/s (warm) | cold | epoch start ms | train step ex/s | headroom | "
-                   "input wait (quartiles; all fetching) | 1 thread | 2 threads | mirrored x2 |"), "|---|---|---|---|---|---|---|---|---|---|---|"]
+        rows = []
         for task, row in report["pipeline"].items():
             threads = report.get("threads", {}).get(task, {})
 
             def t(key, threads=threads):
                 return f"{threads[key]['train_examples_per_second']:,.0f}" if key in threads else "-"
 
-            lines.append(f"| {task} | {row['params']:,} | {row['pipeline_examples_per_second']:,.0f} | "
-                         f"{row['cold_examples_per_second']:,.0f} | {1000 * row['epoch_start_seconds']:.1f} | "
-                         f"{row['train_examples_per_second']:,.0f} | "
-                         f"{row['headroom']:.1f}x | {_wait(row)} | {t('1_thread')} | "
-                         f"{t('2_threads')} | {t('mirrored_2_logical')} |")
+            rows.append([task, f"{row['params']:,}", f"{row['pipeline_examples_per_second']:,.0f}",
+                         f"{row['cold_examples_per_second']:,.0f}", f"{1000 * row['epoch_start_seconds']:.1f}",
+                         f"{row['train_examples_per_second']:,.0f}", f"{row['headroom']:.1f}x", _wait(row),
+                         t("1_thread"), t("2_threads"), t("mirrored_2_logical")])
+        tables["pipeline"] = _table(["task", "params", "pipeline ex/s (warm)", "cold", "epoch start ms",
+                                     "train step ex/s", "headroom", "input wait (quartiles; all fetching)",
+                                     "1 thread", "2 threads", "mirrored x2"], rows)
         naive = {task: row["naive"] for task, row in report["pipeline"].items() if "naive" in row}
         if naive:
-            lines += ["", "| task | kerasuite pipeline ex/s (cold / warm) | naive loader ex/s (cold / warm) | speedup cold / warm |",
-                      "|---|---|---|---|"]
-            for task, row in naive.items():
-                lines.append(f"| {task} | {row['kerasuite']['cold_examples_per_second']:,.0f} / "
-                             f"{row['kerasuite']['warm_examples_per_second']:,.0f} | "
-                             f"{row['naive']['cold_examples_per_second']:,.0f} / {row['naive']['warm_examples_per_second']:,.0f} "
-                             f"(`{row['naive_loader']}`) | {row['speedup_cold']:.1f}x / {row['speedup_warm']:.1f}x |")
+            tables["naive"] = _table(
+                ["task", "kerasuite pipeline ex/s (cold / warm)", "naive loader ex/s (cold / warm)", "speedup cold / warm"],
+                [[task, f"{row['kerasuite']['cold_examples_per_second']:,.0f} / "
+                        f"{row['kerasuite']['warm_examples_per_second']:,.0f}",
+                  f"{row['naive']['cold_examples_per_second']:,.0f} / {row['naive']['warm_examples_per_second']:,.0f} "
+                  f"(`{row['naive_loader']}`)", f"{row['speedup_cold']:.1f}x / {row['speedup_warm']:.1f}x"]
+                 for task, row in naive.items()])
     if report.get("edge"):
-        lines += ["", "| task | mode | size | size vs f32 | metric | agreement with Keras | p50 ms (1 thr) | p90 ms | p50 ms (2 thr) | p50 vs f32 | Keras p50 / this p50 |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        rows = []
         for task, row in report["edge"].items():
             f32 = row.get("float32")
             keras_p50 = row["keras_latency_ms"]["p50"]
-            lines.append(f"| {task} | Keras `model(x)` | {row['keras_size_bytes'] / 1024:,.1f} kB (.keras) | - | "
-                         f"{row['metric']} {row['keras_metric']:.4f} | - | {keras_p50:.3f} | {row['keras_latency_ms']['p90']:.3f} | - | - | 1x |")
+            rows.append([task, "Keras `model(x)`", f"{row['keras_size_bytes'] / 1024:,.1f} kB (.keras)", "-",
+                         f"{row['metric']} {row['keras_metric']:.4f}", "-", f"{keras_p50:.3f}",
+                         f"{row['keras_latency_ms']['p90']:.3f}", "-", "-", "1x"])
             for mode in ALL_MODES:
                 if mode not in row:
                     continue
                 r = row[mode]
-                lines.append(
-                    f"| {task} | {mode} | {r['size_bytes'] / 1024:,.1f} kB | {r['size_bytes'] / f32['size_bytes']:.2f}x | "
-                    f"{r['accuracy']:.4f} | {_agreement(r)} | {r['latency_ms']['p50']:.3f} | {r['latency_ms']['p90']:.3f} | "
-                    f"{r['latency_ms_2_threads']['p50']:.3f} | {r['latency_ms']['p50'] / f32['latency_ms']['p50']:.2f}x | "
-                    f"{keras_p50 / r['latency_ms']['p50']:,.0f}x |")
+                rows.append([task, mode, f"{r['size_bytes'] / 1024:,.1f} kB", f"{r['size_bytes'] / f32['size_bytes']:.2f}x",
+                             f"{r['accuracy']:.4f}", _agreement(r), f"{r['latency_ms']['p50']:.3f}",
+                             f"{r['latency_ms']['p90']:.3f}", f"{r['latency_ms_2_threads']['p50']:.3f}",
+                             f"{r['latency_ms']['p50'] / f32['latency_ms']['p50']:.2f}x",
+                             f"{keras_p50 / r['latency_ms']['p50']:,.0f}x"])
+        tables["edge"] = _table(["task", "mode", "size", "size vs f32", "metric", "agreement with Keras",
+                                 "p50 ms (1 thr)", "p90 ms", "p50 ms (2 thr)", "p50 vs f32", "Keras p50 / this p50"], rows)
     if report.get("startup_seconds"):
         s = report["startup_seconds"]
-        lines += ["", (f"Start-up (median of {s['runs']}): `python -m kerasuite.train --help` {s['train_help']:.2f} s "
-                       f"(target < 3 s), `python -m kerasuite.edge --help` {s['edge_help']:.2f} s (target < 1 s), "
-                       f"a usage error (`python -m kerasuite.train {' '.join(USAGE_ERROR_ARGS)}`, exit 2) "
-                       f"{s['train_usage_error']:.2f} s (target < 1 s).")]
+        tables["startup"] = _table(
+            [f"command (median of {s['runs']} runs)", "seconds", "target"],
+            [["`python -m kerasuite.train --help`", f"{s['train_help']:.2f}", "< 3 s"],
+             ["`python -m kerasuite.edge --help`", f"{s['edge_help']:.2f}", "< 1 s"],
+             [f"usage error `python -m kerasuite.train {' '.join(USAGE_ERROR_ARGS)}` (exit 2)",
+              f"{s['train_usage_error']:.2f}", "< 1 s"]])
     if report.get("scaling"):
         sc = report["scaling"]
-        lines += ["", "| scaling run | train s | ex/s | wall s | peak RSS MB |", "|---|---|---|---|---|"]
+        rows = []
         for group in ("data_size", "model_width"):
             for key, row in sc[group].items():
                 label = f"ranking, {row['users']} users ({key})" if group == "data_size" else f"image cnn {key}"
-                lines.append(f"| {label} | {row['train_seconds']:.1f} | {row['train_examples_per_second']:,.0f} | "
-                             f"{row['wall_seconds']:.1f} | {row['peak_rss_mb']:,.0f} |")
+                rows.append([label, f"{row['train_seconds']:.1f}", f"{row['train_examples_per_second']:,.0f}",
+                             f"{row['wall_seconds']:.1f}", f"{row['peak_rss_mb']:,.0f}"])
         d = sc["default_run"]
-        lines.append(f"| `{d['command']}` (+ export float32,int8) | {d['train_seconds']:.1f} | "
-                     f"{d['train_examples_per_second']:,.0f} | {d['wall_seconds']:.1f} | {d['peak_rss_mb']:,.0f} |")
+        rows.append([f"`{d['command']}` (+ export float32,int8)", f"{d['train_seconds']:.1f}",
+                     f"{d['train_examples_per_second']:,.0f}", f"{d['wall_seconds']:.1f}", f"{d['peak_rss_mb']:,.0f}"])
+        tables["scaling"] = _table(["scaling run", "train s", "ex/s", "wall s", "peak RSS MB"], rows)
     if report.get("threads"):
-        lines += ["", "| task | 1 thread ex/s | 2 threads ex/s | 2 vs 1 | MirroredStrategy, 2 logical CPUs ex/s | mirrored vs 2 threads |",
-                  "|---|---|---|---|---|---|"]
-        for task, row in report["threads"].items():
-            lines.append(f"| {task} | {row['1_thread']['train_examples_per_second']:,.0f} | "
-                         f"{row['2_threads']['train_examples_per_second']:,.0f} | {row['speedup_2_vs_1_thread']:.2f}x | "
-                         f"{row['mirrored_2_logical']['train_examples_per_second']:,.0f} | {row['mirrored_vs_2_threads']:.2f}x |")
+        tables["threads"] = _table(
+            ["task", "1 thread ex/s", "2 threads ex/s", "2 vs 1", "MirroredStrategy, 2 logical CPUs ex/s",
+             "mirrored vs 2 threads"],
+            [[task, f"{row['1_thread']['train_examples_per_second']:,.0f}",
+              f"{row['2_threads']['train_examples_per_second']:,.0f}", f"{row['speedup_2_vs_1_thread']:.2f}x",
+              f"{row['mirrored_2_logical']['train_examples_per_second']:,.0f}", f"{row['mirrored_vs_2_threads']:.2f}x"]
+             for task, row in report["threads"].items()])
+    return tables
+
+
+CONV_TASKS = ("image_classification", "image_classification_96x96x3")
+
+
+def _span(values: list[float], text: str = "{:.1f}x") -> str:
+    low, high = min(values), max(values)
+    return text.format(low) if low == high else f"{text.format(low)}-{text.format(high)}"
+
+
+def targets_table(report: dict[str, Any]) -> dict[str, list] | None:
+    """The performance targets judged from this run's own numbers (met: computed, not written)."""
+    rows = []
+    pipeline = report.get("pipeline", {})
+    if pipeline:
+        headroom = [row["headroom"] for row in pipeline.values()]
+        rows.append(["pipeline at least 3x faster than the model consumes", _span(headroom), min(headroom) >= 3])
+        waits = {task: row["input_wait_fraction"] for task, row in pipeline.items()}
+        rows.append(["time waiting for input under 5% of step time",
+                     ", ".join(f"{task} {100 * wait:.1f}%" for task, wait in waits.items()), max(waits.values()) < 0.05])
+    edge = report.get("edge", {})
+    conv = {task: row["int8"]["latency_ms"]["p50"] / row["float32"]["latency_ms"]["p50"]
+            for task, row in edge.items() if task in CONV_TASKS and "int8" in row and "float32" in row}
+    if conv:
+        rows.append(["int8 at most 0.8x float32 latency, conv models",
+                     ", ".join(f"{task} {ratio:.2f}x" for task, ratio in conv.items()), max(conv.values()) <= 0.8])
+    sizes = {task: row["int8"]["size_bytes"] / row["float32"]["size_bytes"] for task, row in edge.items()
+             if "int8" in row and "float32" in row and row["float32"]["size_bytes"] > 100_000}
+    if sizes:
+        rows.append(["int8 file at most 0.3x float32 above 100 kB",
+                     ", ".join(f"{task} {ratio:.2f}x" for task, ratio in sizes.items()), max(sizes.values()) <= 0.3])
+    startup = report.get("startup_seconds")
+    if startup:
+        rows.append(["start-up: `edge --help` < 1 s, `train --help` < 3 s, usage error < 1 s",
+                     f"{startup['edge_help']:.2f} s, {startup['train_help']:.2f} s, {startup['train_usage_error']:.2f} s",
+                     startup["edge_help"] < 1 and startup["train_help"] < 3 and startup["train_usage_error"] < 1])
+    return _table(["target", "measured in this run", "met"], rows) if rows else None
+
+
+def machine_line(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    end = m.get("load_average_end")
+    return (f"Measured {report['created']} with `{report['command']}` on {m['cpu_model']}, {m['cores']} cores "
+            f"({', '.join(m['simd_flags'])}), TF {m['tensorflow']}, Keras {m['keras']}, LiteRT {m['litert']}; "
+            f"load average {m['load_average_start'][0]:.1f} at start"
+            + (f", {end[0]:.1f} at the end" if end else "") +
+            ". Ratios are measured side by side in one run; timings are medians over repeats.")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    from readme_tables import format_cell
+
+    lines = [machine_line(report)]
+    for name, table in results_tables(report).items():
+        lines += ["", f"{name}:", "", "| " + " | ".join(table["columns"]) + " |", "|" + "---|" * len(table["columns"])]
+        lines += ["| " + " | ".join(format_cell(cell) for cell in row) + " |" for row in table["rows"]]
     for where, message in report.get("errors", {}).items():
         lines += ["", f"Not measured ({where}): {message.splitlines()[0]}"]
     return "\n".join(lines) + "\n"
@@ -841,6 +910,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma list of {', '.join(SECTIONS)} (default: all; --quick leaves out scaling and tflm)")
     parser.add_argument("--modes", default="", help="edge modes (default: float32,int8 quick, all four full)")
     parser.add_argument("--profile", metavar="TASK", help="cProfile one training run of TASK and exit")
+    parser.add_argument("--write-results", action="store_true",
+                        help="also write results/benchmark.json, the README's Performance tables")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -989,6 +1060,16 @@ def main(argv: list[str] | None = None) -> int:
     if "tflm" in report:
         table += "\n" + (out / "tflm" / "results.md").read_text()
     (out / "benchmark.md").write_text(table)
+    if args.write_results:
+        from readme_tables import write_results
+
+        m = report["machine"]
+        run = _table(["measured", "machine", "versions", "load average start / end", "seconds"],
+                     [[report["created"], f"{m['cpu_model']}, {m['cores']} cores ({', '.join(m['simd_flags'])})",
+                       f"TF {m['tensorflow']}, Keras {m['keras']}, LiteRT {m['litert']}",
+                       f"{m['load_average_start'][0]:.1f} / {m['load_average_end'][0]:.1f}", round(report["seconds"])]])
+        write_results("benchmark", report["command"] + " --write-results", {"run": run, **results_tables(report)},
+                      machine=machine_line(report), seconds=round(report["seconds"]), errors=report.get("errors", {}))
     print(table)
     print(f"wrote {out / 'benchmark.json'} and {out / 'benchmark.md'} in {report['seconds']:.0f} s")
     return 1 if errors else 0

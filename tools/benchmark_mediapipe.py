@@ -36,6 +36,10 @@ TINY_BUNDLES = {
                          "model.transformer.embedding_dim=16", "model.transformer.num_blocks=1", "train.epochs=6"],
     "text_lstm": ["--task", "text_classification", "--model", "lstm", "--set", "data.source=synthetic:topics", "data.text.max_tokens=400",
                   "data.text.sequence_length=32", "model.lstm.embedding_dim=16", "model.lstm.units=16", "train.epochs=6"],
+    # the same LSTM as builtin ops per step: no variable tensors, so MediaPipe and CompiledModel run it
+    "text_lstm_unrolled": ["--task", "text_classification", "--set", "data.source=synthetic:topics",
+                           "data.text.max_tokens=400", "data.text.sequence_length=32", "model.lstm.embedding_dim=16",
+                           "model.lstm.units=16", "train.epochs=6", "export.lstm=unrolled"],
 }
 GATE_OFF = ["export.parity.int8.min_agreement=0", "export.parity.int8_float_io.min_agreement=0",
             "export.parity.int8.max_metric_drop=1", "export.parity.int8_float_io.max_metric_drop=1",
@@ -71,7 +75,8 @@ def measure_file(path: Path, example: dict, runs: int, rounds: int) -> dict[str,
     from kerasuite.runtime.mediapipe import MediaPipeClassifier, applicability as mediapipe_applicability
 
     interpreter = TFLiteModel(path, threads=1)
-    description = {**interpreter.describe(), "task": example["task"]}
+    # signature.json's entry too: the applicability rules read its ops, variable tensors and state
+    description = {**example["described"], **interpreter.describe(), "task": example["task"]}
     calls: dict[str, Any] = {}
     reasons: dict[str, str] = {}
     batch = {name: value[:1] for name, value in example["inputs"].items()}
@@ -120,7 +125,8 @@ def benchmark(bundles: list[Path], runs: int, rounds: int) -> list[dict[str, Any
         for mode, described in signature["modes"].items():
             path = bundle / described["file"]
             print(f"[benchmark_mediapipe] {bundle.name} {mode}", flush=True)
-            found = measure_file(path, {"task": signature["task"], "inputs": inputs}, runs, rounds)
+            found = measure_file(path, {"task": signature["task"], "inputs": inputs, "described": described},
+                                 runs, rounds)
             rows.append({"bundle": bundle.name, "task": signature["task"], "model": signature["model"], "mode": mode,
                          "size_bytes": path.stat().st_size,
                          "size_bytes_without_metadata": described.get("size_bytes_without_metadata"),
@@ -128,18 +134,27 @@ def benchmark(bundles: list[Path], runs: int, rounds: int) -> list[dict[str, Any
     return rows
 
 
-def markdown(rows: list[dict[str, Any]]) -> str:
+COLUMNS = ["bundle", "mode", "size (with / without metadata)", "MediaPipe Tasks p50 / p90 ms",
+           "Interpreter p50 / p90 ms", "CompiledModel p50 / p90 ms"]
+
+
+def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
     def cell(row: dict, api: str) -> str:
         latency = row["latency_ms"].get(api)
         return f"{latency['p50']:.3f} / {latency['p90']:.3f}" if latency else "not run"
 
-    lines = ["| bundle | mode | size (with / without metadata) | MediaPipe Tasks p50 / p90 ms | "
-             "Interpreter p50 / p90 ms | CompiledModel p50 / p90 ms |", "|---|---|---|---|---|---|"]
+    table = []
     for row in rows:
         without = row["size_bytes_without_metadata"]
         size = f"{row['size_bytes']:,} / {without:,}" if without else f"{row['size_bytes']:,} / ?"
-        lines.append(f"| {row['bundle']} | {row['mode']} | {size} | {cell(row, 'mediapipe_tasks')} | "
-                     f"{cell(row, 'litert_interpreter')} | {cell(row, 'litert_compiled')} |")
+        table.append([row["bundle"], row["mode"], size, cell(row, "mediapipe_tasks"), cell(row, "litert_interpreter"),
+                      cell(row, "litert_compiled")])
+    return table
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(rows)]
     reasons = sorted({f"{api}: {reason}" for row in rows for api, reason in row["not_run"].items()})
     if reasons:
         lines += ["", "Not run:"] + [f"- {reason}" for reason in reasons]
@@ -152,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="benchmark_results/mediapipe")
     parser.add_argument("--runs", type=int, default=200, help="timed calls per API and file")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the runs are split into")
+    parser.add_argument("--write-results", action="store_true", help="write results/mediapipe.json (README table)")
     args = parser.parse_args(argv)
     out = Path(args.out).resolve()
     missing = [b for b in args.bundles if not (Path(b) / "signature.json").is_file()]
@@ -172,6 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(rows)
     (out / "mediapipe.md").write_text(table)
     print(table)
+    if args.write_results:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from readme_tables import write_results
+
+        write_results("mediapipe", report["command"], {"latency": {"columns": COLUMNS, "rows": table_rows(rows)}},
+                      load_average=[round(v, 1) for v in report["load_average"]],
+                      not_run=sorted({f"{api}: {reason}" for row in rows for api, reason in row["not_run"].items()}))
     return 0
 
 

@@ -528,7 +528,7 @@ def planted_recall_ceiling(arrays: RecsysArrays, test: EncodedSplit, seen: dict[
 
 
 def describe(arrays: RecsysArrays) -> dict[str, Any]:
-    """Counts for ``TaskData.info`` and the report."""
+    """Counts of an encoded recsys set (users, items, interactions, OOV test users)."""
     return {
         "num_users": arrays.num_users - 1,
         "num_items": arrays.num_items - 1,

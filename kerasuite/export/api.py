@@ -48,13 +48,31 @@ class BundleInfo:
     task: str | None = None
     model: str | None = None  # family or model name
     data: dict[str, Any] = dataclasses.field(default_factory=dict)  # provenance: source, files, split
-    preprocessing: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # what a device does to raw input: a typed kerasuite.runtime.device_spec.DeviceSpec (tasks
+    # give one), or signature.json's object as a dict (parsed into its spec; kept as written)
+    preprocessing: Any = dataclasses.field(default_factory=dict)
     keras_eval: dict[str, float] = dataclasses.field(default_factory=dict)
     intended_use: str = ("On-device inference with the inputs described in signature.json; check a device "
                          "with `python -m kerasuite.edge MODEL --check golden.npz` before shipping.")
     limits: list[str] = dataclasses.field(default_factory=list)
     write_extras: Callable[[Path], None] | None = None  # files a device needs besides the .tflite
     vocabulary: list[str] | None = None  # text models: the token list, for the tokenizer in the metadata
+    # (a TextSpec's own ``tokens`` win)
+
+    @property
+    def device(self):
+        """``preprocessing`` as its typed spec (None when empty)."""
+        from kerasuite.runtime import device_spec
+
+        return device_spec.parse(self.preprocessing)
+
+    def preprocessing_json(self) -> dict[str, Any]:
+        """signature.json's ``preprocessing`` object."""
+        from kerasuite.runtime.device_spec import DeviceSpec
+
+        if isinstance(self.preprocessing, DeviceSpec):
+            return self.preprocessing.to_json()
+        return dict(self.preprocessing or {})
 
 
 @dataclasses.dataclass
@@ -147,13 +165,17 @@ def export_model(
 
     options = options or ExportConfig()
     info = info or BundleInfo()
+    try:
+        device = info.device
+    except (TypeError, ValueError) as error:
+        raise UserError(f"info.preprocessing: {error}") from None
     modes = tuple(modes or options.modes)
     unknown = [mode for mode in modes if mode not in EXPORT_MODES]
     if unknown or not modes:
         raise UserError(f"modes: unknown mode {unknown[0] if unknown else '(none given)'!r}; "
                         f"choose from {', '.join(EXPORT_MODES)}")
     per_mode = tolerances_for(modes, tolerances if tolerances is not None else options.parity)
-    prepared = prepare_for_export(model)
+    prepared = prepare_for_export(model, options.lstm)
     names = [tensor.name for tensor in prepared.model.inputs]
     calibration = model_inputs(representative, names, "representative")
     check_source = heldout if heldout is not None else representative
@@ -189,7 +211,7 @@ def export_model(
             model_path, converted, representative_path, batch_size=batch, allow_flex=options.allow_flex,
             import_modules=tuple(options.custom_layer_modules), compact=options.compact,
             int8_weights=options.int8_weights,
-            uint8_inputs=(info.preprocessing["input"],) if info.preprocessing.get("kind") == "image" else (),
+            uint8_inputs=device.uint8_inputs if device is not None else (),
         )
         sizes_without_metadata = dict(sizes)
         for mode in modes:  # TFLite Model Metadata: what MediaPipe Tasks read (labels, normalization...)
@@ -252,7 +274,7 @@ def export_model(
             "task": info.task,
             "model": info.model,
             "output": {"name": "output", "meaning": spec.meaning},
-            "preprocessing": info.preprocessing,
+            "preprocessing": info.preprocessing_json(),
             "labels": "labels.txt" if labels else None,
             "conversions": conversions,
             "failed_modes": [mode for mode in modes if not exports[mode]["parity"]["passed"]],
@@ -296,7 +318,7 @@ def write_metadata(path: Path, mode: str, info: BundleInfo, labels: Sequence[str
         name=info.title or info.task or path.stem, task=info.task or "model", family=info.model or "",
         source=str(info.data.get("source") or "unrecorded data"),
         version=f"kerasuite {kerasuite.__version__}, exported {datetime.date.today().isoformat()}", mode=mode,
-        input_names=probe.input_names, output_count=len(probe.outputs), preprocessing=info.preprocessing,
+        input_names=probe.input_names, output_count=len(probe.outputs), preprocessing=info.device,
         labels=list(labels) if labels else None, vocabulary=info.vocabulary,
     )
     return metadata.write(path, spec)

@@ -26,6 +26,7 @@ def export_bundle(
     keras_eval: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Convert, check and describe each mode; returns ``metrics.json``'s ``exports`` block."""
+    data = task.with_trained_model(model, data)  # what score, parity and the extras rank against
     shipped = task.export_model(model, data)
     heldout = task.heldout(data, config.export.parity.max_examples)
     representative = representative_arrays(task, data, config) \
@@ -37,14 +38,13 @@ def export_bundle(
         model=config.model.family,
         data={"source": config.data.source, "heldout_examples": len(heldout), "run_dir": str(run_dir),
               "seed": config.seed},
-        preprocessing=task.device_preprocessing(data, config),
+        preprocessing=task.device_spec(data, config) or {},
         keras_eval=keras_eval or {},
         intended_use=(f"{task.name.replace('_', ' ')} on data like {config.data.source}; run on a device with "
                       "`python -m kerasuite.edge MODEL --check golden.npz` first."),
         limits=[f"trained {config.train.epochs} epochs on {data.num_train_examples} examples; "
                 "accuracy outside this data is unmeasured"],
         write_extras=lambda folder: task.write_bundle_extras(data, folder),
-        vocabulary=data.info.get("vocabulary"),
     )
     report = export_model(
         shipped, representative=representative, out=bundle_dir,

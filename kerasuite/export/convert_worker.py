@@ -136,9 +136,9 @@ def convert(model_path: str, mode: str, representative: str | None, batch_size, 
             raise NeedsNonBuiltinOps(listed) from None
         raise
     # Fused LSTMs: the converter adds a cell clip Keras does not have, and the int8 kernel skips
-    # tanh(cell) for cell scales below 2^-15; see kerasuite.models.layers.fused_lstm_tflite.
+    # tanh(cell) for cell scales below 2^-15; see kerasuite.export.fused_lstm_tflite.
     # No-op without LSTMs.
-    from kerasuite.models.layers.fused_lstm_tflite import repair_fused_lstms
+    from kerasuite.export.fused_lstm_tflite import repair_fused_lstms
 
     content, _ = repair_fused_lstms(content)
     if mode == "int8_float_io" and uint8_inputs:

@@ -24,7 +24,10 @@ import dataclasses
 import io
 import zipfile
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+if TYPE_CHECKING:
+    from kerasuite.runtime.device_spec import DeviceSpec
 
 METADATA_NAME = "TFLITE_METADATA"
 METADATA_IDENTIFIER = b"M001"
@@ -284,33 +287,35 @@ def _plain(value: Any) -> Any:
 
 
 def bundle_spec(*, name: str, task: str, family: str, source: str, version: str, mode: str,
-                input_names: list[str], output_count: int, preprocessing: dict[str, Any],
+                input_names: list[str], output_count: int, preprocessing: "DeviceSpec | None",
                 labels: list[str] | None, vocabulary: list[str] | None = None) -> MetadataSpec:
     """The metadata of one exported file, from what the bundle already records.
 
-    The input's content follows ``preprocessing["kind"]`` (image, audio, text; others get names
-    only): the same description signature.json gives a device, in the schema MediaPipe reads.
+    The input's content follows the device spec's type (image, audio, text; others get names
+    only): the same spec signature.json gives a device, in the schema MediaPipe reads.
     """
-    kind = preprocessing.get("kind")
+    from kerasuite.runtime.device_spec import AudioSpec, ImageSpec, TextSpec
+
     inputs = []
     for input_name in input_names:
         content: Content = None
         description = ""
-        if input_name == preprocessing.get("input"):
-            if kind == "image":
-                scale = float(preprocessing.get("scale", 1.0 / 255.0))
-                content = ImageInput(mean=(0.0,), std=(1.0 / scale,))
-                description = f"RGB image, {preprocessing['height']}x{preprocessing['width']}, pixel / 255"
-            elif kind == "audio":
-                content = AudioInput(sample_rate=int(preprocessing["sample_rate"]), channels=1)
-                description = f"mono waveform, {preprocessing['samples']} samples at {preprocessing['sample_rate']} Hz"
-            elif kind == "text" and "ngrams" in preprocessing:  # hashed n-gram ids: no MediaPipe tokenizer makes them
-                description = f"n-gram ids (kerasuite/runtime/text_ngrams.py), {preprocessing['sequence_length']} per text"
-            elif kind == "text" and vocabulary is not None:
+        if preprocessing is not None and input_name == preprocessing.model_input:
+            if isinstance(preprocessing, ImageSpec):
+                content = ImageInput(mean=(0.0,), std=(1.0 / preprocessing.scale,))
+                description = f"RGB image, {preprocessing.height}x{preprocessing.width}, pixel / 255"
+            elif isinstance(preprocessing, AudioSpec):
+                content = AudioInput(sample_rate=preprocessing.sample_rate, channels=1)
+                description = f"mono waveform, {preprocessing.samples} samples at {preprocessing.sample_rate} Hz"
+            elif isinstance(preprocessing, TextSpec) and preprocessing.ngrams is not None:
+                # hashed n-gram ids: no MediaPipe tokenizer makes them
+                description = f"n-gram ids (kerasuite/runtime/text_ngrams.py), {preprocessing.sequence_length} per text"
+            elif isinstance(preprocessing, TextSpec) and (preprocessing.tokens or vocabulary) is not None:
                 from kerasuite.export.mediapipe_text import regex_tokenizer
 
-                content = regex_tokenizer(vocabulary, preprocessing["standardize"]).input
-                description = f"token ids, {preprocessing['sequence_length']} per text"
+                tokens = list(preprocessing.tokens) if preprocessing.tokens is not None else vocabulary
+                content = regex_tokenizer(tokens, preprocessing.standardize).input
+                description = f"token ids, {preprocessing.sequence_length} per text"
         inputs.append(TensorSpec(input_name, description, content))
     outputs = [TensorSpec("output" if i == 0 else f"output_{i}",
                           "class probabilities" if labels else "model output",

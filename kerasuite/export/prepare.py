@@ -52,19 +52,46 @@ def refuse_unexportable(model) -> None:
                         "output tensor (wrap the model to return the one that ships)")
 
 
-def _swap(layer, conversions: list[str]):
+def _is_lstm(layer) -> bool:
+    import keras
+
+    from kerasuite.models.layers.fusable_lstm import FusableLSTM
+
+    return type(layer) in (keras.layers.LSTM, FusableLSTM)
+
+
+def _sequence_length(layer) -> int | None:
+    shape = layer.input.shape
+    return shape[1] if len(shape) == 3 else None
+
+
+def _lstm_for_export(lstm, lstm_graph: str, conversions: list[str], what: str, steps: int | None):
+    from kerasuite.models.layers.fusable_lstm import FusableLSTM
+
+    config = lstm.get_config()
+    config["unroll"] = lstm_graph == "unrolled"  # FusableLSTM then runs Keras' own loop, once per step
+    if lstm_graph == "unrolled":
+        if steps is None:
+            raise UserError(f"{what} '{lstm.name}': export.lstm=unrolled needs a fixed sequence length; give "
+                            "the model's input a fixed length or use export.lstm=fused")
+        conversions.append(f"{what} '{lstm.name}' -> unrolled over {steps} steps (builtin ops, no state "
+                           "between calls)")
+    else:
+        conversions.append(f"{what} '{lstm.name}' -> fused UNIDIRECTIONAL_SEQUENCE_LSTM (FusableLSTM)")
+    return FusableLSTM.from_config(config)
+
+
+def _swap(layer, conversions: list[str], lstm_graph: str):
     import keras
 
     from kerasuite.models.layers.bounded_mask_attention import BoundedMaskAttention
-    from kerasuite.models.layers.fusable_lstm import FusableLSTM
 
-    if type(layer) is keras.layers.LSTM:
-        conversions.append(f"LSTM '{layer.name}' -> fused UNIDIRECTIONAL_SEQUENCE_LSTM (FusableLSTM)")
-        return FusableLSTM.from_config(layer.get_config())
-    if isinstance(layer, keras.layers.Bidirectional) and type(layer.forward_layer) is keras.layers.LSTM:
-        conversions.append(f"Bidirectional LSTM '{layer.name}' -> two fused UNIDIRECTIONAL_SEQUENCE_LSTM")
-        forward = FusableLSTM.from_config(layer.forward_layer.get_config())
-        backward = FusableLSTM.from_config(layer.backward_layer.get_config())
+    if _is_lstm(layer):
+        return _lstm_for_export(layer, lstm_graph, conversions, "LSTM", _sequence_length(layer))
+    if isinstance(layer, keras.layers.Bidirectional) and _is_lstm(layer.forward_layer):
+        steps = _sequence_length(layer)  # the wrapped LSTMs have no input of their own
+        forward, backward = (_lstm_for_export(inner, lstm_graph, conversions, "Bidirectional LSTM", steps)
+                             for inner in (layer.forward_layer, layer.backward_layer))
         return keras.layers.Bidirectional(forward, backward_layer=backward, merge_mode=layer.merge_mode,
                                           name=layer.name)
     if type(layer) is keras.layers.MultiHeadAttention:
@@ -74,14 +101,22 @@ def _swap(layer, conversions: list[str]):
     return layer.__class__.from_config(layer.get_config())
 
 
-def _needs_swap(layer) -> bool:
+def _needs_swap(layer, lstm_graph: str) -> bool:
     import keras
 
+    from kerasuite.models.layers.fusable_lstm import FusableLSTM
+
+    inner = getattr(layer, "forward_layer", None)
+    if lstm_graph == "unrolled" and (_is_lstm(layer) or _is_lstm(inner)):
+        return True
     return (type(layer) in (keras.layers.LSTM, keras.layers.MultiHeadAttention)
-            or (isinstance(layer, keras.layers.Bidirectional) and type(layer.forward_layer) is keras.layers.LSTM))
+            or (isinstance(layer, keras.layers.Bidirectional) and type(inner) is keras.layers.LSTM)
+            or (isinstance(layer, FusableLSTM) and layer.unroll))
 
 
-def prepare_for_export(model) -> PreparedModel:
+def prepare_for_export(model, lstm_graph: str = "fused") -> PreparedModel:
+    """A functional clone ready for conversion. ``lstm_graph``: ``fused`` (one LSTM op per layer
+    and direction) or ``unrolled`` (builtin ops per time step, stateless; needs a fixed length)."""
     import keras
 
     from kerasuite.models.layers.fusable_lstm import FusableLSTM
@@ -89,10 +124,12 @@ def prepare_for_export(model) -> PreparedModel:
     refuse_unexportable(model)
     conversions: list[str] = []
     prepared = model
-    if any(_needs_swap(layer) for layer in all_layers(model)):
+    if any(_needs_swap(layer, lstm_graph) for layer in all_layers(model)):
         try:  # a subclassed model cannot be cloned: its call() is Python, not a graph of layers
-            prepared = keras.models.clone_model(model, clone_function=lambda layer: _swap(layer, conversions),
+            prepared = keras.models.clone_model(model, clone_function=lambda layer: _swap(layer, conversions, lstm_graph),
                                                 recursive=True)
+        except UserError:
+            raise
         except Exception as error:
             raise UserError(f"model '{model.name}': cannot rebuild it with exportable LSTM/attention layers "
                             "(subclassed models cannot be cloned; build it as a functional or Sequential model): "

@@ -38,8 +38,9 @@ def recheck(run_dir: Path) -> dict:
     data = task.load_data(config)
     model = load_trusted_model(model_path)
     heldout = task.heldout(data, config.export.parity.max_examples)
-    spec = task.output_spec(data, heldout)
     try:
+        data = task.with_trained_model(model, data)
+        spec = task.output_spec(data, heldout)
         export_model = task.export_model(model, data)
         keras_outputs = predict_keras(export_model, heldout.inputs)
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:

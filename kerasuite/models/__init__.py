@@ -2,6 +2,6 @@
 serialization, so ``keras.saving.load_model(..., safe_mode=True)`` works in any process."""
 
 from kerasuite.models import vision  # noqa: F401
-from kerasuite.models import ranking, two_tower  # noqa: F401
+from kerasuite.models import losses, ranking, two_tower  # noqa: F401
 from kerasuite.models import attention, ngram, sequence  # noqa: F401
 from kerasuite.models import speech  # noqa: F401

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasuite.errors import UserError
+from kerasuite.runtime.device_spec import AudioSpec
 
 _PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
 
@@ -166,8 +167,9 @@ def load_clip(path: str | Path, sample_rate: int, length: int) -> np.ndarray:
     return fit_length(resample(to_mono(samples), rate, sample_rate), length)
 
 
-def read_audio(path: str, preprocessing: dict, bundle_dir: Path) -> dict[str, np.ndarray]:
-    """``READERS["audio"]``: a .wav file -> ``{input: float32 [1, samples]}``."""
-    clip = load_clip(path, int(preprocessing["sample_rate"]), int(preprocessing["samples"]))
-    clip = normalize_peak(clip, preprocessing.get("peak_floor"))
-    return {preprocessing.get("input", "waveform"): clip[None]}
+def read_audio(path: str, spec: AudioSpec | dict, bundle_dir: Path) -> dict[str, np.ndarray]:
+    """``AudioSpec.reader``: a .wav file -> ``{input: float32 [1, samples]}``."""
+    spec = AudioSpec.coerce(spec)
+    clip = load_clip(path, spec.sample_rate, spec.samples)
+    clip = normalize_peak(clip, spec.peak_floor)
+    return {spec.input: clip[None]}

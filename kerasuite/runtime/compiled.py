@@ -63,7 +63,8 @@ def applicability(mode: str, description: dict) -> str | None:
         return "ai_edge_litert.compiled_model is not installed (ai-edge-litert >= 2.0 has it)"
     if description.get("variable_tensors"):
         return ("the file keeps state in variable tensors (fused LSTM), which LiteRT's CompiledModel "
-                "does not load yet (model_load.cc: 'Variable tensors not yet supported'); use the Interpreter")
+                "does not load yet (model_load.cc: 'Variable tensors not yet supported'); use the Interpreter, or "
+                "export with export.lstm=unrolled (no variable tensors)")
     return None
 
 
@@ -96,8 +97,14 @@ class CompiledTFLiteModel:
         self._caller_names = [caller for _, caller in by_position]
         self._output = self.reference.outputs[0]
         self._output_size = int(np.prod(self._output["shape"]))
-        self._input_buffers = self.model.create_input_buffers(0)
-        self._output_buffers = self.model.create_output_buffers(0)
+        # LiteRT sets up its environment and accelerators lazily, at the first buffer write, and
+        # logs that set-up natively: warm up once with zeros while fd 2 is silenced.
+        with native_stderr_silenced():
+            self._input_buffers = self.model.create_input_buffers(0)
+            self._output_buffers = self.model.create_output_buffers(0)
+            for buffer, (_, detail) in zip(self._input_buffers, self._inputs):
+                buffer.write(np.zeros([int(s) for s in detail["shape"]], detail["dtype"]))
+            self._invoke()
 
     input_names = property(lambda self: self.reference.input_names)
     fixed_batch = property(lambda self: 1)

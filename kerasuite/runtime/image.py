@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasuite.errors import UserError
+from kerasuite.runtime.device_spec import ImageSpec
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
@@ -111,10 +112,12 @@ def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
     return image
 
 
-def read_image(path: str, preprocessing: dict, bundle_dir: Path) -> dict[str, np.ndarray]:
+def read_image(path: str, spec: ImageSpec | dict, bundle_dir: Path) -> dict[str, np.ndarray]:
+    """``ImageSpec.reader``: a PNG file -> ``{input: float32 [1, height, width, channels]}``."""
+    spec = ImageSpec.coerce(spec)
     image = decode_png(Path(path).read_bytes(), path)
-    image = to_channels(image, int(preprocessing["channels"]))
-    resized = resize_bilinear(image, int(preprocessing["height"]), int(preprocessing["width"]))
+    image = to_channels(image, spec.channels)
+    resized = resize_bilinear(image, spec.height, spec.width)
     # whole pixels after the resize, rounded half up, as training's decoder and MediaPipe do
-    scaled = np.clip(np.floor(resized + 0.5) * float(preprocessing["scale"]), 0.0, 1.0).astype(np.float32)
-    return {preprocessing.get("input", "image"): scaled[None]}
+    scaled = np.clip(np.floor(resized + 0.5) * spec.scale, 0.0, 1.0).astype(np.float32)
+    return {spec.input: scaled[None]}

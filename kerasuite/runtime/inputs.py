@@ -1,13 +1,11 @@
 """Readers that turn a raw input file into model inputs on a device, by preprocessing kind.
 
-``READERS[kind]`` is "module:function"; the function takes ``(path, preprocessing, bundle_dir)``
-and returns batch-1 arrays keyed by the model's input names, before quantization.
+Each kind's reader is named by its typed spec (``kerasuite.runtime.device_spec``,
+``DeviceSpec.reader``): "module:function", called with ``(path, spec, bundle_dir)`` and returning
+batch-1 arrays keyed by the model's input names, before quantization. ``READERS`` is that table,
+derived from the specs so it cannot disagree with them.
 """
 
-READERS: dict[str, str] = {
-    "image": "kerasuite.runtime.image:read_image",
-    "text": "kerasuite.runtime.text:read_text",
-    "audio": "kerasuite.runtime.audio:read_audio",
-    "recsys_user": "kerasuite.runtime.recsys:read_user",
-    "recsys_pair": "kerasuite.runtime.recsys:read_pair",
-}
+from kerasuite.runtime.device_spec import kinds
+
+READERS: dict[str, str] = {kind: cls.reader for kind, cls in kinds().items() if cls.reader}

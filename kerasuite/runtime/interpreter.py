@@ -215,4 +215,8 @@ class TFLiteModel:
         return {"api": f"{module}.Interpreter", "version": version, "threads": self.threads}
 
     def op_names(self) -> list[str]:
-        return sorted({op["op_name"] for op in self.interpreter._get_ops_details()})
+        """The file's builtin ops (the interpreter's own node list would say DELEGATE for the ops
+        XNNPACK took)."""
+        from kerasuite.runtime.file_ops import builtin_op_names
+
+        return builtin_op_names(self.path.read_bytes())

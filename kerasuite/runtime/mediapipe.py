@@ -51,12 +51,12 @@ def applicability(mode: str, description: dict) -> str | None:
         # never resets variables), and the stateless rewrite (kerasuite.export.stateless_lstm) is
         # refused at load: "Output tensor .. to op .. (MUL) is a variable".
         return ("fused LSTM: MediaPipe never resets its state between classify() calls, and its TFLite "
-                "refuses the file's stateless rewrite (an op writing a variable tensor); use the "
-                "transformer family for MediaPipe, or LiteRT/TFLM, which run this file statelessly")
+                "refuses the file's stateless rewrite (an op writing a variable tensor); export with "
+                "export.lstm=unrolled (stateless builtin ops) for MediaPipe, or run this file in LiteRT/TFLM")
     if description.get("keeps_state"):
         return ("the file keeps LSTM state between invocations and MediaPipe never resets it: repeated "
                 "classify() calls drift from fresh ones (up to 0.94 measured on a tiny text LSTM); "
-                "a stateless export is needed")
+                "export with export.lstm=unrolled")
     if importlib.util.find_spec("mediapipe") is None:
         return "mediapipe is not installed (pip install mediapipe)"
     return None

@@ -29,6 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from kerasuite.errors import UserError
+from kerasuite.runtime.device_spec import RecsysPairSpec, RecsysQuerySpec
 
 OOV_INDEX = 0
 
@@ -94,25 +95,27 @@ def _rows(path: str, columns: Sequence[str]) -> list[list[str]]:
     return picked
 
 
-def read_user(path: str, preprocessing: dict[str, Any], bundle_dir: Path) -> dict[str, np.ndarray]:
+def read_user(path: str, spec: "RecsysQuerySpec | dict[str, Any]", bundle_dir: Path) -> dict[str, np.ndarray]:
     """A file naming one user id (``user_id`` header optional) -> ``{"user_index": [i]}``."""
-    users = index_of(load_ids(Path(bundle_dir) / preprocessing.get("users", "users.txt")))
+    spec = RecsysQuerySpec.coerce(spec)
+    users = index_of(load_ids(Path(bundle_dir) / spec.users))
     user = _rows(path, ["user_id"])[0][0]
-    return {preprocessing.get("input", "user_index"): np.array([users.get(user, OOV_INDEX)], np.int32)}
+    return {spec.input: np.array([users.get(user, OOV_INDEX)], np.int32)}
 
 
-def read_pair(path: str, preprocessing: dict[str, Any], bundle_dir: Path) -> dict[str, np.ndarray]:
+def read_pair(path: str, spec: "RecsysPairSpec | dict[str, Any]", bundle_dir: Path) -> dict[str, np.ndarray]:
     """A file with one ``user_id,item_id`` pair -> the ranking model's inputs (ids and side features)."""
+    spec = RecsysPairSpec.coerce(spec)
     bundle_dir = Path(bundle_dir)
-    users = index_of(load_ids(bundle_dir / preprocessing.get("users", "users.txt")))
-    items = index_of(load_ids(bundle_dir / preprocessing.get("items", "items.txt")))
+    users = index_of(load_ids(bundle_dir / spec.users))
+    items = index_of(load_ids(bundle_dir / spec.items))
     user, item = _rows(path, ["user_id", "item_id"])[0]
     item_index = items.get(item, OOV_INDEX)
     inputs = {
         "user_index": np.array([users.get(user, OOV_INDEX)], np.int32),
         "item_index": np.array([item_index], np.int32),
     }
-    features_file = preprocessing.get("item_features")
+    features_file = spec.item_features
     if features_file:
         with np.load(bundle_dir / features_file) as tables:
             for name in tables.files:  # one row per item index, row 0 = unknown item
@@ -130,7 +133,7 @@ def top_k(scores: np.ndarray, k: int, exclude: Sequence[int] = ()) -> tuple[np.n
     return order, scores[order]
 
 
-def history_input(preprocessing: dict[str, Any], bundle_dir: Path, user_index: int, item_ids: list[str],
+def history_input(spec: "RecsysQuerySpec | dict[str, Any]", bundle_dir: Path, user_index: int, item_ids: list[str],
                   history: Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
     """The ``history`` input ``[1, length]`` as signature.json describes it, and the unknown ids.
 
@@ -139,11 +142,13 @@ def history_input(preprocessing: dict[str, Any], bundle_dir: Path, user_index: i
     dropped, repeats kept once, and only the first ``length`` (the most recent) are kept.
     Raises ``UserError`` when a given history has no known item left.
     """
-    spec = preprocessing["history"]
-    length, padding = int(spec["length"]), int(spec.get("padding_index", 0))
+    history_spec = RecsysQuerySpec.coerce(spec).history
+    if history_spec is None:
+        raise KeyError("history")
+    length, padding = history_spec.length, history_spec.padding_index
     row = np.full((1, length), padding, np.int32)
     if history is None:
-        table = np.load(bundle_dir / spec.get("table", "histories.npy"))
+        table = np.load(Path(bundle_dir) / history_spec.table)
         if 0 <= user_index < len(table):
             row[0, : table.shape[1]] = table[user_index][:length]
         return row, []
@@ -168,34 +173,35 @@ def recommend(bundle_dir: str | Path, user_id: str, k: int = 10, mode: str = "fl
     from kerasuite.runtime.interpreter import TFLiteModel
 
     bundle_dir = Path(bundle_dir)
-    preprocessing = _preprocessing(bundle_dir)
-    users = index_of(load_ids(bundle_dir / preprocessing.get("users", "users.txt")))
-    item_ids = load_ids(bundle_dir / preprocessing.get("items", "items.txt"))
+    spec = _query_spec(bundle_dir)
+    users = index_of(load_ids(bundle_dir / spec.users))
+    item_ids = load_ids(bundle_dir / spec.items)
     check_k(k)
     model_path = bundle_dir / f"model_{mode}.tflite"
     if not model_path.is_file():
         raise UserError(f"--mode {mode}: {model_path} is not in the bundle")
-    inputs = query_inputs(preprocessing, bundle_dir, users.get(user_id, OOV_INDEX), item_ids, history)
+    inputs = query_inputs(spec, bundle_dir, users.get(user_id, OOV_INDEX), item_ids, history)
     query = TFLiteModel(model_path, threads=threads).predict(inputs)
-    candidates = load_candidates(bundle_dir / preprocessing.get("candidates", "candidates.npy"), len(item_ids),
+    candidates = load_candidates(bundle_dir / spec.candidates, len(item_ids),
                                  int(query.shape[-1]))
     row_of = {item: row for row, item in enumerate(item_ids)}
     exclude = [row_of[i] for i in exclude_items if i in row_of]
     if "history" in inputs:  # candidate row = item index - 1
-        exclude += [int(i) - 1 for i in inputs["history"][0] if i != preprocessing["history"].get("padding_index", 0)]
+        exclude += [int(i) - 1 for i in inputs["history"][0] if i != spec.history.padding_index]
     rows, scores = top_k(candidates @ query[0].astype(np.float32), k, exclude)
     return [(item_ids[r], float(s)) for r, s in zip(rows, scores)]
 
 
-def query_inputs(preprocessing: dict[str, Any], bundle_dir: Path, user_index: int, item_ids: list[str],
+def query_inputs(spec: "RecsysQuerySpec | dict[str, Any]", bundle_dir: Path, user_index: int, item_ids: list[str],
                  history: Sequence[str] | None) -> dict[str, np.ndarray]:
     """The query tower's inputs; unknown ``history`` ids are reported on stderr in one line."""
+    spec = RecsysQuerySpec.coerce(spec)
     inputs = {"user_index": np.array([user_index], np.int32)}
-    if "history" not in preprocessing:
+    if spec.history is None:
         if history is not None:
             raise UserError("--history: this bundle's query tower reads no history (train model.family=history_two_tower)")
         return inputs
-    inputs["history"], unknown = history_input(preprocessing, bundle_dir, user_index, item_ids, history)
+    inputs["history"], unknown = history_input(spec, bundle_dir, user_index, item_ids, history)
     if unknown:
         print(f"warning: --history: {len(unknown)} unknown item id(s) skipped: {' '.join(unknown[:10])}"
               + (" ..." if len(unknown) > 10 else ""), file=sys.stderr)
@@ -208,12 +214,12 @@ def recommend_with_topk_model(bundle_dir: str | Path, user_id: str, threads: int
     from kerasuite.runtime.interpreter import TFLiteModel
 
     bundle_dir = Path(bundle_dir)
-    preprocessing = _preprocessing(bundle_dir)
-    users = index_of(load_ids(bundle_dir / preprocessing.get("users", "users.txt")))
-    item_ids = load_ids(bundle_dir / preprocessing.get("items", "items.txt"))
-    model = TFLiteModel(bundle_dir / preprocessing.get("topk_model", "retrieve_topk.tflite"), threads=threads)
+    spec = _query_spec(bundle_dir)
+    users = index_of(load_ids(bundle_dir / spec.users))
+    item_ids = load_ids(bundle_dir / spec.items)
+    model = TFLiteModel(bundle_dir / spec.topk_model, threads=threads)
     interpreter = model.interpreter
-    inputs = query_inputs(preprocessing, bundle_dir, users.get(user_id, OOV_INDEX), item_ids, history)
+    inputs = query_inputs(spec, bundle_dir, users.get(user_id, OOV_INDEX), item_ids, history)
     for detail in model.inputs:  # told apart by shape: the history is the 2-D input
         name = "history" if len(detail["shape"]) == 2 else "user_index"
         interpreter.set_tensor(detail["index"], inputs[name])
@@ -227,7 +233,7 @@ def recommend_with_topk_model(bundle_dir: str | Path, user_id: str, threads: int
     return [(item_ids[int(r)], float(s)) for r, s in zip(rows, scores)]
 
 
-def _preprocessing(bundle_dir: Path) -> dict[str, Any]:
+def _query_spec(bundle_dir: Path) -> RecsysQuerySpec:
     path = bundle_dir / "signature.json"
     if not path.is_file():
         raise UserError(f"{bundle_dir}: not an export bundle (no signature.json)")
@@ -238,7 +244,10 @@ def _preprocessing(bundle_dir: Path) -> dict[str, Any]:
     preprocessing = signature.get("preprocessing", {}) if isinstance(signature, dict) else None
     if not isinstance(preprocessing, dict):
         raise UserError(f"{path}: expected an object with a 'preprocessing' object")
-    return preprocessing
+    try:
+        return RecsysQuerySpec.coerce(preprocessing)
+    except (KeyError, TypeError, ValueError) as error:
+        raise UserError(f"{path}: preprocessing is not a retrieval query spec ({error})") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

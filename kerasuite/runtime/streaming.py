@@ -26,6 +26,7 @@ import numpy as np
 
 from kerasuite.errors import UserError
 from kerasuite.runtime.audio import normalize_peak, read_wav, resample, to_mono
+from kerasuite.runtime.device_spec import AudioSpec
 
 NON_KEYWORDS = ("_unknown_", "_silence_")
 
@@ -91,14 +92,14 @@ def detect(posteriors: np.ndarray, labels: list[str], window_seconds: float, set
     return found
 
 
-def stream(predict: Callable[[dict[str, np.ndarray]], np.ndarray], signal: np.ndarray, preprocessing: dict,
+def stream(predict: Callable[[dict[str, np.ndarray]], np.ndarray], signal: np.ndarray, spec: AudioSpec | dict,
            labels: list[str], settings: StreamSettings) -> list[Detection]:
     """Detections in ``signal`` (float32 mono at the model's sample rate)."""
-    rate, window = int(preprocessing["sample_rate"]), int(preprocessing["samples"])
+    spec = AudioSpec.coerce(spec)
+    rate, window = spec.sample_rate, spec.samples
     hop = max(1, round(settings.hop_seconds * rate))
-    name = preprocessing.get("input", "waveform")
-    posteriors = np.concatenate([predict({name: frames})
-                                 for frames in windows(signal, window, hop, preprocessing.get("peak_floor"))])
+    posteriors = np.concatenate([predict({spec.input: frames})
+                                 for frames in windows(signal, window, hop, spec.peak_floor)])
     return detect(posteriors, labels, window / rate, settings)
 
 

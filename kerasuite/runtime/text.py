@@ -25,6 +25,7 @@ import numpy as np
 
 from kerasuite.data.settings import STANDARDIZE_MODES  # noqa: F401  (one definition; numpy-free)
 from kerasuite.errors import UserError
+from kerasuite.runtime.device_spec import TextSpec
 
 PAD_ID = 0
 OOV_ID = 1
@@ -109,9 +110,10 @@ class Tokenizer:
         return np.stack([self.encode(t) for t in texts]) if texts else np.zeros((0, self.sequence_length), np.int32)
 
 
-def tokenizer_from_preprocessing(preprocessing: dict, bundle_dir: Path) -> Tokenizer:
-    vocabulary = read_vocabulary(Path(bundle_dir) / preprocessing["vocabulary"])
-    return Tokenizer(vocabulary, int(preprocessing["sequence_length"]), preprocessing["standardize"])
+def tokenizer_from_preprocessing(spec: TextSpec | dict, bundle_dir: Path) -> Tokenizer:
+    spec = TextSpec.coerce(spec)
+    vocabulary = read_vocabulary(Path(bundle_dir) / spec.vocabulary)
+    return Tokenizer(vocabulary, spec.sequence_length, spec.standardize)
 
 
 _BINARY_SIGNATURES = (b"\x89PNG", b"RIFF", b"\xff\xd8\xff", b"GIF8", b"PK\x03\x04", b"\x93NUMPY", b"II*\x00", b"MM\x00*")
@@ -123,8 +125,9 @@ def looks_binary(data: bytes) -> bool:
     return data.startswith(_BINARY_SIGNATURES) or b"\0" in data[:65536]
 
 
-def read_text(path: str, preprocessing: dict, bundle_dir: Path) -> dict[str, np.ndarray]:
-    """``READERS["text"]``: one text file -> ``{input_name: int32 [1, sequence_length]}``."""
+def read_text(path: str, spec: TextSpec | dict, bundle_dir: Path) -> dict[str, np.ndarray]:
+    """``TextSpec.reader``: one text file -> ``{input_name: int32 [1, sequence_length]}``."""
+    spec = TextSpec.coerce(spec)
     file = Path(path)
     if not file.is_file():
         raise UserError(f"--input {path}: no such file")
@@ -133,10 +136,10 @@ def read_text(path: str, preprocessing: dict, bundle_dir: Path) -> dict[str, np.
         raise UserError(f"--input {path}: not a text file (binary content such as an image or audio clip); "
                         "this bundle's model reads text")
     text = decode_text(data)
-    if "ngrams" in preprocessing:  # the ngram family: hashed n-gram ids, not a token sequence
+    if spec.ngrams is not None:  # the ngram family: hashed n-gram ids, not a token sequence
         from kerasuite.runtime.text_ngrams import featurizer_from_preprocessing
 
-        ids = featurizer_from_preprocessing(preprocessing, bundle_dir).encode(text)
+        ids = featurizer_from_preprocessing(spec, bundle_dir).encode(text)
     else:
-        ids = tokenizer_from_preprocessing(preprocessing, bundle_dir).encode(text)
-    return {preprocessing.get("input", "tokens"): ids[None]}
+        ids = tokenizer_from_preprocessing(spec, bundle_dir).encode(text)
+    return {spec.input: ids[None]}

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasuite.errors import UserError
+from kerasuite.runtime.device_spec import TextSpec
 from kerasuite.runtime.text import OOV_ID, read_vocabulary, split_words, standardize
 
 FNV_OFFSET = 0x811C9DC5
@@ -141,10 +142,12 @@ class NgramFeaturizer:
         return np.stack([self.encode(text) for text in texts])
 
 
-def featurizer_from_preprocessing(preprocessing: dict, bundle_dir) -> NgramFeaturizer:
-    vocabulary = read_vocabulary(Path(bundle_dir) / preprocessing["vocabulary"])
+def featurizer_from_preprocessing(spec: TextSpec | dict, bundle_dir) -> NgramFeaturizer:
     try:
-        spec = NgramSpec.from_dict(preprocessing["ngrams"])
+        spec = TextSpec.coerce(spec)
+        if spec.ngrams is None:
+            raise ValueError("no ngrams object")
     except (KeyError, TypeError, ValueError) as error:
         raise UserError(f"{Path(bundle_dir) / 'signature.json'}: preprocessing.ngrams is not usable ({error})") from None
-    return NgramFeaturizer(vocabulary, spec, preprocessing["standardize"])
+    vocabulary = read_vocabulary(Path(bundle_dir) / spec.vocabulary)
+    return NgramFeaturizer(vocabulary, spec.ngrams, spec.standardize)

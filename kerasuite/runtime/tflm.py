@@ -25,6 +25,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from kerasuite.errors import UserError
+from kerasuite.runtime.file_ops import builtin_op_names
 
 # Generous: a file's own need is what ``arena_bytes`` reports, whatever is offered here.
 DEFAULT_ARENA_BYTES = 16 * 1024 * 1024
@@ -108,23 +109,6 @@ def failure_reason(native_lines: list[str], error: Exception) -> str:
     fallback = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     cause = "; ".join(details[:2]) or fallback
     return f"{op}: {cause}" if op else cause
-
-
-def builtin_op_names(content: bytes) -> list[str]:
-    """The builtin op names a file's operators use, sorted (what the firmware must register)."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    names = {value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")}
-    model = schema.Model.GetRootAs(content, 0)
-    used = set()
-    for code_index in range(model.OperatorCodesLength()):
-        code = model.OperatorCodes(code_index)
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        if builtin == schema.BuiltinOperator.CUSTOM:
-            used.add(f"CUSTOM:{(code.CustomCode() or b'').decode()}")
-        else:
-            used.add(names.get(builtin, str(builtin)))
-    return sorted(used)
 
 
 def needs_reset(content: bytes) -> bool:

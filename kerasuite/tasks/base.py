@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # keep this module cheap to import
 
     from kerasuite.config import RunConfig
     from kerasuite.export.spec import Agreement, OutputSpec
+    from kerasuite.runtime.device_spec import DeviceSpec
 
 Arrays = dict[str, np.ndarray]
 
@@ -42,9 +43,20 @@ class TaskData:
     test: "tf.data.Dataset"  # batched, never shuffled or augmented
     num_train_examples: int
     labels: list[str] | None = None  # class names, in output order
-    # Task-specific extras (vocabulary, catalogue, sample rate, ...). Kept JSON-friendly where
-    # possible because it also feeds signature.json.
-    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    skipped_files: int = 0  # unreadable source files left out (the report says how many)
+    # Task-specific state (vocabulary, catalogue, sample rate, ...) lives in typed fields of the
+    # task's own subclass (``@dataclasses.dataclass(kw_only=True) class MyTaskData(TaskData)``),
+    # never in a free-form dict: what a task reads is named and checked where it is made.
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """The metric a run is judged by: the ``score`` entry parity's ``max_metric_drop`` applies
+    to, its direction, and the ``eval`` key of the trivial baseline it is compared with."""
+
+    metric: str
+    higher_is_better: bool = True
+    baseline: str | None = None
 
 
 @dataclasses.dataclass
@@ -69,7 +81,8 @@ class Task(abc.ABC):
     # family name -> builder(config, data) -> keras.Model (trainable model); the same names as
     # the spec's model section ``families`` (tests/test_config.py checks it)
     families: Mapping[str, Callable[["RunConfig", TaskData], "keras.Model"]]
-    # the metric in ``score`` that parity's max_metric_drop applies to, and its direction
+    # the metric in ``score`` that parity's max_metric_drop applies to, and its direction, when
+    # they do not depend on the config (else override ``objective``)
     primary_metric: str = "accuracy"
     higher_is_better: bool = True
     # what the exported output is, for signature.json and the model card
@@ -100,8 +113,14 @@ class Task(abc.ABC):
         """Attach optimizer, loss and Keras metrics."""
 
     def export_model(self, model: "keras.Model", data: TaskData) -> "keras.Model":
-        """The model that ships; e.g. the query tower of a two-tower model."""
+        """The model that ships; e.g. the query tower of a two-tower model. Never changes ``data``."""
         return model
+
+    def with_trained_model(self, model: "keras.Model", data: TaskData) -> TaskData:
+        """``data`` completed with what a trained model determines and ``score``, the agreement
+        rule and the bundle's extras need (retrieval: the catalogue's embeddings). Returns a new
+        object; ``data`` itself is never changed, so no method depends on another having run."""
+        return data
 
     # -- evaluation -------------------------------------------------------------------------
     def evaluate(self, model: "keras.Model", data: TaskData, config: "RunConfig") -> dict[str, float]:
@@ -117,6 +136,11 @@ class Task(abc.ABC):
         """The ``eval`` key of the trivial baseline for ``primary_metric`` (majority class,
         popularity, training mean), measured on the same held-out split; None if there is none."""
         return None
+
+    def objective(self, config: "RunConfig") -> Objective:
+        """The run's metric, direction and baseline: a function of the config alone, known
+        before any data loads (ranking: AUC for implicit feedback, else RMSE)."""
+        return Objective(self.primary_metric, self.higher_is_better, self.baseline_key())
 
     def agreement_rule(self, data: TaskData) -> "Agreement | None":
         """How two output arrays are compared decision by decision (None: by value only)."""
@@ -137,11 +161,18 @@ class Task(abc.ABC):
 
     # -- bundle and logs --------------------------------------------------------------------
     def write_bundle_extras(self, data: TaskData, bundle_dir: Path) -> None:
-        """Files a device needs besides the .tflite (labels.txt is written by the exporter)."""
+        """Files a device needs besides the .tflite (labels.txt is written by the exporter);
+        ``data`` comes from :meth:`with_trained_model`."""
 
-    def device_preprocessing(self, data: TaskData, config: "RunConfig") -> dict[str, Any]:
-        """What a device must do to raw input before ``invoke`` (goes to signature.json)."""
-        return {}
+    def write_run_files(self, data: TaskData, run_dir: Path) -> None:
+        """Files the run folder keeps beside model.keras (text: the vocab.txt its ids index);
+        the trainer calls it once, when it writes config.json."""
+
+    def device_spec(self, data: TaskData, config: "RunConfig") -> "DeviceSpec | None":
+        """What a device must do to raw input before ``invoke``: one typed spec
+        (``kerasuite.runtime.device_spec``) that becomes signature.json's ``preprocessing``, the
+        TFLite metadata's input description and what the runtime parses back (None: nothing)."""
+        return None
 
     def callbacks(self, model: "keras.Model", data: TaskData, log_dir: Path, config: "RunConfig") -> list:
         """Extra TensorBoard writers (confusion matrix, samples, embeddings)."""

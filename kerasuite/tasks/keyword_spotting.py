@@ -25,6 +25,7 @@ from kerasuite.models.speech import (
     build_speech_cnn,
     set_batch_norm_momentum,
 )
+from kerasuite.runtime.device_spec import AudioSpec
 from kerasuite.tasks.base import Heldout, Task, TaskData, steps_per_execution
 from kerasuite.tasks.classification import ClassificationMixin
 from kerasuite.training.optimizers import make_optimizer, planned_steps
@@ -99,7 +100,7 @@ class KeywordSpotting(ClassificationMixin, Task):
             test=test,
             num_train_examples=raw.num_train,
             labels=raw.class_names,
-            info={"skipped_files": raw.skipped_files},
+            skipped_files=raw.skipped_files,
             sample_rate=config.data.audio.sample_rate,
             samples=length,
             peak_floor=peak_floor,
@@ -109,21 +110,11 @@ class KeywordSpotting(ClassificationMixin, Task):
     def heldout(self, data: KeywordSpottingData, limit: int) -> Heldout:
         return self.collect_heldout(data.test, limit)
 
-    def device_preprocessing(self, data: KeywordSpottingData, config: RunConfig) -> dict[str, Any]:
-        return {
-            "kind": "audio",
-            "input": audio_sources.INPUT_NAME,
-            "sample_rate": data.sample_rate,
-            "samples": data.samples,
-            "channels": "mono: mean of all channels",
-            "resample": "Hann-windowed sinc, 16 zero crossings",
-            "fit": "shorter: zero-pad both sides equally; longer: the loudest window",
-            "scale": "PCM full scale -> [-1, 1]",
-            "peak_floor": data.peak_floor,
-            "normalize": "if the clip's peak >= peak_floor, divide by the peak (the model does it too; "
-                         "doing it first keeps int8 input precision); null: no normalisation",
-            "note": "the MFCC front end is inside the model: feed the waveform, float32 [1, samples]",
-        }
+    def device_spec(self, data: KeywordSpottingData, config: RunConfig) -> AudioSpec:
+        # the descriptions of resampling, fitting and scaling are AudioSpec's defaults:
+        # kerasuite.runtime.audio does exactly that
+        return AudioSpec(input=audio_sources.INPUT_NAME, sample_rate=data.sample_rate, samples=data.samples,
+                         peak_floor=data.peak_floor)
 
     def callbacks(self, model, data: KeywordSpottingData, log_dir: Path, config: RunConfig) -> list:
         from kerasuite.tensorboard_images import ConfusionMatrixCallback

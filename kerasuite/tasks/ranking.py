@@ -19,11 +19,14 @@ import numpy as np
 
 from kerasuite.config import RunConfig
 from kerasuite.data import recsys
+from kerasuite.data.recsys_pipeline import make_datasets, oov_user_augment
 from kerasuite.errors import UserError
 from kerasuite.metrics import ease
+from kerasuite.metrics.ranking import auc, rmse
 from kerasuite.models.ranking import build_ranking_dcn, build_ranking_mlp
-from kerasuite.tasks.base import Heldout, Task, TaskData, steps_per_execution
-from kerasuite.tasks.retrieval import input_sizes, make_datasets, oov_user_augment
+from kerasuite.models.two_tower import RecsysInputSizes, input_sizes
+from kerasuite.runtime.device_spec import RecsysPairSpec
+from kerasuite.tasks.base import Heldout, Objective, Task, TaskData, steps_per_execution
 from kerasuite.training.optimizers import make_optimizer
 
 ITEM_FEATURES_FILE = "item_features.npz"
@@ -31,10 +34,10 @@ ITEM_FEATURES_FILE = "item_features.npz"
 
 @dataclasses.dataclass(kw_only=True)
 class RankingTaskData(TaskData):
-    """ranking's data as typed fields (``info`` keeps only the JSON-friendly counts)."""
+    """ranking's data as typed fields."""
 
     arrays: recsys.RecsysArrays
-    sizes: Any  # RecsysInputSizes: the embedding tables' sizes
+    sizes: RecsysInputSizes  # the embedding tables' sizes
     implicit: bool  # interactions as positives + sampled negatives (AUC), else ratings (RMSE)
     train_mean: float  # the rating baseline and the rating head's starting bias
     test_split: recsys.EncodedSplit  # held-out pairs (with sampled negatives when implicit)
@@ -51,33 +54,18 @@ def _builder(build):
     return family
 
 
-def rmse(predictions: np.ndarray, targets: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((np.ravel(predictions).astype(np.float64) - targets) ** 2)))
-
-
-def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve via the rank statistic (ties get their average rank)."""
-    scores = np.ravel(scores).astype(np.float64)
-    labels = np.ravel(labels).astype(bool)
-    positives, negatives = int(labels.sum()), int((~labels).sum())
-    if positives == 0 or negatives == 0:
-        raise ValueError("AUC needs both positive and negative examples")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    sorted_scores = scores[order]
-    start = 0
-    while start < len(scores):  # average ranks over runs of equal scores
-        stop = start
-        while stop + 1 < len(scores) and sorted_scores[stop + 1] == sorted_scores[start]:
-            stop += 1
-        ranks[order[start:stop + 1]] = (start + stop) / 2.0 + 1.0
-        start = stop + 1
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
+def objective_for(implicit: bool) -> Objective:
+    """Implicit feedback (positives + sampled negatives) is judged by AUC against popularity,
+    ratings by RMSE against the training mean."""
+    if implicit:
+        return Objective("auc", True, "popularity_auc")
+    return Objective("rmse", False, "mean_baseline_rmse")
 
 
 class Ranking(Task):
     name = "ranking"
     families = {"dcn": _builder(build_ranking_dcn), "mlp": _builder(build_ranking_mlp)}
+    # the ratings default; a run's metric follows data.recsys.implicit (objective)
     primary_metric = "rmse"
     higher_is_better = False
     output_meaning = "predicted score"
@@ -90,8 +78,6 @@ class Ranking(Task):
         if not implicit and not arrays.has_ratings:
             raise UserError(f"--data {config.data.source}: no 'rating' column to rank by; "
                             "set data.recsys.implicit=true to learn from interactions alone")
-        # The metric depends on the label kind, so it is set per run on this instance.
-        self.primary_metric, self.higher_is_better = ("auc", True) if implicit else ("rmse", False)
         train, validation = recsys.split_validation(arrays.train, config.data.validation_fraction,
                                                     config.data.limit, config.seed)
         everything = recsys.concat(arrays.train, arrays.test)
@@ -115,7 +101,7 @@ class Ranking(Task):
         counts = np.bincount(recsys.concat(train, validation).items, minlength=arrays.num_items)
         return RankingTaskData(
             train=datasets["train"], validation=datasets.get("validation"), test=datasets["test"],
-            num_train_examples=len(train_targets), info=recsys.describe(arrays),
+            num_train_examples=len(train_targets),
             arrays=arrays, sizes=input_sizes(arrays), implicit=implicit, train_mean=float(train_targets.mean()),
             test_split=labelled["test"][0], test_targets=labelled["test"][1], item_counts=counts,
             positive_splits=(train, validation))
@@ -137,7 +123,15 @@ class Ranking(Task):
 
     # -- evaluation ----------------------------------------------------------------------------
     def baseline_key(self) -> str:
-        return "popularity_auc" if self.primary_metric == "auc" else "mean_baseline_rmse"
+        return objective_for(False).baseline
+
+    def objective(self, config: RunConfig) -> Objective:
+        return objective_for(config.data.recsys.implicit)
+
+    def output_spec(self, data: RankingTaskData, heldout: Heldout):
+        objective = objective_for(data.implicit)
+        return dataclasses.replace(super().output_spec(data, heldout), metric=objective.metric,
+                                   higher_is_better=objective.higher_is_better)
 
     def evaluate(self, model: keras.Model, data: RankingTaskData, config: RunConfig) -> dict[str, float]:
         results = super().evaluate(model, data, config)
@@ -181,16 +175,12 @@ class Ranking(Task):
                 with open(tmp, "wb") as handle:
                     np.savez(handle, **tables)
 
-    def device_preprocessing(self, data: RankingTaskData, config: RunConfig) -> dict[str, Any]:
+    def device_spec(self, data: RankingTaskData, config: RunConfig) -> RecsysPairSpec:
         arrays = data.arrays
-        return {
-            "kind": "recsys_pair",
-            "users": "users.txt",
-            "items": "items.txt",
-            "oov_index": recsys.OOV_INDEX,
-            "item_features": ITEM_FEATURES_FILE if (arrays.has_genres or arrays.has_titles) else None,
-            "output": "probability of an interaction" if data.implicit else "predicted rating",
-            "note": ("input file: one 'user_id,item_id' line; ids -> index = line number in users.txt/"
-                     "items.txt + 1 (unknown -> 0); item side features are row item_index of each "
-                     "array in item_features.npz"),
-        }
+        return RecsysPairSpec(
+            users="users.txt", items="items.txt", oov_index=recsys.OOV_INDEX,
+            item_features=ITEM_FEATURES_FILE if (arrays.has_genres or arrays.has_titles) else None,
+            output="probability of an interaction" if data.implicit else "predicted rating",
+            note=("input file: one 'user_id,item_id' line; ids -> index = line number in users.txt/"
+                  "items.txt + 1 (unknown -> 0); item side features are row item_index of each "
+                  "array in item_features.npz"))

@@ -14,21 +14,23 @@ What ships: the query tower (``user_index [+ history] -> unit embedding``, the p
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from kerasuite.config import RunConfig
 from kerasuite.data import recsys
-from kerasuite.data.pipeline import array_rows, make_pipeline
+from kerasuite.data.recsys_pipeline import chain, history_dropout_augment, make_datasets, oov_user_augment
 from kerasuite.errors import UserError
 from kerasuite.metrics import ease
 from kerasuite.metrics import retrieval as metrics
+from kerasuite.models.losses import CatalogueSoftmaxLoss, InBatchSoftmaxLoss
 from kerasuite.models.two_tower import (
-    CATALOGUE_LAYER, CatalogueSoftmaxLoss, InBatchSoftmaxLoss, RecsysInputSizes, build_history_two_tower, build_topk_model, build_two_tower, towers)
+    CATALOGUE_LAYER, RecsysInputSizes, build_history_two_tower, build_topk_model, build_two_tower, input_sizes, towers)
+from kerasuite.runtime.device_spec import HistorySpec, RecsysQuerySpec
 from kerasuite.tasks.base import Heldout, Task, TaskData, steps_per_execution
 from kerasuite.tensorboard_projector import write_embedding_projector
 from kerasuite.training.optimizers import make_optimizer
@@ -38,76 +40,36 @@ TOPK_MODEL_FILE = "retrieve_topk.tflite"
 HISTORY_TABLE_FILE = "histories.npy"  # history_two_tower: each known user's history, row = user index
 
 
-def input_sizes(arrays: recsys.RecsysArrays, sampling_correction: bool = False) -> RecsysInputSizes:
-    return RecsysInputSizes(
-        num_users=arrays.num_users, num_items=arrays.num_items,
-        num_genres=arrays.item_genres.shape[1],
-        title_vocabulary=len(arrays.title_tokens) + 2 if arrays.has_titles else 0,
-        title_length=arrays.item_title_ids.shape[1] if arrays.has_titles else 0,
-        sampling_correction=sampling_correction,
-    )
+@dataclasses.dataclass(kw_only=True)
+class RetrievalTaskData(TaskData):
+    """retrieval's data as typed fields: the catalogue, the splits and what evaluation excludes.
 
+    Nothing here depends on a trained model: the candidate embeddings are computed from the model
+    by each method that needs them (:meth:`Retrieval.with_trained_model` binds them once for the
+    exporter), so no method's result depends on which other method ran before it."""
 
-def oov_user_augment(rate: float):
-    """Training-only: replace a share of user indices by the OOV index so its embedding learns
-    what an unknown user should get (close to the popular items).
+    arrays: recsys.RecsysArrays
+    sizes: RecsysInputSizes  # the embedding tables' sizes
+    seen: dict  # user index -> candidate rows seen in training (removed when ranking)
+    train_split: recsys.EncodedSplit
+    validation_split: recsys.EncodedSplit | None
+    known_split: recsys.EncodedSplit  # train + validation: everything known before the test
+    test_split: recsys.EncodedSplit
+    popularity: np.ndarray  # known interactions per candidate row: the popularity baseline
+    top_k: int  # model.two_tower.top_k, for the bundle's top-k model
+    history_length: int  # 0: the query tower takes no history
+    history_order: str  # how histories are ordered (signature.json's history.order)
+    test_history: np.ndarray | None  # the held-out queries' history input (None without history)
+    planted_ceilings: dict[int, float]  # synthetic sets: the best recall@k any model can reach
+    # Bound by with_trained_model for the exporter (None in freshly loaded data):
+    candidates: np.ndarray | None = None  # every catalogue item's embedding, row r = item r + 1
+    query_tower: keras.Model | None = None
 
-    Vectorized: it takes a whole batch (one draw per row) and goes to the pipeline's
-    ``batch_augment_fn``; as a per-element map it made the input 20x slower than the model."""
-
-    def augment(features, target):
-        features = dict(features)
-        users = features["user_index"]
-        drop = tf.random.uniform(tf.shape(users)) < rate
-        features["user_index"] = tf.where(drop, tf.zeros_like(users), users)
-        return features, target
-
-    return augment
-
-
-def history_dropout_augment(rate: float):
-    """Training-only: each history slot is emptied (set to the padding index) with probability
-    ``rate``; the remaining items keep their positions (mean pooling ignores padding)."""
-
-    def augment(features, target):
-        features = dict(features)
-        history = features["history"]
-        drop = tf.random.uniform(tf.shape(history)) < rate
-        features["history"] = tf.where(drop, tf.zeros_like(history), history)
-        return features, target
-
-    return augment
-
-
-def chain(*augments):
-    """One batch augment applying each given one in turn (``None`` entries skipped; ``None`` if none)."""
-    present = [fn for fn in augments if fn is not None]
-    if not present:
-        return None
-
-    def augment(features, target):
-        for fn in present:
-            features, target = fn(features, target)
-        return features, target
-
-    return augment
-
-
-def make_datasets(config: RunConfig, splits: dict[str, tuple[dict, np.ndarray]],
-                  augment=None) -> dict[str, tf.data.Dataset]:
-    """Each ``(features, targets)`` split through the canonical pipeline (training: shuffled)."""
-    out = {}
-    for name, (features, targets) in splits.items():
-        training = name == "train"
-        # In-memory rows: training draws a full permutation per epoch (files are often sorted by
-        # user, or positives before sampled negatives, which a bounded shuffle buffer would not mix).
-        out[name] = make_pipeline(
-            array_rows((features, targets)), training=training, batch_size=config.train.batch_size,
-            batch_augment_fn=augment if training else None, seed=config.seed, auto_shard="DATA",
-            # The in-batch softmax treats a 1-example last batch as a trivial (zero-loss) problem.
-            drop_remainder=training and len(targets) > config.train.batch_size,
-        )
-    return out
+    def trained_candidates(self) -> np.ndarray:
+        if self.candidates is None:
+            raise ValueError("retrieval data has no candidate embeddings: bind a trained model with "
+                             "Retrieval.with_trained_model(model, data) first")
+        return self.candidates
 
 
 class ItemEmbeddingProjector(keras.callbacks.Callback):
@@ -126,11 +88,11 @@ class ItemEmbeddingProjector(keras.callbacks.Callback):
         write_embedding_projector(self.log_dir, "item_embedding", embeddings, list(rows), header=("item_id", "title"))
 
 
-def build_history_model(config: RunConfig, data: TaskData) -> keras.Model:
+def build_history_model(config: RunConfig, data: RetrievalTaskData) -> keras.Model:
     """``history_two_tower``; with a catalogue softmax, the catalogue's features go into the model."""
-    model = build_history_two_tower(config.model.two_tower, data.info["sizes"])
+    model = build_history_two_tower(config.model.two_tower, data.sizes)
     if CATALOGUE_LAYER in {layer.name for layer in model.layers}:
-        arrays = data.info["arrays"]
+        arrays = data.arrays
         items = np.arange(1, arrays.num_items, dtype=np.int32)
         model.get_layer(CATALOGUE_LAYER).set_catalogue({"item_index": items, **arrays.item_features(items)})
     return model
@@ -139,7 +101,7 @@ def build_history_model(config: RunConfig, data: TaskData) -> keras.Model:
 class Retrieval(Task):
     name = "retrieval"
     families = {
-        "two_tower": lambda config, data: build_two_tower(config.model.two_tower, data.info["sizes"]),
+        "two_tower": lambda config, data: build_two_tower(config.model.two_tower, data.sizes),
         "history_two_tower": lambda config, data: build_history_model(config, data),
     }
     primary_metric = "recall_at_10"
@@ -148,7 +110,7 @@ class Retrieval(Task):
     export_batch_size = None
 
     # -- data ---------------------------------------------------------------------------------
-    def load_data(self, config: RunConfig) -> TaskData:
+    def load_data(self, config: RunConfig) -> RetrievalTaskData:
         arrays = recsys.load_arrays(config)
         min_rating = 0.0 if config.data.recsys.implicit else config.data.recsys.min_rating
         positives = recsys.keep_positive(arrays.train, min_rating)
@@ -192,47 +154,49 @@ class Retrieval(Task):
         # Everything the user did before the test (below min_rating or past data.limit too) is
         # "seen". Candidate row r is item index r + 1 (index 0 is the unknown-item row).
         seen = metrics.seen_matrix_rows(arrays.train.users, arrays.train.items - 1)
-        info = {
-            **recsys.describe(arrays),
-            "arrays": arrays, "sizes": input_sizes(arrays, correction), "seen": seen,
-            "test_split": test, "popularity": counts[1:], "top_k": config.model.two_tower.top_k,
-            "train_split": train, "validation_split": validation, "known_split": known,
-            "history_length": history_length, "history_order": recsys.history_order(known),
-        }
-        if history_length:
-            info["test_history"] = splits["test"][0]["history"]
+        ceilings: dict[int, float] = {}
         if arrays.planted:
             seen_by_index = metrics.seen_matrix_rows(arrays.train.users, arrays.train.items)
             for k in RECALL_KS:
-                info[f"planted_ceiling_recall_at_{k}"] = recsys.planted_recall_ceiling(arrays, test, seen_by_index, k)
-        return TaskData(train=datasets["train"], validation=datasets.get("validation"), test=datasets["test"],
-                        num_train_examples=len(train), info=info)
+                ceiling = recsys.planted_recall_ceiling(arrays, test, seen_by_index, k)
+                if ceiling is not None:
+                    ceilings[k] = ceiling
+        return RetrievalTaskData(
+            train=datasets["train"], validation=datasets.get("validation"), test=datasets["test"],
+            num_train_examples=len(train), arrays=arrays, sizes=input_sizes(arrays, correction), seen=seen,
+            train_split=train, validation_split=validation, known_split=known, test_split=test,
+            popularity=counts[1:], top_k=config.model.two_tower.top_k, history_length=history_length,
+            history_order=recsys.history_order(known),
+            test_history=splits["test"][0]["history"] if history_length else None, planted_ceilings=ceilings)
 
-    def heldout(self, data: TaskData, limit: int) -> Heldout:
-        test = data.info["test_split"]
+    def heldout(self, data: RetrievalTaskData, limit: int) -> Heldout:
+        test = data.test_split
         return Heldout(self.query_features(data, limit), (test.items[:limit] - 1).astype(np.int64))
 
     @staticmethod
-    def query_features(data: TaskData, limit: int | None = None) -> dict[str, np.ndarray]:
+    def query_features(data: RetrievalTaskData, limit: int | None = None) -> dict[str, np.ndarray]:
         """The query tower's inputs for the held-out pairs (the first ``limit``)."""
-        test = data.info["test_split"]
-        features = {"user_index": test.users[:limit].astype(np.int32)}
-        if data.info.get("history_length"):
-            features["history"] = data.info["test_history"][:limit]
+        features = {"user_index": data.test_split.users[:limit].astype(np.int32)}
+        if data.history_length:
+            features["history"] = data.test_history[:limit]
         return features
 
     # -- model ---------------------------------------------------------------------------------
-    def compile_model(self, model: keras.Model, config: RunConfig, data: TaskData) -> None:
+    def compile_model(self, model: keras.Model, config: RunConfig, data: RetrievalTaskData) -> None:
         catalogue = CATALOGUE_LAYER in {layer.name for layer in model.layers}
         loss = CatalogueSoftmaxLoss() if catalogue else InBatchSoftmaxLoss()
         model.compile(optimizer=make_optimizer(config.train), loss=loss,
                       steps_per_execution=steps_per_execution(config))
 
-    def export_model(self, model: keras.Model, data: TaskData) -> keras.Model:
-        self.refresh_candidates(model, data)
+    def export_model(self, model: keras.Model, data: RetrievalTaskData) -> keras.Model:
         query_tower, _ = towers(model)
-        data.info["query_tower"] = query_tower  # for the top-k model in write_bundle_extras
         return query_tower
+
+    def with_trained_model(self, model: keras.Model, data: RetrievalTaskData) -> RetrievalTaskData:
+        """A copy of ``data`` bound to ``model``'s catalogue embeddings and query tower (what
+        ``score``, the agreement rule and the bundle's extras rank against)."""
+        return dataclasses.replace(data, candidates=self.candidate_embeddings(model, data.arrays),
+                                   query_tower=towers(model)[0])
 
     @staticmethod
     def candidate_embeddings(model: keras.Model, arrays: recsys.RecsysArrays) -> np.ndarray:
@@ -242,47 +206,41 @@ class Retrieval(Task):
         features = {"item_index": items, **arrays.item_features(items)}
         return np.asarray(candidate_tower.predict(features, batch_size=1024, verbose=0), np.float32)
 
-    def refresh_candidates(self, model: keras.Model, data: TaskData) -> np.ndarray:
-        data.info["candidate_embeddings"] = self.candidate_embeddings(model, data.info["arrays"])
-        return data.info["candidate_embeddings"]
-
     # -- evaluation ----------------------------------------------------------------------------
     def baseline_key(self) -> str:
         return f"popularity_{self.primary_metric}"
 
-    def evaluate(self, model: keras.Model, data: TaskData, config: RunConfig) -> dict[str, float]:
-        candidates = self.refresh_candidates(model, data)
+    def evaluate(self, model: keras.Model, data: RetrievalTaskData, config: RunConfig) -> dict[str, float]:
+        candidates = self.candidate_embeddings(model, data.arrays)
         query_tower, _ = towers(model)
-        test = data.info["test_split"]
+        test = data.test_split
         queries = np.asarray(query_tower.predict(self.query_features(data), batch_size=1024, verbose=0), np.float32)
-        results = self.recall(queries, test.users, test.items - 1, candidates, data.info["seen"])
-        popularity = data.info["popularity"]
+        results = self.recall(queries, test.users, test.items - 1, candidates, data.seen)
+        popularity = data.popularity
         baseline = metrics.corpus_recall(lambda rows: np.broadcast_to(popularity, (len(rows), len(popularity))),
-                                         test.users, test.items - 1, data.info["seen"], ks=RECALL_KS)
+                                         test.users, test.items - 1, data.seen, ks=RECALL_KS)
         results.update({f"popularity_{name}": value for name, value in baseline.items()})
         results.update(self.ease_recall(data, config))
-        for k in RECALL_KS:
-            ceiling = data.info.get(f"planted_ceiling_recall_at_{k}")
-            if ceiling is not None:
-                results[f"planted_ceiling_recall_at_{k}"] = ceiling
+        for k, ceiling in data.planted_ceilings.items():
+            results[f"planted_ceiling_recall_at_{k}"] = ceiling
         results["loss"] = float(model.evaluate(data.test, verbose=0, return_dict=True)["loss"])
         results["heldout_pairs"] = float(len(test))
         return results
 
     @staticmethod
-    def ease_recall(data: TaskData, config: RunConfig) -> dict[str, Any]:
+    def ease_recall(data: RetrievalTaskData, config: RunConfig) -> dict[str, Any]:
         """EASE fitted on the training split (lambda from validation), each test user's input
         row being everything known before the test, scored by the same protocol."""
-        arrays, test = data.info["arrays"], data.info["test_split"]
-        fitted, report = ease.fit_for_splits(config.model.ease, data.info["train_split"], data.info["validation_split"],
+        arrays, test = data.arrays, data.test_split
+        fitted, report = ease.fit_for_splits(config.model.ease, data.train_split, data.validation_split,
                                              arrays.num_users, arrays.num_items, config.seed)
         if fitted is None:
             return report
-        known = data.info["known_split"]
+        known = data.known_split
         x = ease.interaction_matrix(known.users, known.items, arrays.num_users, arrays.num_items)
         b = fitted["b"]
         recall = metrics.corpus_recall(lambda users: ease.scores(x[users], b)[:, 1:], test.users, test.items - 1,
-                                       data.info["seen"], ks=RECALL_KS)
+                                       data.seen, ks=RECALL_KS)
         return {**{f"ease_{name}": value for name, value in recall.items()}, **report}
 
     @staticmethod
@@ -292,73 +250,66 @@ class Retrieval(Task):
         return metrics.corpus_recall(lambda chunk: queries[chunk] @ candidates.T, rows, target_rows, seen,
                                      seen_keys=users, ks=RECALL_KS)
 
-    def score(self, outputs: np.ndarray, heldout: Heldout, data: TaskData) -> dict[str, float]:
+    def score(self, outputs: np.ndarray, heldout: Heldout, data: RetrievalTaskData) -> dict[str, float]:
         return self.recall(np.asarray(outputs, np.float32), heldout.inputs["user_index"], heldout.targets,
-                           data.info["candidate_embeddings"], data.info["seen"])
+                           data.trained_candidates(), data.seen)
 
-    def agreement_rule(self, data: TaskData):
+    def agreement_rule(self, data: RetrievalTaskData):
         from kerasuite.export.spec import Agreement
 
-        candidates = data.info["candidate_embeddings"]
+        candidates = data.trained_candidates()
         return Agreement("topk_overlap", lambda reference, candidate: metrics.top_k_overlap(
             reference, candidate, candidates, k=10))
 
     # -- bundle and logs -----------------------------------------------------------------------
-    def write_bundle_extras(self, data: TaskData, bundle_dir: Path) -> None:
+    def write_bundle_extras(self, data: RetrievalTaskData, bundle_dir: Path) -> None:
         import tempfile
 
         from kerasuite.export import tflite
         from kerasuite.io_utils import atomic_path
 
-        arrays = data.info["arrays"]
+        arrays = data.arrays
         recsys.write_id_tables(arrays, bundle_dir)
-        candidates = data.info["candidate_embeddings"]
+        candidates = data.trained_candidates()
         with atomic_path(Path(bundle_dir) / "candidates.npy") as tmp:
             with open(tmp, "wb") as handle:
                 np.save(handle, candidates.astype(np.float32))
-        length = data.info.get("history_length", 0)
+        length = data.history_length
         if length:
-            table = recsys.history_table(data.info["known_split"], arrays.num_users, length)[:, :length]
+            table = recsys.history_table(data.known_split, arrays.num_users, length)[:, :length]
             with atomic_path(Path(bundle_dir) / HISTORY_TABLE_FILE) as tmp:
                 with open(tmp, "wb") as handle:
                     np.save(handle, table.astype(np.int32))
-        k = min(int(data.info.get("top_k", 100)), len(candidates))
-        topk_model = build_topk_model(data.info["query_tower"], candidates, k, data.info.get("history_length", 0))
+        k = min(int(data.top_k), len(candidates))
+        topk_model = build_topk_model(data.query_tower, candidates, k, length)
         with tempfile.TemporaryDirectory(prefix="kerasuite-topk-") as scratch:
             path = Path(scratch) / "retrieve_topk.keras"
             topk_model.save(path)
             tflite.convert(path, "float32", Path(bundle_dir) / TOPK_MODEL_FILE)
 
-    def device_preprocessing(self, data: TaskData, config: RunConfig) -> dict[str, Any]:
-        preprocessing = {
-            "kind": "recsys_user",
-            "input": "user_index",
-            "users": "users.txt",
-            "items": "items.txt",
-            "oov_index": recsys.OOV_INDEX,
-            "candidates": "candidates.npy",
-            "topk_model": TOPK_MODEL_FILE,
-            "top_k": min(config.model.two_tower.top_k, data.info["arrays"].num_items - 1),
-            "note": ("user id -> index: line number in users.txt + 1, unknown ids -> 0; the query "
-                     "tower gives an embedding; score = candidates.npy @ embedding, row r is line r "
-                     f"of items.txt; or run {TOPK_MODEL_FILE} (outputs int32 candidate rows and "
-                     "float32 scores, best first)"),
-        }
-        length = data.info.get("history_length", 0)
-        if length:
-            preprocessing["history"] = {
-                "input": "history", "dtype": "int32", "length": length, "padding_index": recsys.HISTORY_PADDING,
-                "order": data.info["history_order"],
-                "truncation": f"keep the first {length} items in that order (the most recent)",
-                "duplicates": "kept once, at their most recent position",
-                "unknown_items": "item ids not in items.txt are dropped (never sent as index 0)",
-                "table": HISTORY_TABLE_FILE,
-                "note": (f"history -> item indices (line in items.txt + 1), padded with "
-                         f"{recsys.HISTORY_PADDING} to {length}; a known user's history as of training "
-                         f"is row user_index of {HISTORY_TABLE_FILE} (row 0: empty, for new users)"),
-            }
-        return preprocessing
+    def device_spec(self, data: RetrievalTaskData, config: RunConfig) -> RecsysQuerySpec:
+        length = data.history_length
+        history = HistorySpec(
+            input="history", dtype="int32", length=length, padding_index=recsys.HISTORY_PADDING,
+            order=data.history_order,
+            truncation=f"keep the first {length} items in that order (the most recent)",
+            duplicates="kept once, at their most recent position",
+            unknown_items="item ids not in items.txt are dropped (never sent as index 0)",
+            table=HISTORY_TABLE_FILE,
+            note=(f"history -> item indices (line in items.txt + 1), padded with "
+                  f"{recsys.HISTORY_PADDING} to {length}; a known user's history as of training "
+                  f"is row user_index of {HISTORY_TABLE_FILE} (row 0: empty, for new users)"),
+        ) if length else None
+        return RecsysQuerySpec(
+            input="user_index", users="users.txt", items="items.txt", oov_index=recsys.OOV_INDEX,
+            candidates="candidates.npy", topk_model=TOPK_MODEL_FILE,
+            top_k=min(config.model.two_tower.top_k, data.arrays.num_items - 1),
+            note=("user id -> index: line number in users.txt + 1, unknown ids -> 0; the query "
+                  "tower gives an embedding; score = candidates.npy @ embedding, row r is line r "
+                  f"of items.txt; or run {TOPK_MODEL_FILE} (outputs int32 candidate rows and "
+                  "float32 scores, best first)"),
+            history=history)
 
-    def callbacks(self, model: keras.Model, data: TaskData, log_dir: Path, config: RunConfig) -> list:
-        arrays = data.info["arrays"]
+    def callbacks(self, model: keras.Model, data: RetrievalTaskData, log_dir: Path, config: RunConfig) -> list:
+        arrays = data.arrays
         return [ItemEmbeddingProjector(lambda m: self.candidate_embeddings(m, arrays), arrays, log_dir)]

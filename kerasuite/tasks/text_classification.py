@@ -9,8 +9,8 @@ the n-gram ids on devices without TensorFlow (training computes the n-gram ids w
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
@@ -28,6 +28,7 @@ from kerasuite.models.layers.token_and_position_embedding import (
 )
 from kerasuite.models.ngram import build_ngram_classifier
 from kerasuite.models.sequence import build_sequence_classifier
+from kerasuite.runtime.device_spec import MediaPipeTokenization, TextSpec
 from kerasuite.runtime.text import vocabulary_text
 from kerasuite.runtime.text_ngrams import NgramFeaturizer, NgramSpec
 from kerasuite.tasks.base import Heldout, Task, TaskData
@@ -40,27 +41,45 @@ SAMPLE_TEXTS = 200  # first test texts the TensorBoard "true -> predicted" table
 SAMPLE_ROWS = 16
 
 
-def _build(builder, family_cfg, data: TaskData) -> keras.Model:
+@dataclasses.dataclass(kw_only=True)
+class TextTaskData(TaskData):
+    """text classification's data as typed fields: the adapted vocabulary and how text becomes ids."""
+
+    vocabulary: list[str]  # TextVectorization's tokens; id = position (0 padding, 1 OOV)
+    sequence_length: int  # ids per text the model takes (the n-gram family: max_features)
+    standardize: str  # data.text.standardize, repeated on devices
+    ngrams: NgramSpec | None = None  # the ngram family's hashing; None for token-id families
+    ngram_ids: int = 0  # the ngram family's id space (vocabulary + hash buckets)
+    idf: np.ndarray | None = None  # the tfidf ngram model's per-id idf, from the training split
+    sample_texts: list[str] = dataclasses.field(default_factory=list)  # for TensorBoard's samples table
+    sample_labels: list[int] = dataclasses.field(default_factory=list)
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.vocabulary)
+
+
+def _build(builder, family_cfg, data: TextTaskData) -> keras.Model:
     try:
-        return builder(family_cfg, data.info["vocabulary_size"], data.info["sequence_length"],
+        return builder(family_cfg, data.vocabulary_size, data.sequence_length,
                        len(data.labels), input_name=INPUT_NAME)
     except ValueError as error:  # builders name the offending config key
         raise UserError(str(error)) from None
 
 
-def _build_lstm(config: RunConfig, data: TaskData) -> keras.Model:
+def _build_lstm(config: RunConfig, data: TextTaskData) -> keras.Model:
     # GRU + int8 export is refused up front (text_classification_config.check).
     return _build(build_sequence_classifier, config.model.lstm, data)
 
 
-def _build_transformer(config: RunConfig, data: TaskData) -> keras.Model:
+def _build_transformer(config: RunConfig, data: TextTaskData) -> keras.Model:
     return _build(build_transformer_classifier, config.model.transformer, data)
 
 
-def _build_ngram(config: RunConfig, data: TaskData) -> keras.Model:
+def _build_ngram(config: RunConfig, data: TextTaskData) -> keras.Model:
     try:
-        return build_ngram_classifier(config.model.ngram, data.info["ngram_ids"], data.info["sequence_length"],
-                                      len(data.labels), input_name=NGRAM_INPUT_NAME, idf=data.info.get("idf"),
+        return build_ngram_classifier(config.model.ngram, data.ngram_ids, data.sequence_length,
+                                      len(data.labels), input_name=NGRAM_INPUT_NAME, idf=data.idf,
                                       train_examples=data.num_train_examples)
     except ValueError as error:
         raise UserError(str(error)) from None
@@ -84,13 +103,13 @@ class TextClassification(ClassificationMixin, Task):
     # only when its state has a static shape. Devices classify one text at a time anyway.
     export_batch_size = 1
 
-    def load_data(self, config: RunConfig) -> TaskData:
+    def load_data(self, config: RunConfig) -> TextTaskData:
         text_data.check_text_config(config.data.text)  # before reading a large source
         spec = ngram_spec(config) if config.model.family == "ngram" else None
         raw = text_data.load(config.data.source, config)
         vectorizer = text_data.build_vectorizer(raw.train.texts, config.data.text)
         vocabulary = [str(token) for token in vectorizer.get_vocabulary()]
-        info: dict[str, Any] = {"sequence_length": config.data.text.sequence_length}
+        sequence_length, ngram_ids, idf = config.data.text.sequence_length, 0, None
         if spec is None:
             vectorize = text_data.vectorize_fn(vectorizer, INPUT_NAME)
 
@@ -103,10 +122,10 @@ class TextClassification(ClassificationMixin, Task):
         else:
             # The device's own featurizer computes the training ids: identical by construction.
             featurizer = NgramFeaturizer(vocabulary, spec, config.data.text.standardize)
-            info.update(sequence_length=spec.max_features, ngram_ids=featurizer.num_ids, ngrams=spec.as_dict())
+            sequence_length, ngram_ids = spec.max_features, featurizer.num_ids
             ids = {"train": featurizer.encode_batch(raw.train.texts)}
             if config.model.ngram.weighting == "tfidf":
-                info["idf"] = inverse_document_frequency(ids["train"], featurizer.num_ids)
+                idf = inverse_document_frequency(ids["train"], featurizer.num_ids)
 
             def pipeline(split: text_data.TextSplit, training: bool) -> tf.data.Dataset:
                 split_ids = ids["train"] if split is raw.train else featurizer.encode_batch(split.texts)
@@ -114,83 +133,76 @@ class TextClassification(ClassificationMixin, Task):
                 return make_pipeline(rows, training=training, batch_size=config.train.batch_size,
                                      seed=config.seed, auto_shard="DATA")
 
-        return TaskData(
+        return TextTaskData(
             train=pipeline(raw.train, True),
             validation=pipeline(raw.validation, False) if raw.validation is not None else None,
             test=pipeline(raw.test, False),
             num_train_examples=len(raw.train),
             labels=raw.class_names,
-            info={
-                **info,
-                "vocabulary": vocabulary,
-                "vocabulary_size": len(vocabulary),
-                "standardize": config.data.text.standardize,
-                "sample_texts": raw.test.texts[:SAMPLE_TEXTS],
-                "sample_labels": raw.test.labels[:SAMPLE_TEXTS].tolist(),
-            },
+            vocabulary=vocabulary,
+            sequence_length=sequence_length,
+            standardize=config.data.text.standardize,
+            ngrams=spec,
+            ngram_ids=ngram_ids,
+            idf=idf,
+            sample_texts=list(raw.test.texts[:SAMPLE_TEXTS]),
+            sample_labels=raw.test.labels[:SAMPLE_TEXTS].tolist(),
         )
 
-    def heldout(self, data: TaskData, limit: int) -> Heldout:
+    def heldout(self, data: TextTaskData, limit: int) -> Heldout:
         return self.collect_heldout(data.test, limit)
 
     # -- bundle ------------------------------------------------------------------------------
-    def write_bundle_extras(self, data: TaskData, bundle_dir: Path) -> None:
-        write_text_atomic(Path(bundle_dir) / "vocab.txt", vocabulary_text(data.info["vocabulary"]))
+    def write_bundle_extras(self, data: TextTaskData, bundle_dir: Path) -> None:
+        write_text_atomic(Path(bundle_dir) / "vocab.txt", vocabulary_text(data.vocabulary))
 
-    def device_preprocessing(self, data: TaskData, config: RunConfig) -> dict[str, Any]:
-        common = {
-            "kind": "text",
-            "vocabulary": "vocab.txt",
-            "sequence_length": data.info["sequence_length"],
-            "standardize": data.info["standardize"],
-            "split": "whitespace",
-            "pad_id": 0,
-            "oov_id": 1,
-        }
-        if "ngrams" in data.info:
-            return {
-                **common,
-                "input": NGRAM_INPUT_NAME,
-                "ngrams": data.info["ngrams"],
-                "note": (
+    def device_spec(self, data: TextTaskData, config: RunConfig) -> TextSpec:
+        common = dict(vocabulary="vocab.txt", sequence_length=data.sequence_length, standardize=data.standardize,
+                      split="whitespace", pad_id=0, oov_id=1, tokens=tuple(data.vocabulary))
+        if data.ngrams is not None:
+            return TextSpec(
+                **common, input=NGRAM_INPUT_NAME, ngrams=data.ngrams,
+                note=(
                     "n-gram ids, not a token sequence (kerasuite/runtime/text_ngrams.py): standardize and "
                     "split as for the token models; per word, its vocab.txt id (1 if absent), then "
                     "V + fnv1a32(prev + ' ' + word) % bigram_buckets (from the second word), then "
                     "V + bigram_buckets + fnv1a32(g) % char_buckets for each character n-gram g of "
                     "'<' + word + '>' by start and length (char_min..char_max), V = lines in vocab.txt; "
+                    "with unique, skip an id already emitted for this text; "
                     "keep the first sequence_length ids, pad with 0; int32 [1, sequence_length]."
                 ),
-            }
+            )
         from kerasuite.export.mediapipe_text import regex_tokenizer
 
-        mediapipe = regex_tokenizer(data.info["vocabulary"], data.info["standardize"])
-        return {
+        mediapipe = regex_tokenizer(data.vocabulary, data.standardize)
+        return TextSpec(
             # MediaPipe Tasks' TextClassifier tokenizes from the file's metadata (RegexTokenizer):
             # what it reproduces exactly, and what an app must still do to the text itself.
-            "mediapipe": {"tokenizer": "RegexTokenizer", "delimiter": mediapipe.input.delim_regex,
-                          "exact": mediapipe.exact, "app_must": mediapipe.remaining},
+            mediapipe=MediaPipeTokenization(tokenizer="RegexTokenizer", delimiter=mediapipe.input.delim_regex,
+                                            exact=mediapipe.exact, app_must=mediapipe.remaining),
             **common,
-            "input": INPUT_NAME,
-            "note": (
+            input=INPUT_NAME,
+            note=(
                 "decode UTF-8; standardize (lower = ASCII A-Z only; split/strip punctuation = each of the "
                 "32 ASCII punctuation characters becomes a space / is deleted); split on ASCII whitespace; id = line number in vocab.txt, 1 if absent; "
                 "keep the first sequence_length ids, pad with 0; int32 [1, sequence_length]. "
                 "The fused LSTM keeps state between invokes: call reset_all_variables() before each "
                 "(kerasuite.runtime does)."
             ),
-        }
+        )
 
     # -- TensorBoard -------------------------------------------------------------------------
-    def callbacks(self, model, data: TaskData, log_dir: Path, config: RunConfig) -> list:
+    def write_run_files(self, data: TextTaskData, run_dir: Path) -> None:
+        # The run keeps its own vocab.txt beside model.keras: the ids model.keras expects.
+        write_text_atomic(Path(run_dir) / "vocab.txt", vocabulary_text(data.vocabulary))
+
+    def callbacks(self, model, data: TextTaskData, log_dir: Path, config: RunConfig) -> list:
         from kerasuite.tensorboard_images import ConfusionMatrixCallback
 
-        # The run keeps its own vocab.txt beside model.keras: the ids model.keras expects.
-        write_text_atomic(Path(log_dir).parent / "vocab.txt", vocabulary_text(data.info["vocabulary"]))
-        samples = data.info["sample_texts"]
         return [
             ConfusionMatrixCallback(data.validation or data.test, data.labels, log_dir),
-            EmbeddingProjectorCallback(data.info["vocabulary"], Path(log_dir) / "validation"),
-            TextSamplesCallback(samples, data.info["sample_labels"], data.test, data.labels, log_dir),
+            EmbeddingProjectorCallback(data.vocabulary, Path(log_dir) / "validation"),
+            TextSamplesCallback(data.sample_texts, data.sample_labels, data.test, data.labels, log_dir),
         ]
 
 

@@ -228,6 +228,7 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
             check_run_dir_space(run_dir, model)
             create_run_dir(run_dir, overwrite)
             cfg.save(config, run_dir / "config.json")
+            task.write_run_files(data, run_dir)
 
         # A collective: it also keeps every worker from reading the backup before the chief has
         # cleared it for --overwrite.
@@ -286,11 +287,12 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
         "eval": task.evaluate(model, data, config),
         "train": history,
     }
-    if data.info.get("skipped_files"):
-        report["skipped_files"] = int(data.info["skipped_files"])
+    if data.skipped_files:
+        report["skipped_files"] = int(data.skipped_files)
     from kerasuite.training.baseline import baseline_verdict
 
-    report["baseline"] = baseline_verdict(task.primary_metric, task.higher_is_better, task.baseline_key(), report["eval"])
+    objective = task.objective(config)
+    report["baseline"] = baseline_verdict(objective.metric, objective.higher_is_better, objective.baseline, report["eval"])
 
     if config.export.modes:
         from kerasuite.export.bundle import export_bundle
@@ -370,13 +372,14 @@ def print_summary(report: dict[str, Any]) -> None:
         print(f"  {describe(report['baseline'])}")
     exports = report.get("exports", {})
     if exports:
-        print(f"  {'mode':<8} {'size':>10} {'metric':>10} {'agreement':>10} {'max|diff|':>10} {'p50 ms':>8}  parity")
+        width = max(8, *(len(mode) for mode in exports))
+        print(f"  {'mode':<{width}} {'size':>10} {'metric':>10} {'agreement':>10} {'max|diff|':>10} {'p50 ms':>8}  parity")
         for mode, result in exports.items():
             parity = result["parity"]
             metric = next(iter(result["eval"].values()), float("nan"))
             agreement = parity.get("agreement")
             print(
-                f"  {mode:<8} {result['size_bytes']:>10,} {metric:>10.4f} "
+                f"  {mode:<{width}} {result['size_bytes']:>10,} {metric:>10.4f} "
                 f"{(f'{agreement:.4f}' if agreement is not None else '-'):>10} {parity['max_abs_diff']:>10.2e} "
                 f"{(result['latency_ms'] or {}).get('p50', float('nan')):>8.3f}  "
                 f"{'passed' if parity['passed'] else 'FAILED (kept in failed/, do not ship)'}"

@@ -8,7 +8,7 @@ import pytest
 from kerasuite.hparams import LstmConfig
 from kerasuite.export import tflite
 from kerasuite.models.layers.fusable_lstm import FusableLSTM
-from kerasuite.models.layers.fused_lstm_tflite import (
+from kerasuite.export.fused_lstm_tflite import (
     MIN_CELL_STATE_SCALE,
     repair_fused_lstms,
 )

@@ -69,7 +69,7 @@ def test_bad_shapes_are_value_errors():
 
 
 def test_auc_and_rmse_by_hand():
-    from kerasuite.tasks.ranking import auc, rmse
+    from kerasuite.metrics.ranking import auc, rmse
 
     # positives 0.8, 0.4; negatives 0.5, 0.1 -> pairs won: (0.8>0.5, 0.8>0.1, 0.4>0.1) = 3 of 4
     assert auc(np.array([0.8, 0.4, 0.5, 0.1]), np.array([1, 1, 0, 0])) == pytest.approx(0.75)

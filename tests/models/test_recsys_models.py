@@ -10,9 +10,11 @@ import pytest
 from harness import run_litert_export_test, run_model_saving_test
 from kerasuite.hparams import RankingConfig, TwoTowerConfig
 from kerasuite.models.ranking import build_ranking_dcn, build_ranking_mlp
-from kerasuite.models.two_tower import (
-    AccidentalHitRemoval, CandidateTopK, InBatchLogits, InBatchSoftmaxLoss, RecsysInputSizes,
-    build_topk_model, build_two_tower, towers)
+from kerasuite.models.layers.accidental_hit_removal import AccidentalHitRemoval
+from kerasuite.models.layers.candidate_top_k import CandidateTopK
+from kerasuite.models.layers.in_batch_logits import InBatchLogits
+from kerasuite.models.losses import InBatchSoftmaxLoss
+from kerasuite.models.two_tower import RecsysInputSizes, build_topk_model, build_two_tower, towers
 
 SIZES = RecsysInputSizes(num_users=7, num_items=9, num_genres=3, title_vocabulary=6, title_length=4)
 
@@ -144,3 +146,40 @@ def test_bad_settings_are_value_errors():
         build_ranking_dcn(RankingConfig(cross_layers=0), SIZES)
     with pytest.raises(ValueError, match="temperature"):
         InBatchLogits(temperature=0.0)
+
+
+def test_moved_layers_keep_their_registered_names_and_files_from_before_the_move_load(tmp_path):
+    """The two-tower layers and losses moved out of models/two_tower.py (issue 13): saved .keras
+    files name them by registered name and by the module they were defined in, then."""
+    import json
+    import zipfile
+
+    from kerasuite.models.layers.catalogue_features import CatalogueFeatures
+    from kerasuite.models.layers.catalogue_logits import CatalogueLogits
+    from kerasuite.models.layers.index_embedding import IndexEmbedding
+    from kerasuite.models.losses import CatalogueSoftmaxLoss
+
+    for cls in (IndexEmbedding, AccidentalHitRemoval, InBatchLogits, CandidateTopK, CatalogueFeatures,
+                CatalogueLogits, InBatchSoftmaxLoss, CatalogueSoftmaxLoss):
+        assert keras.saving.get_registered_name(cls) == f"kerasuite>{cls.__name__}"
+    model = build_two_tower(TwoTowerConfig(embedding_dim=4, hidden_units=(8,)), SIZES)
+    model.compile(optimizer="adam", loss=InBatchSoftmaxLoss())
+    model.save(tmp_path / "now.keras")
+    # rewrite the file as the code before the move wrote it: every kerasuite class from two_tower
+    with zipfile.ZipFile(tmp_path / "now.keras") as now, zipfile.ZipFile(tmp_path / "before.keras", "w") as before:
+        for item in now.infolist():
+            data = now.read(item.filename)
+            if item.filename == "config.json":
+                text = data.decode()
+                moved = [f'"module": "kerasuite.models.layers.{name}"' for name in ("index_embedding", "in_batch_logits",
+                                                                                   "accidental_hit_removal")]
+                assert any(m in text for m in moved)  # the file does name the new modules
+                for m in moved + ['"module": "kerasuite.models.losses"']:
+                    text = text.replace(m, '"module": "kerasuite.models.two_tower"')
+                json.loads(text)
+                data = text.encode()
+            before.writestr(item, data)
+    loaded = keras.saving.load_model(tmp_path / "before.keras", safe_mode=True)
+    x = {k: v[:4] for k, v in batch(4).items()}
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    assert isinstance(loaded.loss, InBatchSoftmaxLoss)

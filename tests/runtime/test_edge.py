@@ -112,6 +112,29 @@ def test_compiled_model_and_interpreter_run_the_same_file(tiny_run):
     assert "INFO" not in done.stderr, done.stderr  # LiteRT's native chatter stays muted
 
 
+def test_the_compiled_model_api_prints_nothing_while_it_runs(tiny_run):
+    """LiteRT sets up its accelerators at the first buffer write and logs that natively; a caller
+    (the parity harness inside a training run) must not see those lines mid-run."""
+    import subprocess
+    import sys
+
+    from helpers import REPO
+
+    folder, _ = tiny_run("image_classification")
+    bundle = folder / "bundle"
+    script = ("import sys, numpy as np\n"
+              "from kerasuite.runtime.compiled import CompiledTFLiteModel\n"
+              "golden = np.load(sys.argv[2])\n"
+              "model = CompiledTFLiteModel(sys.argv[1])\n"
+              "model.predict({'image': golden['input__image']})\n"
+              "sys.stderr.write('ran\\n'); sys.stderr.flush()\n"
+              "import os; os._exit(0)\n")  # no exit handlers: only what was printed while running
+    done = subprocess.run([sys.executable, "-c", script, str(bundle / "model_float32.tflite"),
+                           str(bundle / "golden.npz")], capture_output=True, text=True, cwd=str(REPO), timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.strip() == "ran", done.stderr[-2000:]
+
+
 def test_compiled_api_falls_back_to_the_interpreter_with_the_reason(tiny_run, monkeypatch):
     from kerasuite.runtime import compiled
 

@@ -181,3 +181,35 @@ def test_a_stateful_lstm_file_is_judged_for_mediapipe_by_what_it_does(tmp_path):
     assert not described["keeps_state"]
     assert verdict["status"] == "not_applicable" and "never resets" in verdict["reason"], verdict
     assert "mediapipe" not in described["for_runtimes"]
+
+
+def test_an_unrolled_lstm_is_a_stateless_mediapipe_text_model(tmp_path):
+    """export.lstm=unrolled: MediaPipe's TextClassifier loads the LSTM file, repeated classify()
+    calls equal fresh ones, and both LiteRT APIs judge it (no variable tensors)."""
+    from mediapipe.tasks.python import text
+
+    from kerasuite.runtime.text import Tokenizer, read_vocabulary
+
+    run_tiny("text_classification", tmp_path, modes="float32,int8_float_io",
+             extra={"train.check_baseline": "false", "export.lstm": "unrolled"})
+    bundle = tmp_path / "bundle"
+    signature = json.loads((bundle / "signature.json").read_text())
+    for mode in ("float32", "int8_float_io"):
+        described = signature["modes"][mode]
+        assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in described["ops"] and not described["variable_tensors"]
+        runtimes = described["runtimes"]
+        assert runtimes["mediapipe"]["status"] == "passed", runtimes["mediapipe"]
+        assert runtimes["mediapipe"]["repeated_vs_fresh_max_abs_diff"] == 0.0
+        assert runtimes["litert_compiled"]["status"] == "passed", runtimes["litert_compiled"]
+        assert "mediapipe" in described["for_runtimes"]
+    vocabulary = read_vocabulary(bundle / "vocab.txt")
+    raw = [" ".join(vocabulary[2 + i: 6 + i]).upper() + "!" for i in range(4)]
+    tokenizer = Tokenizer(vocabulary, signature["preprocessing"]["sequence_length"],
+                          signature["preprocessing"]["standardize"])
+    expected = _keras(tmp_path / "run", {"tokens": tokenizer.encode_batch(raw)})
+    options = text.TextClassifierOptions(base_options=_base_options(bundle / "model_float32.tflite"), max_results=-1)
+    with text.TextClassifier.create_from_options(options) as classifier:
+        first = np.stack([_scores(classifier.classify(t), expected.shape[1]) for t in raw])
+        again = np.stack([_scores(classifier.classify(t), expected.shape[1]) for t in reversed(raw)])[::-1]
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first - expected).max() <= FLOAT32_TOLERANCE

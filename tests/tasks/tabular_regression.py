@@ -15,12 +15,13 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from kerasuite.config import DataConfig, ModelConfig, RunConfig, TaskSpec
 from kerasuite.errors import UserError
+from kerasuite.runtime.device_spec import DeviceSpec
 from kerasuite.schema import setting
 from kerasuite.tasks.base import Heldout, Task, TaskData, steps_per_execution
 
@@ -73,8 +74,20 @@ SPEC = TaskSpec(
 # ----------------------------------------------------------------------------- data
 
 
-@dataclass
-class TabularInfo:
+@dataclass(frozen=True, kw_only=True)
+class TabularSpec(DeviceSpec):
+    """The toy task's own device spec kind: subclassing registers ``"tabular"`` for parsing."""
+
+    kind: ClassVar[str] = "tabular"
+
+    features: tuple[str, ...] = field(default=(), metadata={"parse": tuple})
+    note: str = "input: one float32 row of the feature columns in this order, unscaled"
+
+
+@dataclass(kw_only=True)
+class TabularTaskData(TaskData):
+    """The toy task's typed data, as every task's data is."""
+
     features: list[str]
     train_features: np.ndarray  # what the Normalization layer adapts to
     train_mean: float
@@ -117,9 +130,9 @@ def rmse(predictions: np.ndarray, targets: np.ndarray) -> float:
 def build_mlp(config: RunConfig, data: TaskData):
     import keras
 
-    inputs = keras.Input((len(data.info["tabular"].features),), name="features")
+    inputs = keras.Input((len(data.features),), name="features")
     normalize = keras.layers.Normalization(name="normalize")
-    normalize.adapt(data.info["tabular"].train_features)
+    normalize.adapt(data.train_features)
     x = normalize(inputs)
     for units in config.model.mlp.hidden_units:
         x = keras.layers.Dense(units, activation="relu")(x)
@@ -152,12 +165,13 @@ class TabularRegression(Task):
             return make_pipeline(array_rows(({"features": x[rows]}, y[rows])), training=training,
                                  batch_size=config.train.batch_size, seed=config.seed)
 
-        info = {"tabular": TabularInfo(features, x[train], float(y[train].mean()), x[test], y[test])}
-        return TaskData(train=pipeline(train, True), validation=pipeline(validation, False) if len(validation) else None,
-                        test=pipeline(test, False), num_train_examples=len(train), info=info)
+        return TabularTaskData(
+            train=pipeline(train, True), validation=pipeline(validation, False) if len(validation) else None,
+            test=pipeline(test, False), num_train_examples=len(train), features=features,
+            train_features=x[train], train_mean=float(y[train].mean()), test_inputs=x[test], test_targets=y[test])
 
     def heldout(self, data: TaskData, limit: int) -> Heldout:
-        tabular = data.info["tabular"]
+        tabular = data
         return Heldout({"features": tabular.test_inputs[:limit]}, tabular.test_targets[:limit])
 
     def compile_model(self, model, config: RunConfig, data: TaskData) -> None:
@@ -174,13 +188,12 @@ class TabularRegression(Task):
 
     def evaluate(self, model, data: TaskData, config: RunConfig) -> dict[str, float]:
         results = super().evaluate(model, data, config)
-        tabular = data.info["tabular"]
+        tabular = data
         results["mean_baseline_rmse"] = rmse(np.full(len(tabular.test_targets), tabular.train_mean), tabular.test_targets)
         return results
 
     def score(self, outputs: np.ndarray, heldout: Heldout, data: TaskData) -> dict[str, float]:
         return {"rmse": rmse(outputs, heldout.targets)}
 
-    def device_preprocessing(self, data: TaskData, config: RunConfig) -> dict[str, Any]:
-        return {"kind": "tabular", "features": data.info["tabular"].features,
-                "note": "input: one float32 row of the feature columns in this order, unscaled"}
+    def device_spec(self, data: TaskData, config: RunConfig) -> "TabularSpec":
+        return TabularSpec(features=tuple(data.features))

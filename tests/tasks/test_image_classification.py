@@ -49,7 +49,7 @@ def test_unreadable_image_is_named_or_skipped_and_counted(tmp_path):
     with pytest.raises(UserError, match="broken.png"):
         _task().load_data(_config(f"folder:{tmp_path}"))
     data = _task().load_data(_config(f"folder:{tmp_path}", **{"data.skip_bad_files": "true"}))
-    assert data.info["skipped_files"] == 1
+    assert data.skipped_files == 1
 
 
 def test_tfds_source_runs_real_loading_code_offline():

@@ -29,7 +29,7 @@ def test_history_table_is_newest_first_deduplicated_and_truncated():
 
 
 def test_in_batch_logits_mask_candidates_from_the_querys_history_but_never_its_positive():
-    from kerasuite.models.two_tower import InBatchLogits
+    from kerasuite.models.layers.in_batch_logits import InBatchLogits
 
     query = np.eye(3, dtype=np.float32)
     candidate = np.eye(3, dtype=np.float32)
@@ -43,7 +43,8 @@ def test_in_batch_logits_mask_candidates_from_the_querys_history_but_never_its_p
 
 
 def test_catalogue_logits_score_every_item_and_mask_the_querys_history():
-    from kerasuite.models.two_tower import CatalogueLogits, CatalogueSoftmaxLoss
+    from kerasuite.models.layers.catalogue_logits import CatalogueLogits
+    from kerasuite.models.losses import CatalogueSoftmaxLoss
 
     query = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
     catalogue = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], np.float32)  # rows = items 1, 2, 3
@@ -62,8 +63,8 @@ def test_catalogue_softmax_model_trains_reloads_and_cuts_a_per_item_candidate_to
     import keras
 
     from kerasuite.hparams import TwoTowerConfig
-    from kerasuite.models.two_tower import (CATALOGUE_LAYER, CatalogueSoftmaxLoss, RecsysInputSizes,
-                                            build_history_two_tower, towers)
+    from kerasuite.models.losses import CatalogueSoftmaxLoss
+    from kerasuite.models.two_tower import CATALOGUE_LAYER, RecsysInputSizes, build_history_two_tower, towers
 
     sizes = RecsysInputSizes(num_users=7, num_items=9, num_genres=3, title_vocabulary=6, title_length=4)
     model = build_history_two_tower(TwoTowerConfig(embedding_dim=4, hidden_units=(8,), history_length=3,
@@ -93,7 +94,7 @@ def test_catalogue_softmax_model_trains_reloads_and_cuts_a_per_item_candidate_to
 def test_history_dropout_empties_slots_at_the_given_rate_and_keeps_the_rest():
     import tensorflow as tf
 
-    from kerasuite.tasks.retrieval import history_dropout_augment
+    from kerasuite.data.recsys_pipeline import history_dropout_augment
 
     history = np.arange(1, 20001, dtype=np.int32).reshape(1000, 20)
     features, target = history_dropout_augment(0.3)({"history": tf.constant(history), "user_index": tf.zeros(1000)},

@@ -98,7 +98,9 @@ def test_unknown_test_users_are_scored_with_the_oov_embedding(tmp_path):
     config = _config("retrieval", f"csv:{tmp_path}", **{"model.two_tower.embedding_dim": "4",
                                                         "model.two_tower.hidden_units": "4"})
     data = task.load_data(config)
-    assert data.info["test_split"].users.tolist() == [2, 0] and data.info["test_oov_users"] == 1
+    from kerasuite.data import recsys
+
+    assert data.test_split.users.tolist() == [2, 0] and recsys.describe(data.arrays)["test_oov_users"] == 1
     model = task.build_model(config, data)
     task.compile_model(model, config, data)
     model.fit(data.train, epochs=1, verbose=0)
@@ -107,7 +109,8 @@ def test_unknown_test_users_are_scored_with_the_oov_embedding(tmp_path):
     heldout = task.heldout(data, 10)
     embeddings = task.export_model(model, data).predict(heldout.inputs, verbose=0)
     assert np.all(np.isfinite(embeddings)) and embeddings.shape == (2, 4)
-    assert task.score(embeddings, heldout, data) == {k: scores[k] for k in ("recall_at_10", "recall_at_100")}
+    trained = task.with_trained_model(model, data)
+    assert task.score(embeddings, heldout, trained) == {k: scores[k] for k in ("recall_at_10", "recall_at_100")}
 
 
 def test_sampling_correction_feeds_item_probabilities():
@@ -117,7 +120,7 @@ def test_sampling_correction_feeds_item_probabilities():
     data = task.load_data(config)
     features, _ = next(iter(data.train))
     probability = features["item_sampling_probability"].numpy()
-    counts = data.info["popularity"]
+    counts = data.popularity
     expected = counts[features["item_index"].numpy() - 1] / counts.sum()
     np.testing.assert_allclose(probability, expected, rtol=1e-6)
     model = task.build_model(config, data)
@@ -165,8 +168,10 @@ def test_implicit_ranking_samples_negatives_and_reports_auc():
     task = _task("ranking")
     config = _config("ranking", **{"data.recsys.implicit": "true", "model.family": "mlp",
                                    "model.ranking.embedding_dim": "4", "model.ranking.hidden_units": "8"})
+    objective = task.objective(config)  # from the config alone, before any data loads
+    assert (objective.metric, objective.higher_is_better, objective.baseline) == ("auc", True, "popularity_auc")
     data = task.load_data(config)
-    assert task.primary_metric == "auc" and task.higher_is_better
+    assert task.objective(config) == objective and task.primary_metric == "rmse"  # loading changed nothing
     targets = data.test_targets
     assert targets.sum() == len(targets) / 2  # one sampled negative per held-out positive
     model = task.build_model(config, data)

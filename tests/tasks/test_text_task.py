@@ -63,7 +63,7 @@ def test_bundle_vocabulary_reproduces_training_ids_on_a_device(tiny_run):
     tokenizer = tokenizer_from_preprocessing(preprocessing, bundle)
     # golden.npz picks held-out rows round-robin over classes: each must be the device tokenizer's
     # ids for one of the first test texts (the same rows, tokenized by the training pipeline)
-    on_device = {tuple(row) for row in tokenizer.encode_batch(data.info["sample_texts"])}
+    on_device = {tuple(row) for row in tokenizer.encode_batch(data.sample_texts)}
     missing = [row.tolist() for row in golden if tuple(row) not in on_device]
     assert len(golden) > 1 and not missing, missing[:2]
 

@@ -41,7 +41,7 @@ def _with_penalty(model_path: Path, penalty: float, out: Path) -> Path:
 def _with_cell_clip(content: bytes, clip: float) -> bytes:
     from tensorflow.lite.tools import flatbuffer_utils
 
-    from kerasuite.models.layers.fused_lstm_tflite import _lstm_operators
+    from kerasuite.export.fused_lstm_tflite import _lstm_operators
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
     for _, operator in _lstm_operators(model):

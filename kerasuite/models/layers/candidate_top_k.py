@@ -1,0 +1,51 @@
+"""Brute-force top-k over a constant candidate matrix that survives a ``.keras`` round trip."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import keras_rs
+from keras import layers
+
+
+@keras.saving.register_keras_serializable(package="kerasuite")
+class CandidateTopK(keras_rs.layers.BruteForceRetrieval):
+    """keras-rs ``BruteForceRetrieval`` that survives a ``.keras`` round trip.
+
+    The keras-rs 0.4 layer creates its candidate variable only in ``update_candidates`` (so a
+    reloaded layer has nowhere to put the saved matrix) and its ``get_config`` stores a bound
+    method under ``return_scores``. Here the matrix shape is a constructor argument, the variable
+    is created in ``build`` and saved with the model, and the config is plain values. The output
+    is ``(scores, candidate rows)`` of the top ``k`` by dot product; in TFLite that is
+    FULLY_CONNECTED + TOPK_V2 with the matrix as a constant.
+    """
+
+    def __init__(self, num_candidates: int, embedding_dim: int, k: int = 10, **kwargs: Any) -> None:
+        if not 1 <= k <= num_candidates:
+            raise ValueError(f"k must be in [1, num_candidates={num_candidates}], got {k}")
+        super().__init__(k=k, return_scores=True, **kwargs)
+        self.num_candidates = num_candidates
+        self.embedding_dim = embedding_dim
+
+    def build(self, input_shape=None):
+        if self.candidate_embeddings is None:
+            self.candidate_embeddings = self.add_weight(
+                shape=(self.num_candidates, self.embedding_dim), initializer="zeros",
+                trainable=False, name="candidate_embeddings")
+        self.built = True
+
+    def update_candidates(self, candidate_embeddings, candidate_ids=None) -> None:
+        if candidate_ids is not None:
+            raise ValueError("CandidateTopK returns candidate rows; map rows to ids outside the graph")
+        if not self.built:
+            self.build()
+        super().update_candidates(candidate_embeddings)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.k), (input_shape[0], self.k)
+
+    def get_config(self) -> dict[str, Any]:
+        config = layers.Layer.get_config(self)  # skips keras-rs's unserializable entry
+        config.update(num_candidates=self.num_candidates, embedding_dim=self.embedding_dim, k=self.k)
+        return config

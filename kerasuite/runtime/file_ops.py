@@ -1,0 +1,21 @@
+"""What a .tflite file holds, read from its flatbuffer (not from an interpreter, whose node list
+shows ``DELEGATE`` in place of the ops a delegate such as XNNPACK took over)."""
+
+from __future__ import annotations
+
+
+def builtin_op_names(content: bytes) -> list[str]:
+    """The builtin op names a file's operators use, sorted (what the firmware must register)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")}
+    model = schema.Model.GetRootAs(content, 0)
+    used = set()
+    for code_index in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(code_index)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            used.add(f"CUSTOM:{(code.CustomCode() or b'').decode()}")
+        else:
+            used.add(names.get(builtin, str(builtin)))
+    return sorted(used)
