@@ -164,6 +164,17 @@ class MfccConfig:
     # error comes from the linear int8 mel before LOG; tools/benchmarking/speech_int8_layers.py).
     lifter: float = setting(0.0, min=0.0)
     db_offset: float = 0.0
+    # int8 resolution before the LOG (mfcc.py, Mfcc._log): with a gain G > 1 the mel is also
+    # computed G times larger (capped by the same relu6), and small values take their log from
+    # that copy: G times finer int8 steps near amin, the float function unchanged. 1 = off.
+    mel_low_gain: float = setting(16.0, min=1.0)
+    # Directions of the square-free magnitude (power=1.0): the spectrum tensor is this many times
+    # the bins, so fewer directions shrink flash and arena; the magnitude error is 1 - cos(pi/J)
+    # centred (+-0.97% at 16, +-3.9% at 8).
+    magnitude_directions: int = setting(16, min=4)
+    # Frames transformed per group (0 = all at once): the TFLM arena holds one group's FFT
+    # intermediates instead of the whole clip's; each group adds its ops to the file.
+    frames_per_group: int = setting(0, min=0)
 
     def validate(self, prefix: str) -> None:
         """The MFCC layer's own rules (kerasuite/models/layers/mfcc.py), checked before TensorFlow;
@@ -180,6 +191,9 @@ class MfccConfig:
             raise ConfigError(f"{prefix}magnitude_cap needs {prefix}power=1.0 (or magnitude_cap=none)")
         if self.mel_cap is not None and self.mel_cap <= self.amin:
             raise ConfigError(f"{prefix}mel_cap ({self.mel_cap}) must be above {prefix}amin ({self.amin})")
+        if self.mel_low_gain > 1.0 and (self.mel_cap is None or self.amin * self.mel_low_gain >= self.mel_cap):
+            raise ConfigError(f"{prefix}mel_low_gain ({self.mel_low_gain}) needs {prefix}mel_cap set and "
+                              f"{prefix}amin * mel_low_gain below it (or mel_low_gain=1)")
         if self.num_coefficients > self.num_mel_bins:
             raise ConfigError(f"{prefix}num_coefficients ({self.num_coefficients}) must be at most "
                               f"{prefix}num_mel_bins ({self.num_mel_bins})")

@@ -40,6 +40,9 @@ BAD_VALUES = [
     (["--task", "keyword_spotting", "--set", "model.mfcc.upper_hz=9000"], "model.mfcc.upper_hz"),
     (["--task", "keyword_spotting", "--set", "model.mfcc.power=3"], "model.mfcc.power"),
     (["--task", "keyword_spotting", "--set", "model.mfcc.frame_step=7"], "model.mfcc.frame_step"),
+    (["--task", "keyword_spotting", "--set", "model.mfcc.mel_low_gain=200"], "model.mfcc.mel_low_gain"),
+    (["--task", "keyword_spotting", "--set", "model.mfcc.magnitude_directions=2"], "model.mfcc.magnitude_directions"),
+    (["--task", "keyword_spotting", "--set", "model.mfcc.frames_per_group=-1"], "model.mfcc.frames_per_group"),
 ]
 BAD_USAGE = [
     (["--set", "model.lstm.units=32"], "model.lstm.units"),  # another task's key

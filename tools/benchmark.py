@@ -47,7 +47,8 @@ from kerasuite.tasks import TASK_NAMES as TASK_ORDER  # noqa: E402
 from kerasuite.tasks import task_spec  # noqa: E402
 
 RESULT_MARK = "BENCHMARK_RESULT "
-SECTIONS = ("pipeline", "threads", "edge", "startup", "scaling", "export_vs_keras", "mediapipe", "tflm")  # tflm: tools/benchmark_tflm.py
+SECTIONS = ("pipeline", "threads", "edge", "startup", "scaling", "export_vs_keras", "mediapipe", "tflm",
+            "kws_budget")  # tflm: tools/benchmark_tflm.py; kws_budget: tools/benchmark_kws_budget.py
 
 # Settings per task. Sources need no download. "quick" is each task's ``quick`` preset (small
 # models, kept in the task's config module, so the whole quick run stays within a few minutes);
@@ -907,7 +908,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/benchmark", help="folder for benchmark.json and benchmark.md")
     parser.add_argument("--tasks", default=",".join(TASK_ORDER))
     parser.add_argument("--sections", default="",
-                        help=f"comma list of {', '.join(SECTIONS)} (default: all; --quick leaves out scaling and tflm)")
+                        help=f"comma list of {', '.join(SECTIONS)} (default: all; --quick leaves out scaling, mediapipe, tflm and kws_budget)")
     parser.add_argument("--modes", default="", help="edge modes (default: float32,int8 quick, all four full)")
     parser.add_argument("--profile", metavar="TASK", help="cProfile one training run of TASK and exit")
     parser.add_argument("--write-results", action="store_true",
@@ -922,7 +923,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_task(args.profile, args.quick, out)
         return 0
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    default_sections = [s for s in SECTIONS if not (args.quick and s in ("scaling", "mediapipe", "tflm"))]
+    default_sections = [s for s in SECTIONS if not (args.quick and s in ("scaling", "mediapipe", "tflm", "kws_budget"))]
     sections = [s.strip() for s in args.sections.split(",") if s.strip()] or default_sections
     unknown = [t for t in tasks if t not in TASK_ORDER] + [s for s in sections if s not in SECTIONS]
     if unknown:
@@ -1032,6 +1033,15 @@ def main(argv: list[str] | None = None) -> int:
             report["tflm"] = json.loads((out / "tflm" / "results.json").read_text())
         else:
             errors["tflm"] = f"tools/benchmark_tflm.py exited {done.returncode}"
+        save()
+    if "kws_budget" in sections:  # its own script (trains per config and keyword set): accuracy vs flash vs arena
+        print("[benchmark] kws_budget", flush=True)
+        done = subprocess.run([sys.executable, str(Path(__file__).with_name("benchmark_kws_budget.py")),
+                               "--out", str(out / "kws_budget")])
+        if done.returncode == 0:
+            report["kws_budget"] = json.loads((out / "kws_budget" / "results.json").read_text())
+        else:
+            errors["kws_budget"] = f"tools/benchmark_kws_budget.py exited {done.returncode}"
         save()
     if "export_vs_keras" in sections:  # tools/benchmark_export.py; its own table in export_vs_keras.md
         print("[benchmark] export vs Keras' model.export", flush=True)

@@ -82,7 +82,8 @@ def run_family(family: str, data: str, seed: int, extra: list[str], epochs: int,
     from kerasuite import config as cfg
     from kerasuite.training.runner import run
 
-    sets = cfg.parse_set([f"model.family={family}", "train.verbose=2", f"run_dir={out}",
+    # run folder and bundle side by side: an export may not replace a folder that holds its run
+    sets = cfg.parse_set([f"model.family={family}", "train.verbose=2", f"run_dir={out / 'run'}",
                           f"export.dir={out / 'bundle'}", f"seed={seed}", *extra])
     flags = {"task": "keyword_spotting", "data.source": data, "export.modes": "float32,int8"}
     if epochs:
@@ -96,26 +97,29 @@ def run_family(family: str, data: str, seed: int, extra: list[str], epochs: int,
         "float32_accuracy": float32["eval"]["accuracy"],
         "int8_accuracy": int8["eval"]["accuracy"],
         "int8_top1_agreement": int8["parity"]["top1_agreement"],
+        "int8_tflm_accuracy": (int8["runtimes"].get("tflm", {}).get("eval") or {}).get("accuracy"),
+        "int8_tflm_agreement": int8["runtimes"].get("tflm", {}).get("agreement"),
         "int8_size_bytes": int8["size_bytes"],
         "float32_size_bytes": float32["size_bytes"],
         "int8_latency_ms_p50": int8["latency_ms"]["p50"],
         "float32_latency_ms_p50": float32["latency_ms"]["p50"],
         "int8_ops": int8["ops"],
-        "params": int(keras.saving.load_model(out / "model.keras", safe_mode=True).count_params()),
+        "params": int(keras.saving.load_model(out / "run" / "model.keras", safe_mode=True).count_params()),
         "epochs": report["train"]["epochs"],
         "train_seconds": report["train"]["seconds"],
         "parity_passed": all(e["parity"]["passed"] for e in report["exports"].values()),
     }
 
 
-MEASURES = ("keras_accuracy", "int8_accuracy", "int8_top1_agreement", "int8_size_bytes", "int8_latency_ms_p50")
+MEASURES = ("keras_accuracy", "int8_accuracy", "int8_top1_agreement", "int8_tflm_accuracy", "int8_tflm_agreement",
+            "int8_size_bytes", "int8_latency_ms_p50")
 
 
 def summarize(runs: list[dict]) -> dict:
     done = [r for r in runs if "keras_accuracy" in r]
     summary = {"seeds": len(runs), "parity_failed_seeds": len(runs) - len(done)}
     for key in MEASURES:
-        values = [r[key] for r in done]
+        values = [r[key] for r in done if r.get(key) is not None]
         if values:
             summary[key] = {"mean": float(np.mean(values)), "min": float(np.min(values)), "max": float(np.max(values))}
     return summary
@@ -130,6 +134,30 @@ def _cell(summary: dict, key: str, fmt: str) -> str:
     return f"{format(value['mean'], fmt)} ({format(value['min'], fmt)}-{format(value['max'], fmt)})"
 
 
+def results_table(results: dict) -> dict[str, dict]:
+    """The README's table (``tools/readme_tables.py`` renders it from results/speech.json)."""
+    def mean(summary: dict, key: str):
+        return summary[key]["mean"] if key in summary else None
+
+    def spread(summary: dict, key: str):
+        return f"{summary[key]['min']:.3f}-{summary[key]['max']:.3f}" if key in summary else None
+
+    columns = ["data (test clips)", "model", "seeds done", "Keras acc (mean)", "Keras acc (range)",
+               "int8 acc on TFLM (mean)", "int8 agreement LiteRT (mean)", "int8 agreement TFLM (mean)",
+               "seeds failing int8 parity", "int8 bytes", "MFCC stats + logistic regression"]
+    rows = []
+    for name, entry in results["sets"].items():
+        for family, model in entry["models"].items():
+            summary = model["summary"]
+            size = summary.get("int8_size_bytes", {}).get("mean")
+            rows.append([f"{name} ({entry['baseline']['test_examples']})", family, summary["seeds"],
+                         mean(summary, "keras_accuracy"), spread(summary, "keras_accuracy"),
+                         mean(summary, "int8_tflm_accuracy"), mean(summary, "int8_top1_agreement"),
+                         mean(summary, "int8_tflm_agreement"), summary["parity_failed_seeds"],
+                         None if size is None else int(size), entry["baseline"]["accuracy"]])
+    return {"seeds": {"columns": columns, "rows": rows}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", required=True, metavar="[NAME=]SPEC",
@@ -139,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="42", help="comma-separated training seeds (default 42)")
     parser.add_argument("--epochs", type=int, default=0, help="0 = the task default")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra config overrides")
+    parser.add_argument("--write-results", action="store_true",
+                        help="also write results/speech.json, the source of the README's table")
     args = parser.parse_args(argv)
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -170,21 +200,28 @@ def main(argv: list[str] | None = None) -> int:
                         runs.append({"seed": seed, **run_family(family, spec, seed, list(args.set), args.epochs, run_dir)})
                     except CheckFailed as error:  # parity failed: keep the numbers, mark the seed
                         print(f"{name} {family} seed {seed}: {error}", file=sys.stderr)
-                        metrics = json.loads((run_dir / "metrics.json").read_text())
+                        metrics = json.loads((run_dir / "run" / "metrics.json").read_text())
                         int8 = metrics["exports"]["int8"]
                         runs.append({"seed": seed, "parity_failed": str(error),
                                      "keras_accuracy": metrics["eval"]["accuracy"],
                                      "int8_accuracy": int8["eval"]["accuracy"],
                                      "int8_top1_agreement": int8["parity"]["top1_agreement"],
+                                     "int8_tflm_accuracy": (int8["runtimes"].get("tflm", {}).get("eval") or {}).get("accuracy"),
+                                     "int8_tflm_agreement": int8["runtimes"].get("tflm", {}).get("agreement"),
                                      "int8_size_bytes": int8["size_bytes"],
                                      "int8_latency_ms_p50": int8["latency_ms"]["p50"]})
-                entry["models"][family] = {"runs": runs, "summary": summarize(runs)}
-            results["sets"][name] = entry
-            write_json_atomic(out / "results.json", results)  # partial results survive a later failure
+                    entry["models"][family] = {"runs": runs, "summary": summarize(runs)}
+                    results["sets"][name] = entry
+                    write_json_atomic(out / "results.json", results)  # partial results survive a later failure
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     write_json_atomic(out / "results.json", results)
+    if args.write_results:
+        from tools.readme_tables import write_results
+
+        command = "python tools/benchmark_speech.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        write_results("speech", command, results_table(results))
     print(f"\nkeyword spotting, seeds {','.join(map(str, seeds))}: mean (min-max) over seeds\n")
     print("| data (test clips) | model | Keras acc | int8 acc | int8 top-1 agreement | int8 size | "
           "int8 latency / 1 s clip | MFCC stats + logistic regression |")

@@ -48,7 +48,7 @@ def run_row(name: str, task: str, family: str, source: str, sets: dict[str, str]
     from kerasuite.training.runner import run
 
     folder = out / name.replace(" ", "_").replace("(", "").replace(")", "")
-    overrides = [f"model.family={family}", "train.verbose=0", f"run_dir={folder}", f"export.dir={folder / 'bundle'}",
+    overrides = [f"model.family={family}", "train.verbose=0", f"run_dir={folder / 'run'}", f"export.dir={folder / 'bundle'}",
                  *[f"{k}={v}" for k, v in sets.items()]]
     flags = {"task": task, "data.source": source, "export.modes": "float32,int8"}
     if args.epochs:
@@ -60,7 +60,7 @@ def run_row(name: str, task: str, family: str, source: str, sets: dict[str, str]
         parity_error = None
     except CheckFailed as error:  # a failed parity check still measured everything
         parity_error = str(error).splitlines()[0]
-    report = json.loads((folder / "metrics.json").read_text())
+    report = json.loads((folder / "run" / "metrics.json").read_text())
     int8 = report["exports"]["int8"]
     tflm = int8["runtimes"]["tflm"]
     row = {
@@ -73,7 +73,7 @@ def run_row(name: str, task: str, family: str, source: str, sets: dict[str, str]
         "float32_flash_bytes": report["exports"]["float32"]["size_bytes"],
         "arena_bytes": tflm.get("arena_bytes"),
         "ops": tflm.get("ops"),
-        "params": int(keras.saving.load_model(folder / "model.keras", safe_mode=True).count_params()),
+        "params": int(keras.saving.load_model(folder / "run" / "model.keras", safe_mode=True).count_params()),
         "epochs": report["train"]["epochs"],
         "parity_failed": parity_error,
     }
@@ -96,7 +96,7 @@ def network_only(folder: Path) -> dict:
     from kerasuite.export import tflite
     from kerasuite.runtime.tflm import TFLMModel
 
-    model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
+    model = keras.saving.load_model(folder / "run" / "model.keras", safe_mode=True)
     features = model.get_layer("mfcc_map").output
     front_end = keras.Model(model.inputs, features)
     inputs = keras.Input(features.shape[1:], name="mfcc")

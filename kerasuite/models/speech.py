@@ -57,7 +57,8 @@ def mfcc_layer(cfg: MfccConfig, sample_rate: int) -> Mfcc:
         fft_length=cfg.fft_length, num_mel_bins=cfg.num_mel_bins, num_coefficients=cfg.num_coefficients,
         lower_hz=cfg.lower_hz, upper_hz=cfg.upper_hz, power=cfg.power, peak_floor=cfg.peak_floor,
         magnitude_cap=cfg.magnitude_cap, mel_cap=cfg.mel_cap, amin=cfg.amin, top_db=cfg.top_db,
-        lifter=cfg.lifter, db_offset=cfg.db_offset, name="mfcc",
+        lifter=cfg.lifter, db_offset=cfg.db_offset, mel_low_gain=cfg.mel_low_gain,
+        magnitude_directions=cfg.magnitude_directions, frames_per_group=cfg.frames_per_group, name="mfcc",
     )
 
 

@@ -49,11 +49,19 @@ largest value seen in calibration. What keeps the front end usable there (measur
   after the front end rescales each coefficient anyway, so the float model computes the same
   function; only the int8 resolution changes (``tools/benchmarking/speech_int8_frontend.py``).
   On the sc12-hard set this did not change int8 agreement: the error that reaches the output
-  is made earlier. The int8 mel tensor before LOG is linear over [amin, mel_cap] (22 dB in 256
-  levels), so values near amin are a step or two apart (2-3 dB); measured along the int8
-  graph (``tools/benchmarking/speech_int8_layers.py``) the log-mel already carries a relative
-  RMS error of 0.18 (0.74 dB), which the MFCCs inherit. Closing that needs more than 8 bits
-  before LOG (16x8 activations, or LOG's input in float), an export choice.
+  is made earlier;
+- ``mel_low_gain``: the int8 mel tensor before LOG is linear over [0, mel_cap], and amin sat
+  1.6 steps above zero, so near the floor one int8 step (or one rounding difference between
+  LiteRT's and TFLM's kernels, which differ in ~0.1-1% of elements) became ~2 dB after LOG; on
+  real keyword clips a 5-epoch model's int8 agreement with Keras was 0.950 (LiteRT) / 0.958
+  (TFLM), failing parity. With a gain G the mel FULLY_CONNECTED is also computed G times larger
+  (same relu6 cap, the converter shares the int8 weights) and small values take their log from
+  that copy (``_log``): G times finer steps near the floor, the float function unchanged. Same
+  weights, G=16: agreement 0.981 / 0.978;
+- ``magnitude_directions`` and ``frames_per_group`` trade accuracy and flash for TFLM arena:
+  the projections tensor is ``directions x bins`` per frame, the largest in the graph, and
+  transforming frames in groups keeps one group's FFT intermediates alive instead of the whole
+  clip's (``tools/benchmark_kws_budget.py`` measures them).
 """
 
 from __future__ import annotations
@@ -191,6 +199,9 @@ class Mfcc(keras.layers.Layer):
         top_db: float | None = 80.0,
         lifter: float = 0.0,
         db_offset: float = 0.0,
+        mel_low_gain: float = 1.0,
+        magnitude_directions: int = _MAGNITUDE_DIRECTIONS,
+        frames_per_group: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -215,6 +226,15 @@ class Mfcc(keras.layers.Layer):
             raise ValueError(f"Mfcc: amin must be positive, got {amin}")
         if lifter < 0:
             raise ValueError(f"Mfcc: lifter must be >= 0 (0 = off), got {lifter}")
+        if mel_low_gain < 1.0:
+            raise ValueError(f"Mfcc: mel_low_gain must be >= 1 (1 = off), got {mel_low_gain}")
+        if mel_low_gain > 1.0 and (mel_cap is None or amin * mel_low_gain >= mel_cap):
+            raise ValueError(f"Mfcc: mel_low_gain {mel_low_gain} needs mel_cap set and amin * mel_low_gain below "
+                             f"mel_cap, got mel_cap {mel_cap}, amin {amin}")
+        if magnitude_directions < 4:
+            raise ValueError(f"Mfcc: magnitude_directions must be >= 4, got {magnitude_directions}")
+        if frames_per_group < 0:
+            raise ValueError(f"Mfcc: frames_per_group must be >= 0 (0 = all frames at once), got {frames_per_group}")
         chunk = math.gcd(frame_length, frame_step)
         if frame_length // chunk > _MAX_FRAME_PIECES:
             raise ValueError(
@@ -240,6 +260,9 @@ class Mfcc(keras.layers.Layer):
         self.top_db = None if top_db is None else float(top_db)
         self.lifter = float(lifter)
         self.db_offset = float(db_offset)
+        self.mel_low_gain = float(mel_low_gain)
+        self.magnitude_directions = int(magnitude_directions)
+        self.frames_per_group = int(frames_per_group)
         self._chunk = chunk
         self._constants = self._make_constants()
 
@@ -267,8 +290,9 @@ class Mfcc(keras.layers.Layer):
             # around the circle the max lies within cos(pi / J) of |z|, and the scale below
             # centres the error (+-0.97% for J=16). Folded into the matmul, the magnitude needs
             # no square: an int8 tensor keeps 48 dB of magnitude where a power tensor keeps 24.
-            angles = 2.0 * np.pi * np.arange(_MAGNITUDE_DIRECTIONS) / _MAGNITUDE_DIRECTIONS
-            scale = 2.0 / (1.0 + math.cos(np.pi / _MAGNITUDE_DIRECTIONS)) / self._magnitude_unit
+            directions = self.magnitude_directions
+            angles = 2.0 * np.pi * np.arange(directions) / directions
+            scale = 2.0 / (1.0 + math.cos(np.pi / directions)) / self._magnitude_unit
             real = np.concatenate([cos2 * np.cos(a) + sin2 * np.sin(a) for a in angles], axis=1)
             imag = np.concatenate([-sin2 * np.cos(a) + cos2 * np.sin(a) for a in angles], axis=1)
             stage2 = np.concatenate([real, imag], axis=0) * scale  # [2*n2, J*k2]
@@ -299,31 +323,34 @@ class Mfcc(keras.layers.Layer):
         return 1 + int(num_samples) // self.frame_step
 
     # -- graph -------------------------------------------------------------------------------
-    def _frames(self, waveform):
-        """``[batch, samples]`` -> centred frames ``[batch, frames, frame_length]``."""
+    def _frame_chunks(self, waveform):
+        """``[batch, samples]`` -> the centre-padded signal as ``[batch, chunks, gcd]``."""
         num_samples = int(waveform.shape[-1])
         frames = self.num_frames(num_samples)
         pad = self.frame_length // 2
         chunk = self._chunk
         stride = self.frame_step // chunk
-        pieces = self.frame_length // chunk
-        num_chunks = (frames - 1) * stride + pieces
+        num_chunks = (frames - 1) * stride + self.frame_length // chunk
         tail = num_chunks * chunk - (num_samples + pad)  # may be negative: crop instead of pad
         padded = ops.pad(waveform, [[0, 0], [pad, max(tail, 0)]])
         if tail < 0:
             padded = padded[:, : num_chunks * chunk]
-        chunks = ops.reshape(padded, (-1, num_chunks, chunk))
-        span = (frames - 1) * stride + 1
-        parts = [chunks[:, i : i + span : stride, :] for i in range(pieces)]
+        return ops.reshape(padded, (-1, num_chunks, chunk))
+
+    def _frames(self, chunks, first: int, count: int):
+        """Frames ``first .. first + count - 1`` as ``[batch, count, frame_length]``: each frame
+        is the concatenation of ``frame_length / gcd`` strided slices of the chunks."""
+        stride = self.frame_step // self._chunk
+        pieces = self.frame_length // self._chunk
+        start, span = first * stride, (count - 1) * stride + 1
+        parts = [chunks[:, start + i : start + i + span : stride, :] for i in range(pieces)]
         return parts[0] if pieces == 1 else ops.concatenate(parts, axis=-1)
 
-    def log_mel(self, waveform):
-        """Log-mel power in dB, ``[batch, frames, num_mel_bins]`` (the MFCCs before the DCT)."""
-        c = {name: ops.convert_to_tensor(value) for name, value in self._constants.items()}
-        waveform = ops.cast(waveform, "float32")
-        if self.peak_floor is not None:
-            waveform = normalize_peak(waveform, self.peak_floor)
-        frames = self._frames(waveform) * c["window"]
+    def _mel(self, frames, c):
+        """Frames ``[batch, t, frame_length]`` -> mel ``[batch, t, num_mel_bins]`` in carried
+        units (relu6-capped when ``mel_cap`` is set), and the ``mel_low_gain`` times larger copy
+        (None when the gain is off)."""
+        frames = frames * c["window"]
         n1, n2, rows, k2 = self._n1, self._n2, self._rows, self._k2_count
         if rows * n2 != self.frame_length:
             frames = ops.pad(frames, [[0, 0], [0, 0], [0, rows * n2 - self.frame_length]])
@@ -344,16 +371,52 @@ class Mfcc(keras.layers.Layer):
             # relu/relu6 fuse into the matmul; relu6 bounds the int8 range at magnitude_cap, so
             # rare loud peaks do not take resolution from every other clip.
             projections = ops.relu6(spectrum) if self.magnitude_cap is not None else ops.relu(spectrum)
-            projections = ops.reshape(projections, (-1, n1, _MAGNITUDE_DIRECTIONS, k2))
+            projections = ops.reshape(projections, (-1, n1, self.magnitude_directions, k2))
             magnitude = ops.max(projections, axis=2)
-        mel = matmul_last(ops.reshape(magnitude, (-1, num_frames, n1 * k2)), c["mel"])
+        magnitude = ops.reshape(magnitude, (-1, num_frames, n1 * k2))
+        mel = matmul_last(magnitude, c["mel"])
+        low = matmul_last(magnitude, c["mel"] * self.mel_low_gain) if self.mel_low_gain > 1.0 else None
         if self.mel_cap is not None:
             mel = ops.relu6(mel)
+            low = None if low is None else ops.relu6(low)
+        return mel, low
+
+    def _log(self, mel, low):
+        """``log(max(mel, floor))``. With ``mel_low_gain`` G the small values come from ``low``
+        (``min(G * mel, 6)``): ``a = log(max(low, G floor)) - log G`` is exact below 6/G, ``b =
+        log(max(mel, floor))`` above, and ``a + relu(b - log(6/G))`` equals ``log(max(mel, floor))``
+        in float for every value. In int8 each LOG reads its own int8 tensor (kept in float on the
+        device), so values near the floor get G times finer steps than one linear int8 tensor
+        gives them (one step at the default floor: 2 dB with one tensor, 0.13 dB with G=16)."""
+        floor = self.amin / self._mel_unit
+        high = ops.log(ops.maximum(mel, floor))
+        if low is None:
+            return high
+        gain = self.mel_low_gain
+        fine = ops.log(ops.maximum(low, floor * gain)) - math.log(gain)
+        return fine + ops.relu(high - math.log(_RELU6_TOP / gain))
+
+    def log_mel(self, waveform):
+        """Log-mel power in dB, ``[batch, frames, num_mel_bins]`` (the MFCCs before the DCT)."""
+        c = {name: ops.convert_to_tensor(value) for name, value in self._constants.items()}
+        waveform = ops.cast(waveform, "float32")
+        if self.peak_floor is not None:
+            waveform = normalize_peak(waveform, self.peak_floor)
+        chunks = self._frame_chunks(waveform)
+        total = self.num_frames(int(waveform.shape[-1]))
+        group = self.frames_per_group or total
+        # Frame groups run one after the other: the FFT's large intermediates of one group are
+        # dead before the next group starts, so the arena holds one group's, not all frames'.
+        pieces = [self._mel(self._frames(chunks, first, min(group, total - first)), c)
+                  for first in range(0, total, group)]
+        mel = ops.concatenate([m for m, _ in pieces], axis=1) if len(pieces) > 1 else pieces[0][0]
+        low = None
+        if pieces[0][1] is not None:
+            low = ops.concatenate([l for _, l in pieces], axis=1) if len(pieces) > 1 else pieces[0][1]
         # 10*log10 via the natural log: LOG is a builtin, LOG10 is not.
         # The offset rides on the ADD that is there anyway (in natural-log units).
         offset = math.log(self._mel_unit) + self.db_offset * math.log(10.0) / 10.0
-        log_mel = ops.log(ops.maximum(mel, self.amin / self._mel_unit)) + offset
-        decibels = log_mel * (10.0 / math.log(10.0))
+        decibels = (self._log(mel, low) + offset) * (10.0 / math.log(10.0))
         if self.top_db is not None:
             loudest = ops.max(decibels, axis=(1, 2), keepdims=True)
             decibels = ops.maximum(decibels, loudest - self.top_db)
@@ -387,6 +450,9 @@ class Mfcc(keras.layers.Layer):
                 "top_db": self.top_db,
                 "lifter": self.lifter,
                 "db_offset": self.db_offset,
+                "mel_low_gain": self.mel_low_gain,
+                "magnitude_directions": self.magnitude_directions,
+                "frames_per_group": self.frames_per_group,
             }
         )
         return config
