@@ -37,7 +37,7 @@ TINY_BUNDLES = {
     "text_lstm": ["--task", "text_classification", "--model", "lstm", "--set", "data.source=synthetic:topics", "data.text.max_tokens=400",
                   "data.text.sequence_length=32", "model.lstm.embedding_dim=16", "model.lstm.units=16", "train.epochs=6"],
     # the same LSTM as builtin ops per step: no variable tensors, so MediaPipe and CompiledModel run it
-    "text_lstm_unrolled": ["--task", "text_classification", "--set", "data.source=synthetic:topics",
+    "text_lstm_unrolled": ["--task", "text_classification", "--model", "lstm", "--set", "data.source=synthetic:topics",
                            "data.text.max_tokens=400", "data.text.sequence_length=32", "model.lstm.embedding_dim=16",
                            "model.lstm.units=16", "train.epochs=6", "export.lstm=unrolled"],
 }
