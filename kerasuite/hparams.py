@@ -43,18 +43,25 @@ class LstmConfig:
 
 @dataclass
 class NgramConfig:
-    # fastText-style bag: word unigrams (vocabulary ids), hashed word bigrams and hashed character
-    # n-grams of each word, averaged; kerasuite/runtime/text_ngrams.py defines the ids.
-    embedding_dim: int = setting(64, min=1)
+    # Word unigrams (vocabulary ids), hashed word bigrams and hashed character n-grams of each word;
+    # kerasuite/runtime/text_ngrams.py defines the ids. "tfidf": each id once, weighted by its
+    # training-split idf, L2-normalised (kerasuite/models/layers/tfidf_bag.py); "mean": fastText.
+    weighting: str = setting("tfidf", choices=("tfidf", "mean"))
+    embedding_dim: int = setting(0, min=0)  # 0 (tfidf only): one column per class, i.e. logistic regression
+    # scikit-learn's C for the linear model: L2 penalty ||W||^2 / (2 C n_train) per example, as the
+    # TF-IDF + logistic regression peer; 0 = no penalty
+    regularization_c: float = setting(10.0, min=0.0)
     hidden_units: int = setting(0, min=0)  # 0: linear head on the averaged bag
     dropout: float = setting(0.3, min=0.0, below=1.0)
     bigram_buckets: int = setting(20000, min=0)  # 0 = no word bigrams
     char_buckets: int = setting(20000, min=0)  # 0 = no character n-grams
     char_min: int = setting(2, min=1)
     char_max: int = setting(5, min=1)
-    max_features: int = setting(512, min=1)  # ids per text; a longer text keeps its first max_features
+    max_features: int = setting(1024, min=1)  # ids per text; a longer text keeps its first max_features
 
     def validate(self, prefix: str) -> None:
+        if self.embedding_dim == 0 and self.weighting != "tfidf":
+            raise ConfigError(f"{prefix}embedding_dim=0 (a linear model) needs {prefix}weighting=tfidf")
         if self.char_buckets and self.char_min > self.char_max:
             raise ConfigError(f"{prefix}char_min ({self.char_min}) must not exceed {prefix}char_max ({self.char_max})")
 

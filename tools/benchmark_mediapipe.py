@@ -34,10 +34,10 @@ TINY_BUNDLES = {
     "text_transformer": ["--task", "text_classification", "--model", "transformer", "--set",
                          "data.source=synthetic:topics", "data.text.max_tokens=400", "data.text.sequence_length=32",
                          "model.transformer.embedding_dim=16", "model.transformer.num_blocks=1", "train.epochs=6"],
-    "text_lstm": ["--task", "text_classification", "--set", "data.source=synthetic:topics", "data.text.max_tokens=400",
+    "text_lstm": ["--task", "text_classification", "--model", "lstm", "--set", "data.source=synthetic:topics", "data.text.max_tokens=400",
                   "data.text.sequence_length=32", "model.lstm.embedding_dim=16", "model.lstm.units=16", "train.epochs=6"],
     # the same LSTM as builtin ops per step: no variable tensors, so MediaPipe and CompiledModel run it
-    "text_lstm_unrolled": ["--task", "text_classification", "--set", "data.source=synthetic:topics",
+    "text_lstm_unrolled": ["--task", "text_classification", "--model", "lstm", "--set", "data.source=synthetic:topics",
                            "data.text.max_tokens=400", "data.text.sequence_length=32", "model.lstm.embedding_dim=16",
                            "model.lstm.units=16", "train.epochs=6", "export.lstm=unrolled"],
 }

@@ -3,5 +3,5 @@ serialization, so ``keras.saving.load_model(..., safe_mode=True)`` works in any 
 
 from kerasuite.models import vision  # noqa: F401
 from kerasuite.models import losses, ranking, two_tower  # noqa: F401
-from kerasuite.models import attention, sequence  # noqa: F401
+from kerasuite.models import attention, ngram, sequence  # noqa: F401
 from kerasuite.models import speech  # noqa: F401

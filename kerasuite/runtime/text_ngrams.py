@@ -12,7 +12,8 @@ The model takes one int32 row of ``max_features`` ids into one embedding table:
 Words come from the same standardize + whitespace split as the tokenizer. Ids are emitted word by
 word (the word's unigram, its bigram with the previous word, then its character n-grams by start
 position and length) and the row keeps the first ``max_features`` of them, padded with 0, so a
-long text loses its end, never one kind of feature.
+long text loses its end, never one kind of feature. With ``unique`` an id already in the row is
+skipped (its first occurrence stays), as the TF-IDF-weighted model expects (binary term frequency).
 
 FNV-1a (32 bit; offset basis 2166136261, prime 16777619) is used because any device can compute
 it in a few lines; training computes the ids with this very module, so nothing in TensorFlow has
@@ -51,6 +52,7 @@ class NgramSpec:
     char_buckets: int
     char_min: int
     char_max: int
+    unique: bool = False  # each id at most once per row
 
     def check(self) -> None:
         if self.max_features < 1:
@@ -67,7 +69,8 @@ class NgramSpec:
     def from_dict(cls, values: dict) -> "NgramSpec":
         if values.get("hash", HASH_NAME) != HASH_NAME:
             raise ValueError(f"n-gram hash {values.get('hash')!r}: only {HASH_NAME} is known")
-        return cls(**{field.name: int(values[field.name]) for field in dataclasses.fields(cls)})
+        counts = {field.name: int(values[field.name]) for field in dataclasses.fields(cls) if field.name != "unique"}
+        return cls(**counts, unique=bool(values.get("unique", False)))  # bundles before "unique": False
 
 
 class NgramFeaturizer:
@@ -110,13 +113,21 @@ class NgramFeaturizer:
     def encode(self, text: str) -> np.ndarray:
         spec, limit = self.spec, self.spec.max_features
         out: list[int] = []
+        seen: set[int] = set()
         previous_state = None
         for word in self.words(text):
             unigram, chars, state_after = self._word(word)
-            out.append(unigram)
+            word_ids = [unigram]
             if spec.bigram_buckets and previous_state is not None:
-                out.append(self.vocabulary_size + fnv1a32(word.encode("utf-8"), previous_state) % spec.bigram_buckets)
-            out.extend(chars)
+                word_ids.append(self.vocabulary_size + fnv1a32(word.encode("utf-8"), previous_state) % spec.bigram_buckets)
+            word_ids.extend(chars)
+            if spec.unique:
+                for new_id in word_ids:
+                    if new_id not in seen:
+                        seen.add(new_id)
+                        out.append(new_id)
+            else:
+                out.extend(word_ids)
             previous_state = state_after
             if len(out) >= limit:
                 break

@@ -22,6 +22,7 @@ from kerasuite.data.pipeline import array_rows, make_pipeline
 from kerasuite.errors import UserError
 from kerasuite.io_utils import write_text_atomic
 from kerasuite.models.attention import build_transformer_classifier
+from kerasuite.models.layers.tfidf_bag import TfidfBag, inverse_document_frequency
 from kerasuite.models.layers.token_and_position_embedding import (
     TokenAndPositionEmbedding,
 )
@@ -49,6 +50,7 @@ class TextTaskData(TaskData):
     standardize: str  # data.text.standardize, repeated on devices
     ngrams: NgramSpec | None = None  # the ngram family's hashing; None for token-id families
     ngram_ids: int = 0  # the ngram family's id space (vocabulary + hash buckets)
+    idf: np.ndarray | None = None  # the tfidf ngram model's per-id idf, from the training split
     sample_texts: list[str] = dataclasses.field(default_factory=list)  # for TensorBoard's samples table
     sample_labels: list[int] = dataclasses.field(default_factory=list)
 
@@ -77,14 +79,16 @@ def _build_transformer(config: RunConfig, data: TextTaskData) -> keras.Model:
 def _build_ngram(config: RunConfig, data: TextTaskData) -> keras.Model:
     try:
         return build_ngram_classifier(config.model.ngram, data.ngram_ids, data.sequence_length,
-                                      len(data.labels), input_name=NGRAM_INPUT_NAME)
+                                      len(data.labels), input_name=NGRAM_INPUT_NAME, idf=data.idf,
+                                      train_examples=data.num_train_examples)
     except ValueError as error:
         raise UserError(str(error)) from None
 
 
 def ngram_spec(config: RunConfig) -> NgramSpec:
     cfg = config.model.ngram
-    spec = NgramSpec(cfg.max_features, cfg.bigram_buckets, cfg.char_buckets, cfg.char_min, cfg.char_max)
+    spec = NgramSpec(cfg.max_features, cfg.bigram_buckets, cfg.char_buckets, cfg.char_min, cfg.char_max,
+                     unique=cfg.weighting == "tfidf")
     try:
         spec.check()
     except ValueError as error:
@@ -105,7 +109,7 @@ class TextClassification(ClassificationMixin, Task):
         raw = text_data.load(config.data.source, config)
         vectorizer = text_data.build_vectorizer(raw.train.texts, config.data.text)
         vocabulary = [str(token) for token in vectorizer.get_vocabulary()]
-        sequence_length, ngram_ids = config.data.text.sequence_length, 0
+        sequence_length, ngram_ids, idf = config.data.text.sequence_length, 0, None
         if spec is None:
             vectorize = text_data.vectorize_fn(vectorizer, INPUT_NAME)
 
@@ -119,9 +123,13 @@ class TextClassification(ClassificationMixin, Task):
             # The device's own featurizer computes the training ids: identical by construction.
             featurizer = NgramFeaturizer(vocabulary, spec, config.data.text.standardize)
             sequence_length, ngram_ids = spec.max_features, featurizer.num_ids
+            ids = {"train": featurizer.encode_batch(raw.train.texts)}
+            if config.model.ngram.weighting == "tfidf":
+                idf = inverse_document_frequency(ids["train"], featurizer.num_ids)
 
             def pipeline(split: text_data.TextSplit, training: bool) -> tf.data.Dataset:
-                rows = array_rows(({NGRAM_INPUT_NAME: featurizer.encode_batch(split.texts)}, split.labels))
+                split_ids = ids["train"] if split is raw.train else featurizer.encode_batch(split.texts)
+                rows = array_rows(({NGRAM_INPUT_NAME: split_ids}, split.labels))
                 return make_pipeline(rows, training=training, batch_size=config.train.batch_size,
                                      seed=config.seed, auto_shard="DATA")
 
@@ -136,6 +144,7 @@ class TextClassification(ClassificationMixin, Task):
             standardize=config.data.text.standardize,
             ngrams=spec,
             ngram_ids=ngram_ids,
+            idf=idf,
             sample_texts=list(raw.test.texts[:SAMPLE_TEXTS]),
             sample_labels=raw.test.labels[:SAMPLE_TEXTS].tolist(),
         )
@@ -159,6 +168,7 @@ class TextClassification(ClassificationMixin, Task):
                     "V + fnv1a32(prev + ' ' + word) % bigram_buckets (from the second word), then "
                     "V + bigram_buckets + fnv1a32(g) % char_buckets for each character n-gram g of "
                     "'<' + word + '>' by start and length (char_min..char_max), V = lines in vocab.txt; "
+                    "with unique, skip an id already emitted for this text; "
                     "keep the first sequence_length ids, pad with 0; int32 [1, sequence_length]."
                 ),
             )
@@ -204,6 +214,8 @@ def token_embedding_matrix(model: keras.Model, vocabulary_size: int) -> np.ndarr
         if isinstance(layer, keras.layers.Embedding) and layer.input_dim >= vocabulary_size:
             # the ngram family's table starts with the vocabulary's rows (unigram ids)
             return np.asarray(layer.embeddings)[:vocabulary_size]
+        if isinstance(layer, TfidfBag):  # rows are words (for the linear model: per-class weights)
+            return np.asarray(layer.table)[:vocabulary_size]
     raise ValueError("the model has no token embedding of the vocabulary's size")
 
 

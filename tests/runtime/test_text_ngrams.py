@@ -12,8 +12,7 @@ from test_text_tokenizer import AWKWARD
 from kerasuite.runtime import text_ngrams
 from kerasuite.runtime.text import OOV_ID, split_words, standardize
 
-NGRAM_TINY = {
-    "model.ngram.embedding_dim": "8",
+NGRAM_TINY = {  # the default model (TF-IDF-weighted linear bag), small tables
     "model.ngram.bigram_buckets": "97",
     "model.ngram.char_buckets": "101",
     "model.ngram.max_features": "64",
@@ -46,6 +45,8 @@ def _reference_ids(text, vocabulary, spec, mode):
                 for length in range(spec.char_min, spec.char_max + 1):
                     if start + length <= len(marked):
                         out.append(v + b + fnv(marked[start:start + length].encode("utf-8")) % spec.char_buckets)
+    if spec.unique:
+        out = list(dict.fromkeys(out))  # first occurrences, in order
     row = np.zeros(spec.max_features, np.int32)
     row[: min(len(out), spec.max_features)] = out[: spec.max_features]
     return row
@@ -55,6 +56,8 @@ def _reference_ids(text, vocabulary, spec, mode):
     text_ngrams.NgramSpec(40, 13, 17, 2, 4),
     text_ngrams.NgramSpec(300, 1000, 0, 2, 5),  # no character n-grams, nothing truncated
     text_ngrams.NgramSpec(300, 0, 50, 1, 3),  # no bigrams
+    text_ngrams.NgramSpec(20, 13, 17, 2, 4, unique=True),  # tiny tables: many repeats to drop
+    text_ngrams.NgramSpec(300, 1000, 50, 1, 3, unique=True),
 ])
 @pytest.mark.parametrize("mode", ["lower_and_strip_punctuation", "none"])
 def test_featurizer_matches_the_documented_layout_on_awkward_text(spec, mode):
@@ -65,8 +68,10 @@ def test_featurizer_matches_the_documented_layout_on_awkward_text(spec, mode):
     expected = np.stack([_reference_ids(text, vocabulary, spec, mode) for text in AWKWARD * 2])
     np.testing.assert_array_equal(got, expected)
     assert got.max() < featurizer.num_ids
-    if spec.max_features == 40:
+    if spec.max_features <= 40:
         assert (got[:, -1] != 0).any()  # truncation was exercised
+    if spec.unique:
+        assert all(len(set(row[row > 0])) == np.count_nonzero(row) for row in got)
     assert (got == OOV_ID).any() and (got == 2).any()
 
 
@@ -79,6 +84,13 @@ def test_hand_computed_ids():
     zz_chars = [3 + 10 + fnv(gram.encode()) % 7 for gram in ("<zz", "zz>")]
     expected = [2, *chars, 1, bigram, *zz_chars] + [0] * 5
     np.testing.assert_array_equal(featurizer.encode("AB zz"), expected)
+
+
+def test_bundles_without_unique_read_as_repeats_kept():
+    spec = text_ngrams.NgramSpec(8, 3, 5, 2, 3, unique=True)
+    assert text_ngrams.NgramSpec.from_dict(spec.as_dict()) == spec
+    old = {key: value for key, value in spec.as_dict().items() if key != "unique"}
+    assert text_ngrams.NgramSpec.from_dict(old).unique is False
 
 
 def test_bad_spec_names_the_key():
@@ -96,7 +108,7 @@ def test_ngram_exports_builtins_and_the_device_reproduces_training_ids(tmp_path)
         assert entry["parity"]["passed"], (mode, entry["parity"]["failures"])
         ops = set(entry["ops"])
         assert not any(op.startswith("Flex") or op in ("CUSTOM", "WHILE") for op in ops), (mode, ops)
-        assert {"GATHER", "SUM", "FULLY_CONNECTED"} <= ops, (mode, ops)
+        assert {"GATHER", "SUM", "RSQRT"} <= ops, (mode, ops)  # idf and table lookups, L2 normalisation
     bundle, run = tmp_path / "bundle", tmp_path / "run"
     signature = json.loads((bundle / "signature.json").read_text())
     preprocessing = signature["preprocessing"]

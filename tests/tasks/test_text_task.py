@@ -122,3 +122,13 @@ def test_samples_table_shows_errors_in_proportion_and_spreads_over_classes():
     assert {int(labels[i]) for i in rows} == {0, 1, 2}
     all_right = sample_rows(labels, labels, 6)
     assert sorted(int(labels[i]) for i in all_right) == [0, 0, 1, 1, 2, 2]  # round-robin over classes
+
+
+def test_default_family_is_ngram_and_the_small_presets_keep_their_lstm():
+    from kerasuite import config as cfg
+
+    assert cfg.defaults("text_classification").model.family == "ngram"
+    assert cfg.defaults("text_classification", "tiny").model.family == "lstm"
+    assert cfg.defaults("text_classification", "quick").model.family == "lstm"
+    chosen = cfg.resolve({}, {}, {"task": "text_classification", "preset": "tiny", "model.family": "ngram"})
+    assert chosen.model.family == "ngram"  # --model wins over the preset

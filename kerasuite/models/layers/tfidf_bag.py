@@ -1,0 +1,75 @@
+"""A TF-IDF-weighted, L2-normalised bag of id embeddings: a linear model on TF-IDF features, on device.
+
+For a row of ids (0 = padding, each id at most once) the layer computes
+``sum_i w_i * table[id_i]`` with ``w = idf[ids] / ||idf[ids]||``: exactly the product of an
+L2-normalised binary-tf TF-IDF vector with ``table``. With ``units`` = number of classes and a
+bias, that is logistic regression on TF-IDF features (the scikit-learn peer's model); with fewer
+units it is a low-rank bag (fastText) feeding a head.
+
+``scale`` multiplies the bag: Adam moves each stored weight by about the learning rate per step,
+so a scale of 10 lets a linear model's logits grow 10x faster at the task's learning rate (manpages,
+seed 42: learning rate 0.02 unscaled reached test accuracy 0.858 in 10 epochs, 2e-3 0.832 in 15).
+
+``idf`` is a non-trainable weight computed from the training split (``idf[0] = 0``, so padding
+contributes nothing and needs no mask). The export is GATHER (idf and table), the L2 normalisation
+(MUL, SUM, RSQRT), MUL and SUM: builtins in every mode.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def inverse_document_frequency(id_rows: np.ndarray, num_ids: int) -> np.ndarray:
+    """Smoothed idf as scikit-learn's ``TfidfVectorizer``: ``ln((1 + n) / (1 + df)) + 1``; id 0 -> 0."""
+    rows = np.asarray(id_rows)
+    frequency = np.zeros(num_ids, np.float64)
+    for row in rows:
+        frequency[np.unique(row)] += 1
+    idf = np.log((1.0 + len(rows)) / (1.0 + frequency)) + 1.0
+    idf[0] = 0.0
+    return idf.astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="kerasuite")
+class TfidfBag(keras.layers.Layer):
+    """``int32 ids [batch, length]`` -> ``[batch, units]`` (module docstring)."""
+
+    def __init__(self, num_ids: int, units: int, use_bias: bool = False, l2: float = 0.0, scale: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.num_ids, self.units, self.use_bias, self.l2 = int(num_ids), int(units), bool(use_bias), float(l2)
+        self.scale = float(scale)
+
+    def build(self, input_shape):
+        self.idf = self.add_weight(name="idf", shape=(self.num_ids,), initializer="ones", trainable=False)
+        regularizer = keras.regularizers.L2(self.l2) if self.l2 else None
+        # zeros for the linear model (logistic regression starts there); small random for a bag
+        initializer = "zeros" if self.use_bias else keras.initializers.RandomUniform(-0.05, 0.05)
+        self.table = self.add_weight(name="table", shape=(self.num_ids, self.units), initializer=initializer,
+                                     regularizer=regularizer)
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros") if self.use_bias else None
+
+    def call(self, ids):
+        ids = ops.cast(ids, "int32")
+        weights = _gather(self.idf, ids)
+        weights = weights * (self.scale * ops.rsqrt(ops.maximum(ops.sum(weights * weights, axis=-1, keepdims=True), 1e-12)))
+        bag = ops.sum(_gather(self.table, ids) * ops.expand_dims(weights, -1), axis=1)
+        return bag + self.bias if self.use_bias else bag
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "num_ids": self.num_ids, "units": self.units,
+                "use_bias": self.use_bias, "l2": self.l2, "scale": self.scale}
+
+
+def _gather(table, ids):
+    # a plain tf.gather exports as one GATHER (ops.take adds the SELECT TFLM lacks; GatherEmbedding)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.gather(table, ids)
+    return ops.take(table, ids, axis=0)

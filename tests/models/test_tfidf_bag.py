@@ -1,0 +1,71 @@
+"""The ngram family's TF-IDF bag: the model is logistic regression on L2-normalised TF-IDF vectors,
+computed by hand here; idf as scikit-learn's smoothed formula; .keras round trip."""
+
+import numpy as np
+import pytest
+
+from harness import run_model_saving_test
+from kerasuite.hparams import NgramConfig
+from kerasuite.models.layers.tfidf_bag import TfidfBag, inverse_document_frequency
+from kerasuite.models.ngram import LINEAR_SCALE, build_ngram_classifier
+
+IDS = np.array([[3, 5, 2, 0, 0], [4, 0, 0, 0, 0], [0, 0, 0, 0, 0], [1, 2, 3, 4, 5]], dtype="int32")
+
+
+def test_idf_matches_scikit_learn_smooth_idf():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    idf = inverse_document_frequency(IDS, 6)
+    docs = [" ".join(f"w{i}" for i in row if i) for row in IDS]
+    vectorizer = TfidfVectorizer(token_pattern=r"\S+").fit(docs)
+    for word, column in vectorizer.vocabulary_.items():
+        assert idf[int(word[1:])] == pytest.approx(vectorizer.idf_[column], rel=1e-6)
+    assert idf[0] == 0.0  # padding weighs nothing
+
+
+def test_linear_model_is_logistic_regression_on_normalised_tfidf():
+    num_ids, classes = 6, 3
+    model = build_ngram_classifier(NgramConfig(), num_ids, IDS.shape[1], classes, idf=inverse_document_frequency(IDS, num_ids))
+    bag = model.get_layer("tfidf_bag")
+    table = np.random.default_rng(3).normal(size=(num_ids, classes)).astype("float32")
+    bias = np.array([0.1, -0.2, 0.3], "float32")
+    bag.table.assign(table)
+    bag.bias.assign(bias)
+    idf = np.asarray(bag.idf)
+    expected = []
+    for row in IDS:
+        vector = np.zeros(num_ids)
+        vector[row[row > 0]] = idf[row[row > 0]]
+        norm = np.linalg.norm(vector)
+        logits = LINEAR_SCALE * (vector / norm if norm else vector) @ table + bias
+        expected.append(np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum())
+    np.testing.assert_allclose(model(IDS, training=False), expected, rtol=1e-5, atol=1e-6)
+    assert [w.name for w in bag.non_trainable_weights] == ["idf"]
+
+
+def test_l2_penalty_is_on_the_table():
+    layer = TfidfBag(6, 2, use_bias=True, l2=0.5)
+    layer.build((None, 5))
+    layer.table.assign(np.ones((6, 2), "float32"))
+    assert float(sum(layer.losses)) == pytest.approx(0.5 * 12)
+
+
+@pytest.mark.parametrize("embedding_dim", [0, 4])
+def test_round_trip_with_safe_mode(tmp_path, embedding_dim):
+    model = build_ngram_classifier(NgramConfig(embedding_dim=embedding_dim), 6, IDS.shape[1], 3,
+                                   idf=inverse_document_frequency(IDS, 6))
+    reloaded = run_model_saving_test(model, IDS, tmp_path)
+    np.testing.assert_allclose(reloaded.get_layer("tfidf_bag").idf, model.get_layer("tfidf_bag").idf)
+
+
+def test_linear_needs_tfidf():
+    with pytest.raises(ValueError, match="model.ngram.embedding_dim"):
+        build_ngram_classifier(NgramConfig(weighting="mean", embedding_dim=0), 6, 5, 3)
+
+
+def test_regularization_c_is_scikit_learns_c_per_example():
+    # C * sum(CE) + ||W||^2 / 2  ==  n C * (mean CE + ||W||^2 / (2 C n)), with W = LINEAR_SCALE * table
+    model = build_ngram_classifier(NgramConfig(regularization_c=4.0), 6, 5, 3, train_examples=50)
+    assert model.get_layer("tfidf_bag").l2 == pytest.approx(LINEAR_SCALE**2 / (2 * 4.0 * 50))
+    unpenalised = build_ngram_classifier(NgramConfig(regularization_c=0.0), 6, 5, 3, train_examples=50)
+    assert unpenalised.get_layer("tfidf_bag").l2 == 0.0
