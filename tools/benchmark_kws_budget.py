@@ -29,6 +29,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmark_tflm, readme_tables
 
 FLASH_TARGET = ARENA_TARGET = 64 * 1024
 # name -> (what changes, config overrides). "default" is the MfccConfig / DsCnnConfig defaults.
@@ -55,10 +56,7 @@ CONFIGS: dict[str, tuple[str, dict[str, str]]] = {
 
 def run_cell(config_name: str, data: str, seed: int, epochs: int, extra: dict[str, str], out: Path) -> dict:
     import keras
-
-    from kerasuite import config as cfg
-    from kerasuite.errors import CheckFailed
-    from kerasuite.training.runner import run
+    from benchmark_tflm import train_and_report
 
     sets = {**CONFIGS[config_name][1], **extra}
     # the run folder and the bundle side by side: an export may not replace a folder holding its run
@@ -67,14 +65,7 @@ def run_cell(config_name: str, data: str, seed: int, epochs: int, extra: dict[st
     flags = {"task": "keyword_spotting", "data.source": data, "export.modes": "int8"}
     if epochs:
         flags["train.epochs"] = epochs
-    config = cfg.resolve({}, cfg.parse_set(overrides), flags)
-    keras.backend.clear_session()
-    try:
-        run(config, overwrite=True)
-        parity_error = None
-    except CheckFailed as error:  # a failed parity check still measured everything
-        parity_error = str(error).splitlines()[0]
-    report = json.loads((out / "run" / "metrics.json").read_text())
+    report, parity_error = train_and_report(flags, overrides, out / "run")
     int8 = report["exports"]["int8"]
     tflm = int8["runtimes"]["tflm"]
     litert = int8["runtimes"]["litert_interpreter"]

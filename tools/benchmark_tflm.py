@@ -38,14 +38,30 @@ DEFAULT_KWS_SIZES = "16x2,32x2,32x4,64x4"  # filters x blocks
 DEFAULT_KWS_SIZE = "64x4"  # config.DsCnnConfig's default
 
 
+def train_and_report(flags: dict[str, str], overrides: list[str], run_dir: Path) -> tuple[dict, str | None]:
+    """Train and export one configuration in this process; returns metrics.json and the first
+    line of a failed parity check (a failed check still measured everything)."""
+    import keras
+
+    from kerasuite import config as cfg
+    from kerasuite.errors import CheckFailed
+    from kerasuite.training.runner import run
+
+    config = cfg.resolve({}, cfg.parse_set(overrides), flags)
+    keras.backend.clear_session()
+    try:
+        run(config, overwrite=True)
+        parity_error = None
+    except CheckFailed as error:
+        parity_error = str(error).splitlines()[0]
+    return json.loads((run_dir / "metrics.json").read_text()), parity_error
+
+
 def run_row(name: str, task: str, family: str, source: str, sets: dict[str, str], args, out: Path) -> dict:
     import keras
     import numpy as np
 
-    from kerasuite import config as cfg
-    from kerasuite.errors import CheckFailed
     from kerasuite.runtime.tflm import TFLMModel
-    from kerasuite.training.runner import run
 
     folder = out / name.replace(" ", "_").replace("(", "").replace(")", "")
     overrides = [f"model.family={family}", "train.verbose=0", f"run_dir={folder / 'run'}", f"export.dir={folder / 'bundle'}",
@@ -53,14 +69,7 @@ def run_row(name: str, task: str, family: str, source: str, sets: dict[str, str]
     flags = {"task": task, "data.source": source, "export.modes": "float32,int8"}
     if args.epochs:
         flags["train.epochs"] = args.epochs
-    config = cfg.resolve({}, cfg.parse_set(overrides), flags)
-    keras.backend.clear_session()
-    try:
-        run(config, overwrite=True)
-        parity_error = None
-    except CheckFailed as error:  # a failed parity check still measured everything
-        parity_error = str(error).splitlines()[0]
-    report = json.loads((folder / "run" / "metrics.json").read_text())
+    report, parity_error = train_and_report(flags, overrides, folder / "run")
     int8 = report["exports"]["int8"]
     tflm = int8["runtimes"]["tflm"]
     row = {

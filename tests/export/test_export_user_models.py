@@ -67,7 +67,10 @@ def test_sequential_embedding_lstm_exports_the_fused_op(tmp_path):
     assert any("LSTM" in text for text in signature["conversions"])
 
 
-def test_bidirectional_lstm_in_a_functional_model(tmp_path):
+@pytest.mark.parametrize("graph", ["fused", "unrolled"])
+def test_bidirectional_lstm_in_a_functional_model(tmp_path, graph):
+    """fused: two UNIDIRECTIONAL_SEQUENCE_LSTM ops. --lstm unrolled: builtin ops per step with no
+    variable tensors, so LiteRT's CompiledModel (which refuses variable tensors) judges it too."""
     import keras
 
     keras.utils.set_random_seed(3)
@@ -78,38 +81,22 @@ def test_bidirectional_lstm_in_a_functional_model(tmp_path):
     values = RNG.normal(size=(64, 10, 4)).astype("float32")
     paths = save_case(tmp_path, model, {"sequence": values}, (values[:, :, 0].sum(1) > 0).astype("int64"))
     out = tmp_path / "bundle"
-    done = export_cli(paths, out, modes="float32")
+    done = export_cli(paths, out, "--lstm", graph, modes="float32")
     assert done.returncode == 0, done.stderr[-2000:]
     signature, parity = read_bundle(out)
     _passed_everywhere(signature, parity, ("float32",))
     assert parity["float32"]["max_abs_diff"] < 1e-4
     ops = assert_builtin_only(out / "model_float32.tflite")
-    assert ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM") == 2 and "WHILE" not in ops, ops
-
-
-def test_unrolled_lstm_has_no_state_and_runs_in_the_compiled_model_api(tmp_path):
-    """--lstm unrolled: the same Bidirectional LSTM as builtin ops per step, with no variable
-    tensors, so LiteRT's CompiledModel (which refuses variable tensors) judges it too."""
-    import keras
-
-    keras.utils.set_random_seed(3)
-    sequence = keras.Input((10, 4), name="sequence")
-    hidden = keras.layers.Bidirectional(keras.layers.LSTM(5, return_sequences=True))(sequence)
-    pooled = keras.layers.GlobalAveragePooling1D()(hidden)
-    model = keras.Model(sequence, keras.layers.Dense(2, activation="softmax")(pooled))
-    values = RNG.normal(size=(64, 10, 4)).astype("float32")
-    paths = save_case(tmp_path, model, {"sequence": values}, (values[:, :, 0].sum(1) > 0).astype("int64"))
-    out = tmp_path / "bundle"
-    done = export_cli(paths, out, "--lstm", "unrolled", modes="float32")
-    assert done.returncode == 0, done.stderr[-2000:]
-    signature, parity = read_bundle(out)
-    _passed_everywhere(signature, parity, ("float32",))
-    assert parity["float32"]["max_abs_diff"] < 1e-4
-    ops = assert_builtin_only(out / "model_float32.tflite")
-    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in ops and "WHILE" not in ops and "FULLY_CONNECTED" in ops, ops
+    assert "WHILE" not in ops, ops
+    compiled = parity["float32"]["runtimes"]["litert_compiled"]
+    if graph == "fused":
+        assert ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM") == 2, ops
+        assert compiled["status"] == "not_applicable" and "variable tensors" in compiled["reason"], compiled
+        return
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in ops and "FULLY_CONNECTED" in ops, ops
     described = signature["modes"]["float32"]
     assert described["variable_tensors"] == 0 and not described["keeps_state"]
-    assert parity["float32"]["runtimes"]["litert_compiled"]["status"] == "passed", parity["float32"]["runtimes"]
+    assert compiled["status"] == "passed", parity["float32"]["runtimes"]
     assert sum("unrolled over 10 steps" in text for text in signature["conversions"]) == 2, signature["conversions"]
 
 
