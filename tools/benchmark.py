@@ -428,7 +428,8 @@ def edge_section(task_name: str, spec: dict[str, Any]) -> dict[str, Any]:
     data = task.load_data(config) if type(task).export_model is not Task.export_model else None
     shipped = task.export_model(task_model, data)
     inputs = {name: tf.constant(value) for name, value in example.items()}
-    runners = {(mode, threads): TFLiteModel(work / "bundle" / f"model_{mode}.tflite", threads=threads)
+    # a mode that failed parity is timed too, from failed/ (its row carries the failed verdict)
+    runners = {(mode, threads): TFLiteModel(report["exports"][mode]["path"], threads=threads)
                for mode in spec["modes"] for threads in (1, 2)}
     samples: dict[Any, list[dict[str, float]]] = {key: [] for key in [*runners, "keras"]}
     for _ in range(spec["repeats"]):
