@@ -105,6 +105,12 @@ class MediaPipeClassifier:
 
     # -- MediaPipe ---------------------------------------------------------------------------
     def _create(self):
+        from kerasuite.quiet import native_stderr_silenced
+
+        with native_stderr_silenced():  # MediaPipe's TFLite announces its XNNPACK delegate natively
+            return self._create_loud()
+
+    def _create_loud(self):
         from mediapipe.tasks.python.core.base_options import BaseOptions
 
         base = BaseOptions(model_asset_path=str(self.path))
