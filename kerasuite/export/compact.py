@@ -47,7 +47,7 @@ def _aligned_buffer_type():
     return AlignedBuffer
 
 
-def _pack(model, size_hint: int) -> bytes:
+def pack_aligned(model, size_hint: int) -> bytes:
     """Serialize a ModelT with every weight buffer 16-byte aligned."""
     import flatbuffers
 
@@ -102,7 +102,7 @@ def add_serving_signature(content: bytes, input_names: list[str]) -> bytes:
     signature.inputs = [tensor_map(name, by_name[name]) for name in input_names]
     signature.outputs = [tensor_map(OUTPUT_NAME, outputs[0])]
     model.signatureDefs = [signature]
-    return _pack(model, len(content) + 256)
+    return pack_aligned(model, len(content) + 256)
 
 
 def visible_tensors(model, subgraph_index: int) -> set[int]:
@@ -158,7 +158,7 @@ def compact(content: bytes) -> tuple[bytes, dict[str, int]]:
     if model.metadataBuffer is not None:
         model.metadataBuffer = [renumber[int(b)] for b in model.metadataBuffer]
     model.buffers = [buffers[old] for old in order]
-    packed = _pack(model, len(content))
+    packed = pack_aligned(model, len(content))
     if len(packed) >= len(content):
         return content, unchanged
     return packed, {"names_dropped": names_dropped, "buffers_dropped": len(buffers) - len(order),

@@ -171,10 +171,9 @@ def pin_pixel_quantization(content: bytes) -> bytes:
     0..255. The QUANTIZE op behind the input reads the input's scale at run time, so this changes
     no weight: values are requantized into the calibrated int8 range as before.
     """
-    import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
-    from kerasuite.export.compact import TFLITE_IDENTIFIER, _aligned_buffer_type
+    from kerasuite.export.compact import pack_aligned
 
     model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     subgraph = model.subgraphs[0]
@@ -183,16 +182,7 @@ def pin_pixel_quantization(content: bytes) -> bytes:
         if tensor.type == schema.TensorType.UINT8:
             tensor.quantization.scale = [PIXEL_SCALE]
             tensor.quantization.zeroPoint = [0]
-    aligned_type = _aligned_buffer_type()
-    buffers = []
-    for old in model.buffers or []:
-        aligned = aligned_type()
-        aligned.data, aligned.offset, aligned.size = old.data, old.offset, old.size
-        buffers.append(aligned)
-    model.buffers = buffers
-    builder = flatbuffers.Builder(len(content) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
-    return bytes(builder.Output())
+    return pack_aligned(model, len(content) + 1024)
 
 
 def diagnose_int8(model_path: str, representative: str, batch_size, int8_weights: str = "per_channel") -> list[dict]:

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 METADATA_NAME = "TFLITE_METADATA"
 METADATA_IDENTIFIER = b"M001"
-TFLITE_IDENTIFIER = b"TFL3"
 # The schema version that introduced each feature (metadata_schema.fbs "History"): the file's
 # min_parser_version is the largest one used, as the populator computes it.
 _BASE_VERSION = (1, 0, 0)
@@ -186,10 +185,9 @@ def model_flatbuffer(content: bytes) -> bytes:
 
 def embed(content: bytes, spec: MetadataSpec) -> bytes:
     """``content`` (a .tflite) with ``spec``'s metadata; metadata already there is replaced."""
-    import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
-    from kerasuite.export.compact import _aligned_buffer_type
+    from kerasuite.export.compact import pack_aligned
 
     metadata, files = build(spec)
     model = schema.ModelT.InitFromPackedBuf(bytearray(model_flatbuffer(content)), 0)
@@ -197,14 +195,9 @@ def embed(content: bytes, spec: MetadataSpec) -> bytes:
     if len(spec.inputs) != len(inputs) or len(spec.outputs) != len(outputs):
         raise ValueError(f"metadata describes {len(spec.inputs)} inputs and {len(spec.outputs)} outputs; "
                          f"the model has {len(inputs)} and {len(outputs)}")
-    aligned = _aligned_buffer_type()
-    buffers = []
-    for old in model.buffers or []:  # repacked 16-byte aligned, as kerasuite.export.compact does
-        copy = aligned()
-        copy.data, copy.offset, copy.size = old.data, old.offset, old.size
-        buffers.append(copy)
+    buffers = list(model.buffers or [])
     entry = next((m for m in model.metadata or [] if _text(m.name) == METADATA_NAME), None)
-    new_buffer = aligned()
+    new_buffer = schema.BufferT()
     new_buffer.data, new_buffer.offset, new_buffer.size = bytearray(metadata), 0, 0
     if entry is None:
         buffers.append(new_buffer)
@@ -214,9 +207,7 @@ def embed(content: bytes, spec: MetadataSpec) -> bytes:
     else:
         buffers[entry.buffer] = new_buffer
     model.buffers = buffers
-    builder = flatbuffers.Builder(len(content) + len(metadata) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
-    packed = io.BytesIO(bytes(builder.Output()))
+    packed = io.BytesIO(pack_aligned(model, len(content) + len(metadata) + 1024))  # 16-byte aligned
     packed.seek(0, io.SEEK_END)
     with zipfile.ZipFile(packed, "a", compression=zipfile.ZIP_STORED) as archive:
         for name, data in files.items():
