@@ -394,9 +394,12 @@ def task_spec(name: str) -> TaskSpec:
 def _apply_preset(config: RunConfig, spec: TaskSpec, preset: str, family: str | None = None) -> None:
     if preset not in PRESETS:
         raise ConfigError(f"--preset {preset!r}: unknown preset; choose from {', '.join(PRESETS)}")
-    layers = [spec.presets.get("default", {}), spec.family_presets.get(family or config.model.family, {})]
-    if preset != "default":
-        layers += [COMMON_PRESETS[preset], spec.presets.get(preset, {})]
+    named = [COMMON_PRESETS[preset], spec.presets.get(preset, {})] if preset != "default" else []
+    base = [spec.presets.get("default", {}), *named]
+    # the family the run will have: the user's, else the last preset layer's (tiny: lstm), else the default
+    family = family or next((str(layer["model.family"]) for layer in reversed(base) if "model.family" in layer),
+                            config.model.family)
+    layers = [base[0], spec.family_presets.get(family, {}), *named]
     for layer in layers:
         for key, value in layer.items():
             _apply_dotted(config, key, value, typed=True)

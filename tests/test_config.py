@@ -52,6 +52,19 @@ def test_family_presets_apply_over_default_only_for_their_family_and_under_every
     assert cfg.resolve({}, {"task": "retrieval", "model.family": "history_two_tower", "train.epochs": "2"}).train.epochs == 2
 
 
+def test_family_presets_follow_the_family_a_named_preset_picks():
+    # text's default family is ngram, but its tiny preset picks lstm: ngram's preset must not apply
+    ngram_values = task_spec("text_classification").family_presets["ngram"]
+    tiny = cfg.resolve({}, {"task": "text_classification", "preset": "tiny"})
+    assert tiny.model.family == "lstm"
+    assert tiny.data.text.standardize != ngram_values["data.text.standardize"]
+    default = cfg.resolve({}, {"task": "text_classification"})
+    assert default.model.family == "ngram" and default.data.text.standardize == ngram_values["data.text.standardize"]
+    # the user's --model still wins over the preset's family
+    chosen = cfg.resolve({}, {"task": "text_classification", "preset": "tiny", "model.family": "ngram"})
+    assert chosen.data.text.standardize == ngram_values["data.text.standardize"]
+
+
 @pytest.mark.parametrize(
     "file_values,sets,message",
     [
@@ -145,7 +158,7 @@ def test_saved_config_from_before_the_split_still_resumes(tmp_path):
     legacy = cfg.to_dict(config)
     del legacy["preset"]
     for other in TASK_NAMES:
-        other_config = cfg.to_dict(cfg.defaults(other))
+        other_config = cfg.to_dict(task_spec(other).new_config())  # sections at their dataclass defaults
         for part in ("data", "model"):
             for name, value in other_config[part].items():
                 if isinstance(value, dict) and name not in legacy[part]:

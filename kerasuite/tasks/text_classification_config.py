@@ -58,5 +58,13 @@ SPEC = TaskSpec(
                  "train.epochs": 8,  # 2 epochs leave near-uniform outputs that int8 rounding reorders
                  "train.learning_rate": 0.01},
     },
+    family_presets={
+        # The linear TF-IDF model is solved to its optimum before Keras trains (model.ngram.solver);
+        # a short cosine schedule then settles it instead of leaving it at Adam's step size.
+        # Punctuation kept: manual pages' "()", "_" and "/" carry the section (validation accuracy
+        # 0.842 with standardize=lower vs 0.818 with punctuation split off, seed 42).
+        "ngram": {"data.text.standardize": "lower", "train.epochs": 10, "train.lr_schedule": "cosine",
+                  "train.batch_size": 32},
+    },
     check=check,
 )
