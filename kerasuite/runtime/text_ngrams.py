@@ -12,8 +12,11 @@ The model takes one int32 row of ``max_features`` ids into one embedding table:
 Words come from the same standardize + whitespace split as the tokenizer. Ids are emitted word by
 word (the word's unigram, its bigram with the previous word, then its character n-grams by start
 position and length) and the row keeps the first ``max_features`` of them, padded with 0, so a
-long text loses its end, never one kind of feature. With ``unique`` an id already in the row is
-skipped (its first occurrence stays), as the TF-IDF-weighted model expects (binary term frequency).
+long text loses its end, never one kind of feature. ``repeats`` says how often an id that occurs
+``c`` times in the text enters the row: ``"all"`` (``c`` times), ``"once"`` (its first occurrence;
+binary term frequency) or ``"log2"`` (at its 1st, 2nd, 4th, 8th, ... occurrence, so
+``1 + floor(log2 c)`` times: the TF-IDF-weighted model's sublinear term frequency, computed by the
+featurizer so the graph needs no counting).
 
 FNV-1a (32 bit; offset basis 2166136261, prime 16777619) is used because any device can compute
 it in a few lines; training computes the ids with this very module, so nothing in TensorFlow has
@@ -34,6 +37,7 @@ from kerasuite.runtime.text import OOV_ID, read_vocabulary, split_words, standar
 FNV_OFFSET = 0x811C9DC5
 FNV_PRIME = 0x01000193
 HASH_NAME = "fnv1a32"
+REPEATS = ("all", "once", "log2")
 
 
 def fnv1a32(data: bytes, state: int = FNV_OFFSET) -> int:
@@ -52,13 +56,15 @@ class NgramSpec:
     char_buckets: int
     char_min: int
     char_max: int
-    unique: bool = False  # each id at most once per row
+    repeats: str = "all"  # "all", "once" or "log2" (module docstring)
 
     def check(self) -> None:
         if self.max_features < 1:
             raise ValueError(f"model.ngram.max_features: must be at least 1, got {self.max_features}")
         if self.bigram_buckets < 0 or self.char_buckets < 0:
             raise ValueError("model.ngram.bigram_buckets / char_buckets: must be 0 (off) or positive")
+        if self.repeats not in REPEATS:
+            raise ValueError(f"n-gram repeats {self.repeats!r}: must be one of {', '.join(REPEATS)}")
         if self.char_buckets and not 1 <= self.char_min <= self.char_max:
             raise ValueError(f"model.ngram.char_min/char_max: need 1 <= char_min <= char_max, got {self.char_min}, {self.char_max}")
 
@@ -69,8 +75,10 @@ class NgramSpec:
     def from_dict(cls, values: dict) -> "NgramSpec":
         if values.get("hash", HASH_NAME) != HASH_NAME:
             raise ValueError(f"n-gram hash {values.get('hash')!r}: only {HASH_NAME} is known")
-        counts = {field.name: int(values[field.name]) for field in dataclasses.fields(cls) if field.name != "unique"}
-        return cls(**counts, unique=bool(values.get("unique", False)))  # bundles before "unique": False
+        counts = {field.name: int(values[field.name]) for field in dataclasses.fields(cls) if field.name != "repeats"}
+        # bundles before "repeats" said "unique" (true = "once"), and before that nothing ("all")
+        repeats = values.get("repeats", "once" if values.get("unique") else "all")
+        return cls(**counts, repeats=str(repeats))
 
 
 class NgramFeaturizer:
@@ -113,7 +121,8 @@ class NgramFeaturizer:
     def encode(self, text: str) -> np.ndarray:
         spec, limit = self.spec, self.spec.max_features
         out: list[int] = []
-        seen: set[int] = set()
+        seen: dict[int, int] = {}  # id -> occurrences so far
+        repeats = spec.repeats
         previous_state = None
         for word in self.words(text):
             unigram, chars, state_after = self._word(word)
@@ -121,13 +130,15 @@ class NgramFeaturizer:
             if spec.bigram_buckets and previous_state is not None:
                 word_ids.append(self.vocabulary_size + fnv1a32(word.encode("utf-8"), previous_state) % spec.bigram_buckets)
             word_ids.extend(chars)
-            if spec.unique:
-                for new_id in word_ids:
-                    if new_id not in seen:
-                        seen.add(new_id)
-                        out.append(new_id)
-            else:
+            if repeats == "all":
                 out.extend(word_ids)
+            else:
+                for new_id in word_ids:
+                    count = seen.get(new_id, 0) + 1
+                    seen[new_id] = count
+                    # "once": the first occurrence; "log2": occurrences 1, 2, 4, 8, ...
+                    if count == 1 or (repeats == "log2" and count & (count - 1) == 0):
+                        out.append(new_id)
             previous_state = state_after
             if len(out) >= limit:
                 break

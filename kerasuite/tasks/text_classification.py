@@ -26,6 +26,7 @@ from kerasuite.models.layers.tfidf_bag import TfidfBag, inverse_document_frequen
 from kerasuite.models.layers.token_and_position_embedding import (
     TokenAndPositionEmbedding,
 )
+from kerasuite.models import tfidf_solver
 from kerasuite.models.ngram import build_ngram_classifier
 from kerasuite.models.sequence import build_sequence_classifier
 from kerasuite.runtime.device_spec import MediaPipeTokenization, TextSpec
@@ -41,6 +42,14 @@ SAMPLE_TEXTS = 200  # first test texts the TensorBoard "true -> predicted" table
 SAMPLE_ROWS = 16
 
 
+@dataclasses.dataclass(frozen=True)
+class SolverRows:
+    train_ids: np.ndarray
+    train_labels: np.ndarray
+    validation_ids: np.ndarray | None
+    validation_labels: np.ndarray | None
+
+
 @dataclasses.dataclass(kw_only=True)
 class TextTaskData(TaskData):
     """text classification's data as typed fields: the adapted vocabulary and how text becomes ids."""
@@ -51,6 +60,8 @@ class TextTaskData(TaskData):
     ngrams: NgramSpec | None = None  # the ngram family's hashing; None for token-id families
     ngram_ids: int = 0  # the ngram family's id space (vocabulary + hash buckets)
     idf: np.ndarray | None = None  # the tfidf ngram model's per-id idf, from the training split
+    # the linear ngram model's solver input: ids and labels of the training and validation splits
+    solver_rows: "SolverRows | None" = None
     sample_texts: list[str] = dataclasses.field(default_factory=list)  # for TensorBoard's samples table
     sample_labels: list[int] = dataclasses.field(default_factory=list)
 
@@ -78,17 +89,27 @@ def _build_transformer(config: RunConfig, data: TextTaskData) -> keras.Model:
 
 def _build_ngram(config: RunConfig, data: TextTaskData) -> keras.Model:
     try:
-        return build_ngram_classifier(config.model.ngram, data.ngram_ids, data.sequence_length,
-                                      len(data.labels), input_name=NGRAM_INPUT_NAME, idf=data.idf,
-                                      train_examples=data.num_train_examples)
+        model = build_ngram_classifier(config.model.ngram, data.ngram_ids, data.sequence_length,
+                                       len(data.labels), input_name=NGRAM_INPUT_NAME, idf=data.idf,
+                                       train_examples=data.num_train_examples)
     except ValueError as error:
         raise UserError(str(error)) from None
+    if data.solver_rows is not None:
+        rows = data.solver_rows
+        solved = tfidf_solver.solve(model.get_layer("tfidf_bag"), rows.train_ids, rows.train_labels,
+                                    rows.validation_ids, rows.validation_labels,
+                                    config.model.ngram.c_candidates, len(data.labels))
+        scores = ", ".join(f"C={c:g}: {score:.4f}" for c, score in solved.candidates.items())
+        print(f"ngram: logistic regression solved with L-BFGS in {solved.seconds:.1f} s, C={solved.c:g}"
+              + (f" (validation accuracy {scores})" if solved.validation_accuracy is not None
+                 else " (no validation split: the first of model.ngram.c_candidates)"), flush=True)
+    return model
 
 
 def ngram_spec(config: RunConfig) -> NgramSpec:
     cfg = config.model.ngram
     spec = NgramSpec(cfg.max_features, cfg.bigram_buckets, cfg.char_buckets, cfg.char_min, cfg.char_max,
-                     unique=cfg.weighting == "tfidf")
+                     repeats=("once" if cfg.term_frequency == "binary" else "log2") if cfg.weighting == "tfidf" else "all")
     try:
         spec.check()
     except ValueError as error:
@@ -109,7 +130,7 @@ class TextClassification(ClassificationMixin, Task):
         raw = text_data.load(config.data.source, config)
         vectorizer = text_data.build_vectorizer(raw.train.texts, config.data.text)
         vocabulary = [str(token) for token in vectorizer.get_vocabulary()]
-        sequence_length, ngram_ids, idf = config.data.text.sequence_length, 0, None
+        sequence_length, ngram_ids, idf, solver_rows = config.data.text.sequence_length, 0, None, None
         if spec is None:
             vectorize = text_data.vectorize_fn(vectorizer, INPUT_NAME)
 
@@ -124,11 +145,17 @@ class TextClassification(ClassificationMixin, Task):
             featurizer = NgramFeaturizer(vocabulary, spec, config.data.text.standardize)
             sequence_length, ngram_ids = spec.max_features, featurizer.num_ids
             ids = {"train": featurizer.encode_batch(raw.train.texts)}
+            if raw.validation is not None:
+                ids["validation"] = featurizer.encode_batch(raw.validation.texts)
             if config.model.ngram.weighting == "tfidf":
                 idf = inverse_document_frequency(ids["train"], featurizer.num_ids)
+            if config.model.ngram.solves_linear:
+                solver_rows = SolverRows(ids["train"], np.asarray(raw.train.labels), ids.get("validation"),
+                                         None if raw.validation is None else np.asarray(raw.validation.labels))
 
             def pipeline(split: text_data.TextSplit, training: bool) -> tf.data.Dataset:
-                split_ids = ids["train"] if split is raw.train else featurizer.encode_batch(split.texts)
+                split_ids = (ids["train"] if split is raw.train else ids["validation"] if split is raw.validation
+                             else featurizer.encode_batch(split.texts))
                 rows = array_rows(({NGRAM_INPUT_NAME: split_ids}, split.labels))
                 return make_pipeline(rows, training=training, batch_size=config.train.batch_size,
                                      seed=config.seed, auto_shard="DATA")
@@ -145,6 +172,7 @@ class TextClassification(ClassificationMixin, Task):
             ngrams=spec,
             ngram_ids=ngram_ids,
             idf=idf,
+            solver_rows=solver_rows,
             sample_texts=list(raw.test.texts[:SAMPLE_TEXTS]),
             sample_labels=raw.test.labels[:SAMPLE_TEXTS].tolist(),
         )
@@ -168,7 +196,7 @@ class TextClassification(ClassificationMixin, Task):
                     "V + fnv1a32(prev + ' ' + word) % bigram_buckets (from the second word), then "
                     "V + bigram_buckets + fnv1a32(g) % char_buckets for each character n-gram g of "
                     "'<' + word + '>' by start and length (char_min..char_max), V = lines in vocab.txt; "
-                    "with unique, skip an id already emitted for this text; "
+                    "repeats: all = every occurrence, once = the first, log2 = occurrences 1, 2, 4, 8, ... of an id in this text; "
                     "keep the first sequence_length ids, pad with 0; int32 [1, sequence_length]."
                 ),
             )

@@ -3,6 +3,7 @@ against a plain reference written from the documented layout, the training pipel
 the bundle's device featurizer, and the exported graph builtins-only in every mode."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -45,8 +46,13 @@ def _reference_ids(text, vocabulary, spec, mode):
                 for length in range(spec.char_min, spec.char_max + 1):
                     if start + length <= len(marked):
                         out.append(v + b + fnv(marked[start:start + length].encode("utf-8")) % spec.char_buckets)
-    if spec.unique:
-        out = list(dict.fromkeys(out))  # first occurrences, in order
+    if spec.repeats != "all":
+        kept, counts = [], {}
+        for new_id in out:
+            counts[new_id] = counts.get(new_id, 0) + 1
+            if counts[new_id] == 1 or (spec.repeats == "log2" and math.log2(counts[new_id]).is_integer()):
+                kept.append(new_id)
+        out = kept
     row = np.zeros(spec.max_features, np.int32)
     row[: min(len(out), spec.max_features)] = out[: spec.max_features]
     return row
@@ -56,8 +62,9 @@ def _reference_ids(text, vocabulary, spec, mode):
     text_ngrams.NgramSpec(40, 13, 17, 2, 4),
     text_ngrams.NgramSpec(300, 1000, 0, 2, 5),  # no character n-grams, nothing truncated
     text_ngrams.NgramSpec(300, 0, 50, 1, 3),  # no bigrams
-    text_ngrams.NgramSpec(20, 13, 17, 2, 4, unique=True),  # tiny tables: many repeats to drop
-    text_ngrams.NgramSpec(300, 1000, 50, 1, 3, unique=True),
+    text_ngrams.NgramSpec(20, 13, 17, 2, 4, repeats="once"),  # tiny tables: many repeats to drop
+    text_ngrams.NgramSpec(300, 1000, 50, 1, 3, repeats="once"),
+    text_ngrams.NgramSpec(300, 7, 11, 1, 3, repeats="log2"),  # tiny tables: ids seen 2-20 times
 ])
 @pytest.mark.parametrize("mode", ["lower_and_strip_punctuation", "none"])
 def test_featurizer_matches_the_documented_layout_on_awkward_text(spec, mode):
@@ -70,8 +77,10 @@ def test_featurizer_matches_the_documented_layout_on_awkward_text(spec, mode):
     assert got.max() < featurizer.num_ids
     if spec.max_features <= 40:
         assert (got[:, -1] != 0).any()  # truncation was exercised
-    if spec.unique:
+    if spec.repeats == "once":
         assert all(len(set(row[row > 0])) == np.count_nonzero(row) for row in got)
+    if spec.repeats == "log2":  # some id kept 3+ times: the 4th occurrence was reached
+        assert any(np.bincount(row[row > 0]).max() >= 3 for row in got)
     assert (got == OOV_ID).any() and (got == 2).any()
 
 
@@ -86,11 +95,21 @@ def test_hand_computed_ids():
     np.testing.assert_array_equal(featurizer.encode("AB zz"), expected)
 
 
-def test_bundles_without_unique_read_as_repeats_kept():
-    spec = text_ngrams.NgramSpec(8, 3, 5, 2, 3, unique=True)
+def test_log2_repeats_by_hand():
+    # "a" five times: kept at occurrences 1, 2 and 4 (1 + floor(log2 5) = 3); no bigrams or chars
+    spec = text_ngrams.NgramSpec(max_features=8, bigram_buckets=0, char_buckets=0, char_min=1, char_max=1, repeats="log2")
+    featurizer = text_ngrams.NgramFeaturizer(["", "[UNK]", "a", "b"], spec, "lower")
+    np.testing.assert_array_equal(featurizer.encode("a b a a a a"), [2, 3, 2, 2, 0, 0, 0, 0])
+
+
+def test_older_bundles_read_their_repeats():
+    spec = text_ngrams.NgramSpec(8, 3, 5, 2, 3, repeats="log2")
     assert text_ngrams.NgramSpec.from_dict(spec.as_dict()) == spec
-    old = {key: value for key, value in spec.as_dict().items() if key != "unique"}
-    assert text_ngrams.NgramSpec.from_dict(old).unique is False
+    counts = {key: value for key, value in spec.as_dict().items() if key != "repeats"}
+    assert text_ngrams.NgramSpec.from_dict({**counts, "unique": True}).repeats == "once"
+    assert text_ngrams.NgramSpec.from_dict(counts).repeats == "all"
+    with pytest.raises(ValueError, match="repeats"):
+        text_ngrams.NgramSpec.from_dict({**counts, "repeats": "twice"}).check()
 
 
 def test_bad_spec_names_the_key():

@@ -1,8 +1,10 @@
 """A TF-IDF-weighted, L2-normalised bag of id embeddings: a linear model on TF-IDF features, on device.
 
-For a row of ids (0 = padding, each id at most once) the layer computes
-``sum_i w_i * table[id_i]`` with ``w = idf[ids] / ||idf[ids]||``: exactly the product of an
-L2-normalised binary-tf TF-IDF vector with ``table``. With ``units`` = number of classes and a
+For a row of ids (0 = padding) the layer computes ``sum_i w_i * table[id_i]`` over positions
+with ``w = idf[ids] / ||idf[ids]||``. With each id at most once that is exactly the product of an
+L2-normalised binary-tf TF-IDF vector with ``table``; an id repeated ``r`` times (the featurizer's
+``log2`` repeats, ``r = 1 + floor(log2 count)``) weighs ``r * idf``, a sublinear term frequency,
+normalised by ``sqrt(sum r * idf^2)`` (kerasuite/models/tfidf_solver.py builds the same matrix). With ``units`` = number of classes and a
 bias, that is logistic regression on TF-IDF features (the scikit-learn peer's model); with fewer
 units it is a low-rank bag (fastText) feeding a head.
 

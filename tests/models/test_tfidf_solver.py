@@ -1,0 +1,84 @@
+"""The linear ngram model solved as its peer is: the Keras model after the solve gives
+scikit-learn's probabilities on the features TfidfBag computes, C comes from validation, and the
+penalty Keras trains on afterwards is that C's."""
+
+import numpy as np
+import pytest
+
+from kerasuite.hparams import NgramConfig
+from kerasuite.models import tfidf_solver
+from kerasuite.models.layers.tfidf_bag import inverse_document_frequency
+from kerasuite.models.ngram import build_ngram_classifier
+
+NUM_IDS, LENGTH = 40, 8
+
+
+def _rows(rng, labels):
+    # each class prefers its own block of ids; some rows repeat an id (log2 term frequency)
+    rows = np.zeros((len(labels), LENGTH), np.int32)
+    for row, label in zip(rows, labels):
+        count = rng.integers(2, LENGTH + 1)
+        own = rng.integers(2 + 12 * label, 14 + 12 * label, size=count // 2)
+        other = rng.integers(2, NUM_IDS, size=count - count // 2)
+        row[:count] = np.concatenate([own, other])
+    return rows
+
+
+@pytest.fixture(scope="module")
+def split():
+    rng = np.random.default_rng(0)
+    train_y, val_y = rng.integers(0, 3, 150), rng.integers(0, 3, 60)
+    return _rows(rng, train_y), train_y, _rows(rng, val_y), val_y
+
+
+def test_tfidf_matrix_is_what_the_bag_computes(split):
+    train_ids = split[0]
+    idf = inverse_document_frequency(train_ids, NUM_IDS)
+    matrix = tfidf_solver.tfidf_matrix(train_ids, idf).toarray()
+    model = build_ngram_classifier(NgramConfig(), NUM_IDS, LENGTH, 3, idf=idf)
+    bag = model.get_layer("tfidf_bag")
+    table = np.random.default_rng(1).normal(size=(NUM_IDS, 3)).astype("float32")
+    bag.table.assign(table)
+    logits = np.log(np.asarray(model(train_ids, training=False)))
+    expected = bag.scale * matrix @ table
+    # softmax is shift-invariant: compare logits up to a per-row constant
+    np.testing.assert_allclose(logits - logits[:, :1], expected - expected[:, :1], atol=2e-4)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_solved_model_equals_scikit_learn(split, classes):
+    from sklearn.linear_model import LogisticRegression
+
+    train_ids, train_y, val_ids, val_y = split
+    train_y, val_y = train_y % classes, val_y % classes
+    idf = inverse_document_frequency(train_ids, NUM_IDS)
+    model = build_ngram_classifier(NgramConfig(), NUM_IDS, LENGTH, classes, idf=idf, train_examples=len(train_y))
+    solved = tfidf_solver.solve(model.get_layer("tfidf_bag"), train_ids, train_y, val_ids, val_y, (0.1, 10.0), classes)
+    assert set(solved.candidates) == {0.1, 10.0}
+    assert solved.validation_accuracy == max(solved.candidates.values())
+    assert solved.candidates[solved.c] == solved.validation_accuracy
+    reference = LogisticRegression(C=solved.c, max_iter=3000, tol=1e-8).fit(
+        tfidf_solver.tfidf_matrix(train_ids, idf), train_y)
+    # the solver stops at scikit-learn's default tolerance (1e-4), as the peer does: close to the optimum
+    expected = reference.predict_proba(tfidf_solver.tfidf_matrix(val_ids, idf))
+    got = np.asarray(model(val_ids, training=False))
+    np.testing.assert_allclose(got, expected, atol=1e-2)
+    assert (got.argmax(1) == expected.argmax(1)).mean() >= 0.95
+
+
+def test_keras_penalty_follows_the_chosen_c(split):
+    train_ids, train_y, val_ids, val_y = split
+    model = build_ngram_classifier(NgramConfig(regularization_c=0.0), NUM_IDS, LENGTH, 3,
+                                   idf=inverse_document_frequency(train_ids, NUM_IDS))
+    bag = model.get_layer("tfidf_bag")
+    solved = tfidf_solver.solve(bag, train_ids, train_y, val_ids, val_y, (3.0,), 3)
+    weights = bag.scale * np.asarray(bag.table)
+    # C * sum(CE) + ||W||^2 / 2, per example: ||W||^2 / (2 C n)
+    assert float(sum(bag.losses)) == pytest.approx((weights**2).sum() / (2 * solved.c * len(train_y)), rel=1e-4)
+
+
+def test_without_validation_the_first_candidate_is_used(split):
+    train_ids, train_y, _, _ = split
+    model = build_ngram_classifier(NgramConfig(), NUM_IDS, LENGTH, 3, idf=inverse_document_frequency(train_ids, NUM_IDS))
+    solved = tfidf_solver.solve(model.get_layer("tfidf_bag"), train_ids, train_y, None, None, (5.0, 50.0), 3)
+    assert solved.c == 5.0 and solved.validation_accuracy is None
