@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -216,9 +217,11 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
         progress(f"loading {config.data.source} for {task.name}")
         data = task.load_data(config)  # bad data is refused before the run folder is touched
         progress(f"building {config.model.family} ({data.num_train_examples:,} training examples)")
+        build_started = time.perf_counter()
         with strategy.scope():
-            model = task.build_model(config, data)
+            model = task.build_model(config, data)  # the linear ngram model is solved here
             task.compile_model(model, config, data)
+        build_seconds = round(time.perf_counter() - build_started, 1)
         if model.steps_per_execution != config.train.steps_per_execution:
             print(f"note: train.steps_per_execution={config.train.steps_per_execution} runs as "
                   f"{model.steps_per_execution} with {strategy.num_replicas_in_sync} replicas (keras-team/keras#19246)",
@@ -250,6 +253,7 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
                 history = fit(task, model, data, config, run_dir, scratch)
                 history.update(distribute.describe(strategy, config.train.batch_size))
                 history["steps_per_execution"] = int(model.steps_per_execution)
+                history["build_seconds"] = build_seconds
                 # Every worker saves (a save may need collectives); only the chief's copy is kept.
                 save_model(model, scratch / "model.keras")
                 if chief:
