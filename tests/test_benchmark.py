@@ -97,6 +97,26 @@ def test_markdown_names_every_measured_task():
         assert render({"tables": tables, "command": "c"}, name, "results/benchmark.json").count("\n|") >= 2
 
 
+def test_merge_fills_what_this_run_did_not_measure_and_keeps_only_open_errors():
+    tool = _load_tool()
+    machine = {"cpu_model": "cpu", "cores": 2, "simd_flags": ["avx2"], "tensorflow": "2", "keras": "3",
+               "litert": "1", "load_average_start": [1.0], "load_average_end": [2.0]}
+    earlier = {"created": "then", "command": "python tools/benchmark.py", "machine": machine, "seconds": 100,
+               "edge": {"ranking": {"from": "earlier"}, "image_classification_96x96x3": {"from": "earlier"}},
+               "startup_seconds": {"from": "earlier"},
+               "errors": {"keyword_spotting:edge": "killed", "scaling": "refused", "retrieval": "failed"}}
+    report = {"created": "now", "command": "python tools/benchmark.py --sections scaling,edge", "machine": machine,
+              "seconds": 10, "edge": {"ranking": {"from": "now"}, "keyword_spotting": {"from": "now"}},
+              "scaling": {"from": "now"}}
+    tool.merge_earlier(report, earlier)
+    assert report["edge"]["ranking"] == {"from": "now"}  # this run's row wins
+    assert report["edge"]["image_classification_96x96x3"] == {"from": "earlier"}
+    assert report["startup_seconds"] == {"from": "earlier"} and report["scaling"] == {"from": "now"}
+    assert report["errors"] == {"retrieval": "failed"}  # the re-measured parts' errors are gone
+    assert [run["created"] for run in report["merged_from"]] == ["then"]
+    assert [row[0] for row in [tool.run_row(one) for one in [*report["merged_from"], report]]] == ["then", "now"]
+
+
 def test_markdown_edge_rows_give_agreement_or_max_difference():
     tool = _load_tool()
 

@@ -680,9 +680,11 @@ def startup_seconds(runs: int) -> dict[str, Any]:
 
 def cli_run(sets: dict[str, str], task: str, out: Path, export: str = "none") -> dict[str, Any]:
     """One real ``python -m kerasuite.train`` child: wall, peak RSS and its metrics.json."""
-    run_dir = Path(tempfile.mkdtemp(prefix="bench-cli-", dir=out))
+    # the bundle beside the run folder: the export refuses one inside it (it replaces its folder)
+    work = Path(tempfile.mkdtemp(prefix="bench-cli-", dir=out))
+    run_dir = work / "run"
     args = [sys.executable, "-m", "kerasuite.train", "--task", task, "--run-dir", str(run_dir), "--export", export,
-            "--set", *[f"{k}={v}" for k, v in {**sets, "export.dir": str(run_dir / 'bundle')}.items()]]
+            "--set", *[f"{k}={v}" for k, v in {**sets, "export.dir": str(work / 'bundle')}.items()]]
     done, wall, rss = run_child(args, 3600)
     # Exit 1 = a parity check failed after training and export: the timings are still real.
     if done.returncode not in (0, 1) or not (run_dir / "metrics.json").is_file():
@@ -884,6 +886,42 @@ def targets_table(report: dict[str, Any]) -> dict[str, list] | None:
     return _table(["target", "measured in this run", "met"], rows) if rows else None
 
 
+PER_TASK_SECTIONS = ("pipeline", "edge", "threads")
+WHOLE_SECTIONS = ("startup_seconds", "scaling", "export_vs_keras", "mediapipe", "tflm", "kws_budget", "retrieval")
+
+
+def merge_earlier(report: dict[str, Any], earlier: dict[str, Any]) -> None:
+    """Fill ``report`` with what ``earlier`` measured and this run did not (per task for the
+    per-task sections); the earlier run's errors stay only for what is still missing."""
+    for section in PER_TASK_SECTIONS:
+        for task, row in earlier.get(section, {}).items():
+            report.setdefault(section, {}).setdefault(task, row)
+    for section in WHOLE_SECTIONS:
+        if section in earlier and section not in report:
+            report[section] = earlier[section]
+    errors = dict(report.get("errors", {}))
+    for where, message in earlier.get("errors", {}).items():
+        task, _, section = where.rpartition(":")
+        measured = task in report.get(section, {}) if task else where in report or (
+            where == "startup" and "startup_seconds" in report)
+        if not measured:
+            errors.setdefault(where, message)
+    if errors:
+        report["errors"] = errors
+    else:
+        report.pop("errors", None)
+    report["merged_from"] = [*earlier.get("merged_from", []),
+                             {key: earlier[key] for key in ("created", "command", "machine", "seconds") if key in earlier}]
+
+
+def run_row(report: dict[str, Any]) -> list:
+    m = report["machine"]
+    end = m.get("load_average_end") or [float("nan")]
+    return [report["created"], f"`{report['command']}`", f"{m['cpu_model']}, {m['cores']} cores ({', '.join(m['simd_flags'])})",
+            f"TF {m['tensorflow']}, Keras {m['keras']}, LiteRT {m['litert']}",
+            f"{m['load_average_start'][0]:.1f} / {end[0]:.1f}", round(report["seconds"])]
+
+
 def machine_line(report: dict[str, Any]) -> str:
     m = report["machine"]
     end = m.get("load_average_end")
@@ -917,6 +955,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", metavar="TASK", help="cProfile one training run of TASK and exit")
     parser.add_argument("--write-results", action="store_true",
                         help="also write results/benchmark.json, the README's Performance tables")
+    parser.add_argument("--merge", metavar="BENCHMARK.json",
+                        help="an earlier run's benchmark.json: what this run does not measure is taken from it "
+                             "(each row stays from the run that measured it; the run table lists both runs)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -1084,6 +1125,8 @@ def main(argv: list[str] | None = None) -> int:
     report["seconds"] = time.perf_counter() - started
     if errors:
         report["errors"] = errors
+    if args.merge:
+        merge_earlier(report, json.loads(Path(args.merge).read_text()))
     save()
     table = markdown(report)
     if "tflm" in report:
@@ -1095,12 +1138,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_results:
         from readme_tables import write_results
 
-        m = report["machine"]
-        run = _table(["measured", "machine", "versions", "load average start / end", "seconds"],
-                     [[report["created"], f"{m['cpu_model']}, {m['cores']} cores ({', '.join(m['simd_flags'])})",
-                       f"TF {m['tensorflow']}, Keras {m['keras']}, LiteRT {m['litert']}",
-                       f"{m['load_average_start'][0]:.1f} / {m['load_average_end'][0]:.1f}", round(report["seconds"])]])
-        write_results("benchmark", report["command"] + " --write-results", {"run": run, **results_tables(report)},
+        runs = [*report.get("merged_from", []), report]
+        run = _table(["measured", "command", "machine", "versions", "load average start / end", "seconds"],
+                     [run_row(one) for one in runs])
+        command = " ; ".join(one["command"] + (" --write-results" if one is report else "") for one in runs)
+        write_results("benchmark", command, {"run": run, **results_tables(report)},
                       machine=machine_line(report), seconds=round(report["seconds"]), errors=report.get("errors", {}))
     print(table)
     print(f"wrote {out / 'benchmark.json'} and {out / 'benchmark.md'} in {report['seconds']:.0f} s")

@@ -1,0 +1,102 @@
+"""Where should the linear ngram model normalise, for int8? (issue 20: fortunes seed 2 failed parity)
+
+    PYTHONPATH=. python tools/benchmarking/ngram_int8_order.py --run runs/.../ngram
+
+The same trained weights, two graphs that are equal in float:
+
+- ``per_position`` (TfidfBag until this study): each position's weight ``idf / ||idf||`` is formed
+  first, then multiplies its table row. On a long text every weight is a few int8 steps of [0, 1].
+- ``after_sum``: the rows are summed weighted by plain ``idf``, and the sum is scaled by
+  ``1 / ||idf||`` once.
+
+Both are converted to int8 with the same calibration rows (the run's training split) and compared
+with Keras on the test split, side by side in one run: top-1 agreement and accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", required=True, help="a text_classification ngram run folder")
+    parser.add_argument("--calibration-rows", type=int, default=640)
+    args = parser.parse_args(argv)
+
+    import keras
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from kerasuite import config as cfg
+    from kerasuite.data import text as text_data
+    from kerasuite.models.layers.tfidf_bag import TfidfBag
+    from kerasuite.runtime.text_ngrams import NgramFeaturizer
+    from kerasuite.tasks.text_classification import ngram_spec
+
+    run = Path(args.run)
+    config = cfg.resolve(cfg.load_config_file(run / "config.json"))
+    raw = text_data.load(config.data.source, config)
+    vocabulary = (run / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    featurizer = NgramFeaturizer(vocabulary, ngram_spec(config), config.data.text.standardize)
+    train_ids = featurizer.encode_batch(raw.train.texts)
+    test_ids = featurizer.encode_batch(raw.test.texts)
+    test_labels = np.asarray(raw.test.labels)
+    model = keras.saving.load_model(run / "model.keras")
+    bag = next(layer for layer in model.layers if isinstance(layer, TfidfBag))
+
+    # constants, as the export's frozen graph has them (the calibrator cannot read variables)
+    idf, table = tf.constant(np.asarray(bag.idf)), tf.constant(np.asarray(bag.table))
+    bias, scale = tf.constant(np.asarray(bag.bias)), float(bag.scale)
+
+    def inverse_norm(weights):
+        return tf.math.rsqrt(tf.maximum(tf.reduce_sum(weights * weights, axis=-1, keepdims=True), 1e-12))
+
+    def per_position(ids):
+        weights = tf.gather(idf, ids)
+        weights = weights * (scale * inverse_norm(weights))
+        return tf.nn.softmax(tf.reduce_sum(tf.gather(table, ids) * weights[..., None], axis=1) + bias)
+
+    def after_sum(ids):
+        weights = tf.gather(idf, ids)
+        summed = tf.reduce_sum(tf.gather(table, ids) * weights[..., None], axis=1)
+        return tf.nn.softmax(summed * (scale * inverse_norm(weights)) + bias)
+
+    graphs = {"per_position": per_position, "after_sum": after_sum}
+    keras_probabilities = np.asarray(model.predict(test_ids, batch_size=256, verbose=0))
+    rng = np.random.default_rng(0)
+    calibration = train_ids[rng.permutation(len(train_ids))[: args.calibration_rows]]
+    results = {"run": str(run), "test_texts": len(test_ids),
+               "keras_accuracy": float((keras_probabilities.argmax(1) == test_labels).mean())}
+    for name, graph in graphs.items():
+        function = tf.function(graph, input_signature=[tf.TensorSpec([1, test_ids.shape[1]], tf.int32)])
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()])
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.representative_dataset = lambda: ([row[None]] for row in calibration)
+        interpreter = Interpreter(model_content=converter.convert())
+        interpreter.allocate_tensors()
+        inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+        predictions = []
+        for row in test_ids:
+            interpreter.set_tensor(inp["index"], row[None])
+            interpreter.invoke()
+            predictions.append(interpreter.get_tensor(out["index"])[0])
+        predictions = np.asarray(predictions)
+        float_check = np.asarray(graph(tf.constant(test_ids[:64])))
+        results[name] = {
+            "float_max_abs_diff_vs_keras": float(np.abs(float_check - keras_probabilities[:64]).max()),
+            "int8_top1_agreement": float((predictions.argmax(1) == keras_probabilities.argmax(1)).mean()),
+            "int8_accuracy": float((predictions.argmax(1) == test_labels).mean()),
+        }
+        print(name, json.dumps(results[name]), flush=True)
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
