@@ -44,7 +44,7 @@ class LstmConfig:
 @dataclass
 class NgramConfig:
     # Word unigrams (vocabulary ids), hashed word bigrams and hashed character n-grams of each word;
-    # kerasuite/runtime/text_ngrams.py defines the ids. "tfidf": each id once, weighted by its
+    # kerasuite/runtime/text_ngrams.py defines the ids. "tfidf": ids weighted by their
     # training-split idf, L2-normalised (kerasuite/models/layers/tfidf_bag.py); "mean": fastText.
     weighting: str = setting("tfidf", choices=("tfidf", "mean"))
     # tfidf: an id that occurs c times counts 1 + floor(log2 c) times ("log2", close to the peer's
@@ -52,8 +52,9 @@ class NgramConfig:
     # test accuracy 0.874 vs 0.844 (tools/benchmarking/ngram_linear_probe.py)
     term_frequency: str = setting("log2", choices=("log2", "binary"))
     embedding_dim: int = setting(0, min=0)  # 0 (tfidf only): one column per class, i.e. logistic regression
-    # scikit-learn's C for the linear model: L2 penalty ||W||^2 / (2 C n_train) per example, as the
-    # TF-IDF + logistic regression peer; 0 = no penalty
+    # scikit-learn's C for the linear model trained by Adam (solver=adam): L2 penalty
+    # ||W||^2 / (2 C n_train) per example, as the TF-IDF + logistic regression peer; 0 = no penalty.
+    # The solver picks its C from c_candidates instead (the first one when there is no validation split)
     regularization_c: float = setting(10.0, min=0.0)
     # "lbfgs" (the linear tfidf model only): before Keras training, solve the logistic regression to
     # its optimum (scikit-learn, L-BFGS) for each C in c_candidates and keep the best on validation,

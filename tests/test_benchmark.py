@@ -137,6 +137,15 @@ def test_markdown_edge_rows_give_agreement_or_max_difference():
     assert "| ranking | int8 | 1.0 kB | 0.25x | 0.9000 | max diff 0.031 (50) |" in table
 
 
+def test_a_bad_merge_file_is_refused_before_measuring(tmp_path):
+    (tmp_path / "earlier.json").write_text("[]")
+    for path in (tmp_path / "earlier.json", tmp_path / "missing.json"):
+        done = subprocess.run([sys.executable, str(REPO / "tools" / "benchmark.py"), "--merge", str(path),
+                               "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and "--merge" in done.stderr.strip().splitlines()[-1], done.stderr
+        assert not (tmp_path / "out" / "benchmark.json").exists()
+
+
 def test_unknown_section_is_refused(tmp_path):
     done = subprocess.run([sys.executable, str(REPO / "tools" / "benchmark.py"), "--sections", "nope",
                            "--out", str(tmp_path)], capture_output=True, text=True, cwd=str(REPO), timeout=60, check=False)

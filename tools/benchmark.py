@@ -964,6 +964,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.worker:
         return worker_main(args.worker)
+    earlier = None
+    if args.merge:  # read now: a bad file must not cost a long run at its end
+        try:
+            earlier = json.loads(Path(args.merge).read_text())
+            if not isinstance(earlier, dict) or not {"command", "machine", "created"} <= earlier.keys():
+                raise ValueError("no command, machine and created keys")
+        except (OSError, ValueError) as error:
+            parser.error(f"--merge {args.merge}: not a benchmark.json this tool wrote ({error})")
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     if args.profile:
@@ -1127,8 +1135,8 @@ def main(argv: list[str] | None = None) -> int:
     report["seconds"] = time.perf_counter() - started
     if errors:
         report["errors"] = errors
-    if args.merge:
-        merge_earlier(report, json.loads(Path(args.merge).read_text()))
+    if earlier is not None:
+        merge_earlier(report, earlier)
     save()
     table = markdown(report)
     if "tflm" in report:

@@ -158,6 +158,7 @@ def featurizer_from_preprocessing(spec: TextSpec | dict, bundle_dir) -> NgramFea
         spec = TextSpec.coerce(spec)
         if spec.ngrams is None:
             raise ValueError("no ngrams object")
+        spec.ngrams.check()  # e.g. an unknown repeats value
     except (KeyError, TypeError, ValueError) as error:
         raise UserError(f"{Path(bundle_dir) / 'signature.json'}: preprocessing.ngrams is not usable ({error})") from None
     vocabulary = read_vocabulary(Path(bundle_dir) / spec.vocabulary)

@@ -112,6 +112,20 @@ def test_older_bundles_read_their_repeats():
         text_ngrams.NgramSpec.from_dict({**counts, "repeats": "twice"}).check()
 
 
+def test_a_bundle_with_unknown_repeats_is_one_user_error(tmp_path):
+    from kerasuite.errors import UserError
+    from kerasuite.runtime.device_spec import TextSpec
+
+    spec = TextSpec(vocabulary="vocab.txt", sequence_length=8, standardize="lower", split="whitespace", pad_id=0,
+                    oov_id=1, input="ngram_ids", tokens=("", "[UNK]"),
+                    ngrams=text_ngrams.NgramSpec(8, 3, 5, 2, 3, repeats="log2"), note="")
+    preprocessing = spec.to_json()
+    preprocessing["ngrams"]["repeats"] = "twice"
+    (tmp_path / "vocab.txt").write_text("\n[UNK]\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"signature.json: preprocessing.ngrams is not usable.*twice"):
+        text_ngrams.featurizer_from_preprocessing(preprocessing, tmp_path)
+
+
 def test_bad_spec_names_the_key():
     with pytest.raises(ValueError, match="model.ngram.char_min"):
         text_ngrams.NgramFeaturizer(["", "[UNK]"], text_ngrams.NgramSpec(8, 0, 5, 4, 2), "lower")
