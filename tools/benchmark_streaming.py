@@ -16,8 +16,10 @@ and its ``_background_noise_`` folder, and run through the same detector as
   ``--spacing`` seconds; a word counts as found when a detection of its label falls within
   [onset - 0.25 s, onset + 1.5 s] of the clip's start, else it is a miss.
 
-Writes OUT/streaming.json and prints a Markdown table. The clips repeat in a long negative
-recording (a test split has a few dozen silence/unknown clips), with new gains and neighbours.
+Writes OUT/streaming.json and prints a Markdown table; ``--write-results`` also writes
+``results/streaming.json``, the README's streaming table (``python tools/readme_tables.py``). The
+clips repeat in a long negative recording (a test split has a few dozen silence/unknown clips),
+with new gains and neighbours.
 """
 
 from __future__ import annotations
@@ -106,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--thresholds", default="0.6,0.7,0.8,0.9")
     parser.add_argument("--out", default="runs/benchmark_streaming")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--write-results", action="store_true",
+                        help="also write results/streaming.json, the README's streaming table")
     args = parser.parse_args(argv)
 
     from kerasuite.edge import load_signature
@@ -165,7 +169,37 @@ def main(argv: list[str] | None = None) -> int:
     for row in results["rows"]:
         print(f"| {row['threshold']:.2f} | {row['false_alarms_per_hour']:.1f} | {row['miss_rate']:.3f} | "
               f"{row['false_alarms_in_positive_recording']} |")
+    if args.write_results:
+        from tools.readme_tables import write_results
+
+        command = "python tools/benchmark_streaming.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        path = write_results("streaming", command, {"thresholds": results_table(results)},
+                             model=str(model_path), model_provenance=_provenance(model_path), data=str(folder))
+        print(f"wrote {path}")
     return 0
+
+
+def _provenance(model_path: Path) -> dict:
+    """Which training run made the model (the bundle's provenance.json), so the results file
+    names it even after the run folder is gone."""
+    try:
+        provenance = json.loads((model_path.parent / "provenance.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {"created_utc": provenance.get("created_utc"), "kerasuite_commit": provenance.get("kerasuite_commit"),
+            **{key: provenance.get("data", {}).get(key) for key in ("source", "seed", "run_dir", "heldout_examples")}}
+
+
+def results_table(results: dict) -> dict:
+    """The README's streaming table: per threshold, false alarms per hour of negatives (with the
+    raw count, so a zero is read against the recording's length) and the miss rate."""
+    minutes = results["negative_minutes"]
+    default = StreamSettings().threshold
+    rows = [[f"{row['threshold']:g}" + (" (default)" if row["threshold"] == default else ""), f"{row['false_alarms_per_hour']:.0f} ({row['false_alarms']} in {minutes:g} min)",
+             round(row["miss_rate"], 3), row["false_alarms_in_positive_recording"]]
+            for row in results["rows"]]
+    return {"columns": ["threshold", "false alarms / hour (count)", f"miss rate ({results['positive_words']} words)",
+                        "false alarms among the embedded words"], "rows": rows}
 
 
 if __name__ == "__main__":
