@@ -195,7 +195,8 @@ def results_table(results: dict) -> dict:
     raw count, so a zero is read against the recording's length) and the miss rate."""
     minutes = results["negative_minutes"]
     default = StreamSettings().threshold
-    rows = [[f"{row['threshold']:g}" + (" (default)" if row["threshold"] == default else ""), f"{row['false_alarms_per_hour']:.0f} ({row['false_alarms']} in {minutes:g} min)",
+    rows = [[f"{row['threshold']:g}" + (" (default)" if row["threshold"] == default else ""),
+             f"{row['false_alarms_per_hour']:.0f} ({row['false_alarms']} in {minutes:g} min)",
              round(row["miss_rate"], 3), row["false_alarms_in_positive_recording"]]
             for row in results["rows"]]
     return {"columns": ["threshold", "false alarms / hour (count)", f"miss rate ({results['positive_words']} words)",
