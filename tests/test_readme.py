@@ -94,3 +94,70 @@ def test_readme_tables_regenerate_and_check(tmp_path):
     results["tables"]["t"]["rows"][0][1] = 0.5
     (tmp_path / "results" / "x.json").write_text(json.dumps(results))
     assert tables.main(["--readme", str(readme), "--check"]) == 1
+
+
+# Tables of measured figures that no script regenerates: one-off studies whose runs are gone,
+# kept as records. Each is named by its header line, and the text just above it must say that it
+# is a recorded study, with the date and the command that made it.
+RECORDED_STUDIES = (
+    "| training | test accuracy | `_unknown_` recall | weakest words |",
+    "| change (cumulative where marked +) | recall@10 |",
+    "| task | before | after | speedup | headroom before -> after | input wait before -> after |",
+    "| variant | float32 | int8 | int8 vs float32 (vs the old float32) | int8 accuracy | int8 top-1 agreement |",
+)
+# A measured figure: a decimal number anywhere in a cell, or a cell that is only a number (with a
+# unit); code spans are settings and commands, not figures.
+MEASURED_CELL = re.compile(r"\d\.\d|^\s*\d[\d,]*\s*(B|kB|KB|MB|ms|s|x|%)?\s*$")
+CODE_SPAN = re.compile(r"`[^`]*`")
+RECORDED_LABEL = re.compile(r"[Rr]ecorded study \((\d{4}-\d{2}-\d{2})[^)]*\)")
+
+
+def lines_in_results_blocks(text: str) -> set[int]:
+    inside, numbers = False, set()
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("<!-- results:"):
+            inside = True
+        elif line.startswith("<!-- /results -->"):
+            inside = False
+        elif inside:
+            numbers.add(number)
+    return numbers
+
+
+def unsourced_measured_tables(text: str) -> list[tuple[int, str]]:
+    """(first line, header) of each table with a measured figure outside a results block."""
+    generated = lines_in_results_blocks(text)
+    found = []
+    for start, lines in table_blocks(text):
+        if start in generated:
+            continue
+        if any(MEASURED_CELL.search(CODE_SPAN.sub("", cell)) for line in lines[2:] for cell in cells(line)):
+            found.append((start, lines[0].strip()))
+    return found
+
+
+def test_every_measured_table_comes_from_a_results_file_or_is_a_recorded_study():
+    stray = [f"{path.relative_to(REPO)}:{start}: {header}" for path in MARKDOWN_FILES
+             for start, header in unsourced_measured_tables(path.read_text(encoding="utf-8"))
+             if header not in RECORDED_STUDIES]
+    assert not stray, ("measured tables outside <!-- results: ... --> blocks (write them from a results file, "
+                       "or list a one-off study in RECORDED_STUDIES): " + "; ".join(stray))
+
+
+def test_recorded_studies_are_labelled_with_date_and_command():
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    unsourced = dict((header, start) for start, header in unsourced_measured_tables(text))
+    for header in RECORDED_STUDIES:
+        assert header in unsourced, f"RECORDED_STUDIES lists a table the README no longer has: {header}"
+        above = "\n".join(lines[max(0, unsourced[header] - 16):unsourced[header] - 1])
+        label = RECORDED_LABEL.search(above)
+        assert label, f"README.md:{unsourced[header]}: no 'recorded study (YYYY-MM-DD ...)' label above {header}"
+        assert re.search(r"`(PYTHONPATH=\. )?python ", above[label.start():]), (
+            f"README.md:{unsourced[header]}: the recorded study's label names no command")
+
+
+def test_measured_table_check_catches_an_unmarked_table():
+    text = ("<!-- results: results/x.json#t -->\n| a | b |\n|---|---|\n| x | 0.91 |\n<!-- /results -->\n\n"
+            "| c | d |\n|---|---|\n| y | 1,234 B |\n\n| option | meaning |\n|---|---|\n| `--hop 0.25` | seconds |\n")
+    assert unsourced_measured_tables(text) == [(7, "| c | d |")]
