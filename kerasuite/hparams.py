@@ -51,6 +51,12 @@ class NgramConfig:
     # sublinear 1 + ln c) or once ("binary"); manpages, seed 42, logistic regression on the ids:
     # test accuracy 0.874 vs 0.844 (tools/benchmarking/ngram_linear_probe.py)
     term_frequency: str = setting("log2", choices=("log2", "binary"))
+    # tfidf: "together": one L2 norm over all ids; "apart": the word ids (words, word bigrams) and
+    # the character n-gram ids each get a unit norm, as the peer's union of two TfidfVectorizers.
+    # Logistic regression on the ids, C chosen on validation (tools/benchmarking/ngram_linear_probe.py,
+    # all_log2_positions vs all_log2_blocks): packages 0.752 -> 0.767, fortunes 0.617 -> 0.602 (seed
+    # 42) and 0.613 = 0.613 (seed 1), manpages 0.874 -> 0.854: no consistent gain, so not the default
+    normalize: str = setting("together", choices=("together", "apart"))
     embedding_dim: int = setting(0, min=0)  # 0 (tfidf only): one column per class, i.e. logistic regression
     # scikit-learn's C for the linear model trained by Adam (solver=adam): L2 penalty
     # ||W||^2 / (2 C n_train) per example, as the TF-IDF + logistic regression peer; 0 = no penalty.

@@ -36,12 +36,15 @@ def build_ngram_classifier(
     name: str = "ngram",
     idf=None,
     train_examples: int = 0,
+    split_at: int = 0,
 ) -> keras.Model:
     """``int32 n-gram ids [batch, max_features]`` (0 = padding) -> class probabilities.
 
     ``idf``: ``[num_ids]`` inverse document frequencies of the training split (``tfidf`` only;
     None leaves ones, e.g. for a model whose weights are loaded afterwards). ``train_examples``
-    turns ``regularization_c`` into the per-example L2 penalty (no penalty when 0)."""
+    turns ``regularization_c`` into the per-example L2 penalty (no penalty when 0). ``split_at``
+    (``tfidf`` only): the first character n-gram id, normalised apart from the word ids (0: one
+    norm over all ids)."""
     if cfg.embedding_dim < (0 if cfg.weighting == "tfidf" else 1):
         raise ValueError(f"model.ngram.embedding_dim: must be at least 1 (0 only with weighting=tfidf), got {cfg.embedding_dim}")
     if cfg.hidden_units < 0:
@@ -58,7 +61,7 @@ def build_ngram_classifier(
         # C * sum(CE) + ||W||^2 / 2 over the training split, per example, with W = scale * table
         l2 = scale**2 / (2.0 * cfg.regularization_c * train_examples) if cfg.regularization_c and train_examples else 0.0
         bag_layer = TfidfBag(num_ids, num_classes if linear else cfg.embedding_dim, use_bias=linear,
-                             l2=l2, scale=scale, name="tfidf_bag")
+                             l2=l2, scale=scale, split_at=split_at, name="tfidf_bag")
         x = bag_layer(ids)
         if idf is not None:
             bag_layer.idf.assign(idf)

@@ -25,16 +25,20 @@ class SolvedLinear:
     seconds: float
 
 
-def tfidf_matrix(id_rows: np.ndarray, idf: np.ndarray):
+def tfidf_matrix(id_rows: np.ndarray, idf: np.ndarray, split_at: int = 0):
     """``[rows, num_ids]`` sparse: per row, ``sum over positions of idf[id]`` at each id, divided
     by ``sqrt(sum over positions of idf[id]^2)``; what TfidfBag multiplies its table by (before
-    its ``scale``). Id 0 is padding (``idf[0] = 0``)."""
+    its ``scale``). Id 0 is padding (``idf[0] = 0``). ``split_at`` > 0: ids below it and from it
+    on are normalised apart, as TfidfBag's ``split_at``."""
     from scipy import sparse
 
     rows = np.asarray(id_rows, np.int64)
     weights = np.asarray(idf, np.float64)[rows]
-    norms = np.sqrt(np.maximum((weights * weights).sum(axis=1, keepdims=True), 1e-12))
-    values = weights / norms
+    kinds = [rows < split_at, rows >= split_at] if split_at else [np.ones(rows.shape, bool)]
+    values = np.zeros_like(weights)
+    for kind in kinds:
+        squares = np.where(kind, weights * weights, 0.0).sum(axis=1, keepdims=True)
+        values += np.where(kind, weights / np.sqrt(np.maximum(squares, 1e-12)), 0.0)
     row_index = np.repeat(np.arange(rows.shape[0]), rows.shape[1])
     matrix = sparse.csr_matrix((values.ravel(), (row_index, rows.ravel())), shape=(rows.shape[0], len(idf)))
     matrix.sum_duplicates()  # repeated ids add up, as the bag's SUM does
@@ -50,12 +54,12 @@ def solve(layer, train_ids: np.ndarray, train_labels: np.ndarray, validation_ids
 
     started = time.perf_counter()
     idf = np.asarray(layer.idf)
-    train_x = tfidf_matrix(train_ids, idf)
+    train_x = tfidf_matrix(train_ids, idf, layer.split_at)
     train_y = np.asarray(train_labels)
     have_validation = validation_ids is not None and len(validation_ids) > 0
     if not have_validation:
         candidates = tuple(candidates)[:1]
-    validation_x = tfidf_matrix(validation_ids, idf) if have_validation else None
+    validation_x = tfidf_matrix(validation_ids, idf, layer.split_at) if have_validation else None
     scores: dict[float, float] = {}
     best = None
     # weakest penalty last, each fit starting from the previous optimum (about 2x faster)

@@ -91,7 +91,7 @@ def _build_ngram(config: RunConfig, data: TextTaskData) -> keras.Model:
     try:
         model = build_ngram_classifier(config.model.ngram, data.ngram_ids, data.sequence_length,
                                        len(data.labels), input_name=NGRAM_INPUT_NAME, idf=data.idf,
-                                       train_examples=data.num_train_examples)
+                                       train_examples=data.num_train_examples, split_at=_character_ids_start(config, data))
     except ValueError as error:
         raise UserError(str(error)) from None
     if data.solver_rows is not None:
@@ -104,6 +104,15 @@ def _build_ngram(config: RunConfig, data: TextTaskData) -> keras.Model:
               + (f" (validation accuracy {scores})" if solved.validation_accuracy is not None
                  else " (no validation split: the first of model.ngram.c_candidates)"), flush=True)
     return model
+
+
+def _character_ids_start(config: RunConfig, data: TextTaskData) -> int:
+    """The first character n-gram id when the bag normalises word and character ids apart, else 0
+    (the featurizer's layout: vocabulary, word bigram buckets, character buckets)."""
+    cfg = config.model.ngram
+    if cfg.weighting != "tfidf" or cfg.normalize != "apart" or not data.ngrams.char_buckets:
+        return 0
+    return len(data.vocabulary) + data.ngrams.bigram_buckets
 
 
 def ngram_spec(config: RunConfig) -> NgramSpec:

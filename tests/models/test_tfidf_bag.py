@@ -23,9 +23,13 @@ def test_idf_matches_scikit_learn_smooth_idf():
     assert idf[0] == 0.0  # padding weighs nothing
 
 
-def test_linear_model_is_logistic_regression_on_normalised_tfidf():
+@pytest.mark.parametrize("split_at", [0, 3])
+def test_linear_model_is_logistic_regression_on_normalised_tfidf(split_at):
+    """split_at=3: ids 1-2 (words) and 3-5 (character n-grams) are each L2-normalised, as the
+    concatenation of a word and a character TfidfVectorizer."""
     num_ids, classes = 6, 3
-    model = build_ngram_classifier(NgramConfig(), num_ids, IDS.shape[1], classes, idf=inverse_document_frequency(IDS, num_ids))
+    model = build_ngram_classifier(NgramConfig(), num_ids, IDS.shape[1], classes, idf=inverse_document_frequency(IDS, num_ids),
+                                   split_at=split_at)
     bag = model.get_layer("tfidf_bag")
     table = np.random.default_rng(3).normal(size=(num_ids, classes)).astype("float32")
     bias = np.array([0.1, -0.2, 0.3], "float32")
@@ -36,11 +40,14 @@ def test_linear_model_is_logistic_regression_on_normalised_tfidf():
     for row in IDS:
         vector = np.zeros(num_ids)
         vector[row[row > 0]] = idf[row[row > 0]]
-        norm = np.linalg.norm(vector)
-        logits = LINEAR_SCALE * (vector / norm if norm else vector) @ table + bias
+        kinds = [slice(0, split_at), slice(split_at, num_ids)] if split_at else [slice(0, num_ids)]
+        for kind in kinds:
+            norm = np.linalg.norm(vector[kind])
+            vector[kind] = vector[kind] / norm if norm else vector[kind]
+        logits = LINEAR_SCALE * vector @ table + bias
         expected.append(np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum())
     np.testing.assert_allclose(model(IDS, training=False), expected, rtol=1e-5, atol=1e-6)
-    assert [w.name for w in bag.non_trainable_weights] == ["idf"]
+    assert [w.name for w in bag.non_trainable_weights] == (["idf", "second_kind"] if split_at else ["idf"])
 
 
 def test_l2_penalty_is_on_the_table():
@@ -53,7 +60,7 @@ def test_l2_penalty_is_on_the_table():
 @pytest.mark.parametrize("embedding_dim", [0, 4])
 def test_round_trip_with_safe_mode(tmp_path, embedding_dim):
     model = build_ngram_classifier(NgramConfig(embedding_dim=embedding_dim), 6, IDS.shape[1], 3,
-                                   idf=inverse_document_frequency(IDS, 6))
+                                   idf=inverse_document_frequency(IDS, 6), split_at=3)
     reloaded = run_model_saving_test(model, IDS, tmp_path)
     np.testing.assert_allclose(reloaded.get_layer("tfidf_bag").idf, model.get_layer("tfidf_bag").idf)
 

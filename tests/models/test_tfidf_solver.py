@@ -31,11 +31,12 @@ def split():
     return _rows(rng, train_y), train_y, _rows(rng, val_y), val_y
 
 
-def test_tfidf_matrix_is_what_the_bag_computes(split):
+@pytest.mark.parametrize("split_at", [0, NUM_IDS // 3])
+def test_tfidf_matrix_is_what_the_bag_computes(split, split_at):
     train_ids = split[0]
     idf = inverse_document_frequency(train_ids, NUM_IDS)
-    matrix = tfidf_solver.tfidf_matrix(train_ids, idf).toarray()
-    model = build_ngram_classifier(NgramConfig(), NUM_IDS, LENGTH, 3, idf=idf)
+    matrix = tfidf_solver.tfidf_matrix(train_ids, idf, split_at).toarray()
+    model = build_ngram_classifier(NgramConfig(), NUM_IDS, LENGTH, 3, idf=idf, split_at=split_at)
     bag = model.get_layer("tfidf_bag")
     table = np.random.default_rng(1).normal(size=(NUM_IDS, 3)).astype("float32")
     bag.table.assign(table)

@@ -166,3 +166,19 @@ def test_ngram_exports_builtins_and_the_device_reproduces_training_ids(tmp_path)
     done = run_cli("kerasuite.edge", str(bundle / "model_int8.tflite"), "--input", str(sample), "--runs", "2")
     assert done.returncode == 0, done.stderr
     assert "sample.txt: topic_" in done.stdout
+
+
+def test_words_and_characters_normalised_apart_export_and_pass_parity(tmp_path):
+    """model.ngram.normalize=apart adds a gathered per-id kind table and a second L2 norm: still
+    builtins only, parity in every mode, and the Keras model really has the second norm."""
+    import keras
+
+    report = run_tiny("text_classification", tmp_path, {**NGRAM_TINY, "model.ngram.normalize": "apart"},
+                      modes="float32,dynamic,int8", family="ngram")
+    for mode, entry in report["exports"].items():
+        assert entry["parity"]["passed"], (mode, entry["parity"]["failures"])
+        assert not any(op.startswith("Flex") or op in ("CUSTOM", "WHILE") for op in entry["ops"]), (mode, entry["ops"])
+    bag = keras.saving.load_model(tmp_path / "run" / "model.keras").get_layer("tfidf_bag")
+    vocabulary_size = len((tmp_path / "bundle" / "vocab.txt").read_text(encoding="utf-8").split("\n")) - 1
+    assert bag.split_at == vocabulary_size + 97  # characters start after the vocabulary and the bigram buckets
+    assert np.asarray(bag.second_kind)[bag.split_at:].min() == 1.0 and np.asarray(bag.second_kind)[:bag.split_at].max() == 0.0

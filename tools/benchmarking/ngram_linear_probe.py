@@ -16,10 +16,12 @@ import time
 import numpy as np
 
 
-def sparse_rows(id_rows: list[list[int]], num_ids: int, idf: np.ndarray | None, tf: str):
+def sparse_rows(id_rows: list[list[int]], num_ids: int, idf: np.ndarray | None, tf: str, block_start: int = 0):
     """tf: "sublinear" (1 + ln c, the peer), "binary" (each id once), "raw_positions" (the id as
     often as it occurs, normalised over positions as TfidfBag does on a row with repeats),
-    "log2_positions" (the id 1 + floor(log2 c) times, normalised over positions)."""
+    "log2_positions" (the id 1 + floor(log2 c) times, normalised over positions). ``block_start``
+    > 0: ids below it (words, word bigrams) and from it on (character n-grams) are normalised apart,
+    as the peer's union of two TfidfVectorizers does."""
     from scipy import sparse
 
     data, indices, indptr = [], [], [0]
@@ -31,11 +33,12 @@ def sparse_rows(id_rows: list[list[int]], num_ids: int, idf: np.ndarray | None, 
         repeats = {"sublinear": 1.0 + np.log(np.maximum(counts, 1)), "binary": np.ones_like(counts),
                    "raw_positions": counts, "log2_positions": 1.0 + np.floor(np.log2(np.maximum(counts, 1)))}[tf]
         weights = repeats * idf_of
-        if tf.endswith("_positions"):
-            norm = np.sqrt((repeats * idf_of ** 2).sum()) or 1.0
-        else:
-            norm = np.sqrt((weights ** 2).sum()) or 1.0
-        data.extend(weights / norm)
+        squares = repeats * idf_of ** 2 if tf.endswith("_positions") else weights ** 2
+        blocks = [ids < block_start, ids >= block_start] if block_start else [np.ones_like(ids, bool)]
+        scaled = np.zeros_like(weights)
+        for block in blocks:
+            scaled[block] = weights[block] / (np.sqrt(squares[block].sum()) or 1.0)
+        data.extend(scaled)
         indices.extend(ids)
         indptr.append(len(indices))
     return sparse.csr_matrix((data, indices, indptr), shape=(len(id_rows), num_ids))
@@ -65,12 +68,14 @@ def main(argv=None) -> int:
     from kerasuite.runtime.text_ngrams import NgramFeaturizer, NgramSpec
 
     variants = {
-        # name: (standardize, max_ids, bigram_buckets, char_buckets, tf (sparse_rows), idf)
+        # name: (standardize, max_ids, bigram_buckets, char_buckets, tf (sparse_rows), idf[, words and
+        # characters normalised apart])
         "base": ("lower", 512, 20000, 20000, "sublinear", True),
         "all_ids": ("lower", 4096, 20000, 20000, "sublinear", True),
         "all_binary": ("lower", 4096, 20000, 20000, "binary", True),
         "all_raw_positions": ("lower", 4096, 20000, 20000, "raw_positions", True),
         "all_log2_positions": ("lower", 4096, 20000, 20000, "log2_positions", True),
+        "all_log2_blocks": ("lower", 4096, 20000, 20000, "log2_positions", True, True),
         "all_noidf": ("lower", 4096, 20000, 20000, "sublinear", False),
         "b50k": ("lower", 4096, 50000, 50000, "sublinear", True),
         "b50k_binary": ("lower", 4096, 50000, 50000, "binary", True),
@@ -79,7 +84,7 @@ def main(argv=None) -> int:
     }
     out = {}
     for name in args.variants.split(","):
-        standardize, max_ids, bigrams, chars, tf, use_idf = variants[name]
+        standardize, max_ids, bigrams, chars, tf, use_idf, *apart = variants[name]
         config = cfg.resolve({}, {}, {"task": "text_classification", "seed": args.seed,
                                       "data.text.standardize": standardize})
         raw = text_data.load(args.data, config)
@@ -94,7 +99,8 @@ def main(argv=None) -> int:
         for row in train_ids:
             document_frequency[np.unique(np.asarray(row))] += 1
         idf = np.log((1 + len(train_ids)) / (1 + document_frequency)) + 1.0 if use_idf else None
-        matrices = {split: sparse_rows(r, featurizer.num_ids, idf, tf) for split, r in rows.items()}
+        block_start = featurizer.vocabulary_size + bigrams if apart and apart[0] else 0
+        matrices = {split: sparse_rows(r, featurizer.num_ids, idf, tf, block_start) for split, r in rows.items()}
         result = fit(matrices["train"], raw.train.labels, matrices["validation"], raw.validation.labels,
                      matrices["test"], raw.test.labels)
         lengths = [len(r) for r in train_ids]

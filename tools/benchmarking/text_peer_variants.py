@@ -4,7 +4,8 @@
 
 The peer of tools/benchmark_text.py (word 1-2 grams + character 2-5 grams across word boundaries,
 ``analyzer="char"``) beside the same peer with character n-grams inside words only
-(``analyzer="char_wb"``, like the ngram family's ``<word>`` n-grams), one fixed C, on the split
+(``analyzer="char_wb"``, like the ngram family's ``<word>`` n-grams) and that one with a single L2
+norm over word and character features together (as the family's TfidfBag), one fixed C, on the split
 the Keras runs use (seed 42): test accuracy, feature count and seconds, side by side in one run.
 """
 
@@ -23,7 +24,8 @@ def main(argv=None) -> int:
 
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_union
+    from sklearn.pipeline import make_pipeline, make_union
+    from sklearn.preprocessing import Normalizer
 
     from kerasuite import config as cfg
     from kerasuite.data import text as text_data
@@ -31,14 +33,18 @@ def main(argv=None) -> int:
     config = cfg.resolve({}, {}, {"task": "text_classification", "seed": args.seed})
     raw = text_data.load(args.data, config)
 
-    def words():
-        return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    def words(**kwargs):
+        return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, **kwargs)
 
     variants = {
         "peer (char across words)": make_union(
             words(), TfidfVectorizer(analyzer="char", ngram_range=(2, 5), sublinear_tf=True, min_df=2)),
         "char_wb (char inside words)": make_union(
             words(), TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)),
+        # the ngram family's TfidfBag normalises all ids together, not words and characters apart
+        "char_wb, one L2 norm over words and characters": make_pipeline(make_union(
+            words(norm=None), TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2,
+                                              norm=None)), Normalizer()),
     }
     print(f"| {args.data}, seed {args.seed}, C={args.c:g} | test accuracy | features | seconds |")
     print("|---|---|---|---|")

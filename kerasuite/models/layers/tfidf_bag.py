@@ -12,9 +12,16 @@ units it is a low-rank bag (fastText) feeding a head.
 so a scale of 10 lets a linear model's logits grow 10x faster at the task's learning rate (manpages,
 seed 42: learning rate 0.02 unscaled reached test accuracy 0.858 in 10 epochs, 2e-3 0.832 in 15).
 
+``split_at`` > 0 normalises two kinds of ids apart: ids below it (words and word bigrams) and from
+it on (character n-grams) each get unit L2 norm, as the peer's union of a word and a character
+``TfidfVectorizer`` does. Normalised together, the many character n-grams drown the words: the
+peer itself lost 0.6-1.1 points that way (tools/benchmarking/text_peer_variants.py).
+
 ``idf`` is a non-trainable weight computed from the training split (``idf[0] = 0``, so padding
-contributes nothing and needs no mask). The export is GATHER (idf and table), the L2 normalisation
-(MUL, SUM, RSQRT), MUL and SUM: builtins in every mode.
+contributes nothing and needs no mask); so is ``second_kind`` (1.0 for ids from ``split_at`` on),
+a table rather than a comparison on the ids so the graph stays GATHER/MUL/SUM. The export is
+GATHER (idf, second_kind and table), the L2 normalisation (MUL, SUM, RSQRT), MUL and SUM: builtins
+in every mode.
 """
 
 from __future__ import annotations
@@ -39,13 +46,22 @@ def inverse_document_frequency(id_rows: np.ndarray, num_ids: int) -> np.ndarray:
 class TfidfBag(keras.layers.Layer):
     """``int32 ids [batch, length]`` -> ``[batch, units]`` (module docstring)."""
 
-    def __init__(self, num_ids: int, units: int, use_bias: bool = False, l2: float = 0.0, scale: float = 1.0, **kwargs):
+    def __init__(self, num_ids: int, units: int, use_bias: bool = False, l2: float = 0.0, scale: float = 1.0,
+                 split_at: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.num_ids, self.units, self.use_bias, self.l2 = int(num_ids), int(units), bool(use_bias), float(l2)
         self.scale = float(scale)
+        self.split_at = int(split_at)
+        if not 0 <= self.split_at < self.num_ids:
+            raise ValueError(f"TfidfBag: split_at must be in [0, num_ids={self.num_ids}), got {self.split_at}")
 
     def build(self, input_shape):
         self.idf = self.add_weight(name="idf", shape=(self.num_ids,), initializer="ones", trainable=False)
+        if self.split_at:
+            second = np.zeros(self.num_ids, np.float32)
+            second[self.split_at:] = 1.0
+            self.second_kind = self.add_weight(name="second_kind", shape=(self.num_ids,), trainable=False,
+                                               initializer=keras.initializers.Constant(second))
         regularizer = keras.regularizers.L2(self.l2) if self.l2 else None
         # zeros for the linear model (logistic regression starts there); small random for a bag
         initializer = "zeros" if self.use_bias else keras.initializers.RandomUniform(-0.05, 0.05)
@@ -56,7 +72,14 @@ class TfidfBag(keras.layers.Layer):
     def call(self, ids):
         ids = ops.cast(ids, "int32")
         weights = _gather(self.idf, ids)
-        weights = weights * (self.scale * ops.rsqrt(ops.maximum(ops.sum(weights * weights, axis=-1, keepdims=True), 1e-12)))
+        squares = weights * weights
+        if self.split_at:
+            second = _gather(self.second_kind, ids)
+            first = 1.0 - second
+            inverse_norm = (first * _inverse_norm(squares * first) + second * _inverse_norm(squares * second))
+        else:
+            inverse_norm = _inverse_norm(squares)
+        weights = weights * (self.scale * inverse_norm)
         bag = ops.sum(_gather(self.table, ids) * ops.expand_dims(weights, -1), axis=1)
         return bag + self.bias if self.use_bias else bag
 
@@ -65,7 +88,11 @@ class TfidfBag(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_ids": self.num_ids, "units": self.units,
-                "use_bias": self.use_bias, "l2": self.l2, "scale": self.scale}
+                "use_bias": self.use_bias, "l2": self.l2, "scale": self.scale, "split_at": self.split_at}
+
+
+def _inverse_norm(squares):
+    return ops.rsqrt(ops.maximum(ops.sum(squares, axis=-1, keepdims=True), 1e-12))
 
 
 def _gather(table, ids):
