@@ -1,0 +1,71 @@
+"""Which test clips does a keyword model get wrong, and spoken by which voice? (issue 21)
+
+    PYTHONPATH=. python tools/benchmarking/kws_confusion.py --run RUN [RUN ...] --data data/keywords
+
+For each run folder (its ``model.keras``), the Keras model on ``DATA/test/<class>/*.wav``: accuracy,
+then the errors grouped as (true class -> predicted class, voice), the voice read from the file name
+``tools/make_keywords.py`` writes (``<word>_<accent>_<variant>_<n>.wav``). Errors that repeat for one
+voice across runs (seeds, settings) point at the data, not at one model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+
+CLIP_SAMPLES = 16000
+
+
+def read_clip(path: Path) -> np.ndarray:
+    with wave.open(str(path)) as clip:
+        if clip.getsampwidth() != 2 or clip.getnchannels() != 1:
+            raise SystemExit(f"error: {path}: expected 16-bit mono (tools/make_keywords.py output)")
+        samples = np.frombuffer(clip.readframes(clip.getnframes()), "<i2").astype(np.float32) / 32768.0
+    return np.pad(samples, (0, max(0, CLIP_SAMPLES - len(samples))))[:CLIP_SAMPLES]
+
+
+def voice_of(path: Path) -> str:
+    parts = path.stem.split("_")
+    return "_".join(parts[-3:-1]) if len(parts) >= 4 else path.stem
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", nargs="+", required=True, type=Path, help="run folders holding model.keras")
+    parser.add_argument("--data", required=True, type=Path, help="a folder: data set with a test/ split")
+    args = parser.parse_args(argv)
+    test = args.data / "test"
+    if not test.is_dir():
+        print(f"error: --data {args.data}: no test/ folder", file=sys.stderr)
+        return 2
+    missing = [run for run in args.run if not (run / "model.keras").is_file()]
+    if missing:
+        print(f"error: --run {missing[0]}: no model.keras", file=sys.stderr)
+        return 2
+
+    import keras
+
+    import kerasuite.models.speech  # noqa: F401  registers the MFCC and SpecAugment layers
+
+    classes = sorted(p.name for p in test.iterdir() if p.is_dir())
+    files = [(index, path) for index, name in enumerate(classes) for path in sorted((test / name).glob("*.wav"))]
+    clips = np.stack([read_clip(path) for _, path in files])
+    truth = np.array([index for index, _ in files])
+    for run in args.run:
+        model = keras.saving.load_model(run / "model.keras", compile=False)
+        predicted = np.asarray(model.predict(clips, verbose=0)).argmax(axis=1)
+        wrong = collections.Counter(
+            (classes[t], classes[p], voice_of(path)) for t, p, (_, path) in zip(truth, predicted, files) if t != p)
+        print(f"{run}: accuracy {float((predicted == truth).mean()):.4f} on {len(truth)} clips, {sum(wrong.values())} errors")
+        for (true_class, predicted_class, voice), count in wrong.most_common():
+            print(f"  {true_class} -> {predicted_class}  {voice}: {count}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
