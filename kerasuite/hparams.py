@@ -251,6 +251,19 @@ class KwsTrainingConfig:
 
 
 @dataclass
+class BcResNetConfig:
+    # Broadcasted residual learning (Kim et al., Interspeech 2021, "BC-ResNet"): stage widths are
+    # width x (8, 12, 16, 20) channels, as BC-ResNet-width; 2 -> about 28k parameters with our head
+    width: float = setting(2.0, above=0.0)
+    blocks_per_stage: tuple[int, ...] = setting((2, 2, 4, 4), min=1, nonempty=True)
+    dropout: float = setting(0.1, min=0.0, below=1.0)  # on the temporal branch of every block
+
+    def validate(self, prefix: str) -> None:
+        if len(self.blocks_per_stage) > 4:  # the paper's four stage widths (kerasuite/models/speech.py)
+            raise ConfigError(f"{prefix}blocks_per_stage: at most 4 stages, got {len(self.blocks_per_stage)}")
+
+
+@dataclass
 class DsCnnConfig:
     filters: int = setting(64, min=1)
     num_blocks: int = setting(4, min=0)

@@ -4,6 +4,13 @@
   Microcontrollers" (Zhang et al., 2017): a strided conv over the MFCC map, then blocks of
   depthwise 3x3 + pointwise 1x1 conv, global average pooling and a softmax layer.
 - ``build_speech_cnn``: the shared image conv stack (``kerasuite.models.vision``) over the MFCC map.
+- ``build_bc_resnet``: broadcasted residual blocks ("Broadcasted Residual Learning for Efficient
+  Keyword Spotting", Kim et al., 2021): a depthwise conv along the coefficient axis keeps the 2-D
+  map, its average over that axis goes through a dilated depthwise conv along time and a 1x1 conv,
+  and the 1-D result is broadcast back onto the map. Departures from the paper, for int8 and
+  microcontroller runtimes: BatchNormalization instead of SubSpectral normalisation, ReLU instead of
+  swish, the ds_cnn head (global average, softmax layer); and the input is the 10-coefficient MFCC
+  map every family shares, not 40 log-mel bands.
 
 Both take ``{"waveform": float32 [batch, samples]}``, so the exported model needs no DSP on the
 device. A per-coefficient BatchNormalization sits between the front end and the network: MFCC
@@ -24,7 +31,7 @@ import math
 import keras
 from keras import layers
 
-from kerasuite.hparams import CnnConfig, DsCnnConfig, KwsTrainingConfig, MfccConfig
+from kerasuite.hparams import BcResNetConfig, CnnConfig, DsCnnConfig, KwsTrainingConfig, MfccConfig
 from kerasuite.models.layers.mfcc import Mfcc
 from kerasuite.models.layers.spec_augment import SpecAugment
 from kerasuite.models.vision import build_conv_stack
@@ -121,6 +128,69 @@ def build_speech_cnn(
     stack = build_conv_stack(cfg, tuple(x.shape[1:]), num_classes, input_name="mfcc_map", name="cnn_stack")
     outputs = stack({"mfcc_map": x})
     return keras.Model({input_name: waveform}, outputs, name="cnn")
+
+
+# Stage widths (x width), and per stage the stride along the coefficient axis of its first block
+# and the temporal dilation of all its blocks: the paper's BC-ResNet layout.
+_BC_STAGE_CHANNELS = (8, 12, 16, 20)
+_BC_STAGE_COEFFICIENT_STRIDE = (1, 2, 2, 1)
+_BC_STAGE_DILATION = (1, 2, 4, 8)
+
+
+def _broadcast_block(x, channels: int, coefficient_stride: int, dilation: int, dropout: float, name: str):
+    """One BC-ResNet block on ``[frames, coefficients, channels]``; a transition block (new width
+    or a stride) starts with a 1x1 conv and has no identity shortcut."""
+    transition = x.shape[-1] != channels or coefficient_stride != 1
+    shortcut = x
+    if transition:
+        x = layers.Conv2D(channels, 1, use_bias=False, name=f"{name}_expand")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_expand_bn")(x)
+        x = layers.ReLU(name=f"{name}_expand_relu")(x)
+    two_d = layers.DepthwiseConv2D((1, 3), strides=(1, coefficient_stride), padding="same", use_bias=False,
+                                   name=f"{name}_coefficient_depthwise")(x)
+    two_d = layers.BatchNormalization(momentum=0.9, name=f"{name}_coefficient_bn")(two_d)
+    one_d = layers.AveragePooling2D((1, two_d.shape[2]), name=f"{name}_coefficient_mean")(two_d)
+    one_d = layers.DepthwiseConv2D((3, 1), dilation_rate=(dilation, 1), padding="same", use_bias=False,
+                                   name=f"{name}_temporal_depthwise")(one_d)
+    one_d = layers.BatchNormalization(momentum=0.9, name=f"{name}_temporal_bn")(one_d)
+    one_d = layers.ReLU(name=f"{name}_temporal_relu")(one_d)
+    one_d = layers.Conv2D(channels, 1, name=f"{name}_pointwise")(one_d)
+    if dropout:
+        one_d = layers.SpatialDropout2D(dropout, name=f"{name}_dropout")(one_d)
+    # [frames, 1, channels] broadcast over the coefficient axis: the "broadcasted residual"
+    branches = [two_d, one_d] if transition else [shortcut, two_d, one_d]
+    return layers.ReLU(name=f"{name}_relu")(layers.Add(name=f"{name}_add")(branches))
+
+
+def build_bc_resnet(
+    cfg: BcResNetConfig,
+    mfcc: MfccConfig,
+    num_classes: int,
+    sample_rate: int = 16000,
+    num_samples: int = 16000,
+    input_name: str = "waveform",
+    training: KwsTrainingConfig | None = None,
+) -> keras.Model:
+    if len(cfg.blocks_per_stage) > len(_BC_STAGE_CHANNELS):
+        raise ValueError(f"model.bc_resnet.blocks_per_stage: at most {len(_BC_STAGE_CHANNELS)} stages, "
+                         f"got {len(cfg.blocks_per_stage)}")
+    waveform, x = _mfcc_map(mfcc, sample_rate, num_samples, input_name, training)
+    x = layers.Conv2D(max(1, round(16 * cfg.width)), 5, strides=(1, 2), padding="same", use_bias=False, name="conv0")(x)
+    x = layers.BatchNormalization(momentum=0.9, name="conv0_bn")(x)
+    x = layers.ReLU(name="conv0_relu")(x)
+    for stage, blocks in enumerate(cfg.blocks_per_stage):
+        channels = max(1, round(_BC_STAGE_CHANNELS[stage] * cfg.width))
+        for block in range(blocks):
+            stride = _BC_STAGE_COEFFICIENT_STRIDE[stage] if block == 0 and x.shape[2] > 1 else 1
+            x = _broadcast_block(x, channels, stride, _BC_STAGE_DILATION[stage], cfg.dropout,
+                                 name=f"stage{stage}_block{block}")
+    x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="head_depthwise")(x)
+    x = layers.Conv2D(max(1, round(32 * cfg.width)), 1, use_bias=False, name="head_pointwise")(x)
+    x = layers.BatchNormalization(momentum=0.9, name="head_bn")(x)
+    x = layers.ReLU(name="head_relu")(x)
+    x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model({input_name: waveform}, outputs, name="bc_resnet")
 
 
 @keras.saving.register_keras_serializable(package="kerasuite")

@@ -2,7 +2,7 @@
 
 The model takes the raw 16 kHz waveform; its MFCC front end is part of the graph
 (``kerasuite.models.layers.mfcc``), so the exported .tflite needs only WAV reading on a device
-(``kerasuite.runtime.audio``). Families: ``ds_cnn`` (default) and ``cnn``.
+(``kerasuite.runtime.audio``). Families: ``ds_cnn`` (default), ``cnn`` and ``bc_resnet``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ import tensorflow as tf
 from kerasuite.config import RunConfig
 from kerasuite.data import audio as audio_sources
 from kerasuite.data.pipeline import make_split_pipelines
+from kerasuite.errors import UserError
 from kerasuite.models.speech import (
     SmoothedSparseCrossentropy,
     batch_norm_momentum,
+    build_bc_resnet,
     build_ds_cnn,
     build_speech_cnn,
     set_batch_norm_momentum,
@@ -61,9 +63,19 @@ def _build_cnn(config: RunConfig, data: KeywordSpottingData) -> keras.Model:
                                      training=config.model.kws_training), config, data)
 
 
+def _build_bc_resnet(config: RunConfig, data: KeywordSpottingData) -> keras.Model:
+    try:
+        model = build_bc_resnet(config.model.bc_resnet, config.model.mfcc, len(data.labels),
+                                sample_rate=data.sample_rate, num_samples=data.samples,
+                                training=config.model.kws_training)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    return _for_run(model, config, data)
+
+
 class KeywordSpotting(ClassificationMixin, Task):
     name = "keyword_spotting"
-    families = {"ds_cnn": _build_ds_cnn, "cnn": _build_cnn}
+    families = {"ds_cnn": _build_ds_cnn, "cnn": _build_cnn, "bc_resnet": _build_bc_resnet}
     # Batch 1 baked into the export: with a dynamic batch the front end's RESHAPE keeps a -1 that
     # TFLM cannot resolve ("num_input_elements != num_output_elements"). A device hears one clip
     # at a time; LiteRT runs the file example by example (kerasuite.runtime.interpreter).

@@ -1,5 +1,5 @@
-"""keyword_spotting's config: audio data, the MFCC front end, the ``ds_cnn`` and ``cnn``
-families, presets. No TensorFlow here."""
+"""keyword_spotting's config: audio data, the MFCC front end, the ``ds_cnn``, ``cnn`` and
+``bc_resnet`` families, presets. No TensorFlow here."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from kerasuite.config import ConfigError, DataConfig, ModelConfig, RunConfig, TaskSpec
 from kerasuite.data.settings import AudioDataConfig
-from kerasuite.hparams import CnnConfig, DsCnnConfig, KwsTrainingConfig, MfccConfig
+from kerasuite.hparams import BcResNetConfig, CnnConfig, DsCnnConfig, KwsTrainingConfig, MfccConfig
 
 
 @dataclass
@@ -21,12 +21,14 @@ class AudioData(DataConfig):
 
 @dataclass
 class KeywordModels(ModelConfig):
-    families: ClassVar = {"ds_cnn": ("mfcc", "kws_training", "ds_cnn"), "cnn": ("mfcc", "kws_training", "cnn")}
+    families: ClassVar = {"ds_cnn": ("mfcc", "kws_training", "ds_cnn"), "cnn": ("mfcc", "kws_training", "cnn"),
+                          "bc_resnet": ("mfcc", "kws_training", "bc_resnet")}
 
     family: str = "ds_cnn"
     mfcc: MfccConfig = field(default_factory=MfccConfig)  # the front end every family shares
     ds_cnn: DsCnnConfig = field(default_factory=DsCnnConfig)
     cnn: CnnConfig = field(default_factory=CnnConfig)
+    bc_resnet: BcResNetConfig = field(default_factory=BcResNetConfig)
     kws_training: KwsTrainingConfig = field(default_factory=KwsTrainingConfig)  # training-only measures
 
 

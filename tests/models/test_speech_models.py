@@ -1,4 +1,4 @@
-"""Keyword-spotting builders (DS-CNN and the shared conv stack over MFCCs) and the task end to end."""
+"""Keyword-spotting builders (DS-CNN, BC-ResNet and the shared conv stack over MFCCs) and the task end to end."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from harness import run_model_saving_test
-from kerasuite.hparams import CnnConfig, DsCnnConfig, MfccConfig
-from kerasuite.models.speech import build_ds_cnn, build_speech_cnn
+from kerasuite.hparams import BcResNetConfig, CnnConfig, DsCnnConfig, MfccConfig
+from kerasuite.models.speech import build_bc_resnet, build_ds_cnn, build_speech_cnn
 
 
 def _clips(count: int, seed: int = 0) -> np.ndarray:
@@ -136,3 +136,30 @@ def test_edge_stream_reports_detections_with_times_and_refuses_a_bad_hop(tiny_ru
     for seconds, unit, label, score in rows:
         assert 0.0 < float(seconds) <= 3.5 and unit == "s" and label in labels and 0.3 <= float(score) <= 1.0
     assert_one_line_error(run_cli("kerasuite.edge", model, "--input", str(recording), "--stream", "--hop", "0"), 2, "--hop")
+
+
+def test_bc_resnet_broadcasts_a_temporal_branch_over_the_coefficients(tmp_path):
+    model = build_bc_resnet(BcResNetConfig(width=1, blocks_per_stage=(2, 1)), MfccConfig(), num_classes=4)
+    # stage 0: 8 channels at 5 coefficients (conv0 strides the coefficient axis by 2); stage 1: 12
+    # channels, strided to 3; each block's temporal branch is one coefficient wide
+    assert model.get_layer("stage0_block0_coefficient_mean").output.shape == (None, 51, 1, 8)
+    assert model.get_layer("stage1_block0_add").output.shape == (None, 51, 3, 12)
+    # a transition block (new width) adds two branches, a normal one the identity as well
+    assert len(model.get_layer("stage0_block0_add").input) == 2
+    assert len(model.get_layer("stage0_block1_add").input) == 3
+    assert model.get_layer("stage1_block0_temporal_depthwise").dilation_rate == (2, 1)
+    outputs = model({"waveform": _clips(3)})
+    np.testing.assert_allclose(np.sum(outputs, axis=-1), 1.0, atol=1e-5)
+    run_model_saving_test(model, {"waveform": _clips(2, 1)}, tmp_path)
+
+
+def test_bc_resnet_family_trains_exports_int8_and_passes_parity(tmp_path):
+    from helpers import run_tiny
+
+    report = run_tiny("keyword_spotting", tmp_path, family="bc_resnet", modes="int8", extra={
+        "model.bc_resnet.width": "0.5", "model.bc_resnet.blocks_per_stage": "1,1"})
+    int8 = report["exports"]["int8"]
+    assert report["model"] == "bc_resnet" and int8["parity"]["passed"], int8["parity"]["failures"]
+    assert not [op for op in int8["ops"] if op.startswith("Flex") or op == "CUSTOM"], int8["ops"]
+    assert {"AVERAGE_POOL_2D", "DEPTHWISE_CONV_2D", "ADD"} <= set(int8["ops"]), int8["ops"]
+    assert int8["runtimes"]["tflm"]["agreement"] >= 0.98, int8["runtimes"]["tflm"]
