@@ -86,5 +86,14 @@ def solve(layer, train_ids: np.ndarray, train_labels: np.ndarray, validation_ids
     import keras
 
     layer.table.regularizer = keras.regularizers.L2(layer.l2)  # Keras training goes on from the same objective
-    return SolvedLinear(c=c, validation_accuracy=best[0] if have_validation else None, candidates=scores,
-                        seconds=round(time.perf_counter() - started, 1))
+    solved = SolvedLinear(c=c, validation_accuracy=best[0] if have_validation else None, candidates=scores,
+                          seconds=round(time.perf_counter() - started, 1))
+    layer.solved = solved  # for the run's metrics.json (TextClassification.build_report)
+    return solved
+
+
+def report(solved: SolvedLinear) -> dict:
+    """``solved`` as JSON: the chosen C, its validation accuracy and every candidate's."""
+    return {"c": solved.c, "validation_accuracy": solved.validation_accuracy,
+            "validation_accuracy_by_c": {f"{c:g}": score for c, score in solved.candidates.items()},
+            "seconds": solved.seconds}

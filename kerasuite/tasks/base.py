@@ -108,6 +108,11 @@ class Task(abc.ABC):
     def build_model(self, config: "RunConfig", data: TaskData) -> "keras.Model":
         return self.families[config.model.family](config, data)
 
+    def build_report(self, model: "keras.Model") -> dict:
+        """What building decided that metrics.json should record (``train.build``): e.g. the
+        penalty a solver chose. Empty by default."""
+        return {}
+
     @abc.abstractmethod
     def compile_model(self, model: "keras.Model", config: "RunConfig", data: TaskData) -> None:
         """Attach optimizer, loss and Keras metrics."""

@@ -115,6 +115,13 @@ def _character_ids_start(config: RunConfig, data: TextTaskData) -> int:
     return len(data.vocabulary) + data.ngrams.bigram_buckets
 
 
+def _layer_or_none(model: keras.Model, name: str):
+    try:
+        return model.get_layer(name)
+    except ValueError:
+        return None
+
+
 def ngram_spec(config: RunConfig) -> NgramSpec:
     cfg = config.model.ngram
     spec = NgramSpec(cfg.max_features, cfg.bigram_buckets, cfg.char_buckets, cfg.char_min, cfg.char_max,
@@ -132,6 +139,10 @@ class TextClassification(ClassificationMixin, Task):
     # Batch 1 baked into the export: the converter fuses an LSTM into UNIDIRECTIONAL_SEQUENCE_LSTM
     # only when its state has a static shape. Devices classify one text at a time anyway.
     export_batch_size = 1
+
+    def build_report(self, model: keras.Model) -> dict:
+        solved = getattr(_layer_or_none(model, "tfidf_bag"), "solved", None)
+        return {"ngram_solver": tfidf_solver.report(solved)} if solved is not None else {}
 
     def load_data(self, config: RunConfig) -> TextTaskData:
         text_data.check_text_config(config.data.text)  # before reading a large source

@@ -254,6 +254,9 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
                 history.update(distribute.describe(strategy, config.train.batch_size))
                 history["steps_per_execution"] = int(model.steps_per_execution)
                 history["build_seconds"] = build_seconds
+                build_report = task.build_report(model)
+                if build_report:
+                    history["build"] = build_report
                 # Every worker saves (a save may need collectives); only the chief's copy is kept.
                 save_model(model, scratch / "model.keras")
                 if chief:

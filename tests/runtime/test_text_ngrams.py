@@ -139,6 +139,11 @@ def test_ngram_exports_builtins_and_the_device_reproduces_training_ids(tmp_path)
     assert report["model"] == "ngram"
     # the solve happens while the model is built: metrics.json times it beside the fit
     assert report["train"]["build_seconds"] > 0 and report["train"]["seconds"] > 0
+    # ...and records which C the solver chose on validation, with every candidate's score
+    solver = report["train"]["build"]["ngram_solver"]
+    assert set(solver["validation_accuracy_by_c"]) == {"1", "10", "100"}
+    assert solver["validation_accuracy"] == max(solver["validation_accuracy_by_c"].values())
+    assert f"{solver['c']:g}" in solver["validation_accuracy_by_c"]
     for mode, entry in report["exports"].items():
         assert entry["parity"]["passed"], (mode, entry["parity"]["failures"])
         ops = set(entry["ops"])
