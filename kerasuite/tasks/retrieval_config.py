@@ -51,9 +51,11 @@ SPEC = TaskSpec(
         # the validation copy), so it gets a wider embedding, trained longer at a lower rate.
         # Validation copy of the Debian set, recall@10: 0.658 with two_tower's settings, 0.664 with
         # sqrt pooling, 0.672 also with rate 0.003 and 16 epochs, 0.681 also at dimension 128.
+        # Batch 1024 (more in-batch negatives, 4x fewer steps): 0.687 / 0.683 against 0.675 / 0.680
+        # at 256 (seeds 42 / 1, one session).
         "history_two_tower": {
             "model.two_tower.embedding_dim": 128, "model.two_tower.hidden_units": (256,),
-            "train.learning_rate": 0.003, "train.epochs": 16,
+            "train.learning_rate": 0.003, "train.epochs": 16, "train.batch_size": 1024,
         },
     },
 )
