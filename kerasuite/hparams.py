@@ -250,17 +250,25 @@ class KwsTrainingConfig:
     label_smoothing: float = setting(0.0, min=0.0, below=1.0)
 
 
+# BC-ResNet's stages (Kim et al., Interspeech 2021): channels (x width), the stride along the
+# coefficient axis of each stage's first block, and the temporal dilation of its blocks.
+BC_RESNET_STAGE_CHANNELS = (8, 12, 16, 20)
+BC_RESNET_STAGE_COEFFICIENT_STRIDE = (1, 2, 2, 1)
+BC_RESNET_STAGE_DILATION = (1, 2, 4, 8)
+
+
 @dataclass
 class BcResNetConfig:
-    # Broadcasted residual learning (Kim et al., Interspeech 2021, "BC-ResNet"): stage widths are
-    # width x (8, 12, 16, 20) channels, as BC-ResNet-width; 2 -> about 28k parameters with our head
+    # Broadcasted residual learning ("BC-ResNet"): stage widths are width x BC_RESNET_STAGE_CHANNELS,
+    # as BC-ResNet-width; 2 -> about 26k parameters with our head
     width: float = setting(2.0, above=0.0)
     blocks_per_stage: tuple[int, ...] = setting((2, 2, 4, 4), min=1, nonempty=True)
     dropout: float = setting(0.1, min=0.0, below=1.0)  # on the temporal branch of every block
 
     def validate(self, prefix: str) -> None:
-        if len(self.blocks_per_stage) > 4:  # the paper's four stage widths (kerasuite/models/speech.py)
-            raise ConfigError(f"{prefix}blocks_per_stage: at most 4 stages, got {len(self.blocks_per_stage)}")
+        if len(self.blocks_per_stage) > len(BC_RESNET_STAGE_CHANNELS):
+            raise ConfigError(f"{prefix}blocks_per_stage: at most {len(BC_RESNET_STAGE_CHANNELS)} stages, "
+                              f"got {len(self.blocks_per_stage)}")
 
 
 @dataclass

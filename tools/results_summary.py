@@ -112,9 +112,13 @@ def number(value) -> str:
     return value if isinstance(value, str) else format_cell(value)
 
 
-def need_row(table: Table, task: str, family: str, rows: list) -> None:
+def default_family_rows(table: Table, task: str) -> tuple[str, list[tuple[int, list]]]:
+    """``task``'s default family and the table's rows for it (model column); none is an error."""
+    family = default_family(task)
+    rows = table.where(model=family)
     if not rows:
         raise SourceError(f"{table.source}#{table.name}: no row for {task}'s default family {family!r}")
+    return family, rows
 
 
 # ---------------------------------------------------------------------------- one function per source
@@ -122,9 +126,7 @@ def need_row(table: Table, task: str, family: str, rows: list) -> None:
 
 def image_rows(root: Path) -> tuple[Table, list[dict]]:
     table = Table(root, "results/image_default.json", "runs", "python tools/results_summary.py --measure")
-    family = default_family("image_classification")
-    found = table.where(model=family)
-    need_row(table, "image_classification", family, found)
+    family, found = default_family_rows(table, "image_classification")
     out = []
     for row_number, row in found:
         cell = table.reader(row)
@@ -141,9 +143,7 @@ def image_rows(root: Path) -> tuple[Table, list[dict]]:
 
 def speech_rows(root: Path) -> tuple[Table, list[dict]]:
     table = Table(root, "results/speech.json", "seeds", "tools/benchmark_speech.py --write-results")
-    family = default_family("keyword_spotting")
-    found = table.where(model=family)
-    need_row(table, "keyword_spotting", family, found)
+    family, found = default_family_rows(table, "keyword_spotting")
     out = []
     for row_number, row in found:
         cell = table.reader(row)
@@ -169,9 +169,7 @@ TEXT_PEER = "TF-IDF + logreg"
 
 def text_rows(root: Path) -> tuple[Table, list[dict]]:
     table = Table(root, "results/text.json", "corpora", "tools/benchmark_text.py --results text")
-    family = default_family("text_classification")
-    found = table.where(model=family)
-    need_row(table, "text_classification", family, found)
+    family, found = default_family_rows(table, "text_classification")
     out = []
     for row_number, row in found:
         cell = table.reader(row)
@@ -187,9 +185,7 @@ def text_rows(root: Path) -> tuple[Table, list[dict]]:
 
 def retrieval_rows(root: Path) -> tuple[Table, list[dict]]:
     table = Table(root, "results/retrieval.json", "recall", "tools/benchmark_retrieval.py --results-name retrieval")
-    family = default_family("retrieval")
-    found = table.where(model=family)
-    need_row(table, "retrieval", family, found)
+    family, found = default_family_rows(table, "retrieval")
     out = []
     for row_number, row in found:
         cell = table.reader(row)

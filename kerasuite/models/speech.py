@@ -31,7 +31,16 @@ import math
 import keras
 from keras import layers
 
-from kerasuite.hparams import BcResNetConfig, CnnConfig, DsCnnConfig, KwsTrainingConfig, MfccConfig
+from kerasuite.hparams import (
+    BC_RESNET_STAGE_CHANNELS,
+    BC_RESNET_STAGE_COEFFICIENT_STRIDE,
+    BC_RESNET_STAGE_DILATION,
+    BcResNetConfig,
+    CnnConfig,
+    DsCnnConfig,
+    KwsTrainingConfig,
+    MfccConfig,
+)
 from kerasuite.models.layers.mfcc import Mfcc
 from kerasuite.models.layers.spec_augment import SpecAugment
 from kerasuite.models.vision import build_conv_stack
@@ -130,13 +139,6 @@ def build_speech_cnn(
     return keras.Model({input_name: waveform}, outputs, name="cnn")
 
 
-# Stage widths (x width), and per stage the stride along the coefficient axis of its first block
-# and the temporal dilation of all its blocks: the paper's BC-ResNet layout.
-_BC_STAGE_CHANNELS = (8, 12, 16, 20)
-_BC_STAGE_COEFFICIENT_STRIDE = (1, 2, 2, 1)
-_BC_STAGE_DILATION = (1, 2, 4, 8)
-
-
 def _broadcast_block(x, channels: int, coefficient_stride: int, dilation: int, dropout: float, name: str):
     """One BC-ResNet block on ``[frames, coefficients, channels]``; a transition block (new width
     or a stride) starts with a 1x1 conv and has no identity shortcut."""
@@ -171,18 +173,16 @@ def build_bc_resnet(
     input_name: str = "waveform",
     training: KwsTrainingConfig | None = None,
 ) -> keras.Model:
-    if len(cfg.blocks_per_stage) > len(_BC_STAGE_CHANNELS):
-        raise ValueError(f"model.bc_resnet.blocks_per_stage: at most {len(_BC_STAGE_CHANNELS)} stages, "
-                         f"got {len(cfg.blocks_per_stage)}")
+    cfg.validate("model.bc_resnet.")  # the builder is public: the same rule without the CLI
     waveform, x = _mfcc_map(mfcc, sample_rate, num_samples, input_name, training)
     x = layers.Conv2D(max(1, round(16 * cfg.width)), 5, strides=(1, 2), padding="same", use_bias=False, name="conv0")(x)
     x = layers.BatchNormalization(momentum=0.9, name="conv0_bn")(x)
     x = layers.ReLU(name="conv0_relu")(x)
     for stage, blocks in enumerate(cfg.blocks_per_stage):
-        channels = max(1, round(_BC_STAGE_CHANNELS[stage] * cfg.width))
+        channels = max(1, round(BC_RESNET_STAGE_CHANNELS[stage] * cfg.width))
         for block in range(blocks):
-            stride = _BC_STAGE_COEFFICIENT_STRIDE[stage] if block == 0 and x.shape[2] > 1 else 1
-            x = _broadcast_block(x, channels, stride, _BC_STAGE_DILATION[stage], cfg.dropout,
+            stride = BC_RESNET_STAGE_COEFFICIENT_STRIDE[stage] if block == 0 and x.shape[2] > 1 else 1
+            x = _broadcast_block(x, channels, stride, BC_RESNET_STAGE_DILATION[stage], cfg.dropout,
                                  name=f"stage{stage}_block{block}")
     x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="head_depthwise")(x)
     x = layers.Conv2D(max(1, round(32 * cfg.width)), 1, use_bias=False, name="head_pointwise")(x)

@@ -18,7 +18,6 @@ import tensorflow as tf
 from kerasuite.config import RunConfig
 from kerasuite.data import audio as audio_sources
 from kerasuite.data.pipeline import make_split_pipelines
-from kerasuite.errors import UserError
 from kerasuite.models.speech import (
     SmoothedSparseCrossentropy,
     batch_norm_momentum,
@@ -64,13 +63,9 @@ def _build_cnn(config: RunConfig, data: KeywordSpottingData) -> keras.Model:
 
 
 def _build_bc_resnet(config: RunConfig, data: KeywordSpottingData) -> keras.Model:
-    try:
-        model = build_bc_resnet(config.model.bc_resnet, config.model.mfcc, len(data.labels),
-                                sample_rate=data.sample_rate, num_samples=data.samples,
-                                training=config.model.kws_training)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    return _for_run(model, config, data)
+    return _for_run(build_bc_resnet(config.model.bc_resnet, config.model.mfcc, len(data.labels),
+                                    sample_rate=data.sample_rate, num_samples=data.samples,
+                                    training=config.model.kws_training), config, data)
 
 
 class KeywordSpotting(ClassificationMixin, Task):

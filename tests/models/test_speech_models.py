@@ -151,6 +151,8 @@ def test_bc_resnet_broadcasts_a_temporal_branch_over_the_coefficients(tmp_path):
     outputs = model({"waveform": _clips(3)})
     np.testing.assert_allclose(np.sum(outputs, axis=-1), 1.0, atol=1e-5)
     run_model_saving_test(model, {"waveform": _clips(2, 1)}, tmp_path)
+    with pytest.raises(ValueError, match="model.bc_resnet.blocks_per_stage: at most 4 stages"):
+        build_bc_resnet(BcResNetConfig(blocks_per_stage=(1, 1, 1, 1, 1)), MfccConfig(), num_classes=4)
 
 
 def test_bc_resnet_family_trains_exports_int8_and_passes_parity(tmp_path):
@@ -162,4 +164,5 @@ def test_bc_resnet_family_trains_exports_int8_and_passes_parity(tmp_path):
     assert report["model"] == "bc_resnet" and int8["parity"]["passed"], int8["parity"]["failures"]
     assert not [op for op in int8["ops"] if op.startswith("Flex") or op == "CUSTOM"], int8["ops"]
     assert {"AVERAGE_POOL_2D", "DEPTHWISE_CONV_2D", "ADD"} <= set(int8["ops"]), int8["ops"]
-    assert int8["runtimes"]["tflm"]["agreement"] >= 0.98, int8["runtimes"]["tflm"]
+    # judged on TFLM too, against the tiny preset's int8 tolerance (24 clips: one is 4% agreement)
+    assert int8["runtimes"]["tflm"]["status"] == "passed", int8["runtimes"]["tflm"]

@@ -13,20 +13,9 @@ from __future__ import annotations
 import argparse
 import collections
 import sys
-import wave
 from pathlib import Path
 
 import numpy as np
-
-CLIP_SAMPLES = 16000
-
-
-def read_clip(path: Path) -> np.ndarray:
-    with wave.open(str(path)) as clip:
-        if clip.getsampwidth() != 2 or clip.getnchannels() != 1:
-            raise SystemExit(f"error: {path}: expected 16-bit mono (tools/make_keywords.py output)")
-        samples = np.frombuffer(clip.readframes(clip.getnframes()), "<i2").astype(np.float32) / 32768.0
-    return np.pad(samples, (0, max(0, CLIP_SAMPLES - len(samples))))[:CLIP_SAMPLES]
 
 
 def voice_of(path: Path) -> str:
@@ -51,13 +40,17 @@ def main(argv=None) -> int:
     import keras
 
     import kerasuite.models.speech  # noqa: F401  registers the MFCC and SpecAugment layers
+    from kerasuite.runtime.audio import load_clip
 
     classes = sorted(p.name for p in test.iterdir() if p.is_dir())
     files = [(index, path) for index, name in enumerate(classes) for path in sorted((test / name).glob("*.wav"))]
-    clips = np.stack([read_clip(path) for _, path in files])
     truth = np.array([index for index, _ in files])
     for run in args.run:
         model = keras.saving.load_model(run / "model.keras", compile=False)
+        # the device's reader (any rate or channels -> the model's rate and length); the model's
+        # front end does the peak normalisation itself
+        rate, length = model.get_layer("mfcc").sample_rate, int(model.inputs[0].shape[-1])
+        clips = np.stack([load_clip(path, rate, length) for _, path in files])
         predicted = np.asarray(model.predict(clips, verbose=0)).argmax(axis=1)
         wrong = collections.Counter(
             (classes[t], classes[p], voice_of(path)) for t, p, (_, path) in zip(truth, predicted, files) if t != p)
