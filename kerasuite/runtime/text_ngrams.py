@@ -21,6 +21,13 @@ featurizer so the graph needs no counting).
 FNV-1a (32 bit; offset basis 2166136261, prime 16777619) is used because any device can compute
 it in a few lines; training computes the ids with this very module, so nothing in TensorFlow has
 to agree with it. ``B = 0`` or ``C = 0`` turns that feature kind off.
+
+**Kept ids** (``NgramSpec.kept_ids``, a sorted int32 ``.npy`` in the bundle): with large bucket
+counts most buckets are empty, so training lists the hashed ids it saw often enough
+(:func:`kept_hashed_ids`: word bigrams in at least one training text, character n-grams in at least
+``char_min_df``, as the TF-IDF peer's vocabularies with ``min_df``) and the table holds only those.
+A hashed id found at position ``i`` of that list becomes ``V + i``; one not in the list is dropped
+(it takes no place in the row), as the peer ignores n-grams outside its vocabulary.
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ class NgramSpec:
     char_min: int
     char_max: int
     repeats: str = "all"  # "all", "once" or "log2" (module docstring)
+    kept_ids: str = ""  # "" (every bucket is an id) or the bundle's list of kept hashed ids (module docstring)
 
     def check(self) -> None:
         if self.max_features < 1:
@@ -75,22 +83,33 @@ class NgramSpec:
     def from_dict(cls, values: dict) -> "NgramSpec":
         if values.get("hash", HASH_NAME) != HASH_NAME:
             raise ValueError(f"n-gram hash {values.get('hash')!r}: only {HASH_NAME} is known")
-        counts = {field.name: int(values[field.name]) for field in dataclasses.fields(cls) if field.name != "repeats"}
+        counts = {field.name: int(values[field.name]) for field in dataclasses.fields(cls)
+                  if field.name not in ("repeats", "kept_ids")}
         # bundles before "repeats" said "unique" (true = "once"), and before that nothing ("all")
         repeats = values.get("repeats", "once" if values.get("unique") else "all")
-        return cls(**counts, repeats=str(repeats))
+        return cls(**counts, repeats=str(repeats), kept_ids=str(values.get("kept_ids", "")))
 
 
 class NgramFeaturizer:
     """Text -> int32 ids ``[max_features]`` (module docstring: the layout and the hash)."""
 
-    def __init__(self, vocabulary: list[str], spec: NgramSpec, standardize_mode: str):
+    def __init__(self, vocabulary: list[str], spec: NgramSpec, standardize_mode: str, kept: np.ndarray | None = None):
         spec.check()
         standardize("", standardize_mode)  # validates the mode
+        if bool(spec.kept_ids) != (kept is not None):
+            raise ValueError("NgramFeaturizer: the kept ids array and spec.kept_ids go together")
         self.spec = spec
         self.standardize_mode = standardize_mode
         self.vocabulary_size = len(vocabulary)
         self.num_ids = self.vocabulary_size + spec.bigram_buckets + spec.char_buckets
+        # hashed id -> row (None: every bucket is its row); a dict: one lookup per id in plain Python
+        self._rows: dict[int, int] | None = None
+        if kept is not None:
+            kept = np.asarray(kept).ravel()
+            if kept.size and (np.any(np.diff(kept) <= 0) or kept[0] < self.vocabulary_size or kept[-1] >= self.num_ids):
+                raise ValueError(f"kept n-gram ids must be sorted, unique and in [{self.vocabulary_size}, {self.num_ids})")
+            self._rows = {int(raw): self.vocabulary_size + row for row, raw in enumerate(kept.tolist())}
+            self.num_ids = self.vocabulary_size + len(self._rows)
         # first occurrence wins, as in the tokenizer ("[UNK]" in text maps to OOV)
         self.ids = {token: index for index, token in reversed(list(enumerate(vocabulary)))}
         self._words: dict[str, tuple[int, list[int], int]] = {}
@@ -111,6 +130,8 @@ class NgramFeaturizer:
                     state = fnv1a32(encoded[start + length - 1], state)  # gram grown by one char
                     if length >= spec.char_min:
                         chars.append(offset + state % spec.char_buckets)
+            if self._rows is not None:
+                chars = [self._rows[raw] for raw in chars if raw in self._rows]
         entry = (self.ids.get(word, OOV_ID), chars, fnv1a32(word.encode("utf-8") + b" "))
         self._words[word] = entry
         return entry
@@ -128,7 +149,11 @@ class NgramFeaturizer:
             unigram, chars, state_after = self._word(word)
             word_ids = [unigram]
             if spec.bigram_buckets and previous_state is not None:
-                word_ids.append(self.vocabulary_size + fnv1a32(word.encode("utf-8"), previous_state) % spec.bigram_buckets)
+                bigram = self.vocabulary_size + fnv1a32(word.encode("utf-8"), previous_state) % spec.bigram_buckets
+                if self._rows is None:
+                    word_ids.append(bigram)
+                elif bigram in self._rows:
+                    word_ids.append(self._rows[bigram])
             word_ids.extend(chars)
             if repeats == "all":
                 out.extend(word_ids)
@@ -153,13 +178,43 @@ class NgramFeaturizer:
         return np.stack([self.encode(text) for text in texts])
 
 
+def kept_hashed_ids(featurizer: NgramFeaturizer, texts, char_min_df: int) -> np.ndarray:
+    """Sorted int32 hashed ids of ``featurizer`` (built without kept ids) found in ``texts``: word
+    bigrams in at least one text, character n-grams in at least ``char_min_df`` (module docstring)."""
+    if featurizer._rows is not None:
+        raise ValueError("kept_hashed_ids needs a featurizer that keeps every bucket")
+    document_frequency = np.zeros(featurizer.num_ids, np.int32)
+    for text in texts:
+        ids = featurizer.encode(text)
+        document_frequency[np.unique(ids[ids > 0])] += 1
+    char_start = featurizer.vocabulary_size + featurizer.spec.bigram_buckets
+    needed = np.where(np.arange(featurizer.num_ids) >= char_start, max(char_min_df, 1), 1)
+    needed[: featurizer.vocabulary_size] = np.iinfo(np.int32).max  # vocabulary ids are not hashed
+    return np.flatnonzero(document_frequency >= needed).astype(np.int32)
+
+
+def read_kept_ids(path: Path) -> np.ndarray:
+    try:
+        kept = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: cannot read the kept n-gram ids ({error})") from None
+    if kept.ndim != 1 or kept.dtype.kind not in "iu":
+        raise UserError(f"{path}: kept n-gram ids must be a 1-D integer array, got {kept.dtype} {kept.shape}")
+    return kept
+
+
 def featurizer_from_preprocessing(spec: TextSpec | dict, bundle_dir) -> NgramFeaturizer:
+    signature = Path(bundle_dir) / "signature.json"
     try:
         spec = TextSpec.coerce(spec)
         if spec.ngrams is None:
             raise ValueError("no ngrams object")
         spec.ngrams.check()  # e.g. an unknown repeats value
     except (KeyError, TypeError, ValueError) as error:
-        raise UserError(f"{Path(bundle_dir) / 'signature.json'}: preprocessing.ngrams is not usable ({error})") from None
+        raise UserError(f"{signature}: preprocessing.ngrams is not usable ({error})") from None
     vocabulary = read_vocabulary(Path(bundle_dir) / spec.vocabulary)
-    return NgramFeaturizer(vocabulary, spec.ngrams, spec.standardize)
+    kept = read_kept_ids(Path(bundle_dir) / spec.ngrams.kept_ids) if spec.ngrams.kept_ids else None
+    try:
+        return NgramFeaturizer(vocabulary, spec.ngrams, spec.standardize, kept)
+    except ValueError as error:
+        raise UserError(f"{signature}: preprocessing.ngrams does not fit its files ({error})") from None

@@ -10,6 +10,7 @@ the n-gram ids on devices without TensorFlow (training computes the n-gram ids w
 from __future__ import annotations
 
 import dataclasses
+import io
 from pathlib import Path
 
 import keras
@@ -20,7 +21,7 @@ from kerasuite.config import RunConfig
 from kerasuite.data import text as text_data
 from kerasuite.data.pipeline import array_rows, make_pipeline
 from kerasuite.errors import UserError
-from kerasuite.io_utils import write_text_atomic
+from kerasuite.io_utils import write_bytes_atomic, write_text_atomic
 from kerasuite.models.attention import build_transformer_classifier
 from kerasuite.models.layers.tfidf_bag import TfidfBag, inverse_document_frequency
 from kerasuite.models.layers.token_and_position_embedding import (
@@ -31,12 +32,13 @@ from kerasuite.models.ngram import build_ngram_classifier
 from kerasuite.models.sequence import build_sequence_classifier
 from kerasuite.runtime.device_spec import MediaPipeTokenization, TextSpec
 from kerasuite.runtime.text import vocabulary_text
-from kerasuite.runtime.text_ngrams import NgramFeaturizer, NgramSpec
+from kerasuite.runtime.text_ngrams import NgramFeaturizer, NgramSpec, kept_hashed_ids
 from kerasuite.tasks.base import Heldout, Task, TaskData
 from kerasuite.tasks.classification import ClassificationMixin
 from kerasuite.tensorboard_projector import write_embedding_projector
 
 INPUT_NAME = "tokens"
+KEPT_IDS_FILE = "ngram_ids.npy"  # the kept hashed n-gram ids, in the bundle and the run folder
 NGRAM_INPUT_NAME = "ngram_ids"  # its own name: runtimes (MediaPipe) tell n-gram ids from token ids by it
 SAMPLE_TEXTS = 200  # first test texts the TensorBoard "true -> predicted" table picks its rows from
 SAMPLE_ROWS = 16
@@ -58,7 +60,8 @@ class TextTaskData(TaskData):
     sequence_length: int  # ids per text the model takes (the n-gram family: max_features)
     standardize: str  # data.text.standardize, repeated on devices
     ngrams: NgramSpec | None = None  # the ngram family's hashing; None for token-id families
-    ngram_ids: int = 0  # the ngram family's id space (vocabulary + hash buckets)
+    ngram_ids: int = 0  # the ngram family's id space (vocabulary + hash buckets, or + kept hashed ids)
+    ngram_kept: np.ndarray | None = None  # the kept hashed ids (model.ngram.char_min_df >= 1), else None
     idf: np.ndarray | None = None  # the tfidf ngram model's per-id idf, from the training split
     # the linear ngram model's solver input: ids and labels of the training and validation splits
     solver_rows: "SolverRows | None" = None
@@ -112,7 +115,10 @@ def _character_ids_start(config: RunConfig, data: TextTaskData) -> int:
     cfg = config.model.ngram
     if cfg.weighting != "tfidf" or cfg.normalize != "apart" or not data.ngrams.char_buckets:
         return 0
-    return len(data.vocabulary) + data.ngrams.bigram_buckets
+    first_char = len(data.vocabulary) + data.ngrams.bigram_buckets
+    if data.ngram_kept is None:
+        return first_char
+    return len(data.vocabulary) + int(np.searchsorted(data.ngram_kept, first_char))
 
 
 def _layer_or_none(model: keras.Model, name: str):
@@ -125,7 +131,8 @@ def _layer_or_none(model: keras.Model, name: str):
 def ngram_spec(config: RunConfig) -> NgramSpec:
     cfg = config.model.ngram
     spec = NgramSpec(cfg.max_features, cfg.bigram_buckets, cfg.char_buckets, cfg.char_min, cfg.char_max,
-                     repeats=("once" if cfg.term_frequency == "binary" else "log2") if cfg.weighting == "tfidf" else "all")
+                     repeats=("once" if cfg.term_frequency == "binary" else "log2") if cfg.weighting == "tfidf" else "all",
+                     kept_ids=KEPT_IDS_FILE if cfg.char_min_df else "")
     try:
         spec.check()
     except ValueError as error:
@@ -150,7 +157,7 @@ class TextClassification(ClassificationMixin, Task):
         raw = text_data.load(config.data.source, config)
         vectorizer = text_data.build_vectorizer(raw.train.texts, config.data.text)
         vocabulary = [str(token) for token in vectorizer.get_vocabulary()]
-        sequence_length, ngram_ids, idf, solver_rows = config.data.text.sequence_length, 0, None, None
+        sequence_length, ngram_ids, idf, solver_rows, kept = config.data.text.sequence_length, 0, None, None, None
         if spec is None:
             vectorize = text_data.vectorize_fn(vectorizer, INPUT_NAME)
 
@@ -162,7 +169,11 @@ class TextClassification(ClassificationMixin, Task):
                 )
         else:
             # The device's own featurizer computes the training ids: identical by construction.
-            featurizer = NgramFeaturizer(vocabulary, spec, config.data.text.standardize)
+            if spec.kept_ids:
+                every_bucket = NgramFeaturizer(vocabulary, dataclasses.replace(spec, kept_ids=""),
+                                               config.data.text.standardize)
+                kept = kept_hashed_ids(every_bucket, raw.train.texts, config.model.ngram.char_min_df)
+            featurizer = NgramFeaturizer(vocabulary, spec, config.data.text.standardize, kept)
             sequence_length, ngram_ids = spec.max_features, featurizer.num_ids
             ids = {"train": featurizer.encode_batch(raw.train.texts)}
             if raw.validation is not None:
@@ -191,6 +202,7 @@ class TextClassification(ClassificationMixin, Task):
             standardize=config.data.text.standardize,
             ngrams=spec,
             ngram_ids=ngram_ids,
+            ngram_kept=kept,
             idf=idf,
             solver_rows=solver_rows,
             sample_texts=list(raw.test.texts[:SAMPLE_TEXTS]),
@@ -203,6 +215,7 @@ class TextClassification(ClassificationMixin, Task):
     # -- bundle ------------------------------------------------------------------------------
     def write_bundle_extras(self, data: TextTaskData, bundle_dir: Path) -> None:
         write_text_atomic(Path(bundle_dir) / "vocab.txt", vocabulary_text(data.vocabulary))
+        _write_kept_ids(data, bundle_dir)
 
     def device_spec(self, data: TextTaskData, config: RunConfig) -> TextSpec:
         common = dict(vocabulary="vocab.txt", sequence_length=data.sequence_length, standardize=data.standardize,
@@ -216,6 +229,8 @@ class TextClassification(ClassificationMixin, Task):
                     "V + fnv1a32(prev + ' ' + word) % bigram_buckets (from the second word), then "
                     "V + bigram_buckets + fnv1a32(g) % char_buckets for each character n-gram g of "
                     "'<' + word + '>' by start and length (char_min..char_max), V = lines in vocab.txt; "
+                    "with kept_ids (a sorted int32 .npy in the bundle), a hashed id becomes V + its position "
+                    "in that list, or is dropped when absent; "
                     "repeats: all = every occurrence, once = the first, log2 = occurrences 1, 2, 4, 8, ... of an id in this text; "
                     "keep the first sequence_length ids, pad with 0; int32 [1, sequence_length]."
                 ),
@@ -243,6 +258,7 @@ class TextClassification(ClassificationMixin, Task):
     def write_run_files(self, data: TextTaskData, run_dir: Path) -> None:
         # The run keeps its own vocab.txt beside model.keras: the ids model.keras expects.
         write_text_atomic(Path(run_dir) / "vocab.txt", vocabulary_text(data.vocabulary))
+        _write_kept_ids(data, run_dir)
 
     def callbacks(self, model, data: TextTaskData, log_dir: Path, config: RunConfig) -> list:
         from kerasuite.tensorboard_images import ConfusionMatrixCallback
@@ -252,6 +268,13 @@ class TextClassification(ClassificationMixin, Task):
             EmbeddingProjectorCallback(data.vocabulary, Path(log_dir) / "validation"),
             TextSamplesCallback(data.sample_texts, data.sample_labels, data.test, data.labels, log_dir),
         ]
+
+
+def _write_kept_ids(data: TextTaskData, folder: Path) -> None:
+    if data.ngram_kept is not None:
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(data.ngram_kept, np.int32), allow_pickle=False)
+        write_bytes_atomic(Path(folder) / KEPT_IDS_FILE, buffer.getvalue())
 
 
 def token_embedding_matrix(model: keras.Model, vocabulary_size: int) -> np.ndarray:

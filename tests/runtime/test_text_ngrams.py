@@ -131,11 +131,80 @@ def test_bad_spec_names_the_key():
         text_ngrams.NgramFeaturizer(["", "[UNK]"], text_ngrams.NgramSpec(8, 0, 5, 4, 2), "lower")
 
 
-def test_ngram_exports_builtins_and_the_device_reproduces_training_ids(tmp_path):
+def _kept_reference(text, vocabulary, spec, kept):
+    """The documented kept-ids rule on the plain reference: every id of the untruncated row, hashed
+    ones replaced by V + their position in ``kept`` or dropped, then the first max_features."""
+    import dataclasses
+
+    v = len(vocabulary)
+    untruncated = _reference_ids(text, vocabulary, dataclasses.replace(spec, max_features=100_000, kept_ids=""), "lower")
+    position = {int(raw): v + i for i, raw in enumerate(kept)}
+    out = [int(i) if i < v else position[int(i)] for i in untruncated if i and (i < v or int(i) in position)]
+    row = np.zeros(spec.max_features, np.int32)
+    row[: min(len(out), spec.max_features)] = out[: spec.max_features]
+    return row
+
+
+@pytest.mark.parametrize("repeats", ["log2", "all"])
+def test_kept_ids_renumber_what_training_saw_and_drop_the_rest(repeats):
+    import dataclasses
+
+    vocabulary = ["", "[UNK]", "the", "cat"]
+    spec = text_ngrams.NgramSpec(30, 1 << 16, 1 << 16, 2, 4, repeats=repeats)
+    training = ["the cat sat on the mat", "the dog sat", "a cat and a dog", "zebra crossing"]
+    every_bucket = text_ngrams.NgramFeaturizer(vocabulary, spec, "lower")
+    kept = text_ngrams.kept_hashed_ids(every_bucket, training, char_min_df=2)
+    rows = [every_bucket.encode(text) for text in training]
+    v, first_char = len(vocabulary), len(vocabulary) + (1 << 16)
+    in_texts = [set(row[row >= v].tolist()) for row in rows]
+    bigrams = set().union(*in_texts) & set(range(v, first_char))
+    chars_twice = {i for i in set().union(*in_texts) if i >= first_char and sum(i in seen for seen in in_texts) >= 2}
+    assert set(kept.tolist()) == bigrams | chars_twice  # bigrams seen once, characters seen in 2+ texts
+    assert chars_twice and any(i >= first_char for i in set().union(*in_texts) - chars_twice)  # both cases occur
+    compact = text_ngrams.NgramFeaturizer(vocabulary, dataclasses.replace(spec, kept_ids="ngram_ids.npy"), "lower", kept)
+    assert compact.num_ids == v + len(kept)
+    for text in [*training, "the zebra and the cat sat on a crossing", "unseen words only"]:
+        np.testing.assert_array_equal(compact.encode(text), _kept_reference(text, vocabulary, spec, kept))
+    assert (compact.encode_batch(training)[:, -1] != 0).any()  # truncation after dropping was exercised
+
+
+def test_kept_ids_must_fit_the_spec():
+    import dataclasses
+
+    spec = dataclasses.replace(text_ngrams.NgramSpec(8, 10, 10, 2, 3), kept_ids="ngram_ids.npy")
+    vocabulary = ["", "[UNK]", "a"]
+    with pytest.raises(ValueError, match="go together"):
+        text_ngrams.NgramFeaturizer(vocabulary, spec, "lower")
+    for bad in ([5, 4], [3, 3], [2, 5], [3, 23]):  # unsorted, repeated, a vocabulary id, past the buckets
+        with pytest.raises(ValueError, match="sorted, unique"):
+            text_ngrams.NgramFeaturizer(vocabulary, spec, "lower", np.array(bad))
+
+
+def test_a_bundle_with_a_broken_kept_ids_file_is_one_user_error(tmp_path):
+    from kerasuite.errors import UserError
+    from kerasuite.runtime.device_spec import TextSpec
+
+    spec = TextSpec(vocabulary="vocab.txt", sequence_length=8, standardize="lower", split="whitespace", pad_id=0,
+                    oov_id=1, input="ngram_ids", tokens=("", "[UNK]"),
+                    ngrams=text_ngrams.NgramSpec(8, 3, 5, 2, 3, repeats="log2", kept_ids="ngram_ids.npy"), note="")
+    (tmp_path / "vocab.txt").write_text("\n[UNK]\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"ngram_ids.npy: cannot read"):
+        text_ngrams.featurizer_from_preprocessing(spec.to_json(), tmp_path)
+    np.save(tmp_path / "ngram_ids.npy", np.array([4, 3], np.int32))
+    with pytest.raises(UserError, match=r"signature.json: preprocessing.ngrams does not fit its files .*sorted"):
+        text_ngrams.featurizer_from_preprocessing(spec.to_json(), tmp_path)
+    np.save(tmp_path / "ngram_ids.npy", np.array([3, 9], np.int32))
+    assert text_ngrams.featurizer_from_preprocessing(spec.to_json(), tmp_path).num_ids == 4
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["every_bucket", "kept_ids"])
+def test_ngram_exports_builtins_and_the_device_reproduces_training_ids(tmp_path, kept):
     from kerasuite import config as cfg
     from kerasuite.runtime.text_ngrams import featurizer_from_preprocessing
 
-    report = run_tiny("text_classification", tmp_path, NGRAM_TINY, modes="float32,dynamic,int8", family="ngram")
+    settings = {**NGRAM_TINY, "model.ngram.bigram_buckets": "65536", "model.ngram.char_buckets": "65536",
+                "model.ngram.char_min_df": "2"} if kept else NGRAM_TINY
+    report = run_tiny("text_classification", tmp_path, settings, modes="float32,dynamic,int8", family="ngram")
     assert report["model"] == "ngram"
     # the solve happens while the model is built: metrics.json times it beside the fit
     assert report["train"]["build_seconds"] > 0 and report["train"]["seconds"] > 0
@@ -165,6 +234,16 @@ def test_ngram_exports_builtins_and_the_device_reproduces_training_ids(tmp_path)
     assert (golden >= vocabulary_size).any()  # hashed n-grams are really in there
     missing = [index for index, row in enumerate(golden) if row.tobytes() not in on_device]
     assert len(golden) >= 2 and not missing, f"golden rows {missing} differ from every device row"
+    if kept:  # the table holds the vocabulary and the kept hashed ids only, listed in the bundle
+        import keras
+
+        assert preprocessing["ngrams"]["kept_ids"] == "ngram_ids.npy"
+        kept_ids = np.load(bundle / "ngram_ids.npy")
+        np.testing.assert_array_equal(kept_ids, np.load(run / "ngram_ids.npy"))
+        table_rows = keras.saving.load_model(run / "model.keras").get_layer("tfidf_bag").table.shape[0]
+        assert table_rows == vocabulary_size + len(kept_ids) < vocabulary_size + 2 * 65536
+    else:
+        assert "kept_ids" not in preprocessing["ngrams"] or not preprocessing["ngrams"]["kept_ids"]
     # a raw text file through the TF-free edge runner
     sample = tmp_path / "sample.txt"
     sample.write_text("Some words, some more words!", encoding="utf-8")

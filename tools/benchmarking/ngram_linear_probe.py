@@ -81,10 +81,15 @@ def main(argv=None) -> int:
         "b50k_binary": ("lower", 4096, 50000, 50000, "binary", True),
         "b100k": ("lower", 4096, 100000, 100000, "sublinear", True),
         "split_punct": ("lower_and_split_punctuation", 4096, 20000, 20000, "sublinear", True),
+        "b1m_log2": ("lower", 4096, 1 << 20, 1 << 20, "log2_positions", True),
+        "b1m_log2_mindf2": ("lower", 4096, 1 << 20, 1 << 20, "log2_positions", True, False, 2),
+        "b1m_log2_blocks_mindf2": ("lower", 4096, 1 << 20, 1 << 20, "log2_positions", True, True, 2),
+        "all_log2_mindf2": ("lower", 4096, 20000, 20000, "log2_positions", True, False, 2),
     }
     out = {}
     for name in args.variants.split(","):
-        standardize, max_ids, bigrams, chars, tf, use_idf, *apart = variants[name]
+        standardize, max_ids, bigrams, chars, tf, use_idf, *extra = variants[name]
+        apart, char_min_df = (list(extra) + [False, 1])[:2]
         config = cfg.resolve({}, {}, {"task": "text_classification", "seed": args.seed,
                                       "data.text.standardize": standardize})
         raw = text_data.load(args.data, config)
@@ -98,8 +103,13 @@ def main(argv=None) -> int:
         document_frequency = np.zeros(featurizer.num_ids)
         for row in train_ids:
             document_frequency[np.unique(np.asarray(row))] += 1
+        if char_min_df > 1:  # the peer's min_df on character n-grams: rarer ids are dropped everywhere
+            char_start = featurizer.vocabulary_size + bigrams
+            rare = (document_frequency < char_min_df) & (np.arange(featurizer.num_ids) >= char_start)
+            rows = {split: [row[~rare[row]] for row in r] for split, r in rows.items()}
+            train_ids = rows["train"]
         idf = np.log((1 + len(train_ids)) / (1 + document_frequency)) + 1.0 if use_idf else None
-        block_start = featurizer.vocabulary_size + bigrams if apart and apart[0] else 0
+        block_start = featurizer.vocabulary_size + bigrams if apart else 0
         matrices = {split: sparse_rows(r, featurizer.num_ids, idf, tf, block_start) for split, r in rows.items()}
         result = fit(matrices["train"], raw.train.labels, matrices["validation"], raw.validation.labels,
                      matrices["test"], raw.test.labels)
