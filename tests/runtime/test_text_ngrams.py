@@ -252,17 +252,27 @@ def test_ngram_exports_builtins_and_the_device_reproduces_training_ids(tmp_path,
     assert "sample.txt: topic_" in done.stdout
 
 
-def test_words_and_characters_normalised_apart_export_and_pass_parity(tmp_path):
+@pytest.mark.parametrize("kept", [False, True], ids=["every_bucket", "kept_ids"])
+def test_words_and_characters_normalised_apart_export_and_pass_parity(tmp_path, kept):
     """model.ngram.normalize=apart adds a gathered per-id kind table and a second L2 norm: still
-    builtins only, parity in every mode, and the Keras model really has the second norm."""
+    builtins only, parity in every mode, and the Keras model really has the second norm (with kept
+    ids, the characters start after the kept bigrams)."""
     import keras
 
-    report = run_tiny("text_classification", tmp_path, {**NGRAM_TINY, "model.ngram.normalize": "apart"},
-                      modes="float32,dynamic,int8", family="ngram")
+    settings = {**NGRAM_TINY, "model.ngram.normalize": "apart"}
+    if kept:
+        settings["model.ngram.char_min_df"] = "2"
+    report = run_tiny("text_classification", tmp_path, settings, modes="float32,dynamic,int8", family="ngram")
     for mode, entry in report["exports"].items():
         assert entry["parity"]["passed"], (mode, entry["parity"]["failures"])
         assert not any(op.startswith("Flex") or op in ("CUSTOM", "WHILE") for op in entry["ops"]), (mode, entry["ops"])
     bag = keras.saving.load_model(tmp_path / "run" / "model.keras").get_layer("tfidf_bag")
     vocabulary_size = len((tmp_path / "bundle" / "vocab.txt").read_text(encoding="utf-8").split("\n")) - 1
-    assert bag.split_at == vocabulary_size + 97  # characters start after the vocabulary and the bigram buckets
+    if kept:
+        kept_ids = np.load(tmp_path / "bundle" / "ngram_ids.npy")
+        kept_bigrams = int((kept_ids < vocabulary_size + 97).sum())
+        assert 0 < kept_bigrams < len(kept_ids)
+        assert bag.split_at == vocabulary_size + kept_bigrams
+    else:
+        assert bag.split_at == vocabulary_size + 97  # characters start after the vocabulary and the bigram buckets
     assert np.asarray(bag.second_kind)[bag.split_at:].min() == 1.0 and np.asarray(bag.second_kind)[:bag.split_at].max() == 0.0
