@@ -148,8 +148,13 @@ def _broadcast_block(x, channels: int, coefficient_stride: int, dilation: int, d
         x = layers.Conv2D(channels, 1, use_bias=False, name=f"{name}_expand")(x)
         x = layers.BatchNormalization(momentum=0.9, name=f"{name}_expand_bn")(x)
         x = layers.ReLU(name=f"{name}_expand_relu")(x)
-    two_d = layers.DepthwiseConv2D((1, 3), strides=(1, coefficient_stride), padding="same", use_bias=False,
-                                   name=f"{name}_coefficient_depthwise")(x)
+    two_d = layers.DepthwiseConv2D((1, 3), padding="same", use_bias=False, name=f"{name}_coefficient_depthwise")(x)
+    if coefficient_stride != 1:
+        # Subsample after a stride-1 conv rather than a (1, s) depthwise stride: TensorFlow's CPU
+        # depthwise kernel refuses unequal strides on some CPUs (seen on AMD EPYC; it ran where
+        # oneDNN took the op). A 1x1 max pool only picks every s-th coefficient (exact in int8);
+        # for an odd coefficient count it equals the strided conv.
+        two_d = layers.MaxPooling2D((1, 1), strides=(1, coefficient_stride), name=f"{name}_coefficient_subsample")(two_d)
     two_d = layers.BatchNormalization(momentum=0.9, name=f"{name}_coefficient_bn")(two_d)
     one_d = layers.AveragePooling2D((1, two_d.shape[2]), name=f"{name}_coefficient_mean")(two_d)
     one_d = layers.DepthwiseConv2D((3, 1), dilation_rate=(dilation, 1), padding="same", use_bias=False,

@@ -77,7 +77,10 @@ class NgramSpec:
             raise ValueError(f"model.ngram.char_min/char_max: need 1 <= char_min <= char_max, got {self.char_min}, {self.char_max}")
 
     def as_dict(self) -> dict:
-        return {"hash": HASH_NAME, **dataclasses.asdict(self)}
+        values = {"hash": HASH_NAME, **dataclasses.asdict(self)}
+        if not self.kept_ids:
+            del values["kept_ids"]  # bundles without kept ids stay byte-identical to earlier ones
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> "NgramSpec":

@@ -229,10 +229,11 @@ class TextClassification(ClassificationMixin, Task):
                     "V + fnv1a32(prev + ' ' + word) % bigram_buckets (from the second word), then "
                     "V + bigram_buckets + fnv1a32(g) % char_buckets for each character n-gram g of "
                     "'<' + word + '>' by start and length (char_min..char_max), V = lines in vocab.txt; "
-                    "with kept_ids (a sorted int32 .npy in the bundle), a hashed id becomes V + its position "
-                    "in that list, or is dropped when absent; "
                     "repeats: all = every occurrence, once = the first, log2 = occurrences 1, 2, 4, 8, ... of an id in this text; "
                     "keep the first sequence_length ids, pad with 0; int32 [1, sequence_length]."
+                    + (" Kept ids: a hashed id becomes V + its position in the sorted int32 list in "
+                       f"{data.ngrams.kept_ids}, or is dropped (takes no place) when absent; repeats and "
+                       "the first sequence_length apply after that." if data.ngrams.kept_ids else "")
                 ),
             )
         from kerasuite.export.mediapipe_text import regex_tokenizer
