@@ -39,6 +39,15 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def write_npy_atomic(path: str | Path, array) -> None:
+    """``np.save`` under a temporary name, then rename (never a half-written .npy, never pickled)."""
+    import numpy as np
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, np.asarray(array), allow_pickle=False)
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 

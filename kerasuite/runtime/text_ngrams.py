@@ -199,8 +199,9 @@ def kept_hashed_ids(featurizer: NgramFeaturizer, texts, char_min_df: int) -> np.
 def read_kept_ids(path: Path) -> np.ndarray:
     try:
         kept = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise UserError(f"{path}: cannot read the kept n-gram ids ({error})") from None
+    except (OSError, ValueError, EOFError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(f"{path}: cannot read the kept n-gram ids ({reason})") from None
     if kept.ndim != 1 or kept.dtype.kind not in "iu":
         raise UserError(f"{path}: kept n-gram ids must be a 1-D integer array, got {kept.dtype} {kept.shape}")
     return kept

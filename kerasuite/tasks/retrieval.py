@@ -266,20 +266,16 @@ class Retrieval(Task):
         import tempfile
 
         from kerasuite.export import tflite
-        from kerasuite.io_utils import atomic_path
+        from kerasuite.io_utils import write_npy_atomic
 
         arrays = data.arrays
         recsys.write_id_tables(arrays, bundle_dir)
         candidates = data.trained_candidates()
-        with atomic_path(Path(bundle_dir) / "candidates.npy") as tmp:
-            with open(tmp, "wb") as handle:
-                np.save(handle, candidates.astype(np.float32))
+        write_npy_atomic(Path(bundle_dir) / "candidates.npy", candidates.astype(np.float32))
         length = data.history_length
         if length:
             table = recsys.history_table(data.known_split, arrays.num_users, length)[:, :length]
-            with atomic_path(Path(bundle_dir) / HISTORY_TABLE_FILE) as tmp:
-                with open(tmp, "wb") as handle:
-                    np.save(handle, table.astype(np.int32))
+            write_npy_atomic(Path(bundle_dir) / HISTORY_TABLE_FILE, table.astype(np.int32))
         k = min(int(data.top_k), len(candidates))
         topk_model = build_topk_model(data.query_tower, candidates, k, length)
         with tempfile.TemporaryDirectory(prefix="kerasuite-topk-") as scratch:

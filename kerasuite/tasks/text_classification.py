@@ -10,7 +10,6 @@ the n-gram ids on devices without TensorFlow (training computes the n-gram ids w
 from __future__ import annotations
 
 import dataclasses
-import io
 from pathlib import Path
 
 import keras
@@ -21,7 +20,7 @@ from kerasuite.config import RunConfig
 from kerasuite.data import text as text_data
 from kerasuite.data.pipeline import array_rows, make_pipeline
 from kerasuite.errors import UserError
-from kerasuite.io_utils import write_bytes_atomic, write_text_atomic
+from kerasuite.io_utils import write_npy_atomic, write_text_atomic
 from kerasuite.models.attention import build_transformer_classifier
 from kerasuite.models.layers.tfidf_bag import TfidfBag, inverse_document_frequency
 from kerasuite.models.layers.token_and_position_embedding import (
@@ -273,9 +272,7 @@ class TextClassification(ClassificationMixin, Task):
 
 def _write_kept_ids(data: TextTaskData, folder: Path) -> None:
     if data.ngram_kept is not None:
-        buffer = io.BytesIO()
-        np.save(buffer, np.asarray(data.ngram_kept, np.int32), allow_pickle=False)
-        write_bytes_atomic(Path(folder) / KEPT_IDS_FILE, buffer.getvalue())
+        write_npy_atomic(Path(folder) / KEPT_IDS_FILE, np.asarray(data.ngram_kept, np.int32))
 
 
 def token_embedding_matrix(model: keras.Model, vocabulary_size: int) -> np.ndarray:

@@ -190,6 +190,9 @@ def test_a_bundle_with_a_broken_kept_ids_file_is_one_user_error(tmp_path):
     (tmp_path / "vocab.txt").write_text("\n[UNK]\n", encoding="utf-8")
     with pytest.raises(UserError, match=r"ngram_ids.npy: cannot read"):
         text_ngrams.featurizer_from_preprocessing(spec.to_json(), tmp_path)
+    (tmp_path / "ngram_ids.npy").write_bytes(b"")  # an empty (truncated) file: still one line
+    with pytest.raises(UserError, match=r"ngram_ids.npy: cannot read the kept n-gram ids \([^\n]*\)$"):
+        text_ngrams.featurizer_from_preprocessing(spec.to_json(), tmp_path)
     np.save(tmp_path / "ngram_ids.npy", np.array([4, 3], np.int32))
     with pytest.raises(UserError, match=r"signature.json: preprocessing.ngrams does not fit its files .*sorted"):
         text_ngrams.featurizer_from_preprocessing(spec.to_json(), tmp_path)
