@@ -8,6 +8,8 @@ The same trained weights, two graphs that are equal in float:
   first, then multiplies its table row. On a long text every weight is a few int8 steps of [0, 1].
 - ``after_sum``: the rows are summed weighted by plain ``idf``, and the sum is scaled by
   ``1 / ||idf||`` once.
+- ``matmul`` / ``matmul_after_sum``: the same two, with the weighted sum over positions as one
+  BATCH_MATMUL instead of MUL then SUM, so int8 products accumulate in int32 before one rounding.
 
 Both are converted to int8 with the same calibration rows (the run's training split) and compared
 with Keras on the test split, side by side in one run: top-1 agreement and accuracy.
@@ -26,6 +28,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="a text_classification ngram run folder")
     parser.add_argument("--calibration-rows", type=int, default=640)
+    parser.add_argument("--calibrate-on", choices=("train", "validation"), default="train")
     args = parser.parse_args(argv)
 
     import keras
@@ -66,10 +69,23 @@ def main(argv=None) -> int:
         summed = tf.reduce_sum(tf.gather(table, ids) * weights[..., None], axis=1)
         return tf.nn.softmax(summed * (scale * inverse_norm(weights)) + bias)
 
-    graphs = {"per_position": per_position, "after_sum": after_sum}
+    def matmul(ids):
+        # the weighted sum as one BATCH_MATMUL: int8 products accumulate in int32, unrounded
+        weights = tf.gather(idf, ids)
+        weights = weights * (scale * inverse_norm(weights))
+        return tf.nn.softmax(tf.squeeze(tf.matmul(weights[:, None, :], tf.gather(table, ids)), 1) + bias)
+
+    def matmul_after_sum(ids):
+        weights = tf.gather(idf, ids)
+        summed = tf.squeeze(tf.matmul(weights[:, None, :], tf.gather(table, ids)), 1)
+        return tf.nn.softmax(summed * (scale * inverse_norm(weights)) + bias)
+
+    graphs = {"per_position": per_position, "after_sum": after_sum, "matmul": matmul,
+              "matmul_after_sum": matmul_after_sum}
     keras_probabilities = np.asarray(model.predict(test_ids, batch_size=256, verbose=0))
     rng = np.random.default_rng(0)
-    calibration = train_ids[rng.permutation(len(train_ids))[: args.calibration_rows]]
+    pool = train_ids if args.calibrate_on == "train" else featurizer.encode_batch(raw.validation.texts)
+    calibration = pool[rng.permutation(len(pool))[: args.calibration_rows]]
     results = {"run": str(run), "test_texts": len(test_ids),
                "keras_accuracy": float((keras_probabilities.argmax(1) == test_labels).mean())}
     for name, graph in graphs.items():
