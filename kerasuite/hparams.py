@@ -66,7 +66,9 @@ class NgramConfig:
     # its optimum (scikit-learn, L-BFGS) for each C in c_candidates and keep the best on validation,
     # as the peer does; "adam": Keras training from zeros with regularization_c; "auto": lbfgs for
     # the linear model, adam otherwise
-    solver: str = setting("auto", choices=("auto", "lbfgs", "adam"))
+    # "nb_lbfgs": the same, but one-vs-rest logistic regression on Naive-Bayes-scaled features
+    # (NBSVM's recipe, Wang and Manning 2012; kerasuite/models/tfidf_solver.py); still one linear table
+    solver: str = setting("auto", choices=("auto", "lbfgs", "nb_lbfgs", "adam"))
     c_candidates: tuple[float, ...] = setting((1.0, 10.0, 100.0), above=0.0, nonempty=True)
     hidden_units: int = setting(0, min=0)  # 0: linear head on the averaged bag
     dropout: float = setting(0.3, min=0.0, below=1.0)
@@ -91,13 +93,18 @@ class NgramConfig:
 
     @property
     def solves_linear(self) -> bool:
-        return self.linear and self.solver in ("auto", "lbfgs")
+        return self.linear and self.solver in ("auto", "lbfgs", "nb_lbfgs")
+
+    @property
+    def solve_method(self) -> str:
+        """tfidf_solver.solve's method: the solver, with "auto" resolved."""
+        return "lbfgs" if self.solver == "auto" else self.solver
 
     def validate(self, prefix: str) -> None:
         if self.embedding_dim == 0 and self.weighting != "tfidf":
             raise ConfigError(f"{prefix}embedding_dim=0 (a linear model) needs {prefix}weighting=tfidf")
-        if self.solver == "lbfgs" and not self.linear:
-            raise ConfigError(f"{prefix}solver=lbfgs solves the linear model only (weighting=tfidf, embedding_dim=0); "
+        if self.solver in ("lbfgs", "nb_lbfgs") and not self.linear:
+            raise ConfigError(f"{prefix}solver={self.solver} solves the linear model only (weighting=tfidf, embedding_dim=0); "
                               f"use {prefix}solver=adam")
         if self.char_buckets and self.char_min > self.char_max:
             raise ConfigError(f"{prefix}char_min ({self.char_min}) must not exceed {prefix}char_max ({self.char_max})")

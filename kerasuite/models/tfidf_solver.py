@@ -23,6 +23,7 @@ class SolvedLinear:
     validation_accuracy: float | None  # None: no validation split, ``c`` was the only candidate
     candidates: dict[float, float]  # C -> validation accuracy
     seconds: float
+    method: str = "lbfgs"
 
 
 def tfidf_matrix(id_rows: np.ndarray, idf: np.ndarray, split_at: int = 0):
@@ -46,12 +47,73 @@ def tfidf_matrix(id_rows: np.ndarray, idf: np.ndarray, split_at: int = 0):
     return matrix
 
 
-def solve(layer, train_ids: np.ndarray, train_labels: np.ndarray, validation_ids: np.ndarray | None,
-          validation_labels: np.ndarray | None, candidates: tuple[float, ...], num_classes: int) -> SolvedLinear:
-    """Solve for each C in ``candidates``, assign the best into ``layer`` (a linear TfidfBag with
-    bias, its idf already set) and set its L2 penalty to match that C."""
+def naive_bayes_ratios(train_x, train_y: np.ndarray, num_classes: int, alpha: float = 1.0) -> np.ndarray:
+    """``[num_ids, num_classes]``: per class k, ``log((p / |p|_1) / (q / |q|_1))`` with ``p`` (``q``)
+    ``alpha`` plus the number of training texts of class k (of every other class) that contain the
+    id: NBSVM's log-count ratio (Wang and Manning 2012) on binarized features."""
+    present = (train_x > 0).astype(np.float64).tocsr()
+    totals = np.asarray(present.sum(axis=0)).ravel()
+    ratios = np.zeros((present.shape[1], num_classes))
+    for k in range(num_classes):
+        in_class = np.asarray(present[train_y == k].sum(axis=0)).ravel()
+        p, q = alpha + in_class, alpha + (totals - in_class)
+        ratios[:, k] = np.log(p / p.sum()) - np.log(q / q.sum())
+    return ratios
+
+
+def _fit_multinomial(train_x, train_y, candidates, num_classes):
+    """Multinomial logistic regression per C; yields ``(C, weights [ids, classes], bias)``."""
     from sklearn.linear_model import LogisticRegression
 
+    # weakest penalty last, each fit starting from the previous optimum (about 2x faster)
+    model = LogisticRegression(max_iter=3000, warm_start=True)  # the peer's solver settings
+    for c in candidates:
+        model.set_params(C=c).fit(train_x, train_y)
+        coef, intercept = model.coef_, model.intercept_
+        weights = np.zeros((train_x.shape[1], num_classes))
+        bias = np.zeros(num_classes)
+        classes = model.classes_.astype(int)  # a class absent from training keeps zero weights
+        if len(classes) == 2:  # scikit-learn keeps one column for two classes: the logit difference
+            weights[:, classes[1]], weights[:, classes[0]] = coef[0] / 2, -coef[0] / 2
+            bias[classes[1]], bias[classes[0]] = intercept[0] / 2, -intercept[0] / 2
+        else:
+            weights[:, classes] = coef.T
+            bias[classes] = intercept
+        yield c, weights, bias
+
+
+def _fit_naive_bayes_one_vs_rest(train_x, train_y, candidates, num_classes):
+    """One binary logistic regression per class on the features scaled by that class's NB ratios;
+    ``x * r_k . w_k = x . (r_k * w_k)``, so the layer's table column k is ``r_k * w_k``."""
+    from sklearn.linear_model import LogisticRegression
+
+    ratios = naive_bayes_ratios(train_x, train_y, num_classes)
+    scaled = [train_x.multiply(ratios[:, k]).tocsr() for k in range(num_classes)]
+    models = [LogisticRegression(max_iter=3000, warm_start=True) for _ in range(num_classes)]
+    for c in candidates:
+        weights = np.zeros((train_x.shape[1], num_classes))
+        bias = np.zeros(num_classes)
+        present = [k for k in range(num_classes) if 0 < (train_y == k).sum() < len(train_y)]
+        for k in present:
+            models[k].set_params(C=c).fit(scaled[k], (train_y == k).astype(int))
+            weights[:, k] = ratios[:, k] * models[k].coef_[0]
+            bias[k] = models[k].intercept_[0]
+        absent = np.setdiff1d(np.arange(num_classes), present)
+        if len(present) and len(absent):  # never predicted, and the bias keeps a small int8 range
+            bias[absent] = bias[present].min() - 10.0
+        yield c, weights, bias
+
+
+FITTERS = {"lbfgs": _fit_multinomial, "nb_lbfgs": _fit_naive_bayes_one_vs_rest}
+
+
+def solve(layer, train_ids: np.ndarray, train_labels: np.ndarray, validation_ids: np.ndarray | None,
+          validation_labels: np.ndarray | None, candidates: tuple[float, ...], num_classes: int,
+          method: str = "lbfgs") -> SolvedLinear:
+    """Solve for each C in ``candidates``, assign the best into ``layer`` (a linear TfidfBag with
+    bias, its idf already set) and set its L2 penalty to match that C. ``method``: "lbfgs"
+    (multinomial logistic regression, the peer) or "nb_lbfgs" (one-vs-rest logistic regression on
+    Naive-Bayes-scaled features, NBSVM's recipe)."""
     started = time.perf_counter()
     idf = np.asarray(layer.idf)
     train_x = tfidf_matrix(train_ids, idf, layer.split_at)
@@ -60,40 +122,29 @@ def solve(layer, train_ids: np.ndarray, train_labels: np.ndarray, validation_ids
     if not have_validation:
         candidates = tuple(candidates)[:1]
     validation_x = tfidf_matrix(validation_ids, idf, layer.split_at) if have_validation else None
+    validation_y = np.asarray(validation_labels) if have_validation else None
     scores: dict[float, float] = {}
     best = None
-    # weakest penalty last, each fit starting from the previous optimum (about 2x faster)
-    model = LogisticRegression(max_iter=3000, warm_start=True)  # the peer's solver settings
-    for c in sorted(float(c) for c in candidates):
-        model.set_params(C=c).fit(train_x, train_y)
-        score = float((model.predict(validation_x) == np.asarray(validation_labels)).mean()) if have_validation else 0.0
+    for c, weights, bias in FITTERS[method](train_x, train_y, sorted(float(c) for c in candidates), num_classes):
+        score = float(((validation_x @ weights + bias).argmax(axis=1) == validation_y).mean()) if have_validation else 0.0
         scores[c] = score
         if best is None or score > best[0]:
-            best = (score, c, model.coef_.copy(), model.intercept_.copy())
-    _, c, coef, intercept = best
-    weights = np.zeros((len(idf), num_classes), np.float32)
-    bias = np.zeros(num_classes, np.float32)
-    classes = model.classes_.astype(int)  # a class absent from training keeps zero weights
-    if len(classes) == 2:  # scikit-learn keeps one column for two classes: the logit difference
-        weights[:, classes[1]], weights[:, classes[0]] = coef[0] / 2, -coef[0] / 2
-        bias[classes[1]], bias[classes[0]] = intercept[0] / 2, -intercept[0] / 2
-    else:
-        weights[:, classes] = coef.T
-        bias[classes] = intercept
-    layer.table.assign(weights / layer.scale)
-    layer.bias.assign(bias)
+            best = (score, c, weights, bias)
+    _, c, weights, bias = best
+    layer.table.assign((weights / layer.scale).astype(np.float32))
+    layer.bias.assign(bias.astype(np.float32))
     layer.l2 = layer.scale**2 / (2.0 * c * len(train_y))
     import keras
 
     layer.table.regularizer = keras.regularizers.L2(layer.l2)  # Keras training goes on from the same objective
     solved = SolvedLinear(c=c, validation_accuracy=best[0] if have_validation else None, candidates=scores,
-                          seconds=round(time.perf_counter() - started, 1))
+                          seconds=round(time.perf_counter() - started, 1), method=method)
     layer.solved = solved  # for the run's metrics.json (TextClassification.build_report)
     return solved
 
 
 def report(solved: SolvedLinear) -> dict:
-    """``solved`` as JSON: the chosen C, its validation accuracy and every candidate's."""
-    return {"c": solved.c, "validation_accuracy": solved.validation_accuracy,
+    """``solved`` as JSON: the method, the chosen C, its validation accuracy and every candidate's."""
+    return {"method": solved.method, "c": solved.c, "validation_accuracy": solved.validation_accuracy,
             "validation_accuracy_by_c": {f"{c:g}": score for c, score in solved.candidates.items()},
             "seconds": solved.seconds}

@@ -83,3 +83,38 @@ def test_without_validation_the_first_candidate_is_used(split):
     model = build_ngram_classifier(NgramConfig(), NUM_IDS, LENGTH, 3, idf=inverse_document_frequency(train_ids, NUM_IDS))
     solved = tfidf_solver.solve(model.get_layer("tfidf_bag"), train_ids, train_y, None, None, (5.0, 50.0), 3)
     assert solved.c == 5.0 and solved.validation_accuracy is None
+
+
+def test_naive_bayes_ratios_by_hand():
+    from scipy import sparse
+
+    # ids 0..2; class 0 texts contain ids {0, 1} and {0}; the class 1 text contains {1, 2}
+    x = sparse.csr_matrix(np.array([[0.5, 0.2, 0.0], [1.0, 0.0, 0.0], [0.0, 0.3, 0.7]]))
+    ratios = tfidf_solver.naive_bayes_ratios(x, np.array([0, 0, 1]), 2, alpha=1.0)
+    p, q = np.array([3.0, 2.0, 1.0]), np.array([1.0, 2.0, 2.0])  # 1 + texts with the id, per side
+    np.testing.assert_allclose(ratios[:, 0], np.log(p / p.sum()) - np.log(q / q.sum()))
+    np.testing.assert_allclose(ratios[:, 1], np.log(q / q.sum()) - np.log(p / p.sum()))
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_naive_bayes_solver_is_one_vs_rest_on_scaled_features(split, classes):
+    from sklearn.linear_model import LogisticRegression
+
+    train_ids, train_y, val_ids, val_y = split
+    train_y, val_y = train_y % classes, val_y % classes
+    idf = inverse_document_frequency(train_ids, NUM_IDS)
+    model = build_ngram_classifier(NgramConfig(solver="nb_lbfgs"), NUM_IDS, LENGTH, classes, idf=idf)
+    bag = model.get_layer("tfidf_bag")
+    solved = tfidf_solver.solve(bag, train_ids, train_y, val_ids, val_y, (0.1, 10.0), classes, method="nb_lbfgs")
+    assert solved.validation_accuracy == max(solved.candidates.values())
+    train_x, val_x = tfidf_solver.tfidf_matrix(train_ids, idf), tfidf_solver.tfidf_matrix(val_ids, idf)
+    ratios = tfidf_solver.naive_bayes_ratios(train_x, train_y, classes)
+    expected = np.zeros((len(val_y), classes))
+    for k in range(classes):  # the plain recipe: scale by r_k, fit class k against the rest, score
+        reference = LogisticRegression(C=solved.c, max_iter=3000, tol=1e-8).fit(
+            train_x.multiply(ratios[:, k]).tocsr(), (train_y == k).astype(int))
+        expected[:, k] = reference.decision_function(val_x.multiply(ratios[:, k]).tocsr())
+    logits = np.log(np.asarray(model(val_ids, training=False)))
+    # softmax is shift-invariant: compare logits up to a per-row constant
+    np.testing.assert_allclose(logits - logits[:, :1], expected - expected[:, :1], atol=0.05)
+    assert (logits.argmax(1) == expected.argmax(1)).mean() >= 0.95

@@ -200,6 +200,19 @@ def test_a_bundle_with_a_broken_kept_ids_file_is_one_user_error(tmp_path):
     assert text_ngrams.featurizer_from_preprocessing(spec.to_json(), tmp_path).num_ids == 4
 
 
+def test_naive_bayes_solver_keeps_its_solution_through_keras_training(tmp_path):
+    # nb_lbfgs freezes the solved table: cross-entropy epochs would head back to the multinomial optimum
+    report = run_tiny("text_classification", tmp_path, {**NGRAM_TINY, "model.ngram.solver": "nb_lbfgs"},
+                      modes="float32", family="ngram")
+    solver = report["train"]["build"]["ngram_solver"]
+    assert solver["method"] == "nb_lbfgs"
+    assert report["train"]["final_val_accuracy"] == pytest.approx(solver["validation_accuracy"], abs=1e-6)
+    assert report["exports"]["float32"]["parity"]["passed"]
+    import keras
+
+    assert not keras.saving.load_model(tmp_path / "run" / "model.keras").get_layer("tfidf_bag").trainable
+
+
 @pytest.mark.parametrize("kept", [False, True], ids=["every_bucket", "kept_ids"])
 def test_ngram_exports_builtins_and_the_device_reproduces_training_ids(tmp_path, kept):
     from kerasuite import config as cfg
@@ -213,7 +226,7 @@ def test_ngram_exports_builtins_and_the_device_reproduces_training_ids(tmp_path,
     assert report["train"]["build_seconds"] > 0 and report["train"]["seconds"] > 0
     # ...and records which C the solver chose on validation, with every candidate's score
     solver = report["train"]["build"]["ngram_solver"]
-    assert set(solver["validation_accuracy_by_c"]) == {"1", "10", "100"}
+    assert solver["method"] == "lbfgs" and set(solver["validation_accuracy_by_c"]) == {"1", "10", "100"}
     assert solver["validation_accuracy"] == max(solver["validation_accuracy_by_c"].values())
     assert f"{solver['c']:g}" in solver["validation_accuracy_by_c"]
     for mode, entry in report["exports"].items():
@@ -253,6 +266,19 @@ def test_ngram_exports_builtins_and_the_device_reproduces_training_ids(tmp_path,
     done = run_cli("kerasuite.edge", str(bundle / "model_int8.tflite"), "--input", str(sample), "--runs", "2")
     assert done.returncode == 0, done.stderr
     assert "sample.txt: topic_" in done.stdout
+
+
+def test_naive_bayes_solver_keeps_its_solution_through_keras_training(tmp_path):
+    # nb_lbfgs freezes the solved table: cross-entropy epochs would head back to the multinomial optimum
+    report = run_tiny("text_classification", tmp_path, {**NGRAM_TINY, "model.ngram.solver": "nb_lbfgs"},
+                      modes="float32", family="ngram")
+    solver = report["train"]["build"]["ngram_solver"]
+    assert solver["method"] == "nb_lbfgs"
+    assert report["train"]["final_val_accuracy"] == pytest.approx(solver["validation_accuracy"], abs=1e-6)
+    assert report["exports"]["float32"]["parity"]["passed"]
+    import keras
+
+    assert not keras.saving.load_model(tmp_path / "run" / "model.keras").get_layer("tfidf_bag").trainable
 
 
 @pytest.mark.parametrize("kept", [False, True], ids=["every_bucket", "kept_ids"])
