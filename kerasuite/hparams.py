@@ -76,6 +76,10 @@ class NgramConfig:
     char_buckets: int = setting(20000, min=0)  # 0 = no character n-grams
     char_min: int = setting(2, min=1)
     char_max: int = setting(5, min=1)
+    # "word": character n-grams of each "<word>" (scikit-learn's char_wb); "text": of the whole
+    # lowercased text, across word boundaries and with punctuation whatever data.text.standardize
+    # does to the words (the TF-IDF peer's analyzer="char")
+    char_scope: str = setting("word", choices=("word", "text"))
     # 0: every hash bucket is a table row. n >= 1: the table keeps only the hashed ids training saw
     # (word bigrams in >= 1 text, character n-grams in >= n, as the peer's min_df), renumbered
     # densely (the bundle's ngram_ids.npy lists them), so buckets can be large and collide rarely

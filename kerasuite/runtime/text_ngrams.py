@@ -9,6 +9,10 @@ The model takes one int32 row of ``max_features`` ids into one embedding table:
   ``char_min`` to ``char_max``, ``V + B + fnv1a32(utf8(gram)) % C`` (n-grams of UTF-8 *characters*,
   hashed as their UTF-8 bytes).
 
+With ``char_scope="text"`` the character n-grams are instead those of the whole text, lowercased,
+punctuation kept, whitespace runs as one space (:meth:`NgramFeaturizer.char_text`), across word
+boundaries as the TF-IDF peer's ``analyzer="char"``; they follow all the word ids in the row.
+
 Words come from the same standardize + whitespace split as the tokenizer. Ids are emitted word by
 word (the word's unigram, its bigram with the previous word, then its character n-grams by start
 position and length) and the row keeps the first ``max_features`` of them, padded with 0, so a
@@ -45,6 +49,7 @@ FNV_OFFSET = 0x811C9DC5
 FNV_PRIME = 0x01000193
 HASH_NAME = "fnv1a32"
 REPEATS = ("all", "once", "log2")
+CHAR_SCOPES = ("word", "text")
 
 
 def fnv1a32(data: bytes, state: int = FNV_OFFSET) -> int:
@@ -65,12 +70,15 @@ class NgramSpec:
     char_max: int
     repeats: str = "all"  # "all", "once" or "log2" (module docstring)
     kept_ids: str = ""  # "" (every bucket is an id) or the bundle's list of kept hashed ids (module docstring)
+    char_scope: str = "word"  # "word" (n-grams of "<word>") or "text" (across words; module docstring)
 
     def check(self) -> None:
         if self.max_features < 1:
             raise ValueError(f"model.ngram.max_features: must be at least 1, got {self.max_features}")
         if self.bigram_buckets < 0 or self.char_buckets < 0:
             raise ValueError("model.ngram.bigram_buckets / char_buckets: must be 0 (off) or positive")
+        if self.char_scope not in CHAR_SCOPES:
+            raise ValueError(f"model.ngram.char_scope {self.char_scope!r}: must be one of {', '.join(CHAR_SCOPES)}")
         if self.repeats not in REPEATS:
             raise ValueError(f"n-gram repeats {self.repeats!r}: must be one of {', '.join(REPEATS)}")
         if self.char_buckets and not 1 <= self.char_min <= self.char_max:
@@ -80,6 +88,8 @@ class NgramSpec:
         values = {"hash": HASH_NAME, **dataclasses.asdict(self)}
         if not self.kept_ids:
             del values["kept_ids"]  # bundles without kept ids stay byte-identical to earlier ones
+        if self.char_scope == "word":
+            del values["char_scope"]  # as kept_ids
         return values
 
     @classmethod
@@ -87,10 +97,11 @@ class NgramSpec:
         if values.get("hash", HASH_NAME) != HASH_NAME:
             raise ValueError(f"n-gram hash {values.get('hash')!r}: only {HASH_NAME} is known")
         counts = {field.name: int(values[field.name]) for field in dataclasses.fields(cls)
-                  if field.name not in ("repeats", "kept_ids")}
+                  if field.name not in ("repeats", "kept_ids", "char_scope")}
         # bundles before "repeats" said "unique" (true = "once"), and before that nothing ("all")
         repeats = values.get("repeats", "once" if values.get("unique") else "all")
-        return cls(**counts, repeats=str(repeats), kept_ids=str(values.get("kept_ids", "")))
+        return cls(**counts, repeats=str(repeats), kept_ids=str(values.get("kept_ids", "")),
+                   char_scope=str(values.get("char_scope", "word")))
 
 
 class NgramFeaturizer:
@@ -123,21 +134,31 @@ class NgramFeaturizer:
         if cached is not None:
             return cached
         spec = self.spec
-        chars = []
-        if spec.char_buckets:
-            offset = self.vocabulary_size + spec.bigram_buckets
-            encoded = [char.encode("utf-8") for char in f"<{word}>"]
-            for start in range(len(encoded)):
-                state = FNV_OFFSET
-                for length in range(1, min(spec.char_max, len(encoded) - start) + 1):
-                    state = fnv1a32(encoded[start + length - 1], state)  # gram grown by one char
-                    if length >= spec.char_min:
-                        chars.append(offset + state % spec.char_buckets)
-            if self._rows is not None:
-                chars = [self._rows[raw] for raw in chars if raw in self._rows]
+        chars = self._char_ids(f"<{word}>") if spec.char_buckets and spec.char_scope == "word" else []
         entry = (self.ids.get(word, OOV_ID), chars, fnv1a32(word.encode("utf-8") + b" "))
         self._words[word] = entry
         return entry
+
+    def _char_ids(self, text: str) -> list[int]:
+        """Hashed (then kept) ids of ``text``'s character n-grams, by start position and length."""
+        spec = self.spec
+        offset = self.vocabulary_size + spec.bigram_buckets
+        encoded = [char.encode("utf-8") for char in text]
+        ids = []
+        for start in range(len(encoded)):
+            state = FNV_OFFSET
+            for length in range(1, min(spec.char_max, len(encoded) - start) + 1):
+                state = fnv1a32(encoded[start + length - 1], state)  # gram grown by one char
+                if length >= spec.char_min:
+                    ids.append(offset + state % spec.char_buckets)
+        if self._rows is not None:
+            ids = [self._rows[raw] for raw in ids if raw in self._rows]
+        return ids
+
+    def char_text(self, text: str) -> str:
+        """What ``char_scope="text"`` n-grams are taken from: the lowercased text, punctuation kept
+        whatever the word standardization does, each whitespace run one space, no space at the ends."""
+        return " ".join(split_words(standardize(text, "lower")))
 
     def words(self, text: str) -> list[str]:
         return split_words(standardize(text, self.standardize_mode))
@@ -147,6 +168,18 @@ class NgramFeaturizer:
         out: list[int] = []
         seen: dict[int, int] = {}  # id -> occurrences so far
         repeats = spec.repeats
+
+        def add(new_ids: list[int]) -> None:
+            if repeats == "all":
+                out.extend(new_ids)
+                return
+            for new_id in new_ids:
+                count = seen.get(new_id, 0) + 1
+                seen[new_id] = count
+                # "once": the first occurrence; "log2": occurrences 1, 2, 4, 8, ...
+                if count == 1 or (repeats == "log2" and count & (count - 1) == 0):
+                    out.append(new_id)
+
         previous_state = None
         for word in self.words(text):
             unigram, chars, state_after = self._word(word)
@@ -158,18 +191,12 @@ class NgramFeaturizer:
                 elif bigram in self._rows:
                     word_ids.append(self._rows[bigram])
             word_ids.extend(chars)
-            if repeats == "all":
-                out.extend(word_ids)
-            else:
-                for new_id in word_ids:
-                    count = seen.get(new_id, 0) + 1
-                    seen[new_id] = count
-                    # "once": the first occurrence; "log2": occurrences 1, 2, 4, 8, ...
-                    if count == 1 or (repeats == "log2" and count & (count - 1) == 0):
-                        out.append(new_id)
+            add(word_ids)
             previous_state = state_after
             if len(out) >= limit:
                 break
+        if spec.char_buckets and spec.char_scope == "text" and len(out) < limit:
+            add(self._char_ids(self.char_text(text)))
         ids = np.zeros(limit, dtype=np.int32)
         kept = out[:limit]
         ids[: len(kept)] = kept

@@ -136,7 +136,7 @@ def ngram_spec(config: RunConfig) -> NgramSpec:
     cfg = config.model.ngram
     spec = NgramSpec(cfg.max_features, cfg.bigram_buckets, cfg.char_buckets, cfg.char_min, cfg.char_max,
                      repeats=("once" if cfg.term_frequency == "binary" else "log2") if cfg.weighting == "tfidf" else "all",
-                     kept_ids=KEPT_IDS_FILE if cfg.char_min_df else "")
+                     kept_ids=KEPT_IDS_FILE if cfg.char_min_df else "", char_scope=cfg.char_scope)
     try:
         spec.check()
     except ValueError as error:

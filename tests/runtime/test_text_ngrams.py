@@ -2,8 +2,10 @@
 against a plain reference written from the documented layout, the training pipeline's ids against
 the bundle's device featurizer, and the exported graph builtins-only in every mode."""
 
+import dataclasses
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -28,6 +30,18 @@ def test_fnv1a32_matches_published_values_and_continues():
     assert text_ngrams.fnv1a32(b"bar", text_ngrams.fnv1a32(b"foo")) == 0xBF9CF968
 
 
+_LOWER_ASCII = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _reference_char_ids(text, offset, spec):
+    fnv, out = text_ngrams.fnv1a32, []
+    for start in range(len(text)):
+        for length in range(spec.char_min, spec.char_max + 1):
+            if start + length <= len(text):
+                out.append(offset + fnv(text[start:start + length].encode("utf-8")) % spec.char_buckets)
+    return out
+
+
 def _reference_ids(text, vocabulary, spec, mode):
     """The layout as documented, with no memoising or incremental hashing."""
     ids_of = {}
@@ -41,11 +55,10 @@ def _reference_ids(text, vocabulary, spec, mode):
         if b and position:
             out.append(v + fnv(f"{words[position - 1]} {word}".encode("utf-8")) % b)
         marked = f"<{word}>"
-        if spec.char_buckets:
-            for start in range(len(marked)):
-                for length in range(spec.char_min, spec.char_max + 1):
-                    if start + length <= len(marked):
-                        out.append(v + b + fnv(marked[start:start + length].encode("utf-8")) % spec.char_buckets)
+        if spec.char_buckets and spec.char_scope == "word":
+            out.extend(_reference_char_ids(marked, v + b, spec))
+    if spec.char_buckets and spec.char_scope == "text":  # the lowercased text, whitespace runs as one space
+        out.extend(_reference_char_ids(" ".join(w for w in re.split("[ \t\n\v\f\r]+", text.translate(_LOWER_ASCII)) if w), v + b, spec))
     if spec.repeats != "all":
         kept, counts = [], {}
         for new_id in out:
@@ -65,6 +78,8 @@ def _reference_ids(text, vocabulary, spec, mode):
     text_ngrams.NgramSpec(20, 13, 17, 2, 4, repeats="once"),  # tiny tables: many repeats to drop
     text_ngrams.NgramSpec(300, 1000, 50, 1, 3, repeats="once"),
     text_ngrams.NgramSpec(300, 7, 11, 1, 3, repeats="log2"),  # tiny tables: ids seen 2-20 times
+    text_ngrams.NgramSpec(300, 13, 17, 2, 4, char_scope="text"),  # characters across words
+    text_ngrams.NgramSpec(30, 13, 17, 2, 4, repeats="log2", char_scope="text"),  # ...truncated
 ])
 @pytest.mark.parametrize("mode", ["lower_and_strip_punctuation", "none"])
 def test_featurizer_matches_the_documented_layout_on_awkward_text(spec, mode):
@@ -93,6 +108,18 @@ def test_hand_computed_ids():
     zz_chars = [3 + 10 + fnv(gram.encode()) % 7 for gram in ("<zz", "zz>")]
     expected = [2, *chars, 1, bigram, *zz_chars] + [0] * 5
     np.testing.assert_array_equal(featurizer.encode("AB zz"), expected)
+
+
+def test_text_scope_character_ids_by_hand():
+    # words first (punctuation stripped from them), then the n-grams of "ab, c" across the space
+    fnv = text_ngrams.fnv1a32
+    spec = text_ngrams.NgramSpec(max_features=12, bigram_buckets=0, char_buckets=7, char_min=3, char_max=3,
+                                 char_scope="text")
+    featurizer = text_ngrams.NgramFeaturizer(["", "[UNK]", "ab"], spec, "lower_and_strip_punctuation")
+    chars = [3 + fnv(gram.encode()) % 7 for gram in ("ab,", "b, ", ", c")]
+    np.testing.assert_array_equal(featurizer.encode("AB,\n\t c"), [2, 1, *chars] + [0] * 7)
+    assert text_ngrams.NgramSpec.from_dict(spec.as_dict()) == spec
+    assert "char_scope" not in dataclasses.replace(spec, char_scope="word").as_dict()  # older bundles' bytes
 
 
 def test_log2_repeats_by_hand():

@@ -29,6 +29,8 @@ def main(argv=None) -> int:
     parser.add_argument("--run", required=True, help="a text_classification ngram run folder")
     parser.add_argument("--calibration-rows", type=int, default=640)
     parser.add_argument("--calibrate-on", choices=("train", "validation"), default="train")
+    parser.add_argument("--graphs", default="per_position,after_sum,matmul,matmul_after_sum,matmul_split_table")
+    parser.add_argument("--tail-percentile", type=float, default=99.5)
     args = parser.parse_args(argv)
 
     import keras
@@ -80,8 +82,27 @@ def main(argv=None) -> int:
         summed = tf.squeeze(tf.matmul(weights[:, None, :], tf.gather(table, ids)), 1)
         return tf.nn.softmax(summed * (scale * inverse_norm(weights)) + bias)
 
+    # the table's largest entries (NB solver: heavy-tailed) in a compact second table, reached
+    # through an int32 id -> row map, so the main table's int8 step follows the 99.5th percentile
+    stored = np.asarray(bag.table)
+    limit = float(np.percentile(np.abs(stored), args.tail_percentile))
+    main_part = np.clip(stored, -limit, limit)
+    tail_ids = np.flatnonzero(np.abs(stored).max(axis=1) > limit)
+    tail_rows = np.zeros(len(stored), np.int32)
+    tail_rows[tail_ids] = np.arange(1, len(tail_ids) + 1)
+    tail = np.concatenate([np.zeros((1, stored.shape[1]), np.float32), (stored - main_part)[tail_ids]])
+    main_table, tail_table, tail_map = tf.constant(main_part), tf.constant(tail), tf.constant(tail_rows)
+
+    def matmul_split_table(ids):
+        weights = tf.gather(idf, ids)
+        weights = (weights * (scale * inverse_norm(weights)))[:, None, :]
+        main = tf.matmul(weights, tf.gather(main_table, ids))
+        rest = tf.matmul(weights, tf.gather(tail_table, tf.gather(tail_map, ids)))
+        return tf.nn.softmax(tf.squeeze(main + rest, 1) + bias)
+
     graphs = {"per_position": per_position, "after_sum": after_sum, "matmul": matmul,
-              "matmul_after_sum": matmul_after_sum}
+              "matmul_after_sum": matmul_after_sum, "matmul_split_table": matmul_split_table}
+    graphs = {name: graphs[name] for name in args.graphs.split(",")}
     keras_probabilities = np.asarray(model.predict(test_ids, batch_size=256, verbose=0))
     rng = np.random.default_rng(0)
     pool = train_ids if args.calibrate_on == "train" else featurizer.encode_batch(raw.validation.texts)
