@@ -5,7 +5,8 @@
 The peer of tools/benchmark_text.py (word 1-2 grams + character 2-5 grams across word boundaries,
 ``analyzer="char"``) beside the same peer with character n-grams inside words only
 (``analyzer="char_wb"``, like the ngram family's ``<word>`` n-grams) and that one with a single L2
-norm over word and character features together (as the family's TfidfBag), one fixed C, on the split
+norm over word and character features together (as the family's TfidfBag), the peer with the
+family's whitespace-split words (punctuation kept), and all three of those choices at once; one fixed C, on the split
 the Keras runs use (seed 42): test accuracy, feature count and seconds, side by side in one run.
 """
 
@@ -19,6 +20,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--variants", help="comma-separated row numbers (1 = the peer) to run; default all")
     parser.add_argument("--c", type=float, default=10.0, help="logistic regression C (the peer's choice on validation)")
     args = parser.parse_args(argv)
 
@@ -45,10 +47,18 @@ def main(argv=None) -> int:
         "char_wb, one L2 norm over words and characters": make_pipeline(make_union(
             words(norm=None), TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2,
                                               norm=None)), Normalizer()),
+        # words as the ngram family's default splits them: whitespace, punctuation kept
+        "words split on whitespace, punctuation kept": make_union(
+            words(token_pattern=r"\S+"), TfidfVectorizer(analyzer="char", ngram_range=(2, 5), sublinear_tf=True, min_df=2)),
+        # all three of the ngram family's default choices at once
+        "char_wb + whitespace words + one L2 norm": make_pipeline(make_union(
+            words(token_pattern=r"\S+", norm=None),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2, norm=None)), Normalizer()),
     }
     print(f"| {args.data}, seed {args.seed}, C={args.c:g} | test accuracy | features | seconds |")
     print("|---|---|---|---|")
-    for name, vectorizer in variants.items():
+    chosen = [int(n) for n in args.variants.split(",")] if args.variants else range(1, len(variants) + 1)
+    for name, vectorizer in [list(variants.items())[n - 1] for n in chosen]:
         started = time.perf_counter()
         features = vectorizer.fit_transform(raw.train.texts)
         model = LogisticRegression(C=args.c, max_iter=3000).fit(features, raw.train.labels)
