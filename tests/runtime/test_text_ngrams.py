@@ -295,19 +295,6 @@ def test_ngram_exports_builtins_and_the_device_reproduces_training_ids(tmp_path,
     assert "sample.txt: topic_" in done.stdout
 
 
-def test_naive_bayes_solver_keeps_its_solution_through_keras_training(tmp_path):
-    # nb_lbfgs freezes the solved table: cross-entropy epochs would head back to the multinomial optimum
-    report = run_tiny("text_classification", tmp_path, {**NGRAM_TINY, "model.ngram.solver": "nb_lbfgs"},
-                      modes="float32", family="ngram")
-    solver = report["train"]["build"]["ngram_solver"]
-    assert solver["method"] == "nb_lbfgs"
-    assert report["train"]["final_val_accuracy"] == pytest.approx(solver["validation_accuracy"], abs=1e-6)
-    assert report["exports"]["float32"]["parity"]["passed"]
-    import keras
-
-    assert not keras.saving.load_model(tmp_path / "run" / "model.keras").get_layer("tfidf_bag").trainable
-
-
 @pytest.mark.parametrize("kept", [False, True], ids=["every_bucket", "kept_ids"])
 def test_words_and_characters_normalised_apart_export_and_pass_parity(tmp_path, kept):
     """model.ngram.normalize=apart adds a gathered per-id kind table and a second L2 norm: still
