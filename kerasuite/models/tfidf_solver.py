@@ -7,6 +7,9 @@ peer solves a convex problem to its optimum and picks ``C`` per corpus. This mod
 exact feature matrix :class:`~kerasuite.models.layers.tfidf_bag.TfidfBag` computes from a row of
 ids, solves with L-BFGS for each candidate ``C``, keeps the one with the best validation accuracy
 and writes its weights into the layer. Keras training then starts at that optimum.
+
+``method="nb_lbfgs"`` solves NBSVM's variant instead (one binary logistic regression per class on
+features scaled by that class's Naive Bayes log-count ratio); it folds into the same table.
 """
 
 from __future__ import annotations
