@@ -102,10 +102,6 @@ def _build_ngram(config: RunConfig, data: TextTaskData) -> keras.Model:
                                     rows.validation_ids, rows.validation_labels,
                                     config.model.ngram.c_candidates, len(data.labels),
                                     method=config.model.ngram.solve_method)
-        if config.model.ngram.solve_method == "nb_lbfgs":
-            # Cross-entropy training from the NB solution heads for the multinomial optimum and gives
-            # NB's gain back (fortunes, seed 42: test accuracy 0.657 solved, 0.629 after Keras' epochs)
-            model.get_layer("tfidf_bag").trainable = False
         scores = ", ".join(f"C={c:g}: {score:.4f}" for c, score in solved.candidates.items())
         print(f"ngram: logistic regression ({config.model.ngram.solve_method}) solved in {solved.seconds:.1f} s, C={solved.c:g}"
               + (f" (validation accuracy {scores})" if solved.validation_accuracy is not None
@@ -232,7 +228,11 @@ class TextClassification(ClassificationMixin, Task):
                     "split as for the token models; per word, its vocab.txt id (1 if absent), then "
                     "V + fnv1a32(prev + ' ' + word) % bigram_buckets (from the second word), then "
                     "V + bigram_buckets + fnv1a32(g) % char_buckets for each character n-gram g of "
-                    "'<' + word + '>' by start and length (char_min..char_max), V = lines in vocab.txt; "
+                    + ("'<' + word + '>' by start and length (char_min..char_max)" if data.ngrams.char_scope == "word"
+                       else "nothing per word; after all words, the same for each character n-gram of the whole "
+                            "text, ASCII-lowercased with punctuation kept and each whitespace run one space "
+                            "(char_scope=text), by start and length (char_min..char_max)")
+                    + ", V = lines in vocab.txt; "
                     "repeats: all = every occurrence, once = the first, log2 = occurrences 1, 2, 4, 8, ... of an id in this text; "
                     "keep the first sequence_length ids, pad with 0; int32 [1, sequence_length]."
                     + (" Kept ids: a hashed id becomes V + its position in the sorted int32 list in "

@@ -120,6 +120,8 @@ def test_text_scope_character_ids_by_hand():
     np.testing.assert_array_equal(featurizer.encode("AB,\n\t c"), [2, 1, *chars] + [0] * 7)
     assert text_ngrams.NgramSpec.from_dict(spec.as_dict()) == spec
     assert "char_scope" not in dataclasses.replace(spec, char_scope="word").as_dict()  # older bundles' bytes
+    with pytest.raises(ValueError, match="char_scope 'sentence'"):
+        text_ngrams.NgramSpec.from_dict({**spec.as_dict(), "char_scope": "sentence"}).check()
 
 
 def test_log2_repeats_by_hand():
@@ -240,13 +242,15 @@ def test_naive_bayes_solver_keeps_its_solution_through_keras_training(tmp_path):
     assert not keras.saving.load_model(tmp_path / "run" / "model.keras").get_layer("tfidf_bag").trainable
 
 
-@pytest.mark.parametrize("kept", [False, True], ids=["every_bucket", "kept_ids"])
-def test_ngram_exports_builtins_and_the_device_reproduces_training_ids(tmp_path, kept):
+@pytest.mark.parametrize("kept,scope", [(False, "word"), (True, "word"), (False, "text")],
+                         ids=["every_bucket", "kept_ids", "text_scope"])
+def test_ngram_exports_builtins_and_the_device_reproduces_training_ids(tmp_path, kept, scope):
     from kerasuite import config as cfg
     from kerasuite.runtime.text_ngrams import featurizer_from_preprocessing
 
     settings = {**NGRAM_TINY, "model.ngram.bigram_buckets": "65536", "model.ngram.char_buckets": "65536",
-                "model.ngram.char_min_df": "2"} if kept else NGRAM_TINY
+                "model.ngram.char_min_df": "2"} if kept else dict(NGRAM_TINY)
+    settings["model.ngram.char_scope"] = scope
     report = run_tiny("text_classification", tmp_path, settings, modes="float32,dynamic,int8", family="ngram")
     assert report["model"] == "ngram"
     # the solve happens while the model is built: metrics.json times it beside the fit
@@ -260,11 +264,15 @@ def test_ngram_exports_builtins_and_the_device_reproduces_training_ids(tmp_path,
         assert entry["parity"]["passed"], (mode, entry["parity"]["failures"])
         ops = set(entry["ops"])
         assert not any(op.startswith("Flex") or op in ("CUSTOM", "WHILE") for op in ops), (mode, ops)
-        assert {"GATHER", "SUM", "RSQRT"} <= ops, (mode, ops)  # idf and table lookups, L2 normalisation
+        # idf and table lookups, L2 normalisation, the weighted sum over positions
+        assert {"GATHER", "SUM", "RSQRT", "BATCH_MATMUL"} <= ops, (mode, ops)
     bundle, run = tmp_path / "bundle", tmp_path / "run"
     signature = json.loads((bundle / "signature.json").read_text())
     preprocessing = signature["preprocessing"]
     assert preprocessing["ngrams"]["hash"] == "fnv1a32" and preprocessing["sequence_length"] == 64
+    # the note tells a device how to compute the ids: character n-grams per word or of the whole text
+    assert preprocessing["ngrams"].get("char_scope", "word") == scope
+    assert ("of the whole text" in preprocessing["note"]) == (scope == "text")
     # golden.npz holds held-out examples as the training pipeline computed their ids: each one is
     # the device featurizer's row for some test text
     from kerasuite.data import text as text_data
