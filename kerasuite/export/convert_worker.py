@@ -197,22 +197,36 @@ def diagnose_int8(model_path: str, representative: str, batch_size, int8_weights
 
     import tensorflow as tf
 
+    from kerasuite.export import op_error
+
     converter, dataset = build_converter(model_path, "int8", representative, batch_size, False, integer_io=False,
                                          int8_weights=int8_weights)
     debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset)
     debugger.run()
     buffer = io.StringIO()
     debugger.layer_statistics_dump(buffer)
+    rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
+    measured = {}
+    if any(row.get("op_name") in op_error.MEASURED_OPS for row in rows):
+        # the debugger misreports these ops (op_error): measure them on the int8 model itself
+        fresh, dataset = build_converter(model_path, "int8", representative, batch_size, False, integer_io=False,
+                                         int8_weights=int8_weights)
+        measured = op_error.measure(fresh.convert(), dataset)
     layers = []
-    for row in csv.DictReader(io.StringIO(buffer.getvalue())):
+    for row in rows:
         scale = float(row.get("scale") or 0.0)
         mse = float(row.get("mean_squared_error") or 0.0)
-        layers.append({
+        layer = {
             "op": row.get("op_name"),
             "tensor": row.get("tensor_name"),
             "rmse_over_scale": (mse ** 0.5) / scale if scale else None,
             "max_abs_error": float(row.get("max_abs_error") or 0.0),
-        })
+        }
+        if row.get("op_name") in op_error.MEASURED_OPS:
+            # never the debugger's figure for these: measured, or unknown when not found
+            layer.update(measured.get(layer["tensor"], {"rmse_over_scale": None}), measured_on="int8 model tensors",
+                         debugger_rmse_over_scale=layer["rmse_over_scale"])
+        layers.append(layer)
     return layers
 
 
