@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from kerasuite.config import ModeTolerance
-from kerasuite.export.spec import OutputSpec
+from kerasuite.export.spec import TOP1, OutputSpec
 
 
 def compare(spec: OutputSpec, keras_outputs: np.ndarray, candidate_outputs: np.ndarray,
@@ -42,6 +42,8 @@ def compare(spec: OutputSpec, keras_outputs: np.ndarray, candidate_outputs: np.n
     }
     if spec.agreement is not None:
         result[spec.agreement.name] = agreement
+    if spec.agreement is TOP1 and agreement is not None and agreement < 1.0:
+        result["disagreements"] = _disagreement_margins(keras_outputs, candidate_outputs)
     drop = None
     if spec.metric and spec.metric in keras_metrics:
         drop = keras_metrics[spec.metric] - candidate_metrics[spec.metric]
@@ -53,7 +55,7 @@ def compare(spec: OutputSpec, keras_outputs: np.ndarray, candidate_outputs: np.n
     if tolerance.max_abs_diff is not None and result["max_abs_diff"] > tolerance.max_abs_diff:
         failures.append(f"max_abs_diff {result['max_abs_diff']:.3g} > {tolerance.max_abs_diff:g}")
     if tolerance.min_agreement is not None and agreement is not None and agreement < tolerance.min_agreement:
-        failures.append(f"agreement {agreement:.4f} < {tolerance.min_agreement:g}")
+        failures.append(f"agreement {agreement:.4f} < {tolerance.min_agreement:g}" + _near_tie_note(result))
     if tolerance.max_metric_drop is not None and drop is not None and drop > tolerance.max_metric_drop:
         failures.append(f"{spec.metric} drop {drop:.4f} > {tolerance.max_metric_drop:g}")
     result["failures"] = failures
@@ -102,3 +104,26 @@ def plot_outputs(keras_outputs: np.ndarray, tflite_outputs: np.ndarray, mode: st
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=90, bbox_inches="tight")
     plt.close(figure)
+
+
+def _near_tie_note(result: dict[str, Any]) -> str:
+    margins = result.get("disagreements")
+    if not margins or not margins["count"]:
+        return ""
+    return (f" ({margins['count']} examples differ; Keras's own top-2 probability gap on them: median "
+            f"{margins['keras_top2_gap_median']:.3f}, max {margins['keras_top2_gap_max']:.3f})")
+
+
+def _disagreement_margins(keras_outputs: np.ndarray, candidate_outputs: np.ndarray) -> dict[str, Any]:
+    """How close Keras itself was to its second choice where the file decided otherwise: a failed
+    top-1 agreement made of near ties (a gap below the file's output resolution) is a different
+    finding from one made of confident decisions turned over."""
+    ranked = np.sort(keras_outputs, axis=-1)
+    gaps = ranked[:, -1] - ranked[:, -2]
+    differ = np.argmax(keras_outputs, axis=-1) != np.argmax(candidate_outputs, axis=-1)
+    return {
+        "count": int(differ.sum()),
+        "keras_top2_gap_median": float(np.median(gaps[differ])) if differ.any() else None,
+        "keras_top2_gap_max": float(gaps[differ].max()) if differ.any() else None,
+        "keras_top2_gap_median_all": float(np.median(gaps)),
+    }

@@ -109,3 +109,21 @@ def test_one_child_converts_every_mode_and_reports_a_failing_mode_by_name(tmp_pa
         tflite.convert_modes(tmp_path / "tiny.keras", outputs)  # no representative data for int8
     assert len(children) == 2
     assert outputs["float32"].is_file() and outputs["float16"].is_file() and not outputs["int8"].exists()
+
+
+def test_a_failed_top1_agreement_says_how_close_keras_was_on_the_examples_that_differ():
+    from kerasuite.config import ModeTolerance
+    from kerasuite.export.parity import compare
+    from kerasuite.export.spec import TOP1, OutputSpec
+
+    keras_outputs = np.array([[0.50, 0.48, 0.02], [0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.34, 0.33, 0.33]])
+    file_outputs = np.array([[0.48, 0.50, 0.02], [0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.32, 0.35, 0.33]])
+    checked = compare(OutputSpec(agreement=TOP1), keras_outputs, file_outputs, ModeTolerance(min_agreement=0.98))
+
+    assert checked["disagreements"]["count"] == 2
+    assert checked["disagreements"]["keras_top2_gap_max"] == pytest.approx(0.02)
+    assert checked["disagreements"]["keras_top2_gap_median_all"] == pytest.approx(0.26)
+    assert checked["failures"] == [
+        "agreement 0.5000 < 0.98 (2 examples differ; Keras's own top-2 probability gap on them: median 0.015, max 0.020)"]
+    agreeing = compare(OutputSpec(agreement=TOP1), keras_outputs, keras_outputs, ModeTolerance(min_agreement=0.98))
+    assert agreeing["passed"] and "disagreements" not in agreeing
