@@ -231,10 +231,12 @@ def test_a_bundle_with_a_broken_kept_ids_file_is_one_user_error(tmp_path):
 
 def test_naive_bayes_solver_keeps_its_solution_through_keras_training(tmp_path):
     # nb_lbfgs freezes the solved table: cross-entropy epochs would head back to the multinomial optimum
-    report = run_tiny("text_classification", tmp_path, {**NGRAM_TINY, "model.ngram.solver": "nb_lbfgs"},
+    report = run_tiny("text_classification", tmp_path, {**NGRAM_TINY, "model.ngram.solver": "nb_lbfgs", "train.epochs": "3"},
                       modes="float32", family="ngram")
     solver = report["train"]["build"]["ngram_solver"]
     assert solver["method"] == "nb_lbfgs"
+    # nothing is left to train: one epoch records the solved model, whatever train.epochs says
+    assert report["train"]["epochs"] == 1 and report["train"]["nothing_trainable"] is True
     assert report["train"]["final_val_accuracy"] == pytest.approx(solver["validation_accuracy"], abs=1e-6)
     assert report["exports"]["float32"]["parity"]["passed"]
     import keras
