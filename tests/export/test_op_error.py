@@ -30,3 +30,32 @@ def test_batch_matmul_error_is_measured_on_the_int8_model_not_taken_from_the_deb
     bias_add = next(layer for layer in diagnosis["layers"] if layer["op"] == "ADD")
     assert bias_add["measured_on"] == "int8 model tensors" and bias_add["rmse_over_scale"] < 2.0, bias_add
     assert diagnosis["rmse_over_scale"] < 3.0, diagnosis  # nothing in this model is far off
+
+
+def test_elementwise_ops_are_recomputed_with_their_fused_activation_and_broadcasting():
+    import tensorflow as tf
+
+    from kerasuite.export import op_error
+
+    rng = np.random.default_rng(1)
+    gains = tf.constant(rng.uniform(-2.0, 2.0, (1, 16)).astype(np.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 16], tf.float32), tf.TensorSpec([1, 16], tf.float32)])
+    def graph(a, b):
+        # half the products are negative, so a measurement that ignored the fused RELU would be far off
+        return tf.nn.relu(a * gains) + tf.nn.relu(a - b)
+
+    samples = [[rng.normal(0, 1, (1, 16)).astype(np.float32), rng.normal(0, 1, (1, 16)).astype(np.float32)]
+               for _ in range(32)]
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([graph.get_concrete_function()])
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.representative_dataset = lambda: iter(samples)
+    content = converter.convert()
+
+    measured = op_error.measure(content, lambda: iter(samples))
+    ops = {name for name, *_ in op_error._measured_ops(content)}
+    assert {"MUL", "SUB", "ADD"} <= ops, ops
+    assert len(measured) >= 3, measured
+    for name, figures in measured.items():
+        assert figures["rmse_over_scale"] < 1.0, (name, figures)
