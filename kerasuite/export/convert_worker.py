@@ -208,10 +208,9 @@ def diagnose_int8(model_path: str, representative: str, batch_size, int8_weights
     rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
     measured = {}
     if any(row.get("op_name") in op_error.MEASURED_OPS for row in rows):
-        # the debugger misreports these ops (op_error): measure them on the int8 model itself
-        fresh, dataset = build_converter(model_path, "int8", representative, batch_size, False, integer_io=False,
-                                         int8_weights=int8_weights)
-        measured = op_error.measure(fresh.convert(), dataset)
+        # the debugger misreports these ops (op_error): measure them on the int8 model itself,
+        # quantized from the debugger's own calibration (no second conversion)
+        measured = op_error.measure(debugger.get_nondebug_quantized_model(), dataset)
     layers = []
     for row in rows:
         scale = float(row.get("scale") or 0.0)

@@ -24,27 +24,13 @@ ACTIVATIONS = {0: lambda x: x, 1: lambda x: np.maximum(x, 0.0), 2: lambda x: np.
                3: lambda x: np.clip(x, 0.0, 6.0)}
 
 
-def _dequantize(detail: dict, value: np.ndarray) -> np.ndarray:
-    scales = detail["quantization_parameters"]["scales"]
-    if not scales.size:
-        return value.astype(np.float64)
-    zero_points = detail["quantization_parameters"]["zero_points"]
-    return (value.astype(np.float64) - float(zero_points[0])) * float(scales[0])
-
-
-def _quantize_input(detail: dict, value: np.ndarray) -> np.ndarray:
-    if detail["dtype"] not in (np.int8, np.uint8, np.int16):
-        return np.asarray(value, dtype=detail["dtype"])
-    scale, zero_point = detail["quantization"]
-    info = np.iinfo(detail["dtype"])
-    return np.clip(np.round(np.asarray(value) / scale) + zero_point, info.min, info.max).astype(detail["dtype"])
-
-
 def _measured_ops(content: bytes) -> list[tuple]:
     """``(op name, input indices, output index, options)`` of every op measured here."""
     from ai_edge_litert import schema_py_generated as schema
 
-    names = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+    from kerasuite.runtime.file_ops import builtin_names
+
+    names = builtin_names()
     model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     found = []
     for op in model.subgraphs[0].operators or []:
@@ -77,6 +63,8 @@ def measure(content: bytes, dataset: Callable[[], Iterable[list[np.ndarray]]]) -
         return {}
     from ai_edge_litert.interpreter import Interpreter
 
+    from kerasuite.runtime.interpreter import dequantize, quantize
+
     interpreter = Interpreter(model_content=content, experimental_preserve_all_tensors=True)
     interpreter.allocate_tensors()
     details = {detail["index"]: detail for detail in interpreter.get_tensor_details()}
@@ -86,12 +74,12 @@ def measure(content: bytes, dataset: Callable[[], Iterable[list[np.ndarray]]]) -
     largest = dict.fromkeys(squared, 0.0)
     for sample in dataset():
         for detail, value in zip(inputs, sample):
-            interpreter.set_tensor(detail["index"], _quantize_input(detail, value))
+            interpreter.set_tensor(detail["index"], quantize(value, detail))
         interpreter.invoke()
         for name, (left, right), output, options in targets:
-            expected = _float_result(name, _dequantize(details[left], interpreter.get_tensor(left)),
-                                     _dequantize(details[right], interpreter.get_tensor(right)), options)
-            error = _dequantize(details[output], interpreter.get_tensor(output)) - expected
+            expected = _float_result(name, dequantize(interpreter.get_tensor(left), details[left]),
+                                     dequantize(interpreter.get_tensor(right), details[right]), options)
+            error = dequantize(interpreter.get_tensor(output), details[output]) - expected
             squared[output] += float(np.sum(error * error))
             counts[output] += error.size
             largest[output] = max(largest[output], float(np.max(np.abs(error))))

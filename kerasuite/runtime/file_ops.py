@@ -4,11 +4,18 @@ shows ``DELEGATE`` in place of the ops a delegate such as XNNPACK took over)."""
 from __future__ import annotations
 
 
+def builtin_names() -> dict[int, str]:
+    """BuiltinOperator code -> name (``BATCH_MATMUL``, ...)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    return {value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")}
+
+
 def builtin_op_names(content: bytes) -> list[str]:
     """The builtin op names a file's operators use, sorted (what the firmware must register)."""
     from ai_edge_litert import schema_py_generated as schema
 
-    names = {value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")}
+    names = builtin_names()
     model = schema.Model.GetRootAs(content, 0)
     used = set()
     for code_index in range(model.OperatorCodesLength()):
