@@ -69,12 +69,20 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="where the refitted model.keras goes")
     parser.add_argument("--inputs-out", type=Path, help="write representative.npz and heldout.npz here")
     args = parser.parse_args(argv)
+    missing = [name for name in ("config.json", "model.keras", "vocab.txt") if not (args.run / name).is_file()]
+    if missing:
+        print(f"error: --run {args.run}: not a finished text run (no {', '.join(missing)})", file=sys.stderr)
+        return 2
+    if args.out.suffix != ".keras":
+        print(f"error: --out {args.out}: must end in .keras", file=sys.stderr)
+        return 2
 
     import keras
 
     import kerasuite.models  # noqa: F401  registers the custom layers
     from kerasuite import config as cfg
     from kerasuite.data import text as text_data
+    from kerasuite.io_utils import atomic_path
     from kerasuite.models import tfidf_solver
     from kerasuite.runtime.text_ngrams import NgramFeaturizer
     from kerasuite.tasks.text_classification import ngram_spec
@@ -85,8 +93,13 @@ def main(argv=None) -> int:
     spec = ngram_spec(config)
     kept = np.load(args.run / spec.kept_ids) if spec.kept_ids else None
     featurizer = NgramFeaturizer(vocabulary, spec, config.data.text.standardize, kept)
+    from kerasuite.training.runner import save_model
+
     model = keras.saving.load_model(args.run / "model.keras")
-    bag = model.get_layer("tfidf_bag")
+    bag = next((layer for layer in model.layers if layer.name == "tfidf_bag"), None)
+    if bag is None or bag.bias is None:
+        print(f"error: --run {args.run}: its model has no linear TF-IDF bag (model.ngram.embedding_dim=0)", file=sys.stderr)
+        return 2
     idf = np.asarray(bag.idf)
     rows = {split: featurizer.encode_batch(getattr(raw, split).texts) for split in ("train", "validation", "test")}
     labels = {split: np.asarray(getattr(raw, split).labels) for split in rows}
@@ -110,13 +123,15 @@ def main(argv=None) -> int:
     _, results["chosen_c"], table, bias = best
     bag.table.assign((table / bag.scale).astype(np.float32))
     bag.bias.assign(bias.astype(np.float32))
-    model.save(args.out)
+    save_model(model, args.out)  # under a temporary name, then renamed
     if args.inputs_out:
         args.inputs_out.mkdir(parents=True, exist_ok=True)
         name = model.inputs[0].name
         pick = np.random.default_rng(0).permutation(len(rows["train"]))[:640]
-        np.savez(args.inputs_out / "representative.npz", **{name: rows["train"][pick]})
-        np.savez(args.inputs_out / "heldout.npz", **{name: rows["test"], "target": labels["test"]})
+        for file_name, arrays in (("representative.npz", {name: rows["train"][pick]}),
+                                  ("heldout.npz", {name: rows["test"], "target": labels["test"]})):
+            with atomic_path(args.inputs_out / file_name) as tmp, open(tmp, "wb") as handle:
+                np.savez(handle, **arrays)
     print(json.dumps(results, indent=2))
     return 0
 

@@ -41,6 +41,8 @@ def main(argv=None) -> int:
     parser.add_argument("--calibrate-on", choices=("train", "validation"), default="train")
     parser.add_argument("--graphs", default="per_position,after_sum,matmul,matmul_after_sum,matmul_split_table")
     parser.add_argument("--tail-percentile", type=float, default=99.5)
+    parser.add_argument("--activations", choices=("int8", "int16"), default="int8",
+                        help="int16: TFLite's 16x8 mode (int16 activations, int8 weights)")
 
     args = parser.parse_args(argv)
 
@@ -158,7 +160,9 @@ def main(argv=None) -> int:
         function = tf.function(graph, input_signature=[tf.TensorSpec([1, test_ids.shape[1]], tf.int32)])
         converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()])
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if args.activations == "int8"
+            else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
         converter.representative_dataset = lambda: ([row[None]] for row in calibration)
         flat = converter.convert()
         interpreter = Interpreter(model_content=flat)

@@ -82,12 +82,21 @@ def main(argv=None) -> int:
     import numpy as np
 
     from kerasuite import config as cfg
-    from kerasuite.tasks import get_task
-    from kerasuite.tasks.text_classification import _character_ids_start
+    from kerasuite.errors import UserError
 
-    config = cfg.resolve(set_values=cfg.parse_set(args.set),
-                         flag_values={"task": "text_classification", "model.family": "ngram", "data.source": args.data})
-    data = get_task("text_classification").load_data(config)  # the training run's own featurization
+    try:
+        config = cfg.resolve(set_values=cfg.parse_set(args.set),
+                             flag_values={"task": "text_classification", "model.family": "ngram", "data.source": args.data})
+        from kerasuite.tasks import get_task
+        from kerasuite.tasks.text_classification import _character_ids_start
+
+        data = get_task("text_classification").load_data(config)  # the training run's own featurization
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if data.solver_rows is None:
+        print("error: --set: the matrix exists only for the linear ngram model (model.ngram.embedding_dim=0)", file=sys.stderr)
+        return 2
     rows, idf, split_at = data.solver_rows.train_ids, data.idf, _character_ids_start(config, data)
     results = {"data": args.data, "rows": list(rows.shape), "present_ids": int((rows != 0).sum())}
     with tempfile.TemporaryDirectory() as scratch:
