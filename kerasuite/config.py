@@ -34,6 +34,7 @@ from kerasuite.schema import ConfigError, check, setting
 EXPORT_MODES = ("float32", "float16", "dynamic", "int8", "int8_float_io")
 INT8_WEIGHTS = ("per_channel", "per_tensor")
 LSTM_GRAPHS = ("fused", "unrolled")
+TFLM_CHOICES = ("auto", "on", "off")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULES = ("constant", "cosine")
@@ -187,6 +188,10 @@ class ExportConfig:
     # time step, no state at all, so it runs in every runtime; bigger files and slower float32,
     # faster int8 (tools/benchmark_lstm_graph.py; README "LSTM graphs").
     lstm: str = setting("fused", choices=LSTM_GRAPHS)
+    # Judge the float32 and int8 files on TensorFlow Lite Micro too. auto: for the tasks whose
+    # models are meant for microcontrollers (image, keyword, text); on: for any file, a user's own
+    # model or a recommender's tower included; off: never (the verdict says it was turned off).
+    tflm: str = setting("auto", choices=TFLM_CHOICES)
     parity: ParityConfig = field(default_factory=ParityConfig)
 
     def validate(self, prefix: str) -> None:

@@ -35,7 +35,6 @@ BAD_VALUES = [
     (["--run-dir", f"runs/{LONG}"], "--run-dir"),
     (["--set", f"name={LONG}"], "name"),
     (["--set", f"export.dir=exports/{LONG}"], "export.dir"),
-    (["--task", "text_classification", "--model", "lstm", "--set", "model.lstm.cell=gru"], "model.lstm.cell"),
     (["--task", "text_classification", "--set", "model.transformer.num_heads=3"], "num_heads"),
     (["--task", "keyword_spotting", "--set", "model.mfcc.upper_hz=9000"], "model.mfcc.upper_hz"),
     (["--task", "keyword_spotting", "--set", "model.mfcc.power=3"], "model.mfcc.power"),

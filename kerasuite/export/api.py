@@ -346,7 +346,7 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
 
     runner, description = describe_file(path, size, task, options.threads)
     verdicts, outputs = runtimes.judge(
-        path, mode, {**description, "task": task}, inputs, keras_outputs,
+        path, mode, {**description, "task": task, "tflm": options.tflm}, inputs, keras_outputs,
         lambda got: parity.compare(spec, keras_outputs, got, tolerance))
     reference = outputs.get(runtimes.REFERENCE_RUNTIME)
     if reference is None:  # the reference runtime could not run it: judge nothing as equal
@@ -360,7 +360,10 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
     if verdicts.get(runtimes.REFERENCE_RUNTIME, {}).get("status") == "failed" \
             and "reason" in verdicts[runtimes.REFERENCE_RUNTIME] and not checked["failures"]:
         checked["failures"].append(verdicts[runtimes.REFERENCE_RUNTIME]["reason"])
-    if mode == "int8" and not checked["passed"]:
+    # Only a numerical failure gets the per-layer int8 diagnosis (a second calibration, minutes on
+    # big models); a runtime that could not run the file says why in its own verdict.
+    numerical = any(verdict["status"] == "failed" and "max_abs_diff" in verdict for verdict in verdicts.values())
+    if mode == "int8" and not checked["passed"] and numerical:
         diagnosis = diagnose()
         checked["diagnosis"] = {k: v for k, v in diagnosis.items() if k != "layers"}
         checked["diagnosis"]["layers"] = diagnosis.get("layers", [])[:50]

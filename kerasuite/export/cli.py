@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from kerasuite.config import EXPORT_MODES as MODES  # defined once, with the config
-from kerasuite.config import LSTM_GRAPHS
+from kerasuite.config import LSTM_GRAPHS, TFLM_CHOICES
 from kerasuite.errors import CheckFailed, UserError, one_line_exit
 
 TOLERANCE_KEYS = ("max_abs_diff", "min_agreement", "max_metric_drop")
@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lstm", choices=LSTM_GRAPHS, default="fused",
                         help="LSTM graph: fused (one op per layer; smallest, keeps state in variable tensors) or "
                              "unrolled (builtin ops per step, stateless: runs in MediaPipe and CompiledModel too)")
+    parser.add_argument("--tflm", choices=TFLM_CHOICES, default="auto",
+                        help="on: also judge the float32 and int8 files on TensorFlow Lite Micro (the "
+                             "microcontroller proof, its arena bytes and firmware files; a file TFLM cannot "
+                             "run then fails). auto (default) and off: not for a model from no kerasuite task")
     parser.add_argument("--golden-examples", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     return parser
@@ -160,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
     model = load_keras_file(model_path)
     options = ExportConfig(modes=checked["modes"], allow_flex=args.allow_flex,
                            custom_layer_modules=tuple(args.custom_objects), golden_examples=args.golden_examples,
-                           threads=args.threads, latency_runs=20, parity=checked["tolerances"], lstm=args.lstm)
+                           threads=args.threads, latency_runs=20, parity=checked["tolerances"], lstm=args.lstm,
+                           tflm=args.tflm)
     data = {"model_file": str(model_path), "representative": args.representative, "heldout": args.heldout}
     info = BundleInfo(title=f"{model.name} ({model_path.name})", model=model.name, data=data,
                       limits=["exported by python -m kerasuite.export from a user's model: kerasuite did not "

@@ -11,8 +11,13 @@ weights; the user's model is not changed):
   :class:`~kerasuite.models.layers.bounded_mask_attention.BoundedMaskAttention`: identical
   without a mask; with one, masked keys get -20 instead of -1e9, which int8 can represent
   (Keras' -1e9 collapses every int8 attention score to one value).
-- ``GRU`` is refused: TFLite has no fused GRU op, and the loop Keras 3 traces needs a fixed batch
-  and converts to a WHILE subgraph whose int8 numerics nobody here has checked.
+- ``keras.layers.Embedding`` becomes :class:`~kerasuite.models.layers.gather_embedding.GatherEmbedding`
+  (same config, weights and mask): one GATHER instead of Keras' negative-id wrap, whose int32
+  ``SELECT_V2`` TensorFlow Lite Micro cannot run. Ids are never negative in a valid lookup.
+- ``GRU`` (plain or inside ``Bidirectional``) is unrolled over its fixed sequence length (Keras'
+  own ``unroll=True``): builtin ops per time step, no state between calls. TFLite has no fused GRU
+  op, and the loop Keras 3 traces otherwise converts to a WHILE subgraph whose int8 conversion
+  crashes the converter. A GRU without a fixed length, or a stateful one, is refused.
 - ``Lambda`` is refused: it is Python bytecode, which a device file cannot carry and which
   ``safe_mode`` refuses to load.
 """
@@ -29,7 +34,7 @@ from kerasuite.errors import UserError
 class PreparedModel:
     model: Any  # keras.Model: functional, inputs keyed by name, one output
     conversions: list[str]  # what was swapped, for signature.json and the model card
-    batch_size: int | None  # a batch baked into the graph (fused LSTMs need one), else None
+    batch_size: int | None  # a batch baked into the graph (LSTMs and GRUs get 1), else None
 
 
 def all_layers(model) -> list:
@@ -44,9 +49,16 @@ def refuse_unexportable(model) -> None:
             raise UserError(f"layer '{layer.name}' is a Lambda layer (Python code): it cannot be exported "
                             "or loaded safely; replace it with a registered custom layer")
         inner = getattr(layer, "forward_layer", None)
-        if isinstance(layer, keras.layers.GRU) or isinstance(inner, keras.layers.GRU):
-            raise UserError(f"layer '{layer.name}' is a GRU: TFLite has no fused GRU op and kerasuite does "
-                            "not export its loop; use keras.layers.LSTM (exported as the fused LSTM op)")
+        wrapped = isinstance(layer, keras.layers.GRU) and not layer._inbound_nodes  # checked with its Bidirectional
+        if (isinstance(layer, keras.layers.GRU) and not wrapped) or isinstance(inner, keras.layers.GRU):
+            gru = inner if isinstance(inner, keras.layers.GRU) else layer
+            if gru.stateful:
+                raise UserError(f"layer '{layer.name}' is a stateful GRU: kerasuite exports a GRU unrolled, "
+                                "with no state between calls; rebuild it with stateful=False")
+            if _sequence_length(layer) is None:
+                raise UserError(f"layer '{layer.name}' is a GRU over sequences of no fixed length: TFLite has no "
+                                "fused GRU op, so kerasuite unrolls it over a fixed number of steps; give the "
+                                "model's input a fixed length, or use keras.layers.LSTM (the fused LSTM op)")
     if len(model.outputs) != 1:
         raise UserError(f"model '{model.name}' has {len(model.outputs)} outputs; the exporter checks one "
                         "output tensor (wrap the model to return the one that ships)")
@@ -85,6 +97,7 @@ def _swap(layer, conversions: list[str], lstm_graph: str):
     import keras
 
     from kerasuite.models.layers.bounded_mask_attention import BoundedMaskAttention
+    from kerasuite.models.layers.gather_embedding import GatherEmbedding
 
     if _is_lstm(layer):
         return _lstm_for_export(layer, lstm_graph, conversions, "LSTM", _sequence_length(layer))
@@ -94,11 +107,34 @@ def _swap(layer, conversions: list[str], lstm_graph: str):
                              for inner in (layer.forward_layer, layer.backward_layer))
         return keras.layers.Bidirectional(forward, backward_layer=backward, merge_mode=layer.merge_mode,
                                           name=layer.name)
+    if type(layer) is keras.layers.GRU:
+        conversions.append(f"GRU '{layer.name}' -> unrolled over {_sequence_length(layer)} steps (builtin ops, "
+                           "no state between calls; TFLite has no fused GRU)")
+        return keras.layers.GRU.from_config({**layer.get_config(), "unroll": True})
+    if isinstance(layer, keras.layers.Bidirectional) and type(layer.forward_layer) is keras.layers.GRU:
+        steps = _sequence_length(layer)
+        conversions.append(f"Bidirectional GRU '{layer.name}' -> unrolled over {steps} steps (builtin ops, "
+                           "no state between calls; TFLite has no fused GRU)")
+        forward, backward = (keras.layers.GRU.from_config({**inner.get_config(), "unroll": True})
+                             for inner in (layer.forward_layer, layer.backward_layer))
+        return keras.layers.Bidirectional(forward, backward_layer=backward, merge_mode=layer.merge_mode,
+                                          name=layer.name)
+    if type(layer) is keras.layers.Embedding:
+        conversions.append(f"Embedding '{layer.name}' -> GatherEmbedding (one GATHER; no negative-id wrap, whose "
+                           "int32 SELECT_V2 TFLM lacks)")
+        return GatherEmbedding.from_config(layer.get_config())
     if type(layer) is keras.layers.MultiHeadAttention:
         conversions.append(f"MultiHeadAttention '{layer.name}' -> BoundedMaskAttention (mask penalty 20, "
                            "int8-representable)")
         return BoundedMaskAttention.from_config(layer.get_config())
     return layer.__class__.from_config(layer.get_config())
+
+
+def _swap_is_optional(layer) -> bool:
+    """A swap that only widens where the file runs (the model exports without it)."""
+    import keras
+
+    return type(layer) is keras.layers.Embedding
 
 
 def _needs_swap(layer, lstm_graph: str) -> bool:
@@ -109,8 +145,9 @@ def _needs_swap(layer, lstm_graph: str) -> bool:
     inner = getattr(layer, "forward_layer", None)
     if lstm_graph == "unrolled" and (_is_lstm(layer) or _is_lstm(inner)):
         return True
-    return (type(layer) in (keras.layers.LSTM, keras.layers.MultiHeadAttention)
-            or (isinstance(layer, keras.layers.Bidirectional) and type(inner) is keras.layers.LSTM)
+    return (type(layer) in (keras.layers.LSTM, keras.layers.MultiHeadAttention, keras.layers.GRU,
+                            keras.layers.Embedding)
+            or (isinstance(layer, keras.layers.Bidirectional) and type(inner) in (keras.layers.LSTM, keras.layers.GRU))
             or (isinstance(layer, FusableLSTM) and layer.unroll))
 
 
@@ -119,24 +156,38 @@ def prepare_for_export(model, lstm_graph: str = "fused") -> PreparedModel:
     and direction) or ``unrolled`` (builtin ops per time step, stateless; needs a fixed length)."""
     import keras
 
-    from kerasuite.models.layers.fusable_lstm import FusableLSTM
-
     refuse_unexportable(model)
     conversions: list[str] = []
     prepared = model
-    if any(_needs_swap(layer, lstm_graph) for layer in all_layers(model)):
+    swapped = [layer for layer in all_layers(model) if _needs_swap(layer, lstm_graph)]
+    if swapped:
         try:  # a subclassed model cannot be cloned: its call() is Python, not a graph of layers
             prepared = keras.models.clone_model(model, clone_function=lambda layer: _swap(layer, conversions, lstm_graph),
                                                 recursive=True)
         except UserError:
             raise
         except Exception as error:
-            raise UserError(f"model '{model.name}': cannot rebuild it with exportable LSTM/attention layers "
+            if all(_swap_is_optional(layer) for layer in swapped):
+                conversions[:] = [f"Embedding layers kept as Keras' own (model '{model.name}' cannot be cloned: "
+                                  "subclassed): their negative-id wrap exports as int32 SELECT_V2, which TFLM lacks"]
+                return _functional(model, model, conversions)
+            raise UserError(f"model '{model.name}': cannot rebuild it with exportable LSTM/GRU/attention/embedding layers "
                             "(subclassed models cannot be cloned; build it as a functional or Sequential model): "
                             f"{type(error).__name__}: {' '.join(str(error).split())[:160]}") from None
         prepared.set_weights(model.get_weights())
+    return _functional(prepared, model, conversions)
+
+
+def _functional(prepared, model, conversions: list[str]) -> PreparedModel:
+    """``prepared`` with its inputs keyed by name and one output; the batch its LSTMs need."""
+    import keras
+
+    from kerasuite.models.layers.fusable_lstm import FusableLSTM
+
     inputs = {tensor.name: tensor for tensor in prepared.inputs}
     if isinstance(prepared, keras.Sequential) or not isinstance(prepared.input, dict):
         prepared = keras.Model(inputs, prepared.outputs[0], name=model.name)
-    fused = any(isinstance(layer, FusableLSTM) for layer in all_layers(prepared))
-    return PreparedModel(prepared, conversions, 1 if fused else None)
+    # Recurrent layers start from a zero state shaped by the batch: a batch baked into the graph
+    # makes that a constant (the fused LSTM op needs one; TFLM's FILL takes no computed shape).
+    recurrent = any(isinstance(layer, (FusableLSTM, keras.layers.GRU)) for layer in all_layers(prepared))
+    return PreparedModel(prepared, conversions, 1 if recurrent else None)

@@ -2,7 +2,8 @@
 
 LSTMs are :class:`FusableLSTM`, so the exported TFLite graph holds one fused
 ``UNIDIRECTIONAL_SEQUENCE_LSTM`` op per direction and layer (with a fixed export batch size).
-GRUs are Keras' own: TFLite has no fused GRU, so they convert to a ``WHILE`` loop of builtin ops.
+GRUs are Keras' own: TFLite has no fused GRU, so the exporter unrolls them over the sequence length
+(builtin ops per step, kerasuite/export/prepare.py).
 
 Padding is handled after the recurrence (the fused op takes no mask): the embedding emits no
 Keras mask, and the pooled average (or maximum) covers real tokens only. Because the sequences are padded at

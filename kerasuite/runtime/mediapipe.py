@@ -37,7 +37,10 @@ def applicability(mode: str, description: dict) -> str | None:
 
     kind = MEDIAPIPE_TASKS.get(description.get("task", ""))
     if kind is None:
-        return f"MediaPipe Tasks has no classifier for {description.get('task', 'this task')}"
+        task = description.get("task")
+        return (f"MediaPipe Tasks has no classifier for {task}" if task else
+                "MediaPipe Tasks judges the files of kerasuite's classifier tasks (image, text, keyword "
+                "spotting), whose bundles carry the metadata it reads; this file is from no named task")
     inputs, outputs = description.get("inputs", []), description.get("outputs", [])
     if any(t["name"] == "ngram_ids" for t in inputs):
         return "the ngram family's hashed n-gram ids: MediaPipe's text tokenizers produce word ids only"

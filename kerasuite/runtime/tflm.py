@@ -58,13 +58,17 @@ NOT_TFLM_MODES = {
 
 
 def applicability(mode: str, description: dict) -> str | None:
-    """None when TFLM judges this mode's file, else why not (recorded as ``not_applicable``)."""
+    """None when TFLM judges this mode's file, else why not (recorded as ``not_applicable``).
+    ``description["tflm"]`` is ``export.tflm``: auto (the microcontroller tasks' files), on, off."""
     if mode in NOT_TFLM_MODES:
         return NOT_TFLM_MODES[mode]
+    wanted = description.get("tflm", "auto")
+    if wanted == "off":
+        return "turned off (export.tflm=off; --tflm off)"
     task = description.get("task")
-    if task not in MICROCONTROLLER_TASKS:
-        return (f"tflm judges the microcontroller tasks ({', '.join(MICROCONTROLLER_TASKS)}); "
-                f"this file is from {task or 'no named task'}")
+    if wanted == "auto" and task not in MICROCONTROLLER_TASKS:
+        return (f"tflm judges the microcontroller tasks ({', '.join(MICROCONTROLLER_TASKS)}) unless asked; "
+                f"this file is from {task or 'no named task'}: export.tflm=on (--tflm on) judges it on TFLM too")
     return None
 
 

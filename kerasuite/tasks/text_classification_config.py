@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from kerasuite.config import ConfigError, DataConfig, ModelConfig, RunConfig, TaskSpec
+from kerasuite.config import DataConfig, ModelConfig, TaskSpec
 from kerasuite.data.settings import TextDataConfig
 from kerasuite.hparams import LstmConfig, NgramConfig, TransformerConfig
 
@@ -29,14 +29,6 @@ class TextModels(ModelConfig):
     lstm: LstmConfig = field(default_factory=LstmConfig)
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
     ngram: NgramConfig = field(default_factory=NgramConfig)
-
-
-def check(config: RunConfig) -> None:
-    if config.model.family == "lstm" and config.model.lstm.cell == "gru" and "int8" in config.export.modes:
-        # TFLite has no fused GRU, and the converter process crashes (SIGSEGV) quantizing the
-        # GRU's WHILE loop to int8.
-        raise ConfigError("model.lstm.cell=gru: int8 export is not supported for GRUs; "
-                          "use model.lstm.cell=lstm or --export float32,float16,dynamic")
 
 
 SPEC = TaskSpec(
@@ -66,5 +58,4 @@ SPEC = TaskSpec(
         "ngram": {"data.text.standardize": "lower", "train.epochs": 10, "train.lr_schedule": "cosine",
                   "train.batch_size": 32},
     },
-    check=check,
 )

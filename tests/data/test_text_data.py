@@ -149,6 +149,3 @@ def test_cli_exits_2_with_one_line_for_bad_text_input(tmp_path, capsys):
     done = run_main(capsys, "--task", "text_classification", "--data", "synthetic:topics", "--run-dir", str(tmp_path / "run3"),
                     "--set", "model.lstm.cell=rnn", "data.text.max_tokens=50", "data.text.sequence_length=4")
     assert_one_line_error(done, 2, "model.lstm.cell")
-    done = run_main(capsys, "--task", "text_classification", "--data", "synthetic:topics", "--run-dir", str(tmp_path / "run4"),
-                    "--model", "lstm", "--export", "float32,int8", "--set", "model.lstm.cell=gru", "data.text.max_tokens=50")
-    assert_one_line_error(done, 2, "model.lstm.cell=gru", "int8")

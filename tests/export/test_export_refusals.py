@@ -92,14 +92,20 @@ def test_custom_layer_needs_its_module_and_exports_with_it(tmp_path):
     assert "TANH" in assert_builtin_only(tmp_path / "bundle" / "model_float32.tflite")
 
 
-def test_gru_is_refused_in_one_line(tmp_path):
+def test_a_gru_it_cannot_unroll_is_refused_in_one_line(tmp_path):
     import keras
 
-    model = keras.Sequential([keras.Input((5, 3), name="x"), keras.layers.GRU(4, name="recurrent"),
+    model = keras.Sequential([keras.Input((None, 3), name="x"), keras.layers.GRU(4, name="recurrent"),
                               keras.layers.Dense(2)])
     paths = save_case(tmp_path, model, {"x": RNG.normal(size=(8, 5, 3)).astype("float32")}, train=False)
     done = export_cli(paths, tmp_path / "bundle", modes="float32")
-    assert_one_line_error(done, 2, "recurrent", "GRU")
+    assert_one_line_error(done, 2, "recurrent", "GRU", "fixed length")
+    stateful = keras.Sequential([keras.Input(batch_shape=(8, 5, 3), name="x"),
+                                 keras.layers.GRU(4, stateful=True, name="remembers"), keras.layers.Dense(2)])
+    paths = save_case(tmp_path, stateful, {"x": RNG.normal(size=(8, 5, 3)).astype("float32")}, train=False)
+    done = export_cli(paths, tmp_path / "bundle", modes="float32")
+    assert_one_line_error(done, 2, "remembers", "stateful")
+    assert not (tmp_path / "bundle").exists()
 
 
 def test_masked_attention_encoder_keeps_int8_agreement(tmp_path):

@@ -169,3 +169,87 @@ def test_conv1d_audio_model(tmp_path):
     signature, parity = read_bundle(out)
     _passed_everywhere(signature, parity, ("float32", "int8"))
     assert "CONV_2D" in assert_builtin_only(out / "model_int8.tflite")  # TFLite runs Conv1D as a 2-D conv
+
+
+def test_gru_is_unrolled_and_runs_on_every_runtime_tflm_included(tmp_path):
+    """TFLite has no fused GRU: the exporter unrolls it over its fixed length (builtin ops, batch 1,
+    so the zero state is a constant TFLM can take), and --tflm on proves it on TFLM too."""
+    import keras
+
+    keras.utils.set_random_seed(4)
+    sequence = keras.Input((8, 3), name="sequence")
+    hidden = keras.layers.Bidirectional(keras.layers.GRU(4, return_sequences=True), name="both_ways")(sequence)
+    last = keras.layers.GRU(4, name="summary")(hidden)
+    model = keras.Model(sequence, keras.layers.Dense(2, activation="softmax")(last))
+    values = np.random.default_rng(4).normal(size=(128, 8, 3)).astype("float32")
+    paths = save_case(tmp_path, model, {"sequence": values}, (values[:, :, 0].sum(1) > 0).astype("int64"))
+    out = tmp_path / "bundle"
+    # a tiny model, briefly trained: an int8 flip of one of 64 held-out examples is 1.6 points
+    done = export_cli(paths, out, "--tflm", "on", "--tolerance", "int8.min_agreement=0.9",
+                      "--tolerance", "int8.max_metric_drop=0.05")
+    assert done.returncode == 0, done.stderr[-2000:]
+    signature, parity = read_bundle(out)
+    _passed_everywhere(signature, parity, ("float32", "int8"))
+    assert parity["float32"]["max_abs_diff"] < 1e-4
+    for mode in ("float32", "int8"):
+        ops = assert_builtin_only(out / f"model_{mode}.tflite")
+        assert "WHILE" not in ops and "FILL" not in ops, ops
+        assert parity[mode]["runtimes"]["tflm"]["status"] == "passed", parity[mode]["runtimes"]["tflm"]
+        assert signature["modes"][mode]["inputs"][0]["shape"][0] == 1
+    conversions = signature["conversions"]
+    assert sum("unrolled over 8 steps" in text for text in conversions) == 2, conversions
+    assert (out / "model_int8.cc").is_file()  # firmware files for a file TFLM ran
+
+
+def test_embedding_models_reach_tflm_only_when_asked(tmp_path):
+    """Keras' Embedding wraps negative ids with an int32 SELECT_V2 TFLM cannot run; the exporter
+    looks ids up with one GATHER instead. A model from no task is judged on TFLM with --tflm on;
+    without it the verdict says how to ask."""
+    import keras
+
+    keras.utils.set_random_seed(5)
+    ids = keras.Input((6,), dtype="int32", name="ids")
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(40, 8, name="words")(ids))
+    model = keras.Model(ids, keras.layers.Dense(3, activation="softmax")(pooled))
+    rows = tokens(96, 6, 40, seed=5)
+    paths = save_case(tmp_path, model, {"ids": rows}, rows[:, 0] % 3)
+    asked, default = tmp_path / "asked", tmp_path / "default"
+    loose = ("--tolerance", "int8.min_agreement=0.9", "--tolerance", "int8.max_metric_drop=0.05")  # near ties
+    done = export_cli(paths, asked, "--tflm", "on", *loose, modes="int8")
+    assert done.returncode == 0, done.stderr[-2000:]
+    signature, parity = read_bundle(asked)
+    assert parity["int8"]["runtimes"]["tflm"]["status"] == "passed", parity["int8"]["runtimes"]["tflm"]
+    ops = ops_of(asked / "model_int8.tflite")
+    assert "GATHER" in ops and "SELECT_V2" not in ops and "SELECT" not in ops, ops
+    assert any("Embedding 'words' -> GatherEmbedding" in text for text in signature["conversions"])
+    done = export_cli(paths, default, *loose, modes="int8")
+    assert done.returncode == 0, done.stderr[-2000:]
+    _, parity = read_bundle(default)
+    tflm = parity["int8"]["runtimes"]["tflm"]
+    assert tflm["status"] == "not_applicable" and "--tflm on" in tflm["reason"], tflm
+    mediapipe = parity["int8"]["runtimes"]["mediapipe"]
+    assert "None" not in mediapipe["reason"] and "no named task" in mediapipe["reason"], mediapipe
+
+
+def test_a_file_tflm_cannot_run_fails_naming_the_op_without_an_int8_diagnosis(tmp_path):
+    """Discretization exports as BUCKETIZE, which TFLM lacks: with --tflm on both modes fail (exit 1)
+    naming the op and the file by its own name, and no per-layer int8 diagnosis is run or blamed:
+    the file's numbers agree, the runtime cannot load it."""
+    import keras
+
+    x = keras.Input((3,), name="x")
+    bins = keras.layers.Discretization(bin_boundaries=[-1.0, 0.0, 1.0], name="bins")(x)
+    looked_up = keras.layers.Flatten()(keras.layers.Embedding(4, 2)(bins))
+    model = keras.Model(x, keras.layers.Dense(3, activation="softmax")(keras.layers.Concatenate()([looked_up, x])))
+    values = np.random.default_rng(7).normal(size=(128, 3)).astype("float32")
+    paths = save_case(tmp_path, model, {"x": values}, np.digitize(values[:, 0], [-0.5, 0.5]))
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out, "--tflm", "on", "--tolerance", "int8.min_agreement=0.9",
+                      "--tolerance", "int8.max_metric_drop=0.05")
+    assert done.returncode == 1, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "BUCKETIZE" in lines[0] and "largest int8 error" not in lines[0], lines
+    assert "staging" not in lines[0] and "model_int8.tflite: TFLM cannot load it" in lines[0], lines
+    _, parity = read_bundle(out)
+    assert "diagnosis" not in parity["int8"]
+    assert parity["int8"]["runtimes"]["litert_interpreter"]["status"] == "passed"

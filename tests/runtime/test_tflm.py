@@ -99,11 +99,16 @@ def _with_int8_log_restored(path):
     path.write_bytes(bytes(builder.Output()))
 
 
-def test_dynamic_and_float16_are_refused_with_the_reason():
+def test_which_files_tflm_judges_and_why_not():
     assert "no hybrid kernels" in applicability("dynamic", {"task": "keyword_spotting"})
     assert "float16" in applicability("float16", {"task": "image_classification"})
     assert applicability("int8", {"task": "keyword_spotting"}) is None
     assert "microcontroller tasks" in applicability("int8", {"task": "retrieval"})
+    assert "--tflm on" in applicability("int8", {"task": None})
+    assert applicability("int8", {"task": None, "tflm": "on"}) is None
+    assert applicability("float32", {"task": "retrieval", "tflm": "on"}) is None
+    assert "no hybrid kernels" in applicability("dynamic", {"task": None, "tflm": "on"})
+    assert "turned off" in applicability("int8", {"task": "keyword_spotting", "tflm": "off"})
 
 
 def _tokens(count: int, seed: int) -> np.ndarray:
