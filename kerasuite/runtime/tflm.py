@@ -257,10 +257,12 @@ class TFLMModel:
         return _dequantize(np.array(self.interpreter.get_output(0)), self.output)
 
     def run_one(self, example: dict[str, np.ndarray]) -> np.ndarray:
-        """One example (leading batch dimension of 1 or none) -> its output row."""
+        """One example (leading batch dimension of 1 or none) -> its output without the batch
+        dimension, in the output's own shape (a [1, H, W, C] map stays [H, W, C])."""
         if self.reset_between_calls:
             self.interpreter.reset()
-        return self._invoke(example).reshape(-1)
+        output = self._invoke(example)
+        return output[0] if output.ndim > 1 and output.shape[0] == 1 else output.reshape(-1)
 
     def predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         missing = sorted(set(self.names) - set(inputs)) if len(self.names) > 1 else []

@@ -229,3 +229,20 @@ def test_a_file_tflm_cannot_load_fails_its_verdict_in_one_line_naming_the_op(lst
     dynamic, _ = runtimes.judge(paths["dynamic"], "dynamic", {"task": "text_classification"}, tokens,
                                 np.zeros((2, 3)), lambda got: {}, runtimes={"tflm": runtimes.RUNTIMES["tflm"]})
     assert dynamic["tflm"]["status"] == "not_applicable" and "hybrid" in dynamic["tflm"]["reason"]
+
+
+def test_a_map_output_keeps_its_shape(tmp_path):
+    """A [batch, H, W, C] output (segmentation-like) comes back in that shape from TFLM, equal to
+    LiteRT's; flattened rows once made such a file fail on TFLM for a shape mismatch."""
+    keras.utils.set_random_seed(9)
+    image = keras.Input((6, 6, 2), name="image")
+    model = keras.Model(image, keras.layers.Conv2D(3, 1, activation="softmax")(image))
+    model.save(tmp_path / "map.keras")
+    values = np.random.default_rng(9).normal(size=(4, 6, 6, 2)).astype("float32")
+    np.savez(tmp_path / "representative.npz", input__image=values)
+    path = tmp_path / "map_float32.tflite"
+    tflite.convert_modes(tmp_path / "map.keras", {"float32": path}, tmp_path / "representative.npz")
+    got = TFLMModel(path).predict({"image": values})
+    assert got.shape == (4, 6, 6, 3)
+    np.testing.assert_allclose(got, TFLiteModel(path).predict({"image": values}), atol=1e-5)
+    np.testing.assert_allclose(got, np.asarray(model(values)), atol=1e-5)
