@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="on: also judge the float32 and int8 files on TensorFlow Lite Micro (the "
                              "microcontroller proof, its arena bytes and firmware files; a file TFLM cannot "
                              "run then fails). auto (default) and off: not for a model from no kerasuite task")
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help="bake a batch of N into every file (1 is what microcontrollers run; it folds away "
+                             "the shape arithmetic of a batch unknown until run time); default: a dynamic batch, "
+                             "1 for models with LSTMs or GRUs")
     parser.add_argument("--golden-examples", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     return parser
@@ -132,6 +136,8 @@ def check_usage(args: argparse.Namespace) -> dict:
             raise UserError(f"--custom-objects {module}: no such module on the Python path")
     if args.golden_examples < 1 or args.threads < 1:
         raise UserError("--golden-examples and --threads must be at least 1")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UserError(f"--batch-size {args.batch_size}: must be at least 1")
     out = Path(args.out) if args.out else Path("exports") / model_path.stem
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
@@ -173,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"converting {', '.join(checked['modes'])} in a child process and checking parity", flush=True)
     try:
         report = export_model(model, representative=checked["representative"], heldout=checked["heldout"],
-                              out=checked["out"], labels=checked["labels"], options=options, info=info)
+                              out=checked["out"], labels=checked["labels"], options=options, info=info,
+                              batch_size=args.batch_size)
     except UserError as error:
         message = str(error)
         for flag, key in (("--representative", "representative:"), ("--heldout", "heldout:")):

@@ -37,6 +37,11 @@ FAILED_NODE = re.compile(r"Node (\w+) \(number (\d+)\) failed to (prepare|invoke
 MISSING_OP = re.compile(r"Didn't find op for builtin opcode '(\w+)'")
 STATEFUL_OPS = ("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "UNIDIRECTIONAL_SEQUENCE_RNN",
                 "VAR_HANDLE", "ASSIGN_VARIABLE", "READ_VARIABLE")
+# Ops a graph with a batch unknown until run time uses to compute shapes; with a batch baked in
+# (TFLM runs batch 1 anyway) the converter folds them away.
+SHAPE_ARITHMETIC_OPS = ("SHAPE", "REDUCE_PROD", "FILL", "BROADCAST_ARGS")
+SHAPE_ARITHMETIC_HINT = ("; it computes shapes for a batch unknown until run time: a file converted with a "
+                         "fixed batch (--batch-size 1, export_model(batch_size=1)) has none")
 # MicroMutableOpResolver method names that do not follow CamelCase of the builtin name.
 RESOLVER_EXCEPTIONS = {
     "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM",
@@ -105,7 +110,8 @@ def failure_reason(native_lines: list[str], error: Exception) -> str:
     for line in text:
         match = MISSING_OP.search(line)
         if match:
-            return f"op {match.group(1)} is not a TFLM builtin (\"{line}\")"
+            hint = SHAPE_ARITHMETIC_HINT if match.group(1) in SHAPE_ARITHMETIC_OPS else ""
+            return f"op {match.group(1)} is not a TFLM builtin (\"{line}\"){hint}"
         match = FAILED_NODE.search(line)
         if match:
             op = f"op {match.group(1)} (node {match.group(2)}) failed to {match.group(3)}"

@@ -52,6 +52,8 @@ def test_usage_mistakes_are_one_line_before_tensorflow(tmp_path):
         (["--representative", str(paths["representative"]), "--custom-objects", "no_such_module_here"],
          "no_such_module_here"),
         (["--representative", str(paths["representative"]), "--labels", str(tmp_path / "nolabels.txt")], "nolabels.txt"),
+        (["--representative", str(paths["representative"]), "--batch-size", "0"], "--batch-size"),
+        (["--representative", str(paths["representative"]), "--tflm", "maybe"], "--tflm"),
     ]
     for extra, culprit in cases:
         done = export_cli_without_tensorflow(str(paths["model"]), *extra, "--out", str(tmp_path / "b"))

@@ -253,3 +253,27 @@ def test_a_file_tflm_cannot_run_fails_naming_the_op_without_an_int8_diagnosis(tm
     _, parity = read_bundle(out)
     assert "diagnosis" not in parity["int8"]
     assert parity["int8"]["runtimes"]["litert_interpreter"]["status"] == "passed"
+
+
+def test_a_fixed_batch_folds_the_shape_ops_tflm_lacks(tmp_path):
+    """Keras' Attention computes shapes for a batch unknown until run time (REDUCE_PROD, which TFLM
+    lacks): TFLM fails the file and says a fixed batch folds it; --batch-size 1 does, and passes."""
+    import keras
+
+    keras.utils.set_random_seed(8)
+    sequence = keras.Input((6, 4), name="sequence")
+    attended = keras.layers.Attention()([sequence, sequence])
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Dense(8, activation="relu")(attended))
+    model = keras.Model(sequence, keras.layers.Dense(2, activation="softmax")(pooled))
+    values = np.random.default_rng(8).normal(size=(64, 6, 4)).astype("float32")
+    paths = save_case(tmp_path, model, {"sequence": values}, (values[:, :, 0].sum(1) > 0).astype("int64"))
+    done = export_cli(paths, tmp_path / "dynamic", "--tflm", "on", modes="float32")
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "REDUCE_PROD" in done.stderr and "--batch-size 1" in done.stderr, done.stderr[-2000:]
+    out = tmp_path / "fixed"
+    done = export_cli(paths, out, "--tflm", "on", "--batch-size", "1", modes="float32")
+    assert done.returncode == 0, done.stderr[-2000:]
+    signature, parity = read_bundle(out)
+    assert parity["float32"]["runtimes"]["tflm"]["status"] == "passed" and parity["float32"]["max_abs_diff"] < 1e-4
+    assert "REDUCE_PROD" not in ops_of(out / "model_float32.tflite")
+    assert signature["modes"]["float32"]["inputs"][0]["shape"][0] == 1

@@ -15,7 +15,7 @@ from kerasuite.export.c_array import bytes_from_c_source
 from kerasuite.models.layers.gather_embedding import GatherEmbedding
 from kerasuite.models.sequence import build_sequence_classifier
 from kerasuite.runtime.interpreter import TFLiteModel
-from kerasuite.runtime.tflm import TFLMError, TFLMModel, applicability, needs_reset
+from kerasuite.runtime.tflm import TFLMError, TFLMModel, applicability, failure_reason, needs_reset
 
 LENGTH, VOCABULARY = 10, 30
 
@@ -246,3 +246,11 @@ def test_a_map_output_keeps_its_shape(tmp_path):
     assert got.shape == (4, 6, 6, 3)
     np.testing.assert_allclose(got, TFLiteModel(path).predict({"image": values}), atol=1e-5)
     np.testing.assert_allclose(got, np.asarray(model(values)), atol=1e-5)
+
+
+def test_a_missing_shape_op_says_a_fixed_batch_folds_it():
+    missing = ["tensorflow/lite/micro/micro_op_resolver.cc:42 Didn't find op for builtin opcode 'REDUCE_PROD'"]
+    reason = failure_reason(missing, RuntimeError("failed"))
+    assert reason.startswith("op REDUCE_PROD is not a TFLM builtin") and "--batch-size 1" in reason, reason
+    other = failure_reason(["Didn't find op for builtin opcode 'GELU'"], RuntimeError("failed"))
+    assert other.startswith("op GELU is not a TFLM builtin") and "batch" not in other, other
