@@ -189,8 +189,9 @@ def export_model(
     labels = list(labels) if labels is not None else None
     keras_outputs = predict_keras(model, check_inputs)
     spec = output_spec or generic_output_spec(keras_outputs, targets, labels)
-    if labels is not None and keras_outputs.ndim == 2 and len(labels) != keras_outputs.shape[1]:
-        raise UserError(f"labels: {len(labels)} labels but the model outputs {keras_outputs.shape[1]} values")
+    if labels is not None and keras_outputs.ndim >= 2 and len(labels) != keras_outputs.shape[-1]:
+        raise UserError(f"labels: {len(labels)} labels but the model outputs {keras_outputs.shape[-1]} values"
+                        + (" per position" if keras_outputs.ndim > 2 else ""))
     batch = batch_size if batch_size is not None else prepared.batch_size
 
     out = Path(out)
@@ -255,6 +256,8 @@ def export_model(
         classes = spec.class_targets
         if classes is None and spec.agreement is not None and spec.agreement.name == "top1_agreement":
             classes = np.argmax(keras_outputs, -1)
+        if classes is not None and np.ndim(classes) != 1:  # a map: no one class per example to cover
+            classes = None
         picked = golden_indices(len(keras_outputs), options.golden_examples, classes)
         for mode in modes:
             golden_diff = float(np.max(np.abs(reference_outputs[mode][picked] - keras_outputs[picked]), initial=0.0))

@@ -110,7 +110,7 @@ def _near_tie_note(result: dict[str, Any]) -> str:
     margins = result.get("disagreements")
     if not margins or not margins["count"]:
         return ""
-    return (f" ({margins['count']} examples differ; Keras's own top-2 probability gap on them: median "
+    return (f" ({margins['count']} {margins.get('unit', 'examples')} differ; Keras's own top-2 probability gap on them: median "
             f"{margins['keras_top2_gap_median']:.3f}, max {margins['keras_top2_gap_max']:.3f})")
 
 
@@ -119,10 +119,11 @@ def _disagreement_margins(keras_outputs: np.ndarray, candidate_outputs: np.ndarr
     top-1 agreement made of near ties (a gap below the file's output resolution) is a different
     finding from one made of confident decisions turned over."""
     ranked = np.sort(keras_outputs, axis=-1)
-    gaps = ranked[:, -1] - ranked[:, -2]
+    gaps = ranked[..., -1] - ranked[..., -2]  # one per decision: per example, or per position of a map
     differ = np.argmax(keras_outputs, axis=-1) != np.argmax(candidate_outputs, axis=-1)
     return {
         "count": int(differ.sum()),
+        "unit": "examples" if differ.ndim == 1 else "map positions",
         "keras_top2_gap_median": float(np.median(gaps[differ])) if differ.any() else None,
         "keras_top2_gap_max": float(gaps[differ].max()) if differ.any() else None,
         "keras_top2_gap_median_all": float(np.median(gaps)),

@@ -54,24 +54,26 @@ class OutputSpec:
 
 def looks_like_class_scores(outputs: np.ndarray, labels: list[str] | None = None,
                             targets: np.ndarray | None = None) -> bool:
-    """A [batch, classes] output with classes >= 2 that is a probability vector per row, or
-    whose width matches the labels, or that integer class targets index."""
+    """A [batch, classes] output, or a map of them ([batch, ..., classes]: one decision per
+    position, as a segmentation model makes), with classes >= 2 that is a probability vector along
+    its last axis, or whose last axis matches the labels, or that integer class targets index."""
     outputs = np.asarray(outputs)
-    if outputs.ndim != 2 or outputs.shape[1] < 2:
+    if outputs.ndim < 2 or outputs.shape[-1] < 2:
         return False
-    if labels is not None and len(labels) == outputs.shape[1]:
+    if labels is not None and len(labels) == outputs.shape[-1]:
         return True
-    if targets is not None and _is_class_target(targets, outputs.shape[1]):
+    if targets is not None and _is_class_target(targets, outputs):
         return True
     rows = outputs.astype(np.float64)
-    return bool(np.all(rows >= -1e-6) and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3))
+    return bool(np.all(rows >= -1e-6) and np.allclose(rows.sum(axis=-1), 1.0, atol=1e-3))
 
 
-def _is_class_target(targets: np.ndarray, classes: int) -> bool:
+def _is_class_target(targets: np.ndarray, outputs: np.ndarray) -> bool:
+    """Integer class indices, one per decision the output makes (its shape without the classes)."""
     targets = np.asarray(targets)
-    if targets.ndim != 1 or targets.size == 0 or not np.all(np.isfinite(targets)):
+    if targets.shape != outputs.shape[:-1] or targets.size == 0 or not np.all(np.isfinite(targets)):
         return False
-    return bool(np.all(targets == np.round(targets)) and targets.min() >= 0 and targets.max() < classes)
+    return bool(np.all(targets == np.round(targets)) and targets.min() >= 0 and targets.max() < outputs.shape[-1])
 
 
 def generic_output_spec(keras_outputs: np.ndarray, targets: np.ndarray | None = None,
@@ -80,8 +82,9 @@ def generic_output_spec(keras_outputs: np.ndarray, targets: np.ndarray | None = 
     with class targets), anything else is compared by value (and RMSE with targets)."""
     keras_outputs = np.asarray(keras_outputs)
     if looks_like_class_scores(keras_outputs, labels, targets):
-        meaning = "class scores, in labels.txt order" if labels else "class scores"
-        if targets is not None and _is_class_target(targets, keras_outputs.shape[1]):
+        meaning = "class scores" + (" at every position of a map (last axis)" if keras_outputs.ndim > 2 else "") \
+            + (", in labels.txt order" if labels else "")
+        if targets is not None and _is_class_target(targets, keras_outputs):
             class_targets = np.asarray(targets).astype(np.int64)
             return OutputSpec(meaning, "accuracy", True, TOP1,
                               lambda outputs: {"accuracy": float(np.mean(np.argmax(outputs, -1) == class_targets))},

@@ -127,3 +127,26 @@ def test_a_failed_top1_agreement_says_how_close_keras_was_on_the_examples_that_d
         "agreement 0.5000 < 0.98 (2 examples differ; Keras's own top-2 probability gap on them: median 0.015, max 0.020)"]
     agreeing = compare(OutputSpec(agreement=TOP1), keras_outputs, keras_outputs, ModeTolerance(min_agreement=0.98))
     assert agreeing["passed"] and "disagreements" not in agreeing
+
+
+def test_a_map_of_class_scores_is_judged_per_position():
+    """A segmentation-like [batch, H, W, classes] output: top-1 agreement and accuracy per
+    position, and the near-tie note counts positions, not examples."""
+    from kerasuite.config import ModeTolerance
+    from kerasuite.export.parity import compare
+    from kerasuite.export.spec import generic_output_spec, looks_like_class_scores
+
+    rng = np.random.default_rng(3)
+    scores = rng.dirichlet(np.ones(3), size=(2, 4, 5)).astype(np.float32)  # 40 positions
+    targets = np.argmax(scores, -1)
+    targets[0, 0, 0] = (targets[0, 0, 0] + 1) % 3  # one position the model gets wrong
+    spec = generic_output_spec(scores, targets, ["sky", "road", "car"])
+    assert spec.agreement is not None and spec.metric == "accuracy" and "every position of a map" in spec.meaning
+    assert spec.score(scores) == {"accuracy": pytest.approx(39 / 40)}
+    flipped = scores.copy()
+    flipped[1, 2, 3] = flipped[1, 2, 3][::-1] if np.argmax(flipped[1, 2, 3]) != 1 else np.roll(flipped[1, 2, 3], 1)
+    checked = compare(spec, scores, flipped, ModeTolerance(min_agreement=0.98))
+    assert checked["agreement"] == pytest.approx(39 / 40) and not checked["passed"]
+    assert checked["disagreements"]["count"] == 1 and "1 map positions differ" in checked["failures"][0]
+    assert not looks_like_class_scores(rng.normal(size=(2, 4, 5, 3)))  # a feature map is compared by value
+    assert generic_output_spec(rng.normal(size=(2, 4, 5, 3))).agreement is None

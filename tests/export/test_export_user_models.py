@@ -277,3 +277,27 @@ def test_a_fixed_batch_folds_the_shape_ops_tflm_lacks(tmp_path):
     assert parity["float32"]["runtimes"]["tflm"]["status"] == "passed" and parity["float32"]["max_abs_diff"] < 1e-4
     assert "REDUCE_PROD" not in ops_of(out / "model_float32.tflite")
     assert signature["modes"]["float32"]["inputs"][0]["shape"][0] == 1
+
+
+def test_a_segmentation_map_is_judged_per_pixel_on_every_runtime(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(10)
+    image = keras.Input((8, 8, 2), name="image")
+    hidden = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(image)
+    model = keras.Model(image, keras.layers.Conv2D(3, 1, activation="softmax")(hidden))
+    values = np.random.default_rng(10).normal(size=(32, 8, 8, 2)).astype("float32")
+    pixels = (values[..., 0] > 0).astype("int64") + (values[..., 1] > 1).astype("int64")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(values, pixels, epochs=5, verbose=0)
+    paths = save_case(tmp_path, model, {"image": values}, train=False)
+    np.savez(paths["heldout"], image=values, target=pixels)
+    (tmp_path / "labels.txt").write_text("ground\nwater\nrock\n")
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out, "--tflm", "on", "--labels", str(tmp_path / "labels.txt"), modes="float32")
+    assert done.returncode == 0, done.stderr[-2000:]
+    signature, parity = read_bundle(out)
+    _passed_everywhere(signature, parity, ("float32",))
+    assert parity["float32"]["top1_agreement"] == 1.0 and set(parity["float32"]["keras"]) == {"accuracy"}
+    assert parity["float32"]["runtimes"]["tflm"]["status"] == "passed"
+    assert "every position of a map" in signature["output"]["meaning"]
