@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="on: also judge the float32 and int8 files on TensorFlow Lite Micro (the "
                              "microcontroller proof, its arena bytes and firmware files; a file TFLM cannot "
                              "run then fails). auto (default) and off: not for a model from no kerasuite task")
+    parser.add_argument("--output", metavar="NAME",
+                        help="a model with several outputs: the one to export and prove (its name or index)")
     parser.add_argument("--batch-size", type=int, metavar="N",
                         help="bake a batch of N into every file (1 is what microcontrollers run; it folds away "
                              "the shape arithmetic of a batch unknown until run time); default: a dynamic batch, "
@@ -168,11 +170,16 @@ def run(args: argparse.Namespace) -> int:
     model_path = Path(args.model)
     refuse_unknown_classes(model_path, checked["config"])
     model = load_keras_file(model_path)
+    if args.output is not None:
+        from kerasuite.export.prepare import select_output
+
+        model = select_output(model, args.output)
     options = ExportConfig(modes=checked["modes"], allow_flex=args.allow_flex,
                            custom_layer_modules=tuple(args.custom_objects), golden_examples=args.golden_examples,
                            threads=args.threads, latency_runs=20, parity=checked["tolerances"], lstm=args.lstm,
                            tflm=args.tflm)
-    data = {"model_file": str(model_path), "representative": args.representative, "heldout": args.heldout}
+    data = {"model_file": str(model_path), "representative": args.representative, "heldout": args.heldout,
+            **({"output": args.output} if args.output is not None else {})}
     info = BundleInfo(title=f"{model.name} ({model_path.name})", model=model.name, data=data,
                       limits=["exported by python -m kerasuite.export from a user's model: kerasuite did not "
                               "train it and knows nothing of its data beyond the arrays given"])

@@ -60,8 +60,31 @@ def refuse_unexportable(model) -> None:
                                 "fused GRU op, so kerasuite unrolls it over a fixed number of steps; give the "
                                 "model's input a fixed length, or use keras.layers.LSTM (the fused LSTM op)")
     if len(model.outputs) != 1:
-        raise UserError(f"model '{model.name}' has {len(model.outputs)} outputs; the exporter checks one "
-                        "output tensor (wrap the model to return the one that ships)")
+        names = ", ".join(output_names(model))
+        raise UserError(f"model '{model.name}' has {len(model.outputs)} outputs ({names}); the exporter checks one "
+                        "output tensor: pick the one that ships with --output NAME (or wrap the model to return it)")
+
+
+def output_names(model) -> list[str]:
+    names = list(getattr(model, "output_names", None) or [])
+    return names if len(names) == len(model.outputs) else [str(index) for index in range(len(model.outputs))]
+
+
+def select_output(model, wanted: str):
+    """``model`` cut down to the output named ``wanted`` (an output name or its index)."""
+    import keras
+
+    names = output_names(model)
+    if wanted in names:
+        index = names.index(wanted)
+    elif wanted.isdigit() and int(wanted) < len(names):
+        index = int(wanted)
+    else:
+        raise UserError(f"--output {wanted}: model '{model.name}' has no such output (its outputs: {', '.join(names)})")
+    if len(names) == 1:
+        return model
+    inputs = model.input if isinstance(model.input, dict) else model.inputs
+    return keras.Model(inputs, model.outputs[index], name=model.name)
 
 
 def _is_lstm(layer) -> bool:

@@ -1,9 +1,12 @@
 """``python -m kerasuite.export`` on models kerasuite did not build: each exits as it should,
 converts to builtin ops only (fused LSTMs where there are LSTMs) and reports honest verdicts."""
 
+import json
+
 import numpy as np
 import pytest
 
+from helpers import assert_one_line_error
 from user_models import RNG, assert_builtin_only, export_cli, ops_of, read_bundle, save_case, tokens
 
 
@@ -301,3 +304,26 @@ def test_a_segmentation_map_is_judged_per_pixel_on_every_runtime(tmp_path):
     assert parity["float32"]["top1_agreement"] == 1.0 and set(parity["float32"]["keras"]) == {"accuracy"}
     assert parity["float32"]["runtimes"]["tflm"]["status"] == "passed"
     assert "every position of a map" in signature["output"]["meaning"]
+
+
+def test_a_multi_output_model_ships_the_output_named_with_output(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(11)
+    features = keras.Input((6,), name="features")
+    hidden = keras.layers.Dense(12, activation="relu")(features)
+    model = keras.Model(features, [keras.layers.Dense(1, name="price")(hidden),
+                                   keras.layers.Dense(3, activation="softmax", name="kind")(hidden)])
+    values = np.random.default_rng(11).normal(size=(64, 6)).astype("float32")
+    paths = save_case(tmp_path, model, {"features": values}, train=False)
+    done = export_cli(paths, tmp_path / "refused", modes="float32")
+    assert_one_line_error(done, 2, "2 outputs", "price, kind", "--output")
+    done = export_cli(paths, tmp_path / "nope", "--output", "colour", modes="float32")
+    assert_one_line_error(done, 2, "--output colour", "price, kind")
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out, "--output", "kind", modes="float32")
+    assert done.returncode == 0, done.stderr[-2000:]
+    signature, parity = read_bundle(out)
+    assert parity["float32"]["passed"] and parity["float32"]["top1_agreement"] == 1.0
+    assert signature["modes"]["float32"]["outputs"][0]["shape"][-1] == 3
+    assert json.loads((out / "provenance.json").read_text())["data"]["output"] == "kind"
