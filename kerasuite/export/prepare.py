@@ -126,22 +126,14 @@ def _swap(layer, conversions: list[str], lstm_graph: str):
         return _lstm_for_export(layer, lstm_graph, conversions, "LSTM", _sequence_length(layer))
     if isinstance(layer, keras.layers.Bidirectional) and _is_lstm(layer.forward_layer):
         steps = _sequence_length(layer)  # the wrapped LSTMs have no input of their own
-        forward, backward = (_lstm_for_export(inner, lstm_graph, conversions, "Bidirectional LSTM", steps)
-                             for inner in (layer.forward_layer, layer.backward_layer))
-        return keras.layers.Bidirectional(forward, backward_layer=backward, merge_mode=layer.merge_mode,
-                                          name=layer.name)
-    if type(layer) is keras.layers.GRU:
-        conversions.append(f"GRU '{layer.name}' -> unrolled over {_sequence_length(layer)} steps (builtin ops, "
-                           "no state between calls; TFLite has no fused GRU)")
-        return keras.layers.GRU.from_config({**layer.get_config(), "unroll": True})
-    if isinstance(layer, keras.layers.Bidirectional) and type(layer.forward_layer) is keras.layers.GRU:
-        steps = _sequence_length(layer)
-        conversions.append(f"Bidirectional GRU '{layer.name}' -> unrolled over {steps} steps (builtin ops, "
-                           "no state between calls; TFLite has no fused GRU)")
-        forward, backward = (keras.layers.GRU.from_config({**inner.get_config(), "unroll": True})
-                             for inner in (layer.forward_layer, layer.backward_layer))
-        return keras.layers.Bidirectional(forward, backward_layer=backward, merge_mode=layer.merge_mode,
-                                          name=layer.name)
+        return _rewrapped(layer, lambda inner: _lstm_for_export(inner, lstm_graph, conversions,
+                                                                "Bidirectional LSTM", steps))
+    wrapped = isinstance(layer, keras.layers.Bidirectional) and type(layer.forward_layer) is keras.layers.GRU
+    if type(layer) is keras.layers.GRU or wrapped:
+        conversions.append(f"{'Bidirectional GRU' if wrapped else 'GRU'} '{layer.name}' -> unrolled over "
+                           f"{_sequence_length(layer)} steps (builtin ops, no state between calls; TFLite has no fused GRU)")
+        unrolled = lambda gru: keras.layers.GRU.from_config({**gru.get_config(), "unroll": True})  # noqa: E731
+        return _rewrapped(layer, unrolled) if wrapped else unrolled(layer)
     if type(layer) is keras.layers.Embedding:
         conversions.append(f"Embedding '{layer.name}' -> GatherEmbedding (one GATHER; no negative-id wrap, whose "
                            "int32 SELECT_V2 TFLM lacks)")
@@ -158,6 +150,14 @@ def _swap_is_optional(layer) -> bool:
     import keras
 
     return type(layer) is keras.layers.Embedding
+
+
+def _rewrapped(layer, rebuild):
+    """A Bidirectional like ``layer`` with each direction's layer replaced by ``rebuild(layer)``."""
+    import keras
+
+    forward, backward = (rebuild(inner) for inner in (layer.forward_layer, layer.backward_layer))
+    return keras.layers.Bidirectional(forward, backward_layer=backward, merge_mode=layer.merge_mode, name=layer.name)
 
 
 def _needs_swap(layer, lstm_graph: str) -> bool:
