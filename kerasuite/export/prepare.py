@@ -59,6 +59,10 @@ def refuse_unexportable(model) -> None:
                 raise UserError(f"layer '{layer.name}' is a GRU over sequences of no fixed length: TFLite has no "
                                 "fused GRU op, so kerasuite unrolls it over a fixed number of steps; give the "
                                 "model's input a fixed length, or use keras.layers.LSTM (the fused LSTM op)")
+    if getattr(model, "outputs", None) is None:  # a subclassed model: its call() is Python, not a graph
+        raise UserError(f"model '{model.name}' is a subclassed Keras model: the exporter needs its graph of layers; "
+                        "build it as a functional or Sequential model, or wrap it: "
+                        "inputs = keras.Input(...); keras.Model(inputs, model(inputs))")
     if len(model.outputs) != 1:
         names = ", ".join(output_names(model))
         raise UserError(f"model '{model.name}' has {len(model.outputs)} outputs ({names}); the exporter checks one "
@@ -191,8 +195,8 @@ def prepare_for_export(model, lstm_graph: str = "fused") -> PreparedModel:
             raise
         except Exception as error:
             if all(_swap_is_optional(layer) for layer in swapped):
-                conversions[:] = [f"Embedding layers kept as Keras' own (model '{model.name}' cannot be cloned: "
-                                  "subclassed): their negative-id wrap exports as int32 SELECT_V2, which TFLM lacks"]
+                conversions[:] = [f"Embedding layers kept as Keras' own (model '{model.name}' cannot be rebuilt "
+                                  "layer by layer): their negative-id wrap exports as int32 SELECT_V2, which TFLM lacks"]
                 return _functional(model, model, conversions)
             raise UserError(f"model '{model.name}': cannot rebuild it with exportable LSTM/GRU/attention/embedding layers "
                             "(subclassed models cannot be cloned; build it as a functional or Sequential model): "

@@ -176,3 +176,32 @@ def test_flex_ops_are_refused_by_name_and_allowed_files_fail_on_litert(tmp_path)
     assert verdict["status"] == "failed" and "could not run" in verdict["reason"]
     assert (out / "failed" / "model_float32.tflite").is_file() and not (out / "model_float32.tflite").exists()
     assert signature["modes"]["float32"]["verdict"] == "failed"
+
+
+def test_a_subclassed_model_is_refused_in_words_and_its_wrapped_form_exports():
+    """A subclassed model has no graph of layers to rebuild: one UserError saying how to wrap it
+    (it was an AttributeError). Wrapped in a functional model it prepares, keeping Keras' own
+    Embedding since the wrapper cannot be rebuilt layer by layer, and says what that costs."""
+    import keras
+    import pytest
+
+    from kerasuite.errors import UserError
+    from kerasuite.export.prepare import prepare_for_export
+
+    class Pooled(keras.Model):
+        def __init__(self):
+            super().__init__(name="pooled")
+            self.words, self.head = keras.layers.Embedding(10, 4), keras.layers.Dense(2)
+
+        def call(self, ids):
+            return self.head(keras.ops.mean(self.words(ids), axis=1))
+
+    model = Pooled()
+    model(np.zeros((1, 3), "int32"))
+    with pytest.raises(UserError, match="'pooled' is a subclassed Keras model.*keras.Model\\(inputs, model\\(inputs\\)\\)"):
+        prepare_for_export(model)
+    ids = keras.Input((3,), dtype="int32", name="ids")
+    prepared = prepare_for_export(keras.Model(ids, model(ids)))
+    assert len(prepared.conversions) == 1 and "SELECT_V2" in prepared.conversions[0], prepared.conversions
+    rows = np.arange(6, dtype="int32").reshape(2, 3)
+    np.testing.assert_allclose(np.asarray(prepared.model({"ids": rows})), np.asarray(model(rows)), atol=1e-6)
