@@ -1,6 +1,7 @@
 """Which int8 rounding costs a linear TF-IDF ngram run its top-1 agreement? (issue 20: fortunes)
 
-    PYTHONPATH=. python tools/benchmarking/ngram_int8_ceiling.py --run RUN
+    PYTHONPATH=. python tools/benchmarking/ngram_int8_ceiling.py --run RUN --out RESULT.json
+    PYTHONPATH=. python tools/benchmarking/ngram_int8_ceiling.py --table RESULT.json ...   # results/ngram_int8_ceiling.json
 
 RUN is a finished ``ngram`` run with a linear TF-IDF bag (``model.ngram.embedding_dim=0``, e.g. the
 ngram_nb_text command in the README). The run's model is recomputed in numpy (``x @ table * scale
@@ -55,11 +56,48 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
+COLUMNS = ["corpus, seed", "logit step", "Keras top-2 gap < 0.01", "table per tensor", "table per row", "logits",
+           "table per tensor + logits", "table per row + logits"]
+AGREEMENTS = ("table_per_tensor", "table_per_row", "logits_train_range", "table_per_tensor_and_logits_train_range",
+              "table_per_row_and_logits_train_range")
+
+
+def table_row(result: dict) -> list:
+    corpus = result["data"].rsplit("/", 1)[-1]
+    return [f"{corpus}, {result['seed']}", result["logit_step"]["train"],
+            f"{100 * result['keras_top2_gap_below']['0.01']:.1f}%", *(result["agreement"][key] for key in AGREEMENTS)]
+
+
+def write_table(files: list[Path], name: str, argv: list[str]) -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from readme_tables import write_results
+
+    rows = []
+    for path in files:
+        try:
+            rows.append(table_row(json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, KeyError) as error:
+            print(f"error: --table {path}: not a result of this tool ({type(error).__name__}: {error})", file=sys.stderr)
+            return 2
+    command = "PYTHONPATH=. python tools/benchmarking/ngram_int8_ceiling.py " + " ".join(argv)
+    print(write_results(name, command, {"agreement": {"columns": COLUMNS, "rows": rows}}))
+    return 0
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, required=True)
+    parser.add_argument("--run", type=Path)
     parser.add_argument("--out", type=Path, help="also write the results here as JSON")
+    parser.add_argument("--table", type=Path, nargs="+", metavar="JSON",
+                        help="instead: the README table of earlier --out files, written to results/NAME.json")
+    parser.add_argument("--results", metavar="NAME", default="ngram_int8_ceiling")
     args = parser.parse_args(argv)
+    if args.table:
+        return write_table(args.table, args.results, argv)
+    if args.run is None:
+        print("error: --run RUN (or --table JSON ...) is required", file=sys.stderr)
+        return 2
     missing = [name for name in ("config.json", "model.keras", "vocab.txt") if not (args.run / name).is_file()]
     if missing:
         print(f"error: --run {args.run}: not a finished text run (no {', '.join(missing)})", file=sys.stderr)
@@ -120,7 +158,8 @@ def main(argv=None) -> int:
     gaps = np.diff(np.sort(probabilities, axis=1)[:, -2:], axis=1)[:, 0]
 
     results = {
-        "run": str(args.run), "test_texts": len(reference), "numpy_vs_keras_top1": recomputed,
+        "run": str(args.run), "data": config.data.source, "seed": config.seed,
+        "test_texts": len(reference), "numpy_vs_keras_top1": recomputed,
         "table_max_abs": round(float(magnitude.max()), 4), "table_abs_p50_p99_p999":
             [round(float(v), 5) for v in np.percentile(magnitude, [50, 99, 99.9])],
         "logit_range": {split: [round(low, 2), round(high, 2)] for split, (low, high) in ranges.items()},
