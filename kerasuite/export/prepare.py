@@ -44,13 +44,16 @@ def all_layers(model) -> list:
 def refuse_unexportable(model) -> None:
     import keras
 
-    for layer in all_layers(model):
+    layers = all_layers(model)
+    # a Bidirectional's own GRUs are never called themselves: they are judged with their wrapper
+    wrapped = {id(inner) for layer in layers if isinstance(layer, keras.layers.Bidirectional)
+               for inner in (layer.forward_layer, layer.backward_layer)}
+    for layer in layers:
         if isinstance(layer, keras.layers.Lambda):
             raise UserError(f"layer '{layer.name}' is a Lambda layer (Python code): it cannot be exported "
                             "or loaded safely; replace it with a registered custom layer")
         inner = getattr(layer, "forward_layer", None)
-        wrapped = isinstance(layer, keras.layers.GRU) and not layer._inbound_nodes  # checked with its Bidirectional
-        if (isinstance(layer, keras.layers.GRU) and not wrapped) or isinstance(inner, keras.layers.GRU):
+        if (isinstance(layer, keras.layers.GRU) and id(layer) not in wrapped) or isinstance(inner, keras.layers.GRU):
             gru = inner if isinstance(inner, keras.layers.GRU) else layer
             if gru.stateful:
                 raise UserError(f"layer '{layer.name}' is a stateful GRU: kerasuite exports a GRU unrolled, "

@@ -254,3 +254,16 @@ def test_a_missing_shape_op_says_a_fixed_batch_folds_it():
     assert reason.startswith("op REDUCE_PROD is not a TFLM builtin") and "--batch-size 1" in reason, reason
     other = failure_reason(["Didn't find op for builtin opcode 'GELU'"], RuntimeError("failed"))
     assert other.startswith("op GELU is not a TFLM builtin") and "batch" not in other, other
+
+
+def test_the_text_tasks_gru_exports_int8_and_runs_on_every_runtime(tmp_path):
+    """model.lstm.cell=gru was refused for int8 (the converter crashed on its WHILE loop); unrolled,
+    its float32 and int8 files pass on LiteRT, CompiledModel and TFLM, and float32 on MediaPipe."""
+    metrics = run_tiny("text_classification", tmp_path, family="lstm",
+                       extra={"train.check_baseline": "false", "model.lstm.cell": "gru"})
+    _check_bundle(metrics, tmp_path / "bundle")
+    for mode in ("float32", "int8"):
+        runtimes = metrics["exports"][mode]["runtimes"]
+        assert runtimes["litert_compiled"]["status"] == "passed", runtimes["litert_compiled"]
+    assert metrics["exports"]["float32"]["runtimes"]["mediapipe"]["status"] == "passed"
+    assert "WHILE" not in metrics["exports"]["int8"]["ops"]

@@ -69,8 +69,7 @@ def table_row(result: dict) -> list:
 
 
 def write_table(files: list[Path], name: str, argv: list[str]) -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from readme_tables import write_results
+    from tools.readme_tables import write_results
 
     rows = []
     for path in files:
