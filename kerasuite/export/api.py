@@ -188,6 +188,12 @@ def export_model(
                             f"{len(next(iter(check_inputs.values())))}")
     labels = list(labels) if labels is not None else None
     keras_outputs = predict_keras(model, check_inputs)
+    if prepared.low_precision_policy:
+        float_outputs = predict_keras(prepared.model, check_inputs)
+        gap = float(np.max(np.abs(float_outputs - keras_outputs), initial=0.0))
+        prepared.conversions.append(f"parity reference: the model computing in float32, as the files do (its "
+                                    f"{prepared.low_precision_policy} outputs differ from that by at most {gap:.2g})")
+        keras_outputs = float_outputs
     spec = output_spec or generic_output_spec(keras_outputs, targets, labels)
     if labels is not None and keras_outputs.ndim >= 2 and len(labels) != keras_outputs.shape[-1]:
         raise UserError(f"labels: {len(labels)} labels but the model outputs {keras_outputs.shape[-1]} values"

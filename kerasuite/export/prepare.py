@@ -18,6 +18,9 @@ weights; the user's model is not changed):
   own ``unroll=True``): builtin ops per time step, no state between calls. TFLite has no fused GRU
   op, and the loop Keras 3 traces otherwise converts to a WHILE subgraph whose int8 conversion
   crashes the converter. A GRU without a fixed length, or a stateful one, is refused.
+- A layer computing in float16 or bfloat16 (a ``mixed_float16`` policy, common for GPU training)
+  is rebuilt computing in float32: TFLite's builtins take no float16 arithmetic, so its ops would
+  convert only as Flex. The weights are float32 variables under a mixed policy anyway.
 - ``Lambda`` is refused: it is Python bytecode, which a device file cannot carry and which
   ``safe_mode`` refuses to load.
 """
@@ -35,6 +38,9 @@ class PreparedModel:
     model: Any  # keras.Model: functional, inputs keyed by name, one output
     conversions: list[str]  # what was swapped, for signature.json and the model card
     batch_size: int | None  # a batch baked into the graph (LSTMs and GRUs get 1), else None
+    # float16/bfloat16 compute rebuilt in float32: parity then judges against this float32 model,
+    # the one the files compute (the user's own outputs carry float16 rounding)
+    low_precision_policy: str | None = None
 
 
 def all_layers(model) -> list:
@@ -110,7 +116,7 @@ def _sequence_length(layer) -> int | None:
 def _lstm_for_export(lstm, lstm_graph: str, conversions: list[str], what: str, steps: int | None):
     from kerasuite.models.layers.fusable_lstm import FusableLSTM
 
-    config = lstm.get_config()
+    config = _float_config(lstm)
     config["unroll"] = lstm_graph == "unrolled"  # FusableLSTM then runs Keras' own loop, once per step
     if lstm_graph == "unrolled":
         if steps is None:
@@ -139,17 +145,33 @@ def _swap(layer, conversions: list[str], lstm_graph: str):
     if type(layer) is keras.layers.GRU or wrapped:
         conversions.append(f"{'Bidirectional GRU' if wrapped else 'GRU'} '{layer.name}' -> unrolled over "
                            f"{_sequence_length(layer)} steps (builtin ops, no state between calls; TFLite has no fused GRU)")
-        unrolled = lambda gru: keras.layers.GRU.from_config({**gru.get_config(), "unroll": True})  # noqa: E731
+        unrolled = lambda gru: keras.layers.GRU.from_config({**_float_config(gru), "unroll": True})  # noqa: E731
         return _rewrapped(layer, unrolled) if wrapped else unrolled(layer)
     if type(layer) is keras.layers.Embedding:
         conversions.append(f"Embedding '{layer.name}' -> GatherEmbedding (one GATHER; no negative-id wrap, whose "
                            "int32 SELECT_V2 TFLM lacks)")
-        return GatherEmbedding.from_config(layer.get_config())
+        return GatherEmbedding.from_config(_float_config(layer))
     if type(layer) is keras.layers.MultiHeadAttention:
         conversions.append(f"MultiHeadAttention '{layer.name}' -> BoundedMaskAttention (mask penalty 20, "
                            "int8-representable)")
-        return BoundedMaskAttention.from_config(layer.get_config())
-    return layer.__class__.from_config(layer.get_config())
+        return BoundedMaskAttention.from_config(_float_config(layer))
+    return layer.__class__.from_config(_float_config(layer))
+
+
+def _computes_in_low_precision(layer) -> bool:
+    """A layer under a mixed (or float16) dtype policy: TFLite's builtins take no float16
+    arithmetic, so its ops would convert only as Flex."""
+    policy = getattr(layer, "dtype_policy", None)
+    return getattr(policy, "compute_dtype", "float32") in ("float16", "bfloat16")
+
+
+def _float_config(layer) -> dict:
+    """``layer``'s config, computing in float32 if its policy computes in float16 or bfloat16 (the
+    weights are the same numbers; the float16 mode stores them in half precision anyway)."""
+    config = layer.get_config()
+    if _computes_in_low_precision(layer):
+        config["dtype"] = "float32"
+    return config
 
 
 def _swap_is_optional(layer) -> bool:
@@ -175,6 +197,8 @@ def _needs_swap(layer, lstm_graph: str) -> bool:
     inner = getattr(layer, "forward_layer", None)
     if lstm_graph == "unrolled" and (_is_lstm(layer) or _is_lstm(inner)):
         return True
+    if _computes_in_low_precision(layer):
+        return True
     return (type(layer) in (keras.layers.LSTM, keras.layers.MultiHeadAttention, keras.layers.GRU,
                             keras.layers.Embedding)
             or (isinstance(layer, keras.layers.Bidirectional) and type(inner) in (keras.layers.LSTM, keras.layers.GRU))
@@ -190,6 +214,11 @@ def prepare_for_export(model, lstm_graph: str = "fused") -> PreparedModel:
     conversions: list[str] = []
     prepared = model
     swapped = [layer for layer in all_layers(model) if _needs_swap(layer, lstm_graph)]
+    low_precision = [layer for layer in swapped if _computes_in_low_precision(layer)]
+    policy = "/".join(sorted({layer.dtype_policy.name for layer in low_precision})) or None
+    if low_precision:
+        conversions.append(f"{len(low_precision)} layer{'s' if len(low_precision) > 1 else ''} computing in {policy} -> float32 (TFLite's builtin ops "
+                           "take no float16 arithmetic; the float16 mode still halves the weights)")
     if swapped:
         try:  # a subclassed model cannot be cloned: its call() is Python, not a graph of layers
             prepared = keras.models.clone_model(model, clone_function=lambda layer: _swap(layer, conversions, lstm_graph),
@@ -202,10 +231,11 @@ def prepare_for_export(model, lstm_graph: str = "fused") -> PreparedModel:
                                   "layer by layer): their negative-id wrap exports as int32 SELECT_V2, which TFLM lacks"]
                 return _functional(model, model, conversions)
             raise UserError(f"model '{model.name}': cannot rebuild it with exportable LSTM/GRU/attention/embedding layers "
+                            "or float32 compute "
                             "(subclassed models cannot be cloned; build it as a functional or Sequential model): "
                             f"{type(error).__name__}: {' '.join(str(error).split())[:160]}") from None
         prepared.set_weights(model.get_weights())
-    return _functional(prepared, model, conversions)
+    return dataclasses.replace(_functional(prepared, model, conversions), low_precision_policy=policy)
 
 
 def _functional(prepared, model, conversions: list[str]) -> PreparedModel:

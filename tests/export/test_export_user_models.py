@@ -326,3 +326,28 @@ def test_a_multi_output_model_ships_the_output_named_with_output(tmp_path):
     assert parity["float32"]["passed"] and parity["float32"]["top1_agreement"] == 1.0
     assert signature["modes"]["float32"]["outputs"][0]["shape"][-1] == 3
     assert json.loads((out / "provenance.json").read_text())["data"]["output"] == "kind"
+
+
+def test_a_mixed_precision_model_exports_computing_in_float32(tmp_path):
+    """A model trained under mixed_float16 (float16 compute, float32 variables) converted to Flex
+    ops and was refused; it is rebuilt computing in float32, and parity judges the files against
+    that float32 model (the user's own outputs carry float16 rounding), saying so."""
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        keras.utils.set_random_seed(3)
+        x = keras.Input((10,), name="x")
+        hidden = keras.layers.Dense(16, activation="relu", name="hidden")(x)
+        model = keras.Model(x, keras.layers.Dense(3, activation="softmax", dtype="float32", name="scores")(hidden))
+        assert model.get_layer("hidden").compute_dtype == "float16"
+        values = RNG.normal(size=(128, 10)).astype("float32")
+        paths = save_case(tmp_path, model, {"x": values}, np.argmax(values[:, :3], -1))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    signature, parity, ops = _exported_float32_and_int8(paths, tmp_path / "bundle")
+    assert "FULLY_CONNECTED" in ops["float32"] and "FULLY_CONNECTED" in ops["int8"]
+    conversions = " ".join(signature["conversions"])
+    assert "1 layer computing in mixed_float16 -> float32" in conversions, conversions
+    assert "parity reference: the model computing in float32" in conversions, conversions
+
