@@ -17,6 +17,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -79,6 +82,136 @@ def applicability(mode: str, description: dict) -> str | None:
 
 class TFLMError(UserError):
     """TFLM cannot load or run a file; the message is one line naming the op and the reason."""
+
+
+# Loads the file and runs one zero input in a fresh interpreter process: TFLM's kernels stop the
+# program on a failed check (abort), which in this process would end the caller with no verdict.
+PROBE_SCRIPT = """
+import sys
+import numpy as np
+from tflite_micro.python.tflite_micro import runtime
+content = open(sys.argv[1], "rb").read()
+try:
+    interpreter = runtime.Interpreter.from_bytes(content, arena_size=int(sys.argv[2]))
+except (RuntimeError, ValueError):
+    sys.exit(0)  # an error TFLM reports: the caller's own load explains it
+print("loaded", flush=True)
+index = 0
+while True:
+    try:
+        detail = interpreter.get_input_details(index)
+    except Exception:
+        break
+    interpreter.set_input(np.zeros(detail["shape"], detail["dtype"]), index)
+    index += 1
+try:
+    interpreter.invoke()
+except RuntimeError:
+    pass
+"""
+
+
+# TFLM's int8 SOFTMAX scales its input by beta * scale * 2**26 and checks that this is above 1
+# (softmax.cc, QuantizeMultiplierGreaterThanOne): an input whose calibrated range is nearly empty
+# (constant logits) fails the check, which aborts.
+SOFTMAX_INPUT_SHIFT = 2 ** 26
+
+
+def known_abort_cause(content: bytes) -> str | None:
+    """The op behind an abort TFLM gives no message for, where the file shows it; else None."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(content, 0)
+    subgraph = model.Subgraphs(0)
+    for index in range(subgraph.OperatorsLength()):
+        operator = subgraph.Operators(index)
+        code = model.OperatorCodes(operator.OpcodeIndex())
+        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) != schema.BuiltinOperator.SOFTMAX:
+            continue
+        tensor = subgraph.Tensors(operator.Inputs(0))
+        quantization = tensor.Quantization()
+        if tensor.Type() != schema.TensorType.INT8 or quantization is None or not quantization.ScaleLength():
+            continue
+        options = schema.SoftmaxOptions()
+        table = operator.BuiltinOptions()
+        beta = 1.0
+        if table is not None:
+            options.Init(table.Bytes, table.Pos)
+            beta = options.Beta()
+        scale = quantization.Scale(0)
+        if beta * scale * SOFTMAX_INPUT_SHIFT <= 1.0:
+            return (f"op SOFTMAX (node {index}): its int8 input scale {scale:.3g} is below what TFLM's softmax "
+                    "takes (its calibrated range is nearly empty: the scores before the softmax are almost "
+                    "constant on the representative inputs)")
+    return None
+
+
+def understated_shapes(content: bytes) -> str | None:
+    """None when every tensor at batch 1 fits the shape the file writes for it; else which one
+    does not. TFLM plans its arena from those written shapes, while a file converted with a
+    dynamic batch writes batch 1 even where an op moves data into the batch dimension
+    (SPACE_TO_BATCH_ND, a dilated convolution's), so TFLM would write past the tensor: NaNs, or
+    right answers by luck that corrupt a device's memory. LiteRT, which computes shapes at run
+    time, gives the true ones."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content)
+    for detail in interpreter.get_input_details():
+        signature = [int(size) for size in detail["shape_signature"]]
+        if -1 in signature:
+            interpreter.resize_tensor_input(detail["index"], [1 if size == -1 else size for size in signature])
+    interpreter.allocate_tensors()
+    model = schema.Model.GetRootAs(content, 0)
+    subgraph = model.Subgraphs(0)
+    producer = {}
+    for index in range(subgraph.OperatorsLength()):
+        operator = subgraph.Operators(index)
+        code = model.OperatorCodes(operator.OpcodeIndex())
+        name = builtin_name(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()))
+        for output in range(operator.OutputsLength()):
+            producer[operator.Outputs(output)] = f"{name} (node {index})"
+    for detail in interpreter.get_tensor_details():
+        index = detail["index"]
+        if index >= subgraph.TensorsLength() or not subgraph.Tensors(index).ShapeLength():
+            continue
+        written = [int(size) for size in subgraph.Tensors(index).ShapeAsNumpy()]
+        real = [int(size) for size in detail["shape"]]
+        if len(real) == len(written) and int(np.prod(real)) > int(np.prod(written)):
+            return (f"{producer.get(index, f'tensor {index}')} outputs {real} at batch 1 where the file writes "
+                    f"{written} (a dynamic batch), and TFLM sizes its memory from the written shapes; convert "
+                    "with a fixed batch (--batch-size 1)")
+    return None
+
+
+def builtin_name(code: int) -> str:
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")}
+    return names.get(code, f"op {code}")
+
+
+def abort_in_child(path: Path, arena: int, timeout: float = 600.0) -> str | None:
+    """None when TFLM loads ``path`` and runs it once without stopping the process; else one line
+    saying where it stopped and the kernel's last words."""
+    try:
+        probe = subprocess.run([sys.executable, "-c", PROBE_SCRIPT, str(path), str(arena)], capture_output=True,
+                               text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"TFLM did not finish loading and running it once within {timeout:.0f} s"
+    if probe.returncode >= 0:
+        return None
+    try:
+        name = signal.Signals(-probe.returncode).name
+    except ValueError:
+        name = f"signal {-probe.returncode}"
+    stage = "running it" if "loaded" in probe.stdout else "preparing its ops (loading)"
+    native = [line.strip() for line in probe.stderr.splitlines() if line.strip()]
+    said = failure_reason(native, RuntimeError("")) if native else ""
+    said = said or known_abort_cause(path.read_bytes())
+    words = f": {said}" if said else " (a kernel check failed without a message)"
+    return (f"TFLM stopped the program ({name}) while {stage}{words}; on a device the firmware would stop "
+            "there too")
 
 
 @contextlib.contextmanager
@@ -224,6 +357,12 @@ class TFLMModel:
             raise UserError("TFLM runtime: the tflite-micro package is not installed "
                             "(pip install -e . installs the pinned version)") from None
         arena = arena_size or max(DEFAULT_ARENA_BYTES, 10 * len(self.content))
+        aborted = abort_in_child(self.path, arena)
+        if aborted:
+            raise TFLMError(f"{self.path}: {aborted}")
+        understated = understated_shapes(self.content)
+        if understated:
+            raise TFLMError(f"{self.path}: TFLM cannot run it safely: {understated}")
         with captured_native_stderr() as native:
             try:
                 self.interpreter = runtime.Interpreter.from_bytes(self.content, arena_size=arena)

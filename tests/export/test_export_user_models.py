@@ -351,3 +351,50 @@ def test_a_mixed_precision_model_exports_computing_in_float32(tmp_path):
     assert "1 layer computing in mixed_float16 -> float32" in conversions, conversions
     assert "parity reference: the model computing in float32" in conversions, conversions
 
+
+def test_a_file_tflm_aborts_on_fails_its_verdict_instead_of_ending_the_export(tmp_path):
+    """TFLM's int8 SOFTMAX aborts the program (a failed check, no message) when its input range is
+    nearly empty, here constant scores from a zero kernel: the export used to die with SIGABRT and
+    no verdict. Now TFLM fails that file, naming the op and why; LiteRT still judges it."""
+    import keras
+
+    x = keras.Input((4,), name="x")
+    model = keras.Model(x, keras.layers.Dense(3, activation="softmax", kernel_initializer="zeros")(x))
+    paths = save_case(tmp_path, model, {"x": RNG.normal(size=(32, 4)).astype("float32")}, train=False)
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out, "--tflm", "on", modes="int8")
+    assert done.returncode == 1, (done.returncode, done.stderr[-2000:])
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "SIGABRT" in lines[0] and "op SOFTMAX (node" in lines[0], lines
+    _, parity = read_bundle(out)
+    runtimes = parity["int8"]["runtimes"]
+    assert runtimes["litert_interpreter"]["status"] == "passed" and runtimes["tflm"]["status"] == "failed"
+
+
+def test_a_dilated_convolution_with_a_dynamic_batch_is_refused_by_tflm_and_passes_at_batch_1(tmp_path):
+    """A dilated Conv1D converts with a dynamic batch to SPACE_TO_BATCH_ND, whose output the file
+    writes as batch 1 though it holds batch 2; TFLM plans its memory from those shapes and gave NaN
+    in float32, while the int8 file passed by luck (writing past a tensor). Both now fail on TFLM
+    saying why, and --batch-size 1 (the converter folds the dilation into CONV_2D) passes."""
+    import keras
+
+    keras.utils.set_random_seed(5)
+    wave = keras.Input((64, 1), name="wave")
+    hidden = keras.layers.Conv1D(8, 3, padding="causal", dilation_rate=2, activation="relu")(wave)
+    scores = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling1D()(hidden))
+    values = RNG.normal(size=(96, 64, 1)).astype("float32")
+    paths = save_case(tmp_path, keras.Model(wave, scores), {"wave": values}, np.argmax(values[:, :3, 0], -1))
+    out = tmp_path / "dynamic"
+    done = export_cli(paths, out, "--tflm", "on", *LOOSE_INT8)
+    assert done.returncode == 1, done.stderr[-2000:]
+    _, parity = read_bundle(out)
+    for mode in ("float32", "int8"):
+        verdicts = parity[mode]["runtimes"]
+        assert verdicts["litert_interpreter"]["status"] == "passed", verdicts["litert_interpreter"]
+        assert verdicts["tflm"]["status"] == "failed", verdicts["tflm"]
+        assert "SPACE_TO_BATCH_ND" in verdicts["tflm"]["reason"] and "--batch-size 1" in verdicts["tflm"]["reason"]
+    fixed = tmp_path / "batch1"
+    done = export_cli(paths, fixed, "--tflm", "on", "--batch-size", "1", *LOOSE_INT8)
+    assert done.returncode == 0, done.stderr[-2000:]
+    _, parity = read_bundle(fixed)
+    assert all(parity[mode]["runtimes"]["tflm"]["status"] == "passed" for mode in ("float32", "int8"))
