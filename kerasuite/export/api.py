@@ -187,7 +187,12 @@ def export_model(
             raise UserError(f"heldout: {TARGET_KEY!r} has {len(targets)} rows but the inputs have "
                             f"{len(next(iter(check_inputs.values())))}")
     labels = list(labels) if labels is not None else None
-    keras_outputs = predict_keras(model, check_inputs)
+    try:
+        keras_outputs = predict_keras(model, check_inputs)
+    except Exception as error:  # inputs whose dtype or shape the model does not take
+        source = "heldout" if heldout is not None else "representative"
+        raise UserError(f"{source}: model '{model.name}' cannot run on these arrays: {type(error).__name__}: "
+                        f"{' '.join(str(error).split())[:200]}") from None
     if prepared.low_precision_policy:
         float_outputs = predict_keras(prepared.model, check_inputs)
         gap = float(np.max(np.abs(float_outputs - keras_outputs), initial=0.0))

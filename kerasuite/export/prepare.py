@@ -68,6 +68,11 @@ def refuse_unexportable(model) -> None:
                 raise UserError(f"layer '{layer.name}' is a GRU over sequences of no fixed length: TFLite has no "
                                 "fused GRU op, so kerasuite unrolls it over a fixed number of steps; give the "
                                 "model's input a fixed length, or use keras.layers.LSTM (the fused LSTM op)")
+    strings = [tensor.name for tensor in getattr(model, "inputs", None) or [] if tensor.dtype == "string"]
+    if strings:
+        raise UserError(f"model '{model.name}' takes strings (input {strings[0]}): TFLite's builtin ops have no "
+                        "string processing; keep TextVectorization/StringLookup outside the exported model and "
+                        "export the part that takes their integer ids")
     if getattr(model, "outputs", None) is None:  # a subclassed model: its call() is Python, not a graph
         raise UserError(f"model '{model.name}' is a subclassed Keras model: the exporter needs its graph of layers; "
                         "build it as a functional or Sequential model, or wrap it: "

@@ -110,6 +110,26 @@ def test_a_gru_it_cannot_unroll_is_refused_in_one_line(tmp_path):
     assert not (tmp_path / "bundle").exists()
 
 
+def test_a_string_input_and_arrays_the_model_cannot_take_are_refused_in_one_line(tmp_path):
+    """A TextVectorization model took strings and the exporter died in Keras' predict with a
+    traceback; it is refused naming the input. Arrays of the wrong width: one line, exit 2."""
+    import keras
+
+    vectorize = keras.layers.TextVectorization(max_tokens=20, output_sequence_length=4)
+    vectorize.adapt(["a b c", "b c d"])
+    text = keras.Input((1,), dtype="string", name="text")
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(20, 2)(vectorize(text)))
+    model = keras.Model(text, keras.layers.Dense(2)(pooled))
+    paths = save_case(tmp_path, model, {"text": np.array([["a b"], ["c d"]] * 4)}, train=False)
+    done = export_cli(paths, tmp_path / "bundle", modes="float32")
+    assert_one_line_error(done, 2, "takes strings", "input text")
+    narrow = keras.Sequential([keras.Input((4,), name="x"), keras.layers.Dense(2)])
+    paths = save_case(tmp_path, narrow, {"x": RNG.normal(size=(8, 5)).astype("float32")}, train=False)
+    done = export_cli(paths, tmp_path / "bundle", modes="float32")
+    assert_one_line_error(done, 2, "cannot run on these arrays")
+    assert not (tmp_path / "bundle").exists()
+
+
 def test_masked_attention_encoder_keeps_int8_agreement(tmp_path):
     """Keras' MultiHeadAttention with a padding mask writes -1e9 into masked scores, which leaves
     int8 attention uniform; the exporter swaps in the bounded mask (same weights) before converting."""
