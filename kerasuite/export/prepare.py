@@ -18,6 +18,10 @@ weights; the user's model is not changed):
   own ``unroll=True``): builtin ops per time step, no state between calls. TFLite has no fused GRU
   op, and the loop Keras 3 traces otherwise converts to a WHILE subgraph whose int8 conversion
   crashes the converter. A GRU without a fixed length, or a stateful one, is refused.
+- ``CategoryEncoding`` (one_hot, multi_hot, count) becomes
+  :class:`~kerasuite.models.layers.gather_category_encoding.GatherCategoryEncoding`: rows of an
+  identity table looked up by the int32 ids. Keras' float path quantized the ids in int8 files and
+  truncated them back to the wrong category.
 - A layer computing in float16 or bfloat16 (a ``mixed_float16`` policy, common for GPU training)
   is rebuilt computing in float32: TFLite's builtins take no float16 arithmetic, so its ops would
   convert only as Flex. The weights are float32 variables under a mixed policy anyway.
@@ -137,6 +141,7 @@ def _lstm_for_export(lstm, lstm_graph: str, conversions: list[str], what: str, s
 def _swap(layer, conversions: list[str], lstm_graph: str):
     import keras
 
+    from kerasuite.models.layers import gather_category_encoding
     from kerasuite.models.layers.bounded_mask_attention import BoundedMaskAttention
     from kerasuite.models.layers.gather_embedding import GatherEmbedding
 
@@ -156,6 +161,12 @@ def _swap(layer, conversions: list[str], lstm_graph: str):
         conversions.append(f"Embedding '{layer.name}' -> GatherEmbedding (one GATHER; no negative-id wrap, whose "
                            "int32 SELECT_V2 TFLM lacks)")
         return GatherEmbedding.from_config(_float_config(layer))
+    if gather_category_encoding.swappable(layer):
+        conversions.append(f"CategoryEncoding '{layer.name}' -> GatherCategoryEncoding (identity-table GATHER: "
+                           "exact int8 ids, no ONE_HOT, which TFLM lacks)")
+        config = _float_config(layer)
+        return gather_category_encoding.GatherCategoryEncoding(config["num_tokens"], config["output_mode"],
+                                                               name=config["name"], dtype=config.get("dtype"))
     if type(layer) is keras.layers.MultiHeadAttention:
         conversions.append(f"MultiHeadAttention '{layer.name}' -> BoundedMaskAttention (mask penalty 20, "
                            "int8-representable)")
@@ -202,7 +213,9 @@ def _needs_swap(layer, lstm_graph: str) -> bool:
     inner = getattr(layer, "forward_layer", None)
     if lstm_graph == "unrolled" and (_is_lstm(layer) or _is_lstm(inner)):
         return True
-    if _computes_in_low_precision(layer):
+    from kerasuite.models.layers import gather_category_encoding
+
+    if _computes_in_low_precision(layer) or gather_category_encoding.swappable(layer):
         return True
     return (type(layer) in (keras.layers.LSTM, keras.layers.MultiHeadAttention, keras.layers.GRU,
                             keras.layers.Embedding)

@@ -398,3 +398,25 @@ def test_a_dilated_convolution_with_a_dynamic_batch_is_refused_by_tflm_and_passe
     assert done.returncode == 0, done.stderr[-2000:]
     _, parity = read_bundle(fixed)
     assert all(parity[mode]["runtimes"]["tflm"]["status"] == "passed" for mode in ("float32", "int8"))
+
+
+def test_category_encodings_keep_their_ids_in_int8_and_run_on_tflm(tmp_path):
+    """Keras' CategoryEncoding goes through a float id that int8 quantizes and a cast that truncates
+    it to a neighbouring category (a user model's int8 agreement: 0.59), and through ONE_HOT, which
+    TFLM lacks. Swapped for identity-table GATHERs, both modes pass on every runtime."""
+    import keras
+
+    keras.utils.set_random_seed(2)
+    category = keras.Input((1,), dtype="int32", name="category")
+    basket = keras.Input((5,), dtype="int32", name="basket")
+    one_hot = keras.layers.CategoryEncoding(10, output_mode="one_hot", name="category_one_hot")(category)
+    counts = keras.layers.CategoryEncoding(12, output_mode="count", name="basket_counts")(basket)
+    hidden = keras.layers.Dense(8, activation="relu")(keras.layers.Concatenate()([one_hot, counts]))
+    model = keras.Model({"category": category, "basket": basket}, keras.layers.Dense(3, activation="softmax")(hidden))
+    categories = RNG.integers(0, 10, (128, 1)).astype("int32")
+    baskets = RNG.integers(0, 12, (128, 5)).astype("int32")
+    paths = save_case(tmp_path, model, {"category": categories, "basket": baskets}, categories[:, 0] % 3)
+    signature, _, ops = _exported_float32_and_int8(paths, tmp_path / "bundle", "--tflm", "on")
+    assert "ONE_HOT" not in ops["int8"] and "GATHER" in ops["int8"], ops["int8"]
+    conversions = " ".join(signature["conversions"])
+    assert "'category_one_hot' -> GatherCategoryEncoding" in conversions and "'basket_counts'" in conversions
