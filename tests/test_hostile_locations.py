@@ -278,6 +278,29 @@ def test_converter_child_killed_alone_is_one_line(tmp_path, tiny_keras_model):
     assert not out.exists() and not list(Path(tempfile.gettempdir()).glob(f"kerasuite-convert-{os.getpid()}-*"))
 
 
+def test_a_converter_crash_is_a_failed_check_not_an_interruption(tmp_path, tiny_keras_model):
+    """SIGSEGV inside the converter (TensorFlow's converter crashes on some graphs, e.g. an int8
+    WHILE loop) repeats on every rerun: it must not say "interrupted; rerun the same command"."""
+    import threading
+
+    from kerasuite.errors import CheckFailed
+    from kerasuite.export.tflite import convert_modes
+
+    def crash_child():
+        child = _wait_for(lambda: _children(os.getpid(), "convert_worker"), 60, "the converter child")[0]
+        os.kill(child, signal.SIGSEGV)
+
+    crasher = threading.Thread(target=crash_child)
+    crasher.start()
+    out = tmp_path / "model.tflite"
+    with pytest.raises(CheckFailed) as crashed:
+        convert_modes(tiny_keras_model, {"float32": out})
+    crasher.join()
+    message = str(crashed.value)
+    assert "crashed (SIGSEGV)" in message and "rerunning repeats" in message and "\n" not in message
+    assert not out.exists()
+
+
 def test_sigterm_during_export_is_one_line_and_leaves_nothing(tmp_path):
     run_dir, bundle = tmp_path / "run", tmp_path / "bundle"
     trainer = subprocess.Popen(

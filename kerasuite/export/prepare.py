@@ -6,7 +6,9 @@ weights; the user's model is not changed):
 - ``keras.layers.LSTM`` (plain, inside ``Bidirectional``, in Sequential or functional models)
   becomes :class:`~kerasuite.models.layers.fusable_lstm.FusableLSTM`: same config and weights,
   but it converts to the fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` builtin instead of a WHILE loop
-  (the exporter then removes the converter's cell clip, which Keras does not have).
+  (the exporter then removes the converter's cell clip, which Keras does not have). An LSTM fed a
+  Keras mask is unrolled instead when its length is fixed: the fused op takes no mask, and Keras'
+  masked loop converts to a WHILE subgraph whose int8 conversion crashes the converter.
 - ``keras.layers.MultiHeadAttention`` becomes
   :class:`~kerasuite.models.layers.bounded_mask_attention.BoundedMaskAttention`: identical
   without a mask; with one, masked keys get -20 instead of -1e9, which int8 can represent
@@ -118,8 +120,17 @@ def _is_lstm(layer) -> bool:
 
 
 def _sequence_length(layer) -> int | None:
-    shape = layer.input.shape
+    received = layer.input
+    # a layer fed a Keras mask (Masking, Embedding(mask_zero=True)) lists its inputs
+    shape = (received[0] if isinstance(received, (list, tuple)) else received).shape
     return shape[1] if len(shape) == 3 else None
+
+
+def _receives_mask(layer) -> bool:
+    """Whether ``layer`` is called with a Keras mask (from Masking or Embedding(mask_zero=True)):
+    its recorded input then lists the sequence and the boolean mask."""
+    received = layer.input
+    return isinstance(received, (list, tuple)) and any(getattr(t, "dtype", None) == "bool" for t in received)
 
 
 def _lstm_for_export(lstm, lstm_graph: str, conversions: list[str], what: str, steps: int | None):
@@ -145,12 +156,20 @@ def _swap(layer, conversions: list[str], lstm_graph: str):
     from kerasuite.models.layers.bounded_mask_attention import BoundedMaskAttention
     from kerasuite.models.layers.gather_embedding import GatherEmbedding
 
-    if _is_lstm(layer):
-        return _lstm_for_export(layer, lstm_graph, conversions, "LSTM", _sequence_length(layer))
-    if isinstance(layer, keras.layers.Bidirectional) and _is_lstm(layer.forward_layer):
-        steps = _sequence_length(layer)  # the wrapped LSTMs have no input of their own
-        return _rewrapped(layer, lambda inner: _lstm_for_export(inner, lstm_graph, conversions,
-                                                                "Bidirectional LSTM", steps))
+    if _is_lstm(layer) or (isinstance(layer, keras.layers.Bidirectional) and _is_lstm(layer.forward_layer)):
+        what = "LSTM" if _is_lstm(layer) else "Bidirectional LSTM"
+        steps = _sequence_length(layer)  # a Bidirectional's own LSTMs have no input of their own
+        graph = lstm_graph
+        if _receives_mask(layer) and steps is not None and lstm_graph == "fused":
+            # The fused op takes no mask, and Keras' masked loop converts to a WHILE subgraph whose
+            # int8 conversion crashes TensorFlow's converter (SIGSEGV): unrolled, each step's mask
+            # is builtin arithmetic, in every mode.
+            conversions.append(f"{what} '{layer.name}' receives a Keras mask, which the fused LSTM op cannot "
+                               "take: unrolled instead")
+            graph = "unrolled"
+        if _is_lstm(layer):
+            return _lstm_for_export(layer, graph, conversions, what, steps)
+        return _rewrapped(layer, lambda inner: _lstm_for_export(inner, graph, conversions, what, steps))
     wrapped = isinstance(layer, keras.layers.Bidirectional) and type(layer.forward_layer) is keras.layers.GRU
     if type(layer) is keras.layers.GRU or wrapped:
         conversions.append(f"{'Bidirectional GRU' if wrapped else 'GRU'} '{layer.name}' -> unrolled over "

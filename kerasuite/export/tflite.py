@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from kerasuite.config import EXPORT_MODES as MODES  # noqa: F401  (defined once, with the config)
-from kerasuite.errors import Interrupted, UserError
+from kerasuite.errors import CheckFailed, Interrupted, UserError
 from kerasuite.lifeline import child_env
 
 
@@ -75,6 +75,11 @@ def convert_modes(
             import errno
 
             raise OSError(errno.ENOSPC, "No space left on device", str(out_path.parent))
+        if result is None and -done.returncode in CRASH_SIGNALS:
+            raise CheckFailed(f"TFLite conversion ({mode}): TensorFlow's converter crashed "
+                              f"({_signal_name(-done.returncode)}) on this model, which rerunning repeats; "
+                              f"modes converted before it: {', '.join(sizes) or 'none'} (--modes MODE "
+                              "converts one mode alone)")
         if result is None and done.returncode < 0:  # killed by a signal (OOM killer, a user)
             raise Interrupted(f"TFLite conversion ({mode}): the converter process was killed by "
                               f"{_signal_name(-done.returncode)}; rerun the same command to export again",
@@ -105,6 +110,11 @@ def convert(
     """One mode (see :func:`convert_modes`); returns the file size."""
     return convert_modes(model_path, {mode: out_path}, representative_path, batch_size, allow_flex,
                          import_modules, timeout, compact, int8_weights)[mode]
+
+
+# Signals of a crash inside the converter (deterministic for a given model), as opposed to the
+# process being stopped from outside (SIGKILL from the OOM killer, SIGTERM, SIGINT).
+CRASH_SIGNALS = frozenset({4, 6, 7, 8, 11})  # SIGILL, SIGABRT, SIGBUS, SIGFPE, SIGSEGV
 
 
 def _signal_name(number: int) -> str:

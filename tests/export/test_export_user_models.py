@@ -420,3 +420,21 @@ def test_category_encodings_keep_their_ids_in_int8_and_run_on_tflm(tmp_path):
     assert "ONE_HOT" not in ops["int8"] and "GATHER" in ops["int8"], ops["int8"]
     conversions = " ".join(signature["conversions"])
     assert "'category_one_hot' -> GatherCategoryEncoding" in conversions and "'basket_counts'" in conversions
+
+
+def test_an_lstm_fed_a_mask_is_unrolled_so_its_int8_file_converts(tmp_path):
+    """Masking in front of an LSTM: the fused op takes no mask, and Keras' masked loop is a WHILE
+    subgraph whose int8 conversion crashed TensorFlow's converter (SIGSEGV, reported as an
+    interruption). With a fixed length it is unrolled: both modes convert and pass on LiteRT."""
+    import keras
+
+    keras.utils.set_random_seed(4)
+    sequence = keras.Input((12, 4), name="sequence")
+    masked = keras.layers.Masking(0.0)(sequence)
+    scores = keras.layers.Dense(2, activation="softmax")(keras.layers.LSTM(6, name="reader")(masked))
+    values = RNG.normal(size=(96, 12, 4)).astype("float32")
+    values[:, 8:] = 0.0  # padding the mask hides
+    paths = save_case(tmp_path, keras.Model(sequence, scores), {"sequence": values}, (values[:, 0, 0] > 0).astype(int))
+    signature, _, ops = _exported_float32_and_int8(paths, tmp_path / "bundle")
+    assert "WHILE" not in ops["int8"], ops["int8"]
+    assert any("'reader' receives a Keras mask" in text for text in signature["conversions"]), signature["conversions"]
