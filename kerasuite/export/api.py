@@ -178,6 +178,8 @@ def export_model(
     prepared = prepare_for_export(model, options.lstm)
     names = [tensor.name for tensor in prepared.model.inputs]
     calibration = model_inputs(representative, names, "representative")
+    file_dtypes = {tensor.name: tensor.dtype for tensor in prepared.model.inputs}  # 64-bit inputs become 32-bit
+    calibration = {name: np.asarray(values).astype(file_dtypes[name], copy=False) for name, values in calibration.items()}
     check_source = heldout if heldout is not None else representative
     check_inputs = model_inputs(check_source, names, "heldout" if heldout is not None else "representative")
     targets = None

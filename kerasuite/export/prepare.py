@@ -242,6 +242,10 @@ def _needs_swap(layer, lstm_graph: str) -> bool:
             or (isinstance(layer, FusableLSTM) and layer.unroll))
 
 
+# Inputs no device takes, and what the exported files take instead (ids and features fit in 32 bits).
+NARROWER_INPUTS = {"float64": "float32", "int64": "int32"}
+
+
 def prepare_for_export(model, lstm_graph: str = "fused") -> PreparedModel:
     """A functional clone ready for conversion. ``lstm_graph``: ``fused`` (one LSTM op per layer
     and direction) or ``unrolled`` (builtin ops per time step, stateless; needs a fixed length)."""
@@ -256,16 +260,26 @@ def prepare_for_export(model, lstm_graph: str = "fused") -> PreparedModel:
     if low_precision:
         conversions.append(f"{len(low_precision)} layer{'s' if len(low_precision) > 1 else ''} computing in {policy} -> float32 (TFLite's builtin ops "
                            "take no float16 arithmetic; the float16 mode still halves the weights)")
-    if swapped:
+    narrowed = {tensor.name: NARROWER_INPUTS[tensor.dtype] for tensor in model.inputs if tensor.dtype in NARROWER_INPUTS}
+    if swapped or narrowed:
+        options = {}
+        if narrowed:
+            options["input_tensors"] = keras.tree.map_structure(  # the structure of model.input, as clone_model wants
+                lambda tensor: keras.Input(batch_shape=tensor.shape, dtype=narrowed.get(tensor.name, tensor.dtype),
+                                           name=tensor.name), model.input)
+            given = {tensor.name: tensor.dtype for tensor in model.inputs}
+            conversions.append("inputs " + ", ".join(f"'{name}' {given[name]} -> {dtype}" for name, dtype in narrowed.items())
+                               + " (CompiledModel and TFLM take no 64-bit inputs; arrays are cast to them)")
         try:  # a subclassed model cannot be cloned: its call() is Python, not a graph of layers
             prepared = keras.models.clone_model(model, clone_function=lambda layer: _swap(layer, conversions, lstm_graph),
-                                                recursive=True)
+                                                recursive=True, **options)
         except UserError:
             raise
         except Exception as error:
             if all(_swap_is_optional(layer) for layer in swapped):
-                conversions[:] = [f"Embedding layers kept as Keras' own (model '{model.name}' cannot be rebuilt "
-                                  "layer by layer): their negative-id wrap exports as int32 SELECT_V2, which TFLM lacks"]
+                conversions[:] = [f"model '{model.name}' cannot be rebuilt layer by layer, so its layers and inputs are "
+                                  "kept as they are: Keras' Embedding exports its negative-id wrap as int32 SELECT_V2, "
+                                  "and 64-bit inputs stay 64-bit; TFLM lacks both"]
                 return _functional(model, model, conversions)
             raise UserError(f"model '{model.name}': cannot rebuild it with exportable LSTM/GRU/attention/embedding layers "
                             "or float32 compute "
