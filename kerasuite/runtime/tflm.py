@@ -154,14 +154,21 @@ def understated_shapes(content: bytes) -> str | None:
     right answers by luck that corrupt a device's memory. LiteRT, which computes shapes at run
     time, gives the true ones."""
     from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    interpreter = Interpreter(model_content=content)
+    try:  # no default delegate: only shapes are wanted, and XNNPACK announces itself on stderr
+        interpreter = Interpreter(model_content=content,
+                                  experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    except (RuntimeError, ValueError):
+        return None
     for detail in interpreter.get_input_details():
         signature = [int(size) for size in detail["shape_signature"]]
         if -1 in signature:
             interpreter.resize_tensor_input(detail["index"], [1 if size == -1 else size for size in signature])
-    interpreter.allocate_tensors()
+    try:
+        interpreter.allocate_tensors()
+    except (RuntimeError, ValueError):  # LiteRT cannot size it either: TFLM's own load says why
+        return None
     model = schema.Model.GetRootAs(content, 0)
     subgraph = model.Subgraphs(0)
     producer = {}
@@ -360,9 +367,6 @@ class TFLMModel:
         aborted = abort_in_child(self.path, arena)
         if aborted:
             raise TFLMError(f"{self.path}: {aborted}")
-        understated = understated_shapes(self.content)
-        if understated:
-            raise TFLMError(f"{self.path}: TFLM cannot run it safely: {understated}")
         with captured_native_stderr() as native:
             try:
                 self.interpreter = runtime.Interpreter.from_bytes(self.content, arena_size=arena)
@@ -372,6 +376,9 @@ class TFLMModel:
                 self.load_error = str(error)
         if self.interpreter is None:
             raise TFLMError(f"{self.path}: TFLM cannot load it: {failure_reason(native, RuntimeError(self.load_error))}")
+        understated = understated_shapes(self.content)
+        if understated:
+            raise TFLMError(f"{self.path}: TFLM cannot run it safely: {understated}")
         self.inputs = [self.interpreter.get_input_details(i) for i in range(len(self.names))]
         self.output = self.interpreter.get_output_details(0)
         self._arena_bytes: int | None = None
