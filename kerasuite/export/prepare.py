@@ -16,10 +16,11 @@ weights; the user's model is not changed):
 - ``keras.layers.Embedding`` becomes :class:`~kerasuite.models.layers.gather_embedding.GatherEmbedding`
   (same config, weights and mask): one GATHER instead of Keras' negative-id wrap, whose int32
   ``SELECT_V2`` TensorFlow Lite Micro cannot run. Ids are never negative in a valid lookup.
-- ``GRU`` (plain or inside ``Bidirectional``) is unrolled over its fixed sequence length (Keras'
-  own ``unroll=True``): builtin ops per time step, no state between calls. TFLite has no fused GRU
-  op, and the loop Keras 3 traces otherwise converts to a WHILE subgraph whose int8 conversion
-  crashes the converter. A GRU without a fixed length, or a stateful one, is refused.
+- ``GRU`` and ``SimpleRNN`` (plain or inside ``Bidirectional``) are unrolled over their fixed
+  sequence length (Keras' own ``unroll=True``): builtin ops per time step, no state between calls.
+  TFLite has no fused GRU op, and the loop Keras 3 traces otherwise converts to a WHILE subgraph
+  whose int8 conversion crashes the converter (a SimpleRNN's loop needed Flex TensorList ops). One
+  without a fixed length, or a stateful one, is refused.
 - ``CategoryEncoding`` (one_hot, multi_hot, count) becomes
   :class:`~kerasuite.models.layers.gather_category_encoding.GatherCategoryEncoding`: rows of an
   identity table looked up by the int32 ids. Keras' float path quantized the ids in int8 files and
@@ -65,14 +66,16 @@ def refuse_unexportable(model) -> None:
             raise UserError(f"layer '{layer.name}' is a Lambda layer (Python code): it cannot be exported "
                             "or loaded safely; replace it with a registered custom layer")
         inner = getattr(layer, "forward_layer", None)
-        if (isinstance(layer, keras.layers.GRU) and id(layer) not in wrapped) or isinstance(inner, keras.layers.GRU):
-            gru = inner if isinstance(inner, keras.layers.GRU) else layer
-            if gru.stateful:
-                raise UserError(f"layer '{layer.name}' is a stateful GRU: kerasuite exports a GRU unrolled, "
+        unrolled = _unrolled_kinds()
+        if (isinstance(layer, unrolled) and id(layer) not in wrapped) or isinstance(inner, unrolled):
+            recurrent = inner if isinstance(inner, unrolled) else layer
+            kind = type(recurrent).__name__
+            if recurrent.stateful:
+                raise UserError(f"layer '{layer.name}' is a stateful {kind}: kerasuite exports a {kind} unrolled, "
                                 "with no state between calls; rebuild it with stateful=False")
             if _sequence_length(layer) is None:
-                raise UserError(f"layer '{layer.name}' is a GRU over sequences of no fixed length: TFLite has no "
-                                "fused GRU op, so kerasuite unrolls it over a fixed number of steps; give the "
+                raise UserError(f"layer '{layer.name}' is a {kind} over sequences of no fixed length: TFLite has no "
+                                f"fused {kind} op, so kerasuite unrolls it over a fixed number of steps; give the "
                                 "model's input a fixed length, or use keras.layers.LSTM (the fused LSTM op)")
     strings = [tensor.name for tensor in getattr(model, "inputs", None) or [] if tensor.dtype == "string"]
     if strings:
@@ -109,6 +112,13 @@ def select_output(model, wanted: str):
         return model
     inputs = model.input if isinstance(model.input, dict) else model.inputs
     return keras.Model(inputs, model.outputs[index], name=model.name)
+
+
+def _unrolled_kinds() -> tuple:
+    """Recurrent layers TFLite has no fused op for: exported unrolled over their fixed length."""
+    import keras
+
+    return (keras.layers.GRU, keras.layers.SimpleRNN)
 
 
 def _is_lstm(layer) -> bool:
@@ -170,11 +180,13 @@ def _swap(layer, conversions: list[str], lstm_graph: str):
         if _is_lstm(layer):
             return _lstm_for_export(layer, graph, conversions, what, steps)
         return _rewrapped(layer, lambda inner: _lstm_for_export(inner, graph, conversions, what, steps))
-    wrapped = isinstance(layer, keras.layers.Bidirectional) and type(layer.forward_layer) is keras.layers.GRU
-    if type(layer) is keras.layers.GRU or wrapped:
-        conversions.append(f"{'Bidirectional GRU' if wrapped else 'GRU'} '{layer.name}' -> unrolled over "
-                           f"{_sequence_length(layer)} steps (builtin ops, no state between calls; TFLite has no fused GRU)")
-        unrolled = lambda gru: keras.layers.GRU.from_config({**_float_config(gru), "unroll": True})  # noqa: E731
+    wrapped = isinstance(layer, keras.layers.Bidirectional) and type(layer.forward_layer) in _unrolled_kinds()
+    if type(layer) in _unrolled_kinds() or wrapped:
+        kind = type(layer.forward_layer if wrapped else layer).__name__
+        conversions.append(f"{'Bidirectional ' if wrapped else ''}{kind} '{layer.name}' -> unrolled over "
+                           f"{_sequence_length(layer)} steps (builtin ops, no state between calls"
+                           f"{'; TFLite has no fused GRU' if kind == 'GRU' else ''})")
+        unrolled = lambda rnn: type(rnn).from_config({**_float_config(rnn), "unroll": True})  # noqa: E731
         return _rewrapped(layer, unrolled) if wrapped else unrolled(layer)
     if type(layer) is keras.layers.Embedding:
         conversions.append(f"Embedding '{layer.name}' -> GatherEmbedding (one GATHER; no negative-id wrap, whose "
@@ -236,9 +248,9 @@ def _needs_swap(layer, lstm_graph: str) -> bool:
 
     if _computes_in_low_precision(layer) or gather_category_encoding.swappable(layer):
         return True
-    return (type(layer) in (keras.layers.LSTM, keras.layers.MultiHeadAttention, keras.layers.GRU,
+    return (type(layer) in (keras.layers.LSTM, keras.layers.MultiHeadAttention, *_unrolled_kinds(),
                             keras.layers.Embedding)
-            or (isinstance(layer, keras.layers.Bidirectional) and type(inner) in (keras.layers.LSTM, keras.layers.GRU))
+            or (isinstance(layer, keras.layers.Bidirectional) and type(inner) in (keras.layers.LSTM, *_unrolled_kinds()))
             or (isinstance(layer, FusableLSTM) and layer.unroll))
 
 
@@ -300,5 +312,5 @@ def _functional(prepared, model, conversions: list[str]) -> PreparedModel:
         prepared = keras.Model(inputs, prepared.outputs[0], name=model.name)
     # Recurrent layers start from a zero state shaped by the batch: a batch baked into the graph
     # makes that a constant (the fused LSTM op needs one; TFLM's FILL takes no computed shape).
-    recurrent = any(isinstance(layer, (FusableLSTM, keras.layers.GRU)) for layer in all_layers(prepared))
+    recurrent = any(isinstance(layer, (FusableLSTM, *_unrolled_kinds())) for layer in all_layers(prepared))
     return PreparedModel(prepared, conversions, 1 if recurrent else None)

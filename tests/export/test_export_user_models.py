@@ -466,3 +466,23 @@ def test_64_bit_inputs_become_32_bit_so_every_runtime_takes_the_file(tmp_path):
         assert dtypes == {"ids": "int32", "features": "float32"}, dtypes
     assert any("'ids' int64 -> int32" in text and "'features' float64 -> float32" in text
                for text in signature["conversions"]), signature["conversions"]
+
+
+def test_a_simple_rnn_is_unrolled_like_a_gru(tmp_path):
+    """SimpleRNN's Keras loop needed Flex TensorList ops, so the export was refused; unrolled over
+    its fixed length it passes on every runtime, TFLM included. One with no fixed length is refused."""
+    import keras
+
+    keras.utils.set_random_seed(8)
+    sequence = keras.Input((10, 4), name="sequence")
+    model = keras.Model(sequence, keras.layers.Dense(2, activation="softmax")(keras.layers.SimpleRNN(8, name="rnn")(sequence)))
+    values = np.random.default_rng(8).normal(size=(128, 10, 4)).astype("float32")
+    paths = save_case(tmp_path, model, {"sequence": values}, (values[:, :, 0].sum(1) > 0).astype("int64"))
+    signature, parity, ops_by_mode = _exported_float32_and_int8(paths, tmp_path / "bundle", "--tflm", "on")
+    for mode, ops in ops_by_mode.items():
+        assert "WHILE" not in ops and parity[mode]["runtimes"]["tflm"]["status"] == "passed", (ops, parity[mode])
+    assert any("SimpleRNN 'rnn' -> unrolled over 10 steps" in text for text in signature["conversions"])
+    loose = keras.Sequential([keras.Input((None, 4), name="sequence"), keras.layers.SimpleRNN(3, name="open_ended")])
+    (tmp_path / "loose").mkdir()
+    paths = save_case(tmp_path / "loose", loose, {"sequence": values[:8]}, train=False)
+    assert_one_line_error(export_cli(paths, tmp_path / "refused", modes="float32"), 2, "open_ended", "SimpleRNN", "fixed length")
