@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from kerasuite.config import ModeTolerance
-from kerasuite.export.spec import TOP1, OutputSpec
+from kerasuite.export.spec import LABELS, TOP1, OutputSpec
 
 
 def compare(spec: OutputSpec, keras_outputs: np.ndarray, candidate_outputs: np.ndarray,
@@ -44,6 +44,8 @@ def compare(spec: OutputSpec, keras_outputs: np.ndarray, candidate_outputs: np.n
         result[spec.agreement.name] = agreement
     if spec.agreement is TOP1 and agreement is not None and agreement < 1.0:
         result["disagreements"] = _disagreement_margins(keras_outputs, candidate_outputs)
+    if spec.agreement is LABELS and agreement is not None and agreement < 1.0:
+        result["disagreements"] = _label_margins(keras_outputs, candidate_outputs)
     drop = None
     if spec.metric and spec.metric in keras_metrics:
         drop = keras_metrics[spec.metric] - candidate_metrics[spec.metric]
@@ -110,8 +112,25 @@ def _near_tie_note(result: dict[str, Any]) -> str:
     margins = result.get("disagreements")
     if not margins or not margins["count"]:
         return ""
+    if "keras_distance_from_half_median" in margins:
+        return (f" ({margins['count']} label decisions differ; Keras's own distance from 0.5 on them: median "
+                f"{margins['keras_distance_from_half_median']:.3f}, max {margins['keras_distance_from_half_max']:.3f})")
     return (f" ({margins['count']} {margins.get('unit', 'examples')} differ; Keras's own top-2 probability gap on them: median "
             f"{margins['keras_top2_gap_median']:.3f}, max {margins['keras_top2_gap_max']:.3f})")
+
+
+def _label_margins(keras_outputs: np.ndarray, candidate_outputs: np.ndarray) -> dict[str, Any]:
+    """As :func:`_disagreement_margins` for decisions at 0.5: how far Keras' own probability was
+    from the threshold where the file decided the other way."""
+    keras_outputs = np.asarray(keras_outputs, np.float64)
+    distance = np.abs(keras_outputs - 0.5)
+    differ = (keras_outputs >= 0.5) != (np.asarray(candidate_outputs).reshape(keras_outputs.shape) >= 0.5)
+    return {
+        "count": int(differ.sum()),
+        "unit": "label decisions",
+        "keras_distance_from_half_median": float(np.median(distance[differ])) if differ.any() else None,
+        "keras_distance_from_half_max": float(distance[differ].max()) if differ.any() else None,
+    }
 
 
 def _disagreement_margins(keras_outputs: np.ndarray, candidate_outputs: np.ndarray) -> dict[str, Any]:

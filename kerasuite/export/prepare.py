@@ -44,7 +44,7 @@ from kerasuite.errors import UserError
 class PreparedModel:
     model: Any  # keras.Model: functional, inputs keyed by name, one output
     conversions: list[str]  # what was swapped, for signature.json and the model card
-    batch_size: int | None  # a batch baked into the graph (LSTMs and GRUs get 1), else None
+    batch_size: int | None  # a batch baked into the graph (LSTMs, GRUs and SimpleRNNs get 1), else None
     # float16/bfloat16 compute rebuilt in float32: parity then judges against this float32 model,
     # the one the files compute (the user's own outputs carry float16 rounding)
     low_precision_policy: str | None = None

@@ -76,10 +76,32 @@ def _is_class_target(targets: np.ndarray, outputs: np.ndarray) -> bool:
     return bool(np.all(targets == np.round(targets)) and targets.min() >= 0 and targets.max() < outputs.shape[-1])
 
 
+def label_decisions(reference: np.ndarray, candidate: np.ndarray) -> float:
+    """Share of (example, label) decisions at 0.5 two outputs make alike."""
+    return float(np.mean((np.asarray(reference) >= 0.5) == (np.asarray(candidate) >= 0.5)))
+
+
+LABELS = Agreement("label_agreement", label_decisions)
+
+
+def _is_label_target(targets: np.ndarray, outputs: np.ndarray) -> bool:
+    """0/1 targets, one per output value, for outputs that are probabilities (a sigmoid): a binary
+    classifier's ``[batch, 1]`` or a multi-label model's ``[batch, labels]``. Outputs in [0, 1]
+    with targets that are not 0/1 (an autoencoder's pixels) stay a regression."""
+    targets, outputs = np.asarray(targets), np.asarray(outputs)
+    if targets.size != outputs.size or targets.size == 0 or outputs.ndim < 1:
+        return False
+    if not np.all(np.isfinite(outputs)) or outputs.min() < 0.0 or outputs.max() > 1.0:
+        return False
+    return bool(np.all(np.isin(targets, (0, 1))))
+
+
 def generic_output_spec(keras_outputs: np.ndarray, targets: np.ndarray | None = None,
                         labels: list[str] | None = None) -> OutputSpec:
     """The spec for a model nobody described: class scores get top-1 agreement (and accuracy
-    with class targets), anything else is compared by value (and RMSE with targets)."""
+    with class targets); probabilities with 0/1 targets (binary or multi-label) get agreement of
+    their decisions at 0.5 and label accuracy; anything else is compared by value (and RMSE with
+    targets)."""
     keras_outputs = np.asarray(keras_outputs)
     if looks_like_class_scores(keras_outputs, labels, targets):
         meaning = "class scores" + (" at every position of a map (last axis)" if keras_outputs.ndim > 2 else "") \
@@ -92,6 +114,12 @@ def generic_output_spec(keras_outputs: np.ndarray, targets: np.ndarray | None = 
         return OutputSpec(meaning, None, True, TOP1)
     if targets is None:
         return OutputSpec("model output")
+    if _is_label_target(targets, keras_outputs):
+        decided = np.asarray(targets, np.float64).reshape(keras_outputs.shape) >= 0.5
+        return OutputSpec("probability of each label, decided at 0.5 (binary or multi-label)", "label_accuracy",
+                          True, LABELS,
+                          lambda outputs: {"label_accuracy": float(np.mean(
+                              (np.asarray(outputs).reshape(decided.shape) >= 0.5) == decided))})
     expected = np.asarray(targets, np.float64)
 
     def rmse(outputs: np.ndarray) -> dict[str, float]:

@@ -150,3 +150,29 @@ def test_a_map_of_class_scores_is_judged_per_position():
     assert checked["disagreements"]["count"] == 1 and "1 map positions differ" in checked["failures"][0]
     assert not looks_like_class_scores(rng.normal(size=(2, 4, 5, 3)))  # a feature map is compared by value
     assert generic_output_spec(rng.normal(size=(2, 4, 5, 3))).agreement is None
+
+
+def test_probabilities_with_0_1_targets_are_judged_by_their_decisions_at_one_half():
+    """A binary sigmoid classifier ([batch, 1]) or a multi-label model got only max |diff| and
+    RMSE; with 0/1 targets its decisions at 0.5 are compared (label_agreement, checked against
+    min_agreement) and scored (label_accuracy). [0, 1] outputs with other targets stay a regression."""
+    from kerasuite.config import ModeTolerance
+    from kerasuite.export.parity import compare
+    from kerasuite.export.spec import LABELS, generic_output_spec
+
+    rng = np.random.default_rng(4)
+    probabilities = rng.random((50, 1)).astype(np.float32)
+    targets = (probabilities[:, 0] > 0.5).astype(int)
+    targets[:5] = 1 - targets[:5]  # five the model gets wrong
+    spec = generic_output_spec(probabilities, targets)
+    assert spec.agreement is LABELS and spec.metric == "label_accuracy"
+    assert spec.score(probabilities) == {"label_accuracy": pytest.approx(45 / 50)}
+    flipped = probabilities.copy()
+    flipped[7:10, 0] = 1.0 - flipped[7:10, 0]
+    checked = compare(spec, probabilities, flipped, ModeTolerance(min_agreement=0.98))
+    assert checked["label_agreement"] == pytest.approx(47 / 50) and not checked["passed"]
+    assert "3 label decisions differ; Keras's own distance from 0.5" in checked["failures"][0], checked["failures"]
+    multi = rng.random((20, 4)).astype(np.float32)
+    assert generic_output_spec(multi, (multi > 0.3).astype(np.float32)).agreement is LABELS
+    pixels = rng.random((20, 4, 4, 1)).astype(np.float32)
+    assert generic_output_spec(pixels, pixels).metric == "rmse"  # an autoencoder: not decisions
