@@ -254,49 +254,52 @@ def test_converter_child_dies_with_a_killed_parent(tmp_path, tiny_keras_model):
     assert all(not path.exists() for path in leftovers)
 
 
-def test_converter_child_killed_alone_is_one_line(tmp_path, tiny_keras_model):
+def _convert_with_the_child_signalled(model_path, out, signum) -> Exception:
+    """``convert_modes`` while another thread sends ``signum`` to its converter child; the
+    exception it raised (None if none)."""
     import threading
 
-    from kerasuite.errors import Interrupted
     from kerasuite.export.tflite import convert_modes
 
-    killed = []
+    signalled = []
 
-    def kill_child():
+    def signal_child():
         child = _wait_for(lambda: _children(os.getpid(), "convert_worker"), 60, "the converter child")[0]
-        os.kill(child, signal.SIGKILL)
-        killed.append(child)
+        os.kill(child, signum)
+        signalled.append(child)
 
-    killer = threading.Thread(target=kill_child)
-    killer.start()
+    sender = threading.Thread(target=signal_child)
+    sender.start()
+    try:
+        convert_modes(model_path, {"float32": out})
+        raised = None
+    except Exception as error:  # the caller checks which
+        raised = error
+    sender.join()
+    assert signalled, "the converter child was never signalled"
+    return raised
+
+
+def test_converter_child_killed_alone_is_one_line(tmp_path, tiny_keras_model):
+    from kerasuite.errors import Interrupted
+
     out = tmp_path / "model.tflite"
-    with pytest.raises(Interrupted) as stopped:
-        convert_modes(tiny_keras_model, {"float32": out})
-    killer.join()
-    assert killed and "SIGKILL" in str(stopped.value) and "\n" not in str(stopped.value)
-    assert stopped.value.exit_code == 128 + signal.SIGKILL
+    stopped = _convert_with_the_child_signalled(tiny_keras_model, out, signal.SIGKILL)
+    assert isinstance(stopped, Interrupted), stopped
+    assert "SIGKILL" in str(stopped) and "\n" not in str(stopped)
+    assert stopped.exit_code == 128 + signal.SIGKILL
     assert not out.exists() and not list(Path(tempfile.gettempdir()).glob(f"kerasuite-convert-{os.getpid()}-*"))
 
 
 def test_a_converter_crash_is_a_failed_check_not_an_interruption(tmp_path, tiny_keras_model):
     """SIGSEGV inside the converter (TensorFlow's converter crashes on some graphs, e.g. an int8
     WHILE loop) repeats on every rerun: it must not say "interrupted; rerun the same command"."""
-    import threading
-
     from kerasuite.errors import CheckFailed
-    from kerasuite.export.tflite import convert_modes
 
-    def crash_child():
-        child = _wait_for(lambda: _children(os.getpid(), "convert_worker"), 60, "the converter child")[0]
-        os.kill(child, signal.SIGSEGV)
-
-    crasher = threading.Thread(target=crash_child)
-    crasher.start()
     out = tmp_path / "model.tflite"
-    with pytest.raises(CheckFailed) as crashed:
-        convert_modes(tiny_keras_model, {"float32": out})
-    crasher.join()
-    message = str(crashed.value)
+    crashed = _convert_with_the_child_signalled(tiny_keras_model, out, signal.SIGSEGV)
+    assert isinstance(crashed, CheckFailed), crashed
+    message = str(crashed)
     assert "crashed (SIGSEGV)" in message and "rerunning repeats" in message and "\n" not in message
     assert not out.exists()
 
