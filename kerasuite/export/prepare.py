@@ -74,9 +74,10 @@ def refuse_unexportable(model) -> None:
                 raise UserError(f"layer '{layer.name}' is a stateful {kind}: kerasuite exports a {kind} unrolled, "
                                 "with no state between calls; rebuild it with stateful=False")
             if _sequence_length(layer) is None:
-                raise UserError(f"layer '{layer.name}' is a {kind} over sequences of no fixed length: TFLite has no "
-                                f"fused {kind} op, so kerasuite unrolls it over a fixed number of steps; give the "
-                                "model's input a fixed length, or use keras.layers.LSTM (the fused LSTM op)")
+                raise UserError(f"layer '{layer.name}' is a {kind} over sequences of no fixed length: kerasuite "
+                                f"exports a {kind} unrolled over a fixed number of steps (Keras' own loop converts "
+                                "to ops TFLite lacks or the int8 converter crashes on); give the model's input a "
+                                "fixed length, or use keras.layers.LSTM (the fused LSTM op)")
     strings = [tensor.name for tensor in getattr(model, "inputs", None) or [] if tensor.dtype == "string"]
     if strings:
         raise UserError(f"model '{model.name}' takes strings (input {strings[0]}): TFLite's builtin ops have no "
