@@ -214,8 +214,9 @@ def abort_in_child(path: Path, arena: int, timeout: float = 600.0) -> str | None
         name = f"signal {-probe.returncode}"
     stage = "running it" if "loaded" in probe.stdout else "preparing its ops (loading)"
     native = [line.strip() for line in probe.stderr.splitlines() if line.strip()]
-    said = failure_reason(native, RuntimeError("")) if native else ""
-    said = said or known_abort_cause(path.read_bytes())
+    silent = "(no reason printed)"
+    said = failure_reason(native, RuntimeError(silent)) if native else silent  # lines that explain nothing: silent
+    said = known_abort_cause(path.read_bytes()) if said == silent else said
     words = f": {said}" if said else " (a kernel check failed without a message)"
     return (f"TFLM stopped the program ({name}) while {stage}{words}; on a device the firmware would stop "
             "there too")

@@ -267,3 +267,22 @@ def test_the_text_tasks_gru_exports_int8_and_runs_on_every_runtime(tmp_path):
         assert runtimes["litert_compiled"]["status"] == "passed", runtimes["litert_compiled"]
     assert metrics["exports"]["float32"]["runtimes"]["mediapipe"]["status"] == "passed"
     assert "WHILE" not in metrics["exports"]["int8"]["ops"]
+
+
+def test_an_abort_with_only_chatter_on_stderr_is_reported_without_a_made_up_reason(tmp_path, monkeypatch):
+    """The probe's stderr may hold allocation lines that explain nothing; the verdict then says the
+    kernel gave no message (or names the op the file shows), not an exception class name."""
+    import subprocess
+
+    from kerasuite.runtime import tflm
+
+    path = tmp_path / "model.tflite"
+    path.write_bytes(b"not read: the cause lookup is replaced below")
+    monkeypatch.setattr(tflm, "known_abort_cause", lambda content: None)
+    monkeypatch.setattr(tflm.subprocess, "run", lambda *args, **kwargs: subprocess.CompletedProcess(
+        args, -6, stdout="loaded\n", stderr="Arena allocation total 2048 bytes\n"))
+    said = tflm.abort_in_child(path, 1024)
+    assert said.startswith("TFLM stopped the program (SIGABRT) while running it (a kernel check failed"), said
+    assert "RuntimeError" not in said and "no reason printed" not in said
+    monkeypatch.setattr(tflm, "known_abort_cause", lambda content: "op SOFTMAX (node 3): its int8 input scale")
+    assert "while running it: op SOFTMAX (node 3)" in tflm.abort_in_child(path, 1024)
