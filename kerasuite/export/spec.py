@@ -64,8 +64,21 @@ def looks_like_class_scores(outputs: np.ndarray, labels: list[str] | None = None
         return True
     if targets is not None and _is_class_target(targets, outputs):
         return True
+    # one-hot targets make logits class scores; independent probabilities in [0, 1] that do not
+    # sum to 1 (sigmoids) stay labels even when each row has one positive
+    outside_unit = outputs.size and (outputs.min() < 0.0 or outputs.max() > 1.0)
+    if targets is not None and outside_unit and _is_one_hot(targets, outputs):
+        return True
     rows = outputs.astype(np.float64)
     return bool(np.all(rows >= -1e-6) and np.allclose(rows.sum(axis=-1), 1.0, atol=1e-3))
+
+
+def _is_one_hot(targets: np.ndarray, outputs: np.ndarray) -> bool:
+    """Targets shaped like the class scores with exactly one 1 per row, the rest 0."""
+    targets = np.asarray(targets)
+    if targets.shape != outputs.shape or targets.size == 0 or not np.all(np.isin(targets, (0, 1))):
+        return False
+    return bool(np.all(targets.sum(axis=-1) == 1))
 
 
 def _is_class_target(targets: np.ndarray, outputs: np.ndarray) -> bool:
@@ -106,6 +119,8 @@ def generic_output_spec(keras_outputs: np.ndarray, targets: np.ndarray | None = 
     if looks_like_class_scores(keras_outputs, labels, targets):
         meaning = "class scores" + (" at every position of a map (last axis)" if keras_outputs.ndim > 2 else "") \
             + (", in labels.txt order" if labels else "")
+        if targets is not None and _is_one_hot(targets, keras_outputs):
+            targets = np.argmax(targets, -1)  # categorical_crossentropy's targets: one row per decision
         if targets is not None and _is_class_target(targets, keras_outputs):
             class_targets = np.asarray(targets).astype(np.int64)
             return OutputSpec(meaning, "accuracy", True, TOP1,

@@ -176,3 +176,21 @@ def test_probabilities_with_0_1_targets_are_judged_by_their_decisions_at_one_hal
     assert generic_output_spec(multi, (multi > 0.3).astype(np.float32)).agreement is LABELS
     pixels = rng.random((20, 4, 4, 1)).astype(np.float32)
     assert generic_output_spec(pixels, pixels).metric == "rmse"  # an autoencoder: not decisions
+
+
+def test_one_hot_targets_score_class_accuracy():
+    """categorical_crossentropy users keep one-hot targets: they are read as classes (accuracy
+    beside top-1 agreement), where they used to give agreement only; logits count as class scores
+    when one-hot targets say so."""
+    from kerasuite.export.spec import TOP1, generic_output_spec
+
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(40, 4)).astype(np.float32)
+    classes = np.argmax(logits, -1)
+    classes[:4] = (classes[:4] + 1) % 4  # four the model gets wrong
+    spec = generic_output_spec(logits, np.eye(4, dtype=np.float32)[classes])
+    assert spec.agreement is TOP1 and spec.metric == "accuracy"
+    assert spec.score(logits) == {"accuracy": pytest.approx(36 / 40)}
+    assert generic_output_spec(logits, np.ones((40, 4))).agreement is None  # not one-hot: a regression
+    sigmoids = 1 / (1 + np.exp(-logits))  # independent labels, even with one positive per row
+    assert generic_output_spec(sigmoids, np.eye(4, dtype=np.float32)[classes]).metric == "label_accuracy"
