@@ -28,7 +28,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from kerasuite.errors import UserError
-from kerasuite.runtime.file_ops import builtin_op_names
+from kerasuite.runtime.file_ops import builtin_names, builtin_op_names
 
 # Generous: a file's own need is what ``arena_bytes`` reports, whatever is offered here.
 DEFAULT_ARENA_BYTES = 16 * 1024 * 1024
@@ -171,11 +171,12 @@ def understated_shapes(content: bytes) -> str | None:
         return None
     model = schema.Model.GetRootAs(content, 0)
     subgraph = model.Subgraphs(0)
+    names = builtin_names()
     producer = {}
     for index in range(subgraph.OperatorsLength()):
         operator = subgraph.Operators(index)
         code = model.OperatorCodes(operator.OpcodeIndex())
-        name = builtin_name(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()))
+        name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "an op")
         for output in range(operator.OutputsLength()):
             producer[operator.Outputs(output)] = f"{name} (node {index})"
     for detail in interpreter.get_tensor_details():
@@ -189,13 +190,6 @@ def understated_shapes(content: bytes) -> str | None:
                     f"{written} (a dynamic batch), and TFLM sizes its memory from the written shapes; convert "
                     "with a fixed batch (--batch-size 1)")
     return None
-
-
-def builtin_name(code: int) -> str:
-    from ai_edge_litert import schema_py_generated as schema
-
-    names = {value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")}
-    return names.get(code, f"op {code}")
 
 
 def abort_in_child(path: Path, arena: int, timeout: float = 600.0) -> str | None:
