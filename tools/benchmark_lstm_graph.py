@@ -60,7 +60,7 @@ def export_both(run_dir: Path, out: Path) -> dict[str, dict]:
         export = dataclasses.replace(config.export, modes=MODES, lstm=graph, dir=str(out / graph))
         started = time.perf_counter()
         exports = export_bundle(task, model, data, dataclasses.replace(config, export=export),
-                                out / graph, run_dir)
+                                out / graph, run_dir).exports
         results[graph] = {"seconds": time.perf_counter() - started, "exports": exports}
     return results
 

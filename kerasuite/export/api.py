@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from kerasuite.config import EXPORT_MODES, ExportConfig, ModeTolerance, ParityConfig
-from kerasuite.errors import UserError
+from kerasuite.errors import CheckFailed, UserError
 from kerasuite.locations import (BUNDLE_MARKER, check_bundle_location, disk_full_error, is_bundle_dir,
                                  is_disk_full, remove_orphans)
 from kerasuite.export.spec import OutputSpec, generic_output_spec, golden_indices
@@ -80,10 +80,17 @@ class ExportReport:
     bundle: Path
     exports: dict[str, dict[str, Any]]  # metrics.json's "exports" block
     conversions: list[str]
+    unconverted: dict[str, str] = dataclasses.field(default_factory=dict)  # mode -> why no file
 
     @property
     def failed_modes(self) -> list[str]:
-        return [mode for mode, result in self.exports.items() if not result["parity"]["passed"]]
+        return [*self.unconverted, *(mode for mode, result in self.exports.items() if not result["parity"]["passed"])]
+
+    def failure_reasons(self) -> str:
+        """One line: why each failed mode failed."""
+        return "; ".join(f"{mode}: {self.unconverted[mode]}" if mode in self.unconverted
+                         else f"{mode}: {', '.join(self.exports[mode]['parity']['failures']) or 'failed'}"
+                         for mode in self.failed_modes)
 
     @property
     def passed(self) -> bool:
@@ -221,12 +228,17 @@ def export_model(
         representative_path = scratch / "representative.npz"
         save_arrays(representative_path, "input", calibration)
         converted = {mode: staging / f"model_{mode}.tflite" for mode in modes}
+        crashes: dict[str, str] = {}  # a converter crash in one mode must not hide the others' verdicts
         sizes = tflite.convert_modes(
             model_path, converted, representative_path, batch_size=batch, allow_flex=options.allow_flex,
             import_modules=tuple(options.custom_layer_modules), compact=options.compact,
             int8_weights=options.int8_weights,
-            uint8_inputs=device.uint8_inputs if device is not None else (),
+            uint8_inputs=device.uint8_inputs if device is not None else (), crashes=crashes,
         )
+        if not sizes:  # nothing converted: no bundle to write
+            mode = next(iter(crashes))
+            raise CheckFailed(f"TFLite conversion ({', '.join(crashes)}): {crashes[mode]}")
+        modes = tuple(mode for mode in modes if mode in sizes)
         sizes_without_metadata = dict(sizes)
         for mode in modes:  # TFLite Model Metadata: what MediaPipe Tasks read (labels, normalization...)
             sizes[mode] = write_metadata(converted[mode], mode, info, labels)
@@ -293,7 +305,8 @@ def export_model(
             "preprocessing": info.preprocessing_json(),
             "labels": "labels.txt" if labels else None,
             "conversions": conversions,
-            "failed_modes": [mode for mode in modes if not exports[mode]["parity"]["passed"]],
+            "failed_modes": [*crashes, *(mode for mode in modes if not exports[mode]["parity"]["passed"])],
+            "unconverted_modes": crashes,
             "modes": described,
         })
         write_json_atomic(staging / "parity.json", {mode: result["parity"] for mode, result in exports.items()})
@@ -304,11 +317,11 @@ def export_model(
             info.title, summary, exports, conversions, info.intended_use,
             info.limits + [f"parity measured on {len(keras_outputs)} examples "
                            f"({'held-out' if heldout is not None else 'the representative inputs: no held-out set was given'})"],
-            record))
+            record, crashes))
         os.chmod(staging, 0o755)  # mkdtemp makes it 0700; a bundle is meant to be read by others
         (staging / BUNDLE_MARKER).write_text("kerasuite edge bundle: a kerasuite export replaces this folder\n")
         _replace_dir(staging, out)
-        return ExportReport(out, exports, conversions)
+        return ExportReport(out, exports, conversions, crashes)
     except OSError as error:
         if is_disk_full(error):
             raise disk_full_error(out, "export.dir") from None

@@ -25,7 +25,8 @@ def export_bundle(
     task: Task, model, data: TaskData, config: cfg.RunConfig, bundle_dir: Path, run_dir: Path,
     keras_eval: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Convert, check and describe each mode; returns ``metrics.json``'s ``exports`` block."""
+    """Convert, check and describe each mode; returns the export report (its ``exports`` is
+    ``metrics.json``'s ``exports`` block)."""
     data = task.with_trained_model(model, data)  # what score, parity and the extras rank against
     shipped = task.export_model(model, data)
     heldout = task.heldout(data, config.export.parity.max_examples)
@@ -52,4 +53,4 @@ def export_bundle(
         output_spec=task.output_spec(data, heldout), options=config.export, info=info,
         batch_size=task.export_batch_size,
     )
-    return report.exports
+    return report

@@ -197,10 +197,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(message) from None
     print_report(report)
     if not report.passed:
-        reasons = "; ".join(f"{m}: {', '.join(report.exports[m]['parity']['failures']) or 'failed'}"
-                            for m in report.failed_modes)
-        raise CheckFailed(f"parity failed for {', '.join(report.failed_modes)} ({reasons}); "
-                          f"see {report.bundle / 'parity.json'}")
+        raise CheckFailed(f"{'export' if report.unconverted else 'parity'} failed for {', '.join(report.failed_modes)} "
+                          f"({report.failure_reasons()}); see {report.bundle / 'parity.json'}")
     return 0
 
 
@@ -214,7 +212,10 @@ def print_report(report) -> None:
         runtimes = ", ".join(f"{name} {verdict['status']}" for name, verdict in parity["runtimes"].items())
         print(f"  {mode:<8} {result['size_bytes']:>10,} {(f'{agreement:.4f}' if agreement is not None else '-'):>10} "
               f"{parity['max_abs_diff']:>10.2e}  {'passed' if parity['passed'] else 'FAILED':<7}  {runtimes}")
-    print(f"  bundle: {report.bundle}" + (f" (failed modes in {report.bundle / 'failed'})" if not report.passed else ""))
+    for mode, reason in report.unconverted.items():
+        print(f"  {mode:<8} {'-':>10} {'-':>10} {'-':>10}  NOT CONVERTED: {reason}")
+    failed_files = [mode for mode in report.failed_modes if mode not in report.unconverted]
+    print(f"  bundle: {report.bundle}" + (f" (failed modes in {report.bundle / 'failed'})" if failed_files else ""))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -47,7 +47,8 @@ def provenance(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def model_card(title: str, summary: dict[str, Any], exports: dict[str, Any], conversions: list[str],
-               intended_use: str, limits: list[str], provenance_record: dict[str, Any]) -> str:
+               intended_use: str, limits: list[str], provenance_record: dict[str, Any],
+               unconverted: dict[str, str] | None = None) -> str:
     """A short MODEL_CARD.md: what it is, on what data, how each mode did on each runtime."""
     lines = [f"# {title}", ""]
     lines += [f"- **{key}**: {value}" for key, value in summary.items() if value not in (None, "", {})]
@@ -69,8 +70,12 @@ def model_card(title: str, summary: dict[str, Any], exports: dict[str, Any], con
             lines.append(f"| {mode} | {result['file']} | {result['size_bytes']:,} | {runtime} | {status}{reason} | "
                          f"{'-' if agreement is None else f'{agreement:.4f}'} | "
                          f"{'-' if diff is None else f'{diff:.3g}'} | {metrics or '-'} |")
+    for mode, reason in (unconverted or {}).items():
+        lines.append(f"| {mode} | (none) | - | - | NOT CONVERTED ({reason}) | - | - | - |")
     failed = [mode for mode, result in exports.items() if not result["parity"]["passed"]]
     lines.append("")
+    if unconverted:
+        lines += [f"**No {', '.join(unconverted)} file**: the converter failed on this model in that mode.", ""]
     if failed:
         lines += [f"**Do not ship {', '.join(failed)}**: parity failed; those files are in `failed/`.", ""]
     if conversions:

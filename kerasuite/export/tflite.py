@@ -31,6 +31,7 @@ def convert_modes(
     compact: bool = True,
     int8_weights: str = "per_channel",
     uint8_inputs: tuple[str, ...] = (),
+    crashes: dict[str, str] | None = None,
 ) -> dict[str, int]:
     """Convert ``model_path`` (a .keras export model) to ``outputs[mode]`` for every mode, in one
     subprocess; returns the file size per mode.
@@ -39,10 +40,45 @@ def convert_modes(
     layers for safe loading. ``compact`` drops intermediate tensor names and empty buffers
     (:mod:`kerasuite.export.compact`; outputs unchanged); ``int8_weights`` is ``per_channel`` or
     ``per_tensor`` (``export.int8_weights``); ``uint8_inputs`` names the pixel inputs that
-    ``int8_float_io`` takes as uint8 (value = pixel / 255). The first failing mode, in the order given, raises: ``UserError``
-    when it needs non-builtin ops (the message lists them) and ``RuntimeError`` for any other
-    converter failure. Nothing is left at a failed mode's path.
+    ``int8_float_io`` takes as uint8 (value = pixel / 255). The first failing mode, in the order
+    given, raises: ``UserError`` when it needs non-builtin ops (the message lists them),
+    ``CheckFailed`` when the converter crashes on it and ``RuntimeError`` for any other converter
+    failure. Given a ``crashes`` dict, a mode the converter crashes on is recorded there (mode ->
+    one-line reason) instead, and the modes after it convert in a fresh child: one mode's crash
+    then does not hide the others' files. Nothing is left at a failed mode's path.
     """
+    sizes: dict[str, int] = {}
+    pending = dict(outputs)
+    while pending:
+        try:
+            sizes.update(_convert_in_one_child(
+                model_path, pending, representative_path, batch_size, allow_flex, import_modules,
+                timeout_per_mode, compact, int8_weights, uint8_inputs, converted_before=list(sizes)))
+            break
+        except ConverterCrashed as crash:
+            if crashes is None:
+                raise CheckFailed(str(crash)) from None
+            crashes[crash.mode] = crash.reason
+            sizes.update(crash.sizes)
+            modes = list(pending)
+            pending = {mode: pending[mode] for mode in modes[modes.index(crash.mode) + 1:]}
+    return sizes
+
+
+class ConverterCrashed(Exception):
+    """The converter child died of a crash signal while converting ``mode``; ``sizes`` holds the
+    modes it converted before that one."""
+
+    def __init__(self, message: str, mode: str, sizes: dict[str, int], reason: str) -> None:
+        super().__init__(message)
+        self.mode, self.sizes, self.reason = mode, sizes, reason
+
+
+def _convert_in_one_child(
+    model_path: Path, outputs: dict[str, Path], representative_path: Path | None, batch_size: int | None,
+    allow_flex: bool, import_modules: tuple[str, ...], timeout_per_mode: float, compact: bool,
+    int8_weights: str, uint8_inputs: tuple[str, ...], converted_before: list[str],
+) -> dict[str, int]:
     from kerasuite.locations import remove_orphans
 
     remove_orphans(Path(tempfile.gettempdir()), "kerasuite-convert-")
@@ -77,10 +113,12 @@ def convert_modes(
 
             raise OSError(errno.ENOSPC, "No space left on device", str(out_path.parent))
         if result is None and -done.returncode in CRASH_SIGNALS:
-            raise CheckFailed(f"TFLite conversion ({mode}): TensorFlow's converter crashed "
-                              f"({_signal_name(-done.returncode)}) on this model, which rerunning repeats; "
-                              f"modes converted before it: {', '.join(sizes) or 'none'} (--modes MODE "
-                              "converts one mode alone)")
+            converted = [*converted_before, *sizes]
+            reason = (f"TensorFlow's converter crashed ({_signal_name(-done.returncode)}) on this model, "
+                      "which rerunning repeats")
+            raise ConverterCrashed(
+                f"TFLite conversion ({mode}): {reason}; modes converted before it: "
+                f"{', '.join(converted) or 'none'} (--modes MODE converts one mode alone)", mode, sizes, reason)
         if result is None and done.returncode < 0:  # killed by a signal (OOM killer, a user)
             raise Interrupted(f"TFLite conversion ({mode}): the converter process was killed by "
                               f"{_signal_name(-done.returncode)}; rerun the same command to export again",

@@ -96,7 +96,9 @@ class CompiledTFLiteModel:
         self._inputs = [(name, detail) for name, (detail, _) in zip(self.signature_inputs, by_position)]
         self._caller_names = [caller for _, caller in by_position]
         self._output = self.reference.outputs[0]
-        self._output_size = int(np.prod(self._output["shape"]))
+        self._output_shape = [int(x) for x in self._output["shape"]]
+        self._input_shapes = [[int(x) for x in detail["shape"]] for _, detail in self._inputs]
+        self._shape_probe: TFLiteModel | None = None
         # LiteRT sets up its environment and accelerators lazily, at the first buffer write, and
         # logs that set-up natively: write zeros once while fd 2 is silenced. No invoke: zeros are
         # not a valid input of every model (an int8 ranking file failed to invoke on them).
@@ -113,15 +115,43 @@ class CompiledTFLiteModel:
         self.model.run_by_index(0, self._input_buffers, self._output_buffers)
 
     def _run_one(self, example: dict[str, np.ndarray]) -> np.ndarray:
-        for buffer, (_, detail), caller in zip(self._input_buffers, self._inputs, self._caller_names):
-            value = np.asarray(example[caller])
-            if list(value.shape) != [int(s) for s in detail["shape"]]:
-                raise UserError(f"{self.path}: input {caller!r} has shape {list(value.shape)}, "
-                                f"the compiled model takes {[int(s) for s in detail['shape']]}")
+        values = [np.asarray(example[caller]) for caller in self._caller_names]
+        if [list(value.shape) for value in values] != self._input_shapes:
+            self._resize(dict(zip(self._caller_names, values)))
+        for buffer, (_, detail), value in zip(self._input_buffers, self._inputs, values):
             buffer.write(np.ascontiguousarray(quantize(value, detail)))
         self._invoke()
-        raw = self._output_buffers[0].read(self._output_size, self._output["dtype"])
-        return dequantize(np.asarray(raw).reshape(self._output["shape"]), self._output)
+        raw = self._output_buffers[0].read(int(np.prod(self._output_shape)), self._output["dtype"])
+        return dequantize(np.asarray(raw).reshape(self._output_shape), self._output)
+
+    def _resize(self, example: dict[str, np.ndarray]) -> None:
+        """Give inputs with dynamic dimensions (a sequence length) the example's shape. The
+        CompiledModel resizes its inputs but keeps the file's output shapes in its output buffer
+        requirements (a too-small buffer fails the run), so an Interpreter over the same bytes
+        runs the example once to size the outputs (some output shapes are only known after a run),
+        and the output buffers wrap host arrays of those shapes."""
+        from ai_edge_litert.tensor_buffer import TensorBuffer
+
+        shapes = [list(np.shape(example[caller])) for caller in self._caller_names]
+        for (_, detail), caller, shape in zip(self._inputs, self._caller_names, shapes):
+            allowed = [int(x) for x in detail.get("shape_signature", detail["shape"])]
+            if len(shape) != len(allowed) or any(have not in (want, -1) for want, have in zip(shape, allowed)) \
+                    or shape[0] != 1:
+                raise UserError(f"{self.path}: input {caller!r} has shape {shape}, the compiled model takes "
+                                f"{[1, *allowed[1:]]} (-1: any size; one example per run)")
+        if self._shape_probe is None:
+            self._shape_probe = TFLiteModel(self.path)
+        probe = self._shape_probe.interpreter
+        with native_stderr_silenced():
+            self._shape_probe.predict(example, batch_size=1)
+            for index, shape in enumerate(shapes):
+                self.model.resize_input_tensor(index, shape)
+            self._input_buffers = self.model.create_input_buffers(0)
+            # the buffers wrap these arrays' memory (zero-copy): they must live as long as the buffers
+            self._output_arrays = [np.zeros(detail["shape"], detail["dtype"]) for detail in probe.get_output_details()]
+            self._output_buffers = [TensorBuffer.create_from_host_memory(array) for array in self._output_arrays]
+        self._input_shapes = [list(shape) for shape in shapes]
+        self._output_shape = [int(x) for x in probe.get_output_details()[0]["shape"]]
 
     def predict(self, inputs: dict[str, np.ndarray], batch_size: int = 1) -> np.ndarray:
         missing = sorted(set(self.input_names) - set(inputs))

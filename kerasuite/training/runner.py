@@ -305,7 +305,10 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
         from kerasuite.export.bundle import export_bundle
 
         progress(f"exporting {', '.join(config.export.modes)} to {bundle_dir} (conversion and parity take a while)")
-        report["exports"] = export_bundle(task, model, data, config, bundle_dir, run_dir, report["eval"])
+        exported = export_bundle(task, model, data, config, bundle_dir, run_dir, report["eval"])
+        report["exports"] = exported.exports
+        if exported.unconverted:  # modes the converter crashed on: no file, the others still judged
+            report["unconverted_modes"] = exported.unconverted
     else:
         report["exports"] = {}
     write_json_atomic(run_dir / "metrics.json", report)
@@ -314,6 +317,8 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
     write_final_scalars(run_dir / "logs" / "validation", report)
     print_summary(report)
     problems = []
+    for mode, reason in report.get("unconverted_modes", {}).items():
+        problems.append(f"TFLite conversion ({mode}): {reason}")
     failed = [mode for mode, result in report["exports"].items() if not result["parity"]["passed"]]
     if failed:
         reasons = "; ".join(f"{m}: {', '.join(report['exports'][m]['parity']['failures'])}" for m in failed)
@@ -391,6 +396,8 @@ def print_summary(report: dict[str, Any]) -> None:
                 f"{(result['latency_ms'] or {}).get('p50', float('nan')):>8.3f}  "
                 f"{'passed' if parity['passed'] else 'FAILED (kept in failed/, do not ship)'}"
             )
+        for mode, reason in report.get("unconverted_modes", {}).items():
+            print(f"  {mode:<{width}} NOT CONVERTED: {reason}")
     print(f"  run folder: {report['run_dir']}   TensorBoard: tensorboard --logdir {report['run_dir']}/logs")
     if exports:
         folder = Path(next(iter(exports.values()))["path"]).parent

@@ -486,3 +486,33 @@ def test_a_simple_rnn_is_unrolled_like_a_gru(tmp_path):
     (tmp_path / "loose").mkdir()
     paths = save_case(tmp_path / "loose", loose, {"sequence": values[:8]}, train=False)
     assert_one_line_error(export_cli(paths, tmp_path / "refused", modes="float32"), 2, "open_ended", "SimpleRNN", "fixed length")
+
+
+def test_a_mode_the_converter_crashes_on_does_not_hide_the_other_modes_verdicts(tmp_path):
+    """A masked LSTM with no fixed length: TensorFlow's int8 converter crashes (SIGSEGV) on its
+    WHILE loop. That ended the whole export with one line and no files: the float32 and float16
+    files, which convert and pass, were never judged. Now they are, the bundle says which mode
+    has no file and why, and the command still fails (exit 1) because int8 was asked for.
+    Their dynamic sequence length also used to fail CompiledModel ("takes [1, 1, 4]"); it is
+    resized like the Interpreter."""
+    import keras
+
+    keras.utils.set_random_seed(4)
+    sequence = keras.Input((None, 4), name="sequence")
+    masked = keras.layers.Masking(0.0)(sequence)
+    scores = keras.layers.Dense(2, activation="softmax")(keras.layers.LSTM(6, name="reader")(masked))
+    values = RNG.normal(size=(96, 12, 4)).astype("float32")
+    values[:, 8:] = 0.0
+    paths = save_case(tmp_path, keras.Model(sequence, scores), {"sequence": values}, (values[:, 0, 0] > 0).astype(int))
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out, modes="float32,int8,float16")
+    assert_one_line_error(done, 1, "int8", "crashed (SIGSEGV)")
+    signature, parity = read_bundle(out)
+    assert signature["unconverted_modes"] == {"int8": "TensorFlow's converter crashed (SIGSEGV) on this model, "
+                                                      "which rerunning repeats"}
+    assert signature["failed_modes"] == ["int8"] and set(signature["modes"]) == {"float32", "float16"}
+    _passed_everywhere(signature, parity, ("float32", "float16"))
+    assert parity["float32"]["runtimes"]["litert_compiled"]["status"] == "passed"
+    assert not (out / "model_int8.tflite").exists() and not (out / "failed").exists()
+    assert "NOT CONVERTED" in (out / "MODEL_CARD.md").read_text()
+    assert "int8" in done.stdout and "NOT CONVERTED" in done.stdout

@@ -112,6 +112,37 @@ def test_compiled_model_and_interpreter_run_the_same_file(tiny_run):
     assert "INFO" not in done.stderr, done.stderr  # LiteRT's native chatter stays muted
 
 
+def test_compiled_model_runs_a_file_with_a_dynamic_sequence_length(tmp_path):
+    """CompiledModel keeps the file's written shape ([1, 1, 4] for a dynamic length) and its output
+    buffer sizes; the runner resizes both per example, as the Interpreter does, and still refuses
+    a dimension the file fixes."""
+    import keras
+    import tensorflow as tf
+
+    from kerasuite.errors import UserError
+    from kerasuite.runtime.compiled import CompiledTFLiteModel
+    from kerasuite.runtime.interpreter import TFLiteModel
+
+    keras.utils.set_random_seed(3)
+    sequence = keras.Input((None, 4), batch_size=1, name="sequence")
+    model = keras.Model(sequence, keras.layers.Dense(3)(keras.layers.Dense(5, activation="relu")(sequence)))
+    path = tmp_path / "sequence.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    compiled, interpreter = CompiledTFLiteModel(path), TFLiteModel(path)
+    values = np.random.default_rng(3).normal(size=(2, 9, 4)).astype("float32")
+    for length in (9, 4, 9):  # growing, shrinking and back
+        inputs = {"sequence": values[:, :length]}
+        outputs = compiled.predict(inputs)
+        assert outputs.shape == (2, length, 3)
+        np.testing.assert_allclose(outputs, interpreter.predict(inputs, batch_size=1), atol=1e-6)
+    try:
+        compiled.predict({"sequence": values[:, :, :3]})
+        raise AssertionError("a width of 3 against the file's 4 ran")
+    except UserError as error:
+        assert "takes [1, -1, 4]" in str(error) and "has shape [1, 9, 3]" in str(error), error
+    compiled.close()
+
+
 def test_the_compiled_model_api_prints_nothing_while_it_runs(tiny_run):
     """LiteRT sets up its accelerators at the first buffer write and logs that natively; a caller
     (the parity harness inside a training run) must not see those lines mid-run."""
