@@ -165,7 +165,7 @@ def export_model(
     Raises ``UserError`` for input that cannot be exported; a failed parity check is not an
     exception: it is in the report (``report.passed``) and in every file of the bundle.
     """
-    from kerasuite.export import firmware, tflite
+    from kerasuite.export import firmware, parity, tflite
     from kerasuite.export.prepare import prepare_for_export
     from kerasuite.export.provenance import model_card, provenance
     from kerasuite.io_utils import write_json_atomic, write_text_atomic
@@ -287,7 +287,8 @@ def export_model(
         for mode in modes:
             golden_diff = float(np.max(np.abs(reference_outputs[mode][picked] - keras_outputs[picked]), initial=0.0))
             described[mode]["golden_max_abs_diff"] = golden_diff
-            described[mode]["golden_tolerance"] = golden_tolerance(per_mode[mode], golden_diff)
+            described[mode]["golden_tolerance"] = golden_tolerance(per_mode[mode], golden_diff,
+                                                                   parity.unit_or_larger(keras_outputs))
         save_arrays(staging / "golden.npz", "input", {k: v[picked] for k, v in check_inputs.items()},
                     keras_output=keras_outputs[picked], target=None if targets is None else targets[picked])
         if labels:
@@ -377,18 +378,27 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
     verdicts, outputs = runtimes.judge(
         path, mode, {**description, "task": task, "tflm": options.tflm}, inputs, keras_outputs,
         lambda got: parity.compare(spec, keras_outputs, got, tolerance))
-    reference = outputs.get(runtimes.REFERENCE_RUNTIME)
-    if reference is None:  # the reference runtime could not run it: judge nothing as equal
+    # The headline numbers come from the reference runtime; from the first other runtime that ran
+    # the file when it could not; from none when nothing ran it.
+    headline = runtimes.REFERENCE_RUNTIME if runtimes.REFERENCE_RUNTIME in outputs else next(iter(outputs), None)
+    if headline is None:
         reference = np.full_like(keras_outputs, np.nan)
-    checked = parity.compare(spec, keras_outputs, reference, tolerance)
+        checked = parity.unmeasured(spec, keras_outputs, tolerance)
+    else:
+        reference = outputs[headline]
+        checked = parity.compare(spec, keras_outputs, reference, tolerance)
+        if headline != runtimes.REFERENCE_RUNTIME:
+            checked["headline_runtime"] = headline
     checked["runtimes"] = verdicts
     checked["passed"] = runtimes.mode_passed(verdicts)
-    for name, verdict in verdicts.items():
-        if verdict["status"] == "failed" and name != runtimes.REFERENCE_RUNTIME:
-            checked["failures"].append(f"{name}: {verdict.get('reason', 'failed')}")
-    if verdicts.get(runtimes.REFERENCE_RUNTIME, {}).get("status") == "failed" \
-            and "reason" in verdicts[runtimes.REFERENCE_RUNTIME] and not checked["failures"]:
-        checked["failures"].append(verdicts[runtimes.REFERENCE_RUNTIME]["reason"])
+    could_not_run = [f"{name}: {verdict.get('reason', 'failed')}" for name, verdict in verdicts.items()
+                     if verdict["status"] == "failed" and name not in outputs]
+    numbers_elsewhere = [f"{name}: {verdict.get('reason', 'failed')}" for name, verdict in verdicts.items()
+                         if verdict["status"] == "failed" and name in outputs and name != headline]
+    checked["failures"] = could_not_run + checked["failures"] + numbers_elsewhere
+    if verdicts.get(headline, {}).get("status") == "failed" and "reason" in verdicts[headline] \
+            and not checked["failures"]:
+        checked["failures"].append(verdicts[headline]["reason"])
     # Only a numerical failure gets the per-layer int8 diagnosis (a second calibration, minutes on
     # big models); a runtime that could not run the file says why in its own verdict.
     numerical = any(verdict["status"] == "failed" and "max_abs_diff" in verdict for verdict in verdicts.values())
@@ -420,13 +430,15 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
     return result, description, reference
 
 
-def golden_tolerance(tolerance: ModeTolerance, measured: float) -> float:
+def golden_tolerance(tolerance: ModeTolerance, measured: float, scale: float = 1.0) -> float:
     """Per-example bound for ``kerasuite.edge --check``: the mode's max_abs_diff where one is set;
     else twice what this mode actually showed on the golden examples (floor 0.02), so a device
-    whose runtime rounds one quantization step differently still passes and a wrong model does not."""
+    whose runtime rounds one quantization step differently still passes and a wrong model does not.
+    ``scale`` (the largest Keras output, at least 1) makes both relative for large outputs, as in
+    the parity check."""
     if tolerance.max_abs_diff is not None:
-        return float(tolerance.max_abs_diff)
-    return max(2.0 * measured, 0.02)
+        return float(tolerance.max_abs_diff) * scale
+    return max(2.0 * measured, 0.02 * scale)
 
 
 def _replace_dir(staging: Path, target: Path) -> None:

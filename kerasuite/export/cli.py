@@ -211,7 +211,7 @@ def print_report(report) -> None:
         agreement = parity.get("agreement")
         runtimes = ", ".join(f"{name} {verdict['status']}" for name, verdict in parity["runtimes"].items())
         print(f"  {mode:<8} {result['size_bytes']:>10,} {(f'{agreement:.4f}' if agreement is not None else '-'):>10} "
-              f"{parity['max_abs_diff']:>10.2e}  {'passed' if parity['passed'] else 'FAILED':<7}  {runtimes}")
+              f"{_sci(parity['max_abs_diff']):>10}  {'passed' if parity['passed'] else 'FAILED':<7}  {runtimes}")
     for mode, reason in report.unconverted.items():
         print(f"  {mode:<8} {'-':>10} {'-':>10} {'-':>10}  NOT CONVERTED: {reason}")
     failed_files = [mode for mode in report.failed_modes if mode not in report.unconverted]
@@ -221,3 +221,7 @@ def print_report(report) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return one_line_exit(lambda: run(args))
+
+
+def _sci(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2e}"

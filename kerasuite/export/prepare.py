@@ -35,9 +35,14 @@ weights; the user's model is not changed):
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from kerasuite.errors import UserError
+
+# TensorFlow's op-name rule (tensorflow/core/framework/node_def_util.cc): an input named otherwise
+# becomes a "Placeholder" in the converted file.
+TF_OP_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\-/>]*")
 
 
 @dataclasses.dataclass
@@ -83,6 +88,12 @@ def refuse_unexportable(model) -> None:
         raise UserError(f"model '{model.name}' takes strings (input {strings[0]}): TFLite's builtin ops have no "
                         "string processing; keep TextVectorization/StringLookup outside the exported model and "
                         "export the part that takes their integer ids")
+    unnamable = [tensor.name for tensor in getattr(model, "inputs", None) or [] if not TF_OP_NAME.fullmatch(tensor.name)]
+    if unnamable:
+        suggested = re.sub(r"[^A-Za-z0-9_.\-]", "_", unnamable[0]).lstrip("_-") or "input"
+        raise UserError(f"model '{model.name}': input name {unnamable[0]!r} is not a valid TensorFlow op name, so "
+                        "the converted file would name that input 'Placeholder' and nothing could feed it by name; "
+                        f"rename it (keras.Input(..., name={suggested!r})) and save the model again")
     if getattr(model, "outputs", None) is None:  # a subclassed model: its call() is Python, not a graph
         raise UserError(f"model '{model.name}' is a subclassed Keras model: the exporter needs its graph of layers; "
                         "build it as a functional or Sequential model, or wrap it: "

@@ -19,7 +19,7 @@ import numpy as np
 
 from kerasuite.errors import UserError
 from kerasuite.quiet import native_stderr_silenced
-from kerasuite.runtime.interpreter import TFLiteModel, dequantize, quantize
+from kerasuite.runtime.interpreter import TFLiteModel, dequantize, has_dynamic_inner_dimension, quantize
 
 APIS = ("interpreter", "compiled")
 
@@ -102,6 +102,10 @@ class CompiledTFLiteModel:
         # LiteRT sets up its environment and accelerators lazily, at the first buffer write, and
         # logs that set-up natively: write zeros once while fd 2 is silenced. No invoke: zeros are
         # not a valid input of every model (an int8 ranking file failed to invoke on them).
+        if has_dynamic_inner_dimension([detail for _, detail in self._inputs]):
+            # the written length (1) can be too short for the graph: buffers are made per shape, at the first run
+            self._input_shapes = None
+            return
         with native_stderr_silenced():
             self._input_buffers = self.model.create_input_buffers(0)
             self._output_buffers = self.model.create_output_buffers(0)
@@ -147,6 +151,8 @@ class CompiledTFLiteModel:
             for index, shape in enumerate(shapes):
                 self.model.resize_input_tensor(index, shape)
             self._input_buffers = self.model.create_input_buffers(0)
+            for buffer, (_, detail), shape in zip(self._input_buffers, self._inputs, shapes):
+                buffer.write(np.zeros(shape, detail["dtype"]))  # LiteRT's lazy set-up logs at the first write
             # the buffers wrap these arrays' memory (zero-copy): they must live as long as the buffers
             self._output_arrays = [np.zeros(detail["shape"], detail["dtype"]) for detail in probe.get_output_details()]
             self._output_buffers = [TensorBuffer.create_from_host_memory(array) for array in self._output_arrays]

@@ -83,6 +83,15 @@ def keeps_state(content: bytes) -> bool:
     return needs_reset(content)
 
 
+def has_dynamic_inner_dimension(details: list[dict[str, Any]]) -> bool:
+    """Whether an input has a dynamic dimension besides the batch (a sequence length)."""
+    return any(-1 in list(detail.get("shape_signature", detail["shape"]))[1:] for detail in details)
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
 class TFLiteModel:
     """A loaded .tflite file with a float-in, float-out ``predict`` over whole arrays."""
 
@@ -94,10 +103,18 @@ class TFLiteModel:
         try:
             with native_stderr_silenced():
                 self.interpreter = Interpreter(model_content=content, num_threads=threads)
-                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise UserError(f"{self.path}: the runtime cannot load it ({first})") from None
+            raise UserError(f"{self.path}: the runtime cannot load it ({_first_line(error)})") from None
+        try:
+            with native_stderr_silenced():
+                self.interpreter.allocate_tensors()
+            self._allocated = True
+        except (ValueError, RuntimeError) as error:
+            # A dynamic length is written as 1, which can be too short for the graph (a width-3
+            # Conv1D's output would have length -1): allocate at the first run's real shapes.
+            if not has_dynamic_inner_dimension(self.interpreter.get_input_details()):
+                raise UserError(f"{self.path}: the runtime cannot load it ({_first_line(error)})") from None
+            self._allocated = False
         self.inputs = self.interpreter.get_input_details()
         self.outputs = self.interpreter.get_output_details()
         self._signature_names = self._input_names_by_index()
@@ -139,8 +156,9 @@ class TFLiteModel:
             if list(detail["shape"]) != list(value.shape):
                 self.interpreter.resize_tensor_input(detail["index"], list(value.shape))
                 resized = True
-        if resized:
+        if resized or not self._allocated:
             self.interpreter.allocate_tensors()
+            self._allocated = True
             self.inputs = self.interpreter.get_input_details()
             self.outputs = self.interpreter.get_output_details()
         for detail in self.inputs:

@@ -146,6 +146,30 @@ def known_abort_cause(content: bytes) -> str | None:
     return None
 
 
+def dynamic_length_inputs(content: bytes) -> str | None:
+    """None when every input's shape is fixed but for the batch; else which input is not. TFLM
+    runs the shape a file writes (a dynamic length is written as 1) and cannot resize inputs."""
+    from kerasuite.runtime.interpreter import has_dynamic_inner_dimension
+
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    try:
+        interpreter = Interpreter(model_content=content,
+                                  experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    except (RuntimeError, ValueError):
+        return None
+    names = input_names(content)
+    for detail, name in zip(interpreter.get_input_details(), names):
+        if has_dynamic_inner_dimension([detail]):
+            signature = [int(size) for size in detail["shape_signature"]]
+            fixed = ", ".join("LENGTH" if size == -1 else str(size) for size in signature[1:])
+            fixed += "," if len(signature) == 2 else ""
+            return (f"input {name!r} has a dynamic dimension (shape {signature}); TFLM runs only the written "
+                    f"shape {[int(size) for size in detail['shape']]} and cannot resize inputs: give the "
+                    f"model a fixed length (keras.Input(({fixed})))")
+    return None
+
+
 def understated_shapes(content: bytes) -> str | None:
     """None when every tensor at batch 1 fits the shape the file writes for it; else which one
     does not. TFLM plans its arena from those written shapes, while a file converted with a
@@ -238,10 +262,11 @@ def captured_native_stderr() -> Iterator[list[str]]:
                          if line.strip())
 
 
-def failure_reason(native_lines: list[str], error: Exception) -> str:
-    """One line: the failing op first, then the kernel's own words."""
+def failure_reason(native_lines: list[str], error: Exception, content: bytes | None = None) -> str:
+    """One line: the failing op first, then the kernel's own words; when the kernel gave none,
+    the types and shapes it was given (from ``content``, the file), which usually say why."""
     text = [re.sub(r"^\S*tensorflow/lite/micro/(kernels/)?", "", line) for line in native_lines]
-    op = None
+    op = node = None
     for line in text:
         match = MISSING_OP.search(line)
         if match:
@@ -249,11 +274,51 @@ def failure_reason(native_lines: list[str], error: Exception) -> str:
             return f"op {match.group(1)} is not a TFLM builtin (\"{line}\"){hint}"
         match = FAILED_NODE.search(line)
         if match:
-            op = f"op {match.group(1)} (node {match.group(2)}) failed to {match.group(3)}"
+            op, node = f"op {match.group(1)} (node {match.group(2)}) failed to {match.group(3)}", int(match.group(2))
     details = [line for line in text if REASON_LINE.search(line) and not FAILED_NODE.search(line)]
     fallback = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     cause = "; ".join(details[:2]) or fallback
+    if op and not details and content is not None:
+        given = node_inputs(content, node)
+        if given:
+            cause = f"the kernel gave no reason; its inputs are {given} (a type or shape this kernel may not take)"
+            if has_dynamic_batch(content):
+                cause += ("; a file converted with a fixed batch (--batch-size 1) often has no such op: "
+                          "the converter folds what the batch was needed for")
     return f"{op}: {cause}" if op else cause
+
+
+def has_dynamic_batch(content: bytes) -> bool:
+    from ai_edge_litert import schema_py_generated as schema
+
+    try:
+        subgraph = schema.Model.GetRootAs(content, 0).Subgraphs(0)
+        return any(subgraph.Tensors(subgraph.Inputs(i)).ShapeSignatureLength()
+                   and int(subgraph.Tensors(subgraph.Inputs(i)).ShapeSignatureAsNumpy()[0]) == -1
+                   for i in range(subgraph.InputsLength()))
+    except Exception:  # a file the schema cannot walk: no hint
+        return False
+
+
+def node_inputs(content: bytes, node: int) -> str | None:
+    """'BOOL [1, 16], INT32 []': the types and written shapes of one operator's inputs."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    try:
+        subgraph = schema.Model.GetRootAs(content, 0).Subgraphs(0)
+        operator = subgraph.Operators(node)
+        types = {value: name for name, value in vars(schema.TensorType).items() if not name.startswith("_")}
+        described = []
+        for position in range(operator.InputsLength()):
+            index = operator.Inputs(position)
+            if index < 0:
+                continue
+            tensor = subgraph.Tensors(index)
+            shape = [int(size) for size in tensor.ShapeAsNumpy()] if tensor.ShapeLength() else []
+            described.append(f"{types.get(tensor.Type(), tensor.Type())} {shape}")
+        return ", ".join(described) or None
+    except Exception:  # a file the schema cannot walk: the reason stays the kernel's
+        return None
 
 
 def needs_reset(content: bytes) -> bool:
@@ -359,6 +424,9 @@ class TFLMModel:
             raise UserError("TFLM runtime: the tflite-micro package is not installed "
                             "(pip install -e . installs the pinned version)") from None
         arena = arena_size or max(DEFAULT_ARENA_BYTES, 10 * len(self.content))
+        dynamic = dynamic_length_inputs(self.content)
+        if dynamic:
+            raise TFLMError(f"{self.path}: TFLM cannot run it: {dynamic}")
         aborted = abort_in_child(self.path, arena)
         if aborted:
             raise TFLMError(f"{self.path}: {aborted}")
@@ -400,7 +468,7 @@ class TFLMModel:
             except RuntimeError as error:
                 failed = error
         if failed is not None:
-            raise TFLMError(f"{self.path}: TFLM cannot run it: {failure_reason(native, failed)}")
+            raise TFLMError(f"{self.path}: TFLM cannot run it: {failure_reason(native, failed, self.content)}")
         return _dequantize(np.array(self.interpreter.get_output(0)), self.output)
 
     def run_one(self, example: dict[str, np.ndarray]) -> np.ndarray:
@@ -409,7 +477,7 @@ class TFLMModel:
         if self.reset_between_calls:
             self.interpreter.reset()
         output = self._invoke(example)
-        return output[0] if output.ndim > 1 and output.shape[0] == 1 else output.reshape(-1)
+        return output[0] if output.ndim >= 1 and output.shape[0] == 1 else output.reshape(-1)
 
     def predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         missing = sorted(set(self.names) - set(inputs)) if len(self.names) > 1 else []

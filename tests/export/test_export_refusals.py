@@ -130,6 +130,19 @@ def test_a_string_input_and_arrays_the_model_cannot_take_are_refused_in_one_line
     assert not (tmp_path / "bundle").exists()
 
 
+def test_an_input_name_tensorflow_cannot_take_is_refused_naming_a_valid_one(tmp_path):
+    """keras.Input(name="pixel values"): TensorFlow names such an input 'Placeholder' in the
+    converted file, and the exporter died with a KeyError traceback looking it up."""
+    import keras
+
+    pixels = keras.Input((4,), name="pixel values")
+    paths = save_case(tmp_path, keras.Model(pixels, keras.layers.Dense(2)(pixels)),
+                      {"pixel values": RNG.normal(size=(8, 4)).astype("float32")}, train=False)
+    done = export_cli(paths, tmp_path / "bundle", modes="float32")
+    assert_one_line_error(done, 2, "input name 'pixel values'", "name='pixel_values'")
+    assert not (tmp_path / "bundle").exists()
+
+
 def test_masked_attention_encoder_keeps_int8_agreement(tmp_path):
     """Keras' MultiHeadAttention with a padding mask writes -1e9 into masked scores, which leaves
     int8 attention uniform; the exporter swaps in the bounded mask (same weights) before converting."""

@@ -516,3 +516,73 @@ def test_a_mode_the_converter_crashes_on_does_not_hide_the_other_modes_verdicts(
     assert not (out / "model_int8.tflite").exists() and not (out / "failed").exists()
     assert "NOT CONVERTED" in (out / "MODEL_CARD.md").read_text()
     assert "int8" in done.stdout and "NOT CONVERTED" in done.stdout
+
+
+def test_a_dynamic_length_convolution_runs_on_litert_and_tflm_says_it_needs_a_fixed_length(tmp_path):
+    """Conv1D over a sequence of any length: the file writes length 1, too short for a width-3
+    kernel, so LiteRT's load (allocating at the written shape) failed and every runtime "failed"
+    with NaN headline numbers, on a file that runs fine. LiteRT now allocates at the examples'
+    shapes; TFLM, which cannot resize inputs, fails naming the input and the fix (it failed with
+    a numpy reshape error)."""
+    import keras
+
+    keras.utils.set_random_seed(5)
+    frames = keras.Input((None, 8), name="frames")
+    pooled = keras.layers.GlobalMaxPooling1D()(keras.layers.Conv1D(16, 3, activation="relu")(frames))
+    values = RNG.normal(size=(96, 20, 8)).astype("float32")
+    paths = save_case(tmp_path, keras.Model(frames, keras.layers.Dense(3, activation="softmax")(pooled)),
+                      {"frames": values}, np.argmax(values[:, :, :3].mean(1), -1))
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out, *LOOSE_INT8, "--tflm", "on")
+    assert_one_line_error(done, 1, "'frames' has a dynamic dimension", "keras.Input((LENGTH, 8))")
+    _, parity = read_bundle(out)
+    for mode in ("float32", "int8"):
+        verdicts = parity[mode]["runtimes"]
+        assert verdicts["litert_interpreter"]["status"] == verdicts["litert_compiled"]["status"] == "passed", verdicts
+        assert verdicts["tflm"]["status"] == "failed" and "runs only the written shape [1, 1, 8]" in verdicts["tflm"]["reason"]
+    assert parity["float32"]["max_abs_diff"] < 1e-4
+
+
+def test_a_regression_in_large_units_is_judged_relative_to_its_scale(tmp_path):
+    """House prices: outputs near 200,000, where float32 itself rounds to 0.016. The float32
+    file differed from Keras by 0.03 and failed the absolute 1e-4 (float16 by 33 against 0.01,
+    int8's RMSE rose by 3 of 26,000 against 0.01): wrong verdicts. Beyond unit scale the bounds
+    are relative; a bound no file can meet still fails, naming the scale."""
+    import keras
+
+    keras.utils.set_random_seed(6)
+    features = keras.Input((6,), name="features")
+    model = keras.Model(features, keras.layers.Dense(1)(keras.layers.Dense(16, activation="relu")(features)))
+    values = RNG.normal(size=(128, 6)).astype("float32")
+    prices = (200_000 + 50_000 * values[:, 0] + 20_000 * values[:, 1]).astype("float32")
+    model.compile(keras.optimizers.Adam(0.5), "mse")
+    model.fit(values, prices, epochs=60, verbose=0)
+    paths = save_case(tmp_path, model, {"features": values}, prices, train=False)
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out, modes="float32,float16,int8")
+    assert done.returncode == 0, done.stderr[-2000:]
+    signature, parity = read_bundle(out)
+    _passed_everywhere(signature, parity, ("float32", "float16", "int8"))
+    scale = parity["float32"]["tolerance_scale"]["outputs"]
+    assert scale > 100_000 and parity["float32"]["max_abs_diff"] > 1e-4
+    assert signature["modes"]["float32"]["golden_tolerance"] == pytest.approx(1e-4 * scale)
+    strict = export_cli(paths, tmp_path / "strict", "--tolerance", "float32.max_abs_diff=1e-12", modes="float32")
+    assert_one_line_error(strict, 1, "max_abs_diff", "(the largest Keras output)")
+
+
+def test_a_rank_1_output_keeps_its_shape_on_tflm(tmp_path):
+    """A sigmoid squeezed to [batch]: TFLM's runner returned [batch, 1], so its verdict failed an
+    agreeing file for "output shape [96, 1] != Keras [96]" (and NaN outputs)."""
+    import keras
+
+    keras.utils.set_random_seed(7)
+    features = keras.Input((6,), name="features")
+    model = keras.Model(features, keras.layers.Reshape(())(keras.layers.Dense(1, activation="sigmoid")(features)))
+    values = RNG.normal(size=(96, 6)).astype("float32")
+    labels = (values[:, 0] > 0).astype("float32")
+    model.compile("adam", "binary_crossentropy")
+    model.fit(values, labels, epochs=20, verbose=0)
+    paths = save_case(tmp_path, model, {"features": values}, labels, train=False)
+    signature, parity, _ = _exported_float32_and_int8(paths, tmp_path / "bundle", "--tflm", "on")
+    assert parity["float32"]["runtimes"]["tflm"]["status"] == parity["int8"]["runtimes"]["tflm"]["status"] == "passed"
+    assert signature["modes"]["float32"]["outputs"][0]["shape"] == [-1]

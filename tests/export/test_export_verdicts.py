@@ -129,3 +129,48 @@ def test_bundle_is_readable_by_others_and_records_provenance(bundle):
     assert set(record["versions"]) >= {"kerasuite", "tensorflow", "keras", "litert"}
     assert record["versions"]["tensorflow"] and record["versions"]["litert"] and record["created_utc"]
     assert record["data"]["parity_on"] == "heldout" and record["data"]["parity_examples"] == 80
+
+
+class UnloadableRuntime:
+    """A runtime that cannot load any file, as LiteRT could not load a dynamic-length file."""
+
+    def __init__(self, path):
+        raise RuntimeError("cannot load this file")
+
+
+def test_a_file_no_runtime_ran_has_no_headline_numbers_and_says_why(tmp_path):
+    """When the reference runtime could not run a file, its headline was computed from NaN
+    placeholders: max |diff| 0.0, an agreement of whatever class NaN argmaxes to, and "non-finite
+    outputs" as the first reason. Now another runtime's numbers head the verdict (and say so), or
+    none do, and the first reason is the runtime that could not run it."""
+    import keras
+
+    from kerasuite.export import export_model, runtimes
+
+    keras.utils.set_random_seed(9)
+    features = keras.Input((6,), name="features")
+    model = keras.Model(features, keras.layers.Dense(3, activation="softmax")(features))
+    values = np.random.default_rng(9).normal(size=(40, 6)).astype("float32")
+    heldout = {"features": values, "target": np.argmax(values[:, :3], -1)}
+    unloadable = runtimes.RuntimeEntry(f"{__name__}:UnloadableRuntime")
+    saved = dict(runtimes.RUNTIMES)
+    reports = {}
+    try:
+        for case, registry in {
+            "none ran": {"litert_interpreter": unloadable},
+            "another ran": {"litert_interpreter": unloadable, "litert_compiled": saved["litert_compiled"]},
+        }.items():
+            runtimes.RUNTIMES.clear()
+            runtimes.RUNTIMES.update(registry)
+            reports[case] = export_model(model, representative={"features": values}, heldout=heldout,
+                                         modes=("float32",), out=tmp_path / case.replace(" ", "_"))
+    finally:
+        runtimes.RUNTIMES.clear()
+        runtimes.RUNTIMES.update(saved)
+    nothing = reports["none ran"].exports["float32"]["parity"]
+    assert nothing["max_abs_diff"] is None and nothing["agreement"] is None and not nothing["passed"]
+    assert nothing["failures"] == ["litert_interpreter: litert_interpreter could not run the file: cannot load this file"]
+    other = reports["another ran"].exports["float32"]["parity"]
+    assert other["headline_runtime"] == "litert_compiled" and other["agreement"] == 1.0
+    assert other["max_abs_diff"] < 1e-5 and not other["passed"]
+    assert other["failures"][0].startswith("litert_interpreter: ") and "non-finite" not in " ".join(other["failures"])

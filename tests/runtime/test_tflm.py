@@ -248,6 +248,31 @@ def test_a_map_output_keeps_its_shape(tmp_path):
     np.testing.assert_allclose(got, np.asarray(model(values)), atol=1e-5)
 
 
+def test_a_kernel_that_fails_without_a_reason_is_reported_with_the_types_it_was_given(tmp_path):
+    """A masked GlobalAveragePooling1D converts to EXPAND_DIMS of the bool mask, which TFLM's
+    kernel refuses without a word: the verdict said only "Interpreter invocation failed". It
+    now names the inputs' types, so BOOL shows why."""
+    keras.utils.set_random_seed(10)
+    ids = keras.Input((8,), dtype="int32", name="ids")
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(20, 4, mask_zero=True)(ids))
+    model = keras.Model(ids, keras.layers.Dense(2, activation="softmax")(pooled))
+    from kerasuite.export.prepare import prepare_for_export
+
+    prepare_for_export(model).model.save(tmp_path / "masked.keras")  # the exporter's GATHER embedding
+    values = np.random.default_rng(10).integers(0, 20, (4, 8)).astype("int32")
+    np.savez(tmp_path / "representative.npz", input__ids=values)
+    path = tmp_path / "masked_float32.tflite"
+    tflite.convert_modes(tmp_path / "masked.keras", {"float32": path}, tmp_path / "representative.npz")
+    with pytest.raises(TFLMError) as failed:
+        TFLMModel(path).predict({"ids": values})
+    message = str(failed.value)
+    assert "op EXPAND_DIMS" in message and "its inputs are BOOL [1, 8]" in message and "\n" not in message, message
+    assert "--batch-size 1" in message  # which is true: converted at batch 1 it runs
+    fixed = tmp_path / "masked_batch1.tflite"
+    tflite.convert_modes(tmp_path / "masked.keras", {"float32": fixed}, tmp_path / "representative.npz", batch_size=1)
+    np.testing.assert_allclose(TFLMModel(fixed).predict({"ids": values}), np.asarray(model(values)), atol=1e-5)
+
+
 def test_a_missing_shape_op_says_a_fixed_batch_folds_it():
     missing = ["tensorflow/lite/micro/micro_op_resolver.cc:42 Didn't find op for builtin opcode 'REDUCE_PROD'"]
     reason = failure_reason(missing, RuntimeError("failed"))
