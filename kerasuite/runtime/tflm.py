@@ -162,11 +162,15 @@ def dynamic_length_inputs(content: bytes) -> str | None:
     for detail, name in zip(interpreter.get_input_details(), names):
         if has_dynamic_inner_dimension([detail]):
             signature = [int(size) for size in detail["shape_signature"]]
-            fixed = ", ".join("LENGTH" if size == -1 else str(size) for size in signature[1:])
+            dynamic = [position for position, size in enumerate(signature[1:]) if size == -1]
+            placeholders = (["LENGTH"] if len(dynamic) == 1 else ["HEIGHT", "WIDTH"] if len(dynamic) == 2
+                            else [f"SIZE{n + 1}" for n in range(len(dynamic))])
+            named = dict(zip(dynamic, placeholders))
+            fixed = ", ".join(named.get(position, str(size)) for position, size in enumerate(signature[1:]))
             fixed += "," if len(signature) == 2 else ""
             return (f"input {name!r} has a dynamic dimension (shape {signature}); TFLM runs only the written "
                     f"shape {[int(size) for size in detail['shape']]} and cannot resize inputs: give the "
-                    f"model a fixed length (keras.Input(({fixed})))")
+                    f"model a fixed {'length' if len(dynamic) == 1 else 'shape'} (keras.Input(({fixed})))")
     return None
 
 
