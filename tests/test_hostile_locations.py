@@ -304,6 +304,37 @@ def test_a_converter_crash_is_a_failed_check_not_an_interruption(tmp_path, tiny_
     assert not out.exists()
 
 
+def test_a_training_run_whose_int8_conversion_crashes_keeps_its_other_modes(tmp_path, capsys, monkeypatch):
+    """kerasuite.train with --export float32,int8,float16 when the converter crashes on int8
+    (simulated at the child's boundary: which real model crashes it depends on TensorFlow's
+    version): float32 and float16 are still converted and judged, metrics.json and the summary
+    name int8 as not converted, and the run fails (exit 1) in one line."""
+    from kerasuite.export import tflite
+
+    real = tflite._convert_in_one_child
+
+    def crash_on_int8(model_path, outputs, *args, **kwargs):
+        modes = list(outputs)
+        if "int8" not in modes:
+            return real(model_path, outputs, *args, **kwargs)
+        before = {mode: outputs[mode] for mode in modes[:modes.index("int8")]}
+        sizes = real(model_path, before, *args, **kwargs) if before else {}
+        raise tflite.ConverterCrashed("crashed", "int8", sizes, "TensorFlow's converter crashed (SIGSEGV) on this model")
+
+    monkeypatch.setattr(tflite, "_convert_in_one_child", crash_on_int8)
+    run_dir = tmp_path / "run"
+    done = run_main(capsys, "--run-dir", str(run_dir), "--export", "float32,int8,float16", *TINY,
+                    f"export.dir={tmp_path / 'bundle'}", "train.check_baseline=false")
+    assert_one_line_error(done, 1, "TFLite conversion (int8)", "crashed (SIGSEGV)")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["unconverted_modes"] == {"int8": "TensorFlow's converter crashed (SIGSEGV) on this model"}
+    assert set(metrics["exports"]) == {"float32", "float16"}
+    assert all(metrics["exports"][mode]["parity"]["runtimes"]["litert_interpreter"]["status"] == "passed"
+               for mode in ("float32", "float16"))
+    assert "int8" in done.stdout and "NOT CONVERTED" in done.stdout
+    assert sorted(path.name for path in (tmp_path / "bundle").glob("*.tflite")) == ["model_float16.tflite", "model_float32.tflite"]
+
+
 def test_sigterm_during_export_is_one_line_and_leaves_nothing(tmp_path):
     run_dir, bundle = tmp_path / "run", tmp_path / "bundle"
     trainer = subprocess.Popen(

@@ -423,11 +423,20 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
         "verdict": verdict_text,
         "eval": checked["tflite"],
         "parity": checked,
-        "latency_ms": runner.latency_ms(inputs, runs=options.latency_runs) if runner else None,
+        "latency_ms": _latency(runner, inputs, options.latency_runs) if runner and headline else None,
         "ops": description["ops"],
         "runtimes": verdicts,
     }
     return result, description, reference
+
+
+def _latency(runner, inputs: Arrays, runs: int) -> dict[str, float] | None:
+    """LiteRT's p50/p90 on one example, or None when it cannot time the file (the verdicts say why
+    it could not run it; a timing failure must not end the export with a traceback)."""
+    try:
+        return runner.latency_ms(inputs, runs=runs)
+    except Exception:
+        return None
 
 
 def golden_tolerance(tolerance: ModeTolerance, measured: float, scale: float = 1.0) -> float:
