@@ -251,7 +251,7 @@ def export_model(
                 lambda: tflite.diagnose_int8(model_path, representative_path, batch,
                                              tuple(options.custom_layer_modules),
                                              int8_weights=options.int8_weights),
-                staging, info.task,
+                staging, info.task, device.kind if device is not None else None,
             )
             described[mode]["size_bytes_without_metadata"] = sizes_without_metadata[mode]
             # which runtimes this file is for: every one that applies to it
@@ -370,13 +370,13 @@ def describe_file(path: Path, size: int, task: str, threads: int = 1):
 
 def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arrays, keras_outputs: np.ndarray,
                 tolerance: ModeTolerance, options: ExportConfig, diagnose: Callable[[], dict], staging: Path,
-                task: str = ""):
+                task: str = "", device_kind: str | None = None):
     """One mode: every runtime's verdict, the headline numbers from the reference runtime."""
     from kerasuite.export import parity, runtimes
 
     runner, description = describe_file(path, size, task, options.threads)
     verdicts, outputs = runtimes.judge(
-        path, mode, {**description, "task": task, "tflm": options.tflm}, inputs, keras_outputs,
+        path, mode, {**description, "task": task, "tflm": options.tflm, "device_kind": device_kind}, inputs, keras_outputs,
         lambda got: parity.compare(spec, keras_outputs, got, tolerance))
     # The headline numbers come from the reference runtime; from the first other runtime that ran
     # the file when it could not; from none when nothing ran it.

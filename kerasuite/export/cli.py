@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="on: also judge the float32 and int8 files on TensorFlow Lite Micro (the "
                              "microcontroller proof, its arena bytes and firmware files; a file TFLM cannot "
                              "run then fails). auto (default) and off: not for a model from no kerasuite task")
+    parser.add_argument("--image-input", metavar="NAME",
+                        help="the model input that takes an RGB (or grayscale) image: the files then carry "
+                             "MediaPipe image metadata and MediaPipe's ImageClassifier judges them too")
+    parser.add_argument("--pixel-scale", metavar="SCALE", default="1/255",
+                        help="with --image-input: what the model multiplies 0-255 pixels by (1/255, the "
+                             "default, for inputs in [0, 1]; 1 for a model that rescales inside)")
     parser.add_argument("--output", metavar="NAME",
                         help="a model with several outputs: the one to export and prove (its name or index)")
     parser.add_argument("--batch-size", type=int, metavar="N",
@@ -108,6 +114,32 @@ def parse_tolerances(items: Sequence[str], modes: Sequence[str]):
     return parity
 
 
+def image_input(args: argparse.Namespace, representative: dict[str, np.ndarray]) -> dict | None:
+    """--image-input/--pixel-scale checked against the representative arrays: the image's name,
+    height, width, channels and pixel scale, or None."""
+    if args.image_input is None:
+        if args.pixel_scale != "1/255":
+            raise UserError("--pixel-scale: only with --image-input NAME")
+        return None
+    text = args.pixel_scale.strip()
+    try:
+        top, _, bottom = text.partition("/")
+        scale = float(top) / float(bottom) if bottom else float(top)
+    except (ValueError, ZeroDivisionError):
+        raise UserError(f"--pixel-scale {text}: not a number or a fraction like 1/255") from None
+    if not np.isfinite(scale) or scale <= 0:
+        raise UserError(f"--pixel-scale {text}: must be above 0")
+    if args.image_input not in representative:
+        raise UserError(f"--image-input {args.image_input}: no such array in --representative "
+                        f"(has: {', '.join(representative)})")
+    shape = representative[args.image_input].shape
+    if len(shape) != 4 or shape[-1] not in (1, 3):
+        raise UserError(f"--image-input {args.image_input}: its arrays are {list(shape)}; an image input is "
+                        "[examples, height, width, 3] (or 1 channel)")
+    return {"input": args.image_input, "height": int(shape[1]), "width": int(shape[2]), "channels": int(shape[3]),
+            "scale": scale}
+
+
 def check_usage(args: argparse.Namespace) -> dict:
     """Everything checkable before TensorFlow; returns the parsed pieces."""
     from kerasuite.export.keras_file import read_config, refuse_lambda
@@ -140,11 +172,12 @@ def check_usage(args: argparse.Namespace) -> dict:
         raise UserError("--golden-examples and --threads must be at least 1")
     if args.batch_size is not None and args.batch_size < 1:
         raise UserError(f"--batch-size {args.batch_size}: must be at least 1")
+    image = image_input(args, representative)
     out = Path(args.out) if args.out else Path("exports") / model_path.stem
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
     return {"modes": modes, "config": config, "representative": representative, "heldout": heldout,
-            "labels": labels, "out": out, "tolerances": parse_tolerances(args.tolerance, modes)}
+            "labels": labels, "out": out, "tolerances": parse_tolerances(args.tolerance, modes), "image": image}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -174,13 +207,25 @@ def run(args: argparse.Namespace) -> int:
         from kerasuite.export.prepare import select_output
 
         model = select_output(model, args.output)
+    model_inputs = [tensor.name for tensor in model.inputs]
+    if checked["image"] is not None and checked["image"]["input"] not in model_inputs:
+        raise UserError(f"--image-input {checked['image']['input']}: model '{model.name}' has no such input "
+                        f"(its inputs: {', '.join(model_inputs)})")
     options = ExportConfig(modes=checked["modes"], allow_flex=args.allow_flex,
                            custom_layer_modules=tuple(args.custom_objects), golden_examples=args.golden_examples,
                            threads=args.threads, latency_runs=20, parity=checked["tolerances"], lstm=args.lstm,
                            tflm=args.tflm)
     data = {"model_file": str(model_path), "representative": args.representative, "heldout": args.heldout,
             **({"output": args.output} if args.output is not None else {})}
+    preprocessing = None
+    if checked["image"] is not None:
+        from kerasuite.runtime.device_spec import ImageSpec
+
+        image = checked["image"]
+        preprocessing = ImageSpec(**image, note=f"decode to uint8 RGB, resize to {image['height']}x{image['width']}, "
+                                                f"multiply by {image['scale']:g}")
     info = BundleInfo(title=f"{model.name} ({model_path.name})", model=model.name, data=data,
+                      preprocessing=preprocessing or {},
                       limits=["exported by python -m kerasuite.export from a user's model: kerasuite did not "
                               "train it and knows nothing of its data beyond the arrays given"])
     print(f"converting {', '.join(checked['modes'])} in a child process and checking parity", flush=True)

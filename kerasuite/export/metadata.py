@@ -294,7 +294,8 @@ def bundle_spec(*, name: str, task: str, family: str, source: str, version: str,
         if preprocessing is not None and input_name == preprocessing.model_input:
             if isinstance(preprocessing, ImageSpec):
                 content = ImageInput(mean=(0.0,), std=(1.0 / preprocessing.scale,))
-                description = f"RGB image, {preprocessing.height}x{preprocessing.width}, pixel / 255"
+                scaled = "pixel / 255" if abs(preprocessing.scale * 255.0 - 1.0) < 1e-6 else f"pixel x {preprocessing.scale:g}"
+                description = f"RGB image, {preprocessing.height}x{preprocessing.width}, {scaled}"
             elif isinstance(preprocessing, AudioSpec):
                 content = AudioInput(sample_rate=preprocessing.sample_rate, channels=1)
                 description = f"mono waveform, {preprocessing.samples} samples at {preprocessing.sample_rate} Hz"

@@ -185,7 +185,8 @@ class ImageSpec(DeviceSpec):
 
     @property
     def uint8_inputs(self) -> tuple[str, ...]:
-        return (self.input,)
+        # a uint8 file input is fixed at value = pixel / 255 (export.convert_worker.PIXEL_SCALE)
+        return (self.input,) if abs(self.scale * 255.0 - 1.0) < 1e-6 else ()
 
 
 # ------------------------------------------------------------------------------------- audio

@@ -2,7 +2,7 @@
 
 MediaPipe takes raw data, not model tensors: an RGB uint8 image, a waveform with its sample rate,
 a string. ``MediaPipeClassifier.predict`` turns model inputs back into that raw form (pixels =
-round(value * 255); the waveform as is; token ids -> the vocabulary words joined by spaces) and
+round(value * std + mean), the file's own normalization, std 255 for pixel / 255; the waveform as is; token ids -> the vocabulary words joined by spaces) and
 collects every category's score in output order. Images are exact only when the model inputs
 are whole pixels / 255 (the image decoder rounds after resizing, as a camera frame is uint8).
 
@@ -35,12 +35,13 @@ def applicability(mode: str, description: dict) -> str | None:
     """None when MediaPipe Tasks can run this file (a mode's signature.json entry), else why not."""
     import importlib.util
 
-    kind = MEDIAPIPE_TASKS.get(description.get("task", ""))
+    kind = MEDIAPIPE_TASKS.get(description.get("task", "")) or ("image" if description.get("device_kind") == "image" else None)
     if kind is None:
         task = description.get("task")
         return (f"MediaPipe Tasks has no classifier for {task}" if task else
                 "MediaPipe Tasks judges the files of kerasuite's classifier tasks (image, text, keyword "
-                "spotting), whose bundles carry the metadata it reads; this file is from no named task")
+                "spotting), whose bundles carry the metadata it reads, and a user's image classifier exported "
+                "with --image-input NAME (and --pixel-scale); this file is neither")
     inputs, outputs = description.get("inputs", []), description.get("outputs", [])
     if any(t["name"] == "ngram_ids" for t in inputs):
         return "the ngram family's hashed n-gram ids: MediaPipe's text tokenizers produce word ids only"
@@ -93,6 +94,10 @@ class MediaPipeClassifier:
         if not self.kind:
             raise UserError(f"{self.path}: no image, audio or text classifier metadata for MediaPipe Tasks")
         self.input_name = tensor["name"]
+        # a float image input sees (pixel - mean) / std (the metadata's NormalizationOptions)
+        normalization = next((unit["options"] for unit in tensor.get("processUnits", []) if unit["optionsType"] == 1),
+                             {"mean": [0.0], "std": [PIXEL_LEVELS]})
+        self.pixel_mean, self.pixel_std = float(normalization["mean"][0]), float(normalization["std"][0])
         self.sample_rate = tensor.get("content", {}).get("contentProperties", {}).get("sampleRate")
         self.vocabulary = None
         if self.kind == "text":
@@ -141,7 +146,7 @@ class MediaPipeClassifier:
         if self.kind == "image":
             from mediapipe import Image, ImageFormat
 
-            pixels = np.clip(np.round(example * PIXEL_LEVELS), 0, 255).astype(np.uint8)
+            pixels = np.clip(np.round(example * self.pixel_std + self.pixel_mean), 0, 255).astype(np.uint8)
             return Image(image_format=ImageFormat.SRGB, data=np.ascontiguousarray(pixels))
         if self.kind == "audio":
             from mediapipe.tasks.python.components.containers.audio_data import AudioData

@@ -586,3 +586,46 @@ def test_a_rank_1_output_keeps_its_shape_on_tflm(tmp_path):
     signature, parity, _ = _exported_float32_and_int8(paths, tmp_path / "bundle", "--tflm", "on")
     assert parity["float32"]["runtimes"]["tflm"]["status"] == parity["int8"]["runtimes"]["tflm"]["status"] == "passed"
     assert signature["modes"]["float32"]["outputs"][0]["shape"] == [-1]
+
+
+def test_a_users_image_classifier_is_judged_by_mediapipe_when_its_image_input_is_named(tmp_path):
+    """MediaPipe judged only kerasuite's own tasks' files. With --image-input (and the model's
+    --pixel-scale) a user's image classifier carries MediaPipe's image metadata and
+    ImageClassifier runs it from raw pixels: both for a model taking pixel / 255 and one that
+    rescales inside. A scale that misdescribes the model fails MediaPipe's verdict (it feeds the
+    model what the metadata says), so the verdict checks the declaration."""
+    import keras
+
+    pixels = RNG.integers(0, 256, (96, 12, 12, 3)).astype("float32")
+    classes = np.argmax(pixels[:, :6, :6].mean((1, 2)), -1)
+    (tmp_path / "labels.txt").write_text("red\ngreen\nblue\n")
+    cases = {}
+    for name, rescale_inside in (("unit", False), ("raw", True)):
+        keras.utils.set_random_seed(3)
+        photo = keras.Input((12, 12, 3), name="photo")
+        hidden = keras.layers.Rescaling(1 / 255.0)(photo) if rescale_inside else photo
+        hidden = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3, activation="relu")(hidden))
+        model = keras.Model(photo, keras.layers.Dense(3, activation="softmax")(hidden))
+        model.compile("adam", "sparse_categorical_crossentropy")
+        values = pixels if rescale_inside else pixels / 255.0
+        model.fit(values, classes, epochs=30, verbose=0)
+        folder = tmp_path / name
+        folder.mkdir()
+        cases[name] = save_case(folder, model, {"photo": values}, classes, train=False)
+    for name, scale in (("unit", "1/255"), ("raw", "1")):
+        out = tmp_path / f"bundle_{name}"
+        done = export_cli(cases[name], out, "--labels", str(tmp_path / "labels.txt"), "--image-input", "photo",
+                          "--pixel-scale", scale, modes="float32,int8_float_io")
+        assert done.returncode == 0, done.stderr[-2000:]
+        signature, parity = read_bundle(out)
+        for mode in ("float32", "int8_float_io"):
+            assert parity[mode]["runtimes"]["mediapipe"]["status"] == "passed", parity[mode]["runtimes"]["mediapipe"]
+        assert signature["preprocessing"]["kind"] == "image" and signature["preprocessing"]["input"] == "photo"
+    wrong = export_cli(cases["unit"], tmp_path / "bundle_wrong", "--labels", str(tmp_path / "labels.txt"),
+                       "--image-input", "photo", "--pixel-scale", "1", modes="float32")
+    assert wrong.returncode == 1, wrong.stderr[-2000:]
+    _, parity = read_bundle(tmp_path / "bundle_wrong")
+    verdicts = parity["float32"]["runtimes"]
+    assert verdicts["mediapipe"]["status"] == "failed" and verdicts["litert_interpreter"]["status"] == "passed"
+    usage = export_cli(cases["unit"], tmp_path / "bundle_usage", "--image-input", "photos", modes="float32")
+    assert_one_line_error(usage, 2, "--image-input photos", "has: photo")
