@@ -410,6 +410,8 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
             checked["failures"].append(
                 f"largest int8 error at {diagnosis['worst_layer']} ({diagnosis['worst_op']}, "
                 f"{diagnosis['rmse_over_scale']:.2f} quantization steps RMS)")
+    if mode.startswith("int8") and not checked["passed"] and numerical:
+        checked["failures"] += parity.narrow_input_features(inputs)
     parity.plot_outputs(keras_outputs, reference, mode, staging / f"parity_{mode}.png", checked)
     verdict_text = "passed" if checked["passed"] else "failed"
     description.update({

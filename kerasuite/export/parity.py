@@ -28,6 +28,38 @@ def unmeasured(spec: OutputSpec, keras_outputs: np.ndarray, tolerance: ModeToler
             "failures": [], "passed": False, "tolerance": {k: v for k, v in vars(tolerance).items() if v is not None}}
 
 
+# An int8 input tensor has one scale: a feature spanning under 2% of the tensor's range gets fewer
+# than ~5 of its 256 steps.
+NARROW_FEATURE_SHARE = 0.02
+# Wider rank-2 inputs are signals (a waveform's samples), whose per-position spans say nothing.
+MOST_TABULAR_FEATURES = 512
+
+
+def narrow_input_features(inputs: dict[str, np.ndarray]) -> list[str]:
+    """Why an int8 file may lose a float input before its first op: per input, the feature (column)
+    whose range is the smallest share of the whole tensor's range, when that share is below
+    NARROW_FEATURE_SHARE (raw tabular features in different units: 1,500 square feet beside 3
+    bedrooms). Empty when every feature keeps its steps."""
+    notes = []
+    for name, values in inputs.items():
+        values = np.asarray(values)
+        if values.dtype.kind != "f" or values.ndim != 2 or not 2 <= values.shape[-1] <= MOST_TABULAR_FEATURES:
+            continue
+        spans = np.ptp(values, axis=0)
+        whole = float(np.ptp(values))
+        varying = np.flatnonzero(spans > 0)  # a constant column (padding, a fixed flag) loses nothing
+        if whole <= 0 or varying.size == 0:
+            continue
+        narrowest = int(varying[np.argmin(spans[varying])])
+        share = float(spans[narrowest]) / whole
+        if share < NARROW_FEATURE_SHARE:
+            notes.append(f"int8 input '{name}': feature {narrowest} spans {spans[narrowest]:.3g} of the input's "
+                         f"range {whole:.3g}, about {256 * share:.1f} of int8's 256 steps (one scale per input "
+                         "tensor); normalise the features before the model, or ship the dynamic mode (float "
+                         "activations)")
+    return notes
+
+
 def unit_or_larger(values: np.ndarray) -> float:
     """max(1, the largest finite magnitude in ``values``): what a tolerance is multiplied by."""
     finite = np.abs(np.asarray(values, np.float64))

@@ -174,3 +174,20 @@ def test_a_file_no_runtime_ran_has_no_headline_numbers_and_says_why(tmp_path):
     assert other["headline_runtime"] == "litert_compiled" and other["agreement"] == 1.0
     assert other["max_abs_diff"] < 1e-5 and not other["passed"]
     assert other["failures"][0].startswith("litert_interpreter: ") and "non-finite" not in " ".join(other["failures"])
+
+
+def test_the_narrow_feature_note_speaks_only_of_tabular_columns_that_vary():
+    """The note must not blame a constant column (it loses nothing) or a waveform's sample positions
+    (a quiet onset is not a feature), and must name the narrow column of a tabular input."""
+    from kerasuite.export.parity import narrow_input_features
+
+    rng = np.random.default_rng(0)
+    house = np.stack([rng.normal(1500, 400, 64), rng.normal(3, 1, 64), np.zeros(64)], 1).astype("float32")
+    notes = narrow_input_features({"house": house})
+    assert len(notes) == 1 and "feature 1 spans" in notes[0]
+    balanced = np.stack([rng.normal(0, 1, 64), rng.normal(0, 2, 64), np.ones(64)], 1).astype("float32")
+    assert narrow_input_features({"x": balanced}) == []
+    waveform = rng.normal(0, 1, (8, 16000)).astype("float32")
+    waveform[:, :400] *= 1e-3
+    assert narrow_input_features({"audio": waveform}) == []
+    assert narrow_input_features({"tokens": rng.integers(0, 100, (8, 20))}) == []
