@@ -25,6 +25,10 @@ weights; the user's model is not changed):
   :class:`~kerasuite.models.layers.gather_category_encoding.GatherCategoryEncoding`: rows of an
   identity table looked up by the int32 ids. Keras' float path quantized the ids in int8 files and
   truncated them back to the wrong category.
+- ``IntegerLookup`` (``int``, ``one_hot``, ``multi_hot``, ``count``, ``tf_idf``; one or no OOV
+  index) becomes :class:`~kerasuite.models.layers.gather_integer_lookup.GatherIntegerLookup`:
+  int32 tables over the vocabulary's key range, built by running the adapted layer itself. Keras'
+  hash-table lookup is no TFLite builtin (only Flex, which no device runtime here runs).
 - A layer computing in float16 or bfloat16 (a ``mixed_float16`` policy, common for GPU training)
   is rebuilt computing in float32: TFLite's builtins take no float16 arithmetic, so its ops would
   convert only as Flex. The weights are float32 variables under a mixed policy anyway.
@@ -174,7 +178,7 @@ def _lstm_for_export(lstm, lstm_graph: str, conversions: list[str], what: str, s
 def _swap(layer, conversions: list[str], lstm_graph: str):
     import keras
 
-    from kerasuite.models.layers import gather_category_encoding
+    from kerasuite.models.layers import gather_category_encoding, gather_integer_lookup
     from kerasuite.models.layers.bounded_mask_attention import BoundedMaskAttention
     from kerasuite.models.layers.gather_embedding import GatherEmbedding
 
@@ -210,6 +214,12 @@ def _swap(layer, conversions: list[str], lstm_graph: str):
         config = _float_config(layer)
         return gather_category_encoding.GatherCategoryEncoding(config["num_tokens"], config["output_mode"],
                                                                name=config["name"], dtype=config.get("dtype"))
+    if type(layer) is keras.layers.IntegerLookup and gather_integer_lookup.why_not_swappable(layer) is None:
+        low, high = gather_integer_lookup.key_range(layer)
+        conversions.append(f"IntegerLookup '{layer.name}' -> GatherIntegerLookup (int32 tables over keys {low}..{high}; "
+                           "Keras' hash table is no TFLite builtin; "
+                           f"{'int32 indices' if layer.output_mode == 'int' else 'float32 ' + layer.output_mode} out)")
+        return gather_integer_lookup.from_integer_lookup(layer)
     if type(layer) is keras.layers.MultiHeadAttention:
         conversions.append(f"MultiHeadAttention '{layer.name}' -> BoundedMaskAttention (mask penalty 20, "
                            "int8-representable)")
@@ -256,10 +266,12 @@ def _needs_swap(layer, lstm_graph: str) -> bool:
     inner = getattr(layer, "forward_layer", None)
     if lstm_graph == "unrolled" and (_is_lstm(layer) or _is_lstm(inner)):
         return True
-    from kerasuite.models.layers import gather_category_encoding
+    from kerasuite.models.layers import gather_category_encoding, gather_integer_lookup
 
     if _computes_in_low_precision(layer) or gather_category_encoding.swappable(layer):
         return True
+    if type(layer) is keras.layers.IntegerLookup:
+        return gather_integer_lookup.why_not_swappable(layer) is None
     return (type(layer) in (keras.layers.LSTM, keras.layers.MultiHeadAttention, *_unrolled_kinds(),
                             keras.layers.Embedding)
             or (isinstance(layer, keras.layers.Bidirectional) and type(inner) in (keras.layers.LSTM, *_unrolled_kinds()))

@@ -236,7 +236,7 @@ def test_embedding_models_reach_tflm_only_when_asked(tmp_path):
     tflm = parity["int8"]["runtimes"]["tflm"]
     assert tflm["status"] == "not_applicable" and "--tflm on" in tflm["reason"], tflm
     mediapipe = parity["int8"]["runtimes"]["mediapipe"]
-    assert "None" not in mediapipe["reason"] and "no named task" in mediapipe["reason"], mediapipe
+    assert "None" not in mediapipe["reason"] and "--image-input NAME" in mediapipe["reason"], mediapipe
 
 
 def test_a_file_tflm_cannot_run_fails_naming_the_op_without_an_int8_diagnosis(tmp_path):
@@ -655,3 +655,33 @@ def test_an_int8_failure_from_raw_features_in_different_units_names_the_feature(
     assert_one_line_error(done, 1, "int8 input 'house': feature 1 spans", "ship the dynamic mode")
     _, parity = read_bundle(out)
     assert parity["dynamic"]["passed"] and not parity["int8"]["passed"]
+
+
+def test_integer_lookups_inside_the_model_export_without_flex_and_run_on_tflm(tmp_path):
+    """Keras' structured-data examples adapt an IntegerLookup inside the model: its hash-table
+    lookup converted only with Flex ops (the export stopped: "tf.LookupTableFindV2"). Swapped for
+    GATHERs over tables the adapted layer computes, an index lookup feeding an Embedding and a
+    masked multi-hot one pass float32 and int8 on every runtime, TFLM included."""
+    import keras
+
+    keras.utils.set_random_seed(4)
+    codes = RNG.choice([3, 10, 42, 77, 901], (128, 1)).astype("int64")
+    codes[::9] = 500  # a key the vocabulary lacks: the OOV index, on every runtime
+    tags = RNG.choice([0, 2, 4, 6, 8], (128, 4)).astype("int64")  # 0 is the mask token
+    code_lookup = keras.layers.IntegerLookup(name="code_index")
+    code_lookup.adapt(codes[codes != 500])
+    tag_lookup = keras.layers.IntegerLookup(mask_token=0, output_mode="multi_hot", name="tag_multi_hot")
+    tag_lookup.adapt(tags)
+    code = keras.Input((1,), dtype="int64", name="code")
+    tag = keras.Input((4,), dtype="int64", name="tags")
+    embedded = keras.layers.Flatten()(keras.layers.Embedding(code_lookup.vocabulary_size(), 4)(code_lookup(code)))
+    hidden = keras.layers.Dense(8, activation="relu")(keras.layers.Concatenate()([embedded, tag_lookup(tag)]))
+    model = keras.Model({"code": code, "tags": tag}, keras.layers.Dense(3, activation="softmax")(hidden))
+    labels = (codes[:, 0] % 3 + (tags == 2).any(1)) % 3
+    paths = save_case(tmp_path, model, {"code": codes, "tags": tags}, labels)
+    signature, parity, ops = _exported_float32_and_int8(paths, tmp_path / "bundle", "--tflm", "on")
+    for mode in ("float32", "int8"):
+        assert parity[mode]["runtimes"]["tflm"]["status"] == "passed", parity[mode]["runtimes"]["tflm"]
+        assert "GATHER" in ops[mode] and not [op for op in ops[mode] if op.startswith("Flex")], ops[mode]
+    conversions = " ".join(signature["conversions"])
+    assert "'code_index' -> GatherIntegerLookup" in conversions and "'tag_multi_hot' -> GatherIntegerLookup" in conversions
