@@ -165,7 +165,7 @@ def export_model(
     Raises ``UserError`` for input that cannot be exported; a failed parity check is not an
     exception: it is in the report (``report.passed``) and in every file of the bundle.
     """
-    from kerasuite.export import firmware, parity, tflite
+    from kerasuite.export import firmware, parity, prepare, tflite
     from kerasuite.export.prepare import prepare_for_export
     from kerasuite.export.provenance import model_card, provenance
     from kerasuite.io_utils import write_json_atomic, write_text_atomic
@@ -229,12 +229,19 @@ def export_model(
         save_arrays(representative_path, "input", calibration)
         converted = {mode: staging / f"model_{mode}.tflite" for mode in modes}
         crashes: dict[str, str] = {}  # a converter crash in one mode must not hide the others' verdicts
-        sizes = tflite.convert_modes(
-            model_path, converted, representative_path, batch_size=batch, allow_flex=options.allow_flex,
-            import_modules=tuple(options.custom_layer_modules), compact=options.compact,
-            int8_weights=options.int8_weights,
-            uint8_inputs=device.uint8_inputs if device is not None else (), crashes=crashes,
-        )
+        try:
+            sizes = tflite.convert_modes(
+                model_path, converted, representative_path, batch_size=batch, allow_flex=options.allow_flex,
+                import_modules=tuple(options.custom_layer_modules), compact=options.compact,
+                int8_weights=options.int8_weights,
+                uint8_inputs=device.uint8_inputs if device is not None else (), crashes=crashes,
+            )
+        except UserError as refused:
+            culprits = prepare.flex_layers(prepared.model)
+            if "not TFLite builtins" not in str(refused) or not culprits:
+                raise
+            raise UserError(f"{refused}; the layer{'s' if len(culprits) > 1 else ''} behind them: "
+                            f"{', '.join(culprits)}") from None
         if not sizes:  # nothing converted: no bundle to write
             mode = next(iter(crashes))
             raise CheckFailed(f"TFLite conversion ({', '.join(crashes)}): {crashes[mode]}")

@@ -29,6 +29,9 @@ weights; the user's model is not changed):
   index) becomes :class:`~kerasuite.models.layers.gather_integer_lookup.GatherIntegerLookup`:
   int32 tables over the vocabulary's key range, built by running the adapted layer itself. Keras'
   hash-table lookup is no TFLite builtin (only Flex, which no device runtime here runs).
+- ``UpSampling2D`` (nearest, channels last) becomes
+  :class:`~kerasuite.models.layers.nearest_up_sampling.NearestUpSampling2D`: one
+  RESIZE_NEAREST_NEIGHBOR with the same values; Keras' repeat converts to TILE, which TFLM lacks.
 - A layer computing in float16 or bfloat16 (a ``mixed_float16`` policy, common for GPU training)
   is rebuilt computing in float32: TFLite's builtins take no float16 arithmetic, so its ops would
   convert only as Flex. The weights are float32 variables under a mixed policy anyway.
@@ -108,6 +111,32 @@ def refuse_unexportable(model) -> None:
                         "output tensor: pick the one that ships with --output NAME (or wrap the model to return it)")
 
 
+# Layers whose graphs convert only as Flex ops, and what to do about them: named beside the ops
+# when a conversion is refused, since the ops alone (AsString, TensorListReserve) do not say
+# which layer of the user's model to change.
+FLEX_LAYERS = {
+    "Hashing": "it hashes keys through their string form (FarmHash): hash them before the model",
+    "ConvLSTM1D": "its loop converts to TensorList ops: TFLite has no ConvLSTM and Keras cannot unroll it",
+    "ConvLSTM2D": "its loop converts to TensorList ops: TFLite has no ConvLSTM and Keras cannot unroll it",
+    "ConvLSTM3D": "its loop converts to TensorList ops: TFLite has no ConvLSTM and Keras cannot unroll it",
+}
+
+
+def flex_layers(model) -> list[str]:
+    """The layers of ``model`` known to convert only as Flex ops, each with why."""
+    from kerasuite.models.layers import gather_integer_lookup
+
+    named = []
+    for layer in all_layers(model):
+        kind = type(layer).__name__
+        if kind in FLEX_LAYERS:
+            named.append(f"'{layer.name}' ({kind}: {FLEX_LAYERS[kind]})")
+        elif kind == "IntegerLookup":
+            named.append(f"'{layer.name}' (IntegerLookup kept as Keras' hash table: "
+                         f"{gather_integer_lookup.why_not_swappable(layer)})")
+    return named
+
+
 def output_names(model) -> list[str]:
     names = list(getattr(model, "output_names", None) or [])
     return names if len(names) == len(model.outputs) else [str(index) for index in range(len(model.outputs))]
@@ -178,7 +207,7 @@ def _lstm_for_export(lstm, lstm_graph: str, conversions: list[str], what: str, s
 def _swap(layer, conversions: list[str], lstm_graph: str):
     import keras
 
-    from kerasuite.models.layers import gather_category_encoding, gather_integer_lookup
+    from kerasuite.models.layers import gather_category_encoding, gather_integer_lookup, nearest_up_sampling
     from kerasuite.models.layers.bounded_mask_attention import BoundedMaskAttention
     from kerasuite.models.layers.gather_embedding import GatherEmbedding
 
@@ -220,6 +249,11 @@ def _swap(layer, conversions: list[str], lstm_graph: str):
                            "Keras' hash table is no TFLite builtin; "
                            f"{'int32 indices' if layer.output_mode == 'int' else 'float32 ' + layer.output_mode} out)")
         return gather_integer_lookup.from_integer_lookup(layer)
+    if nearest_up_sampling.swappable(layer):
+        conversions.append(f"UpSampling2D '{layer.name}' -> RESIZE_NEAREST_NEIGHBOR (the same values; Keras' "
+                           "repeat converts to TILE, which TFLM lacks)")
+        config = _float_config(layer)
+        return nearest_up_sampling.NearestUpSampling2D(config["size"], name=config["name"], dtype=config.get("dtype"))
     if type(layer) is keras.layers.MultiHeadAttention:
         conversions.append(f"MultiHeadAttention '{layer.name}' -> BoundedMaskAttention (mask penalty 20, "
                            "int8-representable)")
@@ -272,6 +306,10 @@ def _needs_swap(layer, lstm_graph: str) -> bool:
         return True
     if type(layer) is keras.layers.IntegerLookup:
         return gather_integer_lookup.why_not_swappable(layer) is None
+    from kerasuite.models.layers import nearest_up_sampling
+
+    if nearest_up_sampling.swappable(layer):
+        return True
     return (type(layer) in (keras.layers.LSTM, keras.layers.MultiHeadAttention, *_unrolled_kinds(),
                             keras.layers.Embedding)
             or (isinstance(layer, keras.layers.Bidirectional) and type(inner) in (keras.layers.LSTM, *_unrolled_kinds()))

@@ -211,6 +211,20 @@ def test_flex_ops_are_refused_by_name_and_allowed_files_fail_on_litert(tmp_path)
     assert signature["modes"]["float32"]["verdict"] == "failed"
 
 
+def test_a_flex_refusal_names_the_layer_behind_the_ops(tmp_path):
+    """"tf.TensorListReserve" alone does not say which layer to change: the refusal names the
+    ConvLSTM2D and why it has no builtin form."""
+    import keras
+
+    clips = keras.Input((3, 6, 6, 1), name="clips")
+    recurrent = keras.layers.ConvLSTM2D(2, 3, padding="same", name="weather_memory")(clips)
+    model = keras.Model(clips, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(recurrent)))
+    paths = save_case(tmp_path, model, {"clips": RNG.normal(size=(8, 3, 6, 6, 1)).astype("float32")}, train=False)
+    done = export_cli(paths, tmp_path / "bundle", modes="float32")
+    assert_one_line_error(done, 2, "TensorList", "'weather_memory' (ConvLSTM2D", "--allow-flex")
+    assert not (tmp_path / "bundle").exists()
+
+
 def test_a_subclassed_model_is_refused_in_words_and_its_wrapped_form_exports():
     """A subclassed model has no graph of layers to rebuild: one UserError saying how to wrap it
     (it was an AttributeError). Wrapped in a functional model it prepares, keeping Keras' own

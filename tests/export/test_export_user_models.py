@@ -287,11 +287,16 @@ def test_a_fixed_batch_folds_the_shape_ops_tflm_lacks(tmp_path):
 
 
 def test_a_segmentation_map_is_judged_per_pixel_on_every_runtime(tmp_path):
+    """A small U-Net: its UpSampling2D repeat converted to TILE, which TFLM lacks (the verdict
+    failed there); swapped for RESIZE_NEAREST_NEIGHBOR, it passes on every runtime."""
     import keras
 
     keras.utils.set_random_seed(10)
     image = keras.Input((8, 8, 2), name="image")
     hidden = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(image)
+    coarse = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(keras.layers.MaxPooling2D()(hidden))
+    upsampled = keras.layers.UpSampling2D(name="decoder_up")(coarse)
+    hidden = keras.layers.Concatenate()([hidden, upsampled])
     model = keras.Model(image, keras.layers.Conv2D(3, 1, activation="softmax")(hidden))
     values = np.random.default_rng(10).normal(size=(32, 8, 8, 2)).astype("float32")
     pixels = (values[..., 0] > 0).astype("int64") + (values[..., 1] > 1).astype("int64")
@@ -308,6 +313,8 @@ def test_a_segmentation_map_is_judged_per_pixel_on_every_runtime(tmp_path):
     assert parity["float32"]["top1_agreement"] == 1.0 and set(parity["float32"]["keras"]) == {"accuracy"}
     assert parity["float32"]["runtimes"]["tflm"]["status"] == "passed"
     assert "every position of a map" in signature["output"]["meaning"]
+    assert any("UpSampling2D 'decoder_up' -> RESIZE_NEAREST_NEIGHBOR" in text for text in signature["conversions"])
+    assert "TILE" not in ops_of(out / "model_float32.tflite")
 
 
 def test_a_multi_output_model_ships_the_output_named_with_output(tmp_path):
