@@ -165,7 +165,7 @@ def export_model(
     Raises ``UserError`` for input that cannot be exported; a failed parity check is not an
     exception: it is in the report (``report.passed``) and in every file of the bundle.
     """
-    from kerasuite.export import firmware, parity, prepare, tflite
+    from kerasuite.export import firmware, parity, prepare, shared_scales, tflite
     from kerasuite.export.prepare import prepare_for_export
     from kerasuite.export.provenance import model_card, provenance
     from kerasuite.io_utils import write_json_atomic, write_text_atomic
@@ -259,6 +259,7 @@ def export_model(
                                              tuple(options.custom_layer_modules),
                                              int8_weights=options.int8_weights),
                 staging, info.task, device.kind if device is not None else None,
+                lambda: shared_scales.narrow_concatenation_inputs(prepared.model, calibration),
             )
             described[mode]["size_bytes_without_metadata"] = sizes_without_metadata[mode]
             # which runtimes this file is for: every one that applies to it
@@ -377,7 +378,8 @@ def describe_file(path: Path, size: int, task: str, threads: int = 1):
 
 def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arrays, keras_outputs: np.ndarray,
                 tolerance: ModeTolerance, options: ExportConfig, diagnose: Callable[[], dict], staging: Path,
-                task: str = "", device_kind: str | None = None):
+                task: str = "", device_kind: str | None = None,
+                shared_scale_notes: Callable[[], list[str]] = list):
     """One mode: every runtime's verdict, the headline numbers from the reference runtime."""
     from kerasuite.export import parity, runtimes
 
@@ -418,7 +420,7 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
                 f"largest int8 error at {diagnosis['worst_layer']} ({diagnosis['worst_op']}, "
                 f"{diagnosis['rmse_over_scale']:.2f} quantization steps RMS)")
     if mode.startswith("int8") and not checked["passed"] and numerical:
-        checked["failures"] += parity.narrow_input_features(inputs)
+        checked["failures"] += parity.narrow_input_features(inputs) + shared_scale_notes()
     parity.plot_outputs(keras_outputs, reference, mode, staging / f"parity_{mode}.png", checked)
     verdict_text = "passed" if checked["passed"] else "failed"
     description.update({
