@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=60.0, help="length of the negative recording")
     parser.add_argument("--spacing", type=float, default=3.0, help="seconds between embedded test words")
     parser.add_argument("--hop", type=float, default=0.25)
+    parser.add_argument("--smooth", type=int, default=StreamSettings.smooth_windows,
+                        help="windows whose posteriors are averaged before the threshold (kerasuite.edge --stream uses 3)")
     parser.add_argument("--thresholds", default="0.6,0.7,0.8,0.9")
     parser.add_argument("--out", default="runs/benchmark_streaming")
     parser.add_argument("--seed", type=int, default=0)
@@ -139,10 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         return predict
 
     results = {"model": str(model_path), "data": str(folder), "negative_minutes": args.minutes,
-               "positive_words": len(truth), "hop_seconds": args.hop, "rows": []}
+               "positive_words": len(truth), "hop_seconds": args.hop, "smooth_windows": args.smooth, "rows": []}
     started = time.perf_counter()
     for threshold in [float(t) for t in args.thresholds.split(",")]:
-        settings = StreamSettings(hop_seconds=args.hop, threshold=threshold)
+        settings = StreamSettings(hop_seconds=args.hop, threshold=threshold, smooth_windows=args.smooth)
         if not cached:
             false_alarms = stream(predict_cached("neg"), negative, preprocessing, labels, settings)
             found = stream(predict_cached("pos"), positive, preprocessing, labels, settings)
@@ -163,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "streaming.json", results)
     print(f"\nstreaming on {folder} ({args.minutes:g} min of negatives, {len(truth)} embedded test words, "
-          f"hop {args.hop} s, {model_path.name})\n")
+          f"hop {args.hop} s, smoothing over {args.smooth} windows, {model_path.name})\n")
     print("| threshold | false alarms / hour | miss rate | false alarms among the embedded words |")
     print("|---|---|---|---|")
     for row in results["rows"]:

@@ -36,6 +36,7 @@ from kerasuite.data.sources import (
     train_test_files,
 )
 from kerasuite.errors import UserError
+from kerasuite.runtime.streaming import NON_KEYWORDS
 from kerasuite.models.layers.mfcc import normalize_peak
 from kerasuite.runtime.audio import load_clip
 
@@ -132,8 +133,24 @@ def perturb_speed(x: tf.Tensor, factors: tf.Tensor) -> tf.Tensor:
     return (a + (b - a) * fraction) * inside
 
 
+UNKNOWN_CLASS = "_unknown_"
+
+
+def partial_word_cut(x: tf.Tensor, rng: tf.random.Generator, length: int, jitter: int) -> tf.Tensor:
+    """Each row shifted so its energy centre lands within ``jitter`` samples of a window edge
+    (which edge at random): about half of the word stays in the window, zero filled."""
+    rows = tf.shape(x)[0]
+    energy = tf.square(x)
+    times = tf.range(length, dtype=tf.float32)
+    centre = tf.reduce_sum(energy * times, axis=-1) / (tf.reduce_sum(energy, axis=-1) + 1e-12)
+    edge = tf.cast(rng.uniform([rows], 0, 2, dtype=tf.int32) * length, tf.float32)
+    offset = tf.cast(rng.uniform([rows], -jitter, jitter + 1, dtype=tf.int32), tf.float32)
+    shift = tf.cast(tf.round(edge + offset - centre), tf.int32)
+    return crop_rows(x, -shift, length)  # out[t] = x[t - shift]
+
+
 def batch_augmenter(audio: AudioDataConfig, noise: np.ndarray, length: int, seed: int,
-                    peak_floor: float | None = None) -> Callable:
+                    peak_floor: float | None = None, class_names: list[str] | None = None) -> Callable:
     """Training-only perturbation of a batch of decoded clips, each row with its own random
     draws: speed perturbation (``speed_range``), time shift (zero fill), background noise at a random SNR (with probability
     ``noise_probability``), a random gain, then the same peak normalisation as the decoder
@@ -151,10 +168,23 @@ def batch_augmenter(audio: AudioDataConfig, noise: np.ndarray, length: int, seed
     blocks[:, :noise_length] = noise
     noise_blocks = tf.constant(blocks.reshape(noise_clips, blocks_per_clip, length))
     rng = tf.random.Generator.from_seed(seed)
+    names = list(class_names or [])
+    cutting = audio.partial_word_probability > 0
+    if cutting and UNKNOWN_CLASS not in names:
+        raise UserError(f"data.audio.partial_word_probability={audio.partial_word_probability} relabels cut words "
+                        f"as {UNKNOWN_CLASS}, but the data has no such class (classes: {', '.join(names) or 'none'})")
+    keyword_ids = tf.constant([index for index, name in enumerate(names) if name not in NON_KEYWORDS] or [-1],
+                              tf.int64)
 
     def augment(inputs, labels):
         x = inputs[INPUT_NAME]  # [rows, length]
         rows = tf.shape(x)[0]
+        if cutting:
+            # before the other draws: the cut word then gets shifts, noise and gain like any clip
+            is_keyword = tf.reduce_any(tf.equal(tf.cast(labels, tf.int64)[:, None], keyword_ids[None]), axis=1)
+            cut = is_keyword & (rng.uniform([rows]) < audio.partial_word_probability)
+            x = tf.where(cut[:, None], partial_word_cut(x, rng, length, round(0.1 * audio.sample_rate)), x)
+            labels = tf.where(cut, tf.cast(names.index(UNKNOWN_CLASS), labels.dtype), labels)
         if audio.speed_range > 0:
             factors = rng.uniform([rows, 1], 1.0 - audio.speed_range, 1.0 + audio.speed_range)
             x = perturb_speed(x, factors)

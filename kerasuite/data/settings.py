@@ -43,6 +43,11 @@ class AudioDataConfig:
     gain_db_range: float = setting(6.0, min=0.0)
     # speed perturbation (tempo and pitch together, as resampling): factor in 1 +- speed_range
     speed_range: float = setting(0.0, min=0.0, below=0.5)
+    # Share of keyword clips cut to part of their word and relabelled _unknown_ (training only;
+    # needs an _unknown_ class): the word's energy centre is moved to within 0.1 s of a window
+    # edge, so about half of it is heard. A streaming detector slides its window across words, and
+    # a model trained on whole words only fired on such cuts.
+    partial_word_probability: float = setting(0.0, min=0.0, max=1.0)
 
     def validate(self, prefix: str) -> None:
         if self.noise_snr_db_max < self.noise_snr_db_min:

@@ -94,7 +94,8 @@ class KeywordSpotting(ClassificationMixin, Task):
         # idempotent, and doing it before the int8 input quantization keeps quiet clips precise.
         peak_floor = config.model.mfcc.peak_floor
         decode = audio_sources.decoder(length, peak_floor)
-        augment = (audio_sources.batch_augmenter(config.data.audio, raw.noise, length, config.seed, peak_floor)
+        augment = (audio_sources.batch_augmenter(config.data.audio, raw.noise, length, config.seed, peak_floor,
+                                                 raw.class_names)
                    if config.data.audio.augment else None)
 
         train, validation, test = make_split_pipelines(

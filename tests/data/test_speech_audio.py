@@ -331,3 +331,26 @@ def test_make_keywords_hard_preset_adds_low_snr_noise_and_speaker_disjoint_test(
     done = subprocess.run([sys.executable, str(REPO / "tools" / "make_keywords.py"), "--out", str(tmp_path / "x"),
                            "--low-snr-db", "10"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "--low-snr-db" in done.stderr
+
+
+def test_partial_word_cuts_move_half_a_keyword_out_of_the_window_and_relabel_it_unknown():
+    """data.audio.partial_word_probability: a keyword row is shifted so its energy centre sits
+    within 0.1 s of a window edge (about half the word heard) and becomes _unknown_; _unknown_
+    and _silence_ rows are never cut; data without an _unknown_ class is refused in one line."""
+    word = np.zeros(16000, np.float32)
+    word[6000:10000] = 0.3 * np.sin(np.arange(4000) / 5.0)  # a 0.25 s "word", centred at 8000
+    names = ["yes", "_unknown_", "_silence_"]
+    config = _config(time_shift_seconds=0.0, noise_probability=0.0, gain_db_range=0.0, partial_word_probability=1.0)
+    augment = audio_sources.batch_augmenter(config.data.audio, audio_sources.colored_noise(2, 32000, seed=1), 16000,
+                                            seed=0, class_names=names)
+    batch = np.repeat(word[None], 6, axis=0)
+    out, labels = augment({"waveform": tf.constant(batch)}, tf.constant([0, 0, 0, 0, 1, 2], tf.int64))
+    out = out["waveform"].numpy()
+    assert labels.numpy().tolist() == [1, 1, 1, 1, 1, 2]
+    for row in out[:4]:
+        heard = np.count_nonzero(row) / 4000
+        assert 0.05 <= heard <= 0.95, heard  # part of the word (centre 2000 +- 1600 samples in), not all, not none
+    np.testing.assert_array_equal(out[4:], batch[4:])  # non-keywords untouched
+    with pytest.raises(UserError, match="partial_word_probability.*no such class"):
+        audio_sources.batch_augmenter(config.data.audio, audio_sources.colored_noise(2, 32000, seed=1), 16000,
+                                      seed=0, class_names=["yes", "no"])
