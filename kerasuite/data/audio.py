@@ -36,9 +36,9 @@ from kerasuite.data.sources import (
     train_test_files,
 )
 from kerasuite.errors import UserError
-from kerasuite.runtime.streaming import NON_KEYWORDS
 from kerasuite.models.layers.mfcc import normalize_peak
 from kerasuite.runtime.audio import load_clip
+from kerasuite.runtime.streaming import NON_KEYWORDS
 
 AUDIO_EXTENSIONS = (".wav",)
 NOISE_FOLDER = "_background_noise_"

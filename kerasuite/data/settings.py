@@ -45,8 +45,8 @@ class AudioDataConfig:
     speed_range: float = setting(0.0, min=0.0, below=0.5)
     # Share of keyword clips cut to part of their word and relabelled _unknown_ (training only;
     # needs an _unknown_ class): the word's energy centre is moved to within 0.1 s of a window
-    # edge, so about half of it is heard. A streaming detector slides its window across words, and
-    # a model trained on whole words only fired on such cuts.
+    # edge, so about half of it is heard. Meant for streaming false alarms; off because on the
+    # harder set it traded misses for false alarms below the default's curve (README, Streaming).
     partial_word_probability: float = setting(0.0, min=0.0, max=1.0)
 
     def validate(self, prefix: str) -> None:

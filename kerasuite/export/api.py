@@ -21,6 +21,7 @@ applicable runtime (:mod:`kerasuite.export.runtimes`), and write the bundle atom
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shutil
 import tempfile
@@ -249,6 +250,9 @@ def export_model(
         sizes_without_metadata = dict(sizes)
         for mode in modes:  # TFLite Model Metadata: what MediaPipe Tasks read (labels, normalization...)
             sizes[mode] = write_metadata(converted[mode], mode, info, labels)
+        # one Keras probe however many int8 modes fail
+        concatenation_notes = functools.cache(lambda: shared_scales.narrow_concatenation_inputs(prepared.model,
+                                                                                                calibration))
         exports: dict[str, dict[str, Any]] = {}
         described: dict[str, dict[str, Any]] = {}
         reference_outputs: dict[str, np.ndarray] = {}
@@ -259,7 +263,7 @@ def export_model(
                                              tuple(options.custom_layer_modules),
                                              int8_weights=options.int8_weights),
                 staging, info.task, device.kind if device is not None else None,
-                lambda: shared_scales.narrow_concatenation_inputs(prepared.model, calibration),
+                concatenation_notes,
             )
             described[mode]["size_bytes_without_metadata"] = sizes_without_metadata[mode]
             # which runtimes this file is for: every one that applies to it

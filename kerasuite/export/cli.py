@@ -248,6 +248,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_report(report) -> None:
+    from kerasuite.export.parity import diff_text
+
     for text in report.conversions:
         print(f"  applied: {text}")
     print(f"  {'mode':<8} {'size':>10} {'agreement':>10} {'max|diff|':>10}  verdict  runtimes")
@@ -256,7 +258,7 @@ def print_report(report) -> None:
         agreement = parity.get("agreement")
         runtimes = ", ".join(f"{name} {verdict['status']}" for name, verdict in parity["runtimes"].items())
         print(f"  {mode:<8} {result['size_bytes']:>10,} {(f'{agreement:.4f}' if agreement is not None else '-'):>10} "
-              f"{_sci(parity['max_abs_diff']):>10}  {'passed' if parity['passed'] else 'FAILED':<7}  {runtimes}")
+              f"{diff_text(parity['max_abs_diff']):>10}  {'passed' if parity['passed'] else 'FAILED':<7}  {runtimes}")
     for mode, reason in report.unconverted.items():
         print(f"  {mode:<8} {'-':>10} {'-':>10} {'-':>10}  NOT CONVERTED: {reason}")
     failed_files = [mode for mode in report.failed_modes if mode not in report.unconverted]
@@ -266,7 +268,3 @@ def print_report(report) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return one_line_exit(lambda: run(args))
-
-
-def _sci(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2e}"

@@ -35,6 +35,18 @@ NARROW_FEATURE_SHARE = 0.02
 MOST_TABULAR_FEATURES = 512
 
 
+def narrowest_share(spans, whole: float) -> tuple[int, float] | None:
+    """The part (index) whose span is the smallest share of ``whole``, when that share is below
+    NARROW_FEATURE_SHARE; parts that do not vary lose nothing and are skipped."""
+    spans = np.asarray(spans, np.float64)
+    varying = np.flatnonzero(spans > 0)
+    if whole <= 0 or varying.size == 0:
+        return None
+    narrowest = int(varying[np.argmin(spans[varying])])
+    share = float(spans[narrowest]) / whole
+    return (narrowest, share) if share < NARROW_FEATURE_SHARE else None
+
+
 def narrow_input_features(inputs: dict[str, np.ndarray]) -> list[str]:
     """Why an int8 file may lose a float input before its first op: per input, the feature (column)
     whose range is the smallest share of the whole tensor's range, when that share is below
@@ -45,19 +57,20 @@ def narrow_input_features(inputs: dict[str, np.ndarray]) -> list[str]:
         values = np.asarray(values)
         if values.dtype.kind != "f" or values.ndim != 2 or not 2 <= values.shape[-1] <= MOST_TABULAR_FEATURES:
             continue
-        spans = np.ptp(values, axis=0)
-        whole = float(np.ptp(values))
-        varying = np.flatnonzero(spans > 0)  # a constant column (padding, a fixed flag) loses nothing
-        if whole <= 0 or varying.size == 0:
-            continue
-        narrowest = int(varying[np.argmin(spans[varying])])
-        share = float(spans[narrowest]) / whole
-        if share < NARROW_FEATURE_SHARE:
+        spans, whole = np.ptp(values, axis=0), float(np.ptp(values))
+        found = narrowest_share(spans, whole)  # a constant column (padding, a flag) is skipped
+        if found is not None:
+            narrowest, share = found
             notes.append(f"int8 input '{name}': feature {narrowest} spans {spans[narrowest]:.3g} of the input's "
                          f"range {whole:.3g}, about {256 * share:.1f} of int8's 256 steps (one scale per input "
                          "tensor); normalise the features before the model, or ship the dynamic mode (float "
                          "activations)")
     return notes
+
+
+def diff_text(value: float | None) -> str:
+    """A max |diff| for a summary table: "-" when no runtime measured it."""
+    return "-" if value is None else f"{value:.2e}"
 
 
 def unit_or_larger(values: np.ndarray) -> float:

@@ -27,7 +27,7 @@ weights; the user's model is not changed):
   truncated them back to the wrong category.
 - ``IntegerLookup`` (``int``, ``one_hot``, ``multi_hot``, ``count``, ``tf_idf``; one or no OOV
   index) becomes :class:`~kerasuite.models.layers.gather_integer_lookup.GatherIntegerLookup`:
-  int32 tables over the vocabulary's key range, built by running the adapted layer itself. Keras'
+  constant tables over the vocabulary's key range, built by running the adapted layer itself. Keras'
   hash-table lookup is no TFLite builtin (only Flex, which no device runtime here runs).
 - ``UpSampling2D`` (nearest, channels last) becomes
   :class:`~kerasuite.models.layers.nearest_up_sampling.NearestUpSampling2D`: one
@@ -245,7 +245,7 @@ def _swap(layer, conversions: list[str], lstm_graph: str):
                                                                name=config["name"], dtype=config.get("dtype"))
     if type(layer) is keras.layers.IntegerLookup and gather_integer_lookup.why_not_swappable(layer) is None:
         low, high = gather_integer_lookup.key_range(layer)
-        conversions.append(f"IntegerLookup '{layer.name}' -> GatherIntegerLookup (int32 tables over keys {low}..{high}; "
+        conversions.append(f"IntegerLookup '{layer.name}' -> GatherIntegerLookup (tables over keys {low}..{high}; "
                            "Keras' hash table is no TFLite builtin; "
                            f"{'int32 indices' if layer.output_mode == 'int' else 'float32 ' + layer.output_mode} out)")
         return gather_integer_lookup.from_integer_lookup(layer)
@@ -300,16 +300,13 @@ def _needs_swap(layer, lstm_graph: str) -> bool:
     inner = getattr(layer, "forward_layer", None)
     if lstm_graph == "unrolled" and (_is_lstm(layer) or _is_lstm(inner)):
         return True
-    from kerasuite.models.layers import gather_category_encoding, gather_integer_lookup
+    from kerasuite.models.layers import gather_category_encoding, gather_integer_lookup, nearest_up_sampling
 
-    if _computes_in_low_precision(layer) or gather_category_encoding.swappable(layer):
+    if _computes_in_low_precision(layer) or gather_category_encoding.swappable(layer) \
+            or nearest_up_sampling.swappable(layer):
         return True
     if type(layer) is keras.layers.IntegerLookup:
         return gather_integer_lookup.why_not_swappable(layer) is None
-    from kerasuite.models.layers import nearest_up_sampling
-
-    if nearest_up_sampling.swappable(layer):
-        return True
     return (type(layer) in (keras.layers.LSTM, keras.layers.MultiHeadAttention, *_unrolled_kinds(),
                             keras.layers.Embedding)
             or (isinstance(layer, keras.layers.Bidirectional) and type(inner) in (keras.layers.LSTM, *_unrolled_kinds()))

@@ -2,8 +2,8 @@
 
 A full-integer file gives a CONCATENATION one scale for all its inputs. A one-hot block (0 or 1)
 concatenated with raw or wrongly normalised features (tens of thousands) then rounds to zero, and
-the int8 file decides from the features alone: a user model's int8 agreement with Keras was 0.45
-while the per-layer diagnosis pointed at the final SOFTMAX (each tensor's error is small against
+the int8 file decides from the features alone, while the per-layer diagnosis pointed at the final
+SOFTMAX (each tensor's error is small against
 its own, far too coarse, scale). Measured on the Keras model, from the calibration inputs.
 """
 
@@ -13,16 +13,17 @@ from typing import Mapping
 
 import numpy as np
 
-from kerasuite.export.parity import NARROW_FEATURE_SHARE
+from kerasuite.export.parity import narrowest_share
 
 
 def narrow_concatenation_inputs(model, inputs: Mapping[str, np.ndarray], most_examples: int = 256) -> list[str]:
     """For each Concatenate layer, its input whose value range is the smallest share of the
-    concatenation's range, when that share is below NARROW_FEATURE_SHARE: one note each."""
+    concatenation's range, when that share is below ``parity.NARROW_FEATURE_SHARE``: one note each."""
     import keras
 
-    joins = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
-             if isinstance(layer, keras.layers.Concatenate)]
+    from kerasuite.export.prepare import all_layers
+
+    joins = [layer for layer in all_layers(model) if isinstance(layer, keras.layers.Concatenate)]
     if not joins:
         return []
     try:
@@ -38,12 +39,9 @@ def narrow_concatenation_inputs(model, inputs: Mapping[str, np.ndarray], most_ex
         parts = [np.asarray(next(values), np.float64) for _ in _inputs_of(layer)]
         spans = [float(np.ptp(part)) if part.size else 0.0 for part in parts]
         whole = float(np.ptp(np.concatenate([part.ravel() for part in parts])))
-        varying = [index for index, span in enumerate(spans) if span > 0]
-        if whole <= 0 or not varying:
-            continue
-        narrowest = min(varying, key=lambda index: spans[index])
-        share = spans[narrowest] / whole
-        if share < NARROW_FEATURE_SHARE:
+        found = narrowest_share(spans, whole)
+        if found is not None:
+            narrowest, share = found
             notes.append(f"int8 concatenation '{layer.name}': its input {narrowest} spans {spans[narrowest]:.3g} of "
                          f"the joined range {whole:.3g}, about {256 * share:.2g} of int8's 256 steps (one scale for "
                          "all inputs); bring the branches to similar ranges (normalise features before joining), "

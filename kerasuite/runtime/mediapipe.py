@@ -2,7 +2,8 @@
 
 MediaPipe takes raw data, not model tensors: an RGB uint8 image, a waveform with its sample rate,
 a string. ``MediaPipeClassifier.predict`` turns model inputs back into that raw form (pixels =
-round(value * std + mean), the file's own normalization, std 255 for pixel / 255; the waveform as is; token ids -> the vocabulary words joined by spaces) and
+round(value * std + mean) with the file's own normalization, std 255 for pixel / 255; the
+waveform as is; token ids -> the vocabulary words joined by spaces) and
 collects every category's score in output order. Images are exact only when the model inputs
 are whole pixels / 255 (the image decoder rounds after resizing, as a camera frame is uint8).
 
@@ -35,7 +36,9 @@ def applicability(mode: str, description: dict) -> str | None:
     """None when MediaPipe Tasks can run this file (a mode's signature.json entry), else why not."""
     import importlib.util
 
-    kind = MEDIAPIPE_TASKS.get(description.get("task", "")) or ("image" if description.get("device_kind") == "image" else None)
+    kind = MEDIAPIPE_TASKS.get(description.get("task", ""))
+    if kind is None and description.get("device_kind") == "image":  # a user's model, --image-input
+        kind = "image"
     if kind is None:
         task = description.get("task")
         return (f"MediaPipe Tasks has no classifier for {task}" if task else

@@ -146,22 +146,29 @@ def known_abort_cause(content: bytes) -> str | None:
     return None
 
 
+def input_shapes(content: bytes) -> list[tuple[list[int], list[int]]]:
+    """Subgraph 0's inputs as (written shape, shape signature; -1 = any size), read from the file
+    without loading it; empty when the schema cannot walk it."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    try:
+        subgraph = schema.Model.GetRootAs(content, 0).Subgraphs(0)
+        shapes = []
+        for position in range(subgraph.InputsLength()):
+            tensor = subgraph.Tensors(subgraph.Inputs(position))
+            written = [int(size) for size in tensor.ShapeAsNumpy()] if tensor.ShapeLength() else []
+            signature = [int(size) for size in tensor.ShapeSignatureAsNumpy()] if tensor.ShapeSignatureLength() else written
+            shapes.append((written, signature))
+        return shapes
+    except Exception:  # noqa: BLE001 - a file the schema cannot walk: the runtime's own load says why
+        return []
+
+
 def dynamic_length_inputs(content: bytes) -> str | None:
     """None when every input's shape is fixed but for the batch; else which input is not. TFLM
     runs the shape a file writes (a dynamic length is written as 1) and cannot resize inputs."""
-    from kerasuite.runtime.interpreter import has_dynamic_inner_dimension
-
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    try:
-        interpreter = Interpreter(model_content=content,
-                                  experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    except (RuntimeError, ValueError):
-        return None
-    names = input_names(content)
-    for detail, name in zip(interpreter.get_input_details(), names):
-        if has_dynamic_inner_dimension([detail]):
-            signature = [int(size) for size in detail["shape_signature"]]
+    for (written, signature), name in zip(input_shapes(content), input_names(content)):
+        if -1 in signature[1:]:
             dynamic = [position for position, size in enumerate(signature[1:]) if size == -1]
             placeholders = (["LENGTH"] if len(dynamic) == 1 else ["HEIGHT", "WIDTH"] if len(dynamic) == 2
                             else [f"SIZE{n + 1}" for n in range(len(dynamic))])
@@ -169,7 +176,7 @@ def dynamic_length_inputs(content: bytes) -> str | None:
             fixed = ", ".join(named.get(position, str(size)) for position, size in enumerate(signature[1:]))
             fixed += "," if len(signature) == 2 else ""
             return (f"input {name!r} has a dynamic dimension (shape {signature}); TFLM runs only the written "
-                    f"shape {[int(size) for size in detail['shape']]} and cannot resize inputs: give the "
+                    f"shape {written} and cannot resize inputs: give the "
                     f"model a fixed {'length' if len(dynamic) == 1 else 'shape'} (keras.Input(({fixed})))")
     return None
 
@@ -293,15 +300,7 @@ def failure_reason(native_lines: list[str], error: Exception, content: bytes | N
 
 
 def has_dynamic_batch(content: bytes) -> bool:
-    from ai_edge_litert import schema_py_generated as schema
-
-    try:
-        subgraph = schema.Model.GetRootAs(content, 0).Subgraphs(0)
-        return any(subgraph.Tensors(subgraph.Inputs(i)).ShapeSignatureLength()
-                   and int(subgraph.Tensors(subgraph.Inputs(i)).ShapeSignatureAsNumpy()[0]) == -1
-                   for i in range(subgraph.InputsLength()))
-    except Exception:  # a file the schema cannot walk: no hint
-        return False
+    return any(signature[:1] == [-1] for _, signature in input_shapes(content))
 
 
 def node_inputs(content: bytes, node: int) -> str | None:

@@ -373,6 +373,8 @@ def save_model(model, path: Path) -> None:
 
 
 def print_summary(report: dict[str, Any]) -> None:
+    from kerasuite.export.parity import diff_text
+
     metric_text = ", ".join(f"{k}={v:.4f}" for k, v in report["eval"].items() if isinstance(v, (int, float)))
     train = report["train"]
     print(f"\n{report['task']} / {report['model']} on {report['data']}")
@@ -392,7 +394,7 @@ def print_summary(report: dict[str, Any]) -> None:
             agreement = parity.get("agreement")
             print(
                 f"  {mode:<{width}} {result['size_bytes']:>10,} {metric:>10.4f} "
-                f"{(f'{agreement:.4f}' if agreement is not None else '-'):>10} {_sci(parity['max_abs_diff']):>10} "
+                f"{(f'{agreement:.4f}' if agreement is not None else '-'):>10} {diff_text(parity['max_abs_diff']):>10} "
                 f"{(result['latency_ms'] or {}).get('p50', float('nan')):>8.3f}  "
                 f"{'passed' if parity['passed'] else 'FAILED (kept in failed/, do not ship)'}"
             )
@@ -402,7 +404,3 @@ def print_summary(report: dict[str, Any]) -> None:
     if exports:
         folder = Path(next(iter(exports.values()))["path"]).parent
         print(f"  edge bundle: {folder.parent if folder.name == 'failed' else folder}")
-
-
-def _sci(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2e}"

@@ -696,7 +696,7 @@ def test_integer_lookups_inside_the_model_export_without_flex_and_run_on_tflm(tm
 
 def test_an_int8_failure_at_a_concatenation_of_different_ranges_names_the_concatenation(tmp_path):
     """A one-hot block joined with a feature in raw units (income ~ 50,000): int8 gives the join one
-    scale, the one-hot rounds to zero, and agreement fell to ~0.45 while the only reason given was
+    scale, the one-hot rounds to zero, and the int8 file decided from income alone while the only reason given was
     "largest int8 error at Identity (SOFTMAX)". The verdict now names the concatenation and its
     narrow input; the dynamic file (float activations) passes."""
     import keras

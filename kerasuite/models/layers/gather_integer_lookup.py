@@ -43,6 +43,17 @@ class GatherIntegerLookup(keras.layers.Layer):
         self.index_table = [int(index) for index in index_table]
         self.output_mode = output_mode
         self.row_table = row_table
+        # the graph's constants, made once (config keeps the lists): call() runs at every trace
+        indices = np.asarray(self.index_table, "int32")
+        if output_mode == "int":
+            # TFLM's GATHER takes no int32 table; int8 entries are exact and CAST back
+            self._index_constant = indices.astype("int8") if np.all((indices >= -128) & (indices <= 127)) else indices
+            self._row_constant = None
+        else:
+            rows = np.asarray(row_table, "float32")
+            by_key = indices.size * rows.shape[1] <= MOST_ROW_ENTRIES
+            self._index_constant = None if by_key else indices
+            self._row_constant = rows[indices] if by_key else rows  # by key: one float GATHER
 
     def build(self, input_shape=None):
         self.built = True  # no weights: the tables are constants, as IntegerLookup holds no Keras weights
@@ -53,17 +64,11 @@ class GatherIntegerLookup(keras.layers.Layer):
             keys = ops.squeeze(keys, -1)  # Keras one-hot encodes [batch, 1] keys as [batch, tokens]
         last = self.first_key + len(self.index_table) - 1
         position = ops.clip(keys, self.first_key, last) - self.first_key
-        index_table = np.asarray(self.index_table, "int32")
         if self.output_mode == "int":
-            if np.all((index_table >= -128) & (index_table <= 127)):
-                # TFLM's GATHER takes no int32 table; int8 entries are exact and CAST back
-                return ops.cast(_gather(ops.convert_to_tensor(index_table.astype("int8")), position), "int32")
-            return _gather(ops.convert_to_tensor(index_table), position)
-        row_table = np.asarray(self.row_table, "float32")
-        if index_table.size * row_table.shape[1] <= MOST_ROW_ENTRIES:
-            rows = _gather(ops.convert_to_tensor(row_table[index_table]), position)  # one float GATHER
-        else:
-            rows = _gather(ops.convert_to_tensor(row_table), _gather(ops.convert_to_tensor(index_table), position))
+            return ops.cast(_gather(ops.convert_to_tensor(self._index_constant), position), "int32")
+        if self._index_constant is not None:
+            position = _gather(ops.convert_to_tensor(self._index_constant), position)
+        rows = _gather(ops.convert_to_tensor(self._row_constant), position)
         if self.output_mode == "one_hot":
             return rows
         return ops.max(rows, axis=-2) if self.output_mode == "multi_hot" else ops.sum(rows, axis=-2)
