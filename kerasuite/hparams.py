@@ -53,10 +53,10 @@ class NgramConfig:
     term_frequency: str = setting("log2", choices=("log2", "binary"))
     # tfidf: "together": one L2 norm over all ids; "apart": the word ids (words, word bigrams) and
     # the character n-gram ids each get a unit norm, as the peer's union of two TfidfVectorizers.
-    # Logistic regression on the ids, C chosen on validation (tools/benchmarking/ngram_linear_probe.py,
-    # all_log2_positions vs all_log2_blocks): packages 0.752 -> 0.767, fortunes 0.617 -> 0.602 (seed
-    # 42) and 0.613 = 0.613 (seed 1), manpages 0.874 -> 0.854: no consistent gain, so not the default
-    normalize: str = setting("together", choices=("together", "apart"))
+    # The peer normalises apart, and one joint norm cost the peer itself 0.6-1.1 points
+    # (tools/benchmarking/text_peer_variants.py); part of the default recipe (README, "Text on
+    # three real corpora")
+    normalize: str = setting("apart", choices=("together", "apart"))
     embedding_dim: int = setting(0, min=0)  # 0 (tfidf only): one column per class, i.e. logistic regression
     # scikit-learn's C for the linear model trained by Adam (solver=adam): L2 penalty
     # ||W||^2 / (2 C n_train) per example, as the TF-IDF + logistic regression peer; 0 = no penalty.
@@ -64,35 +64,40 @@ class NgramConfig:
     regularization_c: float = setting(10.0, min=0.0)
     # "lbfgs" (the linear tfidf model only): before Keras training, solve the logistic regression to
     # its optimum (scikit-learn, L-BFGS) for each C in c_candidates and keep the best on validation,
-    # as the peer does; "adam": Keras training from zeros with regularization_c; "auto": lbfgs for
-    # the linear model, adam otherwise
+    # as the peer does; "adam": Keras training from zeros with regularization_c; "auto": nb_lbfgs
+    # for the linear model, adam otherwise.
     # "nb_lbfgs": the same, but one-vs-rest logistic regression on Naive-Bayes-scaled features
     # (NBSVM's recipe, Wang and Manning 2012; kerasuite/models/tfidf_solver.py), still one linear
-    # table, frozen after the solve. Mean of 3 seeds vs "auto": packages +1.6, manpages +1.5,
-    # fortunes +4.3 points, but fortunes' int8 files fail parity (agreement 0.955-0.971): not the
-    # default (README, "Naive-Bayes-scaled solver")
+    # table, frozen after the solve. Mean of 3 seeds vs "lbfgs": packages +1.6, manpages +1.5,
+    # fortunes +4.3 points; its int8 files kept parity once int8_grid (below) was added
     solver: str = setting("auto", choices=("auto", "lbfgs", "nb_lbfgs", "adam"))
     c_candidates: tuple[float, ...] = setting((1.0, 10.0, 100.0), above=0.0, nonempty=True)
+    # solver=nb_lbfgs (a frozen table): put the table on the int8 grid the converter gives it and
+    # clip the logits to the validation split's decision range, so Keras is the model the int8
+    # file can compute exactly where it matters (README, "int8 on near ties"); false: as solved
+    int8_grid: bool = True
     hidden_units: int = setting(0, min=0)  # 0: linear head on the averaged bag
     dropout: float = setting(0.3, min=0.0, below=1.0)
-    bigram_buckets: int = setting(20000, min=0)  # 0 = no word bigrams
-    char_buckets: int = setting(20000, min=0)  # 0 = no character n-grams
+    # hash buckets; with char_min_df the table keeps only the ids training saw, so 2**20 buckets
+    # cost rows only for what the corpus holds (fortunes: 166k rows)
+    bigram_buckets: int = setting(1048576, min=0)  # 0 = no word bigrams
+    char_buckets: int = setting(1048576, min=0)  # 0 = no character n-grams
     char_min: int = setting(2, min=1)
     char_max: int = setting(5, min=1)
     # "word": character n-grams of each "<word>" (scikit-learn's char_wb); "text": of the whole
     # lowercased text, across word boundaries and with punctuation whatever data.text.standardize
     # does to the words (the TF-IDF peer's analyzer="char")
-    char_scope: str = setting("word", choices=("word", "text"))
+    # ("text" is the default: "word" cost the peer itself 1.5 points on fortunes, README)
+    char_scope: str = setting("text", choices=("word", "text"))
     # 0: every hash bucket is a table row. n >= 1: the table keeps only the hashed ids training saw
     # (word bigrams in >= 1 text, character n-grams in >= n, as the peer's min_df), renumbered
     # densely (the bundle's ngram_ids.npy lists them), so buckets can be large and collide rarely
-    # while the table stays the size of what training saw. With 2**20 buckets and 2: fortunes +0.2/+1.1
-    # (seeds 1/2), packages +0.1/-0.05 (seeds 42/1), about 2.2x the file: not the default (README)
-    char_min_df: int = setting(0, min=0)
+    # while the table stays the size of what training saw (the peer's min_df=2 for characters)
+    char_min_df: int = setting(2, min=0)
     # ids per text; a longer text keeps its first max_features. With log2 repeats, training texts
-    # need a median of 166 (packages), 335 (fortunes) and 1,076 (manpages) ids; 2,048 keeps all of
-    # 99.9% of manpages and 96% of fortunes
-    max_features: int = setting(2048, min=1)
+    # need a median of 166 (packages), 335 (fortunes) and 1,076 (manpages) ids with word-scope
+    # characters; whole-text characters need about 4x, and 8,192 keeps nearly every text whole
+    max_features: int = setting(8192, min=1)
 
     @property
     def linear(self) -> bool:
@@ -105,7 +110,7 @@ class NgramConfig:
     @property
     def solve_method(self) -> str:
         """tfidf_solver.solve's method: the solver, with "auto" resolved."""
-        return "lbfgs" if self.solver == "auto" else self.solver
+        return "nb_lbfgs" if self.solver == "auto" else self.solver
 
     def validate(self, prefix: str) -> None:
         if self.embedding_dim == 0 and self.weighting != "tfidf":

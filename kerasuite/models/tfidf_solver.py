@@ -27,6 +27,10 @@ class SolvedLinear:
     candidates: dict[float, float]  # C -> validation accuracy
     seconds: float
     method: str = "lbfgs"
+    # int8_grid: validation accuracy with the table on its int8 grid and the logits clipped (the
+    # model Keras then is), and the clip bounds
+    int8_grid_validation_accuracy: float | None = None
+    logit_clip: tuple[float, float] | None = None
 
 
 def tfidf_matrix(id_rows: np.ndarray, idf: np.ndarray, split_at: int = 0):
@@ -114,11 +118,14 @@ FITTERS = {"lbfgs": _fit_multinomial, "nb_lbfgs": _fit_naive_bayes_one_vs_rest}
 
 def solve(layer, train_ids: np.ndarray, train_labels: np.ndarray, validation_ids: np.ndarray | None,
           validation_labels: np.ndarray | None, candidates: tuple[float, ...], num_classes: int,
-          method: str = "lbfgs") -> SolvedLinear:
+          method: str = "lbfgs", int8_grid: bool = False) -> SolvedLinear:
     """Solve for each C in ``candidates``, assign the best into ``layer`` (a linear TfidfBag with
     bias, its idf already set) and set its L2 penalty to match that C (or freeze it: "nb_lbfgs"). ``method``: "lbfgs"
     (multinomial logistic regression, the peer) or "nb_lbfgs" (one-vs-rest logistic regression on
-    Naive-Bayes-scaled features, NBSVM's recipe)."""
+    Naive-Bayes-scaled features, NBSVM's recipe). ``int8_grid`` (frozen "nb_lbfgs" only): then
+    the table is put on its int8 grid and the logits clipped to the decision range of the
+    validation rows (:func:`~kerasuite.models.layers.tfidf_bag.int8_grid`, ``decision_range``), so
+    the int8 file keeps Keras's decisions on near ties (README, "int8 on near ties")."""
     started = time.perf_counter()
     idf = np.asarray(layer.idf)
     train_x = tfidf_matrix(train_ids, idf, layer.split_at)
@@ -146,8 +153,21 @@ def solve(layer, train_ids: np.ndarray, train_labels: np.ndarray, validation_ids
         # ...except after the NB solve: cross-entropy heads for the multinomial optimum and gives NB's
         # gain back (fortunes, seed 42: test accuracy 0.657 solved, 0.629 after Keras' epochs)
         layer.trainable = False
+    grid_accuracy, clip = None, None
+    if method == "nb_lbfgs" and int8_grid:
+        from kerasuite.models.layers.tfidf_bag import decision_range
+        from kerasuite.models.layers.tfidf_bag import int8_grid as on_int8_grid
+
+        table = on_int8_grid(weights / layer.scale)
+        layer.table.assign(table)
+        check_x, check_y = (validation_x, validation_y) if have_validation else (train_x, train_y)
+        logits = check_x @ (table.astype(np.float64) * layer.scale) + bias
+        clip = decision_range(logits)
+        layer.logit_clip = clip
+        grid_accuracy = float((np.clip(logits, *clip).argmax(axis=1) == check_y).mean())
     solved = SolvedLinear(c=c, validation_accuracy=best[0] if have_validation else None, candidates=scores,
-                          seconds=round(time.perf_counter() - started, 1), method=method)
+                          seconds=round(time.perf_counter() - started, 1), method=method,
+                          int8_grid_validation_accuracy=grid_accuracy, logit_clip=clip)
     layer.solved = solved  # for the run's metrics.json (TextClassification.build_report)
     return solved
 
@@ -156,4 +176,6 @@ def report(solved: SolvedLinear) -> dict:
     """``solved`` as JSON: the method, the chosen C, its validation accuracy and every candidate's."""
     return {"method": solved.method, "c": solved.c, "validation_accuracy": solved.validation_accuracy,
             "validation_accuracy_by_c": {f"{c:g}": score for c, score in solved.candidates.items()},
-            "seconds": solved.seconds}
+            "seconds": solved.seconds,
+            **({"int8_grid": {"validation_accuracy": solved.int8_grid_validation_accuracy,
+                              "logit_clip": list(solved.logit_clip)}} if solved.logit_clip is not None else {})}

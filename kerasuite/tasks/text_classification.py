@@ -101,7 +101,7 @@ def _build_ngram(config: RunConfig, data: TextTaskData) -> keras.Model:
         solved = tfidf_solver.solve(model.get_layer("tfidf_bag"), rows.train_ids, rows.train_labels,
                                     rows.validation_ids, rows.validation_labels,
                                     config.model.ngram.c_candidates, len(data.labels),
-                                    method=config.model.ngram.solve_method)
+                                    method=config.model.ngram.solve_method, int8_grid=config.model.ngram.int8_grid)
         scores = ", ".join(f"C={c:g}: {score:.4f}" for c, score in solved.candidates.items())
         print(f"ngram: logistic regression ({config.model.ngram.solve_method}) solved in {solved.seconds:.1f} s, C={solved.c:g}"
               + (f" (validation accuracy {scores})" if solved.validation_accuracy is not None

@@ -29,6 +29,11 @@ def test_batch_matmul_error_is_measured_on_the_int8_model_not_taken_from_the_deb
     assert matmul["debugger_rmse_over_scale"] > 10 * matmul["rmse_over_scale"], matmul
     bias_add = next(layer for layer in diagnosis["layers"] if layer["op"] == "ADD")
     assert bias_add["measured_on"] == "int8 model tensors" and bias_add["rmse_over_scale"] < 2.0, bias_add
+    rsqrts = [layer for layer in diagnosis["layers"] if layer["op"] == "RSQRT"]
+    assert rsqrts and all(layer["measured_on"] == "int8 model tensors" for layer in rsqrts), rsqrts
+    assert all(layer["rmse_over_scale"] < 2.0 for layer in rsqrts), rsqrts
+    # the debugger's figure for them (173 steps when this was written) would name RSQRT as the culprit
+    assert any(layer["debugger_rmse_over_scale"] > 10 * max(layer["rmse_over_scale"], 0.1) for layer in rsqrts), rsqrts
     assert diagnosis["rmse_over_scale"] < 3.0, diagnosis  # nothing in this model is far off
 
 
@@ -59,3 +64,30 @@ def test_elementwise_ops_are_recomputed_with_their_fused_activation_and_broadcas
     assert len(measured) >= 3, measured
     for name, figures in measured.items():
         assert figures["rmse_over_scale"] < 1.0, (name, figures)
+
+
+def test_a_result_beyond_the_outputs_range_is_counted_as_saturation_not_rounding():
+    """An ADD whose output shares a clip's scale cannot hold sums beyond the clip: that is the
+    range's choice, reported as saturated_share, while its rounding stays within a step."""
+    import tensorflow as tf
+
+    from kerasuite.export import op_error
+
+    rng = np.random.default_rng(2)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 16], tf.float32), tf.TensorSpec([1, 16], tf.float32)])
+    def graph(a, b):
+        return tf.nn.softmax(tf.clip_by_value(a + b, -1.0, 1.0))
+
+    samples = [[rng.normal(0, 1, (1, 16)).astype(np.float32), rng.normal(0, 1, (1, 16)).astype(np.float32)]
+               for _ in range(32)]
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([graph.get_concrete_function()])
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.representative_dataset = lambda: iter(samples)
+    content = converter.convert()
+
+    measured = op_error.measure(content, lambda: iter(samples))
+    (figures,) = measured.values()
+    assert figures["saturated_share"] > 0.2, figures  # sums of two N(0, 1) beyond [-1, 1]: about half
+    assert figures["rmse_over_scale"] < 1.0, figures

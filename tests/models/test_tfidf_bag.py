@@ -76,3 +76,45 @@ def test_regularization_c_is_scikit_learns_c_per_example():
     assert model.get_layer("tfidf_bag").l2 == pytest.approx(LINEAR_SCALE**2 / (2 * 4.0 * 50))
     unpenalised = build_ngram_classifier(NgramConfig(regularization_c=0.0), 6, 5, 3, train_examples=50)
     assert unpenalised.get_layer("tfidf_bag").l2 == 0.0
+
+
+def test_int8_grid_is_the_grid_the_converter_gives_the_gathered_table(tmp_path):
+    """The int8 file must read exactly the table Keras uses: convert a bag whose table is on
+    int8_grid through the export's converter and compare the file's dequantized table with it."""
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    from kerasuite.export import tflite
+    from kerasuite.models.layers.tfidf_bag import TfidfBag, int8_grid
+
+    rng = np.random.default_rng(3)
+    table = (rng.standard_t(2, size=(50, 4)) * 0.05).astype("float32")  # heavy-tailed, as NB tables
+    snapped = int8_grid(table)
+    assert len(np.unique(snapped)) <= 256
+    assert np.abs(snapped[1:] - table[1:]).max() <= (table.max() - table.min()) / 255.0
+    ids = keras.Input(shape=(6,), dtype="int32", name="tokens")
+    bag = TfidfBag(50, 4, use_bias=True, scale=10.0)
+    model = keras.Model(ids, bag(ids))
+    bag.table.assign(snapped)
+    bag.idf.assign(np.r_[0.0, rng.uniform(1, 4, 49)].astype("float32"))
+    model.save(tmp_path / "bag.keras")
+    np.savez(tmp_path / "representative.npz", input__tokens=rng.integers(0, 50, size=(64, 6)).astype("int32"))
+    tflite.convert(tmp_path / "bag.keras", "int8", tmp_path / "bag.tflite", tmp_path / "representative.npz",
+                   batch_size=1)
+    interpreter = Interpreter(model_path=str(tmp_path / "bag.tflite"))
+    tables = [d for d in interpreter.get_tensor_details() if list(d["shape"]) == [50, 4] and d["dtype"] == np.int8]
+    assert len(tables) == 1
+    scale, zero_point = tables[0]["quantization"]
+    stored = (interpreter.get_tensor(tables[0]["index"]).astype(np.float64) - zero_point) * scale
+    np.testing.assert_allclose(stored, snapped, atol=1e-6 * np.abs(snapped).max())
+
+
+def test_logit_clip_survives_a_round_trip_and_keeps_the_argmax(tmp_path):
+    from kerasuite.models.layers.tfidf_bag import TfidfBag, decision_range
+
+    logits = np.array([[5.0, -1.0, -9.0], [0.5, 0.2, -3.0], [-2.0, -6.0, 30.0]])
+    low, high = decision_range(logits, margin=1.0)
+    assert (low, high) == (-0.5, 1.2)  # 1 below the lowest top-1 (0.5), 1 above the highest runner-up (0.2)
+    assert (np.clip(logits, low, high).argmax(1) == logits.argmax(1)).all()
+    bag = TfidfBag(10, 3, use_bias=True, logit_clip=(low, high))
+    assert TfidfBag.from_config(bag.get_config()).logit_clip == (low, high)

@@ -118,3 +118,40 @@ def test_naive_bayes_solver_is_one_vs_rest_on_scaled_features(split, classes):
     # softmax is shift-invariant: compare logits up to a per-row constant
     np.testing.assert_allclose(logits - logits[:, :1], expected - expected[:, :1], atol=0.05)
     assert (logits.argmax(1) == expected.argmax(1)).mean() >= 0.95
+
+
+def test_int8_grid_solve_puts_the_table_on_256_levels_and_clips_to_the_decision_range(split):
+    train_ids, train_y, val_ids, val_y = split
+    idf = inverse_document_frequency(train_ids, NUM_IDS)
+    model = build_ngram_classifier(NgramConfig(), NUM_IDS, LENGTH, 3, idf=idf, train_examples=len(train_y))
+    bag = model.get_layer("tfidf_bag")
+    solved = tfidf_solver.solve(bag, train_ids, train_y, val_ids, val_y, (1.0, 10.0), 3, method="nb_lbfgs",
+                                int8_grid=True)
+    table = np.asarray(bag.table, np.float64)
+    step = (table.max() - table.min()) / 255.0
+    levels = (table - table.min()) / step
+    np.testing.assert_allclose(levels, np.round(levels), atol=1e-3)  # every entry on one int8 grid
+    assert table[0].min() == table.min() and table[0].max() == table.max()  # pinned by the padding row
+    low, high = bag.logit_clip
+    assert solved.logit_clip == (low, high) and low < high
+    # the clipped Keras model decides as the unclipped one on every validation row
+    matrix = tfidf_solver.tfidf_matrix(val_ids, idf, 0)
+    logits = matrix @ (table * bag.scale) + np.asarray(bag.bias)
+    probabilities = np.asarray(model(val_ids, training=False))
+    assert (probabilities.argmax(1) == logits.argmax(1)).all()
+    assert probabilities.max() < 1.0 - 1e-6 or high - low < 30  # the clip bounds the logits
+    np.testing.assert_allclose(np.log(probabilities) - np.log(probabilities[:, :1]),
+                               np.clip(logits, low, high) - np.clip(logits, low, high)[:, :1], atol=2e-4)
+    assert tfidf_solver.report(solved)["int8_grid"]["logit_clip"] == [low, high]
+
+
+def test_without_int8_grid_the_nb_table_is_as_solved(split):
+    train_ids, train_y, val_ids, val_y = split
+    idf = inverse_document_frequency(train_ids, NUM_IDS)
+    model = build_ngram_classifier(NgramConfig(), NUM_IDS, LENGTH, 3, idf=idf, train_examples=len(train_y))
+    bag = model.get_layer("tfidf_bag")
+    solved = tfidf_solver.solve(bag, train_ids, train_y, val_ids, val_y, (1.0,), 3, method="nb_lbfgs")
+    assert bag.logit_clip is None and solved.logit_clip is None
+    table = np.asarray(bag.table, np.float64)
+    levels = (table - table.min()) / ((table.max() - table.min()) / 255.0)
+    assert np.abs(levels - np.round(levels)).max() > 0.1  # not on an int8 grid

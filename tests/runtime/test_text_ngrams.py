@@ -15,9 +15,10 @@ from test_text_tokenizer import AWKWARD
 from kerasuite.runtime import text_ngrams
 from kerasuite.runtime.text import OOV_ID, split_words, standardize
 
-NGRAM_TINY = {  # the default model (TF-IDF-weighted linear bag), small tables
+NGRAM_TINY = {  # the default model (TF-IDF-weighted linear bag), small tables, every bucket a row
     "model.ngram.bigram_buckets": "97",
     "model.ngram.char_buckets": "101",
+    "model.ngram.char_min_df": "0",
     "model.ngram.max_features": "64",
 }
 
@@ -237,7 +238,8 @@ def test_naive_bayes_solver_keeps_its_solution_through_keras_training(tmp_path):
     assert solver["method"] == "nb_lbfgs"
     # nothing is left to train: one epoch records the solved model, whatever train.epochs says
     assert report["train"]["epochs"] == 1 and report["train"]["nothing_trainable"] is True
-    assert report["train"]["final_val_accuracy"] == pytest.approx(solver["validation_accuracy"], abs=1e-6)
+    # ...and that model is the solved table on its int8 grid, logits clipped (int8_grid, the default)
+    assert report["train"]["final_val_accuracy"] == pytest.approx(solver["int8_grid"]["validation_accuracy"], abs=1e-6)
     assert report["exports"]["float32"]["parity"]["passed"]
     import keras
 
@@ -259,15 +261,19 @@ def test_ngram_exports_builtins_and_the_device_reproduces_training_ids(tmp_path,
     assert report["train"]["build_seconds"] > 0 and report["train"]["seconds"] > 0
     # ...and records which C the solver chose on validation, with every candidate's score
     solver = report["train"]["build"]["ngram_solver"]
-    assert solver["method"] == "lbfgs" and set(solver["validation_accuracy_by_c"]) == {"1", "10", "100"}
+    assert solver["method"] == "nb_lbfgs" and set(solver["validation_accuracy_by_c"]) == {"1", "10", "100"}
+    # the default NB table is frozen on its int8 grid, the logits clipped to validation's decision range
+    low, high = solver["int8_grid"]["logit_clip"]
+    assert low < high
     assert solver["validation_accuracy"] == max(solver["validation_accuracy_by_c"].values())
     assert f"{solver['c']:g}" in solver["validation_accuracy_by_c"]
     for mode, entry in report["exports"].items():
         assert entry["parity"]["passed"], (mode, entry["parity"]["failures"])
         ops = set(entry["ops"])
         assert not any(op.startswith("Flex") or op in ("CUSTOM", "WHILE") for op in ops), (mode, ops)
-        # idf and table lookups, L2 normalisation, the weighted sum over positions
-        assert {"GATHER", "SUM", "RSQRT", "BATCH_MATMUL"} <= ops, (mode, ops)
+        # idf and table lookups, L2 normalisation (sums of squares as BATCH_MATMULs), the weighted
+        # sum over positions, the decision-range clip
+        assert {"GATHER", "RSQRT", "BATCH_MATMUL", "MINIMUM", "MAXIMUM"} <= ops, (mode, ops)
     bundle, run = tmp_path / "bundle", tmp_path / "run"
     signature = json.loads((bundle / "signature.json").read_text())
     preprocessing = signature["preprocessing"]

@@ -47,11 +47,12 @@ class TfidfBag(keras.layers.Layer):
     """``int32 ids [batch, length]`` -> ``[batch, units]`` (module docstring)."""
 
     def __init__(self, num_ids: int, units: int, use_bias: bool = False, l2: float = 0.0, scale: float = 1.0,
-                 split_at: int = 0, **kwargs):
+                 split_at: int = 0, logit_clip=None, **kwargs):
         super().__init__(**kwargs)
         self.num_ids, self.units, self.use_bias, self.l2 = int(num_ids), int(units), bool(use_bias), float(l2)
         self.scale = float(scale)
         self.split_at = int(split_at)
+        self.logit_clip = None if logit_clip is None else (float(logit_clip[0]), float(logit_clip[1]))
         if not 0 <= self.split_at < self.num_ids:
             raise ValueError(f"TfidfBag: split_at must be in [0, num_ids={self.num_ids}), got {self.split_at}")
 
@@ -72,29 +73,74 @@ class TfidfBag(keras.layers.Layer):
     def call(self, ids):
         ids = ops.cast(ids, "int32")
         weights = _gather(self.idf, ids)
-        squares = weights * weights
         if self.split_at:
             second = _gather(self.second_kind, ids)
-            first = 1.0 - second
-            inverse_norm = (first * _inverse_norm(squares * first) + second * _inverse_norm(squares * second))
+            # each kind scaled before the sum: one int8 rounding at the bag's range, not two
+            weights = _unit_norm(weights * (1.0 - second), self.scale) + _unit_norm(weights * second, self.scale)
         else:
-            inverse_norm = _inverse_norm(squares)
-        weights = weights * (self.scale * inverse_norm)
+            weights = _unit_norm(weights, self.scale)
         # one BATCH_MATMUL, not MUL then SUM: int8 products accumulate in int32 before one rounding
         # (tools/benchmarking/ngram_int8_order.py: fortunes, NB solver, agreement 0.910 -> 0.949)
         bag = ops.squeeze(ops.matmul(ops.expand_dims(weights, 1), _gather(self.table, ids)), axis=1)
-        return bag + self.bias if self.use_bias else bag
+        if not self.use_bias:
+            return bag
+        if self.logit_clip is None:
+            return bag + self.bias
+        low, high = self.logit_clip
+        # clipped before the bias too, so the int8 sum's own range is the decision range, not the
+        # widest logit calibration saw (fortunes, NB: 43 logits wide, 0.17 per int8 step)
+        bag = ops.clip(bag, low - ops.max(self.bias), high - ops.min(self.bias))
+        return ops.clip(bag + self.bias, low, high)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units)
 
     def get_config(self):
         return {**super().get_config(), "num_ids": self.num_ids, "units": self.units,
-                "use_bias": self.use_bias, "l2": self.l2, "scale": self.scale, "split_at": self.split_at}
+                "use_bias": self.use_bias, "l2": self.l2, "scale": self.scale, "split_at": self.split_at,
+                "logit_clip": None if self.logit_clip is None else list(self.logit_clip)}
 
 
-def _inverse_norm(squares):
-    return ops.rsqrt(ops.maximum(ops.sum(squares, axis=-1, keepdims=True), 1e-12))
+def _unit_norm(weights, scale: float):
+    """``scale * weights / ||weights||`` over the last axis, normalised twice: the second norm is
+    about 1 for every text, so its int8 step is a fixed small share of it and it undoes the first's
+    rounding. One int8 RSQRT is a step of an absolute range shared by every text, so a long text's
+    inverse norm was off by a few per cent, the same for all its positions: a systematic error that
+    does not average out over the sum. Each sum of squares is one BATCH_MATMUL of the row with
+    itself, so a long text's many small squares are not each rounded (to zero) first.
+    tools/benchmarking/ngram_int8_order.py, ``snapped_renorm_mm``."""
+    coarse = weights * ops.rsqrt(ops.maximum(_squared_norm(weights), 1e-12))
+    return coarse * (ops.rsqrt(ops.maximum(_squared_norm(coarse), 1e-12)) * scale)
+
+
+def _squared_norm(weights):
+    return ops.squeeze(ops.matmul(ops.expand_dims(weights, 1), ops.expand_dims(weights, -1)), axis=-1)
+
+
+def int8_grid(table: np.ndarray) -> np.ndarray:
+    """``table`` on the asymmetric int8 grid the TFLite converter gives a GATHER's constant table,
+    its range pinned by row 0 (the padding id: idf 0, so no text weighs it). The int8 file then
+    reads the same table Keras uses; rounding twice (to this grid, then to the converter's own
+    from the rounded values) would not."""
+    values = np.asarray(table, np.float64)
+    low, high = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
+    if high == low:
+        return np.asarray(table, np.float32)
+    step = (high - low) / 255.0
+    zero_point = int(np.round(-128 - low / step))
+    levels = np.clip(np.round(values / step) + zero_point, -128, 127)
+    snapped = ((levels - zero_point) * step).astype(np.float32)
+    snapped[0] = 0.0
+    snapped[0, 0], snapped[0, -1] = (-128 - zero_point) * step, (127 - zero_point) * step
+    return snapped
+
+
+def decision_range(logits: np.ndarray, margin: float = 1.0) -> tuple[float, float]:
+    """Clip bounds for a linear model's logits that keep every row's argmax: from ``margin`` below
+    the lowest top-1 logit to ``margin`` above the highest runner-up (validation rows)."""
+    ranked = np.sort(np.asarray(logits, np.float64), axis=1)
+    low, high = float(ranked[:, -1].min()) - margin, float(ranked[:, -2].max()) + margin
+    return (low, max(high, low + margin))
 
 
 def _gather(table, ids):
