@@ -210,11 +210,30 @@ def result_table(summaries: dict[str, Any]) -> dict[str, Any]:
     return {"columns": RESULT_COLUMNS, "rows": rows}
 
 
-def write_result_file(name: str, summaries: dict[str, Any], commands: list[str]) -> Path:
+RUN_COLUMNS = ["corpus", "seed", "model", "accuracy", "int8 accuracy", "int8 agreement", "dynamic agreement",
+               "parity (every mode)"]
+
+
+def run_table(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row per run and family: the parity figures the corpora table averages away."""
+    rows = []
+    for run in runs:
+        corpus = run["data"].rstrip("/").rpartition("/")[2].rpartition(":")[2]
+        for family in FAMILIES:
+            if family in run:
+                r = run[family]
+                rows.append([corpus, run["seed"], family, f"{r['keras_accuracy']:.4f}", f"{r['int8']['accuracy']:.4f}",
+                             f"{r['int8']['agreement']:.4f}", f"{r['dynamic']['agreement']:.4f}",
+                             "passed" if all(r[m]["parity_passed"] for m in MODES) else "FAILED"])
+    return {"columns": RUN_COLUMNS, "rows": rows}
+
+
+def write_result_file(name: str, summaries: dict[str, Any], commands: list[str], runs: list[dict[str, Any]]) -> Path:
     sys.path.insert(0, str(REPO / "tools"))
     from readme_tables import write_results
 
-    return write_results(name, " ; ".join(dict.fromkeys(commands)), {"corpora": result_table(summaries)})
+    return write_results(name, " ; ".join(dict.fromkeys(commands)),
+                         {"corpora": result_table(summaries), "runs": run_table(runs)})
 
 
 def markdown(summaries: dict[str, Any]) -> str:
@@ -273,7 +292,7 @@ def main(argv=None) -> int:
         runs = [run for done in files for run in done["runs"]]
         print(markdown(summary(runs)), end="")
         if args.results:
-            print(write_result_file(args.results, summary(runs), [done.get("command", command) for done in files]))
+            print(write_result_file(args.results, summary(runs), [done.get("command", command) for done in files], runs))
         return 0
     if not args.data:
         parser.error("--data is required (or --table)")
@@ -299,7 +318,7 @@ def main(argv=None) -> int:
         print(table(run))
     print(json.dumps(summary(runs), indent=2))
     if args.results:
-        print(write_result_file(args.results, summary(runs), [command]))
+        print(write_result_file(args.results, summary(runs), [command], runs))
     return 0
 
 

@@ -18,6 +18,21 @@ The same trained weights, two graphs that are equal in float:
   GATHERs and two BATCH_MATMULs: if the table's int8 step were what loses decisions, this would
   keep them.
 
+What TfidfBag does now (2026-12-03), one step at a time; these graphs' float results are the
+model with a snapped table and clipped logits, and ``int8_agreement_with_float_graph`` compares
+each file with its own float graph (the Keras model such a run has):
+
+- ``snapped``: the table on the converter's own int8 grid for it (``int8_grid``), so GATHER reads
+  it exactly; ``snapped_clip``: and the logits clipped to the decision range (``--clip``).
+- ``snapped_clip_two_rsqrt``: and each kind's norm as two RSQRTs, the second undoing the first's
+  rounding; ``snapped_clip_renorm``: normalised twice with the sums of squares as BATCH_MATMULs
+  (the exported graph); ``clip_renorm``: the same on the table as solved (what the grid adds).
+- ``rowscale_clip``: instead of the grid, each table row divided by its largest entry to
+  ``--row-scale-power``, that scale gathered into the position weights.
+
+Run it on a run trained with ``--set model.ngram.int8_grid=false`` to start from the table as
+solved; on a default run the table is on its grid already (snapping it again changes nothing).
+
 The run's own options (kept hashed ids, ``normalize=apart``) are honoured, so ``matmul`` is the
 exported graph. ``keras_top2_gap_below`` is the share of test texts on which Keras's own top two
 probabilities are that close: decisions the int8 logits (about 0.16-0.19 apart per step on the
@@ -41,14 +56,13 @@ def main(argv=None) -> int:
     parser.add_argument("--run", required=True, help="a text_classification ngram run folder")
     parser.add_argument("--calibration-rows", type=int, default=640)
     parser.add_argument("--calibrate-on", choices=("train", "validation"), default="train")
-    parser.add_argument("--graphs", default="per_position,after_sum,matmul,matmul_after_sum,matmul_split_table")
+    parser.add_argument("--graphs", default="matmul,snapped,snapped_clip,snapped_clip_two_rsqrt,snapped_clip_renorm")
     parser.add_argument("--tail-percentile", type=float, default=99.5)
     parser.add_argument("--activations", choices=("int8", "int16"), default="int8",
                         help="int16: TFLite's 16x8 mode (int16 activations, int8 weights)")
 
-    parser.add_argument("--clip", default="-6,4", help="LOW,HIGH for the clipped graphs' logits")
-    parser.add_argument("--weight-cap", type=float, default=3.0)
-    parser.add_argument("--char-gain", type=float, default=3.0)
+    parser.add_argument("--clip", default="auto", help="LOW,HIGH for the clipped graphs' logits; auto: as the "
+                        "solver chooses them (decision_range of the validation logits)")
     parser.add_argument("--row-scale-power", type=float, default=0.5)
     args = parser.parse_args(argv)
 
@@ -157,173 +171,93 @@ def main(argv=None) -> int:
         weights = weights * (scale * inverse_norm(weights, ids))
         return tf.nn.softmax(tf.squeeze(tf.matmul(weights[:, None, :], tf.gather(centered_table, ids)), 1) + bias)
 
-    low, high = (float(v) for v in args.clip.split(","))
-
-    def matmul_clip(ids):
-        weights = tf.gather(idf, ids)
-        weights = weights * (scale * inverse_norm(weights, ids))
-        summed = tf.squeeze(tf.matmul(weights[:, None, :], tf.gather(table, ids)), 1)
-        return tf.nn.softmax(tf.clip_by_value(summed + bias, low, high))
+    # -- the int8 grid and the decision-range clip (what the solver now does, int8_grid=true) --
+    from kerasuite.models.layers.tfidf_bag import decision_range, int8_grid
+    from kerasuite.models.tfidf_solver import tfidf_matrix
 
     bias_values = np.asarray(bag.bias)
-
-    def matmul_clip_pre(ids):
-        weights = tf.gather(idf, ids)
-        weights = weights * (scale * inverse_norm(weights, ids))
-        summed = tf.squeeze(tf.matmul(weights[:, None, :], tf.gather(table, ids)), 1)
-        summed = tf.clip_by_value(summed, low - float(bias_values.max()), high - float(bias_values.min()))
-        return tf.nn.softmax(tf.clip_by_value(summed + bias, low, high))
-
-    row_scale = np.abs(stored).max(axis=1) ** args.row_scale_power
-    row_scale[row_scale == 0] = 1.0
-    step = row_scale.max() / 127.0
-    row_scale = (np.maximum(np.ceil(row_scale / step), 1.0) * step).astype(np.float32)  # on its own int8 grid
-    scaled_table, row_scales = tf.constant((stored / row_scale[:, None]).astype(np.float32)), tf.constant(row_scale)
-
-    def rowscale_clip_pre(ids):
-        weights = tf.gather(idf, ids)
-        weights = weights * (scale * inverse_norm(weights, ids)) * tf.gather(row_scales, ids)
-        summed = tf.squeeze(tf.matmul(weights[:, None, :], tf.gather(scaled_table, ids)), 1)
-        summed = tf.clip_by_value(summed, low - float(bias_values.max()), high - float(bias_values.min()))
-        return tf.nn.softmax(tf.clip_by_value(summed + bias, low, high))
-
-    def rowscale(ids):
-        weights = tf.gather(idf, ids)
-        weights = weights * (scale * inverse_norm(weights, ids)) * tf.gather(row_scales, ids)
-        return tf.nn.softmax(tf.squeeze(tf.matmul(weights[:, None, :], tf.gather(scaled_table, ids)), 1) + bias)
-
-    def rowscale_kinds_clip_pre(ids):
-        # words and character n-grams each with their own weight vector (own int8 scale) and BATCH_MATMUL
-        weights = tf.gather(idf, ids)
-        squares = weights * weights
-        second = tf.gather(second_kind, ids)
-        first = 1.0 - second
-        rows = tf.gather(row_scales, ids) * scale
-        word_weights = weights * first * norm_of(squares * first) * rows
-        char_weights = weights * second * norm_of(squares * second) * rows
-        gathered = tf.gather(scaled_table, ids)
-        words = tf.squeeze(tf.matmul(word_weights[:, None, :], gathered), 1)
-        chars = tf.squeeze(tf.matmul(char_weights[:, None, :], gathered), 1)
-        summed = tf.clip_by_value(words + chars, low - float(bias_values.max()), high - float(bias_values.min()))
-        return tf.nn.softmax(tf.clip_by_value(summed + bias, low, high))
-
-    # the table on the converter's own asymmetric int8 grid for it, pinned by the padding row
-    # (idf 0, so no text weighs it): int8 GATHER reads those values exactly
-    low_value, high_value = min(float(stored.min()), 0.0), max(float(stored.max()), 0.0)
-    snap_step = (high_value - low_value) / 255.0
-    zero_point = int(np.round(-128 - low_value / snap_step))
-    levels = np.clip(np.round(stored / snap_step) + zero_point, -128, 127)
-    snapped_values = ((levels - zero_point) * snap_step).astype(np.float32)
-    snapped_values[0, 0], snapped_values[0, -1] = (-128 - zero_point) * snap_step, (127 - zero_point) * snap_step
+    snapped_values = int8_grid(stored)
     snapped_table = tf.constant(snapped_values)
+    if args.clip == "auto":  # as the solver: from the validation texts' logits on the snapped table
+        validation_ids = featurizer.encode_batch(raw.validation.texts)
+        low, high = decision_range(tfidf_matrix(validation_ids, np.asarray(bag.idf), bag.split_at)
+                                   @ (snapped_values.astype(np.float64) * scale) + bias_values)
+    else:
+        low, high = (float(v) for v in args.clip.split(","))
+    print(f"logit clip [{low:.3f}, {high:.3f}]")
+
+    def clipped(summed):
+        # before the bias too, so the sum's own int8 range is about the decision range
+        summed = tf.clip_by_value(summed, low - float(bias_values.max()), high - float(bias_values.min()))
+        return tf.nn.softmax(tf.clip_by_value(summed + bias, low, high))
+
+    def weighted_sum(weights, rows):
+        return tf.squeeze(tf.matmul(weights[:, None, :], rows), 1)
 
     def snapped(ids):
         weights = tf.gather(idf, ids)
         weights = weights * (scale * inverse_norm(weights, ids))
-        return tf.nn.softmax(tf.squeeze(tf.matmul(weights[:, None, :], tf.gather(snapped_table, ids)), 1) + bias)
+        return tf.nn.softmax(weighted_sum(weights, tf.gather(snapped_table, ids)) + bias)
 
-    def snapped_clip_pre(ids):
+    def snapped_clip(ids):
         weights = tf.gather(idf, ids)
         weights = weights * (scale * inverse_norm(weights, ids))
-        summed = tf.squeeze(tf.matmul(weights[:, None, :], tf.gather(snapped_table, ids)), 1)
-        summed = tf.clip_by_value(summed, low - float(bias_values.max()), high - float(bias_values.min()))
-        return tf.nn.softmax(tf.clip_by_value(summed + bias, low, high))
+        return clipped(weighted_sum(weights, tf.gather(snapped_table, ids)))
 
-    kappa = args.char_gain
     kinds = np.asarray(bag.second_kind) if bag.split_at else np.zeros(len(stored), np.float32)
-    gained = stored / np.where(kinds > 0, kappa, 1.0)[:, None]
-    g_low, g_high = min(float(gained.min()), 0.0), max(float(gained.max()), 0.0)
-    g_step = (g_high - g_low) / 255.0
-    g_zero = int(np.round(-128 - g_low / g_step))
-    g_values = ((np.clip(np.round(gained / g_step) + g_zero, -128, 127) - g_zero) * g_step).astype(np.float32)
-    g_values[0, 0], g_values[0, -1] = (-128 - g_zero) * g_step, (127 - g_zero) * g_step
-    gained_table = tf.constant(g_values)
-    char_gain = tf.constant(np.where(kinds > 0, kappa, 1.0).astype(np.float32))
+    first_kind, second_kinds = tf.constant(1.0 - kinds), tf.constant(kinds)
 
-    def snapped_gain_clip_pre(ids):
-        weights = tf.gather(idf, ids)
-        weights = weights * (scale * inverse_norm(weights, ids)) * tf.gather(char_gain, ids)
-        summed = tf.squeeze(tf.matmul(weights[:, None, :], tf.gather(gained_table, ids)), 1)
-        summed = tf.clip_by_value(summed, low - float(bias_values.max()), high - float(bias_values.min()))
-        return tf.nn.softmax(tf.clip_by_value(summed + bias, low, high))
-
-    scaled_idf = tf.constant((np.asarray(bag.idf) * scale).astype(np.float32))
-    first_kind = tf.constant((1.0 - kinds).astype(np.float32))
-    second_kinds = tf.constant(kinds.astype(np.float32))
-
-    def two_stage_part(weights):
-        # rsqrt once, then once more on the sum times the first result squared (1 in float): the
-        # second factor corrects the first's int8 rounding, so the text's norm keeps ~0.2%
+    def two_rsqrt_part(weights):
+        # rsqrt, then rsqrt of the sum times the first result squared (1 in float): the second
+        # factor undoes the first's int8 rounding, but the sum of squares is still rounded once
         total = tf.maximum(tf.reduce_sum(weights * weights, axis=-1, keepdims=True), 1e-12)
         coarse = tf.math.rsqrt(total)
-        fine = tf.math.rsqrt(total * coarse * coarse)
-        return (weights * coarse) * fine
+        return (weights * coarse) * tf.math.rsqrt(total * coarse * coarse) * scale
 
-    def renorm_part(weights):
-        # normalise, then normalise the result again: the second sum of squares is about 1 for
-        # every text, so its int8 step is a fixed small share of it (the first's is not)
-        coarse = weights * tf.math.rsqrt(tf.maximum(tf.reduce_sum(weights * weights, axis=-1, keepdims=True), 1e-12))
-        return coarse * tf.math.rsqrt(tf.maximum(tf.reduce_sum(coarse * coarse, axis=-1, keepdims=True), 1e-12))
+    def snapped_clip_two_rsqrt(ids):
+        weights = tf.gather(idf, ids)
+        words = two_rsqrt_part(weights * tf.gather(first_kind, ids))
+        chars = two_rsqrt_part(weights * tf.gather(second_kinds, ids))
+        return clipped(weighted_sum(words + chars, tf.gather(snapped_table, ids)))
 
     def squared_norm(weights):
-        # as one BATCH_MATMUL of the row with itself: int8 products accumulate in int32, so a long
-        # text's many small squares are not each rounded to zero first
         return tf.squeeze(tf.matmul(weights[:, None, :], weights[:, :, None]), -1)
 
-    def renorm_mm_part(weights):
+    def renorm_part(weights):
+        # TfidfBag's _unit_norm: normalise twice, sums of squares as BATCH_MATMULs
         coarse = weights * tf.math.rsqrt(tf.maximum(squared_norm(weights), 1e-12))
         return coarse * (tf.math.rsqrt(tf.maximum(squared_norm(coarse), 1e-12)) * scale)
 
-    def snapped_renorm_mm(ids):
-        words = renorm_mm_part(tf.gather(idf, ids) * tf.gather(first_kind, ids))
-        chars = renorm_mm_part(tf.gather(idf, ids) * tf.gather(second_kinds, ids))
-        summed = tf.squeeze(tf.matmul((words + chars)[:, None, :], tf.gather(snapped_table, ids)), 1)
-        summed = tf.clip_by_value(summed, low - float(bias_values.max()), high - float(bias_values.min()))
-        return tf.nn.softmax(tf.clip_by_value(summed + bias, low, high))
+    def snapped_clip_renorm(ids):
+        weights = tf.gather(idf, ids)
+        words = renorm_part(weights * tf.gather(first_kind, ids))
+        chars = renorm_part(weights * tf.gather(second_kinds, ids))
+        return clipped(weighted_sum(words + chars, tf.gather(snapped_table, ids)))
 
-    def snapped_renorm(ids):
-        words = renorm_part(tf.gather(scaled_idf, ids) * tf.gather(first_kind, ids)) * scale
-        chars = renorm_part(tf.gather(scaled_idf, ids) * tf.gather(second_kinds, ids)) * scale
-        summed = tf.squeeze(tf.matmul((words + chars)[:, None, :], tf.gather(snapped_table, ids)), 1)
-        summed = tf.clip_by_value(summed, low - float(bias_values.max()), high - float(bias_values.min()))
-        return tf.nn.softmax(tf.clip_by_value(summed + bias, low, high))
+    def clip_renorm(ids):  # the same without the grid: what the grid adds to the rest
+        weights = tf.gather(idf, ids)
+        words = renorm_part(weights * tf.gather(first_kind, ids))
+        chars = renorm_part(weights * tf.gather(second_kinds, ids))
+        return clipped(weighted_sum(words + chars, tf.gather(table, ids)))
 
-    def snapped_two_stage_clip_pre(ids):
-        words = two_stage_part(tf.gather(scaled_idf, ids) * tf.gather(first_kind, ids))
-        chars = two_stage_part(tf.gather(scaled_idf, ids) * tf.gather(second_kinds, ids))
-        weights = (words + chars) * scale
-        summed = tf.squeeze(tf.matmul(weights[:, None, :], tf.gather(snapped_table, ids)), 1)
-        summed = tf.clip_by_value(summed, low - float(bias_values.max()), high - float(bias_values.min()))
-        return tf.nn.softmax(tf.clip_by_value(summed + bias, low, high))
+    # the alternative to the grid tried first: each table row scaled by its largest entry to a
+    # power (gathered on its own int8 grid, multiplied into the position weights)
+    row_scale = np.abs(stored).max(axis=1) ** args.row_scale_power
+    row_scale[row_scale == 0] = 1.0
+    step = row_scale.max() / 127.0
+    row_scale = (np.maximum(np.ceil(row_scale / step), 1.0) * step).astype(np.float32)
+    scaled_table, row_scales = tf.constant((stored / row_scale[:, None]).astype(np.float32)), tf.constant(row_scale)
 
-    def snapped_two_stage_fold(ids):
-        # scale folded into the second factor's vector product
-        words = two_stage_part(tf.gather(scaled_idf, ids) * tf.gather(first_kind, ids)) * scale
-        chars = two_stage_part(tf.gather(scaled_idf, ids) * tf.gather(second_kinds, ids)) * scale
-        summed = tf.squeeze(tf.matmul((words + chars)[:, None, :], tf.gather(snapped_table, ids)), 1)
-        summed = tf.clip_by_value(summed, low - float(bias_values.max()), high - float(bias_values.min()))
-        return tf.nn.softmax(tf.clip_by_value(summed + bias, low, high))
+    def rowscale_clip(ids):
+        weights = tf.gather(idf, ids)
+        weights = weights * (scale * inverse_norm(weights, ids)) * tf.gather(row_scales, ids)
+        return clipped(weighted_sum(weights, tf.gather(scaled_table, ids)))
 
-    def snapped_two_stage_maxmin(ids):
-        words = two_stage_part(tf.gather(scaled_idf, ids) * tf.gather(first_kind, ids)) * scale
-        chars = two_stage_part(tf.gather(scaled_idf, ids) * tf.gather(second_kinds, ids)) * scale
-        summed = tf.squeeze(tf.matmul((words + chars)[:, None, :], tf.gather(snapped_table, ids)), 1)
-        summed = tf.minimum(tf.maximum(summed, low - float(bias_values.max())), high - float(bias_values.min()))
-        return tf.nn.softmax(tf.minimum(tf.maximum(summed + bias, low), high))
-
-    def snapped_two_stage_cap(ids):
-        words = two_stage_part(tf.gather(scaled_idf, ids) * tf.gather(first_kind, ids)) * scale
-        chars = two_stage_part(tf.gather(scaled_idf, ids) * tf.gather(second_kinds, ids)) * scale
-        weights = tf.minimum(words + chars, args.weight_cap)
-        summed = tf.squeeze(tf.matmul(weights[:, None, :], tf.gather(snapped_table, ids)), 1)
-        summed = tf.clip_by_value(summed, low - float(bias_values.max()), high - float(bias_values.min()))
-        return tf.nn.softmax(tf.clip_by_value(summed + bias, low, high))
-
-    graphs = {"snapped_renorm_mm": snapped_renorm_mm, "snapped_renorm": snapped_renorm, "snapped_two_stage_cap": snapped_two_stage_cap, "snapped_two_stage_maxmin": snapped_two_stage_maxmin, "snapped_two_stage_clip_pre": snapped_two_stage_clip_pre, "snapped_two_stage_fold": snapped_two_stage_fold,
-              "snapped_gain_clip_pre": snapped_gain_clip_pre, "snapped": snapped, "snapped_clip_pre": snapped_clip_pre, "matmul_clip": matmul_clip, "rowscale_kinds_clip_pre": rowscale_kinds_clip_pre, "matmul_clip_pre": matmul_clip_pre, "rowscale_clip_pre": rowscale_clip_pre,
-              "rowscale": rowscale, "matmul_centered": matmul_centered, "per_position": per_position, "after_sum": after_sum, "matmul": matmul,
+    graphs = {"matmul_centered": matmul_centered, "per_position": per_position, "after_sum": after_sum, "matmul": matmul,
               "matmul_after_sum": matmul_after_sum, "matmul_split_table": matmul_split_table,
-              "matmul_two_level": matmul_two_level}
+              "matmul_two_level": matmul_two_level, "snapped": snapped, "snapped_clip": snapped_clip,
+              "snapped_clip_two_rsqrt": snapped_clip_two_rsqrt, "snapped_clip_renorm": snapped_clip_renorm,
+              "rowscale_clip": rowscale_clip, "clip_renorm": clip_renorm}
     graphs = {name: graphs[name] for name in args.graphs.split(",")}
     keras_probabilities = np.asarray(model.predict(test_ids, batch_size=256, verbose=0))
     rng = np.random.default_rng(0)
