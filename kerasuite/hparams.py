@@ -73,8 +73,9 @@ class NgramConfig:
     solver: str = setting("auto", choices=("auto", "lbfgs", "nb_lbfgs", "adam"))
     c_candidates: tuple[float, ...] = setting((1.0, 10.0, 100.0), above=0.0, nonempty=True)
     # solver=nb_lbfgs (a frozen table): put the table on the int8 grid the converter gives it and
-    # clip the logits to the validation split's decision range, so Keras is the model the int8
-    # file can compute exactly where it matters (README, "int8 on near ties"); false: as solved
+    # clip the logits to the validation split's decision range (the training split's without
+    # one), so Keras is a model its int8 file computes closely where decisions are made (README,
+    # "int8 on near ties"); false: the table as solved, no clip. Other solvers: no effect
     int8_grid: bool = True
     hidden_units: int = setting(0, min=0)  # 0: linear head on the averaged bag
     dropout: float = setting(0.3, min=0.0, below=1.0)

@@ -117,7 +117,7 @@ def _unit_norm(weights, scale: float):
     inverse norm was off by a few per cent, the same for all its positions: a systematic error that
     does not average out over the sum. Each sum of squares is one BATCH_MATMUL of the row with
     itself, so a long text's many small squares are not each rounded (to zero) first.
-    tools/benchmarking/ngram_int8_order.py, ``snapped_renorm_mm``."""
+    tools/benchmarking/ngram_int8_order.py, ``snapped_clip_renorm``."""
     coarse = weights * ops.rsqrt(ops.maximum(_squared_norm(weights), 1e-12))
     return coarse * (ops.rsqrt(ops.maximum(_squared_norm(coarse), 1e-12)) * scale)
 
