@@ -37,6 +37,19 @@ def test_batch_matmul_error_is_measured_on_the_int8_model_not_taken_from_the_deb
     assert diagnosis["rmse_over_scale"] < 3.0, diagnosis  # nothing in this model is far off
 
 
+def _int8_file_of_two_inputs(graph, rng):
+    """(int8 .tflite bytes, calibration samples) for a tf.function of two [1, 16] float inputs."""
+    import tensorflow as tf
+
+    samples = [[rng.normal(0, 1, (1, 16)).astype(np.float32), rng.normal(0, 1, (1, 16)).astype(np.float32)]
+               for _ in range(32)]
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([graph.get_concrete_function()])
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.representative_dataset = lambda: iter(samples)
+    return converter.convert(), samples
+
+
 def test_elementwise_ops_are_recomputed_with_their_fused_activation_and_broadcasting():
     import tensorflow as tf
 
@@ -50,13 +63,7 @@ def test_elementwise_ops_are_recomputed_with_their_fused_activation_and_broadcas
         # half the products are negative, so a measurement that ignored the fused RELU would be far off
         return tf.nn.relu(a * gains) + tf.nn.relu(a - b)
 
-    samples = [[rng.normal(0, 1, (1, 16)).astype(np.float32), rng.normal(0, 1, (1, 16)).astype(np.float32)]
-               for _ in range(32)]
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([graph.get_concrete_function()])
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.representative_dataset = lambda: iter(samples)
-    content = converter.convert()
+    content, samples = _int8_file_of_two_inputs(graph, rng)
 
     measured = op_error.measure(content, lambda: iter(samples))
     ops = {name for name, *_ in op_error._measured_ops(content)}
@@ -79,13 +86,7 @@ def test_a_result_beyond_the_outputs_range_is_counted_as_saturation_not_rounding
     def graph(a, b):
         return tf.nn.softmax(tf.clip_by_value(a + b, -1.0, 1.0))
 
-    samples = [[rng.normal(0, 1, (1, 16)).astype(np.float32), rng.normal(0, 1, (1, 16)).astype(np.float32)]
-               for _ in range(32)]
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([graph.get_concrete_function()])
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.representative_dataset = lambda: iter(samples)
-    content = converter.convert()
+    content, samples = _int8_file_of_two_inputs(graph, rng)
 
     measured = op_error.measure(content, lambda: iter(samples))
     (figures,) = measured.values()
