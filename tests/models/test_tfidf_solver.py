@@ -155,3 +155,14 @@ def test_without_int8_grid_the_nb_table_is_as_solved(split):
     table = np.asarray(bag.table, np.float64)
     levels = (table - table.min()) / ((table.max() - table.min()) / 255.0)
     assert np.abs(levels - np.round(levels)).max() > 0.1  # not on an int8 grid
+
+
+@pytest.mark.parametrize("split_at", [0, NUM_IDS // 3])
+def test_tfidf_matrix_built_in_chunks_is_the_same_matrix(split, split_at):
+    train_ids = split[0]
+    idf = inverse_document_frequency(train_ids, NUM_IDS)
+    whole = tfidf_solver.tfidf_matrix(train_ids, idf, split_at, rows_per_chunk=len(train_ids))
+    chunked = tfidf_solver.tfidf_matrix(train_ids, idf, split_at, rows_per_chunk=7)  # 150 rows: 22 chunks
+    assert chunked.shape == whole.shape and chunked.format == "csr"
+    np.testing.assert_array_equal(chunked.toarray(), whole.toarray())
+    assert tfidf_solver.tfidf_matrix(train_ids[:0], idf, split_at).shape == (0, NUM_IDS)
