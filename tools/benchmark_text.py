@@ -188,6 +188,11 @@ def corpus_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def corpus_name(spec: str) -> str:
+    """'csv:data/fortunes' -> 'fortunes': the name tables show for a data source."""
+    return spec.rstrip("/").rpartition("/")[2].rpartition(":")[2]
+
+
 RESULT_COLUMNS = ["corpus", "model", "seeds", "accuracy", "int8 accuracy", "margin vs TF-IDF, points (mean / worst)",
                   "train s", "int8 KB", "int8 ms", "parity"]
 
@@ -196,7 +201,7 @@ def result_table(summaries: dict[str, Any]) -> dict[str, Any]:
     """The README table (tools/readme_tables.py) from :func:`summary`."""
     rows = []
     for spec, per_family in summaries.items():
-        corpus = spec.rstrip("/").rpartition("/")[2].rpartition(":")[2]
+        corpus = corpus_name(spec)
         peer = per_family["tfidf_logreg"]
         rows.append([corpus, "TF-IDF + logreg", peer["seeds"], f"{peer['mean_accuracy']:.4f}", None, None,
                      round(peer["mean_train_seconds"]), None, None, None])
@@ -218,7 +223,7 @@ def run_table(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One row per run and family: the parity figures the corpora table averages away."""
     rows = []
     for run in runs:
-        corpus = run["data"].rstrip("/").rpartition("/")[2].rpartition(":")[2]
+        corpus = corpus_name(run["data"])
         for family in FAMILIES:
             if family in run:
                 r = run[family]
@@ -241,7 +246,7 @@ def markdown(summaries: dict[str, Any]) -> str:
     rows = ["| corpus | model | seeds | accuracy | int8 accuracy | margin vs TF-IDF (mean / worst) | train s | int8 KB | int8 ms | parity |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     for spec, per_family in summaries.items():
-        corpus = spec.rstrip("/").rpartition("/")[2].rpartition(":")[2]
+        corpus = corpus_name(spec)
         peer = per_family["tfidf_logreg"]
         rows.append(f"| {corpus} | TF-IDF + logreg | {peer['seeds']} | {peer['mean_accuracy']:.4f} | | | "
                     f"{peer['mean_train_seconds']:.0f} | | | |")
@@ -310,7 +315,7 @@ def main(argv=None) -> int:
             out_json.with_suffix(".md").write_text(markdown(summary(everything)))
 
     for spec in [spec for spec in args.data.split(",") if spec]:
-        corpus = spec.rstrip("/").rpartition("/")[2].rpartition(":")[2]
+        corpus = corpus_name(spec)
         for seed in seeds:
             runs.append(run_seed(args, spec, seed, folder / corpus, write))
             write()
