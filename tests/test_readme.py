@@ -102,6 +102,7 @@ def test_readme_tables_regenerate_and_check(tmp_path):
 RECORDED_STUDIES = (
     "| training | test accuracy | `_unknown_` recall | weakest words |",
     "| change (cumulative where marked +) | recall@10 |",
+    "| settings | recall@10 |",
     "| task | before | after | speedup | headroom before -> after | input wait before -> after |",
     "| variant | float32 | int8 | int8 vs float32 (vs the old float32) | int8 accuracy | int8 top-1 agreement |",
     "| training | clip accuracy (int8 agreement) | threshold 0.7 | 0.8 | 0.9 | 0.8 without smoothing | 0.9 without smoothing |",

@@ -1,4 +1,4 @@
-"""Retrieval benchmark: popularity, EASE, two_tower and history_two_tower side by side, in one run.
+"""Retrieval benchmark: popularity, EASE, two_tower and history_two_tower (one vector, and 16 interests) side by side, in one run.
 
 For each data set (the Debian dependency set from tools/make_recsys_dataset.py, the planted
 synthetic clusters, and a MovieLens-format CSV with ratings and timestamps built offline from
@@ -27,7 +27,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-FAMILIES = ("two_tower", "history_two_tower")
+# benchmark name -> (family, settings): the history family at its defaults (one query vector) and
+# with 16 attention-pooled interests, side by side
+MODELS = {
+    "two_tower": ("two_tower", ()),
+    "history_two_tower": ("history_two_tower", ()),
+    "history_two_tower_interests_16": ("history_two_tower", ("model.two_tower.interests=16",)),
+}
 SYNTHETIC = "synthetic:clusters,users=2000,items=500,clusters=10,per_user=25"
 
 
@@ -85,8 +91,8 @@ def child(args: argparse.Namespace) -> int:
 
 
 def measure(kind: str, source: str, seed: int, epochs: int | None, work: Path, family: str | None = None,
-            sets: tuple[str, ...] = ()) -> dict:
-    name = f"{kind}-{family or 'ease'}-{abs(hash(source)) % 10**6}-{seed}"
+            sets: tuple[str, ...] = (), label: str | None = None) -> dict:
+    name = f"{kind}-{label or family or 'ease'}-{abs(hash(source)) % 10**6}-{seed}"
     result = work / f"{name}.json"
     command = [sys.executable, __file__, "--child", kind, "--source", source, "--seed", str(seed),
                "--epochs", str(epochs or 0), "--run-dir", str(work / name), "--result", str(result),
@@ -118,6 +124,7 @@ def main(argv=None) -> int:
     parser.add_argument("--datasets", nargs="*", default=["debian", "synthetic", "movielens_csv"])
     parser.add_argument("--epochs", type=int, default=0, help="training epochs of every family (default: each family's own)")
     parser.add_argument("--seeds", type=int, nargs="*", default=[42])
+    parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--work", default="runs/benchmark_retrieval")
     parser.add_argument("--out", default="runs/benchmark_retrieval.json")
     parser.add_argument("--results-name", help="also write results/NAME.json for README tables (tools/readme_tables.py)")
@@ -169,17 +176,18 @@ def main(argv=None) -> int:
                         "seconds": ease_run["seconds"], "peak_rss_mb": ease_run["peak_rss_mb"],
                         "note": evaluation.get("ease_note")})
             popularity_done = False
-            for family in FAMILIES:
-                run = measure("model", source, seed, args.epochs, work, family, sets)
+            for model_name in args.models:
+                family, model_sets = MODELS[model_name]
+                run = measure("model", source, seed, args.epochs, work, family, (*sets, *model_sets), model_name)
                 if "error" in run:
-                    record({**base, "model": family, "error": run["error"]})
+                    record({**base, "model": model_name, "error": run["error"]})
                     continue
                 evaluation = run["eval"]
                 if not popularity_done:
                     record({**base, "model": "popularity", "recall_at_10": evaluation["popularity_recall_at_10"],
                             "recall_at_100": evaluation["popularity_recall_at_100"], "seconds": 0, "peak_rss_mb": ""})
                     popularity_done = True
-                record({**base, "model": family, "epochs": run.get("epochs"), "recall_at_10": evaluation["recall_at_10"],
+                record({**base, "model": model_name, "epochs": run.get("epochs"), "recall_at_10": evaluation["recall_at_10"],
                         "recall_at_100": evaluation["recall_at_100"], "seconds": run["seconds"],
                         "peak_rss_mb": run["peak_rss_mb"]})
     print(table(results))

@@ -107,6 +107,15 @@ def popularity_scores(train_items: np.ndarray, num_candidates: int) -> np.ndarra
     return np.bincount(np.asarray(train_items, dtype=np.int64), minlength=num_candidates).astype(np.float64)
 
 
+def candidate_scores(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """``queries [n, d]`` (one vector each) or ``[n, interests, d]`` against ``candidates [m, d]``
+    -> ``[n, m]``: the dot product, or with several interests the best interest's."""
+    queries = np.asarray(queries)
+    if queries.ndim == 3:
+        return np.max(queries @ candidates.T, axis=1)
+    return queries @ candidates.T
+
+
 def top_k_overlap(reference: np.ndarray, candidate: np.ndarray, candidates: np.ndarray, k: int = 10) -> float:
     """Mean fraction of the top-k candidates (by dot product) two sets of query embeddings share.
 
@@ -117,7 +126,7 @@ def top_k_overlap(reference: np.ndarray, candidate: np.ndarray, candidates: np.n
     candidate = np.asarray(candidate, dtype=np.float64)
     candidates = np.asarray(candidates, dtype=np.float64)
     k = min(k, candidates.shape[0])
-    top_ref = np.argsort(-(reference @ candidates.T), axis=1, kind="stable")[:, :k]
-    top_new = np.argsort(-(candidate @ candidates.T), axis=1, kind="stable")[:, :k]
+    top_ref = np.argsort(-candidate_scores(reference, candidates), axis=1, kind="stable")[:, :k]
+    top_new = np.argsort(-candidate_scores(candidate, candidates), axis=1, kind="stable")[:, :k]
     shared = [len(np.intersect1d(a, b)) for a, b in zip(top_ref, top_new)]
     return float(np.mean(shared) / k) if shared else 0.0

@@ -24,6 +24,7 @@ from kerasuite.models.layers.catalogue_features import CatalogueFeatures
 from kerasuite.models.layers.catalogue_logits import CatalogueLogits
 from kerasuite.models.layers.in_batch_logits import InBatchLogits
 from kerasuite.models.layers.index_embedding import IndexEmbedding
+from kerasuite.models.layers.interest_pooling import InterestPooling
 from kerasuite.models.layers.masked_mean_pooling import MaskedMeanPooling
 from kerasuite.models.layers.masked_sqrt_pooling import MaskedSqrtPooling
 
@@ -149,9 +150,16 @@ def history_query_vector(cfg: TwoTowerConfig, sizes: RecsysInputSizes, inputs: d
     # Builtin TFLite ops only (NOT_EQUAL, CAST, MUL, SUM, MAXIMUM, SQRT, DIV): no SELECT, which TFLM
     # lacks for int32.
     not_padding = ops.not_equal(inputs["history"], 0)
-    pooling = MaskedSqrtPooling(name="history_sqrt") if cfg.history_pooling == "sqrt" else MaskedMeanPooling(
-        name="history_mean")
-    x = pooling([item_embedding(inputs["history"]), not_padding])
+    if cfg.interests > 1:
+        if cfg.use_user_id:  # the run's config check refuses this before TensorFlow starts
+            raise ValueError("model.two_tower.interests > 1 does not combine with model.two_tower.use_user_id")
+        pooling = InterestPooling(cfg.interests, cfg.interest_attention_units, name="history_interests")
+    elif cfg.history_pooling == "sqrt":
+        pooling = MaskedSqrtPooling(name="history_sqrt")
+    else:
+        pooling = MaskedMeanPooling(name="history_mean")
+    history = item_embedding(inputs["history"])
+    x = pooling([history, not_padding])
     if cfg.use_user_id:
         user = IndexEmbedding(sizes.num_users, cfg.embedding_dim, name="user_embedding")(inputs["user_index"])
         x = layers.Concatenate(name="query_features")([x, user])

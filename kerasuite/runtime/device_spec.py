@@ -284,6 +284,10 @@ class RecsysQuerySpec(DeviceSpec):
     candidates: str = _spec_field("candidates.npy", parse=str)
     topk_model: str = _spec_field("retrieve_topk.tflite", parse=str)
     top_k: int | None = _spec_field(None, parse=_optional(_whole))
+    # query vectors per user: absent (one) -> [1, d], a candidate's score is the dot product;
+    # K > 1 -> [1, K, d], a candidate's score is the largest of its K dot products. Absent for one
+    # vector, so single-vector bundles keep the signature.json they had before.
+    interests: int | None = _spec_field(None, parse=_optional(_whole), omit_none=True)
     note: str = _spec_field("", parse=str)
     history: HistorySpec | None = _spec_field(None, parse=_optional(HistorySpec.from_json), omit_none=True)
 

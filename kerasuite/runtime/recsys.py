@@ -29,6 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from kerasuite.errors import UserError
+from kerasuite.metrics.retrieval import candidate_scores
 from kerasuite.runtime.device_spec import RecsysPairSpec, RecsysQuerySpec
 
 OOV_INDEX = 0
@@ -168,7 +169,7 @@ def recommend(bundle_dir: str | Path, user_id: str, k: int = 10, mode: str = "fl
               exclude_items: Sequence[str] = (), threads: int = 1,
               history: Sequence[str] | None = None) -> list[tuple[str, float]]:
     """Top-k ``(item_id, score)`` for a raw user id: id table -> query tower (.tflite) -> numpy
-    dot products against ``candidates.npy``. ``exclude_items`` (e.g. already seen) are skipped,
+    dot products against ``candidates.npy`` (a query of several interests: each candidate's best). ``exclude_items`` (e.g. already seen) are skipped,
     and so are the items of the history a ``history_two_tower`` bundle reads."""
     from kerasuite.runtime.interpreter import TFLiteModel
 
@@ -188,7 +189,7 @@ def recommend(bundle_dir: str | Path, user_id: str, k: int = 10, mode: str = "fl
     exclude = [row_of[i] for i in exclude_items if i in row_of]
     if "history" in inputs:  # candidate row = item index - 1
         exclude += [int(i) - 1 for i in inputs["history"][0] if i != spec.history.padding_index]
-    rows, scores = top_k(candidates @ query[0].astype(np.float32), k, exclude)
+    rows, scores = top_k(candidate_scores(query[:1].astype(np.float32), candidates)[0], k, exclude)
     return [(item_ids[r], float(s)) for r, s in zip(rows, scores)]
 
 

@@ -106,7 +106,7 @@ class Retrieval(Task):
     }
     primary_metric = "recall_at_10"
     higher_is_better = True
-    output_meaning = "query embedding; score candidates with candidates.npy"
+    output_meaning = "query embedding (or one per interest); score candidates with candidates.npy"
     export_batch_size = None
 
     # -- data ---------------------------------------------------------------------------------
@@ -247,7 +247,7 @@ class Retrieval(Task):
     def recall(queries: np.ndarray, users: np.ndarray, target_rows: np.ndarray, candidates: np.ndarray,
                seen: dict[int, np.ndarray]) -> dict[str, float]:
         rows = np.arange(len(target_rows))
-        return metrics.corpus_recall(lambda chunk: queries[chunk] @ candidates.T, rows, target_rows, seen,
+        return metrics.corpus_recall(lambda chunk: metrics.candidate_scores(queries[chunk], candidates), rows, target_rows, seen,
                                      seen_keys=users, ks=RECALL_KS)
 
     def score(self, outputs: np.ndarray, heldout: Heldout, data: RetrievalTaskData) -> dict[str, float]:
@@ -296,12 +296,17 @@ class Retrieval(Task):
                   f"{recsys.HISTORY_PADDING} to {length}; a known user's history as of training "
                   f"is row user_index of {HISTORY_TABLE_FILE} (row 0: empty, for new users)"),
         ) if length else None
+        interests = config.model.two_tower.interests if length else 1
+        scoring = ("the query tower gives an embedding; score = candidates.npy @ embedding" if interests == 1 else
+                   f"the query tower gives {interests} embeddings [1, {interests}, d]; a candidate's score is "
+                   "the largest of candidates.npy @ embedding_k over k")
         return RecsysQuerySpec(
             input="user_index", users="users.txt", items="items.txt", oov_index=recsys.OOV_INDEX,
             candidates="candidates.npy", topk_model=TOPK_MODEL_FILE,
             top_k=min(config.model.two_tower.top_k, data.arrays.num_items - 1),
-            note=("user id -> index: line number in users.txt + 1, unknown ids -> 0; the query "
-                  "tower gives an embedding; score = candidates.npy @ embedding, row r is line r "
+            interests=interests if interests > 1 else None,
+            note=("user id -> index: line number in users.txt + 1, unknown ids -> 0; "
+                  f"{scoring}, row r is line r "
                   f"of items.txt; or run {TOPK_MODEL_FILE} (outputs int32 candidate rows and "
                   "float32 scores, best first)"),
             history=history)

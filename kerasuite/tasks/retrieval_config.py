@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from kerasuite.config import DataConfig, ModelConfig, TaskSpec
+from kerasuite.config import ConfigError, DataConfig, ModelConfig, RunConfig, TaskSpec
 from kerasuite.data.settings import RecsysDataConfig
 from kerasuite.hparams import EaseConfig, TwoTowerConfig
 
@@ -27,11 +27,18 @@ class RetrievalModels(ModelConfig):
     ease: EaseConfig = field(default_factory=EaseConfig)  # the baseline beside every family
 
 
+def check(config: RunConfig) -> None:
+    two_tower = config.model.two_tower
+    if two_tower.interests > 1 and two_tower.use_user_id:
+        raise ConfigError("model.two_tower.interests > 1 does not combine with model.two_tower.use_user_id=true")
+
+
 SPEC = TaskSpec(
     name="retrieval",
     implementation="kerasuite.tasks.retrieval:Retrieval",
     data=RetrievalData,
     model=RetrievalModels,
+    check=check,
     presets={
         "default": {
             # 16 steps per call, as ranking: millisecond steps (tools/benchmarking/steps_per_execution.py).

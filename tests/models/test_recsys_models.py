@@ -98,6 +98,21 @@ def test_candidate_top_k_matches_numpy_and_round_trips(tmp_path):
         CandidateTopK(num_candidates=2, embedding_dim=4, k=3)
 
 
+def test_candidate_top_k_ranks_by_the_best_interest_of_a_multi_interest_query(tmp_path):
+    from kerasuite.models.two_tower import build_history_two_tower
+
+    cfg = TwoTowerConfig(embedding_dim=4, hidden_units=(), history_length=3, interests=2)
+    query_tower, _ = towers(build_history_two_tower(cfg, SIZES))
+    assert query_tower.output.shape[1:] == (2, 4)
+    candidates = np.random.default_rng(2).normal(size=(8, 4)).astype("float32")
+    topk = build_topk_model(query_tower, candidates, k=3, history_length=3)
+    inputs = {"user_index": np.array([0, 1], "int32"), "history": np.array([[1, 2, 0], [3, 0, 0]], "int32")}
+    out = run_model_saving_test(topk, inputs, tmp_path).predict(inputs, verbose=0)
+    scores = (query_tower.predict(inputs, verbose=0) @ candidates.T).max(axis=1)
+    np.testing.assert_array_equal(out["candidate_row"], np.argsort(-scores, axis=1)[:, :3])
+    np.testing.assert_allclose(out["scores"], -np.sort(-scores, axis=1)[:, :3], rtol=1e-5)
+
+
 @pytest.mark.parametrize("build", [build_ranking_mlp, build_ranking_dcn])
 @pytest.mark.parametrize("implicit", [False, True])
 def test_ranking_models_train_and_round_trip(tmp_path, build, implicit):

@@ -42,6 +42,45 @@ def test_in_batch_logits_mask_candidates_from_the_querys_history_but_never_its_p
     np.testing.assert_allclose(np.diag(logits), 1.0)
 
 
+def test_interest_pooling_attends_to_real_positions_only_and_gives_zeros_for_an_empty_history():
+    from kerasuite.models.layers.interest_pooling import InterestPooling
+
+    rng = np.random.default_rng(3)
+    sequence = rng.normal(size=(3, 5, 4)).astype(np.float32)
+    mask = np.array([[1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]], bool)
+    layer = InterestPooling(interests=2, attention_units=6)
+    pooled = np.asarray(layer([sequence, mask]))
+    assert pooled.shape == (3, 2, 4)
+    np.testing.assert_array_equal(pooled[2], 0.0)
+    # whatever sits in the padding does not move the result
+    noisy = sequence.copy()
+    noisy[0, 2:] = 100.0
+    np.testing.assert_allclose(np.asarray(layer([noisy, mask]))[0], pooled[0], rtol=1e-6)
+    # each interest is a convex combination of the real positions: softmax weights by hand
+    hidden, heads = (np.asarray(w) for w in layer.weights)
+    scores = np.tanh(sequence[1] @ hidden) @ heads  # [length, interests]
+    weights = np.exp(scores - scores.max(axis=0)) / np.exp(scores - scores.max(axis=0)).sum(axis=0)
+    np.testing.assert_allclose(pooled[1], weights.T @ sequence[1], rtol=1e-5, atol=1e-6)
+
+
+def test_several_interests_score_a_candidate_by_the_best_one_in_training_and_on_the_device():
+    from kerasuite.metrics.retrieval import candidate_scores, top_k_overlap
+    from kerasuite.models.layers.in_batch_logits import InBatchLogits
+
+    query = np.array([[[1, 0], [0, 1]], [[0.6, 0.8], [-1, 0]]], np.float32)  # 2 users x 2 interests
+    candidate = np.array([[1, 0], [0, 1], [-0.6, -0.8]], np.float32)
+    expected = np.array([[1, 1, -0.6], [0.6, 0.8, 0.6]], np.float32)
+    np.testing.assert_allclose(candidate_scores(query, candidate), expected, rtol=1e-6)
+    logits = np.asarray(InBatchLogits(temperature=0.5, remove_accidental_hits=False)(
+        query, candidate, np.array([1, 2, 3], np.int32)))
+    np.testing.assert_allclose(logits, expected / 0.5, rtol=1e-6)
+    # the parity measure ranks by the same rule: a flipped second interest changes the top-1
+    flipped = query.copy()
+    flipped[1, 1] = [-0.6, -0.8]  # now closest to candidate 2
+    assert top_k_overlap(query, query, candidate, k=1) == 1.0
+    assert top_k_overlap(query, flipped, candidate, k=1) == 0.5
+
+
 def test_catalogue_logits_score_every_item_and_mask_the_querys_history():
     from kerasuite.models.layers.catalogue_logits import CatalogueLogits
     from kerasuite.models.losses import CatalogueSoftmaxLoss
@@ -105,25 +144,27 @@ def test_history_dropout_empties_slots_at_the_given_rate_and_keeps_the_rest():
     assert (out[~dropped] == history[~dropped]).all() and target.shape == (1000,)
 
 
-@pytest.fixture(scope="module")
-def history_run(tmp_path_factory):
+@pytest.fixture(scope="module", params=[1, 2], ids=["one_vector", "two_interests"])
+def history_run(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("history")
     report = run_tiny("retrieval", folder, family="history_two_tower",
-                      extra={"model.two_tower.history_length": "6"})
-    return folder, report
+                      extra={"model.two_tower.history_length": "6", "model.two_tower.interests": str(request.param)})
+    return folder, report, request.param
 
 
 def test_history_family_reports_ease_and_ships_a_select_free_history_query_tower(history_run):
     from kerasuite.runtime.interpreter import TFLiteModel
 
-    folder, report = history_run
+    folder, report, interests = history_run
     scores = report["eval"]
     for key in ("recall_at_10", "popularity_recall_at_10", "ease_recall_at_10", "ease_recall_at_100"):
         assert 0.0 <= scores[key] <= 1.0, key
     assert scores["ease_lambda"] in (5.0, 20.0, 100.0, 500.0)
     assert all(report["exports"][mode]["parity"]["passed"] for mode in ("float32", "int8"))
     bundle = folder / "bundle"
-    spec = json.loads((bundle / "signature.json").read_text())["preprocessing"]["history"]
+    preprocessing = json.loads((bundle / "signature.json").read_text())["preprocessing"]
+    assert preprocessing.get("interests", 1) == interests and (f"{interests} embeddings" in preprocessing["note"]) == (interests > 1)
+    spec = preprocessing["history"]
     assert spec["length"] == 6 and spec["padding_index"] == 0 and spec["dtype"] == "int32"
     assert spec["order"].startswith("most recent first") and "most recent" in spec["truncation"]
     histories = np.load(bundle / "histories.npy")
@@ -138,7 +179,7 @@ def test_history_family_reports_ease_and_ships_a_select_free_history_query_tower
 def test_device_answers_for_known_and_new_users_and_refuses_an_all_unknown_history(history_run):
     from kerasuite.runtime import recsys as device
 
-    folder, _ = history_run
+    folder, _, interests = history_run
     bundle = folder / "bundle"
     users = (bundle / "users.txt").read_text().splitlines()
     items = (bundle / "items.txt").read_text().splitlines()
@@ -163,7 +204,8 @@ def test_device_answers_for_known_and_new_users_and_refuses_an_all_unknown_histo
     from kerasuite.runtime.interpreter import TFLiteModel
 
     query = TFLiteModel(bundle / "model_float32.tflite").predict({"user_index": np.array([0], np.int32), "history": row})
-    scores = np.load(bundle / "candidates.npy") @ query[0]
+    assert query.shape[1:-1] == ((interests,) if interests > 1 else ())
+    scores = (np.load(bundle / "candidates.npy") @ query[0].reshape(-1, query.shape[-1]).T).max(axis=1)
     expected_rows, expected_scores = device.top_k(scores, len(from_graph))
     assert [item for item, _ in from_graph] == [items[r] for r in expected_rows]
     np.testing.assert_allclose([s for _, s in from_graph], expected_scores, atol=1e-5)

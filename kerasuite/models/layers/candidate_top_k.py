@@ -8,6 +8,8 @@ import keras
 import keras_rs
 from keras import layers
 
+from kerasuite.models.layers.in_batch_logits import interest_scores
+
 
 @keras.saving.register_keras_serializable(package="kerasuite")
 class CandidateTopK(keras_rs.layers.BruteForceRetrieval):
@@ -18,7 +20,8 @@ class CandidateTopK(keras_rs.layers.BruteForceRetrieval):
     method under ``return_scores``. Here the matrix shape is a constructor argument, the variable
     is created in ``build`` and saved with the model, and the config is plain values. The output
     is ``(scores, candidate rows)`` of the top ``k`` by dot product; in TFLite that is
-    FULLY_CONNECTED + TOPK_V2 with the matrix as a constant.
+    FULLY_CONNECTED + TOPK_V2 with the matrix as a constant. A query of several interests
+    ``[batch, interests, d]`` scores each candidate by its best interest (REDUCE_MAX before TOPK_V2).
     """
 
     def __init__(self, num_candidates: int, embedding_dim: int, k: int = 10, **kwargs: Any) -> None:
@@ -41,6 +44,10 @@ class CandidateTopK(keras_rs.layers.BruteForceRetrieval):
         if not self.built:
             self.build()
         super().update_candidates(candidate_embeddings)
+
+    def compute_score(self, query_embedding, candidate_embedding):
+        # Several interests per query: a candidate's score is its best interest's.
+        return interest_scores(query_embedding, candidate_embedding)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.k), (input_shape[0], self.k)

@@ -11,6 +11,16 @@ from keras import layers, ops
 from kerasuite.models.layers.accidental_hit_removal import MASKED_LOGIT, AccidentalHitRemoval
 
 
+def interest_scores(query, candidate):
+    """``query [batch, d] or [batch, interests, d]`` against ``candidate [n, d]`` -> ``[batch, n]``:
+    the dot product, or with several interests per query the best interest's."""
+    if len(query.shape) == 3:
+        batch, interests, dim = ops.shape(query)
+        flat = ops.matmul(ops.reshape(query, (-1, dim)), ops.transpose(candidate))
+        return ops.max(ops.reshape(flat, (batch, interests, -1)), axis=1)
+    return ops.matmul(query, ops.transpose(candidate))
+
+
 @keras.saving.register_keras_serializable(package="kerasuite")
 class InBatchLogits(layers.Layer):
     """Scores every query in the batch against every candidate in the batch.
@@ -35,7 +45,7 @@ class InBatchLogits(layers.Layer):
         self.built = True
 
     def call(self, query, candidate, candidate_ids, sampling_probability=None, query_history=None):
-        logits = ops.matmul(query, ops.transpose(candidate)) / self.temperature
+        logits = interest_scores(query, candidate) / self.temperature
         if self._correction is not None:
             if sampling_probability is None:
                 raise ValueError("sampling_correction=True needs the candidates' sampling probability")
