@@ -146,7 +146,9 @@ def history_query_vector(cfg: TwoTowerConfig, sizes: RecsysInputSizes, inputs: d
     """The query side of :func:`build_history_two_tower`: the history items' embeddings (the
     layer the candidate tower uses too) pooled over the real positions (``cfg.history_pooling``:
     sum / sqrt(n) or mean), with the user id embedding beside it
-    when ``cfg.use_user_id`` (index 0, the OOV row, for a user the model never saw)."""
+    when ``cfg.use_user_id`` (index 0, the OOV row, for a user the model never saw). With
+    ``cfg.interests`` > 1 the history is attention-pooled into that many vectors instead, and
+    the result is ``[batch, interests, dim]``."""
     # Builtin TFLite ops only (NOT_EQUAL, CAST, MUL, SUM, MAXIMUM, SQRT, DIV): no SELECT, which TFLM
     # lacks for int32.
     not_padding = ops.not_equal(inputs["history"], 0)
@@ -158,8 +160,7 @@ def history_query_vector(cfg: TwoTowerConfig, sizes: RecsysInputSizes, inputs: d
         pooling = MaskedSqrtPooling(name="history_sqrt")
     else:
         pooling = MaskedMeanPooling(name="history_mean")
-    history = item_embedding(inputs["history"])
-    x = pooling([history, not_padding])
+    x = pooling([item_embedding(inputs["history"]), not_padding])
     if cfg.use_user_id:
         user = IndexEmbedding(sizes.num_users, cfg.embedding_dim, name="user_embedding")(inputs["user_index"])
         x = layers.Concatenate(name="query_features")([x, user])

@@ -169,8 +169,9 @@ def recommend(bundle_dir: str | Path, user_id: str, k: int = 10, mode: str = "fl
               exclude_items: Sequence[str] = (), threads: int = 1,
               history: Sequence[str] | None = None) -> list[tuple[str, float]]:
     """Top-k ``(item_id, score)`` for a raw user id: id table -> query tower (.tflite) -> numpy
-    dot products against ``candidates.npy`` (a query of several interests: each candidate's best). ``exclude_items`` (e.g. already seen) are skipped,
-    and so are the items of the history a ``history_two_tower`` bundle reads."""
+    dot products against ``candidates.npy`` (with several interests, each candidate's best).
+    ``exclude_items`` (e.g. already seen) are skipped, and so are the items of the history a
+    ``history_two_tower`` bundle reads."""
     from kerasuite.runtime.interpreter import TFLiteModel
 
     bundle_dir = Path(bundle_dir)
