@@ -39,6 +39,7 @@ BAD_VALUES = [
     (["--task", "keyword_spotting", "--set", "model.mfcc.upper_hz=9000"], "model.mfcc.upper_hz"),
     (["--task", "retrieval", "--model", "history_two_tower", "--set", "model.two_tower.interests=2",
       "model.two_tower.use_user_id=true"], "model.two_tower.interests"),
+    (["--task", "retrieval", "--set", "model.two_tower.interests=2"], "model.two_tower.interests"),
     (["--task", "keyword_spotting", "--set", "model.mfcc.power=3"], "model.mfcc.power"),
     (["--task", "keyword_spotting", "--set", "model.mfcc.frame_step=7"], "model.mfcc.frame_step"),
     (["--task", "keyword_spotting", "--set", "model.mfcc.mel_low_gain=200"], "model.mfcc.mel_low_gain"),

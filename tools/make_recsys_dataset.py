@@ -15,6 +15,7 @@ installed packages). Output: ``OUT/train.csv`` and ``OUT/test.csv`` with
 
     python tools/make_recsys_dataset.py data/debian-deps
     python -m kerasuite.train --task retrieval --data csv:data/debian-deps
+    python tools/make_recsys_dataset.py data/debian-deps-val --validation-copy-of data/debian-deps --seed 7
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kerasuite.data.recsys import Interactions, holdout_per_user  # noqa: E402
+from kerasuite.io_utils import atomic_path, write_text_atomic  # noqa: E402
 
 DEPENDENCY_FIELDS = ("Depends", "Pre-Depends", "Recommends")
 _NAME = re.compile(r"^\s*([a-z0-9][a-z0-9+.\-]*)")
@@ -103,11 +105,49 @@ def build(stanzas: list[dict[str, str]], min_item_users: int, min_user_items: in
 
 
 def write_csv(path: Path, users, items, titles, genres) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["user_id", "item_id", "title", "genres"])
         for user, item in zip(users, items):
             writer.writerow([user, item, titles[item], genres[item]])
+
+
+def refuse(message: str) -> None:
+    """Bad input: one line on stderr, exit 2."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def read_train_csv(folder: Path) -> tuple[list[str], list[str], dict[str, str], dict[str, str]]:
+    """``folder/train.csv`` as written by this tool -> users, items, titles, genres."""
+    path = folder / "train.csv"
+    if not path.is_file():
+        refuse(f"--validation-copy-of {folder}: no train.csv there (build the set with this tool first)")
+    users, items, titles, genres = [], [], {}, {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"user_id", "item_id", "title", "genres"} - set(reader.fieldnames or ())
+        if missing:
+            refuse(f"{path}: line 1: missing column(s) {', '.join(sorted(missing))}")
+        for row in reader:
+            users.append(row["user_id"])
+            items.append(row["item_id"])
+            titles[row["item_id"]] = row["title"]
+            genres[row["item_id"]] = row["genres"]
+    return users, items, titles, genres
+
+
+def validation_copy(source: Path, out: Path, seed: int) -> str:
+    """A tuning copy that never reads the test split: ``source/train.csv`` with one more item per
+    package held out by the same hashed rule (``--seed`` picks the hash)."""
+    import numpy as np
+
+    users, items, titles, genres = read_train_csv(source)
+    train, held, _ = holdout_per_user(Interactions(np.array(users, dtype=str), np.array(items, dtype=str)), seed)
+    write_csv(out / "train.csv", train.users.tolist(), train.items.tolist(), titles, genres)
+    write_csv(out / "test.csv", held.users.tolist(), held.items.tolist(), titles, genres)
+    return (f"Validation copy of {source}/train.csv ({source}/test.csv not read): train {len(train)}, "
+            f"held out {len(held)} (one per package with two or more, hashed with seed {seed}).\n")
 
 
 def main(argv=None) -> int:
@@ -118,8 +158,15 @@ def main(argv=None) -> int:
     parser.add_argument("--min-user-items", type=int, default=3, help="drop packages with fewer dependencies")
     parser.add_argument("--seed", type=int, default=42, help="seed of the hashed per-user hold-out")
     parser.add_argument("--max-rows", type=int, default=0, help="also write sample_N.csv with the first N interactions")
+    parser.add_argument("--validation-copy-of", metavar="FOLDER",
+                        help="instead: a tuning copy of FOLDER (built by this tool) from its train.csv only")
     args = parser.parse_args(argv)
 
+    if args.validation_copy_of:
+        summary = validation_copy(Path(args.validation_copy_of), Path(args.out), args.seed)
+        write_text_atomic(Path(args.out) / "README.txt", summary)
+        print(summary.strip())
+        return 0
     text, origin = read_index(args.input)
     edges, titles, genres = build(parse_stanzas(text), args.min_item_users, args.min_user_items)
     users = [user for user, items in sorted(edges.items()) for _ in items]
@@ -138,7 +185,7 @@ def main(argv=None) -> int:
                f"{len(titles)} dependencies (items), {len(users)} interactions; "
                f"train {len(train)}, test {len(test)} (one per package, hashed with seed {args.seed}); "
                f"items used by >= {args.min_item_users} packages, packages with >= {args.min_user_items} of them.\n")
-    (out / "README.txt").write_text(summary, encoding="utf-8")
+    write_text_atomic(out / "README.txt", summary)
     print(summary.strip())
     return 0
 

@@ -29,6 +29,9 @@ class RetrievalModels(ModelConfig):
 
 def check(config: RunConfig) -> None:
     two_tower = config.model.two_tower
+    if two_tower.interests > 1 and config.model.family != "history_two_tower":
+        raise ConfigError(f"model.two_tower.interests: several interests pool a history; "
+                          f"--model {config.model.family} reads none (use --model history_two_tower)")
     if two_tower.interests > 1 and two_tower.use_user_id:
         raise ConfigError("model.two_tower.interests > 1 does not combine with model.two_tower.use_user_id=true")
 

@@ -98,7 +98,8 @@ def test_catalogue_logits_score_every_item_and_mask_the_querys_history():
     assert loss[1] < 1e-6 < loss[0]
 
 
-def test_catalogue_softmax_model_trains_reloads_and_cuts_a_per_item_candidate_tower(tmp_path):
+@pytest.mark.parametrize("interests", [1, 2])
+def test_catalogue_softmax_model_trains_reloads_and_cuts_a_per_item_candidate_tower(tmp_path, interests):
     import keras
 
     from kerasuite.hparams import TwoTowerConfig
@@ -107,7 +108,7 @@ def test_catalogue_softmax_model_trains_reloads_and_cuts_a_per_item_candidate_to
 
     sizes = RecsysInputSizes(num_users=7, num_items=9, num_genres=3, title_vocabulary=6, title_length=4)
     model = build_history_two_tower(TwoTowerConfig(embedding_dim=4, hidden_units=(8,), history_length=3,
-                                                   softmax="catalogue"), sizes)
+                                                   softmax="catalogue", interests=interests), sizes)
     rng = np.random.default_rng(0)
     items = np.arange(1, 9, dtype=np.int32)
     catalogue = {"item_index": items, "item_genres": rng.random((8, 3)).astype("float32"),

@@ -8,11 +8,13 @@ import keras
 from keras import layers, ops
 
 from kerasuite.models.layers.accidental_hit_removal import MASKED_LOGIT
+from kerasuite.models.layers.in_batch_logits import interest_scores
 
 
 @keras.saving.register_keras_serializable(package="kerasuite")
 class CatalogueLogits(layers.Layer):
-    """``logits[i, r] = <query_i, catalogue_r> / temperature`` over every catalogue row, with the
+    """``logits[i, r] = <query_i, catalogue_r> / temperature`` (a query of several interests: its
+    best interest's) over every catalogue row, with the
     query's own history items (its other known positives) masked out; row r is item index r + 1.
     The label of example i is its item's row (:class:`CatalogueSoftmaxLoss`)."""
 
@@ -26,7 +28,7 @@ class CatalogueLogits(layers.Layer):
         self.built = True
 
     def call(self, query, catalogue, positive, query_history):
-        logits = ops.matmul(query, ops.transpose(catalogue)) / self.temperature
+        logits = interest_scores(query, catalogue) / self.temperature
         batch, rows = ops.shape(logits)[0], ops.shape(logits)[1]
         history = ops.cast(query_history, "int32")
         # count of each item in the row's history, by scatter (a one-hot would be batch x length x N);
@@ -38,7 +40,7 @@ class CatalogueLogits(layers.Layer):
         masked = ops.where(counts[:, :rows] > 0, ops.cast(MASKED_LOGIT, logits.dtype), logits)
         # The batch candidates' embedding enters with weight 0: it keeps the batch candidate path
         # (the one the exported candidate tower is cut from, with all its inputs) in the graph.
-        return masked + 0.0 * ops.sum(query * positive, axis=-1, keepdims=True)
+        return masked + 0.0 * ops.sum(positive, axis=-1, keepdims=True)
 
     def compute_output_shape(self, query_shape, catalogue_shape, *args):
         return (query_shape[0], catalogue_shape[0])
