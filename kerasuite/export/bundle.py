@@ -51,6 +51,6 @@ def export_bundle(
         shipped, representative=representative, out=bundle_dir,
         heldout={**heldout.inputs, "target": heldout.targets}, labels=data.labels,
         output_spec=task.output_spec(data, heldout), options=config.export, info=info,
-        batch_size=task.export_batch_size,
+        batch_size=task.export_batch(data),
     )
     return report

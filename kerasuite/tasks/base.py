@@ -121,6 +121,10 @@ class Task(abc.ABC):
         """The model that ships; e.g. the query tower of a two-tower model. Never changes ``data``."""
         return model
 
+    def export_batch(self, data: TaskData) -> int | None:
+        """The batch baked into this run's exported files (default: ``export_batch_size``)."""
+        return self.export_batch_size
+
     def with_trained_model(self, model: "keras.Model", data: TaskData) -> TaskData:
         """``data`` completed with what a trained model determines and ``score``, the agreement
         rule and the bundle's extras need (retrieval: the catalogue's embeddings). Returns a new

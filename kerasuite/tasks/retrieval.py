@@ -59,6 +59,7 @@ class RetrievalTaskData(TaskData):
     top_k: int  # model.two_tower.top_k, for the bundle's top-k model
     history_length: int  # 0: the query tower takes no history
     history_order: str  # how histories are ordered (signature.json's history.order)
+    interests: int  # query vectors per user (model.two_tower.interests; 1 without a history)
     test_history: np.ndarray | None  # the held-out queries' history input (None without history)
     planted_ceilings: dict[int, float]  # synthetic sets: the best recall@k any model can reach
     # Bound by with_trained_model for the exporter (None in freshly loaded data):
@@ -108,6 +109,12 @@ class Retrieval(Task):
     higher_is_better = True
     output_meaning = "query embedding (or one per interest); score candidates with candidates.npy"
     export_batch_size = None
+
+    def export_batch(self, data: RetrievalTaskData) -> int | None:
+        # One vector: a dynamic batch (a server may rank many users per invoke). Several
+        # interests: batch 1, because the dense layers over [batch, interests, d] otherwise keep
+        # the shape arithmetic of an unknown batch (REDUCE_PROD), which TFLM cannot run.
+        return 1 if data.interests > 1 else None
 
     # -- data ---------------------------------------------------------------------------------
     def load_data(self, config: RunConfig) -> RetrievalTaskData:
@@ -167,6 +174,7 @@ class Retrieval(Task):
             train_split=train, validation_split=validation, known_split=known, test_split=test,
             popularity=counts[1:], top_k=config.model.two_tower.top_k, history_length=history_length,
             history_order=recsys.history_order(known),
+            interests=config.model.two_tower.interests if history_length else 1,
             test_history=splits["test"][0]["history"] if history_length else None, planted_ceilings=ceilings)
 
     def heldout(self, data: RetrievalTaskData, limit: int) -> Heldout:
@@ -281,7 +289,7 @@ class Retrieval(Task):
         with tempfile.TemporaryDirectory(prefix="kerasuite-topk-") as scratch:
             path = Path(scratch) / "retrieve_topk.keras"
             topk_model.save(path)
-            tflite.convert(path, "float32", Path(bundle_dir) / TOPK_MODEL_FILE)
+            tflite.convert(path, "float32", Path(bundle_dir) / TOPK_MODEL_FILE, batch_size=self.export_batch(data))
 
     def device_spec(self, data: RetrievalTaskData, config: RunConfig) -> RecsysQuerySpec:
         length = data.history_length
@@ -296,7 +304,7 @@ class Retrieval(Task):
                   f"{recsys.HISTORY_PADDING} to {length}; a known user's history as of training "
                   f"is row user_index of {HISTORY_TABLE_FILE} (row 0: empty, for new users)"),
         ) if length else None
-        interests = config.model.two_tower.interests if length else 1
+        interests = data.interests
         scoring = ("the query tower gives an embedding; score = candidates.npy @ embedding" if interests == 1 else
                    f"the query tower gives {interests} embeddings [1, {interests}, d]; a candidate's score is "
                    "the largest of candidates.npy @ embedding_k over k")

@@ -149,7 +149,8 @@ def test_history_dropout_empties_slots_at_the_given_rate_and_keeps_the_rest():
 def history_run(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("history")
     report = run_tiny("retrieval", folder, family="history_two_tower",
-                      extra={"model.two_tower.history_length": "6", "model.two_tower.interests": str(request.param)})
+                      extra={"model.two_tower.history_length": "6", "model.two_tower.interests": str(request.param),
+                             "export.tflm": "on"})
     return folder, report, request.param
 
 
@@ -162,6 +163,8 @@ def test_history_family_reports_ease_and_ships_a_select_free_history_query_tower
         assert 0.0 <= scores[key] <= 1.0, key
     assert scores["ease_lambda"] in (5.0, 20.0, 100.0, 500.0)
     assert all(report["exports"][mode]["parity"]["passed"] for mode in ("float32", "int8"))
+    # a microcontroller runs the query tower too: several interests export with a fixed batch of 1
+    assert all(report["exports"][mode]["parity"]["runtimes"]["tflm"]["status"] == "passed" for mode in ("float32", "int8"))
     bundle = folder / "bundle"
     preprocessing = json.loads((bundle / "signature.json").read_text())["preprocessing"]
     assert preprocessing.get("interests", 1) == interests and (f"{interests} embeddings" in preprocessing["note"]) == (interests > 1)
