@@ -108,8 +108,6 @@ class Retrieval(Task):
     primary_metric = "recall_at_10"
     higher_is_better = True
     output_meaning = "query embedding (or one per interest); score candidates with candidates.npy"
-    export_batch_size = None
-
     def export_batch(self, data: RetrievalTaskData) -> int | None:
         # One vector: a dynamic batch (a server may rank many users per invoke). Several
         # interests: batch 1, because the dense layers over [batch, interests, d] otherwise keep
