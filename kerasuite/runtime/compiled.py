@@ -96,7 +96,7 @@ class CompiledTFLiteModel:
         self._inputs = [(name, detail) for name, (detail, _) in zip(self.signature_inputs, by_position)]
         self._caller_names = [caller for _, caller in by_position]
         self._output = self.reference.outputs[0]
-        self._output_shape = [int(x) for x in self._output["shape"]]
+        self._output_shapes = [[int(x) for x in detail["shape"]] for detail in self.reference.outputs]
         self._input_shapes = [[int(x) for x in detail["shape"]] for _, detail in self._inputs]
         self._shape_probe: TFLiteModel | None = None
         # LiteRT sets up its environment and accelerators lazily, at the first buffer write, and
@@ -119,14 +119,21 @@ class CompiledTFLiteModel:
         self.model.run_by_index(0, self._input_buffers, self._output_buffers)
 
     def _run_one(self, example: dict[str, np.ndarray]) -> np.ndarray:
+        return self.run_outputs(example)[0]
+
+    def run_outputs(self, example: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Every output of one example (batch 1), in the file's output order, dequantized."""
         values = [np.asarray(example[caller]) for caller in self._caller_names]
         if [list(value.shape) for value in values] != self._input_shapes:
             self._resize(dict(zip(self._caller_names, values)))
         for buffer, (_, detail), value in zip(self._input_buffers, self._inputs, values):
             buffer.write(np.ascontiguousarray(quantize(value, detail)))
         self._invoke()
-        raw = self._output_buffers[0].read(int(np.prod(self._output_shape)), self._output["dtype"])
-        return dequantize(np.asarray(raw).reshape(self._output_shape), self._output)
+        outputs = []
+        for buffer, detail, shape in zip(self._output_buffers, self.reference.outputs, self._output_shapes):
+            raw = buffer.read(int(np.prod(shape)), detail["dtype"])
+            outputs.append(dequantize(np.asarray(raw).reshape(shape), detail))
+        return outputs
 
     def _resize(self, example: dict[str, np.ndarray]) -> None:
         """Give inputs with dynamic dimensions (a sequence length) the example's shape. The
@@ -157,7 +164,7 @@ class CompiledTFLiteModel:
             self._output_arrays = [np.zeros(detail["shape"], detail["dtype"]) for detail in probe.get_output_details()]
             self._output_buffers = [TensorBuffer.create_from_host_memory(array) for array in self._output_arrays]
         self._input_shapes = [list(shape) for shape in shapes]
-        self._output_shape = [int(x) for x in probe.get_output_details()[0]["shape"]]
+        self._output_shapes = [[int(x) for x in detail["shape"]] for detail in probe.get_output_details()]
 
     def predict(self, inputs: dict[str, np.ndarray], batch_size: int = 1) -> np.ndarray:
         missing = sorted(set(self.input_names) - set(inputs))

@@ -148,6 +148,10 @@ class TFLiteModel:
         return None if signature[0] == -1 else int(signature[0])
 
     def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        return self.run_outputs(batch)[0]
+
+    def run_outputs(self, batch: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Every output of one batch, in the file's output order, dequantized."""
         # Resize every input before one allocate: allocating between resizes of a multi-input
         # model makes the delegate prepare a graph whose inputs disagree on the batch size.
         resized = False
@@ -168,8 +172,7 @@ class TFLiteModel:
         # tensorflow#47813): every example must start from the initial state. No-op otherwise.
         self.interpreter.reset_all_variables()
         self.interpreter.invoke()
-        out = self.outputs[0]
-        return dequantize(self.interpreter.get_tensor(out["index"]), out)
+        return [dequantize(self.interpreter.get_tensor(out["index"]), out) for out in self.outputs]
 
     def predict(self, inputs: dict[str, np.ndarray], batch_size: int = 256) -> np.ndarray:
         missing = sorted(set(self.input_names) - set(inputs))

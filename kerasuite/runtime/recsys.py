@@ -167,13 +167,11 @@ def history_input(spec: "RecsysQuerySpec | dict[str, Any]", bundle_dir: Path, us
 
 def recommend(bundle_dir: str | Path, user_id: str, k: int = 10, mode: str = "float32",
               exclude_items: Sequence[str] = (), threads: int = 1,
-              history: Sequence[str] | None = None) -> list[tuple[str, float]]:
-    """Top-k ``(item_id, score)`` for a raw user id: id table -> query tower (.tflite) -> numpy
-    dot products against ``candidates.npy`` (with several interests, each candidate's best).
-    ``exclude_items`` (e.g. already seen) are skipped, and so are the items of the history a
-    ``history_two_tower`` bundle reads."""
-    from kerasuite.runtime.interpreter import TFLiteModel
-
+              history: Sequence[str] | None = None, api: str = "interpreter") -> list[tuple[str, float]]:
+    """Top-k ``(item_id, score)`` for a raw user id: id table -> query tower (.tflite, on the
+    LiteRT ``api``) -> numpy dot products against ``candidates.npy`` (with several interests,
+    each candidate's best). ``exclude_items`` (e.g. already seen) are skipped, and so are the
+    items of the history a ``history_two_tower`` bundle reads."""
     bundle_dir = Path(bundle_dir)
     spec = _query_spec(bundle_dir)
     users = index_of(load_ids(bundle_dir / spec.users))
@@ -183,7 +181,7 @@ def recommend(bundle_dir: str | Path, user_id: str, k: int = 10, mode: str = "fl
     if not model_path.is_file():
         raise UserError(f"--mode {mode}: {model_path} is not in the bundle")
     inputs = query_inputs(spec, bundle_dir, users.get(user_id, OOV_INDEX), item_ids, history)
-    query = TFLiteModel(model_path, threads=threads).predict(inputs)
+    query = _open(model_path, api, threads).run_outputs(inputs)[0]
     candidates = load_candidates(bundle_dir / spec.candidates, len(item_ids),
                                  int(query.shape[-1]))
     row_of = {item: row for row, item in enumerate(item_ids)}
@@ -192,6 +190,18 @@ def recommend(bundle_dir: str | Path, user_id: str, k: int = 10, mode: str = "fl
         exclude += [int(i) - 1 for i in inputs["history"][0] if i != spec.history.padding_index]
     rows, scores = top_k(candidate_scores(query[:1].astype(np.float32), candidates)[0], k, exclude)
     return [(item_ids[r], float(s)) for r, s in zip(rows, scores)]
+
+
+def _open(path: Path, api: str, threads: int):
+    """The file on the asked LiteRT API; a CompiledModel that cannot load it says why on stderr
+    and the Interpreter answers instead (never silently)."""
+    from kerasuite.runtime.compiled import open_model
+
+    model = open_model(path, api, threads)
+    fallback = getattr(model, "fallback", None)
+    if fallback:
+        print(f"note: --api {api}: {path.name} runs on the Interpreter ({fallback})", file=sys.stderr)
+    return model
 
 
 def query_inputs(spec: "RecsysQuerySpec | dict[str, Any]", bundle_dir: Path, user_index: int, item_ids: list[str],
@@ -211,23 +221,17 @@ def query_inputs(spec: "RecsysQuerySpec | dict[str, Any]", bundle_dir: Path, use
 
 
 def recommend_with_topk_model(bundle_dir: str | Path, user_id: str, threads: int = 1,
-                              history: Sequence[str] | None = None) -> list[tuple[str, float]]:
+                              history: Sequence[str] | None = None,
+                              api: str = "interpreter") -> list[tuple[str, float]]:
     """The same answer from ``retrieve_topk.tflite`` alone: one invoke, top-k computed in the graph."""
-    from kerasuite.runtime.interpreter import TFLiteModel
-
     bundle_dir = Path(bundle_dir)
     spec = _query_spec(bundle_dir)
     users = index_of(load_ids(bundle_dir / spec.users))
     item_ids = load_ids(bundle_dir / spec.items)
-    model = TFLiteModel(bundle_dir / spec.topk_model, threads=threads)
-    interpreter = model.interpreter
+    model = _open(bundle_dir / spec.topk_model, api, threads)
     inputs = query_inputs(spec, bundle_dir, users.get(user_id, OOV_INDEX), item_ids, history)
-    for detail in model.inputs:  # told apart by shape: the history is the 2-D input
-        name = "history" if len(detail["shape"]) == 2 else "user_index"
-        interpreter.set_tensor(detail["index"], inputs[name])
-    interpreter.invoke()
     # Converted without a SignatureDef, the two outputs are told apart by dtype.
-    by_dtype = {np.dtype(d["dtype"]).kind: interpreter.get_tensor(d["index"])[0] for d in model.outputs}
+    by_dtype = {np.asarray(output).dtype.kind: np.asarray(output)[0] for output in model.run_outputs(inputs)}
     rows, scores = by_dtype["i"], by_dtype["f"]
     if len(rows) and int(np.max(rows)) >= len(item_ids):
         raise UserError(f"{bundle_dir / 'items.txt'}: lists {len(item_ids)} items but the top-k model "
@@ -261,6 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--mode", default="float32", help="which model_<mode>.tflite query tower to run")
     parser.add_argument("--topk-model", action="store_true", help="use retrieve_topk.tflite instead")
+    parser.add_argument("--api", choices=("interpreter", "compiled"), default="interpreter",
+                        help="LiteRT API: the Interpreter or the CompiledModel LiteRT 2.x recommends")
     parser.add_argument("--exclude", nargs="*", default=[], metavar="ITEM", help="item ids to skip")
     parser.add_argument("--history", nargs="+", metavar="ITEM",
                         help="history_two_tower bundles: the user's items, most recent first (unknown ids "
@@ -272,9 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_k(args.k)
         if args.topk_model:
-            results = recommend_with_topk_model(args.bundle, args.user, history=args.history)[: args.k]
+            results = recommend_with_topk_model(args.bundle, args.user, history=args.history, api=args.api)[: args.k]
         else:
-            results = recommend(args.bundle, args.user, args.k, args.mode, args.exclude, history=args.history)
+            results = recommend(args.bundle, args.user, args.k, args.mode, args.exclude, history=args.history,
+                                api=args.api)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code

@@ -287,7 +287,10 @@ class Retrieval(Task):
         with tempfile.TemporaryDirectory(prefix="kerasuite-topk-") as scratch:
             path = Path(scratch) / "retrieve_topk.keras"
             topk_model.save(path)
-            tflite.convert(path, "float32", Path(bundle_dir) / TOPK_MODEL_FILE, batch_size=self.export_batch(data))
+            # Batch 1, whatever the query tower's: a device asks for one user's top-k per invoke, and
+            # with a dynamic batch TOPK_V2's outputs are not arena tensors, which LiteRT's
+            # CompiledModel refuses ("Failed to set custom allocation for output tensor").
+            tflite.convert(path, "float32", Path(bundle_dir) / TOPK_MODEL_FILE, batch_size=1)
 
     def device_spec(self, data: RetrievalTaskData, config: RunConfig) -> RecsysQuerySpec:
         length = data.history_length

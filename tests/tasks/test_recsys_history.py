@@ -205,6 +205,11 @@ def test_device_answers_for_known_and_new_users_and_refuses_an_all_unknown_histo
     assert row.tolist() == [[1, 2, 3, 4, 5, 6]] and unknown == ["nope"]
     # the one-invoke top-k graph scores like the query tower + candidates.npy
     from_graph = device.recommend_with_topk_model(bundle, "someone-new", history=given)
+    compiled = run_cli("kerasuite.runtime.recsys", str(bundle), "--history", *given, "--topk-model",
+                       "--api", "compiled", "--k", "5")
+    # the CompiledModel answers itself (a fallback to the Interpreter would print a note)
+    assert compiled.returncode == 0 and "note:" not in compiled.stderr, compiled.stderr
+    assert [line.split()[1] for line in compiled.stdout.strip().splitlines()] == [item for item, _ in from_graph[:5]]
     from kerasuite.runtime.interpreter import TFLiteModel
 
     query = TFLiteModel(bundle / "model_float32.tflite").predict({"user_index": np.array([0], np.int32), "history": row})

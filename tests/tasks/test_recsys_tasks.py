@@ -70,6 +70,11 @@ def test_topk_model_is_builtin_only_and_agrees_with_numpy_top_k(tiny_run):
         from_graph = device.recommend_with_topk_model(bundle, user)
         assert [item for item, _ in from_graph] == [item for item, _ in expected]
         np.testing.assert_allclose([s for _, s in from_graph], [s for _, s in expected], atol=1e-5)
+        # the same answers on the CompiledModel API LiteRT 2.x recommends, for both bundle paths
+        for answer in (device.recommend_with_topk_model(bundle, user, api="compiled"),
+                       device.recommend(bundle, user, k=20, api="compiled")):
+            assert [item for item, _ in answer] == [item for item, _ in expected]
+            np.testing.assert_allclose([s for _, s in answer], [s for _, s in expected], atol=1e-5)
     assert device.recommend(bundle, users[0], k=5, exclude_items=[device.recommend(bundle, users[0], k=1)[0][0]])[0][0] \
         != device.recommend(bundle, users[0], k=1)[0][0]
 
