@@ -56,7 +56,9 @@ class BundleInfo:
     intended_use: str = ("On-device inference with the inputs described in signature.json; check a device "
                          "with `python -m kerasuite.edge MODEL --check golden.npz` before shipping.")
     limits: list[str] = dataclasses.field(default_factory=list)
-    write_extras: Callable[[Path], None] | None = None  # files a device needs besides the .tflite
+    # files a device needs besides the .tflite; returns the verdict of each extra file it checked
+    # ({file name: {"passed": bool, "failures": [...], ...}}, in signature.json's "extra_files") or None
+    write_extras: Callable[[Path], dict[str, dict[str, Any]] | None] | None = None
     vocabulary: list[str] | None = None  # text models: the token list, for the tokenizer in the metadata
     # (a TextSpec's own ``tokens`` win)
 
@@ -82,20 +84,27 @@ class ExportReport:
     exports: dict[str, dict[str, Any]]  # metrics.json's "exports" block
     conversions: list[str]
     unconverted: dict[str, str] = dataclasses.field(default_factory=dict)  # mode -> why no file
+    extra_files: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # checked task extras
 
     @property
     def failed_modes(self) -> list[str]:
         return [*self.unconverted, *(mode for mode, result in self.exports.items() if not result["parity"]["passed"])]
 
+    @property
+    def failed_extra_files(self) -> list[str]:
+        return [name for name, verdict in self.extra_files.items() if not verdict["passed"]]
+
     def failure_reasons(self) -> str:
-        """One line: why each failed mode failed."""
-        return "; ".join(f"{mode}: {self.unconverted[mode]}" if mode in self.unconverted
-                         else f"{mode}: {', '.join(self.exports[mode]['parity']['failures']) or 'failed'}"
-                         for mode in self.failed_modes)
+        """One line: why each failed mode (and checked extra file) failed."""
+        return "; ".join([*(f"{mode}: {self.unconverted[mode]}" if mode in self.unconverted
+                            else f"{mode}: {', '.join(self.exports[mode]['parity']['failures']) or 'failed'}"
+                            for mode in self.failed_modes),
+                          *(f"{name}: {', '.join(self.extra_files[name]['failures']) or 'failed'}"
+                            for name in self.failed_extra_files)])
 
     @property
     def passed(self) -> bool:
-        return not self.failed_modes
+        return not self.failed_modes and not self.failed_extra_files
 
 
 def predict_keras(model, inputs: Arrays, batch_size: int = 256) -> np.ndarray:
@@ -305,8 +314,12 @@ def export_model(
                     keras_output=keras_outputs[picked], target=None if targets is None else targets[picked])
         if labels:
             write_text_atomic(staging / "labels.txt", "\n".join(labels) + "\n")
-        if info.write_extras is not None:
-            info.write_extras(staging)
+        extra_files = (info.write_extras(staging) or {}) if info.write_extras is not None else {}
+        for name, verdict in extra_files.items():  # a failed extra file never looks shippable either
+            if not verdict["passed"] and (staging / name).is_file():
+                (staging / FAILED_DIR).mkdir(exist_ok=True)
+                os.replace(staging / name, staging / FAILED_DIR / name)
+                verdict["file"] = f"{FAILED_DIR}/{name}"
         record = provenance({**info.data, "parity_examples": int(len(keras_outputs)),
                              "parity_on": "heldout" if heldout is not None else "representative inputs",
                              "calibration_examples": int(len(next(iter(calibration.values()))))})
@@ -321,6 +334,7 @@ def export_model(
             "failed_modes": [*crashes, *(mode for mode in modes if not exports[mode]["parity"]["passed"])],
             "unconverted_modes": crashes,
             "modes": described,
+            **({"extra_files": extra_files} if extra_files else {}),
         })
         write_json_atomic(staging / "parity.json", {mode: result["parity"] for mode, result in exports.items()})
         summary = {"task": info.task, "model": info.model, "data": info.data.get("source"),
@@ -334,7 +348,7 @@ def export_model(
         os.chmod(staging, 0o755)  # mkdtemp makes it 0700; a bundle is meant to be read by others
         (staging / BUNDLE_MARKER).write_text("kerasuite edge bundle: a kerasuite export replaces this folder\n")
         _replace_dir(staging, out)
-        return ExportReport(out, exports, conversions, crashes)
+        return ExportReport(out, exports, conversions, crashes, extra_files)
     except OSError as error:
         if is_disk_full(error):
             raise disk_full_error(out, "export.dir") from None

@@ -121,9 +121,12 @@ class CompiledTFLiteModel:
     def _run_one(self, example: dict[str, np.ndarray]) -> np.ndarray:
         return self.run_outputs(example)[0]
 
-    def run_outputs(self, example: dict[str, np.ndarray]) -> list[np.ndarray]:
+    def run_outputs(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Every output of one example (batch 1), in the file's output order, dequantized."""
-        values = [np.asarray(example[caller]) for caller in self._caller_names]
+        missing = sorted(set(self.input_names) - set(inputs))
+        if missing:
+            raise UserError(f"{self.path}: inputs missing: {', '.join(missing)}")
+        values = [np.asarray(inputs[caller]) for caller in self._caller_names]
         if [list(value.shape) for value in values] != self._input_shapes:
             self._resize(dict(zip(self._caller_names, values)))
         for buffer, (_, detail), value in zip(self._input_buffers, self._inputs, values):

@@ -150,13 +150,16 @@ class TFLiteModel:
     def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         return self.run_outputs(batch)[0]
 
-    def run_outputs(self, batch: dict[str, np.ndarray]) -> list[np.ndarray]:
+    def run_outputs(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Every output of one batch, in the file's output order, dequantized."""
+        missing = sorted(set(self.input_names) - set(inputs))
+        if missing:
+            raise UserError(f"{self.path}: inputs missing: {', '.join(missing)}")
         # Resize every input before one allocate: allocating between resizes of a multi-input
         # model makes the delegate prepare a graph whose inputs disagree on the batch size.
         resized = False
         for detail in self.inputs:
-            value = batch[self._signature_names[detail["index"]]]
+            value = inputs[self._signature_names[detail["index"]]]
             if list(detail["shape"]) != list(value.shape):
                 self.interpreter.resize_tensor_input(detail["index"], list(value.shape))
                 resized = True
@@ -166,7 +169,7 @@ class TFLiteModel:
             self.inputs = self.interpreter.get_input_details()
             self.outputs = self.interpreter.get_output_details()
         for detail in self.inputs:
-            value = batch[self._signature_names[detail["index"]]]
+            value = inputs[self._signature_names[detail["index"]]]
             self.interpreter.set_tensor(detail["index"], quantize(value, detail))
         # Stateful ops keep their state in variable tensors between calls (the fused LSTM's h/c,
         # tensorflow#47813): every example must start from the initial state. No-op otherwise.

@@ -169,9 +169,11 @@ class Task(abc.ABC):
         return None
 
     # -- bundle and logs --------------------------------------------------------------------
-    def write_bundle_extras(self, data: TaskData, bundle_dir: Path) -> None:
+    def write_bundle_extras(self, data: TaskData, bundle_dir: Path) -> "dict[str, dict] | None":
         """Files a device needs besides the .tflite (labels.txt is written by the exporter);
-        ``data`` comes from :meth:`with_trained_model`."""
+        ``data`` comes from :meth:`with_trained_model`. Returns the verdict of each extra model
+        file it checked (``{file: {"passed", "failures", "summary", ...}}``; signature.json's
+        ``extra_files``, metrics.json's ``extra_files``, and a failed one fails the run), or None."""
 
     def write_run_files(self, data: TaskData, run_dir: Path) -> None:
         """Files the run folder keeps beside model.keras (text: the vocab.txt its ids index);

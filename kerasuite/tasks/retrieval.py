@@ -32,12 +32,14 @@ from kerasuite.models.two_tower import (
     CATALOGUE_LAYER, RecsysInputSizes, build_history_two_tower, build_topk_model, build_two_tower, input_sizes, towers)
 from kerasuite.runtime.device_spec import HistorySpec, RecsysQuerySpec
 from kerasuite.tasks.base import Heldout, Task, TaskData, steps_per_execution
+from kerasuite.tasks.retrieval_topk_check import check_topk_model
 from kerasuite.tensorboard_projector import write_embedding_projector
 from kerasuite.training.optimizers import make_optimizer
 
 RECALL_KS = (10, 100)
 TOPK_MODEL_FILE = "retrieve_topk.tflite"
 HISTORY_TABLE_FILE = "histories.npy"  # history_two_tower: each known user's history, row = user index
+TOPK_CHECK_QUERIES = 32  # held-out users the top-k graph is checked on, per runtime (one invoke each)
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -268,7 +270,7 @@ class Retrieval(Task):
             reference, candidate, candidates, k=10))
 
     # -- bundle and logs -----------------------------------------------------------------------
-    def write_bundle_extras(self, data: RetrievalTaskData, bundle_dir: Path) -> None:
+    def write_bundle_extras(self, data: RetrievalTaskData, bundle_dir: Path) -> dict[str, dict]:
         import tempfile
 
         from kerasuite.export import tflite
@@ -291,6 +293,9 @@ class Retrieval(Task):
             # with a dynamic batch TOPK_V2's outputs are not arena tensors, which LiteRT's
             # CompiledModel refuses ("Failed to set custom allocation for output tensor").
             tflite.convert(path, "float32", Path(bundle_dir) / TOPK_MODEL_FILE, batch_size=1)
+        queries = self.query_features(data, TOPK_CHECK_QUERIES)
+        reference = np.asarray(data.query_tower.predict(queries, verbose=0), np.float32)
+        return {TOPK_MODEL_FILE: check_topk_model(Path(bundle_dir) / TOPK_MODEL_FILE, queries, reference, candidates)}
 
     def device_spec(self, data: RetrievalTaskData, config: RunConfig) -> RecsysQuerySpec:
         length = data.history_length

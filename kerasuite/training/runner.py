@@ -309,6 +309,8 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
         report["exports"] = exported.exports
         if exported.unconverted:  # modes the converter crashed on: no file, the others still judged
             report["unconverted_modes"] = exported.unconverted
+        if exported.extra_files:  # the task's extra model files, checked on the runtimes (retrieval's top-k graph)
+            report["extra_files"] = exported.extra_files
     else:
         report["exports"] = {}
     write_json_atomic(run_dir / "metrics.json", report)
@@ -323,6 +325,9 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
     if failed:
         reasons = "; ".join(f"{m}: {', '.join(report['exports'][m]['parity']['failures'])}" for m in failed)
         problems.append(f"parity failed for {', '.join(failed)} ({reasons})")
+    for name, verdict in report.get("extra_files", {}).items():
+        if not verdict["passed"]:
+            problems.append(f"{name} failed its check ({', '.join(verdict['failures'])})")
     if report["baseline"] is not None and not report["baseline"]["beaten"] and config.train.check_baseline:
         from kerasuite.training.baseline import describe
 
@@ -400,6 +405,9 @@ def print_summary(report: dict[str, Any]) -> None:
             )
         for mode, reason in report.get("unconverted_modes", {}).items():
             print(f"  {mode:<{width}} NOT CONVERTED: {reason}")
+        for name, verdict in report.get("extra_files", {}).items():
+            print(f"  {name}: {verdict['summary']}  "
+                  f"{'passed' if verdict['passed'] else 'FAILED (do not ship): ' + ', '.join(verdict['failures'])}")
     print(f"  run folder: {report['run_dir']}   TensorBoard: tensorboard --logdir {report['run_dir']}/logs")
     if exports:
         folder = Path(next(iter(exports.values()))["path"]).parent

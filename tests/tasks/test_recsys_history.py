@@ -163,6 +163,7 @@ def test_history_family_reports_ease_and_ships_a_select_free_history_query_tower
         assert 0.0 <= scores[key] <= 1.0, key
     assert scores["ease_lambda"] in (5.0, 20.0, 100.0, 500.0)
     assert all(report["exports"][mode]["parity"]["passed"] for mode in ("float32", "int8"))
+    assert report["extra_files"]["retrieve_topk.tflite"]["passed"], report["extra_files"]
     # a microcontroller runs the query tower too: several interests export with a fixed batch of 1
     assert all(report["exports"][mode]["parity"]["runtimes"]["tflm"]["status"] == "passed" for mode in ("float32", "int8"))
     bundle = folder / "bundle"

@@ -79,6 +79,27 @@ def test_topk_model_is_builtin_only_and_agrees_with_numpy_top_k(tiny_run):
         != device.recommend(bundle, users[0], k=1)[0][0]
 
 
+def test_the_topk_graph_is_checked_on_both_litert_apis_and_the_check_can_fail(tiny_run):
+    from kerasuite.runtime.interpreter import TFLiteModel
+    from kerasuite.tasks.retrieval_topk_check import check_topk_model
+
+    folder, report = tiny_run("retrieval")
+    bundle = folder / "bundle"
+    verdict = report["extra_files"]["retrieve_topk.tflite"]
+    assert verdict["passed"] and verdict["queries"] > 0
+    assert {name: r["status"] for name, r in verdict["runtimes"].items()} == {
+        "litert_interpreter": "passed", "litert_compiled": "passed"}
+    assert json.loads((bundle / "signature.json").read_text())["extra_files"] == report["extra_files"]
+    # against the wrong reference (queries pointing the other way) both runtimes fail, named
+    users = np.arange(1, 9, dtype=np.int32)
+    query = TFLiteModel(bundle / "model_float32.tflite").predict({"user_index": users})
+    candidates = np.load(bundle / "candidates.npy")
+    right = check_topk_model(bundle / "retrieve_topk.tflite", {"user_index": users}, query, candidates)
+    wrong = check_topk_model(bundle / "retrieve_topk.tflite", {"user_index": users}, -query, candidates)
+    assert right["passed"] and not wrong["passed"]
+    assert [failure.split(":")[0] for failure in wrong["failures"]] == ["litert_interpreter", "litert_compiled"]
+
+
 def test_device_reader_maps_ids_and_unknown_users_to_the_oov_index(tiny_run, tmp_path):
     from kerasuite.runtime import recsys as device
 
@@ -255,3 +276,29 @@ def test_dcn_rating_rmse_beats_the_mean_clearly(tmp_path):
     # ratings: 4.5 in-cluster / 2 outside + item bias (sd 0.3) + noise (sd 0.3): the floor is ~0.3
     assert scores["rmse"] < 0.6 * scores["mean_baseline_rmse"]
     assert report["exports"]["int8"]["parity"]["passed"]
+
+
+def test_a_failed_topk_graph_check_fails_the_run_with_one_line(tmp_path, monkeypatch, capsys):
+    import kerasuite.tasks.retrieval as retrieval
+    from helpers import tiny_sets
+    from kerasuite.train import main
+
+    def broken(path, queries, reference, candidates):
+        return {"passed": False, "failures": ["litert_compiled: top-10 overlap 0.200 < 0.99"],
+                "summary": "top-10 of 8 held-out queries against Keras: litert_compiled 0.200", "queries": 8,
+                "runtimes": {"litert_compiled": {"status": "failed", "top10_overlap": 0.2}}}
+
+    monkeypatch.setattr(retrieval, "check_topk_model", broken)
+    sets = tiny_sets("retrieval", tmp_path)
+    code = main(["--task", "retrieval", "--run-dir", str(tmp_path / "run"), "--export", "float32",
+                 "--set", *[f"{k}={v}" for k, v in sets.items()]])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "retrieve_topk.tflite: top-10 of 8" in captured.out and "FAILED (do not ship)" in captured.out
+    last = captured.err.strip().splitlines()[-1]
+    assert "retrieve_topk.tflite failed its check (litert_compiled: top-10 overlap 0.200 < 0.99)" in last
+    assert "Traceback" not in captured.err
+    verdict = json.loads((tmp_path / "run" / "metrics.json").read_text())["extra_files"]["retrieve_topk.tflite"]
+    assert not verdict["passed"] and verdict["file"] == "failed/retrieve_topk.tflite"
+    bundle = tmp_path / "bundle"
+    assert (bundle / "failed" / "retrieve_topk.tflite").is_file() and not (bundle / "retrieve_topk.tflite").exists()

@@ -1,0 +1,60 @@
+"""The verdict on ``retrieve_topk.tflite``, the one-invoke top-k graph a retrieval bundle ships
+beside its parity-checked query tower: run on the LiteRT Interpreter and CompiledModel for
+held-out queries, its top-k must be the Keras query tower's top-k over the same candidates.
+
+The file is float32 and its candidate matrix is a constant, so any disagreement beyond near-ties
+means a broken file or runtime, not quantization: the bar is a top-10 overlap of 0.99.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerasuite.errors import UserError
+from kerasuite.metrics.retrieval import candidate_scores
+
+MIN_TOP10_OVERLAP = 0.99
+RUNTIME_APIS = {"litert_interpreter": "interpreter", "litert_compiled": "compiled"}
+
+
+def check_topk_model(path: Path, queries: dict[str, np.ndarray], reference: np.ndarray,
+                     candidates: np.ndarray) -> dict[str, Any]:
+    """``queries``: the query tower's inputs for n held-out users; ``reference``: the Keras query
+    tower's outputs for them. Returns ``{"passed", "failures", "summary", "queries", "runtimes"}``."""
+    from kerasuite.runtime.compiled import open_model
+
+    count = len(reference)
+    expected = np.argsort(-candidate_scores(np.asarray(reference, np.float64), np.asarray(candidates, np.float64)),
+                          axis=1, kind="stable")
+    runtimes: dict[str, dict[str, Any]] = {}
+    for runtime, api in RUNTIME_APIS.items():
+        try:
+            model = open_model(path, api)
+        except UserError as error:
+            runtimes[runtime] = {"status": "failed", "reason": str(error)}
+            continue
+        if getattr(model, "fallback", None):  # this LiteRT has no CompiledModel for the file
+            runtimes[runtime] = {"status": "not_applicable", "reason": model.fallback}
+            continue
+        overlaps = []
+        for i in range(count):
+            outputs = model.run_outputs({name: value[i:i + 1] for name, value in queries.items()})
+            # converted without a SignatureDef: the rows are the int output, the scores the float one
+            rows = next(np.asarray(out)[0] for out in outputs if np.asarray(out).dtype.kind == "i")
+            k = min(10, len(rows))
+            overlaps.append(len(np.intersect1d(rows[:k], expected[i, :k])) / k)
+        overlap = float(np.mean(overlaps)) if overlaps else 0.0
+        runtimes[runtime] = {"status": "passed" if overlap >= MIN_TOP10_OVERLAP else "failed",
+                             "top10_overlap": overlap}
+    failures = [f"{runtime}: " + (verdict.get("reason") or f"top-10 overlap {verdict['top10_overlap']:.3f} "
+                                  f"< {MIN_TOP10_OVERLAP}")
+                for runtime, verdict in runtimes.items() if verdict["status"] == "failed"]
+    summary = (f"top-10 of {count} held-out queries against Keras: "
+               + ", ".join(f"{runtime} " + (f"{verdict['top10_overlap']:.3f}" if "top10_overlap" in verdict
+                                           else verdict["status"].replace("_", " "))
+                           for runtime, verdict in runtimes.items()))
+    return {"passed": not failures, "failures": failures, "summary": summary, "queries": count,
+            "min_top10_overlap": MIN_TOP10_OVERLAP, "runtimes": runtimes}
