@@ -88,7 +88,12 @@ def test_the_topk_graph_is_checked_on_both_litert_apis_and_the_check_can_fail(ti
     verdict = report["extra_files"]["retrieve_topk.tflite"]
     assert verdict["passed"] and verdict["queries"] > 0
     assert {name: r["status"] for name, r in verdict["runtimes"].items()} == {
-        "litert_interpreter": "passed", "litert_compiled": "passed"}
+        "litert_interpreter": "passed", "litert_compiled": "passed", "tflm": "not_applicable"}
+    assert "TOPK_V2" in verdict["runtimes"]["tflm"]["reason"]
+    from kerasuite.runtime.tflm import TFLMError, TFLMModel
+
+    with pytest.raises(TFLMError, match="TOPK_V2"):  # the reason's premise: when TFLM gains the kernel, check it there
+        TFLMModel(bundle / "retrieve_topk.tflite")
     assert json.loads((bundle / "signature.json").read_text())["extra_files"] == report["extra_files"]
     # against the wrong reference (queries pointing the other way) both runtimes fail, named
     users = np.arange(1, 9, dtype=np.int32)
