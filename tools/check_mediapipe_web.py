@@ -1,0 +1,195 @@
+"""Run an image-classifier bundle in MediaPipe Tasks for the web (``@mediapipe/tasks-vision`` in
+headless Chromium) and compare its scores with the LiteRT Interpreter on the same pixels.
+
+The browser gets each golden image as RGBA bytes (``ImageData``), exactly the pixels the bundle
+was checked on, rounded to uint8; the Interpreter gets the same pixels / 255 (what the file's
+normalization metadata tells MediaPipe to do). A mode passes when every score is within
+``--tolerance`` of the Interpreter's and the top-1 classes agree.
+
+Needs Node.js with npm (the packages are installed once into ``--work``) and Chromium
+(Debian: ``apt-get install chromium``). Exit 0 all passed, 1 a mode failed, 2 bad input.
+
+    python tools/check_mediapipe_web.py exports/image_classification-cnn-digits
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import json
+import shutil
+import socketserver
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+# The versions this check was measured with (2026-12-04); the packages ship the wasm runtime.
+NPM_PACKAGES = ("@mediapipe/tasks-vision@1.1.0", "playwright-core@1.65.2")
+WEB_MODES = ("float32", "float16", "dynamic", "int8_float_io")  # files with float or uint8-pixel inputs
+
+PAGE = """<!doctype html><html><body><script type="module">
+import {ImageClassifier, FilesetResolver} from "/node_modules/@mediapipe/tasks-vision/vision_bundle.mjs";
+try {
+  const fileset = await FilesetResolver.forVisionTasks("/node_modules/@mediapipe/tasks-vision/wasm");
+  const classifier = await ImageClassifier.createFromOptions(fileset, {
+    baseOptions: {modelAssetPath: "/model.tflite", delegate: "CPU"}, maxResults: -1, runningMode: "IMAGE"});
+  const images = await (await fetch("/images.json")).json();
+  const scores = images.map(image => classifier.classify(
+      new ImageData(new Uint8ClampedArray(image.rgba), image.width, image.height))
+    .classifications[0].categories.map(c => [c.index, c.score]));
+  window.__result = {ok: true, scores};
+} catch (error) {
+  window.__result = {ok: false, error: String(error)};
+}
+</script></body></html>
+"""
+
+DRIVER = """import {chromium} from "playwright-core";
+const browser = await chromium.launch({executablePath: process.argv[3], args: ["--no-sandbox"]});
+const page = await browser.newPage();
+await page.goto(process.argv[2]);
+await page.waitForFunction(() => window.__result !== undefined, null, {timeout: 120000});
+console.log(JSON.stringify(await page.evaluate(() => window.__result)));
+await browser.close();
+"""
+
+
+class BadInput(Exception):
+    pass
+
+
+def prepare_work(work: Path) -> None:
+    """npm packages into ``work`` (once), and the page and driver beside them."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        raise BadInput("node and npm: not found; install Node.js (with npm) to run MediaPipe Tasks for the web")
+    work.mkdir(parents=True, exist_ok=True)
+    installed = work / ".installed"
+    if not installed.is_file() or installed.read_text() != " ".join(NPM_PACKAGES):
+        if not (work / "package.json").is_file():
+            (work / "package.json").write_text('{"name": "kerasuite-web-check", "private": true, "type": "module"}\n')
+        run = subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", *NPM_PACKAGES],
+                             cwd=work, capture_output=True, text=True)
+        if run.returncode != 0:
+            last = (run.stderr.strip().splitlines() or ["no output"])[-1]
+            raise BadInput(f"npm install {' '.join(NPM_PACKAGES)} failed in {work}: {last}")
+        installed.write_text(" ".join(NPM_PACKAGES))
+    site = work / "site"
+    site.mkdir(exist_ok=True)
+    (site / "index.html").write_text(PAGE)
+    link = site / "node_modules"
+    if not link.exists():
+        link.symlink_to(work / "node_modules")
+    (work / "driver.mjs").write_text(DRIVER)
+
+
+def web_scores(work: Path, chromium: str, model: Path, images) -> "np.ndarray":
+    import numpy as np
+
+    site = work / "site"
+    rgba = np.concatenate([images, np.full(images.shape[:-1] + (1,), 255, np.uint8)], -1)
+    (site / "images.json").write_text(json.dumps(
+        [{"width": int(i.shape[1]), "height": int(i.shape[0]), "rgba": i.reshape(-1).tolist()} for i in rgba]))
+    shutil.copyfile(model, site / "model.tflite")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = socketserver.TCPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
+        run = subprocess.run(["node", "driver.mjs", url, chromium], cwd=work, capture_output=True, text=True,
+                             timeout=300)
+    finally:
+        server.shutdown()
+        server.server_close()
+    if run.returncode != 0 or not run.stdout.strip():
+        last = (run.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"the browser run failed: {last}")
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    if not result["ok"]:
+        raise RuntimeError(f"MediaPipe Tasks (web): {result['error']}")
+    scores = np.zeros((len(images), max(len(row) for row in result["scores"])), np.float64)
+    for row, categories in enumerate(result["scores"]):
+        for index, score in categories:
+            scores[row, index] = score
+    return scores
+
+
+def check_bundle(bundle: Path, modes: list[str] | None, work: Path, chromium: str, tolerance: float) -> dict:
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from kerasuite.runtime.interpreter import TFLiteModel
+
+    golden_path = bundle / "golden.npz"
+    if not golden_path.is_file():
+        raise BadInput(f"{bundle}: no golden.npz; pass an image-classification bundle folder")
+    with np.load(golden_path) as golden:
+        inputs = [name for name in golden.files if name.startswith("input__")]
+        if len(inputs) != 1 or golden[inputs[0]].ndim != 4:
+            raise BadInput(f"{golden_path}: not an image classifier's golden file (one [n, h, w, c] input expected)")
+        pixels = np.clip(np.round(golden[inputs[0]] * 255.0), 0, 255).astype(np.uint8)
+    if pixels.shape[-1] == 1:
+        pixels = np.repeat(pixels, 3, -1)  # MediaPipe hands the model RGB; the model converts inside
+    present = [mode for mode in WEB_MODES if (bundle / f"model_{mode}.tflite").is_file()]
+    modes = modes or present
+    missing = [mode for mode in modes if mode not in present]
+    if missing:
+        raise BadInput(f"--modes {','.join(missing)}: no such file in {bundle} (it has {', '.join(present) or 'none'})")
+    prepare_work(work)
+    verdicts = {}
+    for mode in modes:
+        model = bundle / f"model_{mode}.tflite"
+        reference_model = TFLiteModel(model)
+        reference = reference_model.predict({reference_model.input_names[0]: pixels.astype(np.float32) / 255.0})
+        try:
+            web = web_scores(work, chromium, model, pixels)
+        except RuntimeError as error:
+            verdicts[mode] = {"passed": False, "failure": str(error)}
+            continue
+        diff = float(np.max(np.abs(web[:, : reference.shape[1]] - reference)))
+        agreement = float(np.mean(web.argmax(1) == reference.argmax(1)))
+        verdicts[mode] = {"passed": diff <= tolerance and agreement == 1.0, "examples": int(len(pixels)),
+                          "max_abs_diff_vs_interpreter": diff, "top1_agreement": agreement}
+    return verdicts
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundle", type=Path)
+    parser.add_argument("--modes", default="", help="comma-separated (default: every web-runnable file present)")
+    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "kerasuite-web",
+                        help="where the npm packages and the page live")
+    parser.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser") or "",
+                        help="Chromium executable")
+    parser.add_argument("--tolerance", type=float, default=1e-4, help="largest score difference from the Interpreter")
+    parser.add_argument("--json", type=Path, help="also write the verdicts here")
+    args = parser.parse_args(argv)
+    try:
+        if not args.chromium or not Path(args.chromium).exists():
+            raise BadInput("--chromium: no Chromium found; install it (Debian: apt-get install chromium) or pass its path")
+        if not args.bundle.is_dir():
+            raise BadInput(f"{args.bundle}: not a bundle folder")
+        verdicts = check_bundle(args.bundle, [m for m in args.modes.split(",") if m], args.work, args.chromium,
+                                args.tolerance)
+    except BadInput as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for mode, verdict in verdicts.items():
+        if "failure" in verdict:
+            print(f"{mode:<14} FAILED  {verdict['failure']}")
+        else:
+            print(f"{mode:<14} {'passed' if verdict['passed'] else 'FAILED':<7} {verdict['examples']} images, "
+                  f"max |web - Interpreter| {verdict['max_abs_diff_vs_interpreter']:.3g}, "
+                  f"top-1 agreement {verdict['top1_agreement']:.3f}")
+    if args.json:
+        args.json.write_text(json.dumps(verdicts, indent=1) + "\n")
+    return 0 if all(verdict["passed"] for verdict in verdicts.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
