@@ -1,10 +1,12 @@
-"""Run an image-classifier bundle in MediaPipe Tasks for the web (``@mediapipe/tasks-vision`` in
-headless Chromium) and compare its scores with the LiteRT Interpreter on the same pixels.
+"""Run a classifier bundle in MediaPipe Tasks for the web (``@mediapipe/tasks-vision`` or
+``@mediapipe/tasks-audio`` in headless Chromium) and compare its scores with the LiteRT
+Interpreter on the same input.
 
-The browser gets each golden image as RGBA bytes (``ImageData``), exactly the pixels the bundle
-was checked on, rounded to uint8; the Interpreter gets the same pixels / 255 (what the file's
-normalization metadata tells MediaPipe to do). A mode passes when every score is within
-``--tolerance`` of the Interpreter's and the top-1 classes agree.
+Images: the browser gets each golden image as RGBA bytes (``ImageData``), the pixels the bundle
+was checked on rounded to uint8; the Interpreter gets the same pixels / 255 (what the file's
+normalization metadata tells MediaPipe to do). Audio (keyword spotting): each golden clip as a
+``Float32Array`` at the bundle's sample rate, one window of the model's length. A mode passes when
+every score is within ``--tolerance`` of the Interpreter's and the top-1 classes agree.
 
 Needs Node.js with npm (the packages are installed once into ``--work``) and Chromium
 (Debian: ``apt-get install chromium``). Exit 0 all passed, 1 a mode failed, 2 bad input.
@@ -26,19 +28,32 @@ import threading
 from pathlib import Path
 
 # The versions this check was measured with (2026-12-04); the packages ship the wasm runtime.
-NPM_PACKAGES = ("@mediapipe/tasks-vision@1.1.0", "playwright-core@1.65.2")
+NPM_PACKAGES = ("@mediapipe/tasks-vision@1.1.0", "@mediapipe/tasks-audio@1.0.1", "playwright-core@1.65.2")
 WEB_MODES = ("float32", "float16", "dynamic", "int8_float_io")  # files with float or uint8-pixel inputs
 
 PAGE = """<!doctype html><html><body><script type="module">
-import {ImageClassifier, FilesetResolver} from "/node_modules/@mediapipe/tasks-vision/vision_bundle.mjs";
 try {
-  const fileset = await FilesetResolver.forVisionTasks("/node_modules/@mediapipe/tasks-vision/wasm");
-  const classifier = await ImageClassifier.createFromOptions(fileset, {
-    baseOptions: {modelAssetPath: "/model.tflite", delegate: "CPU"}, maxResults: -1, runningMode: "IMAGE"});
-  const images = await (await fetch("/images.json")).json();
-  const scores = images.map(image => classifier.classify(
-      new ImageData(new Uint8ClampedArray(image.rgba), image.width, image.height))
-    .classifications[0].categories.map(c => [c.index, c.score]));
+  const input = await (await fetch("/inputs.json")).json();
+  let scores;
+  if (input.kind === "image") {
+    const {ImageClassifier, FilesetResolver} = await import("/node_modules/@mediapipe/tasks-vision/vision_bundle.mjs");
+    const fileset = await FilesetResolver.forVisionTasks("/node_modules/@mediapipe/tasks-vision/wasm");
+    const classifier = await ImageClassifier.createFromOptions(fileset, {
+      baseOptions: {modelAssetPath: "/model.tflite", delegate: "CPU"}, maxResults: -1, runningMode: "IMAGE"});
+    scores = input.items.map(image => classifier.classify(
+        new ImageData(new Uint8ClampedArray(image.rgba), image.width, image.height))
+      .classifications[0].categories.map(c => [c.index, c.score]));
+  } else {
+    const {AudioClassifier, FilesetResolver} = await import("/node_modules/@mediapipe/tasks-audio/audio_bundle.mjs");
+    const fileset = await FilesetResolver.forAudioTasks("/node_modules/@mediapipe/tasks-audio/wasm");
+    const classifier = await AudioClassifier.createFromOptions(fileset, {
+      baseOptions: {modelAssetPath: "/model.tflite", delegate: "CPU"}, maxResults: -1});
+    scores = input.items.map(clip => {
+      const windows = classifier.classify(new Float32Array(clip.samples), clip.rate);
+      if (windows.length !== 1) throw new Error(`a clip of the model's length gave ${windows.length} windows`);
+      return windows[0].classifications[0].categories.map(c => [c.index, c.score]);
+    });
+  }
   window.__result = {ok: true, scores};
 } catch (error) {
   window.__result = {ok: false, error: String(error)};
@@ -84,13 +99,16 @@ def prepare_work(work: Path) -> None:
     (work / "driver.mjs").write_text(DRIVER)
 
 
-def web_scores(work: Path, chromium: str, model: Path, images) -> "np.ndarray":
+def web_scores(work: Path, chromium: str, model: Path, kind: str, examples, rate: int = 0) -> "np.ndarray":
     import numpy as np
 
     site = work / "site"
-    rgba = np.concatenate([images, np.full(images.shape[:-1] + (1,), 255, np.uint8)], -1)
-    (site / "images.json").write_text(json.dumps(
-        [{"width": int(i.shape[1]), "height": int(i.shape[0]), "rgba": i.reshape(-1).tolist()} for i in rgba]))
+    if kind == "image":
+        rgba = np.concatenate([examples, np.full(examples.shape[:-1] + (1,), 255, np.uint8)], -1)
+        items = [{"width": int(i.shape[1]), "height": int(i.shape[0]), "rgba": i.reshape(-1).tolist()} for i in rgba]
+    else:
+        items = [{"samples": clip.astype(np.float32).tolist(), "rate": rate} for clip in examples]
+    (site / "inputs.json").write_text(json.dumps({"kind": kind, "items": items}))
     shutil.copyfile(model, site / "model.tflite")
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
@@ -112,7 +130,7 @@ def web_scores(work: Path, chromium: str, model: Path, images) -> "np.ndarray":
     result = json.loads(run.stdout.strip().splitlines()[-1])
     if not result["ok"]:
         raise RuntimeError(f"MediaPipe Tasks (web): {result['error']}")
-    scores = np.zeros((len(images), max(len(row) for row in result["scores"])), np.float64)
+    scores = np.zeros((len(examples), max(len(row) for row in result["scores"])), np.float64)
     for row, categories in enumerate(result["scores"]):
         for index, score in categories:
             scores[row, index] = score
@@ -127,14 +145,28 @@ def check_bundle(bundle: Path, modes: list[str] | None, work: Path, chromium: st
 
     golden_path = bundle / "golden.npz"
     if not golden_path.is_file():
-        raise BadInput(f"{bundle}: no golden.npz; pass an image-classification bundle folder")
+        raise BadInput(f"{bundle}: no golden.npz; pass an image-classification or keyword-spotting bundle folder")
     with np.load(golden_path) as golden:
-        inputs = [name for name in golden.files if name.startswith("input__")]
-        if len(inputs) != 1 or golden[inputs[0]].ndim != 4:
-            raise BadInput(f"{golden_path}: not an image classifier's golden file (one [n, h, w, c] input expected)")
-        pixels = np.clip(np.round(golden[inputs[0]] * 255.0), 0, 255).astype(np.uint8)
-    if pixels.shape[-1] == 1:
-        pixels = np.repeat(pixels, 3, -1)  # MediaPipe hands the model RGB; the model converts inside
+        names = [name for name in golden.files if name.startswith("input__")]
+        shape = golden[names[0]].shape if len(names) == 1 else ()
+        if len(shape) == 4:
+            kind = "image"
+            examples = np.clip(np.round(golden[names[0]] * 255.0), 0, 255).astype(np.uint8)
+            if examples.shape[-1] == 1:
+                examples = np.repeat(examples, 3, -1)  # MediaPipe hands the model RGB; the model converts inside
+            reference_input = examples.astype(np.float32) / 255.0
+        elif len(shape) == 2 and names[0] == "input__waveform":
+            kind = "audio"
+            examples = reference_input = golden[names[0]].astype(np.float32)
+        else:
+            raise BadInput(f"{golden_path}: not an image classifier's or keyword spotter's golden file "
+                           "(one [n, h, w, c] image or [n, samples] waveform input expected)")
+    rate = 0
+    if kind == "audio":
+        try:
+            rate = int(json.loads((bundle / "signature.json").read_text())["preprocessing"]["sample_rate"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise BadInput(f"{bundle / 'signature.json'}: no preprocessing.sample_rate for the audio input") from None
     present = [mode for mode in WEB_MODES if (bundle / f"model_{mode}.tflite").is_file()]
     modes = modes or present
     missing = [mode for mode in modes if mode not in present]
@@ -145,15 +177,15 @@ def check_bundle(bundle: Path, modes: list[str] | None, work: Path, chromium: st
     for mode in modes:
         model = bundle / f"model_{mode}.tflite"
         reference_model = TFLiteModel(model)
-        reference = reference_model.predict({reference_model.input_names[0]: pixels.astype(np.float32) / 255.0})
+        reference = reference_model.predict({reference_model.input_names[0]: reference_input})
         try:
-            web = web_scores(work, chromium, model, pixels)
+            web = web_scores(work, chromium, model, kind, examples, rate)
         except RuntimeError as error:
             verdicts[mode] = {"passed": False, "failure": str(error)}
             continue
         diff = float(np.max(np.abs(web[:, : reference.shape[1]] - reference)))
         agreement = float(np.mean(web.argmax(1) == reference.argmax(1)))
-        verdicts[mode] = {"passed": diff <= tolerance and agreement == 1.0, "examples": int(len(pixels)),
+        verdicts[mode] = {"passed": diff <= tolerance and agreement == 1.0, "examples": int(len(examples)),
                           "max_abs_diff_vs_interpreter": diff, "top1_agreement": agreement}
     return verdicts
 
@@ -183,7 +215,7 @@ def main(argv=None) -> int:
         if "failure" in verdict:
             print(f"{mode:<14} FAILED  {verdict['failure']}")
         else:
-            print(f"{mode:<14} {'passed' if verdict['passed'] else 'FAILED':<7} {verdict['examples']} images, "
+            print(f"{mode:<14} {'passed' if verdict['passed'] else 'FAILED':<7} {verdict['examples']} examples, "
                   f"max |web - Interpreter| {verdict['max_abs_diff_vs_interpreter']:.3g}, "
                   f"top-1 agreement {verdict['top1_agreement']:.3f}")
     if args.json:

@@ -1,25 +1,43 @@
-"""MediaPipe Tasks for the web: an exported image classifier in ``@mediapipe/tasks-vision``
-inside headless Chromium scores like the LiteRT Interpreter (tools/check_mediapipe_web.py).
+"""MediaPipe Tasks for the web: exported image and keyword classifiers in ``@mediapipe/tasks-vision``
+and ``tasks-audio`` inside headless Chromium score like the LiteRT Interpreter
+(tools/check_mediapipe_web.py).
 
-Marked ``web`` (deselected by the README's test command, which installs no browser); ``.ci/run``
-installs Chromium and runs ``python -m pytest -m web``."""
+The browser tests are marked ``web`` (deselected by the README's test command, which installs no
+browser); ``.ci/run`` installs Chromium and runs ``python -m pytest -m web``."""
 
 from __future__ import annotations
 
 import json
 import sys
 
+import numpy as np
 import pytest
 
 from helpers import REPO, run_tiny
 
-pytestmark = pytest.mark.web
 
-
-def test_the_web_image_classifier_scores_like_the_interpreter_and_the_check_can_fail(tmp_path):
+def _tool():
     sys.path.insert(0, str(REPO / "tools"))
     import check_mediapipe_web
 
+    return check_mediapipe_web
+
+
+def test_bad_input_is_one_line_and_exit_2_before_any_browser_or_npm(tmp_path, capsys):
+    tool = _tool()
+    assert tool.main([str(tmp_path / "nope"), "--chromium", sys.executable]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'nope'}: not a bundle folder"
+    assert tool.main([str(tmp_path), "--chromium", str(tmp_path / "no-chromium")]) == 2
+    assert "--chromium: no Chromium found" in capsys.readouterr().err
+    np.savez(tmp_path / "golden.npz", input__token_ids=np.zeros((2, 8), np.int32), keras_output=np.zeros((2, 3)))
+    assert tool.main([str(tmp_path), "--chromium", sys.executable, "--work", str(tmp_path / "web")]) == 2
+    assert "not an image classifier's or keyword spotter's golden file" in capsys.readouterr().err
+    assert not (tmp_path / "web").exists()  # refused before npm ran
+
+
+@pytest.mark.web
+def test_the_web_image_classifier_scores_like_the_interpreter_and_the_check_can_fail(tmp_path):
+    check_mediapipe_web = _tool()
     run_tiny("image_classification", tmp_path, modes="float32,int8_float_io")
     bundle = tmp_path / "bundle"
     verdicts_file = tmp_path / "web.json"
@@ -32,3 +50,16 @@ def test_the_web_image_classifier_scores_like_the_interpreter_and_the_check_can_
         assert verdict["max_abs_diff_vs_interpreter"] <= 1e-4
     # the same comparison with no tolerance left fails, exit 1
     assert check_mediapipe_web.main([str(bundle), "--work", str(work), "--tolerance", "-1"]) == 1
+
+
+@pytest.mark.web
+def test_the_web_audio_classifier_scores_keyword_clips_like_the_interpreter(tmp_path):
+    check_mediapipe_web = _tool()
+    # parity with the browser is the point, not learning: a few epochs on tones may not beat the majority
+    run_tiny("keyword_spotting", tmp_path, modes="float32,int8_float_io", extra={"train.check_baseline": "false"})
+    verdicts_file = tmp_path / "web.json"
+    assert check_mediapipe_web.main([str(tmp_path / "bundle"), "--work", str(tmp_path / "web"),
+                                     "--json", str(verdicts_file)]) == 0
+    verdicts = json.loads(verdicts_file.read_text())
+    assert set(verdicts) == {"float32", "int8_float_io"}
+    assert all(v["passed"] and v["max_abs_diff_vs_interpreter"] <= 1e-4 for v in verdicts.values()), verdicts
