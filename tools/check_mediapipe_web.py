@@ -1,11 +1,13 @@
-"""Run a classifier bundle in MediaPipe Tasks for the web (``@mediapipe/tasks-vision`` or
-``@mediapipe/tasks-audio`` in headless Chromium) and compare its scores with the LiteRT
+"""Run a classifier bundle in MediaPipe Tasks for the web (``@mediapipe/tasks-vision``,
+``tasks-audio`` or ``tasks-text`` in headless Chromium) and compare its scores with the LiteRT
 Interpreter on the same input.
 
 Images: the browser gets each golden image as RGBA bytes (``ImageData``), the pixels the bundle
 was checked on rounded to uint8; the Interpreter gets the same pixels / 255 (what the file's
 normalization metadata tells MediaPipe to do). Audio (keyword spotting): each golden clip as a
-``Float32Array`` at the bundle's sample rate, one window of the model's length. A mode passes when
+``Float32Array`` at the bundle's sample rate, one window of the model's length. Text (word-id
+families): each golden row's words as a string, which MediaPipe tokenizes with the file's
+metadata and the Interpreter reads through the bundle's own tokenizer. A mode passes when
 every score is within ``--tolerance`` of the Interpreter's and the top-1 classes agree.
 
 Needs Node.js with npm (the packages are installed once into ``--work``) and Chromium
@@ -28,7 +30,8 @@ import threading
 from pathlib import Path
 
 # The versions this check was measured with (2026-12-04); the packages ship the wasm runtime.
-NPM_PACKAGES = ("@mediapipe/tasks-vision@1.1.0", "@mediapipe/tasks-audio@1.0.1", "playwright-core@1.65.2")
+NPM_PACKAGES = ("@mediapipe/tasks-vision@1.1.0", "@mediapipe/tasks-audio@1.0.1", "@mediapipe/tasks-text@1.0.1",
+                "playwright-core@1.65.2")
 WEB_MODES = ("float32", "float16", "dynamic", "int8_float_io")  # files with float or uint8-pixel inputs
 
 PAGE = """<!doctype html><html><body><script type="module">
@@ -43,6 +46,12 @@ try {
     scores = input.items.map(image => classifier.classify(
         new ImageData(new Uint8ClampedArray(image.rgba), image.width, image.height))
       .classifications[0].categories.map(c => [c.index, c.score]));
+  } else if (input.kind === "text") {
+    const {TextClassifier, FilesetResolver} = await import("/node_modules/@mediapipe/tasks-text/text_bundle.mjs");
+    const fileset = await FilesetResolver.forTextTasks("/node_modules/@mediapipe/tasks-text/wasm");
+    const classifier = await TextClassifier.createFromOptions(fileset, {
+      baseOptions: {modelAssetPath: "/model.tflite", delegate: "CPU"}, maxResults: -1});
+    scores = input.items.map(text => classifier.classify(text).classifications[0].categories.map(c => [c.index, c.score]));
   } else {
     const {AudioClassifier, FilesetResolver} = await import("/node_modules/@mediapipe/tasks-audio/audio_bundle.mjs");
     const fileset = await FilesetResolver.forAudioTasks("/node_modules/@mediapipe/tasks-audio/wasm");
@@ -106,6 +115,8 @@ def web_scores(work: Path, chromium: str, model: Path, kind: str, examples, rate
     if kind == "image":
         rgba = np.concatenate([examples, np.full(examples.shape[:-1] + (1,), 255, np.uint8)], -1)
         items = [{"width": int(i.shape[1]), "height": int(i.shape[0]), "rgba": i.reshape(-1).tolist()} for i in rgba]
+    elif kind == "text":
+        items = list(examples)
     else:
         items = [{"samples": clip.astype(np.float32).tolist(), "rate": rate} for clip in examples]
     (site / "inputs.json").write_text(json.dumps({"kind": kind, "items": items}))
@@ -137,6 +148,22 @@ def web_scores(work: Path, chromium: str, model: Path, kind: str, examples, rate
     return scores
 
 
+def golden_texts(bundle: Path, token_ids) -> tuple[list[str], "np.ndarray"]:
+    """Raw strings for a text bundle's golden rows (their words, joined; padding and OOV ids
+    dropped) and the ids the bundle's own tokenizer gives them, which the Interpreter reads."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from kerasuite.runtime.text import read_vocabulary, tokenizer_from_preprocessing
+
+    vocabulary = read_vocabulary(bundle / "vocab.txt")
+    texts = [" ".join(vocabulary[int(i)] for i in row if int(i) > 1) for row in token_ids]
+    try:
+        spec = json.loads((bundle / "signature.json").read_text())["preprocessing"]
+        tokenizer = tokenizer_from_preprocessing(spec, bundle)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise BadInput(f"{bundle / 'signature.json'}: no usable text preprocessing ({error})") from None
+    return texts, tokenizer.encode_batch(texts)
+
+
 def check_bundle(bundle: Path, modes: list[str] | None, work: Path, chromium: str, tolerance: float) -> dict:
     import numpy as np
 
@@ -158,9 +185,13 @@ def check_bundle(bundle: Path, modes: list[str] | None, work: Path, chromium: st
         elif len(shape) == 2 and names[0] == "input__waveform":
             kind = "audio"
             examples = reference_input = golden[names[0]].astype(np.float32)
+        elif len(shape) == 2 and golden[names[0]].dtype.kind == "i" and (bundle / "vocab.txt").is_file():
+            kind = "text"
+            examples, reference_input = golden_texts(bundle, golden[names[0]])
         else:
-            raise BadInput(f"{golden_path}: not an image classifier's or keyword spotter's golden file "
-                           "(one [n, h, w, c] image or [n, samples] waveform input expected)")
+            raise BadInput(f"{golden_path}: not an image, keyword or word-id text classifier's golden file "
+                           "(one [n, h, w, c] image, [n, samples] waveform or [n, length] token-id input "
+                           "with vocab.txt expected)")
     rate = 0
     if kind == "audio":
         try:

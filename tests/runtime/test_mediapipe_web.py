@@ -31,7 +31,7 @@ def test_bad_input_is_one_line_and_exit_2_before_any_browser_or_npm(tmp_path, ca
     assert "--chromium: no Chromium found" in capsys.readouterr().err
     np.savez(tmp_path / "golden.npz", input__token_ids=np.zeros((2, 8), np.int32), keras_output=np.zeros((2, 3)))
     assert tool.main([str(tmp_path), "--chromium", sys.executable, "--work", str(tmp_path / "web")]) == 2
-    assert "not an image classifier's or keyword spotter's golden file" in capsys.readouterr().err
+    assert "not an image, keyword or word-id text classifier's golden file" in capsys.readouterr().err
     assert not (tmp_path / "web").exists()  # refused before npm ran
 
 
@@ -57,6 +57,21 @@ def test_the_web_audio_classifier_scores_keyword_clips_like_the_interpreter(tmp_
     check_mediapipe_web = _tool()
     # parity with the browser is the point, not learning: a few epochs on tones may not beat the majority
     run_tiny("keyword_spotting", tmp_path, modes="float32,int8_float_io", extra={"train.check_baseline": "false"})
+    verdicts_file = tmp_path / "web.json"
+    assert check_mediapipe_web.main([str(tmp_path / "bundle"), "--work", str(tmp_path / "web"),
+                                     "--json", str(verdicts_file)]) == 0
+    verdicts = json.loads(verdicts_file.read_text())
+    assert set(verdicts) == {"float32", "int8_float_io"}
+    assert all(v["passed"] and v["max_abs_diff_vs_interpreter"] <= 1e-4 for v in verdicts.values()), verdicts
+
+
+@pytest.mark.web
+def test_the_web_text_classifier_tokenizes_like_the_bundle_and_scores_like_the_interpreter(tmp_path):
+    check_mediapipe_web = _tool()
+    run_tiny("text_classification", tmp_path, modes="float32,int8_float_io", family="transformer",
+             extra={"model.transformer.embedding_dim": "8", "model.transformer.num_heads": "1",
+                    "model.transformer.ff_dim": "8", "model.transformer.num_blocks": "1",
+                    "train.check_baseline": "false"})
     verdicts_file = tmp_path / "web.json"
     assert check_mediapipe_web.main([str(tmp_path / "bundle"), "--work", str(tmp_path / "web"),
                                      "--json", str(verdicts_file)]) == 0
