@@ -35,46 +35,43 @@ def test_bad_input_is_one_line_and_exit_2_before_any_browser_or_npm(tmp_path, ca
     assert not (tmp_path / "web").exists()  # refused before npm ran
 
 
+def _web_verdicts(tmp_path, *extra_args: str) -> tuple[int, dict]:
+    """(exit code, verdicts) of the web check on ``tmp_path / "bundle"``."""
+    verdicts_file = tmp_path / "web.json"
+    verdicts_file.unlink(missing_ok=True)
+    code = _tool().main([str(tmp_path / "bundle"), "--work", str(tmp_path / "web"), "--json", str(verdicts_file),
+                         *extra_args])
+    return code, json.loads(verdicts_file.read_text())
+
+
+def _assert_both_files_pass(tmp_path) -> None:
+    code, verdicts = _web_verdicts(tmp_path)
+    assert code == 0 and set(verdicts) == {"float32", "int8_float_io"}, verdicts
+    for verdict in verdicts.values():
+        assert verdict["passed"] and verdict["examples"] > 0 and verdict["top1_agreement"] == 1.0, verdict
+        assert verdict["max_abs_diff_vs_interpreter"] <= 1e-4, verdict
+
+
 @pytest.mark.web
 def test_the_web_image_classifier_scores_like_the_interpreter_and_the_check_can_fail(tmp_path):
-    check_mediapipe_web = _tool()
     run_tiny("image_classification", tmp_path, modes="float32,int8_float_io")
-    bundle = tmp_path / "bundle"
-    verdicts_file = tmp_path / "web.json"
-    work = tmp_path / "web"
-    assert check_mediapipe_web.main([str(bundle), "--work", str(work), "--json", str(verdicts_file)]) == 0
-    verdicts = json.loads(verdicts_file.read_text())
-    assert set(verdicts) == {"float32", "int8_float_io"}
-    for verdict in verdicts.values():
-        assert verdict["passed"] and verdict["examples"] > 0 and verdict["top1_agreement"] == 1.0
-        assert verdict["max_abs_diff_vs_interpreter"] <= 1e-4
+    _assert_both_files_pass(tmp_path)
     # the same comparison with no tolerance left fails, exit 1
-    assert check_mediapipe_web.main([str(bundle), "--work", str(work), "--tolerance", "-1"]) == 1
+    code, verdicts = _web_verdicts(tmp_path, "--tolerance", "-1")
+    assert code == 1 and not any(verdict["passed"] for verdict in verdicts.values())
 
 
 @pytest.mark.web
 def test_the_web_audio_classifier_scores_keyword_clips_like_the_interpreter(tmp_path):
-    check_mediapipe_web = _tool()
     # parity with the browser is the point, not learning: a few epochs on tones may not beat the majority
     run_tiny("keyword_spotting", tmp_path, modes="float32,int8_float_io", extra={"train.check_baseline": "false"})
-    verdicts_file = tmp_path / "web.json"
-    assert check_mediapipe_web.main([str(tmp_path / "bundle"), "--work", str(tmp_path / "web"),
-                                     "--json", str(verdicts_file)]) == 0
-    verdicts = json.loads(verdicts_file.read_text())
-    assert set(verdicts) == {"float32", "int8_float_io"}
-    assert all(v["passed"] and v["max_abs_diff_vs_interpreter"] <= 1e-4 for v in verdicts.values()), verdicts
+    _assert_both_files_pass(tmp_path)
 
 
 @pytest.mark.web
 def test_the_web_text_classifier_tokenizes_like_the_bundle_and_scores_like_the_interpreter(tmp_path):
-    check_mediapipe_web = _tool()
     run_tiny("text_classification", tmp_path, modes="float32,int8_float_io", family="transformer",
              extra={"model.transformer.embedding_dim": "8", "model.transformer.num_heads": "1",
                     "model.transformer.ff_dim": "8", "model.transformer.num_blocks": "1",
                     "train.check_baseline": "false"})
-    verdicts_file = tmp_path / "web.json"
-    assert check_mediapipe_web.main([str(tmp_path / "bundle"), "--work", str(tmp_path / "web"),
-                                     "--json", str(verdicts_file)]) == 0
-    verdicts = json.loads(verdicts_file.read_text())
-    assert set(verdicts) == {"float32", "int8_float_io"}
-    assert all(v["passed"] and v["max_abs_diff_vs_interpreter"] <= 1e-4 for v in verdicts.values()), verdicts
+    _assert_both_files_pass(tmp_path)
