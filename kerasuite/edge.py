@@ -272,6 +272,11 @@ def _run(args: argparse.Namespace, model_path: Path, model) -> int:
     if args.check:
         tolerance = signature.get("modes", {}).get(mode or "", {}).get("golden_tolerance")
         if tolerance is None:
+            extra = signature.get("extra_files", {}).get(model_path.name)
+            if isinstance(extra, dict):  # golden.npz holds the modes' outputs, not this file's
+                raise UserError(f"--check: {model_path.name} is a task extra, not a golden-checked mode; the export "
+                                f"checked it ({'passed' if extra.get('passed') else 'FAILED'}: {extra.get('summary', '')}; "
+                                "signature.json extra_files)")
             raise UserError(f"--check: {bundle_dir_of(model_path) / 'signature.json'} has no tolerance for {model_path.name}")
         result = check_golden(model, Path(args.check), float(tolerance))
         verdict = "passed" if result["passed"] else "FAILED"

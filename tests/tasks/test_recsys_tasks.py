@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, run_main
+from helpers import assert_one_line_error, run_cli, run_main
 from harness import load_keras_file
 from kerasuite import config as cfg
 from kerasuite.errors import UserError
@@ -95,6 +95,10 @@ def test_the_topk_graph_is_checked_on_both_litert_apis_and_the_check_can_fail(ti
     with pytest.raises(TFLMError, match="TOPK_V2"):  # the reason's premise: when TFLM gains the kernel, check it there
         TFLMModel(bundle / "retrieve_topk.tflite")
     assert json.loads((bundle / "signature.json").read_text())["extra_files"] == report["extra_files"]
+    # the golden check is the modes'; on the top-k graph it points at the export's own verdict
+    golden = run_cli("kerasuite.edge", str(bundle / "retrieve_topk.tflite"), "--check", str(bundle / "golden.npz"))
+    assert golden.returncode == 2 and "Traceback" not in golden.stderr
+    assert "is a task extra" in golden.stderr.strip().splitlines()[-1] and "passed" in golden.stderr
     # against the wrong reference (queries pointing the other way) both runtimes fail, named
     users = np.arange(1, 9, dtype=np.int32)
     query = TFLiteModel(bundle / "model_float32.tflite").predict({"user_index": users})
