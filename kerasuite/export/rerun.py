@@ -12,7 +12,8 @@ import numpy as np
 from kerasuite.errors import UserError
 
 
-def recheck(run_dir: Path) -> dict:
+def recheck(run_dir: Path) -> tuple[dict, dict]:
+    """(each mode's parity result, written to parity.json; the task's extra model files' verdicts)."""
     from kerasuite import config as cfg
     from kerasuite.training.runner import run_paths
 
@@ -68,7 +69,7 @@ def recheck(run_dir: Path) -> dict:
                                if verdict["status"] == "failed" and name != runtimes.REFERENCE_RUNTIME]
         results[mode] = result
     write_json_atomic(bundle_dir / "parity.json", results)
-    return results
+    return results, task.check_bundle_extras(data, bundle_dir) or {}
 
 
 def load_trusted_model(path: Path):
@@ -98,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kerasuite.quiet import import_tensorflow_quietly
 
         import_tensorflow_quietly()
-        results = recheck(Path(args.run_dir))
+        results, extra_files = recheck(Path(args.run_dir))
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -110,4 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               + (f"  ({'; '.join(result['failures'])})" if result["failures"] else ""))
         if not result["passed"]:
             failed.append(mode)
+    for name, verdict in extra_files.items():
+        print(f"{name}: {'passed' if verdict['passed'] else 'FAILED'}  {verdict['summary']}"
+              + (f"  ({'; '.join(verdict['failures'])})" if verdict["failures"] else ""))
+        if not verdict["passed"]:
+            failed.append(name)
     return 1 if failed else 0

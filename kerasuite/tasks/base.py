@@ -175,6 +175,10 @@ class Task(abc.ABC):
         file it checked (``{file: {"passed", "failures", "summary", ...}}``; signature.json's
         ``extra_files``, metrics.json's ``extra_files``, and a failed one fails the run), or None."""
 
+    def check_bundle_extras(self, data: TaskData, bundle_dir: Path) -> "dict[str, dict] | None":
+        """The verdicts :meth:`write_bundle_extras` returns, for the extra model files already in
+        ``bundle_dir`` (``python -m kerasuite.parity`` re-runs them); None when there are none."""
+
     def write_run_files(self, data: TaskData, run_dir: Path) -> None:
         """Files the run folder keeps beside model.keras (text: the vocab.txt its ids index);
         the trainer calls it once, when it writes config.json."""

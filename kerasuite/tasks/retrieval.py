@@ -293,9 +293,17 @@ class Retrieval(Task):
             # with a dynamic batch TOPK_V2's outputs are not arena tensors, which LiteRT's
             # CompiledModel refuses ("Failed to set custom allocation for output tensor").
             tflite.convert(path, "float32", Path(bundle_dir) / TOPK_MODEL_FILE, batch_size=1)
+        return self.check_bundle_extras(data, bundle_dir)
+
+    def check_bundle_extras(self, data: RetrievalTaskData, bundle_dir: Path) -> dict[str, dict] | None:
+        path = Path(bundle_dir) / TOPK_MODEL_FILE
+        if not path.is_file():  # a failed one sits in failed/: checked again there
+            path = Path(bundle_dir) / "failed" / TOPK_MODEL_FILE
+            if not path.is_file():
+                return None
         queries = self.query_features(data, TOPK_CHECK_QUERIES)
         reference = np.asarray(data.query_tower.predict(queries, verbose=0), np.float32)
-        return {TOPK_MODEL_FILE: check_topk_model(Path(bundle_dir) / TOPK_MODEL_FILE, queries, reference, candidates)}
+        return {TOPK_MODEL_FILE: check_topk_model(path, queries, reference, data.trained_candidates())}
 
     def device_spec(self, data: RetrievalTaskData, config: RunConfig) -> RecsysQuerySpec:
         length = data.history_length

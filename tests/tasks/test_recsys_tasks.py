@@ -311,3 +311,20 @@ def test_a_failed_topk_graph_check_fails_the_run_with_one_line(tmp_path, monkeyp
     assert not verdict["passed"] and verdict["file"] == "failed/retrieve_topk.tflite"
     bundle = tmp_path / "bundle"
     assert (bundle / "failed" / "retrieve_topk.tflite").is_file() and not (bundle / "retrieve_topk.tflite").exists()
+
+
+def test_the_parity_rerun_checks_the_topk_graph_again(tiny_run, monkeypatch, capsys):
+    import kerasuite.tasks.retrieval as retrieval
+    from kerasuite.export.rerun import main as rerun
+
+    folder, _ = tiny_run("retrieval")
+    assert rerun([str(folder / "run")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("retrieve_topk.tflite: passed  top-10 of") for line in lines), lines
+
+    def broken(path, queries, reference, candidates):
+        return {"passed": False, "failures": ["litert_compiled: top-10 overlap 0.200 < 0.99"], "summary": "broken"}
+
+    monkeypatch.setattr(retrieval, "check_topk_model", broken)
+    assert rerun([str(folder / "run")]) == 1
+    assert "retrieve_topk.tflite: FAILED  broken  (litert_compiled: top-10 overlap 0.200 < 0.99)" in capsys.readouterr().out
