@@ -27,7 +27,13 @@ import socketserver
 import subprocess
 import sys
 import threading
+import zipfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from kerasuite.errors import UserError  # noqa: E402
+from kerasuite.io_utils import write_json_atomic  # noqa: E402
 
 # The versions this check was measured with (2026-12-04); the packages ship the wasm runtime.
 NPM_PACKAGES = ("@mediapipe/tasks-vision@1.1.0", "@mediapipe/tasks-audio@1.0.1", "@mediapipe/tasks-text@1.0.1",
@@ -108,10 +114,10 @@ def prepare_work(work: Path) -> None:
     (work / "driver.mjs").write_text(DRIVER)
 
 
-def web_scores(work: Path, chromium: str, model: Path, kind: str, examples, rate: int = 0) -> "np.ndarray":
+def write_inputs(work: Path, kind: str, examples, rate: int) -> None:
+    """The page's ``inputs.json``: the examples as the browser hands them to MediaPipe."""
     import numpy as np
 
-    site = work / "site"
     if kind == "image":
         rgba = np.concatenate([examples, np.full(examples.shape[:-1] + (1,), 255, np.uint8)], -1)
         items = [{"width": int(i.shape[1]), "height": int(i.shape[0]), "rgba": i.reshape(-1).tolist()} for i in rgba]
@@ -119,7 +125,14 @@ def web_scores(work: Path, chromium: str, model: Path, kind: str, examples, rate
         items = list(examples)
     else:
         items = [{"samples": clip.astype(np.float32).tolist(), "rate": rate} for clip in examples]
-    (site / "inputs.json").write_text(json.dumps({"kind": kind, "items": items}))
+    (work / "site" / "inputs.json").write_text(json.dumps({"kind": kind, "items": items}))
+
+
+def web_scores(work: Path, chromium: str, model: Path, count: int) -> "np.ndarray":
+    """``[count, classes]`` scores of ``model`` in the browser on the page's inputs."""
+    import numpy as np
+
+    site = work / "site"
     shutil.copyfile(model, site / "model.tflite")
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
@@ -132,85 +145,103 @@ def web_scores(work: Path, chromium: str, model: Path, kind: str, examples, rate
         url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
         run = subprocess.run(["node", "driver.mjs", url, chromium], cwd=work, capture_output=True, text=True,
                              timeout=300)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError("the browser run did not finish in 300 s") from None
     finally:
         server.shutdown()
         server.server_close()
     if run.returncode != 0 or not run.stdout.strip():
         last = (run.stderr.strip().splitlines() or ["no output"])[-1]
         raise RuntimeError(f"the browser run failed: {last}")
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+    try:
+        result = json.loads(run.stdout.strip().splitlines()[-1])
+    except json.JSONDecodeError:
+        raise RuntimeError(f"the browser run printed no result: {run.stdout.strip()[-200:]}") from None
     if not result["ok"]:
         raise RuntimeError(f"MediaPipe Tasks (web): {result['error']}")
-    scores = np.zeros((len(examples), max(len(row) for row in result["scores"])), np.float64)
+    scores = np.zeros((count, max(len(row) for row in result["scores"])), np.float64)
     for row, categories in enumerate(result["scores"]):
         for index, score in categories:
             scores[row, index] = score
     return scores
 
 
-def golden_texts(bundle: Path, token_ids) -> tuple[list[str], "np.ndarray"]:
+def golden_texts(bundle: Path, preprocessing: dict, token_ids) -> tuple[list[str], "np.ndarray"]:
     """Raw strings for a text bundle's golden rows (their words, joined; padding and OOV ids
     dropped) and the ids the bundle's own tokenizer gives them, which the Interpreter reads."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from kerasuite.runtime.text import read_vocabulary, tokenizer_from_preprocessing
+    from kerasuite.runtime.text import tokenizer_from_preprocessing
 
-    vocabulary = read_vocabulary(bundle / "vocab.txt")
-    texts = [" ".join(vocabulary[int(i)] for i in row if int(i) > 1) for row in token_ids]
     try:
-        spec = json.loads((bundle / "signature.json").read_text())["preprocessing"]
-        tokenizer = tokenizer_from_preprocessing(spec, bundle)
+        tokenizer = tokenizer_from_preprocessing(preprocessing, bundle)
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise BadInput(f"{bundle / 'signature.json'}: no usable text preprocessing ({error})") from None
+    texts = [" ".join(tokenizer.vocabulary[int(i)] for i in row if int(i) > 1) for row in token_ids]
     return texts, tokenizer.encode_batch(texts)
+
+
+def read_preprocessing(bundle: Path) -> dict:
+    try:
+        preprocessing = json.loads((bundle / "signature.json").read_text(encoding="utf-8"))["preprocessing"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise BadInput(f"{bundle / 'signature.json'}: not a bundle's signature ({type(error).__name__}: "
+                       f"{str(error)[:120]})") from None
+    if not isinstance(preprocessing, dict):
+        raise BadInput(f"{bundle / 'signature.json'}: preprocessing is not an object")
+    return preprocessing
 
 
 def check_bundle(bundle: Path, modes: list[str] | None, work: Path, chromium: str, tolerance: float) -> dict:
     import numpy as np
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from kerasuite.runtime.interpreter import TFLiteModel
 
     golden_path = bundle / "golden.npz"
     if not golden_path.is_file():
-        raise BadInput(f"{bundle}: no golden.npz; pass an image-classification or keyword-spotting bundle folder")
-    with np.load(golden_path) as golden:
-        names = [name for name in golden.files if name.startswith("input__")]
-        shape = golden[names[0]].shape if len(names) == 1 else ()
-        if len(shape) == 4:
-            kind = "image"
-            examples = np.clip(np.round(golden[names[0]] * 255.0), 0, 255).astype(np.uint8)
-            if examples.shape[-1] == 1:
-                examples = np.repeat(examples, 3, -1)  # MediaPipe hands the model RGB; the model converts inside
-            reference_input = examples.astype(np.float32) / 255.0
-        elif len(shape) == 2 and names[0] == "input__waveform":
-            kind = "audio"
-            examples = reference_input = golden[names[0]].astype(np.float32)
-        elif len(shape) == 2 and golden[names[0]].dtype.kind == "i" and (bundle / "vocab.txt").is_file():
-            kind = "text"
-            examples, reference_input = golden_texts(bundle, golden[names[0]])
-        else:
-            raise BadInput(f"{golden_path}: not an image, keyword or word-id text classifier's golden file "
-                           "(one [n, h, w, c] image, [n, samples] waveform or [n, length] token-id input "
-                           "with vocab.txt expected)")
+        raise BadInput(f"{bundle}: no golden.npz; pass an image, keyword or text classifier's bundle folder")
+    try:
+        with np.load(golden_path, allow_pickle=False) as archive:
+            golden = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise BadInput(f"{golden_path}: not a readable .npz ({type(error).__name__})") from None
+    names = [name for name in golden if name.startswith("input__")]
+    shape = golden[names[0]].shape if len(names) == 1 else ()
+    if len(shape) == 4:
+        kind = "image"
+        examples = np.clip(np.round(golden[names[0]] * 255.0), 0, 255).astype(np.uint8)
+        if examples.shape[-1] == 1:
+            examples = np.repeat(examples, 3, -1)  # MediaPipe hands the model RGB; the model converts inside
+        reference_input = examples.astype(np.float32) / 255.0
+    elif len(shape) == 2 and names[0] == "input__waveform":
+        kind = "audio"
+        examples = reference_input = golden[names[0]].astype(np.float32)
+    elif len(shape) == 2 and golden[names[0]].dtype.kind == "i" and (bundle / "vocab.txt").is_file():
+        kind = "text"
+        examples, reference_input = golden_texts(bundle, read_preprocessing(bundle), golden[names[0]])
+    else:
+        raise BadInput(f"{golden_path}: not an image, keyword or word-id text classifier's golden file "
+                       "(one [n, h, w, c] image, [n, samples] waveform or [n, length] token-id input "
+                       "with vocab.txt expected)")
     rate = 0
     if kind == "audio":
         try:
-            rate = int(json.loads((bundle / "signature.json").read_text())["preprocessing"]["sample_rate"])
-        except (OSError, ValueError, KeyError, TypeError):
+            rate = int(read_preprocessing(bundle)["sample_rate"])
+        except (ValueError, KeyError, TypeError):
             raise BadInput(f"{bundle / 'signature.json'}: no preprocessing.sample_rate for the audio input") from None
     present = [mode for mode in WEB_MODES if (bundle / f"model_{mode}.tflite").is_file()]
     modes = modes or present
     missing = [mode for mode in modes if mode not in present]
     if missing:
         raise BadInput(f"--modes {','.join(missing)}: no such file in {bundle} (it has {', '.join(present) or 'none'})")
-    prepare_work(work)
-    verdicts = {}
+    references = {}  # before npm or a browser: a file LiteRT cannot load is refused first
     for mode in modes:
-        model = bundle / f"model_{mode}.tflite"
-        reference_model = TFLiteModel(model)
-        reference = reference_model.predict({reference_model.input_names[0]: reference_input})
+        reference_model = TFLiteModel(bundle / f"model_{mode}.tflite")
+        references[mode] = reference_model.predict({reference_model.input_names[0]: reference_input})
+    prepare_work(work)
+    write_inputs(work, kind, examples, rate)
+    verdicts = {}
+    for mode, reference in references.items():
         try:
-            web = web_scores(work, chromium, model, kind, examples, rate)
+            web = web_scores(work, chromium, bundle / f"model_{mode}.tflite", len(examples))
         except RuntimeError as error:
             verdicts[mode] = {"passed": False, "failure": str(error)}
             continue
@@ -239,7 +270,7 @@ def main(argv=None) -> int:
             raise BadInput(f"{args.bundle}: not a bundle folder")
         verdicts = check_bundle(args.bundle, [m for m in args.modes.split(",") if m], args.work, args.chromium,
                                 args.tolerance)
-    except BadInput as error:
+    except (BadInput, UserError) as error:  # UserError: a bundle file LiteRT cannot load, in one line
         print(f"error: {error}", file=sys.stderr)
         return 2
     for mode, verdict in verdicts.items():
@@ -250,7 +281,7 @@ def main(argv=None) -> int:
                   f"max |web - Interpreter| {verdict['max_abs_diff_vs_interpreter']:.3g}, "
                   f"top-1 agreement {verdict['top1_agreement']:.3f}")
     if args.json:
-        args.json.write_text(json.dumps(verdicts, indent=1) + "\n")
+        write_json_atomic(args.json, verdicts)
     return 0 if all(verdict["passed"] for verdict in verdicts.values()) else 1
 
 

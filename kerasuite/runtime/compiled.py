@@ -119,13 +119,19 @@ class CompiledTFLiteModel:
         self.model.run_by_index(0, self._input_buffers, self._output_buffers)
 
     def _run_one(self, example: dict[str, np.ndarray]) -> np.ndarray:
-        return self.run_outputs(example)[0]
+        return self._run_all(example)[0]
 
     def run_outputs(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Every output of one example (batch 1), in the file's output order, dequantized."""
+        self._check_inputs(inputs)
+        return self._run_all(inputs)
+
+    def _check_inputs(self, inputs: dict[str, np.ndarray]) -> None:
         missing = sorted(set(self.input_names) - set(inputs))
         if missing:
             raise UserError(f"{self.path}: inputs missing: {', '.join(missing)}")
+
+    def _run_all(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         values = [np.asarray(inputs[caller]) for caller in self._caller_names]
         if [list(value.shape) for value in values] != self._input_shapes:
             self._resize(dict(zip(self._caller_names, values)))
@@ -170,9 +176,7 @@ class CompiledTFLiteModel:
         self._output_shapes = [[int(x) for x in detail["shape"]] for detail in probe.get_output_details()]
 
     def predict(self, inputs: dict[str, np.ndarray], batch_size: int = 1) -> np.ndarray:
-        missing = sorted(set(self.input_names) - set(inputs))
-        if missing:
-            raise UserError(f"{self.path}: inputs missing: {', '.join(missing)}")
+        self._check_inputs(inputs)
         count = len(next(iter(inputs.values())))
         outputs = [self._run_one({name: inputs[name][i:i + 1] for name in self.input_names}) for i in range(count)]
         return np.concatenate(outputs) if outputs else np.zeros((0, *self._output["shape"][1:]), np.float32)

@@ -148,13 +148,19 @@ class TFLiteModel:
         return None if signature[0] == -1 else int(signature[0])
 
     def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        return self.run_outputs(batch)[0]
+        return self._run_all(batch)[0]
 
     def run_outputs(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Every output of one batch, in the file's output order, dequantized."""
+        self._check_inputs(inputs)
+        return self._run_all(inputs)
+
+    def _check_inputs(self, inputs: dict[str, np.ndarray]) -> None:
         missing = sorted(set(self.input_names) - set(inputs))
         if missing:
             raise UserError(f"{self.path}: inputs missing: {', '.join(missing)}")
+
+    def _run_all(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         # Resize every input before one allocate: allocating between resizes of a multi-input
         # model makes the delegate prepare a graph whose inputs disagree on the batch size.
         resized = False
@@ -178,9 +184,7 @@ class TFLiteModel:
         return [dequantize(self.interpreter.get_tensor(out["index"]), out) for out in self.outputs]
 
     def predict(self, inputs: dict[str, np.ndarray], batch_size: int = 256) -> np.ndarray:
-        missing = sorted(set(self.input_names) - set(inputs))
-        if missing:
-            raise UserError(f"{self.path}: inputs missing: {', '.join(missing)}")
+        self._check_inputs(inputs)
         count = len(next(iter(inputs.values())))
         step = self.fixed_batch or batch_size
         parts = []

@@ -296,9 +296,11 @@ class Retrieval(Task):
         return self.check_bundle_extras(data, bundle_dir)
 
     def check_bundle_extras(self, data: RetrievalTaskData, bundle_dir: Path) -> dict[str, dict] | None:
+        from kerasuite.export.api import FAILED_DIR
+
         path = Path(bundle_dir) / TOPK_MODEL_FILE
         if not path.is_file():  # a failed one sits in failed/: checked again there
-            path = Path(bundle_dir) / "failed" / TOPK_MODEL_FILE
+            path = Path(bundle_dir) / FAILED_DIR / TOPK_MODEL_FILE
             if not path.is_file():
                 return None
         queries = self.query_features(data, TOPK_CHECK_QUERIES)

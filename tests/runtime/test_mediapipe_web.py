@@ -33,6 +33,15 @@ def test_bad_input_is_one_line_and_exit_2_before_any_browser_or_npm(tmp_path, ca
     assert tool.main([str(tmp_path), "--chromium", sys.executable, "--work", str(tmp_path / "web")]) == 2
     assert "not an image, keyword or word-id text classifier's golden file" in capsys.readouterr().err
     assert not (tmp_path / "web").exists()  # refused before npm ran
+    (tmp_path / "golden.npz").write_bytes(b"not a zip")
+    assert tool.main([str(tmp_path), "--chromium", sys.executable]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'golden.npz'}: not a readable .npz (ValueError)"
+    np.savez(tmp_path / "golden.npz", input__image=np.zeros((2, 4, 4, 3), np.float32))
+    (tmp_path / "model_float32.tflite").write_bytes(b"garbage")
+    assert tool.main([str(tmp_path), "--chromium", sys.executable, "--work", str(tmp_path / "web")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model_float32.tflite" in err[0] and "Traceback" not in err[0]
+    assert not (tmp_path / "web").exists()
 
 
 def _web_verdicts(tmp_path, *extra_args: str) -> tuple[int, dict]:

@@ -109,6 +109,32 @@ def test_the_topk_graph_is_checked_on_both_litert_apis_and_the_check_can_fail(ti
     assert [failure.split(":")[0] for failure in wrong["failures"]] == ["litert_interpreter", "litert_compiled"]
 
 
+def test_a_topk_graph_the_compiled_model_refuses_at_invoke_is_a_failed_verdict_not_a_crash(tiny_run, tmp_path):
+    """The defect this check exists for: with a dynamic batch, the CompiledModel loads the file and
+    refuses it at the first invoke."""
+    import keras
+
+    from kerasuite.export import tflite
+    from kerasuite.models.two_tower import build_topk_model, towers
+    from kerasuite.tasks.retrieval_topk_check import check_topk_model
+
+    folder, _ = tiny_run("retrieval")
+    bundle = folder / "bundle"
+    query_tower, _ = towers(keras.saving.load_model(folder / "run" / "model.keras"))
+    candidates = np.load(bundle / "candidates.npy")
+    keras_path = tmp_path / "topk.keras"
+    build_topk_model(query_tower, candidates, 10).save(keras_path)
+    dynamic = tmp_path / "retrieve_topk_dynamic_batch.tflite"
+    tflite.convert(keras_path, "float32", dynamic, batch_size=None)
+    users = np.arange(1, 5, dtype=np.int32)
+    reference = np.asarray(query_tower.predict({"user_index": users}, verbose=0))
+    verdict = check_topk_model(dynamic, {"user_index": users}, reference, candidates)
+    assert not verdict["passed"]
+    assert verdict["runtimes"]["litert_interpreter"]["status"] == "passed"
+    compiled = verdict["runtimes"]["litert_compiled"]
+    assert compiled["status"] == "failed" and compiled["reason"].startswith("invoke failed"), compiled
+
+
 def test_device_reader_maps_ids_and_unknown_users_to_the_oov_index(tiny_run, tmp_path):
     from kerasuite.runtime import recsys as device
 

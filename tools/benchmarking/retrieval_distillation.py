@@ -10,7 +10,7 @@ line with the held-out recall, as the task's evaluation computes it.
     PYTHONPATH=. python tools/benchmarking/retrieval_distillation.py data/debian-deps-5-val --alpha 0.5
 
 Not merged (README, retrieval, "Distilling EASE into the two-tower"): the gain stays within a
-seed's noise. One process per setting: the converter is not involved, but TensorFlow state is.
+seed's noise. Run one setting per process (the training seeds TensorFlow's global state).
 """
 
 from __future__ import annotations
