@@ -19,7 +19,8 @@ import numpy as np
 
 from kerasuite.errors import UserError
 from kerasuite.quiet import native_stderr_silenced
-from kerasuite.runtime.interpreter import TFLiteModel, dequantize, has_dynamic_inner_dimension, quantize
+from kerasuite.runtime.interpreter import (
+    NamedInputsRunner, TFLiteModel, dequantize, has_dynamic_inner_dimension, quantize)
 
 APIS = ("interpreter", "compiled")
 
@@ -68,7 +69,7 @@ def applicability(mode: str, description: dict) -> str | None:
     return None
 
 
-class CompiledTFLiteModel:
+class CompiledTFLiteModel(NamedInputsRunner):
     """Batch 1 per run (the CompiledModel's buffers have the model's static shape)."""
 
     def __init__(self, path: str | Path, threads: int = 1):
@@ -121,17 +122,7 @@ class CompiledTFLiteModel:
     def _run_one(self, example: dict[str, np.ndarray]) -> np.ndarray:
         return self._run_all(example)[0]
 
-    def run_outputs(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """Every output of one example (batch 1), in the file's output order, dequantized."""
-        self._check_inputs(inputs)
-        return self._run_all(inputs)
-
-    def _check_inputs(self, inputs: dict[str, np.ndarray]) -> None:
-        missing = sorted(set(self.input_names) - set(inputs))
-        if missing:
-            raise UserError(f"{self.path}: inputs missing: {', '.join(missing)}")
-
-    def _run_all(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    def _run_all(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:  # one example (batch 1)
         values = [np.asarray(inputs[caller]) for caller in self._caller_names]
         if [list(value.shape) for value in values] != self._input_shapes:
             self._resize(dict(zip(self._caller_names, values)))

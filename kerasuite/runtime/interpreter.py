@@ -92,7 +92,28 @@ def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-class TFLiteModel:
+class NamedInputsRunner:
+    """What the LiteRT runners share: named inputs checked once per public call (``predict``
+    loops over ``_run_all`` unchecked), every output returned by ``run_outputs``."""
+
+    path: Path
+    input_names: list[str]
+
+    def run_outputs(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Every output for these inputs, in the file's output order, dequantized."""
+        self._check_inputs(inputs)
+        return self._run_all(inputs)
+
+    def _check_inputs(self, inputs: dict[str, np.ndarray]) -> None:
+        missing = sorted(set(self.input_names) - set(inputs))
+        if missing:
+            raise UserError(f"{self.path}: inputs missing: {', '.join(missing)}")
+
+    def _run_all(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+
+class TFLiteModel(NamedInputsRunner):
     """A loaded .tflite file with a float-in, float-out ``predict`` over whole arrays."""
 
     def __init__(self, path: str | Path, threads: int = 1):
@@ -149,16 +170,6 @@ class TFLiteModel:
 
     def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         return self._run_all(batch)[0]
-
-    def run_outputs(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """Every output of one batch, in the file's output order, dequantized."""
-        self._check_inputs(inputs)
-        return self._run_all(inputs)
-
-    def _check_inputs(self, inputs: dict[str, np.ndarray]) -> None:
-        missing = sorted(set(self.input_names) - set(inputs))
-        if missing:
-            raise UserError(f"{self.path}: inputs missing: {', '.join(missing)}")
 
     def _run_all(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         # Resize every input before one allocate: allocating between resizes of a multi-input
