@@ -120,3 +120,31 @@ def test_usage_errors_do_not_import_tensorflow(tmp_path):
 def test_bad_tf_config_is_refused_before_tensorflow(tmp_path):
     result = _main_in_fresh_python([["--run-dir", str(tmp_path / "run")]], tmp_path, {"TF_CONFIG": "{not json"})
     assert result == {"codes": [2], "heavy": []}
+
+
+def test_parity_rerun_refuses_a_wrong_folder_before_tensorflow(tmp_path):
+    """``python -m kerasuite.parity``: a folder that is no finished run, or whose bundle has no
+    .tflite file, is refused in one line (exit 2) without loading TensorFlow or Keras."""
+    import os
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    no_bundle = tmp_path / "no_bundle"
+    no_bundle.mkdir()
+    (no_bundle / "config.json").write_text(json.dumps({"task": "image_classification"}))
+    (no_bundle / "model.keras").write_bytes(b"")
+    code = (
+        "import json, sys\n"
+        "from kerasuite.export.rerun import main\n"
+        f"codes = [main([path]) for path in {json.dumps([str(empty), str(no_bundle)])}]\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))\n"
+        "print(json.dumps({'codes': codes, 'heavy': heavy}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path),
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"codes": [2, 2], "heavy": []}
+    errors = done.stderr.strip().splitlines()
+    assert len(errors) == 2
+    assert "missing config.json" in errors[0]
+    assert "no model_*.tflite files" in errors[1]

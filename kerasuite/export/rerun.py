@@ -12,8 +12,9 @@ import numpy as np
 from kerasuite.errors import UserError
 
 
-def recheck(run_dir: Path) -> tuple[dict, dict]:
-    """(each mode's parity result, written to parity.json; the task's extra model files' verdicts)."""
+def locate(run_dir: Path):
+    """(config, config path, model path, bundle folder, .tflite files) of a finished run, checked
+    without TensorFlow so that a wrong folder is refused at once."""
     from kerasuite import config as cfg
     from kerasuite.training.runner import run_paths
 
@@ -27,6 +28,12 @@ def recheck(run_dir: Path) -> tuple[dict, dict]:
     tflite_files = sorted([*bundle_dir.glob("model_*.tflite"), *bundle_dir.glob("failed/model_*.tflite")])
     if not tflite_files:
         raise UserError(f"{bundle_dir}: no model_*.tflite files to check")
+    return config, config_path, model_path, bundle_dir, tflite_files
+
+
+def recheck(run_dir: Path) -> tuple[dict, dict]:
+    """(each mode's parity result, written to parity.json; the task's extra model files' verdicts)."""
+    config, config_path, model_path, bundle_dir, tflite_files = locate(run_dir)
 
     import kerasuite.models  # noqa: F401  custom layers for safe loading
     from kerasuite.export import runtimes
@@ -96,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
+        locate(Path(args.run_dir))
         from kerasuite.quiet import import_tensorflow_quietly
 
         import_tensorflow_quietly()
