@@ -22,10 +22,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from kerasuite.errors import UserError, one_line_exit
+from kerasuite.argparsing import OneLineArgumentParser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m kerasuite.edge", description=__doc__.splitlines()[0])
+    parser = OneLineArgumentParser(prog="python -m kerasuite.edge", description=__doc__.splitlines()[0])
     parser.add_argument("model", metavar="MODEL.tflite")
     parser.add_argument("--check", metavar="GOLDEN.npz", help="compare against the recorded Keras outputs")
     parser.add_argument("--input", metavar="FILE", nargs="+", default=[], help="raw input files to run")

@@ -12,16 +12,9 @@ import sys
 from typing import Sequence
 
 from kerasuite.errors import Interrupted, one_line_exit
+from kerasuite.argparsing import OneLineArgumentParser
 
 DESCRIPTION = "Train a kerasuite task, evaluate it, export TFLite files and check their parity."
-
-
-class OneLineArgumentParser(argparse.ArgumentParser):
-    """argparse prints the whole usage block before a usage error; one line naming the flag is
-    easier to read in a log and keeps every refusal of this CLI the same shape."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

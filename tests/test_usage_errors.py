@@ -148,3 +148,21 @@ def test_parity_rerun_refuses_a_wrong_folder_before_tensorflow(tmp_path):
     assert len(errors) == 2
     assert "missing config.json" in errors[0]
     assert "no model_*.tflite files" in errors[1]
+
+
+COMMANDS = [["-m", module] for module in ("kerasuite.train", "kerasuite.edge", "kerasuite.export", "kerasuite.parity",
+                                          "kerasuite.runtime.recsys")]
+COMMANDS += [[str(path.relative_to(REPO))] for path in sorted((REPO / "tools").glob("*.py"))]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda command: command[-1])
+def test_every_command_answers_an_unknown_flag_in_one_line(command):
+    """The same refusal everywhere: one line naming the flag, exit 2, not argparse's usage block."""
+    import os
+
+    done = subprocess.run([sys.executable, *command, "--no-such-flag"], capture_output=True, text=True, cwd=str(REPO),
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr[-2000:]
+    assert "--no-such-flag" in done.stderr or "required" in done.stderr
+    assert done.stdout == ""

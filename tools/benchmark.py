@@ -947,7 +947,9 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small models, fewer repeats, fewer sections per task")
     parser.add_argument("--out", default="runs/benchmark", help="folder for benchmark.json and benchmark.md")
     parser.add_argument("--tasks", default=",".join(TASK_ORDER))

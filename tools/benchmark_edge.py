@@ -9,7 +9,6 @@ this process on this machine, so the ratios are comparable even when the absolut
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -37,7 +36,9 @@ def keras_latency_ms(model, example: dict[str, np.ndarray], runs: int, compiled:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--json", type=Path, help="also write the numbers here")

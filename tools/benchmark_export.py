@@ -14,7 +14,6 @@ so its time includes that child's TensorFlow start-up. Writes ``export_vs_keras.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -199,7 +198,9 @@ def markdown(results) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmark_results")
     parser.add_argument("--models", default="", help="comma list (default: all)")
     parser.add_argument("--results", action="store_true",

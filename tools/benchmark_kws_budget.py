@@ -19,7 +19,6 @@ results/kws_budget_sizes.json for a sizes-only run), the README's tables.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -161,7 +160,9 @@ def results_tables(results: dict) -> dict[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--easy", default="folder:data/keywords", help="the easy set ('' to skip)")
     parser.add_argument("--hard", default="folder:data/keywords_hard", help="the hard set ('' to skip)")
     parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma list of: {', '.join(CONFIGS)}")

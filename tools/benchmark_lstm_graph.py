@@ -14,7 +14,6 @@ MediaPipe, TFLM). ``--write-results`` writes ``results/lstm_graph.json`` for the
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -98,7 +97,9 @@ def markdown(table: list[list]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="csv:data/fortunes")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="training settings")
     parser.add_argument("--work", type=Path, help="folder for the run and bundles (default: a temp folder)")

@@ -14,7 +14,6 @@ Writes ``mediapipe.json`` and ``mediapipe.md`` in ``--out``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -162,7 +161,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundles", nargs="*", default=[], help="exported bundles (default: train tiny ones)")
     parser.add_argument("--out", default="benchmark_results/mediapipe")
     parser.add_argument("--runs", type=int, default=200, help="timed calls per API and file")

@@ -17,7 +17,6 @@ off; every run folder lands under ``--work`` for TensorBoard.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -45,7 +44,9 @@ def run(task: str, family: str, source: str, work: Path, name: str, epochs: int,
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="folder written by tools/make_recsys_dataset.py")
     parser.add_argument("--sample", help="100k-interaction CSV for throughput (default DATA/sample_100000.csv)")
     parser.add_argument("--work", default="runs/benchmark_recsys", help="run folders go here")

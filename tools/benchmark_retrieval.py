@@ -119,7 +119,9 @@ def _rounded(value):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--debian", help="folder from tools/make_recsys_dataset.py (skipped when absent)")
     parser.add_argument("--datasets", nargs="*", default=["debian", "synthetic", "movielens_csv"])
     parser.add_argument("--epochs", type=int, default=0, help="training epochs of every family (default: each family's own)")

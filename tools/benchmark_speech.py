@@ -17,7 +17,6 @@ stdout.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -159,7 +158,9 @@ def results_table(results: dict) -> dict[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", required=True, metavar="[NAME=]SPEC",
                         help="data sets, e.g. easy=folder:data/keywords hard=folder:data/keywords_hard")
     parser.add_argument("--out", default="runs/benchmark_speech")

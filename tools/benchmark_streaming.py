@@ -24,7 +24,6 @@ with new gains and neighbours.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -99,7 +98,9 @@ def score(detections, truth: list[tuple[float, str]]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="a keyword-spotting bundle's .tflite file")
     parser.add_argument("--data", required=True, help="a make_keywords.py folder (its test/ and _background_noise_/)")
     parser.add_argument("--minutes", type=float, default=60.0, help="length of the negative recording")

@@ -17,7 +17,6 @@ the whole test split, with the Keras accuracy on the same examples beside it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -281,7 +280,9 @@ def run_seed(args, spec: str, seed: int, folder: Path, on_progress) -> dict[str,
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", nargs="+", metavar="JSON", help="only print the markdown table of earlier result files")
     parser.add_argument("--data", help="text source specs, comma separated, e.g. csv:data/fortunes")
     parser.add_argument("--out", default="runs/text_benchmark.json", help="result JSON; runs go beside it")

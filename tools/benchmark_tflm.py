@@ -16,7 +16,6 @@ optimized kernel library far faster). The default keyword-spotting model is set 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -196,7 +195,9 @@ def results_tables(results: dict) -> dict[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/benchmark_tflm")
     parser.add_argument("--quick", action="store_true", help="3 epochs per model, two ds_cnn sizes")
     parser.add_argument("--epochs", type=int, default=0, help="0 = each task's default (--quick: 3)")

@@ -18,7 +18,6 @@ Needs Node.js with npm (the packages are installed once into ``--work``) and Chr
 
 from __future__ import annotations
 
-import argparse
 import functools
 import http.server
 import json
@@ -253,7 +252,9 @@ def check_bundle(bundle: Path, modes: list[str] | None, work: Path, chromium: st
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle", type=Path)
     parser.add_argument("--modes", default="", help="comma-separated (default: every web-runnable file present)")
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "kerasuite-web",

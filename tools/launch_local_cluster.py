@@ -152,7 +152,9 @@ def launch(workers: int, train_args: Sequence[str], log_dir: Path | None = None,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(
         prog="python tools/launch_local_cluster.py",
         description="Start N local kerasuite.train workers as one MultiWorkerMirroredStrategy cluster.",
         epilog="Example: python tools/launch_local_cluster.py --workers 2 -- --epochs 3 --run-dir runs/two-workers",

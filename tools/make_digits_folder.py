@@ -9,14 +9,15 @@ The split is the one ``builtin:digits`` uses (same seed and test fraction), so
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--seed", type=int, default=42, help="must match the run's --seed to share its split")
     parser.add_argument("--test-fraction", type=float, default=0.2)

@@ -217,7 +217,9 @@ def plan_jobs(args: argparse.Namespace, noise_bank: list[np.ndarray]) -> list[di
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="output folder (created; existing clips are overwritten)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="a named setup (its values replace the defaults "
                         "of --per-class, --test-fraction, --noisy-fraction and the unknown words)")

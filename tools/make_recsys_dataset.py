@@ -20,7 +20,6 @@ installed packages). Output: ``OUT/train.csv`` and ``OUT/test.csv`` with
 
 from __future__ import annotations
 
-import argparse
 import csv
 import re
 import subprocess
@@ -151,7 +150,9 @@ def validation_copy(source: Path, out: Path, seed: int) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", help="output folder (train.csv, test.csv, README.txt)")
     parser.add_argument("--input", help="a saved 'apt-cache dumpavail' (default: run it)")
     parser.add_argument("--min-item-users", type=int, default=3, help="drop dependencies fewer packages use")

@@ -25,7 +25,6 @@ same files. Exact duplicate texts are dropped (a duplicate across splits would l
 
 from __future__ import annotations
 
-import argparse
 import csv
 import gzip
 import hashlib
@@ -236,7 +235,9 @@ def write_csv(path: Path, rows: list[tuple[str, str]]) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="folder to write train.csv and test.csv into")
     parser.add_argument("--source", choices=("fortunes", "docstrings", "packages", "manpages"), default=None,
                         help="default: fortunes when Debian's fortunes package is installed, else docstrings")

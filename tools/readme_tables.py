@@ -17,7 +17,6 @@ naming the first table that differs, so a test keeps README and results files in
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -90,7 +89,9 @@ def regenerate(text: str, root: Path = REPO) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if README.md is not what the results files give")
     parser.add_argument("--readme", default=str(REPO / "README.md"))
     args = parser.parse_args(argv)

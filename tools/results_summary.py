@@ -272,7 +272,9 @@ def _last_line(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--measure", action="store_true",
                         help="first retrain the image rows (two default training runs) into results/image_default.json")
     parser.add_argument("--root", type=Path, default=REPO, help=argparse.SUPPRESS)  # tests: a folder with results/

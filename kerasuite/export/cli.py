@@ -12,7 +12,6 @@ import argparse
 import importlib.util
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -21,19 +20,14 @@ import numpy as np
 from kerasuite.config import EXPORT_MODES as MODES  # defined once, with the config
 from kerasuite.config import LSTM_GRAPHS, TFLM_CHOICES
 from kerasuite.errors import CheckFailed, UserError, one_line_exit
+from kerasuite.argparsing import OneLineArgumentParser
 
 TOLERANCE_KEYS = ("max_abs_diff", "min_agreement", "max_metric_drop")
 MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse prints usage + message; one line is enough
-        print(f"error: {message} (see --help)", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m kerasuite.export", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    parser = OneLineArgumentParser(prog="python -m kerasuite.export", description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("model", metavar="MODEL.keras")
     parser.add_argument("--representative", required=True, metavar="INPUTS.npz",
                         help="calibration inputs: one array per model input, keyed by input name")

@@ -96,7 +96,7 @@ def load_trusted_model(path: Path):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from kerasuite.train import OneLineArgumentParser
+    from kerasuite.argparsing import OneLineArgumentParser
 
     parser = OneLineArgumentParser(prog="python -m kerasuite.parity", description="Re-run the parity harness on RUN_DIR's exports.")
     parser.add_argument("run_dir", metavar="RUN_DIR")

@@ -19,7 +19,6 @@ A ranking bundle holds the same id tables plus ``item_features.npz`` (side featu
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
@@ -31,6 +30,7 @@ import numpy as np
 from kerasuite.errors import UserError
 from kerasuite.metrics.retrieval import candidate_scores
 from kerasuite.runtime.device_spec import RecsysPairSpec, RecsysQuerySpec
+from kerasuite.argparsing import OneLineArgumentParser
 
 OOV_INDEX = 0
 
@@ -257,7 +257,7 @@ def _query_spec(bundle_dir: Path) -> RecsysQuerySpec:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kerasuite.runtime.recsys",
+    parser = OneLineArgumentParser(prog="python -m kerasuite.runtime.recsys",
                                      description="Top-k items for a user from a retrieval bundle (no TensorFlow).")
     parser.add_argument("bundle", metavar="BUNDLE_DIR")
     parser.add_argument("--user", default="", help="raw user id; unknown ids get the OOV embedding (required "

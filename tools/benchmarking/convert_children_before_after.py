@@ -11,7 +11,6 @@ median wall seconds and checks that both produce files of the same size per mode
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import os
 import shutil
@@ -28,7 +27,9 @@ import numpy as np  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--modes", default="float32,float16,dynamic,int8")
     args = parser.parse_args()

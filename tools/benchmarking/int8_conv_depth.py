@@ -19,7 +19,6 @@ where K is large enough to amortise it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -73,7 +72,9 @@ def time_layer(paths: dict[str, Path], runs: int, repeats: int) -> dict[str, flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200, help="invokes per timing")
     parser.add_argument("--repeats", type=int, default=5, help="alternating float32/int8 timings per layer")
     parser.add_argument("--size", type=int, default=48, help="output map side of the depth sweep")

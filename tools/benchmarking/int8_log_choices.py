@@ -105,9 +105,11 @@ def measure(knots: int, folder: Path, clips: np.ndarray) -> dict:
 
 
 def main() -> int:
-    import argparse
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--knots", type=int, default=16)
     parser.add_argument("--clips", type=int, default=40)
     args = parser.parse_args()

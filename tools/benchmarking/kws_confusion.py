@@ -10,7 +10,6 @@ voice across runs (seeds, settings) point at the data, not at one model.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import sys
 from pathlib import Path
@@ -24,7 +23,9 @@ def voice_of(path: Path) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", nargs="+", required=True, type=Path, help="run folders holding model.keras")
     parser.add_argument("--data", required=True, type=Path, help="a folder: data set with a test/ split")
     args = parser.parse_args(argv)

@@ -12,7 +12,6 @@ Keras per runtime and between the runtimes, flash. Output: JSON on stdout.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -49,7 +48,9 @@ def with_gain(model, gain: float):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="a finished keyword_spotting run folder (model.keras)")
     parser.add_argument("--data", required=True, help="its folder data set (train/ and test/ class folders)")
     parser.add_argument("--gains", default="1,16")

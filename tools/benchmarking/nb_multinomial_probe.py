@@ -20,7 +20,6 @@ test split with its targets), so the int8 file can be judged by the exporter:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -64,7 +63,9 @@ def describe(logits, labels):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="where the refitted model.keras goes")
     parser.add_argument("--inputs-out", type=Path, help="write representative.npz and heldout.npz here")

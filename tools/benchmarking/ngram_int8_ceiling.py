@@ -29,7 +29,6 @@ can agree; the table rows say what a different table layout could still win.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -85,7 +84,9 @@ def write_table(files: list[Path], name: str, argv: list[str]) -> int:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path)
     parser.add_argument("--out", type=Path, help="also write the results here as JSON")
     parser.add_argument("--table", type=Path, nargs="+", metavar="JSON",

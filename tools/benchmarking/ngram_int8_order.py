@@ -44,7 +44,6 @@ with Keras on the test split, side by side in one run: top-1 agreement and accur
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -52,7 +51,9 @@ import numpy as np
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="a text_classification ngram run folder")
     parser.add_argument("--calibration-rows", type=int, default=640)
     parser.add_argument("--calibrate-on", choices=("train", "validation"), default="train")

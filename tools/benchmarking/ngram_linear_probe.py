@@ -9,7 +9,6 @@ Keras training: it shows what the features can reach before the model is asked t
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
@@ -57,7 +56,9 @@ def fit(train, train_y, validation, val_y, test, test_y):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--variants", default="base,dedup2048,b50k,b100k,split_punct")

@@ -21,7 +21,6 @@ rounds, so headroom before/after comes from one run.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -141,7 +140,9 @@ def old_measure(make_dataset, repeats: int) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default="ranking,retrieval,keyword_spotting")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds per task")
     parser.add_argument("--out", default="", help="also write the results to this JSON file")

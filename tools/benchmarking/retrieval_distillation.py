@@ -15,7 +15,6 @@ seed's noise. Run one setting per process (the training seeds TensorFlow's globa
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -25,7 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", help="a csv folder (train.csv, test.csv), e.g. a validation copy")
     parser.add_argument("--alpha", type=float, default=0.5, help="weight of the teacher term (0: off)")
     parser.add_argument("--teacher-temperature", type=float, default=0.05)

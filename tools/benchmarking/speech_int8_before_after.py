@@ -17,7 +17,6 @@ normalised clips (the documented device flow) and on raw clips of peak 0.02-0.9.
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import json
 import os
@@ -83,7 +82,9 @@ def convert(model, mode: str, calibration: np.ndarray, scratch: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200, help="invokes per timing")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats (median)")
     parser.add_argument("--json", type=Path)

@@ -14,7 +14,6 @@ each coefficient's spread. The export's converter runs in a child process (keras
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -75,7 +74,9 @@ def convert_int8(model, path: Path, representative: np.ndarray, scratch: Path) -
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
     parser.add_argument("--data", required=True)
     parser.add_argument("--lifter", type=float, default=22.0)

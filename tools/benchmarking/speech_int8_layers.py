@@ -16,7 +16,6 @@ writes no marker, so the split is by the clip's estimated SNR).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -79,7 +78,9 @@ def tflite_tensors(path: Path, clips: np.ndarray, shapes: dict[str, tuple]) -> d
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="a keyword_spotting run folder (model.keras, bundle/)")
     parser.add_argument("--data", required=True, help="the make_keywords.py folder the run used")
     parser.add_argument("--per-class", type=int, default=12, help="test clips per class")

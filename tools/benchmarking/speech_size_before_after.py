@@ -26,7 +26,6 @@ show whether one scale per depthwise kernel costs precision there.
 
 from __future__ import annotations
 
-import argparse
 import os
 from contextlib import contextmanager
 import sys
@@ -65,7 +64,9 @@ def tensordot_front_end(enabled: bool):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--layers", action="store_true", help="per-layer int8 error, per channel vs per tensor")
     args = parser.parse_args(argv)

@@ -15,7 +15,6 @@ interleaving values round by round; medians are reported with the ratio to 1.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -81,7 +80,9 @@ def measure(task_name: str, values: list[int], rounds: int, epochs: int) -> dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=",".join(b.TASK_ORDER))
     parser.add_argument("--values", default="1,4,16,64", help="steps_per_execution values; the first is the baseline")
     parser.add_argument("--rounds", type=int, default=3)

@@ -16,7 +16,6 @@ RUN_DIR is a finished ``text_classification`` run (``model.keras`` + ``config.js
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -50,7 +49,9 @@ def _with_cell_clip(content: bytes, clip: float) -> bytes:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     args = parser.parse_args(argv)
 

@@ -12,12 +12,13 @@ the Keras runs use (seed 42): test accuracy, feature count and seconds, side by 
 
 from __future__ import annotations
 
-import argparse
 import time
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--variants", help="comma-separated row numbers (1 = the peer) to run; default all")

@@ -69,7 +69,9 @@ def _child(which: str, inputs: Path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="csv:data/packages")
     parser.add_argument("--set", nargs="*", default=NB_TEXT)
     parser.add_argument("--child", choices=("before", "after"), help=argparse.SUPPRESS)

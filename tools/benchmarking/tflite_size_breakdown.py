@@ -13,7 +13,6 @@ schema shipped in ai-edge-litert (no TensorFlow).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 
@@ -39,7 +38,9 @@ def breakdown(path: Path) -> dict[str, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", type=Path)
     args = parser.parse_args()
     rows = {path: breakdown(path) for path in args.files}

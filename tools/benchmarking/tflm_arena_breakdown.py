@@ -79,11 +79,13 @@ def live_tensors(content: bytes) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
 
     from kerasuite.runtime.tflm import TFLMModel
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from kerasuite.argparsing import OneLineArgumentParser
+
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
     parser.add_argument("--top", type=int, default=8)
     parser.add_argument("--per-operator", action="store_true", help="also list the live bytes at every operator")
