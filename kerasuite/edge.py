@@ -98,9 +98,22 @@ def check_signature(signature: Any, path: Path) -> None:
 
 
 def check_flags(args: argparse.Namespace) -> None:
+    """Flag mistakes and missing files, refused before a model is loaded or anything printed."""
     for flag, value in (("--threads", args.threads), ("--runs", args.runs), ("--top", args.top)):
         if value < 1:
             raise UserError(f"{flag} {value}: must be at least 1")
+    if args.runtime == "tflm" and args.api == "compiled":
+        raise UserError("--api compiled: a LiteRT API; --runtime tflm runs TFLM's own interpreter (drop one of them)")
+    if args.stream:
+        from kerasuite.runtime import streaming
+
+        if not args.input:
+            raise UserError("--stream: pass the recording(s) with --input LONG.wav")
+        streaming.StreamSettings(hop_seconds=args.hop, threshold=args.threshold).check()
+    for flag, paths in (("--check", [args.check] if args.check else []), ("--input", args.input or [])):
+        for path in paths:
+            if not Path(path).is_file():
+                raise UserError(f"{flag} {path}: no such file")
 
 
 def mode_of(model_path: Path, signature: dict[str, Any]) -> str | None:
@@ -316,13 +329,8 @@ def _stream(args: argparse.Namespace, model, signature: dict[str, Any], labels: 
         raise UserError(f"--stream: {args.model}: its signature.json preprocessing is not usable ({error})") from None
     if not isinstance(spec, device_spec.AudioSpec) or not labels:
         raise UserError(f"--stream: {args.model} is not a keyword-spotting bundle (needs audio preprocessing and labels)")
-    if not args.input:
-        raise UserError("--stream: pass the recording(s) with --input LONG.wav")
     settings = streaming.StreamSettings(hop_seconds=args.hop, threshold=args.threshold)
-    settings.check()
     for path in args.input:
-        if not Path(path).is_file():
-            raise UserError(f"--input {path}: no such file")
         signal = streaming.read_recording(path, spec.sample_rate)
         found = streaming.stream(model.predict, signal, spec, labels, settings)
         print(f"{path}: {len(signal) / spec.sample_rate:.2f} s, {len(found)} detection(s)")

@@ -174,3 +174,24 @@ def test_compiled_api_falls_back_to_the_interpreter_with_the_reason(tiny_run, mo
     runner = compiled.open_model(folder / "bundle" / "model_float32.tflite", "compiled")
     assert runner.details()["api"] == "ai_edge_litert.Interpreter"
     assert "not installed" in runner.details()["fallback_reason"]
+
+
+def test_flag_mistakes_are_refused_before_the_model_is_opened(tmp_path):
+    """A wrong flag or a missing file is named in one line (exit 2) with nothing printed on stdout
+    first: the model file given here does not exist, so any answer about it means the flags were
+    checked too late."""
+    wav = tmp_path / "clip.wav"
+    wav.write_bytes(b"")
+    missing_model = str(tmp_path / "absent.tflite")
+    cases = [
+        (("--input", str(wav), "--stream", "--hop", "0"), "--hop"),
+        (("--input", str(wav), "--stream", "--threshold", "2"), "--threshold"),
+        (("--stream",), "--stream"),
+        (("--runtime", "tflm", "--api", "compiled", "--input", str(wav)), "--api compiled"),
+        (("--input", str(tmp_path / "absent.wav")), "--input"),
+        (("--check", str(tmp_path / "absent.npz")), "--check"),
+    ]
+    for args, culprit in cases:
+        done = run_without_tensorflow(missing_model, *args)
+        assert_one_line_error(done, 2, culprit)
+        assert done.stdout == "", (args, done.stdout)
