@@ -59,12 +59,15 @@ def input_sizes(arrays, sampling_correction: bool = False) -> RecsysInputSizes:
 def build_topk_model(query_tower: keras.Model, candidate_embeddings, k: int, history_length: int = 0) -> keras.Model:
     """``user_index [+ history] -> {"scores", "candidate_row"}``: the query tower followed by
     brute-force top-k over a constant candidate matrix, so a device gets recommendations from one
-    invoke."""
+    invoke. With a history its items are never returned (already seen; the evaluation and the
+    query-tower path of ``kerasuite.runtime.recsys`` skip them too)."""
     num_candidates, dim = candidate_embeddings.shape
     retrieval = CandidateTopK(num_candidates, dim, k=min(k, num_candidates), name="top_k")
     retrieval.update_candidates(candidate_embeddings)
     inputs = query_inputs(history_length)
-    scores, rows = retrieval(query_tower(inputs))
+    # candidate row = item index - 1, so the padding index 0 becomes row -1: nothing excluded
+    seen_rows = inputs["history"] - 1 if history_length else None
+    scores, rows = retrieval(query_tower(inputs), exclude_rows=seen_rows)
     return keras.Model(inputs, {"scores": scores, "candidate_row": rows}, name="retrieve_top_k")
 
 

@@ -28,6 +28,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from kerasuite.errors import UserError
+
+# retrieve_topk.tflite's score for a candidate it must not return (the history's items): below any
+# real score, finite; rows at or below it are dropped here (kerasuite.models.layers.candidate_top_k).
+EXCLUDED_SCORE = -1e30
 from kerasuite.metrics.retrieval import candidate_scores
 from kerasuite.runtime.device_spec import RecsysPairSpec, RecsysQuerySpec
 from kerasuite.argparsing import OneLineArgumentParser
@@ -180,16 +184,35 @@ def recommend(bundle_dir: str | Path, user_id: str, k: int = 10, mode: str = "fl
     model_path = bundle_dir / f"model_{mode}.tflite"
     if not model_path.is_file():
         raise UserError(f"--mode {mode}: {model_path} is not in the bundle")
-    inputs = query_inputs(spec, bundle_dir, users.get(user_id, OOV_INDEX), item_ids, history)
+    inputs = query_inputs(spec, bundle_dir, user_index_of(users, user_id, spec, history), item_ids, history)
     query = _open(model_path, api, threads).run_outputs(inputs)[0]
     candidates = load_candidates(bundle_dir / spec.candidates, len(item_ids),
                                  int(query.shape[-1]))
-    row_of = {item: row for row, item in enumerate(item_ids)}
-    exclude = [row_of[i] for i in exclude_items if i in row_of]
+    exclude = excluded_rows(item_ids, exclude_items)
     if "history" in inputs:  # candidate row = item index - 1
         exclude += [int(i) - 1 for i in inputs["history"][0] if i != spec.history.padding_index]
     rows, scores = top_k(candidate_scores(query[:1].astype(np.float32), candidates)[0], k, exclude)
     return [(item_ids[r], float(s)) for r, s in zip(rows, scores)]
+
+
+def user_index_of(users: dict[str, int], user_id: str, spec: RecsysQuerySpec, history: Sequence[str] | None) -> int:
+    """The user's index; a user the bundle does not know is answered from the out-of-vocabulary
+    row, said on stderr (with a history bundle and no ``--history``, from an empty history too)."""
+    if user_id and user_id not in users:
+        empty = spec.history is not None and history is None
+        print(f"note: --user {user_id}: not in {spec.users}; answering from the unknown-user row"
+              + (" and an empty history (pass --history ITEM ... for a new user)" if empty else ""), file=sys.stderr)
+    return users.get(user_id, OOV_INDEX)
+
+
+def excluded_rows(item_ids: list[str], exclude_items: Sequence[str]) -> list[int]:
+    """Candidate rows of ``--exclude`` ids; ids not in items.txt are said on stderr in one line."""
+    row_of = {item: row for row, item in enumerate(item_ids)}
+    unknown = [item for item in exclude_items if item not in row_of]
+    if unknown:
+        print(f"warning: --exclude: {len(unknown)} unknown item id(s) ignored: {' '.join(unknown[:10])}"
+              + (" ..." if len(unknown) > 10 else ""), file=sys.stderr)
+    return [row_of[item] for item in exclude_items if item in row_of]
 
 
 def _open(path: Path, api: str, threads: int):
@@ -221,22 +244,33 @@ def query_inputs(spec: "RecsysQuerySpec | dict[str, Any]", bundle_dir: Path, use
 
 
 def recommend_with_topk_model(bundle_dir: str | Path, user_id: str, threads: int = 1,
-                              history: Sequence[str] | None = None,
-                              api: str = "interpreter") -> list[tuple[str, float]]:
-    """The same answer from ``retrieve_topk.tflite`` alone: one invoke, top-k computed in the graph."""
+                              history: Sequence[str] | None = None, api: str = "interpreter",
+                              k: int | None = None, exclude_items: Sequence[str] = ()) -> list[tuple[str, float]]:
+    """The same answer from ``retrieve_topk.tflite`` alone: one invoke, top-k computed in the graph
+    (which skips the history's items itself). The graph's k is fixed at export
+    (``model.two_tower.top_k``); ``exclude_items`` are dropped from its answer, and fewer than ``k``
+    left is said on stderr."""
     bundle_dir = Path(bundle_dir)
     spec = _query_spec(bundle_dir)
     users = index_of(load_ids(bundle_dir / spec.users))
     item_ids = load_ids(bundle_dir / spec.items)
     model = _open(bundle_dir / spec.topk_model, api, threads)
-    inputs = query_inputs(spec, bundle_dir, users.get(user_id, OOV_INDEX), item_ids, history)
+    inputs = query_inputs(spec, bundle_dir, user_index_of(users, user_id, spec, history), item_ids, history)
     # Converted without a SignatureDef, the two outputs are told apart by dtype.
     by_dtype = {np.asarray(output).dtype.kind: np.asarray(output)[0] for output in model.run_outputs(inputs)}
     rows, scores = by_dtype["i"], by_dtype["f"]
     if len(rows) and int(np.max(rows)) >= len(item_ids):
         raise UserError(f"{bundle_dir / 'items.txt'}: lists {len(item_ids)} items but the top-k model "
                         f"returned row {int(np.max(rows))}; the bundle is damaged")
-    return [(item_ids[int(r)], float(s)) for r, s in zip(rows, scores)]
+    skip = set(excluded_rows(item_ids, exclude_items))
+    answer = [(item_ids[int(r)], float(s)) for r, s in zip(rows, scores)
+              if int(r) not in skip and s > EXCLUDED_SCORE / 2]
+    wanted = len(rows) if k is None else k
+    if len(answer) < wanted:
+        print(f"note: --topk-model: {spec.topk_model} returns its top {len(rows)}"
+              + (f", {len(answer)} left after --exclude and the history" if len(answer) < len(rows) else "")
+              + f"; {min(wanted, len(answer))} shown of --k {wanted} (drop --topk-model for any k)", file=sys.stderr)
+    return answer[:wanted]
 
 
 def _query_spec(bundle_dir: Path) -> RecsysQuerySpec:
@@ -278,7 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_k(args.k)
         if args.topk_model:
-            results = recommend_with_topk_model(args.bundle, args.user, history=args.history, api=args.api)[: args.k]
+            results = recommend_with_topk_model(args.bundle, args.user, history=args.history, api=args.api, k=args.k,
+                                                exclude_items=args.exclude)
         else:
             results = recommend(args.bundle, args.user, args.k, args.mode, args.exclude, history=args.history,
                                 api=args.api)

@@ -332,7 +332,9 @@ class Retrieval(Task):
             note=("user id -> index: line number in users.txt + 1, unknown ids -> 0; "
                   f"{scoring}, row r is line r "
                   f"of items.txt; or run {TOPK_MODEL_FILE} (outputs int32 candidate rows and "
-                  "float32 scores, best first)"),
+                  "float32 scores, best first"
+                  + ("; it never returns the history's items: skip them on the embedding path too, as "
+                     "already seen" if length else "") + ")"),
             history=history)
 
     def callbacks(self, model: keras.Model, data: RetrievalTaskData, log_dir: Path, config: RunConfig) -> list:

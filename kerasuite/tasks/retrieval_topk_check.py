@@ -1,6 +1,7 @@
 """The verdict on ``retrieve_topk.tflite``, the one-invoke top-k graph a retrieval bundle ships
 beside its parity-checked query tower: run on the LiteRT Interpreter and CompiledModel for
-held-out queries, its top-k must be the Keras query tower's top-k over the same candidates.
+held-out queries, its top-k must be the Keras query tower's top-k over the same candidates (the
+history's items skipped, as the graph skips them).
 
 The file is float32 and its candidate matrix is a constant, so any disagreement beyond near-ties
 means a broken file or runtime, not quantization: the bar is a top-10 overlap of 0.99.
@@ -27,8 +28,11 @@ def check_topk_model(path: Path, queries: dict[str, np.ndarray], reference: np.n
     from kerasuite.runtime.compiled import open_model
 
     count = len(reference)
-    expected = np.argsort(-candidate_scores(np.asarray(reference, np.float64), np.asarray(candidates, np.float64)),
-                          axis=1, kind="stable")
+    scores = candidate_scores(np.asarray(reference, np.float64), np.asarray(candidates, np.float64))
+    if "history" in queries:  # the graph never returns a history item (candidate row = index - 1)
+        for i, history in enumerate(np.asarray(queries["history"])[:count]):
+            scores[i, history[history > 0] - 1] = -np.inf
+    expected = np.argsort(-scores, axis=1, kind="stable")
     runtimes: dict[str, dict[str, Any]] = {}
     for runtime, api in RUNTIME_APIS.items():
         try:

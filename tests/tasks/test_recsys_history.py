@@ -216,6 +216,11 @@ def test_device_answers_for_known_and_new_users_and_refuses_an_all_unknown_histo
     query = TFLiteModel(bundle / "model_float32.tflite").predict({"user_index": np.array([0], np.int32), "history": row})
     assert query.shape[1:-1] == ((interests,) if interests > 1 else ())
     scores = (np.load(bundle / "candidates.npy") @ query[0].reshape(-1, query.shape[-1]).T).max(axis=1)
-    expected_rows, expected_scores = device.top_k(scores, len(from_graph))
+    expected_rows, expected_scores = device.top_k(scores, len(from_graph), exclude=row[row > 0] - 1)
     assert [item for item, _ in from_graph] == [items[r] for r in expected_rows]
     np.testing.assert_allclose([s for _, s in from_graph], expected_scores, atol=1e-5)
+    assert not {items[i - 1] for i in row[0] if i} & {item for item, _ in from_graph}  # history items: seen
+    # a known user: both bundle paths give the same answer (the graph once returned seen items)
+    for user in users[:3]:
+        from_tower = device.recommend(bundle, user, k=len(from_graph))
+        assert [item for item, _ in device.recommend_with_topk_model(bundle, user)] == [item for item, _ in from_tower]

@@ -151,6 +151,24 @@ def test_device_reader_maps_ids_and_unknown_users_to_the_oov_index(tiny_run, tmp
         device.read_user(str(tmp_path / "empty.txt"), preprocessing, bundle)
 
 
+def test_device_cli_says_what_it_did_not_answer(tiny_run):
+    """Nothing silent: an unknown user, an unknown --exclude id and a --k beyond the top-k graph's
+    fixed k each get one line on stderr, and the answer is still given (exit 0)."""
+    folder, _ = tiny_run("retrieval")
+    bundle = folder / "bundle"
+    users = (bundle / "users.txt").read_text().splitlines()
+    graph_k = len(run_cli("kerasuite.runtime.recsys", str(bundle), "--user", users[0], "--topk-model", "--k", "1000")
+                  .stdout.strip().splitlines())
+    for args, said in ((("--user", "someone-new"), "--user someone-new: not in users.txt"),
+                       (("--user", users[0], "--exclude", "no-such-item"), "--exclude: 1 unknown item id(s) ignored"),
+                       (("--user", users[0], "--topk-model", "--k", str(graph_k + 5)), f"returns its top {graph_k}")):
+        done = run_cli("kerasuite.runtime.recsys", str(bundle), *args)
+        assert done.returncode == 0, done.stderr
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and said in lines[0], (args, done.stderr)
+        assert len(done.stdout.strip().splitlines()) == (graph_k if "--topk-model" in args else 10)
+
+
 def test_unknown_test_users_are_scored_with_the_oov_embedding(tmp_path):
     rows = [f"u{u},i{(u + k) % 12},{3 + k % 2},{k}" for u in range(12) for k in range(4)]
     (tmp_path / "train.csv").write_text("user_id,item_id,rating,timestamp\n" + "\n".join(rows) + "\n")

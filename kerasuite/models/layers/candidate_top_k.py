@@ -6,9 +6,10 @@ from typing import Any
 
 import keras
 import keras_rs
-from keras import layers
+from keras import layers, ops
 
 from kerasuite.models.layers.in_batch_logits import interest_scores
+from kerasuite.runtime.recsys import EXCLUDED_SCORE  # an excluded candidate's score, known to devices
 
 
 @keras.saving.register_keras_serializable(package="kerasuite")
@@ -44,6 +45,16 @@ class CandidateTopK(keras_rs.layers.BruteForceRetrieval):
         if not self.built:
             self.build()
         super().update_candidates(candidate_embeddings)
+
+    def call(self, inputs, exclude_rows=None):
+        """``exclude_rows``: int ``[batch, n]`` candidate rows never to return (a user's history:
+        already seen), -1 for none. Arithmetic, not a select: in TFLite ONE_HOT + REDUCE_MAX + MUL
+        + ADD before TOPK_V2 (no SELECT, which some runtimes lack for some types)."""
+        scores = self.compute_score(inputs, self.candidate_embeddings)
+        if exclude_rows is not None:
+            excluded = ops.max(ops.one_hot(exclude_rows, self.num_candidates), axis=1)  # 1 or 0; row -1: none
+            scores = scores + excluded * EXCLUDED_SCORE  # float32: -1e30 + a real score is -1e30
+        return ops.top_k(scores, k=self.k)
 
     def compute_score(self, query_embedding, candidate_embedding):
         # Several interests per query: a candidate's score is its best interest's.
