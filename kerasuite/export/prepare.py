@@ -230,9 +230,8 @@ def _swap(layer, conversions: list[str], lstm_graph: str):
         kind = type(layer.forward_layer if wrapped else layer).__name__
         conversions.append(f"{'Bidirectional ' if wrapped else ''}{kind} '{layer.name}' -> unrolled over "
                            f"{_sequence_length(layer)} steps (builtin ops, no state between calls"
-                           f"{'; TFLite has no fused GRU' if kind == 'GRU' else ''})")
-        unrolled = lambda rnn: type(rnn).from_config({**_float_config(rnn), "unroll": True})  # noqa: E731
-        return _rewrapped(layer, unrolled) if wrapped else unrolled(layer)
+                           f"{'; TFLite has no fused GRU; input projection once, outside the loop' if kind == 'GRU' else ''})")
+        return _rewrapped(layer, _unrolled) if wrapped else _unrolled(layer)
     if type(layer) is keras.layers.Embedding:
         conversions.append(f"Embedding '{layer.name}' -> GatherEmbedding (one GATHER; no negative-id wrap, whose "
                            "int32 SELECT_V2 TFLM lacks)")
@@ -275,6 +274,17 @@ def _float_config(layer) -> dict:
     if _computes_in_low_precision(layer):
         config["dtype"] = "float32"
     return config
+
+
+def _unrolled(rnn):
+    """A GRU or SimpleRNN unrolled over its fixed length; a GRU as ``HoistedGRU`` (its input
+    projection out of the loop: no per-step int32 biases in an int8 file)."""
+    import keras
+
+    from kerasuite.models.layers.hoisted_gru import HoistedGRU
+
+    kind = HoistedGRU if type(rnn) is keras.layers.GRU else type(rnn)
+    return kind.from_config({**_float_config(rnn), "unroll": True})
 
 
 def _swap_is_optional(layer) -> bool:
