@@ -81,7 +81,7 @@ def _build(builder, family_cfg, data: TextTaskData) -> keras.Model:
 
 
 def _build_lstm(config: RunConfig, data: TextTaskData) -> keras.Model:
-    # GRU + int8 export is refused up front (text_classification_config.check).
+    # cell=gru: the exporter unrolls each GRU as HoistedGRU (TFLite has no fused GRU op)
     return _build(build_sequence_classifier, config.model.lstm, data)
 
 
