@@ -162,10 +162,10 @@ def check_usage(args: argparse.Namespace) -> dict:
             raise UserError(f"--custom-objects {module}: not a Python module name")
         if importlib.util.find_spec(module.split(".")[0]) is None:
             raise UserError(f"--custom-objects {module}: no such module on the Python path")
-    if args.golden_examples < 1 or args.threads < 1:
-        raise UserError("--golden-examples and --threads must be at least 1")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise UserError(f"--batch-size {args.batch_size}: must be at least 1")
+    for flag, value in (("--golden-examples", args.golden_examples), ("--threads", args.threads),
+                        ("--batch-size", args.batch_size)):
+        if value is not None and value < 1:
+            raise UserError(f"{flag} {value}: must be at least 1")
     image = image_input(args, representative)
     out = Path(args.out) if args.out else Path("exports") / model_path.stem
     if out.exists() and not out.is_dir():

@@ -53,6 +53,8 @@ def test_usage_mistakes_are_one_line_before_tensorflow(tmp_path):
          "no_such_module_here"),
         (["--representative", str(paths["representative"]), "--labels", str(tmp_path / "nolabels.txt")], "nolabels.txt"),
         (["--representative", str(paths["representative"]), "--batch-size", "0"], "--batch-size"),
+        (["--representative", str(paths["representative"]), "--threads", "0"], "--threads 0"),
+        (["--representative", str(paths["representative"]), "--golden-examples", "0"], "--golden-examples 0"),
         (["--representative", str(paths["representative"]), "--tflm", "maybe"], "--tflm"),
     ]
     for extra, culprit in cases:
