@@ -13,7 +13,8 @@ each step's recurrent product has no bias, and the candidate's recurrent bias (w
 multiplies, so it cannot move) is added after the split, where the converter does not fold it into
 a per-step int32 tensor. The arithmetic is Keras' GRU, so the float outputs agree to rounding.
 
-A mask, an initial state, ``return_state`` or ``stateful`` take Keras' own unrolled loop.
+A mask, an initial state, ``return_state``, ``stateful`` or dropout in training take Keras' own
+unrolled loop.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ class HoistedGRU(keras.layers.GRU):
     """``keras.layers.GRU`` with the export graph above; same config, weights and outputs."""
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
-        if mask is not None or initial_state is not None or self.return_state or self.stateful \
+        dropout = training and (self.cell.dropout > 0 or self.cell.recurrent_dropout > 0)
+        if mask is not None or initial_state is not None or self.return_state or self.stateful or dropout \
                 or sequences.shape[1] is None:
             return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
         cell, units = self.cell, self.units
