@@ -202,9 +202,11 @@ def read_inputs(paths: Sequence[str], signature: dict[str, Any], bundle_dir: Pat
 
 def check_input_arrays(model, inputs: dict[str, np.ndarray], what: str) -> None:
     """Shapes and dtypes against the model's inputs, so a wrong array is named, not a LiteRT error."""
-    for description in model.describe()["inputs"]:
+    described = model.describe()["inputs"]
+    for description in described:
         name = description["name"]
-        key = name if name in inputs else (next(iter(inputs)) if len(inputs) == 1 else None)
+        # one array for a one-input model whatever its key; otherwise arrays go by name
+        key = name if name in inputs else (next(iter(inputs)) if len(inputs) == 1 and len(described) == 1 else None)
         if key is None:
             raise UserError(f"{what}: no array for the model input {name!r} (has {', '.join(inputs)})")
         array = inputs[key]

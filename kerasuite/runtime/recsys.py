@@ -101,11 +101,15 @@ def _rows(path: str, columns: Sequence[str]) -> list[list[str]]:
 
 
 def read_user(path: str, spec: "RecsysQuerySpec | dict[str, Any]", bundle_dir: Path) -> dict[str, np.ndarray]:
-    """A file naming one user id (``user_id`` header optional) -> ``{"user_index": [i]}``."""
+    """A file naming one user id (``user_id`` header optional) -> ``{"user_index": [i]}``, plus the
+    user's ``history`` row from the bundle's table when the query tower reads one."""
     spec = RecsysQuerySpec.coerce(spec)
     users = index_of(load_ids(Path(bundle_dir) / spec.users))
     user = _rows(path, ["user_id"])[0][0]
-    return {spec.input: np.array([users.get(user, OOV_INDEX)], np.int32)}
+    if spec.history is None:
+        return {spec.input: np.array([users.get(user, OOV_INDEX)], np.int32)}
+    item_ids = load_ids(Path(bundle_dir) / spec.items)
+    return query_inputs(spec, bundle_dir, user_index_of(users, user, spec, None, f"--input {path}"), item_ids, None)
 
 
 def read_pair(path: str, spec: "RecsysPairSpec | dict[str, Any]", bundle_dir: Path) -> dict[str, np.ndarray]:
@@ -195,13 +199,15 @@ def recommend(bundle_dir: str | Path, user_id: str, k: int = 10, mode: str = "fl
     return [(item_ids[r], float(s)) for r, s in zip(rows, scores)]
 
 
-def user_index_of(users: dict[str, int], user_id: str, spec: RecsysQuerySpec, history: Sequence[str] | None) -> int:
+def user_index_of(users: dict[str, int], user_id: str, spec: RecsysQuerySpec, history: Sequence[str] | None,
+                  what: str = "--user") -> int:
     """The user's index; a user the bundle does not know is answered from the out-of-vocabulary
     row, said on stderr (with a history bundle and no ``--history``, from an empty history too)."""
     if user_id and user_id not in users:
         empty = spec.history is not None and history is None
-        print(f"note: --user {user_id}: not in {spec.users}; answering from the unknown-user row"
-              + (" and an empty history (pass --history ITEM ... for a new user)" if empty else ""), file=sys.stderr)
+        hint = " (pass --history ITEM ... for a new user)" if what == "--user" else ""
+        print(f"note: {what}: user {user_id} is not in {spec.users}; answering from the unknown-user row"
+              + (f" and an empty history{hint}" if empty else ""), file=sys.stderr)
     return users.get(user_id, OOV_INDEX)
 
 

@@ -195,3 +195,20 @@ def test_flag_mistakes_are_refused_before_the_model_is_opened(tmp_path):
         done = run_without_tensorflow(missing_model, *args)
         assert_one_line_error(done, 2, culprit)
         assert done.stdout == "", (args, done.stdout)
+
+
+def test_a_missing_array_of_a_two_input_model_is_named_not_paired_with_the_other():
+    from kerasuite.edge import check_input_arrays
+    from kerasuite.errors import UserError
+
+    class TwoInputs:
+        def describe(self):
+            return {"inputs": [{"name": "history", "shape": [1, 6], "dtype": "int32"},
+                               {"name": "user_index", "shape": [1], "dtype": "int32"}]}
+
+    try:
+        check_input_arrays(TwoInputs(), {"user_index": np.array([3], np.int32)}, "--input u.txt")
+    except UserError as error:
+        assert "'history'" in str(error) and "has user_index" in str(error), error
+    else:
+        raise AssertionError("a missing input was not refused")

@@ -224,3 +224,26 @@ def test_device_answers_for_known_and_new_users_and_refuses_an_all_unknown_histo
     for user in users[:3]:
         from_tower = device.recommend(bundle, user, k=len(from_graph))
         assert [item for item, _ in device.recommend_with_topk_model(bundle, user)] == [item for item, _ in from_tower]
+
+
+def test_edge_runner_reads_a_known_users_history_from_the_bundle(history_run, tmp_path):
+    """``python -m kerasuite.edge model_float32.tflite --input USER.txt`` on a history bundle: the
+    reader adds the user's row of histories.npy (the query tower has two inputs); it used to pair
+    the user index with the history input and refuse with a wrong shape."""
+    from kerasuite.runtime import recsys as device
+    from kerasuite.runtime.interpreter import TFLiteModel
+
+    folder, _, interests = history_run
+    bundle = folder / "bundle"
+    users = (bundle / "users.txt").read_text().splitlines()
+    (tmp_path / "user.txt").write_text(f"user_id\n{users[1]}\n")
+    preprocessing = json.loads((bundle / "signature.json").read_text())["preprocessing"]
+    inputs = device.read_user(str(tmp_path / "user.txt"), preprocessing, bundle)
+    assert inputs["user_index"].tolist() == [2]
+    assert inputs["history"].tolist() == np.load(bundle / "histories.npy")[2:3].tolist()
+    done = run_cli("kerasuite.edge", str(bundle / "model_float32.tflite"), "--input", str(tmp_path / "user.txt"))
+    assert done.returncode == 0, done.stderr
+    expected = TFLiteModel(bundle / "model_float32.tflite").predict(inputs)[0].ravel()
+    shown = next(line for line in done.stdout.splitlines() if line.startswith(str(tmp_path / "user.txt")))
+    first = float(shown.split("[", 1)[1].split(",")[0])
+    assert abs(first - float(expected[0])) < 1e-3, (shown, expected[:3])

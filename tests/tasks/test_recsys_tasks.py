@@ -159,7 +159,7 @@ def test_device_cli_says_what_it_did_not_answer(tiny_run):
     users = (bundle / "users.txt").read_text().splitlines()
     graph_k = len(run_cli("kerasuite.runtime.recsys", str(bundle), "--user", users[0], "--topk-model", "--k", "1000")
                   .stdout.strip().splitlines())
-    for args, said in ((("--user", "someone-new"), "--user someone-new: not in users.txt"),
+    for args, said in ((("--user", "someone-new"), "--user: user someone-new is not in users.txt"),
                        (("--user", users[0], "--exclude", "no-such-item"), "--exclude: 1 unknown item id(s) ignored"),
                        (("--user", users[0], "--topk-model", "--k", str(graph_k + 5)), f"returns its top {graph_k}")):
         done = run_cli("kerasuite.runtime.recsys", str(bundle), *args)
