@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from kerasuite.errors import UserError, one_line_exit
+from kerasuite.errors import CheckFailed, UserError, one_line_exit
 from kerasuite.argparsing import OneLineArgumentParser
 
 
@@ -263,6 +263,10 @@ def _main(args: argparse.Namespace) -> int:
         model = open_model(model_path, args.api, threads=args.threads)
     try:
         return _run(args, model_path, model)
+    except RuntimeError as error:  # the runtime loaded the file and refused to run it on this input
+        first = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+        runtime = "TFLM" if args.runtime == "tflm" else f"LiteRT ({args.api})"
+        raise CheckFailed(f"{model_path.name}: {runtime} failed to run it: {first[:300]}") from None
     finally:
         if hasattr(model, "close"):
             model.close()

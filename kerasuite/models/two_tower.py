@@ -27,6 +27,7 @@ from kerasuite.models.layers.index_embedding import IndexEmbedding
 from kerasuite.models.layers.interest_pooling import InterestPooling
 from kerasuite.models.layers.masked_mean_pooling import MaskedMeanPooling
 from kerasuite.models.layers.masked_sqrt_pooling import MaskedSqrtPooling
+from kerasuite.models.layers.padding_mask import PaddingMask
 
 QUERY_TOWER = "query_tower"
 CANDIDATE_TOWER = "candidate_tower"
@@ -96,6 +97,17 @@ def candidate_inputs(sizes: RecsysInputSizes) -> dict[str, keras.KerasTensor]:
     return inputs
 
 
+def title_mean(sizes: RecsysInputSizes, dim: int, prefix: str):
+    """``title token ids -> mean of their embeddings`` over the real tokens, zeros for an empty
+    title. Keras' masked GlobalAveragePooling1D divides by the token count, so an item with no
+    title tokens (the unknown-item row 0 of every feature table, a new item on a device) got 0/0:
+    NaN from the float files, and a refused DIV by zero, crashing the invoke, in int8."""
+    embedding = layers.Embedding(sizes.title_vocabulary, dim, name=f"{prefix}_title_embedding")
+    mask = PaddingMask(name=f"{prefix}_title_mask")
+    pooling = MaskedMeanPooling(name=f"{prefix}_title_mean")
+    return lambda tokens: pooling([embedding(tokens), mask(tokens)])
+
+
 def item_feature_vector(inputs: dict, sizes: RecsysInputSizes, dim: int, prefix: str, item_embedding=None):
     """Item id embedding (``item_embedding`` when shared with the query tower) concatenated with
     the optional genre and title sub-towers."""
@@ -104,9 +116,7 @@ def item_feature_vector(inputs: dict, sizes: RecsysInputSizes, dim: int, prefix:
     if "item_genres" in inputs:
         parts.append(layers.Dense(dim, name=f"{prefix}_genre_projection")(inputs["item_genres"]))
     if "item_title" in inputs:
-        tokens = layers.Embedding(sizes.title_vocabulary, dim, mask_zero=True,
-                                  name=f"{prefix}_title_embedding")(inputs["item_title"])
-        parts.append(layers.GlobalAveragePooling1D(name=f"{prefix}_title_mean")(tokens))
+        parts.append(title_mean(sizes, dim, prefix)(inputs["item_title"]))
     return parts[0] if len(parts) == 1 else layers.Concatenate(name=f"{prefix}_item_features")(parts)
 
 
@@ -115,10 +125,7 @@ def _candidate_path(cfg: TwoTowerConfig, sizes: RecsysInputSizes, item_embedding
     weights can score the batch's candidates and the whole catalogue."""
     dim = cfg.embedding_dim
     genres = layers.Dense(dim, name="candidate_genre_projection") if sizes.num_genres else None
-    title = None
-    if sizes.title_vocabulary and sizes.title_length:
-        title = (layers.Embedding(sizes.title_vocabulary, dim, mask_zero=True, name="candidate_title_embedding"),
-                 layers.GlobalAveragePooling1D(name="candidate_title_mean"))
+    title = title_mean(sizes, dim, "candidate") if sizes.title_vocabulary and sizes.title_length else None
     concat = layers.Concatenate(name="candidate_item_features") if genres or title else None
     hidden = [layers.Dense(units, activation="relu", name=f"candidate_hidden_{position}")
               for position, units in enumerate(cfg.hidden_units)]
@@ -130,7 +137,7 @@ def _candidate_path(cfg: TwoTowerConfig, sizes: RecsysInputSizes, item_embedding
         if genres is not None:
             parts.append(genres(inputs["item_genres"]))
         if title is not None:
-            parts.append(title[1](title[0](inputs["item_title"])))
+            parts.append(title(inputs["item_title"]))
         x = concat(parts) if concat is not None else parts[0]
         for layer in hidden:
             x = layer(x)

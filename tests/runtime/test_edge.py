@@ -212,3 +212,21 @@ def test_a_missing_array_of_a_two_input_model_is_named_not_paired_with_the_other
         assert "'history'" in str(error) and "has user_index" in str(error), error
     else:
         raise AssertionError("a missing input was not refused")
+
+
+def test_a_runtime_refusing_an_input_at_invoke_is_one_line_exit_1(tmp_path):
+    """An int8 DIV by zero (calibrated on values in [1, 2]): LiteRT refuses the invoke. The runner
+    says so in one line (exit 1), not with a traceback."""
+    import keras
+
+    from kerasuite.export import tflite
+
+    values = keras.Input((3,), name="values")
+    keras.Model(values, 1.0 / values).save(tmp_path / "reciprocal.keras")
+    np.savez(tmp_path / "representative.npz",
+             input__values=np.random.default_rng(0).uniform(1, 2, (16, 3)).astype("float32"))
+    tflite.convert(tmp_path / "reciprocal.keras", "int8", tmp_path / "reciprocal.tflite",
+                   tmp_path / "representative.npz", batch_size=1)
+    np.save(tmp_path / "zeros.npy", np.zeros(3, "float32"))
+    done = run_without_tensorflow(str(tmp_path / "reciprocal.tflite"), "--input", str(tmp_path / "zeros.npy"))
+    assert_one_line_error(done, 1, "reciprocal.tflite", "failed to run it")

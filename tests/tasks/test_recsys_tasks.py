@@ -241,6 +241,17 @@ def test_ranking_reports_rmse_next_to_the_mean_baseline_and_runs_on_device(tiny_
     on_device = TFLiteModel(bundle / "model_float32.tflite").predict(inputs)
     model = load_keras_file(folder / "run" / "model.keras")
     np.testing.assert_allclose(on_device, model.predict(inputs, verbose=0), atol=1e-4)
+    # a new item: the unknown-item row (no title tokens) scores finite, in Keras and in every file
+    # (the title mean was 0/0: NaN in float, and int8's DIV refused the invoke)
+    (tmp_path / "new_item.csv").write_text(f"user_id,item_id\n{users[4]},an-item-never-seen\n")
+    inputs = device.read_pair(str(tmp_path / "new_item.csv"), preprocessing, bundle)
+    assert inputs["item_index"].tolist() == [0] and not inputs["item_title"].any()
+    assert np.isfinite(model.predict(inputs, verbose=0)).all()
+    for mode in ("float32", "int8"):
+        done = run_cli("kerasuite.edge", str(bundle / f"model_{mode}.tflite"), "--input", str(tmp_path / "new_item.csv"))
+        assert done.returncode == 0, done.stderr
+        score = next(line for line in done.stdout.splitlines() if line.startswith(str(tmp_path)))
+        assert np.isfinite(float(score.split("[", 1)[1].rstrip("]"))), score
 
 
 def test_implicit_ranking_samples_negatives_and_reports_auc():
