@@ -28,6 +28,10 @@ import sys
 import threading
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -85,14 +89,10 @@ await browser.close();
 """
 
 
-class BadInput(Exception):
-    pass
-
-
 def prepare_work(work: Path) -> None:
     """npm packages into ``work`` (once), and the page and driver beside them."""
     if not shutil.which("node") or not shutil.which("npm"):
-        raise BadInput("node and npm: not found; install Node.js (with npm) to run MediaPipe Tasks for the web")
+        raise UserError("node and npm: not found; install Node.js (with npm) to run MediaPipe Tasks for the web")
     work.mkdir(parents=True, exist_ok=True)
     installed = work / ".installed"
     if not installed.is_file() or installed.read_text() != " ".join(NPM_PACKAGES):
@@ -102,7 +102,7 @@ def prepare_work(work: Path) -> None:
                              cwd=work, capture_output=True, text=True)
         if run.returncode != 0:
             last = (run.stderr.strip().splitlines() or ["no output"])[-1]
-            raise BadInput(f"npm install {' '.join(NPM_PACKAGES)} failed in {work}: {last}")
+            raise UserError(f"npm install {' '.join(NPM_PACKAGES)} failed in {work}: {last}")
         installed.write_text(" ".join(NPM_PACKAGES))
     site = work / "site"
     site.mkdir(exist_ok=True)
@@ -173,7 +173,7 @@ def golden_texts(bundle: Path, preprocessing: dict, token_ids) -> tuple[list[str
     try:
         tokenizer = tokenizer_from_preprocessing(preprocessing, bundle)
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise BadInput(f"{bundle / 'signature.json'}: no usable text preprocessing ({error})") from None
+        raise UserError(f"{bundle / 'signature.json'}: no usable text preprocessing ({error})") from None
     texts = [" ".join(tokenizer.vocabulary[int(i)] for i in row if int(i) > 1) for row in token_ids]
     return texts, tokenizer.encode_batch(texts)
 
@@ -182,10 +182,10 @@ def read_preprocessing(bundle: Path) -> dict:
     try:
         preprocessing = json.loads((bundle / "signature.json").read_text(encoding="utf-8"))["preprocessing"]
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise BadInput(f"{bundle / 'signature.json'}: not a bundle's signature ({type(error).__name__}: "
+        raise UserError(f"{bundle / 'signature.json'}: not a bundle's signature ({type(error).__name__}: "
                        f"{str(error)[:120]})") from None
     if not isinstance(preprocessing, dict):
-        raise BadInput(f"{bundle / 'signature.json'}: preprocessing is not an object")
+        raise UserError(f"{bundle / 'signature.json'}: preprocessing is not an object")
     return preprocessing
 
 
@@ -196,12 +196,12 @@ def check_bundle(bundle: Path, modes: list[str] | None, work: Path, chromium: st
 
     golden_path = bundle / "golden.npz"
     if not golden_path.is_file():
-        raise BadInput(f"{bundle}: no golden.npz; pass an image, keyword or text classifier's bundle folder")
+        raise UserError(f"{bundle}: no golden.npz; pass an image, keyword or text classifier's bundle folder")
     try:
         with np.load(golden_path, allow_pickle=False) as archive:
             golden = {name: archive[name] for name in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise BadInput(f"{golden_path}: not a readable .npz ({type(error).__name__})") from None
+        raise UserError(f"{golden_path}: not a readable .npz ({type(error).__name__})") from None
     names = [name for name in golden if name.startswith("input__")]
     shape = golden[names[0]].shape if len(names) == 1 else ()
     if len(shape) == 4:
@@ -217,7 +217,7 @@ def check_bundle(bundle: Path, modes: list[str] | None, work: Path, chromium: st
         kind = "text"
         examples, reference_input = golden_texts(bundle, read_preprocessing(bundle), golden[names[0]])
     else:
-        raise BadInput(f"{golden_path}: not an image, keyword or word-id text classifier's golden file "
+        raise UserError(f"{golden_path}: not an image, keyword or word-id text classifier's golden file "
                        "(one [n, h, w, c] image, [n, samples] waveform or [n, length] token-id input "
                        "with vocab.txt expected)")
     rate = 0
@@ -225,12 +225,12 @@ def check_bundle(bundle: Path, modes: list[str] | None, work: Path, chromium: st
         try:
             rate = int(read_preprocessing(bundle)["sample_rate"])
         except (ValueError, KeyError, TypeError):
-            raise BadInput(f"{bundle / 'signature.json'}: no preprocessing.sample_rate for the audio input") from None
+            raise UserError(f"{bundle / 'signature.json'}: no preprocessing.sample_rate for the audio input") from None
     present = [mode for mode in WEB_MODES if (bundle / f"model_{mode}.tflite").is_file()]
     modes = modes or present
     missing = [mode for mode in modes if mode not in present]
     if missing:
-        raise BadInput(f"--modes {','.join(missing)}: no such file in {bundle} (it has {', '.join(present) or 'none'})")
+        raise UserError(f"--modes {','.join(missing)}: no such file in {bundle} (it has {', '.join(present) or 'none'})")
     references = {}  # before npm or a browser: a file LiteRT cannot load is refused first
     for mode in modes:
         reference_model = TFLiteModel(bundle / f"model_{mode}.tflite")
@@ -266,12 +266,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         if not args.chromium or not Path(args.chromium).exists():
-            raise BadInput("--chromium: no Chromium found; install it (Debian: apt-get install chromium) or pass its path")
+            raise UserError("--chromium: no Chromium found; install it (Debian: apt-get install chromium) or pass its path")
+        if not args.tolerance > 0:
+            raise UserError(f"--tolerance {args.tolerance}: must be above 0")
         if not args.bundle.is_dir():
-            raise BadInput(f"{args.bundle}: not a bundle folder")
+            raise UserError(f"{args.bundle}: not a bundle folder")
         verdicts = check_bundle(args.bundle, [m for m in args.modes.split(",") if m], args.work, args.chromium,
                                 args.tolerance)
-    except (BadInput, UserError) as error:  # UserError: a bundle file LiteRT cannot load, in one line
+    except UserError as error:  # bad flags or bundle files, a file LiteRT cannot load: one line
         print(f"error: {error}", file=sys.stderr)
         return 2
     for mode, verdict in verdicts.items():

@@ -17,6 +17,10 @@ import dataclasses
 import importlib
 from typing import Any, Callable, ClassVar
 
+# retrieve_topk.tflite's score for a candidate it must not return (the history's items): below any
+# real score and finite, so TOPK_V2 needs no special case; a device drops rows at or below it.
+EXCLUDED_SCORE = -1e30
+
 _KINDS: dict[str, type["DeviceSpec"]] = {}
 
 

@@ -28,12 +28,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from kerasuite.errors import UserError
-
-# retrieve_topk.tflite's score for a candidate it must not return (the history's items): below any
-# real score, finite; rows at or below it are dropped here (kerasuite.models.layers.candidate_top_k).
-EXCLUDED_SCORE = -1e30
 from kerasuite.metrics.retrieval import candidate_scores
-from kerasuite.runtime.device_spec import RecsysPairSpec, RecsysQuerySpec
+from kerasuite.runtime.device_spec import EXCLUDED_SCORE, RecsysPairSpec, RecsysQuerySpec
 from kerasuite.argparsing import OneLineArgumentParser
 
 OOV_INDEX = 0

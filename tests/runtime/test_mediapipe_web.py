@@ -29,6 +29,8 @@ def test_bad_input_is_one_line_and_exit_2_before_any_browser_or_npm(tmp_path, ca
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'nope'}: not a bundle folder"
     assert tool.main([str(tmp_path), "--chromium", str(tmp_path / "no-chromium")]) == 2
     assert "--chromium: no Chromium found" in capsys.readouterr().err
+    assert tool.main([str(tmp_path), "--chromium", sys.executable, "--tolerance", "-1"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --tolerance -1.0: must be above 0"
     np.savez(tmp_path / "golden.npz", input__token_ids=np.zeros((2, 8), np.int32), keras_output=np.zeros((2, 3)))
     assert tool.main([str(tmp_path), "--chromium", sys.executable, "--work", str(tmp_path / "web")]) == 2
     assert "not an image, keyword or word-id text classifier's golden file" in capsys.readouterr().err
@@ -62,12 +64,17 @@ def _assert_both_files_pass(tmp_path) -> None:
 
 
 @pytest.mark.web
-def test_the_web_image_classifier_scores_like_the_interpreter_and_the_check_can_fail(tmp_path):
+def test_the_web_image_classifier_scores_like_the_interpreter_and_the_check_can_fail(tmp_path, monkeypatch):
+    from kerasuite.runtime.interpreter import TFLiteModel
+
     run_tiny("image_classification", tmp_path, modes="float32,int8_float_io")
     _assert_both_files_pass(tmp_path)
-    # the same comparison with no tolerance left fails, exit 1
-    code, verdicts = _web_verdicts(tmp_path, "--tolerance", "-1")
+    # the same browser run against a reference off by 0.01 (100x the tolerance) fails, exit 1
+    predict = TFLiteModel.predict
+    monkeypatch.setattr(TFLiteModel, "predict", lambda self, *args, **kwargs: predict(self, *args, **kwargs) + 0.01)
+    code, verdicts = _web_verdicts(tmp_path)
     assert code == 1 and not any(verdict["passed"] for verdict in verdicts.values())
+    assert all(verdict["max_abs_diff_vs_interpreter"] >= 0.009 for verdict in verdicts.values()), verdicts
 
 
 @pytest.mark.web

@@ -9,7 +9,7 @@ import keras_rs
 from keras import layers, ops
 
 from kerasuite.models.layers.in_batch_logits import interest_scores
-from kerasuite.runtime.recsys import EXCLUDED_SCORE  # an excluded candidate's score, known to devices
+from kerasuite.runtime.device_spec import EXCLUDED_SCORE  # an excluded candidate's score, a device contract
 
 
 @keras.saving.register_keras_serializable(package="kerasuite")
