@@ -45,13 +45,16 @@ STATEFUL_OPS = ("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "
 SHAPE_ARITHMETIC_OPS = ("SHAPE", "REDUCE_PROD", "FILL", "BROADCAST_ARGS")
 SHAPE_ARITHMETIC_HINT = ("; it computes shapes for a batch unknown until run time: a file converted with a "
                          "fixed batch (--batch-size 1, export_model(batch_size=1)) has none")
-# MicroMutableOpResolver method names that do not follow CamelCase of the builtin name.
+# MicroMutableOpResolver method names that do not follow CamelCase of the builtin name (checked
+# against TFLM's header by tests/runtime/test_tflm.py: a wrong name is a firmware that fails to compile).
 RESOLVER_EXCEPTIONS = {
     "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM",
     "BATCH_MATMUL": "AddBatchMatMul",
+    "CUMSUM": "AddCumSum",
     "L2_NORMALIZATION": "AddL2Normalization",
     "L2_POOL_2D": "AddL2Pool2D",
     "LOG_SOFTMAX": "AddLogSoftmax",
+    "PADV2": "AddPadV2",
     "SELECT_V2": "AddSelectV2",
 }
 

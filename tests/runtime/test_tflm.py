@@ -2,6 +2,7 @@
 files run unchanged in TFLM, their verdicts, firmware files and refusals."""
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -15,7 +16,7 @@ from kerasuite.export.c_array import bytes_from_c_source
 from kerasuite.models.layers.gather_embedding import GatherEmbedding
 from kerasuite.models.sequence import build_sequence_classifier
 from kerasuite.runtime.interpreter import TFLiteModel
-from kerasuite.runtime.tflm import TFLMError, TFLMModel, applicability, failure_reason, needs_reset
+from kerasuite.runtime.tflm import TFLMError, TFLMModel, applicability, failure_reason, needs_reset, resolver_method
 
 LENGTH, VOCABULARY = 10, 30
 
@@ -41,6 +42,15 @@ def _check_bundle(metrics: dict, bundle) -> None:
     int8 = TFLMModel(bundle / "model_int8.tflite")
     if "LOG" in int8.ops:  # TFLM's LOG is float-only: it must be fed by a DEQUANTIZE
         assert "DEQUANTIZE" in int8.ops and "QUANTIZE" in int8.ops
+
+
+def test_firmware_header_names_tflm_resolver_methods_that_exist():
+    # The generated model_<mode>.h calls resolver.AddX() for every op; a name TFLM's
+    # MicroMutableOpResolver lacks is a firmware build error the host check cannot see.
+    table = json.loads((Path(__file__).parents[1] / "data/tflm/micro_mutable_op_resolver_methods.json").read_text())
+    wrong = {op: (resolver_method(op), method) for op, method in table["methods"].items()
+             if resolver_method(op) != method}
+    assert len(table["methods"]) > 90 and not wrong, wrong
 
 
 @pytest.mark.parametrize("task, family", [
