@@ -15,6 +15,10 @@ A ranking bundle holds the same id tables plus ``item_features.npz`` (side featu
 
 ``python -m kerasuite.runtime.recsys BUNDLE_DIR --user ID [--k 10]`` prints the top-k items;
 ``--history ITEM ...`` (most recent first) gives the history of a user the bundle does not know.
+
+What the functions notice but do not refuse (an unknown user answered from the out-of-vocabulary
+row, unknown ids skipped, a shorter answer than asked) goes to their ``say`` argument, one line
+each: stderr by default, as the command line shows it; a caller may collect or log them instead.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -33,6 +37,13 @@ from kerasuite.runtime.device_spec import EXCLUDED_SCORE, RecsysPairSpec, Recsys
 from kerasuite.argparsing import OneLineArgumentParser
 
 OOV_INDEX = 0
+
+#: Receives one line per note (see the module docstring).
+Say = Callable[[str], None]
+
+
+def say_on_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def load_ids(path: Path) -> list[str]:
@@ -96,16 +107,18 @@ def _rows(path: str, columns: Sequence[str]) -> list[list[str]]:
     return picked
 
 
-def read_user(path: str, spec: "RecsysQuerySpec | dict[str, Any]", bundle_dir: Path) -> dict[str, np.ndarray]:
+def read_user(path: str, spec: "RecsysQuerySpec | dict[str, Any]", bundle_dir: Path,
+              say: Say = say_on_stderr) -> dict[str, np.ndarray]:
     """A file naming one user id (``user_id`` header optional) -> ``{"user_index": [i]}``, plus the
     user's ``history`` row from the bundle's table when the query tower reads one."""
     spec = RecsysQuerySpec.coerce(spec)
     users = index_of(load_ids(Path(bundle_dir) / spec.users))
     user = _rows(path, ["user_id"])[0][0]
+    user_index = user_index_of(users, user, spec, None, f"--input {path}", say)
     if spec.history is None:
-        return {spec.input: np.array([users.get(user, OOV_INDEX)], np.int32)}
+        return {spec.input: np.array([user_index], np.int32)}
     item_ids = load_ids(Path(bundle_dir) / spec.items)
-    return query_inputs(spec, bundle_dir, user_index_of(users, user, spec, None, f"--input {path}"), item_ids, None)
+    return query_inputs(spec, bundle_dir, user_index, item_ids, None, say)
 
 
 def read_pair(path: str, spec: "RecsysPairSpec | dict[str, Any]", bundle_dir: Path) -> dict[str, np.ndarray]:
@@ -171,7 +184,8 @@ def history_input(spec: "RecsysQuerySpec | dict[str, Any]", bundle_dir: Path, us
 
 def recommend(bundle_dir: str | Path, user_id: str, k: int = 10, mode: str = "float32",
               exclude_items: Sequence[str] = (), threads: int = 1,
-              history: Sequence[str] | None = None, api: str = "interpreter") -> list[tuple[str, float]]:
+              history: Sequence[str] | None = None, api: str = "interpreter",
+              say: Say = say_on_stderr) -> list[tuple[str, float]]:
     """Top-k ``(item_id, score)`` for a raw user id: id table -> query tower (.tflite, on the
     LiteRT ``api``) -> numpy dot products against ``candidates.npy`` (with several interests,
     each candidate's best). ``exclude_items`` (e.g. already seen) are skipped, and so are the
@@ -184,11 +198,12 @@ def recommend(bundle_dir: str | Path, user_id: str, k: int = 10, mode: str = "fl
     model_path = bundle_dir / f"model_{mode}.tflite"
     if not model_path.is_file():
         raise UserError(f"--mode {mode}: {model_path} is not in the bundle")
-    inputs = query_inputs(spec, bundle_dir, user_index_of(users, user_id, spec, history), item_ids, history)
-    query = _open(model_path, api, threads).run_outputs(inputs)[0]
+    inputs = query_inputs(spec, bundle_dir, user_index_of(users, user_id, spec, history, say=say), item_ids, history,
+                          say)
+    query = _open(model_path, api, threads, say).run_outputs(inputs)[0]
     candidates = load_candidates(bundle_dir / spec.candidates, len(item_ids),
                                  int(query.shape[-1]))
-    exclude = excluded_rows(item_ids, exclude_items)
+    exclude = excluded_rows(item_ids, exclude_items, say)
     if "history" in inputs:  # candidate row = item index - 1
         exclude += [int(i) - 1 for i in inputs["history"][0] if i != spec.history.padding_index]
     rows, scores = top_k(candidate_scores(query[:1].astype(np.float32), candidates)[0], k, exclude)
@@ -196,42 +211,42 @@ def recommend(bundle_dir: str | Path, user_id: str, k: int = 10, mode: str = "fl
 
 
 def user_index_of(users: dict[str, int], user_id: str, spec: RecsysQuerySpec, history: Sequence[str] | None,
-                  what: str = "--user") -> int:
+                  what: str = "--user", say: Say = say_on_stderr) -> int:
     """The user's index; a user the bundle does not know is answered from the out-of-vocabulary
-    row, said on stderr (with a history bundle and no ``--history``, from an empty history too)."""
+    row, and ``say`` is told (with a history bundle and no ``--history``, from an empty history too)."""
     if user_id and user_id not in users:
         empty = spec.history is not None and history is None
         hint = " (pass --history ITEM ... for a new user)" if what == "--user" else ""
-        print(f"note: {what}: user {user_id} is not in {spec.users}; answering from the unknown-user row"
-              + (f" and an empty history{hint}" if empty else ""), file=sys.stderr)
+        say(f"note: {what}: user {user_id} is not in {spec.users}; answering from the unknown-user row"
+            + (f" and an empty history{hint}" if empty else ""))
     return users.get(user_id, OOV_INDEX)
 
 
-def excluded_rows(item_ids: list[str], exclude_items: Sequence[str]) -> list[int]:
-    """Candidate rows of ``--exclude`` ids; ids not in items.txt are said on stderr in one line."""
+def excluded_rows(item_ids: list[str], exclude_items: Sequence[str], say: Say = say_on_stderr) -> list[int]:
+    """Candidate rows of ``--exclude`` ids; ids not in items.txt are told to ``say`` in one line."""
     row_of = {item: row for row, item in enumerate(item_ids)}
     unknown = [item for item in exclude_items if item not in row_of]
     if unknown:
-        print(f"warning: --exclude: {len(unknown)} unknown item id(s) ignored: {' '.join(unknown[:10])}"
-              + (" ..." if len(unknown) > 10 else ""), file=sys.stderr)
+        say(f"warning: --exclude: {len(unknown)} unknown item id(s) ignored: {' '.join(unknown[:10])}"
+            + (" ..." if len(unknown) > 10 else ""))
     return [row_of[item] for item in exclude_items if item in row_of]
 
 
-def _open(path: Path, api: str, threads: int):
-    """The file on the asked LiteRT API; a CompiledModel that cannot load it says why on stderr
+def _open(path: Path, api: str, threads: int, say: Say = say_on_stderr):
+    """The file on the asked LiteRT API; a CompiledModel that cannot load it tells ``say`` why
     and the Interpreter answers instead (never silently)."""
     from kerasuite.runtime.compiled import open_model
 
     model = open_model(path, api, threads)
     fallback = getattr(model, "fallback", None)
     if fallback:
-        print(f"note: --api {api}: {path.name} runs on the Interpreter ({fallback})", file=sys.stderr)
+        say(f"note: --api {api}: {path.name} runs on the Interpreter ({fallback})")
     return model
 
 
 def query_inputs(spec: "RecsysQuerySpec | dict[str, Any]", bundle_dir: Path, user_index: int, item_ids: list[str],
-                 history: Sequence[str] | None) -> dict[str, np.ndarray]:
-    """The query tower's inputs; unknown ``history`` ids are reported on stderr in one line."""
+                 history: Sequence[str] | None, say: Say = say_on_stderr) -> dict[str, np.ndarray]:
+    """The query tower's inputs; unknown ``history`` ids are told to ``say`` in one line."""
     spec = RecsysQuerySpec.coerce(spec)
     inputs = {"user_index": np.array([user_index], np.int32)}
     if spec.history is None:
@@ -240,38 +255,40 @@ def query_inputs(spec: "RecsysQuerySpec | dict[str, Any]", bundle_dir: Path, use
         return inputs
     inputs["history"], unknown = history_input(spec, bundle_dir, user_index, item_ids, history)
     if unknown:
-        print(f"warning: --history: {len(unknown)} unknown item id(s) skipped: {' '.join(unknown[:10])}"
-              + (" ..." if len(unknown) > 10 else ""), file=sys.stderr)
+        say(f"warning: --history: {len(unknown)} unknown item id(s) skipped: {' '.join(unknown[:10])}"
+            + (" ..." if len(unknown) > 10 else ""))
     return inputs
 
 
 def recommend_with_topk_model(bundle_dir: str | Path, user_id: str, threads: int = 1,
                               history: Sequence[str] | None = None, api: str = "interpreter",
-                              k: int | None = None, exclude_items: Sequence[str] = ()) -> list[tuple[str, float]]:
+                              k: int | None = None, exclude_items: Sequence[str] = (),
+                              say: Say = say_on_stderr) -> list[tuple[str, float]]:
     """The same answer from ``retrieve_topk.tflite`` alone: one invoke, top-k computed in the graph
     (which skips the history's items itself). The graph's k is fixed at export
     (``model.two_tower.top_k``); ``exclude_items`` are dropped from its answer, and fewer than ``k``
-    left is said on stderr."""
+    left is told to ``say``."""
     bundle_dir = Path(bundle_dir)
     spec = _query_spec(bundle_dir)
     users = index_of(load_ids(bundle_dir / spec.users))
     item_ids = load_ids(bundle_dir / spec.items)
-    model = _open(bundle_dir / spec.topk_model, api, threads)
-    inputs = query_inputs(spec, bundle_dir, user_index_of(users, user_id, spec, history), item_ids, history)
+    model = _open(bundle_dir / spec.topk_model, api, threads, say)
+    inputs = query_inputs(spec, bundle_dir, user_index_of(users, user_id, spec, history, say=say), item_ids, history,
+                          say)
     # Converted without a SignatureDef, the two outputs are told apart by dtype.
     by_dtype = {np.asarray(output).dtype.kind: np.asarray(output)[0] for output in model.run_outputs(inputs)}
     rows, scores = by_dtype["i"], by_dtype["f"]
     if len(rows) and int(np.max(rows)) >= len(item_ids):
         raise UserError(f"{bundle_dir / 'items.txt'}: lists {len(item_ids)} items but the top-k model "
                         f"returned row {int(np.max(rows))}; the bundle is damaged")
-    skip = set(excluded_rows(item_ids, exclude_items))
+    skip = set(excluded_rows(item_ids, exclude_items, say))
     answer = [(item_ids[int(r)], float(s)) for r, s in zip(rows, scores)
               if int(r) not in skip and s > EXCLUDED_SCORE / 2]
     wanted = len(rows) if k is None else k
     if len(answer) < wanted:
-        print(f"note: --topk-model: {spec.topk_model} returns its top {len(rows)}"
-              + (f", {len(answer)} left after --exclude and the history" if len(answer) < len(rows) else "")
-              + f"; {min(wanted, len(answer))} shown of --k {wanted} (drop --topk-model for any k)", file=sys.stderr)
+        say(f"note: --topk-model: {spec.topk_model} returns its top {len(rows)}"
+            + (f", {len(answer)} left after --exclude and the history" if len(answer) < len(rows) else "")
+            + f"; {min(wanted, len(answer))} shown of --k {wanted} (drop --topk-model for any k)")
     return answer[:wanted]
 
 

@@ -144,8 +144,12 @@ def test_device_reader_maps_ids_and_unknown_users_to_the_oov_index(tiny_run, tmp
     users = (bundle / "users.txt").read_text().splitlines()
     (tmp_path / "known.txt").write_text(f"user_id\n{users[2]}\n")
     (tmp_path / "unknown.txt").write_text("someone-new\n")
-    assert device.read_user(str(tmp_path / "known.txt"), preprocessing, bundle)["user_index"].tolist() == [3]
-    assert device.read_user(str(tmp_path / "unknown.txt"), preprocessing, bundle)["user_index"].tolist() == [0]
+    notes = []
+    assert device.read_user(str(tmp_path / "known.txt"), preprocessing, bundle, notes.append)["user_index"].tolist() == [3]
+    assert not notes
+    # an unknown user is answered from the OOV row, and said (it was silent for a bundle without history)
+    assert device.read_user(str(tmp_path / "unknown.txt"), preprocessing, bundle, notes.append)["user_index"].tolist() == [0]
+    assert len(notes) == 1 and "user someone-new is not in users.txt" in notes[0], notes
     (tmp_path / "empty.txt").write_text("")
     with pytest.raises(UserError, match="empty file"):
         device.read_user(str(tmp_path / "empty.txt"), preprocessing, bundle)
@@ -167,6 +171,22 @@ def test_device_cli_says_what_it_did_not_answer(tiny_run):
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and said in lines[0], (args, done.stderr)
         assert len(done.stdout.strip().splitlines()) == (graph_k if "--topk-model" in args else 10)
+
+
+def test_device_library_hands_its_notes_to_the_caller(tiny_run, capsys):
+    """As a library the same notes reach ``say`` (one line each), not stderr: a server can log them."""
+    from kerasuite.runtime import recsys as device
+
+    folder, _ = tiny_run("retrieval")
+    bundle = folder / "bundle"
+    user = (bundle / "users.txt").read_text().splitlines()[0]
+    capsys.readouterr()
+    notes = []
+    answer = device.recommend(bundle, "someone-new", k=3, exclude_items=["no-such-item"], say=notes.append)
+    graph = device.recommend_with_topk_model(bundle, user, k=10_000, say=notes.append)
+    assert len(answer) == 3 and graph
+    assert [note.split(":")[1].strip() for note in notes] == ["--user", "--exclude", "--topk-model"], notes
+    assert capsys.readouterr().err == ""
 
 
 def test_unknown_test_users_are_scored_with_the_oov_embedding(tmp_path):
