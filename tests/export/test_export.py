@@ -194,3 +194,18 @@ def test_one_hot_targets_score_class_accuracy():
     assert generic_output_spec(logits, np.ones((40, 4))).agreement is None  # not one-hot: a regression
     sigmoids = 1 / (1 + np.exp(-logits))  # independent labels, even with one positive per row
     assert generic_output_spec(sigmoids, np.eye(4, dtype=np.float32)[classes]).metric == "label_accuracy"
+
+
+def test_the_int8_diagnosis_measures_a_spread_sample_of_the_calibration_set():
+    # Calibration keeps every example (the debugged model has the file's scales); the debugger's
+    # slow per-layer loop gets about DIAGNOSIS_EXAMPLES of them, from the whole set.
+    from kerasuite.export.convert_worker import DIAGNOSIS_EXAMPLES, evenly_spaced
+
+    singles = [[np.full((1, 2), i, np.float32)] for i in range(1000)]
+    picked = [int(batch[0][0, 0]) for batch in evenly_spaced(lambda: iter(singles), DIAGNOSIS_EXAMPLES)()]
+    assert len(picked) == DIAGNOSIS_EXAMPLES and picked[0] == 0 and picked[-1] == 999
+    assert picked == sorted(set(picked))
+    batches = [[np.full((64, 2), i, np.float32)] for i in range(20)]
+    assert [int(b[0][0, 0]) for b in evenly_spaced(lambda: iter(batches), 128)()] == [0, 19]
+    few = [[np.zeros((1, 2), np.float32)]] * 5
+    assert len(list(evenly_spaced(lambda: iter(few), 128)())) == 5
