@@ -69,10 +69,27 @@ INTEGER_MODES = ("int8", "int8_float_io")
 PIXEL_SCALE = 1.0 / 255.0  # a uint8 pixel input: float value = pixel / 255 (task preprocessing "scale")
 
 
+def calibration_batches(representative: str, names: list[str], step: int):
+    """The converter's representative dataset: a factory of ``step``-example batches, each a list
+    in argument order (a model built from concrete functions has no SignatureDef, so the
+    calibrator cannot match dict keys). The file is read once: indexing an npz file reads and
+    decompresses the whole array again, which every calibration example used to do."""
+    import numpy as np
+
+    with np.load(representative) as samples:
+        arrays = [samples[f"input__{name}"] for name in names]
+    count = len(arrays[0])
+
+    def representative_dataset():
+        for start in range(0, count - step + 1, step):
+            yield [array[start:start + step] for array in arrays]
+
+    return representative_dataset
+
+
 def build_converter(model_path: str, mode: str, representative: str | None, batch_size, allow_flex: bool,
                     integer_io: bool = True, int8_weights: str = "per_channel", uint8_inputs: tuple[str, ...] = ()):
     import keras
-    import numpy as np
     import tensorflow as tf
 
     import kerasuite.models  # noqa: F401  registers custom layers for safe loading
@@ -94,16 +111,8 @@ def build_converter(model_path: str, mode: str, representative: str | None, batc
     elif mode == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif mode in INTEGER_MODES:
-        samples = np.load(representative)
-        # Lists in argument order: a model built from concrete functions has no SignatureDef,
-        # so the calibrator cannot match dict keys.
-        names = [tensor.name for tensor in model.inputs]
-        count = len(samples[f"input__{names[0]}"])
-        step = batch_size or 1
-
-        def representative_dataset():
-            for start in range(0, count - step + 1, step):
-                yield [samples[f"input__{name}"][start:start + step] for name in names]
+        representative_dataset = calibration_batches(representative, [tensor.name for tensor in model.inputs],
+                                                     batch_size or 1)
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative_dataset
@@ -186,9 +195,9 @@ def pin_pixel_quantization(content: bytes) -> bytes:
 
 
 # The debugger's measuring loop runs Python over every layer for every example it is given, and
-# a layer ranking needs far fewer examples than calibration: a 3-epoch keyword model's 1,280
-# calibration clips took the diagnosis over ten minutes. Calibration keeps every example, so the
-# debugged model has the exported file's scales.
+# a layer ranking needs far fewer examples than calibration (a keyword model: the same worst layer
+# and top five from 128 of its 1,280 clips; tools/benchmarking/int8_diagnosis_before_after.py).
+# Calibration keeps every example, so the debugged model has the exported file's scales.
 DIAGNOSIS_EXAMPLES = 128
 
 

@@ -209,3 +209,18 @@ def test_the_int8_diagnosis_measures_a_spread_sample_of_the_calibration_set():
     assert [int(b[0][0, 0]) for b in evenly_spaced(lambda: iter(batches), 128)()] == [0, 19]
     few = [[np.zeros((1, 2), np.float32)]] * 5
     assert len(list(evenly_spaced(lambda: iter(few), 128)())) == 5
+
+
+def test_calibration_reads_the_representative_file_once(tmp_path, monkeypatch):
+    # Indexing an npz file reads and decompresses the whole array; the calibration generator did
+    # that for every example (1,280 x an 82 MB keyword clip array per int8 conversion).
+    from kerasuite.export.convert_worker import calibration_batches
+
+    np.savez(tmp_path / "rep.npz", input__a=np.arange(10, dtype=np.float32)[:, None],
+             input__b=np.arange(10, 20, dtype=np.int32)[:, None])
+    reads = []
+    original = np.lib.npyio.NpzFile.__getitem__
+    monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__", lambda self, key: reads.append(key) or original(self, key))
+    batches = list(calibration_batches(str(tmp_path / "rep.npz"), ["b", "a"], 3)())
+    assert sorted(reads) == ["input__a", "input__b"]
+    assert len(batches) == 3 and [b.ravel().tolist() for b in batches[1]] == [[13, 14, 15], [3.0, 4.0, 5.0]]
