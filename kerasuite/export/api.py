@@ -161,6 +161,7 @@ def export_model(
     options: ExportConfig | None = None,
     info: BundleInfo | None = None,
     batch_size: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ExportReport:
     """Convert ``model`` to every mode, prove each file against Keras, write the bundle at ``out``.
 
@@ -174,6 +175,7 @@ def export_model(
     model whose outputs are the reference (default ``model``).
     Raises ``UserError`` for input that cannot be exported; a failed parity check is not an
     exception: it is in the report (``report.passed``) and in every file of the bundle.
+    ``progress`` is told each long step as it starts (conversion, each mode's check, a diagnosis).
     """
     from kerasuite.export import firmware, parity, prepare, shared_scales, tflite
     from kerasuite.export.prepare import prepare_for_export
@@ -182,6 +184,7 @@ def export_model(
 
     options = options or ExportConfig()
     info = info or BundleInfo()
+    say = progress or (lambda message: None)
     try:
         device = info.device
     except (TypeError, ValueError) as error:
@@ -239,6 +242,7 @@ def export_model(
         save_arrays(representative_path, "input", calibration)
         converted = {mode: staging / f"model_{mode}.tflite" for mode in modes}
         crashes: dict[str, str] = {}  # a converter crash in one mode must not hide the others' verdicts
+        say(f"converting to {', '.join(modes)}")
         try:
             sizes = tflite.convert_modes(
                 model_path, converted, representative_path, batch_size=batch, allow_flex=options.allow_flex,
@@ -265,12 +269,17 @@ def export_model(
         exports: dict[str, dict[str, Any]] = {}
         described: dict[str, dict[str, Any]] = {}
         reference_outputs: dict[str, np.ndarray] = {}
+
+        def diagnose_int8(mode: str) -> dict:
+            say(f"{mode} failed parity: measuring each layer's int8 error (QuantizationDebugger)")
+            return tflite.diagnose_int8(model_path, representative_path, batch, tuple(options.custom_layer_modules),
+                                        int8_weights=options.int8_weights)
+
         for mode in modes:
+            say(f"checking {mode} against Keras on {len(keras_outputs):,} examples")
             exports[mode], described[mode], reference_outputs[mode] = _judge_mode(
                 mode, converted[mode], sizes[mode], spec, check_inputs, keras_outputs, per_mode[mode], options,
-                lambda: tflite.diagnose_int8(model_path, representative_path, batch,
-                                             tuple(options.custom_layer_modules),
-                                             int8_weights=options.int8_weights),
+                functools.partial(diagnose_int8, mode),
                 staging, info.task, device.kind if device is not None else None,
                 concatenation_notes,
             )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ def representative_arrays(task: Task, data: TaskData, config: cfg.RunConfig) -> 
 
 def export_bundle(
     task: Task, model, data: TaskData, config: cfg.RunConfig, bundle_dir: Path, run_dir: Path,
-    keras_eval: dict[str, float] | None = None,
+    keras_eval: dict[str, float] | None = None, progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Convert, check and describe each mode; returns the export report (its ``exports`` is
     ``metrics.json``'s ``exports`` block)."""
@@ -51,6 +52,6 @@ def export_bundle(
         shipped, representative=representative, out=bundle_dir,
         heldout={**heldout.inputs, "target": heldout.targets}, labels=data.labels,
         output_spec=task.output_spec(data, heldout), options=config.export, info=info,
-        batch_size=task.export_batch(data),
+        batch_size=task.export_batch(data), progress=progress,
     )
     return report

@@ -222,11 +222,10 @@ def run(args: argparse.Namespace) -> int:
                       preprocessing=preprocessing or {},
                       limits=["exported by python -m kerasuite.export from a user's model: kerasuite did not "
                               "train it and knows nothing of its data beyond the arrays given"])
-    print(f"converting {', '.join(checked['modes'])} in a child process and checking parity", flush=True)
     try:
         report = export_model(model, representative=checked["representative"], heldout=checked["heldout"],
                               out=checked["out"], labels=checked["labels"], options=options, info=info,
-                              batch_size=args.batch_size)
+                              batch_size=args.batch_size, progress=lambda step: print(step, flush=True))
     except UserError as error:
         message = str(error)
         for flag, key in (("--representative", "representative:"), ("--heldout", "heldout:")):

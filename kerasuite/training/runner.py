@@ -304,8 +304,8 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
     if config.export.modes:
         from kerasuite.export.bundle import export_bundle
 
-        progress(f"exporting {', '.join(config.export.modes)} to {bundle_dir} (conversion and parity take a while)")
-        exported = export_bundle(task, model, data, config, bundle_dir, run_dir, report["eval"])
+        progress(f"exporting to {bundle_dir}")
+        exported = export_bundle(task, model, data, config, bundle_dir, run_dir, report["eval"], progress=progress)
         report["exports"] = exported.exports
         if exported.unconverted:  # modes the converter crashed on: no file, the others still judged
             report["unconverted_modes"] = exported.unconverted

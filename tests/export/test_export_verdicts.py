@@ -52,13 +52,29 @@ def bundle(tmp_path_factory):
     saved = dict(runtimes.RUNTIMES)
     runtimes.RUNTIMES.clear()
     runtimes.RUNTIMES.update(registry)
+    steps = []
     try:
         report = export_model(model, representative={"features": values}, heldout={"features": values, "target": targets},
-                              modes=("float32", "float16", "int8"), tolerances=tolerances, out=folder / "bundle")
+                              modes=("float32", "float16", "int8"), tolerances=tolerances, out=folder / "bundle",
+                              progress=steps.append)
     finally:
         runtimes.RUNTIMES.clear()
         runtimes.RUNTIMES.update(saved)
+    report.progress_steps = steps
     return report, folder / "bundle", targets
+
+
+def test_each_long_step_is_announced_as_it_starts(bundle):
+    # Minutes can pass between the export's start and its verdict (conversion, three runtimes, a
+    # per-layer diagnosis): each step is said when it starts, so a slow one is not a silent one.
+    report, _, _ = bundle
+    assert report.progress_steps == [
+        "converting to float32, float16, int8",
+        "checking float32 against Keras on 80 examples",
+        "checking float16 against Keras on 80 examples",
+        "checking int8 against Keras on 80 examples",
+        "int8 failed parity: measuring each layer's int8 error (QuantizationDebugger)",
+    ], report.progress_steps
 
 
 def test_failed_modes_are_kept_apart_and_marked_failed(bundle):
