@@ -60,25 +60,24 @@ def bundle(tmp_path_factory):
     finally:
         runtimes.RUNTIMES.clear()
         runtimes.RUNTIMES.update(saved)
-    report.progress_steps = steps
-    return report, folder / "bundle", targets
+    return report, folder / "bundle", targets, steps
 
 
 def test_each_long_step_is_announced_as_it_starts(bundle):
     # Minutes can pass between the export's start and its verdict (conversion, three runtimes, a
     # per-layer diagnosis): each step is said when it starts, so a slow one is not a silent one.
-    report, _, _ = bundle
-    assert report.progress_steps == [
+    *_, steps = bundle
+    assert steps == [
         "converting to float32, float16, int8",
         "checking float32 against Keras on 80 examples",
         "checking float16 against Keras on 80 examples",
         "checking int8 against Keras on 80 examples",
         "int8 failed parity: measuring each layer's int8 error (QuantizationDebugger)",
-    ], report.progress_steps
+    ], steps
 
 
 def test_failed_modes_are_kept_apart_and_marked_failed(bundle):
-    report, out, _ = bundle
+    report, out, _, _ = bundle
     assert report.failed_modes == ["float16", "int8"] and not report.passed
     assert (out / "model_float32.tflite").is_file()
     assert not (out / "model_int8.tflite").exists() and not (out / "model_float16.tflite").exists()
@@ -94,7 +93,7 @@ def test_failed_modes_are_kept_apart_and_marked_failed(bundle):
 
 
 def test_every_runtime_has_a_verdict_and_any_failure_fails_the_mode(bundle):
-    _, out, _ = bundle
+    _, out, _, _ = bundle
     parity = json.loads((out / "parity.json").read_text())
     float32, float16 = parity["float32"]["runtimes"], parity["float16"]["runtimes"]
     assert float32["litert_interpreter"]["status"] == "passed" and parity["float32"]["passed"]
@@ -111,7 +110,7 @@ def test_every_runtime_has_a_verdict_and_any_failure_fails_the_mode(bundle):
 def test_device_check_of_a_failed_file_exits_1_naming_the_verdict(bundle):
     from helpers import run_cli
 
-    _, out, _ = bundle
+    _, out, _, _ = bundle
     done = run_cli("kerasuite.edge", str(out / "failed" / "model_int8.tflite"), "--check", str(out / "golden.npz"),
                    "--runs", "2")
     assert done.returncode == 1, done.stdout + done.stderr
@@ -126,7 +125,7 @@ def test_device_check_of_a_failed_file_exits_1_naming_the_verdict(bundle):
 
 
 def test_golden_examples_cover_every_class(bundle):
-    _, out, targets = bundle
+    _, out, targets, _ = bundle
     golden = np.load(out / "golden.npz")
     assert (targets[:8] == 0).all()  # the first examples are all one class
     assert set(golden["target"].tolist()) == {0, 1, 2, 3}
@@ -134,7 +133,7 @@ def test_golden_examples_cover_every_class(bundle):
 
 
 def test_bundle_is_readable_by_others_and_records_provenance(bundle):
-    _, out, _ = bundle
+    _, out, _, _ = bundle
     umask = os.umask(0o022)
     os.umask(umask)
     assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask
