@@ -194,3 +194,17 @@ def test_pipeline_rates_count_every_example_and_batch_of_a_pass():
         _positive(rates[key], key)
     consume = tool._consumer()
     assert int(consume(iter(make().repeat()), tf.constant(26, tf.int64))) == 200  # whole passes are counted
+
+
+def test_tflm_benchmark_tables_keep_a_failed_file_and_skip_empty_tables():
+    spec = importlib.util.spec_from_file_location("kerasuite_benchmark_tflm", REPO / "tools" / "benchmark_tflm.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    row = {"data": "d", "epochs": 1, "keras_accuracy": 0.9, "int8_tflm_accuracy": 0.8, "tflm_status": "failed",
+           "tflm_reason": "agreement 0.9 < 0.98", "flash_bytes": 79139, "arena_bytes": 436256,
+           "tflm_latency_ms": {"p50": 16.34}, "network_only": {"flash_bytes": 43472, "arena_bytes": 25216}}
+    tables = tool.results_tables({"models": {tool.MODEL_ROWS[-1][0]: row}, "kws_sizes": {}})
+    assert set(tables) == {"models", "kws_default_split"}  # --rows models writes no empty sizes table
+    assert tables["models"]["rows"][0][5] == "failed (agreement 0.9 < 0.98)" and tables["models"]["rows"][0][-1] == 16.3
+    assert tables["kws_default_split"]["rows"] == [["with the MFCC front end (the bundle file)", 79139, 436256],
+                                                   ["network only (MFCC map in)", 43472, 25216]]

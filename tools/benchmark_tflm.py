@@ -193,7 +193,9 @@ def results_tables(results: dict) -> dict[str, dict]:
         network = row.get("network_only") or {}
         sizes["rows"].append([size, row["params"], row["int8_tflm_accuracy"], row["flash_bytes"], row["arena_bytes"],
                               network.get("flash_bytes"), network.get("arena_bytes")])
-    tables = {"models": models, "kws_sizes": sizes}
+    tables = {"models": models}
+    if sizes["rows"]:  # --rows sizes
+        tables["kws_sizes"] = sizes
     default = results["models"].get(MODEL_ROWS[-1][0], {})
     network = default.get("network_only") or {}
     if "flash_bytes" in default and network:  # the default keyword model with and without its front end

@@ -76,6 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="its folder data set (train/ class folders)")
     parser.add_argument("--calibration", type=int, default=1280, help="training clips (the export's default count)")
     args = parser.parse_args(argv)
+    if not (Path(args.before_tree) / "kerasuite" / "export" / "convert_worker.py").is_file():
+        parser.error(f"--before-tree {args.before_tree}: not a kerasuite checkout (no kerasuite/export/convert_worker.py)")
+    if not Path(args.model).is_file():
+        parser.error(f"--model {args.model}: no such file")
+    if not any((Path(args.data) / "train").glob("*/*.wav")):
+        parser.error(f"--data {args.data}: no train/<class>/*.wav clips")
+    if args.calibration < 1:
+        parser.error(f"--calibration {args.calibration}: must be at least 1")
 
     after_tree = Path(__file__).resolve().parents[2]
     with tempfile.TemporaryDirectory() as scratch:
