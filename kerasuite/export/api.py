@@ -59,6 +59,8 @@ class BundleInfo:
     # files a device needs besides the .tflite; returns the verdict of each extra file it checked
     # ({file name: {"passed": bool, "failures": [...], ...}}, in signature.json's "extra_files") or None
     write_extras: Callable[[Path], dict[str, dict[str, Any]] | None] | None = None
+    # what ``progress`` is told before write_extras runs, when that is a long step (None: nothing)
+    extras_step: str | None = None
     vocabulary: list[str] | None = None  # text models: the token list, for the tokenizer in the metadata
     # (a TextSpec's own ``tokens`` win)
 
@@ -323,6 +325,8 @@ def export_model(
                     keras_output=keras_outputs[picked], target=None if targets is None else targets[picked])
         if labels:
             write_text_atomic(staging / "labels.txt", "\n".join(labels) + "\n")
+        if info.write_extras is not None and info.extras_step:
+            say(info.extras_step)
         extra_files = (info.write_extras(staging) or {}) if info.write_extras is not None else {}
         for name, verdict in extra_files.items():  # a failed extra file never looks shippable either
             if not verdict["passed"] and (staging / name).is_file():

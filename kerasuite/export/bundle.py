@@ -47,6 +47,7 @@ def export_bundle(
         limits=[f"trained {config.train.epochs} epochs on {data.num_train_examples} examples; "
                 "accuracy outside this data is unmeasured"],
         write_extras=lambda folder: task.write_bundle_extras(data, folder),
+        extras_step=task.bundle_extras_step(data),
     )
     report = export_model(
         shipped, representative=representative, out=bundle_dir,

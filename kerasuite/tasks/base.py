@@ -175,6 +175,11 @@ class Task(abc.ABC):
         file it checked (``{file: {"passed", "failures", "summary", ...}}``; signature.json's
         ``extra_files``, metrics.json's ``extra_files``, and a failed one fails the run), or None."""
 
+    def bundle_extras_step(self, data: TaskData) -> str | None:
+        """What the export says as :meth:`write_bundle_extras` starts, when it converts or checks a
+        model file of its own (a step that takes seconds); None when it only writes tables."""
+        return None
+
     def check_bundle_extras(self, data: TaskData, bundle_dir: Path) -> "dict[str, dict] | None":
         """The verdicts :meth:`write_bundle_extras` returns, for the extra model files already in
         ``bundle_dir`` (``python -m kerasuite.parity`` re-runs them); None when there are none."""

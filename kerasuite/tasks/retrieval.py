@@ -295,6 +295,11 @@ class Retrieval(Task):
             tflite.convert(path, "float32", Path(bundle_dir) / TOPK_MODEL_FILE, batch_size=1)
         return self.check_bundle_extras(data, bundle_dir)
 
+    def bundle_extras_step(self, data: RetrievalTaskData) -> str:
+        users = min(TOPK_CHECK_QUERIES, len(data.test_split.users))
+        return (f"converting {TOPK_MODEL_FILE} (query tower + top-k) and checking its top-10 against Keras "
+                f"on {users} users")
+
     def check_bundle_extras(self, data: RetrievalTaskData, bundle_dir: Path) -> dict[str, dict] | None:
         from kerasuite.export.api import FAILED_DIR
 

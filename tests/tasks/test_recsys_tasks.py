@@ -379,6 +379,9 @@ def test_a_failed_topk_graph_check_fails_the_run_with_one_line(tmp_path, monkeyp
     captured = capsys.readouterr()
     assert code == 1
     assert "retrieve_topk.tflite: top-10 of 8" in captured.out and "FAILED (do not ship)" in captured.out
+    # the graph's conversion and check are said as they start, not left silent
+    step = "[kerasuite] converting retrieve_topk.tflite (query tower + top-k) and checking its top-10 against Keras on"
+    assert step in captured.out and captured.out.index(step) < captured.out.index("retrieve_topk.tflite: top-10 of 8")
     last = captured.err.strip().splitlines()[-1]
     assert "retrieve_topk.tflite failed its check (litert_compiled: top-10 overlap 0.200 < 0.99)" in last
     assert "Traceback" not in captured.err
