@@ -208,3 +208,24 @@ def test_tflm_benchmark_tables_keep_a_failed_file_and_skip_empty_tables():
     assert tables["models"]["rows"][0][5] == "failed (agreement 0.9 < 0.98)" and tables["models"]["rows"][0][-1] == 16.3
     assert tables["kws_default_split"]["rows"] == [["with the MFCC front end (the bundle file)", 79139, 436256],
                                                    ["network only (MFCC map in)", 43472, 25216]]
+
+
+def test_edge_benchmark_measures_a_failed_file_where_it_was_moved_and_labels_it(tmp_path):
+    """A file that failed parity sits in failed/; the latency table measures it there and says so
+    (it listed only the bundle's passing files before)."""
+    spec = importlib.util.spec_from_file_location("kerasuite_benchmark_edge", REPO / "tools" / "benchmark_edge.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    run, bundle = tmp_path / "run", tmp_path / "bundle"
+    (bundle / "failed").mkdir(parents=True)
+    run.mkdir()
+    (bundle / "model_float32.tflite").write_bytes(b"f")
+    (bundle / "failed" / "model_int8.tflite").write_bytes(b"i")
+    (run / "metrics.json").write_text(json.dumps({"exports": {
+        "float32": {"file": "model_float32.tflite", "verdict": "passed"},
+        "int8": {"file": "failed/model_int8.tflite", "verdict": "failed"}}}))
+    found = tool.exported_files(run, bundle)
+    assert found == {"float32": (bundle / "model_float32.tflite", "passed"),
+                     "int8": (bundle / "failed" / "model_int8.tflite", "failed")}
+    (run / "metrics.json").unlink()  # an older run without the block: the bundle's files, verdict unknown
+    assert tool.exported_files(run, bundle) == {"float32": (bundle / "model_float32.tflite", "unknown")}

@@ -35,6 +35,22 @@ def keras_latency_ms(model, example: dict[str, np.ndarray], runs: int, compiled:
     return {"p50": float(np.percentile(timings, 50)), "p90": float(np.percentile(timings, 90))}
 
 
+def exported_files(run_dir: Path, bundle: Path) -> dict[str, tuple[Path, str]]:
+    """mode -> (its file, its parity verdict), as metrics.json's ``exports`` records them: a file
+    that failed parity sits in ``failed/`` and is measured there, labelled as failed (a latency
+    table of only the passing files hid the failed mode's row). Without that block (an older run),
+    the bundle's ``model_*.tflite`` with their verdict unknown."""
+    metrics_path = run_dir / "metrics.json"
+    exports = json.loads(metrics_path.read_text()).get("exports", {}) if metrics_path.is_file() else {}
+    found = {}
+    for mode, block in exports.items():
+        if isinstance(block, dict) and block.get("file") and (bundle / block["file"]).is_file():
+            found[mode] = (bundle / block["file"], str(block.get("verdict", "unknown")))
+    if not found:
+        found = {path.stem.removeprefix("model_"): (path, "unknown") for path in sorted(bundle.glob("model_*.tflite"))}
+    return found
+
+
 def main() -> None:
     from kerasuite.argparsing import OneLineArgumentParser
 
@@ -68,20 +84,20 @@ def main() -> None:
         "keras tf.fn": {"threads": "tf default", "size_bytes": keras_size,
                         "latency_ms": keras_latency_ms(model, example, args.runs, compiled=True)},
     }
-    for path in sorted(bundle.glob("model_*.tflite")):
-        mode = path.stem.removeprefix("model_")
+    for mode, (path, verdict) in exported_files(args.run_dir, bundle).items():
         for threads in (1, 2):
             runner = TFLiteModel(path, threads=threads)
-            rows[f"{mode}/{threads}t"] = {"threads": threads, "size_bytes": path.stat().st_size,
+            rows[f"{mode}/{threads}t"] = {"threads": threads, "size_bytes": path.stat().st_size, "parity": verdict,
                                           "latency_ms": runner.latency_ms(example, runs=args.runs)}
     float32 = rows.get("float32/1t")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; run: {args.run_dir}")
-    print(f"{'model':<14} {'threads':>9} {'size':>10} {'p50 ms':>9} {'p90 ms':>9} {'p50 vs f32':>11} {'size vs f32':>12}")
+    print(f"{'model':<14} {'threads':>9} {'size':>10} {'p50 ms':>9} {'p90 ms':>9} {'p50 vs f32':>11} {'size vs f32':>12}"
+          f"  parity")
     for name, row in rows.items():
         ratio_latency = row["latency_ms"]["p50"] / float32["latency_ms"]["p50"] if float32 else float("nan")
         ratio_size = row["size_bytes"] / float32["size_bytes"] if float32 else float("nan")
         print(f"{name:<14} {str(row['threads']):>9} {row['size_bytes']:>10,} {row['latency_ms']['p50']:>9.3f} "
-              f"{row['latency_ms']['p90']:>9.3f} {ratio_latency:>10.2f}x {ratio_size:>11.2f}x")
+              f"{row['latency_ms']['p90']:>9.3f} {ratio_latency:>10.2f}x {ratio_size:>11.2f}x  {row.get('parity', '-')}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 
