@@ -125,6 +125,9 @@ class TrainConfig:
     lr_schedule: str = setting("constant", choices=LR_SCHEDULES)  # cosine decays to 0 over the planned steps
     optimizer: str = setting("adam", choices=OPTIMIZERS)
     weight_decay: float = setting(0.0, min=0.0)
+    # Exponential moving average of the weights (Keras' use_ema), swapped in when training ends;
+    # 0 = off. 0.99 averages over about the last 100 steps.
+    ema_momentum: float = setting(0.0, min=0.0, max=0.9999)
     strategy: str = setting("auto", choices=STRATEGIES)
     # Split the CPU into N logical devices so MirroredStrategy can be run without GPUs (tests,
     # debugging); 0 = off. Must be set before TensorFlow starts, i.e. once per process.
@@ -145,6 +148,14 @@ class TrainConfig:
     # training mean) on the held-out split; false accepts such a run (e.g. smoke tests).
     check_baseline: bool = True
     verbose: int = setting(1, min=0, max=2)  # 0 silent, 1 progress bar, 2 one line per epoch
+
+    def validate(self, prefix: str) -> None:
+        if self.ema_momentum and self.early_stopping_patience and self.restore_best_weights:
+            # Keras swaps the average in when fit ends, then early stopping puts back the best
+            # epoch's raw weights: the run would ship neither what it validated nor the average.
+            raise ConfigError(f"{prefix}ema_momentum={self.ema_momentum:g} with {prefix}early_stopping_patience="
+                              f"{self.early_stopping_patience}: early stopping would restore raw weights, not their "
+                              f"average; set {prefix}restore_best_weights=false or one of the two to 0")
 
 
 @dataclass

@@ -77,6 +77,9 @@ def test_family_presets_follow_the_family_a_named_preset_picks():
         ({}, {"train.strategy": "tpu"}, "tpu"),
         ({}, {"train.steps_per_execution": "0"}, "train.steps_per_execution"),
         ({}, {"train": "3"}, "train"),
+        ({}, {"train.ema_momentum": "1"}, "train.ema_momentum"),
+        # the best epoch's raw weights would replace the average the run validated
+        ({}, {"train.ema_momentum": "0.99", "train.early_stopping_patience": "2"}, "train.restore_best_weights=false"),
     ],
 )
 def test_bad_keys_and_types_are_one_line_errors(file_values, sets, message):

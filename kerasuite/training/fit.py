@@ -296,6 +296,8 @@ class Callbacks:
             RunTensorBoard(str(log_dir), write_graph=True, update_freq="epoch"),
             hparams_api.KerasCallback(str(log_dir / "validation"), logged_hparams(config), trial_id=run_dir.name),
         ]
+        if config.train.ema_momentum:  # validation measures the averaged weights, which are what ships
+            self.all.append(keras.callbacks.SwapEMAWeights())
         if config.train.early_stopping_patience > 0:
             metric = config.train.early_stopping_metric
             self.early_stopping = EarlyStoppingOnMetric(

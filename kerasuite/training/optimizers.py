@@ -29,10 +29,11 @@ def planned_steps(cfg: TrainConfig, num_train_examples: int) -> int:
 
 def make_optimizer(cfg: TrainConfig, total_steps: int | None = None) -> keras.optimizers.Optimizer:
     rate = learning_rate(cfg, total_steps)
+    ema = {"use_ema": True, "ema_momentum": cfg.ema_momentum} if cfg.ema_momentum else {}
     if cfg.optimizer == "adam":
-        return keras.optimizers.Adam(rate)
+        return keras.optimizers.Adam(rate, **ema)
     if cfg.optimizer == "adamw":
-        return keras.optimizers.AdamW(rate, weight_decay=cfg.weight_decay or 1e-4)
+        return keras.optimizers.AdamW(rate, weight_decay=cfg.weight_decay or 1e-4, **ema)
     if cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(rate, momentum=0.9)
+        return keras.optimizers.SGD(rate, momentum=0.9, **ema)
     raise UserError(f"train.optimizer: unknown optimizer {cfg.optimizer!r}; choose adam, adamw or sgd")

@@ -24,8 +24,9 @@ RANDOM = {  # every source of randomness in a tiny image run left on
 WEIGHT_TOLERANCE = 1e-5
 
 
-def _args(run_dir):
-    return ["--run-dir", str(run_dir), "--export", "none", "--set", *[f"{k}={v}" for k, v in RANDOM.items()]]
+def _args(run_dir, **extra):
+    sets = {**RANDOM, **extra}
+    return ["--run-dir", str(run_dir), "--export", "none", "--set", *[f"{k}={v}" for k, v in sets.items()]]
 
 
 def _weights(run_dir):
@@ -33,7 +34,9 @@ def _weights(run_dir):
     return [np.asarray(w) for w in model.get_weights()]
 
 
-def test_killed_and_resumed_run_matches_the_uninterrupted_one(tmp_path, capsys):
+# with a moving average of the weights, the average itself is optimizer state the backup must hold
+@pytest.mark.parametrize("extra", [{}, {"train.ema_momentum": "0.9"}], ids=["plain", "weight_average"])
+def test_killed_and_resumed_run_matches_the_uninterrupted_one(tmp_path, capsys, extra):
     import os
     import subprocess
     import sys
@@ -41,9 +44,9 @@ def test_killed_and_resumed_run_matches_the_uninterrupted_one(tmp_path, capsys):
     from helpers import REPO
 
     straight = tmp_path / "straight"
-    assert run_main(capsys, *_args(straight)).returncode == 0
+    assert run_main(capsys, *_args(straight, **extra)).returncode == 0
     resumed = tmp_path / "resumed"
-    process = subprocess.Popen([sys.executable, "-m", "kerasuite.train", *_args(resumed)], cwd=str(REPO),
+    process = subprocess.Popen([sys.executable, "-m", "kerasuite.train", *_args(resumed, **extra)], cwd=str(REPO),
                                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO)),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_backup(process, resumed, 1)
@@ -52,8 +55,19 @@ def test_killed_and_resumed_run_matches_the_uninterrupted_one(tmp_path, capsys):
     kept = json.loads((resumed / "backup" / "training_metadata.json").read_text())["epoch"]
     if kept >= EPOCHS:
         pytest.fail("the run finished before it could be killed; make it longer")
-    done = run_main(capsys, *_args(resumed))
+    done = run_main(capsys, *_args(resumed, **extra))
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((resumed / "metrics.json").read_text())["train"]["resumed_from_epoch"] == kept >= 1
     diffs = [float(np.max(np.abs(a - b))) for a, b in zip(_weights(straight), _weights(resumed))]
     assert max(diffs) <= WEIGHT_TOLERANCE, f"resumed weights differ by up to {max(diffs):.3g}"
+
+
+def test_a_weight_average_is_what_the_run_saves(tmp_path, capsys):
+    """train.ema_momentum trains the same steps but saves the average of the weights: the saved
+    model differs from the plain run's, and the run's config records the setting."""
+    plain, averaged = tmp_path / "plain", tmp_path / "averaged"
+    assert run_main(capsys, *_args(plain)).returncode == 0
+    assert run_main(capsys, *_args(averaged, **{"train.ema_momentum": "0.9"})).returncode == 0
+    diffs = [float(np.max(np.abs(a - b))) for a, b in zip(_weights(plain), _weights(averaged))]
+    assert max(diffs) > 1e-3, "the averaged run saved the plain run's weights"
+    assert json.loads((averaged / "config.json").read_text())["train"]["ema_momentum"] == 0.9
