@@ -27,7 +27,7 @@ from kerasuite.models.ranking import build_ranking_dcn, build_ranking_mlp
 from kerasuite.models.two_tower import RecsysInputSizes, input_sizes
 from kerasuite.runtime.device_spec import RecsysPairSpec
 from kerasuite.tasks.base import Heldout, Objective, Task, TaskData, steps_per_execution
-from kerasuite.training.optimizers import make_optimizer
+from kerasuite.training.optimizers import make_optimizer, planned_steps
 
 ITEM_FEATURES_FILE = "item_features.npz"
 
@@ -118,7 +118,8 @@ class Ranking(Task):
             loss, metric = keras.losses.BinaryCrossentropy(), keras.metrics.AUC(name="auc")
         else:
             loss, metric = keras.losses.MeanSquaredError(), keras.metrics.RootMeanSquaredError(name="rmse")
-        model.compile(optimizer=make_optimizer(config.train), loss=loss, metrics=[metric],
+        model.compile(optimizer=make_optimizer(config.train, planned_steps(config.train, data.num_train_examples)),
+                      loss=loss, metrics=[metric],
                       steps_per_execution=steps_per_execution(config))
 
     # -- evaluation ----------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from kerasuite.runtime.device_spec import HistorySpec, RecsysQuerySpec
 from kerasuite.tasks.base import Heldout, Task, TaskData, steps_per_execution
 from kerasuite.tasks.retrieval_topk_check import check_topk_model
 from kerasuite.tensorboard_projector import write_embedding_projector
-from kerasuite.training.optimizers import make_optimizer
+from kerasuite.training.optimizers import make_optimizer, planned_steps
 
 RECALL_KS = (10, 100)
 TOPK_MODEL_FILE = "retrieve_topk.tflite"
@@ -193,7 +193,7 @@ class Retrieval(Task):
     def compile_model(self, model: keras.Model, config: RunConfig, data: RetrievalTaskData) -> None:
         catalogue = CATALOGUE_LAYER in {layer.name for layer in model.layers}
         loss = CatalogueSoftmaxLoss() if catalogue else InBatchSoftmaxLoss()
-        model.compile(optimizer=make_optimizer(config.train), loss=loss,
+        model.compile(optimizer=make_optimizer(config.train, planned_steps(config.train, data.num_train_examples)), loss=loss,
                       steps_per_execution=steps_per_execution(config))
 
     def export_model(self, model: keras.Model, data: RetrievalTaskData) -> keras.Model:

@@ -360,6 +360,9 @@ def fit(task: Task, model: keras.Model, data: TaskData, config: cfg.RunConfig, r
         "examples_per_second": round(examples / seconds, 1) if seconds > 0 else 0.0,
         "resumed_from_epoch": start_epoch,
     }
+    optimizer = getattr(model, "optimizer", None)
+    if getattr(optimizer, "use_ema", False):  # the momentum used: train.ema_momentum, capped for short runs
+        result["ema_momentum"] = round(float(optimizer.ema_momentum), 6)
     if not model.trainable_weights:
         result["nothing_trainable"] = True  # why epochs is 1 whatever train.epochs says
     early = callbacks.early_stopping

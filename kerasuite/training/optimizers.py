@@ -27,9 +27,23 @@ def planned_steps(cfg: TrainConfig, num_train_examples: int) -> int:
     return per_epoch * cfg.epochs
 
 
+# The weight average reaches back at most a tenth of the planned steps (1 / (1 - momentum) steps):
+# Keras starts it at the weights after the first step, which a run of a few dozen steps at 0.99
+# would still mostly hold when it ends (0.99 ** 32 = 0.72), saving a barely trained model.
+EMA_HORIZON_SHARE = 0.1
+
+
+def ema_momentum(cfg: TrainConfig, total_steps: int | None) -> float:
+    """``train.ema_momentum``, lowered so that the average spans at most EMA_HORIZON_SHARE of
+    ``total_steps`` (unchanged when the plan is unknown; 0, a plain copy, for a run of 10 steps or fewer)."""
+    if not cfg.ema_momentum or not total_steps:
+        return cfg.ema_momentum
+    return min(cfg.ema_momentum, max(0.0, 1.0 - 1.0 / (EMA_HORIZON_SHARE * total_steps)))
+
+
 def make_optimizer(cfg: TrainConfig, total_steps: int | None = None) -> keras.optimizers.Optimizer:
     rate = learning_rate(cfg, total_steps)
-    ema = {"use_ema": True, "ema_momentum": cfg.ema_momentum} if cfg.ema_momentum else {}
+    ema = {"use_ema": True, "ema_momentum": ema_momentum(cfg, total_steps)} if cfg.ema_momentum else {}
     if cfg.optimizer == "adam":
         return keras.optimizers.Adam(rate, **ema)
     if cfg.optimizer == "adamw":

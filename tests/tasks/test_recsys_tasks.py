@@ -406,3 +406,21 @@ def test_the_parity_rerun_checks_the_topk_graph_again(tiny_run, monkeypatch, cap
     monkeypatch.setattr(retrieval, "check_topk_model", broken)
     assert rerun([str(folder / "run")]) == 1
     assert "retrieve_topk.tflite: FAILED  broken  (litert_compiled: top-10 overlap 0.200 < 0.99)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("task_name", ["retrieval", "ranking"])
+def test_recommenders_follow_the_schedule_and_cap_a_short_runs_weight_average(task_name):
+    """The recommenders built their optimizer without the planned steps: train.lr_schedule=cosine
+    was silently a constant rate, and a weight average could not be fitted to the run's length."""
+    import keras
+
+    task = _task(task_name)
+    config = _config(task_name, **{"train.lr_schedule": "cosine", "train.ema_momentum": "0.99"})
+    data = task.load_data(config)
+    model = task.build_model(config, data)
+    task.compile_model(model, config, data)
+    assert isinstance(model.optimizer._learning_rate, keras.optimizers.schedules.CosineDecay)
+    from kerasuite.training.optimizers import planned_steps
+
+    steps = planned_steps(config.train, data.num_train_examples)
+    assert model.optimizer.use_ema and model.optimizer.ema_momentum == pytest.approx(1 - 10 / steps)
