@@ -229,3 +229,21 @@ def test_edge_benchmark_measures_a_failed_file_where_it_was_moved_and_labels_it(
                      "int8": (bundle / "failed" / "model_int8.tflite", "failed")}
     (run / "metrics.json").unlink()  # an older run without the block: the bundle's files, verdict unknown
     assert tool.exported_files(run, bundle) == {"float32": (bundle / "model_float32.tflite", "unknown")}
+
+
+def test_retrieval_benchmark_averages_each_model_over_its_seeds():
+    """EASE's rows carry their chosen lambda in the name; the means group them as one model, and
+    a failed run is left out rather than read as zero."""
+    spec = importlib.util.spec_from_file_location("kerasuite_benchmark_retrieval", REPO / "tools" / "benchmark_retrieval.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rows = [{"data": "debian", "seed": 1, "model": "ease (lambda 20.0)", "recall_at_10": 0.74, "recall_at_100": 0.9, "seconds": 5},
+            {"data": "debian", "seed": 2, "model": "ease (lambda 100.0)", "recall_at_10": 0.72, "recall_at_100": 0.8, "seconds": 7},
+            {"data": "debian", "seed": 1, "model": "history_two_tower", "recall_at_10": 0.75, "recall_at_100": 0.92, "seconds": 10},
+            {"data": "debian", "seed": 2, "model": "history_two_tower", "error": "killed"}]
+    means = {(m["data"], m["model"]): m for m in tool.seed_means(rows)}
+    assert set(means) == {("debian", "ease"), ("debian", "history_two_tower")}
+    ease = means[("debian", "ease")]
+    assert ease["seeds"] == 2 and math.isclose(ease["recall_at_10"], 0.73) and ease["recall_at_10_min"] == 0.72
+    assert math.isclose(ease["recall_at_100"], 0.85) and ease["seconds"] == 6.0
+    assert means[("debian", "history_two_tower")]["seeds"] == 1

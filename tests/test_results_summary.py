@@ -137,3 +137,23 @@ def test_committed_summary_matches_its_sources():
     tables, _ = summary.summary_tables(REPO)
     written = json.loads((REPO / "results" / "summary.json").read_text())
     assert written["tables"] == tables, "run python tools/results_summary.py, then python tools/readme_tables.py"
+
+
+def test_retrieval_rows_come_from_the_seed_means_when_the_benchmark_ran_several_seeds(tmp_path):
+    _sources(tmp_path)
+    path = tmp_path / "results" / "retrieval.json"
+    results = json.loads(path.read_text())
+    results["tables"]["means"] = {
+        "columns": ["data", "model", "seeds", "recall@10 (mean)", "recall@10 (range)", "recall@100 (mean)", "train s (mean)"],
+        "rows": [["debian", "ease", 3, 0.739, "0.738-0.74", 0.895, 5.0],
+                 ["debian", "popularity", 3, 0.258, "0.258-0.258", 0.469, 0],
+                 ["debian", "two_tower", 3, 0.641, "0.638-0.644", 0.872, 20.0]]}
+    path.write_text(json.dumps(results))
+    assert summary.main(["--root", str(tmp_path)]) == 0
+    written = json.loads((tmp_path / "results" / "summary.json").read_text())
+    rows = {row[0]: dict(zip(written["tables"]["results"]["columns"], row)) for row in written["tables"]["results"]["rows"]}
+    retrieval = rows["retrieval"]
+    assert retrieval["metric"] == "recall@10 / recall@100, mean of 3 seeds"
+    assert retrieval["Keras"] == "0.641 (0.638-0.644) / 0.872"
+    assert retrieval["baseline on the same split"] == "ease 0.739 / 0.895; popularity 0.258 / 0.469"
+    assert retrieval["from"] == "`results/retrieval.json#means` rows 3, 1, 2"

@@ -183,7 +183,32 @@ def text_rows(root: Path) -> tuple[Table, list[dict]]:
     return table, out
 
 
+def retrieval_means_rows(table: Table) -> list[dict]:
+    """One row per data set from the several-seed means (``tools/benchmark_retrieval.py`` writes
+    them when it ran more than one seed), baselines from the same data set's means."""
+    family, found = default_family_rows(table, "retrieval")
+    out = []
+    for row_number, row in found:
+        cell = table.reader(row)
+        same_data = [(n, r) for n, r in table.where(data=cell("data"))
+                     if str(table.cell(r, "model")).startswith(("ease", "popularity"))]
+        baselines = "; ".join(f"{table.cell(r, 'model')} {number(table.cell(r, 'recall@10 (mean)'))} / "
+                              f"{number(table.cell(r, 'recall@100 (mean)'))}" for _, r in same_data)
+        out.append({"cells": ["retrieval", str(cell("data")), family,
+                              f"recall@10 / recall@100, mean of {cell('seeds')} seeds",
+                              f"{number(cell('recall@10 (mean)'))} ({cell('recall@10 (range)')}) / "
+                              f"{number(cell('recall@100 (mean)'))}", "", "", "", baselines, ""],
+                    "rows": [row_number, *(n for n, _ in same_data)]})
+    return out
+
+
 def retrieval_rows(root: Path) -> tuple[Table, list[dict]]:
+    try:  # several seeds: their means, one row per data set
+        means = Table(root, "results/retrieval.json", "means", "tools/benchmark_retrieval.py --results-name retrieval")
+    except SourceError:
+        means = None
+    if means is not None:
+        return means, retrieval_means_rows(means)
     table = Table(root, "results/retrieval.json", "recall", "tools/benchmark_retrieval.py --results-name retrieval")
     family, found = default_family_rows(table, "retrieval")
     out = []
