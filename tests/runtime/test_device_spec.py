@@ -30,7 +30,7 @@ VARIANTS = {
                                   "model.ngram.char_buckets": "20000", "model.ngram.char_min_df": "0",
                                   "model.ngram.max_features": "2048"},
     "retrieval": {},
-    "retrieval-history_two_tower": {"model.family": "history_two_tower"},
+    "retrieval-history_two_tower": {"model.family": "history_two_tower", "model.two_tower.interests": "1"},
     "ranking": {},
     "ranking-implicit": {"data.recsys.implicit": "true"},
     "keyword_spotting": {},
