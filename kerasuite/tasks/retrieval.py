@@ -4,8 +4,9 @@ next to a popularity baseline from the same split.
 
 Families: ``two_tower`` (the user tower sees the user id) and ``history_two_tower`` (it also
 pools the user's training items through the item embedding the candidate tower uses, by default
-into 16 attention-pooled interests, so a new user given a history gets personal results). EASE, the closed-form item-item model, is reported
-beside them (``eval.ease_recall_at_*``, kerasuite/metrics/ease.py).
+into 16 attention-pooled interests, so a new user given a history gets personal results). EASE,
+the closed-form item-item model, is reported beside them (``eval.ease_recall_at_*``,
+kerasuite/metrics/ease.py).
 
 What ships: the query tower (``user_index [+ history] -> unit embedding``, the parity-checked
 ``model_<mode>.tflite``), ``candidates.npy`` (every item's embedding), the id tables, and
@@ -193,8 +194,8 @@ class Retrieval(Task):
     def compile_model(self, model: keras.Model, config: RunConfig, data: RetrievalTaskData) -> None:
         catalogue = CATALOGUE_LAYER in {layer.name for layer in model.layers}
         loss = CatalogueSoftmaxLoss() if catalogue else InBatchSoftmaxLoss()
-        model.compile(optimizer=make_optimizer(config.train, planned_steps(config.train, data.num_train_examples)), loss=loss,
-                      steps_per_execution=steps_per_execution(config))
+        optimizer = make_optimizer(config.train, planned_steps(config.train, data.num_train_examples))
+        model.compile(optimizer=optimizer, loss=loss, steps_per_execution=steps_per_execution(config))
 
     def export_model(self, model: keras.Model, data: RetrievalTaskData) -> keras.Model:
         query_tower, _ = towers(model)
