@@ -216,19 +216,16 @@ def test_edge_benchmark_measures_a_failed_file_where_it_was_moved_and_labels_it(
     spec = importlib.util.spec_from_file_location("kerasuite_benchmark_edge", REPO / "tools" / "benchmark_edge.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    run, bundle = tmp_path / "run", tmp_path / "bundle"
+    bundle = tmp_path / "bundle"
     (bundle / "failed").mkdir(parents=True)
-    run.mkdir()
     (bundle / "model_float32.tflite").write_bytes(b"f")
     (bundle / "failed" / "model_int8.tflite").write_bytes(b"i")
-    (run / "metrics.json").write_text(json.dumps({"exports": {
+    (bundle / "signature.json").write_text(json.dumps({"modes": {
         "float32": {"file": "model_float32.tflite", "verdict": "passed"},
-        "int8": {"file": "failed/model_int8.tflite", "verdict": "failed"}}}))
-    found = tool.exported_files(run, bundle)
-    assert found == {"float32": (bundle / "model_float32.tflite", "passed"),
-                     "int8": (bundle / "failed" / "model_int8.tflite", "failed")}
-    (run / "metrics.json").unlink()  # an older run without the block: the bundle's files, verdict unknown
-    assert tool.exported_files(run, bundle) == {"float32": (bundle / "model_float32.tflite", "unknown")}
+        "int8": {"file": "failed/model_int8.tflite", "verdict": "failed"},
+        "float16": {"file": "model_float16.tflite", "verdict": "passed"}}}))  # listed, but its file is gone
+    assert tool.exported_files(bundle) == {"float32": (bundle / "model_float32.tflite", "passed"),
+                                           "int8": (bundle / "failed" / "model_int8.tflite", "failed")}
 
 
 def test_retrieval_benchmark_averages_each_model_over_its_seeds():

@@ -35,20 +35,14 @@ def keras_latency_ms(model, example: dict[str, np.ndarray], runs: int, compiled:
     return {"p50": float(np.percentile(timings, 50)), "p90": float(np.percentile(timings, 90))}
 
 
-def exported_files(run_dir: Path, bundle: Path) -> dict[str, tuple[Path, str]]:
-    """mode -> (its file, its parity verdict), as metrics.json's ``exports`` records them: a file
-    that failed parity sits in ``failed/`` and is measured there, labelled as failed (a latency
-    table of only the passing files hid the failed mode's row). Without that block (an older run),
-    the bundle's ``model_*.tflite`` with their verdict unknown."""
-    metrics_path = run_dir / "metrics.json"
-    exports = json.loads(metrics_path.read_text()).get("exports", {}) if metrics_path.is_file() else {}
-    found = {}
-    for mode, block in exports.items():
-        if isinstance(block, dict) and block.get("file") and (bundle / block["file"]).is_file():
-            found[mode] = (bundle / block["file"], str(block.get("verdict", "unknown")))
-    if not found:
-        found = {path.stem.removeprefix("model_"): (path, "unknown") for path in sorted(bundle.glob("model_*.tflite"))}
-    return found
+def exported_files(bundle: Path) -> dict[str, tuple[Path, str]]:
+    """mode -> (its file, its parity verdict), from the bundle's signature.json ``modes`` (what
+    ``kerasuite.edge`` and ``benchmark_mediapipe.py`` read): a file that failed parity sits in
+    ``failed/`` and is measured there, labelled as failed (a latency table of only the passing
+    files hid the failed mode's row)."""
+    modes = json.loads((bundle / "signature.json").read_text()).get("modes", {})
+    return {mode: (bundle / described["file"], str(described.get("verdict", "unknown")))
+            for mode, described in modes.items() if (bundle / described.get("file", "")).is_file()}
 
 
 def main() -> None:
@@ -84,7 +78,7 @@ def main() -> None:
         "keras tf.fn": {"threads": "tf default", "size_bytes": keras_size,
                         "latency_ms": keras_latency_ms(model, example, args.runs, compiled=True)},
     }
-    for mode, (path, verdict) in exported_files(args.run_dir, bundle).items():
+    for mode, (path, verdict) in exported_files(bundle).items():
         for threads in (1, 2):
             runner = TFLiteModel(path, threads=threads)
             rows[f"{mode}/{threads}t"] = {"threads": threads, "size_bytes": path.stat().st_size, "parity": verdict,

@@ -183,44 +183,40 @@ def text_rows(root: Path) -> tuple[Table, list[dict]]:
     return table, out
 
 
-def retrieval_means_rows(table: Table) -> list[dict]:
-    """One row per data set from the several-seed means (``tools/benchmark_retrieval.py`` writes
-    them when it ran more than one seed), baselines from the same data set's means."""
-    family, found = default_family_rows(table, "retrieval")
-    out = []
-    for row_number, row in found:
-        cell = table.reader(row)
-        same_data = [(n, r) for n, r in table.where(data=cell("data"))
-                     if str(table.cell(r, "model")).startswith(("ease", "popularity"))]
-        baselines = "; ".join(f"{table.cell(r, 'model')} {number(table.cell(r, 'recall@10 (mean)'))} / "
-                              f"{number(table.cell(r, 'recall@100 (mean)'))}" for _, r in same_data)
-        out.append({"cells": ["retrieval", str(cell("data")), family,
-                              f"recall@10 / recall@100, mean of {cell('seeds')} seeds",
-                              f"{number(cell('recall@10 (mean)'))} ({cell('recall@10 (range)')}) / "
-                              f"{number(cell('recall@100 (mean)'))}", "", "", "", baselines, ""],
-                    "rows": [row_number, *(n for n, _ in same_data)]})
-    return out
+RETRIEVAL_WRITER = "tools/benchmark_retrieval.py --results-name retrieval"
+
+
+def retrieval_baselines(table: Table, cell, same: tuple[str, ...], at_10: str, at_100: str) -> tuple[list[int], str]:
+    """The EASE and popularity rows that share ``same`` columns with a model's row: their row
+    numbers and "model recall@10 / recall@100; ..."."""
+    rows = [(n, r) for n, r in table.where(**{column: cell(column) for column in same})
+            if str(table.cell(r, "model")).startswith(("ease", "popularity"))]
+    text = "; ".join(f"{table.cell(r, 'model')} {number(table.cell(r, at_10))} / {number(table.cell(r, at_100))}"
+                     for _, r in rows)
+    return [n for n, _ in rows], text
 
 
 def retrieval_rows(root: Path) -> tuple[Table, list[dict]]:
-    try:  # several seeds: their means, one row per data set
-        means = Table(root, "results/retrieval.json", "means", "tools/benchmark_retrieval.py --results-name retrieval")
+    """One row per data set from the several-seed means when the benchmark ran more than one seed
+    (its ``means`` table), else one per data set and seed."""
+    try:
+        table, means = Table(root, "results/retrieval.json", "means", RETRIEVAL_WRITER), True
     except SourceError:
-        means = None
-    if means is not None:
-        return means, retrieval_means_rows(means)
-    table = Table(root, "results/retrieval.json", "recall", "tools/benchmark_retrieval.py --results-name retrieval")
+        table, means = Table(root, "results/retrieval.json", "recall", RETRIEVAL_WRITER), False
+    at_10, at_100 = ("recall@10 (mean)", "recall@100 (mean)") if means else ("recall@10", "recall@100")
     family, found = default_family_rows(table, "retrieval")
     out = []
     for row_number, row in found:
         cell = table.reader(row)
-        same_split = [(n, r) for n, r in table.where(data=cell("data"), seed=cell("seed"))
-                      if str(table.cell(r, "model")).startswith(("ease", "popularity"))]
-        baselines = "; ".join(f"{table.cell(r, 'model')} {number(table.cell(r, 'recall@10'))} / "
-                              f"{number(table.cell(r, 'recall@100'))}" for _, r in same_split)
-        out.append({"cells": ["retrieval", f"{cell('data')} (seed {cell('seed')})", family, "recall@10 / recall@100",
-                              f"{number(cell('recall@10'))} / {number(cell('recall@100'))}", "", "", "", baselines, ""],
-                    "rows": [row_number, *(n for n, _ in same_split)]})
+        numbers, baselines = retrieval_baselines(table, cell, ("data",) if means else ("data", "seed"), at_10, at_100)
+        if means:
+            data, metric = str(cell("data")), f"recall@10 / recall@100, mean of {cell('seeds')} seeds"
+            keras = f"{number(cell(at_10))} ({cell('recall@10 (range)')}) / {number(cell(at_100))}"
+        else:
+            data, metric = f"{cell('data')} (seed {cell('seed')})", "recall@10 / recall@100"
+            keras = f"{number(cell(at_10))} / {number(cell(at_100))}"
+        out.append({"cells": ["retrieval", data, family, metric, keras, "", "", "", baselines, ""],
+                    "rows": [row_number, *numbers]})
     return table, out
 
 
