@@ -27,12 +27,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-# benchmark name -> (family, settings): the history family at its defaults (16 attention-pooled
-# interests) and with one query vector (its cheaper form), side by side
+# benchmark name -> (family, settings): the history family at its defaults (one query vector)
+# and with 16 attention-pooled interests, side by side
 MODELS = {
     "two_tower": ("two_tower", ()),
     "history_two_tower": ("history_two_tower", ()),
-    "history_two_tower_one_vector": ("history_two_tower", ("model.two_tower.interests=1",)),
+    "history_two_tower_interests_16": ("history_two_tower", ("model.two_tower.interests=16",)),
 }
 SYNTHETIC = "synthetic:clusters,users=2000,items=500,clusters=10,per_user=25"
 

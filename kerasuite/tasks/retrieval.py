@@ -3,10 +3,9 @@ held-out item against the whole catalogue (recall@10/100, items the user saw in 
 next to a popularity baseline from the same split.
 
 Families: ``two_tower`` (the user tower sees the user id) and ``history_two_tower`` (it also
-pools the user's training items through the item embedding the candidate tower uses, by default
-into 16 attention-pooled interests, so a new user given a history gets personal results). EASE,
-the closed-form item-item model, is reported beside them (``eval.ease_recall_at_*``,
-kerasuite/metrics/ease.py).
+pools the user's training items through the item embedding the candidate tower uses, so a new
+user given a history gets personal results). EASE, the closed-form item-item model, is reported
+beside them (``eval.ease_recall_at_*``, kerasuite/metrics/ease.py).
 
 What ships: the query tower (``user_index [+ history] -> unit embedding``, the parity-checked
 ``model_<mode>.tflite``), ``candidates.npy`` (every item's embedding), the id tables, and
