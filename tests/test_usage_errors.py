@@ -39,6 +39,9 @@ BAD_VALUES = [
     (["--task", "keyword_spotting", "--set", "model.mfcc.upper_hz=9000"], "model.mfcc.upper_hz"),
     (["--task", "retrieval", "--model", "history_two_tower", "--set", "model.two_tower.interests=2",
       "model.two_tower.use_user_id=true"], "model.two_tower.interests"),
+    # the family's own default is 16 interests: the line says how to get the id embedding
+    (["--task", "retrieval", "--model", "history_two_tower", "--set", "model.two_tower.use_user_id=true"],
+     "add model.two_tower.interests=1"),
     (["--task", "retrieval", "--set", "model.two_tower.interests=2"], "model.two_tower.interests"),
     (["--task", "keyword_spotting", "--set", "model.mfcc.power=3"], "model.mfcc.power"),
     (["--task", "keyword_spotting", "--set", "model.mfcc.frame_step=7"], "model.mfcc.frame_step"),

@@ -1,4 +1,4 @@
-"""Retrieval benchmark: popularity, EASE, two_tower and history_two_tower (one vector, and 16 interests) side by side, in one run.
+"""Retrieval benchmark: popularity, EASE, two_tower and history_two_tower (16 interests, and one vector) side by side, in one run.
 
 For each data set (the Debian dependency set from tools/make_recsys_dataset.py, the planted
 synthetic clusters, and a MovieLens-format CSV with ratings and timestamps built offline from
@@ -27,12 +27,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-# benchmark name -> (family, settings): the history family at its defaults (one query vector)
-# and with 16 attention-pooled interests, side by side
+# benchmark name -> (family, settings): the history family at its defaults (16 attention-pooled
+# interests) and with one query vector, side by side
 MODELS = {
     "two_tower": ("two_tower", ()),
     "history_two_tower": ("history_two_tower", ()),
-    "history_two_tower_interests_16": ("history_two_tower", ("model.two_tower.interests=16",)),
+    "history_two_tower_one_vector": ("history_two_tower", ("model.two_tower.interests=1",)),
 }
 SYNTHETIC = "synthetic:clusters,users=2000,items=500,clusters=10,per_user=25"
 
