@@ -165,15 +165,22 @@ class ModeTolerance:
     max_abs_diff: Optional[float] = setting(None, min=0.0)
     min_agreement: Optional[float] = setting(None, min=0.0, max=1.0)  # top-1, or top-k overlap for retrieval
     max_metric_drop: Optional[float] = setting(None, min=0.0)  # in the task metric's own units (0.01 = 1 point)
+    # RMS of the output difference over the spread of Keras' outputs across examples; judged only
+    # where neither an agreement nor a metric applies (an embedding or a regression without
+    # targets), which a lossy mode would otherwise pass on no evidence.
+    max_relative_error: Optional[float] = setting(None, min=0.0)
 
 
 @dataclass
 class ParityConfig:
     float32: ModeTolerance = field(default_factory=lambda: ModeTolerance(max_abs_diff=1e-4, min_agreement=0.99))
     float16: ModeTolerance = field(default_factory=lambda: ModeTolerance(max_abs_diff=1e-2, min_agreement=0.98))
-    dynamic: ModeTolerance = field(default_factory=lambda: ModeTolerance(min_agreement=0.98, max_metric_drop=0.01))
-    int8: ModeTolerance = field(default_factory=lambda: ModeTolerance(min_agreement=0.98, max_metric_drop=0.01))
-    int8_float_io: ModeTolerance = field(default_factory=lambda: ModeTolerance(min_agreement=0.98, max_metric_drop=0.01))
+    dynamic: ModeTolerance = field(default_factory=lambda: ModeTolerance(min_agreement=0.98, max_metric_drop=0.01,
+                                                                         max_relative_error=0.1))
+    int8: ModeTolerance = field(default_factory=lambda: ModeTolerance(min_agreement=0.98, max_metric_drop=0.01,
+                                                                      max_relative_error=0.1))
+    int8_float_io: ModeTolerance = field(default_factory=lambda: ModeTolerance(min_agreement=0.98, max_metric_drop=0.01,
+                                                                               max_relative_error=0.1))
     max_examples: int = setting(2000, min=1)  # held-out examples compared per mode
 
 

@@ -450,6 +450,11 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
             checked["failures"].append(
                 f"largest int8 error at {diagnosis['worst_layer']} ({diagnosis['worst_op']}, "
                 f"{diagnosis['rmse_over_scale']:.2f} quantization steps RMS)")
+        if "values_lost_layer" in diagnosis:
+            checked["failures"].append(
+                f"int8 rounds away the values of {diagnosis['values_lost_layer']} ({diagnosis['values_lost_op']}: "
+                f"their RMS is {diagnosis['values_lost_signal_over_scale']:.2g} of one quantization step, so a far "
+                f"larger value, such as a mask constant, sets that tensor's range)")
     if mode.startswith("int8") and not checked["passed"] and numerical:
         checked["failures"] += parity.narrow_input_features(inputs) + shared_scale_notes()
     parity.plot_outputs(keras_outputs, reference, mode, staging / f"parity_{mode}.png", checked)

@@ -22,7 +22,7 @@ from kerasuite.config import LSTM_GRAPHS, TFLM_CHOICES
 from kerasuite.errors import CheckFailed, UserError, one_line_exit
 from kerasuite.argparsing import OneLineArgumentParser
 
-TOLERANCE_KEYS = ("max_abs_diff", "min_agreement", "max_metric_drop")
+TOLERANCE_KEYS = ("max_abs_diff", "min_agreement", "max_metric_drop", "max_relative_error")
 MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -245,15 +245,16 @@ def print_report(report) -> None:
 
     for text in report.conversions:
         print(f"  applied: {text}")
-    print(f"  {'mode':<8} {'size':>10} {'agreement':>10} {'max|diff|':>10}  verdict  runtimes")
+    print(f"  {'mode':<8} {'size':>10} {'agreement':>10} {'max|diff|':>10} {'rel. error':>10}  verdict  runtimes")
     for mode, result in report.exports.items():
         parity = result["parity"]
-        agreement = parity.get("agreement")
+        agreement, relative = parity.get("agreement"), parity.get("relative_error")
         runtimes = ", ".join(f"{name} {verdict['status']}" for name, verdict in parity["runtimes"].items())
         print(f"  {mode:<8} {result['size_bytes']:>10,} {(f'{agreement:.4f}' if agreement is not None else '-'):>10} "
-              f"{diff_text(parity['max_abs_diff']):>10}  {'passed' if parity['passed'] else 'FAILED':<7}  {runtimes}")
+              f"{diff_text(parity['max_abs_diff']):>10} {(f'{relative:.3g}' if relative is not None else '-'):>10}  "
+              f"{'passed' if parity['passed'] else 'FAILED':<7}  {runtimes}")
     for mode, reason in report.unconverted.items():
-        print(f"  {mode:<8} {'-':>10} {'-':>10} {'-':>10}  NOT CONVERTED: {reason}")
+        print(f"  {mode:<8} {'-':>10} {'-':>10} {'-':>10} {'-':>10}  NOT CONVERTED: {reason}")
     failed_files = [mode for mode in report.failed_modes if mode not in report.unconverted]
     print(f"  bundle: {report.bundle}" + (f" (failed modes in {report.bundle / 'failed'})" if failed_files else ""))
 

@@ -236,7 +236,15 @@ def diagnose_int8(model_path: str, representative: str, batch_size, int8_weights
     converter, calibration = build_converter(model_path, "int8", representative, batch_size, False, integer_io=False,
                                              int8_weights=int8_weights)
     dataset = evenly_spaced(calibration, examples) if examples else calibration
-    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset)
+    options = tf.lite.experimental.QuantizationDebugOptions(
+        layer_direct_compare_metrics={"signal_rms": _signal_rms})
+    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset,
+                                                         debug_options=options)
+    # Built from a converter, the debugger's interpreter does not keep intermediate tensors (TF
+    # 2.21 sets experimental_preserve_all_tensors only on its other path), so its per-layer
+    # hooks read reused arena memory: 1e39 where the values were 0.01. The same model, kept.
+    debugger._quant_interpreter = tf.lite.Interpreter(model_content=debugger.quant_model,
+                                                      experimental_preserve_all_tensors=True)
     debugger.run()
     buffer = io.StringIO()
     debugger.layer_statistics_dump(buffer)
@@ -250,11 +258,14 @@ def diagnose_int8(model_path: str, representative: str, batch_size, int8_weights
     for row in rows:
         scale = float(row.get("scale") or 0.0)
         mse = float(row.get("mean_squared_error") or 0.0)
+        signal = float(row.get("signal_rms") or 0.0)
         layer = {
             "op": row.get("op_name"),
             "tensor": row.get("tensor_name"),
             "rmse_over_scale": (mse ** 0.5) / scale if scale else None,
             "max_abs_error": float(row.get("max_abs_error") or 0.0),
+            # the float values' RMS in quantization steps: under half a step, int8 rounds them away
+            "signal_over_scale": signal / scale if scale and signal else None,
         }
         if row.get("op_name") in op_error.MEASURED_OPS:
             # never the debugger's figure for these: measured, or unknown when not found
@@ -262,6 +273,13 @@ def diagnose_int8(model_path: str, representative: str, batch_size, int8_weights
                          debugger_rmse_over_scale=layer["rmse_over_scale"])
         layers.append(layer)
     return layers
+
+
+def _signal_rms(float_values, quantized_values, scale, zero_point) -> float:
+    """The QuantizationDebugger's per-layer hook: the RMS of the float model's values."""
+    import numpy as np
+
+    return float(np.sqrt(np.mean(np.square(np.asarray(float_values, np.float64)))))
 
 
 class NeedsNonBuiltinOps(Exception):

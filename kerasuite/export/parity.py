@@ -4,7 +4,8 @@ For every mode the exporter runs the Keras model and each applicable runtime on 
 inputs (:mod:`kerasuite.export.runtimes`) and this module judges one pair of outputs: the metric
 for both (when the :class:`~kerasuite.export.spec.OutputSpec` can score), decision agreement
 (top-1 for classifiers, top-k overlap for retrieval, none for plain values), max/mean absolute
-output difference after dequantization, and pass/fail against the mode's tolerance.
+output difference after dequantization, the difference relative to the outputs' spread (what
+judges plain values in the lossy modes), and pass/fail against the mode's tolerance.
 
 ``python -m kerasuite.parity RUN_DIR`` re-runs it on a finished run's bundle; exit 1 on failure.
 """
@@ -80,6 +81,21 @@ def unit_or_larger(values: np.ndarray) -> float:
     return max(1.0, float(finite.max())) if finite.size else 1.0
 
 
+def relative_error(keras_outputs: np.ndarray, candidate_outputs: np.ndarray) -> float | None:
+    """RMS of the difference over the spread of Keras' outputs (their standard deviation across
+    examples, pooled over the output's values): 0 is identical, 1 is an error as large as the
+    differences between examples. None when Keras' outputs do not vary or cannot be compared."""
+    keras_outputs = np.asarray(keras_outputs, np.float64)
+    candidate_outputs = np.asarray(candidate_outputs, np.float64)
+    if len(keras_outputs) < 2 or keras_outputs.shape != candidate_outputs.shape:
+        return None
+    spread = float(np.sqrt(np.mean(np.var(keras_outputs, axis=0))))
+    error = float(np.sqrt(np.mean((candidate_outputs - keras_outputs) ** 2)))
+    if not (np.isfinite(spread) and np.isfinite(error)) or spread <= 0:
+        return None
+    return error / spread
+
+
 def compare(spec: OutputSpec, keras_outputs: np.ndarray, candidate_outputs: np.ndarray,
             tolerance: ModeTolerance) -> dict[str, Any]:
     keras_outputs = np.asarray(keras_outputs, np.float32)
@@ -130,6 +146,16 @@ def compare(spec: OutputSpec, keras_outputs: np.ndarray, candidate_outputs: np.n
     if tolerance.max_metric_drop is not None and drop is not None and drop > tolerance.max_metric_drop * metric_scale:
         failures.append(f"{spec.metric} drop {drop:.4f} > {tolerance.max_metric_drop:g}"
                         + (f" x {metric_scale:.3g} (Keras' {spec.metric})" if metric_scale > 1.0 else ""))
+    result["relative_error"] = relative_error(keras_outputs, candidate_outputs)
+    if agreement is None and drop is None and tolerance.max_relative_error is not None:
+        # nothing else judges these values (an embedding, a regression without targets)
+        if result["relative_error"] is None:
+            if not failures:
+                failures.append("relative error not measurable (Keras' outputs do not vary across the held-out "
+                                "examples): nothing judges this file; give more varied --heldout inputs")
+        elif result["relative_error"] > tolerance.max_relative_error:
+            failures.append(f"relative error {result['relative_error']:.3f} > {tolerance.max_relative_error:g} "
+                            "(RMS difference over the spread of Keras' outputs)")
     result["failures"] = failures
     result["passed"] = not failures
     result["tolerance"] = {k: v for k, v in vars(tolerance).items() if v is not None}

@@ -168,6 +168,11 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "conversion refused"
 
 
+# A layer whose float values have an RMS under this many quantization steps keeps almost nothing
+# of them in int8 (healthy layers measure tens of steps).
+VALUES_LOST_BELOW_STEPS = 0.5
+
+
 def diagnose_int8(
     model_path: Path, representative_path: Path, batch_size: int | None = None,
     import_modules: tuple[str, ...] = (), timeout: float = 900.0, int8_weights: str = "per_channel",
@@ -200,7 +205,11 @@ def diagnose_int8(
     for layer in ranked:
         layer["keras_layer"] = keras_layer_name(layer["tensor"])
     worst = max(ranked, key=lambda layer: layer["rmse_over_scale"])
-    return {
+    # The error in steps cannot see a tensor whose step is far larger than its values: they round
+    # to the zero point, the error is small *in steps*, and the layer looks clean. That is what a
+    # huge mask constant (-1e4 on padding positions) does to the scores it shares a tensor with.
+    lost = next((layer for layer in layers if (layer.get("signal_over_scale") or 1.0) < VALUES_LOST_BELOW_STEPS), None)
+    summary = {
         "worst_layer": worst["keras_layer"],
         "worst_tensor": worst["tensor"],
         "worst_op": worst["op"],
@@ -208,6 +217,10 @@ def diagnose_int8(
         "first_layer_over_1_step": next((l["keras_layer"] for l in ranked if l["rmse_over_scale"] > 1.0), None),
         "layers": ranked,
     }
+    if lost is not None:
+        summary.update(values_lost_layer=keras_layer_name(lost["tensor"]), values_lost_tensor=lost["tensor"],
+                       values_lost_op=lost["op"], values_lost_signal_over_scale=lost["signal_over_scale"])
+    return summary
 
 
 def keras_layer_name(tensor_name: str) -> str:

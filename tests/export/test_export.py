@@ -82,6 +82,7 @@ def test_int8_diagnosis_names_a_layer_of_the_model(tiny_run, tmp_path):
     assert diagnosis["worst_layer"] in layer_names, diagnosis["worst_layer"]
     assert diagnosis["rmse_over_scale"] > 0
     assert len(diagnosis["layers"]) >= 3
+    assert "values_lost_layer" not in diagnosis  # a healthy model: every layer keeps its values
 
 
 def test_one_child_converts_every_mode_and_reports_a_failing_mode_by_name(tmp_path, monkeypatch):
@@ -127,6 +128,37 @@ def test_a_failed_top1_agreement_says_how_close_keras_was_on_the_examples_that_d
         "agreement 0.5000 < 0.98 (2 examples differ; Keras's own top-2 probability gap on them: median 0.015, max 0.020)"]
     agreeing = compare(OutputSpec(agreement=TOP1), keras_outputs, keras_outputs, ModeTolerance(min_agreement=0.98))
     assert agreeing["passed"] and "disagreements" not in agreeing
+
+
+def test_plain_values_are_judged_by_their_error_relative_to_their_spread():
+    """An embedding with no targets had no criterion in the lossy modes: an int8 file whose
+    attention had collapsed (relative error 0.41) passed. Now the error over the outputs' spread
+    judges it, only where no agreement or metric does."""
+    from kerasuite.config import ModeTolerance
+    from kerasuite.export.parity import compare, relative_error
+    from kerasuite.export.spec import TOP1, OutputSpec
+
+    rng = np.random.default_rng(5)
+    embeddings = rng.normal(size=(64, 16)).astype(np.float32)
+    int8 = ModeTolerance(min_agreement=0.98, max_metric_drop=0.01, max_relative_error=0.1)
+    close = embeddings + rng.normal(scale=0.02, size=embeddings.shape).astype(np.float32)
+    checked = compare(OutputSpec("model output"), embeddings, close, int8)
+    assert checked["passed"] and checked["relative_error"] == pytest.approx(0.02, rel=0.15)
+    collapsed = np.repeat(embeddings.mean(axis=0, keepdims=True), len(embeddings), axis=0)  # every example alike
+    checked = compare(OutputSpec("model output"), embeddings, collapsed, int8)
+    assert not checked["passed"] and checked["relative_error"] == pytest.approx(1.0, rel=0.01)
+    assert checked["failures"][0].startswith("relative error 1.000 > 0.1")
+    # a constant output cannot be judged this way, and says so instead of passing
+    constant = np.ones((8, 4), np.float32)
+    assert relative_error(constant, constant) is None
+    checked = compare(OutputSpec("model output"), constant, constant, int8)
+    assert not checked["passed"] and "nothing judges this file" in checked["failures"][0]
+    # class scores keep their own criterion; the relative error is only reported
+    scores = rng.dirichlet(np.ones(3), size=32).astype(np.float32)
+    noisy = np.clip(scores + rng.normal(scale=0.2, size=scores.shape), 0, 1).astype(np.float32)
+    keep_argmax = np.argmax(noisy, -1) == np.argmax(scores, -1)
+    checked = compare(OutputSpec(agreement=TOP1), scores[keep_argmax], noisy[keep_argmax], int8)
+    assert checked["passed"] and checked["relative_error"] > 0.1
 
 
 def test_a_map_of_class_scores_is_judged_per_position():
@@ -224,3 +256,44 @@ def test_calibration_reads_the_representative_file_once(tmp_path, monkeypatch):
     batches = list(calibration_batches(str(tmp_path / "rep.npz"), ["b", "a"], 3)())
     assert sorted(reads) == ["input__a", "input__b"]
     assert len(batches) == 3 and [b.ravel().tolist() for b in batches[1]] == [[13, 14, 15], [3.0, 4.0, 5.0]]
+
+
+@pytest.mark.parametrize("penalty, lost", [(1e9, True), (20.0, False)])
+def test_int8_diagnosis_names_a_layer_whose_values_a_mask_constant_rounds_away(tmp_path, monkeypatch, penalty, lost):
+    """A -1e9 mask makes the scores' int8 step ~4e6: every real score rounds to the zero point,
+    which the error in steps does not show (it is tiny in those steps). The signal-to-step check
+    names the layer; with a penalty int8 can represent, nothing is named."""
+    import importlib
+    import sys
+
+    import keras
+
+    from kerasuite.export.tflite import diagnose_int8
+
+    from user_models import MASKED_POOLING_MODULE
+
+    (tmp_path / "masked_pooling_for_test.py").write_text(MASKED_POOLING_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path) + ":" + str(__import__("helpers").REPO))
+    module = importlib.import_module("masked_pooling_for_test")
+    try:
+        ids = keras.Input((10,), dtype="int32", name="tokens")
+        words = keras.layers.Embedding(40, 8, embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0, seed=2))
+        pooled = module.MaskedAttentionPooling(penalty, name="masked_pooling")([words(ids), ids])
+        model = keras.Model(ids, keras.layers.Dense(3, activation="softmax", name="classes")(pooled))
+        model.save(tmp_path / "model.keras")
+    finally:
+        sys.modules.pop("masked_pooling_for_test", None)
+    rng = np.random.default_rng(3)
+    rows = rng.integers(1, 40, (64, 10)).astype("int32")
+    for row, used in zip(rows, rng.integers(2, 11, 64)):
+        row[used:] = 0
+    np.savez(tmp_path / "rep.npz", input__tokens=rows)
+    diagnosis = diagnose_int8(tmp_path / "model.keras", tmp_path / "rep.npz",
+                              import_modules=("masked_pooling_for_test",))
+    assert "error" not in diagnosis, diagnosis
+    if lost:
+        assert diagnosis.get("values_lost_layer") == "masked_pooling", {k: v for k, v in diagnosis.items() if k != "layers"}
+        assert diagnosis["values_lost_signal_over_scale"] < 0.01, diagnosis["values_lost_signal_over_scale"]
+    else:
+        assert "values_lost_layer" not in diagnosis, [(l["tensor"], l["signal_over_scale"]) for l in diagnosis["layers"]]

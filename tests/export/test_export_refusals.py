@@ -1,7 +1,8 @@
 """What ``python -m kerasuite.export`` refuses, in one line with the culprit named, exit 2; and
-attention masks that would collapse in int8 are made representable."""
+attention masks that would collapse in int8 are made representable, or fail naming the layer."""
 
 import numpy as np
+import pytest
 
 from helpers import assert_one_line_error, run_cli
 from user_models import (RNG, assert_builtin_only, export_cli, export_cli_without_tensorflow, read_bundle, save_case,
@@ -254,3 +255,45 @@ def test_a_subclassed_model_is_refused_in_words_and_its_wrapped_form_exports():
     assert len(prepared.conversions) == 1 and "SELECT_V2" in prepared.conversions[0], prepared.conversions
     rows = np.arange(6, dtype="int32").reshape(2, 3)
     np.testing.assert_allclose(np.asarray(prepared.model({"ids": rows})), np.asarray(model(rows)), atol=1e-6)
+
+
+@pytest.mark.parametrize("penalty, collapses", [(1e9, True), (20.0, False)])
+def test_an_embedding_whose_int8_attention_collapses_fails_naming_the_layer(tmp_path, penalty, collapses):
+    """A model that outputs an embedding (no targets, no classes) had nothing judging its int8
+    file, which passed with its attention collapsed to a plain average. The error relative to
+    the embeddings' spread now fails it, and the diagnosis names the layer whose values int8
+    rounds away; the same model masked with a penalty int8 can hold passes."""
+    import importlib
+    import sys
+
+    import keras
+
+    from helpers import REPO
+    from user_models import MASKED_POOLING_MODULE
+
+    (tmp_path / "masked_pooling_for_test.py").write_text(MASKED_POOLING_MODULE)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module("masked_pooling_for_test")
+        ids = keras.Input((10,), dtype="int32", name="tokens")
+        words = keras.layers.Embedding(40, 8, embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0, seed=2))
+        model = keras.Model(ids, module.MaskedAttentionPooling(penalty, name="masked_pooling")([words(ids), ids]))
+        paths = save_case(tmp_path, model, {"tokens": tokens(256, 10, 40, seed=8)}, train=False)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("masked_pooling_for_test", None)
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out, "--custom-objects", "masked_pooling_for_test",
+                      env={"PYTHONPATH": f"{REPO}:{tmp_path}"})
+    signature, parity = read_bundle(out)
+    assert parity["float32"]["passed"], parity["float32"]["failures"]
+    int8 = parity["int8"]
+    if collapses:
+        assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+        assert not int8["passed"] and int8["relative_error"] > 0.1
+        assert int8["failures"][0].startswith("relative error"), int8["failures"]
+        assert any("rounds away the values of masked_pooling" in text for text in int8["failures"]), int8["failures"]
+        assert "rel. error" in done.stdout and "FAILED" in done.stdout
+    else:
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        assert int8["passed"] and int8["relative_error"] < 0.1, int8

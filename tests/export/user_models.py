@@ -86,3 +86,33 @@ def export_cli_without_tensorflow(*args: str):
 
     return subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, *args], capture_output=True, text=True,
                           cwd=str(REPO), timeout=120, env=dict(os.environ, PYTHONPATH=str(REPO)))
+
+
+# A hand-written attention pooling whose padding mask is a constant (``penalty``) subtracted
+# from the scores, as users often write it; -1e9 leaves int8 nothing of the real scores.
+MASKED_POOLING_MODULE = """
+import keras
+
+
+@keras.saving.register_keras_serializable(package="kerasuite_tests")
+class MaskedAttentionPooling(keras.layers.Layer):
+    '''Attention pooling over the non-zero ids, masked the way users often write it.'''
+
+    def __init__(self, penalty=1e9, **kwargs):
+        super().__init__(**kwargs)
+        self.penalty = penalty
+
+    def build(self, input_shape):
+        sequence_shape, _ = input_shape
+        self.score = self.add_weight(shape=(sequence_shape[-1], 1), name="score",
+                                     initializer=keras.initializers.RandomNormal(stddev=2.0, seed=1))
+
+    def call(self, inputs):
+        sequence, ids = inputs
+        real = keras.ops.expand_dims(keras.ops.cast(keras.ops.not_equal(ids, 0), sequence.dtype), -1)
+        scores = keras.ops.matmul(sequence, self.score) - (1.0 - real) * self.penalty
+        return keras.ops.sum(keras.ops.softmax(scores, axis=1) * sequence, axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "penalty": self.penalty}
+"""
