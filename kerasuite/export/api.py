@@ -179,7 +179,7 @@ def export_model(
     exception: it is in the report (``report.passed``) and in every file of the bundle.
     ``progress`` is told each long step as it starts (conversion, each mode's check, a diagnosis).
     """
-    from kerasuite.export import firmware, parity, prepare, shared_scales, tflite
+    from kerasuite.export import firmware, float16_range, parity, prepare, shared_scales, tflite
     from kerasuite.export.prepare import prepare_for_export
     from kerasuite.export.provenance import model_card, provenance
     from kerasuite.io_utils import write_json_atomic, write_text_atomic
@@ -283,7 +283,7 @@ def export_model(
                 mode, converted[mode], sizes[mode], spec, check_inputs, keras_outputs, per_mode[mode], options,
                 functools.partial(diagnose_int8, mode),
                 staging, info.task, device.kind if device is not None else None,
-                concatenation_notes,
+                concatenation_notes, functools.partial(float16_range.weights_beyond_float16, prepared.model),
             )
             described[mode]["size_bytes_without_metadata"] = sizes_without_metadata[mode]
             # which runtimes this file is for: every one that applies to it
@@ -410,7 +410,7 @@ def describe_file(path: Path, size: int, task: str, threads: int = 1):
 def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arrays, keras_outputs: np.ndarray,
                 tolerance: ModeTolerance, options: ExportConfig, diagnose: Callable[[], dict], staging: Path,
                 task: str = "", device_kind: str | None = None,
-                shared_scale_notes: Callable[[], list[str]] = list):
+                shared_scale_notes: Callable[[], list[str]] = list, float16_notes: Callable[[], list[str]] = list):
     """One mode: every runtime's verdict, the headline numbers from the reference runtime."""
     from kerasuite.export import parity, runtimes
 
@@ -457,6 +457,8 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
                 f"larger value, such as a mask constant, sets that tensor's range)")
     if mode.startswith("int8") and not checked["passed"] and numerical:
         checked["failures"] += parity.narrow_input_features(inputs) + shared_scale_notes()
+    if mode == "float16" and not checked["passed"] and numerical:
+        checked["failures"] += float16_notes()
     parity.plot_outputs(keras_outputs, reference, mode, staging / f"parity_{mode}.png", checked)
     verdict_text = "passed" if checked["passed"] else "failed"
     description.update({

@@ -727,3 +727,22 @@ def test_an_int8_failure_at_a_concatenation_of_different_ranges_names_the_concat
     assert_one_line_error(done, 1, "int8 concatenation 'raw_joined': its input 0 spans", "ship the dynamic mode")
     _, parity = read_bundle(tmp_path / "bundle")
     assert parity["dynamic"]["passed"] and not parity["int8"]["passed"]
+
+
+def test_a_float16_file_that_cannot_hold_a_weight_fails_naming_it(tmp_path):
+    """float16's largest value is 65,504: a price head whose bias is 200,000 saturated and the
+    float16 file was off by 134,000, a failure that named only the size of the difference."""
+    import keras
+
+    features = keras.Input((4,), name="features")
+    price = keras.layers.Dense(1, name="price")
+    model = keras.Model(features, price(keras.layers.Dense(8, activation="relu", name="hidden")(features)))
+    price.bias.assign([200_000.0])
+    paths = save_case(tmp_path, model, {"features": RNG.normal(size=(64, 4)).astype("float32")}, train=False)
+    done = export_cli(paths, tmp_path / "bundle", modes="float32,float16")
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    _, parity = read_bundle(tmp_path / "bundle")
+    assert parity["float32"]["passed"], parity["float32"]["failures"]
+    assert not parity["float16"]["passed"]
+    named = [text for text in parity["float16"]["failures"] if text.startswith("float16 cannot hold")]
+    assert len(named) == 1 and "price/bias" in named[0] and "hidden" not in named[0], parity["float16"]["failures"]
