@@ -81,19 +81,26 @@ def unit_or_larger(values: np.ndarray) -> float:
     return max(1.0, float(finite.max())) if finite.size else 1.0
 
 
-def relative_error(keras_outputs: np.ndarray, candidate_outputs: np.ndarray) -> float | None:
-    """RMS of the difference over the spread of Keras' outputs (their standard deviation across
-    examples, pooled over the output's values): 0 is identical, 1 is an error as large as the
-    differences between examples. None when Keras' outputs do not vary or cannot be compared."""
+def spread_and_error(keras_outputs: np.ndarray, candidate_outputs: np.ndarray) -> tuple[float, float] | None:
+    """(the spread of Keras' outputs: their standard deviation across examples, pooled over the
+    output's values; the RMS of the difference), or None when they cannot be compared."""
     keras_outputs = np.asarray(keras_outputs, np.float64)
     candidate_outputs = np.asarray(candidate_outputs, np.float64)
     if len(keras_outputs) < 2 or keras_outputs.shape != candidate_outputs.shape:
         return None
     spread = float(np.sqrt(np.mean(np.var(keras_outputs, axis=0))))
     error = float(np.sqrt(np.mean((candidate_outputs - keras_outputs) ** 2)))
-    if not (np.isfinite(spread) and np.isfinite(error)) or spread <= 0:
+    return (spread, error) if np.isfinite(spread) and np.isfinite(error) else None
+
+
+def relative_error(keras_outputs: np.ndarray, candidate_outputs: np.ndarray) -> float | None:
+    """RMS of the difference over the spread of Keras' outputs: 0 is identical, 1 is an error as
+    large as the differences between examples. None when Keras' outputs do not vary or cannot
+    be compared."""
+    measured = spread_and_error(keras_outputs, candidate_outputs)
+    if measured is None or measured[0] <= 0:
         return None
-    return error / spread
+    return measured[1] / measured[0]
 
 
 def compare(spec: OutputSpec, keras_outputs: np.ndarray, candidate_outputs: np.ndarray,
@@ -154,8 +161,10 @@ def compare(spec: OutputSpec, keras_outputs: np.ndarray, candidate_outputs: np.n
                 failures.append("relative error not measurable (Keras' outputs do not vary across the held-out "
                                 "examples): nothing judges this file; give more varied --heldout inputs")
         elif result["relative_error"] > tolerance.max_relative_error:
+            spread, error = spread_and_error(keras_outputs, candidate_outputs)
             failures.append(f"relative error {result['relative_error']:.3f} > {tolerance.max_relative_error:g} "
-                            "(RMS difference over the spread of Keras' outputs)")
+                            f"(RMS difference {error:.3g} over {spread:.3g}, the spread of Keras' outputs across "
+                            "examples)")
     result["failures"] = failures
     result["passed"] = not failures
     result["tolerance"] = {k: v for k, v in vars(tolerance).items() if v is not None}
