@@ -167,7 +167,9 @@ class ModeTolerance:
     max_metric_drop: Optional[float] = setting(None, min=0.0)  # in the task metric's own units (0.01 = 1 point)
     # RMS of the output difference over the spread of Keras' outputs across examples; judged only
     # where neither an agreement nor a metric applies (an embedding or a regression without
-    # targets), which a lossy mode would otherwise pass on no evidence.
+    # targets), which a lossy mode would otherwise pass on no evidence. 0.2 for the lossy modes:
+    # healthy user models measure 0.017-0.097 in int8, a collapsed attention 0.26-1.32
+    # (tools/benchmarking/plain_output_sweep.py, interest_padding_before_after.py).
     max_relative_error: Optional[float] = setting(None, min=0.0)
 
 
@@ -176,11 +178,11 @@ class ParityConfig:
     float32: ModeTolerance = field(default_factory=lambda: ModeTolerance(max_abs_diff=1e-4, min_agreement=0.99))
     float16: ModeTolerance = field(default_factory=lambda: ModeTolerance(max_abs_diff=1e-2, min_agreement=0.98))
     dynamic: ModeTolerance = field(default_factory=lambda: ModeTolerance(min_agreement=0.98, max_metric_drop=0.01,
-                                                                         max_relative_error=0.1))
+                                                                         max_relative_error=0.2))
     int8: ModeTolerance = field(default_factory=lambda: ModeTolerance(min_agreement=0.98, max_metric_drop=0.01,
-                                                                      max_relative_error=0.1))
+                                                                      max_relative_error=0.2))
     int8_float_io: ModeTolerance = field(default_factory=lambda: ModeTolerance(min_agreement=0.98, max_metric_drop=0.01,
-                                                                               max_relative_error=0.1))
+                                                                               max_relative_error=0.2))
     max_examples: int = setting(2000, min=1)  # held-out examples compared per mode
 
 

@@ -176,8 +176,8 @@ class TwoTowerConfig:
     # recall@10: 0.677 at 1, 0.686 at 4, 0.689 at 8, 0.691 at 16 (EASE 0.690). Test splits, one
     # benchmark run, 16 vs 1: Debian 0.731 vs 0.720 (EASE 0.739), MovieLens-format 0.305 vs 0.299,
     # synthetic clusters 0.323 vs 0.333, at 3.2x the training time. With the weight average it
-    # ties EASE on Debian (0.738 vs 0.739), but its int8 query tower fails the top-10 parity bar:
-    # opt-in (README, retrieval).
+    # ties EASE on Debian (0.738 vs 0.739): history_two_tower's own default is 16
+    # (retrieval_config's family preset; README, retrieval). 1 here: two_tower reads no history.
     interests: int = setting(1, min=1)
     interest_attention_units: int = setting(64, min=1)
 

@@ -1,8 +1,9 @@
 """Weights a float16 file cannot hold.
 
 The float16 mode stores weights as IEEE half floats, whose largest finite value is 65,504. A
-larger weight saturates: a house-price regression whose output bias is 200,000 gave a float16
-file off by 134,000 (200,000 - 65,504), and the verdict said only that max |diff| was too large.
+larger weight saturates: a house-price regression whose output bias is 200,000 gets a float16
+file off by about 134,000 (200,000 - 65,504), and the verdict said only that max |diff| was too
+large (tools/benchmarking/plain_output_sweep.py).
 """
 
 from __future__ import annotations

@@ -93,16 +93,6 @@ def spread_and_error(keras_outputs: np.ndarray, candidate_outputs: np.ndarray) -
     return (spread, error) if np.isfinite(spread) and np.isfinite(error) else None
 
 
-def relative_error(keras_outputs: np.ndarray, candidate_outputs: np.ndarray) -> float | None:
-    """RMS of the difference over the spread of Keras' outputs: 0 is identical, 1 is an error as
-    large as the differences between examples. None when Keras' outputs do not vary or cannot
-    be compared."""
-    measured = spread_and_error(keras_outputs, candidate_outputs)
-    if measured is None or measured[0] <= 0:
-        return None
-    return measured[1] / measured[0]
-
-
 def compare(spec: OutputSpec, keras_outputs: np.ndarray, candidate_outputs: np.ndarray,
             tolerance: ModeTolerance) -> dict[str, Any]:
     keras_outputs = np.asarray(keras_outputs, np.float32)
@@ -153,7 +143,10 @@ def compare(spec: OutputSpec, keras_outputs: np.ndarray, candidate_outputs: np.n
     if tolerance.max_metric_drop is not None and drop is not None and drop > tolerance.max_metric_drop * metric_scale:
         failures.append(f"{spec.metric} drop {drop:.4f} > {tolerance.max_metric_drop:g}"
                         + (f" x {metric_scale:.3g} (Keras' {spec.metric})" if metric_scale > 1.0 else ""))
-    result["relative_error"] = relative_error(keras_outputs, candidate_outputs)
+    # RMS difference over the spread of Keras' outputs: 0 is identical, 1 an error as large as the
+    # differences between examples; None when Keras' outputs do not vary or cannot be compared
+    measured = spread_and_error(keras_outputs, candidate_outputs)
+    result["relative_error"] = measured[1] / measured[0] if measured is not None and measured[0] > 0 else None
     if agreement is None and drop is None and tolerance.max_relative_error is not None:
         # nothing else judges these values (an embedding, a regression without targets)
         if result["relative_error"] is None:
@@ -161,7 +154,7 @@ def compare(spec: OutputSpec, keras_outputs: np.ndarray, candidate_outputs: np.n
                 failures.append("relative error not measurable (Keras' outputs do not vary across the held-out "
                                 "examples): nothing judges this file; give more varied --heldout inputs")
         elif result["relative_error"] > tolerance.max_relative_error:
-            spread, error = spread_and_error(keras_outputs, candidate_outputs)
+            spread, error = measured
             failures.append(f"relative error {result['relative_error']:.3f} > {tolerance.max_relative_error:g} "
                             f"(RMS difference {error:.3g} over {spread:.3g}, the spread of Keras' outputs across "
                             "examples)")

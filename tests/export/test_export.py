@@ -132,33 +132,34 @@ def test_a_failed_top1_agreement_says_how_close_keras_was_on_the_examples_that_d
 
 def test_plain_values_are_judged_by_their_error_relative_to_their_spread():
     """An embedding with no targets had no criterion in the lossy modes: an int8 file whose
-    attention had collapsed (relative error 0.41) passed. Now the error over the outputs' spread
+    attention had collapsed (relative error 0.26-1.32) passed. Now the error over the outputs' spread
     judges it, only where no agreement or metric does."""
-    from kerasuite.config import ModeTolerance
-    from kerasuite.export.parity import compare, relative_error
+    from kerasuite.config import ParityConfig
+    from kerasuite.export.parity import compare
     from kerasuite.export.spec import TOP1, OutputSpec
 
     rng = np.random.default_rng(5)
     embeddings = rng.normal(size=(64, 16)).astype(np.float32)
-    int8 = ModeTolerance(min_agreement=0.98, max_metric_drop=0.01, max_relative_error=0.1)
+    int8 = ParityConfig().int8
+    assert int8.max_relative_error == 0.2
     close = embeddings + rng.normal(scale=0.02, size=embeddings.shape).astype(np.float32)
     checked = compare(OutputSpec("model output"), embeddings, close, int8)
     assert checked["passed"] and checked["relative_error"] == pytest.approx(0.02, rel=0.15)
     collapsed = np.repeat(embeddings.mean(axis=0, keepdims=True), len(embeddings), axis=0)  # every example alike
     checked = compare(OutputSpec("model output"), embeddings, collapsed, int8)
     assert not checked["passed"] and checked["relative_error"] == pytest.approx(1.0, rel=0.01)
-    assert checked["failures"][0].startswith("relative error 1.000 > 0.1")
+    assert checked["failures"][0].startswith("relative error 1.000 > 0.2")
     # a constant output cannot be judged this way, and says so instead of passing
     constant = np.ones((8, 4), np.float32)
-    assert relative_error(constant, constant) is None
     checked = compare(OutputSpec("model output"), constant, constant, int8)
+    assert checked["relative_error"] is None
     assert not checked["passed"] and "nothing judges this file" in checked["failures"][0]
     # class scores keep their own criterion; the relative error is only reported
     scores = rng.dirichlet(np.ones(3), size=32).astype(np.float32)
     noisy = np.clip(scores + rng.normal(scale=0.2, size=scores.shape), 0, 1).astype(np.float32)
     keep_argmax = np.argmax(noisy, -1) == np.argmax(scores, -1)
     checked = compare(OutputSpec(agreement=TOP1), scores[keep_argmax], noisy[keep_argmax], int8)
-    assert checked["passed"] and checked["relative_error"] > 0.1
+    assert checked["passed"] and checked["relative_error"] > 0.2
 
 
 def test_a_map_of_class_scores_is_judged_per_position():

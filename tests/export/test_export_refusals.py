@@ -290,10 +290,10 @@ def test_an_embedding_whose_int8_attention_collapses_fails_naming_the_layer(tmp_
     int8 = parity["int8"]
     if collapses:
         assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
-        assert not int8["passed"] and int8["relative_error"] > 0.1
+        assert not int8["passed"] and int8["relative_error"] > 0.2
         assert int8["failures"][0].startswith("relative error"), int8["failures"]
         assert any("rounds away the values of masked_pooling" in text for text in int8["failures"]), int8["failures"]
         assert "rel. error" in done.stdout and "FAILED" in done.stdout
     else:
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-        assert int8["passed"] and int8["relative_error"] < 0.1, int8
+        assert int8["passed"] and int8["relative_error"] < 0.2, int8

@@ -46,8 +46,8 @@ class InterestPooling(layers.Layer):
         # Padding gets the constant -(bound + margin), below every real score: the tanh layer
         # bounds each head's score by the L1 norm of its weights. A fixed -1e4 (until
         # 2026-12-04) gave the int8 scores tensor a step of ~40, which rounded every real score
-        # to one value, so each int8 interest became the plain average (top-10 overlap 0.48 on
-        # the Debian set, 0.96 with this).
+        # to one value, so each int8 interest became the plain average (Debian top-10 overlap
+        # 0.61 before, 0.98 with this: tools/benchmarking/interest_padding_before_after.py).
         bound = ops.max(ops.sum(ops.abs(ops.stop_gradient(self._heads.kernel)), axis=0))
         padding = ops.expand_dims(1.0 - mask, -1)
         scores = scores * ops.expand_dims(mask, -1) - padding * (bound + _PADDING_MARGIN)
