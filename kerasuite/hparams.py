@@ -284,6 +284,9 @@ class KwsTrainingConfig:
     frequency_masks: int = setting(0, min=0)  # SpecAugment bands of MFCC coefficients zeroed
     frequency_mask_coefficients: int = setting(2, min=0)
     label_smoothing: float = setting(0.0, min=0.0, below=1.0)
+    # Vocal tract length perturbation on the MFCCs: each example's spectral envelope warped by a
+    # factor in [1 - w, 1 + w] (kerasuite/models/layers/cepstral_warp.py); 0 = off.
+    vocal_tract_warp: float = setting(0.0, min=0.0, below=0.5)
 
 
 # BC-ResNet's stages (Kim et al., Interspeech 2021): channels (x width), the stride along the

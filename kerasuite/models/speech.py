@@ -41,6 +41,7 @@ from kerasuite.hparams import (
     KwsTrainingConfig,
     MfccConfig,
 )
+from kerasuite.models.layers.cepstral_warp import CepstralWarp, band_centres_hz, cepstral_warp_bank
 from kerasuite.models.layers.mfcc import Mfcc
 from kerasuite.models.layers.spec_augment import SpecAugment
 from kerasuite.models.vision import build_conv_stack
@@ -80,12 +81,16 @@ def mfcc_layer(cfg: MfccConfig, sample_rate: int) -> Mfcc:
 
 def _mfcc_map(mfcc: MfccConfig, sample_rate: int, num_samples: int, input_name: str,
               training: KwsTrainingConfig | None = None):
-    """Waveform input -> normalised MFCC map ``[frames, coefficients, 1]`` (SpecAugment-masked in
-    training when ``training`` asks for masks)."""
+    """Waveform input -> normalised MFCC map ``[frames, coefficients, 1]`` (in training, warped
+    and SpecAugment-masked when ``training`` asks for them)."""
     waveform = keras.Input(shape=(num_samples,), name=input_name)
     front_end = mfcc_layer(mfcc, sample_rate)
     frames = front_end.num_frames(num_samples)
     x = front_end(waveform)
+    if training is not None and training.vocal_tract_warp:
+        bank = cepstral_warp_bank(front_end.dct_matrix, band_centres_hz(
+            mfcc.num_mel_bins, mfcc.lower_hz, mfcc.upper_hz), training.vocal_tract_warp)
+        x = CepstralWarp(bank, name="vocal_tract_warp")(x)
     x = layers.Reshape((frames, mfcc.num_coefficients, 1), name="mfcc_map")(x)
     x = layers.BatchNormalization(axis=2, momentum=0.9, name="mfcc_norm")(x)
     if training is not None and (training.time_masks or training.frequency_masks):

@@ -33,6 +33,37 @@ def test_spec_augment_masks_bands_in_training_and_is_absent_from_the_inference_g
     assert any("Random" in op.type for op in graph.get_operations())
 
 
+def test_vocal_tract_warp_moves_the_envelope_by_the_factor_and_is_absent_from_inference():
+    from kerasuite.models.layers.cepstral_warp import CepstralWarp, band_centres_hz, band_warp, cepstral_warp_bank
+    from kerasuite.models.layers.mfcc import dct2_orthonormal
+    from kerasuite.models.speech import build_ds_cnn
+
+    cfg = MfccConfig(num_coefficients=20)
+    centres = band_centres_hz(cfg.num_mel_bins, cfg.lower_hz, cfg.upper_hz)
+    dct = dct2_orthonormal(cfg.num_mel_bins, cfg.num_coefficients)
+    bank = cepstral_warp_bank(dct, centres, 0.2, steps=5)  # alphas 0.8, 0.9, 1.0, 1.1, 1.2
+    np.testing.assert_allclose(bank[2], np.eye(cfg.num_coefficients), atol=1e-6)
+    # A formant at 1.5 kHz as a smooth log-mel bump: warped by 1.2 its peak sits near 1.8 kHz.
+    log_mel = 30.0 * np.exp(-0.5 * ((centres - 1500.0) / 150.0) ** 2)
+    warped = (log_mel @ dct) @ bank[4] @ np.linalg.pinv(dct)
+    assert abs(centres[np.argmax(warped)] - 1800.0) < 120.0, centres[np.argmax(warped)]
+    assert abs(centres[np.argmax(log_mel @ band_warp(centres, 0.8))] - 1200.0) < 100.0
+
+    layer = CepstralWarp(bank, seed=3)
+    mfcc = np.random.default_rng(0).normal(size=(64, 51, cfg.num_coefficients)).astype(np.float32)
+    out = np.asarray(layer(mfcc, training=True))
+    unchanged = np.isclose(out, mfcc, atol=1e-4).all(axis=(1, 2))
+    assert 0 < unchanged.sum() < 64  # each example draws its own factor; alpha 1 leaves it as it was
+    np.testing.assert_array_equal(np.asarray(layer(mfcc, training=False)), mfcc)
+
+    model = build_ds_cnn(DsCnnConfig(filters=4, num_blocks=1), MfccConfig(), 3,
+                         training=KwsTrainingConfig(vocal_tract_warp=0.1))
+    assert "vocal_tract_warp" in {layer.name for layer in model.layers}
+    inference = tf.function(lambda w: model({"waveform": w}, training=False))
+    graph = inference.get_concrete_function(tf.TensorSpec([1, 16000], tf.float32)).graph
+    assert not [op.type for op in graph.get_operations() if "Random" in op.type or op.type == "Einsum"]
+
+
 def test_speed_perturbation_is_exact_at_one_and_shifts_pitch_by_the_factor():
     from kerasuite.data.audio import perturb_speed
 

@@ -313,6 +313,11 @@ class Mfcc(keras.layers.Layer):
             "dct": (dct2_orthonormal(self.num_mel_bins, self.num_coefficients) * self._lifter_gains()).astype(f32),
         }
 
+    @property
+    def dct_matrix(self) -> np.ndarray:
+        """``[num_mel_bins, num_coefficients]``: log-mel (dB) -> MFCCs, lifter gains included."""
+        return self._constants["dct"].copy()
+
     def _lifter_gains(self) -> np.ndarray:
         """librosa's ``mfcc(lifter=L)``: coefficient k times ``1 + L/2 sin(pi (k+1) / L)``."""
         if not self.lifter:
