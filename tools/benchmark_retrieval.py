@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import os
 import subprocess
 import sys
@@ -158,6 +159,9 @@ def main(argv=None) -> int:
     parser.add_argument("--family", help=argparse.SUPPRESS)
     parser.add_argument("--set", nargs="*", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.results_name is not None and not re.fullmatch(r"[\w.-]+", args.results_name):
+        parser.error(f"--results-name: letters, digits, '.', '-' and '_' only (it names results/NAME.json), "
+                     f"got {args.results_name!r}")
     if args.kind:
         return child(args)
 

@@ -18,6 +18,7 @@ stdout.
 from __future__ import annotations
 
 import json
+import re
 import os
 import sys
 import time
@@ -169,8 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=0, help="0 = the task default")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra config overrides")
     parser.add_argument("--write-results", action="store_true",
-                        help="also write results/speech.json, the source of the README's table")
+                        help="also write results/NAME.json (--results-name), the source of a README table")
+    parser.add_argument("--results-name", default="speech",
+                        help="NAME of the results file --write-results writes (default speech)")
     args = parser.parse_args(argv)
+    if args.results_name is not None and not re.fullmatch(r"[\w.-]+", args.results_name):
+        parser.error(f"--results-name: letters, digits, '.', '-' and '_' only (it names results/NAME.json), "
+                     f"got {args.results_name!r}")
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
@@ -222,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         from tools.readme_tables import write_results
 
         command = "python tools/benchmark_speech.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        write_results("speech", command, results_table(results))
+        write_results(args.results_name, command, results_table(results))
     print(f"\nkeyword spotting, seeds {','.join(map(str, seeds))}: mean (min-max) over seeds\n")
     print("| data (test clips) | model | Keras acc | int8 acc | int8 top-1 agreement | int8 size | "
           "int8 latency / 1 s clip | MFCC stats + logistic regression |")
