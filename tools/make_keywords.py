@@ -22,6 +22,10 @@ class (96 train + 24 test: 1,152 / 288 clips), test voices never used in trainin
 word clips mixed with white, pink or brown noise at a low SNR drawn from ``--low-snr-db``
 (default 0..10 dB) on top of the usual random onset, speed, pitch and level.
 
+``--variants wide`` adds 40 more espeak-ng variants per accent to the training voices (55 instead
+of 15: more speakers, fewer clips each) and keeps the test voices and test clips of the default
+variants, so the same test set measures how much the number of training voices matters.
+
 Requires the Debian packages ``espeak-ng`` and ``sox``. Deterministic for a given ``--seed``.
 """
 
@@ -48,6 +52,12 @@ PRESETS = {
 }
 ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
 VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2", "klatt4")
+# More of espeak-ng's variants that sound like people (its novelty voices -- whisper, robots,
+# announcers -- left out): ``--variants wide`` draws from these and VARIANTS.
+MORE_VARIANTS = ("adam", "Alex", "Alicia", "Andrea", "Andy", "Annie", "antonio", "aunty", "belinda", "benjamin",
+                 "boris", "david", "Denis", "ed", "edward", "Gene", "Henrique", "Hugo", "iven", "Jacky", "john", "Lee",
+                 "linda", "max", "Michael", "Mike", "paul", "pedro", "quincy", "rob", "robert", "steph", "zac",
+                 "anika", "grandma", "grandpa", "norbert", "shelby", "travis", "victor")
 NOISE_KINDS = ("pink", "white", "brown", "hum", "babble")
 BABBLE_TEXT = (
     "the quick brown fox jumps over the lazy dog",
@@ -62,6 +72,13 @@ def require_tools() -> None:
     missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
     if missing:
         sys.exit(f"make_keywords: missing {' and '.join(missing)}; install with: apt-get install espeak-ng sox")
+
+
+def espeak_variants() -> set[str]:
+    """The variant names ``-v ACCENT+NAME`` accepts: the File column of ``espeak-ng --voices=variant``
+    without its ``!v/`` (an unknown name is not an error there: espeak-ng speaks the base voice)."""
+    listing = subprocess.run(["espeak-ng", "--voices=variant"], check=True, capture_output=True, text=True).stdout
+    return {line.split()[4].removeprefix("!v/") for line in listing.splitlines()[1:] if len(line.split()) >= 5}
 
 
 def speak(text: str, voice: str, speed: int, pitch: int, effects: list[str]) -> np.ndarray:
@@ -181,19 +198,22 @@ def make_clip(job: dict) -> tuple[str, bool]:
     return str(job["path"]), True
 
 
-def voice_pools(seed: int, test_fraction: float) -> tuple[list[str], list[str]]:
-    """All accent+variant voices, split so test voices never appear in training."""
-    voices = [f"{a}+{v}" for a, v in itertools.product(ACCENTS, VARIANTS)]
+def voice_pools(seed: int, test_fraction: float, variants: tuple[str, ...] = VARIANTS) -> tuple[list[str], list[str]]:
+    """All accent+variant voices, split so test voices never appear in training. Variants beyond
+    VARIANTS only add training voices: the test voices, and so the test clips, are those of the
+    default variants for the same seed, which keeps test sets comparable across ``--variants``."""
+    voices = [f"{a}+{v}" for a, v in itertools.product(ACCENTS, [v for v in variants if v in VARIANTS])]
     order = np.random.default_rng(seed).permutation(len(voices))
     voices = [voices[i] for i in order]
     n_test = round(len(voices) * test_fraction) if test_fraction > 0 else 0
-    return voices[n_test:], voices[:n_test]
+    extra = [f"{a}+{v}" for a, v in itertools.product(ACCENTS, [v for v in variants if v not in VARIANTS])]
+    return voices[n_test:] + extra, voices[:n_test]
 
 
 def plan_jobs(args: argparse.Namespace, noise_bank: list[np.ndarray]) -> list[dict]:
     words = [w.strip() for w in args.words.split(",") if w.strip()]
     classes = list(words) + (["_unknown_"] if args.unknown else []) + (["_silence_"] if args.silence else [])
-    train_voices, test_voices = voice_pools(args.seed, args.test_fraction)
+    train_voices, test_voices = voice_pools(args.seed, args.test_fraction, args.variants)
     n_test = round(args.per_class * args.test_fraction) if test_voices else 0
     length = round(args.clip_seconds * SAMPLE_RATE)
     jobs = []
@@ -234,10 +254,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noisy-fraction", type=float, default=0.0,
                         help="share of word clips mixed with white/pink/brown noise at --low-snr-db")
     parser.add_argument("--low-snr-db", default="0:10", help="MIN:MAX SNR in dB of that noise (default 0:10)")
+    parser.add_argument("--variants", default="default",
+                        help="espeak-ng voice variants: 'default' (15: m1-m7, f1-f5, klatt, klatt2, klatt4), "
+                             "'wide' (those and 40 more that sound like people), or a comma-separated list")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     args.unknown_words = UNKNOWN_WORDS
+    named = {"default": VARIANTS, "wide": VARIANTS + MORE_VARIANTS}
+    args.variants = named.get(args.variants) or tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    if not args.variants:
+        parser.error("--variants: give 'default', 'wide' or a comma-separated list of espeak-ng variants")
+    if args.test_fraction > 0 and not set(args.variants) & set(VARIANTS):
+        parser.error(f"--variants: test voices come from the default variants ({', '.join(VARIANTS)}); "
+                     "name at least one, or pass --test-fraction 0")
     if args.preset:
         explicit = {a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")}
         for key, value in PRESETS[args.preset].items():
@@ -253,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.per_class < 1 or not 0 <= args.test_fraction < 1 or args.noise_clips < 1:
         parser.error("--per-class and --noise-clips must be >= 1 and --test-fraction in [0, 1)")
     require_tools()
+    unknown = sorted(set(args.variants) - espeak_variants())
+    if unknown:  # espeak-ng would speak the base voice for them without a word
+        parser.error(f"--variants: espeak-ng has no variant {', '.join(unknown)} (see espeak-ng --voices=variant, "
+                     "column File without '!v/')")
     out = Path(args.out)
     rng = np.random.default_rng([args.seed, 10**6])
     noise_bank = []

@@ -251,6 +251,21 @@ def test_make_keywords_writes_the_folder_layout_with_held_out_voices(tmp_path):
         assert path.read_bytes() == (again / path.relative_to(out)).read_bytes(), path
 
 
+def test_make_keywords_draws_voices_from_the_variants_asked_for_and_refuses_unknown_ones(tmp_path):
+    out = make_keywords(tmp_path / "kw", "--test-fraction", "0.34", "--variants", "Alex,f1")
+    variants = {p.stem.split("_")[-2] for p in out.rglob("[ny]*/*.wav")}
+    assert variants == {"Alex", "f1"}, variants
+    assert {p.stem.split("_")[-2] for p in (out / "test").rglob("*.wav") if "silence" not in p.stem} == {"f1"}
+    # espeak-ng speaks the base voice for a name it does not know, so the tool must refuse it
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "make_keywords.py"), "--out", str(tmp_path / "bad"),
+                           "--variants", "f1,Adam"], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and "--variants" in done.stderr and "Adam" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "make_keywords.py"), "--out", str(tmp_path / "bad"),
+                           "--variants", "Alex,Andy"], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and "test voices come from the default variants" in done.stderr, done.stderr
+
+
 def test_folder_source_uses_splits_and_background_noise(tmp_path):
     out = make_keywords(tmp_path / "kw", "--test-fraction", "0")
     (out / "train").rename(out / "flat")  # no train/test: a flat folder of classes
