@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import re
 import os
 import subprocess
 import sys
@@ -141,6 +140,7 @@ def _rounded(value):
 
 def main(argv=None) -> int:
     from kerasuite.argparsing import OneLineArgumentParser
+    from tools.readme_tables import results_name
 
     parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--debian", help="folder from tools/make_recsys_dataset.py (skipped when absent)")
@@ -150,7 +150,7 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--work", default="runs/benchmark_retrieval")
     parser.add_argument("--out", default="runs/benchmark_retrieval.json")
-    parser.add_argument("--results-name", help="also write results/NAME.json for README tables (tools/readme_tables.py)")
+    parser.add_argument("--results-name", type=results_name, help="also write results/NAME.json for README tables (tools/readme_tables.py)")
     parser.add_argument("--child", choices=("model", "ease"), dest="kind", help=argparse.SUPPRESS)
     parser.add_argument("--source", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=42, help=argparse.SUPPRESS)
@@ -159,9 +159,6 @@ def main(argv=None) -> int:
     parser.add_argument("--family", help=argparse.SUPPRESS)
     parser.add_argument("--set", nargs="*", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.results_name is not None and not re.fullmatch(r"[\w.-]+", args.results_name):
-        parser.error(f"--results-name: letters, digits, '.', '-' and '_' only (it names results/NAME.json), "
-                     f"got {args.results_name!r}")
     if args.kind:
         return child(args)
 

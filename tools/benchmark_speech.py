@@ -18,7 +18,6 @@ stdout.
 from __future__ import annotations
 
 import json
-import re
 import os
 import sys
 import time
@@ -160,6 +159,7 @@ def results_table(results: dict) -> dict[str, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     from kerasuite.argparsing import OneLineArgumentParser
+    from tools.readme_tables import results_name
 
     parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", required=True, metavar="[NAME=]SPEC",
@@ -171,12 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra config overrides")
     parser.add_argument("--write-results", action="store_true",
                         help="also write results/NAME.json (--results-name), the source of a README table")
-    parser.add_argument("--results-name", default="speech",
+    parser.add_argument("--results-name", default="speech", type=results_name,
                         help="NAME of the results file --write-results writes (default speech)")
     args = parser.parse_args(argv)
-    if args.results_name is not None and not re.fullmatch(r"[\w.-]+", args.results_name):
-        parser.error(f"--results-name: letters, digits, '.', '-' and '_' only (it names results/NAME.json), "
-                     f"got {args.results_name!r}")
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:

@@ -28,6 +28,16 @@ REPO = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!-- results: (?P<source>[^#\s]+)#(?P<table>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
 
 
+def results_name(value: str) -> str:
+    """argparse ``type=`` of the benchmarks' ``--results-name``: a plain file name for results/NAME.json,
+    checked before anything is measured."""
+    import argparse
+
+    if not re.fullmatch(r"[\w.-]+", value) or set(value) == {"."}:
+        raise argparse.ArgumentTypeError(f"letters, digits, '.', '-' and '_' only (it names results/NAME.json), got {value!r}")
+    return value
+
+
 def write_results(name: str, command: str, tables: dict[str, dict], root: Path = REPO, **extra) -> Path:
     """Write ``results/<name>.json`` (atomically) for benchmark scripts: ``tables`` maps a table
     name to ``{"columns": [...], "rows": [[...], ...]}``."""

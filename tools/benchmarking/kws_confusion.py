@@ -1,11 +1,13 @@
 """Which test clips does a keyword model get wrong, and spoken by which voice? (issue 21)
 
     PYTHONPATH=. python tools/benchmarking/kws_confusion.py --run RUN [RUN ...] --data data/keywords
+    PYTHONPATH=. python tools/benchmarking/kws_confusion.py --run RUN --data data/keywords --split train --per-accent up
 
-For each run folder (its ``model.keras``), the Keras model on ``DATA/test/<class>/*.wav``: accuracy,
-then the errors grouped as (true class -> predicted class, voice), the voice read from the file name
-``tools/make_keywords.py`` writes (``<word>_<accent>_<variant>_<n>.wav``). Errors that repeat for one
-voice across runs (seeds, settings) point at the data, not at one model.
+For each run folder (its ``model.keras``), the Keras model on ``DATA/<split>/<class>/*.wav`` (test
+by default): accuracy, then the errors grouped as (true class -> predicted class, voice), the voice
+read from the file name ``tools/make_keywords.py`` writes (``<word>_<accent>_<variant>_<n>.wav``).
+Errors that repeat for one voice across runs (seeds, settings) point at the data, not at one model.
+``--per-accent CLASS`` adds that class's clips right / clips per accent.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ def main(argv=None) -> int:
     parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", nargs="+", required=True, type=Path, help="run folders holding model.keras")
     parser.add_argument("--data", required=True, type=Path, help="a folder: data set with a test/ split")
+    parser.add_argument("--split", choices=("test", "train"), default="test", help="which split to score (default test)")
+    parser.add_argument("--per-accent", metavar="CLASS", help="also print CLASS's clips right / clips per accent")
     args = parser.parse_args(argv)
-    test = args.data / "test"
+    test = args.data / args.split
     if not test.is_dir():
-        print(f"error: --data {args.data}: no test/ folder", file=sys.stderr)
+        print(f"error: --data {args.data}: no {args.split}/ folder", file=sys.stderr)
         return 2
     missing = [run for run in args.run if not (run / "model.keras").is_file()]
     if missing:
@@ -44,6 +48,9 @@ def main(argv=None) -> int:
     from kerasuite.runtime.audio import load_clip
 
     classes = sorted(p.name for p in test.iterdir() if p.is_dir())
+    if args.per_accent is not None and args.per_accent not in classes:
+        print(f"error: --per-accent {args.per_accent}: no such class in {test} ({', '.join(classes)})", file=sys.stderr)
+        return 2
     files = [(index, path) for index, name in enumerate(classes) for path in sorted((test / name).glob("*.wav"))]
     truth = np.array([index for index, _ in files])
     for run in args.run:
@@ -58,6 +65,14 @@ def main(argv=None) -> int:
         print(f"{run}: accuracy {float((predicted == truth).mean()):.4f} on {len(truth)} clips, {sum(wrong.values())} errors")
         for (true_class, predicted_class, voice), count in wrong.most_common():
             print(f"  {true_class} -> {predicted_class}  {voice}: {count}")
+        if args.per_accent is not None:
+            tally = collections.defaultdict(lambda: [0, 0])  # accent -> [right, clips]
+            for t, p, (_, path) in zip(truth, predicted, files):
+                if classes[t] == args.per_accent:
+                    accent = voice_of(path).rsplit("_", 1)[0]
+                    tally[accent][0] += int(t == p)
+                    tally[accent][1] += 1
+            print(f"  {args.per_accent} per accent: " + ", ".join(f"{a} {r}/{n}" for a, (r, n) in sorted(tally.items())))
     return 0
 
 

@@ -16,13 +16,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerasuite.models.layers.mfcc import hz_to_mel_slaney, mel_to_hz_slaney
+from kerasuite.models.layers.mfcc import mel_edges_hz
 
 
 def band_centres_hz(num_mel_bins: int, lower_hz: float, upper_hz: float) -> np.ndarray:
     """Centre frequencies of the front end's triangular mel filters (``mfcc.mel_filterbank``)."""
-    edges = mel_to_hz_slaney(np.linspace(hz_to_mel_slaney(lower_hz), hz_to_mel_slaney(upper_hz), num_mel_bins + 2))
-    return edges[1:-1]
+    return mel_edges_hz(num_mel_bins, lower_hz, upper_hz)[1:-1]
 
 
 def band_warp(centres_hz: np.ndarray, alpha: float) -> np.ndarray:

@@ -95,10 +95,16 @@ def mel_to_hz_slaney(mel: np.ndarray) -> np.ndarray:
     return np.where(mel >= 15.0, 1000.0 * np.exp(log_step * (mel - 15.0)), mel * (200.0 / 3.0))
 
 
+def mel_edges_hz(num_mel_bins: int, lower_hz: float, upper_hz: float) -> np.ndarray:
+    """The ``num_mel_bins + 2`` corner frequencies of the triangular filters, evenly spaced in mel:
+    filter ``i`` rises from edge ``i``, peaks at edge ``i + 1`` (its centre) and falls to ``i + 2``."""
+    return mel_to_hz_slaney(np.linspace(hz_to_mel_slaney(lower_hz), hz_to_mel_slaney(upper_hz), num_mel_bins + 2))
+
+
 def mel_filterbank(sample_rate: int, fft_length: int, num_mel_bins: int, lower_hz: float, upper_hz: float) -> np.ndarray:
     """Slaney-normalised triangular filters, shape ``[fft_length // 2 + 1, num_mel_bins]``."""
     bin_hz = np.arange(fft_length // 2 + 1) * sample_rate / fft_length
-    edges_hz = mel_to_hz_slaney(np.linspace(hz_to_mel_slaney(lower_hz), hz_to_mel_slaney(upper_hz), num_mel_bins + 2))
+    edges_hz = mel_edges_hz(num_mel_bins, lower_hz, upper_hz)
     widths = np.diff(edges_hz)
     ramps = edges_hz[:, None] - bin_hz[None, :]
     weights = np.zeros((num_mel_bins, len(bin_hz)))
