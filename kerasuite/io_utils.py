@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,6 +27,42 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def folder_not_ours(path: str | Path, marker: str) -> str | None:
+    """Why ``path`` may not be replaced by a tool that leaves ``marker`` in what it writes, or None.
+    A missing or empty folder, or one holding ``marker``, is the tool's to replace; anything else
+    may be someone's data (a mistyped --out), so it is refused before any work is done."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    if not path.is_dir():
+        return f"{path} exists and is not a folder"
+    if (path / marker).is_file() or not any(path.iterdir()):
+        return None
+    return f"{path} exists and was not written by this tool (no {marker} in it); give a new or empty folder"
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary sibling folder; on success it replaces ``path`` as a whole, on error
+    it is deleted and ``path`` is left as it was. A reader sees the old folder or the new one, never
+    a mix of clips from two runs or a half-written set."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
 
 
 def _umask() -> int:

@@ -9,6 +9,11 @@ Layout (``folder:`` source of kerasuite, the same shape as Speech Commands)::
     OUT/train/<class>/*.wav   16 kHz mono 16-bit, exactly --clip-seconds long
     OUT/test/<class>/*.wav    spoken by voices that never occur in train/
     OUT/_background_noise_/*.wav   long noise clips for augmentation (not a class)
+    OUT/make_keywords.json    the command and settings that made the set
+
+The set is built in a hidden sibling folder and renamed onto OUT when complete, so OUT is never
+half-written and a rebuild replaces it whole (no clips left from the earlier settings); a
+non-empty OUT that this tool did not write is refused.
 
 Classes: one per keyword, plus ``_unknown_`` (other words) and ``_silence_`` (quiet noise) unless
 ``--no-unknown`` / ``--no-silence``. Variety: espeak-ng accents x voice variants, speed, pitch,
@@ -210,7 +215,7 @@ def voice_pools(seed: int, test_fraction: float, variants: tuple[str, ...] = VAR
     return voices[n_test:] + extra, voices[:n_test]
 
 
-def plan_jobs(args: argparse.Namespace, noise_bank: list[np.ndarray]) -> list[dict]:
+def plan_jobs(args: argparse.Namespace, noise_bank: list[np.ndarray], root: Path) -> list[dict]:
     words = [w.strip() for w in args.words.split(",") if w.strip()]
     classes = list(words) + (["_unknown_"] if args.unknown else []) + (["_silence_"] if args.silence else [])
     train_voices, test_voices = voice_pools(args.seed, args.test_fraction, args.variants)
@@ -230,17 +235,34 @@ def plan_jobs(args: argparse.Namespace, noise_bank: list[np.ndarray]) -> list[di
                     "noisy_fraction": args.noisy_fraction, "low_snr_db": args.low_snr_db,
                     "speed": int(rng.integers(110, 200)), "pitch": int(rng.integers(20, 80)),
                     "seed": [args.seed, class_index, i, 1],
-                    "path": Path(args.out) / split / label / f"{stem}.wav",
+                    "path": root / split / label / f"{stem}.wav",
                 }
             )
     return jobs
 
 
+MANIFEST = "make_keywords.json"
+
+
+def write_manifest(path: Path, args: argparse.Namespace, argv: list[str] | None, written: int,
+                   skipped: list[str]) -> None:
+    """How the set was made (the command and the settings it resolved to), and the mark that lets a
+    later run replace the folder."""
+    import json
+
+    settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()}
+    record = {"command": ["tools/make_keywords.py", *(argv if argv is not None else sys.argv[1:])],
+              "settings": settings, "clips_written": written, "clips_skipped_silent": skipped}
+    path.write_text(json.dumps(record, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     from kerasuite.argparsing import OneLineArgumentParser
+    from kerasuite.io_utils import atomic_folder, folder_not_ours
 
     parser = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, help="output folder (created; existing clips are overwritten)")
+    parser.add_argument("--out", required=True, help="output folder: created, or replaced as a whole if an earlier "
+                        f"run of this tool wrote it ({MANIFEST} in it); any other non-empty folder is refused")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="a named setup (its values replace the defaults "
                         "of --per-class, --test-fraction, --noisy-fraction and the unknown words)")
     parser.add_argument("--per-class", type=int, default=150, help="clips per class, train+test (default 150)")
@@ -288,20 +310,25 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--variants: espeak-ng has no variant {', '.join(unknown)} (see espeak-ng --voices=variant, "
                      "column File without '!v/')")
     out = Path(args.out)
-    rng = np.random.default_rng([args.seed, 10**6])
-    noise_bank = []
-    for i in range(args.noise_clips):
-        kind = NOISE_KINDS[i % len(NOISE_KINDS)]
-        noise = synth_noise(kind, args.noise_seconds, rng)
-        write_wav(out / "_background_noise_" / f"{kind}_{i:02d}.wav", noise)
-        noise_bank.append(noise)
-    jobs = plan_jobs(args, noise_bank)
-    failed = []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        for path, ok in pool.map(make_clip, jobs):
-            if not ok:
-                failed.append(path)
-    written = len(jobs) - len(failed)
+    refusal = folder_not_ours(out, MANIFEST)
+    if refusal:
+        parser.error(f"--out: {refusal}")
+    with atomic_folder(out) as building:
+        rng = np.random.default_rng([args.seed, 10**6])
+        noise_bank = []
+        for i in range(args.noise_clips):
+            kind = NOISE_KINDS[i % len(NOISE_KINDS)]
+            noise = synth_noise(kind, args.noise_seconds, rng)
+            write_wav(building / "_background_noise_" / f"{kind}_{i:02d}.wav", noise)
+            noise_bank.append(noise)
+        jobs = plan_jobs(args, noise_bank, building)
+        failed = []
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
+            for path, ok in pool.map(make_clip, jobs):
+                if not ok:
+                    failed.append(str(out / Path(path).relative_to(building)))
+        written = len(jobs) - len(failed)
+        write_manifest(building / MANIFEST, args, argv, written, failed)
     print(f"make_keywords: wrote {written} clips and {args.noise_clips} noise clips to {out}")
     if failed:
         print(f"make_keywords: {len(failed)} clips came out silent and were skipped", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import struct
 import subprocess
@@ -264,6 +265,58 @@ def test_make_keywords_draws_voices_from_the_variants_asked_for_and_refuses_unkn
     done = subprocess.run([sys.executable, str(REPO / "tools" / "make_keywords.py"), "--out", str(tmp_path / "bad"),
                            "--variants", "Alex,Andy"], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2 and "test voices come from the default variants" in done.stderr, done.stderr
+
+
+def load_make_keywords_tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_keywords_tool", REPO / "tools" / "make_keywords.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_make_keywords_replaces_its_own_folder_whole_and_refuses_anyone_elses(tmp_path):
+    out = make_keywords(tmp_path / "kw", "--test-fraction", "0.34")
+    manifest = json.loads((out / "make_keywords.json").read_text())
+    assert manifest["settings"]["seed"] == 0 and manifest["clips_written"] == 12
+    stray = out / "train" / "yes" / "from_an_older_build.wav"
+    shutil.copy(next((out / "train" / "yes").glob("*.wav")), stray)
+    make_keywords(out, "--test-fraction", "0", "--words", "yes")  # a rebuild, with other settings
+    assert not stray.exists() and not (out / "test").exists() and not (out / "train" / "no").exists()
+    assert json.loads((out / "make_keywords.json").read_text())["settings"]["test_fraction"] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kw"]  # no temporary folder left beside it
+
+    theirs = tmp_path / "theirs"
+    (theirs / "train").mkdir(parents=True)
+    (theirs / "notes.txt").write_text("not a keyword set")
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "make_keywords.py"), "--out", str(theirs),
+                           "--per-class", "1"], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and "--out" in done.stderr and "make_keywords.json" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in theirs.iterdir()) == ["notes.txt", "train"]
+
+
+def test_make_keywords_that_fails_midway_leaves_the_previous_set_untouched(tmp_path, monkeypatch):
+    out = make_keywords(tmp_path / "kw", "--test-fraction", "0.34")
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    tool = load_make_keywords_tool()
+    rendered = []
+
+    def render_then_fail(job):
+        if len(rendered) == 3:
+            raise RuntimeError("sox died")
+        rendered.append(job["path"])
+        return tool.make_clip(job)
+
+    monkeypatch.setattr(tool, "make_clip", render_then_fail)
+    with pytest.raises(RuntimeError, match="sox died"):
+        tool.main(["--out", str(out), "--per-class", "3", "--words", "yes,no", "--noise-clips", "2",
+                   "--noise-seconds", "1.5", "--seed", "5", "--workers", "1"])
+    assert len(rendered) == 3 and all(not str(path).startswith(str(out) + "/") for path in rendered)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kw"]
 
 
 def test_folder_source_uses_splits_and_background_noise(tmp_path):
