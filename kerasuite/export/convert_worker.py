@@ -240,11 +240,7 @@ def diagnose_int8(model_path: str, representative: str, batch_size, int8_weights
         layer_direct_compare_metrics={"signal_rms": _signal_rms})
     debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset,
                                                          debug_options=options)
-    # Built from a converter, the debugger's interpreter does not keep intermediate tensors (TF
-    # 2.21 sets experimental_preserve_all_tensors only on its other path), so its per-layer
-    # hooks read reused arena memory: 1e39 where the values were 0.01. The same model, kept.
-    debugger._quant_interpreter = tf.lite.Interpreter(model_content=debugger.quant_model,
-                                                      experimental_preserve_all_tensors=True)
+    keep_intermediate_tensors(debugger, tf)
     debugger.run()
     buffer = io.StringIO()
     debugger.layer_statistics_dump(buffer)
@@ -273,6 +269,23 @@ def diagnose_int8(model_path: str, representative: str, batch_size, int8_weights
                          debugger_rmse_over_scale=layer["rmse_over_scale"])
         layers.append(layer)
     return layers
+
+
+def keep_intermediate_tensors(debugger, tf) -> None:
+    """Rebuild the debugger's interpreter so that it keeps intermediate tensors.
+
+    Built from a converter, the debugger's interpreter does not keep them (TF 2.21 sets
+    experimental_preserve_all_tensors only on its other path), so its per-layer hooks read reused
+    arena memory: 1e39 where the values were 0.01. There is no public way to ask for it, so this
+    replaces a private attribute, and refuses when a TensorFlow release no longer has it: setting
+    it then would change nothing and the diagnosis would name a layer from garbage.
+    """
+    if not hasattr(debugger, "_quant_interpreter") or not hasattr(debugger, "quant_model"):
+        raise RuntimeError(
+            f"TensorFlow {tf.__version__}'s QuantizationDebugger has no _quant_interpreter/quant_model to rebuild "
+            "with experimental_preserve_all_tensors, so its per-layer values cannot be trusted; no diagnosis")
+    debugger._quant_interpreter = tf.lite.Interpreter(model_content=debugger.quant_model,
+                                                      experimental_preserve_all_tensors=True)
 
 
 def _signal_rms(float_values, quantized_values, scale, zero_point) -> float:

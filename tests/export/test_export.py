@@ -298,3 +298,29 @@ def test_int8_diagnosis_names_a_layer_whose_values_a_mask_constant_rounds_away(t
         assert diagnosis["values_lost_signal_over_scale"] < 0.01, diagnosis["values_lost_signal_over_scale"]
     else:
         assert "values_lost_layer" not in diagnosis, [(l["tensor"], l["signal_over_scale"]) for l in diagnosis["layers"]]
+
+
+def test_the_int8_diagnosis_refuses_a_quantization_debugger_it_cannot_make_keep_its_tensors():
+    """The per-layer diagnosis depends on replacing a private interpreter of TensorFlow's
+    QuantizationDebugger; on a release without it, a silent no-op would diagnose from reused
+    memory, so it must stop with a reason instead."""
+    import types
+
+    import tensorflow as tf
+
+    from kerasuite.export.convert_worker import keep_intermediate_tensors
+
+    with pytest.raises(RuntimeError, match="_quant_interpreter"):
+        keep_intermediate_tensors(types.SimpleNamespace(quant_model=b""), tf)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [tf.function(lambda x: tf.nn.relu(x * 2.0)).get_concrete_function(tf.TensorSpec([1, 4], tf.float32))])
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([np.full((1, 4), v, np.float32)] for v in (-1.0, 0.5, 1.0))
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=lambda: ([np.full((1, 4), v, np.float32)] for v in (-1.0, 0.5, 1.0)))
+    built = debugger._quant_interpreter
+    keep_intermediate_tensors(debugger, tf)  # today's TensorFlow has it: replaced, and the debugger runs on it
+    assert debugger._quant_interpreter is not built
+    debugger.run()
+    errors = [stats["mean_squared_error"] for stats in debugger.layer_statistics.values()]
+    assert errors and all(np.isfinite(error) and error < 0.01 for error in errors), errors

@@ -17,6 +17,8 @@ class BoundedMaskAttention(keras.layers.MultiHeadAttention):
     and 0.994 with 20 (``tools/benchmarking/text_export_before_after.py``).
     A penalty of 20 weighs each masked key by exp(-20) = 2e-9 relative to its unmasked score,
     which is masking for every practical purpose, and Keras and TFLite compute the same thing.
+    (``InterestPooling`` masks for the same reason with a bound derived from its weights instead:
+    its scores pass a tanh, so they have one; dot-product scores do not.)
 
     Attention always takes the explicit-scores path (the fused ``dot_product_attention`` kernel
     would apply its own unbounded mask), so training and export see one formula.

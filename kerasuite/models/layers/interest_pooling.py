@@ -51,6 +51,9 @@ class InterestPooling(layers.Layer):
         bound = ops.max(ops.sum(ops.abs(ops.stop_gradient(self._heads.kernel)), axis=0))
         padding = ops.expand_dims(1.0 - mask, -1)
         scores = scores * ops.expand_dims(mask, -1) - padding * (bound + _PADDING_MARGIN)
+        # BoundedMaskAttention masks the same way for the same int8 reason but with a fixed penalty
+        # (its dot-product scores have no bound to sit under); here the bound keeps the tensor's
+        # range, and so its int8 step, as small as masking allows.
         weights = ops.softmax(scores, axis=1) * ops.expand_dims(mask, -1)  # an empty row stays 0
         return ops.matmul(ops.transpose(weights, (0, 2, 1)), sequence)
 
