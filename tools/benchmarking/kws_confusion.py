@@ -2,12 +2,17 @@
 
     PYTHONPATH=. python tools/benchmarking/kws_confusion.py --run RUN [RUN ...] --data data/keywords
     PYTHONPATH=. python tools/benchmarking/kws_confusion.py --run RUN --data data/keywords --split train --per-accent up
+    PYTHONPATH=. python tools/benchmarking/kws_confusion.py --run RUN --data data/keywords --only 'up/*_en-029_f*' \
+        --sox "pitch -300" "pitch -600" "speed 0.85"
 
 For each run folder (its ``model.keras``), the Keras model on ``DATA/<split>/<class>/*.wav`` (test
 by default): accuracy, then the errors grouped as (true class -> predicted class, voice), the voice
 read from the file name ``tools/make_keywords.py`` writes (``<word>_<accent>_<variant>_<n>.wav``).
 Errors that repeat for one voice across runs (seeds, settings) point at the data, not at one model.
-``--per-accent CLASS`` adds that class's clips right / clips per accent.
+``--per-accent CLASS`` adds that class's clips right / clips per accent. ``--only GLOB`` keeps the
+clips under the split whose path matches (``up/*_en-029_f*``); each ``--sox EFFECTS`` scores them
+again after that sox effect chain (a pitch shift, a speed change: is the model's answer tied to
+pitch or vocal tract length?).
 """
 
 from __future__ import annotations
@@ -24,6 +29,19 @@ def voice_of(path: Path) -> str:
     return "_".join(parts[-3:-1]) if len(parts) >= 4 else path.stem
 
 
+def load_transformed(path: Path, effects: str | None, rate: int, length: int, load_clip) -> np.ndarray:
+    """The clip as the device reads it, after the sox effect chain ``effects`` (None: as it is)."""
+    if effects is None:
+        return load_clip(path, rate, length)
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "clip.wav"
+        subprocess.run(["sox", str(path), str(out), *effects.split()], check=True, capture_output=True)
+        return load_clip(out, rate, length)
+
+
 def main(argv=None) -> int:
     from kerasuite.argparsing import OneLineArgumentParser
 
@@ -32,6 +50,9 @@ def main(argv=None) -> int:
     parser.add_argument("--data", required=True, type=Path, help="a folder: data set with a test/ split")
     parser.add_argument("--split", choices=("test", "train"), default="test", help="which split to score (default test)")
     parser.add_argument("--per-accent", metavar="CLASS", help="also print CLASS's clips right / clips per accent")
+    parser.add_argument("--only", metavar="GLOB", help="score only the clips whose path under the split matches")
+    parser.add_argument("--sox", nargs="+", default=[], metavar="EFFECTS",
+                        help="also score the clips after each sox effect chain, e.g. 'pitch -300'")
     args = parser.parse_args(argv)
     test = args.data / args.split
     if not test.is_dir():
@@ -51,18 +72,23 @@ def main(argv=None) -> int:
     if args.per_accent is not None and args.per_accent not in classes:
         print(f"error: --per-accent {args.per_accent}: no such class in {test} ({', '.join(classes)})", file=sys.stderr)
         return 2
-    files = [(index, path) for index, name in enumerate(classes) for path in sorted((test / name).glob("*.wav"))]
+    files = [(index, path) for index, name in enumerate(classes) for path in sorted((test / name).glob("*.wav"))
+             if args.only is None or path.relative_to(test).match(args.only)]
+    if not files:
+        print(f"error: --only {args.only}: no clip in {test} matches", file=sys.stderr)
+        return 2
     truth = np.array([index for index, _ in files])
-    for run in args.run:
+    for run, effects in ((run, effects) for run in args.run for effects in [None, *args.sox]):
         model = keras.saving.load_model(run / "model.keras", compile=False)
         # the device's reader (any rate or channels -> the model's rate and length); the model's
         # front end does the peak normalisation itself
         rate, length = model.get_layer("mfcc").sample_rate, int(model.inputs[0].shape[-1])
-        clips = np.stack([load_clip(path, rate, length) for _, path in files])
+        clips = np.stack([load_transformed(path, effects, rate, length, load_clip) for _, path in files])
         predicted = np.asarray(model.predict(clips, verbose=0)).argmax(axis=1)
         wrong = collections.Counter(
             (classes[t], classes[p], voice_of(path)) for t, p, (_, path) in zip(truth, predicted, files) if t != p)
-        print(f"{run}: accuracy {float((predicted == truth).mean()):.4f} on {len(truth)} clips, {sum(wrong.values())} errors")
+        label = f"{run}" + (f" after sox {effects}" if effects else "")
+        print(f"{label}: accuracy {float((predicted == truth).mean()):.4f} on {len(truth)} clips, {sum(wrong.values())} errors")
         for (true_class, predicted_class, voice), count in wrong.most_common():
             print(f"  {true_class} -> {predicted_class}  {voice}: {count}")
         if args.per_accent is not None:
