@@ -140,6 +140,7 @@ def _rounded(value):
 
 def main(argv=None) -> int:
     from kerasuite.argparsing import OneLineArgumentParser
+    from kerasuite.io_utils import write_text_atomic
     from tools.readme_tables import results_name
 
     parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
@@ -181,8 +182,8 @@ def main(argv=None) -> int:
 
     def record(row: dict) -> None:
         results["rows"].append(row)
-        out.write_text(json.dumps(results, indent=2) + "\n")
-        out.with_suffix(".md").write_text(table(results))
+        write_text_atomic(out, json.dumps(results, indent=2) + "\n")  # partial results survive a later failure
+        write_text_atomic(out.with_suffix(".md"), table(results))
         print(json.dumps(row), flush=True)
 
     for data_name, (source, sets) in sources.items():
@@ -214,7 +215,7 @@ def main(argv=None) -> int:
                         "recall_at_100": evaluation["recall_at_100"], "seconds": run["seconds"],
                         "peak_rss_mb": run["peak_rss_mb"]})
     results["means"] = seed_means(results["rows"])
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    write_text_atomic(out, json.dumps(results, indent=2) + "\n")
     print(table(results))
     print(f"wrote {out} and {out.with_suffix('.md')}")
     if args.results_name:
