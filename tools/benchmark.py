@@ -46,6 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))  # readme_tables
 from kerasuite.config import EXPORT_MODES as ALL_MODES  # noqa: E402  (no TensorFlow: the parent stays light)
+from kerasuite.io_utils import write_text_atomic  # noqa: E402
 from kerasuite.tasks import TASK_NAMES as TASK_ORDER  # noqa: E402
 from kerasuite.tasks import task_spec  # noqa: E402
 
@@ -747,7 +748,7 @@ def profile_task(task: str, quick: bool, out: Path) -> Path:
     stats.sort_stats("cumulative").print_stats(45)
     stats.sort_stats("tottime").print_stats(25)
     path = out / f"profile_{task}.txt"
-    path.write_text(f"task {task}: run() wall {wall:.2f} s, train {report['train']['seconds']} s\n" + text.getvalue())
+    write_text_atomic(path, f"task {task}: run() wall {wall:.2f} s, train {report['train']['seconds']} s\n" + text.getvalue())
     print(f"run() wall {wall:.2f} s, train {report['train']['seconds']} s; profile in {path}")
     return path
 
@@ -1016,7 +1017,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def save() -> None:
         # After every section, so an interrupted or failed run keeps what it measured.
-        (out / "benchmark.json").write_text(json.dumps(report, indent=2))
+        write_text_atomic(out / "benchmark.json", json.dumps(report, indent=2))
 
     task_sections = [s for s in ("pipeline", "edge") if s in sections]
     edge_quick_task = "image_classification" if "image_classification" in tasks else tasks[0]
@@ -1146,7 +1147,7 @@ def main(argv: list[str] | None = None) -> int:
     if "retrieval" in report:
         table += "\nRetrieval: recall, training time and peak memory, side by side\n\n" + (
             out / "retrieval" / "retrieval.md").read_text()
-    (out / "benchmark.md").write_text(table)
+    write_text_atomic(out / "benchmark.md", table)
     if args.write_results:
         from readme_tables import write_results
 

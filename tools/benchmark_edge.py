@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasuite.io_utils import write_text_atomic
+
 
 def keras_latency_ms(model, example: dict[str, np.ndarray], runs: int, compiled: bool) -> dict[str, float]:
     """``model(x)`` eagerly (what a notebook does), or traced once with tf.function (the fair
@@ -93,7 +95,7 @@ def main() -> None:
         print(f"{name:<14} {str(row['threads']):>9} {row['size_bytes']:>10,} {row['latency_ms']['p50']:>9.3f} "
               f"{row['latency_ms']['p90']:>9.3f} {ratio_latency:>10.2f}x {ratio_size:>11.2f}x  {row.get('parity', '-')}")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        write_text_atomic(args.json, json.dumps(rows, indent=2))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasuite.io_utils import write_text_atomic
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -238,9 +240,9 @@ def main(argv=None) -> int:
                 for mode in rows:
                     rows[mode]["kerasuite.export"] = {"error": f"{type(error).__name__}: {str(error)[:160]}"}
             results[name] = rows
-            (out / "export_vs_keras.json").write_text(json.dumps(results, indent=2) + "\n")
+            write_text_atomic(out / "export_vs_keras.json", json.dumps(results, indent=2) + "\n")
     table = markdown(results)
-    (out / "export_vs_keras.md").write_text(table)
+    write_text_atomic(out / "export_vs_keras.md", table)
     if args.results:
         print(f"wrote {write_readme_results(results, 'nice -n 10 python tools/benchmark_export.py --results')}")
     print(table)

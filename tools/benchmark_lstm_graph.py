@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from kerasuite.io_utils import write_text_atomic
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     results = export_both(run_dir, work / "bundles")
     table = rows(results)
     print(markdown(table))
-    (work / "lstm_graph.json").write_text(json.dumps(results, indent=1, default=str))
+    write_text_atomic(work / "lstm_graph.json", json.dumps(results, indent=1, default=str))
     if args.write_results:
         from readme_tables import write_results
 

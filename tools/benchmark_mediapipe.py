@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kerasuite.io_utils import write_text_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 MODES = "float32,int8,int8_float_io"
 # Small models that still learn their synthetic or bundled data in seconds.
@@ -185,9 +187,9 @@ def main(argv: list[str] | None = None) -> int:
               "command": "python tools/benchmark_mediapipe.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "runs": args.runs, "rounds": args.rounds, "threads": 1, "batch": 1,
               "load_average": list(os.getloadavg()), "rows": rows}
-    (out / "mediapipe.json").write_text(json.dumps(report, indent=2))
+    write_text_atomic(out / "mediapipe.json", json.dumps(report, indent=2))
     table = markdown(rows)
-    (out / "mediapipe.md").write_text(table)
+    write_text_atomic(out / "mediapipe.md", table)
     print(table)
     if args.write_results:
         sys.path.insert(0, str(Path(__file__).resolve().parent))

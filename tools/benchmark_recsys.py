@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from kerasuite.io_utils import write_text_atomic
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -66,7 +68,7 @@ def main(argv=None) -> int:
 
     def record(key: str, value: dict) -> None:
         results["runs"][key] = value
-        out.write_text(json.dumps(results, indent=2) + "\n")
+        write_text_atomic(out, json.dumps(results, indent=2) + "\n")
         print(f"== {key}: {json.dumps(value['eval'])}  train {json.dumps(value['train'])}", flush=True)
 
     if "retrieval" in args.only:

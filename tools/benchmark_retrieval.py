@@ -27,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from kerasuite.io_utils import write_text_atomic  # noqa: E402  (no TensorFlow: atomic writes only)
 # benchmark name -> (family, settings): the history family at its defaults (16 attention-pooled
 # interests) and with one query vector, side by side
 MODELS = {
@@ -106,7 +107,7 @@ def child(args: argparse.Namespace) -> int:
         result = {"eval": report["eval"], "seconds": report["train"]["seconds"], "epochs": report["train"]["epochs"]}
     result["wall_seconds"] = round(time.perf_counter() - started, 2)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    Path(args.result).write_text(json.dumps(result) + "\n")
+    write_text_atomic(Path(args.result), json.dumps(result) + "\n")
     return 0
 
 
@@ -140,7 +141,6 @@ def _rounded(value):
 
 def main(argv=None) -> int:
     from kerasuite.argparsing import OneLineArgumentParser
-    from kerasuite.io_utils import write_text_atomic
     from tools.readme_tables import results_name
 
     parser = OneLineArgumentParser(description=__doc__.splitlines()[0])

@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kerasuite.io_utils import write_text_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 MODES = ("float32", "dynamic", "int8")
 
@@ -118,7 +120,7 @@ def train_family(family: str, spec: str, out: Path, seed: int, extra: list[str])
                "--overwrite", "--set", *[f"{k}={v}" for k, v in sets.items()], *extra]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO))
     done = subprocess.run(command, cwd=str(REPO), env=env, text=True, capture_output=True)
-    (out / f"{family}.log").write_text(done.stdout + done.stderr)
+    write_text_atomic(out / f"{family}.log", done.stdout + done.stderr)
     metrics_path = run_dir / "metrics.json"
     if not metrics_path.is_file():  # exit 1 (a parity check failed) still writes metrics.json
         raise SystemExit(f"benchmark_text: {family} run failed (exit {done.returncode}); see {out / (family + '.log')}")
@@ -310,10 +312,10 @@ def main(argv=None) -> int:
 
     def write(partial=None):
         everything = runs + ([partial] if partial is not None else [])
-        out_json.write_text(json.dumps({"data": args.data, "command": command, "runs": everything,
+        write_text_atomic(out_json, json.dumps({"data": args.data, "command": command, "runs": everything,
                                         "summary": summary(everything)}, indent=2) + "\n")
         if everything:
-            out_json.with_suffix(".md").write_text(markdown(summary(everything)))
+            write_text_atomic(out_json.with_suffix(".md"), markdown(summary(everything)))
 
     for spec in [spec for spec in args.data.split(",") if spec]:
         corpus = corpus_name(spec)
