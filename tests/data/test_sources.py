@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -69,3 +71,27 @@ def test_scan_class_folder_refuses_bad_layouts(tmp_path, layout, message):
     with pytest.raises(UserError, match=message) as error:
         scan_class_folder(str(root), (".png",))
     assert str(root) in str(error.value)
+
+
+def test_make_digits_folder_is_whole_or_absent_and_never_replaces_a_folder_it_did_not_write(tmp_path):
+    import subprocess
+    import sys
+
+    tool = Path(__file__).resolve().parents[2] / "tools" / "make_digits_folder.py"
+    out = tmp_path / "digits"
+    first = subprocess.run([sys.executable, str(tool), str(out)], capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    pngs = sorted(p.relative_to(out) for p in out.rglob("*.png"))
+    assert len(pngs) == 1797 and (out / "make_digits_folder.txt").is_file()
+    stale = out / "train" / "0" / "from_an_older_run.png"
+    stale.write_bytes(b"")
+    again = subprocess.run([sys.executable, str(tool), str(out)], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and not stale.exists(), again.stderr
+    assert sorted(p.relative_to(out) for p in out.rglob("*.png")) == pngs
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits"]  # no temporary folder left beside it
+
+    theirs = tmp_path / "theirs"
+    (theirs / "photos").mkdir(parents=True)
+    refused = subprocess.run([sys.executable, str(tool), str(theirs)], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "make_digits_folder.txt" in refused.stderr, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and [p.name for p in theirs.iterdir()] == ["photos"]
