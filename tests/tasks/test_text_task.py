@@ -97,8 +97,14 @@ def test_tensorboard_gets_projector_confusion_matrix_and_samples(tiny_run):
 @pytest.mark.slow
 def test_real_corpus_benchmark_reaches_the_baseline(tmp_path):
     """The full benchmark on one corpus (minutes): the ngram family at least as accurate as TF-IDF
-    + logistic regression (word 1-2 + char 2-5 grams) over seeds, and int8 within 0.5 points."""
-    done = run_cli("tools.make_text_corpus", "--out", str(tmp_path / "corpus"), timeout=600)
+    + logistic regression (word 1-2 + char 2-5 grams) over seeds, and int8 within 0.5 points.
+
+    Debian's package descriptions, which every Debian machine has after ``apt-get update``: the
+    default source depends on what is installed (fortunes, else the standard library's
+    docstrings, whose 88-example test split makes one near-tie flip worth 1.1 points of
+    agreement, so the 0.98 bar measures luck there)."""
+    done = run_cli("tools.make_text_corpus", "--source", "packages", "--max-per-class", "1000",
+                   "--out", str(tmp_path / "corpus"), timeout=600)
     assert done.returncode == 0, done.stderr
     done = run_cli("tools.benchmark_text", "--data", f"csv:{tmp_path / 'corpus'}", "--families", "ngram",
                    "--seeds", "42,1,2", "--out", str(tmp_path / "bench.json"), timeout=7200)
