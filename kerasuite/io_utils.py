@@ -44,15 +44,18 @@ def folder_not_ours(path: str | Path, marker: str) -> str | None:
 
 
 @contextlib.contextmanager
-def atomic_folder(path: str | Path) -> Iterator[Path]:
+def atomic_folder(path: str | Path, marker: str) -> Iterator[Path]:
     """Yield an empty temporary sibling folder; on success it replaces ``path`` as a whole, on error
     it is deleted and ``path`` is left as it was. A reader sees the old folder or the new one, never
-    a mix of clips from two runs or a half-written set."""
+    a mix of clips from two runs or a half-written set. The caller must have written ``marker``
+    into it (what ``folder_not_ours`` looks for), so that the next run may replace it in turn."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         yield tmp
+        if not (tmp / marker).is_file():
+            raise RuntimeError(f"{marker} was not written into the new {path.name}; {path} is left as it was")
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
             os.replace(path, old / path.name)

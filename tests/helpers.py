@@ -10,6 +10,16 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
+
+def load_tool(name: str):
+    """``tools/<name>.py`` as a module (tools are scripts, not a package), for its functions."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"kerasuite_tool_{name}", REPO / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 # Deterministic image training: no shuffle, dropout, augmentation or batch norm (per-replica
 # randomness and statistics), so one device, several replicas, several workers, and an
 # interrupted-then-resumed run all repeat the same computation and can be compared tightly.

@@ -6,7 +6,6 @@ start-up sections; the edge section trains and converts, so it is marked slow.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import statistics
@@ -15,14 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import REPO
+from helpers import REPO, load_tool
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location("kerasuite_benchmark_tool", REPO / "tools" / "benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("benchmark")
 
 
 def _positive(value, where: str) -> None:
@@ -197,9 +193,7 @@ def test_pipeline_rates_count_every_example_and_batch_of_a_pass():
 
 
 def test_tflm_benchmark_tables_keep_a_failed_file_and_skip_empty_tables():
-    spec = importlib.util.spec_from_file_location("kerasuite_benchmark_tflm", REPO / "tools" / "benchmark_tflm.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("benchmark_tflm")
     row = {"data": "d", "epochs": 1, "keras_accuracy": 0.9, "int8_tflm_accuracy": 0.8, "tflm_status": "failed",
            "tflm_reason": "agreement 0.9 < 0.98", "flash_bytes": 79139, "arena_bytes": 436256,
            "tflm_latency_ms": {"p50": 16.34}, "network_only": {"flash_bytes": 43472, "arena_bytes": 25216}}
@@ -213,9 +207,7 @@ def test_tflm_benchmark_tables_keep_a_failed_file_and_skip_empty_tables():
 def test_edge_benchmark_measures_a_failed_file_where_it_was_moved_and_labels_it(tmp_path):
     """A file that failed parity sits in failed/; the latency table measures it there and says so
     (it listed only the bundle's passing files before)."""
-    spec = importlib.util.spec_from_file_location("kerasuite_benchmark_edge", REPO / "tools" / "benchmark_edge.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("benchmark_edge")
     bundle = tmp_path / "bundle"
     (bundle / "failed").mkdir(parents=True)
     (bundle / "model_float32.tflite").write_bytes(b"f")
@@ -231,9 +223,7 @@ def test_edge_benchmark_measures_a_failed_file_where_it_was_moved_and_labels_it(
 def test_retrieval_benchmark_averages_each_model_over_its_seeds():
     """EASE's rows carry their chosen lambda in the name; the means group them as one model, and
     a failed run is left out rather than read as zero."""
-    spec = importlib.util.spec_from_file_location("kerasuite_benchmark_retrieval", REPO / "tools" / "benchmark_retrieval.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("benchmark_retrieval")
     rows = [{"data": "debian", "seed": 1, "model": "ease (lambda 20.0)", "recall_at_10": 0.74, "recall_at_100": 0.9, "seconds": 5},
             {"data": "debian", "seed": 2, "model": "ease (lambda 100.0)", "recall_at_10": 0.72, "recall_at_100": 0.8, "seconds": 7},
             {"data": "debian", "seed": 1, "model": "history_two_tower", "recall_at_10": 0.75, "recall_at_100": 0.92, "seconds": 10},

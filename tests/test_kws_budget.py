@@ -3,19 +3,15 @@ writes from measured cells."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 
 import pytest
-from helpers import REPO
+from helpers import REPO, load_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("benchmark_kws_budget", REPO / "tools" / "benchmark_kws_budget.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("benchmark_kws_budget")
 
 
 @pytest.mark.parametrize("args, culprit", [

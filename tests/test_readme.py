@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import load_tool
 
 REPO = Path(__file__).resolve().parents[1]
 SEPARATOR = re.compile(r"^\|(\s*:?-{3,}:?\s*\|)+\s*$")
@@ -62,12 +63,7 @@ def test_table_checker_catches_a_split_table():
 
 
 def _load_readme_tables():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("readme_tables", REPO / "tools" / "readme_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("readme_tables")
 
 
 def test_readme_tables_match_their_results_files():

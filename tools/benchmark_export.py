@@ -23,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasuite.io_utils import write_text_atomic
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kerasuite.io_utils import write_text_atomic  # noqa: E402  (after the path insert above)
 
 COUNT = 160
 

@@ -23,12 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from kerasuite.io_utils import write_text_atomic
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
+from kerasuite.io_utils import write_text_atomic  # noqa: E402  (after the path insert above)
 
 GRAPHS = ("fused", "unrolled")
 MODES = ("float32", "dynamic", "int8", "int8_float_io")

@@ -24,10 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-from kerasuite.io_utils import write_text_atomic
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from kerasuite.io_utils import write_text_atomic  # noqa: E402  (after the path insert above)
 
 
 def run(task: str, family: str, source: str, work: Path, name: str, epochs: int, **sets: str) -> dict:

@@ -45,7 +45,7 @@ def main() -> None:
     labels = digits.target
     # validation_fraction=0 keeps train + validation together; the run splits validation itself.
     train, _, test = split_indices(labels, args.test_fraction, 0.0, args.seed)
-    with atomic_folder(args.out) as building:
+    with atomic_folder(args.out, MARKER) as building:
         for split, indices in (("train", train), ("test", test)):
             for index in indices:
                 folder = building / split / str(labels[index])

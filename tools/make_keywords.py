@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     refusal = folder_not_ours(out, MANIFEST)
     if refusal:
         parser.error(f"--out: {refusal}")
-    with atomic_folder(out) as building:
+    with atomic_folder(out, MANIFEST) as building:
         rng = np.random.default_rng([args.seed, 10**6])
         noise_bank = []
         for i in range(args.noise_clips):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import tone, write_pcm
+from helpers import load_tool, tone, write_pcm
 from kerasuite import config as cfg
 from kerasuite.data import audio as audio_sources
 from kerasuite.errors import UserError
@@ -267,15 +267,6 @@ def test_make_keywords_draws_voices_from_the_variants_asked_for_and_refuses_unkn
     assert done.returncode == 2 and "test voices come from the default variants" in done.stderr, done.stderr
 
 
-def load_make_keywords_tool():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("make_keywords_tool", REPO / "tools" / "make_keywords.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_make_keywords_replaces_its_own_folder_whole_and_refuses_anyone_elses(tmp_path):
     out = make_keywords(tmp_path / "kw", "--test-fraction", "0.34")
     manifest = json.loads((out / "make_keywords.json").read_text())
@@ -300,7 +291,7 @@ def test_make_keywords_replaces_its_own_folder_whole_and_refuses_anyone_elses(tm
 def test_make_keywords_that_fails_midway_leaves_the_previous_set_untouched(tmp_path, monkeypatch):
     out = make_keywords(tmp_path / "kw", "--test-fraction", "0.34")
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    tool = load_make_keywords_tool()
+    tool = load_tool("make_keywords")
     rendered = []
 
     def render_then_fail(job):

@@ -42,6 +42,24 @@ def load_transformed(path: Path, effects: str | None, rate: int, length: int, lo
         return load_clip(out, rate, length)
 
 
+def sox_refusal(path: Path, effects: str) -> str | None:
+    """sox's own last line if it refuses ``effects`` on ``path``, else None."""
+    import subprocess
+
+    done = subprocess.run(["sox", str(path), "-n", *effects.split()], capture_output=True, text=True)
+    lines = done.stderr.strip().splitlines()
+    return None if done.returncode == 0 else (lines[-1] if lines else f"sox exited {done.returncode}")
+
+
+def runs_and_effects(runs: list[Path], effect_chains: list[str], keras):
+    """(run, its model, effects) for each run and each effect chain (None first: the clips as they
+    are), each model loaded once."""
+    for run in runs:
+        model = keras.saving.load_model(run / "model.keras", compile=False)
+        for effects in [None, *effect_chains]:
+            yield run, model, effects
+
+
 def main(argv=None) -> int:
     from kerasuite.argparsing import OneLineArgumentParser
 
@@ -63,10 +81,6 @@ def main(argv=None) -> int:
         print(f"error: --run {missing[0]}: no model.keras", file=sys.stderr)
         return 2
 
-    import keras
-
-    import kerasuite.models.speech  # noqa: F401  registers the MFCC and SpecAugment layers
-    from kerasuite.runtime.audio import load_clip
 
     classes = sorted(p.name for p in test.iterdir() if p.is_dir())
     if args.per_accent is not None and args.per_accent not in classes:
@@ -77,14 +91,26 @@ def main(argv=None) -> int:
     if not files:
         print(f"error: --only {args.only}: no clip in {test} matches", file=sys.stderr)
         return 2
+    for effects in args.sox:  # a mistyped effect fails here, in one line, before any model loads
+        refusal = sox_refusal(files[0][1], effects)
+        if refusal:
+            print(f"error: --sox {effects!r}: {refusal}", file=sys.stderr)
+            return 2
+
+    import keras
+
+    import kerasuite.models.speech  # noqa: F401  registers the MFCC and SpecAugment layers
+    from kerasuite.runtime.audio import load_clip
     truth = np.array([index for index, _ in files])
-    for run, effects in ((run, effects) for run in args.run for effects in [None, *args.sox]):
-        model = keras.saving.load_model(run / "model.keras", compile=False)
+    clips_by_format: dict[tuple, np.ndarray] = {}  # the same clips for every run of one rate and length
+    for run, model, effects in runs_and_effects(args.run, args.sox, keras):
         # the device's reader (any rate or channels -> the model's rate and length); the model's
         # front end does the peak normalisation itself
         rate, length = model.get_layer("mfcc").sample_rate, int(model.inputs[0].shape[-1])
-        clips = np.stack([load_transformed(path, effects, rate, length, load_clip) for _, path in files])
-        predicted = np.asarray(model.predict(clips, verbose=0)).argmax(axis=1)
+        if (rate, length, effects) not in clips_by_format:
+            clips_by_format[rate, length, effects] = np.stack(
+                [load_transformed(path, effects, rate, length, load_clip) for _, path in files])
+        predicted = np.asarray(model.predict(clips_by_format[rate, length, effects], verbose=0)).argmax(axis=1)
         wrong = collections.Counter(
             (classes[t], classes[p], voice_of(path)) for t, p, (_, path) in zip(truth, predicted, files) if t != p)
         label = f"{run}" + (f" after sox {effects}" if effects else "")
