@@ -39,10 +39,15 @@ BAD_VALUES = [
     (["--task", "keyword_spotting", "--set", "model.mfcc.upper_hz=9000"], "model.mfcc.upper_hz"),
     (["--task", "retrieval", "--model", "history_two_tower", "--set", "model.two_tower.interests=2",
       "model.two_tower.use_user_id=true"], "model.two_tower.interests"),
-    # the family's own default is 16 interests: the line says how to get the id embedding
-    (["--task", "retrieval", "--model", "history_two_tower", "--set", "model.two_tower.use_user_id=true"],
-     "add model.two_tower.interests=1"),
+    # the family's own default is 3 members: the line says how to get several interests
+    (["--task", "retrieval", "--model", "history_two_tower", "--set", "model.two_tower.interests=16"],
+     "add model.two_tower.members=1"),
     (["--task", "retrieval", "--set", "model.two_tower.interests=2"], "model.two_tower.interests"),
+    (["--task", "retrieval", "--set", "model.two_tower.members=2"], "model.two_tower.members"),
+    (["--task", "retrieval", "--model", "history_two_tower", "--set", "model.two_tower.members=2",
+      "model.two_tower.interests=4"], "model.two_tower.members"),
+    (["--task", "retrieval", "--model", "history_two_tower", "--set", "model.two_tower.members=2",
+      "model.two_tower.softmax=catalogue"], "model.two_tower.softmax"),
     (["--task", "keyword_spotting", "--set", "model.mfcc.power=3"], "model.mfcc.power"),
     (["--task", "keyword_spotting", "--set", "model.mfcc.frame_step=7"], "model.mfcc.frame_step"),
     (["--task", "keyword_spotting", "--set", "model.mfcc.mel_low_gain=200"], "model.mfcc.mel_low_gain"),

@@ -1,4 +1,4 @@
-"""Retrieval benchmark: popularity, EASE, two_tower and history_two_tower (16 interests, and one vector) side by side, in one run.
+"""Retrieval benchmark: popularity, EASE, two_tower and history_two_tower (three members, one vector, 16 interests) side by side, in one run.
 
 For each data set (the Debian dependency set from tools/make_recsys_dataset.py, the planted
 synthetic clusters, and a MovieLens-format CSV with ratings and timestamps built offline from
@@ -28,12 +28,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from kerasuite.io_utils import write_text_atomic  # noqa: E402  (no TensorFlow: atomic writes only)
-# benchmark name -> (family, settings): the history family at its defaults (16 attention-pooled
-# interests) and with one query vector, side by side
+# benchmark name -> (family, settings): the history family at its defaults (three one-vector
+# members side by side), as one of those members alone, and with 16 attention-pooled interests
+# (its default until 2026-12-06), side by side
 MODELS = {
     "two_tower": ("two_tower", ()),
     "history_two_tower": ("history_two_tower", ()),
-    "history_two_tower_one_vector": ("history_two_tower", ("model.two_tower.interests=1",)),
+    "history_two_tower_one_vector": ("history_two_tower", ("model.two_tower.members=1", "model.two_tower.interests=1")),
+    "history_two_tower_16_interests": ("history_two_tower", ("model.two_tower.members=1",
+                                                             "model.two_tower.interests=16")),
 }
 SYNTHETIC = "synthetic:clusters,users=2000,items=500,clusters=10,per_user=25"
 

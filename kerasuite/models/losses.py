@@ -14,12 +14,17 @@ from keras import ops
 class InBatchSoftmaxLoss(keras.losses.Loss):
     """Softmax cross-entropy of ``[batch, batch]`` logits whose positives are the diagonal.
 
-    ``y_true`` is ignored: the label of row i is column i by construction of the batch.
+    ``y_true`` is ignored: the label of row i is column i by construction of the batch. Logits
+    ``[batch, members * batch]`` (an ensemble's blocks side by side) get one softmax per block,
+    and the loss is the members' mean, so each member trains on its own softmax.
     """
 
     def call(self, y_true, y_pred):
-        labels = ops.arange(ops.shape(y_pred)[0])
-        return keras.losses.sparse_categorical_crossentropy(labels, y_pred, from_logits=True)
+        batch = ops.shape(y_pred)[0]
+        blocks = ops.reshape(y_pred, (batch, -1, batch))  # [batch, members, batch]
+        labels = ops.broadcast_to(ops.expand_dims(ops.arange(batch), 1), ops.shape(blocks)[:2])
+        member_losses = keras.losses.sparse_categorical_crossentropy(labels, blocks, from_logits=True)
+        return ops.mean(member_losses, axis=1)
 
 
 @keras.saving.register_keras_serializable(package="kerasuite")

@@ -72,13 +72,13 @@ def build_topk_model(query_tower: keras.Model, candidate_embeddings, k: int, his
     return keras.Model(inputs, {"scores": scores, "candidate_row": rows}, name="retrieve_top_k")
 
 
-def _mlp(x, hidden_units: tuple[int, ...], output_dim: int, prefix: str):
+def _mlp(x, hidden_units: tuple[int, ...], output_dim: int, prefix: str, suffix: str = ""):
     for position, units in enumerate(hidden_units):
-        x = layers.Dense(units, activation="relu", name=f"{prefix}_hidden_{position}")(x)
-    x = layers.Dense(output_dim, name=f"{prefix}_projection")(x)
+        x = layers.Dense(units, activation="relu", name=f"{prefix}_hidden_{position}{suffix}")(x)
+    x = layers.Dense(output_dim, name=f"{prefix}_projection{suffix}")(x)
     # Unit-length embeddings: the temperature then sets the logit scale, and int8 quantization
     # of the query tower sees a bounded output range.
-    return layers.UnitNormalization(name=f"{prefix}_normalize")(x)
+    return layers.UnitNormalization(name=f"{prefix}_normalize{suffix}")(x)
 
 
 def query_inputs(history_length: int = 0) -> dict[str, keras.KerasTensor]:
@@ -97,27 +97,28 @@ def candidate_inputs(sizes: RecsysInputSizes) -> dict[str, keras.KerasTensor]:
     return inputs
 
 
-def title_mean(sizes: RecsysInputSizes, dim: int, prefix: str):
+def title_mean(sizes: RecsysInputSizes, dim: int, prefix: str, suffix: str = ""):
     """``title token ids -> mean of their embeddings`` over the real tokens, zeros for an empty
     title. Keras' masked GlobalAveragePooling1D divides by the token count, so an item with no
     title tokens (the unknown-item row 0 of every feature table, a new item on a device) got 0/0:
     NaN from the float files, and a refused DIV by zero, crashing the invoke, in int8."""
-    embedding = layers.Embedding(sizes.title_vocabulary, dim, name=f"{prefix}_title_embedding")
-    mask = PaddingMask(name=f"{prefix}_title_mask")
-    pooling = MaskedMeanPooling(name=f"{prefix}_title_mean")
+    embedding = layers.Embedding(sizes.title_vocabulary, dim, name=f"{prefix}_title_embedding{suffix}")
+    mask = PaddingMask(name=f"{prefix}_title_mask{suffix}")
+    pooling = MaskedMeanPooling(name=f"{prefix}_title_mean{suffix}")
     return lambda tokens: pooling([embedding(tokens), mask(tokens)])
 
 
-def item_feature_vector(inputs: dict, sizes: RecsysInputSizes, dim: int, prefix: str, item_embedding=None):
+def item_feature_vector(inputs: dict, sizes: RecsysInputSizes, dim: int, prefix: str, item_embedding=None,
+                        suffix: str = ""):
     """Item id embedding (``item_embedding`` when shared with the query tower) concatenated with
     the optional genre and title sub-towers."""
-    item_embedding = item_embedding or layers.Embedding(sizes.num_items, dim, name=f"{prefix}_item_embedding")
+    item_embedding = item_embedding or layers.Embedding(sizes.num_items, dim, name=f"{prefix}_item_embedding{suffix}")
     parts = [item_embedding(inputs["item_index"])]
     if "item_genres" in inputs:
-        parts.append(layers.Dense(dim, name=f"{prefix}_genre_projection")(inputs["item_genres"]))
+        parts.append(layers.Dense(dim, name=f"{prefix}_genre_projection{suffix}")(inputs["item_genres"]))
     if "item_title" in inputs:
-        parts.append(title_mean(sizes, dim, prefix)(inputs["item_title"]))
-    return parts[0] if len(parts) == 1 else layers.Concatenate(name=f"{prefix}_item_features")(parts)
+        parts.append(title_mean(sizes, dim, prefix, suffix)(inputs["item_title"]))
+    return parts[0] if len(parts) == 1 else layers.Concatenate(name=f"{prefix}_item_features{suffix}")(parts)
 
 
 def _candidate_path(cfg: TwoTowerConfig, sizes: RecsysInputSizes, item_embedding):
@@ -152,7 +153,8 @@ def build_query_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Mod
     return keras.Model(inputs, _mlp(x, cfg.hidden_units, cfg.embedding_dim, "query"), name=QUERY_TOWER)
 
 
-def history_query_vector(cfg: TwoTowerConfig, sizes: RecsysInputSizes, inputs: dict, item_embedding):
+def history_query_vector(cfg: TwoTowerConfig, sizes: RecsysInputSizes, inputs: dict, item_embedding,
+                         suffix: str = ""):
     """The query side of :func:`build_history_two_tower`: the history items' embeddings (the
     layer the candidate tower uses too) pooled over the real positions (``cfg.history_pooling``:
     sum / sqrt(n) or mean), with the user id embedding beside it
@@ -165,16 +167,16 @@ def history_query_vector(cfg: TwoTowerConfig, sizes: RecsysInputSizes, inputs: d
     if cfg.interests > 1:
         if cfg.use_user_id:  # the run's config check refuses this before TensorFlow starts
             raise ValueError("model.two_tower.interests > 1 does not combine with model.two_tower.use_user_id")
-        pooling = InterestPooling(cfg.interests, cfg.interest_attention_units, name="history_interests")
+        pooling = InterestPooling(cfg.interests, cfg.interest_attention_units, name=f"history_interests{suffix}")
     elif cfg.history_pooling == "sqrt":
-        pooling = MaskedSqrtPooling(name="history_sqrt")
+        pooling = MaskedSqrtPooling(name=f"history_sqrt{suffix}")
     else:
-        pooling = MaskedMeanPooling(name="history_mean")
+        pooling = MaskedMeanPooling(name=f"history_mean{suffix}")
     x = pooling([item_embedding(inputs["history"]), not_padding])
     if cfg.use_user_id:
-        user = IndexEmbedding(sizes.num_users, cfg.embedding_dim, name="user_embedding")(inputs["user_index"])
-        x = layers.Concatenate(name="query_features")([x, user])
-    return _mlp(x, cfg.hidden_units, cfg.embedding_dim, "query")
+        user = IndexEmbedding(sizes.num_users, cfg.embedding_dim, name=f"user_embedding{suffix}")(inputs["user_index"])
+        x = layers.Concatenate(name=f"query_features{suffix}")([x, user])
+    return _mlp(x, cfg.hidden_units, cfg.embedding_dim, "query", suffix)
 
 
 def build_candidate_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes, item_embedding=None) -> keras.Model:
@@ -210,6 +212,8 @@ def build_history_two_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> ker
     _check_dim(cfg)
     if cfg.history_length < 1:
         raise ValueError(f"model.two_tower.history_length must be positive, got {cfg.history_length}")
+    if cfg.members > 1:
+        return _history_ensemble(cfg, sizes)
     item_embedding = IndexEmbedding(sizes.num_items, cfg.embedding_dim, name="item_embedding")
     query_in = query_inputs(cfg.history_length)
     candidate_in = candidate_inputs(sizes)
@@ -237,6 +241,46 @@ def build_history_two_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> ker
     return keras.Model(inputs, logits, name="history_two_tower")
 
 
+def _history_ensemble(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Model:
+    """``cfg.members`` history two-towers side by side, sharing only the inputs: each member has
+    its own item embedding, towers and in-batch softmax, so each learns what it would alone (from
+    its own initialisation) and the members' errors partly cancel when their scores are added.
+    The output is the members' ``[batch, batch]`` logit blocks side by side, ``[batch, members *
+    batch]``, which :class:`~kerasuite.models.losses.InBatchSoftmaxLoss` averages block by block;
+    :func:`towers` concatenates the members' unit embeddings, so one dot product adds the scores."""
+    if cfg.interests > 1 or cfg.softmax != "in_batch":
+        raise ValueError("model.two_tower.members > 1 needs interests=1 and the in-batch softmax")
+    query_in = query_inputs(cfg.history_length)
+    candidate_in = candidate_inputs(sizes)
+    inputs = {**query_in, **candidate_in}
+    probability = None
+    if sizes.sampling_correction:
+        probability = keras.Input(shape=(), dtype="float32", name="item_sampling_probability")
+        inputs["item_sampling_probability"] = probability
+    blocks = []
+    for member in range(cfg.members):
+        suffix = f"_{member}"
+        item_embedding = IndexEmbedding(sizes.num_items, cfg.embedding_dim, name=f"item_embedding{suffix}")
+        query = history_query_vector(cfg, sizes, query_in, item_embedding, suffix)
+        candidate = _mlp(item_feature_vector(candidate_in, sizes, cfg.embedding_dim, "candidate", item_embedding, suffix),
+                         cfg.hidden_units, cfg.embedding_dim, "candidate", suffix)
+        blocks.append(InBatchLogits(cfg.temperature, cfg.remove_accidental_hits, sizes.sampling_correction,
+                                    name=f"in_batch_logits{suffix}")(
+            query, candidate, candidate_in["item_index"], probability, query_history=query_in["history"]))
+    logits = layers.Concatenate(axis=1, name="member_logits")(blocks)
+    return keras.Model(inputs, logits, name="history_two_tower")
+
+
+def member_count(model: keras.Model) -> int:
+    """How many tower pairs :func:`build_history_two_tower` put side by side in ``model`` (1 when
+    it has no members)."""
+    names = {layer.name for layer in model.layers}
+    count = 0
+    while f"query_normalize_{count}" in names:
+        count += 1
+    return max(count, 1)
+
+
 def _assemble(cfg: TwoTowerConfig, sizes: RecsysInputSizes, query_tower: keras.Model, candidate_tower: keras.Model,
               history_length: int, name: str = "two_tower") -> keras.Model:
     query_in = query_inputs(history_length)
@@ -261,8 +305,17 @@ def towers(model: keras.Model) -> tuple[keras.Model, keras.Model]:
         return model.get_layer(QUERY_TOWER), model.get_layer(CANDIDATE_TOWER)
     inputs = model.input
     query_names = ("user_index", "history")
-    query = keras.Model({k: inputs[k] for k in query_names}, model.get_layer("query_normalize").output,
-                        name=QUERY_TOWER)
+    query = keras.Model({k: inputs[k] for k in query_names}, _tower_output(model, "query"), name=QUERY_TOWER)
     candidate = keras.Model({k: v for k, v in inputs.items() if k in ("item_index", "item_genres", "item_title")},
-                            model.get_layer("candidate_normalize").output, name=CANDIDATE_TOWER)
+                            _tower_output(model, "candidate"), name=CANDIDATE_TOWER)
     return query, candidate
+
+
+def _tower_output(model: keras.Model, side: str):
+    """The ``side`` ("query" or "candidate") tower's unit embedding in a flat history model; with
+    several members their embeddings concatenated (score = sum of the members' dot products)."""
+    members = member_count(model)
+    if members == 1:
+        return model.get_layer(f"{side}_normalize").output
+    return layers.Concatenate(name=f"{side}_members")(
+        [model.get_layer(f"{side}_normalize_{member}").output for member in range(members)])

@@ -68,6 +68,55 @@ def test_in_batch_softmax_loss_uses_the_diagonal():
     assert float(loss) == pytest.approx(per_row, rel=1e-6)
 
 
+def test_in_batch_softmax_loss_averages_one_softmax_per_member_block():
+    # two members' [2, 2] blocks side by side: each row's positive is its own column in each block
+    first = np.array([[2.0, 0.0], [0.0, 2.0]], "float32")
+    second = np.array([[0.0, 1.0], [3.0, 0.0]], "float32")
+    each = [InBatchSoftmaxLoss(reduction=None)(np.zeros(2, "float32"), block) for block in (first, second)]
+    joined = InBatchSoftmaxLoss(reduction=None)(np.zeros(2, "float32"), np.concatenate([first, second], axis=1))
+    np.testing.assert_allclose(joined, (np.asarray(each[0]) + np.asarray(each[1])) / 2, rtol=1e-6)
+    # not one softmax over all four columns
+    both = np.concatenate([first, second], axis=1)
+    one_softmax = np.log(np.exp(both).sum(axis=1)) - both[[0, 1], [0, 1]]
+    assert not np.allclose(joined, one_softmax, rtol=1e-3)
+
+
+def test_history_members_train_apart_and_ship_as_one_concatenated_query(tmp_path):
+    from kerasuite.models.two_tower import build_history_two_tower, member_count
+
+    cfg = TwoTowerConfig(embedding_dim=4, hidden_units=(8,), history_length=3, members=3)
+    model = build_history_two_tower(cfg, SIZES)
+    assert member_count(model) == 3
+    x = batch(16)
+    x["history"] = np.random.default_rng(2).integers(0, SIZES.num_items, (16, 3)).astype("int32")
+    assert model.predict(x, verbose=0).shape == (16, 48)  # three [16, 16] blocks
+    # each member learns from its own softmax only: member 0's loss leaves member 1's weights alone
+    import tensorflow as tf
+
+    member_one = model.get_layer("item_embedding_1").trainable_weights
+    with tf.GradientTape() as tape:
+        logits = model(x, training=True)
+        first_block_loss = tf.reduce_mean(InBatchSoftmaxLoss(reduction=None)(tf.zeros(16), logits[:, :16]))
+    gradients = tape.gradient(first_block_loss, member_one + model.get_layer("item_embedding_0").trainable_weights)
+    values = [np.abs(tf.convert_to_tensor(gradient).numpy()).max() for gradient in gradients]
+    assert values[0] == 0.0 and values[1] > 0.0, values
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=InBatchSoftmaxLoss())
+    model.fit(x, np.ones(16, "float32"), batch_size=8, epochs=1, verbose=0)
+    loaded = run_model_saving_test(model, {k: v[:8] for k, v in x.items()}, tmp_path)
+    query_tower, candidate_tower = towers(loaded)
+    queries = query_tower.predict({"user_index": x["user_index"], "history": x["history"]}, verbose=0)
+    candidates = candidate_tower.predict({k: x[k] for k in ("item_index", "item_genres", "item_title")}, verbose=0)
+    assert queries.shape == (16, 12) and candidates.shape == (16, 12)
+    # one unit vector per member, so one dot product is the sum of the members' scores, which are
+    # the training logits times the temperature
+    np.testing.assert_allclose(np.linalg.norm(queries.reshape(16, 3, 4), axis=2), 1.0, rtol=1e-5)
+    blocks = loaded.predict(x, verbose=0).reshape(16, 3, 16)
+    summed = np.where(blocks < -1e8, np.nan, blocks).sum(axis=1) * cfg.temperature
+    dots = queries @ candidates.T
+    kept = ~np.isnan(summed)
+    np.testing.assert_allclose(dots[kept], summed[kept], rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("sampling", [False, True])
 def test_two_tower_trains_and_round_trips(tmp_path, sampling):
     sizes = RecsysInputSizes(**{**vars(SIZES), "sampling_correction": sampling})

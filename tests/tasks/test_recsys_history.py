@@ -145,13 +145,14 @@ def test_history_dropout_empties_slots_at_the_given_rate_and_keeps_the_rest():
     assert (out[~dropped] == history[~dropped]).all() and target.shape == (1000,)
 
 
-@pytest.fixture(scope="module", params=[1, 2], ids=["one_vector", "two_interests"])
+@pytest.fixture(scope="module", params=[(1, 1), (2, 1), (1, 2)], ids=["one_vector", "two_interests", "two_members"])
 def history_run(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("history")
+    interests, members = request.param
     report = run_tiny("retrieval", folder, family="history_two_tower",
-                      extra={"model.two_tower.history_length": "6", "model.two_tower.interests": str(request.param),
-                             "export.tflm": "on"})
-    return folder, report, request.param
+                      extra={"model.two_tower.history_length": "6", "model.two_tower.interests": str(interests),
+                             "model.two_tower.members": str(members), "export.tflm": "on"})
+    return folder, report, interests
 
 
 def test_history_family_reports_ease_and_ships_a_select_free_history_query_tower(history_run):
