@@ -22,6 +22,7 @@ from kerasuite.hparams import TwoTowerConfig
 from kerasuite.models.layers.candidate_top_k import CandidateTopK
 from kerasuite.models.layers.catalogue_features import CatalogueFeatures
 from kerasuite.models.layers.catalogue_logits import CatalogueLogits
+from kerasuite.models.layers.history_dropout import HistoryDropout
 from kerasuite.models.layers.in_batch_logits import InBatchLogits
 from kerasuite.models.layers.index_embedding import IndexEmbedding
 from kerasuite.models.layers.interest_pooling import InterestPooling
@@ -243,8 +244,10 @@ def build_history_two_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> ker
 
 def _history_ensemble(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Model:
     """``cfg.members`` history two-towers side by side, sharing only the inputs: each member has
-    its own item embedding, towers and in-batch softmax, so each learns what it would alone (from
-    its own initialisation) and the members' errors partly cancel when their scores are added.
+    its own item embedding, towers, in-batch softmax and draw of dropped history items
+    (``cfg.history_dropout``, applied here instead of in the data pipeline, with the same effect
+    on a member as the pipeline's on a single tower), so each learns what it would alone and the
+    members' errors partly cancel when their scores are added.
     The output is the members' ``[batch, batch]`` logit blocks side by side, ``[batch, members *
     batch]``, which :class:`~kerasuite.models.losses.InBatchSoftmaxLoss` averages block by block;
     :func:`towers` concatenates the members' unit embeddings, so one dot product adds the scores."""
@@ -261,12 +264,15 @@ def _history_ensemble(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Mod
     for member in range(cfg.members):
         suffix = f"_{member}"
         item_embedding = IndexEmbedding(sizes.num_items, cfg.embedding_dim, name=f"item_embedding{suffix}")
-        query = history_query_vector(cfg, sizes, query_in, item_embedding, suffix)
+        # each member its own draw of dropped history items (the pipeline's draw would be shared)
+        history = HistoryDropout(cfg.history_dropout, name=f"history_dropout{suffix}")(query_in["history"])
+        query = history_query_vector(cfg, sizes, {**query_in, "history": history}, item_embedding, suffix)
         candidate = _mlp(item_feature_vector(candidate_in, sizes, cfg.embedding_dim, "candidate", item_embedding, suffix),
                          cfg.hidden_units, cfg.embedding_dim, "candidate", suffix)
+        # the member's own draw masks the in-batch candidates, as the pipeline's draw does for one tower
         blocks.append(InBatchLogits(cfg.temperature, cfg.remove_accidental_hits, sizes.sampling_correction,
                                     name=f"in_batch_logits{suffix}")(
-            query, candidate, candidate_in["item_index"], probability, query_history=query_in["history"]))
+            query, candidate, candidate_in["item_index"], probability, query_history=history))
     logits = layers.Concatenate(axis=1, name="member_logits")(blocks)
     return keras.Model(inputs, logits, name="history_two_tower")
 

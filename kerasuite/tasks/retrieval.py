@@ -154,7 +154,8 @@ class Retrieval(Task):
             # catalogue softmax: the label is the item's catalogue row; in-batch: the diagonal (unused)
             targets = (split.items - 1).astype(np.int32) if catalogue_softmax else np.ones(len(split), np.float32)
             splits[name] = (features, targets)
-        dropout = config.model.two_tower.history_dropout
+        # with several members each draws its own dropout inside the model (models/two_tower.py)
+        dropout = config.model.two_tower.history_dropout if config.model.two_tower.members == 1 else 0.0
         augment = chain(oov_user_augment(config.data.recsys.oov_user_rate) if config.data.recsys.oov_user_rate else None,
                         history_dropout_augment(dropout) if history_length and dropout else None)
         datasets = make_datasets(config, splits, augment)

@@ -81,6 +81,22 @@ def test_in_batch_softmax_loss_averages_one_softmax_per_member_block():
     assert not np.allclose(joined, one_softmax, rtol=1e-3)
 
 
+def test_history_dropout_layer_drops_at_its_rate_in_training_only_and_each_member_draws_its_own():
+    from kerasuite.models.layers.history_dropout import HistoryDropout
+    from kerasuite.models.two_tower import build_history_two_tower
+
+    history = np.arange(1, 20001, dtype=np.int32).reshape(1000, 20)
+    layer = HistoryDropout(0.3, seed=1)
+    np.testing.assert_array_equal(layer(history, training=False), history)
+    out = np.asarray(layer(history, training=True))
+    dropped = out == 0
+    assert 0.27 < dropped.mean() < 0.33 and (out[~dropped] == history[~dropped]).all()
+    cfg = TwoTowerConfig(embedding_dim=4, hidden_units=(8,), history_length=20, members=2, history_dropout=0.5)
+    model = build_history_two_tower(cfg, SIZES)
+    draws = [np.asarray(model.get_layer(f"history_dropout_{member}")(history, training=True)) for member in (0, 1)]
+    assert (draws[0] == 0).mean() > 0.4 and (draws[0] != draws[1]).mean() > 0.3
+
+
 def test_history_members_train_apart_and_ship_as_one_concatenated_query(tmp_path):
     from kerasuite.models.two_tower import build_history_two_tower, member_count
 
