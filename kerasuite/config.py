@@ -503,6 +503,20 @@ def resolve(
     return config
 
 
+def resolve_saved(path: str | Path) -> RunConfig:
+    """A finished run's ``config.json`` as the run had it. The file holds every key the run had,
+    already through its presets, so no preset is applied again: a preset changed since (a family's
+    new default) would otherwise fill the keys added since the run with today's values, and a key
+    added since takes its class default, the behaviour from before it existed."""
+    values = load_config_file(path)
+    task = str(values.get("task") or DEFAULT_TASK)
+    config = task_spec(task).new_config()
+    _apply_nested(config, _drop_legacy_sections(values, config), "")
+    config.task = task
+    validate(config)
+    return config
+
+
 def defaults(task: str, preset: str = "default") -> RunConfig:
     """A task's config at one of its presets, e.g. ``defaults("ranking", "tiny")``."""
     return resolve({}, {}, {"task": task, "preset": preset})

@@ -199,3 +199,26 @@ def test_task_families_match_their_config_and_hparams_name_the_familys_sections(
     assert ranking["ranking.embedding_dim"] == cfg.defaults("ranking").model.ranking.embedding_dim
     speech = logged_hparams(cfg.defaults("keyword_spotting"))
     assert {"mfcc.num_mel_bins", "ds_cnn.filters"} <= set(speech) and "cnn.filters" not in speech
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+@pytest.mark.parametrize("preset", ["default", "tiny"])
+def test_a_saved_run_config_reads_back_as_it_was_saved(tmp_path, task, preset):
+    config = cfg.resolve({}, {}, {"task": task, "preset": preset})
+    cfg.save(config, tmp_path / "config.json")
+    assert cfg.to_dict(cfg.resolve_saved(tmp_path / "config.json")) == cfg.to_dict(config)
+
+
+def test_a_saved_run_config_from_before_a_key_existed_gets_its_old_behaviour_not_todays_preset(tmp_path):
+    # a 16-interest history_two_tower run saved before model.two_tower.members existed; the family's
+    # preset now says members=3, which does not combine with 16 interests
+    config = cfg.resolve({}, {"model.two_tower.interests": "16", "model.two_tower.members": "1"},
+                         {"task": "retrieval", "model.family": "history_two_tower"})
+    saved = cfg.to_dict(config)
+    del saved["model"]["two_tower"]["members"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(cfg.ConfigError, match="members"):
+        cfg.resolve(cfg.load_config_file(tmp_path / "config.json"))  # a user's --config file: presets apply
+    old = cfg.resolve_saved(tmp_path / "config.json")
+    assert old.model.two_tower.members == 1 and old.model.two_tower.interests == 16
+    assert old.train.epochs == config.train.epochs and old.model.family == "history_two_tower"

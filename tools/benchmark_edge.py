@@ -67,7 +67,7 @@ def main() -> None:
     from kerasuite.runtime.interpreter import TFLiteModel
     from kerasuite.training.runner import run_paths
 
-    config = cfg.resolve(cfg.load_config_file(args.run_dir / "config.json"))
+    config = cfg.resolve_saved(args.run_dir / "config.json")
     _, bundle = run_paths(config)
     golden = np.load(bundle / "golden.npz")
     example = {k.split("__", 1)[1]: golden[k][:1] for k in golden.files if k.startswith("input__")}

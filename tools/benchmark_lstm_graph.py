@@ -51,7 +51,7 @@ def export_both(run_dir: Path, out: Path) -> dict[str, dict]:
     from kerasuite.export.rerun import load_trusted_model
     from kerasuite.tasks import get_task
 
-    config = cfg.resolve(cfg.load_config_file(run_dir / "config.json"))
+    config = cfg.resolve_saved(run_dir / "config.json")
     task = get_task(config.task)
     data = task.load_data(config)
     model = load_trusted_model(run_dir / "model.keras")

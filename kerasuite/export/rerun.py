@@ -23,7 +23,7 @@ def locate(run_dir: Path):
     for path in (config_path, model_path):
         if not path.is_file():
             raise UserError(f"{run_dir}: not a finished run folder (missing {path.name})")
-    config = cfg.resolve(cfg.load_config_file(config_path))
+    config = cfg.resolve_saved(config_path)
     _, bundle_dir = run_paths(config)
     tflite_files = sorted([*bundle_dir.glob("model_*.tflite"), *bundle_dir.glob("failed/model_*.tflite")])
     if not tflite_files:

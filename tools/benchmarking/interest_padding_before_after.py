@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     from kerasuite.runtime.interpreter import TFLiteModel
     from kerasuite.tasks import get_task
 
-    config = cfg.resolve(cfg.load_config_file(args.run_dir / "config.json"))
+    config = cfg.resolve_saved(args.run_dir / "config.json")
     if config.task != "retrieval" or config.model.two_tower.interests < 2:
         parser.error(f"{args.run_dir}: needs a retrieval run with model.two_tower.interests > 1")
     task = get_task(config.task)

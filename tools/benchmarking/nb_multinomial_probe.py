@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     from kerasuite.runtime.text_ngrams import NgramFeaturizer
     from kerasuite.tasks.text_classification import ngram_spec
 
-    config = cfg.resolve(cfg.load_config_file(args.run / "config.json"))
+    config = cfg.resolve_saved(args.run / "config.json")
     raw = text_data.load(config.data.source, config)
     vocabulary = (args.run / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
     spec = ngram_spec(config)

@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     from kerasuite.runtime.text_ngrams import NgramFeaturizer
     from kerasuite.tasks.text_classification import ngram_spec
 
-    config = cfg.resolve(cfg.load_config_file(args.run / "config.json"))
+    config = cfg.resolve_saved(args.run / "config.json")
     model = keras.saving.load_model(args.run / "model.keras")
     bag = next((layer for layer in model.layers if layer.name == "tfidf_bag"), None)
     if bag is None or bag.bias is None:

@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     from kerasuite.tasks.text_classification import ngram_spec
 
     run = Path(args.run)
-    config = cfg.resolve(cfg.load_config_file(run / "config.json"))
+    config = cfg.resolve_saved(run / "config.json")
     raw = text_data.load(config.data.source, config)
     vocabulary = (run / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
     spec = ngram_spec(config)

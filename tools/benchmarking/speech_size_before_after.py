@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     config_path = args.run_dir / "config.json"
     if not config_path.is_file() or not (args.run_dir / "model.keras").is_file():
         raise SystemExit(f"RUN_DIR {args.run_dir}: not a finished run folder (needs config.json and model.keras)")
-    config = cfg.resolve(cfg.load_config_file(config_path))
+    config = cfg.resolve_saved(config_path)
     task = get_task(config.task)
     try:
         data = task.load_data(config)

@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     from kerasuite.runtime.interpreter import TFLiteModel
     from kerasuite.tasks import get_task
 
-    config = cfg.resolve(cfg.load_config_file(args.run_dir / "config.json"))
+    config = cfg.resolve_saved(args.run_dir / "config.json")
     task = get_task(config.task)
     data = task.load_data(config)
     heldout = task.heldout(data, 5000)
