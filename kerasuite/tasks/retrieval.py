@@ -327,7 +327,9 @@ class Retrieval(Task):
                   f"is row user_index of {HISTORY_TABLE_FILE} (row 0: empty, for new users)"),
         ) if length else None
         interests = data.interests
-        scoring = ("the query tower gives an embedding; score = candidates.npy @ embedding" if interests == 1 else
+        members = config.model.two_tower.members if length else 1
+        joined = f" ({members} independently trained members' unit vectors side by side)" if members > 1 else ""
+        scoring = (f"the query tower gives an embedding{joined}; score = candidates.npy @ embedding" if interests == 1 else
                    f"the query tower gives {interests} embeddings [1, {interests}, d]; a candidate's score is "
                    "the largest of candidates.npy @ embedding_k over k")
         return RecsysQuerySpec(

@@ -152,13 +152,13 @@ def history_run(request, tmp_path_factory):
     report = run_tiny("retrieval", folder, family="history_two_tower",
                       extra={"model.two_tower.history_length": "6", "model.two_tower.interests": str(interests),
                              "model.two_tower.members": str(members), "export.tflm": "on"})
-    return folder, report, interests
+    return folder, report, interests, members
 
 
 def test_history_family_reports_ease_and_ships_a_select_free_history_query_tower(history_run):
     from kerasuite.runtime.interpreter import TFLiteModel
 
-    folder, report, interests = history_run
+    folder, report, interests, members = history_run
     scores = report["eval"]
     for key in ("recall_at_10", "popularity_recall_at_10", "ease_recall_at_10", "ease_recall_at_100"):
         assert 0.0 <= scores[key] <= 1.0, key
@@ -170,6 +170,7 @@ def test_history_family_reports_ease_and_ships_a_select_free_history_query_tower
     bundle = folder / "bundle"
     preprocessing = json.loads((bundle / "signature.json").read_text())["preprocessing"]
     assert preprocessing.get("interests", 1) == interests and (f"{interests} embeddings" in preprocessing["note"]) == (interests > 1)
+    assert ("2 independently trained members" in preprocessing["note"]) == (members == 2)
     spec = preprocessing["history"]
     assert spec["length"] == 6 and spec["padding_index"] == 0 and spec["dtype"] == "int32"
     assert spec["order"].startswith("most recent first") and "most recent" in spec["truncation"]
@@ -185,7 +186,7 @@ def test_history_family_reports_ease_and_ships_a_select_free_history_query_tower
 def test_device_answers_for_known_and_new_users_and_refuses_an_all_unknown_history(history_run):
     from kerasuite.runtime import recsys as device
 
-    folder, _, interests = history_run
+    folder, _, interests, _ = history_run
     bundle = folder / "bundle"
     users = (bundle / "users.txt").read_text().splitlines()
     items = (bundle / "items.txt").read_text().splitlines()
@@ -234,7 +235,7 @@ def test_edge_runner_reads_a_known_users_history_from_the_bundle(history_run, tm
     from kerasuite.runtime import recsys as device
     from kerasuite.runtime.interpreter import TFLiteModel
 
-    folder, _, interests = history_run
+    folder, _, interests, _ = history_run
     bundle = folder / "bundle"
     users = (bundle / "users.txt").read_text().splitlines()
     (tmp_path / "user.txt").write_text(f"user_id\n{users[1]}\n")
