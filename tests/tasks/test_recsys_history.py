@@ -235,7 +235,7 @@ def test_edge_runner_reads_a_known_users_history_from_the_bundle(history_run, tm
     from kerasuite.runtime import recsys as device
     from kerasuite.runtime.interpreter import TFLiteModel
 
-    folder, _, interests, _ = history_run
+    folder = history_run[0]
     bundle = folder / "bundle"
     users = (bundle / "users.txt").read_text().splitlines()
     (tmp_path / "user.txt").write_text(f"user_id\n{users[1]}\n")
