@@ -231,11 +231,7 @@ def build_history_two_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> ker
         return keras.Model({**query_in, **candidate_in}, logits, name="history_two_tower")
     candidate = _mlp(item_feature_vector(candidate_in, sizes, cfg.embedding_dim, "candidate", item_embedding),
                      cfg.hidden_units, cfg.embedding_dim, "candidate")
-    inputs = {**query_in, **candidate_in}
-    probability = None
-    if sizes.sampling_correction:
-        probability = keras.Input(shape=(), dtype="float32", name="item_sampling_probability")
-        inputs["item_sampling_probability"] = probability
+    inputs, probability = _training_inputs(query_in, candidate_in, sizes)
     logits = InBatchLogits(cfg.temperature, cfg.remove_accidental_hits, sizes.sampling_correction,
                            name="in_batch_logits")(query, candidate, candidate_in["item_index"], probability,
                                                    query_history=query_in["history"])
@@ -255,11 +251,7 @@ def _history_ensemble(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Mod
         raise ValueError("model.two_tower.members > 1 needs interests=1 and the in-batch softmax")
     query_in = query_inputs(cfg.history_length)
     candidate_in = candidate_inputs(sizes)
-    inputs = {**query_in, **candidate_in}
-    probability = None
-    if sizes.sampling_correction:
-        probability = keras.Input(shape=(), dtype="float32", name="item_sampling_probability")
-        inputs["item_sampling_probability"] = probability
+    inputs, probability = _training_inputs(query_in, candidate_in, sizes)
     blocks = []
     for member in range(cfg.members):
         suffix = f"_{member}"
@@ -277,6 +269,17 @@ def _history_ensemble(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Mod
     return keras.Model(inputs, logits, name="history_two_tower")
 
 
+def _training_inputs(query_in: dict, candidate_in: dict, sizes: RecsysInputSizes):
+    """The trainable model's inputs (both towers', plus the items' sampling probability for the
+    logQ correction when ``sizes.sampling_correction``) and that probability input (or None)."""
+    inputs = {**query_in, **candidate_in}
+    probability = None
+    if sizes.sampling_correction:
+        probability = keras.Input(shape=(), dtype="float32", name="item_sampling_probability")
+        inputs["item_sampling_probability"] = probability
+    return inputs, probability
+
+
 def member_count(model: keras.Model) -> int:
     """How many tower pairs :func:`build_history_two_tower` put side by side in ``model`` (1 when
     it has no members)."""
@@ -291,11 +294,7 @@ def _assemble(cfg: TwoTowerConfig, sizes: RecsysInputSizes, query_tower: keras.M
               history_length: int, name: str = "two_tower") -> keras.Model:
     query_in = query_inputs(history_length)
     candidate_in = candidate_inputs(sizes)
-    inputs = {**query_in, **candidate_in}
-    probability = None
-    if sizes.sampling_correction:
-        probability = keras.Input(shape=(), dtype="float32", name="item_sampling_probability")
-        inputs["item_sampling_probability"] = probability
+    inputs, probability = _training_inputs(query_in, candidate_in, sizes)
     logits = InBatchLogits(cfg.temperature, cfg.remove_accidental_hits, sizes.sampling_correction,
                            name="in_batch_logits")(
         query_tower(query_in), candidate_tower(candidate_in), candidate_in["item_index"], probability,
