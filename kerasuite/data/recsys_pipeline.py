@@ -36,26 +36,6 @@ def oov_user_augment(rate: float):
     return _zero_at_random("user_index", rate)
 
 
-def history_dropout_augment(rate: float):
-    """Training-only: each history slot is emptied (set to the padding index 0) with probability
-    ``rate``; the remaining items keep their positions (the pooling ignores padding)."""
-    return _zero_at_random("history", rate)
-
-
-def chain(*augments):
-    """One batch augment applying each given one in turn (``None`` entries skipped; ``None`` if none)."""
-    present = [fn for fn in augments if fn is not None]
-    if not present:
-        return None
-
-    def augment(features, target):
-        for fn in present:
-            features, target = fn(features, target)
-        return features, target
-
-    return augment
-
-
 def make_datasets(config: RunConfig, splits: dict[str, tuple[dict, np.ndarray]],
                   augment=None) -> dict[str, tf.data.Dataset]:
     """Each ``(features, targets)`` split through the canonical pipeline (training: shuffled)."""

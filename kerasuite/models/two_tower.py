@@ -218,7 +218,9 @@ def build_history_two_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> ker
     item_embedding = IndexEmbedding(sizes.num_items, cfg.embedding_dim, name="item_embedding")
     query_in = query_inputs(cfg.history_length)
     candidate_in = candidate_inputs(sizes)
-    query = history_query_vector(cfg, sizes, query_in, item_embedding)
+    # training only; the dropped items are no negatives of this user's (the masks below read the draw)
+    history = HistoryDropout(cfg.history_dropout, name="history_dropout")(query_in["history"])
+    query = history_query_vector(cfg, sizes, {**query_in, "history": history}, item_embedding)
     if cfg.softmax == "catalogue":
         candidate_path = _candidate_path(cfg, sizes, item_embedding)
         candidate = candidate_path(candidate_in)  # first: the node the exported candidate tower is cut from
@@ -227,23 +229,22 @@ def build_history_two_tower(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> ker
                                          name=CATALOGUE_LAYER)(candidate_in["item_index"])
         catalogue = candidate_path(dict(zip(("item_index", "item_genres", "item_title"), catalogue_in)))
         logits = CatalogueLogits(cfg.temperature, name="catalogue_logits")(
-            query, catalogue, candidate, query_in["history"])
+            query, catalogue, candidate, history)
         return keras.Model({**query_in, **candidate_in}, logits, name="history_two_tower")
     candidate = _mlp(item_feature_vector(candidate_in, sizes, cfg.embedding_dim, "candidate", item_embedding),
                      cfg.hidden_units, cfg.embedding_dim, "candidate")
     inputs, probability = _training_inputs(query_in, candidate_in, sizes)
     logits = InBatchLogits(cfg.temperature, cfg.remove_accidental_hits, sizes.sampling_correction,
                            name="in_batch_logits")(query, candidate, candidate_in["item_index"], probability,
-                                                   query_history=query_in["history"])
+                                                   query_history=history)
     return keras.Model(inputs, logits, name="history_two_tower")
 
 
 def _history_ensemble(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Model:
     """``cfg.members`` history two-towers side by side, sharing only the inputs: each member has
     its own item embedding, towers, in-batch softmax and draw of dropped history items
-    (``cfg.history_dropout``, applied here instead of in the data pipeline, with the same effect
-    on a member as the pipeline's on a single tower), so each learns what it would alone and the
-    members' errors partly cancel when their scores are added.
+    (``cfg.history_dropout``), so each learns what it would alone and the members' errors partly
+    cancel when their scores are added.
     The output is the members' ``[batch, batch]`` logit blocks side by side, ``[batch, members *
     batch]``, which :class:`~kerasuite.models.losses.InBatchSoftmaxLoss` averages block by block;
     :func:`towers` concatenates the members' unit embeddings, so one dot product adds the scores."""
@@ -256,12 +257,12 @@ def _history_ensemble(cfg: TwoTowerConfig, sizes: RecsysInputSizes) -> keras.Mod
     for member in range(cfg.members):
         suffix = f"_{member}"
         item_embedding = IndexEmbedding(sizes.num_items, cfg.embedding_dim, name=f"item_embedding{suffix}")
-        # each member its own draw of dropped history items (the pipeline's draw would be shared)
+        # each member its own draw of dropped history items: a shared draw makes the members agree
         history = HistoryDropout(cfg.history_dropout, name=f"history_dropout{suffix}")(query_in["history"])
         query = history_query_vector(cfg, sizes, {**query_in, "history": history}, item_embedding, suffix)
         candidate = _mlp(item_feature_vector(candidate_in, sizes, cfg.embedding_dim, "candidate", item_embedding, suffix),
                          cfg.hidden_units, cfg.embedding_dim, "candidate", suffix)
-        # the member's own draw masks the in-batch candidates, as the pipeline's draw does for one tower
+        # the member's own draw masks the in-batch candidates, as one tower's does
         blocks.append(InBatchLogits(cfg.temperature, cfg.remove_accidental_hits, sizes.sampling_correction,
                                     name=f"in_batch_logits{suffix}")(
             query, candidate, candidate_in["item_index"], probability, query_history=history))

@@ -23,7 +23,7 @@ import numpy as np
 
 from kerasuite.config import RunConfig
 from kerasuite.data import recsys
-from kerasuite.data.recsys_pipeline import chain, history_dropout_augment, make_datasets, oov_user_augment
+from kerasuite.data.recsys_pipeline import make_datasets, oov_user_augment
 from kerasuite.errors import UserError
 from kerasuite.metrics import ease
 from kerasuite.metrics import retrieval as metrics
@@ -154,10 +154,8 @@ class Retrieval(Task):
             # catalogue softmax: the label is the item's catalogue row; in-batch: the diagonal (unused)
             targets = (split.items - 1).astype(np.int32) if catalogue_softmax else np.ones(len(split), np.float32)
             splits[name] = (features, targets)
-        # with several members each draws its own dropout inside the model (models/two_tower.py)
-        dropout = config.model.two_tower.history_dropout if config.model.two_tower.members == 1 else 0.0
-        augment = chain(oov_user_augment(config.data.recsys.oov_user_rate) if config.data.recsys.oov_user_rate else None,
-                        history_dropout_augment(dropout) if history_length and dropout else None)
+        # history dropout is drawn inside the model (HistoryDropout), one draw per member
+        augment = oov_user_augment(config.data.recsys.oov_user_rate) if config.data.recsys.oov_user_rate else None
         datasets = make_datasets(config, splits, augment)
         # Everything the user did before the test (below min_rating or past data.limit too) is
         # "seen". Candidate row r is item index r + 1 (index 0 is the unknown-item row).

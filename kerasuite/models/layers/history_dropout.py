@@ -1,10 +1,11 @@
 """Training-only dropout of history items, drawn inside the model.
 
-The data pipeline's ``history_dropout_augment`` empties the same slots for every consumer of a
-batch; an ensemble of towers in one graph (``model.two_tower.members``) needs each member to see
-its own draw, or the members train on identical inputs and agree more than independent runs do.
-Outside training the layer returns its input object unchanged, so no op of it reaches an exported
-graph.
+Inside the model rather than in the data pipeline (where it was until 2026-12-06) because an
+ensemble of towers in one graph (``model.two_tower.members``) needs each member to see its own
+draw: with one shared draw the members train on identical inputs and agree more than independent
+runs do. Dropped slots become the padding index 0 and the rest keep their positions (the pooling
+ignores padding). Outside training the layer returns its input unchanged, so no op of it reaches an
+exported graph.
 """
 
 from __future__ import annotations
