@@ -294,6 +294,15 @@ class KwsTrainingConfig:
     # Vocal tract length perturbation on the MFCCs: each example's spectral envelope warped by a
     # factor in [1 - w, 1 + w] (kerasuite/models/layers/cepstral_warp.py); 0 = off.
     vocal_tract_warp: float = setting(0.0, min=0.0, below=0.5)
+    # Share of examples whose loudest frames (within nucleus_mask_db of the clip's loudest, the
+    # vowel nucleus) are masked, so the model also learns the consonants around them
+    # (kerasuite/models/layers/nucleus_mask.py); 0 = off.
+    nucleus_mask_probability: float = setting(0.0, min=0.0, max=1.0)
+    nucleus_mask_db: float = setting(6.0, min=0.0)
+    # Spectral decoupling (Pezeshki et al., NeurIPS 2021, "Gradient starvation"): this times half
+    # the mean squared norm of the logits is added to the loss, so a feature learnt first (a
+    # word's vowel) does not starve the learning of others (its consonants); 0 = off.
+    logit_penalty: float = setting(0.0, min=0.0)
 
 
 # BC-ResNet's stages (Kim et al., Interspeech 2021): channels (x width), the stride along the

@@ -41,11 +41,16 @@ from kerasuite.hparams import (
     KwsTrainingConfig,
     MfccConfig,
 )
-from kerasuite.models.layers.cepstral_warp import CepstralWarp, band_centres_hz, cepstral_warp_bank
+from kerasuite.models.layers.cepstral_warp import (
+    CepstralWarp,
+    band_centres_hz,
+    cepstral_warp_bank,
+)
+from kerasuite.models.layers.logit_penalty import LogitPenalty
 from kerasuite.models.layers.mfcc import Mfcc
+from kerasuite.models.layers.nucleus_mask import NucleusMask
 from kerasuite.models.layers.spec_augment import SpecAugment
 from kerasuite.models.vision import build_conv_stack
-
 
 # What is left of the initial moving statistics at the end of training, at most.
 _INITIAL_STATISTICS_RESIDUE = 1e-3
@@ -91,12 +96,26 @@ def _mfcc_map(mfcc: MfccConfig, sample_rate: int, num_samples: int, input_name: 
         bank = cepstral_warp_bank(front_end.dct_matrix, band_centres_hz(
             mfcc.num_mel_bins, mfcc.lower_hz, mfcc.upper_hz), training.vocal_tract_warp)
         x = CepstralWarp(bank, name="vocal_tract_warp")(x)
+    coefficients = x
     x = layers.Reshape((frames, mfcc.num_coefficients, 1), name="mfcc_map")(x)
     x = layers.BatchNormalization(axis=2, momentum=0.9, name="mfcc_norm")(x)
+    if training is not None and training.nucleus_mask_probability:
+        x = NucleusMask(training.nucleus_mask_probability, training.nucleus_mask_db,
+                        float(front_end.dct_matrix[:, 0].sum()), name="nucleus_mask")([x, coefficients])
     if training is not None and (training.time_masks or training.frequency_masks):
         x = SpecAugment(training.time_masks, training.time_mask_frames, training.frequency_masks,
                         training.frequency_mask_coefficients, name="spec_augment")(x)
     return waveform, x
+
+
+def _classifier(x, num_classes: int, training: KwsTrainingConfig | None):
+    """Features -> class probabilities; with ``logit_penalty`` the logits are a tensor of their
+    own and their squared norm is added to the training loss (spectral decoupling)."""
+    if training is None or not training.logit_penalty:
+        return layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    logits = layers.Dense(num_classes, name="logits")(x)
+    logits = LogitPenalty(training.logit_penalty, name="logit_penalty")(logits)
+    return layers.Softmax(name="probabilities")(logits)
 
 
 def build_ds_cnn(
@@ -125,7 +144,7 @@ def build_ds_cnn(
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
     if cfg.dropout:
         x = layers.Dropout(cfg.dropout, name="head_dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    outputs = _classifier(x, num_classes, training)
     return keras.Model({input_name: waveform}, outputs, name="ds_cnn")
 
 
@@ -199,7 +218,7 @@ def build_bc_resnet(
     x = layers.BatchNormalization(momentum=0.9, name="head_bn")(x)
     x = layers.ReLU(name="head_relu")(x)
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    outputs = _classifier(x, num_classes, training)
     return keras.Model({input_name: waveform}, outputs, name="bc_resnet")
 
 

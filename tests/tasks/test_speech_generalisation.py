@@ -64,6 +64,64 @@ def test_vocal_tract_warp_moves_the_envelope_by_the_factor_and_is_absent_from_in
     assert not [op.type for op in graph.get_operations() if "Random" in op.type or op.type == "Einsum"]
 
 
+def test_nucleus_mask_zeroes_the_loudest_frames_of_chosen_examples_and_is_absent_from_inference():
+    from kerasuite.models.layers.nucleus_mask import NucleusMask
+    from kerasuite.models.speech import build_ds_cnn
+
+    # c0 = 2 per dB: frames 10-14 are 0-5 dB under the peak at frame 12, the rest 20 dB under
+    loudness_db = np.full((8, 51), -20.0, np.float32)
+    loudness_db[:, 10:15] = [-5.0, -2.0, 0.0, -3.0, -7.0]
+    mfcc = np.zeros((8, 51, 10), np.float32)
+    mfcc[:, :, 0] = 2.0 * loudness_db
+    ones = np.ones((8, 51, 10, 1), np.float32)
+    always = NucleusMask(probability=1.0, below_db=6.0, c0_per_db=2.0, seed=1)
+    zeroed = (np.asarray(always([ones, mfcc], training=True))[..., 0] == 0).all(axis=2)
+    expected = np.zeros(51, bool)
+    expected[10:14] = True  # within 6 dB of the peak; frame 14 (-7 dB) and the rest stay
+    assert (zeroed == expected).all()
+    np.testing.assert_array_equal(np.asarray(always([ones, mfcc], training=False)), ones)
+    half = NucleusMask(probability=0.5, below_db=6.0, c0_per_db=2.0, seed=1)
+    chosen = (np.asarray(half([np.ones((256, 51, 10, 1), np.float32), np.repeat(mfcc[:1], 256, 0)],
+                              training=True))[:, 12, 0, 0] == 0)
+    assert 0.35 < chosen.mean() < 0.65  # each example draws for itself
+
+    model = build_ds_cnn(DsCnnConfig(filters=4, num_blocks=1), MfccConfig(), 3,
+                         training=KwsTrainingConfig(nucleus_mask_probability=0.5))
+    front_end = model.get_layer("mfcc")
+    # the layer reads loudness in dB from c0: the DCT's first column sums to c0 per dB of mean log-mel
+    assert model.get_layer("nucleus_mask").c0_per_db == pytest.approx(np.sqrt(MfccConfig().num_mel_bins), rel=1e-5)
+    tone = np.sin(np.arange(16000) * 2 * np.pi * 440 / 16000).astype(np.float32)[None] * 0.5
+    c0_db = np.asarray(front_end(tone))[0, :, 0] / model.get_layer("nucleus_mask").c0_per_db
+    np.testing.assert_allclose(c0_db, np.asarray(front_end.log_mel(tone))[0].mean(axis=-1), rtol=1e-4, atol=1e-3)
+    inference = tf.function(lambda w: model({"waveform": w}, training=False))
+    graph = inference.get_concrete_function(tf.TensorSpec([1, 16000], tf.float32)).graph
+    assert not [op.type for op in graph.get_operations() if "Random" in op.type]
+
+
+def test_logit_penalty_adds_half_the_mean_squared_logit_norm_in_training_only():
+    from kerasuite.models.layers.logit_penalty import LogitPenalty
+    from kerasuite.models.speech import build_ds_cnn
+
+    logits = np.array([[3.0, -1.0], [0.5, 2.0]], np.float32)
+    layer = LogitPenalty(0.2)
+    np.testing.assert_array_equal(np.asarray(layer(logits, training=True)), logits)
+    assert float(layer.losses[0]) == pytest.approx(0.5 * 0.2 * np.mean([10.0, 4.25]), rel=1e-6)
+    layer = LogitPenalty(0.2)
+    layer(logits, training=False)
+    assert not layer.losses
+
+    plain = build_ds_cnn(DsCnnConfig(filters=4, num_blocks=1), MfccConfig(), 3)
+    penalised = build_ds_cnn(DsCnnConfig(filters=4, num_blocks=1), MfccConfig(), 3,
+                             training=KwsTrainingConfig(logit_penalty=0.1))
+    penalised.set_weights(plain.get_weights())  # the same weights in the same order
+    waveform = np.random.default_rng(0).normal(scale=0.1, size=(2, 16000)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(penalised({"waveform": waveform})),
+                               np.asarray(plain({"waveform": waveform})), rtol=1e-5, atol=1e-6)
+    penalised({"waveform": waveform}, training=True)
+    assert len(penalised.losses) == 1 and float(penalised.losses[0]) > 0
+    assert penalised.layers[-1].name == plain.layers[-1].name == "probabilities"  # what exports name the output
+
+
 def test_speed_perturbation_is_exact_at_one_and_shifts_pitch_by_the_factor():
     from kerasuite.data.audio import perturb_speed
 
@@ -152,3 +210,28 @@ def test_the_training_augmenter_applies_speed_perturbation_per_row():
     out, _ = augment({"waveform": tf.constant(np.repeat(tone[None], 8, 0))}, tf.zeros([8], tf.int64))
     peaks = [np.abs(np.fft.rfft(row[4000:12000])).argmax() * 2.0 for row in out["waveform"].numpy()]
     assert all(900 <= p <= 1100 for p in peaks) and len(set(peaks)) > 2, peaks  # 1 kHz x (0.9..1.1), own draw per row
+
+
+def test_the_cue_probe_splits_a_word_into_nucleus_and_coda_and_refuses_bad_input(tmp_path, capsys):
+    from tests.helpers import load_tool
+
+    probe = load_tool("benchmarking/kws_cue_probe")
+    c0_per_db = 2.0
+    mfcc = np.zeros((20, 3), np.float32)
+    mfcc[:, 0] = c0_per_db * np.array([-30] * 5 + [-4, -1, 0, -5, -9, -20, -22, -25] + [-30] * 7, np.float32)
+    mfcc[:, 1] = np.arange(20)  # marks each frame
+    nucleus, coda = probe.nucleus_and_coda(mfcc, c0_per_db)
+    np.testing.assert_allclose(nucleus[1], np.mean([5, 6, 7, 8]))  # frames within 6 dB of the peak
+    np.testing.assert_allclose(coda.reshape(6, 3)[:, 1], [9, 10, 11, 12, 13, 14])  # the 6 frames after
+    late = np.roll(mfcc, 9, axis=0)  # the nucleus ends 3 frames before the clip does
+    _, coda = probe.nucleus_and_coda(late, c0_per_db)
+    assert (coda.reshape(6, 3)[3:] == (late - np.eye(3)[0] * late[16, 0]).min(axis=0)).all()  # padded with the floor
+
+    (tmp_path / "train" / "up").mkdir(parents=True)
+    assert probe.main(["--data", str(tmp_path), "--words", "up", "off"]) == 2
+    assert "no train/off/ folder" in capsys.readouterr().err
+    for split in ("train", "test"):
+        for word in ("up", "off"):
+            (tmp_path / split / word).mkdir(parents=True, exist_ok=True)
+    assert probe.main(["--data", str(tmp_path), "--words", "up", "off", "--set", "floor=0.1"]) == 2
+    assert "'floor' is not a model.mfcc key" in capsys.readouterr().err
