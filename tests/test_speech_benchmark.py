@@ -53,3 +53,23 @@ def test_a_results_name_that_is_not_a_plain_name_is_refused_before_training(tmp_
                           capture_output=True, text=True, timeout=120, cwd=str(REPO))
     assert done.returncode == 2 and "--results-name" in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_seeds_that_failed_parity_are_counted_though_they_keep_their_numbers():
+    sys.path.insert(0, str(REPO))
+    from tools.benchmark_speech import results_table, summarize
+
+    numbers = {"keras_accuracy": 0.96, "int8_accuracy": 0.95, "int8_top1_agreement": 0.99,
+               "int8_tflm_accuracy": 0.95, "int8_tflm_agreement": 0.99, "int8_size_bytes": 79_000,
+               "int8_latency_ms_p50": 0.4}
+    runs = [{"seed": 1, **numbers},
+            {"seed": 2, **numbers, "int8_top1_agreement": 0.96, "parity_failed": "int8: agreement 0.96 < 0.98"},
+            {"seed": 3, **numbers, "int8_tflm_accuracy": 0.94, "parity_failed": "tflm: accuracy drop 0.02 > 0.01"}]
+    summary = summarize(runs)
+    assert summary["seeds"] == 3 and summary["parity_failed_seeds"] == 2
+    assert summary["int8_top1_agreement"]["min"] == 0.96  # the failed seeds' numbers stay in the means
+    results = {"sets": {"easy": {"baseline": {"test_examples": 360, "accuracy": 0.7},
+                                 "models": {"ds_cnn": {"runs": runs, "summary": summary}}}}}
+    table = results_table(results)["seeds"]
+    row = dict(zip(table["columns"], table["rows"][0]))
+    assert row["seeds failing int8 parity"] == 2 and row["seeds done"] == 3
