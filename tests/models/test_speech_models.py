@@ -169,3 +169,30 @@ def test_bc_resnet_family_trains_exports_int8_and_passes_parity(tmp_path):
     assert {"AVERAGE_POOL_2D", "DEPTHWISE_CONV_2D", "ADD"} <= set(int8["ops"]), int8["ops"]
     # judged on TFLM too, against the tiny preset's int8 tolerance (24 clips: one is 4% agreement)
     assert int8["runtimes"]["tflm"]["status"] == "passed", int8["runtimes"]["tflm"]
+
+
+def test_int8_stage_tool_compares_the_log_mel_in_the_graphs_own_units(tiny_run, tmp_path):
+    """tools/benchmarking/speech_int8_layers.py on a finished int8 export: the converter folds the
+    dB scale into the DCT matmul, so the int8 log-mel is in natural-log units of the mel unit;
+    compared in dB it would read as an error of the order of the signal itself."""
+    from helpers import load_tool, tone, write_pcm
+
+    folder, _ = tiny_run("keyword_spotting")
+    view = tmp_path / "run"
+    view.mkdir()
+    (view / "model.keras").symlink_to(folder / "run" / "model.keras")
+    (view / "bundle").symlink_to(folder / "bundle")
+    labels = (folder / "bundle" / "labels.txt").read_text().split()
+    rng = np.random.default_rng(0)
+    for index, label in enumerate(labels):
+        (tmp_path / "data" / "test" / label).mkdir(parents=True)
+        for clip in range(3):
+            sound = tone(300 + 250 * index + 40 * clip, 1.0, 16000, 0.4) + 0.02 * rng.standard_normal(16000)
+            write_pcm(tmp_path / "data" / "test" / label / f"{clip}.wav", sound[None], 16000)
+    out = tmp_path / "stages.json"
+    tool = load_tool("benchmarking/speech_int8_layers")
+    assert tool.main(["--run", str(view), "--data", str(tmp_path / "data"), "--per-class", "3", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["log_mel"]["relative_rms_error"] < 0.3, report["log_mel"]
+    assert "no tensor of its own" in report["mfcc"]["error"]
+    assert report["mfcc_norm"]["relative_rms_error"] < 0.5, report["mfcc_norm"]
