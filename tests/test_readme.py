@@ -105,6 +105,7 @@ RECORDED_STUDIES = (
     ('| build (`en-029` "up" test clips) | nucleus, floor 0.02 | nucleus, floor 0.002 | coda, floor 0.02 '
      '| coda, floor 0.002 | both, floor 0.02 | both, floor 0.002 |'),
     "| setting (`--set`) | seeds | Keras acc | cell lost |",
+    "| model (data, seed) | Keras acc | int8 agreement | 16x8 agreement | int8 acc on TFLM | 16x8 acc on TFLM |",
 )
 # A measured figure: a decimal number anywhere in a cell, or a cell that is only a number (with a
 # unit); code spans are settings and commands, not figures.

@@ -196,3 +196,29 @@ def test_int8_stage_tool_compares_the_log_mel_in_the_graphs_own_units(tiny_run, 
     assert report["log_mel"]["relative_rms_error"] < 0.3, report["log_mel"]
     assert "no tensor of its own" in report["mfcc"]["error"]
     assert report["mfcc_norm"]["relative_rms_error"] < 0.5, report["mfcc_norm"]
+
+
+def test_int16_front_end_tool_runs_the_16x8_file_on_both_runtimes(tiny_run, tmp_path, capsys):
+    """tools/benchmarking/kws_int16_front_end.py: the 16x8 file runs on LiteRT and, with the ops
+    TFLM has no int16 kernel for moved to float, on TFLM (the README's 16x8 study says REDUCE_MAX)."""
+    from helpers import load_tool, tone, write_pcm
+
+    folder, _ = tiny_run("keyword_spotting")
+    labels = (folder / "bundle" / "labels.txt").read_text().split()
+    rng = np.random.default_rng(1)
+    for split in ("train", "test"):
+        for index, label in enumerate(labels):
+            (tmp_path / "data" / split / label).mkdir(parents=True)
+            for clip in range(3):
+                sound = tone(300 + 250 * index + 40 * clip, 1.0, 16000, 0.4) + 0.02 * rng.standard_normal(16000)
+                write_pcm(tmp_path / "data" / split / label / f"{clip}.wav", sound[None], 16000)
+    tool = load_tool("benchmarking/kws_int16_front_end")
+    capsys.readouterr()
+    assert tool.main(["--run", str(folder / "run"), "--data", str(tmp_path / "data"), "--calibration", "8"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for variant in ("int8", "16x8"):
+        row = report["variants"][variant]
+        assert 0.0 <= row["litert"]["agreement_with_keras"] <= 1.0 and "agreement_with_keras" in row["tflm"], row
+        assert row["tflm"]["arena_bytes"] > 0
+    assert report["variants"]["16x8"]["ops_moved_to_float_for_tflm"] == ["REDUCE_MAX"]
+    assert "ops_moved_to_float_for_tflm" not in report["variants"]["int8"]

@@ -1,0 +1,151 @@
+"""Would int16 activations carry a lower mel floor? int8 against 16x8 on the same weights (issue 21).
+
+    PYTHONPATH=. python tools/benchmarking/kws_int16_front_end.py --run RUN_DIR --data data/keywords_hard
+
+The trained keyword model (``RUN_DIR/model.keras``) is converted twice with the same calibration
+clips (``--calibration`` peak-normalised training clips): as the bundle's int8 file (int8
+activations, int8 I/O, LOG kept in float as in every export), and with TFLite's 16x8 scheme
+(int16 activations, int8 weights, float I/O; the peak normalisation's GREATER_EQUAL, SELECT_V2
+and DIV have no 16x8 kernel and stay float). TFLM has no int16 REDUCE_MAX, so in the 16x8 file
+each op TFLM refuses is moved to float between a DEQUANTIZE and a QUANTIZE, one at a time, until
+TFLM runs it. Reported per variant, on every test clip: accuracy and top-1 agreement with Keras
+on LiteRT and TFLM, file bytes, TFLM arena bytes, and the ops moved to float. JSON on stdout.
+
+An experiment, not an export mode: the bundle contract has no 16x8 file, and what a 16x8 mode
+would cost on a device (arena, latency, kernels) is what this measures first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+TFLM_REFUSAL = re.compile(r"op (\w+) \(node \d+\) failed")
+
+
+def int16_ops_to_float(content: bytes, op_names: list[str]) -> bytes:
+    """Every op named in ``op_names`` that reads an int16 tensor runs in float: its int16 inputs
+    pass through DEQUANTIZE and its output through QUANTIZE back to the original int16 tensor,
+    so the tensors around it keep their scales. The op keeps its options (REDUCE_MAX's axis)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from kerasuite.export.flatbuffer_ops import opcode_index
+    from kerasuite.export.float_log import _float_copy, _operator
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    codes = {getattr(schema.BuiltinOperator, name) for name in op_names}
+    chosen = [i for i, c in enumerate(model.operatorCodes) if max(c.builtinCode, c.deprecatedBuiltinCode) in codes]
+    int16 = schema.TensorType.INT16
+    for subgraph in model.subgraphs or []:
+        rebuilt = []
+        for operator in subgraph.operators or []:
+            if operator.opcodeIndex not in chosen or subgraph.tensors[operator.inputs[0]].type != int16:
+                rebuilt.append(operator)
+                continue
+            dequantize = opcode_index(model, schema, schema.BuiltinOperator.DEQUANTIZE)
+            quantize = opcode_index(model, schema, schema.BuiltinOperator.QUANTIZE)
+            inputs = list(operator.inputs)
+            for position, tensor in enumerate(inputs):
+                if tensor >= 0 and subgraph.tensors[tensor].type == int16:
+                    copy = len(subgraph.tensors)
+                    subgraph.tensors.append(_float_copy(schema, subgraph.tensors[tensor], b"int16_input_float"))
+                    rebuilt.append(_operator(schema, dequantize, [tensor], [copy]))
+                    inputs[position] = copy
+            target = operator.outputs[0]
+            output = len(subgraph.tensors)
+            subgraph.tensors.append(_float_copy(schema, subgraph.tensors[target], b"int16_output_float"))
+            operator.inputs, operator.outputs = inputs, [output]
+            rebuilt.append(operator)
+            rebuilt.append(_operator(schema, quantize, [output], [target]))
+        subgraph.operators = rebuilt
+    for index in chosen:  # these opcodes now serve float inputs only: version 1 is every runtime's
+        model.operatorCodes[index].version = 1
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def scores(path: Path, test_x: np.ndarray, test_y: np.ndarray, reference: np.ndarray, runtime) -> dict:
+    predicted = np.asarray(runtime(path).predict({"waveform": test_x})).argmax(1)
+    return {"accuracy": float(np.mean(predicted == test_y)), "agreement_with_keras": float(np.mean(predicted == reference))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from kerasuite.argparsing import OneLineArgumentParser
+
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", required=True, help="a finished keyword_spotting run folder (model.keras)")
+    parser.add_argument("--data", required=True, help="its folder data set (train/ and test/ class folders)")
+    parser.add_argument("--calibration", type=int, default=200, help="training clips for calibration")
+    args = parser.parse_args(argv)
+    run, data = Path(args.run), Path(args.data)
+    if not (run / "model.keras").is_file():
+        parser.error(f"--run {run}: no model.keras there")
+    if not (data / "test").is_dir() or not (data / "train").is_dir():
+        parser.error(f"--data {data}: needs train/ and test/ class folders")
+
+    import keras
+    import tensorflow as tf
+    from kws_low_gain_before_after import clips_of
+
+    import kerasuite.models  # noqa: F401  registers the custom layers
+    from kerasuite.export.convert_worker import build_converter
+    from kerasuite.export.float_log import keep_log_in_float
+    from kerasuite.runtime.interpreter import TFLiteModel
+    from kerasuite.runtime.tflm import TFLMError, TFLMModel
+
+    labels = sorted(p.name for p in (data / "test").iterdir() if p.is_dir())
+    test_x, test_y = clips_of(data, "test", labels)
+    train_x, _ = clips_of(data, "train", labels)
+    calibration = train_x[np.random.default_rng(0).choice(len(train_x), min(args.calibration, len(train_x)), replace=False)]
+    model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    reference = np.asarray(model.predict({"waveform": test_x}, verbose=0)).argmax(1)
+    report = {"run": str(run), "data": str(data), "test_clips": len(test_y),
+              "keras_accuracy": float(np.mean(reference == test_y)), "variants": {}}
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        np.savez(scratch / "rep.npz", input__waveform=calibration)
+        for variant in ("int8", "16x8"):
+            converter, _ = build_converter(str(run / "model.keras"), "int8", str(scratch / "rep.npz"), 1, False,
+                                           integer_io=variant == "int8")
+            if variant == "16x8":
+                converter.target_spec.supported_ops = [
+                    tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+                    tf.lite.OpsSet.TFLITE_BUILTINS]
+            converted, _ = keep_log_in_float(converter.convert())
+            path = scratch / f"{variant}.tflite"
+            path.write_bytes(converted)
+            row = {"bytes": len(converted), "litert": scores(path, test_x, test_y, reference, TFLiteModel)}
+            moved: list[str] = []
+            for _ in range(8):  # each round moves one refused op to float
+                try:
+                    tflm = TFLMModel(path)
+                    row["tflm"] = scores(path, test_x, test_y, reference, lambda p, t=tflm: t)
+                    row["tflm"]["arena_bytes"] = tflm.arena_bytes()
+                    break
+                except TFLMError as error:  # TFLM names the op it refuses; anything else ends the loop
+                    refused = TFLM_REFUSAL.search(str(error))
+                    if not refused or refused.group(1) in moved:
+                        row["tflm"] = {"error": str(error).splitlines()[0][:300]}
+                        break
+                    moved.append(refused.group(1))
+                    path.write_bytes(int16_ops_to_float(converted, moved))
+            if moved:
+                row["ops_moved_to_float_for_tflm"] = moved
+                row["tflm_file_bytes"] = path.stat().st_size
+            report["variants"][variant] = row
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
