@@ -119,6 +119,28 @@ def test_low_gain_and_frame_groups_keep_the_function_and_fewer_directions_stay_c
     assert 2e-3 < error < 1e-2  # above the 16-direction bound, as the coarser max predicts
 
 
+def test_pairwise_max_is_the_same_function_without_a_reduce_max():
+    """``pairwise_max`` (for int16 activations: TFLM has no int16 REDUCE_MAX) takes the same
+    maximum over directions, also for a count that is not a power of two, and its graph has
+    MAXIMUM ops where the default has REDUCE_MAX."""
+    import tensorflow as tf
+
+    common = {"power": 1.0, "peak_floor": 0.05, "magnitude_cap": 96.0, "mel_cap": 3.2, "amin": 0.02, "top_db": None}
+    clips = np.stack([speechlike(1, level=0.6), speechlike(2, level=0.01)])
+    for directions in (16, 6):
+        base = np.asarray(Mfcc(**common, magnitude_directions=directions)(clips))
+        paired = np.asarray(Mfcc(**common, magnitude_directions=directions, pairwise_max=True)(clips))
+        assert np.array_equal(base, paired), directions
+
+    def op_types(layer):
+        graph = tf.function(lambda x: layer(x)).get_concrete_function(tf.TensorSpec([1, 16000], tf.float32)).graph
+        return {op.type for op in graph.get_operations()}
+
+    assert "Max" in op_types(Mfcc(**common))
+    assert "Maximum" in op_types(Mfcc(**common, pairwise_max=True))
+    assert "Max" not in op_types(Mfcc(**{**common, "peak_floor": None}, pairwise_max=True))
+
+
 def test_caps_saturate_magnitude_and_mel_like_clipping_in_librosa():
     layer = Mfcc(power=1.0, magnitude_cap=40.0, mel_cap=0.5, amin=0.01, top_db=None)
     clip = speechlike(4, level=0.9) + 0.5 * np.sin(2 * np.pi * 700 * np.arange(SR) / SR).astype(np.float32)

@@ -222,3 +222,11 @@ def test_int16_front_end_tool_runs_the_16x8_file_on_both_runtimes(tiny_run, tmp_
         assert row["tflm"]["arena_bytes"] > 0
     assert report["variants"]["16x8"]["ops_moved_to_float_for_tflm"] == ["REDUCE_MAX"]
     assert "ops_moved_to_float_for_tflm" not in report["variants"]["int8"]
+    # The magnitude's maximum as MAXIMUM ops: only the waveform's REDUCE_MAX stays float, and the
+    # projections no longer sit in the arena as float.
+    assert tool.main(["--run", str(folder / "run"), "--data", str(tmp_path / "data"), "--calibration", "8",
+                      "--pairwise-max"]) == 0
+    paired = json.loads(capsys.readouterr().out)
+    assert paired["pairwise_max"] is True
+    assert paired["variants"]["16x8"]["tflm"]["arena_bytes"] < 0.8 * report["variants"]["16x8"]["tflm"]["arena_bytes"]
+    assert paired["variants"]["16x8"]["tflm"]["agreement_with_keras"] >= report["variants"]["16x8"]["tflm"]["agreement_with_keras"] - 0.1

@@ -11,6 +11,10 @@ each op TFLM refuses is moved to float between a DEQUANTIZE and a QUANTIZE, one 
 TFLM runs it. Reported per variant, on every test clip: accuracy and top-1 agreement with Keras
 on LiteRT and TFLM, file bytes, TFLM arena bytes, and the ops moved to float. JSON on stdout.
 
+``--pairwise-max`` first rebuilds the model's front end with ``pairwise_max`` (the magnitude's
+maximum over directions as elementwise MAXIMUM ops, the same function, so the weights carry over):
+then only the peak normalisation's REDUCE_MAX, on the waveform, needs float on TFLM.
+
 An experiment, not an export mode: the bundle contract has no 16x8 file, and what a 16x8 mode
 would cost on a device (arena, latency, kernels) is what this measures first.
 """
@@ -86,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", required=True, help="a finished keyword_spotting run folder (model.keras)")
     parser.add_argument("--data", required=True, help="its folder data set (train/ and test/ class folders)")
     parser.add_argument("--calibration", type=int, default=200, help="training clips for calibration")
+    parser.add_argument("--pairwise-max", action="store_true",
+                        help="rebuild the front end with the magnitude's maximum as MAXIMUM ops (same weights)")
     args = parser.parse_args(argv)
     run, data = Path(args.run), Path(args.data)
     if not (run / "model.keras").is_file():
@@ -95,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import keras
     import tensorflow as tf
-    from kws_low_gain_before_after import clips_of
+    from kws_low_gain_before_after import clips_of, with_front_end
 
     import kerasuite.models  # noqa: F401  registers the custom layers
     from kerasuite.export.convert_worker import build_converter
@@ -111,11 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     reference = np.asarray(model.predict({"waveform": test_x}, verbose=0)).argmax(1)
     report = {"run": str(run), "data": str(data), "test_clips": len(test_y),
               "keras_accuracy": float(np.mean(reference == test_y)), "variants": {}}
+    report["pairwise_max"] = args.pairwise_max
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         np.savez(scratch / "rep.npz", input__waveform=calibration)
+        source = run / "model.keras"
+        if args.pairwise_max:
+            source = scratch / "pairwise.keras"
+            with_front_end(model, pairwise_max=True).save(source)
         for variant in ("int8", "16x8"):
-            converter, _ = build_converter(str(run / "model.keras"), "int8", str(scratch / "rep.npz"), 1, False,
+            converter, _ = build_converter(str(source), "int8", str(scratch / "rep.npz"), 1, False,
                                            integer_io=variant == "int8")
             if variant == "16x8":
                 converter.target_spec.supported_ops = [

@@ -35,16 +35,22 @@ def clips_of(folder: Path, split: str, labels: list[str], every: int = 1):
     return np.stack(clips).astype(np.float32), np.asarray(targets)
 
 
-def with_gain(model, gain: float):
+def with_front_end(model, **changes):
+    """The trained model with its ``mfcc`` layer rebuilt with ``changes`` (settings that keep the
+    float function, so the weights carry over)."""
     import keras
 
     config = model.get_config()
     for layer in config["layers"]:
         if layer["config"].get("name") == "mfcc":
-            layer["config"]["mel_low_gain"] = gain
+            layer["config"].update(changes)
     rebuilt = keras.Model.from_config(config)
     rebuilt.set_weights(model.get_weights())
     return rebuilt
+
+
+def with_gain(model, gain: float):
+    return with_front_end(model, mel_low_gain=gain)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,7 +61,10 @@ largest value seen in calibration. What keeps the front end usable there (measur
 - ``magnitude_directions`` and ``frames_per_group`` trade accuracy and flash for TFLM arena:
   the projections tensor is ``directions x bins`` per frame, the largest in the graph, and
   transforming frames in groups keeps one group's FFT intermediates alive instead of the whole
-  clip's (``tools/benchmark_kws_budget.py`` measures them).
+  clip's (``tools/benchmark_kws_budget.py`` measures them);
+- ``pairwise_max``: the magnitude's maximum over directions as halving rounds of MAXIMUM instead
+  of one REDUCE_MAX (same values). Off by default (the int8 file keeps its measured arena); for
+  int16 activations, where TFLM has no REDUCE_MAX kernel.
 """
 
 from __future__ import annotations
@@ -78,6 +81,20 @@ from kerasuite.hparams import MAX_FRAME_PIECES as _MAX_FRAME_PIECES  # the confi
 _MAGNITUDE_DIRECTIONS = 16
 # relu6 is the bounded activation TFLite fuses into FULLY_CONNECTED; a cap maps to its top.
 _RELU6_TOP = 6.0
+
+
+def _max_over_directions(projections):
+    """``max(projections, axis=2)`` as halving rounds of elementwise MAXIMUM: the same values, but
+    no REDUCE_MAX, which TFLM has for float32 and int8 only; with int16 activations (16x8) a float
+    REDUCE_MAX would hold the projections, the graph's largest tensor, in float
+    (tools/benchmarking/kws_int16_front_end.py --pairwise-max)."""
+    while projections.shape[2] > 1:
+        half = projections.shape[2] // 2
+        paired = ops.maximum(projections[:, :, :half], projections[:, :, half : 2 * half])
+        if projections.shape[2] % 2:
+            paired = ops.concatenate([paired, projections[:, :, 2 * half :]], axis=2)
+        projections = paired
+    return projections[:, :, 0]
 
 
 def hz_to_mel_slaney(hz: np.ndarray) -> np.ndarray:
@@ -208,6 +225,7 @@ class Mfcc(keras.layers.Layer):
         mel_low_gain: float = 1.0,
         magnitude_directions: int = _MAGNITUDE_DIRECTIONS,
         frames_per_group: int = 0,
+        pairwise_max: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -269,6 +287,7 @@ class Mfcc(keras.layers.Layer):
         self.mel_low_gain = float(mel_low_gain)
         self.magnitude_directions = int(magnitude_directions)
         self.frames_per_group = int(frames_per_group)
+        self.pairwise_max = bool(pairwise_max)
         self._chunk = chunk
         self._constants = self._make_constants()
 
@@ -383,7 +402,7 @@ class Mfcc(keras.layers.Layer):
             # rare loud peaks do not take resolution from every other clip.
             projections = ops.relu6(spectrum) if self.magnitude_cap is not None else ops.relu(spectrum)
             projections = ops.reshape(projections, (-1, n1, self.magnitude_directions, k2))
-            magnitude = ops.max(projections, axis=2)
+            magnitude = _max_over_directions(projections) if self.pairwise_max else ops.max(projections, axis=2)
         magnitude = ops.reshape(magnitude, (-1, num_frames, n1 * k2))
         mel = matmul_last(magnitude, c["mel"])
         low = matmul_last(magnitude, c["mel"] * self.mel_low_gain) if self.mel_low_gain > 1.0 else None
@@ -464,6 +483,7 @@ class Mfcc(keras.layers.Layer):
                 "mel_low_gain": self.mel_low_gain,
                 "magnitude_directions": self.magnitude_directions,
                 "frames_per_group": self.frames_per_group,
+                "pairwise_max": self.pairwise_max,
             }
         )
         return config
