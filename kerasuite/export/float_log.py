@@ -14,6 +14,9 @@ FULLY_CONNECTED) on the default front end, ``tools/benchmarking/int8_log_choices
 34,128 vs 34,352 bytes, TFLM arena 426,976 vs 427,200 bytes (the arena peak is the FFT stage, not
 the LOG), MFCC error mean 0.49 % vs 1.05 % of the coefficient range (max 6.4 % vs 11.1 %). The
 float LOG wins on all three.
+
+``keep_ops_in_float`` is the same rewrite for any op and input type (with int16 activations TFLM
+has no int16 REDUCE_MAX: ``tools/benchmarking/kws_int16_front_end.py``).
 """
 
 from __future__ import annotations
@@ -43,37 +46,50 @@ def _operator(schema, opcode: int, inputs: list[int], outputs: list[int]):
 
 def keep_log_in_float(content: bytes) -> tuple[bytes, int]:
     """Returns the rewritten file and how many LOG ops were moved to float (0: bytes unchanged)."""
+    return keep_ops_in_float(content, ("LOG",), INTEGER_TYPES, b"log")
+
+
+def keep_ops_in_float(content: bytes, op_names, input_types, label: bytes) -> tuple[bytes, int]:
+    """Every op named in ``op_names`` whose first input has one of ``input_types`` runs in float:
+    its inputs of those types pass through DEQUANTIZE, its output through QUANTIZE back to the
+    original tensor, so the tensors around it keep their scales. The op keeps its options (a
+    reduction's axis input and ``keep_dims``). Returns the file and how many ops moved (0: bytes
+    unchanged)."""
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
-    integer = {getattr(schema.TensorType, name) for name in INTEGER_TYPES}
-    log = schema.BuiltinOperator.LOG
-    log_ops = [index for index, code in enumerate(model.operatorCodes)
-               if max(code.builtinCode, code.deprecatedBuiltinCode) == log]
+    integer = {getattr(schema.TensorType, name) for name in input_types}
+    builtins = {getattr(schema.BuiltinOperator, name) for name in op_names}
+    chosen = [index for index, code in enumerate(model.operatorCodes)
+              if max(code.builtinCode, code.deprecatedBuiltinCode) in builtins]
     moved = 0
     for subgraph in model.subgraphs or []:
         rebuilt = []
         for operator in subgraph.operators or []:
-            if operator.opcodeIndex not in log_ops or subgraph.tensors[operator.inputs[0]].type not in integer:
+            if operator.opcodeIndex not in chosen or subgraph.tensors[operator.inputs[0]].type not in integer:
                 rebuilt.append(operator)
                 continue
-            source, target = operator.inputs[0], operator.outputs[0]
-            float_in = len(subgraph.tensors)
-            subgraph.tensors.append(_float_copy(schema, subgraph.tensors[source], b"log_input_float"))
-            float_out = len(subgraph.tensors)
-            subgraph.tensors.append(_float_copy(schema, subgraph.tensors[target], b"log_output_float"))
             dequantize = opcode_index(model, schema, schema.BuiltinOperator.DEQUANTIZE)
             quantize = opcode_index(model, schema, schema.BuiltinOperator.QUANTIZE)
-            float_log = opcode_index(model, schema, log)
-            rebuilt.append(_operator(schema, dequantize, [source], [float_in]))
-            rebuilt.append(_operator(schema, float_log, [float_in], [float_out]))
+            inputs = list(operator.inputs)
+            for position, source in enumerate(inputs):
+                if source >= 0 and subgraph.tensors[source].type in integer:
+                    float_in = len(subgraph.tensors)
+                    subgraph.tensors.append(_float_copy(schema, subgraph.tensors[source], label + b"_input_float"))
+                    rebuilt.append(_operator(schema, dequantize, [source], [float_in]))
+                    inputs[position] = float_in
+            target = operator.outputs[0]
+            float_out = len(subgraph.tensors)
+            subgraph.tensors.append(_float_copy(schema, subgraph.tensors[target], label + b"_output_float"))
+            operator.inputs, operator.outputs = inputs, [float_out]
+            rebuilt.append(operator)
             rebuilt.append(_operator(schema, quantize, [float_out], [target]))
             moved += 1
         subgraph.operators = rebuilt
     if not moved:
         return content, 0
-    # LOG's opcode now serves float inputs only, for which version 1 is the kernel every runtime has.
-    for index in log_ops:
+    # These opcodes now serve float inputs only, for which version 1 is the kernel every runtime has.
+    for index in chosen:
         model.operatorCodes[index].version = 1
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), moved

@@ -321,3 +321,21 @@ def test_an_abort_with_only_chatter_on_stderr_is_reported_without_a_made_up_reas
     assert "RuntimeError" not in said and "no reason printed" not in said
     monkeypatch.setattr(tflm, "known_abort_cause", lambda content: "op SOFTMAX (node 3): its int8 input scale")
     assert "while running it: op SOFTMAX (node 3)" in tflm.abort_in_child(path, 1024)
+
+
+def test_a_keyword_model_trained_with_the_vowel_measures_exports_like_the_default(tmp_path):
+    """model.kws_training.logit_penalty splits the head into Dense "logits", the penalty and a
+    Softmax, and nucleus_mask_probability adds a training-only mask: the files carry neither
+    layer's ops, still output class probabilities, and pass on LiteRT, CompiledModel and TFLM
+    (float32 on MediaPipe too)."""
+    metrics = run_tiny("keyword_spotting", tmp_path, extra={
+        "model.kws_training.logit_penalty": "0.1", "model.kws_training.nucleus_mask_probability": "0.5"})
+    _check_bundle(metrics, tmp_path / "bundle")
+    signature = json.loads((tmp_path / "bundle" / "signature.json").read_text())
+    assert signature["output"]["meaning"].startswith("class probabilities"), signature["output"]
+    for mode in ("float32", "int8"):
+        runtimes = metrics["exports"][mode]["runtimes"]
+        assert runtimes["litert_compiled"]["status"] == "passed", runtimes["litert_compiled"]
+        ops = metrics["exports"][mode]["ops"]
+        assert "SOFTMAX" in ops and not [op for op in ops if "RANDOM" in op or op.startswith("Flex")], ops
+    assert metrics["exports"]["float32"]["runtimes"]["mediapipe"]["status"] == "passed"

@@ -37,47 +37,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 TFLM_REFUSAL = re.compile(r"op (\w+) \(node \d+\) failed")
 
 
-def int16_ops_to_float(content: bytes, op_names: list[str]) -> bytes:
-    """Every op named in ``op_names`` that reads an int16 tensor runs in float: its int16 inputs
-    pass through DEQUANTIZE and its output through QUANTIZE back to the original int16 tensor,
-    so the tensors around it keep their scales. The op keeps its options (REDUCE_MAX's axis)."""
-    from tensorflow.lite.python import schema_py_generated as schema
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    from kerasuite.export.flatbuffer_ops import opcode_index
-    from kerasuite.export.float_log import _float_copy, _operator
-
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
-    codes = {getattr(schema.BuiltinOperator, name) for name in op_names}
-    chosen = [i for i, c in enumerate(model.operatorCodes) if max(c.builtinCode, c.deprecatedBuiltinCode) in codes]
-    int16 = schema.TensorType.INT16
-    for subgraph in model.subgraphs or []:
-        rebuilt = []
-        for operator in subgraph.operators or []:
-            if operator.opcodeIndex not in chosen or subgraph.tensors[operator.inputs[0]].type != int16:
-                rebuilt.append(operator)
-                continue
-            dequantize = opcode_index(model, schema, schema.BuiltinOperator.DEQUANTIZE)
-            quantize = opcode_index(model, schema, schema.BuiltinOperator.QUANTIZE)
-            inputs = list(operator.inputs)
-            for position, tensor in enumerate(inputs):
-                if tensor >= 0 and subgraph.tensors[tensor].type == int16:
-                    copy = len(subgraph.tensors)
-                    subgraph.tensors.append(_float_copy(schema, subgraph.tensors[tensor], b"int16_input_float"))
-                    rebuilt.append(_operator(schema, dequantize, [tensor], [copy]))
-                    inputs[position] = copy
-            target = operator.outputs[0]
-            output = len(subgraph.tensors)
-            subgraph.tensors.append(_float_copy(schema, subgraph.tensors[target], b"int16_output_float"))
-            operator.inputs, operator.outputs = inputs, [output]
-            rebuilt.append(operator)
-            rebuilt.append(_operator(schema, quantize, [output], [target]))
-        subgraph.operators = rebuilt
-    for index in chosen:  # these opcodes now serve float inputs only: version 1 is every runtime's
-        model.operatorCodes[index].version = 1
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-
-
 def scores(path: Path, test_x: np.ndarray, test_y: np.ndarray, reference: np.ndarray, runtime) -> dict:
     predicted = np.asarray(runtime(path).predict({"waveform": test_x})).argmax(1)
     return {"accuracy": float(np.mean(predicted == test_y)), "agreement_with_keras": float(np.mean(predicted == reference))}
@@ -96,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     run, data = Path(args.run), Path(args.data)
     if not (run / "model.keras").is_file():
         parser.error(f"--run {run}: no model.keras there")
+    if args.calibration < 1:
+        parser.error(f"--calibration {args.calibration}: needs at least one clip")
     if not (data / "test").is_dir() or not (data / "train").is_dir():
         parser.error(f"--data {data}: needs train/ and test/ class folders")
 
@@ -105,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import kerasuite.models  # noqa: F401  registers the custom layers
     from kerasuite.export.convert_worker import build_converter
-    from kerasuite.export.float_log import keep_log_in_float
+    from kerasuite.export.float_log import keep_log_in_float, keep_ops_in_float
     from kerasuite.runtime.interpreter import TFLiteModel
     from kerasuite.runtime.tflm import TFLMError, TFLMModel
 
@@ -149,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                         row["tflm"] = {"error": str(error).splitlines()[0][:300]}
                         break
                     moved.append(refused.group(1))
-                    path.write_bytes(int16_ops_to_float(converted, moved))
+                    path.write_bytes(keep_ops_in_float(converted, moved, ("INT16",), b"int16")[0])
             if moved:
                 row["ops_moved_to_float_for_tflm"] = moved
                 row["tflm_file_bytes"] = path.stat().st_size

@@ -88,11 +88,17 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="", help="optional JSON file for the numbers")
     args = parser.parse_args(argv)
 
+    run = Path(args.run)
+    for needed in ("model.keras", "bundle/signature.json", "bundle/labels.txt", "bundle/model_int8.tflite"):
+        if not (run / needed).is_file():
+            parser.error(f"--run {run}: no {needed} there (a keyword_spotting run folder with its bundle)")
+    if args.per_class < 1:
+        parser.error(f"--per-class {args.per_class}: needs at least one clip")
+
     import keras
 
     import kerasuite.models  # noqa: F401  (registers the custom layers)
 
-    run = Path(args.run)
     signature = json.loads((run / "bundle" / "signature.json").read_text())
     pre = signature["preprocessing"]
     labels = (run / "bundle" / "labels.txt").read_text().split()
@@ -133,7 +139,9 @@ def main(argv=None) -> int:
         report["mfcc"] = {"error": "no tensor of its own (normalisation folded into the DCT matmul; see mfcc_norm)"}
     print(json.dumps(report, indent=1))
     if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=1))
+        from kerasuite.io_utils import write_json_atomic
+
+        write_json_atomic(args.out, report)
     return 0
 
 
