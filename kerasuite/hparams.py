@@ -253,6 +253,11 @@ class MfccConfig:
     # Frames transformed per group (0 = all at once): the TFLM arena holds one group's FFT
     # intermediates instead of the whole clip's; each group adds its ops to the file.
     frames_per_group: int = setting(0, min=0)
+    # The magnitude's maximum over directions as halving rounds of MAXIMUM instead of one
+    # REDUCE_MAX (the same function). For an int16x8 export: TFLM has no int16 REDUCE_MAX, so that
+    # op runs in float there and holds the projections in float (arena 1.27 MB against 0.86 MB;
+    # tools/benchmarking/kws_int16_front_end.py). The int8 graph does not need it.
+    pairwise_max: bool = False
 
     def validate(self, prefix: str) -> None:
         """The MFCC layer's own rules (kerasuite/models/layers/mfcc.py), checked before TensorFlow;

@@ -73,3 +73,24 @@ def test_seeds_that_failed_parity_are_counted_though_they_keep_their_numbers():
     table = results_table(results)["seeds"]
     row = dict(zip(table["columns"], table["rows"][0]))
     assert row["seeds failing int8 parity"] == 2 and row["seeds done"] == 3
+
+
+def test_an_int16x8_benchmark_reports_that_files_numbers_and_arena_under_its_own_name():
+    """--quantized int16x8: the columns name the mode the runs exported, the figures are that
+    file's (never an int8 file's), and its TFLM arena is a column."""
+    sys.path.insert(0, str(REPO))
+    from tools.benchmark_speech import quantized_figures, results_table, summarize
+
+    export = {"eval": {"accuracy": 0.97}, "parity": {"top1_agreement": 0.995}, "size_bytes": 120_000,
+              "latency_ms": {"p50": 9.5},
+              "runtimes": {"tflm": {"eval": {"accuracy": 0.968}, "agreement": 0.994, "arena_bytes": 860_000}}}
+    runs = [{"seed": 1, "keras_accuracy": 0.97, **quantized_figures(export, "int16x8")}]
+    assert not [key for key in runs[0] if key.startswith("int8")]
+    results = {"quantized": "int16x8",
+               "sets": {"easy": {"baseline": {"test_examples": 360, "accuracy": 0.7},
+                                 "models": {"ds_cnn": {"runs": runs, "summary": summarize(runs, "int16x8")}}}}}
+    table = results_table(results)["seeds"]
+    row = dict(zip(table["columns"], table["rows"][0]))
+    assert not [column for column in table["columns"] if "int8" in column], table["columns"]
+    assert row["int16x8 agreement TFLM (mean)"] == 0.994 and row["int16x8 acc on TFLM (mean)"] == 0.968
+    assert row["int16x8 TFLM arena bytes (mean)"] == 860_000 and row["int16x8 bytes"] == 120_000

@@ -53,6 +53,10 @@ BAD_VALUES = [
     (["--task", "keyword_spotting", "--set", "model.mfcc.mel_low_gain=200"], "model.mfcc.mel_low_gain"),
     (["--task", "keyword_spotting", "--set", "model.mfcc.magnitude_directions=2"], "model.mfcc.magnitude_directions"),
     (["--task", "keyword_spotting", "--set", "model.mfcc.frames_per_group=-1"], "model.mfcc.frames_per_group"),
+    # TensorFlow's 16x8 quantizer cannot calibrate integer inputs: refused before TensorFlow starts
+    (["--task", "text_classification", "--export", "float32,int16x8"], "int16x8"),
+    (["--task", "retrieval", "--export", "int16x8"], "int16x8"),
+    (["--task", "ranking", "--set", "export.modes=int16x8"], "int16x8"),
 ]
 BAD_USAGE = [
     (["--set", "model.lstm.units=32"], "model.lstm.units"),  # another task's key

@@ -8,7 +8,8 @@
 For each data set, model family and seed this runs the real training command
 (``kerasuite.training.runner.run``: train, evaluate, export float32 + int8, parity) and reads its
 metrics.json: Keras accuracy, int8 TFLite accuracy (raw waveform in) and top-1 agreement with
-Keras, int8 file size and TFLite latency per one-second clip; the table shows the mean over seeds
+Keras, int8 file size and TFLite latency per one-second clip (``--quantized int16x8``: the same
+for the int16x8 file instead of the int8 one); the table shows the mean over seeds
 (and the spread). The peer is librosa MFCC statistics (mean and standard deviation over time of
 the MFCCs and their deltas) + standardisation + logistic regression, trained on the same training
 clips and scored on the same test clips. Results go to OUT/results.json and a Markdown table on
@@ -75,7 +76,21 @@ def sklearn_baseline(config) -> dict:
             "seconds": round(time.perf_counter() - started, 1)}
 
 
-def run_family(family: str, data: str, seed: int, extra: list[str], epochs: int, out: Path) -> dict:
+def quantized_figures(export: dict, mode: str) -> dict:
+    """The quantized file's numbers from metrics.json's ``exports[mode]``, keyed ``<mode>_...``."""
+    return {
+        f"{mode}_accuracy": export["eval"]["accuracy"],
+        f"{mode}_top1_agreement": export["parity"]["top1_agreement"],
+        f"{mode}_tflm_accuracy": (export["runtimes"].get("tflm", {}).get("eval") or {}).get("accuracy"),
+        f"{mode}_tflm_agreement": export["runtimes"].get("tflm", {}).get("agreement"),
+        f"{mode}_tflm_arena_bytes": export["runtimes"].get("tflm", {}).get("arena_bytes"),
+        f"{mode}_size_bytes": export["size_bytes"],
+        f"{mode}_latency_ms_p50": export["latency_ms"]["p50"],
+    }
+
+
+def run_family(family: str, data: str, seed: int, extra: list[str], epochs: int, out: Path,
+               quantized: str = "int8") -> dict:
     import keras
 
     from kerasuite import config as cfg
@@ -84,25 +99,20 @@ def run_family(family: str, data: str, seed: int, extra: list[str], epochs: int,
     # run folder and bundle side by side: an export may not replace a folder that holds its run
     sets = cfg.parse_set([f"model.family={family}", "train.verbose=2", f"run_dir={out / 'run'}",
                           f"export.dir={out / 'bundle'}", f"seed={seed}", *extra])
-    flags = {"task": "keyword_spotting", "data.source": data, "export.modes": "float32,int8"}
+    flags = {"task": "keyword_spotting", "data.source": data, "export.modes": f"float32,{quantized}"}
     if epochs:
         flags["train.epochs"] = epochs
     config = cfg.resolve({}, sets, flags)
     keras.backend.clear_session()
     report = run(config, overwrite=True)
-    int8, float32 = report["exports"]["int8"], report["exports"]["float32"]
+    export, float32 = report["exports"][quantized], report["exports"]["float32"]
     return {
         "keras_accuracy": report["eval"]["accuracy"],
         "float32_accuracy": float32["eval"]["accuracy"],
-        "int8_accuracy": int8["eval"]["accuracy"],
-        "int8_top1_agreement": int8["parity"]["top1_agreement"],
-        "int8_tflm_accuracy": (int8["runtimes"].get("tflm", {}).get("eval") or {}).get("accuracy"),
-        "int8_tflm_agreement": int8["runtimes"].get("tflm", {}).get("agreement"),
-        "int8_size_bytes": int8["size_bytes"],
+        **quantized_figures(export, quantized),
         "float32_size_bytes": float32["size_bytes"],
-        "int8_latency_ms_p50": int8["latency_ms"]["p50"],
         "float32_latency_ms_p50": float32["latency_ms"]["p50"],
-        "int8_ops": int8["ops"],
+        f"{quantized}_ops": export["ops"],
         "params": int(keras.saving.load_model(out / "run" / "model.keras", safe_mode=True).count_params()),
         "epochs": report["train"]["epochs"],
         "train_seconds": report["train"]["seconds"],
@@ -110,16 +120,18 @@ def run_family(family: str, data: str, seed: int, extra: list[str], epochs: int,
     }
 
 
-MEASURES = ("keras_accuracy", "int8_accuracy", "int8_top1_agreement", "int8_tflm_accuracy", "int8_tflm_agreement",
-            "int8_size_bytes", "int8_latency_ms_p50")
+def measures(quantized: str = "int8") -> tuple[str, ...]:
+    return ("keras_accuracy", *(f"{quantized}_{name}" for name in (
+        "accuracy", "top1_agreement", "tflm_accuracy", "tflm_agreement", "tflm_arena_bytes", "size_bytes",
+        "latency_ms_p50")))
 
 
-def summarize(runs: list[dict]) -> dict:
+def summarize(runs: list[dict], quantized: str = "int8") -> dict:
     # A seed that failed parity keeps its numbers (they say by how much it failed), so it counts
     # in the means and is counted here by its mark, not by missing numbers.
     done = [r for r in runs if "keras_accuracy" in r]
     summary = {"seeds": len(runs), "parity_failed_seeds": sum("parity_failed" in r for r in runs)}
-    for key in MEASURES:
+    for key in measures(quantized):
         values = [r[key] for r in done if r.get(key) is not None]
         if values:
             summary[key] = {"mean": float(np.mean(values)), "min": float(np.min(values)), "max": float(np.max(values))}
@@ -143,19 +155,26 @@ def results_table(results: dict) -> dict[str, dict]:
     def spread(summary: dict, key: str):
         return f"{summary[key]['min']:.3f}-{summary[key]['max']:.3f}" if key in summary else None
 
+    q = results.get("quantized", "int8")  # the quantized mode the runs exported beside float32
     columns = ["data (test clips)", "model", "seeds done", "Keras acc (mean)", "Keras acc (range)",
-               "int8 acc on TFLM (mean)", "int8 agreement LiteRT (mean)", "int8 agreement TFLM (mean)",
-               "seeds failing int8 parity", "int8 bytes", "MFCC stats + logistic regression"]
+               f"{q} acc on TFLM (mean)", f"{q} agreement LiteRT (mean)", f"{q} agreement TFLM (mean)",
+               f"seeds failing {q} parity", f"{q} bytes", "MFCC stats + logistic regression"]
+    if q != "int8":  # int8's arena is the keyword budget table's; another mode's is what it costs
+        columns.append(f"{q} TFLM arena bytes (mean)")
     rows = []
     for name, entry in results["sets"].items():
         for family, model in entry["models"].items():
             summary = model["summary"]
-            size = summary.get("int8_size_bytes", {}).get("mean")
-            rows.append([f"{name} ({entry['baseline']['test_examples']})", family, summary["seeds"],
-                         mean(summary, "keras_accuracy"), spread(summary, "keras_accuracy"),
-                         mean(summary, "int8_tflm_accuracy"), mean(summary, "int8_top1_agreement"),
-                         mean(summary, "int8_tflm_agreement"), summary["parity_failed_seeds"],
-                         None if size is None else int(size), entry["baseline"]["accuracy"]])
+            size = summary.get(f"{q}_size_bytes", {}).get("mean")
+            row = [f"{name} ({entry['baseline']['test_examples']})", family, summary["seeds"],
+                   mean(summary, "keras_accuracy"), spread(summary, "keras_accuracy"),
+                   mean(summary, f"{q}_tflm_accuracy"), mean(summary, f"{q}_top1_agreement"),
+                   mean(summary, f"{q}_tflm_agreement"), summary["parity_failed_seeds"],
+                   None if size is None else int(size), entry["baseline"]["accuracy"]]
+            if q != "int8":
+                arena = mean(summary, f"{q}_tflm_arena_bytes")
+                row.append(None if arena is None else int(arena))
+            rows.append(row)
     return {"seeds": {"columns": columns, "rows": rows}}
 
 
@@ -171,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="42", help="comma-separated training seeds (default 42)")
     parser.add_argument("--epochs", type=int, default=0, help="0 = the task default")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra config overrides")
+    parser.add_argument("--quantized", choices=("int8", "int16x8"), default="int8",
+                        help="the quantized file exported beside float32 and reported (default int8)")
     parser.add_argument("--write-results", action="store_true",
                         help="also write results/NAME.json (--results-name), the source of a README table")
     parser.add_argument("--results-name", default="speech", type=results_name,
@@ -193,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     families = [f.strip() for f in args.families.split(",") if f.strip()]
-    results: dict = {"seeds": seeds, "set": list(args.set), "sets": {}}
+    q = args.quantized
+    results: dict = {"seeds": seeds, "set": list(args.set), "quantized": q, "sets": {}}
     try:
         for name, spec in named.items():
             base = cfg.resolve({}, cfg.parse_set(list(args.set)), {"task": "keyword_spotting", "data.source": spec})
@@ -203,20 +225,15 @@ def main(argv: list[str] | None = None) -> int:
                 for seed in seeds:
                     run_dir = out / name.replace("/", "_") / f"{family}_seed{seed}"
                     try:
-                        runs.append({"seed": seed, **run_family(family, spec, seed, list(args.set), args.epochs, run_dir)})
+                        runs.append({"seed": seed, **run_family(family, spec, seed, list(args.set), args.epochs, run_dir,
+                                                                q)})
                     except CheckFailed as error:  # parity failed: keep the numbers, mark the seed
                         print(f"{name} {family} seed {seed}: {error}", file=sys.stderr)
                         metrics = json.loads((run_dir / "run" / "metrics.json").read_text())
-                        int8 = metrics["exports"]["int8"]
                         runs.append({"seed": seed, "parity_failed": str(error),
                                      "keras_accuracy": metrics["eval"]["accuracy"],
-                                     "int8_accuracy": int8["eval"]["accuracy"],
-                                     "int8_top1_agreement": int8["parity"]["top1_agreement"],
-                                     "int8_tflm_accuracy": (int8["runtimes"].get("tflm", {}).get("eval") or {}).get("accuracy"),
-                                     "int8_tflm_agreement": int8["runtimes"].get("tflm", {}).get("agreement"),
-                                     "int8_size_bytes": int8["size_bytes"],
-                                     "int8_latency_ms_p50": int8["latency_ms"]["p50"]})
-                    entry["models"][family] = {"runs": runs, "summary": summarize(runs)}
+                                     **quantized_figures(metrics["exports"][q], q)})
+                    entry["models"][family] = {"runs": runs, "summary": summarize(runs, q)}
                     results["sets"][name] = entry
                     write_json_atomic(out / "results.json", results)  # partial results survive a later failure
     except UserError as error:
@@ -229,18 +246,18 @@ def main(argv: list[str] | None = None) -> int:
         command = "python tools/benchmark_speech.py " + " ".join(argv if argv is not None else sys.argv[1:])
         write_results(args.results_name, command, results_table(results))
     print(f"\nkeyword spotting, seeds {','.join(map(str, seeds))}: mean (min-max) over seeds\n")
-    print("| data (test clips) | model | Keras acc | int8 acc | int8 top-1 agreement | int8 size | "
-          "int8 latency / 1 s clip | MFCC stats + logistic regression |")
+    print(f"| data (test clips) | model | Keras acc | {q} acc | {q} top-1 agreement | {q} size | "
+          f"{q} latency / 1 s clip | MFCC stats + logistic regression |")
     print("|---|---|---|---|---|---|---|---|")
     for name, entry in results["sets"].items():
         for family, model in entry["models"].items():
             summary = model["summary"]
-            size = f"{summary['int8_size_bytes']['mean'] / 1024:.1f} kB" if "int8_size_bytes" in summary else "-"
+            size = f"{summary[f'{q}_size_bytes']['mean'] / 1024:.1f} kB" if f"{q}_size_bytes" in summary else "-"
             failed = f" ({summary['parity_failed_seeds']} seed(s) failed parity)" if summary["parity_failed_seeds"] else ""
             print(f"| {name} ({entry['baseline']['test_examples']}) | {family}{failed} | "
-                  f"{_cell(summary, 'keras_accuracy', '.3f')} | {_cell(summary, 'int8_accuracy', '.3f')} | "
-                  f"{_cell(summary, 'int8_top1_agreement', '.3f')} | {size} | "
-                  f"{_cell(summary, 'int8_latency_ms_p50', '.2f')} ms | {entry['baseline']['accuracy']:.3f} |")
+                  f"{_cell(summary, 'keras_accuracy', '.3f')} | {_cell(summary, f'{q}_accuracy', '.3f')} | "
+                  f"{_cell(summary, f'{q}_top1_agreement', '.3f')} | {size} | "
+                  f"{_cell(summary, f'{q}_latency_ms_p50', '.2f')} ms | {entry['baseline']['accuracy']:.3f} |")
     return 0
 
 

@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="LSTM graph: fused (one op per layer; smallest, keeps state in variable tensors) or "
                              "unrolled (builtin ops per step, stateless: runs in MediaPipe and CompiledModel too)")
     parser.add_argument("--tflm", choices=TFLM_CHOICES, default="auto",
-                        help="on: also judge the float32 and int8 files on TensorFlow Lite Micro (the "
+                        help="on: also judge the files on TensorFlow Lite Micro (every mode but dynamic and float16: the "
                              "microcontroller proof, its arena bytes and firmware files; a file TFLM cannot "
                              "run then fails). auto (default) and off: not for a model from no kerasuite task")
     parser.add_argument("--image-input", metavar="NAME",

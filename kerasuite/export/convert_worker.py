@@ -65,7 +65,8 @@ def fusable_trackable(concrete, serve, model):
     return holder
 
 
-INTEGER_MODES = ("int8", "int8_float_io")
+INTEGER_MODES = ("int8", "int8_float_io")  # int8 activations
+CALIBRATED_MODES = (*INTEGER_MODES, "int16x8")  # modes whose activation ranges come from calibration
 PIXEL_SCALE = 1.0 / 255.0  # a uint8 pixel input: float value = pixel / 255 (task preprocessing "scale")
 
 
@@ -100,7 +101,15 @@ def build_converter(model_path: str, mode: str, representative: str | None, batc
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
         [concrete], fusable_trackable(concrete, serve, model)
     )
-    builtins = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] if mode in INTEGER_MODES else [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if mode == "int16x8":
+        # TFLITE_BUILTINS beside the 16x8 set: an op with no 16x8 kernel (DIV, SELECT_V2, ...) stays
+        # float between a DEQUANTIZE and a QUANTIZE instead of refusing the model.
+        builtins = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+                    tf.lite.OpsSet.TFLITE_BUILTINS]
+    elif mode in INTEGER_MODES:
+        builtins = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    else:
+        builtins = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if allow_flex:
         builtins.append(tf.lite.OpsSet.SELECT_TF_OPS)
     converter.target_spec.supported_ops = builtins
@@ -110,7 +119,7 @@ def build_converter(model_path: str, mode: str, representative: str | None, batc
         converter.target_spec.supported_types = [tf.float16]
     elif mode == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif mode in INTEGER_MODES:
+    elif mode in CALIBRATED_MODES:
         representative_dataset = calibration_batches(representative, [tensor.name for tensor in model.inputs],
                                                      batch_size or 1)
 
@@ -157,10 +166,14 @@ def convert(model_path: str, mode: str, representative: str | None, batch_size, 
     from kerasuite.export.stateless_lstm import zero_lstm_state_each_call
 
     content, _ = zero_lstm_state_each_call(content)
-    if mode in ("int8", "int8_float_io"):  # TFLM has no int8 LOG (the MFCC front end's log-mel); no-op without LOG
+    if mode in CALIBRATED_MODES:  # TFLM has no integer LOG (the MFCC front end's log-mel); no-op without LOG
         from kerasuite.export.float_log import keep_log_in_float
 
         content, _ = keep_log_in_float(content)
+    if mode == "int16x8":
+        from kerasuite.export.float_log import keep_tflm_int16_gaps_in_float
+
+        content, _ = keep_tflm_int16_gaps_in_float(content)
     from kerasuite.export.compact import add_serving_signature
 
     # A serving signature named as signature.json says (the converter writes none for this path).

@@ -8,7 +8,7 @@ from typing import Any
 from kerasuite.export.c_array import c_header, c_source
 from kerasuite.io_utils import write_text_atomic
 
-FIRMWARE_MODES = ("float32", "int8")
+FIRMWARE_MODES = ("float32", "int8", "int16x8")
 
 
 def write_firmware_files(folder: Path, tflite_path: Path, verdict: dict[str, Any]) -> dict[str, Any] | None:

@@ -80,6 +80,7 @@ def mfcc_layer(cfg: MfccConfig, sample_rate: int) -> Mfcc:
         lower_hz=cfg.lower_hz, upper_hz=cfg.upper_hz, power=cfg.power, peak_floor=cfg.peak_floor,
         magnitude_cap=cfg.magnitude_cap, mel_cap=cfg.mel_cap, amin=cfg.amin, top_db=cfg.top_db,
         lifter=cfg.lifter, db_offset=cfg.db_offset, mel_low_gain=cfg.mel_low_gain,
+        pairwise_max=cfg.pairwise_max,
         magnitude_directions=cfg.magnitude_directions, frames_per_group=cfg.frames_per_group, name="mfcc",
     )
 

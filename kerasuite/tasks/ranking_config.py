@@ -32,6 +32,7 @@ SPEC = TaskSpec(
     implementation="kerasuite.tasks.ranking:Ranking",
     data=RankingData,
     model=RankingModels,
+    integer_inputs=True,
     presets={
         "default": {
             # 16 steps per call: a step computes for ~2-3 ms, and Keras' per-call Python overhead

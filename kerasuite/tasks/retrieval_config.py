@@ -54,6 +54,7 @@ SPEC = TaskSpec(
     data=RetrievalData,
     model=RetrievalModels,
     check=check,
+    integer_inputs=True,
     presets={
         "default": {
             # 16 steps per call, as ranking: millisecond steps (tools/benchmarking/steps_per_execution.py).

@@ -36,6 +36,7 @@ SPEC = TaskSpec(
     implementation="kerasuite.tasks.text_classification:TextClassification",
     data=TextData,
     model=TextModels,
+    integer_inputs=True,
     presets={
         # Small text sets overfit within a few epochs, and val_loss turns up several epochs before
         # val accuracy stops rising (fortunes corpus: the transformer's best accuracy came at

@@ -746,3 +746,42 @@ def test_a_float16_file_that_cannot_hold_a_weight_fails_naming_it(tmp_path):
     assert not parity["float16"]["passed"]
     named = [text for text in parity["float16"]["failures"] if text.startswith("float16 cannot hold")]
     assert len(named) == 1 and "price/bias" in named[0] and "hidden" not in named[0], parity["float16"]["failures"]
+
+
+def test_a_users_conv_classifier_exports_int16x8_and_an_integer_input_model_is_refused(tmp_path):
+    """--modes int16x8 on a model kerasuite did not build: int16 activations, float32 in and out,
+    judged on LiteRT, CompiledModel and (asked with --tflm on) TFLM, with firmware files. A model
+    that takes integer ids is refused in one line before any file is written: TensorFlow's 16x8
+    quantizer cannot calibrate such inputs."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([
+        keras.Input((8, 8, 1), name="image"),
+        keras.layers.Conv2D(4, 3, activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    images = np.random.default_rng(3).normal(size=(96, 8, 8, 1)).astype("float32")
+    classes = np.argmax(images[:, 2:5, 4, 0], -1)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(images, classes, epochs=30, batch_size=32, verbose=0)
+    paths = save_case(tmp_path, model, {"image": images}, classes)
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out, "--tflm", "on", modes="float32,int16x8")
+    assert done.returncode == 0, done.stderr[-2000:]
+    signature, parity = read_bundle(out)
+    _passed_everywhere(signature, parity, ("float32", "int16x8"))
+    for name in ("litert_compiled", "tflm"):
+        assert parity["int16x8"]["runtimes"][name]["status"] == "passed", parity["int16x8"]["runtimes"][name]
+    assert [t["dtype"] for t in signature["modes"]["int16x8"]["inputs"]] == ["float32"]
+    assert (out / "model_int16x8.cc").is_file() and signature["modes"]["int16x8"]["tflm"]["arena_bytes"] > 0
+
+    item = keras.Input((1,), dtype="int32", name="item")
+    ids_model = keras.Model(item, keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.Embedding(20, 4)(item))))
+    (tmp_path / "ids").mkdir()
+    id_paths = save_case(tmp_path / "ids", ids_model, {"item": RNG.integers(0, 20, (40, 1)).astype("int32")},
+                         None, train=False)
+    refused = export_cli(id_paths, tmp_path / "ids_bundle", modes="int16x8")
+    assert_one_line_error(refused, 2, "int16x8", "item (int32)", "int8")
+    assert not (tmp_path / "ids_bundle").exists()

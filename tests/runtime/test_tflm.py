@@ -339,3 +339,69 @@ def test_a_keyword_model_trained_with_the_vowel_measures_exports_like_the_defaul
         ops = metrics["exports"][mode]["ops"]
         assert "SOFTMAX" in ops and not [op for op in ops if "RANDOM" in op or op.startswith("Flex")], ops
     assert metrics["exports"]["float32"]["runtimes"]["mediapipe"]["status"] == "passed"
+
+
+def _input_types_of(content: bytes, op_name: str) -> list[str]:
+    """The first input's tensor type of every ``op_name`` operator in the file."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    names = {value: name for name, value in vars(schema.TensorType).items() if not name.startswith("_")}
+    wanted = getattr(schema.BuiltinOperator, op_name)
+    types = []
+    for subgraph in model.subgraphs:
+        for operator in subgraph.operators:
+            code = model.operatorCodes[operator.opcodeIndex]
+            if max(code.builtinCode, code.deprecatedBuiltinCode) == wanted:
+                types.append(names[subgraph.tensors[operator.inputs[0]].type])
+    return types
+
+
+def test_a_keyword_model_exports_int16x8_and_runs_on_every_runtime(tmp_path):
+    """int16x8 (int16 activations, int8 weights, float32 in and out): the tiny keyword model's file
+    passes on LiteRT, CompiledModel, TFLM and MediaPipe with firmware files. TFLM has no int16
+    REDUCE_MAX, so the export runs every REDUCE_MAX in float; model.mfcc.pairwise_max removes the
+    magnitude's, and the arena is smaller than with the magnitude's REDUCE_MAX."""
+    arenas, reductions = {}, {}
+    for pairwise_max in (False, True):
+        folder = tmp_path / f"pairwise_{pairwise_max}"
+        metrics = run_tiny("keyword_spotting", folder, modes="float32,int16x8",
+                           extra={"model.mfcc.pairwise_max": str(pairwise_max).lower()})
+        bundle = folder / "bundle"
+        export = metrics["exports"]["int16x8"]
+        assert export["parity"]["passed"], export["parity"]
+        for name in ("litert_interpreter", "litert_compiled", "tflm", "mediapipe"):
+            assert export["runtimes"][name]["status"] == "passed", (name, export["runtimes"][name])
+        content = (bundle / "model_int16x8.tflite").read_bytes()
+        assert bytes_from_c_source((bundle / "model_int16x8.cc").read_text()) == content
+        described = json.loads((bundle / "signature.json").read_text())["modes"]["int16x8"]
+        assert [t["dtype"] for t in described["inputs"]] == ["float32"], described["inputs"]
+        assert described["tflm"]["arena_bytes"] == export["runtimes"]["tflm"]["arena_bytes"]
+        reductions[pairwise_max] = _input_types_of(content, "REDUCE_MAX")
+        assert reductions[pairwise_max] and set(reductions[pairwise_max]) == {"FLOAT32"}, reductions
+        assert set(_input_types_of(content, "CONV_2D")) == {"INT16"}, "the network's convolutions run in int16"
+        arenas[pairwise_max] = export["runtimes"]["tflm"]["arena_bytes"]
+    assert len(reductions[True]) == len(reductions[False]) - 1, reductions  # the magnitude's is gone
+    assert arenas[True] < arenas[False], arenas
+
+
+def test_the_int16x8_rewrite_is_what_lets_tflm_run_the_file(tmp_path):
+    """Without the export's float REDUCE_MAX, TFLM refuses the int16x8 keyword file in one line
+    naming the op: the rewrite is needed, not decoration."""
+    metrics = run_tiny("keyword_spotting", tmp_path, modes="int16x8")
+    content = (tmp_path / "bundle" / "model_int16x8.tflite").read_bytes()
+    assert metrics["exports"]["int16x8"]["runtimes"]["tflm"]["status"] == "passed"
+    from kerasuite.export import convert_worker
+
+    representative = tmp_path / "rep.npz"
+    length = int(TFLiteModel(tmp_path / "bundle" / "model_int16x8.tflite").inputs[0]["shape"][-1])
+    np.savez(representative, input__waveform=np.random.default_rng(0).normal(0, 0.1, (8, length)).astype("float32"))
+    keras_path = tmp_path / "run" / "model.keras"
+    converter, _ = convert_worker.build_converter(str(keras_path), "int16x8", str(representative), 1, False)
+    raw = converter.convert()
+    assert "INT16" in _input_types_of(raw, "REDUCE_MAX")
+    path = tmp_path / "raw_int16x8.tflite"
+    path.write_bytes(raw)
+    with pytest.raises(TFLMError, match="REDUCE_MAX"):
+        TFLMModel(path).predict({"waveform": np.zeros((1, length), np.float32)})
+    assert "INT16" not in _input_types_of(content, "REDUCE_MAX")
