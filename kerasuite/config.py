@@ -34,6 +34,7 @@ from kerasuite.schema import ConfigError, check, setting
 # and int8 weights with float32 in and out, for graphs whose activations need more than 256 levels
 # (a keyword front end with a low mel floor, issue 21); about twice int8's arena.
 EXPORT_MODES = ("float32", "float16", "dynamic", "int8", "int8_float_io", "int16x8")
+CALIBRATED_MODES = ("int8", "int8_float_io", "int16x8")  # activation ranges from representative data
 INT8_WEIGHTS = ("per_channel", "per_tensor")
 LSTM_GRAPHS = ("fused", "unrolled")
 TFLM_CHOICES = ("auto", "on", "off")

@@ -32,7 +32,7 @@ def export_bundle(
     shipped = task.export_model(model, data)
     heldout = task.heldout(data, config.export.parity.max_examples)
     representative = representative_arrays(task, data, config) \
-        if any(mode.startswith("int8") for mode in config.export.modes) \
+        if any(mode in cfg.CALIBRATED_MODES for mode in config.export.modes) \
         else heldout.take(1).inputs
     info = BundleInfo(
         title=f"{task.name} / {config.model.family}",

@@ -16,7 +16,7 @@ import os
 import re
 import sys
 
-from kerasuite.config import EXPORT_MODES, INT8_WEIGHTS
+from kerasuite.config import CALIBRATED_MODES, EXPORT_MODES, INT8_WEIGHTS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -66,7 +66,6 @@ def fusable_trackable(concrete, serve, model):
 
 
 INTEGER_MODES = ("int8", "int8_float_io")  # int8 activations
-CALIBRATED_MODES = (*INTEGER_MODES, "int16x8")  # modes whose activation ranges come from calibration
 PIXEL_SCALE = 1.0 / 255.0  # a uint8 pixel input: float value = pixel / 255 (task preprocessing "scale")
 
 

@@ -390,6 +390,9 @@ def test_the_int16x8_rewrite_is_what_lets_tflm_run_the_file(tmp_path):
     naming the op: the rewrite is needed, not decoration."""
     metrics = run_tiny("keyword_spotting", tmp_path, modes="int16x8")
     content = (tmp_path / "bundle" / "model_int16x8.tflite").read_bytes()
+    # calibrated on the training split's representative clips, as int8 is (it once got one held-out clip)
+    provenance = json.loads((tmp_path / "bundle" / "provenance.json").read_text())
+    assert provenance["data"]["calibration_examples"] > 1, provenance["data"]
     assert metrics["exports"]["int16x8"]["runtimes"]["tflm"]["status"] == "passed"
     from kerasuite.export import convert_worker
 
