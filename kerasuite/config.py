@@ -214,7 +214,7 @@ class ExportConfig:
     # time step, no state at all, so it runs in every runtime; bigger files and slower float32,
     # faster int8 (tools/benchmark_lstm_graph.py; README "LSTM graphs").
     lstm: str = setting("fused", choices=LSTM_GRAPHS)
-    # Judge the float32 and int8 files on TensorFlow Lite Micro too. auto: for the tasks whose
+    # Judge the files on TensorFlow Lite Micro too (all but dynamic and float16). auto: for the tasks whose
     # models are meant for microcontrollers (image, keyword, text); on: for any file, a user's own
     # model or a recommender's tower included; off: never (the verdict says it was turned off).
     tflm: str = setting("auto", choices=TFLM_CHOICES)

@@ -30,24 +30,29 @@ def _exported_float32_and_int8(paths, out, *extra):
     return signature, parity, {mode: assert_builtin_only(out / f"model_{mode}.tflite") for mode in ("float32", "int8")}
 
 
-def test_sequential_conv_batchnorm_classifier(tmp_path):
+def _trained_conv_classifier(folder, seed: int, batch_norm: bool) -> dict:
+    """A small Sequential image classifier, saved with its .npz files by ``save_case``. Trained a
+    little, so its outputs are decisive: an untrained model's near-uniform scores flip argmax
+    under int8 rounding (agreement 0.958 in one suite run), which tests the data, not the export."""
     import keras
 
-    keras.utils.set_random_seed(1)
+    keras.utils.set_random_seed(seed)
     model = keras.Sequential([
         keras.Input((8, 8, 1), name="image"),
         keras.layers.Conv2D(4, 3, activation="relu"),
-        keras.layers.BatchNormalization(),
+        *([keras.layers.BatchNormalization()] if batch_norm else []),
         keras.layers.Flatten(),
         keras.layers.Dense(3, activation="softmax"),
     ])
-    images = np.random.default_rng(1).normal(size=(96, 8, 8, 1)).astype("float32")
+    images = np.random.default_rng(seed).normal(size=(96, 8, 8, 1)).astype("float32")
     classes = np.argmax(images[:, 2:5, 4, 0], -1)
-    # Trained a little, so its outputs are decisive: an untrained model's near-uniform scores flip
-    # argmax under int8 rounding (agreement 0.958 in one suite run), which tests the data, not the export.
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(images, classes, epochs=30, batch_size=32, verbose=0)
-    paths = save_case(tmp_path, model, {"image": images}, classes)
+    return save_case(folder, model, {"image": images}, classes)
+
+
+def test_sequential_conv_batchnorm_classifier(tmp_path):
+    paths = _trained_conv_classifier(tmp_path, seed=1, batch_norm=True)
     out = tmp_path / "bundle"
     done = export_cli(paths, out)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -755,18 +760,7 @@ def test_a_users_conv_classifier_exports_int16x8_and_an_integer_input_model_is_r
     quantizer cannot calibrate such inputs."""
     import keras
 
-    keras.utils.set_random_seed(3)
-    model = keras.Sequential([
-        keras.Input((8, 8, 1), name="image"),
-        keras.layers.Conv2D(4, 3, activation="relu"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(3, activation="softmax"),
-    ])
-    images = np.random.default_rng(3).normal(size=(96, 8, 8, 1)).astype("float32")
-    classes = np.argmax(images[:, 2:5, 4, 0], -1)
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(images, classes, epochs=30, batch_size=32, verbose=0)
-    paths = save_case(tmp_path, model, {"image": images}, classes)
+    paths = _trained_conv_classifier(tmp_path, seed=3, batch_norm=False)
     out = tmp_path / "bundle"
     done = export_cli(paths, out, "--tflm", "on", modes="float32,int16x8")
     assert done.returncode == 0, done.stderr[-2000:]
