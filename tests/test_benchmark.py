@@ -234,3 +234,16 @@ def test_retrieval_benchmark_averages_each_model_over_its_seeds():
     assert ease["seeds"] == 2 and math.isclose(ease["recall_at_10"], 0.73) and ease["recall_at_10_min"] == 0.72
     assert math.isclose(ease["recall_at_100"], 0.85) and ease["seconds"] == 6.0
     assert means[("debian", "history_two_tower")]["seeds"] == 1
+
+
+def test_the_full_benchmark_asks_int16x8_only_of_the_tasks_with_float_inputs():
+    """Every mode runs in the full edge section, but the tasks that take integer ids refuse int16x8
+    before TensorFlow starts: asking them for it would end their edge rows in an error."""
+    from kerasuite.config import EXPORT_MODES
+
+    modes_for = _load_tool().modes_for
+
+    assert "int16x8" in modes_for("keyword_spotting", list(EXPORT_MODES))
+    assert "int16x8" in modes_for("image_classification", list(EXPORT_MODES))
+    for task in ("text_classification", "retrieval", "ranking"):
+        assert modes_for(task, list(EXPORT_MODES)) == [m for m in EXPORT_MODES if m != "int16x8"], task
