@@ -222,3 +222,22 @@ def test_a_saved_run_config_from_before_a_key_existed_gets_its_old_behaviour_not
     old = cfg.resolve_saved(tmp_path / "config.json")
     assert old.model.two_tower.members == 1 and old.model.two_tower.interests == 16
     assert old.train.epochs == config.train.epochs and old.model.family == "history_two_tower"
+
+
+def test_the_keyword_int16x8_profile_resolves_to_what_the_readme_measured():
+    """configs/keyword_spotting_int16x8.json: the settings of results/speech_int16x8.json (the
+    README's int16x8 table), exported as float32 and int16x8."""
+    from helpers import REPO
+
+    profile = REPO / "configs" / "keyword_spotting_int16x8.json"
+    config = cfg.resolve(cfg.load_config_file(profile), {}, {})
+    assert config.task == "keyword_spotting" and config.export.modes == ("float32", "int16x8")
+    assert (config.model.ds_cnn.filters, config.model.mfcc.amin, config.model.mfcc.pairwise_max) == (96, 0.002, True)
+    assert config.model.kws_training.logit_penalty == 0.1
+    assert (config.data.audio.noise_snr_db_min, config.data.audio.noise_snr_db_max) == (20, 40)
+    measured = json.loads((REPO / "results" / "speech_int16x8.json").read_text())["command"]
+    for key, value in (("model.ds_cnn.filters", "96"), ("model.mfcc.amin", "0.002"), ("model.mfcc.pairwise_max", "true"),
+                       ("model.kws_training.logit_penalty", "0.1"), ("data.audio.noise_snr_db_min", "20"),
+                       ("data.audio.noise_snr_db_max", "40")):
+        assert f"{key}={value}" in measured, key
+    assert "--quantized int16x8" in measured

@@ -84,7 +84,7 @@ def test_an_int16x8_benchmark_reports_that_files_numbers_and_arena_under_its_own
     export = {"eval": {"accuracy": 0.97}, "parity": {"top1_agreement": 0.995}, "size_bytes": 120_000,
               "latency_ms": {"p50": 9.5},
               "runtimes": {"tflm": {"eval": {"accuracy": 0.968}, "agreement": 0.994, "arena_bytes": 860_000}}}
-    runs = [{"seed": 1, "keras_accuracy": 0.97, **quantized_figures(export, "int16x8")}]
+    runs = [{"seed": 1, "keras_accuracy": 0.97, "float32_latency_ms_p50": 0.68, **quantized_figures(export, "int16x8")}]
     assert not [key for key in runs[0] if key.startswith("int8")]
     results = {"quantized": "int16x8",
                "sets": {"easy": {"baseline": {"test_examples": 360, "accuracy": 0.7},
@@ -94,3 +94,4 @@ def test_an_int16x8_benchmark_reports_that_files_numbers_and_arena_under_its_own
     assert not [column for column in table["columns"] if "int8" in column], table["columns"]
     assert row["int16x8 agreement TFLM (mean)"] == 0.994 and row["int16x8 acc on TFLM (mean)"] == 0.968
     assert row["int16x8 TFLM arena bytes (mean)"] == 860_000 and row["int16x8 bytes"] == 120_000
+    assert row["int16x8 LiteRT ms per clip (mean)"] == 9.5 and row["float32 LiteRT ms per clip (mean)"] == 0.68

@@ -121,7 +121,7 @@ def run_family(family: str, data: str, seed: int, extra: list[str], epochs: int,
 
 
 def measures(quantized: str = "int8") -> tuple[str, ...]:
-    return ("keras_accuracy", *(f"{quantized}_{name}" for name in (
+    return ("keras_accuracy", "float32_latency_ms_p50", *(f"{quantized}_{name}" for name in (
         "accuracy", "top1_agreement", "tflm_accuracy", "tflm_agreement", "tflm_arena_bytes", "size_bytes",
         "latency_ms_p50")))
 
@@ -152,6 +152,9 @@ def results_table(results: dict) -> dict[str, dict]:
     def mean(summary: dict, key: str):
         return summary[key]["mean"] if key in summary else None
 
+    def rounded(summary: dict, key: str):
+        return round(summary[key]["mean"], 2) if key in summary else None
+
     def spread(summary: dict, key: str):
         return f"{summary[key]['min']:.3f}-{summary[key]['max']:.3f}" if key in summary else None
 
@@ -159,8 +162,8 @@ def results_table(results: dict) -> dict[str, dict]:
     columns = ["data (test clips)", "model", "seeds done", "Keras acc (mean)", "Keras acc (range)",
                f"{q} acc on TFLM (mean)", f"{q} agreement LiteRT (mean)", f"{q} agreement TFLM (mean)",
                f"seeds failing {q} parity", f"{q} bytes", "MFCC stats + logistic regression"]
-    if q != "int8":  # int8's arena is the keyword budget table's; another mode's is what it costs
-        columns.append(f"{q} TFLM arena bytes (mean)")
+    if q != "int8":  # what another mode costs beside the float32 file of the same runs
+        columns += [f"{q} TFLM arena bytes (mean)", f"{q} LiteRT ms per clip (mean)", "float32 LiteRT ms per clip (mean)"]
     rows = []
     for name, entry in results["sets"].items():
         for family, model in entry["models"].items():
@@ -173,7 +176,8 @@ def results_table(results: dict) -> dict[str, dict]:
                    None if size is None else int(size), entry["baseline"]["accuracy"]]
             if q != "int8":
                 arena = mean(summary, f"{q}_tflm_arena_bytes")
-                row.append(None if arena is None else int(arena))
+                row += [None if arena is None else int(arena), rounded(summary, f"{q}_latency_ms_p50"),
+                        rounded(summary, "float32_latency_ms_p50")]
             rows.append(row)
     return {"seeds": {"columns": columns, "rows": rows}}
 
