@@ -165,14 +165,10 @@ def convert(model_path: str, mode: str, representative: str | None, batch_size, 
     from kerasuite.export.stateless_lstm import zero_lstm_state_each_call
 
     content, _ = zero_lstm_state_each_call(content)
-    if mode in CALIBRATED_MODES:  # TFLM has no integer LOG (the MFCC front end's log-mel); no-op without LOG
-        from kerasuite.export.float_log import keep_log_in_float
+    if mode in CALIBRATED_MODES:  # ops TFLM lacks at these types (the log-mel's LOG; int16 REDUCE_MAX)
+        from kerasuite.export.float_log import keep_tflm_gaps_in_float
 
-        content, _ = keep_log_in_float(content)
-    if mode == "int16x8":
-        from kerasuite.export.float_log import keep_tflm_int16_gaps_in_float
-
-        content, _ = keep_tflm_int16_gaps_in_float(content)
+        content, _ = keep_tflm_gaps_in_float(content)
     from kerasuite.export.compact import add_serving_signature
 
     # A serving signature named as signature.json says (the converter writes none for this path).
