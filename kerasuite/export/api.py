@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from kerasuite.config import EXPORT_MODES, INT16X8_INTEGER_INPUTS, ExportConfig, ModeTolerance, ParityConfig
+from kerasuite.config import EXPORT_MODES, ExportConfig, ModeTolerance, ParityConfig
 from kerasuite.errors import CheckFailed, UserError
 from kerasuite.locations import (BUNDLE_MARKER, check_bundle_location, disk_full_error, is_bundle_dir,
                                  is_disk_full, remove_orphans)
@@ -199,11 +199,6 @@ def export_model(
     per_mode = tolerances_for(modes, tolerances if tolerances is not None else options.parity)
     prepared = prepare_for_export(model, options.lstm)
     names = [tensor.name for tensor in prepared.model.inputs]
-    integer_inputs = [f"{tensor.name} ({tensor.dtype})" for tensor in prepared.model.inputs
-                      if "int" in str(tensor.dtype) or "bool" in str(tensor.dtype)]
-    if "int16x8" in modes and integer_inputs:
-        raise UserError(f"modes: int16x8 needs float inputs, and the model takes {', '.join(integer_inputs)}; "
-                        f"{INT16X8_INTEGER_INPUTS}")
     calibration = model_inputs(representative, names, "representative")
     file_dtypes = {tensor.name: tensor.dtype for tensor in prepared.model.inputs}  # 64-bit inputs become 32-bit
     calibration = {name: np.asarray(values).astype(file_dtypes[name], copy=False) for name, values in calibration.items()}

@@ -43,6 +43,10 @@ def serving_function(model, batch_size):
 
 
 NON_BUILTIN = re.compile(r"\btf\.([A-Z][A-Za-z0-9_]+)")
+# TensorFlow's 16x8 calibrator on an integer input that feeds a lookup (tensorflow/tensorflow#60799);
+# integer pixels cast to float calibrate and convert (tests/export/test_export_user_models.py).
+UNCALIBRATED_TENSOR = re.compile(r"Max and min for dynamic tensors should be recorded during calibration: "
+                                 r"Failed for tensor (\S+)")
 
 
 def fusable_trackable(concrete, serve, model):
@@ -151,6 +155,9 @@ def convert(model_path: str, mode: str, representative: str | None, batch_size, 
         if ops or "custom op" in text.lower() or "select tf ops" in text.lower():
             listed = ", ".join(f"tf.{op}" for op in ops) or "unknown ops"
             raise NeedsNonBuiltinOps(listed) from None
+        uncalibrated = UNCALIBRATED_TENSOR.search(text)
+        if uncalibrated:
+            raise CannotCalibrate(uncalibrated.group(1)) from None
         raise
     # Fused LSTMs: the converter adds a cell clip Keras does not have, and the int8 kernel skips
     # tanh(cell) for cell scales below 2^-15; see kerasuite.export.fused_lstm_tflite.
@@ -307,6 +314,10 @@ class NeedsNonBuiltinOps(Exception):
     pass
 
 
+class CannotCalibrate(Exception):
+    """The converter's calibrator recorded no range for this tensor (an integer id input)."""
+
+
 def convert_and_write(model: str, mode: str, out: str, representative, batch_size, allow_flex: bool,
                       compact: bool = True, int8_weights: str = "per_channel",
                       uint8_inputs: tuple[str, ...] = ()) -> dict:
@@ -322,6 +333,10 @@ def convert_and_write(model: str, mode: str, out: str, representative, batch_siz
             f"export {mode}: the model needs ops that are not TFLite builtins: {error}; "
             "allow them with --allow-flex (python -m kerasuite.export) or --set export.allow_flex=true "
             "(kerasuite.train); ai-edge-litert cannot run Flex ops")}
+    except CannotCalibrate as error:
+        return {"refused": (
+            f"export {mode}: TensorFlow's quantizer cannot calibrate the integer tensor {error} "
+            "(an id input that feeds a lookup; tensorflow/tensorflow#60799); use int8 for this model")}
     except Exception:  # reported per mode; the parent raises it
         return {"error": "\n".join(traceback.format_exc().strip().splitlines()[-15:])}
     write_bytes_atomic(out, content)

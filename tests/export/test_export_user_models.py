@@ -753,11 +753,12 @@ def test_a_float16_file_that_cannot_hold_a_weight_fails_naming_it(tmp_path):
     assert len(named) == 1 and "price/bias" in named[0] and "hidden" not in named[0], parity["float16"]["failures"]
 
 
-def test_a_users_conv_classifier_exports_int16x8_and_an_integer_input_model_is_refused(tmp_path):
+def test_a_users_conv_classifier_exports_int16x8_and_an_id_input_model_is_refused(tmp_path):
     """--modes int16x8 on a model kerasuite did not build: int16 activations, float32 in and out,
-    judged on LiteRT, CompiledModel and (asked with --tflm on) TFLM, with firmware files. A model
-    that takes integer ids is refused in one line before any file is written: TensorFlow's 16x8
-    quantizer cannot calibrate such inputs."""
+    judged on LiteRT, CompiledModel and (asked with --tflm on) TFLM, with firmware files. Integer
+    pixels that the model casts to float convert and are judged like any input; a model whose
+    integer input is an id that feeds a lookup is refused in one line naming that input, with no
+    bundle left: TensorFlow's 16x8 quantizer cannot calibrate it (tensorflow/tensorflow#60799)."""
     import keras
 
     paths = _trained_conv_classifier(tmp_path, seed=3, batch_norm=False)
@@ -771,11 +772,30 @@ def test_a_users_conv_classifier_exports_int16x8_and_an_integer_input_model_is_r
     assert [t["dtype"] for t in signature["modes"]["int16x8"]["inputs"]] == ["float32"]
     assert (out / "model_int16x8.cc").is_file() and signature["modes"]["int16x8"]["tflm"]["arena_bytes"] > 0
 
-    item = keras.Input((1,), dtype="int32", name="item")
-    ids_model = keras.Model(item, keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.Embedding(20, 4)(item))))
+    keras.utils.set_random_seed(4)
+    pixels = keras.Input((8, 8, 1), dtype="uint8", name="pixels")
+    hidden = keras.layers.Conv2D(4, 3, activation="relu")(keras.layers.Rescaling(1 / 255.0)(pixels))
+    pixel_model = keras.Model(pixels, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(hidden)))
+    images = np.random.default_rng(4).integers(0, 256, (96, 8, 8, 1)).astype("uint8")
+    classes = np.argmax(images[:, 2:5, 4, 0], -1)
+    pixel_model.compile("adam", "sparse_categorical_crossentropy")
+    pixel_model.fit(images, classes, epochs=30, batch_size=32, verbose=0)
+    (tmp_path / "pixels").mkdir()
+    pixel_paths = save_case(tmp_path / "pixels", pixel_model, {"pixels": images}, classes)
+    done = export_cli(pixel_paths, tmp_path / "pixels_bundle", modes="float32,int16x8")
+    assert done.returncode == 0, done.stderr[-2000:]
+    signature, parity = read_bundle(tmp_path / "pixels_bundle")
+    _passed_everywhere(signature, parity, ("float32", "int16x8"))
+    assert parity["int16x8"]["top1_agreement"] >= 0.98, parity["int16x8"]
+
+    # Padded token ids: the mask compares the int32 ids themselves, which the calibrator cannot range.
+    # (A plain Embedding lookup of int32 ids converts and passes: the export's gather needs no range.)
+    words = keras.Input((6,), dtype="int32", name="words")
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(20, 4, mask_zero=True)(words))
+    ids_model = keras.Model(words, keras.layers.Dense(2)(pooled))
     (tmp_path / "ids").mkdir()
-    id_paths = save_case(tmp_path / "ids", ids_model, {"item": RNG.integers(0, 20, (40, 1)).astype("int32")},
+    id_paths = save_case(tmp_path / "ids", ids_model, {"words": RNG.integers(0, 20, (40, 6)).astype("int32")},
                          None, train=False)
     refused = export_cli(id_paths, tmp_path / "ids_bundle", modes="int16x8")
-    assert_one_line_error(refused, 2, "int16x8", "item (int32)", "int8")
+    assert_one_line_error(refused, 2, "int16x8", "tensor words", "int8")
     assert not (tmp_path / "ids_bundle").exists()
