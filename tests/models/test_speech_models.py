@@ -230,3 +230,41 @@ def test_int16_front_end_tool_runs_the_16x8_file_on_both_runtimes(tiny_run, tmp_
     assert paired["pairwise_max"] is True
     assert paired["variants"]["16x8"]["tflm"]["arena_bytes"] < 0.8 * report["variants"]["16x8"]["tflm"]["arena_bytes"]
     assert paired["variants"]["16x8"]["tflm"]["agreement_with_keras"] >= report["variants"]["16x8"]["tflm"]["agreement_with_keras"] - 0.1
+
+
+def test_float_stages_tool_keeps_growing_front_end_prefixes_in_float(tiny_run, tmp_path, capsys):
+    """tools/benchmarking/kws_float_stages.py: each variant keeps a longer prefix of the front end
+    in float (never the normalisation layer after it), and every variant runs on LiteRT and TFLM."""
+    from helpers import load_tool, tone, write_pcm
+
+    tool = load_tool("benchmarking/kws_float_stages")
+    ops = [("QUANTIZE", "tfl.quantize"), ("MUL", "m/mfcc/mul"), ("FULLY_CONNECTED", "m/mfcc/Reshape_3"),
+           ("MUL", "m/mfcc/mul_3"), ("FULLY_CONNECTED", "m/mfcc/Reshape_5;m/mfcc/Relu6"),
+           ("REDUCE_MAX", "m/mfcc/Max_2"), ("FULLY_CONNECTED", "m/mfcc/MatMul_3"), ("LOG", "m/mfcc/Log_1"),
+           ("FULLY_CONNECTED", "m/mfcc/MatMul_2"), ("LOG", "m/mfcc/Log"), ("ADD", "m/mfcc/add_1"),
+           ("FULLY_CONNECTED", "m/mfcc/MatMul_4;m/mfcc_norm/batchnorm/mul"), ("RESHAPE", "m/mfcc_norm/batchnorm/add_1"),
+           ("CONV_2D", "m/conv0/Relu")]
+    stages = tool.front_end_ops(ops)
+    assert stages["fft_stage1"] == [1, 2] and stages["fft"] == [1, 2, 3, 4]
+    assert stages["magnitude"] == [1, 2, 3, 4, 5, 6, 8]  # the mel matmuls, not the LOG between them
+    assert stages["log_mel"] == list(range(1, 11))  # up to the DCT; mfcc_norm's RESHAPE is not front end
+
+    folder, _ = tiny_run("keyword_spotting")
+    labels = (folder / "bundle" / "labels.txt").read_text().split()
+    rng = np.random.default_rng(2)
+    for split in ("train", "test"):
+        for index, label in enumerate(labels):
+            (tmp_path / "data" / split / label).mkdir(parents=True)
+            for clip in range(3):
+                sound = tone(300 + 250 * index + 40 * clip, 1.0, 16000, 0.4) + 0.02 * rng.standard_normal(16000)
+                write_pcm(tmp_path / "data" / split / label / f"{clip}.wav", sound[None], 16000)
+    capsys.readouterr()
+    assert tool.main(["--run", str(folder / "run"), "--data", str(tmp_path / "data"), "--calibration", "8"]) == 0
+    variants = json.loads(capsys.readouterr().out)["variants"]
+    assert list(variants) == ["int8", "float_fft_stage1", "float_fft", "float_magnitude", "float_log_mel"]
+    for row in variants.values():
+        for runtime in ("litert", "tflm"):
+            assert 0.0 <= row[runtime]["agreement_with_keras"] <= 1.0, row
+    # float constants replace int8 ones as the float prefix grows over the DFT and mel matrices
+    assert variants["int8"]["bytes"] < variants["float_fft"]["bytes"] < variants["float_log_mel"]["bytes"]
+    assert variants["float_log_mel"]["litert"]["agreement_with_keras"] >= 0.9, variants["float_log_mel"]
