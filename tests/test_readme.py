@@ -106,6 +106,8 @@ RECORDED_STUDIES = (
      '| coda, floor 0.002 | both, floor 0.02 | both, floor 0.002 |'),
     "| setting (`--set`) | seeds | Keras acc | cell lost |",
     "| model (data, seed) | Keras acc | int8 agreement | 16x8 agreement | int8 acc on TFLM | 16x8 acc on TFLM |",
+    "| model (data, seed) | all int8 | + waveform and first DFT float | + second DFT float (projections int8) "
+    "| + magnitude and mel input float | whole log-mel float |",
 )
 # A measured figure: a decimal number anywhere in a cell, or a cell that is only a number (with a
 # unit); code spans are settings and commands, not figures.
