@@ -3,7 +3,8 @@
 Run by :func:`kerasuite.export.tflite.convert_modes` as ``python -m kerasuite.export.convert_worker``,
 because the TFLite converter leaks memory on every call; one child converts every requested mode,
 so TensorFlow is imported once. Each .tflite is written atomically. ``--report`` gets a JSON
-object per mode: ``{"size_bytes": N}``, ``{"refused": one line naming the non-builtin ops}`` or
+object per mode: ``{"size_bytes": N}``, ``{"refused": one line naming the non-builtin ops, or the
+integer tensor the quantizer cannot calibrate}`` or
 ``{"error": the traceback's tail}``; a failing mode does not stop the others. Exit code: 0 all
 converted, 2 a mode was refused, 1 another failure.
 """
