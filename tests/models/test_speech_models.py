@@ -198,20 +198,26 @@ def test_int8_stage_tool_compares_the_log_mel_in_the_graphs_own_units(tiny_run, 
     assert report["mfcc_norm"]["relative_rms_error"] < 0.5, report["mfcc_norm"]
 
 
+def _tone_clips(folder, labels: list[str], seed: int) -> None:
+    """A folder data set the probes can read: three noisy tones per label in train/ and test/."""
+    from helpers import tone, write_pcm
+
+    rng = np.random.default_rng(seed)
+    for split in ("train", "test"):
+        for index, label in enumerate(labels):
+            (folder / split / label).mkdir(parents=True)
+            for clip in range(3):
+                sound = tone(300 + 250 * index + 40 * clip, 1.0, 16000, 0.4) + 0.02 * rng.standard_normal(16000)
+                write_pcm(folder / split / label / f"{clip}.wav", sound[None], 16000)
+
+
 def test_int16_front_end_tool_runs_the_16x8_file_on_both_runtimes(tiny_run, tmp_path, capsys):
     """tools/benchmarking/kws_int16_front_end.py: the 16x8 file runs on LiteRT and, with the ops
     TFLM has no int16 kernel for moved to float, on TFLM (the README's 16x8 study says REDUCE_MAX)."""
-    from helpers import load_tool, tone, write_pcm
+    from helpers import load_tool
 
     folder, _ = tiny_run("keyword_spotting")
-    labels = (folder / "bundle" / "labels.txt").read_text().split()
-    rng = np.random.default_rng(1)
-    for split in ("train", "test"):
-        for index, label in enumerate(labels):
-            (tmp_path / "data" / split / label).mkdir(parents=True)
-            for clip in range(3):
-                sound = tone(300 + 250 * index + 40 * clip, 1.0, 16000, 0.4) + 0.02 * rng.standard_normal(16000)
-                write_pcm(tmp_path / "data" / split / label / f"{clip}.wav", sound[None], 16000)
+    _tone_clips(tmp_path / "data", (folder / "bundle" / "labels.txt").read_text().split(), seed=1)
     tool = load_tool("benchmarking/kws_int16_front_end")
     capsys.readouterr()
     assert tool.main(["--run", str(folder / "run"), "--data", str(tmp_path / "data"), "--calibration", "8"]) == 0
@@ -235,7 +241,7 @@ def test_int16_front_end_tool_runs_the_16x8_file_on_both_runtimes(tiny_run, tmp_
 def test_float_stages_tool_keeps_growing_front_end_prefixes_in_float(tiny_run, tmp_path, capsys):
     """tools/benchmarking/kws_float_stages.py: each variant keeps a longer prefix of the front end
     in float (never the normalisation layer after it), and every variant runs on LiteRT and TFLM."""
-    from helpers import load_tool, tone, write_pcm
+    from helpers import load_tool
 
     tool = load_tool("benchmarking/kws_float_stages")
     ops = [("QUANTIZE", "tfl.quantize"), ("MUL", "m/mfcc/mul"), ("FULLY_CONNECTED", "m/mfcc/Reshape_3"),
@@ -250,14 +256,7 @@ def test_float_stages_tool_keeps_growing_front_end_prefixes_in_float(tiny_run, t
     assert stages["log_mel"] == list(range(1, 11))  # up to the DCT; mfcc_norm's RESHAPE is not front end
 
     folder, _ = tiny_run("keyword_spotting")
-    labels = (folder / "bundle" / "labels.txt").read_text().split()
-    rng = np.random.default_rng(2)
-    for split in ("train", "test"):
-        for index, label in enumerate(labels):
-            (tmp_path / "data" / split / label).mkdir(parents=True)
-            for clip in range(3):
-                sound = tone(300 + 250 * index + 40 * clip, 1.0, 16000, 0.4) + 0.02 * rng.standard_normal(16000)
-                write_pcm(tmp_path / "data" / split / label / f"{clip}.wav", sound[None], 16000)
+    _tone_clips(tmp_path / "data", (folder / "bundle" / "labels.txt").read_text().split(), seed=2)
     capsys.readouterr()
     assert tool.main(["--run", str(folder / "run"), "--data", str(tmp_path / "data"), "--calibration", "8"]) == 0
     variants = json.loads(capsys.readouterr().out)["variants"]

@@ -60,36 +60,22 @@ def front_end_ops(ops: list[tuple[str, str]]) -> dict[str, list[int]]:
 
 def main(argv: list[str] | None = None) -> int:
     from kerasuite.argparsing import OneLineArgumentParser
+    from kws_run_inputs import add_run_arguments, check_run_arguments, load_run_inputs
 
     parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", required=True, help="a finished keyword_spotting run folder (model.keras)")
-    parser.add_argument("--data", required=True, help="its folder data set (train/ and test/ class folders)")
-    parser.add_argument("--calibration", type=int, default=200, help="training clips for calibration")
+    add_run_arguments(parser)
     args = parser.parse_args(argv)
-    run, data = Path(args.run), Path(args.data)
-    if not (run / "model.keras").is_file():
-        parser.error(f"--run {run}: no model.keras there")
-    if args.calibration < 1:
-        parser.error(f"--calibration {args.calibration}: needs at least one clip")
-    if not (data / "test").is_dir() or not (data / "train").is_dir():
-        parser.error(f"--data {data}: needs train/ and test/ class folders")
+    run, data = check_run_arguments(parser, args)
 
-    import keras
     import tensorflow as tf
-    from kws_low_gain_before_after import clips_of
 
-    import kerasuite.models  # noqa: F401  registers the custom layers
     from kerasuite.export.convert_worker import build_converter
     from kerasuite.export.float_log import keep_tflm_gaps_in_float
     from kerasuite.runtime.interpreter import TFLiteModel
     from kerasuite.runtime.tflm import TFLMModel
 
-    labels = sorted(p.name for p in (data / "test").iterdir() if p.is_dir())
-    test_x, test_y = clips_of(data, "test", labels)
-    train_x, _ = clips_of(data, "train", labels)
-    calibration = train_x[np.random.default_rng(0).choice(len(train_x), min(args.calibration, len(train_x)), replace=False)]
-    model = keras.saving.load_model(run / "model.keras", safe_mode=True)
-    reference = np.asarray(model.predict({"waveform": test_x}, verbose=0)).argmax(1)
+    inputs = load_run_inputs(run, data, args.calibration)
+    test_x, test_y, reference, calibration = inputs.test_x, inputs.test_y, inputs.reference, inputs.calibration
     report = {"run": str(run), "data": str(data), "test_clips": len(test_y),
               "keras_accuracy": float(np.mean(reference == test_y)), "variants": {}}
 
