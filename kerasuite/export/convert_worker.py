@@ -44,8 +44,9 @@ def serving_function(model, batch_size):
 
 
 NON_BUILTIN = re.compile(r"\btf\.([A-Z][A-Za-z0-9_]+)")
-# TensorFlow's 16x8 calibrator on an integer input that feeds a lookup (tensorflow/tensorflow#60799);
-# integer pixels cast to float calibrate and convert (tests/export/test_export_user_models.py).
+# TensorFlow's 16x8 calibrator on an integer input it records no range for (tensorflow/tensorflow#60799),
+# e.g. padded ids compared for a mask; integer pixels cast to float, and ids into a plain Embedding,
+# calibrate and convert (tests/export/test_export_user_models.py).
 UNCALIBRATED_TENSOR = re.compile(r"Max and min for dynamic tensors should be recorded during calibration: "
                                  r"Failed for tensor (\S+)")
 
@@ -316,7 +317,7 @@ class NeedsNonBuiltinOps(Exception):
 
 
 class CannotCalibrate(Exception):
-    """The converter's calibrator recorded no range for this tensor (an integer id input)."""
+    """The converter's calibrator recorded no range for this tensor (an integer input)."""
 
 
 def convert_and_write(model: str, mode: str, out: str, representative, batch_size, allow_flex: bool,
@@ -337,7 +338,7 @@ def convert_and_write(model: str, mode: str, out: str, representative, batch_siz
     except CannotCalibrate as error:
         return {"refused": (
             f"export {mode}: TensorFlow's quantizer cannot calibrate the integer tensor {error} "
-            "(an id input that feeds a lookup; tensorflow/tensorflow#60799); use int8 for this model")}
+            "(it records no range for it; tensorflow/tensorflow#60799); use int8 for this model")}
     except Exception:  # reported per mode; the parent raises it
         return {"error": "\n".join(traceback.format_exc().strip().splitlines()[-15:])}
     write_bytes_atomic(out, content)
