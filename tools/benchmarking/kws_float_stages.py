@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                                    integer_io=False)[0]
 
         int8 = converter().convert()
-        interpreter = tf.lite.Interpreter(model_content=int8)
+        (scratch / "int8.tflite").write_bytes(int8)
+        interpreter = TFLiteModel(scratch / "int8.tflite").interpreter
         ops = [(op["op_name"], interpreter._get_tensor_details(op["outputs"][0], 0)["name"])
                for op in interpreter._get_ops_details()]
         stages = front_end_ops(ops)

@@ -45,7 +45,7 @@ def scores(path: Path, test_x: np.ndarray, test_y: np.ndarray, reference: np.nda
 
 def main(argv: list[str] | None = None) -> int:
     from kerasuite.argparsing import OneLineArgumentParser
-    from kws_run_inputs import add_run_arguments, check_run_arguments, load_run_inputs
+    from kws_run_inputs import add_run_arguments, check_run_arguments, load_run_inputs, with_front_end
 
     parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     add_run_arguments(parser)
@@ -53,8 +53,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="rebuild the front end with the magnitude's maximum as MAXIMUM ops (same weights)")
     args = parser.parse_args(argv)
     run, data = check_run_arguments(parser, args)
-
-    from kws_low_gain_before_after import with_front_end
 
     from kerasuite.export.convert_worker import build_converter
     from kerasuite.export.float_log import keep_log_in_float, keep_ops_in_float

@@ -22,68 +22,45 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def clips_of(folder: Path, split: str, labels: list[str], every: int = 1):
-    from kerasuite.runtime.audio import load_clip, normalize_peak
+def gains(text: str) -> list[float]:
+    """``--gains``: comma-separated mel_low_gain values, each at least 1."""
+    import argparse
 
-    clips, targets = [], []
-    for index, label in enumerate(labels):
-        for path in sorted((folder / split / label).glob("*.wav"))[::every]:
-            clips.append(normalize_peak(load_clip(path, 16000, 16000), 0.05))
-            targets.append(index)
-    return np.stack(clips).astype(np.float32), np.asarray(targets)
-
-
-def with_front_end(model, **changes):
-    """The trained model with its ``mfcc`` layer rebuilt with ``changes`` (settings that keep the
-    float function, so the weights carry over)."""
-    import keras
-
-    config = model.get_config()
-    for layer in config["layers"]:
-        if layer["config"].get("name") == "mfcc":
-            layer["config"].update(changes)
-    rebuilt = keras.Model.from_config(config)
-    rebuilt.set_weights(model.get_weights())
-    return rebuilt
-
-
-def with_gain(model, gain: float):
-    return with_front_end(model, mel_low_gain=gain)
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"comma-separated numbers, got {text!r}") from None
+    if not values or any(value < 1 for value in values):
+        raise argparse.ArgumentTypeError(f"each gain must be at least 1, got {text!r}")
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
     from kerasuite.argparsing import OneLineArgumentParser
+    from kws_run_inputs import add_run_arguments, check_run_arguments, load_run_inputs, with_front_end
 
     parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", required=True, help="a finished keyword_spotting run folder (model.keras)")
-    parser.add_argument("--data", required=True, help="its folder data set (train/ and test/ class folders)")
-    parser.add_argument("--gains", default="1,16")
-    parser.add_argument("--calibration", type=int, default=200, help="training clips for int8 calibration")
+    add_run_arguments(parser)
+    parser.add_argument("--gains", type=gains, default="1,16", help="mel_low_gain values to compare")
     args = parser.parse_args(argv)
+    run, data = check_run_arguments(parser, args)
 
-    import keras
-
-    import kerasuite.models  # noqa: F401  registers the custom layers
     from kerasuite.export import tflite
     from kerasuite.runtime.interpreter import TFLiteModel
     from kerasuite.runtime.tflm import TFLMModel
 
-    data = Path(args.data)
-    labels = sorted(p.name for p in (data / "test").iterdir() if p.is_dir())
-    test_x, test_y = clips_of(data, "test", labels)
-    train_x, _ = clips_of(data, "train", labels)
-    calibration = train_x[np.random.default_rng(0).choice(len(train_x), min(args.calibration, len(train_x)), replace=False)]
-    model = keras.saving.load_model(Path(args.run) / "model.keras", safe_mode=True)
-    keras_out = np.asarray(model.predict({"waveform": test_x}, verbose=0))
+    inputs = load_run_inputs(run, data, args.calibration)
+    model, test_x, test_y, keras_out = inputs.model, inputs.test_x, inputs.test_y, inputs.keras_scores
     report = {"run": args.run, "data": args.data, "test_clips": int(len(test_y)),
-              "keras_accuracy": float(np.mean(keras_out.argmax(1) == test_y)), "variants": {}}
+              "keras_accuracy": float(np.mean(inputs.reference == test_y)), "variants": {}}
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        np.savez(scratch / "rep.npz", input__waveform=calibration)
-        for gain in [float(g) for g in args.gains.split(",")]:
-            variant = with_gain(model, gain)
+        np.savez(scratch / "rep.npz", input__waveform=inputs.calibration)
+        for gain in args.gains:
+            variant = with_front_end(model, mel_low_gain=gain)
             variant.save(scratch / f"gain{gain:g}.keras")
             out = scratch / f"gain{gain:g}.tflite"
             size = tflite.convert(scratch / f"gain{gain:g}.keras", "int8", out, scratch / "rep.npz", batch_size=1)

@@ -1,6 +1,6 @@
-"""What the keyword-spotting probes share: ``--run``/``--data``/``--calibration`` and the clips they
-load (a finished run's model, every test clip, its Keras answers, and calibration clips drawn from
-the training split). Not a tool itself."""
+"""What the keyword-spotting probes share: ``--run``/``--data``/``--calibration``, the clips they
+load (a finished run's model, every test clip, its Keras scores, and calibration clips drawn from
+the training split), and the model rebuilt with other front-end settings. Not a tool itself."""
 
 from __future__ import annotations
 
@@ -28,18 +28,48 @@ def check_run_arguments(parser, args) -> tuple[Path, Path]:
     return run, data
 
 
+def clips_of(folder: Path, split: str, labels: list[str], every: int = 1):
+    """A split's clips, peak-normalised as the training pipeline and devices do, and their labels."""
+    from kerasuite.runtime.audio import load_clip, normalize_peak
+
+    clips, targets = [], []
+    for index, label in enumerate(labels):
+        for path in sorted((folder / split / label).glob("*.wav"))[::every]:
+            clips.append(normalize_peak(load_clip(path, 16000, 16000), 0.05))
+            targets.append(index)
+    return np.stack(clips).astype(np.float32), np.asarray(targets)
+
+
+def with_front_end(model, **changes):
+    """The trained model with its ``mfcc`` layer rebuilt with ``changes`` (settings that keep the
+    float function, so the weights carry over)."""
+    import keras
+
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["config"].get("name") == "mfcc":
+            layer["config"].update(changes)
+    rebuilt = keras.Model.from_config(config)
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt
+
+
 @dataclass
 class RunInputs:
     model: object  # the loaded keras.Model
     test_x: np.ndarray
     test_y: np.ndarray
-    reference: np.ndarray  # Keras' top-1 answer per test clip
+    keras_scores: np.ndarray  # Keras' output per test clip
     calibration: np.ndarray
+
+    @property
+    def reference(self) -> np.ndarray:
+        """Keras' top-1 answer per test clip."""
+        return self.keras_scores.argmax(1)
 
 
 def load_run_inputs(run: Path, data: Path, calibration_clips: int) -> RunInputs:
     import keras
-    from kws_low_gain_before_after import clips_of
 
     import kerasuite.models  # noqa: F401  registers the custom layers
 
@@ -48,5 +78,5 @@ def load_run_inputs(run: Path, data: Path, calibration_clips: int) -> RunInputs:
     train_x, _ = clips_of(data, "train", labels)
     picked = np.random.default_rng(0).choice(len(train_x), min(calibration_clips, len(train_x)), replace=False)
     model = keras.saving.load_model(run / "model.keras", safe_mode=True)
-    reference = np.asarray(model.predict({"waveform": test_x}, verbose=0)).argmax(1)
-    return RunInputs(model, test_x, test_y, reference, train_x[picked])
+    scores = np.asarray(model.predict({"waveform": test_x}, verbose=0))
+    return RunInputs(model, test_x, test_y, scores, train_x[picked])
