@@ -267,3 +267,16 @@ def test_float_stages_tool_keeps_growing_front_end_prefixes_in_float(tiny_run, t
     # float constants replace int8 ones as the float prefix grows over the DFT and mel matrices
     assert variants["int8"]["bytes"] < variants["float_fft"]["bytes"] < variants["float_log_mel"]["bytes"]
     assert variants["float_log_mel"]["litert"]["agreement_with_keras"] >= 0.9, variants["float_log_mel"]
+
+
+def test_low_gain_tool_refuses_a_bad_gain_in_one_line(tmp_path, capsys):
+    """tools/benchmarking/kws_low_gain_before_after.py: --gains is checked while parsing (exit 2),
+    before any run or data is read."""
+    from helpers import load_tool
+
+    tool = load_tool("benchmarking/kws_low_gain_before_after")
+    for bad in ("1,x", "0.5"):
+        with pytest.raises(SystemExit) as stopped:
+            tool.main(["--run", str(tmp_path), "--data", str(tmp_path), "--gains", bad])
+        assert stopped.value.code == 2
+        assert "--gains" in capsys.readouterr().err
