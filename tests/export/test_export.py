@@ -324,3 +324,20 @@ def test_the_int8_diagnosis_refuses_a_quantization_debugger_it_cannot_make_keep_
     debugger.run()
     errors = [stats["mean_squared_error"] for stats in debugger.layer_statistics.values()]
     assert errors and all(np.isfinite(error) and error < 0.01 for error in errors), errors
+
+
+def test_int8_failure_without_a_bad_layer_says_the_error_builds_up():
+    """The diagnosis measures each layer's own int8 error. A failed int8 file in which no layer is
+    above one quantization step must not be blamed on its largest (an EfficientNetB0 was blamed
+    on its classifier); one with such a layer still names it."""
+    from kerasuite.export.api import int8_error_line
+
+    layers = [{"keras_layer": f"block{i}", "rmse_over_scale": 0.3} for i in range(40)]
+    spread = {"worst_layer": "predictions", "worst_op": "FULLY_CONNECTED", "rmse_over_scale": 0.72,
+              "first_layer_over_1_step": None, "layers": layers}
+    line = int8_error_line(spread)
+    assert "largest int8 error at" not in line
+    assert "no layer's own int8 error is above one quantization step" in line
+    assert "predictions (FULLY_CONNECTED, 0.72" in line and "40 int8 layers" in line
+    local = dict(spread, rmse_over_scale=3.4, first_layer_over_1_step="predictions")
+    assert int8_error_line(local) == "largest int8 error at predictions (FULLY_CONNECTED, 3.40 quantization steps RMS)"
