@@ -512,6 +512,10 @@ def _replace_dir(staging: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+FUSED_SEQUENCE_OPS = frozenset({"UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM",
+                                "UNIDIRECTIONAL_SEQUENCE_RNN", "BIDIRECTIONAL_SEQUENCE_RNN"})
+
+
 def int8_error_line(diagnosis: dict) -> str:
     """The per-layer diagnosis as one reason. Its errors are each layer's own (float op on the
     int8 inputs, against the int8 op), so when none is above one quantization step no layer is
@@ -520,7 +524,10 @@ def int8_error_line(diagnosis: dict) -> str:
     ops)."""
     worst = (f"{diagnosis['worst_layer']} ({diagnosis['worst_op']}, "
              f"{diagnosis['rmse_over_scale']:.2f} quantization steps RMS)")
-    if diagnosis.get("first_layer_over_1_step") is None and diagnosis["rmse_over_scale"] <= 1.0:
+    # A fused sequence op runs its whole recurrence inside one op, so its output error is already
+    # the built-up one: it stays the one to name.
+    if diagnosis.get("first_layer_over_1_step") is None and diagnosis["rmse_over_scale"] <= 1.0 \
+            and diagnosis["worst_op"] not in FUSED_SEQUENCE_OPS:
         return (f"no layer's own int8 error is above one quantization step (largest: {worst}): the error "
                 f"builds up over the {len(diagnosis.get('layers', []))} int8 layers rather than at one of "
                 "them; the dynamic and float16 modes keep activations in float")

@@ -341,3 +341,6 @@ def test_int8_failure_without_a_bad_layer_says_the_error_builds_up():
     assert "predictions (FULLY_CONNECTED, 0.72" in line and "40 int8 layers" in line
     local = dict(spread, rmse_over_scale=3.4, first_layer_over_1_step="predictions")
     assert int8_error_line(local) == "largest int8 error at predictions (FULLY_CONNECTED, 3.40 quantization steps RMS)"
+    # a fused LSTM's own output error already holds its whole recurrence
+    fused = dict(spread, worst_layer="lstm", worst_op="UNIDIRECTIONAL_SEQUENCE_LSTM")
+    assert int8_error_line(fused).startswith("largest int8 error at lstm (UNIDIRECTIONAL_SEQUENCE_LSTM, 0.72")
