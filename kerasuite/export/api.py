@@ -26,7 +26,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from kerasuite.errors import CheckFailed, UserError
 from kerasuite.locations import (BUNDLE_MARKER, check_bundle_location, disk_full_error, is_bundle_dir,
                                  is_disk_full, remove_orphans)
 from kerasuite.export.spec import OutputSpec, generic_output_spec, golden_indices
+
+if TYPE_CHECKING:
+    from kerasuite.export.prepare import PreparedModel
 
 Arrays = dict[str, np.ndarray]
 TARGET_KEY = "target"
@@ -198,6 +201,7 @@ def export_model(
                         f"choose from {', '.join(EXPORT_MODES)}")
     per_mode = tolerances_for(modes, tolerances if tolerances is not None else options.parity)
     prepared = prepare_for_export(model, options.lstm)
+    sixteen_bit = _unrolled_for_int16x8(model, modes, prepared)
     names = [tensor.name for tensor in prepared.model.inputs]
     calibration = model_inputs(representative, names, "representative")
     file_dtypes = {tensor.name: tensor.dtype for tensor in prepared.model.inputs}  # 64-bit inputs become 32-bit
@@ -240,18 +244,25 @@ def export_model(
     try:
         model_path = scratch / "export_model.keras"
         prepared.model.save(model_path)
+        sources = {mode: model_path for mode in modes}
+        if sixteen_bit is not None:
+            sources["int16x8"] = scratch / "export_model_int16x8.keras"
+            sixteen_bit.model.save(sources["int16x8"])
         representative_path = scratch / "representative.npz"
         save_arrays(representative_path, "input", calibration)
         converted = {mode: staging / f"model_{mode}.tflite" for mode in modes}
         crashes: dict[str, str] = {}  # a converter crash in one mode must not hide the others' verdicts
         say(f"converting to {', '.join(modes)}")
         try:
-            sizes = tflite.convert_modes(
-                model_path, converted, representative_path, batch_size=batch, allow_flex=options.allow_flex,
-                import_modules=tuple(options.custom_layer_modules), compact=options.compact,
-                int8_weights=options.int8_weights,
-                uint8_inputs=device.uint8_inputs if device is not None else (), crashes=crashes,
-            )
+            sizes = {}
+            for source in dict.fromkeys(sources.values()):  # one converter child per source model
+                sizes.update(tflite.convert_modes(
+                    source, {mode: converted[mode] for mode in modes if sources[mode] == source},
+                    representative_path, batch_size=batch, allow_flex=options.allow_flex,
+                    import_modules=tuple(options.custom_layer_modules), compact=options.compact,
+                    int8_weights=options.int8_weights,
+                    uint8_inputs=device.uint8_inputs if device is not None else (), crashes=crashes,
+                ))
         except UserError as refused:
             culprits = prepare.flex_layers(prepared.model)
             if "not TFLite builtins" not in str(refused) or not culprits:
@@ -290,6 +301,11 @@ def export_model(
             described[mode]["for_runtimes"] = [name for name, verdict in described[mode]["runtimes"].items()
                                                if verdict["status"] != "not_applicable"]
         conversions = list(prepared.conversions)
+        if sixteen_bit is not None and modes == ("int16x8",):
+            conversions = list(sixteen_bit.conversions)
+        elif sixteen_bit is not None and "int16x8" in modes:
+            conversions += [f"int16x8 file only: {text} (LiteRT cannot prepare the fused LSTM op with 16-bit "
+                            "activations)" for text in sixteen_bit.conversions if "unrolled over" in text]
         unfused = [mode for mode in modes if "WHILE" in described[mode]["ops"]]
         if unfused and any("LSTM" in text for text in conversions):
             conversions.append(f"an LSTM stayed a WHILE loop in {', '.join(unfused)}: it receives a Keras mask "
@@ -510,6 +526,22 @@ def _replace_dir(staging: Path, target: Path) -> None:
     os.replace(target, old)  # onto the empty folder just made: a name no one else uses
     os.replace(staging, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _unrolled_for_int16x8(model, modes: Sequence[str], prepared: "PreparedModel") -> "PreparedModel | None":
+    """The model with its LSTMs unrolled, for the int16x8 file, when ``prepared`` fused them: LiteRT
+    fails to prepare a 16x8 ``UNIDIRECTIONAL_SEQUENCE_LSTM`` ("output_state != nullptr"), while the
+    unrolled steps are builtin ops with 16x8 kernels (a user's 24-unit LSTM over 20 steps: agreement
+    0.99 with Keras, both LiteRT APIs). None when there is nothing to change, or when an LSTM has
+    no fixed length to unroll over (the fused file then fails its verdict naming the op)."""
+    from kerasuite.export.prepare import prepare_for_export
+
+    if "int16x8" not in modes or not any("fused UNIDIRECTIONAL_SEQUENCE_LSTM" in text for text in prepared.conversions):
+        return None
+    try:
+        return prepare_for_export(model, "unrolled")
+    except UserError:
+        return None
 
 
 FUSED_SEQUENCE_OPS = frozenset({"UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM",

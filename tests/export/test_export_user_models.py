@@ -808,3 +808,28 @@ def test_a_users_conv_classifier_exports_int16x8_and_an_id_input_model_is_refuse
     refused = export_cli(id_paths, tmp_path / "ids_bundle", modes="int16x8")
     assert_one_line_error(refused, 2, "int16x8", "tensor words", "int8")
     assert not (tmp_path / "ids_bundle").exists()
+
+
+def test_an_lstm_is_unrolled_for_the_int16x8_file_only(tmp_path):
+    """LiteRT fails to prepare a fused UNIDIRECTIONAL_SEQUENCE_LSTM with 16-bit activations
+    ("output_state != nullptr"), so a user's LSTM failed every int16x8 verdict. The int16x8 file
+    is now converted from the model with its LSTM unrolled (builtin ops with 16x8 kernels) and
+    passes on both LiteRT APIs, while the other files keep the fused op; `conversions` says so."""
+    import keras
+
+    keras.utils.set_random_seed(5)
+    series = keras.Input((12, 3), name="series")
+    model = keras.Model(series, keras.layers.Dense(3, activation="softmax")(keras.layers.LSTM(8)(series)))
+    values = RNG.normal(size=(128, 12, 3)).astype("float32")
+    classes = np.digitize(values[:, :, 0].sum(1), [-2.0, 2.0])
+    paths = save_case(tmp_path, model, {"series": values}, classes)
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out, modes="float32,int16x8")
+    assert done.returncode == 0, done.stderr[-2000:]
+    signature, parity = read_bundle(out)
+    _passed_everywhere(signature, parity, ("float32", "int16x8"))
+    assert parity["int16x8"]["runtimes"]["litert_compiled"]["status"] == "passed", parity["int16x8"]["runtimes"]
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops_of(out / "model_float32.tflite")
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in ops_of(out / "model_int16x8.tflite")
+    assert any(text.startswith("int16x8 file only: LSTM 'lstm") for text in signature["conversions"]), \
+        signature["conversions"]
