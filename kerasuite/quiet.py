@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from typing import Iterator
 
 
@@ -40,6 +41,33 @@ def native_stderr_silenced() -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+@contextlib.contextmanager
+def captured_native_stderr() -> Iterator[list[str]]:
+    """Collects what native code writes to file descriptor 2 while inside (TFLM's MicroPrintf,
+    LiteRT's "ERROR: ... failed to invoke", MediaPipe's stack traces); the list is filled when the
+    block ends, also when it ends in an exception, so a caller can put the kernel's own words into
+    its verdict instead of leaving them on the user's terminal."""
+    lines: list[str] = []
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield lines
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            _flush_c_stdio()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(line.strip() for line in sink.read().decode("utf-8", "replace").splitlines()
+                         if line.strip())
+            if os.environ.get("KERASUITE_VERBOSE") and lines:  # --verbose still shows everything
+                os.write(2, ("\n".join(lines) + "\n").encode())
 
 
 def import_tensorflow_quietly() -> None:

@@ -23,6 +23,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from kerasuite.quiet import captured_native_stderr
+
 Applicability = Callable[[str, dict], "str | None"]
 
 
@@ -68,6 +70,21 @@ RUNTIMES: dict[str, RuntimeEntry] = {
 REFERENCE_RUNTIME = "litert_interpreter"
 
 
+def native_cause(native_lines: list[str], error_text: str) -> str:
+    """The runtime's own "ERROR:" lines that the exception does not already carry, as a prefix
+    for the verdict ("" when none): CompiledModel raised only "Failed to invoke the compiled model"
+    and MediaPipe a calculator's RET_CHECK, while the kernel had printed which op failed and why
+    ("SquaredDifference only supports FLOAT32 and INT32 now, got 7")."""
+    causes: list[str] = []
+    for line in native_lines:
+        if not line.startswith("ERROR:"):
+            continue
+        cause = line[len("ERROR:"):].strip()
+        if cause and cause not in error_text and cause not in causes and not cause.startswith("["):
+            causes.append(cause)
+    return f"{' '.join(causes)}; " if causes else ""
+
+
 def judge(path: Path, mode: str, description: dict, inputs: dict[str, np.ndarray], keras_outputs: np.ndarray,
           compare: Callable[[np.ndarray], dict[str, Any]],
           runtimes: dict[str, RuntimeEntry] | None = None) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
@@ -80,13 +97,18 @@ def judge(path: Path, mode: str, description: dict, inputs: dict[str, np.ndarray
         if reason is not None:
             verdicts[name] = {"status": "not_applicable", "reason": reason, "agreement": None}
             continue
+        native: list[str] = []
         try:
-            runtime = entry.create(path)
-            got = np.asarray(runtime.predict(inputs), np.float32)
-            details = dict(runtime.details())
+            # a kernel that fails says why on fd 2 (LiteRT's "ERROR: ...", MediaPipe's stack trace):
+            # that goes into the verdict, not onto the user's terminal above it
+            with captured_native_stderr() as native:
+                runtime = entry.create(path)
+                got = np.asarray(runtime.predict(inputs), np.float32)
+                details = dict(runtime.details())
         except Exception as error:  # a runtime that cannot load or run the file fails the mode
             # the file's own name: the staging folder it was judged in is gone once the bundle is written
-            text = " ".join(str(error).replace(str(path), path.name).split())[:400] or type(error).__name__
+            text = " ".join(str(error).replace(str(path), path.name).split()) or type(error).__name__
+            text = (native_cause(native, text) + text)[:400]
             verdicts[name] = {"status": "failed", "reason": f"{name} could not run the file: {text}",
                               "agreement": None, "failures": [f"{name}: {text}"]}
             continue

@@ -14,20 +14,18 @@ kernel's own reason (TFLM writes both to the native stderr, which is captured fo
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from kerasuite.errors import UserError
+from kerasuite.quiet import captured_native_stderr
 from kerasuite.runtime.file_ops import builtin_names, builtin_op_names
 
 # Generous: a file's own need is what ``arena_bytes`` reports, whatever is offered here.
@@ -252,28 +250,6 @@ def abort_in_child(path: Path, arena: int, timeout: float = 600.0) -> str | None
     words = f": {said}" if said else " (a kernel check failed without a message)"
     return (f"TFLM stopped the program ({name}) while {stage}{words}; on a device the firmware would stop "
             "there too")
-
-
-@contextlib.contextmanager
-def captured_native_stderr() -> Iterator[list[str]]:
-    """Collects what native code writes to file descriptor 2 (TFLM's MicroPrintf) while inside;
-    the list is filled when the block ends."""
-    lines: list[str] = []
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield lines
-        return
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield lines
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            lines.extend(line.strip() for line in sink.read().decode("utf-8", "replace").splitlines()
-                         if line.strip())
 
 
 def failure_reason(native_lines: list[str], error: Exception, content: bytes | None = None) -> str:

@@ -847,3 +847,25 @@ def test_an_lstm_is_unrolled_for_the_int16x8_file_only(tmp_path):
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in ops_of(out / "model_int16x8.tflite")
     assert any(text.startswith("int16x8 file only: LSTM 'lstm") for text in signature["conversions"]), \
         signature["conversions"]
+
+
+def test_a_kernel_that_fails_to_invoke_is_named_in_every_runtimes_verdict_not_on_the_terminal(tmp_path):
+    """LayerNormalization's SQUARED_DIFFERENCE has no 16-bit kernel in LiteRT. The kernel says so
+    on file descriptor 2; the Interpreter's exception carries it, but CompiledModel raised only
+    "Failed to invoke the compiled model" and the kernel's lines (with MediaPipe's stack trace for
+    an image model) were left on the user's terminal above the one-line verdict. Now each
+    runtime's verdict names the op and stderr holds one line."""
+    import keras
+
+    keras.utils.set_random_seed(6)
+    features = keras.Input((4, 8), name="features")
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.LayerNormalization()(features))
+    model = keras.Model(features, keras.layers.Dense(3, activation="softmax")(pooled))
+    values = RNG.normal(size=(64, 4, 8)).astype("float32")
+    paths = save_case(tmp_path, model, {"features": values}, np.argmax(values[:, 0, :3], -1))
+    done = export_cli(paths, tmp_path / "bundle", modes="int16x8")
+    assert_one_line_error(done, 1, "int16x8")
+    _, parity = read_bundle(tmp_path / "bundle")
+    for name in ("litert_interpreter", "litert_compiled"):
+        verdict = parity["int16x8"]["runtimes"][name]
+        assert verdict["status"] == "failed" and "SQUARED_DIFFERENCE" in verdict["reason"], verdict

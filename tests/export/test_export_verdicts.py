@@ -206,3 +206,21 @@ def test_the_narrow_feature_note_speaks_only_of_tabular_columns_that_vary():
     waveform[:, :400] *= 1e-3
     assert narrow_input_features({"audio": waveform}) == []
     assert narrow_input_features({"tokens": rng.integers(0, 100, (8, 20))}) == []
+
+
+def test_native_cause_takes_the_kernels_own_error_lines_once():
+    from kerasuite.export.runtimes import native_cause
+
+    lines = ["INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+             "ERROR: SquaredDifference only supports FLOAT32 and INT32 now, got 7.",
+             "ERROR: Node number 10 (SQUARED_DIFFERENCE) failed to invoke.",
+             "ERROR: [litert_compiled_model.cc:164] Failed to invoke",
+             "ERROR: SquaredDifference only supports FLOAT32 and INT32 now, got 7.",
+             "    @     0x7f1db4edeca1  mediapipe::regular_tflite::InferenceInterpreterDelegateRunner::Run()"]
+    assert native_cause(lines, "CompiledModel error: code=3") == (
+        "SquaredDifference only supports FLOAT32 and INT32 now, got 7. "
+        "Node number 10 (SQUARED_DIFFERENCE) failed to invoke.; ")
+    # what the exception already says is not repeated
+    assert native_cause(lines[:3], "SquaredDifference only supports FLOAT32 and INT32 now, got 7. "
+                                   "Node number 10 (SQUARED_DIFFERENCE) failed to invoke.") == ""
+    assert native_cause([], "anything") == ""
