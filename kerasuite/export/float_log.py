@@ -49,12 +49,14 @@ def keep_log_in_float(content: bytes) -> tuple[bytes, int]:
     return keep_ops_in_float(content, ("LOG",), INTEGER_TYPES, b"log")
 
 
-# What TFLM has no kernel for at the integer types a converter gives it: LOG in any integer
-# type (its LOG takes float32 only), and in 16x8 files REDUCE_MAX (int16). Measured with
-# tflite-micro's Python interpreter on the keyword and image tasks' files and a user's conv
-# classifier (tools/benchmarking/kws_int16_front_end.py finds such ops one at a time). An op
-# missing here fails the file's TFLM verdict naming the op; it is never hidden.
-TFLM_FLOAT_ONLY = {"LOG": INTEGER_TYPES, "REDUCE_MAX": ("INT16",)}
+# What a runtime has no kernel for at the integer types a converter gives it: LOG in any integer
+# type (TFLM's LOG takes float32 only), and in 16x8 files REDUCE_MAX (int16, TFLM) and
+# SQUARED_DIFFERENCE (LayerNormalization's variance: LiteRT "only supports FLOAT32 and INT32",
+# yet the converter quantizes it). Measured with tflite-micro's Python interpreter and LiteRT on
+# the keyword and image tasks' files and users' conv, LayerNormalization and ViT models
+# (tools/benchmarking/kws_int16_front_end.py finds such ops one at a time). An op missing here
+# fails the file's verdict naming the op; it is never hidden.
+TFLM_FLOAT_ONLY = {"LOG": INTEGER_TYPES, "REDUCE_MAX": ("INT16",), "SQUARED_DIFFERENCE": ("INT16",)}
 
 
 def keep_tflm_gaps_in_float(content: bytes) -> tuple[bytes, int]:

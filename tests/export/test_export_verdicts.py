@@ -5,6 +5,8 @@ import json
 import os
 import stat
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -206,6 +208,39 @@ def test_the_narrow_feature_note_speaks_only_of_tabular_columns_that_vary():
     waveform[:, :400] *= 1e-3
     assert narrow_input_features({"audio": waveform}) == []
     assert narrow_input_features({"tokens": rng.integers(0, 100, (8, 20))}) == []
+
+
+class LoudFailingRuntime:
+    """Fails the way CompiledModel and MediaPipe do: the kernel's reason on fd 2, a vague exception."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def predict(self, inputs):
+        os.write(2, b"ERROR: SquaredDifference only supports FLOAT32 and INT32 now, got 7.\n"
+                    b"ERROR: Node number 4 (SQUARED_DIFFERENCE) failed to invoke.\n"
+                    b"    @     0x7f1db4edeca1  mediapipe::InferenceInterpreterDelegateRunner::Run()\n")
+        raise RuntimeError("CompiledModel error: code=3, message=Failed to invoke the compiled model")
+
+    def details(self):
+        return {}
+
+
+def test_a_runtimes_native_error_lines_go_into_its_verdict_and_not_to_the_terminal(capfd, monkeypatch):
+    from kerasuite.export import runtimes
+
+    monkeypatch.delenv("KERASUITE_VERBOSE", raising=False)
+    loud = {"loud": runtimes.RuntimeEntry(f"{__name__}:LoudFailingRuntime")}
+    inputs = {"x": np.zeros((2, 3), np.float32)}
+    verdicts, outputs = runtimes.judge(Path("model_int16x8.tflite"), "int16x8", {}, inputs,
+                                       np.zeros((2, 4), np.float32), lambda got: {}, loud)
+    reason = verdicts["loud"]["reason"]
+    assert verdicts["loud"]["status"] == "failed" and not outputs
+    assert reason.startswith("loud could not run the file: SquaredDifference only supports FLOAT32 and INT32 "
+                             "now, got 7. Node number 4 (SQUARED_DIFFERENCE) failed to invoke.; CompiledModel "
+                             "error"), reason
+    assert "0x7f1db4edeca1" not in reason
+    assert capfd.readouterr().err == ""
 
 
 def test_native_cause_takes_the_kernels_own_error_lines_once():
