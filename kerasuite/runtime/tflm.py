@@ -272,10 +272,15 @@ def failure_reason(native_lines: list[str], error: Exception, content: bytes | N
         given = node_inputs(content, node)
         if given:
             cause = f"the kernel gave no reason; its inputs are {given} (a type or shape this kernel may not take)"
-            if has_dynamic_batch(content):
+            # Only an op on shape or mask values (a masked pooling's EXPAND_DIMS on BOOL) is one a
+            # fixed batch folds away; a RESIZE_BILINEAR on int16 pixels stays whatever the batch.
+            if has_dynamic_batch(content) and given.split()[0] in SHAPE_VALUE_TYPES:
                 cause += ("; a file converted with a fixed batch (--batch-size 1) often has no such op: "
                           "the converter folds what the batch was needed for")
     return f"{op}: {cause}" if op else cause
+
+
+SHAPE_VALUE_TYPES = ("BOOL", "INT32", "INT64")
 
 
 def has_dynamic_batch(content: bytes) -> bool:

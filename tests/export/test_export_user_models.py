@@ -849,23 +849,27 @@ def test_an_lstm_is_unrolled_for_the_int16x8_file_only(tmp_path):
         signature["conversions"]
 
 
-def test_layer_normalization_exports_int16x8(tmp_path):
+def test_ops_without_a_16_bit_kernel_run_in_float_in_the_int16x8_file(tmp_path):
     """LiteRT has no 16-bit SQUARED_DIFFERENCE kernel, yet the converter quantizes the op in
     LayerNormalization's variance, so every int16x8 file with one failed to invoke on LiteRT
     ("SquaredDifference only supports FLOAT32 and INT32 now, got 7"; a small ViT's file failed on
-    both LiteRT APIs and MediaPipe). That op now runs in float between a DEQUANTIZE and a
-    QUANTIZE, as LOG and REDUCE_MAX do for TFLM, and the file passes."""
+    both LiteRT APIs and MediaPipe); TFLM has no int16 RESIZE_BILINEAR (Keras' Resizing: a model
+    with augmentation layers and a Resizing failed there). Both ops now run in float between a
+    DEQUANTIZE and a QUANTIZE, as LOG and REDUCE_MAX do for TFLM, and the file passes everywhere."""
     import keras
 
     keras.utils.set_random_seed(6)
-    features = keras.Input((4, 8), name="features")
-    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.LayerNormalization()(features))
-    model = keras.Model(features, keras.layers.Dense(3, activation="softmax")(pooled))
-    values = RNG.normal(size=(64, 4, 8)).astype("float32")
-    paths = save_case(tmp_path, model, {"features": values}, np.argmax(values[:, 0, :3], -1))
+    image = keras.Input((8, 8, 3), name="image")
+    hidden = keras.layers.Resizing(12, 12)(keras.layers.Conv2D(4, 3, activation="relu")(image))
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.LayerNormalization()(hidden))
+    model = keras.Model(image, keras.layers.Dense(3, activation="softmax")(pooled))
+    values = RNG.uniform(size=(64, 8, 8, 3)).astype("float32")
+    paths = save_case(tmp_path, model, {"image": values}, np.argmax(values[:, :4, :4].mean((1, 2)), -1))
     done = export_cli(paths, tmp_path / "bundle", "--tflm", "on", modes="int16x8")
     assert done.returncode == 0, done.stderr[-2000:]
     signature, parity = read_bundle(tmp_path / "bundle")
     _passed_everywhere(signature, parity, ("int16x8",))
     for name in ("litert_compiled", "tflm"):
         assert parity["int16x8"]["runtimes"][name]["status"] == "passed", parity["int16x8"]["runtimes"][name]
+    ops = ops_of(tmp_path / "bundle" / "model_int16x8.tflite")
+    assert "SQUARED_DIFFERENCE" in ops and "RESIZE_BILINEAR" in ops, ops
