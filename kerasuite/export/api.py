@@ -227,6 +227,14 @@ def export_model(
         prepared.conversions.append(f"parity reference: the model computing in float32, as the files do (its "
                                     f"{prepared.low_precision_policy} outputs differ from that by at most {gap:.2g})")
         keras_outputs = float_outputs
+    finite = np.isfinite(np.asarray(keras_outputs, np.float64)).reshape(len(keras_outputs), -1).all(axis=1)
+    if not finite.all():
+        # every verdict compares a file with these outputs: against NaN none can pass or mean anything
+        source = "heldout" if heldout is not None else "representative"
+        raise UserError(f"{source}: model '{model.name}' itself gives non-finite outputs (NaN or inf) on "
+                        f"{int((~finite).sum())} of {len(finite)} examples (the first: row "
+                        f"{int(np.argmin(finite))}), so no file can be judged against it; check the inputs' "
+                        "range (a sqrt or log of negative values, an overflow)")
     spec = output_spec or generic_output_spec(keras_outputs, targets, labels)
     if labels is not None and keras_outputs.ndim >= 2 and len(labels) != keras_outputs.shape[-1]:
         raise UserError(f"labels: {len(labels)} labels but the model outputs {keras_outputs.shape[-1]} values"

@@ -43,9 +43,9 @@ def convert_modes(
     ``int8_float_io`` takes as uint8 (value = pixel / 255). The first failing mode, in the order
     given, raises: ``UserError`` when it needs non-builtin ops (the message lists them),
     ``CheckFailed`` when the converter crashes on it and ``RuntimeError`` for any other converter
-    failure. Given a ``crashes`` dict, a mode the converter crashes on is recorded there (mode ->
-    one-line reason) instead, and the modes after it convert in a fresh child: one mode's crash
-    then does not hide the others' files. Nothing is left at a failed mode's path.
+    failure. Given a ``crashes`` dict, a mode the converter crashes or raises on is recorded there
+    (mode -> one-line reason) instead, and the modes after a crash convert in a fresh child: one
+    mode's failure then does not hide the others' files. Nothing is left at a failed mode's path.
     """
     sizes: dict[str, int] = {}
     pending = dict(outputs)
@@ -62,6 +62,14 @@ def convert_modes(
             sizes.update(crash.sizes)
             modes = list(pending)
             pending = {mode: pending[mode] for mode in modes[modes.index(crash.mode) + 1:]}
+        except ConverterFailed as failure:
+            if crashes is None:
+                raise RuntimeError(str(failure)) from None
+            # an exception in the converter (a 16x8 calibration that found no range) is the same
+            # kind of verdict as a crash: that mode has no file, the others keep theirs
+            crashes.update(failure.reasons())
+            sizes.update(failure.sizes)
+            break
     return sizes
 
 
@@ -106,6 +114,7 @@ def _convert_in_one_child(
                               timeout=timeout_per_mode * max(1, len(outputs)))
         report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     sizes = {}
+    failed: dict[str, str] = {}
     for mode, out_path in outputs.items():
         result = report.get(mode)
         if "No space left on device" in str(result) or (result is None and "No space left on device" in done.stderr):
@@ -129,9 +138,27 @@ def _convert_in_one_child(
         if "refused" in result:
             raise UserError(result["refused"])
         if "error" in result or not out_path.is_file():
-            raise RuntimeError(f"TFLite conversion ({mode}) failed:\n{result.get('error', 'no file written')}")
+            failed[mode] = result.get("error", "no file written")
+            continue
         sizes[mode] = out_path.stat().st_size
+    if failed:
+        raise ConverterFailed(sizes, failed)
     return sizes
+
+
+class ConverterFailed(Exception):
+    """The converter raised (no crash) on the modes of ``errors`` (mode -> its error text); the
+    child went on with the other modes, whose files are in ``sizes``."""
+
+    def __init__(self, sizes: dict[str, int], errors: dict[str, str]) -> None:
+        mode, text = next(iter(errors.items()))
+        super().__init__(f"TFLite conversion ({mode}) failed:\n{text}")
+        self.sizes, self.errors = sizes, errors
+
+    def reasons(self) -> dict[str, str]:
+        """One line per mode: the converter's own last words."""
+        return {mode: f"TensorFlow's converter failed on this model ({_last_line(text)})"
+                for mode, text in self.errors.items()}
 
 
 def convert(

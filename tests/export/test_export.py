@@ -111,6 +111,15 @@ def test_one_child_converts_every_mode_and_reports_a_failing_mode_by_name(tmp_pa
     assert len(children) == 2
     assert outputs["float32"].is_file() and outputs["float16"].is_file() and not outputs["int8"].exists()
 
+    # Given somewhere to record it (the export does), a mode the converter raises on is one line
+    # there and the other modes' sizes come back: the export went on with a traceback before (a
+    # 16x8 calibration "Unable to find min/max value" reached the user as a RuntimeError).
+    outputs = {mode: tmp_path / f"third_{mode}.tflite" for mode in ("float32", "int8", "float16")}
+    failed: dict[str, str] = {}
+    sizes = tflite.convert_modes(tmp_path / "tiny.keras", outputs, crashes=failed)
+    assert set(sizes) == {"float32", "float16"} and list(failed) == ["int8"], (sizes, failed)
+    assert failed["int8"].startswith("TensorFlow's converter failed on this model (") and "\n" not in failed["int8"]
+
 
 def test_a_failed_top1_agreement_says_how_close_keras_was_on_the_examples_that_differ():
     from kerasuite.config import ModeTolerance

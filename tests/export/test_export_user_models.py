@@ -873,3 +873,19 @@ def test_ops_without_a_16_bit_kernel_run_in_float_in_the_int16x8_file(tmp_path):
         assert parity["int16x8"]["runtimes"][name]["status"] == "passed", parity["int16x8"]["runtimes"][name]
     ops = ops_of(tmp_path / "bundle" / "model_int16x8.tflite")
     assert "SQUARED_DIFFERENCE" in ops and "RESIZE_BILINEAR" in ops, ops
+
+
+def test_a_model_whose_own_outputs_are_not_finite_is_refused_in_one_line(tmp_path):
+    """sqrt of a Dense layer's negative outputs: Keras itself gives NaN, so no file can be judged
+    against it. The export ran anyway: float32 "failed" for non-finite outputs the file shared with
+    Keras, and the int16x8 calibration ended in a converter traceback. Now: one line, exit 2."""
+    import keras
+
+    keras.utils.set_random_seed(7)
+    values = keras.Input((8,), name="values")
+    model = keras.Model(values, keras.layers.Dense(3)(keras.ops.sqrt(keras.layers.Dense(8)(values))))
+    paths = save_case(tmp_path, model, {"values": RNG.uniform(0.1, 2.0, (64, 8)).astype("float32")}, None,
+                      train=False)
+    done = export_cli(paths, tmp_path / "bundle", modes="float32,int16x8")
+    assert_one_line_error(done, 2, "--heldout", "non-finite outputs", "row ")
+    assert not (tmp_path / "bundle").exists()
