@@ -498,6 +498,13 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
         "ops": description["ops"],
         "runtimes": verdicts,
     }
+    unquantized = mode == "dynamic" and runner is not None and not any(
+        detail["dtype"] == np.int8 for detail in runner.interpreter.get_tensor_details())
+    if unquantized:
+        # a passing verdict on a file that is float32 in all but name would hide that nothing shrank
+        note = ("no weight tensor is large enough for dynamic-range quantization (TFLite leaves tensors under "
+                "1,024 values in float32): this file is the float32 model; float16 or int8 make it smaller")
+        result["notes"] = description["notes"] = [note]
     return result, description, reference
 
 

@@ -300,6 +300,9 @@ def print_report(report) -> None:
               f"{'passed' if parity['passed'] else 'FAILED':<7}  {runtimes}")
     for mode, reason in report.unconverted.items():
         print(f"  {mode:<8} {'-':>10} {'-':>10} {'-':>10} {'-':>10}  NOT CONVERTED: {reason}")
+    for mode, result in report.exports.items():
+        for note in result.get("notes", []):
+            print(f"  note ({mode}): {note}")
     failed_files = [mode for mode in report.failed_modes if mode not in report.unconverted]
     print(f"  bundle: {report.bundle}" + (f" (failed modes in {report.bundle / 'failed'})" if failed_files else ""))
 

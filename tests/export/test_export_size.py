@@ -126,3 +126,25 @@ def test_unknown_int8_weights_value_is_a_one_line_error():
         cfg.resolve(set_values={"export.int8_weights": "per_row"})
     assert cfg.resolve(set_values={"export.int8_weights": "per_tensor"}).export.int8_weights == "per_tensor"
     assert cfg.resolve().export.compact is True
+
+
+def test_a_dynamic_file_with_nothing_to_quantize_says_it_is_the_float32_model(tmp_path):
+    """TFLite's dynamic-range quantization leaves weight tensors under 1,024 values in float32.
+    A small model's dynamic file was byte for byte its float32 file, and passed with no word that
+    nothing shrank; now its verdict carries a note. A model with a large weight gets none."""
+    import keras
+
+    from kerasuite.export.api import export_model
+
+    values = np.random.default_rng(1).normal(size=(40, 6)).astype(np.float32)
+    notes = {}
+    for name, width in (("small", 8), ("large", 256)):
+        keras.utils.set_random_seed(1)
+        features = keras.Input((6,), name="features")
+        hidden = keras.layers.Dense(width, activation="relu")(features)
+        model = keras.Model(features, keras.layers.Dense(3, activation="softmax")(keras.layers.Dense(8)(hidden)))
+        report = export_model(model, representative={"features": values}, modes=("float32", "dynamic"),
+                              out=tmp_path / name)
+        notes[name] = report.exports["dynamic"].get("notes", [])
+    assert len(notes["small"]) == 1 and "is the float32 model" in notes["small"][0], notes
+    assert notes["large"] == [], notes
