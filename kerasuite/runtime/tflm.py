@@ -277,7 +277,15 @@ def failure_reason(native_lines: list[str], error: Exception, content: bytes | N
             if has_dynamic_batch(content) and given.split()[0] in SHAPE_VALUE_TYPES:
                 cause += ("; a file converted with a fixed batch (--batch-size 1) often has no such op: "
                           "the converter folds what the batch was needed for")
+    if op and op.startswith("op CAST ") and "UINT8" in cause:
+        cause += UINT8_CAST_HINT
     return f"{op}: {cause}" if op else cause
+
+
+# A uint8 pixel input cast to float inside the model (keras.Input(dtype="uint8")): TFLM's CAST
+# takes no uint8 ("Input type UINT8 (3) not supported"), in every mode.
+UINT8_CAST_HINT = ("; TFLM's CAST takes no uint8: declare that input float32 (pixels as 0-255 floats; the int8 "
+                   "files quantize it anyway), or export with --tflm off for phones")
 
 
 SHAPE_VALUE_TYPES = ("BOOL", "INT32", "INT64")

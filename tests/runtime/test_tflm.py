@@ -291,6 +291,18 @@ def test_a_missing_shape_op_says_a_fixed_batch_folds_it():
     assert other.startswith("op GELU is not a TFLM builtin") and "batch" not in other, other
 
 
+def test_a_uint8_cast_says_to_declare_the_input_float32():
+    """A uint8 pixel input cast to float inside the model failed on TFLM in every mode with the
+    kernel's words only; the reason now says what to change."""
+    lines = ["tensorflow/lite/micro/kernels/cast.cc:102 Input type UINT8 (3) not supported.",
+             "Node CAST (number 0) failed to invoke with status 1"]
+    reason = failure_reason(lines, RuntimeError("failed"))
+    assert reason.startswith("op CAST (node 0) failed to invoke") and "declare that input float32" in reason, reason
+    other = failure_reason(["tensorflow/lite/micro/kernels/cast.cc:102 Input type INT64 (4) not supported.",
+                            "Node CAST (number 0) failed to invoke with status 1"], RuntimeError("failed"))
+    assert "float32" not in other, other
+
+
 def test_the_text_tasks_gru_exports_int8_and_runs_on_every_runtime(tmp_path):
     """model.lstm.cell=gru was refused for int8 (the converter crashed on its WHILE loop); unrolled,
     its float32 and int8 files pass on LiteRT, CompiledModel and TFLM, and float32 on MediaPipe."""
