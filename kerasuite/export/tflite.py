@@ -58,6 +58,7 @@ def convert_modes(
         except ConverterCrashed as crash:
             if crashes is None:
                 raise CheckFailed(str(crash)) from None
+            crashes.update(crash.errors)
             crashes[crash.mode] = crash.reason
             sizes.update(crash.sizes)
             modes = list(pending)
@@ -77,9 +78,11 @@ class ConverterCrashed(Exception):
     """The converter child died of a crash signal while converting ``mode``; ``sizes`` holds the
     modes it converted before that one."""
 
-    def __init__(self, message: str, mode: str, sizes: dict[str, int], reason: str) -> None:
+    def __init__(self, message: str, mode: str, sizes: dict[str, int], reason: str,
+                 errors: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.mode, self.sizes, self.reason = mode, sizes, reason
+        self.errors = errors or {}  # modes before it the converter raised on (their one-line reasons)
 
 
 def _convert_in_one_child(
@@ -127,7 +130,8 @@ def _convert_in_one_child(
                       "which rerunning repeats")
             raise ConverterCrashed(
                 f"TFLite conversion ({mode}): {reason}; modes converted before it: "
-                f"{', '.join(converted) or 'none'} (--modes MODE converts one mode alone)", mode, sizes, reason)
+                f"{', '.join(converted) or 'none'} (--modes MODE converts one mode alone)", mode, sizes, reason,
+                _one_line_reasons(failed))
         if result is None and done.returncode < 0:  # killed by a signal (OOM killer, a user)
             raise Interrupted(f"TFLite conversion ({mode}): the converter process was killed by "
                               f"{_signal_name(-done.returncode)}; rerun the same command to export again",
@@ -156,9 +160,12 @@ class ConverterFailed(Exception):
         self.sizes, self.errors = sizes, errors
 
     def reasons(self) -> dict[str, str]:
-        """One line per mode: the converter's own last words."""
-        return {mode: f"TensorFlow's converter failed on this model ({_last_line(text)})"
-                for mode, text in self.errors.items()}
+        return _one_line_reasons(self.errors)
+
+
+def _one_line_reasons(errors: dict[str, str]) -> dict[str, str]:
+    """One line per mode: the converter's own last words."""
+    return {mode: f"TensorFlow's converter failed on this model ({_last_line(text)})" for mode, text in errors.items()}
 
 
 def convert(

@@ -353,3 +353,26 @@ def test_int8_failure_without_a_bad_layer_says_the_error_builds_up():
     # a fused LSTM's own output error already holds its whole recurrence
     fused = dict(spread, worst_layer="lstm", worst_op="UNIDIRECTIONAL_SEQUENCE_LSTM")
     assert int8_error_line(fused).startswith("largest int8 error at lstm (UNIDIRECTIONAL_SEQUENCE_LSTM, 0.72")
+
+
+def test_a_mode_the_converter_raised_on_keeps_its_reason_when_a_later_mode_crashes(tmp_path, monkeypatch):
+    """The child reports float32's exception, then dies of SIGSEGV on int8: both modes are named,
+    neither silently missing from the export (the crash used to drop what came before it)."""
+    import json
+    import subprocess
+
+    from kerasuite.export import tflite
+
+    def child(command, **kwargs):
+        report = command[command.index("--report") + 1]
+        with open(report, "w") as handle:
+            json.dump({"float32": {"error": "Traceback (most recent call last):\nRuntimeError: boom"}}, handle)
+        return subprocess.CompletedProcess(command, -11, "", "")
+
+    monkeypatch.setattr(tflite.subprocess, "run", child)
+    failed: dict[str, str] = {}
+    outputs = {mode: tmp_path / f"model_{mode}.tflite" for mode in ("float32", "int8")}
+    sizes = tflite.convert_modes(tmp_path / "any.keras", outputs, crashes=failed)
+    assert sizes == {}
+    assert failed["float32"] == "TensorFlow's converter failed on this model (RuntimeError: boom)", failed
+    assert "crashed (SIGSEGV)" in failed["int8"], failed
