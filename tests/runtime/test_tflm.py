@@ -291,6 +291,23 @@ def test_a_missing_shape_op_says_a_fixed_batch_folds_it():
     assert other.startswith("op GELU is not a TFLM builtin") and "batch" not in other, other
 
 
+def test_the_fixed_batch_hint_is_given_for_shape_ops_only(monkeypatch):
+    """A kernel that fails without a message in a dynamic-batch file: a fixed batch folds away an
+    op on shape or mask values (a masked pooling's EXPAND_DIMS on BOOL), not a data op (an int16
+    RESIZE_BILINEAR, where the hint sent users to a --batch-size 1 that changed nothing)."""
+    import kerasuite.runtime.tflm as tflm
+
+    monkeypatch.setattr(tflm, "has_dynamic_batch", lambda content: True)
+    failing = {"EXPAND_DIMS": "BOOL [1, 16], INT32 []", "RESIZE_BILINEAR": "INT16 [1, 31, 31, 8], INT32 [2]"}
+    reasons = {}
+    for op, given in failing.items():
+        monkeypatch.setattr(tflm, "node_inputs", lambda content, node, given=given: given)
+        reasons[op] = failure_reason([f"Node {op} (number 3) failed to invoke with status 1"], RuntimeError("failed"),
+                                     b"file")
+    assert "--batch-size 1" in reasons["EXPAND_DIMS"], reasons
+    assert "--batch-size 1" not in reasons["RESIZE_BILINEAR"] and "INT16 [1, 31, 31, 8]" in reasons["RESIZE_BILINEAR"]
+
+
 def test_a_uint8_cast_says_to_declare_the_input_float32():
     """A uint8 pixel input cast to float inside the model failed on TFLM in every mode with the
     kernel's words only; the reason now says what to change."""
