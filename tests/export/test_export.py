@@ -347,7 +347,7 @@ def test_int8_failure_without_a_bad_layer_says_the_error_builds_up():
     line = int8_error_line(spread)
     assert "largest int8 error at" not in line
     assert "no layer's own int8 error is above one quantization step" in line
-    assert "predictions (FULLY_CONNECTED, 0.72" in line and "40 int8 layers" in line
+    assert "predictions (FULLY_CONNECTED, 0.72" in line and "40 int8 layers" in line and "int16x8" in line
     local = dict(spread, rmse_over_scale=3.4, first_layer_over_1_step="predictions")
     assert int8_error_line(local) == "largest int8 error at predictions (FULLY_CONNECTED, 3.40 quantization steps RMS)"
     # a fused LSTM's own output error already holds its whole recurrence
