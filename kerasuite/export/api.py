@@ -182,7 +182,7 @@ def export_model(
     exception: it is in the report (``report.passed``) and in every file of the bundle.
     ``progress`` is told each long step as it starts (conversion, each mode's check, a diagnosis).
     """
-    from kerasuite.export import firmware, float16_range, parity, prepare, shared_scales, tflite
+    from kerasuite.export import firmware, float16_range, parity, pixels, prepare, shared_scales, tflite
     from kerasuite.export.prepare import prepare_for_export
     from kerasuite.export.provenance import model_card, provenance
     from kerasuite.io_utils import write_json_atomic, write_text_atomic
@@ -208,6 +208,14 @@ def export_model(
     calibration = {name: np.asarray(values).astype(file_dtypes[name], copy=False) for name, values in calibration.items()}
     check_source = heldout if heldout is not None else representative
     check_inputs = model_inputs(check_source, names, "heldout" if heldout is not None else "representative")
+    image_input = getattr(device, "input", None) if device is not None and device.kind == "image" else None
+    if image_input in check_inputs:
+        # every runtime judges what MediaPipe (uint8 images) sees, so none fails for the rounding
+        rounded, moved = pixels.whole_pixels(check_inputs[image_input], device.scale)
+        if rounded is not None:
+            check_inputs = {**check_inputs, image_input: rounded}
+            prepared.conversions.append(f"parity inputs: '{image_input}' rounded to whole pixels ({moved:.0%} of "
+                                        "values were between pixel levels; MediaPipe and cameras give uint8 images)")
     targets = None
     if heldout is not None and TARGET_KEY in heldout:
         targets = np.asarray(heldout[TARGET_KEY])
@@ -549,18 +557,16 @@ def _unrolled_for_int16x8(model, modes: Sequence[str], prepared: "PreparedModel"
     unrolled steps are builtin ops with 16x8 kernels (a user's 24-unit LSTM over 20 steps: agreement
     0.99 with Keras, both LiteRT APIs). None when there is nothing to change, or when an LSTM has
     no fixed length to unroll over (the fused file then fails its verdict naming the op)."""
-    from kerasuite.export.prepare import prepare_for_export
+    from kerasuite.export.prepare import all_layers, prepare_for_export
+    from kerasuite.models.layers.fusable_lstm import FusableLSTM
 
-    if "int16x8" not in modes or not any("fused UNIDIRECTIONAL_SEQUENCE_LSTM" in text for text in prepared.conversions):
+    fused = any(isinstance(layer, FusableLSTM) and not layer.unroll for layer in all_layers(prepared.model))
+    if "int16x8" not in modes or not fused:
         return None
     try:
         return prepare_for_export(model, "unrolled")
     except UserError:
         return None
-
-
-FUSED_SEQUENCE_OPS = frozenset({"UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM",
-                                "UNIDIRECTIONAL_SEQUENCE_RNN", "BIDIRECTIONAL_SEQUENCE_RNN"})
 
 
 def int8_error_line(diagnosis: dict) -> str:
@@ -569,6 +575,8 @@ def int8_error_line(diagnosis: dict) -> str:
     to blame: naming the largest sent users to fix a layer that was fine (an EfficientNetB0 failed
     at 0.945 agreement with "largest int8 error at predictions", 0.72 steps, the last of 200+ int8
     ops; its int16x8 file passed at 0.996)."""
+    from kerasuite.runtime.tflm import FUSED_SEQUENCE_OPS
+
     worst = (f"{diagnosis['worst_layer']} ({diagnosis['worst_op']}, "
              f"{diagnosis['rmse_over_scale']:.2f} quantization steps RMS)")
     # A fused sequence op runs its whole recurrence inside one op, so its output error is already

@@ -20,6 +20,7 @@ import numpy as np
 from kerasuite.config import EXPORT_MODES as MODES  # defined once, with the config
 from kerasuite.config import LSTM_GRAPHS, TFLM_CHOICES
 from kerasuite.errors import CheckFailed, UserError, one_line_exit
+from kerasuite.export import pixels
 from kerasuite.argparsing import OneLineArgumentParser
 
 TOLERANCE_KEYS = ("max_abs_diff", "min_agreement", "max_metric_drop", "max_relative_error")
@@ -134,43 +135,6 @@ def image_input(args: argparse.Namespace, representative: dict[str, np.ndarray])
             "scale": scale}
 
 
-# Rounding to whole pixels may move the images by at most this share of their spread (RMS).
-MAX_ROUNDING_SHARE = 0.05
-
-
-def whole_pixel_images(image: dict, representative: dict[str, np.ndarray], heldout: dict[str, np.ndarray] | None,
-                       heldout_flag: str) -> tuple[dict[str, np.ndarray] | None, str | None]:
-    """The parity inputs with the image rounded to whole pixels, and a note saying so (None when
-    they already are). MediaPipe takes uint8 images, so it saw rounded pixels while Keras and the
-    other runtimes saw the arrays as given: a float32 file failed on MediaPipe (max |diff| 0.008)
-    for no fault of its own. Rounded for every runtime, all judge the same inputs, the ones a
-    camera delivers. Values that are no 0-255 pixels at this scale are refused: the scale is wrong."""
-    source = heldout if heldout is not None else representative
-    values = np.asarray(source[image["input"]], dtype=np.float64)
-    levels = values / image["scale"]
-    if levels.size and (levels.min() < -0.5 or levels.max() > 255.5):
-        raise UserError(f"--image-input {image['input']}: the {heldout_flag} images span {values.min():.4g} to "
-                        f"{values.max():.4g}, not 0-255 pixels times --pixel-scale {image['scale']:.6g}; give the "
-                        "scale the model multiplies pixels by (1 for a model that rescales inside)")
-    whole = np.round(levels)
-    if not levels.size or np.abs(levels - whole).max() <= 1e-3:
-        return heldout, None
-    # Photos' pixels spread over tens of levels and rounding moves each by under half of one; a
-    # model fed [0, 1] declared at scale 1 would lose its whole image to rounding.
-    spread = float(levels.std())
-    change = float(np.sqrt(np.mean((levels - whole) ** 2)))
-    if change > MAX_ROUNDING_SHARE * spread:
-        raise UserError(f"--image-input {image['input']}: at --pixel-scale {image['scale']:.6g} the {heldout_flag} "
-                        f"images span {levels.min():.4g} to {levels.max():.4g} pixel levels, so rounding them to whole "
-                        f"pixels (what MediaPipe and cameras give) would change them by {change / max(spread, 1e-12):.0%} "
-                        "of their spread; give the scale the model multiplies 0-255 pixels by (1/255 for inputs in [0, 1])")
-    rounded = dict(source)
-    rounded[image["input"]] = (whole * image["scale"]).astype(source[image["input"]].dtype)
-    changed = float(np.mean(np.abs(levels - whole) > 1e-3))
-    return rounded, (f"{heldout_flag} images rounded to whole pixels for every parity check ({changed:.0%} of "
-                     "values were between pixel levels; MediaPipe and cameras give uint8 images)")
-
-
 def check_usage(args: argparse.Namespace) -> dict:
     """Everything checkable before TensorFlow; returns the parsed pieces."""
     from kerasuite.export.keras_file import read_config, refuse_lambda
@@ -204,16 +168,19 @@ def check_usage(args: argparse.Namespace) -> dict:
         if value is not None and value < 1:
             raise UserError(f"{flag} {value}: must be at least 1")
     image = image_input(args, representative)
-    rounding_note = None
     if image is not None:
-        heldout, rounding_note = whole_pixel_images(image, representative, heldout,
-                                                    "--heldout" if args.heldout else "--representative")
+        # the export rounds them to whole pixels; a scale under which they are no pixels is a usage mistake
+        flag, source = ("--heldout", heldout) if heldout is not None else ("--representative", representative)
+        problem = pixels.scale_problem(source[image["input"]], image["scale"])
+        if problem:
+            raise UserError(f"--image-input {image['input']}: the {flag} images are no 0-255 pixels times "
+                            f"--pixel-scale {image['scale']:.6g}: {problem}; give the scale the model multiplies "
+                            "0-255 pixels by (1/255 for inputs in [0, 1], 1 for a model that rescales inside)")
     out = Path(args.out) if args.out else Path("exports") / model_path.stem
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
     return {"modes": modes, "config": config, "representative": representative, "heldout": heldout,
-            "labels": labels, "out": out, "tolerances": parse_tolerances(args.tolerance, modes), "image": image,
-            "rounding_note": rounding_note}
+            "labels": labels, "out": out, "tolerances": parse_tolerances(args.tolerance, modes), "image": image}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -252,10 +219,7 @@ def run(args: argparse.Namespace) -> int:
                            threads=args.threads, latency_runs=20, parity=checked["tolerances"], lstm=args.lstm,
                            tflm=args.tflm)
     data = {"model_file": str(model_path), "representative": args.representative, "heldout": args.heldout,
-            **({"output": args.output} if args.output is not None else {}),
-            **({"parity_inputs": checked["rounding_note"]} if checked["rounding_note"] else {})}
-    if checked["rounding_note"]:
-        print(f"note: {checked['rounding_note']}", flush=True)
+            **({"output": args.output} if args.output is not None else {})}
     preprocessing = None
     if checked["image"] is not None:
         from kerasuite.runtime.device_spec import ImageSpec

@@ -174,10 +174,11 @@ def convert(model_path: str, mode: str, representative: str | None, batch_size, 
     from kerasuite.export.stateless_lstm import zero_lstm_state_each_call
 
     content, _ = zero_lstm_state_each_call(content)
-    if mode in CALIBRATED_MODES:  # ops TFLM lacks at these types (the log-mel's LOG; int16 REDUCE_MAX)
-        from kerasuite.export.float_log import keep_tflm_gaps_in_float
+    # ops a runtime has no kernel for at these types (the log-mel's LOG, int16 REDUCE_MAX, ...)
+    if mode in CALIBRATED_MODES:
+        from kerasuite.export.float_log import keep_kernel_gaps_in_float
 
-        content, _ = keep_tflm_gaps_in_float(content)
+        content, _ = keep_kernel_gaps_in_float(content)
     from kerasuite.export.compact import add_serving_signature
 
     # A serving signature named as signature.json says (the converter writes none for this path).

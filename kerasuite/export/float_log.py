@@ -57,15 +57,15 @@ def keep_log_in_float(content: bytes) -> tuple[bytes, int]:
 # users' conv, LayerNormalization, ViT and augmentation-plus-Resizing models
 # (tools/benchmarking/kws_int16_front_end.py finds such ops one at a time). An op missing here
 # fails the file's verdict naming the op; it is never hidden.
-TFLM_FLOAT_ONLY = {"LOG": INTEGER_TYPES, "REDUCE_MAX": ("INT16",), "SQUARED_DIFFERENCE": ("INT16",),
+FLOAT_ONLY_AT = {"LOG": INTEGER_TYPES, "REDUCE_MAX": ("INT16",), "SQUARED_DIFFERENCE": ("INT16",),
                    "RESIZE_BILINEAR": ("INT16",)}
 
 
-def keep_tflm_gaps_in_float(content: bytes) -> tuple[bytes, int]:
-    """Every op of ``TFLM_FLOAT_ONLY`` at those types moved to float; how many moved (0: bytes
+def keep_kernel_gaps_in_float(content: bytes) -> tuple[bytes, int]:
+    """Every op of ``FLOAT_ONLY_AT`` at those types moved to float; how many moved (0: bytes
     unchanged, so an int8 file without LOG is untouched)."""
     total = 0
-    for op_name, types in TFLM_FLOAT_ONLY.items():
+    for op_name, types in FLOAT_ONLY_AT.items():
         content, moved = keep_ops_in_float(content, (op_name,), types, op_name.lower().encode())
         total += moved
     return content, total

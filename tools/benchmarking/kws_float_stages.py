@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from kerasuite.export.convert_worker import build_converter
-    from kerasuite.export.float_log import keep_tflm_gaps_in_float
+    from kerasuite.export.float_log import keep_kernel_gaps_in_float
     from kerasuite.runtime.interpreter import TFLiteModel
     from kerasuite.runtime.tflm import TFLMModel
 
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                 content = tf.lite.experimental.QuantizationDebugger(
                     converter=converter(), debug_dataset=calibration_clips, debug_options=options,
                 ).get_nondebug_quantized_model()
-            content, _ = keep_tflm_gaps_in_float(content)  # TFLM's LOG takes float only
+            content, _ = keep_kernel_gaps_in_float(content)  # TFLM's LOG takes float only
             path = scratch / f"{variant}.tflite"
             path.write_bytes(content)
             row = {"bytes": len(content)}

@@ -17,7 +17,7 @@ then only the peak normalisation's REDUCE_MAX, on the waveform, needs float on T
 
 The 16x8 file is converted as the ``int16x8`` export mode converts it (``build_converter``), but
 without the export's float REDUCE_MAX: the loop above finds which ops TFLM refuses, so this tool
-checks the export's list (``kerasuite.export.float_log.TFLM_FLOAT_ONLY``) rather than assuming it.
+checks the export's list (``kerasuite.export.float_log.FLOAT_ONLY_AT``) rather than assuming it.
 """
 
 from __future__ import annotations
