@@ -29,7 +29,7 @@ MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(prog="python -m kerasuite.export", description=__doc__.splitlines()[0].split(": ", 1)[1])
-    parser.add_argument("model", metavar="MODEL.keras")
+    parser.add_argument("model", metavar="MODEL.keras", help="a Keras 3 .keras file, or a legacy .h5 model")
     parser.add_argument("--representative", required=True, metavar="INPUTS.npz",
                         help="calibration inputs: one array per model input, keyed by input name")
     parser.add_argument("--heldout", metavar="HELDOUT.npz",

@@ -1,7 +1,9 @@
-"""A user's ``.keras`` file: checked before TensorFlow loads, then loaded with ``safe_mode=True``.
+"""A user's ``.keras`` (or legacy ``.h5``) file: checked before TensorFlow loads, then loaded with
+``safe_mode=True``.
 
-A ``.keras`` file is a zip holding ``config.json`` (the layer graph) and the weights. Reading the
-config with the standard library names a Lambda layer before any TensorFlow start-up; once the
+A ``.keras`` file is a zip holding ``config.json`` (the layer graph) and the weights; a legacy
+HDF5 file holds the same graph in its ``model_config`` attribute. Reading the config without
+TensorFlow names a Lambda layer before any TensorFlow start-up; once the
 ``--custom-objects`` modules are imported, every custom class the config names must be
 registered, or the file is refused naming the class and the layer that uses it.
 """
@@ -16,14 +18,51 @@ from typing import Any, Iterator
 from kerasuite.errors import UserError
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+HDF5_SUFFIXES = (".h5", ".hdf5")  # what Keras' load_model takes as the legacy format
+
+
 def read_config(path: Path) -> dict[str, Any]:
+    if path.is_dir() and (path / "saved_model.pb").is_file():
+        raise UserError(f"{path}: a TensorFlow SavedModel, not a Keras model file; Keras 3 loads only .keras and "
+                        "legacy .h5 models: load it in the Keras that saved it and save it with "
+                        "model.save('model.keras')")
     if not path.is_file():
         raise UserError(f"{path}: no such file")
+    with open(path, "rb") as handle:
+        legacy = handle.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
+    return _read_hdf5_config(path) if legacy else _read_zip_config(path)
+
+
+def _read_zip_config(path: Path) -> dict[str, Any]:
     try:
         with zipfile.ZipFile(path) as archive:
             return json.loads(archive.read("config.json"))
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError):
-        raise UserError(f"{path}: not a Keras 3 .keras file (a zip with config.json)") from None
+        raise UserError(f"{path}: not a Keras model file (a Keras 3 .keras zip with config.json, or a legacy "
+                        ".h5)") from None
+
+
+def _read_hdf5_config(path: Path) -> dict[str, Any]:
+    """A legacy HDF5 model (``model.save('model.h5')``, tf.keras 2's default): its layer graph is
+    the file's ``model_config`` attribute, read with h5py (no TensorFlow)."""
+    import h5py
+
+    if path.suffix.lower() not in HDF5_SUFFIXES:
+        raise UserError(f"{path}: a legacy HDF5 Keras file, which Keras loads only under a .h5 or .hdf5 name; "
+                        "rename it")
+    try:
+        with h5py.File(path, "r") as handle:
+            raw = handle.attrs.get("model_config")
+    except OSError as error:
+        raise UserError(f"{path}: cannot read it as HDF5 ({' '.join(str(error).split())[:160]})") from None
+    if raw is None:
+        raise UserError(f"{path}: an HDF5 file with weights only (no model_config): save the whole model, "
+                        "model.save('model.keras')")
+    try:
+        return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"{path}: its model_config is not JSON") from None
 
 
 def serialized_objects(node: Any, layer: str | None = None) -> Iterator[tuple[dict[str, Any], str | None]]:

@@ -297,3 +297,40 @@ def test_an_embedding_whose_int8_attention_collapses_fails_naming_the_layer(tmp_
     else:
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         assert int8["passed"] and int8["relative_error"] < 0.2, int8
+
+
+def test_a_legacy_h5_model_exports_and_its_mistakes_are_one_line_before_tensorflow(tmp_path):
+    """A legacy HDF5 model (tf.keras 2's default, still written by model.save('model.h5')) was
+    refused as "not a Keras 3 .keras file", though Keras 3 loads it. Its graph is now read from
+    the file's model_config with h5py, so its Lambda layers are refused before TensorFlow as a
+    .keras file's are, and the model exports; a SavedModel folder, a weights-only HDF5 file and
+    an HDF5 file under another name are each refused in one line saying what to do."""
+    import keras
+
+    model = keras.Sequential([keras.Input((6,), name="x"), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])
+    values = RNG.normal(size=(64, 6)).astype("float32")
+    paths = save_case(tmp_path, model, {"x": values}, np.argmax(values[:, :3], -1))
+    legacy = {**paths, "model": tmp_path / "model.h5"}
+    model.save(legacy["model"])
+    done = export_cli(legacy, tmp_path / "bundle", modes="float32")
+    assert done.returncode == 0, done.stderr[-2000:]
+    signature, parity = read_bundle(tmp_path / "bundle")
+    assert parity["float32"]["passed"] and parity["float32"]["top1_agreement"] == 1.0, parity["float32"]
+
+    with_lambda = keras.Sequential([keras.Input((6,), name="x"), keras.layers.Lambda(lambda v: v * 2, name="doubler"),
+                                    keras.layers.Dense(3)])
+    with_lambda.save(tmp_path / "lambda.h5")
+    model.save_weights(tmp_path / "only.weights.h5")
+    (tmp_path / "model.bin").write_bytes(legacy["model"].read_bytes())
+    saved_model = tmp_path / "saved"
+    saved_model.mkdir()
+    (saved_model / "saved_model.pb").write_bytes(b"")
+    for given, culprits in ((tmp_path / "lambda.h5", ("doubler", "Lambda")),
+                            (tmp_path / "only.weights.h5", ("weights only", "model.save")),
+                            (tmp_path / "model.bin", ("HDF5", ".h5")),
+                            (saved_model, ("SavedModel", "model.save('model.keras')"))):
+        refused = export_cli_without_tensorflow(str(given), "--representative", str(paths["representative"]),
+                                                "--out", str(tmp_path / "refused"))
+        assert_one_line_error(refused, 2, str(given), *culprits)
+    assert not (tmp_path / "refused").exists()
