@@ -243,7 +243,10 @@ def export_model(
                         f"{int((~finite).sum())} of {len(finite)} examples (the first: row "
                         f"{int(np.argmin(finite))}), so no file can be judged against it; check the inputs' "
                         "range (a sqrt or log of negative values, an overflow)")
-    spec = output_spec or generic_output_spec(keras_outputs, targets, labels)
+    import keras
+
+    discrete = np.dtype(keras.backend.standardize_dtype(prepared.model.outputs[0].dtype)).kind in "iub"
+    spec = output_spec or generic_output_spec(keras_outputs, targets, labels, discrete)
     if labels is not None and keras_outputs.ndim >= 2 and len(labels) != keras_outputs.shape[-1]:
         raise UserError(f"labels: {len(labels)} labels but the model outputs {keras_outputs.shape[-1]} values"
                         + (" per position" if keras_outputs.ndim > 2 else ""))

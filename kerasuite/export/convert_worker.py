@@ -99,10 +99,12 @@ def build_converter(model_path: str, mode: str, representative: str | None, batc
     import tensorflow as tf
 
     import kerasuite.models  # noqa: F401  registers custom layers for safe loading
+    from kerasuite.export.builtin_argmax import unguarded_argmax
 
     model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
     serve = serving_function(model, batch_size)
-    concrete = serve.get_concrete_function()
+    with unguarded_argmax():
+        concrete = serve.get_concrete_function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
         [concrete], fusable_trackable(concrete, serve, model)
     )

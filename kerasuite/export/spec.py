@@ -35,6 +35,13 @@ def top1(reference: np.ndarray, candidate: np.ndarray) -> float:
 TOP1 = Agreement("top1_agreement", top1)
 
 
+def equal_values(reference: np.ndarray, candidate: np.ndarray) -> float:
+    return float(np.mean(np.asarray(reference) == np.asarray(candidate)))
+
+
+EXACT = Agreement("value_agreement", equal_values)
+
+
 @dataclasses.dataclass(frozen=True)
 class OutputSpec:
     """``meaning`` goes to signature.json; ``metric`` names the entry of ``score``'s result that
@@ -110,12 +117,23 @@ def _is_label_target(targets: np.ndarray, outputs: np.ndarray) -> bool:
 
 
 def generic_output_spec(keras_outputs: np.ndarray, targets: np.ndarray | None = None,
-                        labels: list[str] | None = None) -> OutputSpec:
-    """The spec for a model nobody described: class scores get top-1 agreement (and accuracy
-    with class targets); probabilities with 0/1 targets (binary or multi-label) get agreement of
-    their decisions at 0.5 and label accuracy; anything else is compared by value (and RMSE with
+                        labels: list[str] | None = None, discrete: bool = False) -> OutputSpec:
+    """The spec for a model nobody described: an integer or boolean output (``discrete``: a
+    class index from ``keras.ops.argmax``, a mask) gets the share of equal values (and accuracy
+    with targets of its shape); class scores get top-1 agreement (and accuracy with class
+    targets); probabilities with 0/1 targets (binary or multi-label) get agreement of their
+    decisions at 0.5 and label accuracy; anything else is compared by value (and RMSE with
     targets)."""
     keras_outputs = np.asarray(keras_outputs)
+    if discrete:
+        # a relative error over class ids means nothing: one id off is a wrong decision
+        meaning = "integer decisions (class indices or a mask), compared value by value"
+        if targets is None or np.size(targets) != keras_outputs.size:
+            return OutputSpec(meaning, None, True, EXACT)
+        expected = np.asarray(targets).reshape(keras_outputs.shape)
+        return OutputSpec(meaning, "accuracy", True, EXACT,
+                          lambda outputs: {"accuracy": float(np.mean(np.asarray(outputs).reshape(expected.shape)
+                                                                     == expected))})
     if looks_like_class_scores(keras_outputs, labels, targets):
         meaning = "class scores" + (" at every position of a map (last axis)" if keras_outputs.ndim > 2 else "") \
             + (", in labels.txt order" if labels else "")

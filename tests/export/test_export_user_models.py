@@ -891,3 +891,34 @@ def test_a_model_whose_own_outputs_are_not_finite_is_refused_in_one_line(tmp_pat
     done = export_cli(paths, tmp_path / "bundle", modes="float32,int16x8")
     assert_one_line_error(done, 2, "--heldout", "non-finite outputs", "row ")
     assert not (tmp_path / "bundle").exists()
+
+
+def test_a_model_ending_in_argmax_exports_arg_max_and_is_judged_by_equal_class_ids(tmp_path):
+    """keras.ops.argmax of float scores traced to Keras' guard against -0.0 (signbit: a bitcast
+    and BitwiseAnd), so the export refused the model as needing Flex. It now converts to the
+    builtin ARG_MAX, runs on TFLM too, and its int32 class ids are judged by the share of equal
+    ids and accuracy against the targets, not by a relative error over ids."""
+    import keras
+
+    keras.utils.set_random_seed(8)
+    features = keras.Input((6,), name="features")
+    scores = keras.layers.Dense(3, activation="softmax")(keras.layers.Dense(12, activation="relu")(features))
+    values = RNG.normal(size=(128, 6)).astype("float32")
+    classes = np.digitize(values[:, 0] + values[:, 1], [-0.7, 0.7])
+    scorer = keras.Model(features, scores)
+    scorer.compile(keras.optimizers.Adam(0.03), "sparse_categorical_crossentropy")
+    scorer.fit(values, classes, epochs=40, batch_size=32, verbose=0)
+    model = keras.Model(features, keras.ops.argmax(scores, axis=-1))
+    paths = save_case(tmp_path, model, {"features": values}, classes, train=False)
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out, "--tflm", "on", *LOOSE_INT8)
+    assert done.returncode == 0, done.stderr[-2000:]
+    signature, parity = read_bundle(out)
+    _passed_everywhere(signature, parity, ("float32", "int8"))
+    assert parity["int8"]["runtimes"]["tflm"]["status"] == "passed", parity["int8"]["runtimes"]
+    for mode in ("float32", "int8"):
+        assert "ARG_MAX" in assert_builtin_only(out / f"model_{mode}.tflite")
+    assert parity["float32"]["value_agreement"] == 1.0 and parity["float32"]["metric"] == "accuracy"
+    assert parity["float32"]["tflite"]["accuracy"] == pytest.approx(np.mean(np.argmax(
+        scorer.predict(values[64:], verbose=0), -1) == classes[64:]))
+    assert any(text.startswith("argmax 'argmax' -> builtin ARG_MAX") for text in signature["conversions"])
