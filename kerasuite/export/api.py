@@ -477,19 +477,20 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
     # Only a numerical failure gets the per-layer int8 diagnosis (a second calibration, minutes on
     # big models); a runtime that could not run the file says why in its own verdict.
     numerical = any(verdict["status"] == "failed" and "max_abs_diff" in verdict for verdict in verdicts.values())
+    scale_notes = parity.narrow_input_features(inputs) + shared_scale_notes() \
+        if mode.startswith("int8") and not checked["passed"] and numerical else []
     if mode == "int8" and not checked["passed"] and numerical:
         diagnosis = diagnose()
         checked["diagnosis"] = {k: v for k, v in diagnosis.items() if k != "layers"}
         checked["diagnosis"]["layers"] = diagnosis.get("layers", [])[:50]
         if "worst_layer" in diagnosis:
-            checked["failures"].append(int8_error_line(diagnosis))
+            checked["failures"].append(int8_error_line(diagnosis, explained_by_scales=bool(scale_notes)))
         if "values_lost_layer" in diagnosis:
             checked["failures"].append(
                 f"int8 rounds away the values of {diagnosis['values_lost_layer']} ({diagnosis['values_lost_op']}: "
                 f"their RMS is {diagnosis['values_lost_signal_over_scale']:.2g} of one quantization step, so a far "
                 f"larger value, such as a mask constant, sets that tensor's range)")
-    if mode.startswith("int8") and not checked["passed"] and numerical:
-        checked["failures"] += parity.narrow_input_features(inputs) + shared_scale_notes()
+    checked["failures"] += scale_notes
     if mode == "float16" and not checked["passed"] and numerical:
         checked["failures"] += float16_notes()
     parity.plot_outputs(keras_outputs, reference, mode, staging / f"parity_{mode}.png", checked)
@@ -572,21 +573,34 @@ def _unrolled_for_int16x8(model, modes: Sequence[str], prepared: "PreparedModel"
         return None
 
 
-def int8_error_line(diagnosis: dict) -> str:
-    """The per-layer diagnosis as one reason. Its errors are each layer's own (float op on the
-    int8 inputs, against the int8 op), so when none is above one quantization step no layer is
-    to blame: naming the largest sent users to fix a layer that was fine (an EfficientNetB0 failed
-    at 0.945 agreement with "largest int8 error at predictions", 0.72 steps, the last of 200+ int8
-    ops; its int16x8 file passed at 0.996)."""
+def int8_error_line(diagnosis: dict, explained_by_scales: bool = False) -> str:
+    """The per-layer diagnosis as one reason. Its errors are each op's own (float op on the int8
+    inputs, against the int8 op), so when none is above one quantization step no op is to blame:
+    naming the largest sent users to fix a layer that was fine (an EfficientNetB0 failed at 0.945
+    agreement with "largest int8 error at predictions", 0.72 steps, the last of 200+ int8 ops;
+    its int16x8 file passed at 0.996). ``explained_by_scales``: a note on the file's int8 scales
+    (an input or a concatenation sharing one scale over different ranges) follows, and that
+    loss is made where the values are quantized, which no op's own error shows: the build-up
+    claim would be wrong there."""
+    import math
+
     from kerasuite.runtime.tflm import FUSED_SEQUENCE_OPS
 
+    if not math.isfinite(diagnosis["rmse_over_scale"]):
+        # the float op on int8 inputs is the reference, so an infinite error is a value int8 rounded
+        # to zero that the op cannot take (Keras' MelSpectrogram: LOG of a 1e-10 floor under one step)
+        return (f"int8 error at {diagnosis['worst_layer']} ({diagnosis['worst_op']}): an input it takes rounds to "
+                "zero in int8 and the op is infinite there (a floor such as a log's smallest value is below one "
+                "quantization step of its input); dynamic and float16 keep float activations")
     worst = (f"{diagnosis['worst_layer']} ({diagnosis['worst_op']}, "
              f"{diagnosis['rmse_over_scale']:.2f} quantization steps RMS)")
     # A fused sequence op runs its whole recurrence inside one op, so its output error is already
     # the built-up one: it stays the one to name.
     if diagnosis.get("first_layer_over_1_step") is None and diagnosis["rmse_over_scale"] <= 1.0 \
             and diagnosis["worst_op"] not in FUSED_SEQUENCE_OPS:
-        return (f"no layer's own int8 error is above one quantization step (largest: {worst}): the error "
-                f"builds up over the {len(diagnosis.get('layers', []))} int8 layers rather than at one of "
+        if explained_by_scales:
+            return f"no op's own int8 error is above one quantization step (largest: {worst})"
+        return (f"no op's own int8 error is above one quantization step (largest: {worst}): the error "
+                f"builds up over the {len(diagnosis.get('layers', []))} int8 ops rather than at one of "
                 "them; int16x8 keeps int8 weights with 16-bit activations, dynamic and float16 keep float ones")
     return f"largest int8 error at {worst}"

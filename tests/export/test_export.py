@@ -346,8 +346,16 @@ def test_int8_failure_without_a_bad_layer_says_the_error_builds_up():
               "first_layer_over_1_step": None, "layers": layers}
     line = int8_error_line(spread)
     assert "largest int8 error at" not in line
-    assert "no layer's own int8 error is above one quantization step" in line
-    assert "predictions (FULLY_CONNECTED, 0.72" in line and "40 int8 layers" in line and "int16x8" in line
+    assert "no op's own int8 error is above one quantization step" in line
+    assert "predictions (FULLY_CONNECTED, 0.72" in line and "40 int8 ops" in line and "int16x8" in line
+    # a note on an input or a concatenation sharing one int8 scale follows: the loss is there, not spread
+    explained = int8_error_line(spread, explained_by_scales=True)
+    assert "builds up" not in explained and "predictions (FULLY_CONNECTED, 0.72" in explained
+    # the float op on int8 inputs is infinite where int8 rounded a log's floor to zero: said, not "inf steps"
+    infinite = dict(spread, worst_layer="mel_spectrogram", worst_op="LOG", rmse_over_scale=float("inf"),
+                    first_layer_over_1_step="mel_spectrogram")
+    line = int8_error_line(infinite)
+    assert "inf" not in line.replace("infinite", "") and "mel_spectrogram (LOG)" in line and "rounds to zero" in line
     local = dict(spread, rmse_over_scale=3.4, first_layer_over_1_step="predictions")
     assert int8_error_line(local) == "largest int8 error at predictions (FULLY_CONNECTED, 3.40 quantization steps RMS)"
     # a fused LSTM's own output error already holds its whole recurrence
