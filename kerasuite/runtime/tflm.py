@@ -41,7 +41,7 @@ FUSED_SEQUENCE_OPS = ("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LS
 STATEFUL_OPS = (*FUSED_SEQUENCE_OPS, "VAR_HANDLE", "ASSIGN_VARIABLE", "READ_VARIABLE")
 # Ops a graph with a batch unknown until run time uses to compute shapes; with a batch baked in
 # (TFLM runs batch 1 anyway) the converter folds them away.
-SHAPE_ARITHMETIC_OPS = ("SHAPE", "REDUCE_PROD", "FILL", "BROADCAST_ARGS")
+SHAPE_ARITHMETIC_OPS = ("SHAPE", "REDUCE_PROD", "FILL", "BROADCAST_ARGS", "RANGE")
 SHAPE_ARITHMETIC_HINT = ("; it computes shapes for a batch unknown until run time: a file converted with a "
                          "fixed batch (--batch-size 1, export_model(batch_size=1)) has none")
 # MicroMutableOpResolver method names that do not follow CamelCase of the builtin name (checked
@@ -261,8 +261,11 @@ def failure_reason(native_lines: list[str], error: Exception, content: bytes | N
     for line in text:
         match = MISSING_OP.search(line)
         if match:
-            hint = SHAPE_ARITHMETIC_HINT if match.group(1) in SHAPE_ARITHMETIC_OPS else ""
-            return f"op {match.group(1)} is not a TFLM builtin (\"{line}\"){hint}"
+            folds = match.group(1) in SHAPE_ARITHMETIC_OPS and (content is None or has_dynamic_batch(content))
+            hint = SHAPE_ARITHMETIC_HINT if folds else ""
+            others = [name for name in ops_outside_tflm(content) if name != match.group(1)] if content else []
+            also = f"; the file also uses {', '.join(others)}, which TFLM has no kernel for either" if others else ""
+            return f"op {match.group(1)} is not a TFLM builtin (\"{line}\"){hint}{also}"
         match = FAILED_NODE.search(line)
         if match:
             op, node = f"op {match.group(1)} (node {match.group(2)}) failed to {match.group(3)}", int(match.group(2))
@@ -290,6 +293,22 @@ UINT8_CAST_HINT = ("; TFLM's CAST takes no uint8: declare that input float32 (pi
 
 
 SHAPE_VALUE_TYPES = ("BOOL", "INT32", "INT64")
+
+
+def ops_outside_tflm(content: bytes) -> list[str]:
+    """The builtin ops of a file that TFLM's op resolver cannot register, in file order."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from kerasuite.runtime.tflm_ops import TFLM_OPS
+
+    names = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+    try:
+        model = schema.Model.GetRootAs(content, 0)
+        used = [names.get(max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode()))
+                for i in range(model.OperatorCodesLength())]
+    except Exception:  # a file the schema cannot walk: the kernel's own words stay the reason
+        return []
+    return [name for name in dict.fromkeys(used) if name and name not in TFLM_OPS and name != "CUSTOM"]
 
 
 def has_dynamic_batch(content: bytes) -> bool:
@@ -434,7 +453,8 @@ class TFLMModel:
                 self.interpreter = None
                 self.load_error = str(error)
         if self.interpreter is None:
-            raise TFLMError(f"{self.path}: TFLM cannot load it: {failure_reason(native, RuntimeError(self.load_error))}")
+            raise TFLMError(f"{self.path}: TFLM cannot load it: "
+                            f"{failure_reason(native, RuntimeError(self.load_error), self.content)}")
         understated = understated_shapes(self.content)
         if understated:
             raise TFLMError(f"{self.path}: TFLM cannot run it safely: {understated}")

@@ -291,6 +291,29 @@ def test_a_missing_shape_op_says_a_fixed_batch_folds_it():
     assert other.startswith("op GELU is not a TFLM builtin") and "batch" not in other, other
 
 
+def test_the_op_set_is_the_resolver_headers_and_every_missing_op_of_a_file_is_named(tmp_path):
+    """TFLM stops at the first op it lacks, so a verdict named one op per export: fix it, export
+    again, meet the next (a Keras MelSpectrogram: RANGE, then at batch 1 RFFT2D). The file's other
+    ops outside TFLM's resolver are now named with it."""
+    from kerasuite.runtime.tflm_ops import TFLM_OPS
+
+    table = json.loads((Path(__file__).parents[1] / "data/tflm/micro_mutable_op_resolver_methods.json").read_text())
+    assert TFLM_OPS == set(table["methods"])
+    clip = keras.Input((4, 4, 4, 1), name="clip")
+    flat = keras.layers.Flatten()(keras.layers.Conv3D(2, 3)(clip))
+    model = keras.Model(clip, keras.layers.Discretization(bin_boundaries=[0.0])(flat))
+    model.save(tmp_path / "two_gaps.keras")
+    values = np.random.default_rng(11).normal(size=(4, 4, 4, 4, 1)).astype("float32")
+    np.savez(tmp_path / "representative.npz", input__clip=values)
+    path = tmp_path / "two_gaps_float32.tflite"
+    tflite.convert_modes(tmp_path / "two_gaps.keras", {"float32": path}, tmp_path / "representative.npz", batch_size=1)
+    with pytest.raises(TFLMError) as failed:
+        TFLMModel(path).predict({"clip": values[:1]})
+    message = str(failed.value)
+    assert "is not a TFLM builtin" in message and "CONV_3D" in message and "BUCKETIZE" in message, message
+    assert "--batch-size 1" not in message and "\n" not in message, message
+
+
 def test_the_fixed_batch_hint_is_given_for_shape_ops_only(monkeypatch):
     """A kernel that fails without a message in a dynamic-batch file: a fixed batch folds away an
     op on shape or mask values (a masked pooling's EXPAND_DIMS on BOOL), not a data op (an int16
