@@ -332,7 +332,7 @@ def prepare_for_export(model, lstm_graph: str = "fused") -> PreparedModel:
     and direction) or ``unrolled`` (builtin ops per time step, stateless; needs a fixed length)."""
     import keras
 
-    from kerasuite.export.builtin_argmax import guarded_ops
+    from kerasuite.export.trace_rewrites import guarded_ops
 
     refuse_unexportable(model)
     conversions: list[str] = [f"{op} -> builtin {op.split()[0].upper().replace('ARGM', 'ARG_M')} (Keras' guard "

@@ -1,0 +1,96 @@
+"""Keras functions replaced while the export traces a model, where Keras' own formulation cannot
+reach the files: each replacement computes the same function (a difference is named below).
+
+- ``keras.ops.argmax`` / ``argmin``: Keras' TensorFlow backend guards float argmax and argmin
+  against flush-to-zero (jax-ml/jax#24280): it first replaces -0.0 by the smallest negative float,
+  found with ``signbit``, a bitcast and ``BitwiseAnd``. TFLite has no builtin for ``BitwiseAnd``,
+  so a user's model ending in ``keras.ops.argmax`` (a class index, a segmentation map) was refused
+  as needing Flex. Traced without the guard, the files take ARG_MAX / ARG_MIN of the values as
+  they are, which differs from Keras only where -0.0 ties with 0.0 for the extreme.
+- L2 normalisation (``keras.ops.normalize``: ``UnitNormalization``, ``Dot(normalize=True)``), in
+  the int16x8 file only. Keras computes ``x * minimum(rsqrt(sum(x**2)), 1 / epsilon)``. With 16-bit
+  activations TFLite's quantizer gives SUM the scale of its input, so the sum of squares saturates,
+  and writes the constant 1 / epsilon (1e12) on the int16 scale of the rsqrt without clamping, so
+  it wraps to a negative number: every int16x8 embedding came out wrong on LiteRT and TFLM alike
+  (``tests/export/test_export_user_models.py``: a 16-wide UnitNormalization, relative error over 3
+  where the int8 file passed). Traced as ``x * rsqrt(maximum(mean(x**2),
+  epsilon**2 / n)) / sqrt(n)`` (n the normalised size; the same function): a mean stays within
+  its input's range, and the small floor cannot wrap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Iterator
+
+GUARDED_OPS = ("Argmax", "Argmin")
+
+
+def guarded_ops(model) -> list[str]:
+    """The argmax/argmin operations of a functional model, as ``conversions`` names them."""
+    return [f"{type(op).__name__.lower()} '{op.name}'" for op in getattr(model, "operations", [])
+            if type(op).__name__ in GUARDED_OPS]
+
+
+def normalizing_layers(model) -> list[str]:
+    """The model's L2 normalisations Keras writes with ``keras.ops.normalize``, by name."""
+    import keras
+
+    named = []
+    for op in getattr(model, "operations", []):
+        if isinstance(op, keras.layers.UnitNormalization) or type(op).__name__ == "Normalize" \
+                or (isinstance(op, keras.layers.Dot) and op.normalize):
+            named.append(f"{type(op).__name__} '{op.name}'")
+    return named
+
+
+@contextlib.contextmanager
+def unguarded_argmax() -> Iterator[None]:
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import numpy as backend_numpy
+
+    def plain(reduce):
+        def extreme(x, axis=None, keepdims=False):
+            x = tf.convert_to_tensor(x)
+            flat = tf.reshape(x, [-1]) if axis is None else x
+            index = reduce(flat, axis=0 if axis is None else axis, output_type=tf.int32)
+            if keepdims:
+                index = tf.expand_dims(index, axis) if axis is not None else tf.reshape(index, [1] * x.shape.rank)
+            return index
+        return extreme
+
+    saved = backend_numpy.argmax, backend_numpy.argmin
+    backend_numpy.argmax, backend_numpy.argmin = plain(tf.argmax), plain(tf.argmin)
+    try:
+        yield
+    finally:
+        backend_numpy.argmax, backend_numpy.argmin = saved
+
+
+@contextlib.contextmanager
+def sixteen_bit_safe_normalize() -> Iterator[None]:
+    from keras.src import backend
+    from keras.src.ops import nn
+
+    keras_normalize = nn._normalize
+
+    def normalize(x, axis=-1, order=2, epsilon=None):
+        x = backend.convert_to_tensor(x)
+        if order != 2 or len(x.shape) == 0:
+            return keras_normalize(x, axis=axis, order=order, epsilon=epsilon)
+        epsilon = backend.epsilon() if epsilon is None else epsilon
+        axes = (axis,) if isinstance(axis, int) else tuple(axis)
+        sizes = [x.shape[a] for a in axes]
+        if any(size is None for size in sizes):  # a dynamic normalised size: Keras' own formula
+            return keras_normalize(x, axis=axis, order=order, epsilon=epsilon)
+        count = math.prod(sizes)
+        mean_square = backend.numpy.mean(backend.numpy.square(x), axis=axis, keepdims=True)
+        inverse = backend.math.rsqrt(backend.numpy.maximum(mean_square, epsilon ** 2 / count))
+        return x * inverse * (1.0 / math.sqrt(count))
+
+    nn._normalize = normalize
+    try:
+        yield
+    finally:
+        nn._normalize = keras_normalize
