@@ -37,8 +37,11 @@ def normalizing_layers(model) -> list[str]:
     """The model's L2 normalisations Keras writes with ``keras.ops.normalize``, by name."""
     import keras
 
+    from kerasuite.export.prepare import all_layers
+
     named = []
-    for op in getattr(model, "operations", []):
+    # nested models' layers too (a tower inside a two-input model); ops only at the top level
+    for op in dict.fromkeys([*all_layers(model), *getattr(model, "operations", [])]):
         if isinstance(op, keras.layers.UnitNormalization) or type(op).__name__ == "Normalize" \
                 or (isinstance(op, keras.layers.Dot) and op.normalize):
             named.append(f"{type(op).__name__} '{op.name}'")
