@@ -108,7 +108,7 @@ def judge(path: Path, mode: str, description: dict, inputs: dict[str, np.ndarray
         except Exception as error:  # a runtime that cannot load or run the file fails the mode
             # the file's own name: the staging folder it was judged in is gone once the bundle is written
             text = " ".join(str(error).replace(str(path), path.name).split()) or type(error).__name__
-            text = (native_cause(native, text) + text)[:400]
+            text = (native_cause(native, text) + text)[:600]
             verdicts[name] = {"status": "failed", "reason": f"{name} could not run the file: {text}",
                               "agreement": None, "failures": [f"{name}: {text}"]}
             continue

@@ -117,7 +117,18 @@ class CompiledTFLiteModel(NamedInputsRunner):
     fixed_batch = property(lambda self: 1)
 
     def _invoke(self) -> None:
-        self.model.run_by_index(0, self._input_buffers, self._output_buffers)
+        try:
+            self.model.run_by_index(0, self._input_buffers, self._output_buffers)
+        except RuntimeError as error:
+            if "custom allocation for output" not in str(error):
+                raise
+            # LiteRT's TOPK_V2 (and kernels like it) allocate their outputs at run time when an input
+            # has an unknown dimension; CompiledModel binds every output to a buffer it owns
+            dynamic_batch = any(detail["shape_signature"][:1] == -1 for _, detail in self._inputs)
+            raise RuntimeError("CompiledModel cannot bind an output that an op sizes at run time (a dynamic "
+                               "allocation" + ("; with a dynamic batch TOPK_V2 makes one: a file converted with a "
+                                               "fixed batch, --batch-size 1, has static outputs)" if dynamic_batch
+                                               else ")") + f" [{' '.join(str(error).split())[:120]}]") from None
 
     def _run_one(self, example: dict[str, np.ndarray]) -> np.ndarray:
         return self._run_all(example)[0]
