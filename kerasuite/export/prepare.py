@@ -323,8 +323,10 @@ def _needs_swap(layer, lstm_graph: str) -> bool:
             or (isinstance(layer, FusableLSTM) and layer.unroll))
 
 
-# Inputs no device takes, and what the exported files take instead (ids and features fit in 32 bits).
-NARROWER_INPUTS = {"float64": "float32", "int64": "int32"}
+# Inputs no device takes, and what the exported files take instead (ids and features fit in 32
+# bits; float16 values are float32 values): CompiledModel and TFLM take no 64-bit inputs, and
+# TFLM's CAST takes no float16.
+DEVICE_INPUT_TYPES = {"float64": "float32", "int64": "int32", "float16": "float32"}
 
 
 def prepare_for_export(model, lstm_graph: str = "fused") -> PreparedModel:
@@ -345,7 +347,7 @@ def prepare_for_export(model, lstm_graph: str = "fused") -> PreparedModel:
     if low_precision:
         conversions.append(f"{len(low_precision)} layer{'s' if len(low_precision) > 1 else ''} computing in {policy} -> float32 (TFLite's builtin ops "
                            "take no float16 arithmetic; the float16 mode still halves the weights)")
-    narrowed = {tensor.name: NARROWER_INPUTS[tensor.dtype] for tensor in model.inputs if tensor.dtype in NARROWER_INPUTS}
+    narrowed = {tensor.name: DEVICE_INPUT_TYPES[tensor.dtype] for tensor in model.inputs if tensor.dtype in DEVICE_INPUT_TYPES}
     if swapped or narrowed:
         options = {}
         if narrowed:
@@ -354,7 +356,8 @@ def prepare_for_export(model, lstm_graph: str = "fused") -> PreparedModel:
                                            name=tensor.name), model.input)
             given = {tensor.name: tensor.dtype for tensor in model.inputs}
             conversions.append("inputs " + ", ".join(f"'{name}' {given[name]} -> {dtype}" for name, dtype in narrowed.items())
-                               + " (CompiledModel and TFLM take no 64-bit inputs; arrays are cast to them)")
+                               + " (CompiledModel and TFLM take no 64-bit inputs, TFLM's CAST no float16; arrays are "
+                                 "cast to them)")
         try:  # a subclassed model cannot be cloned: its call() is Python, not a graph of layers
             prepared = keras.models.clone_model(model, clone_function=lambda layer: _swap(layer, conversions, lstm_graph),
                                                 recursive=True, **options)

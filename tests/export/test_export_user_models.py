@@ -459,25 +459,30 @@ def test_an_lstm_fed_a_mask_is_unrolled_so_its_int8_file_converts(tmp_path):
 
 def test_64_bit_inputs_become_32_bit_so_every_runtime_takes_the_file(tmp_path):
     """int64 ids and float64 features: the files kept 64-bit inputs, which CompiledModel refused
-    ("Unsupported dtype") and TFLM could not gather or cast. The files take int32 and float32."""
+    ("Unsupported dtype") and TFLM could not gather or cast. A float16 input failed on TFLM, whose
+    CAST takes no float16. The files take int32 and float32."""
     import keras
 
     keras.utils.set_random_seed(6)
     ids = keras.Input((6,), dtype="int64", name="ids")
     features = keras.Input((3,), dtype="float64", name="features")
+    extras = keras.Input((2,), dtype="float16", name="extras")
     pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(20, 4)(ids))
-    joined = keras.layers.Concatenate()([pooled, keras.layers.Dense(4, activation="relu")(features)])
-    model = keras.Model({"ids": ids, "features": features}, keras.layers.Dense(2, activation="softmax")(joined))
+    joined = keras.layers.Concatenate()([pooled, keras.layers.Dense(4, activation="relu")(features),
+                                         keras.layers.Dense(2, activation="relu")(extras)])
+    model = keras.Model({"ids": ids, "features": features, "extras": extras},
+                        keras.layers.Dense(2, activation="softmax")(joined))
     id_values = RNG.integers(0, 20, (128, 6)).astype("int64")
     feature_values = RNG.normal(size=(128, 3))
-    paths = save_case(tmp_path, model, {"ids": id_values, "features": feature_values},
+    extra_values = RNG.normal(size=(128, 2)).astype("float16")
+    paths = save_case(tmp_path, model, {"ids": id_values, "features": feature_values, "extras": extra_values},
                       ((id_values[:, 0] >= 10) ^ (feature_values[:, 0] > 0)).astype(int))
     signature, _, _ = _exported_float32_and_int8(paths, tmp_path / "bundle", "--tflm", "on")
     for mode in ("float32", "int8"):
         dtypes = {entry["name"]: entry["dtype"] for entry in signature["modes"][mode]["inputs"]}
-        assert dtypes == {"ids": "int32", "features": "float32"}, dtypes
+        assert dtypes == {"ids": "int32", "features": "float32", "extras": "float32"}, dtypes
     assert any("'ids' int64 -> int32" in text and "'features' float64 -> float32" in text
-               for text in signature["conversions"]), signature["conversions"]
+               and "'extras' float16 -> float32" in text for text in signature["conversions"]), signature["conversions"]
 
 
 def test_a_simple_rnn_is_unrolled_like_a_gru(tmp_path):
