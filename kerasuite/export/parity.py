@@ -81,6 +81,9 @@ def unit_or_larger(values: np.ndarray) -> float:
     return max(1.0, float(finite.max())) if finite.size else 1.0
 
 
+OUTPUT_RESOLUTION = 1e-6  # about ten float32 roundings of a unit-scale output
+
+
 def spread_and_error(keras_outputs: np.ndarray, candidate_outputs: np.ndarray) -> tuple[float, float] | None:
     """(the spread of Keras' outputs: their standard deviation across examples, pooled over the
     output's values; the RMS of the difference), or None when they cannot be compared."""
@@ -146,7 +149,10 @@ def compare(spec: OutputSpec, keras_outputs: np.ndarray, candidate_outputs: np.n
     # RMS difference over the spread of Keras' outputs: 0 is identical, 1 an error as large as the
     # differences between examples; None when Keras' outputs do not vary or cannot be compared
     measured = spread_and_error(keras_outputs, candidate_outputs)
-    result["relative_error"] = measured[1] / measured[0] if measured is not None and measured[0] > 0 else None
+    # a spread below float32's resolution of the outputs is no variation (a saturated softmax's
+    # 1e-20 scores gave "relative errors" of 1e15 for a file that agreed on every example)
+    varies = measured is not None and measured[0] > OUTPUT_RESOLUTION * output_scale
+    result["relative_error"] = measured[1] / measured[0] if varies else None
     if agreement is None and drop is None and tolerance.max_relative_error is not None:
         # nothing else judges these values (an embedding, a regression without targets)
         if result["relative_error"] is None:

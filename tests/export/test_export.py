@@ -163,6 +163,11 @@ def test_plain_values_are_judged_by_their_error_relative_to_their_spread():
     checked = compare(OutputSpec("model output"), constant, constant, int8)
     assert checked["relative_error"] is None
     assert not checked["passed"] and "nothing judges this file" in checked["failures"][0]
+    # a saturated softmax varies only below float32's resolution: no relative error (it read 1e15)
+    saturated = np.tile(np.array([[1.0, 0.0]], np.float32), (16, 1))
+    saturated[:, 1] = rng.uniform(0, 1e-18, 16)
+    checked = compare(OutputSpec(agreement=TOP1), saturated, saturated + np.array([[-1e-3, 1e-3]], np.float32), int8)
+    assert checked["passed"] and checked["relative_error"] is None
     # class scores keep their own criterion; the relative error is only reported
     scores = rng.dirichlet(np.ones(3), size=32).astype(np.float32)
     noisy = np.clip(scores + rng.normal(scale=0.2, size=scores.shape), 0, 1).astype(np.float32)
