@@ -113,6 +113,82 @@ except RuntimeError:
 """
 
 
+# Every parity example, run in a child that reports each one done: a kernel that loops forever
+# (TFLM's WHILE with a Keras LSTM loop, on some inputs only) would hang the caller's process, in C,
+# where no Python timeout reaches it.
+ROWS_SCRIPT = """
+import sys
+import numpy as np
+from tflite_micro.python.tflite_micro import runtime
+interpreter = runtime.Interpreter.from_bytes(open(sys.argv[1], "rb").read(), arena_size=int(sys.argv[2]))
+reset = sys.argv[4] == "1"
+with np.load(sys.argv[3]) as saved:
+    arrays = [saved[f"input_{index}"] for index in range(len(saved.files))]
+print("loaded", flush=True)
+for row in range(len(arrays[0])):
+    if reset:
+        interpreter.reset()
+    for index, array in enumerate(arrays):
+        interpreter.set_input(array[row], index)
+    try:
+        interpreter.invoke()
+    except RuntimeError:
+        pass  # an error TFLM reports: the caller's own run explains it
+    print(row, flush=True)
+"""
+FIRST_ROW_SECONDS = 120.0  # import, load and one invocation
+ROW_SECONDS_FLOOR = 10.0
+SLOWEST_ROW_FACTOR = 50.0  # a later example may take this many times the slowest one so far
+
+
+def hang_in_child(path: Path, arena: int, rows: list[np.ndarray], reset: bool) -> str | None:
+    """None when TFLM runs every example (``rows``: one array per input, examples first, each
+    ``[count, *input shape]`` already in the input's type) in a child; else one line naming the
+    example it did not finish, or the signal that stopped it."""
+    import queue
+    import tempfile
+    import threading
+
+    count = len(rows[0]) if rows else 0
+    with tempfile.TemporaryDirectory(prefix="kerasuite-tflm-") as folder:
+        saved = Path(folder) / "rows.npz"
+        np.savez(saved, **{f"input_{index}": array for index, array in enumerate(rows)})
+        child = subprocess.Popen([sys.executable, "-c", ROWS_SCRIPT, str(path), str(arena), str(saved),
+                                  "1" if reset else "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        said: queue.Queue = queue.Queue()
+        threading.Thread(target=lambda: [said.put(line) for line in child.stdout] + [said.put(None)],
+                         daemon=True).start()
+        done, slowest, last = 0, 0.0, time.monotonic()
+        loaded = False
+        while True:
+            limit = FIRST_ROW_SECONDS if not loaded or done == 0 else max(ROW_SECONDS_FLOOR, SLOWEST_ROW_FACTOR * slowest)
+            try:
+                line = said.get(timeout=max(0.01, limit - (time.monotonic() - last)))
+            except queue.Empty:
+                child.kill()
+                child.wait()
+                earlier = f", where each earlier one took at most {slowest * 1000:.3g} ms" if done else ""
+                return (f"TFLM did not finish example {done + 1} of {count} within {limit:.0f} s{earlier}: a kernel "
+                        "loops on this input, and a device would hang there too")
+            if line is None:
+                break
+            now = time.monotonic()
+            if line.strip() == "loaded":
+                loaded, last = True, now
+                continue
+            if done:
+                slowest = max(slowest, now - last)
+            done, last = done + 1, now
+        if child.wait() < 0 and done < count:
+            try:
+                name = signal.Signals(-child.returncode).name
+            except ValueError:
+                name = f"signal {-child.returncode}"
+            return (f"TFLM stopped the program ({name}) while running example {done + 1} of {count}; on a device "
+                    "the firmware would stop there too")
+    return None
+
+
 # TFLM's int8 SOFTMAX scales its input by beta * scale * 2**26 and checks that this is above 1
 # (softmax.cc, QuantizeMultiplierGreaterThanOne): an input whose calibrated range is nearly empty
 # (constant logits) fails the check, which aborts.
@@ -438,7 +514,7 @@ class TFLMModel:
         except ImportError:
             raise UserError("TFLM runtime: the tflite-micro package is not installed "
                             "(pip install -e . installs the pinned version)") from None
-        arena = arena_size or max(DEFAULT_ARENA_BYTES, 10 * len(self.content))
+        arena = self.arena = arena_size or max(DEFAULT_ARENA_BYTES, 10 * len(self.content))
         dynamic = dynamic_length_inputs(self.content)
         if dynamic:
             raise TFLMError(f"{self.path}: TFLM cannot run it: {dynamic}")
@@ -502,6 +578,11 @@ class TFLMModel:
         if len(self.names) == 1 and self.names[0] not in inputs:
             inputs = {self.names[0]: next(iter(inputs.values()))}
         count = len(next(iter(inputs.values())))
+        quantized = [_quantize(np.asarray(inputs[name]).reshape(count, *detail["shape"][1:]), detail)[:, None]
+                     for name, detail in zip(self.names, self.inputs)]
+        hung = hang_in_child(self.path, self.arena, quantized, self.reset_between_calls) if count else None
+        if hung:
+            raise TFLMError(f"{self.path}: {hung}")
         rows = [self.run_one({name: inputs[name][i:i + 1] for name in self.names}) for i in range(count)]
         return np.stack(rows) if rows else np.zeros((0, *self.output["shape"][1:]), np.float32)
 

@@ -2,6 +2,7 @@
 files run unchanged in TFLM, their verdicts, firmware files and refusals."""
 
 import json
+import time
 from pathlib import Path
 
 import keras
@@ -460,3 +461,29 @@ def test_the_int16x8_rewrite_is_what_lets_tflm_run_the_file(tmp_path):
     with pytest.raises(TFLMError, match="REDUCE_MAX"):
         TFLMModel(path).predict({"waveform": np.zeros((1, length), np.float32)})
     assert "INT16" not in _input_types_of(content, "REDUCE_MAX")
+
+
+def test_an_example_tflm_loops_on_fails_its_verdict_in_seconds_instead_of_hanging(tmp_path, monkeypatch):
+    """TFLM looped forever inside a Keras LSTM's WHILE loop on the 4th of 100 parity examples (its
+    first three took 0.04 ms each), in C, where no Python timeout reaches: the export hung for as
+    long as it was left. Every example now runs first in a child that reports each one done; one
+    that takes 50 times the slowest earlier one (10 s at least) fails the file naming it, and a
+    child stopped by a signal names the example too."""
+    import kerasuite.runtime.tflm as tflm
+
+    rows = [np.zeros((5, 1, 3), np.float32)]
+    monkeypatch.setattr(tflm, "ROW_SECONDS_FLOOR", 1.0)
+    monkeypatch.setattr(tflm, "ROWS_SCRIPT", "import time\nprint('loaded', flush=True)\n"
+                                             "for row in range(2):\n    print(row, flush=True)\ntime.sleep(600)\n")
+    started = time.monotonic()
+    hung = tflm.hang_in_child(tmp_path / "model.tflite", 1024, rows, reset=True)
+    assert time.monotonic() - started < 30
+    assert hung.startswith("TFLM did not finish example 3 of 5 within") and "loops on this input" in hung, hung
+    monkeypatch.setattr(tflm, "ROWS_SCRIPT", "import os, signal\nprint('loaded', flush=True)\nprint(0, flush=True)\n"
+                                             "os.kill(os.getpid(), signal.SIGABRT)\n")
+    stopped = tflm.hang_in_child(tmp_path / "model.tflite", 1024, rows, reset=True)
+    assert stopped.startswith("TFLM stopped the program (SIGABRT) while running example 2 of 5"), stopped
+    monkeypatch.setattr(tflm, "ROWS_SCRIPT", "print('loaded', flush=True)\nfor row in range(5):\n"
+                                             "    print(row, flush=True)\n")
+    assert tflm.hang_in_child(tmp_path / "model.tflite", 1024, rows, reset=True) is None
+
