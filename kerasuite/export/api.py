@@ -333,8 +333,9 @@ def export_model(
                             "bound wraps in int16)" for name in normalizing_layers(prepared.model)]
         unfused = [mode for mode in modes if "WHILE" in described[mode]["ops"]]
         if unfused and any("LSTM" in text for text in conversions):
-            conversions.append(f"an LSTM stayed a WHILE loop in {', '.join(unfused)}: it receives a Keras mask "
-                               "(e.g. Embedding mask_zero=True), which the fused op cannot take; parity still "
+            conversions.append(f"an LSTM stayed a WHILE loop in {', '.join(unfused)}: a Keras mask (e.g. Embedding "
+                               "mask_zero=True), activations other than tanh/sigmoid or returned states keep "
+                               "Keras' own loop, and with no fixed length it cannot be unrolled; parity still "
                                "checks its numerics")
         (staging / FAILED_DIR).mkdir(exist_ok=True)
         for mode, result in exports.items():

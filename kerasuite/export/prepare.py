@@ -188,6 +188,19 @@ def _receives_mask(layer) -> bool:
     return isinstance(received, (list, tuple)) and any(getattr(t, "dtype", None) == "bool" for t in received)
 
 
+def _unfusable_activations(lstm) -> str | None:
+    """What of an LSTM's cell the fused op cannot compute (Keras 2 defaulted recurrent_activation
+    to hard_sigmoid), or None."""
+    import keras
+
+    cell = lstm.cell
+    wrong = [f"{role} {keras.activations.serialize(function)}" for role, function, fused in
+             (("activation", cell.activation, keras.activations.tanh),
+              ("recurrent_activation", cell.recurrent_activation, keras.activations.sigmoid))
+             if function is not fused]
+    return " and ".join(wrong) or None
+
+
 def _lstm_for_export(lstm, lstm_graph: str, conversions: list[str], what: str, steps: int | None):
     from kerasuite.models.layers.fusable_lstm import FusableLSTM
 
@@ -221,6 +234,17 @@ def _swap(layer, conversions: list[str], lstm_graph: str):
             # is builtin arithmetic, in every mode.
             conversions.append(f"{what} '{layer.name}' receives a Keras mask, which the fused LSTM op cannot "
                                "take: unrolled instead")
+            graph = "unrolled"
+        lstm = layer.forward_layer if what.startswith("Bidirectional") else layer
+        activations = _unfusable_activations(lstm)
+        unfusable = (f"has {activations}, which the fused LSTM op cannot compute (its gates are sigmoid, its "
+                     "cell tanh)" if activations else
+                     "returns its states (return_state=True), which the fused LSTM op does not output"
+                     if lstm.return_state else None)
+        if unfusable and steps is not None and graph == "fused":
+            # Keras' loop instead: a WHILE subgraph, whose int8 conversion crashes the converter and
+            # which TFLM ran into an endless loop on some inputs
+            conversions.append(f"{what} '{layer.name}' {unfusable}: unrolled instead")
             graph = "unrolled"
         if _is_lstm(layer):
             return _lstm_for_export(layer, graph, conversions, what, steps)

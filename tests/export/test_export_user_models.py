@@ -971,3 +971,41 @@ def test_a_top_k_output_on_compiled_model_says_a_fixed_batch_makes_it_static(tmp
     done = export_cli(paths, tmp_path / "fixed", "--batch-size", "1", modes="float32")
     assert done.returncode == 0, done.stderr[-2000:]
     _passed_everywhere(*read_bundle(tmp_path / "fixed"), ("float32",))
+
+
+def test_lstms_the_fused_op_cannot_compute_are_unrolled_and_a_biasless_one_is_fused(tmp_path):
+    """Keras 2's recurrent_activation hard_sigmoid, a relu cell or return_state=True made the
+    fusable LSTM fall back to Keras' loop: the file had a WHILE loop, `conversions` still said
+    "fused" (and later blamed a Keras mask), the int8 conversion crashed the converter, and TFLM
+    looped forever on some inputs. With a fixed length such an LSTM is unrolled, and says why;
+    an LSTM without a bias is fused with a zero bias instead of falling back."""
+    import keras
+
+    keras.utils.set_random_seed(12)
+    series = keras.Input((10, 3), name="series")
+    hard = keras.layers.LSTM(6, recurrent_activation="hard_sigmoid", name="hard")(series)
+    sequence, state_h, state_c = keras.layers.LSTM(6, return_sequences=True, return_state=True, name="stateful")(series)
+    plain = keras.layers.LSTM(6, use_bias=False, name="biasless")(series)
+    joined = keras.layers.Concatenate()([hard, keras.layers.GlobalAveragePooling1D()(sequence), state_c, plain])
+    model = keras.Model(series, keras.layers.Dense(3, activation="softmax")(joined))
+    values = RNG.normal(size=(96, 10, 3)).astype("float32")
+    paths = save_case(tmp_path, model, {"series": values}, np.digitize(values[:, :, 0].sum(1), [-2.0, 2.0]))
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out, "--tflm", "on")
+    assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr[-2000:]
+    signature, parity = read_bundle(out)
+    _passed_everywhere(signature, parity, ("float32",))
+    assert parity["float32"]["runtimes"]["tflm"]["status"] == "passed", parity["float32"]["runtimes"]
+    # the int8 file converts (Keras' loop crashed the converter) and every runtime runs it; whether
+    # this briefly trained model's int8 numbers pass is not the point here
+    assert not signature.get("unconverted_modes"), signature.get("unconverted_modes")
+    assert all("max_abs_diff" in verdict for verdict in parity["int8"]["runtimes"].values()
+               if verdict["status"] != "not_applicable"), parity["int8"]["runtimes"]
+    for mode in ("float32", "int8"):
+        file = out / signature["modes"][mode]["file"]
+        ops = ops_of(file)
+        assert "WHILE" not in ops and ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM") == 1, ops
+    said = " | ".join(signature["conversions"])
+    assert "LSTM 'hard' has recurrent_activation hard_sigmoid" in said and "unrolled instead" in said, said
+    assert "LSTM 'stateful' returns its states" in said, said
+    assert "LSTM 'biasless' -> fused UNIDIRECTIONAL_SEQUENCE_LSTM" in said, said

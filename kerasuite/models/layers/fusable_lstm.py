@@ -19,7 +19,9 @@ What the converter needs, and therefore what a caller must respect:
   trackable object); the frozen-graph path strips ``api_implements``.
 
 Everything else (dropout while training, a mask, a non-TensorFlow backend, non-default
-activations) falls back to Keras' own loop, so the layer is always correct, only not always fused.
+activations) falls back to Keras' own loop, so the layer is always correct, only not always fused (the
+exporter unrolls such an LSTM instead: kerasuite.export.prepare). An LSTM without a bias is fused with
+a zero one.
 """
 
 from __future__ import annotations
@@ -89,11 +91,7 @@ class FusableLSTM(keras.layers.LSTM):
         if training and (self.dropout or self.recurrent_dropout):
             return False
         cell = self.cell
-        return (
-            cell.use_bias
-            and cell.activation is keras.activations.tanh
-            and cell.recurrent_activation is keras.activations.sigmoid
-        )
+        return cell.activation is keras.activations.tanh and cell.recurrent_activation is keras.activations.sigmoid
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if isinstance(mask, (list, tuple)):
@@ -105,7 +103,8 @@ class FusableLSTM(keras.layers.LSTM):
         # Tensors, not variables: a resource argument has no shape the converter can check.
         kernel = tf.convert_to_tensor(self.cell.kernel)
         recurrent_kernel = tf.convert_to_tensor(self.cell.recurrent_kernel)
-        bias = tf.convert_to_tensor(self.cell.bias)
+        # no bias is a zero bias: the fused op always takes one
+        bias = tf.convert_to_tensor(self.cell.bias) if self.cell.use_bias else tf.zeros([4 * self.cell.units])
         last_output, outputs, h, c, _ = _fusable_function(self.go_backwards)(
             sequences, initial_state[0], initial_state[1], kernel, recurrent_kernel, bias
         )
