@@ -12,7 +12,9 @@ weights; the user's model is not changed):
 - ``keras.layers.MultiHeadAttention`` becomes
   :class:`~kerasuite.models.layers.bounded_mask_attention.BoundedMaskAttention`: identical
   without a mask; with one, masked keys get -20 instead of -1e9, which int8 can represent
-  (Keras' -1e9 collapses every int8 attention score to one value).
+  (Keras' -1e9 collapses every int8 attention score to one value). ``Attention`` and
+  ``AdditiveAttention`` become the same kind of layer
+  (:mod:`~kerasuite.models.layers.bounded_mask_score_attention`) for their causal or padding mask.
 - ``keras.layers.Embedding`` becomes :class:`~kerasuite.models.layers.gather_embedding.GatherEmbedding`
   (same config, weights and mask): one GATHER instead of Keras' negative-id wrap, whose int32
   ``SELECT_V2`` TensorFlow Lite Micro cannot run. Ids are never negative in a valid lookup.
@@ -220,7 +222,8 @@ def _lstm_for_export(lstm, lstm_graph: str, conversions: list[str], what: str, s
 def _swap(layer, conversions: list[str], lstm_graph: str):
     import keras
 
-    from kerasuite.models.layers import gather_category_encoding, gather_integer_lookup, nearest_up_sampling
+    from kerasuite.models.layers import (bounded_mask_score_attention, gather_category_encoding, gather_integer_lookup,
+                                         nearest_up_sampling)
     from kerasuite.models.layers.bounded_mask_attention import BoundedMaskAttention
     from kerasuite.models.layers.gather_embedding import GatherEmbedding
 
@@ -277,6 +280,11 @@ def _swap(layer, conversions: list[str], lstm_graph: str):
                            "repeat converts to TILE, which TFLM lacks)")
         config = _float_config(layer)
         return nearest_up_sampling.NearestUpSampling2D(config["size"], name=config["name"], dtype=config.get("dtype"))
+    if type(layer) in bounded_mask_score_attention.BOUNDED_FOR:
+        bounded = bounded_mask_score_attention.BOUNDED_FOR[type(layer)]
+        conversions.append(f"{type(layer).__name__} '{layer.name}' -> {bounded.__name__} (mask penalty 20, "
+                           "int8-representable; Keras subtracts 1e9)")
+        return bounded.from_config(_float_config(layer))
     if type(layer) is keras.layers.MultiHeadAttention:
         conversions.append(f"MultiHeadAttention '{layer.name}' -> BoundedMaskAttention (mask penalty 20, "
                            "int8-representable)")
@@ -341,7 +349,8 @@ def _needs_swap(layer, lstm_graph: str) -> bool:
         return True
     if type(layer) is keras.layers.IntegerLookup:
         return gather_integer_lookup.why_not_swappable(layer) is None
-    return (type(layer) in (keras.layers.LSTM, keras.layers.MultiHeadAttention, *_unrolled_kinds(),
+    return (type(layer) in (keras.layers.LSTM, keras.layers.MultiHeadAttention, keras.layers.Attention,
+                            keras.layers.AdditiveAttention, *_unrolled_kinds(),
                             keras.layers.Embedding)
             or (isinstance(layer, keras.layers.Bidirectional) and type(inner) in (keras.layers.LSTM, *_unrolled_kinds()))
             or (isinstance(layer, FusableLSTM) and layer.unroll))
