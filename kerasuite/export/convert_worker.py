@@ -100,11 +100,13 @@ def build_converter(model_path: str, mode: str, representative: str | None, batc
     import tensorflow as tf
 
     import kerasuite.models  # noqa: F401  registers custom layers for safe loading
-    from kerasuite.export.trace_rewrites import sixteen_bit_safe_normalize, unguarded_argmax
+    from kerasuite.export.trace_rewrites import (masked_backward_unroll_reversed, sixteen_bit_safe_normalize,
+                                                 unguarded_argmax)
 
     model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
     serve = serving_function(model, batch_size)
-    with unguarded_argmax(), (sixteen_bit_safe_normalize() if mode == "int16x8" else contextlib.nullcontext()):
+    with unguarded_argmax(), masked_backward_unroll_reversed(), \
+            (sixteen_bit_safe_normalize() if mode == "int16x8" else contextlib.nullcontext()):
         concrete = serve.get_concrete_function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
         [concrete], fusable_trackable(concrete, serve, model)

@@ -16,6 +16,13 @@ reach the files: each replacement computes the same function (a difference is na
   where the int8 file passed). Traced as ``x * rsqrt(maximum(mean(x**2),
   epsilon**2 / n)) / sqrt(n)`` (n the normalised size; the same function): a mean stays within
   its input's range, and the small floor cannot wrap.
+- Keras' unrolled recurrence (``backend.rnn(unroll=True)``) with ``go_backwards`` and a mask
+  zeroes the outputs of masked steps by the mask in its original order, not in the order it
+  processes the steps (Keras' own loop does it right). ``Bidirectional`` with
+  ``return_sequences`` sets ``zero_output_for_mask``, so the backward half of every masked
+  Bidirectional GRU, LSTM or SimpleRNN the exporter unrolls came out wrong, and its float32 file
+  failed parity (``tests/export/test_export_user_models.py``). Traced with
+  the sequence and the mask reversed and ``go_backwards`` off, which is what going backwards is.
 """
 
 from __future__ import annotations
@@ -97,3 +104,27 @@ def sixteen_bit_safe_normalize() -> Iterator[None]:
         yield
     finally:
         nn._normalize = keras_normalize
+
+
+@contextlib.contextmanager
+def masked_backward_unroll_reversed() -> Iterator[None]:
+    from keras import ops, tree
+    from keras.src import backend
+
+    keras_rnn = backend.rnn
+
+    def rnn(step_function, inputs, initial_states, go_backwards=False, mask=None, constants=None, unroll=False,
+            input_length=None, time_major=False, zero_output_for_mask=False, return_all_outputs=True):
+        if unroll and go_backwards and mask is not None:
+            time = 0 if time_major else 1
+            inputs = tree.map_structure(lambda sequence: ops.flip(sequence, axis=time), inputs)
+            mask, go_backwards = ops.flip(mask, axis=time), False
+        return keras_rnn(step_function, inputs, initial_states, go_backwards=go_backwards, mask=mask,
+                         constants=constants, unroll=unroll, input_length=input_length, time_major=time_major,
+                         zero_output_for_mask=zero_output_for_mask, return_all_outputs=return_all_outputs)
+
+    backend.rnn = rnn
+    try:
+        yield
+    finally:
+        backend.rnn = keras_rnn

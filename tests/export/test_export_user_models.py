@@ -1061,3 +1061,25 @@ def test_keras_attention_with_a_causal_mask_keeps_its_scores_in_int8(tmp_path):
     assert not any("rounds away the values of attention" in text for text in parity["int8"]["failures"])
     assert "Attention 'attention' -> BoundedMaskDotAttention" in " | ".join(signature["conversions"])
     assert done.returncode in (0, 1), done.stderr[-2000:]
+
+
+def test_a_masked_bidirectional_rnn_returning_sequences_matches_keras_in_float32(tmp_path):
+    """Bidirectional with return_sequences sets zero_output_for_mask, and Keras' unrolled
+    recurrence with go_backwards zeroes masked outputs by the mask in its original order, not the
+    order it runs: the backward half of every masked Bidirectional GRU, LSTM or SimpleRNN the
+    exporter unrolls was wrong, and the float32 file failed parity (max |diff| 0.0065 here).
+    Traced as a forward run over the reversed sequence and mask, it matches Keras."""
+    import keras
+
+    keras.utils.set_random_seed(14)
+    ids = keras.Input((12,), dtype="int32", name="ids")
+    embedded = keras.layers.Embedding(30, 8, mask_zero=True)(ids)
+    sequence = keras.layers.Bidirectional(keras.layers.GRU(6, return_sequences=True), merge_mode="ave")(embedded)
+    sequence = keras.layers.Bidirectional(keras.layers.SimpleRNN(4, return_sequences=True))(sequence)
+    pooled = keras.layers.GlobalAveragePooling1D()(sequence)
+    model = keras.Model(ids, keras.layers.Dense(2, activation="softmax")(pooled))
+    paths = save_case(tmp_path, model, {"ids": tokens(96, 12, 30, seed=14)}, None, train=False)
+    done = export_cli(paths, tmp_path / "bundle", modes="float32")
+    assert done.returncode == 0, done.stderr[-2000:]
+    parity = read_bundle(tmp_path / "bundle")[1]["float32"]
+    assert parity["passed"] and parity["max_abs_diff"] < 1e-4, parity
