@@ -80,6 +80,13 @@ def refuse_unexportable(model) -> None:
             raise UserError(f"layer '{layer.name}' is a Lambda layer (Python code): it cannot be exported "
                             "or loaded safely; replace it with a registered custom layer")
         inner = getattr(layer, "forward_layer", None)
+        if any(_is_lstm(recurrent) and recurrent.stateful for recurrent in (layer, inner) if recurrent is not None):
+            # the files zero an LSTM's state on every call (stateless_lstm): a stateful one would
+            # silently stop carrying its state; Keras' predict also refused the parity arrays
+            raise UserError(f"layer '{layer.name}' is a stateful LSTM: the exported files run each call from a zero "
+                            "state, so its state would not carry from one call to the next; rebuild it with "
+                            "stateful=False (the same weights) and carry the state in the app, or feed whole "
+                            "sequences")
         unrolled = _unrolled_kinds()
         if (isinstance(layer, unrolled) and id(layer) not in wrapped) or isinstance(inner, unrolled):
             recurrent = inner if isinstance(inner, unrolled) else layer

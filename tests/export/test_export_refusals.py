@@ -110,6 +110,14 @@ def test_a_gru_it_cannot_unroll_is_refused_in_one_line(tmp_path):
     paths = save_case(tmp_path, stateful, {"x": RNG.normal(size=(8, 5, 3)).astype("float32")}, train=False)
     done = export_cli(paths, tmp_path / "bundle", modes="float32")
     assert_one_line_error(done, 2, "remembers", "stateful")
+    # a stateful LSTM (plain or Bidirectional) would silently lose its state in the stateless files;
+    # it ended in Keras' batch-size error about the parity arrays before
+    for wrap in (lambda lstm: lstm, keras.layers.Bidirectional):
+        stateful = keras.Sequential([keras.Input(batch_shape=(8, 5, 3), name="x"),
+                                     wrap(keras.layers.LSTM(4, stateful=True, name="carries")), keras.layers.Dense(2)])
+        paths = save_case(tmp_path, stateful, {"x": RNG.normal(size=(8, 5, 3)).astype("float32")}, train=False)
+        done = export_cli(paths, tmp_path / "bundle", modes="float32")
+        assert_one_line_error(done, 2, "stateful LSTM", "stateful=False")
     assert not (tmp_path / "bundle").exists()
 
 
