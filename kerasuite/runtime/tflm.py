@@ -359,6 +359,8 @@ def failure_reason(native_lines: list[str], error: Exception, content: bytes | N
                           "the converter folds what the batch was needed for")
     if op and op.startswith("op CAST ") and "UINT8" in cause:
         cause += UINT8_CAST_HINT
+    if op and op.startswith("op UNPACK ") and "BOOL" in cause:
+        cause += BOOL_UNPACK_HINT
     return f"{op}: {cause}" if op else cause
 
 
@@ -367,6 +369,12 @@ def failure_reason(native_lines: list[str], error: Exception, content: bytes | N
 UINT8_CAST_HINT = ("; TFLM's CAST takes no uint8: declare that input float32 (pixels as 0-255 floats; the int8 "
                    "files quantize it anyway), or export with --tflm off for phones")
 
+
+# An RNN unrolled over a Keras mask (Embedding(mask_zero=True) into a GRU, LSTM or SimpleRNN)
+# unstacks the boolean mask per step; TFLM's UNPACK takes no BOOL ("Type 'BOOL' is not supported").
+BOOL_UNPACK_HINT = ("; an RNN unrolled over a Keras mask unstacks it per step, which TFLM cannot: build the "
+                    "model without the mask (Embedding mask_zero=False, so pad ids reach the RNN: pad on the "
+                    "left), or export with --tflm off for phones")
 
 SHAPE_VALUE_TYPES = ("BOOL", "INT32", "INT64")
 

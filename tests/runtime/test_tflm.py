@@ -342,6 +342,10 @@ def test_a_uint8_cast_says_to_declare_the_input_float32():
     other = failure_reason(["tensorflow/lite/micro/kernels/cast.cc:102 Input type INT64 (4) not supported.",
                             "Node CAST (number 0) failed to invoke with status 1"], RuntimeError("failed"))
     assert "float32" not in other, other
+    # an RNN unrolled over a Keras mask unstacks the BOOL mask per step, which TFLM's UNPACK cannot
+    unpack = failure_reason(["tensorflow/lite/micro/kernels/unpack.cc:80 Type 'BOOL' is not supported by unpack.",
+                             "Node UNPACK (number 2) failed to invoke with status 1"], RuntimeError("failed"))
+    assert unpack.startswith("op UNPACK (node 2) failed to invoke") and "mask_zero=False" in unpack, unpack
 
 
 def test_the_text_tasks_gru_exports_int8_and_runs_on_every_runtime(tmp_path):
