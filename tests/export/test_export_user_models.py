@@ -1083,3 +1083,25 @@ def test_a_masked_bidirectional_rnn_returning_sequences_matches_keras_in_float32
     assert done.returncode == 0, done.stderr[-2000:]
     parity = read_bundle(tmp_path / "bundle")[1]["float32"]
     assert parity["passed"] and parity["max_abs_diff"] < 1e-4, parity
+
+
+def test_exp_from_elu_and_softplus_runs_in_float_so_tflm_takes_the_integer_files(tmp_path):
+    """ELU, SELU, softplus and mish compute EXP, and TFLM's EXP takes float32 only ("exp.cc
+    input->type != kTfLiteFloat32 (INT8 != FLOAT32)"): their int8 and int16x8 files failed on
+    TFLM. EXP now runs in float between a DEQUANTIZE and a QUANTIZE, as LOG does."""
+    import keras
+
+    keras.utils.set_random_seed(15)
+    features = keras.Input((8,), name="features")
+    hidden = keras.layers.Dense(12)(features)
+    joined = keras.layers.Concatenate()([keras.layers.ELU()(hidden), keras.layers.Activation("softplus")(hidden)])
+    model = keras.Model(features, keras.layers.Dense(3, activation="softmax")(joined))
+    values = RNG.normal(size=(128, 8)).astype("float32")
+    paths = save_case(tmp_path, model, {"features": values}, np.argmax(values[:, :3], -1))
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out, "--tflm", "on", *LOOSE_INT8, modes="int8,int16x8")
+    assert done.returncode == 0, done.stderr[-2000:]
+    signature, parity = read_bundle(out)
+    for mode in ("int8", "int16x8"):
+        assert parity[mode]["runtimes"]["tflm"]["status"] == "passed", parity[mode]["runtimes"]["tflm"]
+        assert "EXP" in ops_of(out / f"model_{mode}.tflite")
