@@ -325,12 +325,9 @@ def export_model(
         elif sixteen_bit is not None and "int16x8" in modes:
             conversions += [f"int16x8 file only: {text} (LiteRT cannot prepare the fused LSTM op with 16-bit "
                             "activations)" for text in sixteen_bit.conversions if "unrolled over" in text]
-        if "int16x8" in modes:
-            from kerasuite.export.trace_rewrites import normalizing_layers
+        from kerasuite.export import trace_rewrites
 
-            conversions += [f"int16x8 file only: {name} -> x * rsqrt(maximum(mean(x^2), epsilon^2 / n)) / sqrt(n), the "
-                            "same L2 normalisation (16-bit SUM keeps its input's scale and saturates; the 1/epsilon "
-                            "bound wraps in int16)" for name in normalizing_layers(prepared.model)]
+        conversions += trace_rewrites.conversions(prepared.model, modes)
         unfused = [mode for mode in modes if "WHILE" in described[mode]["ops"]]
         if unfused and any("LSTM" in text for text in conversions):
             conversions.append(f"an LSTM stayed a WHILE loop in {', '.join(unfused)}: a Keras mask (e.g. Embedding "

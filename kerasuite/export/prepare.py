@@ -374,12 +374,8 @@ def prepare_for_export(model, lstm_graph: str = "fused") -> PreparedModel:
     and direction) or ``unrolled`` (builtin ops per time step, stateless; needs a fixed length)."""
     import keras
 
-    from kerasuite.export.trace_rewrites import guarded_ops
-
     refuse_unexportable(model)
-    conversions: list[str] = [f"{op} -> builtin {op.split()[0].upper().replace('ARGM', 'ARG_M')} (Keras' guard "
-                              "against -0.0 is a bitcast and BitwiseAnd, which need Flex; it changes only a tie "
-                              "of -0.0 with 0.0)" for op in guarded_ops(model)]
+    conversions: list[str] = []
     prepared = model
     swapped = [layer for layer in all_layers(model) if _needs_swap(layer, lstm_graph)]
     low_precision = [layer for layer in swapped if _computes_in_low_precision(layer)]

@@ -31,13 +31,21 @@ import contextlib
 import math
 from typing import Iterator
 
-GUARDED_OPS = ("Argmax", "Argmin")
+BUILTIN_EXTREMES = {"Argmax": "ARG_MAX", "Argmin": "ARG_MIN"}
 
 
-def guarded_ops(model) -> list[str]:
-    """The argmax/argmin operations of a functional model, as ``conversions`` names them."""
-    return [f"{type(op).__name__.lower()} '{op.name}'" for op in getattr(model, "operations", [])
-            if type(op).__name__ in GUARDED_OPS]
+def conversions(model, modes) -> list[str]:
+    """What the rewrites below change in the files of ``modes``, one line per layer or op, for
+    ``signature.json``'s ``conversions``. (The reversed masked unroll is left out: it is Keras' own
+    function, computed right.)"""
+    said = [f"{type(op).__name__.lower()} '{op.name}' -> builtin {BUILTIN_EXTREMES[type(op).__name__]} (Keras' "
+            "guard against -0.0 is a bitcast and BitwiseAnd, which need Flex; it changes only a tie of -0.0 with 0.0)"
+            for op in getattr(model, "operations", []) if type(op).__name__ in BUILTIN_EXTREMES]
+    if "int16x8" in modes:
+        said += [f"int16x8 file only: {name} -> x * rsqrt(maximum(mean(x^2), epsilon^2 / n)) / sqrt(n), the same "
+                 "L2 normalisation (16-bit SUM keeps its input's scale and saturates; the 1/epsilon bound wraps "
+                 "in int16)" for name in normalizing_layers(model)]
+    return said
 
 
 def normalizing_layers(model) -> list[str]:

@@ -37,7 +37,8 @@ REASON_LINE = re.compile(r"(Didn't find op|not supported|was not true|failed to|
 FAILED_NODE = re.compile(r"Node (\w+) \(number (\d+)\) failed to (prepare|invoke)")
 MISSING_OP = re.compile(r"Didn't find op for builtin opcode '(\w+)'")
 # One op running a whole recurrence (state in variable tensors, error built up inside the op).
-FUSED_SEQUENCE_OPS = ("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "UNIDIRECTIONAL_SEQUENCE_RNN")
+FUSED_SEQUENCE_OPS = ("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "UNIDIRECTIONAL_SEQUENCE_RNN",
+                      "BIDIRECTIONAL_SEQUENCE_RNN")
 STATEFUL_OPS = (*FUSED_SEQUENCE_OPS, "VAR_HANDLE", "ASSIGN_VARIABLE", "READ_VARIABLE")
 # Ops a graph with a batch unknown until run time uses to compute shapes; with a batch baked in
 # (TFLM runs batch 1 anyway) the converter folds them away.
