@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +117,10 @@ except RuntimeError:
 
 # Every parity example, run in a child that reports each one done: a kernel that loops forever
 # (TFLM's WHILE with a Keras LSTM loop, on some inputs only) would hang the caller's process, in C,
-# where no Python timeout reaches it.
+# where no Python timeout reaches it. The child also saves its outputs, so the caller need not run
+# every example a second time; examples TFLM refused are listed for the caller to explain.
 ROWS_SCRIPT = """
+import os
 import sys
 import numpy as np
 from tflite_micro.python.tflite_micro import runtime
@@ -126,6 +129,7 @@ reset = sys.argv[4] == "1"
 with np.load(sys.argv[3]) as saved:
     arrays = [saved[f"input_{index}"] for index in range(len(saved.files))]
 print("loaded", flush=True)
+outputs, refused = [], []
 for row in range(len(arrays[0])):
     if reset:
         interpreter.reset()
@@ -133,29 +137,44 @@ for row in range(len(arrays[0])):
         interpreter.set_input(array[row], index)
     try:
         interpreter.invoke()
+        outputs.append(np.array(interpreter.get_output(0)))
     except RuntimeError:
-        pass  # an error TFLM reports: the caller's own run explains it
+        refused.append(row)  # an error TFLM reports: the caller's own run explains it
     print(row, flush=True)
+if outputs and not refused:
+    with open(sys.argv[5] + ".partial", "wb") as handle:
+        np.save(handle, np.stack(outputs))
+    os.replace(sys.argv[5] + ".partial", sys.argv[5])
 """
 FIRST_ROW_SECONDS = 120.0  # import, load and one invocation
 ROW_SECONDS_FLOOR = 10.0
 SLOWEST_ROW_FACTOR = 50.0  # a later example may take this many times the slowest one so far
 
 
-def hang_in_child(path: Path, arena: int, rows: list[np.ndarray], reset: bool) -> str | None:
-    """None when TFLM runs every example (``rows``: one array per input, examples first, each
-    ``[count, *input shape]`` already in the input's type) in a child; else one line naming the
-    example it did not finish, or the signal that stopped it."""
+@dataclass
+class ChildRun:
+    """What the child made of the parity examples: ``problem`` (one line) when it hung or was
+    stopped; else ``outputs``, output 0 of every example as TFLM wrote it (quantized, with its
+    batch dimension), or None when TFLM refused an example, which the caller reruns to explain."""
+
+    problem: str | None = None
+    outputs: np.ndarray | None = None
+
+
+def run_in_child(path: Path, arena: int, rows: list[np.ndarray], reset: bool) -> ChildRun:
+    """Every example (``rows``: one array per input, examples first, each ``[count, *input
+    shape]`` already in the input's type) run by TFLM in a child; a ``problem`` names the example
+    it did not finish, or the signal that stopped it."""
     import queue
     import tempfile
     import threading
 
     count = len(rows[0]) if rows else 0
     with tempfile.TemporaryDirectory(prefix="kerasuite-tflm-") as folder:
-        saved = Path(folder) / "rows.npz"
+        saved, written = Path(folder) / "rows.npz", Path(folder) / "outputs.npy"
         np.savez(saved, **{f"input_{index}": array for index, array in enumerate(rows)})
         child = subprocess.Popen([sys.executable, "-c", ROWS_SCRIPT, str(path), str(arena), str(saved),
-                                  "1" if reset else "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                  "1" if reset else "0", str(written)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         said: queue.Queue = queue.Queue()
         threading.Thread(target=lambda: [said.put(line) for line in child.stdout] + [said.put(None)],
                          daemon=True).start()
@@ -169,8 +188,8 @@ def hang_in_child(path: Path, arena: int, rows: list[np.ndarray], reset: bool) -
                 child.kill()
                 child.wait()
                 earlier = f", where each earlier one took at most {slowest * 1000:.3g} ms" if done else ""
-                return (f"TFLM did not finish example {done + 1} of {count} within {limit:.0f} s{earlier}: a kernel "
-                        "loops on this input, and a device would hang there too")
+                return ChildRun(problem=f"TFLM did not finish example {done + 1} of {count} within {limit:.0f} s"
+                                f"{earlier}: a kernel loops on this input, and a device would hang there too")
             if line is None:
                 break
             now = time.monotonic()
@@ -185,9 +204,10 @@ def hang_in_child(path: Path, arena: int, rows: list[np.ndarray], reset: bool) -
                 name = signal.Signals(-child.returncode).name
             except ValueError:
                 name = f"signal {-child.returncode}"
-            return (f"TFLM stopped the program ({name}) while running example {done + 1} of {count}; on a device "
-                    "the firmware would stop there too")
-    return None
+            return ChildRun(problem=f"TFLM stopped the program ({name}) while running example {done + 1} of "
+                                    f"{count}; on a device the firmware would stop there too")
+        outputs = np.load(written) if written.exists() else None
+    return ChildRun(outputs=outputs if outputs is not None and len(outputs) == count else None)
 
 
 # TFLM's int8 SOFTMAX scales its input by beta * scale * 2**26 and checks that this is above 1
@@ -589,11 +609,23 @@ class TFLMModel:
         count = len(next(iter(inputs.values())))
         quantized = [_quantize(np.asarray(inputs[name]).reshape(count, *detail["shape"][1:]), detail)[:, None]
                      for name, detail in zip(self.names, self.inputs)]
-        hung = hang_in_child(self.path, self.arena, quantized, self.reset_between_calls) if count else None
-        if hung:
-            raise TFLMError(f"{self.path}: {hung}")
-        rows = [self.run_one({name: inputs[name][i:i + 1] for name in self.names}) for i in range(count)]
-        return np.stack(rows) if rows else np.zeros((0, *self.output["shape"][1:]), np.float32)
+        child = run_in_child(self.path, self.arena, quantized, self.reset_between_calls) if count else ChildRun()
+        if child.problem:
+            raise TFLMError(f"{self.path}: {child.problem}")
+        if child.outputs is None or not self.reset_between_calls:
+            # Without resets each example's output depends on the interpreter's state, which is
+            # this process' own; a refused example is rerun here for TFLM's explanation.
+            rows = [self.run_one({name: inputs[name][i:i + 1] for name in self.names}) for i in range(count)]
+            return np.stack(rows) if rows else np.zeros((0, *self.output["shape"][1:]), np.float32)
+        # The first example also runs here: the arena is measured on this interpreter, and the
+        # child's file must give what this process gives.
+        first = self.run_one({name: inputs[name][:1] for name in self.names})
+        outputs = _dequantize(child.outputs, self.output)
+        outputs = outputs[:, 0] if outputs.ndim >= 2 and outputs.shape[1] == 1 else outputs.reshape(count, -1)
+        if not np.array_equal(outputs[0], first):
+            raise TFLMError(f"{self.path}: TFLM gave example 1 different outputs in a child process and in this one, "
+                            "so its outputs cannot be trusted")
+        return outputs
 
     def arena_bytes(self) -> int:
         """Tensor arena bytes TFLM's recording allocator used (after at least one invocation)."""

@@ -259,6 +259,38 @@ def test_a_map_output_keeps_its_shape(tmp_path):
     np.testing.assert_allclose(got, np.asarray(model(values)), atol=1e-5)
 
 
+
+def test_each_parity_example_runs_in_tflm_once_and_gives_the_in_process_outputs(tmp_path, monkeypatch):
+    """The watchdog child runs every example anyway: its outputs are the verdict's, and this
+    process runs only the first (for the arena, and to check the child). Before, every example ran
+    twice. Without resets the outputs depend on this process' state, so all run here."""
+    import kerasuite.runtime.tflm as tflm
+
+    keras.utils.set_random_seed(4)
+    features = keras.Input((8,), name="features")
+    model = keras.Model(features, keras.layers.Dense(5, activation="softmax")(keras.layers.Dense(16, "relu")(features)))
+    model.save(tmp_path / "dense.keras")
+    values = np.random.default_rng(4).normal(size=(12, 8)).astype("float32")
+    np.savez(tmp_path / "representative.npz", input__features=values)
+    path = tmp_path / "dense_int8.tflite"
+    tflite.convert_modes(tmp_path / "dense.keras", {"int8": path}, tmp_path / "representative.npz")
+    invoked = []
+    original = TFLMModel._invoke
+    monkeypatch.setattr(TFLMModel, "_invoke", lambda self, example: invoked.append(1) or original(self, example))
+    got = TFLMModel(path).predict({"features": values})
+    assert len(invoked) == 1 and got.shape == (12, 5)
+    invoked.clear()
+    monkeypatch.setattr(tflm, "run_in_child", lambda *args: tflm.ChildRun())
+    alone = TFLMModel(path).predict({"features": values})
+    assert len(invoked) == 12
+    np.testing.assert_array_equal(got, alone)
+    assert np.abs(got - np.asarray(model(values))).max() < 0.05  # int8 of the same function
+    invoked.clear()
+    monkeypatch.undo()
+    monkeypatch.setattr(TFLMModel, "_invoke", lambda self, example: invoked.append(1) or original(self, example))
+    TFLMModel(path, reset_between_calls=False).predict({"features": values})
+    assert len(invoked) == 12
+
 def test_a_kernel_that_fails_without_a_reason_is_reported_with_the_types_it_was_given(tmp_path):
     """A masked GlobalAveragePooling1D converts to EXPAND_DIMS of the bool mask, which TFLM's
     kernel refuses without a word: the verdict said only "Interpreter invocation failed". It
@@ -480,14 +512,15 @@ def test_an_example_tflm_loops_on_fails_its_verdict_in_seconds_instead_of_hangin
     monkeypatch.setattr(tflm, "ROWS_SCRIPT", "import time\nprint('loaded', flush=True)\n"
                                              "for row in range(2):\n    print(row, flush=True)\ntime.sleep(600)\n")
     started = time.monotonic()
-    hung = tflm.hang_in_child(tmp_path / "model.tflite", 1024, rows, reset=True)
+    hung = tflm.run_in_child(tmp_path / "model.tflite", 1024, rows, reset=True).problem
     assert time.monotonic() - started < 30
     assert hung.startswith("TFLM did not finish example 3 of 5 within") and "loops on this input" in hung, hung
     monkeypatch.setattr(tflm, "ROWS_SCRIPT", "import os, signal\nprint('loaded', flush=True)\nprint(0, flush=True)\n"
                                              "os.kill(os.getpid(), signal.SIGABRT)\n")
-    stopped = tflm.hang_in_child(tmp_path / "model.tflite", 1024, rows, reset=True)
+    stopped = tflm.run_in_child(tmp_path / "model.tflite", 1024, rows, reset=True).problem
     assert stopped.startswith("TFLM stopped the program (SIGABRT) while running example 2 of 5"), stopped
     monkeypatch.setattr(tflm, "ROWS_SCRIPT", "print('loaded', flush=True)\nfor row in range(5):\n"
                                              "    print(row, flush=True)\n")
-    assert tflm.hang_in_child(tmp_path / "model.tflite", 1024, rows, reset=True) is None
+    finished = tflm.run_in_child(tmp_path / "model.tflite", 1024, rows, reset=True)
+    assert finished.problem is None and finished.outputs is None  # this child saved none: the caller runs them
 
