@@ -229,11 +229,11 @@ def export_model(
         source = "heldout" if heldout is not None else "representative"
         raise UserError(f"{source}: model '{model.name}' cannot run on these arrays: {type(error).__name__}: "
                         f"{' '.join(str(error).split())[:200]}") from None
-    if prepared.low_precision_policy:
+    if prepared.reference_change:
         float_outputs = predict_keras(prepared.model, check_inputs)
         gap = float(np.max(np.abs(float_outputs - keras_outputs), initial=0.0))
         prepared.conversions.append(f"parity reference: the model computing in float32, as the files do (its "
-                                    f"{prepared.low_precision_policy} outputs differ from that by at most {gap:.2g})")
+                                    f"{prepared.reference_change} outputs differ from that by at most {gap:.2g})")
         keras_outputs = float_outputs
     finite = np.isfinite(np.asarray(keras_outputs, np.float64)).reshape(len(keras_outputs), -1).all(axis=1)
     if not finite.all():

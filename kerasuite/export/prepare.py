@@ -37,6 +37,9 @@ weights; the user's model is not changed):
 - A layer computing in float16 or bfloat16 (a ``mixed_float16`` policy, common for GPU training)
   is rebuilt computing in float32: TFLite's builtins take no float16 arithmetic, so its ops would
   convert only as Flex. The weights are float32 variables under a mixed policy anyway.
+- Layers Keras itself quantized to int8 (``model.quantize("int8")``) are rebuilt in float32 with
+  the weights Keras multiplies by (:mod:`~kerasuite.export.keras_quantized`): the converter takes no
+  raw int8 matmul.
 - ``Lambda`` is refused: it is Python bytecode, which a device file cannot carry and which
   ``safe_mode`` refuses to load.
 """
@@ -59,9 +62,10 @@ class PreparedModel:
     model: Any  # keras.Model: functional, inputs keyed by name, one output
     conversions: list[str]  # what was swapped, for signature.json and the model card
     batch_size: int | None  # a batch baked into the graph (LSTMs, GRUs and SimpleRNNs get 1), else None
-    # float16/bfloat16 compute rebuilt in float32: parity then judges against this float32 model,
-    # the one the files compute (the user's own outputs carry float16 rounding)
-    low_precision_policy: str | None = None
+    # What the user's model computes that the files do not (float16 compute of a mixed policy,
+    # Keras' int8 input rounding): parity then judges against this float32 model, the one the
+    # files compute, and says how far the user's own outputs are from it
+    reference_change: str | None = None
 
 
 def all_layers(model) -> list:
@@ -374,8 +378,13 @@ def prepare_for_export(model, lstm_graph: str = "fused") -> PreparedModel:
     and direction) or ``unrolled`` (builtin ops per time step, stateless; needs a fixed length)."""
     import keras
 
+    from kerasuite.export import keras_quantized
+
     refuse_unexportable(model)
     conversions: list[str] = []
+    model, dequantized = keras_quantized.float_twin(model)
+    if dequantized:
+        conversions.append(dequantized)
     prepared = model
     swapped = [layer for layer in all_layers(model) if _needs_swap(layer, lstm_graph)]
     low_precision = [layer for layer in swapped if _computes_in_low_precision(layer)]
@@ -410,7 +419,8 @@ def prepare_for_export(model, lstm_graph: str = "fused") -> PreparedModel:
                             "(subclassed models cannot be cloned; build it as a functional or Sequential model): "
                             f"{type(error).__name__}: {' '.join(str(error).split())[:160]}") from None
         prepared.set_weights(model.get_weights())
-    return dataclasses.replace(_functional(prepared, model, conversions), low_precision_policy=policy)
+    changes = [change for change in (policy, "Keras int8" if dequantized else None) if change]
+    return dataclasses.replace(_functional(prepared, model, conversions), reference_change=" and ".join(changes) or None)
 
 
 def _functional(prepared, model, conversions: list[str]) -> PreparedModel:
