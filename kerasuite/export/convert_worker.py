@@ -345,8 +345,11 @@ def convert_and_write(model: str, mode: str, out: str, representative, batch_siz
         return {"refused": (
             f"export {mode}: TensorFlow's quantizer cannot calibrate the integer tensor {error} "
             "(it records no range for it; tensorflow/tensorflow#60799); use int8 for this model")}
-    except Exception:  # reported per mode; the parent raises it
-        return {"error": "\n".join(traceback.format_exc().strip().splitlines()[-15:])}
+    except Exception as error:  # reported per mode; the parent raises it
+        # The converter's own diagnostics ("loc(...): error: ...") head its message, above the
+        # Python call sites the traceback's tail holds: keep both.
+        diagnostics = [line for line in str(error).splitlines() if "error: " in line][:5]
+        return {"error": "\n".join(diagnostics + traceback.format_exc().strip().splitlines()[-15:])}
     write_bytes_atomic(out, content)
     return {"size_bytes": len(content)}
 

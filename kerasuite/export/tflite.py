@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -197,8 +198,21 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+CONVERTER_ERROR = re.compile(r"error: (.+)$")
+CONVERTER_OP_LOCATION = re.compile(r'callsite\("([^"]+)"')
+
+
 def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
+    """The converter's first diagnostic with the graph node it names ("'tfl.fully_connected' op
+    operand #0 must be ... (at model/dense/MatMul)"), else the last line that says something:
+    its message ends in Python call sites and carets."""
+    for line in text.splitlines():
+        found = CONVERTER_ERROR.search(line)
+        if found:
+            where = CONVERTER_OP_LOCATION.search(line)
+            return found.group(1).strip() + (f" (at {where.group(1)})" if where else "")
+    lines = [line.strip() for line in text.strip().splitlines()
+             if line.strip() and line.strip() != "^" and ": note: called from" not in line]
     return lines[-1] if lines else "conversion refused"
 
 
