@@ -122,13 +122,17 @@ class CompiledTFLiteModel(NamedInputsRunner):
         except RuntimeError as error:
             if "custom allocation for output" not in str(error):
                 raise
-            # LiteRT's TOPK_V2 (and kernels like it) allocate their outputs at run time when an input
-            # has an unknown dimension; CompiledModel binds every output to a buffer it owns
+            # LiteRT's TOPK_V2, SLICE and kernels like them allocate their outputs at run time when
+            # an input has an unknown dimension; CompiledModel binds every output to a buffer it owns
+            from kerasuite.runtime.file_ops import output_producers
+
             dynamic_batch = any(detail["shape_signature"][:1] == -1 for _, detail in self._inputs)
-            raise RuntimeError("CompiledModel cannot bind an output that an op sizes at run time (a dynamic "
-                               "allocation" + ("; with a dynamic batch TOPK_V2 makes one: a file converted with a "
-                                               "fixed batch, --batch-size 1, has static outputs)" if dynamic_batch
-                                               else ")") + f" [{' '.join(str(error).split())[:120]}]") from None
+            writers = "/".join(dict.fromkeys(output_producers(self.path.read_bytes()))) or "an op"
+            raise RuntimeError(f"CompiledModel cannot bind an output that an op sizes at run time ({writers} writes "
+                               "the output, allocated dynamically" + ("; with a dynamic batch: a file converted with a "
+                                                                      "fixed batch, --batch-size 1, has static outputs)"
+                                                                      if dynamic_batch else ")")
+                               + f" [{' '.join(str(error).split())[:120]}]") from None
 
     def _run_one(self, example: dict[str, np.ndarray]) -> np.ndarray:
         return self._run_all(example)[0]

@@ -26,3 +26,21 @@ def builtin_op_names(content: bytes) -> list[str]:
         else:
             used.add(names.get(builtin, str(builtin)))
     return sorted(used)
+
+
+def output_producers(content: bytes) -> list[str]:
+    """The builtin op that writes each of the main graph's outputs (``SLICE``), in output order;
+    an output no op writes (an input passed through) is left out."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = builtin_names()
+    model = schema.Model.GetRootAs(content, 0)
+    graph = model.Subgraphs(0)
+    writer = {}
+    for index in range(graph.OperatorsLength()):
+        operator = graph.Operators(index)
+        code = model.OperatorCodes(operator.OpcodeIndex())
+        name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+        for position in range(operator.OutputsLength()):
+            writer[operator.Outputs(position)] = name
+    return [writer[graph.Outputs(i)] for i in range(graph.OutputsLength()) if graph.Outputs(i) in writer]
