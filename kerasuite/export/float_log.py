@@ -50,7 +50,9 @@ def keep_log_in_float(content: bytes) -> tuple[bytes, int]:
 
 
 # What a runtime has no kernel for at the integer types a converter gives it: LOG and EXP in any
-# integer type (TFLM's take float32 only; EXP comes with ELU, SELU, softplus and mish), and in 16x8 files REDUCE_MAX (int16, TFLM) and
+# integer type (TFLM's take float32 only; EXP comes with ELU, SELU, softplus and mish), SQRT in
+# int8 (TFLM: "INT8 != FLOAT32"; keras.ops.norm, a std), REDUCE_MIN in int16 (TFLM: "Only float32
+# and int8 types are supported"), and in 16x8 files REDUCE_MAX (int16, TFLM) and
 # SQUARED_DIFFERENCE (LayerNormalization's variance: LiteRT "only supports FLOAT32 and INT32",
 # yet the converter quantizes it), RESIZE_BILINEAR (int16, TFLM; Keras' Resizing) and GATHER of
 # an int16 table (TFLM: "Type 'INT16' is not supported by gather"; an Embedding). Measured
@@ -58,7 +60,8 @@ def keep_log_in_float(content: bytes) -> tuple[bytes, int]:
 # users' conv, LayerNormalization, ViT and augmentation-plus-Resizing models
 # (tools/benchmarking/kws_int16_front_end.py finds such ops one at a time). An op missing here
 # fails the file's verdict naming the op; it is never hidden.
-FLOAT_ONLY_AT = {"LOG": INTEGER_TYPES, "EXP": INTEGER_TYPES, "REDUCE_MAX": ("INT16",),
+FLOAT_ONLY_AT = {"LOG": INTEGER_TYPES, "EXP": INTEGER_TYPES, "SQRT": ("INT8", "UINT8"), "REDUCE_MAX": ("INT16",),
+                 "REDUCE_MIN": ("INT16",),
                  "SQUARED_DIFFERENCE": ("INT16",), "RESIZE_BILINEAR": ("INT16",), "GATHER": ("INT16",)}
 
 
