@@ -139,6 +139,47 @@ def test_a_failed_top1_agreement_says_how_close_keras_was_on_the_examples_that_d
     assert agreeing["passed"] and "disagreements" not in agreeing
 
 
+def test_a_drop_of_exactly_the_bound_passes_despite_floating_point():
+    """One example of 100 lost is an accuracy drop of 0.72 - 0.71 = 0.010000000000000009: a bound of
+    0.01 failed it, and the verdict read "accuracy drop 0.0100 > 0.01". One more example fails."""
+    from kerasuite.config import ModeTolerance
+    from kerasuite.export.parity import compare
+    from kerasuite.export.spec import TOP1, OutputSpec
+
+    targets = np.arange(100) % 2
+    right = np.eye(2)[targets]
+    keras_outputs = right.copy()
+    keras_outputs[:28] = right[:28, ::-1]  # Keras: 72 of 100 right
+    spec = OutputSpec(metric="accuracy", agreement=TOP1,
+                      score=lambda outputs: {"accuracy": float(np.mean(outputs.argmax(-1) == targets))})
+    tolerance = ModeTolerance(max_metric_drop=0.01, min_agreement=0.99)
+    one_lost = keras_outputs.copy()
+    one_lost[99] = keras_outputs[99, ::-1]
+    checked = compare(spec, keras_outputs, one_lost, tolerance)
+    assert checked["metric_drop"] > 0.01 and checked["agreement"] == 0.99  # the float the bound once failed
+    assert checked["passed"], checked["failures"]
+    two_lost = one_lost.copy()
+    two_lost[98] = keras_outputs[98, ::-1]
+    failures = compare(spec, keras_outputs, two_lost, tolerance)["failures"]
+    assert failures == ["agreement 0.9800 < 0.99 (2 examples differ; Keras's own top-2 probability gap on them: "
+                        "median 1.000, max 1.000)", "accuracy drop 0.0200 > 0.01"], failures
+
+
+def test_a_converter_error_is_told_by_its_diagnostic_not_its_call_sites():
+    """TensorFlow's converter ends its message with Python call sites and carets: the one-line
+    reason read "TensorFlow's converter failed on this model (^)". Its diagnostic names the op."""
+    from kerasuite.export.tflite import _one_line_reasons
+
+    text = ('loc(fused["BatchMatMulV3:", callsite("functional_1/dense_1/MatMul"("/x/polymorphic_function.py":696:1) at '
+            '"/x/layer.py":1002:1)]): error: \'tfl.fully_connected\' op operand #0 must be tensor of 32-bit float '
+            "values, but got 'tensor<?x16xi8>'\n/x/layer.py:1002:1: note: called from\n    outputs = call()\n^")
+    assert _one_line_reasons({"float32": text}) == {"float32": (
+        "TensorFlow's converter failed on this model ('tfl.fully_connected' op operand #0 must be tensor of 32-bit "
+        "float values, but got 'tensor<?x16xi8>' (at functional_1/dense_1/MatMul))")}
+    assert _one_line_reasons({"int8": "Traceback\n  File x\nValueError: Unable to find min/max value\n"}) == {
+        "int8": "TensorFlow's converter failed on this model (ValueError: Unable to find min/max value)"}
+
+
 def test_plain_values_are_judged_by_their_error_relative_to_their_spread():
     """An embedding with no targets had no criterion in the lossy modes: an int8 file whose
     attention had collapsed (relative error 0.26-1.32) passed. Now the error over the outputs' spread
