@@ -1,4 +1,5 @@
-"""Keras' own int8 weight quantization (``model.quantize("int8")``) undone before export.
+"""Keras' own int8 and float8 quantization (``model.quantize("int8")``, ``"float8"``) undone
+before export.
 
 A Keras-quantized ``Dense``, ``EinsumDense`` or ``Embedding`` keeps int8 weights with a float
 scale per output channel (per row for an embedding) and, for the matmuls, quantizes its inputs per
@@ -10,6 +11,9 @@ the runtimes' way (int8 weights in the dynamic and int8 files). Only the on-the-
 rounding is gone; parity judges the files against the twin and ``conversions`` says how far the
 user's own outputs are from it, as for a ``mixed_float16`` model.
 
+``float8`` (Keras' float8 training: every matmul rounds its inputs and kernel to float8 with a
+stored scale) converted only with Flex casts; its twin computes with the float8-rounded kernel.
+
 ``int4`` layers convert as Keras computes them and are kept.
 """
 
@@ -19,7 +23,7 @@ import copy
 
 from kerasuite.errors import UserError
 
-UNDONE_MODE = "int8"
+FLOAT8_MAX = 448.0  # float8_e4m3fn, Keras' float8 for the forward pass
 
 
 def _dequantized_dense(layer) -> dict:
@@ -37,24 +41,38 @@ def _dequantized_embedding(layer) -> dict:
     return {"embeddings": layer._embeddings.numpy().astype("float32") / layer.embeddings_scale.numpy()[:, None]}
 
 
-def _dequantizers() -> dict:
+def _float8_rounded_kernel(layer) -> dict:
+    """The kernel as Keras' float8 call uses it: divided by its scale, rounded to float8_e4m3fn,
+    multiplied back (``keras.quantizers.quantize_and_dequantize``)."""
+    import ml_dtypes
+    import numpy as np
+
+    scale = np.float32(layer.kernel_scale.numpy())
+    rounded = np.clip(layer.kernel.numpy() / scale, -FLOAT8_MAX, FLOAT8_MAX).astype(ml_dtypes.float8_e4m3fn)
+    return {"kernel": rounded.astype("float32") * scale}
+
+
+def _float_weights() -> dict:
+    """Keras quantization mode -> layer class -> the float weights its twin takes."""
     import keras
 
-    return {keras.layers.Dense: _dequantized_dense, keras.layers.EinsumDense: _dequantized_einsum,
-            keras.layers.Embedding: _dequantized_embedding}
+    return {"int8": {keras.layers.Dense: _dequantized_dense, keras.layers.EinsumDense: _dequantized_einsum,
+                     keras.layers.Embedding: _dequantized_embedding},
+            "float8": {keras.layers.Dense: _float8_rounded_kernel, keras.layers.EinsumDense: _float8_rounded_kernel}}
 
 
 def quantized_layers(model) -> list:
-    """The layers of ``model`` that Keras quantized to int8."""
+    """The layers of ``model`` that Keras quantized to int8 or float8."""
     from kerasuite.export.prepare import all_layers
 
-    return [layer for layer in all_layers(model) if getattr(layer, "quantization_mode", None) == UNDONE_MODE]
+    return [layer for layer in all_layers(model) if getattr(layer, "quantization_mode", None) in ("int8", "float8")]
 
 
 def _float_policies(config):
-    """``config`` with every int8 ``QuantizedDTypePolicy`` replaced by its source dtype."""
+    """``config`` with every int8 or float8 quantized dtype policy replaced by its source dtype."""
     if isinstance(config, dict):
-        if config.get("class_name") == "QuantizedDTypePolicy" and config.get("config", {}).get("mode") == UNDONE_MODE:
+        if str(config.get("class_name", "")).startswith("Quantized") \
+                and config.get("config", {}).get("mode") in ("int8", "float8"):
             return config["config"].get("source_name", "float32")
         return {key: _float_policies(value) for key, value in config.items()}
     if isinstance(config, list):
@@ -63,21 +81,23 @@ def _float_policies(config):
 
 
 def float_twin(model):
-    """``(twin, conversion line)``: ``model`` rebuilt in float32 with Keras' int8 weights
-    dequantized, or ``(model, None)`` when no layer is Keras-quantized to int8."""
+    """``(twin, conversion line, modes)``: ``model`` rebuilt in float32 with the weights its
+    Keras-quantized layers multiply by, or ``(model, None, None)`` when Keras quantized no layer
+    to int8 or float8."""
     import keras
 
     quantized = quantized_layers(model)
     if not quantized:
-        return model, None
-    dequantizers = _dequantizers()
+        return model, None, None
+    weights_for = _float_weights()
     replaced = {}
     for layer in quantized:
-        dequantize = dequantizers.get(type(layer))
+        mode = layer.quantization_mode
+        dequantize = weights_for[mode].get(type(layer))
         if dequantize is None or getattr(layer, "lora_enabled", False):
             what = "with LoRA enabled" if dequantize else f"a {type(layer).__name__}"
-            raise UserError(f"layer '{layer.name}' is quantized by Keras (model.quantize('int8')), {what}, which the "
-                            "exporter cannot turn back into float weights; export the model from before "
+            raise UserError(f"layer '{layer.name}' is quantized by Keras (model.quantize('{mode}')), {what}, which "
+                            "the exporter cannot turn back into float weights; export the model from before "
                             "model.quantize (the dynamic and int8 files quantize the weights for the runtimes)")
         for name, value in dequantize(layer).items():
             replaced[f"{layer.path}/{name}"] = value
@@ -85,7 +105,7 @@ def float_twin(model):
         twin = keras.saving.deserialize_keras_object(_float_policies(copy.deepcopy(
             keras.saving.serialize_keras_object(model))))
     except Exception as error:
-        raise UserError(f"model '{model.name}' has layers quantized by Keras (model.quantize('int8')) and cannot be "
+        raise UserError(f"model '{model.name}' has layers quantized by Keras (model.quantize) and cannot be "
                         "rebuilt in float32 to export: "
                         f"{type(error).__name__}: {' '.join(str(error).split())[:160]}") from None
     given = {variable.path: variable for variable in model.weights}
@@ -100,7 +120,8 @@ def float_twin(model):
             value = source.numpy()
         variable.assign(value)
     names = ", ".join(f"'{layer.name}'" for layer in quantized[:4]) + (" ..." if len(quantized) > 4 else "")
-    line = (f"{len(quantized)} layer{'s' if len(quantized) > 1 else ''} quantized by Keras to int8 ({names}) -> "
-            "float32 with the weights Keras multiplies by (TFLite's converter takes no raw int8 matmul; the dynamic "
-            "and int8 files quantize them again)")
-    return twin, line
+    modes = "/".join(sorted({layer.quantization_mode for layer in quantized}))
+    line = (f"{len(quantized)} layer{'s' if len(quantized) > 1 else ''} quantized by Keras to {modes} ({names}) -> "
+            "float32 with the weights Keras multiplies by (TFLite's converter takes no raw int8 matmul and no float8 "
+            "cast; the dynamic and int8 files quantize them again)")
+    return twin, line, modes

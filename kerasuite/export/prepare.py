@@ -37,9 +37,9 @@ weights; the user's model is not changed):
 - A layer computing in float16 or bfloat16 (a ``mixed_float16`` policy, common for GPU training)
   is rebuilt computing in float32: TFLite's builtins take no float16 arithmetic, so its ops would
   convert only as Flex. The weights are float32 variables under a mixed policy anyway.
-- Layers Keras itself quantized to int8 (``model.quantize("int8")``) are rebuilt in float32 with
+- Layers Keras itself quantized to int8 or float8 (``model.quantize``) are rebuilt in float32 with
   the weights Keras multiplies by (:mod:`~kerasuite.export.keras_quantized`): the converter takes no
-  raw int8 matmul.
+  raw int8 matmul and no float8 cast.
 - ``Lambda`` is refused: it is Python bytecode, which a device file cannot carry and which
   ``safe_mode`` refuses to load.
 """
@@ -382,7 +382,7 @@ def prepare_for_export(model, lstm_graph: str = "fused") -> PreparedModel:
 
     refuse_unexportable(model)
     conversions: list[str] = []
-    model, dequantized = keras_quantized.float_twin(model)
+    model, dequantized, keras_quantization = keras_quantized.float_twin(model)
     if dequantized:
         conversions.append(dequantized)
     prepared = model
@@ -419,7 +419,7 @@ def prepare_for_export(model, lstm_graph: str = "fused") -> PreparedModel:
                             "(subclassed models cannot be cloned; build it as a functional or Sequential model): "
                             f"{type(error).__name__}: {' '.join(str(error).split())[:160]}") from None
         prepared.set_weights(model.get_weights())
-    changes = [change for change in (policy, "Keras int8" if dequantized else None) if change]
+    changes = [change for change in (policy, keras_quantization and f"Keras {keras_quantization}") if change]
     return dataclasses.replace(_functional(prepared, model, conversions), reference_change=" and ".join(changes) or None)
 
 

@@ -401,6 +401,39 @@ def test_a_model_keras_quantized_to_int8_exports_with_its_dequantized_weights(tm
     assert 0 < gap < 0.1, conversions  # the twin drops only Keras' rounding of the inputs
 
 
+def test_a_model_keras_quantized_to_float8_computes_with_its_float8_rounded_kernels(tmp_path):
+    """Keras' float8 layers round inputs and kernels to float8 on every call, which converted only
+    with Flex casts. The twin computes with the kernel Keras uses (on the float8 grid of its
+    scale), so only the inputs' rounding separates it from the user's outputs; its file passes."""
+    import keras
+    import ml_dtypes
+
+    from kerasuite.export.keras_quantized import float_twin
+
+    keras.utils.set_random_seed(7)
+    features = keras.Input((16,), name="features")
+    model = keras.Model(features, keras.layers.Dense(3, activation="softmax", name="scores")(
+        keras.layers.Dense(32, activation="relu", name="hidden")(features)))
+    values = RNG.normal(size=(128, 16)).astype("float32")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(values, np.argmax(values[:, :3], -1), epochs=5, verbose=0)
+    model.quantize("float8")
+    twin, line, modes = float_twin(model)
+    assert modes == "float8" and line.startswith("2 layers quantized by Keras to float8 ('hidden', 'scores')")
+    layer = model.get_layer("hidden")
+    scale = float(layer.kernel_scale.numpy())
+    kernel = twin.get_layer("hidden").kernel.numpy()
+    on_grid = (kernel / scale).astype(ml_dtypes.float8_e4m3fn).astype("float32") * scale
+    np.testing.assert_allclose(kernel, on_grid, rtol=1e-6)
+    assert not np.allclose(kernel, layer.kernel.numpy(), rtol=1e-4, atol=0)  # rounded, not the stored floats
+    gap = np.abs(np.asarray(twin(values)) - np.asarray(model(values))).max()
+    assert 0 < gap < 0.1, gap
+    paths = save_case(tmp_path, model, {"features": values}, np.argmax(values[:, :3], -1), train=False)
+    done = export_cli(paths, tmp_path / "bundle", modes="float32")
+    assert done.returncode == 0, done.stderr[-2000:]
+    _passed_everywhere(*read_bundle(tmp_path / "bundle"), ("float32",))
+
+
 def test_a_file_tflm_aborts_on_fails_its_verdict_instead_of_ending_the_export(tmp_path):
     """TFLM's int8 SOFTMAX aborts the program (a failed check, no message) when its input range is
     nearly empty, here constant scores from a zero kernel: the export used to die with SIGABRT and
