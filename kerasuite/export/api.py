@@ -271,6 +271,7 @@ def export_model(
         save_arrays(representative_path, "input", calibration)
         converted = {mode: staging / f"model_{mode}.tflite" for mode in modes}
         crashes: dict[str, str] = {}  # a converter crash in one mode must not hide the others' verdicts
+        rewrites: dict[str, list[str]] = {}  # what each mode's trace changed (the int16x8 sums)
         say(f"converting to {', '.join(modes)}")
         try:
             sizes = {}
@@ -281,6 +282,7 @@ def export_model(
                     import_modules=tuple(options.custom_layer_modules), compact=options.compact,
                     int8_weights=options.int8_weights,
                     uint8_inputs=device.uint8_inputs if device is not None else (), crashes=crashes,
+                    rewrites=rewrites,
                 ))
         except UserError as refused:
             culprits = prepare.flex_layers(prepared.model)
@@ -328,6 +330,7 @@ def export_model(
         from kerasuite.export import trace_rewrites
 
         conversions += trace_rewrites.conversions(prepared.model, modes)
+        conversions += [line for mode in modes for line in rewrites.get(mode, [])]
         unfused = [mode for mode in modes if "WHILE" in described[mode]["ops"]]
         if unfused and any("LSTM" in text for text in conversions):
             conversions.append(f"an LSTM stayed a WHILE loop in {', '.join(unfused)}: a Keras mask (e.g. Embedding "

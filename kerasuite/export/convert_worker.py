@@ -101,12 +101,15 @@ def build_converter(model_path: str, mode: str, representative: str | None, batc
 
     import kerasuite.models  # noqa: F401  registers custom layers for safe loading
     from kerasuite.export.trace_rewrites import (masked_backward_unroll_reversed, sixteen_bit_safe_normalize,
-                                                 unguarded_argmax)
+                                                 sixteen_bit_safe_sum, unguarded_argmax)
 
     model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
     serve = serving_function(model, batch_size)
+    sums: list[str] = []
+    sixteen_bit = mode == "int16x8"
     with unguarded_argmax(), masked_backward_unroll_reversed(), \
-            (sixteen_bit_safe_normalize() if mode == "int16x8" else contextlib.nullcontext()):
+            (sixteen_bit_safe_normalize() if sixteen_bit else contextlib.nullcontext()), \
+            (sixteen_bit_safe_sum(sums) if sixteen_bit else contextlib.nullcontext()):
         concrete = serve.get_concrete_function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
         [concrete], fusable_trackable(concrete, serve, model)
@@ -147,13 +150,20 @@ def build_converter(model_path: str, mode: str, representative: str | None, batc
             converter.inference_input_type = tf.uint8
     # The model must outlive the converter: the traced function captures its variables.
     converter._kerasuite_model = model
+    converter._kerasuite_rewrites = [f"int16x8 file only: {len(sums)} float sum{'s' if len(sums) > 1 else ''} "
+                                     f"({', '.join(dict.fromkeys(sums))}) -> mean x count, the same values (a 16-bit SUM "
+                                     "keeps its input's scale and saturates)"] if sums else []
     return converter, representative_dataset
 
 
 def convert(model_path: str, mode: str, representative: str | None, batch_size, allow_flex: bool,
-            compact: bool = True, int8_weights: str = "per_channel", uint8_inputs: tuple[str, ...] = ()) -> bytes:
+            compact: bool = True, int8_weights: str = "per_channel", uint8_inputs: tuple[str, ...] = (),
+            conversions: list[str] | None = None) -> bytes:
+    """The file's bytes; what the trace rewrote is appended to ``conversions``."""
     converter, _ = build_converter(model_path, mode, representative, batch_size, allow_flex,
                                    int8_weights=int8_weights, uint8_inputs=uint8_inputs)
+    if conversions is not None:
+        conversions.extend(converter._kerasuite_rewrites)
     try:
         content = converter.convert()
     except Exception as error:  # ConverterError carries the list of offending ops
@@ -335,7 +345,9 @@ def convert_and_write(model: str, mode: str, out: str, representative, batch_siz
     from kerasuite.io_utils import write_bytes_atomic
 
     try:
-        content = convert(model, mode, representative, batch_size, allow_flex, compact, int8_weights, uint8_inputs)
+        rewrites: list[str] = []
+        content = convert(model, mode, representative, batch_size, allow_flex, compact, int8_weights, uint8_inputs,
+                          rewrites)
     except NeedsNonBuiltinOps as error:
         return {"refused": (
             f"export {mode}: the model needs ops that are not TFLite builtins: {error}; "
@@ -351,7 +363,7 @@ def convert_and_write(model: str, mode: str, out: str, representative, batch_siz
         diagnostics = [line for line in str(error).splitlines() if "error: " in line][:5]
         return {"error": "\n".join(diagnostics + traceback.format_exc().strip().splitlines()[-15:])}
     write_bytes_atomic(out, content)
-    return {"size_bytes": len(content)}
+    return {"size_bytes": len(content), **({"conversions": rewrites} if rewrites else {})}
 
 
 def main(argv=None) -> int:

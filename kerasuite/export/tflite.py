@@ -33,6 +33,7 @@ def convert_modes(
     int8_weights: str = "per_channel",
     uint8_inputs: tuple[str, ...] = (),
     crashes: dict[str, str] | None = None,
+    rewrites: dict[str, list[str]] | None = None,
 ) -> dict[str, int]:
     """Convert ``model_path`` (a .keras export model) to ``outputs[mode]`` for every mode, in one
     subprocess; returns the file size per mode.
@@ -47,6 +48,7 @@ def convert_modes(
     failure. Given a ``crashes`` dict, a mode the converter crashes or raises on is recorded there
     (mode -> one-line reason) instead, and the modes after a crash convert in a fresh child: one
     mode's failure then does not hide the others' files. Nothing is left at a failed mode's path.
+    A ``rewrites`` dict receives what the trace changed per mode (lines for ``conversions``).
     """
     sizes: dict[str, int] = {}
     pending = dict(outputs)
@@ -54,7 +56,7 @@ def convert_modes(
         try:
             sizes.update(_convert_in_one_child(
                 model_path, pending, representative_path, batch_size, allow_flex, import_modules,
-                timeout_per_mode, compact, int8_weights, uint8_inputs, converted_before=list(sizes)))
+                timeout_per_mode, compact, int8_weights, uint8_inputs, converted_before=list(sizes), rewrites=rewrites))
             break
         except ConverterCrashed as crash:
             if crashes is None:
@@ -90,6 +92,7 @@ def _convert_in_one_child(
     model_path: Path, outputs: dict[str, Path], representative_path: Path | None, batch_size: int | None,
     allow_flex: bool, import_modules: tuple[str, ...], timeout_per_mode: float, compact: bool,
     int8_weights: str, uint8_inputs: tuple[str, ...], converted_before: list[str],
+    rewrites: dict[str, list[str]] | None = None,
 ) -> dict[str, int]:
     from kerasuite.locations import remove_orphans
 
@@ -146,6 +149,8 @@ def _convert_in_one_child(
             failed[mode] = result.get("error", "no file written")
             continue
         sizes[mode] = out_path.stat().st_size
+        if rewrites is not None and result.get("conversions"):
+            rewrites[mode] = list(result["conversions"])
     if failed:
         raise ConverterFailed(sizes, failed)
     return sizes

@@ -16,6 +16,12 @@ reach the files: each replacement computes the same function (a difference is na
   where the int8 file passed). Traced as ``x * rsqrt(maximum(mean(x**2),
   epsilon**2 / n)) / sqrt(n)`` (n the normalised size; the same function): a mean stays within
   its input's range, and the small floor cannot wrap.
+- A sum of float values (``keras.ops.sum``: attention pooling, a masked average), in the int16x8
+  file only, for the same reason: the 16-bit SUM's output has its input's scale, so any sum larger
+  than its largest input saturated (``ops.sum(x, axis=-1, keepdims=True) + x`` over 8 values:
+  errors of 3.9 on LiteRT and TFLM where the int8 file's were 0.1). Traced as ``mean(x) * n`` (n the
+  summed count; the same function): the mean stays within its input's range and the MUL gets a
+  scale of its own.
 - Keras' unrolled recurrence (``backend.rnn(unroll=True)``) with ``go_backwards`` and a mask
   zeroes the outputs of masked steps by the mask in its original order, not in the order it
   processes the steps (Keras' own loop does it right). ``Bidirectional`` with
@@ -112,6 +118,32 @@ def sixteen_bit_safe_normalize() -> Iterator[None]:
         yield
     finally:
         nn._normalize = keras_normalize
+
+
+@contextlib.contextmanager
+def sixteen_bit_safe_sum(rewritten: list[str]) -> Iterator[None]:
+    """Float sums over axes of known size traced as ``mean * count``; each one appends its shape
+    and axes to ``rewritten`` (the export says how many it changed)."""
+    from keras.src import backend
+
+    keras_sum = backend.numpy.sum
+
+    def total(x, axis=None, keepdims=False):
+        x = backend.convert_to_tensor(x)
+        if backend.standardize_dtype(x.dtype) not in ("float16", "bfloat16", "float32", "float64") or len(x.shape) == 0:
+            return keras_sum(x, axis=axis, keepdims=keepdims)
+        axes = tuple(range(len(x.shape))) if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
+        sizes = [x.shape[a] for a in axes]
+        if any(size is None for size in sizes):  # a dynamic count (the batch): Keras' own SUM
+            return keras_sum(x, axis=axis, keepdims=keepdims)
+        rewritten.append(f"{list(x.shape)} over axes {list(axes)}")
+        return backend.numpy.mean(x, axis=axis, keepdims=keepdims) * float(math.prod(sizes))
+
+    backend.numpy.sum = total
+    try:
+        yield
+    finally:
+        backend.numpy.sum = keras_sum
 
 
 @contextlib.contextmanager
