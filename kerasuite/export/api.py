@@ -286,10 +286,11 @@ def export_model(
                 ))
         except UserError as refused:
             culprits = prepare.flex_layers(prepared.model)
-            if "not TFLite builtins" not in str(refused) or not culprits:
+            hints = prepare.flex_op_hints(str(refused))
+            if "not TFLite builtins" not in str(refused) or not (culprits or hints):
                 raise
-            raise UserError(f"{refused}; the layer{'s' if len(culprits) > 1 else ''} behind them: "
-                            f"{', '.join(culprits)}") from None
+            behind = f"the layer{'s' if len(culprits) > 1 else ''} behind them: {', '.join(culprits)}" if culprits else ""
+            raise UserError("; ".join(part for part in (str(refused), behind, "; ".join(hints)) if part)) from None
         if not sizes:  # nothing converted: no bundle to write
             mode = next(iter(crashes))
             raise CheckFailed(f"TFLite conversion ({', '.join(crashes)}): {crashes[mode]}")

@@ -135,6 +135,29 @@ FLEX_LAYERS = {
 }
 
 
+# TensorFlow ops that only Flex runs, by the Keras call that makes them and what to do instead:
+# named beside the ops when a conversion is refused (measured one op at a time, 2026-12-06).
+FLEX_OPS = {
+    "ScaleAndTranslate": "an antialiased resize (Resizing or keras.ops.image.resize with antialias=True); "
+                         "TFLite's resize ops do not antialias: set antialias=False, or resize before the model",
+    "ImageProjectiveTransformV3": "keras.ops.image.affine_transform (or an augmentation layer run in training "
+                                  "mode): transform the image before the model",
+    "Roll": "keras.ops.roll: slice and concatenate instead",
+    "Cumprod": "keras.ops.cumprod: exp(cumsum(log(x))) for positive x",
+    "Erf": "keras.ops.erf: keras.activations.gelu converts to the builtin GELU, erf itself does not",
+    "RGBToHSV": "keras.ops.image.rgb_to_hsv: convert the colours before the model",
+    "FFT": "keras.ops.fft: a DFT as a matmul (kerasuite's MFCC layer does so), or keras.ops.rfft of real "
+           "values, which converts to the builtin RFFT2D (power-of-two lengths; TFLM has none)",
+}
+
+
+def flex_op_hints(refusal: str) -> list[str]:
+    """For each Flex op named in ``refusal`` ("... tf.Roll, tf.Erf; ...") that FLEX_OPS knows, the
+    Keras call behind it and what to use instead."""
+    named = set(re.findall(r"tf\.([A-Za-z0-9_]+)", refusal))
+    return [f"tf.{op} is {FLEX_OPS[op]}" for op in FLEX_OPS if op in named]
+
+
 def flex_layers(model) -> list[str]:
     """The layers of ``model`` known to convert only as Flex ops, each with why."""
     from kerasuite.models.layers import gather_integer_lookup

@@ -236,6 +236,20 @@ def test_a_flex_refusal_names_the_layer_behind_the_ops(tmp_path):
     assert not (tmp_path / "bundle").exists()
 
 
+def test_a_flex_refusal_names_the_keras_call_behind_an_op_and_what_to_use(tmp_path):
+    """An antialiased resize converts to tf.ScaleAndTranslate, which says nothing of antialias=True:
+    the refusal now names the Keras call and the builtin way (antialias=False)."""
+    import keras
+
+    image = keras.Input((16, 16, 3), name="image")
+    small = keras.layers.Resizing(8, 8, antialias=True)(image)
+    model = keras.Model(image, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(small)))
+    paths = save_case(tmp_path, model, {"image": RNG.uniform(size=(8, 16, 16, 3)).astype("float32")}, train=False)
+    done = export_cli(paths, tmp_path / "bundle", modes="float32")
+    assert_one_line_error(done, 2, "tf.ScaleAndTranslate", "antialias=True", "set antialias=False")
+    assert not (tmp_path / "bundle").exists()
+
+
 def test_a_subclassed_model_is_refused_in_words_and_its_wrapped_form_exports():
     """A subclassed model has no graph of layers to rebuild: one UserError saying how to wrap it
     (it was an AttributeError). Wrapped in a functional model it prepares, keeping Keras' own
