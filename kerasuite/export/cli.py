@@ -82,7 +82,35 @@ def read_npz(path_text: str, flag: str) -> dict[str, np.ndarray]:
     for key, value in arrays.items():
         if value.ndim == 0 or len(value) == 0:
             raise UserError(f"{flag} {path}: array {key!r} has no examples (shape {list(value.shape)})")
+        if value.dtype.kind not in "biuf":
+            raise UserError(f"{flag} {path}: array {key!r} holds {value.dtype} values; the files take numbers "
+                            "(turn text into ids before the model: TFLite's builtins have no string ops)")
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            bad = ~np.isfinite(value.reshape(len(value), -1)).all(axis=1)
+            raise UserError(f"{flag} {path}: array {key!r} has non-finite values (NaN or inf) in {int(bad.sum())} of "
+                            f"{len(value)} examples (the first: row {int(np.argmax(bad))}); calibration and parity "
+                            "need finite inputs")
     return arrays
+
+
+def check_arrays_fit(arrays: dict[str, np.ndarray], flag: str, path: str, declared: dict | None) -> None:
+    """The arrays against the inputs the model file declares (names and shapes per example), before
+    TensorFlow: a wrong shape was a TensorFlow error after start-up."""
+    if declared is None:
+        return
+    missing = [name for name in declared if name not in arrays]
+    if missing:
+        raise UserError(f"{flag} {path}: no array for model input {missing[0]!r} (has: "
+                        f"{', '.join(sorted(arrays)) or 'none'}; the model's inputs are: {', '.join(declared)})")
+    for name, shape in declared.items():
+        given = list(arrays[name].shape[1:])
+        if len(given) != len(shape) or any(want is not None and want != got for want, got in zip(shape, given)):
+            wanted = "[" + ", ".join("any" if size is None else str(size) for size in shape) + "]"
+            raise UserError(f"{flag} {path}: array {name!r} has examples of shape {given}; the model's input "
+                            f"{name!r} takes {wanted}")
+    counts = {len(arrays[name]) for name in declared}
+    if len(counts) > 1:
+        raise UserError(f"{flag} {path}: the input arrays have different example counts ({sorted(counts)})")
 
 
 def parse_tolerances(items: Sequence[str], modes: Sequence[str]):
@@ -137,7 +165,7 @@ def image_input(args: argparse.Namespace, representative: dict[str, np.ndarray])
 
 def check_usage(args: argparse.Namespace) -> dict:
     """Everything checkable before TensorFlow; returns the parsed pieces."""
-    from kerasuite.export.keras_file import read_config, refuse_lambda
+    from kerasuite.export.keras_file import declared_inputs, read_config, refuse_lambda
 
     modes = tuple(mode.strip() for mode in args.modes.split(",") if mode.strip())
     bad = [mode for mode in modes if mode not in MODES]
@@ -150,6 +178,14 @@ def check_usage(args: argparse.Namespace) -> dict:
     refuse_lambda(model_path, config)
     representative = read_npz(args.representative, "--representative")
     heldout = read_npz(args.heldout, "--heldout") if args.heldout else None
+    declared = declared_inputs(config)
+    check_arrays_fit(representative, "--representative", args.representative, declared)
+    if heldout is not None:
+        check_arrays_fit({k: v for k, v in heldout.items() if k != "target"}, "--heldout", args.heldout, declared)
+        rows = {len(value) for key, value in heldout.items() if key != "target"}
+        if "target" in heldout and len(rows) == 1 and len(heldout["target"]) not in rows:
+            raise UserError(f"--heldout {args.heldout}: 'target' has {len(heldout['target'])} rows but the inputs "
+                            f"have {rows.pop()}")
     labels = None
     if args.labels:
         labels_path = Path(args.labels)

@@ -106,3 +106,26 @@ def load_keras_file(path: Path):
     except Exception as error:  # Keras raises ValueError/TypeError/OSError here
         text = " ".join(str(error).split())
         raise UserError(f"{path}: cannot load it with safe_mode=True ({type(error).__name__}: {text[:200]})") from None
+
+
+def declared_inputs(config: dict[str, Any]) -> dict[str, list[int | None]] | None:
+    """A functional or Sequential model's inputs as its config declares them: name -> shape per
+    example (None for a dimension of any size), in input order; None when the config does not
+    say (a subclassed model, a form not seen here): TensorFlow's own check then applies."""
+    try:
+        body = config["config"]
+        inputs = [layer["config"] for layer in body["layers"] if layer.get("class_name") == "InputLayer"]
+        shapes = {spec["name"]: spec.get("batch_shape") or spec.get("batch_input_shape") for spec in inputs}
+        if config.get("class_name") in ("Functional", "Model"):
+            wanted = body["input_layers"]
+            names = [wanted[0]] if wanted and isinstance(wanted[0], str) else [entry[0] for entry in wanted]
+        elif config.get("class_name") == "Sequential" and len(inputs) == 1:
+            names = [inputs[0]["name"]]
+        else:
+            return None
+        declared = {name: list(shapes[name])[1:] for name in names}
+    except (KeyError, IndexError, TypeError):
+        return None
+    if any(not all(size is None or isinstance(size, int) for size in shape) for shape in declared.values()):
+        return None
+    return declared

@@ -13,6 +13,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from kerasuite.errors import UserError
+
 Scorer = Callable[[np.ndarray], Mapping[str, float]]
 
 
@@ -154,10 +156,16 @@ def generic_output_spec(keras_outputs: np.ndarray, targets: np.ndarray | None = 
                           lambda outputs: {"label_accuracy": float(np.mean(
                               (np.asarray(outputs).reshape(decided.shape) >= 0.5) == decided))})
     expected = np.asarray(targets, np.float64)
+    if expected.size != keras_outputs.size:
+        # nothing to compare value by value (the scores traceback'd in numpy's broadcasting)
+        classes = keras_outputs.shape[-1] if keras_outputs.ndim >= 2 else None
+        ids = f"integer class ids 0..{classes - 1} of shape {list(keras_outputs.shape[:-1])}, or " if classes else ""
+        raise UserError(f"heldout: 'target' has shape {list(expected.shape)} ({expected.dtype} values) but the model "
+                        f"outputs {list(keras_outputs.shape)}: give {ids}one target per output value "
+                        f"({list(keras_outputs.shape)})")
 
     def rmse(outputs: np.ndarray) -> dict[str, float]:
-        got = np.asarray(outputs, np.float64).reshape(expected.shape) if np.size(outputs) == expected.size \
-            else np.asarray(outputs, np.float64)
+        got = np.asarray(outputs, np.float64).reshape(expected.shape)
         return {"rmse": float(np.sqrt(np.mean((got - expected) ** 2)))}
 
     return OutputSpec("model output", "rmse", False, None, rmse)

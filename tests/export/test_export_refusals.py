@@ -45,7 +45,20 @@ def test_usage_mistakes_are_one_line_before_tensorflow(tmp_path):
     paths = save_case(tmp_path, model, {"x": RNG.normal(size=(8, 4)).astype("float32")}, train=False)
     np.savez(tmp_path / "wrong.npz", y=np.zeros((4, 4), "float32"))
     (tmp_path / "broken.npz").write_bytes(b"not a zip")
+    # arrays the files cannot take: each was a traceback or a TensorFlow error after start-up
+    holed = RNG.normal(size=(8, 4)).astype("float32")
+    holed[3, 1] = np.nan
+    np.savez(tmp_path / "nan.npz", x=holed)
+    np.savez(tmp_path / "text.npz", x=np.array([["a"] * 4] * 8))
+    np.savez(tmp_path / "narrow.npz", x=np.zeros((8, 3), "float32"))
+    np.savez(tmp_path / "short_target.npz", x=np.zeros((8, 4), "float32"), target=np.zeros(6))
     cases = [
+        (["--representative", str(tmp_path / "wrong.npz")], "no array for model input 'x'"),
+        (["--representative", str(tmp_path / "nan.npz")], "non-finite values (NaN or inf) in 1 of 8 examples (the first: row 3)"),
+        (["--representative", str(tmp_path / "text.npz")], "holds <U1 values"),
+        (["--representative", str(tmp_path / "narrow.npz")], "examples of shape [3]; the model's input 'x' takes [4]"),
+        (["--representative", str(paths["representative"]), "--heldout", str(tmp_path / "short_target.npz")],
+         "'target' has 6 rows but the inputs have 8"),
         (["--representative", str(tmp_path / "missing.npz")], "missing.npz"),
         (["--representative", str(tmp_path / "broken.npz")], "broken.npz"),
         (["--representative", str(paths["representative"]), "--modes", "float32,int4"], "int4"),
@@ -61,10 +74,11 @@ def test_usage_mistakes_are_one_line_before_tensorflow(tmp_path):
     for extra, culprit in cases:
         done = export_cli_without_tensorflow(str(paths["model"]), *extra, "--out", str(tmp_path / "b"))
         assert_one_line_error(done, 2, culprit)
-    # a key that only the loaded model can judge: after TensorFlow, still one line naming it
-    done = run_cli("kerasuite.export", str(paths["model"]), "--representative", str(tmp_path / "wrong.npz"),
-                   "--modes", "float32", "--out", str(tmp_path / "b"))
-    assert_one_line_error(done, 2, "wrong.npz", "'x'")
+    # targets that only the model's outputs can judge: after TensorFlow, still one line naming them
+    np.savez(tmp_path / "float_target.npz", x=np.zeros((8, 4), "float32"), target=np.full(8, 0.5))
+    done = run_cli("kerasuite.export", str(paths["model"]), "--representative", str(paths["representative"]),
+                   "--heldout", str(tmp_path / "float_target.npz"), "--modes", "float32", "--out", str(tmp_path / "b"))
+    assert_one_line_error(done, 2, "float_target.npz", "'target' has shape [8]", "the model outputs [8, 2]")
     assert not (tmp_path / "b").exists()
 
 
