@@ -34,6 +34,7 @@ from kerasuite.config import EXPORT_MODES, ExportConfig, ModeTolerance, ParityCo
 from kerasuite.errors import CheckFailed, UserError
 from kerasuite.locations import (BUNDLE_MARKER, check_bundle_location, disk_full_error, is_bundle_dir,
                                  is_disk_full, remove_orphans)
+from kerasuite.export.arrays import array_problem
 from kerasuite.export.spec import OutputSpec, generic_output_spec, golden_indices
 
 if TYPE_CHECKING:
@@ -138,6 +139,10 @@ def model_inputs(arrays: Mapping[str, np.ndarray], names: Sequence[str], what: s
         raise UserError(f"{what}: no array for model input {missing[0]!r} (has: {', '.join(sorted(arrays)) or 'none'}; "
                         f"the model's inputs are: {', '.join(names)})")
     picked = {name: np.asarray(arrays[name]) for name in names}
+    for name, value in picked.items():
+        problem = array_problem(name, value) if value.ndim else None
+        if problem:
+            raise UserError(f"{what}: {problem}")
     counts = {len(value) for value in picked.values()}
     if len(counts) != 1 or 0 in counts:
         raise UserError(f"{what}: the input arrays need one common, non-zero example count (got {sorted(counts)})")

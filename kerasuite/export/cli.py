@@ -21,6 +21,7 @@ from kerasuite.config import EXPORT_MODES as MODES  # defined once, with the con
 from kerasuite.config import LSTM_GRAPHS, TFLM_CHOICES
 from kerasuite.errors import CheckFailed, UserError, one_line_exit
 from kerasuite.export import pixels
+from kerasuite.export.arrays import array_problem
 from kerasuite.argparsing import OneLineArgumentParser
 
 TOLERANCE_KEYS = ("max_abs_diff", "min_agreement", "max_metric_drop", "max_relative_error")
@@ -82,14 +83,9 @@ def read_npz(path_text: str, flag: str) -> dict[str, np.ndarray]:
     for key, value in arrays.items():
         if value.ndim == 0 or len(value) == 0:
             raise UserError(f"{flag} {path}: array {key!r} has no examples (shape {list(value.shape)})")
-        if value.dtype.kind not in "biuf":
-            raise UserError(f"{flag} {path}: array {key!r} holds {value.dtype} values; the files take numbers "
-                            "(turn text into ids before the model: TFLite's builtins have no string ops)")
-        if value.dtype.kind == "f" and not np.isfinite(value).all():
-            bad = ~np.isfinite(value.reshape(len(value), -1)).all(axis=1)
-            raise UserError(f"{flag} {path}: array {key!r} has non-finite values (NaN or inf) in {int(bad.sum())} of "
-                            f"{len(value)} examples (the first: row {int(np.argmax(bad))}); calibration and parity "
-                            "need finite inputs")
+        problem = array_problem(key, value)
+        if problem:
+            raise UserError(f"{flag} {path}: {problem}")
     return arrays
 
 

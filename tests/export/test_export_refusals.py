@@ -370,3 +370,23 @@ def test_a_legacy_h5_model_exports_and_its_mistakes_are_one_line_before_tensorfl
                                                 "--out", str(tmp_path / "refused"))
         assert_one_line_error(refused, 2, str(given), *culprits)
     assert not (tmp_path / "refused").exists()
+
+
+def test_export_model_refuses_non_finite_inputs_that_keras_predict_hides(tmp_path):
+    """Keras' predict gave finite scores for a row with a NaN (TensorFlow's fused MatMul+ReLU
+    takes max(NaN, 0) as 0) where calling the model gives NaN, so the export judged the files
+    against numbers that mean nothing ("non-finite outputs"). The Python API refuses such inputs
+    in one line, as the command line does before TensorFlow."""
+    import keras
+
+    from kerasuite.errors import UserError
+    from kerasuite.export import export_model
+
+    x = keras.Input((6,), name="features")
+    model = keras.Model(x, keras.layers.Dense(3)(keras.layers.Dense(8, activation="relu")(x)))
+    values = RNG.normal(size=(16, 6)).astype("float32")
+    values[2, 4] = np.nan
+    assert np.isnan(np.asarray(model(values[2:3]))).all()  # predict gave finite scores here (oneDNN's fused kernel)
+    with pytest.raises(UserError, match=r"representative: array 'features' has non-finite values .* row 2\)"):
+        export_model(model, representative={"features": values}, out=tmp_path / "bundle", modes=("float32",))
+    assert not (tmp_path / "bundle").exists()
