@@ -28,19 +28,28 @@ def builtin_op_names(content: bytes) -> list[str]:
     return sorted(used)
 
 
-def output_producers(content: bytes) -> list[str]:
-    """The builtin op that writes each of the main graph's outputs (``SLICE``), in output order;
-    an output no op writes (an input passed through) is left out."""
+def tensor_writers(content: bytes) -> dict[int, tuple[str, int]]:
+    """Main-graph tensor index -> (builtin op name, node index) of the operator that writes it."""
     from ai_edge_litert import schema_py_generated as schema
 
     names = builtin_names()
     model = schema.Model.GetRootAs(content, 0)
     graph = model.Subgraphs(0)
-    writer = {}
+    writers = {}
     for index in range(graph.OperatorsLength()):
         operator = graph.Operators(index)
         code = model.OperatorCodes(operator.OpcodeIndex())
         name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
         for position in range(operator.OutputsLength()):
-            writer[operator.Outputs(position)] = name
-    return [writer[graph.Outputs(i)] for i in range(graph.OutputsLength()) if graph.Outputs(i) in writer]
+            writers[operator.Outputs(position)] = (name, index)
+    return writers
+
+
+def output_producers(content: bytes) -> list[str]:
+    """The builtin op that writes each of the main graph's outputs (``SLICE``), in output order;
+    an output no op writes (an input passed through) is left out."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    graph = schema.Model.GetRootAs(content, 0).Subgraphs(0)
+    writers = tensor_writers(content)
+    return [writers[graph.Outputs(i)][0] for i in range(graph.OutputsLength()) if graph.Outputs(i) in writers]

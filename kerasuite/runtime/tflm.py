@@ -27,7 +27,7 @@ import numpy as np
 
 from kerasuite.errors import UserError
 from kerasuite.quiet import captured_native_stderr
-from kerasuite.runtime.file_ops import builtin_names, builtin_op_names
+from kerasuite.runtime.file_ops import builtin_op_names, tensor_writers
 
 # Generous: a file's own need is what ``arena_bytes`` reports, whatever is offered here.
 DEFAULT_ARENA_BYTES = 16 * 1024 * 1024
@@ -303,16 +303,8 @@ def understated_shapes(content: bytes) -> str | None:
         interpreter.allocate_tensors()
     except (RuntimeError, ValueError):  # LiteRT cannot size it either: TFLM's own load says why
         return None
-    model = schema.Model.GetRootAs(content, 0)
-    subgraph = model.Subgraphs(0)
-    names = builtin_names()
-    producer = {}
-    for index in range(subgraph.OperatorsLength()):
-        operator = subgraph.Operators(index)
-        code = model.OperatorCodes(operator.OpcodeIndex())
-        name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "an op")
-        for output in range(operator.OutputsLength()):
-            producer[operator.Outputs(output)] = f"{name} (node {index})"
+    subgraph = schema.Model.GetRootAs(content, 0).Subgraphs(0)
+    producer = {tensor: f"{name} (node {node})" for tensor, (name, node) in tensor_writers(content).items()}
     for detail in interpreter.get_tensor_details():
         index = detail["index"]
         if index >= subgraph.TensorsLength() or not subgraph.Tensors(index).ShapeLength():
