@@ -161,7 +161,7 @@ def image_input(args: argparse.Namespace, representative: dict[str, np.ndarray])
 
 def check_usage(args: argparse.Namespace) -> dict:
     """Everything checkable before TensorFlow; returns the parsed pieces."""
-    from kerasuite.export.keras_file import declared_inputs, read_config, refuse_lambda
+    from kerasuite.export.keras_file import declared_inputs, read_config, refuse_lambda, refuse_string_inputs
 
     modes = tuple(mode.strip() for mode in args.modes.split(",") if mode.strip())
     bad = [mode for mode in modes if mode not in MODES]
@@ -172,6 +172,7 @@ def check_usage(args: argparse.Namespace) -> dict:
     model_path = Path(args.model)
     config = read_config(model_path)
     refuse_lambda(model_path, config)
+    refuse_string_inputs(model_path, config)
     representative = read_npz(args.representative, "--representative")
     heldout = read_npz(args.heldout, "--heldout") if args.heldout else None
     declared = declared_inputs(config)

@@ -85,6 +85,17 @@ def refuse_lambda(path: Path, config: dict[str, Any]) -> None:
                             "and a device cannot run); replace it with a registered custom layer")
 
 
+def refuse_string_inputs(path: Path, config: dict[str, Any]) -> None:
+    """A model whose file declares a string input (TextVectorization or StringLookup inside):
+    refused before TensorFlow, in the words the loaded model's check uses (prepare.py)."""
+    for node, _ in serialized_objects(config):
+        settings = node.get("config") if isinstance(node.get("config"), dict) else {}
+        if node.get("class_name") == "InputLayer" and settings.get("dtype") == "string":
+            raise UserError(f"{path}: the model takes strings (input {settings.get('name')}): TFLite's builtin ops "
+                            "have no string processing; keep TextVectorization/StringLookup outside the exported "
+                            "model and export the part that takes their integer ids")
+
+
 def refuse_unknown_classes(path: Path, config: dict[str, Any]) -> None:
     """After the custom-object modules are imported: every custom class must be registered."""
     import keras

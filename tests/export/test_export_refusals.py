@@ -137,7 +137,8 @@ def test_a_gru_it_cannot_unroll_is_refused_in_one_line(tmp_path):
 
 def test_a_string_input_and_arrays_the_model_cannot_take_are_refused_in_one_line(tmp_path):
     """A TextVectorization model took strings and the exporter died in Keras' predict with a
-    traceback; it is refused naming the input. Arrays of the wrong width: one line, exit 2."""
+    traceback; it is refused naming the input, before TensorFlow. Arrays of the wrong width: one
+    line, exit 2, before TensorFlow too (the width is in the model file)."""
     import keras
 
     vectorize = keras.layers.TextVectorization(max_tokens=20, output_sequence_length=4)
@@ -146,12 +147,14 @@ def test_a_string_input_and_arrays_the_model_cannot_take_are_refused_in_one_line
     pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(20, 2)(vectorize(text)))
     model = keras.Model(text, keras.layers.Dense(2)(pooled))
     paths = save_case(tmp_path, model, {"text": np.array([["a b"], ["c d"]] * 4)}, train=False)
-    done = export_cli(paths, tmp_path / "bundle", modes="float32")
+    done = export_cli_without_tensorflow(str(paths["model"]), "--representative", str(paths["representative"]),
+                                         "--out", str(tmp_path / "bundle"))
     assert_one_line_error(done, 2, "takes strings", "input text")
     narrow = keras.Sequential([keras.Input((4,), name="x"), keras.layers.Dense(2)])
     paths = save_case(tmp_path, narrow, {"x": RNG.normal(size=(8, 5)).astype("float32")}, train=False)
-    done = export_cli(paths, tmp_path / "bundle", modes="float32")
-    assert_one_line_error(done, 2, "cannot run on these arrays")
+    done = export_cli_without_tensorflow(str(paths["model"]), "--representative", str(paths["representative"]),
+                                         "--out", str(tmp_path / "bundle"))
+    assert_one_line_error(done, 2, "examples of shape [5]; the model's input 'x' takes [4]")
     assert not (tmp_path / "bundle").exists()
 
 
