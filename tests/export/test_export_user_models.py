@@ -698,8 +698,11 @@ def test_a_users_image_classifier_is_judged_by_mediapipe_when_its_image_input_is
         cases[name] = save_case(folder, model, {"photo": values}, classes, train=False)
     for name, scale in (("unit", "1/255"), ("raw", "1")):
         out = tmp_path / f"bundle_{name}"
+        # MediaPipe's verdict is what is tested: this tiny model has near ties (top-2 gaps of 0.002)
+        # that int8 flips on some draws of the module's shared generator (0.896 when run alone)
         done = export_cli(cases[name], out, "--labels", str(tmp_path / "labels.txt"), "--image-input", "photo",
-                          "--pixel-scale", scale, modes="float32,int8_float_io")
+                          "--pixel-scale", scale, "--tolerance", "int8_float_io.min_agreement=0.85",
+                          "--tolerance", "int8_float_io.max_metric_drop=0.05", modes="float32,int8_float_io")
         assert done.returncode == 0, done.stderr[-2000:]
         signature, parity = read_bundle(out)
         for mode in ("float32", "int8_float_io"):
