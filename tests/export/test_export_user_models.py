@@ -997,6 +997,21 @@ def test_a_model_ending_in_argmax_exports_arg_max_and_is_judged_by_equal_class_i
     assert any(text.startswith("argmax 'argmax' -> builtin ARG_MAX") for text in signature["conversions"])
 
 
+def _exported_on_tflm_calibrated_on_all(tmp_path, model, seed: int, count: int, modes: str):
+    """``model`` (one input, "features") exported with TFLM on, calibrated on every held-out range
+    (values from its own generator, so the module's test order does not change them); every mode
+    passed everywhere. The bundle's signature and parity."""
+    values = np.random.default_rng(seed).normal(size=(count, model.inputs[0].shape[-1])).astype("float32")
+    paths = save_case(tmp_path, model, {"features": values}, None, train=False)
+    np.savez(paths["representative"], features=values)
+    out = tmp_path / "bundle"
+    done = export_cli(paths, out, "--tflm", "on", modes=modes)
+    assert done.returncode == 0, done.stderr[-2000:]
+    signature, parity = read_bundle(out)
+    _passed_everywhere(signature, parity, tuple(modes.split(",")))
+    return signature, parity
+
+
 def test_an_l2_normalised_embedding_keeps_its_values_in_the_int16x8_file(tmp_path):
     """Keras' L2 normalisation, x * minimum(rsqrt(sum(x^2)), 1/epsilon), came out wrong in every
     int16x8 file (relative error 3.7; the int8 file passed): the 16-bit SUM keeps its input's
@@ -1008,14 +1023,8 @@ def test_an_l2_normalised_embedding_keeps_its_values_in_the_int16x8_file(tmp_pat
     features = keras.Input((12,), name="features")
     hidden = keras.layers.Dense(16)(keras.layers.Dense(32, activation="relu")(features))
     model = keras.Model(features, keras.layers.UnitNormalization(name="embedding")(hidden))
-    values = np.random.default_rng(9).normal(size=(128, 12)).astype("float32")  # not the module's: order-free
-    paths = save_case(tmp_path, model, {"features": values}, None, train=False)
-    np.savez(paths["representative"], features=values)  # calibrated on every range the check meets
+    signature, parity = _exported_on_tflm_calibrated_on_all(tmp_path, model, 9, 128, "float32,int16x8")
     out = tmp_path / "bundle"
-    done = export_cli(paths, out, "--tflm", "on", modes="float32,int16x8")
-    assert done.returncode == 0, done.stderr[-2000:]
-    signature, parity = read_bundle(out)
-    _passed_everywhere(signature, parity, ("float32", "int16x8"))
     assert parity["int16x8"]["relative_error"] < 0.05, parity["int16x8"]
     assert parity["int16x8"]["runtimes"]["tflm"]["status"] == "passed", parity["int16x8"]["runtimes"]
     assert "SUM" not in ops_of(out / "model_int16x8.tflite") and "SUM" in ops_of(out / "model_float32.tflite")
@@ -1223,14 +1232,7 @@ def test_an_int16x8_sum_is_traced_as_a_mean_so_it_does_not_saturate(tmp_path):
     features = keras.Input((8,), name="features")
     hidden = keras.layers.Dense(8)(features)
     model = keras.Model(features, keras.layers.Dense(4)(keras.ops.sum(hidden, axis=-1, keepdims=True) + hidden))
-    values = np.random.default_rng(17).normal(size=(256, 8)).astype("float32")
-    paths = save_case(tmp_path, model, {"features": values}, None, train=False)
-    np.savez(paths["representative"], features=values)  # calibrated on every range the check meets
-    out = tmp_path / "bundle"
-    done = export_cli(paths, out, "--tflm", "on", modes="int16x8")
-    assert done.returncode == 0, done.stderr[-2000:]
-    signature, parity = read_bundle(out)
-    _passed_everywhere(signature, parity, ("int16x8",))
+    signature, parity = _exported_on_tflm_calibrated_on_all(tmp_path, model, 17, 256, "int16x8")
     assert parity["int16x8"]["relative_error"] < 0.05, parity["int16x8"]
     assert parity["int16x8"]["runtimes"]["tflm"]["status"] == "passed"
     assert "int16x8 file only: 1 float sum ([None, 8] over axes [-1]) -> mean x count" in " ".join(
