@@ -92,21 +92,17 @@ def read_npz(path_text: str, flag: str) -> dict[str, np.ndarray]:
 def check_arrays_fit(arrays: dict[str, np.ndarray], flag: str, path: str, declared: dict | None) -> None:
     """The arrays against the inputs the model file declares (names and shapes per example), before
     TensorFlow: a wrong shape was a TensorFlow error after start-up."""
+    from kerasuite.export.api import model_inputs  # numpy only: the names and counts export_model checks
+
     if declared is None:
         return
-    missing = [name for name in declared if name not in arrays]
-    if missing:
-        raise UserError(f"{flag} {path}: no array for model input {missing[0]!r} (has: "
-                        f"{', '.join(sorted(arrays)) or 'none'}; the model's inputs are: {', '.join(declared)})")
+    model_inputs(arrays, list(declared), f"{flag} {path}")
     for name, shape in declared.items():
         given = list(arrays[name].shape[1:])
         if len(given) != len(shape) or any(want is not None and want != got for want, got in zip(shape, given)):
             wanted = "[" + ", ".join("any" if size is None else str(size) for size in shape) + "]"
             raise UserError(f"{flag} {path}: array {name!r} has examples of shape {given}; the model's input "
                             f"{name!r} takes {wanted}")
-    counts = {len(arrays[name]) for name in declared}
-    if len(counts) > 1:
-        raise UserError(f"{flag} {path}: the input arrays have different example counts ({sorted(counts)})")
 
 
 def parse_tolerances(items: Sequence[str], modes: Sequence[str]):

@@ -513,6 +513,11 @@ def _dequantize(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     return values.astype(np.float32)
 
 
+def _without_batch(output: np.ndarray) -> np.ndarray:
+    """One example's output without its batch dimension of 1 (a [1, H, W, C] map stays [H, W, C])."""
+    return output[0] if output.ndim >= 1 and output.shape[0] == 1 else output.reshape(-1)
+
+
 class TFLMModel:
     """A .tflite file loaded in TFLM: float-in, float-out ``predict`` one example at a time.
 
@@ -589,8 +594,7 @@ class TFLMModel:
         dimension, in the output's own shape (a [1, H, W, C] map stays [H, W, C])."""
         if self.reset_between_calls:
             self.interpreter.reset()
-        output = self._invoke(example)
-        return output[0] if output.ndim >= 1 and output.shape[0] == 1 else output.reshape(-1)
+        return _without_batch(self._invoke(example))
 
     def predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         missing = sorted(set(self.names) - set(inputs)) if len(self.names) > 1 else []
@@ -612,8 +616,7 @@ class TFLMModel:
         # The first example also runs here: the arena is measured on this interpreter, and the
         # child's file must give what this process gives.
         first = self.run_one({name: inputs[name][:1] for name in self.names})
-        outputs = _dequantize(child.outputs, self.output)
-        outputs = outputs[:, 0] if outputs.ndim >= 2 and outputs.shape[1] == 1 else outputs.reshape(count, -1)
+        outputs = np.stack([_without_batch(row) for row in _dequantize(child.outputs, self.output)])
         if not np.array_equal(outputs[0], first):
             raise TFLMError(f"{self.path}: TFLM gave example 1 different outputs in a child process and in this one, "
                             "so its outputs cannot be trusted")
