@@ -322,6 +322,7 @@ def export_model(
                 functools.partial(diagnose_int8, mode),
                 staging, info.task, device.kind if device is not None else None,
                 concatenation_notes, functools.partial(float16_range.weights_beyond_float16, prepared.model),
+                functools.partial(parity.beyond_calibration, check_inputs, calibration),
             )
             described[mode]["size_bytes_without_metadata"] = sizes_without_metadata[mode]
             # which runtimes this file is for: every one that applies to it
@@ -458,7 +459,8 @@ def describe_file(path: Path, size: int, task: str, threads: int = 1):
 def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arrays, keras_outputs: np.ndarray,
                 tolerance: ModeTolerance, options: ExportConfig, diagnose: Callable[[], dict], staging: Path,
                 task: str = "", device_kind: str | None = None,
-                shared_scale_notes: Callable[[], list[str]] = list, float16_notes: Callable[[], list[str]] = list):
+                shared_scale_notes: Callable[[], list[str]] = list, float16_notes: Callable[[], list[str]] = list,
+                calibration_notes: Callable[[int], list[str]] = lambda row: []):
     """One mode: every runtime's verdict, the headline numbers from the reference runtime."""
     from kerasuite.export import parity, runtimes
 
@@ -490,6 +492,13 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
     # Only a numerical failure gets the per-layer int8 diagnosis (a second calibration, minutes on
     # big models); a runtime that could not run the file says why in its own verdict.
     numerical = any(verdict["status"] == "failed" and "max_abs_diff" in verdict for verdict in verdicts.values())
+    # a row beyond the calibrated range is lost where its inputs are quantized: say so next to it
+    worst = checked.get("worst_example")
+    outside_calibration = calibration_notes(worst["index"]) if mode != "dynamic" and worst and any(
+        failure.startswith(f"example (row) {worst['index']} ") for failure in checked["failures"]) else []
+    checked["failures"] += outside_calibration
+    # a column lost to its output tensor's one scale, like an input's, is no error built up by ops
+    narrow_column = any(failure.startswith("output column ") for failure in checked["failures"])
     scale_notes = parity.narrow_input_features(inputs) + shared_scale_notes() \
         if mode.startswith("int8") and not checked["passed"] and numerical else []
     if mode == "int8" and not checked["passed"] and numerical:
@@ -497,7 +506,9 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
         checked["diagnosis"] = {k: v for k, v in diagnosis.items() if k != "layers"}
         checked["diagnosis"]["layers"] = diagnosis.get("layers", [])[:50]
         if "worst_layer" in diagnosis:
-            checked["failures"].append(int8_error_line(diagnosis, explained_by_scales=bool(scale_notes)))
+            checked["failures"].append(int8_error_line(diagnosis,
+                                                       explained_by_scales=bool(scale_notes or outside_calibration)
+                                                       or narrow_column))
         if "values_lost_layer" in diagnosis:
             checked["failures"].append(
                 f"int8 rounds away the values of {diagnosis['values_lost_layer']} ({diagnosis['values_lost_op']}: "

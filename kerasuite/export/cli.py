@@ -24,7 +24,8 @@ from kerasuite.export import pixels
 from kerasuite.export.arrays import array_problem
 from kerasuite.argparsing import OneLineArgumentParser
 
-TOLERANCE_KEYS = ("max_abs_diff", "min_agreement", "max_metric_drop", "max_relative_error")
+TOLERANCE_KEYS = ("max_abs_diff", "min_agreement", "max_metric_drop", "max_relative_error", "max_example_error",
+                  "max_column_error")
 MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 

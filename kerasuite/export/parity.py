@@ -4,8 +4,9 @@ For every mode the exporter runs the Keras model and each applicable runtime on 
 inputs (:mod:`kerasuite.export.runtimes`) and this module judges one pair of outputs: the metric
 for both (when the :class:`~kerasuite.export.spec.OutputSpec` can score), decision agreement
 (top-1 for classifiers, top-k overlap for retrieval, none for plain values), max/mean absolute
-output difference after dequantization, the difference relative to the outputs' spread (what
-judges plain values in the lossy modes), and pass/fail against the mode's tolerance.
+output difference after dequantization, the difference relative to the outputs' spread, overall,
+for the worst example and for the worst output column (what judges plain values in the lossy
+modes), and pass/fail against the mode's tolerance.
 
 ``python -m kerasuite.parity RUN_DIR`` re-runs it on a finished run's bundle; exit 1 on failure.
 """
@@ -69,6 +70,26 @@ def narrow_input_features(inputs: dict[str, np.ndarray]) -> list[str]:
     return notes
 
 
+def beyond_calibration(inputs: dict[str, np.ndarray], calibration: dict[str, np.ndarray], row: int) -> list[str]:
+    """Why a calibrated file may be far off on one example: its float inputs lie outside the range
+    the representative inputs gave each input tensor's scale (one per tensor), where int8 and
+    int16 saturate."""
+    notes = []
+    for name, values in inputs.items():
+        reference = calibration.get(name)
+        if reference is None or np.asarray(values).dtype.kind != "f" or not np.size(reference):
+            continue
+        example = np.asarray(values[row], np.float64)
+        low, high = float(np.min(reference)), float(np.max(reference))
+        beyond = example[(example < low) | (example > high)]
+        if beyond.size:
+            furthest = float(beyond[np.argmax(np.maximum(low - beyond, beyond - high))])
+            notes.append(f"example (row) {row}'s input '{name}' reaches {furthest:.3g}, outside the range "
+                         f"[{low:.3g}, {high:.3g}] of the representative inputs that sets its scale: calibrate on "
+                         "inputs that cover it")
+    return notes
+
+
 def diff_text(value: float | None) -> str:
     """A max |diff| for a summary table: "-" when no runtime measured it."""
     return "-" if value is None else f"{value:.2e}"
@@ -97,6 +118,28 @@ def spread_and_error(keras_outputs: np.ndarray, candidate_outputs: np.ndarray) -
     spread = float(np.sqrt(np.mean(np.var(keras_outputs, axis=0))))
     error = float(np.sqrt(np.mean((candidate_outputs - keras_outputs) ** 2)))
     return (spread, error) if np.isfinite(spread) and np.isfinite(error) else None
+
+
+def column_errors(keras_outputs: np.ndarray, candidate_outputs: np.ndarray) -> np.ndarray | None:
+    """Per output column (the last axis): its RMS difference over its own spread across examples
+    and positions, NaN for a column that does not vary (padding, a constant); None for a
+    one-column output or when no column varies."""
+    keras_outputs = np.asarray(keras_outputs, np.float64)
+    if keras_outputs.ndim < 2 or keras_outputs.shape[-1] < 2 or len(keras_outputs) < 2:
+        return None
+    columns = keras_outputs.reshape(-1, keras_outputs.shape[-1])
+    difference = np.asarray(candidate_outputs, np.float64).reshape(columns.shape) - columns
+    spreads = columns.std(axis=0)
+    varies = spreads > OUTPUT_RESOLUTION * unit_or_larger(columns)
+    if not varies.any():
+        return None
+    return np.where(varies, np.sqrt(np.mean(difference ** 2, axis=0)) / np.where(varies, spreads, 1.0), np.nan)
+
+
+def example_errors(keras_outputs: np.ndarray, candidate_outputs: np.ndarray) -> np.ndarray:
+    """Each example's RMS difference over its output values (same shapes, at least one example)."""
+    difference = np.asarray(candidate_outputs, np.float64) - np.asarray(keras_outputs, np.float64)
+    return np.sqrt(np.mean(difference.reshape(len(difference), -1) ** 2, axis=1))
 
 
 def compare(spec: OutputSpec, keras_outputs: np.ndarray, candidate_outputs: np.ndarray,
@@ -157,6 +200,14 @@ def compare(spec: OutputSpec, keras_outputs: np.ndarray, candidate_outputs: np.n
     # 1e-20 scores gave "relative errors" of 1e15 for a file that agreed on every example)
     varies = measured is not None and measured[0] > OUTPUT_RESOLUTION * output_scale
     result["relative_error"] = measured[1] / measured[0] if varies else None
+    if varies:
+        errors = example_errors(keras_outputs, candidate_outputs)
+        worst = int(np.argmax(errors))
+        result["worst_example"] = {"index": worst, "relative_error": float(errors[worst] / measured[0])}
+        columns = column_errors(keras_outputs, candidate_outputs)
+        if columns is not None:
+            worst = int(np.nanargmax(columns))
+            result["worst_column"] = {"index": worst, "relative_error": float(columns[worst])}
     if agreement is None and drop is None and tolerance.max_relative_error is not None:
         # nothing else judges these values (an embedding, a regression without targets)
         if result["relative_error"] is None:
@@ -168,6 +219,23 @@ def compare(spec: OutputSpec, keras_outputs: np.ndarray, candidate_outputs: np.n
             failures.append(f"relative error {result['relative_error']:.3f} > {tolerance.max_relative_error:g} "
                             f"(RMS difference {error:.3g} over {spread:.3g}, the spread of Keras' outputs across "
                             "examples)")
+    # An average hides a few examples the file gets badly wrong (an outlier past the calibrated
+    # range, an op that misbehaves on one input): decisions catch them by agreement, values here.
+    if agreement is None and varies and tolerance.max_example_error is not None:
+        worst = result["worst_example"]
+        if worst["relative_error"] > tolerance.max_example_error:
+            failures.append(f"example (row) {worst['index']} is off by {worst['relative_error']:.3g} x the spread "
+                            f"of Keras' outputs (RMS over its values) > {tolerance.max_example_error:g}: the file "
+                            "is wrong on single examples that the average error hides")
+    # The spread is pooled over columns, so a column in other units than the rest (rooms beside a
+    # price) can lose all its values to the tensor's one int8 scale without moving the average.
+    column = result.get("worst_column")
+    if agreement is None and column and tolerance.max_column_error is not None \
+            and column["relative_error"] > tolerance.max_column_error:
+        failures.append(f"output column {column['index']} is off by {column['relative_error']:.3g} x its own spread "
+                        f"across examples > {tolerance.max_column_error:g}: the file loses that column's values "
+                        "(a quantized tensor has one scale, and a column far narrower than the others gets few of its "
+                        "steps); scale the columns alike, or export that column as an output of its own")
     result["failures"] = failures
     result["passed"] = not failures
     result["tolerance"] = {k: v for k, v in vars(tolerance).items() if v is not None}

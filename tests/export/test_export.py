@@ -217,6 +217,43 @@ def test_plain_values_are_judged_by_their_error_relative_to_their_spread():
     assert checked["passed"] and checked["relative_error"] > 0.2
 
 
+def test_plain_values_wrong_on_one_example_fail_though_their_average_error_passes():
+    """One example of 100 off by 1.9 spreads is a relative error of 0.19, which passed the 0.2
+    bound; the worst example's own error now judges it, and the failure names its row."""
+    from kerasuite.config import ParityConfig
+    from kerasuite.export.parity import compare
+    from kerasuite.export.spec import OutputSpec
+
+    rng = np.random.default_rng(11)
+    outputs = rng.normal(size=(100, 1)).astype(np.float32)
+    int8 = ParityConfig().int8
+    healthy = outputs + rng.normal(scale=0.05, size=outputs.shape).astype(np.float32)
+    checked = compare(OutputSpec("model output"), outputs, healthy, int8)
+    assert checked["passed"] and checked["worst_example"]["relative_error"] < 0.3, checked
+    one_wrong = outputs.copy()
+    spread = float(outputs.std())
+    one_wrong[37] += 1.9 * spread
+    checked = compare(OutputSpec("model output"), outputs, one_wrong, int8)
+    assert checked["relative_error"] < int8.max_relative_error  # the average alone passes it
+    assert not checked["passed"] and checked["worst_example"]["index"] == 37
+    assert checked["failures"] == [checked["failures"][0]] and checked["failures"][0].startswith(
+        "example (row) 37 is off by 1.9 x the spread")
+    # a regression with targets is judged by its metric too, and by the worst example as well
+    targets = outputs + rng.normal(scale=3.0, size=outputs.shape).astype(np.float32)  # a model's own error
+    rmse = OutputSpec("model output", "rmse", False, None,
+                      lambda predicted: {"rmse": float(np.sqrt(np.mean((predicted - targets) ** 2)))})
+    checked = compare(rmse, outputs, one_wrong, int8)
+    assert checked["failures"] and all(f.startswith("example (row) 37") for f in checked["failures"]), checked
+    # decisions are judged by agreement, which counts such an example already
+    scores = rng.dirichlet(np.ones(3), size=100).astype(np.float32)
+    shifted = scores.copy()
+    shifted[5] = shifted[5][::-1]
+    from kerasuite.export.spec import TOP1
+
+    checked = compare(OutputSpec(agreement=TOP1), scores, shifted, int8)
+    assert "worst_example" in checked and not any(f.startswith("example (row)") for f in checked["failures"])
+
+
 def test_a_map_of_class_scores_is_judged_per_position():
     """A segmentation-like [batch, H, W, classes] output: top-1 agreement and accuracy per
     position, and the near-tie note counts positions, not examples."""
@@ -430,3 +467,42 @@ def test_a_mode_the_converter_raised_on_keeps_its_reason_when_a_later_mode_crash
     assert sizes == {}
     assert failed["float32"] == "TensorFlow's converter failed on this model (RuntimeError: boom)", failed
     assert "crashed (SIGSEGV)" in failed["int8"], failed
+
+
+def test_an_output_column_in_other_units_is_judged_on_its_own_spread():
+    """A price (spread 50,000) and a room count (1-6) in one output: int8's one scale leaves the
+    rooms a step or none, off by more than their whole spread, while the error pooled over both
+    columns is under 0.01 of the spread and passed."""
+    from kerasuite.config import ParityConfig
+    from kerasuite.export.parity import compare
+    from kerasuite.export.spec import OutputSpec
+
+    rng = np.random.default_rng(12)
+    price = rng.normal(200000, 50000, size=(200, 1))
+    rooms = rng.integers(1, 7, size=(200, 1)).astype(np.float64)
+    outputs = np.concatenate([price, rooms], axis=1).astype(np.float32)
+    step = (outputs.max() - outputs.min()) / 255
+    int8 = (np.round(outputs / step) * step).astype(np.float32)  # one scale for the tensor
+    assert np.all(np.abs(int8[:, 1]) < step)  # every room count rounds to 0
+    checked = compare(OutputSpec("model output"), outputs, int8, ParityConfig().int8)
+    assert checked["relative_error"] < 0.01 and checked["worst_example"]["relative_error"] < 0.05, checked
+    assert checked["worst_column"]["index"] == 1 and checked["worst_column"]["relative_error"] > 2, checked
+    assert not checked["passed"] and checked["failures"][0].startswith("output column 1 is off by"), checked
+    # the same rounding with each column on its own scale keeps both
+    own_scales = outputs.copy()
+    own_scales[:, 0] = np.round(outputs[:, 0] / step) * step
+    checked = compare(OutputSpec("model output"), outputs, own_scales, ParityConfig().int8)
+    assert checked["passed"] and checked["worst_column"]["relative_error"] < 0.01, checked
+
+
+def test_a_constant_output_column_leaves_the_other_columns_judged():
+    from kerasuite.config import ParityConfig
+    from kerasuite.export.parity import compare
+    from kerasuite.export.spec import OutputSpec
+
+    rng = np.random.default_rng(13)
+    outputs = np.concatenate([rng.normal(size=(50, 2)), np.zeros((50, 1))], axis=1).astype(np.float32)
+    wrong = outputs.copy()
+    wrong[:, 1] = rng.permutation(wrong[:, 1])  # column 1 keeps its values, loses its examples
+    checked = compare(OutputSpec("model output"), outputs, wrong, ParityConfig().int8)
+    assert checked["worst_column"]["index"] == 1 and not checked["passed"], checked

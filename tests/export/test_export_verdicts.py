@@ -259,3 +259,30 @@ def test_native_cause_takes_the_kernels_own_error_lines_once():
     assert native_cause(lines[:3], "SquaredDifference only supports FLOAT32 and INT32 now, got 7. "
                                    "Node number 10 (SQUARED_DIFFERENCE) failed to invoke.") == ""
     assert native_cause([], "anything") == ""
+
+
+def test_an_int8_file_wrong_on_one_example_beyond_calibration_fails_and_names_the_row(tmp_path):
+    """A regression's held-out row beyond the representative range is off by 2.4 spreads in int8
+    while the file's average error (0.12 of the spread) passed the relative bound: the worst
+    example fails the mode, and the failure says the row's input lies outside the calibrated range."""
+    import keras
+
+    from kerasuite.export import export_model
+
+    rng = np.random.default_rng(3)
+    keras.utils.set_random_seed(3)
+    values = rng.normal(size=(600, 4)).astype("float32")
+    model = keras.Sequential([keras.Input((4,), name="features"), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    model.fit(values, np.sin(values[:, :1]) + 0.3 * values[:, 1:2], epochs=20, verbose=0)
+    heldout = rng.normal(size=(400, 4)).astype("float32")
+    heldout[17] = [4.0, 4.0, 0.0, 0.0]  # the representative inputs stay within about +-3.3
+    report = export_model(model, representative={"features": values[:300]}, heldout={"features": heldout},
+                          modes=("int8",), out=tmp_path / "bundle")
+    parity = report.exports["int8"]["parity"]
+    assert parity["relative_error"] < ParityConfig().int8.max_relative_error, parity
+    assert not report.passed and parity["worst_example"]["index"] == 17, parity
+    assert parity["failures"][0].startswith("example (row) 17 is off by"), parity["failures"]
+    assert any(failure.startswith("example (row) 17's input 'features' reaches 4, outside the range")
+               for failure in parity["failures"]), parity["failures"]

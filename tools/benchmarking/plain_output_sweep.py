@@ -5,8 +5,9 @@
 Builds small Keras models the way a user writes them (regressions, embeddings, autoencoders, a
 sequence map; no targets in their held-out files, so no agreement and no metric applies), trains
 each briefly on seeded synthetic data, exports every mode and prints each file's verdict and
-``relative_error`` (the RMS difference over the spread of Keras' outputs, parity.json): the
-figures behind ``max_relative_error``'s default of 0.1 for the lossy modes.
+``relative_error`` (the RMS difference over the spread of Keras' outputs, parity.json) and the
+worst single example's (``worst_example``): the figures behind the lossy modes' defaults for
+``max_relative_error`` (0.2) and ``max_example_error`` (1.0).
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ def build_models(rng):
     x = rng.normal(size=(768, 6)).astype("float32")
     standard = keras.Sequential([keras.Input((6,), name="features"), layers.Dense(64, activation="gelu"),
                                  layers.LayerNormalization(), layers.Dense(64, activation="swish"), layers.Dense(1)])
+    # two targets in their own units, the price de-normalised inside the model as users do: one
+    # output tensor whose columns differ in spread by 10,000x
+    rooms = np.round(3 + x[:, 1:2]).clip(1, 6)
+    mixed = keras.Sequential([keras.Input((6,), name="features"), layers.Dense(32, activation="relu"),
+                              layers.Dense(2), layers.Rescaling(scale=[50000.0, 1.0], offset=[200000.0, 0.0])])
+    models["price_and_rooms"] = (mixed, {"features": x}, np.concatenate(
+        [200000 + 50000 * np.tanh(x[:, :1]), rooms], axis=1).astype("float32"))
     models["standardised_regression"] = (standard, {"features": x}, np.sin(x[:, :1] * 2) + 0.5 * x[:, 1:2])
     return models
 
@@ -76,6 +84,7 @@ def main(argv=None) -> int:
     parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for the models and their bundles")
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--only", nargs="+", metavar="MODEL", help="run these models only (all are built)")
     args = parser.parse_args(argv)
 
     import keras
@@ -86,6 +95,8 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, (model, inputs, targets) in build_models(rng).items():
+        if args.only and name not in args.only:
+            continue
         model.compile("adam", "mse")
         model.fit(inputs, targets, epochs=args.epochs, batch_size=32, verbose=0)
         model.save(args.out / f"{name}.keras")
@@ -104,7 +115,10 @@ def main(argv=None) -> int:
         parity = json.loads((bundle / "parity.json").read_text())
         for mode, result in parity.items():
             rows.append({"model": name, "mode": mode, "passed": result["passed"],
-                         "relative_error": result.get("relative_error"), "max_abs_diff": result["max_abs_diff"],
+                         "relative_error": result.get("relative_error"),
+                         "worst_example_error": (result.get("worst_example") or {}).get("relative_error"),
+                         "worst_column_error": (result.get("worst_column") or {}).get("relative_error"),
+                         "max_abs_diff": result["max_abs_diff"],
                          "failures": result["failures"][:1]})
     print(json.dumps(rows, indent=1))
     return 0
