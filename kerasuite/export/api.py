@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from kerasuite.config import EXPORT_MODES, ExportConfig, ModeTolerance, ParityConfig
+from kerasuite.config import CALIBRATED_MODES, EXPORT_MODES, ExportConfig, ModeTolerance, ParityConfig
 from kerasuite.errors import CheckFailed, UserError
 from kerasuite.locations import (BUNDLE_MARKER, check_bundle_location, disk_full_error, is_bundle_dir,
                                  is_disk_full, remove_orphans)
@@ -494,7 +494,7 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
     numerical = any(verdict["status"] == "failed" and "max_abs_diff" in verdict for verdict in verdicts.values())
     # a row beyond the calibrated range is lost where its inputs are quantized: say so next to it
     worst = checked.get("worst_example")
-    outside_calibration = calibration_notes(worst["index"]) if mode != "dynamic" and worst and any(
+    outside_calibration = calibration_notes(worst["index"]) if mode in CALIBRATED_MODES and worst and any(
         failure.startswith(f"example (row) {worst['index']} ") for failure in checked["failures"]) else []
     checked["failures"] += outside_calibration
     # a column lost to its output tensor's one scale, like an input's, is no error built up by ops
