@@ -105,6 +105,7 @@ RECORDED_STUDIES = (
     ('| build (`en-029` "up" test clips) | nucleus, floor 0.02 | nucleus, floor 0.002 | coda, floor 0.02 '
      '| coda, floor 0.002 | both, floor 0.02 | both, floor 0.002 |'),
     "| setting (`--set`) | seeds | Keras acc | cell lost |",
+    "| data (test clips) | int8 top-1 agreement | largest probability difference | decisions differing at 0.6 / 0.7 / 0.8 / 0.9 |",
     "| model (data, seed) | Keras acc | int8 agreement | 16x8 agreement | int8 acc on TFLM | 16x8 acc on TFLM |",
     "| model (data, seed) | all int8 | + waveform and first DFT float | + second DFT float (projections int8) "
     "| + magnitude and mel input float | whole log-mel float |",
