@@ -493,12 +493,12 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
     # big models); a runtime that could not run the file says why in its own verdict.
     numerical = any(verdict["status"] == "failed" and "max_abs_diff" in verdict for verdict in verdicts.values())
     # a row beyond the calibrated range is lost where its inputs are quantized: say so next to it
-    worst = checked.get("worst_example")
-    outside_calibration = calibration_notes(worst["index"]) if mode in CALIBRATED_MODES and worst and any(
-        failure.startswith(f"example (row) {worst['index']} ") for failure in checked["failures"]) else []
+    worst = checked.get("worst_example") or {}
+    outside_calibration = calibration_notes(worst["index"]) \
+        if mode in CALIBRATED_MODES and worst.get("failed") else []
     checked["failures"] += outside_calibration
     # a column lost to its output tensor's one scale, like an input's, is no error built up by ops
-    narrow_column = any(failure.startswith("output column ") for failure in checked["failures"])
+    narrow_column = bool((checked.get("worst_column") or {}).get("failed"))
     scale_notes = parity.narrow_input_features(inputs) + shared_scale_notes() \
         if mode.startswith("int8") and not checked["passed"] and numerical else []
     if mode == "int8" and not checked["passed"] and numerical:

@@ -223,15 +223,17 @@ def compare(spec: OutputSpec, keras_outputs: np.ndarray, candidate_outputs: np.n
     # range, an op that misbehaves on one input): decisions catch them by agreement, values here.
     if agreement is None and varies and tolerance.max_example_error is not None:
         worst = result["worst_example"]
-        if worst["relative_error"] > tolerance.max_example_error:
+        worst["failed"] = worst["relative_error"] > tolerance.max_example_error
+        if worst["failed"]:
             failures.append(f"example (row) {worst['index']} is off by {worst['relative_error']:.3g} x the spread "
                             f"of Keras' outputs (RMS over its values) > {tolerance.max_example_error:g}: the file "
                             "is wrong on single examples that the average error hides")
     # The spread is pooled over columns, so a column in other units than the rest (rooms beside a
     # price) can lose all its values to the tensor's one int8 scale without moving the average.
     column = result.get("worst_column")
-    if agreement is None and column and tolerance.max_column_error is not None \
-            and column["relative_error"] > tolerance.max_column_error:
+    if agreement is None and column and tolerance.max_column_error is not None:
+        column["failed"] = column["relative_error"] > tolerance.max_column_error
+    if column and column.get("failed"):
         failures.append(f"output column {column['index']} is off by {column['relative_error']:.3g} x its own spread "
                         f"across examples > {tolerance.max_column_error:g}: the file loses that column's values "
                         "(a quantized tensor has one scale, and a column far narrower than the others gets few of its "

@@ -36,6 +36,9 @@ def main(argv=None) -> int:
     parser.add_argument("--data", required=True, type=Path, help="a folder: data set with a test/ split")
     parser.add_argument("--bundle", type=Path, help="the run's edge bundle (default: the one its metrics.json names)")
     args = parser.parse_args(argv)
+    for needed in (args.run / "model.keras", args.run / "metrics.json", args.data / "test"):
+        if not needed.exists():
+            parser.error(f"{needed}: not found (--run takes a keyword_spotting run folder, --data a data set folder)")
 
     import keras
 
