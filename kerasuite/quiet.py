@@ -13,7 +13,7 @@ import tempfile
 from typing import Iterator
 
 
-def _flush_c_stdio() -> None:
+def flush_native_stdio() -> None:
     try:
         import ctypes
 
@@ -37,7 +37,7 @@ def native_stderr_silenced() -> Iterator[None]:
         os.dup2(devnull, 2)
         yield
     finally:
-        _flush_c_stdio()  # native libraries that buffer stderr (LiteRT) would print after the restore
+        flush_native_stdio()  # native libraries that buffer stderr (LiteRT) would print after the restore
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
@@ -60,7 +60,7 @@ def captured_native_stderr() -> Iterator[list[str]]:
         try:
             yield lines
         finally:
-            _flush_c_stdio()
+            flush_native_stdio()
             os.dup2(saved, 2)
             os.close(saved)
             sink.seek(0)

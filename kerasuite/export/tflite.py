@@ -18,6 +18,7 @@ from pathlib import Path
 
 from kerasuite.config import EXPORT_MODES as MODES  # noqa: F401  (defined once, with the config)
 from kerasuite.errors import CheckFailed, Interrupted, UserError
+from kerasuite.export.converter_process import run_worker
 from kerasuite.lifeline import child_env
 
 
@@ -99,10 +100,7 @@ def _convert_in_one_child(
     remove_orphans(Path(tempfile.gettempdir()), "kerasuite-convert-")
     with tempfile.TemporaryDirectory(prefix=f"kerasuite-convert-{os.getpid()}-") as scratch:
         report_path = Path(scratch) / "report.json"
-        command = [
-            sys.executable, "-m", "kerasuite.export.convert_worker",
-            "--model", str(model_path), "--batch-size", str(batch_size or 0), "--report", str(report_path),
-        ]
+        command = ["--model", str(model_path), "--batch-size", str(batch_size or 0), "--report", str(report_path)]
         for mode, out_path in outputs.items():
             command += ["--mode", mode, "--out", str(out_path)]
         if representative_path is not None:
@@ -116,9 +114,8 @@ def _convert_in_one_child(
             command += ["--import", module]
         for name in uint8_inputs:
             command += ["--uint8-input", name]
-        env = child_env(dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")))
-        done = subprocess.run(command, capture_output=True, text=True, env=env,
-                              timeout=timeout_per_mode * max(1, len(outputs)))
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
+        done = run_worker(command, timeout_per_mode * max(1, len(outputs)), env)
         report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     sizes = {}
     failed: dict[str, str] = {}

@@ -1,0 +1,108 @@
+"""The converter's child process, kept for the next export of the same process.
+
+Importing TensorFlow costs a converter child about 7 s of CPU, more than converting a small model.
+A process that exports several models (a sweep, a notebook, the test suite) therefore hands each
+conversion to one long-lived ``convert_worker --serve`` child instead of starting one per export.
+The child is retired after :data:`REQUESTS_PER_CHILD` conversions, because the converter leaks
+memory on every call (the reason it is a child at all), and is never shared across a change of
+working folder or of the environment a conversion reads. A conversion that imports a user's
+modules gets a child of its own: a module imported once would stay imported, stale, for the next
+export.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from kerasuite.lifeline import child_env
+
+REQUESTS_PER_CHILD = 16
+# What a conversion can read from the environment: the interpreter's paths and the libraries' switches.
+ENVIRONMENT_PREFIXES = ("PYTHON", "TF_", "TFLITE", "KERAS", "XLA", "OMP_", "MKL", "LD_", "PATH", "CUDA", "HOME")
+
+
+class _ServingChild:
+    def __init__(self, key: tuple, env: dict[str, str]) -> None:
+        self.key, self.owner, self.requests = key, os.getpid(), 0
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "kerasuite.export.convert_worker", "--serve"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+
+    def ask(self, argv: list[str], logs: tuple[Path, Path], timeout: float) -> int:
+        """The request's exit code; the child's own (a negative signal number) if it died on it.
+        ``logs`` receive the request's stdout and stderr."""
+        self.requests += 1
+        request = {"argv": argv, "stdout": str(logs[0]), "stderr": str(logs[1])}
+        self.process.stdin.write((json.dumps(request) + "\n").encode())
+        self.process.stdin.flush()
+        answer, deadline = b"", time.monotonic() + timeout
+        descriptor = self.process.stdout.fileno()
+        while not answer.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.stop(wait=0)
+                raise subprocess.TimeoutExpired(argv, timeout)
+            if select.select([descriptor], [], [], remaining)[0]:
+                chunk = os.read(descriptor, 4096)
+                if not chunk:  # it died on this request
+                    return self.process.wait()
+                answer += chunk
+        return int(json.loads(answer)["code"])
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, wait: float = 10.0) -> None:
+        """End of stdin ends an idle child; one still converting is killed after ``wait`` seconds."""
+        if self.owner == os.getpid() and self.process.poll() is None:
+            try:
+                self.process.stdin.close()
+                self.process.wait(timeout=wait)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()
+
+
+_lock = threading.Lock()
+_child: _ServingChild | None = None
+
+
+def run_worker(arguments: list[str], timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python -m kerasuite.export.convert_worker ARGUMENTS`` as if run as a one-shot child:
+    the exit code (negative for a crash signal), its stdout and its stderr.
+    Raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds, the child stopped."""
+    env = child_env(env)
+    if "--import" in arguments:
+        return subprocess.run([sys.executable, "-m", "kerasuite.export.convert_worker", *arguments],
+                              capture_output=True, text=True, env=env, timeout=timeout)
+    global _child
+    key = (os.getcwd(), tuple(sorted((name, value) for name, value in env.items()
+                                     if name.startswith(ENVIRONMENT_PREFIXES))))
+    with _lock, tempfile.TemporaryDirectory(prefix="kerasuite-converter-logs-") as scratch:
+        if _child is not None and (_child.key != key or _child.owner != os.getpid() or not _child.alive()
+                                   or _child.requests >= REQUESTS_PER_CHILD):
+            _child.stop()  # not in a forked copy of this process: that child is the parent's
+            _child = None
+        if _child is None:
+            _child = _ServingChild(key, env)
+            atexit.register(_child.stop)
+        logs = (Path(scratch) / "stdout.log", Path(scratch) / "stderr.log")
+        try:
+            code = _child.ask(list(arguments), logs, timeout)
+        except BaseException:  # a timeout or an interrupt: the request's state is unknown
+            _child.stop(wait=0)
+            _child = None
+            raise
+        if code < 0 or not _child.alive():
+            _child = None
+        written = [path.read_text(errors="replace") if path.is_file() else "" for path in logs]
+        return subprocess.CompletedProcess(arguments, code, *written)
