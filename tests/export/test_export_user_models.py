@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from helpers import assert_one_line_error
-from user_models import RNG, assert_builtin_only, export_cli, ops_of, read_bundle, save_case, tokens
+from user_models import RNG, assert_builtin_only, export_cli, export_here, ops_of, read_bundle, save_case, tokens
 
 
 def _passed_everywhere(signature, parity, modes):
@@ -23,7 +23,7 @@ LOOSE_INT8 = ("--tolerance", "int8.min_agreement=0.9", "--tolerance", "int8.max_
 
 def _exported_float32_and_int8(paths, out, *extra):
     """Export both modes; every runtime passed, float32 equal to Keras; the bundle and each mode's ops."""
-    done = export_cli(paths, out, *LOOSE_INT8, *extra)
+    done = export_here(paths, out, *LOOSE_INT8, *extra)
     assert done.returncode == 0, done.stderr[-2000:]
     signature, parity = read_bundle(out)
     _passed_everywhere(signature, parity, ("float32", "int8"))
@@ -98,7 +98,7 @@ def test_bidirectional_lstm_in_a_functional_model(tmp_path, graph):
     values = RNG.normal(size=(64, 10, 4)).astype("float32")
     paths = save_case(tmp_path, model, {"sequence": values}, (values[:, :, 0].sum(1) > 0).astype("int64"))
     out = tmp_path / "bundle"
-    done = export_cli(paths, out, "--lstm", graph, modes="float32")
+    done = export_here(paths, out, "--lstm", graph, modes="float32")
     assert done.returncode == 0, done.stderr[-2000:]
     signature, parity = read_bundle(out)
     _passed_everywhere(signature, parity, ("float32",))
@@ -149,7 +149,7 @@ def test_functional_two_input_regression_reports_rmse(tmp_path):
     paths = save_case(tmp_path, model, inputs, score.astype("float32"), train=False)
     out = tmp_path / "bundle"
     # int8 of a regression is judged by the metric it feeds: RMSE may rise by at most 0.1
-    done = export_cli(paths, out, "--tolerance", "int8.max_metric_drop=0.1")
+    done = export_here(paths, out, "--tolerance", "int8.max_metric_drop=0.1")
     assert done.returncode == 0, done.stderr[-2000:]
     signature, parity = read_bundle(out)
     _passed_everywhere(signature, parity, ("float32", "int8"))
@@ -186,7 +186,7 @@ def test_conv1d_audio_model(tmp_path):
     model.fit(waves.astype("float32"), classes, epochs=40, batch_size=16, verbose=0)
     paths = save_case(tmp_path, model, {"waveform": waves.astype("float32")}, classes, train=False)
     out = tmp_path / "bundle"
-    done = export_cli(paths, out)
+    done = export_here(paths, out)
     assert done.returncode == 0, done.stderr[-2000:]
     signature, parity = read_bundle(out)
     _passed_everywhere(signature, parity, ("float32", "int8"))
@@ -229,14 +229,14 @@ def test_embedding_models_reach_tflm_only_when_asked(tmp_path):
     rows = tokens(96, 6, 40, seed=5)
     paths = save_case(tmp_path, model, {"ids": rows}, rows[:, 0] % 3)
     asked, default = tmp_path / "asked", tmp_path / "default"
-    done = export_cli(paths, asked, "--tflm", "on", *LOOSE_INT8, modes="int8")
+    done = export_here(paths, asked, "--tflm", "on", *LOOSE_INT8, modes="int8")
     assert done.returncode == 0, done.stderr[-2000:]
     signature, parity = read_bundle(asked)
     assert parity["int8"]["runtimes"]["tflm"]["status"] == "passed", parity["int8"]["runtimes"]["tflm"]
     ops = ops_of(asked / "model_int8.tflite")
     assert "GATHER" in ops and "SELECT_V2" not in ops and "SELECT" not in ops, ops
     assert any("Embedding 'words' -> GatherEmbedding" in text for text in signature["conversions"])
-    done = export_cli(paths, default, *LOOSE_INT8, modes="int8")
+    done = export_here(paths, default, *LOOSE_INT8, modes="int8")
     assert done.returncode == 0, done.stderr[-2000:]
     _, parity = read_bundle(default)
     tflm = parity["int8"]["runtimes"]["tflm"]
@@ -280,11 +280,11 @@ def test_a_fixed_batch_folds_the_shape_ops_tflm_lacks(tmp_path):
     model = keras.Model(sequence, keras.layers.Dense(2, activation="softmax")(pooled))
     values = np.random.default_rng(8).normal(size=(64, 6, 4)).astype("float32")
     paths = save_case(tmp_path, model, {"sequence": values}, (values[:, :, 0].sum(1) > 0).astype("int64"))
-    done = export_cli(paths, tmp_path / "dynamic", "--tflm", "on", modes="float32")
+    done = export_here(paths, tmp_path / "dynamic", "--tflm", "on", modes="float32")
     assert done.returncode == 1, done.stderr[-2000:]
     assert "REDUCE_PROD" in done.stderr and "--batch-size 1" in done.stderr, done.stderr[-2000:]
     out = tmp_path / "fixed"
-    done = export_cli(paths, out, "--tflm", "on", "--batch-size", "1", modes="float32")
+    done = export_here(paths, out, "--tflm", "on", "--batch-size", "1", modes="float32")
     assert done.returncode == 0, done.stderr[-2000:]
     signature, parity = read_bundle(out)
     assert parity["float32"]["runtimes"]["tflm"]["status"] == "passed" and parity["float32"]["max_abs_diff"] < 1e-4
@@ -312,7 +312,7 @@ def test_a_segmentation_map_is_judged_per_pixel_on_every_runtime(tmp_path):
     np.savez(paths["heldout"], image=values, target=pixels)
     (tmp_path / "labels.txt").write_text("ground\nwater\nrock\n")
     out = tmp_path / "bundle"
-    done = export_cli(paths, out, "--tflm", "on", "--labels", str(tmp_path / "labels.txt"), modes="float32")
+    done = export_here(paths, out, "--tflm", "on", "--labels", str(tmp_path / "labels.txt"), modes="float32")
     assert done.returncode == 0, done.stderr[-2000:]
     signature, parity = read_bundle(out)
     _passed_everywhere(signature, parity, ("float32",))
@@ -338,7 +338,7 @@ def test_a_multi_output_model_ships_the_output_named_with_output(tmp_path):
     done = export_cli(paths, tmp_path / "nope", "--output", "colour", modes="float32")
     assert_one_line_error(done, 2, "--output colour", "price, kind")
     out = tmp_path / "bundle"
-    done = export_cli(paths, out, "--output", "kind", modes="float32")
+    done = export_here(paths, out, "--output", "kind", modes="float32")
     assert done.returncode == 0, done.stderr[-2000:]
     signature, parity = read_bundle(out)
     assert parity["float32"]["passed"] and parity["float32"]["top1_agreement"] == 1.0
@@ -429,7 +429,7 @@ def test_a_model_keras_quantized_to_float8_computes_with_its_float8_rounded_kern
     gap = np.abs(np.asarray(twin(values)) - np.asarray(model(values))).max()
     assert 0 < gap < 0.1, gap
     paths = save_case(tmp_path, model, {"features": values}, np.argmax(values[:, :3], -1), train=False)
-    done = export_cli(paths, tmp_path / "bundle", modes="float32")
+    done = export_here(paths, tmp_path / "bundle", modes="float32")
     assert done.returncode == 0, done.stderr[-2000:]
     _passed_everywhere(*read_bundle(tmp_path / "bundle"), ("float32",))
 
@@ -467,7 +467,7 @@ def test_a_dilated_convolution_with_a_dynamic_batch_is_refused_by_tflm_and_passe
     values = RNG.normal(size=(96, 64, 1)).astype("float32")
     paths = save_case(tmp_path, keras.Model(wave, scores), {"wave": values}, np.argmax(values[:, :3, 0], -1))
     out = tmp_path / "dynamic"
-    done = export_cli(paths, out, "--tflm", "on", *LOOSE_INT8)
+    done = export_here(paths, out, "--tflm", "on", *LOOSE_INT8)
     assert done.returncode == 1, done.stderr[-2000:]
     _, parity = read_bundle(out)
     for mode in ("float32", "int8"):
@@ -476,7 +476,7 @@ def test_a_dilated_convolution_with_a_dynamic_batch_is_refused_by_tflm_and_passe
         assert verdicts["tflm"]["status"] == "failed", verdicts["tflm"]
         assert "SPACE_TO_BATCH_ND" in verdicts["tflm"]["reason"] and "--batch-size 1" in verdicts["tflm"]["reason"]
     fixed = tmp_path / "batch1"
-    done = export_cli(paths, fixed, "--tflm", "on", "--batch-size", "1", *LOOSE_INT8)
+    done = export_here(paths, fixed, "--tflm", "on", "--batch-size", "1", *LOOSE_INT8)
     assert done.returncode == 0, done.stderr[-2000:]
     _, parity = read_bundle(fixed)
     assert all(parity[mode]["runtimes"]["tflm"]["status"] == "passed" for mode in ("float32", "int8"))
@@ -641,7 +641,7 @@ def test_a_regression_in_large_units_is_judged_relative_to_its_scale(tmp_path):
     model.fit(values, prices, epochs=60, verbose=0)
     paths = save_case(tmp_path, model, {"features": values}, prices, train=False)
     out = tmp_path / "bundle"
-    done = export_cli(paths, out, modes="float32,float16,int8")
+    done = export_here(paths, out, modes="float32,float16,int8")
     assert done.returncode == 0, done.stderr[-2000:]
     signature, parity = read_bundle(out)
     _passed_everywhere(signature, parity, ("float32", "float16", "int8"))
@@ -700,7 +700,7 @@ def test_a_users_image_classifier_is_judged_by_mediapipe_when_its_image_input_is
         out = tmp_path / f"bundle_{name}"
         # MediaPipe's verdict is what is tested: this tiny model has near ties (top-2 gaps of 0.002)
         # that int8 flips on some draws of the module's shared generator (0.896 when run alone)
-        done = export_cli(cases[name], out, "--labels", str(tmp_path / "labels.txt"), "--image-input", "photo",
+        done = export_here(cases[name], out, "--labels", str(tmp_path / "labels.txt"), "--image-input", "photo",
                           "--pixel-scale", scale, "--tolerance", "int8_float_io.min_agreement=0.85",
                           "--tolerance", "int8_float_io.max_metric_drop=0.05", modes="float32,int8_float_io")
         assert done.returncode == 0, done.stderr[-2000:]
@@ -718,7 +718,7 @@ def test_a_users_image_classifier_is_judged_by_mediapipe_when_its_image_input_is
     fractional = dict(np.load(cases["raw"]["heldout"]))
     fractional["photo"] = fractional["photo"] + RNG.uniform(-0.45, 0.45, fractional["photo"].shape).astype("float32")
     np.savez(cases["raw"]["heldout"], **fractional)
-    done = export_cli(cases["raw"], tmp_path / "bundle_fractional", "--image-input", "photo", "--pixel-scale", "1",
+    done = export_here(cases["raw"], tmp_path / "bundle_fractional", "--image-input", "photo", "--pixel-scale", "1",
                       modes="float32")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "rounded to whole pixels" in done.stdout
@@ -831,7 +831,7 @@ def test_a_float16_file_that_cannot_hold_a_weight_fails_naming_it(tmp_path):
     model = keras.Model(features, price(keras.layers.Dense(8, activation="relu", name="hidden")(features)))
     price.bias.assign([200_000.0])
     paths = save_case(tmp_path, model, {"features": RNG.normal(size=(64, 4)).astype("float32")}, train=False)
-    done = export_cli(paths, tmp_path / "bundle", modes="float32,float16")
+    done = export_here(paths, tmp_path / "bundle", modes="float32,float16")
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
     _, parity = read_bundle(tmp_path / "bundle")
     assert parity["float32"]["passed"], parity["float32"]["failures"]
@@ -850,7 +850,7 @@ def test_a_users_conv_classifier_exports_int16x8_and_an_id_input_model_is_refuse
 
     paths = _trained_conv_classifier(tmp_path, seed=3, batch_norm=False)
     out = tmp_path / "bundle"
-    done = export_cli(paths, out, "--tflm", "on", modes="float32,int16x8")
+    done = export_here(paths, out, "--tflm", "on", modes="float32,int16x8")
     assert done.returncode == 0, done.stderr[-2000:]
     signature, parity = read_bundle(out)
     _passed_everywhere(signature, parity, ("float32", "int16x8"))
@@ -869,7 +869,7 @@ def test_a_users_conv_classifier_exports_int16x8_and_an_id_input_model_is_refuse
     pixel_model.fit(images, classes, epochs=30, batch_size=32, verbose=0)
     (tmp_path / "pixels").mkdir()
     pixel_paths = save_case(tmp_path / "pixels", pixel_model, {"pixels": images}, classes)
-    done = export_cli(pixel_paths, tmp_path / "pixels_bundle", modes="float32,int16x8")
+    done = export_here(pixel_paths, tmp_path / "pixels_bundle", modes="float32,int16x8")
     assert done.returncode == 0, done.stderr[-2000:]
     signature, parity = read_bundle(tmp_path / "pixels_bundle")
     _passed_everywhere(signature, parity, ("float32", "int16x8"))
@@ -882,7 +882,7 @@ def test_a_users_conv_classifier_exports_int16x8_and_an_id_input_model_is_refuse
     (tmp_path / "lookup").mkdir()
     lookup_paths = save_case(tmp_path / "lookup", lookup, {"item": RNG.integers(0, 20, (40, 1)).astype("int32")},
                              None, train=False)
-    done = export_cli(lookup_paths, tmp_path / "lookup_bundle", "--tflm", "on", modes="int16x8")
+    done = export_here(lookup_paths, tmp_path / "lookup_bundle", "--tflm", "on", modes="int16x8")
     assert done.returncode == 0, done.stderr[-2000:]
     lookup_parity = read_bundle(tmp_path / "lookup_bundle")[1]["int16x8"]
     assert lookup_parity["passed"] and lookup_parity["runtimes"]["tflm"]["status"] == "passed", lookup_parity
@@ -913,7 +913,7 @@ def test_an_lstm_is_unrolled_for_the_int16x8_file_only(tmp_path):
     classes = np.digitize(values[:, :, 0].sum(1), [-2.0, 2.0])
     paths = save_case(tmp_path, model, {"series": values}, classes)
     out = tmp_path / "bundle"
-    done = export_cli(paths, out, modes="float32,int16x8")
+    done = export_here(paths, out, modes="float32,int16x8")
     assert done.returncode == 0, done.stderr[-2000:]
     signature, parity = read_bundle(out)
     _passed_everywhere(signature, parity, ("float32", "int16x8"))
@@ -940,7 +940,7 @@ def test_ops_without_a_16_bit_kernel_run_in_float_in_the_int16x8_file(tmp_path):
     model = keras.Model(image, keras.layers.Dense(3, activation="softmax")(pooled))
     values = RNG.uniform(size=(64, 8, 8, 3)).astype("float32")
     paths = save_case(tmp_path, model, {"image": values}, np.argmax(values[:, :4, :4].mean((1, 2)), -1))
-    done = export_cli(paths, tmp_path / "bundle", "--tflm", "on", modes="int16x8")
+    done = export_here(paths, tmp_path / "bundle", "--tflm", "on", modes="int16x8")
     assert done.returncode == 0, done.stderr[-2000:]
     signature, parity = read_bundle(tmp_path / "bundle")
     _passed_everywhere(signature, parity, ("int16x8",))
@@ -984,7 +984,7 @@ def test_a_model_ending_in_argmax_exports_arg_max_and_is_judged_by_equal_class_i
     model = keras.Model(features, keras.ops.argmax(scores, axis=-1))
     paths = save_case(tmp_path, model, {"features": values}, classes, train=False)
     out = tmp_path / "bundle"
-    done = export_cli(paths, out, "--tflm", "on", *LOOSE_INT8)
+    done = export_here(paths, out, "--tflm", "on", *LOOSE_INT8)
     assert done.returncode == 0, done.stderr[-2000:]
     signature, parity = read_bundle(out)
     _passed_everywhere(signature, parity, ("float32", "int8"))
@@ -1005,7 +1005,7 @@ def _exported_on_tflm_calibrated_on_all(tmp_path, model, seed: int, count: int, 
     paths = save_case(tmp_path, model, {"features": values}, None, train=False)
     np.savez(paths["representative"], features=values)
     out = tmp_path / "bundle"
-    done = export_cli(paths, out, "--tflm", "on", modes=modes)
+    done = export_here(paths, out, "--tflm", "on", modes=modes)
     assert done.returncode == 0, done.stderr[-2000:]
     signature, parity = read_bundle(out)
     _passed_everywhere(signature, parity, tuple(modes.split(",")))
@@ -1050,12 +1050,12 @@ def test_an_output_sized_at_run_time_on_compiled_model_says_a_fixed_batch_makes_
         given = keras.Input((8, 8, 3), name="image")
         model = keras.Model(given, keras.ops.image.crop_images(keras.layers.Conv2D(2, 1)(given), 1, 1, 6, 6))
     paths = save_case(tmp_path, model, inputs, None, train=False)
-    done = export_cli(paths, tmp_path / "dynamic", modes="float32")
+    done = export_here(paths, tmp_path / "dynamic", modes="float32")
     assert done.returncode == 1, done.stderr[-2000:]
     compiled = read_bundle(tmp_path / "dynamic")[1]["float32"]["runtimes"]["litert_compiled"]
     assert compiled["status"] == "failed" and "--batch-size 1" in compiled["reason"], compiled
     assert f"({writer} writes the output" in compiled["reason"], compiled["reason"]
-    done = export_cli(paths, tmp_path / "fixed", "--batch-size", "1", modes="float32")
+    done = export_here(paths, tmp_path / "fixed", "--batch-size", "1", modes="float32")
     assert done.returncode == 0, done.stderr[-2000:]
     _passed_everywhere(*read_bundle(tmp_path / "fixed"), ("float32",))
 
@@ -1078,7 +1078,7 @@ def test_lstms_the_fused_op_cannot_compute_are_unrolled_and_a_biasless_one_is_fu
     values = RNG.normal(size=(96, 10, 3)).astype("float32")
     paths = save_case(tmp_path, model, {"series": values}, np.digitize(values[:, :, 0].sum(1), [-2.0, 2.0]))
     out = tmp_path / "bundle"
-    done = export_cli(paths, out, "--tflm", "on")
+    done = export_here(paths, out, "--tflm", "on")
     assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr[-2000:]
     signature, parity = read_bundle(out)
     _passed_everywhere(signature, parity, ("float32",))
@@ -1141,7 +1141,7 @@ def test_keras_attention_with_a_causal_mask_keeps_its_scores_in_int8(tmp_path):
 
     paths = save_case(tmp_path, model, {"tokens": values}, classes, train=False)
     out = tmp_path / "bundle"
-    done = export_cli(paths, out, *LOOSE_INT8)
+    done = export_here(paths, out, *LOOSE_INT8)
     signature, parity = read_bundle(out)
     assert parity["float32"]["passed"], parity["float32"]
     assert parity["int8"]["relative_error"] < 0.2, parity["int8"]  # 0.49 with Keras' -1e9
@@ -1166,7 +1166,7 @@ def test_a_masked_bidirectional_rnn_returning_sequences_matches_keras_in_float32
     pooled = keras.layers.GlobalAveragePooling1D()(sequence)
     model = keras.Model(ids, keras.layers.Dense(2, activation="softmax")(pooled))
     paths = save_case(tmp_path, model, {"ids": tokens(96, 12, 30, seed=14)}, None, train=False)
-    done = export_cli(paths, tmp_path / "bundle", modes="float32")
+    done = export_here(paths, tmp_path / "bundle", modes="float32")
     assert done.returncode == 0, done.stderr[-2000:]
     parity = read_bundle(tmp_path / "bundle")[1]["float32"]
     assert parity["passed"] and parity["max_abs_diff"] < 1e-4, parity
@@ -1186,7 +1186,7 @@ def test_exp_from_elu_and_softplus_runs_in_float_so_tflm_takes_the_integer_files
     values = RNG.normal(size=(128, 8)).astype("float32")
     paths = save_case(tmp_path, model, {"features": values}, np.argmax(values[:, :3], -1))
     out = tmp_path / "bundle"
-    done = export_cli(paths, out, "--tflm", "on", *LOOSE_INT8, modes="int8,int16x8")
+    done = export_here(paths, out, "--tflm", "on", *LOOSE_INT8, modes="int8,int16x8")
     assert done.returncode == 0, done.stderr[-2000:]
     signature, parity = read_bundle(out)
     for mode in ("int8", "int16x8"):
@@ -1212,7 +1212,7 @@ def test_an_int8_sqrt_and_an_int16_minimum_run_in_float_so_tflm_takes_the_files(
     paths = save_case(tmp_path, model, {"features": values}, np.argmax(values[:, :3], -1))
     out = tmp_path / "bundle"
     # what is judged here is that TFLM runs the files; one flip of 64 is 1.6 points in either mode
-    done = export_cli(paths, out, "--tflm", "on", *LOOSE_INT8, "--tolerance", "int16x8.min_agreement=0.9",
+    done = export_here(paths, out, "--tflm", "on", *LOOSE_INT8, "--tolerance", "int16x8.min_agreement=0.9",
                       "--tolerance", "int16x8.max_metric_drop=0.05", modes="int8,int16x8")
     assert done.returncode == 0, done.stderr[-2000:]
     parity = read_bundle(out)[1]
