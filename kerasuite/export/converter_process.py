@@ -26,6 +26,7 @@ from pathlib import Path
 from kerasuite.lifeline import child_env
 
 REQUESTS_PER_CHILD = 16
+LOGS_PREFIX = "kerasuite-converter-logs-"  # + pid: a killed process's logs are removed by the next
 # What a conversion can read from the environment: the interpreter's paths and the libraries' switches.
 ENVIRONMENT_PREFIXES = ("PYTHON", "TF_", "TFLITE", "KERAS", "XLA", "OMP_", "MKL", "LD_", "PATH", "CUDA", "HOME")
 
@@ -87,7 +88,10 @@ def run_worker(arguments: list[str], timeout: float, env: dict[str, str] | None 
     global _child
     key = (os.getcwd(), tuple(sorted((name, value) for name, value in env.items()
                                      if name.startswith(ENVIRONMENT_PREFIXES))))
-    with _lock, tempfile.TemporaryDirectory(prefix="kerasuite-converter-logs-") as scratch:
+    from kerasuite.locations import remove_orphans
+
+    remove_orphans(Path(tempfile.gettempdir()), LOGS_PREFIX)
+    with _lock, tempfile.TemporaryDirectory(prefix=f"{LOGS_PREFIX}{os.getpid()}-") as scratch:
         if _child is not None and (_child.key != key or _child.owner != os.getpid() or not _child.alive()
                                    or _child.requests >= REQUESTS_PER_CHILD):
             _child.stop()  # not in a forked copy of this process: that child is the parent's

@@ -86,10 +86,8 @@ def test_int8_diagnosis_names_a_layer_of_the_model(tiny_run, tmp_path):
 
 
 def test_one_child_converts_every_mode_and_reports_a_failing_mode_by_name(tmp_path, monkeypatch):
-    """All modes in one subprocess (TensorFlow imported once), results still per mode: int8
-    without calibration data fails and names int8, while the other modes are written."""
-    import subprocess
-
+    """All modes in one request to the converter child (TensorFlow imported once), results still
+    per mode: int8 without calibration data fails and names int8, while the other modes are written."""
     import keras
 
     from kerasuite.export import tflite
@@ -98,8 +96,8 @@ def test_one_child_converts_every_mode_and_reports_a_failing_mode_by_name(tmp_pa
     model = keras.Model({"features": inputs}, keras.layers.Dense(3, activation="softmax")(inputs))
     model.save(tmp_path / "tiny.keras")
     children = []
-    real_run = subprocess.run
-    monkeypatch.setattr(subprocess, "run", lambda command, **kw: children.append(command) or real_run(command, **kw))
+    real_run = tflite.run_worker
+    monkeypatch.setattr(tflite, "run_worker", lambda command, *a: children.append(command) or real_run(command, *a))
     outputs = {mode: tmp_path / f"model_{mode}.tflite" for mode in ("float32", "dynamic")}
     sizes = tflite.convert_modes(tmp_path / "tiny.keras", outputs)
     assert len(children) == 1
@@ -454,13 +452,13 @@ def test_a_mode_the_converter_raised_on_keeps_its_reason_when_a_later_mode_crash
 
     from kerasuite.export import tflite
 
-    def child(command, **kwargs):
+    def child(command, *args):
         report = command[command.index("--report") + 1]
         with open(report, "w") as handle:
             json.dump({"float32": {"error": "Traceback (most recent call last):\nRuntimeError: boom"}}, handle)
         return subprocess.CompletedProcess(command, -11, "", "")
 
-    monkeypatch.setattr(tflite.subprocess, "run", child)
+    monkeypatch.setattr(tflite, "run_worker", child)
     failed: dict[str, str] = {}
     outputs = {mode: tmp_path / f"model_{mode}.tflite" for mode in ("float32", "int8")}
     sizes = tflite.convert_modes(tmp_path / "any.keras", outputs, crashes=failed)
