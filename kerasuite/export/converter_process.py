@@ -110,3 +110,12 @@ def run_worker(arguments: list[str], timeout: float, env: dict[str, str] | None 
             _child = None
         written = [path.read_text(errors="replace") if path.is_file() else "" for path in logs]
         return subprocess.CompletedProcess(arguments, code, *written)
+
+
+def retire() -> None:
+    """Stop the kept child now (its memory back; the next export starts a fresh one)."""
+    global _child
+    with _lock:
+        if _child is not None:
+            _child.stop()
+            _child = None
