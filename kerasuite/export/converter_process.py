@@ -31,6 +31,10 @@ LOGS_PREFIX = "kerasuite-converter-logs-"  # + pid: a killed process's logs are 
 ENVIRONMENT_PREFIXES = ("PYTHON", "TF_", "TFLITE", "KERAS", "XLA", "OMP_", "MKL", "LD_", "PATH", "CUDA", "HOME")
 
 
+class ChildGone(Exception):
+    """The kept child had died before this request reached it."""
+
+
 class _ServingChild:
     def __init__(self, key: tuple, env: dict[str, str]) -> None:
         self.key, self.owner, self.requests = key, os.getpid(), 0
@@ -43,8 +47,12 @@ class _ServingChild:
         ``logs`` receive the request's stdout and stderr."""
         self.requests += 1
         request = {"argv": argv, "stdout": str(logs[0]), "stderr": str(logs[1])}
-        self.process.stdin.write((json.dumps(request) + "\n").encode())
-        self.process.stdin.flush()
+        try:
+            self.process.stdin.write((json.dumps(request) + "\n").encode())
+            self.process.stdin.flush()
+        except BrokenPipeError:  # it died since it was last asked (the OOM killer, a signal)
+            self.process.wait()
+            raise ChildGone from None
         answer, deadline = b"", time.monotonic() + timeout
         descriptor = self.process.stdout.fileno()
         while not answer.endswith(b"\n"):
@@ -101,7 +109,12 @@ def run_worker(arguments: list[str], timeout: float, env: dict[str, str] | None 
             atexit.register(_child.stop)
         logs = (Path(scratch) / "stdout.log", Path(scratch) / "stderr.log")
         try:
-            code = _child.ask(list(arguments), logs, timeout)
+            try:
+                code = _child.ask(list(arguments), logs, timeout)
+            except ChildGone:  # the request never started: a fresh child takes it
+                _child = _ServingChild(key, env)
+                atexit.register(_child.stop)
+                code = _child.ask(list(arguments), logs, timeout)
         except BaseException:  # a timeout or an interrupt: the request's state is unknown
             _child.stop(wait=0)
             _child = None

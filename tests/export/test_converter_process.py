@@ -71,3 +71,16 @@ def test_a_change_of_working_folder_gets_a_child_of_its_own(tmp_path, monkeypatc
     monkeypatch.chdir(elsewhere)  # a relative path in a request means another file there
     _convert(*model, tmp_path / "there")
     assert _child_pid() not in (None, serving)
+
+
+def test_a_child_found_dead_only_when_asked_hands_the_export_to_a_fresh_one(tmp_path, monkeypatch):
+    """Dead between the liveness check and the request (the OOM killer's timing): the request
+    never started, so it is not reported as an interrupted conversion but converted anew."""
+    model = _saved_model(tmp_path / "model", seed=5, units=4)
+    before = _convert(*model, tmp_path / "before")
+    dead = _child_pid()
+    os.kill(dead, signal.SIGKILL)
+    converter_process._child.process.wait()
+    monkeypatch.setattr(converter_process._ServingChild, "alive", lambda self: True)  # looks alive when checked
+    assert _convert(*model, tmp_path / "after") == before
+    assert converter_process._child.process.pid != dead
