@@ -7,8 +7,18 @@ import os
 import signal
 
 import numpy as np
+import pytest
 
 from kerasuite.export import converter_process, tflite
+
+
+@pytest.fixture(autouse=True)
+def fresh_child():
+    """Each test starts without a kept child: one kept from earlier tests in this worker may be
+    a request short of retirement."""
+    converter_process.retire()
+    yield
+    converter_process.retire()
 
 
 def _saved_model(folder, seed: int, units: int):
