@@ -427,9 +427,9 @@ def serve() -> int:
 
     Each line on stdin is one request, ``{"argv": [...], "stdout": PATH, "stderr": PATH}``:
     ``argv`` as :func:`main` takes it; the request's stdout and stderr (the converter's own words
-    included) go to the two files. Each answer is one line ``{"code": N}`` on the stdout this process started with. A
-    crash ends the process, which the parent sees as it sees a one-shot child's crash; end of
-    stdin ends it normally.
+    included) go to the two files. Each answer is one line ``{"code": N}`` on the stdout this
+    process started with. A crash ends the process, which the parent sees as it sees a one-shot
+    child's crash; end of stdin ends it normally.
     """
     import gc
     import traceback
