@@ -18,7 +18,6 @@ import os
 import select
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,7 +25,6 @@ from pathlib import Path
 from kerasuite.lifeline import child_env
 
 REQUESTS_PER_CHILD = 16
-LOGS_PREFIX = "kerasuite-converter-logs-"  # + pid: a killed process's logs are removed by the next
 # What a conversion can read from the environment: the interpreter's paths and the libraries' switches.
 ENVIRONMENT_PREFIXES = ("PYTHON", "TF_", "TFLITE", "KERAS", "XLA", "OMP_", "MKL", "LD_", "PATH", "CUDA", "HOME")
 
@@ -85,44 +83,48 @@ _lock = threading.Lock()
 _child: _ServingChild | None = None
 
 
-def run_worker(arguments: list[str], timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_worker(arguments: list[str], timeout: float, scratch: Path,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``python -m kerasuite.export.convert_worker ARGUMENTS`` as if run as a one-shot child:
-    the exit code (negative for a crash signal), its stdout and its stderr.
-    Raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds, the child stopped."""
-    env = child_env(env)
+    the exit code (negative for a crash signal), its stdout and its stderr (kept in ``scratch``,
+    the caller's folder for this conversion). Raises ``subprocess.TimeoutExpired`` after
+    ``timeout`` seconds, the child stopped."""
+    env = child_env(dict(env if env is not None else os.environ))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the converter's C++ log is no one's to read
     if "--import" in arguments:
         return subprocess.run([sys.executable, "-m", "kerasuite.export.convert_worker", *arguments],
                               capture_output=True, text=True, env=env, timeout=timeout)
     global _child
     key = (os.getcwd(), tuple(sorted((name, value) for name, value in env.items()
                                      if name.startswith(ENVIRONMENT_PREFIXES))))
-    from kerasuite.locations import remove_orphans
-
-    remove_orphans(Path(tempfile.gettempdir()), LOGS_PREFIX)
-    with _lock, tempfile.TemporaryDirectory(prefix=f"{LOGS_PREFIX}{os.getpid()}-") as scratch:
+    logs = (Path(scratch) / "converter_stdout.log", Path(scratch) / "converter_stderr.log")
+    with _lock:
         if _child is not None and (_child.key != key or _child.owner != os.getpid() or not _child.alive()
                                    or _child.requests >= REQUESTS_PER_CHILD):
             _child.stop()  # not in a forked copy of this process: that child is the parent's
             _child = None
-        if _child is None:
-            _child = _ServingChild(key, env)
-            atexit.register(_child.stop)
-        logs = (Path(scratch) / "stdout.log", Path(scratch) / "stderr.log")
         try:
             try:
+                _child = _child or _start(key, env)
                 code = _child.ask(list(arguments), logs, timeout)
             except ChildGone:  # the request never started: a fresh child takes it
-                _child = _ServingChild(key, env)
-                atexit.register(_child.stop)
+                _child = _start(key, env)
                 code = _child.ask(list(arguments), logs, timeout)
         except BaseException:  # a timeout or an interrupt: the request's state is unknown
-            _child.stop(wait=0)
+            if _child is not None:
+                _child.stop(wait=0)
             _child = None
             raise
         if code < 0 or not _child.alive():
             _child = None
-        written = [path.read_text(errors="replace") if path.is_file() else "" for path in logs]
-        return subprocess.CompletedProcess(arguments, code, *written)
+    written = [path.read_text(errors="replace") if path.is_file() else "" for path in logs]
+    return subprocess.CompletedProcess(arguments, code, *written)
+
+
+def _start(key: tuple, env: dict[str, str]) -> _ServingChild:
+    child = _ServingChild(key, env)
+    atexit.register(child.stop)
+    return child
 
 
 def retire() -> None:

@@ -12,14 +12,12 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from kerasuite.config import EXPORT_MODES as MODES  # noqa: F401  (defined once, with the config)
 from kerasuite.errors import CheckFailed, Interrupted, UserError
 from kerasuite.export.converter_process import run_worker
-from kerasuite.lifeline import child_env
 
 
 def convert_modes(
@@ -114,8 +112,7 @@ def _convert_in_one_child(
             command += ["--import", module]
         for name in uint8_inputs:
             command += ["--uint8-input", name]
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
-        done = run_worker(command, timeout_per_mode * max(1, len(outputs)), env)
+        done = run_worker(command, timeout_per_mode * max(1, len(outputs)), Path(scratch))
         report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     sizes = {}
     failed: dict[str, str] = {}
@@ -234,15 +231,14 @@ def diagnose_int8(
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "layers.json"
         command = [
-            sys.executable, "-m", "kerasuite.export.convert_worker", "--diagnose",
-            "--model", str(model_path), "--mode", "int8", "--out", str(out),
+            "--diagnose", "--model", str(model_path), "--mode", "int8", "--out", str(out),
             "--representative", str(representative_path), "--batch-size", str(batch_size or 0),
             "--int8-weights", int8_weights,
         ]
         for module in import_modules:
             command += ["--import", module]
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=child_env())
+            done = run_worker(command, timeout, Path(scratch))
         except subprocess.TimeoutExpired:
             # The diagnosis explains a failed verdict; it must never turn one into a crash.
             return {"error": f"the per-layer int8 diagnosis took over {timeout:.0f} s and was stopped"}

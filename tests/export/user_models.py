@@ -32,11 +32,15 @@ def save_case(folder: Path, model, inputs: dict[str, np.ndarray], targets: np.nd
     return paths
 
 
+def export_arguments(paths: dict[str, Path], out: Path, *extra: str, modes: str = "float32,int8") -> list[str]:
+    return [str(paths["model"]), "--representative", str(paths["representative"]), "--heldout",
+            str(paths["heldout"]), "--modes", modes, "--out", str(out), *extra]
+
+
 def export_cli(paths: dict[str, Path], out: Path, *extra: str, modes: str = "float32,int8", env=None):
     from helpers import run_cli
 
-    return run_cli("kerasuite.export", str(paths["model"]), "--representative", str(paths["representative"]),
-                   "--heldout", str(paths["heldout"]), "--modes", modes, "--out", str(out), *extra, env=env)
+    return run_cli("kerasuite.export", *export_arguments(paths, out, *extra, modes=modes), env=env)
 
 
 def export_here(paths: dict[str, Path], out: Path, *extra: str, modes: str = "float32,int8"):
@@ -54,8 +58,7 @@ def export_here(paths: dict[str, Path], out: Path, *extra: str, modes: str = "fl
     from kerasuite.export.cli import main
     from kerasuite.quiet import flush_native_stdio
 
-    argv = [str(paths["model"]), "--representative", str(paths["representative"]), "--heldout",
-            str(paths["heldout"]), "--modes", modes, "--out", str(out), *extra]
+    argv = export_arguments(paths, out, *extra, modes=modes)
     streams, saved = (sys.stdout, sys.stderr), (os.dup(1), os.dup(2))
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         for stream in streams:
