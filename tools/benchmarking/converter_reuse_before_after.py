@@ -36,6 +36,12 @@ def main() -> None:
     parser.add_argument("--modes", default="float32,int8")
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
+    from kerasuite.config import EXPORT_MODES
+
+    if args.exports < 1 or args.repeats < 1:
+        parser.error("--exports and --repeats: at least 1")
+    if not modes or set(modes) - set(EXPORT_MODES):
+        parser.error(f"--modes {args.modes}: a comma list of {', '.join(EXPORT_MODES)}")
 
     from kerasuite.quiet import import_tensorflow_quietly
 
