@@ -258,13 +258,19 @@ def _convert_with_the_child_signalled(model_path, out, signum) -> Exception:
     """``convert_modes`` while another thread sends ``signum`` to its converter child; the
     exception it raised (None if none)."""
     import threading
+    import time
 
+    from kerasuite.export import converter_process
     from kerasuite.export.tflite import convert_modes
 
+    # The child must be this conversion's: one kept idle from an earlier test would be signalled
+    # before the request, which then goes to a fresh child and converts.
+    converter_process.retire()
     signalled = []
 
     def signal_child():
         child = _wait_for(lambda: _children(os.getpid(), "convert_worker"), 60, "the converter child")[0]
+        time.sleep(0.5)  # the request is written right after the child starts; TensorFlow's import takes seconds
         os.kill(child, signum)
         signalled.append(child)
 
