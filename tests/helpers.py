@@ -6,7 +6,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for annotations only: each helper imports numpy itself, so importing this module stays cheap
+    import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 

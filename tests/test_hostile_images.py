@@ -3,7 +3,6 @@
 data.skip_bad_files, and train; a pixel bomb is refused up front naming the file. Every case
 writes its own files."""
 
-import io
 import json
 
 import numpy as np

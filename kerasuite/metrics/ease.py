@@ -102,7 +102,7 @@ def select_and_fit(train_users: np.ndarray, train_items: np.ndarray, validation_
     best = None
     for value in lambdas:
         b = fit(x, value)
-        recall = corpus_recall(lambda rows: scores(x[rows], b), users, targets, seen, ks=(10,))["recall_at_10"]
+        recall = corpus_recall(lambda rows, b=b: scores(x[rows], b), users, targets, seen, ks=(10,))["recall_at_10"]
         if best is None or recall > best[1]:
             best = (value, recall, b)
         del b

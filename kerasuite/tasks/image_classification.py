@@ -6,7 +6,6 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from kerasuite.config import RunConfig
 from kerasuite.data import images as image_sources

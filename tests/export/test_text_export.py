@@ -195,12 +195,14 @@ def test_int8_attention_keeps_its_padding_mask(tmp_path):
     tokens = _tokens(64, 5)
     np.savez(tmp_path / "representative.npz", input__tokens=tokens)
     errors = {}
+    bounded_weights = None  # the Keras layer gets the bounded one's weights: only the mask differs
     for name, attention in (("bounded", BoundedMaskAttention(2, 4, name="attention")),
                             ("keras", keras.layers.MultiHeadAttention(2, 4, name="attention"))):
         model = _attention_model(attention)
-        if name == "keras":
-            model.set_weights(weights)
-        weights = model.get_weights()
+        if bounded_weights is None:
+            bounded_weights = model.get_weights()
+        else:
+            model.set_weights(bounded_weights)
         model.save(tmp_path / f"{name}.keras")
         tflite.convert(tmp_path / f"{name}.keras", "int8", tmp_path / f"{name}.tflite",
                        tmp_path / "representative.npz", batch_size=1)

@@ -1,6 +1,6 @@
 """Before/after record of the ISSUE 8 bottleneck fix. Side by side in one process: the recsys training pipeline with the OOV-user augmentation as a
 per-element map (before) and as a batch map (after), same data, interleaved repeats."""
-import os, sys, time, statistics, json
+import os, sys, statistics, json
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import benchmark as b
