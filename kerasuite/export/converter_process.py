@@ -3,8 +3,9 @@
 Importing TensorFlow costs a converter child about 7 s of CPU, more than converting a small model.
 A process that exports several models (a sweep, a notebook, the test suite) therefore hands each
 conversion to one long-lived ``convert_worker --serve`` child instead of starting one per export.
-The child is retired after :data:`REQUESTS_PER_CHILD` conversions, because the converter leaks
-memory on every call (the reason it is a child at all), and is never shared across a change of
+The child is retired after :data:`REQUESTS_PER_CHILD` conversions, a guard against the converter's
+leak (the reason it is a child at all; with the session cleared between requests none showed over
+48 conversions, ``tools/benchmarking/converter_child_memory.py``), and is never shared across a change of
 working folder or of the environment a conversion reads. A conversion that imports a user's
 modules gets a child of its own: a module imported once would stay imported, stale, for the next
 export.
