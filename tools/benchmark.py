@@ -954,6 +954,8 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from readme_tables import results_name
+
     from kerasuite.argparsing import OneLineArgumentParser
 
     parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
@@ -965,7 +967,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="", help="edge modes (default: float32,int8 quick, every mode full)")
     parser.add_argument("--profile", metavar="TASK", help="cProfile one training run of TASK and exit")
     parser.add_argument("--write-results", action="store_true",
-                        help="also write results/benchmark.json, the README's Performance tables")
+                        help="also write results/NAME.json (--results-name), the README's Performance tables")
+    parser.add_argument("--results-name", default="benchmark", type=results_name,
+                        help="NAME of results/NAME.json (default benchmark): a partial run gets its own table "
+                             "instead of replacing the full run's")
     parser.add_argument("--merge", metavar="BENCHMARK.json",
                         help="an earlier run's benchmark.json: what this run does not measure is taken from it "
                              "(each row stays from the run that measured it; the run table lists both runs)")
@@ -1006,7 +1011,9 @@ def main(argv: list[str] | None = None) -> int:
         "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "command": "python tools/benchmark.py" + (" --quick" if args.quick else "") +
                    ("" if args.tasks == ",".join(TASK_ORDER) else f" --tasks {args.tasks}") +
-                   (f" --sections {args.sections}" if args.sections else ""),
+                   (f" --sections {args.sections}" if args.sections else "") +
+                   (f" --modes {args.modes}" if args.modes else "") +
+                   (f" --results-name {args.results_name}" if args.results_name != "benchmark" else ""),
         "level": level, "settings": {t: {**task_spec(t).presets["quick" if args.quick else "default"], **SETTINGS[level][t]}
                                        for t in tasks},
         "edge_training": {t: EDGE_TRAINING[level][t] for t in tasks if t in EDGE_TRAINING[level]}, "knobs": knobs,
@@ -1162,7 +1169,7 @@ def main(argv: list[str] | None = None) -> int:
         run = _table(["measured", "command", "machine", "versions", "load average start / end", "seconds"],
                      [run_row(one) for one in runs])
         command = " ; ".join(one["command"] + (" --write-results" if one is report else "") for one in runs)
-        write_results("benchmark", command, {"run": run, **results_tables(report)},
+        write_results(args.results_name, command, {"run": run, **results_tables(report)},
                       machine=machine_line(report), seconds=round(report["seconds"]), errors=report.get("errors", {}))
     print(table)
     print(f"wrote {out / 'benchmark.json'} and {out / 'benchmark.md'} in {report['seconds']:.0f} s")
