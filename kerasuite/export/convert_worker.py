@@ -368,9 +368,6 @@ def convert_and_write(model: str, mode: str, out: str, representative, batch_siz
 
 
 def main(argv=None) -> int:
-    from kerasuite.lifeline import die_with_parent
-
-    die_with_parent()  # a killed trainer must not leave this converter writing beside its bundle
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
     parser.add_argument("--mode", action="append", required=True, choices=EXPORT_MODES,
@@ -427,39 +424,64 @@ def serve() -> int:
 
     Each line on stdin is one request, ``{"argv": [...], "stdout": PATH, "stderr": PATH}``:
     ``argv`` as :func:`main` takes it; the request's stdout and stderr (the converter's own words
-    included) go to the two files. Each answer is one line ``{"code": N}`` on the stdout this
-    process started with. A crash ends the process, which the parent sees as it sees a one-shot
-    child's crash; end of stdin ends it normally.
+    included) go to the two files. Each answer is one line ``{"code": N, "error": LINE}`` on the
+    stdout this process started with, ``error`` the exception that failed the request (null if
+    none): it reaches the parent even when the logs cannot be written. Between requests both
+    descriptors point at this process's own stderr, so nothing said outside a request lands in a
+    request's logs or in the answers. A crash ends the process, which the parent sees as it sees
+    a one-shot child's crash; end of stdin ends it normally.
     """
     import gc
     import traceback
 
-    from kerasuite.lifeline import die_with_parent
+    from kerasuite.lifeline import exit_when_orphaned
+    from kerasuite.quiet import flush_native_stdio
 
-    die_with_parent()
+    exit_when_orphaned()
     answers = os.fdopen(os.dup(1), "w")
+    own_stderr = os.dup(2)
+    os.dup2(own_stderr, 1)
     for line in sys.stdin:
         request = json.loads(line)
-        with open(request["stdout"], "ab") as stdout, open(request["stderr"], "ab") as stderr:
-            os.dup2(stdout.fileno(), 1)
-            os.dup2(stderr.fileno(), 2)
-            try:
-                code = main(request["argv"])
-            except SystemExit as stop:  # argparse
-                code = stop.code if isinstance(stop.code, int) else 2
-            except Exception:
-                traceback.print_exc()
-                code = 1
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
+        code, error = 1, None
+        try:
+            with open(request["stdout"], "ab") as stdout, open(request["stderr"], "ab") as stderr:
+                os.dup2(stdout.fileno(), 1)
+                os.dup2(stderr.fileno(), 2)
+                try:
+                    code = main(request["argv"])
+                except SystemExit as stop:  # argparse
+                    code = stop.code if isinstance(stop.code, int) else 2
+                except Exception as failure:
+                    code, error = 1, _last_traceback_line(failure)
+                    traceback.print_exc()
+                finally:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    flush_native_stdio()  # the converter's C++ words belong to this request's logs
+        except OSError as failure:  # the logs could not be opened or written (a full disk): the
+            code, error = 1, error or _last_traceback_line(failure)  # answer still says why
+        finally:
+            os.dup2(own_stderr, 1)
+            os.dup2(own_stderr, 2)
         if "keras" in sys.modules:  # the next request's model must not meet this one's layers
             sys.modules["keras"].backend.clear_session()
         gc.collect()
-        answers.write(json.dumps({"code": code}) + "\n")
+        answers.write(json.dumps({"code": code, "error": error}) + "\n")
         answers.flush()
     return 0
 
 
+def _last_traceback_line(failure: BaseException) -> str:
+    return f"{type(failure).__name__}: {failure}"
+
+
+def one_shot() -> int:
+    from kerasuite.lifeline import die_with_parent
+
+    die_with_parent()  # a killed trainer must not leave this converter writing beside its bundle
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(serve() if sys.argv[1:] == ["--serve"] else main())
+    sys.exit(serve() if sys.argv[1:] == ["--serve"] else one_shot())

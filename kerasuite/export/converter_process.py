@@ -19,6 +19,7 @@ import os
 import select
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -37,13 +38,19 @@ class ChildGone(Exception):
 class _ServingChild:
     def __init__(self, key: tuple, env: dict[str, str]) -> None:
         self.key, self.owner, self.requests = key, os.getpid(), 0
+        # What the child says outside a request (a failed start-up, a crash of the serve loop);
+        # a request's own words go to that request's logs.
+        self.own_stderr = tempfile.TemporaryFile()
+        # A session of its own: a Ctrl-C at the terminal interrupts the parent, which stops the
+        # child it is waiting on; an idle kept child must not die of it and fail the next export.
         self.process = subprocess.Popen(
             [sys.executable, "-m", "kerasuite.export.convert_worker", "--serve"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+            stdout=subprocess.PIPE, stderr=self.own_stderr, env=env, start_new_session=True)
 
-    def ask(self, argv: list[str], logs: tuple[Path, Path], timeout: float) -> int:
-        """The request's exit code; the child's own (a negative signal number) if it died on it.
-        ``logs`` receive the request's stdout and stderr."""
+    def ask(self, argv: list[str], logs: tuple[Path, Path], timeout: float) -> tuple[int, str]:
+        """The request's exit code (the child's own, a negative signal number, if it died on it)
+        and the error line the child answered with, if any. ``logs`` receive the request's
+        stdout and stderr."""
         self.requests += 1
         request = {"argv": argv, "stdout": str(logs[0]), "stderr": str(logs[1])}
         try:
@@ -54,34 +61,56 @@ class _ServingChild:
             raise ChildGone from None
         answer, deadline = b"", time.monotonic() + timeout
         descriptor = self.process.stdout.fileno()
+        poller = select.poll()  # not select(): a long-lived process may hold descriptors past 1024
+        poller.register(descriptor, select.POLLIN | select.POLLHUP)
         while not answer.endswith(b"\n"):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.stop(wait=0)
                 raise subprocess.TimeoutExpired(argv, timeout)
-            if select.select([descriptor], [], [], remaining)[0]:
+            if poller.poll(remaining * 1000):
                 chunk = os.read(descriptor, 4096)
                 if not chunk:  # it died on this request
-                    return self.process.wait()
+                    return self.process.wait(), ""
                 answer += chunk
-        return int(json.loads(answer)["code"])
+        reply = json.loads(answer)
+        return int(reply["code"]), str(reply.get("error") or "")
+
+    def said(self) -> str:
+        """What the child wrote outside any request (its start-up, its serve loop)."""
+        try:
+            self.own_stderr.seek(0)
+            return self.own_stderr.read().decode(errors="replace")
+        except (OSError, ValueError):
+            return ""
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
     def stop(self, wait: float = 10.0) -> None:
-        """End of stdin ends an idle child; one still converting is killed after ``wait`` seconds."""
-        if self.owner == os.getpid() and self.process.poll() is None:
+        """End of stdin ends an idle child; one still converting is killed after ``wait`` seconds.
+        Its pipes and log are closed either way: a long sweep retires many children."""
+        if self.owner != os.getpid():  # a forked copy: the child is the parent's to stop
+            return
+        if self.process.poll() is None:
             try:
                 self.process.stdin.close()
                 self.process.wait(timeout=wait)
             except (OSError, subprocess.TimeoutExpired):
                 self.process.kill()
                 self.process.wait()
+        for handle in (self.process.stdin, self.process.stdout, self.own_stderr):
+            try:
+                handle.close()
+            except OSError:
+                pass
 
 
+# One conversion at a time per process: conversions from several threads queue here, and a
+# caller's timeout counts from when its request reaches the child.
 _lock = threading.Lock()
 _child: _ServingChild | None = None
+_hooks_registered = False
 
 
 def run_worker(arguments: list[str], timeout: float, scratch: Path,
@@ -102,30 +131,44 @@ def run_worker(arguments: list[str], timeout: float, scratch: Path,
     with _lock:
         if _child is not None and (_child.key != key or _child.owner != os.getpid() or not _child.alive()
                                    or _child.requests >= REQUESTS_PER_CHILD):
-            _child.stop()  # not in a forked copy of this process: that child is the parent's
+            _child.stop()
             _child = None
+        served = None
         try:
             try:
-                _child = _child or _start(key, env)
-                code = _child.ask(list(arguments), logs, timeout)
+                served = _child = _child or _start(key, env)
+                code, error = _child.ask(list(arguments), logs, timeout)
             except ChildGone:  # the request never started: a fresh child takes it
-                _child = _start(key, env)
-                code = _child.ask(list(arguments), logs, timeout)
+                _child.stop()
+                served = _child = _start(key, env)
+                code, error = _child.ask(list(arguments), logs, timeout)
+        except ChildGone:  # the fresh child died before reading too: it could not start
+            code, error = 1, "the converter process exited before taking the request"
+            _child = None
         except BaseException:  # a timeout or an interrupt: the request's state is unknown
             if _child is not None:
                 _child.stop(wait=0)
             _child = None
             raise
-        if code < 0 or not _child.alive():
+        if _child is not None and (code < 0 or not _child.alive()):
             _child = None
-    written = [path.read_text(errors="replace") if path.is_file() else "" for path in logs]
+        written = [path.read_text(errors="replace") if path.is_file() else "" for path in logs]
+        if code != 0 and served is not None and not served.alive():
+            written[1] += served.said()  # it died: why, if it said so outside the request
+        if error and error not in written[1]:
+            written[1] += ("\n" if written[1] and not written[1].endswith("\n") else "") + error + "\n"
+        if served is not None and served is not _child:
+            served.stop()
     return subprocess.CompletedProcess(arguments, code, *written)
 
 
 def _start(key: tuple, env: dict[str, str]) -> _ServingChild:
-    child = _ServingChild(key, env)
-    atexit.register(child.stop)
-    return child
+    global _hooks_registered
+    if not _hooks_registered:  # once per process, at its first child (nothing runs at import)
+        atexit.register(retire)
+        os.register_at_fork(after_in_child=_forget_in_forked_copy)
+        _hooks_registered = True
+    return _ServingChild(key, env)
 
 
 def retire() -> None:
@@ -135,3 +178,19 @@ def retire() -> None:
         if _child is not None:
             _child.stop()
             _child = None
+
+
+def _forget_in_forked_copy() -> None:
+    """A fork of this process (multiprocessing, a data loader) starts without the kept child: it
+    must not write to the parent's child, and must not hold its stdin open, or the parent's
+    retire() would never reach end of input. The lock may have been held by another thread at
+    the fork, so the copy gets a fresh one."""
+    global _child, _lock
+    _lock = threading.Lock()
+    if _child is not None:
+        for handle in (_child.process.stdin, _child.process.stdout, _child.own_stderr):
+            try:
+                handle.close()  # this copy's descriptors only; the parent's stay open
+            except OSError:
+                pass
+    _child = None
