@@ -12,3 +12,14 @@ class OneLineArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def export_modes(value: str) -> list[str]:
+    """argparse ``type=`` for a tool's ``--modes``: a comma list of export modes, checked before
+    anything is measured."""
+    from kerasuite.config import EXPORT_MODES
+
+    modes = [mode for mode in value.split(",") if mode]
+    if not modes or set(modes) - set(EXPORT_MODES):
+        raise argparse.ArgumentTypeError(f"{value}: a comma list of {', '.join(EXPORT_MODES)}")
+    return modes

@@ -36,20 +36,16 @@ def resident_mib(pid: int) -> float:
 
 
 def main() -> None:
-    from kerasuite.argparsing import OneLineArgumentParser
+    from kerasuite.argparsing import OneLineArgumentParser, export_modes
 
     parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=48)
-    parser.add_argument("--modes", default="float32,int8")
+    parser.add_argument("--modes", default="float32,int8", type=export_modes)
     parser.add_argument("--width", type=int, default=64, help="filters of the model's conv layers")
     args = parser.parse_args()
-    modes = [m for m in args.modes.split(",") if m]
-    from kerasuite.config import EXPORT_MODES
-
+    modes = args.modes
     if args.requests < 4 or args.width < 1:
         parser.error("--requests: at least 4 (the slope skips the first two); --width: at least 1")
-    if not modes or set(modes) - set(EXPORT_MODES):
-        parser.error(f"--modes {args.modes}: a comma list of {', '.join(EXPORT_MODES)}")
     if not Path("/proc/self/status").is_file():
         parser.error("this tool reads /proc/PID/status (Linux)")
 

@@ -28,20 +28,16 @@ import numpy as np  # noqa: E402
 
 
 def main() -> None:
-    from kerasuite.argparsing import OneLineArgumentParser
+    from kerasuite.argparsing import OneLineArgumentParser, export_modes
 
     parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exports", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--modes", default="float32,int8")
+    parser.add_argument("--modes", default="float32,int8", type=export_modes)
     args = parser.parse_args()
-    modes = [m for m in args.modes.split(",") if m]
-    from kerasuite.config import EXPORT_MODES
-
+    modes = args.modes
     if args.exports < 1 or args.repeats < 1:
         parser.error("--exports and --repeats: at least 1")
-    if not modes or set(modes) - set(EXPORT_MODES):
-        parser.error(f"--modes {args.modes}: a comma list of {', '.join(EXPORT_MODES)}")
 
     from kerasuite.quiet import import_tensorflow_quietly
 
