@@ -33,24 +33,3 @@ def die_with_parent() -> None:
         return
     if os.getppid() != int(expected):  # the parent died before prctl took effect
         os._exit(1)
-
-
-def exit_when_orphaned(interval: float = 1.0) -> None:
-    """Exit once the parent named in :data:`PARENT_PID_ENV` is gone, checked every ``interval``
-    seconds from a daemon thread. For a long-lived child: the kernel's parent-death signal
-    (:func:`die_with_parent`) fires when the *thread* that started the child ends, and a child
-    kept across requests may have been started by a thread that has since finished."""
-    expected = os.environ.get(PARENT_PID_ENV, "")
-    if not expected.isdigit():
-        return
-    import threading
-    import time
-
-    def watch() -> None:
-        while os.getppid() == int(expected):
-            time.sleep(interval)
-        os._exit(1)
-
-    if os.getppid() != int(expected):  # the parent died before this ran
-        os._exit(1)
-    threading.Thread(target=watch, name="exit-when-orphaned", daemon=True).start()

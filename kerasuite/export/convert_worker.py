@@ -434,10 +434,10 @@ def serve() -> int:
     import gc
     import traceback
 
-    from kerasuite.lifeline import exit_when_orphaned
+    from kerasuite.lifeline import die_with_parent
     from kerasuite.quiet import flush_native_stdio
 
-    exit_when_orphaned()
+    die_with_parent()  # the parent starts this from a thread that lives as long as it does
     answers = os.fdopen(os.dup(1), "w")
     own_stderr = os.dup(2)
     os.dup2(own_stderr, 1)

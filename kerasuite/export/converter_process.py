@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import queue
 import select
 import subprocess
 import sys
@@ -43,9 +44,9 @@ class _ServingChild:
         self.own_stderr = tempfile.TemporaryFile()
         # A session of its own: a Ctrl-C at the terminal interrupts the parent, which stops the
         # child it is waiting on; an idle kept child must not die of it and fail the next export.
-        self.process = subprocess.Popen(
+        self.process = _launched(lambda: subprocess.Popen(
             [sys.executable, "-m", "kerasuite.export.convert_worker", "--serve"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self.own_stderr, env=env, start_new_session=True)
+            stdout=subprocess.PIPE, stderr=self.own_stderr, env=env, start_new_session=True))
 
     def ask(self, argv: list[str], logs: tuple[Path, Path], timeout: float) -> tuple[int, str]:
         """The request's exit code (the child's own, a negative signal number, if it died on it)
@@ -104,6 +105,35 @@ class _ServingChild:
                 handle.close()
             except OSError:
                 pass
+
+
+# The kernel's parent-death signal, which ends the child the moment this process dies (before
+# it can write a file beside a killed trainer's bundle), fires when the *thread* that started the
+# child ends. A child kept across exports may outlive the thread of its first export, so every
+# kept child is started by one daemon thread that lives as long as the process.
+_launch_requests: queue.SimpleQueue | None = None
+
+
+def _launched(start):
+    global _launch_requests
+    if _launch_requests is None:
+        _launch_requests = queue.SimpleQueue()
+        threading.Thread(target=_launcher, args=(_launch_requests,), name="converter-launcher", daemon=True).start()
+    answer: queue.SimpleQueue = queue.SimpleQueue()
+    _launch_requests.put((start, answer))
+    result = answer.get()
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _launcher(requests: queue.SimpleQueue) -> None:
+    while True:
+        start, answer = requests.get()
+        try:
+            answer.put(start())
+        except BaseException as error:  # handed to the caller, raised there
+            answer.put(error)
 
 
 # One conversion at a time per process: conversions from several threads queue here, and a
@@ -185,8 +215,9 @@ def _forget_in_forked_copy() -> None:
     must not write to the parent's child, and must not hold its stdin open, or the parent's
     retire() would never reach end of input. The lock may have been held by another thread at
     the fork, so the copy gets a fresh one."""
-    global _child, _lock
+    global _child, _lock, _launch_requests
     _lock = threading.Lock()
+    _launch_requests = None  # the launcher thread is not copied by a fork
     if _child is not None:
         for handle in (_child.process.stdin, _child.process.stdout, _child.own_stderr):
             try:
