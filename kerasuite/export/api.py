@@ -330,7 +330,9 @@ def export_model(
                                                if verdict["status"] != "not_applicable"]
         conversions = list(prepared.conversions)
         if sixteen_bit is not None and modes == ("int16x8",):
-            conversions = list(sixteen_bit.conversions)
+            # the unrolled copy's notes, and those written on the model after it was made
+            conversions = [*sixteen_bit.conversions,
+                           *(text for text in prepared.conversions if text not in sixteen_bit.conversions)]
         elif sixteen_bit is not None and "int16x8" in modes:
             conversions += [f"int16x8 file only: {text} (LiteRT cannot prepare the fused LSTM op with 16-bit "
                             "activations)" for text in sixteen_bit.conversions if "unrolled over" in text]
@@ -506,9 +508,10 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
         checked["diagnosis"] = {k: v for k, v in diagnosis.items() if k != "layers"}
         checked["diagnosis"]["layers"] = diagnosis.get("layers", [])[:50]
         if "worst_layer" in diagnosis:
+            float_inputs = all(np.issubdtype(np.asarray(values).dtype, np.floating) for values in inputs.values())
             checked["failures"].append(int8_error_line(diagnosis,
                                                        explained_by_scales=bool(scale_notes or outside_calibration)
-                                                       or narrow_column))
+                                                       or narrow_column, float_inputs=float_inputs))
         if "values_lost_layer" in diagnosis:
             checked["failures"].append(
                 f"int8 rounds away the values of {diagnosis['values_lost_layer']} ({diagnosis['values_lost_op']}: "
@@ -597,7 +600,7 @@ def _unrolled_for_int16x8(model, modes: Sequence[str], prepared: "PreparedModel"
         return None
 
 
-def int8_error_line(diagnosis: dict, explained_by_scales: bool = False) -> str:
+def int8_error_line(diagnosis: dict, explained_by_scales: bool = False, float_inputs: bool = True) -> str:
     """The per-layer diagnosis as one reason. Its errors are each op's own (float op on the int8
     inputs, against the int8 op), so when none is above one quantization step no op is to blame:
     naming the largest sent users to fix a layer that was fine (an EfficientNetB0 failed at 0.945
@@ -605,7 +608,8 @@ def int8_error_line(diagnosis: dict, explained_by_scales: bool = False) -> str:
     its int16x8 file passed at 0.996). ``explained_by_scales``: a note on the file's int8 scales
     (an input or a concatenation sharing one scale over different ranges) follows, and that
     loss is made where the values are quantized, which no op's own error shows: the build-up
-    claim would be wrong there."""
+    claim would be wrong there. ``float_inputs``: int16x8 is offered only to a model it can
+    take (integer ids have no 16-bit activations to calibrate)."""
     import math
 
     from kerasuite.runtime.tflm import FUSED_SEQUENCE_OPS
@@ -624,7 +628,9 @@ def int8_error_line(diagnosis: dict, explained_by_scales: bool = False) -> str:
             and diagnosis["worst_op"] not in FUSED_SEQUENCE_OPS:
         if explained_by_scales:
             return f"no op's own int8 error is above one quantization step (largest: {worst})"
+        remedies = ("int16x8 keeps int8 weights with 16-bit activations, dynamic and float16 keep float ones"
+                    if float_inputs else "dynamic and float16 keep float activations")
         return (f"no op's own int8 error is above one quantization step (largest: {worst}): the error "
                 f"builds up over the {len(diagnosis.get('layers', []))} int8 ops rather than at one of "
-                "them; int16x8 keeps int8 weights with 16-bit activations, dynamic and float16 keep float ones")
+                f"them; {remedies}")
     return f"largest int8 error at {worst}"

@@ -1237,3 +1237,27 @@ def test_an_int16x8_sum_is_traced_as_a_mean_so_it_does_not_saturate(tmp_path):
     assert parity["int16x8"]["runtimes"]["tflm"]["status"] == "passed"
     assert "int16x8 file only: 1 float sum ([None, 8] over axes [-1]) -> mean x count" in " ".join(
         signature["conversions"]), signature["conversions"]
+
+
+def test_an_int16x8_only_export_keeps_the_notes_written_after_its_unrolled_copy(tmp_path):
+    """An LSTM's int16x8 file comes from an unrolled copy of the model; the notes written on the
+    model after that copy was made (here: the float32 parity reference of a mixed_float16 model)
+    were dropped when int16x8 was the only mode."""
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        keras.utils.set_random_seed(4)
+        steps = keras.Input((6, 3), name="steps")
+        hidden = keras.layers.LSTM(4, name="lstm")(steps)
+        model = keras.Model(steps, keras.layers.Dense(2, activation="softmax", dtype="float32", name="scores")(hidden))
+        values = RNG.normal(size=(96, 6, 3)).astype("float32")
+        paths = save_case(tmp_path, model, {"steps": values}, (values[:, -1, 0] > 0).astype("int64"))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    out = tmp_path / "bundle"
+    done = export_here(paths, out, modes="int16x8")
+    assert (out / "signature.json").is_file(), done.stderr[-2000:]
+    conversions = " ".join(json.loads((out / "signature.json").read_text())["conversions"])
+    assert "unrolled over" in conversions, conversions
+    assert "parity reference: the model computing in float32" in conversions, conversions
