@@ -109,7 +109,9 @@ def check_flags(args: argparse.Namespace) -> None:
 
         if not args.input:
             raise UserError("--stream: pass the recording(s) with --input LONG.wav")
-        streaming.StreamSettings(hop_seconds=args.hop, threshold=args.threshold).check()
+        if args.check:
+            raise UserError("--check: compares single clips with golden.npz, which --stream does not run; drop one")
+        streaming.StreamSettings(hop_seconds=args.hop, threshold=args.threshold).check(window_seconds=10.0)
     for flag, paths in (("--check", [args.check] if args.check else []), ("--input", args.input or [])):
         for path in paths:
             if not Path(path).is_file():
@@ -332,6 +334,10 @@ def _stream(args: argparse.Namespace, model, signature: dict[str, Any], labels: 
     if not isinstance(spec, device_spec.AudioSpec) or not labels:
         raise UserError(f"--stream: {args.model} is not a keyword-spotting bundle (needs audio preprocessing and labels)")
     settings = streaming.StreamSettings(hop_seconds=args.hop, threshold=args.threshold)
+    settings.check(spec.samples / spec.sample_rate)
+    if not set(labels) & set(streaming.NON_KEYWORDS):
+        print(f"note: {args.model}'s labels have no {' or '.join(streaming.NON_KEYWORDS)} class, so every window "
+              "is heard as a keyword: expect false alarms between words", file=sys.stderr)
     for path in args.input:
         signal = streaming.read_recording(path, spec.sample_rate)
         found = streaming.stream(model.predict, signal, spec, labels, settings)

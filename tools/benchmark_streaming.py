@@ -106,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=60.0, help="length of the negative recording")
     parser.add_argument("--spacing", type=float, default=3.0, help="seconds between embedded test words")
     parser.add_argument("--hop", type=float, default=0.25)
-    parser.add_argument("--smooth", type=int, default=StreamSettings.smooth_windows,
-                        help="windows whose posteriors are averaged before the threshold (kerasuite.edge --stream uses 3)")
+    parser.add_argument("--smooth", type=int, default=None,
+                        help="windows whose posteriors are averaged before the threshold (default: "
+                             f"{StreamSettings.smooth_seconds} s of them at --hop, as kerasuite.edge --stream does)")
     parser.add_argument("--thresholds", default="0.6,0.7,0.8,0.9")
     parser.add_argument("--out", default="runs/benchmark_streaming")
     parser.add_argument("--seed", type=int, default=0)
@@ -142,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         return predict
 
     results = {"model": str(model_path), "data": str(folder), "negative_minutes": args.minutes,
-               "positive_words": len(truth), "hop_seconds": args.hop, "smooth_windows": args.smooth, "rows": []}
+               "positive_words": len(truth), "hop_seconds": args.hop,
+               "smooth_windows": StreamSettings(hop_seconds=args.hop, smooth_windows=args.smooth).windows_to_smooth(),
+               "rows": []}
     started = time.perf_counter()
     for threshold in [float(t) for t in args.thresholds.split(",")]:
         settings = StreamSettings(hop_seconds=args.hop, threshold=threshold, smooth_windows=args.smooth)

@@ -7,14 +7,17 @@ keyword spotting using deep neural networks"):
 
 - every window is prepared exactly like a single clip (mono, resampled, peak-normalised with the
   bundle's ``peak_floor``), so the model sees what it was trained on;
-- posteriors are **smoothed** by a moving average over the last ``smooth_windows`` windows (3 at a
-  250 ms hop: 0.75 s), which removes single-window flickers at word edges;
+- posteriors are **smoothed** by a moving average over the last ``smooth_seconds`` (0.75 s: 3
+  windows at the default 250 ms hop, 6 at 125 ms), which removes single-window flickers at word
+  edges; the span is in seconds so that another hop keeps the same behaviour;
 - a **detection** is a keyword (any class but ``_unknown_`` / ``_silence_``) whose smoothed posterior
   is the top class and at least ``threshold``;
 - after a detection, **suppression** (a refractory period of ``refractory_seconds``) reports no
   other detection, since one spoken word stays in several overlapping windows.
 
-The reported time is the centre of the window that fired (in seconds from the start).
+The reported time is the centre of the window that fired (in seconds from the start), so it
+runs a little after the word's own centre while the smoothing fills. The last window ends at the
+recording's end even when the hops do not divide it: a word that ends a file is heard.
 """
 
 from __future__ import annotations
@@ -34,14 +37,22 @@ NON_KEYWORDS = ("_unknown_", "_silence_")
 @dataclass(frozen=True)
 class StreamSettings:
     hop_seconds: float = 0.25
-    smooth_windows: int = 3
+    smooth_seconds: float = 0.75
+    smooth_windows: int | None = None  # overrides smooth_seconds with a count of windows
     threshold: float = 0.7
     refractory_seconds: float = 1.0
 
-    def check(self) -> None:
-        if not 0 < self.hop_seconds <= 10:
-            raise UserError(f"--hop: must be in (0, 10] seconds, got {self.hop_seconds}")
-        if self.smooth_windows < 1:
+    def windows_to_smooth(self) -> int:
+        if self.smooth_windows is not None:
+            return self.smooth_windows
+        return max(1, round(self.smooth_seconds / self.hop_seconds))
+
+    def check(self, window_seconds: float = 1.0) -> None:
+        """``window_seconds``: the model's window; a longer hop would skip audio between windows."""
+        if not 0.01 <= self.hop_seconds <= window_seconds:
+            raise UserError(f"--hop: must be from 0.01 s to the model's window ({window_seconds:g} s; a longer "
+                            f"hop never hears the audio between windows), got {self.hop_seconds}")
+        if self.smooth_windows is not None and self.smooth_windows < 1:
             raise UserError(f"--smooth: must be >= 1 window, got {self.smooth_windows}")
         if not 0 < self.threshold <= 1:
             raise UserError(f"--threshold: must be in (0, 1], got {self.threshold}")
@@ -64,9 +75,18 @@ def windows(signal: np.ndarray, window: int, hop: int, peak_floor: float | None,
     signal = np.asarray(signal, np.float32)
     if len(signal) < window:
         signal = np.pad(signal, (0, window - len(signal)))
-    starts = np.arange(0, len(signal) - window + 1, hop)
+    starts = window_starts(len(signal), window, hop)
     for first in range(0, len(starts), chunk):
         yield np.stack([normalize_peak(signal[s:s + window], peak_floor) for s in starts[first:first + chunk]])
+
+
+def window_starts(length: int, window: int, hop: int) -> np.ndarray:
+    """Every ``hop`` samples, and one more window ending at the last sample when the hops fall
+    short of it (a word at the very end of a file is heard)."""
+    starts = np.arange(0, max(length - window, 0) + 1, hop)
+    if starts[-1] + window < length:
+        starts = np.append(starts, length - window)
+    return starts
 
 
 def smooth(posteriors: np.ndarray, count: int) -> np.ndarray:
@@ -77,15 +97,23 @@ def smooth(posteriors: np.ndarray, count: int) -> np.ndarray:
     return (cumulative[ends] - cumulative[begins]) / (ends - begins)[:, None]
 
 
-def detect(posteriors: np.ndarray, labels: list[str], window_seconds: float, settings: StreamSettings) -> list[Detection]:
-    """Smoothed, thresholded, suppressed detections from per-window posteriors ``[n, classes]``."""
-    smoothed = smooth(np.asarray(posteriors, np.float64), settings.smooth_windows)
+def detect(posteriors: np.ndarray, labels: list[str], window_seconds: float, settings: StreamSettings,
+           centres: np.ndarray | None = None) -> list[Detection]:
+    """Smoothed, thresholded, suppressed detections from per-window posteriors ``[n, classes]``;
+    ``centres``: each window's centre in seconds (default: one hop apart from half a window)."""
+    posteriors = np.asarray(posteriors, np.float64)
+    if posteriors.shape[1] != len(labels):
+        raise UserError(f"labels.txt has {len(labels)} labels but the model gives {posteriors.shape[1]} scores "
+                        "per window: the labels are not this model's")
+    smoothed = smooth(posteriors, settings.windows_to_smooth())
+    if centres is None:
+        centres = np.arange(len(smoothed)) * settings.hop_seconds + window_seconds / 2
     keyword = np.array([label not in NON_KEYWORDS for label in labels])
     found: list[Detection] = []
     quiet_until = -np.inf
     for index, row in enumerate(smoothed):
         best = int(np.argmax(row))
-        seconds = index * settings.hop_seconds + window_seconds / 2
+        seconds = float(centres[index])
         if keyword[best] and row[best] >= settings.threshold and seconds >= quiet_until:
             found.append(Detection(round(seconds, 3), labels[best], float(row[best])))
             quiet_until = seconds + settings.refractory_seconds
@@ -97,10 +125,13 @@ def stream(predict: Callable[[dict[str, np.ndarray]], np.ndarray], signal: np.nd
     """Detections in ``signal`` (float32 mono at the model's sample rate)."""
     spec = AudioSpec.coerce(spec)
     rate, window = spec.sample_rate, spec.samples
+    settings.check(window / rate)
     hop = max(1, round(settings.hop_seconds * rate))
     posteriors = np.concatenate([predict({spec.input: frames})
                                  for frames in windows(signal, window, hop, spec.peak_floor)])
-    return detect(posteriors, labels, window / rate, settings)
+    # times from the samples actually hopped, not from the hop as typed
+    centres = (window_starts(max(len(signal), window), window, hop) + window / 2) / rate
+    return detect(posteriors, labels, window / rate, settings, centres)
 
 
 def read_recording(path: str, sample_rate: int) -> np.ndarray:

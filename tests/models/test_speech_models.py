@@ -136,6 +136,8 @@ def test_edge_stream_reports_detections_with_times_and_refuses_a_bad_hop(tiny_ru
     for seconds, unit, label, score in rows:
         assert 0.0 < float(seconds) <= 3.5 and unit == "s" and label in labels and 0.3 <= float(score) <= 1.0
     assert_one_line_error(run_cli("kerasuite.edge", model, "--input", str(recording), "--stream", "--hop", "0"), 2, "--hop")
+    # a hop longer than the model's 1 s window would never hear the audio between windows
+    assert_one_line_error(run_cli("kerasuite.edge", model, "--input", str(recording), "--stream", "--hop", "1.5"), 2, "--hop")
 
 
 def test_bc_resnet_broadcasts_a_temporal_branch_over_the_coefficients(tmp_path):

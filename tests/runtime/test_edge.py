@@ -187,6 +187,8 @@ def test_flag_mistakes_are_refused_before_the_model_is_opened(tmp_path):
         (("--input", str(wav), "--stream", "--hop", "0"), "--hop"),
         (("--input", str(wav), "--stream", "--threshold", "2"), "--threshold"),
         (("--stream",), "--stream"),
+        (("--input", str(wav), "--stream", "--hop", "20"), "--hop"),
+        (("--input", str(wav), "--stream", "--check", str(wav)), "--check"),  # --check judges single clips
         (("--runtime", "tflm", "--api", "compiled", "--input", str(wav)), "--api compiled"),
         (("--input", str(tmp_path / "absent.wav")), "--input"),
         (("--check", str(tmp_path / "absent.npz")), "--check"),

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from kerasuite.hparams import DsCnnConfig, KwsTrainingConfig, MfccConfig
-from kerasuite.runtime.streaming import StreamSettings, detect, smooth
+from kerasuite.runtime.streaming import StreamSettings, detect, smooth, window_starts
 
 
 def test_spec_augment_masks_bands_in_training_and_is_absent_from_the_inference_graph():
@@ -235,3 +235,31 @@ def test_the_cue_probe_splits_a_word_into_nucleus_and_coda_and_refuses_bad_input
             (tmp_path / split / word).mkdir(parents=True, exist_ok=True)
     assert probe.main(["--data", str(tmp_path), "--words", "up", "off", "--set", "floor=0.1"]) == 2
     assert "'floor' is not a model.mfcc key" in capsys.readouterr().err
+
+
+def test_streaming_smooths_over_seconds_whatever_the_hop():
+    """Smoothing counted in windows made --hop 0.5 average 1.5 s and miss most words, and --hop
+    0.1 average 0.3 s and fire on flickers; it is 0.75 s at any hop."""
+    assert [StreamSettings(hop_seconds=hop).windows_to_smooth() for hop in (0.25, 0.125, 0.5, 0.1, 1.0)] == [3, 6, 2, 8, 1]
+    assert StreamSettings(hop_seconds=0.5, smooth_windows=4).windows_to_smooth() == 4  # an explicit count wins
+    word = [(0, 0.95)] * 2  # a word seen by two windows 0.5 s apart
+    posteriors = _posteriors([(3, 0.95)] * 4 + word + [(3, 0.95)] * 4)
+    assert [d.label for d in detect(posteriors, LABELS, 1.0, StreamSettings(hop_seconds=0.5, threshold=0.7))] == ["yes"]
+
+
+def test_a_word_that_ends_the_recording_is_heard():
+    # 1 s windows at a 0.25 s hop over 2.1 s: the hops stop at 1.0 s, so a last window ends at 2.1 s
+    starts = window_starts(33600, 16000, 4000)
+    assert starts[-1] + 16000 == 33600 and list(starts[:-1]) == [0, 4000, 8000, 12000, 16000]
+    assert list(window_starts(32000, 16000, 4000)) == [0, 4000, 8000, 12000, 16000]  # no extra when they reach it
+    assert list(window_starts(16000, 16000, 4000)) == [0]
+
+
+def test_streaming_refuses_labels_that_are_not_the_models_and_a_hop_past_the_window():
+    from kerasuite.errors import UserError
+
+    with pytest.raises(UserError, match="labels.txt has 4 labels but the model gives 5 scores"):
+        detect(np.full((3, 5), 0.2), LABELS, 1.0, StreamSettings())
+    with pytest.raises(UserError, match="--hop"):
+        StreamSettings(hop_seconds=1.5).check(window_seconds=1.0)
+    StreamSettings(hop_seconds=1.0).check(window_seconds=1.0)
