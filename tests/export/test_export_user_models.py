@@ -1261,3 +1261,24 @@ def test_an_int16x8_only_export_keeps_the_notes_written_after_its_unrolled_copy(
     conversions = " ".join(json.loads((out / "signature.json").read_text())["conversions"])
     assert "unrolled over" in conversions, conversions
     assert "parity reference: the model computing in float32" in conversions, conversions
+
+
+def test_a_select_in_an_int16x8_file_with_a_fixed_batch_keeps_its_branches_scales(tmp_path):
+    """``ops.where`` becomes SELECT at a fixed batch; in a 16x8 file its two branches got their
+    own int16 scales and LiteRT's SELECT copied the raw values, so one branch came out ~3x off
+    (agreement 0.56). It now runs in float between its int16 neighbours."""
+    import keras
+
+    keras.utils.set_random_seed(6)
+    x = keras.Input((8,), name="x")
+    hidden = keras.layers.Dense(16, name="hidden")(x)
+    leaky = keras.ops.where(hidden > 0, hidden * 3.0, hidden * 0.1)  # keras ops on symbolic tensors save as they are
+    model = keras.Model(x, keras.layers.Dense(3, activation="softmax", name="scores")(leaky))
+    values = RNG.normal(size=(600, 8)).astype("float32")
+    paths = save_case(tmp_path, model, {"x": values}, np.argmax(values[:, :3], -1))
+    out = tmp_path / "bundle"
+    done = export_here(paths, out, "--batch-size", "1", modes="int16x8")
+    signature, parity = read_bundle(out)
+    assert parity["int16x8"]["top1_agreement"] >= 0.98, (parity["int16x8"].get("failures"), done.stderr[-1500:])
+    assert parity["int16x8"]["passed"], parity["int16x8"].get("failures")
+    assert "SELECT" in signature["modes"]["int16x8"]["ops"]
