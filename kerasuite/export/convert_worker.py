@@ -354,10 +354,10 @@ def convert_and_write(model: str, mode: str, out: str, representative, batch_siz
             f"export {mode}: the model needs ops that are not TFLite builtins: {error}; "
             "allow them with --allow-flex (python -m kerasuite.export) or --set export.allow_flex=true "
             "(kerasuite.train); ai-edge-litert cannot run Flex ops")}
-    except CannotCalibrate as error:
+    except CannotCalibrate as error:  # this mode only: the other modes of the request keep their files
         return {"refused": (
             f"export {mode}: TensorFlow's quantizer cannot calibrate the integer tensor {error} "
-            "(it records no range for it; tensorflow/tensorflow#60799); use int8 for this model")}
+            "(it records no range for it; tensorflow/tensorflow#60799); use int8 for this model"), "mode_only": True}
     except Exception as error:  # reported per mode; the parent raises it
         # The converter's own diagnostics ("loc(...): error: ...") head its message, above the
         # Python call sites the traceback's tail holds: keep both.

@@ -66,6 +66,8 @@ def convert_modes(
             modes = list(pending)
             pending = {mode: pending[mode] for mode in modes[modes.index(crash.mode) + 1:]}
         except ConverterFailed as failure:
+            if crashes is None and failure.refused and not failure.errors:
+                raise UserError(next(iter(failure.refused.values()))) from None
             if crashes is None:
                 raise RuntimeError(str(failure)) from None
             # an exception in the converter (a 16x8 calibration that found no range) is the same
@@ -116,6 +118,7 @@ def _convert_in_one_child(
         report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     sizes = {}
     failed: dict[str, str] = {}
+    refused: dict[str, str] = {}
     for mode, out_path in outputs.items():
         result = report.get(mode)
         if "No space left on device" in str(result) or (result is None and "No space left on device" in done.stderr):
@@ -129,7 +132,7 @@ def _convert_in_one_child(
             raise ConverterCrashed(
                 f"TFLite conversion ({mode}): {reason}; modes converted before it: "
                 f"{', '.join(converted) or 'none'} (--modes MODE converts one mode alone)", mode, sizes, reason,
-                _one_line_reasons(failed))
+                {**_one_line_reasons(failed), **refused})
         if result is None and done.returncode < 0:  # killed by a signal (OOM killer, a user)
             raise Interrupted(f"TFLite conversion ({mode}): the converter process was killed by "
                               f"{_signal_name(-done.returncode)}; rerun the same command to export again",
@@ -138,6 +141,9 @@ def _convert_in_one_child(
             tail = "\n".join(done.stderr.strip().splitlines()[-15:])
             raise RuntimeError(f"TFLite conversion ({mode}) failed:\n{tail}")
         if "refused" in result:
+            if result.get("mode_only") and len(outputs) + len(converted_before) > 1:
+                refused[mode] = result["refused"]  # this mode cannot be made; the others keep their files
+                continue
             raise UserError(result["refused"])
         if "error" in result or not out_path.is_file():
             failed[mode] = result.get("error", "no file written")
@@ -145,22 +151,23 @@ def _convert_in_one_child(
         sizes[mode] = out_path.stat().st_size
         if rewrites is not None and result.get("conversions"):
             rewrites[mode] = list(result["conversions"])
-    if failed:
-        raise ConverterFailed(sizes, failed)
+    if failed or refused:
+        raise ConverterFailed(sizes, failed, refused)
     return sizes
 
 
 class ConverterFailed(Exception):
-    """The converter raised (no crash) on the modes of ``errors`` (mode -> its error text); the
-    child went on with the other modes, whose files are in ``sizes``."""
+    """The converter raised (no crash) on the modes of ``errors`` (mode -> its error text), or
+    refused a mode it cannot make for this model (``refused``: mode -> one line); the child went
+    on with the other modes, whose files are in ``sizes``."""
 
-    def __init__(self, sizes: dict[str, int], errors: dict[str, str]) -> None:
-        mode, text = next(iter(errors.items()))
+    def __init__(self, sizes: dict[str, int], errors: dict[str, str], refused: dict[str, str] | None = None) -> None:
+        self.sizes, self.errors, self.refused = sizes, errors, dict(refused or {})
+        mode, text = next(iter({**self.refused, **errors}.items()))
         super().__init__(f"TFLite conversion ({mode}) failed:\n{text}")
-        self.sizes, self.errors = sizes, errors
 
     def reasons(self) -> dict[str, str]:
-        return _one_line_reasons(self.errors)
+        return {**_one_line_reasons(self.errors), **self.refused}
 
 
 def _one_line_reasons(errors: dict[str, str]) -> dict[str, str]:

@@ -897,6 +897,14 @@ def test_a_users_conv_classifier_exports_int16x8_and_an_id_input_model_is_refuse
     refused = export_cli(id_paths, tmp_path / "ids_bundle", modes="int16x8")
     assert_one_line_error(refused, 2, "int16x8", "tensor words", "int8")
     assert not (tmp_path / "ids_bundle").exists()
+    # asked beside other modes, only int16x8 is missing: the others' files and verdicts stay
+    # (before, the whole export stopped and the float32 and int8 files were thrown away)
+    mixed = export_here(id_paths, tmp_path / "ids_mixed", modes="float32,int8,int16x8")
+    assert mixed.returncode == 1, mixed.stderr[-2000:]
+    signature, parity = read_bundle(tmp_path / "ids_mixed")
+    assert parity["float32"]["passed"] and parity["int8"]["passed"]
+    assert (tmp_path / "ids_mixed" / "model_float32.tflite").is_file()
+    assert "cannot calibrate the integer tensor words" in json.dumps(signature), signature.get("failed_modes")
 
 
 def test_an_lstm_is_unrolled_for_the_int16x8_file_only(tmp_path):
