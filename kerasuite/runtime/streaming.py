@@ -90,11 +90,13 @@ def window_starts(length: int, window: int, hop: int) -> np.ndarray:
 
 
 def smooth(posteriors: np.ndarray, count: int) -> np.ndarray:
-    """Moving average over the last ``count`` rows (fewer at the start)."""
+    """Moving average over the last ``count`` rows; before the recording the scores count as 0,
+    so the first window's flicker is damped like any other (an average over fewer rows let a
+    one-window flicker at the start of a file fire)."""
     cumulative = np.cumsum(np.concatenate([np.zeros((1, posteriors.shape[1])), posteriors]), axis=0)
     ends = np.arange(1, len(posteriors) + 1)
     begins = np.maximum(0, ends - count)
-    return (cumulative[ends] - cumulative[begins]) / (ends - begins)[:, None]
+    return (cumulative[ends] - cumulative[begins]) / count
 
 
 def detect(posteriors: np.ndarray, labels: list[str], window_seconds: float, settings: StreamSettings,

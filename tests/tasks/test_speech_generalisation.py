@@ -188,7 +188,9 @@ def test_streaming_smooths_thresholds_and_suppresses_repeats():
     assert found[0].seconds == pytest.approx(10 * 0.25 + 0.5)  # the word's third window (index 10), its centre
     no_suppression = detect(posteriors, LABELS, 1.0, StreamSettings(refractory_seconds=0.0))
     assert len(no_suppression) > 1
-    np.testing.assert_allclose(smooth(np.arange(4.0)[:, None], 2)[:, 0], [0.0, 0.5, 1.5, 2.5])
+    np.testing.assert_allclose(smooth(np.arange(1.0, 5.0)[:, None], 2)[:, 0], [0.5, 1.5, 2.5, 3.5])
+    # a flicker in the very first window is damped like one anywhere else
+    assert detect(_posteriors([(1, 0.99)] + [(3, 0.95)] * 6), LABELS, 1.0, StreamSettings()) == []
 
 
 def test_stream_settings_refuse_bad_values_with_the_flag_name():
