@@ -111,7 +111,7 @@ def check_flags(args: argparse.Namespace) -> None:
             raise UserError("--stream: pass the recording(s) with --input LONG.wav")
         if args.check:
             raise UserError("--check: compares single clips with golden.npz, which --stream does not run; drop one")
-        streaming.StreamSettings(hop_seconds=args.hop, threshold=args.threshold).check(window_seconds=10.0)
+        streaming.StreamSettings(hop_seconds=args.hop, threshold=args.threshold).check()
     for flag, paths in (("--check", [args.check] if args.check else []), ("--input", args.input or [])):
         for path in paths:
             if not Path(path).is_file():

@@ -47,9 +47,13 @@ class StreamSettings:
             return self.smooth_windows
         return max(1, round(self.smooth_seconds / self.hop_seconds))
 
-    def check(self, window_seconds: float = 1.0) -> None:
-        """``window_seconds``: the model's window; a longer hop would skip audio between windows."""
-        if not 0.01 <= self.hop_seconds <= window_seconds:
+    def check(self, window_seconds: float | None = None) -> None:
+        """``window_seconds``: the model's window, once known; a longer hop would skip audio
+        between windows. Before the model is read, the hop is held to 10 s."""
+        if window_seconds is None:
+            if not 0.01 <= self.hop_seconds <= 10:
+                raise UserError(f"--hop: must be from 0.01 to 10 seconds, got {self.hop_seconds}")
+        elif not 0.01 <= self.hop_seconds <= window_seconds:
             raise UserError(f"--hop: must be from 0.01 s to the model's window ({window_seconds:g} s; a longer "
                             f"hop never hears the audio between windows), got {self.hop_seconds}")
         if self.smooth_windows is not None and self.smooth_windows < 1:
