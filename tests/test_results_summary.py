@@ -154,3 +154,10 @@ def test_retrieval_rows_come_from_the_seed_means_when_the_benchmark_ran_several_
     assert retrieval["Keras"] == "0.641 (0.638-0.644) / 0.872"
     assert retrieval["baseline on the same split"] == "ease 0.739 / 0.895; popularity 0.258 / 0.469"
     assert retrieval["from"] == "`results/retrieval.json#means` rows 3, 1, 2"
+
+
+def test_streaming_benchmark_refuses_words_closer_than_their_match_range(capsys):
+    streaming = _load("benchmark_streaming")
+    with pytest.raises(SystemExit) as stop:
+        streaming.main(["--model", "absent.tflite", "--data", "absent", "--spacing", "0.4"])
+    assert stop.value.code == 2 and "--spacing 0.4" in capsys.readouterr().err  # it crashed before

@@ -116,17 +116,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="also write results/streaming.json, the README's streaming table")
     args = parser.parse_args(argv)
 
-    from kerasuite.edge import load_signature
+    from kerasuite.edge import bundle_dir_of, load_signature
     from kerasuite.io_utils import write_json_atomic
     from kerasuite.runtime.interpreter import TFLiteModel
 
+    # a word's match range is [onset - 0.25 s, onset + 1.5 s]: closer words would share detections
+    if args.spacing < 1.75 or args.minutes <= 0:
+        parser.error(f"--spacing {args.spacing} / --minutes {args.minutes}: the spacing must be at least 1.75 s "
+                     "(a word's match range) and the minutes above 0")
     model_path, folder = Path(args.model), Path(args.data)
     if not model_path.is_file() or not (folder / "test").is_dir():
         print(f"error: need --model FILE and --data FOLDER with test/ ({model_path}, {folder})", file=sys.stderr)
         return 2
     signature = load_signature(model_path)
     preprocessing = signature["preprocessing"]
-    labels = (model_path.parent / signature["labels"]).read_text().splitlines()
+    labels = (bundle_dir_of(model_path) / signature["labels"]).read_text().splitlines()
     rate, length = int(preprocessing["sample_rate"]), int(preprocessing["samples"])
     rng = np.random.default_rng(args.seed)
     clips = _clips(folder, rate, length)
