@@ -453,14 +453,14 @@ def serve() -> int:
                 except SystemExit as stop:  # argparse
                     code = stop.code if isinstance(stop.code, int) else 2
                 except Exception as failure:
-                    code, error = 1, _last_traceback_line(failure)
+                    code, error = 1, _exception_line(failure)
                     traceback.print_exc()
                 finally:
                     sys.stdout.flush()
                     sys.stderr.flush()
                     flush_native_stdio()  # the converter's C++ words belong to this request's logs
         except OSError as failure:  # the logs could not be opened or written (a full disk): the
-            code, error = 1, error or _last_traceback_line(failure)  # answer still says why
+            code, error = 1, error or _exception_line(failure)  # answer still says why
         finally:
             os.dup2(own_stderr, 1)
             os.dup2(own_stderr, 2)
@@ -472,7 +472,7 @@ def serve() -> int:
     return 0
 
 
-def _last_traceback_line(failure: BaseException) -> str:
+def _exception_line(failure: BaseException) -> str:
     return f"{type(failure).__name__}: {failure}"
 
 
