@@ -334,7 +334,7 @@ def _stream(args: argparse.Namespace, model, signature: dict[str, Any], labels: 
     if not isinstance(spec, device_spec.AudioSpec) or not labels:
         raise UserError(f"--stream: {args.model} is not a keyword-spotting bundle (needs audio preprocessing and labels)")
     settings = streaming.StreamSettings(hop_seconds=args.hop, threshold=args.threshold)
-    settings.check(spec.samples / spec.sample_rate)
+    settings.check(spec.samples / spec.sample_rate)  # before the note: a refusal is the only line
     if not set(labels) & set(streaming.NON_KEYWORDS):
         print(f"note: {args.model}'s labels have no {' or '.join(streaming.NON_KEYWORDS)} class, so every window "
               "is heard as a keyword: expect false alarms between words", file=sys.stderr)

@@ -6,6 +6,7 @@ renamed flag or config key must fail here, not in a reader's terminal."""
 from __future__ import annotations
 
 import functools
+import os
 import re
 import shlex
 import subprocess
@@ -43,7 +44,7 @@ def script_of(tokens: list[str]) -> tuple[str, list[str]]:
 def known_flags(script: str) -> frozenset[str]:
     command = [sys.executable, "-m", script] if not script.endswith(".py") else [sys.executable, script]
     done = subprocess.run([*command, "--help"], cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"})
+                          env={**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.returncode == 0, f"{script} --help exited {done.returncode}: {done.stderr[-500:]}"
     return frozenset(re.findall(r"(?<![\w-])(--[a-z][\w-]*)", done.stdout))
 

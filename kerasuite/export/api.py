@@ -508,10 +508,14 @@ def _judge_mode(mode: str, path: Path, size: int, spec: OutputSpec, inputs: Arra
         checked["diagnosis"] = {k: v for k, v in diagnosis.items() if k != "layers"}
         checked["diagnosis"]["layers"] = diagnosis.get("layers", [])[:50]
         if "worst_layer" in diagnosis:
-            float_inputs = all(np.issubdtype(np.asarray(values).dtype, np.floating) for values in inputs.values())
+            from kerasuite.tasks import TASK_NAMES, task_spec
+
+            # a user's model with integer inputs may still take int16x8 (ids into a plain Embedding
+            # do); the tasks whose models take ids refuse it before TensorFlow starts
+            offer_int16x8 = not (task in TASK_NAMES and task_spec(task).integer_inputs)
             checked["failures"].append(int8_error_line(diagnosis,
                                                        explained_by_scales=bool(scale_notes or outside_calibration)
-                                                       or narrow_column, float_inputs=float_inputs))
+                                                       or narrow_column, offer_int16x8=offer_int16x8))
         if "values_lost_layer" in diagnosis:
             checked["failures"].append(
                 f"int8 rounds away the values of {diagnosis['values_lost_layer']} ({diagnosis['values_lost_op']}: "
@@ -600,7 +604,7 @@ def _unrolled_for_int16x8(model, modes: Sequence[str], prepared: "PreparedModel"
         return None
 
 
-def int8_error_line(diagnosis: dict, explained_by_scales: bool = False, float_inputs: bool = True) -> str:
+def int8_error_line(diagnosis: dict, explained_by_scales: bool = False, offer_int16x8: bool = True) -> str:
     """The per-layer diagnosis as one reason. Its errors are each op's own (float op on the int8
     inputs, against the int8 op), so when none is above one quantization step no op is to blame:
     naming the largest sent users to fix a layer that was fine (an EfficientNetB0 failed at 0.945
@@ -608,8 +612,8 @@ def int8_error_line(diagnosis: dict, explained_by_scales: bool = False, float_in
     its int16x8 file passed at 0.996). ``explained_by_scales``: a note on the file's int8 scales
     (an input or a concatenation sharing one scale over different ranges) follows, and that
     loss is made where the values are quantized, which no op's own error shows: the build-up
-    claim would be wrong there. ``float_inputs``: int16x8 is offered only to a model it can
-    take (integer ids have no 16-bit activations to calibrate)."""
+    claim would be wrong there. ``offer_int16x8``: false for a task that refuses int16x8 (its
+    models take integer ids), where suggesting it would send the user to a refusal."""
     import math
 
     from kerasuite.runtime.tflm import FUSED_SEQUENCE_OPS
@@ -629,7 +633,7 @@ def int8_error_line(diagnosis: dict, explained_by_scales: bool = False, float_in
         if explained_by_scales:
             return f"no op's own int8 error is above one quantization step (largest: {worst})"
         remedies = ("int16x8 keeps int8 weights with 16-bit activations, dynamic and float16 keep float ones"
-                    if float_inputs else "dynamic and float16 keep float activations")
+                    if offer_int16x8 else "dynamic and float16 keep float activations")
         return (f"no op's own int8 error is above one quantization step (largest: {worst}): the error "
                 f"builds up over the {len(diagnosis.get('layers', []))} int8 ops rather than at one of "
                 f"them; {remedies}")

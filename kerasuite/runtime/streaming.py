@@ -71,15 +71,11 @@ class Detection:
     score: float
 
 
-def windows(signal: np.ndarray, window: int, hop: int, peak_floor: float | None,
+def windows(signal: np.ndarray, window: int, starts: np.ndarray, peak_floor: float | None,
             chunk: int = 256):
-    """Yields ``windows float32 [<= chunk, window]`` in order, each prepared like a single clip;
-    a recording shorter than one window is zero-padded to one. Chunks bound memory (an hour at a
-    250 ms hop is 14,400 windows, 0.9 GB at once)."""
-    signal = np.asarray(signal, np.float32)
-    if len(signal) < window:
-        signal = np.pad(signal, (0, window - len(signal)))
-    starts = window_starts(len(signal), window, hop)
+    """Yields ``windows float32 [<= chunk, window]`` starting at ``starts``, in order, each
+    prepared like a single clip. Chunks bound memory (an hour at a 250 ms hop is 14,400 windows,
+    0.9 GB at once)."""
     for first in range(0, len(starts), chunk):
         yield np.stack([normalize_peak(signal[s:s + window], peak_floor) for s in starts[first:first + chunk]])
 
@@ -133,11 +129,14 @@ def stream(predict: Callable[[dict[str, np.ndarray]], np.ndarray], signal: np.nd
     rate, window = spec.sample_rate, spec.samples
     settings.check(window / rate)
     hop = max(1, round(settings.hop_seconds * rate))
+    signal = np.asarray(signal, np.float32)
+    if len(signal) < window:  # a recording shorter than one window is zero-padded to one
+        signal = np.pad(signal, (0, window - len(signal)))
+    starts = window_starts(len(signal), window, hop)
     posteriors = np.concatenate([predict({spec.input: frames})
-                                 for frames in windows(signal, window, hop, spec.peak_floor)])
+                                 for frames in windows(signal, window, starts, spec.peak_floor)])
     # times from the samples actually hopped, not from the hop as typed
-    centres = (window_starts(max(len(signal), window), window, hop) + window / 2) / rate
-    return detect(posteriors, labels, window / rate, settings, centres)
+    return detect(posteriors, labels, window / rate, settings, (starts + window / 2) / rate)
 
 
 def read_recording(path: str, sample_rate: int) -> np.ndarray:

@@ -429,8 +429,8 @@ def test_int8_failure_without_a_bad_layer_says_the_error_builds_up():
     assert "largest int8 error at" not in line
     assert "no op's own int8 error is above one quantization step" in line
     assert "predictions (FULLY_CONNECTED, 0.72" in line and "40 int8 ops" in line and "int16x8" in line
-    # int16x8 cannot take integer ids (text, recommenders): not offered there
-    ids = int8_error_line(spread, float_inputs=False)
+    # the text and recommender tasks refuse int16x8: not offered there
+    ids = int8_error_line(spread, offer_int16x8=False)
     assert "int16x8" not in ids and "dynamic and float16" in ids
     # a note on an input or a concatenation sharing one int8 scale follows: the loss is there, not spread
     explained = int8_error_line(spread, explained_by_scales=True)
