@@ -65,8 +65,25 @@ def check_run_dir(run_dir: Path, overwrite: bool, config: cfg.RunConfig | None =
             f"{run_dir}: holds a finished run (metrics.json); pass --overwrite or choose another --run-dir"
         )
     check_output_location(run_dir, "--run-dir")
+    check_holds_a_run(run_dir)
     if not overwrite and config is not None:
         check_resumable(run_dir, config)
+
+
+def check_holds_a_run(run_dir: Path) -> None:
+    """A non-empty run folder must be a run's (its config.json is a run config): a rerun replaces
+    config.json, model.keras and logs/, and --overwrite deletes the folder whole, so a mistyped
+    --run-dir (``.`` in a project holding its own config.json) would lose someone's files."""
+    # dot names are the atomic writers' temporaries, which a run killed mid-write leaves behind
+    if not run_dir.is_dir() or all(entry.name.startswith(".") for entry in run_dir.iterdir()):
+        return
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        saved = None
+    if not (isinstance(saved, dict) and "task" in saved and isinstance(saved.get("train"), dict)):
+        raise UserError(f"--run-dir {run_dir}: holds files but no run (no kerasuite config.json); "
+                        "give a new or empty folder, or one a run wrote")
 
 
 def create_run_dir(run_dir: Path, overwrite: bool) -> None:
