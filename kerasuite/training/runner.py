@@ -257,7 +257,10 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
                 f"{run_dir / 'backup'}: the workers see different backups; in a multi-worker run RUN_DIR "
                 "must be on storage every worker shares (or pass --overwrite to start over)"
             )
-        finished = None if overwrite or distribute.is_distributed(strategy) else finished_training(run_dir)
+        # Not for a cluster: fit is a collective step, and each worker would decide from its own view
+        # of RUN_DIR. One process mirroring over its devices decides alone.
+        multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        finished = None if overwrite or multi_worker else finished_training(run_dir)
         if finished is not None:
             # A rerun after training finished (the export or evaluation was interrupted):
             # go straight to export with the saved weights instead of training again.
