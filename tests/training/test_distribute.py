@@ -98,6 +98,8 @@ def test_non_chief_scratch_folder_is_removed(monkeypatch, tmp_path):
     (json.dumps({"task": {"type": "worker", "index": 0}}), "'cluster'"),
     (json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}), "index 3"),
     (json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "ps", "index": 0}}), "names no job"),
+    (json.dumps({"cluster": {"worker": 5}, "task": {"type": "worker", "index": 0}}), "job 'worker'"),
+    (json.dumps({"cluster": {"worker": "a:1"}, "task": {"type": "worker", "index": 1}}), "job 'worker'"),
 ])
 def test_bad_tf_config_is_one_line_exit_2(tmp_path, capsys, monkeypatch, value, culprit):
     monkeypatch.setenv("TF_CONFIG", value)
