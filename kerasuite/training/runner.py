@@ -100,7 +100,8 @@ def create_run_dir(run_dir: Path, overwrite: bool) -> None:
         raise UserError(f"--run-dir {run_dir}: not writable ({error.strerror or error})") from None
 
 
-# Settings a resumed run may change: they do not alter the model, the data or the optimizer.
+# Settings a resumed run may change: they do not alter the model, the data or the optimizer
+# (train.epochs only with a constant learning rate and no weight average; check_resumable).
 RESUME_MAY_CHANGE = ("train.epochs", "train.verbose", "train.check_baseline", "train.strategy", "train.logical_cpus",
                      "train.steps_per_execution", "export.", "run_dir", "preset")
 
@@ -139,6 +140,16 @@ def check_resumable(run_dir: Path, config: cfg.RunConfig) -> None:
                 f"{run_dir}: holds an interrupted run with {key}={saved.get(key)!r}, not {current.get(key)!r}; "
                 "rerun with its settings to resume, or pass --overwrite to start over"
             )
+    # More or fewer epochs change the optimizer too when its schedule is planned over them: the
+    # rest of the run would follow a schedule that neither the first run nor a fresh one has.
+    planned = [f"{key}={current[key]}" for key in ("train.lr_schedule", "train.ema_momentum")
+               if current.get(key) not in (None, "constant", 0, 0.0)]
+    if planned and "train.epochs" in saved and saved["train.epochs"] != current.get("train.epochs"):
+        raise UserError(
+            f"{run_dir}: holds an interrupted run with train.epochs={saved['train.epochs']!r}, not "
+            f"{current.get('train.epochs')!r}, with {', '.join(planned)} planned over them; rerun with its "
+            "epochs to resume, or pass --overwrite to start over"
+        )
 
 
 def check_locations(config: cfg.RunConfig, run_dir: Path, bundle_dir: Path) -> None:
