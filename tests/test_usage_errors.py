@@ -71,6 +71,7 @@ BAD_USAGE = [
     (["--task", "ranking", "--data", "csv:/no/such.csv"], "/no/such.csv"),
     (["--export", "int4"], "int4"),
     (["--preset", "huge"], "--preset"),
+    (["--strategy", "multi_worker"], "TF_CONFIG"),  # no cluster described
 ]
 
 

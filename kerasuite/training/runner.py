@@ -34,13 +34,15 @@ def preflight(config: cfg.RunConfig, overwrite: bool) -> None:
     """The run-folder checks that need no TensorFlow, so ``kerasuite.train`` makes them before
     importing it: path names the file system cannot hold, a finished run, a folder that cannot
     be created, an interrupted run with other settings. ``run`` repeats them (cheap)."""
-    from kerasuite.cluster import is_chief
+    from kerasuite.cluster import is_chief, tf_config
 
     run_dir, bundle_dir = run_paths(config)
     check_locations(config, run_dir, bundle_dir)  # overlapping folders: the export would delete the run
     check_name_lengths(run_dir, "--run-dir" if config.run_dir else "name")
     if config.export.modes:
         check_name_lengths(bundle_dir, "--set export.dir" if config.export.dir else "name")
+    if config.train.strategy == "multi_worker" and tf_config() is None:
+        raise UserError("--strategy multi_worker: needs TF_CONFIG describing the cluster (see tools/launch_local_cluster.py)")
     if is_chief():  # also refuses a malformed TF_CONFIG
         if config.export.modes:
             check_output_location(bundle_dir, "--set export.dir")
