@@ -20,6 +20,10 @@ def tf_config() -> dict | None:
         raise UserError(f"TF_CONFIG: not valid JSON ({error.msg})") from None
     if not isinstance(value, dict) or not isinstance(value.get("cluster"), dict):
         raise UserError("TF_CONFIG: expected an object with 'cluster' and 'task' keys")
+    for job, addresses in value["cluster"].items():
+        # TensorFlow's ClusterSpec takes a list, or a mapping from task index to address
+        if not isinstance(addresses, (list, dict)):
+            raise UserError(f"TF_CONFIG: cluster job {job!r} must be a list of \"host:port\" addresses, got {addresses!r}")
     task = value.get("task", {})
     if not isinstance(task, dict) or task.get("type") not in value["cluster"]:
         raise UserError(f"TF_CONFIG: task {task!r} names no job of the cluster ({', '.join(value['cluster'])})")

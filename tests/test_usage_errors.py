@@ -71,6 +71,7 @@ BAD_USAGE = [
     (["--task", "ranking", "--data", "csv:/no/such.csv"], "/no/such.csv"),
     (["--export", "int4"], "int4"),
     (["--preset", "huge"], "--preset"),
+    (["--strategy", "multi_worker"], "TF_CONFIG"),  # no cluster described
 ]
 
 
@@ -94,6 +95,21 @@ def test_finished_run_is_refused_before_tensorflow(tmp_path, capsys):
     (run_dir / "metrics.json").write_text("{}")
     done = run_main(capsys, "--run-dir", str(run_dir), "--epochs", "1")
     assert_one_line_error(done, 2, str(run_dir), "--overwrite")
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]], ids=["resume", "overwrite"])
+def test_a_folder_that_holds_no_run_is_refused_untouched(tmp_path, capsys, monkeypatch, overwrite):
+    """``--run-dir .`` in a project: its own config.json must not be taken for a run's, to be
+    replaced (a rerun) or deleted with everything beside it (--overwrite)."""
+    monkeypatch.chdir(tmp_path)  # were it not refused, its bundle would land here, not in the repo
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "config.json").write_text('{"learning_rate": 0.1}')
+    (project / "thesis.tex").write_text("three years of work")
+    done = run_main(capsys, "--run-dir", str(project), "--epochs", "1", "--export", "none", *overwrite)
+    assert_one_line_error(done, 2, "--run-dir", str(project), "config.json")
+    assert sorted(p.name for p in project.iterdir()) == ["config.json", "thesis.tex"]
+    assert (project / "config.json").read_text() == '{"learning_rate": 0.1}'
 
 
 def _main_in_fresh_python(cases: list[list[str]], cwd, env: dict[str, str] | None = None) -> dict:

@@ -104,7 +104,7 @@ class RunBackup(keras.callbacks.BackupAndRestore):
     # -- callback hooks -------------------------------------------------------------------
     def on_train_begin(self, logs=None):
         self.install_signal_handlers()
-        weights, metadata = self.restore_dir / BACKUP_WEIGHTS, self.restore_dir / BACKUP_METADATA
+        weights, metadata = backup_weights(self.restore_dir), self.restore_dir / BACKUP_METADATA
         if not weights.exists():
             return
         if self.model.optimizer is not None and not self.model.optimizer.built:
@@ -148,17 +148,34 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         # The old backup stays until the new one is complete, so the new one needs room beside it.
         check_free_space(self.write_dir, backup_bytes(self.model) + 64 * 1024, "the training backup")
         partial = self.write_dir / f".partial-{os.getpid()}.weights.h5"  # Keras wants this suffix
+        # Each save's weights get a new name, which the metadata (written last) names: replacing
+        # the weights and then the metadata in place would let a kill between the two pair one
+        # epoch's weights with the previous epoch's number, and the rerun would train it twice.
+        weights = self.write_dir / f"epoch-{self._current_epoch}.{time.time_ns()}.weights.h5"
         try:
             self.model.save_weights(str(partial), overwrite=True)
-            os.replace(partial, self.write_dir / BACKUP_WEIGHTS)
+            os.replace(partial, weights)
         finally:
             if partial.exists():
                 partial.unlink()
         # The dropout/augmentation random state the resumed run continues from: the state at
         # the start of the epoch it will (re)run, so a resumed run draws what this one would have.
         seeds = self._epoch_start_seeds if getattr(self, "_mid_epoch", False) else seed_states(self.model)
-        write_json_atomic(self.write_dir / BACKUP_METADATA,
-                          {"epoch": self._current_epoch, "batch": self._last_batch_seen, "seed_states": seeds})
+        write_json_atomic(self.write_dir / BACKUP_METADATA, {"epoch": self._current_epoch, "batch": self._last_batch_seen,
+                                                             "seed_states": seeds, "weights": weights.name})
+        for previous in self.write_dir.glob("*.weights.h5"):  # the pair replaced, or a killed save's
+            if previous != weights:
+                previous.unlink(missing_ok=True)
+
+
+def backup_weights(backup_dir: Path) -> Path:
+    """The weights file that the backup's metadata names; a backup from before the metadata named
+    one keeps its weights in BACKUP_WEIGHTS. Weights that no metadata names are not resumed from."""
+    try:
+        name = json.loads((backup_dir / BACKUP_METADATA).read_text()).get("weights")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    return backup_dir / (Path(name).name if isinstance(name, str) and name else BACKUP_WEIGHTS)
 
 
 def _seed_generators(model: keras.Model) -> list:

@@ -34,13 +34,15 @@ def preflight(config: cfg.RunConfig, overwrite: bool) -> None:
     """The run-folder checks that need no TensorFlow, so ``kerasuite.train`` makes them before
     importing it: path names the file system cannot hold, a finished run, a folder that cannot
     be created, an interrupted run with other settings. ``run`` repeats them (cheap)."""
-    from kerasuite.cluster import is_chief
+    from kerasuite.cluster import is_chief, tf_config
 
     run_dir, bundle_dir = run_paths(config)
     check_locations(config, run_dir, bundle_dir)  # overlapping folders: the export would delete the run
     check_name_lengths(run_dir, "--run-dir" if config.run_dir else "name")
     if config.export.modes:
         check_name_lengths(bundle_dir, "--set export.dir" if config.export.dir else "name")
+    if config.train.strategy == "multi_worker" and tf_config() is None:
+        raise UserError("--strategy multi_worker: needs TF_CONFIG describing the cluster (see tools/launch_local_cluster.py)")
     if is_chief():  # also refuses a malformed TF_CONFIG
         if config.export.modes:
             check_output_location(bundle_dir, "--set export.dir")
@@ -65,8 +67,25 @@ def check_run_dir(run_dir: Path, overwrite: bool, config: cfg.RunConfig | None =
             f"{run_dir}: holds a finished run (metrics.json); pass --overwrite or choose another --run-dir"
         )
     check_output_location(run_dir, "--run-dir")
+    check_holds_a_run(run_dir)
     if not overwrite and config is not None:
         check_resumable(run_dir, config)
+
+
+def check_holds_a_run(run_dir: Path) -> None:
+    """A non-empty run folder must be a run's (its config.json is a run config): a rerun replaces
+    config.json, model.keras and logs/, and --overwrite deletes the folder whole, so a mistyped
+    --run-dir (``.`` in a project holding its own config.json) would lose someone's files."""
+    # dot names are the atomic writers' temporaries, which a run killed mid-write leaves behind
+    if not run_dir.is_dir() or all(entry.name.startswith(".") for entry in run_dir.iterdir()):
+        return
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        saved = None
+    if not (isinstance(saved, dict) and "task" in saved and isinstance(saved.get("train"), dict)):
+        raise UserError(f"--run-dir {run_dir}: holds files but no run (no kerasuite config.json); "
+                        "give a new or empty folder, or one a run wrote")
 
 
 def create_run_dir(run_dir: Path, overwrite: bool) -> None:
@@ -83,7 +102,8 @@ def create_run_dir(run_dir: Path, overwrite: bool) -> None:
         raise UserError(f"--run-dir {run_dir}: not writable ({error.strerror or error})") from None
 
 
-# Settings a resumed run may change: they do not alter the model, the data or the optimizer.
+# Settings a resumed run may change: they do not alter the model, the data or the optimizer
+# (train.epochs only with a constant learning rate and no weight average; check_resumable).
 RESUME_MAY_CHANGE = ("train.epochs", "train.verbose", "train.check_baseline", "train.strategy", "train.logical_cpus",
                      "train.steps_per_execution", "export.", "run_dir", "preset")
 
@@ -122,6 +142,16 @@ def check_resumable(run_dir: Path, config: cfg.RunConfig) -> None:
                 f"{run_dir}: holds an interrupted run with {key}={saved.get(key)!r}, not {current.get(key)!r}; "
                 "rerun with its settings to resume, or pass --overwrite to start over"
             )
+    # More or fewer epochs change the optimizer too when its schedule is planned over them: the
+    # rest of the run would follow a schedule that neither the first run nor a fresh one has.
+    planned = [f"{key}={current[key]}" for key in ("train.lr_schedule", "train.ema_momentum")
+               if current.get(key) not in (None, "constant", 0, 0.0)]
+    if planned and "train.epochs" in saved and saved["train.epochs"] != current.get("train.epochs"):
+        raise UserError(
+            f"{run_dir}: holds an interrupted run with train.epochs={saved['train.epochs']!r}, not "
+            f"{current.get('train.epochs')!r}, with {', '.join(planned)} planned over them; rerun with its "
+            "epochs to resume, or pass --overwrite to start over"
+        )
 
 
 def check_locations(config: cfg.RunConfig, run_dir: Path, bundle_dir: Path) -> None:
@@ -240,7 +270,10 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
                 f"{run_dir / 'backup'}: the workers see different backups; in a multi-worker run RUN_DIR "
                 "must be on storage every worker shares (or pass --overwrite to start over)"
             )
-        finished = None if overwrite or distribute.is_distributed(strategy) else finished_training(run_dir)
+        # Not for a cluster: fit is a collective step, and each worker would decide from its own view
+        # of RUN_DIR. One process mirroring over its devices decides alone.
+        multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        finished = None if overwrite or multi_worker else finished_training(run_dir)
         if finished is not None:
             # A rerun after training finished (the export or evaluation was interrupted):
             # go straight to export with the saved weights instead of training again.

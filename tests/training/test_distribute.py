@@ -98,6 +98,8 @@ def test_non_chief_scratch_folder_is_removed(monkeypatch, tmp_path):
     (json.dumps({"task": {"type": "worker", "index": 0}}), "'cluster'"),
     (json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}), "index 3"),
     (json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "ps", "index": 0}}), "names no job"),
+    (json.dumps({"cluster": {"worker": 5}, "task": {"type": "worker", "index": 0}}), "job 'worker'"),
+    (json.dumps({"cluster": {"worker": "a:1"}, "task": {"type": "worker", "index": 1}}), "job 'worker'"),
 ])
 def test_bad_tf_config_is_one_line_exit_2(tmp_path, capsys, monkeypatch, value, culprit):
     monkeypatch.setenv("TF_CONFIG", value)
@@ -136,6 +138,22 @@ def test_logical_cpus_after_tensorflow_started_is_refused(tmp_path, capsys, one_
 
 
 # ------------------------------------------------------------------------------ real strategies
+
+
+def test_mirrored_rerun_after_finished_training_only_exports(tmp_path, capsys):
+    """An export interrupted after training (training.json beside model.keras, no metrics.json):
+    the rerun under MirroredStrategy (what auto picks with several GPUs) must not train again."""
+    run_dir = tmp_path / "run"
+    args = [*exact_args(run_dir, **{"train.epochs": "1", "data.limit": "128", "train.check_baseline": "false"}),
+            "--strategy", "mirrored"]
+    assert run_main(capsys, *args).returncode == 0
+    trained = json.loads((run_dir / "training.json").read_text())
+    (run_dir / "metrics.json").unlink()
+    done = run_main(capsys, *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "training already finished" in done.stderr
+    assert json.loads((run_dir / "metrics.json").read_text())["train"] == trained
+
 
 
 @pytest.mark.slow  # a fresh process (logical devices are fixed at start-up); CI runs the two-worker test

@@ -75,3 +75,51 @@ def test_a_weight_average_is_what_the_run_saves(tmp_path, capsys):
     # 18 planned steps (3 epochs of 6): the average spans at most a tenth of them
     used = json.loads((averaged / "metrics.json").read_text())["train"]["ema_momentum"]
     assert used == pytest.approx(1 - 10 / 18, abs=1e-6)
+
+
+def test_a_kill_between_the_backups_two_files_leaves_a_consistent_backup(tmp_path, monkeypatch):
+    """The backup is weights plus the epoch they end: killed after the new weights are written
+    but before their epoch is, a rerun must not take epoch 2's weights for epoch 1's (it would
+    train epoch 2 twice)."""
+    import keras
+
+    from kerasuite.training import fit as fit_module
+
+    class Killed(BaseException):  # like SIGKILL: nothing in fit catches it
+        pass
+
+    writes = []
+    write = fit_module.write_json_atomic
+
+    def write_then_die_on_the_second_epoch(path, value):
+        writes.append(path)
+        if len(writes) == 2:
+            raise Killed()
+        write(path, value)
+
+    def tiny_model():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(0.1), "mse")
+        return model
+
+    x, y = np.arange(16, dtype="float32").reshape(8, 2) / 16, np.ones((8, 1), "float32")
+    after_epoch = {}
+    keep = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: after_epoch.setdefault(
+        epoch + 1, [np.array(w) for w in model.get_weights()]))
+    model = tiny_model()
+    monkeypatch.setattr(fit_module, "write_json_atomic", write_then_die_on_the_second_epoch)
+    with pytest.raises(Killed):
+        model.fit(x, y, epochs=3, verbose=0, callbacks=[keep, fit_module.RunBackup(tmp_path / "backup")])
+    monkeypatch.undo()
+
+    resumed = tiny_model()
+    backup = fit_module.RunBackup(tmp_path / "backup")
+    backup.set_model(resumed)
+    backup.on_train_begin()
+    backup.restore_signal_handlers()
+    epoch = getattr(resumed, "_initial_epoch", None) or 0
+    assert epoch == fit_module.resumed_epoch(tmp_path / "backup")
+    expected = after_epoch[epoch] if epoch else [np.array(w) for w in tiny_model().get_weights()]
+    for got, want in zip(resumed.get_weights(), expected):
+        np.testing.assert_allclose(got, want, err_msg=f"the backup says epoch {epoch}, its weights are another's")

@@ -148,6 +148,25 @@ def test_resuming_with_other_settings_is_refused(tmp_path, capsys):
     assert not (run_dir / "metrics.json").exists()
 
 
+def test_resuming_with_other_epochs_is_refused_where_the_schedule_spans_them(tmp_path, capsys):
+    """A cosine learning rate (the image task's default) or a weight average is planned over
+    train.epochs: resumed with another number, the rest of the run would follow a schedule that
+    neither the first run nor a fresh one with the new number has."""
+    from kerasuite.train import build_parser, resolve_config
+    from kerasuite.training.runner import check_resumable
+
+    run_dir = tmp_path / "run"
+    _leave_interrupted_run(run_dir)
+    done = run_main(capsys, *train_args(run_dir, **{"train.epochs": str(EPOCHS + 3)}))
+    assert_one_line_error(done, 2, str(run_dir), f"train.epochs={EPOCHS}", "train.lr_schedule=cosine", "--overwrite")
+    assert not (run_dir / "metrics.json").exists()
+
+    constant = {"train.lr_schedule": "constant"}  # nothing planned over the epochs: more may follow
+    _leave_interrupted_run(tmp_path / "constant", **constant)
+    check_resumable(tmp_path / "constant", resolve_config(build_parser().parse_args(
+        train_args(tmp_path / "constant", **constant, **{"train.epochs": str(EPOCHS + 3)}))))
+
+
 def test_corrupt_backup_is_one_line_exit_2(tmp_path, capsys):
     run_dir = tmp_path / "run"
     _leave_interrupted_run(run_dir)
