@@ -121,6 +121,10 @@ def _read_csv(path: Path) -> tuple[list[str], list[str], list[int]]:
                     continue  # blank line
                 if len(row) <= max(text_at, label_at):
                     raise UserError(f"{path}:{reader.line_num}: expected {len(columns)} columns, got {len(row)}")
+                if any(cell.strip() for cell in row[len(columns):]):
+                    # an unquoted comma in the text: the label read would be a piece of the text
+                    raise UserError(f"{path}:{reader.line_num}: expected {len(columns)} columns, got {len(row)}; "
+                                    "put a text that holds commas in double quotes")
                 label = row[label_at].strip()
                 if not label:
                     raise UserError(f"{path}:{reader.line_num}: column 'label' is empty")

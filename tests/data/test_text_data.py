@@ -110,6 +110,7 @@ def test_synthetic_topics_is_learnable_but_no_single_word_decides():
     ("text,label\n,pos\n  ,neg\n", "column 'text' is empty"),
     ("text,label\nfine,pos\nok,\n", ":3: column 'label' is empty"),
     ("text,label\nfine,pos\nok,pos\n", "single value"),
+    ("text,label\nfine,pos\ngreat movie, loved it,pos\nbad,neg\n", ":3: expected 2 columns, got 3"),
 ])
 def test_bad_csv_is_refused_naming_file_and_column(tmp_path, content, culprit):
     path = tmp_path / "bad.csv"
