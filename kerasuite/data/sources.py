@@ -48,6 +48,14 @@ def split_indices(
             np.sort(np.array(test, dtype=np.int64)))
 
 
+def cap_examples(indices: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """At most ``limit`` (0 = all) of ``indices``, a seeded pick kept in order: sources list their
+    examples class by class, so the first ``limit`` would hold only the first classes."""
+    if not limit or len(indices) <= limit:
+        return indices
+    return np.sort(np.random.default_rng(seed).permutation(indices)[:limit])
+
+
 def split_off_validation(n: int, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng(seed).permutation(n)
     n_val = int(round(n * validation_fraction))

@@ -19,6 +19,7 @@ import numpy as np
 from kerasuite.config import RunConfig
 from kerasuite.data.settings import TextDataConfig
 from kerasuite.data.sources import (
+    cap_examples,
     parse_source,
     scan_class_folder,
     split_indices,
@@ -58,7 +59,7 @@ def load(spec_text: str, config: RunConfig) -> RawText:
     loader = {"tfds": _tfds, "folder": _folder, "csv": _csv, "synthetic": _synthetic}[spec.scheme]
     raw = loader(spec.target, config)
     if config.data.limit:
-        raw.train = raw.train.subset(np.arange(min(config.data.limit, len(raw.train))))
+        raw.train = raw.train.subset(cap_examples(np.arange(len(raw.train)), config.data.limit, config.seed))
     return raw
 
 

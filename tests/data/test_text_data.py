@@ -71,6 +71,16 @@ def test_folder_of_text_files_with_and_without_train_test_layout(tmp_path):
     assert set(raw.train.texts).isdisjoint(raw.test.texts)
 
 
+def test_data_limit_on_a_folder_keeps_every_class(tmp_path):
+    for label in ("a", "b", "c"):
+        (tmp_path / label).mkdir()
+        for i in range(20):
+            (tmp_path / label / f"{i}.txt").write_text(f"{label} words {i}", encoding="utf-8")
+    config = _config(source=f"folder:{tmp_path}", validation_fraction=0.0, limit=12)
+    raw = text_data.load(config.data.source, config)
+    assert len(raw.train) == 12 and set(raw.train.labels.tolist()) == {0, 1, 2}
+
+
 def test_tfds_imdb_reviews_runs_the_real_loading_code_on_mock_data():
     import tensorflow_datasets as tfds
 
