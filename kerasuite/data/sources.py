@@ -90,8 +90,11 @@ def _scan_classes(root: Path, extensions: tuple[str, ...], class_names: list[str
         folder = root / name
         if not folder.is_dir():
             continue
+        # Hidden files and folders are tools' copies, not data: macOS's "._name.wav" resource forks
+        # (not audio at all) and Jupyter's ".ipynb_checkpoints/name-checkpoint.txt" duplicates.
         files = sorted(
             str(p) for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in extensions
+            and not any(part.startswith(".") for part in p.relative_to(folder).parts)
         )
         paths.extend(files)
         labels.extend([index] * len(files))
@@ -118,7 +121,8 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
     wanted = "/".join(extensions)
     if (root / "train").is_dir() and (root / "test").is_dir():
         names, train = _scan_classes(root / "train", extensions, None, ignore)
-        test_names = sorted(p.name for p in (root / "test").iterdir() if p.is_dir() and p.name not in ignore)
+        test_names = sorted(p.name for p in (root / "test").iterdir()
+                            if p.is_dir() and not p.name.startswith(".") and p.name not in ignore)
         extra = sorted(set(test_names) - set(names))
         if extra:
             raise UserError(f"--data folder:{path}: test/ has classes not in train/: {', '.join(extra)}")

@@ -55,6 +55,19 @@ def test_scan_class_folder_uses_train_and_test_subfolders(tmp_path):
     assert scanned.test.labels.tolist() == [0, 1]
 
 
+def test_scan_class_folder_ignores_hidden_files_and_folders(tmp_path):
+    for split in ("train", "test"):
+        for cls in ("cat", "dog"):
+            _touch(tmp_path / split / cls, "1.png")
+            _touch(tmp_path / split / cls, "._1.png")  # macOS resource fork
+            _touch(tmp_path / split / cls / ".ipynb_checkpoints", "1-checkpoint.png")
+    _touch(tmp_path / "test" / ".ipynb_checkpoints", "x-checkpoint.png")
+    scanned = scan_class_folder(str(tmp_path), (".png",))
+    assert scanned.class_names == ["cat", "dog"]
+    for files in (scanned.train, scanned.test):
+        assert [Path(p).name for p in files.paths] == ["1.png", "1.png"]
+
+
 def test_split_files_is_stable_when_files_are_added(tmp_path):
     for i in range(40):
         _touch(tmp_path / ("a" if i % 2 else "b"), f"{i}.png")
