@@ -253,7 +253,9 @@ def _read_clips(paths: list[str], labels: np.ndarray, audio: AudioDataConfig, sk
 def _noise_folder(root: Path, audio: AudioDataConfig, seed: int) -> tuple[np.ndarray, str]:
     length = clip_samples(audio)
     for folder in (root / NOISE_FOLDER, root / "train" / NOISE_FOLDER):
-        files = sorted(str(p) for p in folder.glob("*.wav")) if folder.is_dir() else []
+        # the class folders' rule: any case of .wav, hidden files (macOS "._" forks) left out
+        files = sorted(str(p) for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+                       and not p.name.startswith(".")) if folder.is_dir() else []
         if files:
             from kerasuite.runtime.audio import read_wav, resample, to_mono
 
