@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import re
 import sys
 from pathlib import Path
 
@@ -85,8 +86,10 @@ def _three_way(split: TextSplit, names: list[str], config: RunConfig) -> RawText
 def _class_order(labels: list[str]) -> list[str]:
     """Sorted label names; numerically when every label is an integer ("2" before "10")."""
     unique = set(labels)
-    if all(label.lstrip("-").isdigit() for label in unique):
-        return sorted(unique, key=int)
+    # \d, not isdigit(): int() refuses digits such as "²"; the text breaks ties ("1", "01"), which
+    # set order (hash-seeded per process) would otherwise decide differently on every run
+    if all(re.fullmatch(r"-?\d+", label) for label in unique):
+        return sorted(unique, key=lambda label: (int(label), label))
     return sorted(unique)
 
 

@@ -1,9 +1,11 @@
 """Text sources (csv:, folder:, tfds: through mock data, synthetic:) and the one-line errors for bad
 input, down to the CLI's exit code 2."""
 
+import os
+
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, run_main
+from helpers import REPO, assert_one_line_error, run_main
 
 from kerasuite import config as cfg
 from kerasuite.data import text as text_data
@@ -45,6 +47,17 @@ def test_csv_folder_uses_its_train_and_test_files(tmp_path):
     assert raw.test.texts == ["multi\nline text", "dos"]
     assert raw.test.labels.tolist() == [2, 1]
     assert raw.validation is None and len(raw.train) == 6
+
+
+def test_class_order_is_the_same_in_every_process_and_never_crashes():
+    import subprocess
+    import sys
+
+    probe = "from kerasuite.data.text import _class_order; print(_class_order(['1', '01', '001', '2', '-3']))"
+    orders = {subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": str(seed)}, check=True).stdout for seed in range(6)}
+    assert orders == {"['-3', '001', '01', '1', '2']\n"}
+    assert text_data._class_order(["²", "1"]) == ["1", "²"]  # isdigit() but not an int: sorted as text
 
 
 def test_folder_of_text_files_with_and_without_train_test_layout(tmp_path):
