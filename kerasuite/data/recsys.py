@@ -115,7 +115,8 @@ def _read_rows(reader, path: Path) -> tuple[Interactions, dict[str, str], dict[s
     titles: dict[str, str] = {}
     genres: dict[str, list[str]] = {}
     width = max(where.values()) + 1
-    for line_number, row in enumerate(reader, start=2):
+    for row in reader:
+        line_number = reader.line_num  # not a row count: a quoted field may span several lines
         if not row or not any(cell.strip() for cell in row):
             continue
         if len(row) < width:
