@@ -28,13 +28,13 @@ import tensorflow as tf
 from kerasuite.config import RunConfig
 from kerasuite.data.settings import AudioDataConfig
 from kerasuite.data.sources import (
-    cap_examples,
     parse_source,
     scan_class_folder,
     split_indices,
     split_off_validation,
     tfds_builder,
     train_test_files,
+    training_order,
 )
 from kerasuite.errors import UserError
 from kerasuite.models.layers.mfcc import normalize_peak
@@ -281,7 +281,7 @@ def _folder(path: str, config: RunConfig) -> RawAudio:
     if not len(train_x) or not len(test_x):
         raise UserError(f"--data folder:{path}: no readable .wav files left in the {'train' if not len(train_x) else 'test'} split")
     train_idx, val_idx = split_off_validation(len(train_x), config.data.validation_fraction, config.seed)
-    train_idx = cap_examples(train_idx, config.data.limit, config.seed)
+    train_idx = training_order(train_idx, config.data.limit, config.seed)
     noise, noise_source = _noise_folder(Path(path), audio, config.seed)
 
     def arrays(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
@@ -387,7 +387,7 @@ def _synthetic(name: str, config: RunConfig) -> RawAudio:
     length = clip_samples(config.data.audio)
     clips, labels = synthetic_tones(num_classes, 30, length, config.data.audio.sample_rate, config.seed)
     train_idx, val_idx, test_idx = split_indices(labels, config.data.test_fraction, config.data.validation_fraction, config.seed)
-    train_idx = cap_examples(train_idx, config.data.limit, config.seed)
+    train_idx = training_order(train_idx, config.data.limit, config.seed)
 
     def subset(idx: np.ndarray) -> tf.data.Dataset:
         return tf.data.Dataset.from_tensor_slices((clips[idx], labels[idx]))

@@ -16,12 +16,12 @@ import tensorflow as tf
 
 from kerasuite.config import RunConfig
 from kerasuite.data.sources import (
-    cap_examples,
     parse_source,
     scan_class_folder,
     split_indices,
     split_off_validation,
     train_test_files,
+    training_order,
 )
 from kerasuite.errors import UserError
 
@@ -83,7 +83,7 @@ def _from_arrays(images: np.ndarray, labels: np.ndarray, names: list[str], confi
     train_idx, val_idx, test_idx = split_indices(
         labels, config.data.test_fraction, config.data.validation_fraction, config.seed
     )
-    train_idx = cap_examples(train_idx, config.data.limit, config.seed)
+    train_idx = training_order(train_idx, config.data.limit, config.seed)
 
     def subset(idx: np.ndarray) -> tf.data.Dataset:
         return tf.data.Dataset.from_tensor_slices((images[idx], labels[idx].astype(np.int64)))
@@ -284,7 +284,7 @@ def _folder(path: str, config: RunConfig) -> RawImages:
     train_paths, _ = _convert_for_tensorflow(train_paths, train_kinds, channels)
     test_paths, _ = _convert_for_tensorflow(test_paths, test_kinds, channels)
     train_idx, val_idx = split_off_validation(len(train_paths), config.data.validation_fraction, config.seed)
-    train_idx = cap_examples(train_idx, config.data.limit, config.seed)
+    train_idx = training_order(train_idx, config.data.limit, config.seed)
     paths = np.array(train_paths)
 
     def files(p: np.ndarray, y: np.ndarray) -> tf.data.Dataset:

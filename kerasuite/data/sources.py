@@ -48,12 +48,13 @@ def split_indices(
             np.sort(np.array(test, dtype=np.int64)))
 
 
-def cap_examples(indices: np.ndarray, limit: int, seed: int) -> np.ndarray:
-    """At most ``limit`` (0 = all) of ``indices``, a seeded pick kept in order: sources list their
-    examples class by class, so the first ``limit`` would hold only the first classes."""
-    if not limit or len(indices) <= limit:
-        return indices
-    return np.sort(np.random.default_rng(seed).permutation(indices)[:limit])
+def training_order(indices: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """At most ``limit`` (0 = all) of ``indices``, in a seeded random order. Sources list their
+    examples class by class: the first ``limit`` would hold only the first classes, and the
+    pipeline's bounded shuffle buffer (``data.shuffle_buffer``, 10,000) on a longer split would
+    feed whole runs of batches from one or two classes."""
+    order = np.random.default_rng(seed).permutation(indices)
+    return order[:limit] if limit else order
 
 
 def split_off_validation(n: int, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -20,13 +20,13 @@ import numpy as np
 from kerasuite.config import RunConfig
 from kerasuite.data.settings import TextDataConfig
 from kerasuite.data.sources import (
-    cap_examples,
     parse_source,
     scan_class_folder,
     split_indices,
     split_off_validation,
     tfds_builder,
     train_test_files,
+    training_order,
 )
 from kerasuite.errors import UserError
 from kerasuite.runtime.text import STANDARDIZE_MODES, decode_text
@@ -59,8 +59,7 @@ def load(spec_text: str, config: RunConfig) -> RawText:
     spec = parse_source(spec_text, allowed=("tfds", "folder", "csv", "synthetic"))
     loader = {"tfds": _tfds, "folder": _folder, "csv": _csv, "synthetic": _synthetic}[spec.scheme]
     raw = loader(spec.target, config)
-    if config.data.limit:
-        raw.train = raw.train.subset(cap_examples(np.arange(len(raw.train)), config.data.limit, config.seed))
+    raw.train = raw.train.subset(training_order(np.arange(len(raw.train)), config.data.limit, config.seed))
     return raw
 
 
