@@ -126,3 +126,22 @@ def test_empty_class_folder_is_refused(tmp_path, capsys, task, extension, write)
     done = run_main(capsys, "--task", task, "--run-dir", str(run_dir), "--export", "none", "--data", f"folder:{data}")
     assert_one_line_error(done, 2, str(data / "c-empty"))
     assert_nothing_written(run_dir)
+
+
+def test_one_grayscale_image_first_in_a_colour_folder_keeps_colour(tmp_path):
+    from kerasuite import config as cfg
+    from kerasuite.data import images
+
+    data = tmp_path / "data"
+    for label in ("a", "b"):
+        (data / label).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(_pixels(i)).save(data / label / f"{label}{i}.png")
+    Image.fromarray(_pixels(0)).convert("L").save(data / "a" / "a0.png")  # sorts first
+    config = cfg.defaults("image_classification")
+    config.data.source = f"folder:{data}"
+    assert images.load(config.data.source, config).channels == 3
+    for label in ("a", "b"):
+        for i in range(10):
+            Image.fromarray(_pixels(i)).convert("L").save(data / label / f"{label}{i}.png")
+    assert images.load(config.data.source, config).channels == 1

@@ -34,6 +34,7 @@ from kerasuite.data.sources import (
     split_off_validation,
     tfds_builder,
     train_test_files,
+    training_order,
 )
 from kerasuite.errors import UserError
 from kerasuite.models.layers.mfcc import normalize_peak
@@ -252,7 +253,9 @@ def _read_clips(paths: list[str], labels: np.ndarray, audio: AudioDataConfig, sk
 def _noise_folder(root: Path, audio: AudioDataConfig, seed: int) -> tuple[np.ndarray, str]:
     length = clip_samples(audio)
     for folder in (root / NOISE_FOLDER, root / "train" / NOISE_FOLDER):
-        files = sorted(str(p) for p in folder.glob("*.wav")) if folder.is_dir() else []
+        # the class folders' rule: any case of .wav, hidden files (macOS "._" forks) left out
+        files = sorted(str(p) for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+                       and not p.name.startswith(".")) if folder.is_dir() else []
         if files:
             from kerasuite.runtime.audio import read_wav, resample, to_mono
 
@@ -278,8 +281,7 @@ def _folder(path: str, config: RunConfig) -> RawAudio:
     if not len(train_x) or not len(test_x):
         raise UserError(f"--data folder:{path}: no readable .wav files left in the {'train' if not len(train_x) else 'test'} split")
     train_idx, val_idx = split_off_validation(len(train_x), config.data.validation_fraction, config.seed)
-    if config.data.limit:
-        train_idx = train_idx[: config.data.limit]
+    train_idx = training_order(train_idx, config.data.limit, config.seed)
     noise, noise_source = _noise_folder(Path(path), audio, config.seed)
 
     def arrays(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
@@ -385,8 +387,7 @@ def _synthetic(name: str, config: RunConfig) -> RawAudio:
     length = clip_samples(config.data.audio)
     clips, labels = synthetic_tones(num_classes, 30, length, config.data.audio.sample_rate, config.seed)
     train_idx, val_idx, test_idx = split_indices(labels, config.data.test_fraction, config.data.validation_fraction, config.seed)
-    if config.data.limit:
-        train_idx = train_idx[: config.data.limit]
+    train_idx = training_order(train_idx, config.data.limit, config.seed)
 
     def subset(idx: np.ndarray) -> tf.data.Dataset:
         return tf.data.Dataset.from_tensor_slices((clips[idx], labels[idx]))

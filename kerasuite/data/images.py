@@ -21,6 +21,7 @@ from kerasuite.data.sources import (
     split_indices,
     split_off_validation,
     train_test_files,
+    training_order,
 )
 from kerasuite.errors import UserError
 
@@ -82,8 +83,7 @@ def _from_arrays(images: np.ndarray, labels: np.ndarray, names: list[str], confi
     train_idx, val_idx, test_idx = split_indices(
         labels, config.data.test_fraction, config.data.validation_fraction, config.seed
     )
-    if config.data.limit:
-        train_idx = train_idx[: config.data.limit]
+    train_idx = training_order(train_idx, config.data.limit, config.seed)
 
     def subset(idx: np.ndarray) -> tf.data.Dataset:
         return tf.data.Dataset.from_tensor_slices((images[idx], labels[idx].astype(np.int64)))
@@ -189,11 +189,10 @@ _TF_DECODES = {1: {"PNG": None, "JPEG": ("L", "RGB")},
                3: {"PNG": None, "JPEG": ("L", "RGB"), "BMP": ("RGB", "RGBA", "L", "P"), "GIF": None}}
 
 
-def _image_channels(path: str) -> int:
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return 1 if image.mode in ("L", "1", "I", "I;16", "F") else 3
+def _image_channels(kinds: list[tuple[str, str]]) -> int:
+    """1 when every image is grayscale, else 3: a folder of colour photos whose first file happens
+    to be grey must not train a grayscale model."""
+    return 1 if all(mode in ("L", "1", "I", "I;16", "F") for _, mode in kinds) else 3
 
 
 def _inspect(path: str) -> tuple[str, str]:
@@ -281,12 +280,11 @@ def _folder(path: str, config: RunConfig) -> RawImages:
     test_paths, test_labels, bad_test, test_kinds = _check_readable(test_files.paths, test_files.labels, skip)
     if not train_paths or not test_paths:
         raise UserError(f"--data folder:{path}: no readable images left in the {'train' if not train_paths else 'test'} split")
-    channels = config.data.image.channels or _image_channels(train_paths[0])
+    channels = config.data.image.channels or _image_channels(train_kinds)
     train_paths, _ = _convert_for_tensorflow(train_paths, train_kinds, channels)
     test_paths, _ = _convert_for_tensorflow(test_paths, test_kinds, channels)
     train_idx, val_idx = split_off_validation(len(train_paths), config.data.validation_fraction, config.seed)
-    if config.data.limit:
-        train_idx = train_idx[: config.data.limit]
+    train_idx = training_order(train_idx, config.data.limit, config.seed)
     paths = np.array(train_paths)
 
     def files(p: np.ndarray, y: np.ndarray) -> tf.data.Dataset:

@@ -115,11 +115,15 @@ def _read_rows(reader, path: Path) -> tuple[Interactions, dict[str, str], dict[s
     titles: dict[str, str] = {}
     genres: dict[str, list[str]] = {}
     width = max(where.values()) + 1
-    for line_number, row in enumerate(reader, start=2):
+    for row in reader:
+        line_number = reader.line_num  # not a row count: a quoted field may span several lines
         if not row or not any(cell.strip() for cell in row):
             continue
         if len(row) < width:
             raise _bad(path, f"line {line_number}: {len(row)} fields, the header needs {width}")
+        if any(cell.strip() for cell in row[len(columns):]):  # an unquoted comma shifts what follows it
+            raise _bad(path, f"line {line_number}: {len(row)} fields, the header has {len(columns)}; "
+                             "put a value that holds commas in double quotes")
         user, item = row[where["user_id"]].strip(), row[where["item_id"]].strip()
         for column, value in (("user_id", user), ("item_id", item)):
             if "\n" in value or "\r" in value:  # ids are stored one per line in the bundle

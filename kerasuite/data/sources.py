@@ -48,6 +48,15 @@ def split_indices(
             np.sort(np.array(test, dtype=np.int64)))
 
 
+def training_order(indices: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """At most ``limit`` (0 = all) of ``indices``, in a seeded random order. Sources list their
+    examples class by class: the first ``limit`` would hold only the first classes, and the
+    pipeline's bounded shuffle buffer (``data.shuffle_buffer``, 10,000) on a longer split would
+    feed whole runs of batches from one or two classes."""
+    order = np.random.default_rng(seed).permutation(indices)
+    return order[:limit] if limit else order
+
+
 def split_off_validation(n: int, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng(seed).permutation(n)
     n_val = int(round(n * validation_fraction))
@@ -82,8 +91,11 @@ def _scan_classes(root: Path, extensions: tuple[str, ...], class_names: list[str
         folder = root / name
         if not folder.is_dir():
             continue
+        # Hidden files and folders are tools' copies, not data: macOS's "._name.wav" resource forks
+        # (not audio at all) and Jupyter's ".ipynb_checkpoints/name-checkpoint.txt" duplicates.
         files = sorted(
             str(p) for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in extensions
+            and not any(part.startswith(".") for part in p.relative_to(folder).parts)
         )
         paths.extend(files)
         labels.extend([index] * len(files))
@@ -110,7 +122,8 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
     wanted = "/".join(extensions)
     if (root / "train").is_dir() and (root / "test").is_dir():
         names, train = _scan_classes(root / "train", extensions, None, ignore)
-        test_names = sorted(p.name for p in (root / "test").iterdir() if p.is_dir() and p.name not in ignore)
+        test_names = sorted(p.name for p in (root / "test").iterdir()
+                            if p.is_dir() and not p.name.startswith(".") and p.name not in ignore)
         extra = sorted(set(test_names) - set(names))
         if extra:
             raise UserError(f"--data folder:{path}: test/ has classes not in train/: {', '.join(extra)}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import re
 import sys
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from kerasuite.data.sources import (
     split_off_validation,
     tfds_builder,
     train_test_files,
+    training_order,
 )
 from kerasuite.errors import UserError
 from kerasuite.runtime.text import STANDARDIZE_MODES, decode_text
@@ -57,8 +59,7 @@ def load(spec_text: str, config: RunConfig) -> RawText:
     spec = parse_source(spec_text, allowed=("tfds", "folder", "csv", "synthetic"))
     loader = {"tfds": _tfds, "folder": _folder, "csv": _csv, "synthetic": _synthetic}[spec.scheme]
     raw = loader(spec.target, config)
-    if config.data.limit:
-        raw.train = raw.train.subset(np.arange(min(config.data.limit, len(raw.train))))
+    raw.train = raw.train.subset(training_order(np.arange(len(raw.train)), config.data.limit, config.seed))
     return raw
 
 
@@ -84,8 +85,10 @@ def _three_way(split: TextSplit, names: list[str], config: RunConfig) -> RawText
 def _class_order(labels: list[str]) -> list[str]:
     """Sorted label names; numerically when every label is an integer ("2" before "10")."""
     unique = set(labels)
-    if all(label.lstrip("-").isdigit() for label in unique):
-        return sorted(unique, key=int)
+    # \d, not isdigit(): int() refuses digits such as "²"; the text breaks ties ("1", "01"), which
+    # set order (hash-seeded per process) would otherwise decide differently on every run
+    if all(re.fullmatch(r"-?\d+", label) for label in unique):
+        return sorted(unique, key=lambda label: (int(label), label))
     return sorted(unique)
 
 
@@ -121,6 +124,10 @@ def _read_csv(path: Path) -> tuple[list[str], list[str], list[int]]:
                     continue  # blank line
                 if len(row) <= max(text_at, label_at):
                     raise UserError(f"{path}:{reader.line_num}: expected {len(columns)} columns, got {len(row)}")
+                if any(cell.strip() for cell in row[len(columns):]):
+                    # an unquoted comma in the text: the label read would be a piece of the text
+                    raise UserError(f"{path}:{reader.line_num}: expected {len(columns)} columns, got {len(row)}; "
+                                    "put a text that holds commas in double quotes")
                 label = row[label_at].strip()
                 if not label:
                     raise UserError(f"{path}:{reader.line_num}: column 'label' is empty")

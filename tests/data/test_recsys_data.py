@@ -126,6 +126,8 @@ def test_synthetic_refuses_bad_specs(spec):
     ("user_id,item_id,rating\nu,i,nan\n", r"bad\.csv: line 2: column 'rating' is not a finite number"),
     ("user_id,item_id,timestamp\nu,i,yesterday\n", r"bad\.csv: line 2: column 'timestamp' is not a number"),
     ("user_id,item_id\n,i\n", r"bad\.csv: line 2: column 'user_id' is empty"),
+    ("user_id,item_id,rating,title\nu,i,4,\"Toy\nStory\"\nu,j,5,Heat\nu,k,bad,Big\n", r"bad\.csv: line 5: column 'rating'"),
+    ("title,user_id,item_id\nHeat,u,i\n\"Fargo, 1996\",u,j\nBig, The,u,k\n", r"bad\.csv: line 4: 4 fields, the header has 3"),
 ])
 def test_bad_csv_is_one_line_user_error_naming_file_and_column(tmp_path, text, message):
     path = write(tmp_path / "bad.csv", text)

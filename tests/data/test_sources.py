@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kerasuite.data.sources import parse_source, scan_class_folder, split_files, split_indices
+from kerasuite.data.sources import parse_source, scan_class_folder, split_files, split_indices, training_order
 from kerasuite.errors import UserError
 
 
@@ -30,6 +30,18 @@ def test_split_indices_is_stratified_deterministic_and_disjoint():
     assert np.bincount(labels[validation]).tolist() == [4, 4, 4, 4]
 
 
+def test_training_order_mixes_classes_and_data_limit_keeps_a_seeded_sample_of_every_class():
+    labels = np.repeat(np.arange(4), 50)  # as sources list examples: class by class
+    train, _, _ = split_indices(labels, 0.2, 0.1, seed=3)
+    capped = training_order(train, 40, seed=3)
+    assert len(capped) == 40 and set(capped) <= set(train)
+    assert np.bincount(labels[capped], minlength=4).min() >= 4
+    np.testing.assert_array_equal(capped, training_order(train, 40, seed=3))
+    everything = training_order(train, 0, seed=3)
+    assert sorted(everything) == sorted(train)
+    assert len(set(labels[everything[:20]].tolist())) >= 3  # not a run of one class
+
+
 def _touch(path, name):
     path.mkdir(parents=True, exist_ok=True)
     (path / name).write_bytes(b"x")
@@ -43,6 +55,19 @@ def test_scan_class_folder_uses_train_and_test_subfolders(tmp_path):
     assert scanned.class_names == ["cat", "dog"]
     assert len(scanned.train.paths) == 2 and len(scanned.test.paths) == 2
     assert scanned.test.labels.tolist() == [0, 1]
+
+
+def test_scan_class_folder_ignores_hidden_files_and_folders(tmp_path):
+    for split in ("train", "test"):
+        for cls in ("cat", "dog"):
+            _touch(tmp_path / split / cls, "1.png")
+            _touch(tmp_path / split / cls, "._1.png")  # macOS resource fork
+            _touch(tmp_path / split / cls / ".ipynb_checkpoints", "1-checkpoint.png")
+    _touch(tmp_path / "test" / ".ipynb_checkpoints", "x-checkpoint.png")
+    scanned = scan_class_folder(str(tmp_path), (".png",))
+    assert scanned.class_names == ["cat", "dog"]
+    for files in (scanned.train, scanned.test):
+        assert [Path(p).name for p in files.paths] == ["1.png", "1.png"]
 
 
 def test_split_files_is_stable_when_files_are_added(tmp_path):

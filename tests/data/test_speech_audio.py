@@ -325,6 +325,16 @@ def test_folder_source_uses_splits_and_background_noise(tmp_path):
     assert [int(y) for _, y in raw.test] == [int(y) for _, y in again.test]  # deterministic
 
 
+def test_background_noise_folder_reads_upper_case_wav_and_skips_hidden_files(tmp_path):
+    for name in ("yes", "no"):
+        write_pcm(tmp_path / name / "a.wav", tone(300, 1.0, 16000)[None], 16000)
+    noise = tmp_path / "_background_noise_"
+    write_pcm(noise / "HUM.WAV", tone(50, 2.0, 16000)[None], 16000)
+    (noise / "._HUM.WAV").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")
+    bank, source = audio_sources._noise_folder(tmp_path, _config().data.audio, seed=0)
+    assert source == str(noise) and bank.shape == (1, 32000)
+
+
 def test_folder_source_refuses_one_class_and_unreadable_files(tmp_path):
     write_pcm(tmp_path / "one" / "yes" / "a.wav", tone(300, 1.0, 16000)[None], 16000)
     write_pcm(tmp_path / "one" / "yes" / "b.wav", tone(300, 1.0, 16000)[None], 16000)

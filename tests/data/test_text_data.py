@@ -1,9 +1,11 @@
 """Text sources (csv:, folder:, tfds: through mock data, synthetic:) and the one-line errors for bad
 input, down to the CLI's exit code 2."""
 
+import os
+
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, run_main
+from helpers import REPO, assert_one_line_error, run_main
 
 from kerasuite import config as cfg
 from kerasuite.data import text as text_data
@@ -47,6 +49,17 @@ def test_csv_folder_uses_its_train_and_test_files(tmp_path):
     assert raw.validation is None and len(raw.train) == 6
 
 
+def test_class_order_is_the_same_in_every_process_and_never_crashes():
+    import subprocess
+    import sys
+
+    probe = "from kerasuite.data.text import _class_order; print(_class_order(['1', '01', '001', '2', '-3']))"
+    orders = {subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": str(seed)}, check=True).stdout for seed in range(6)}
+    assert orders == {"['-3', '001', '01', '1', '2']\n"}
+    assert text_data._class_order(["²", "1"]) == ["1", "²"]  # isdigit() but not an int: sorted as text
+
+
 def test_folder_of_text_files_with_and_without_train_test_layout(tmp_path):
     for split in ("train", "test"):
         for label, words in (("ham", "hello friend"), ("spam", "WIN MONEY now")):
@@ -58,7 +71,7 @@ def test_folder_of_text_files_with_and_without_train_test_layout(tmp_path):
     raw = text_data.load(config.data.source, config)
     assert raw.class_names == ["ham", "spam"]
     assert (len(raw.train), len(raw.test)) == (6, 6)
-    assert raw.train.texts[0] == "hello friend 0\ufffd"  # BOM dropped, broken byte replaced
+    assert "hello friend 0\ufffd" in raw.train.texts  # BOM dropped, broken byte replaced
 
     flat = tmp_path / "flat"
     for label in ("a", "b"):
@@ -69,6 +82,31 @@ def test_folder_of_text_files_with_and_without_train_test_layout(tmp_path):
     raw = text_data.load(config.data.source, config)
     assert len(raw.train) + len(raw.test) == 40 and 0 < len(raw.test) < 40
     assert set(raw.train.texts).isdisjoint(raw.test.texts)
+
+
+def test_data_limit_on_a_folder_keeps_every_class(tmp_path):
+    for label in ("a", "b", "c"):
+        (tmp_path / label).mkdir()
+        for i in range(20):
+            (tmp_path / label / f"{i}.txt").write_text(f"{label} words {i}", encoding="utf-8")
+    config = _config(source=f"folder:{tmp_path}", validation_fraction=0.0, limit=12)
+    raw = text_data.load(config.data.source, config)
+    assert len(raw.train) == 12 and set(raw.train.labels.tolist()) == {0, 1, 2}
+
+
+def test_first_training_batches_mix_the_classes_of_a_split_longer_than_the_shuffle_buffer(tmp_path):
+    from kerasuite.data.pipeline import make_pipeline
+
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(200):
+            (tmp_path / label / f"{label}{i}.txt").write_text(f"{label} words {i}", encoding="utf-8")
+    config = _config(source=f"folder:{tmp_path}", shuffle_buffer=50)  # 50 to 340 as 10,000 to a large folder
+    raw = text_data.load(config.data.source, config)
+    batches = make_pipeline(text_data.as_dataset(raw.train), training=True, batch_size=32,
+                            shuffle_buffer=config.data.shuffle_buffer, seed=config.seed)
+    for _, labels in batches.take(3):
+        assert min(np.bincount(labels.numpy(), minlength=2)) >= 8
 
 
 def test_tfds_imdb_reviews_runs_the_real_loading_code_on_mock_data():
@@ -110,6 +148,7 @@ def test_synthetic_topics_is_learnable_but_no_single_word_decides():
     ("text,label\n,pos\n  ,neg\n", "column 'text' is empty"),
     ("text,label\nfine,pos\nok,\n", ":3: column 'label' is empty"),
     ("text,label\nfine,pos\nok,pos\n", "single value"),
+    ("text,label\nfine,pos\ngreat movie, loved it,pos\nbad,neg\n", ":3: expected 2 columns, got 3"),
 ])
 def test_bad_csv_is_refused_naming_file_and_column(tmp_path, content, culprit):
     path = tmp_path / "bad.csv"
