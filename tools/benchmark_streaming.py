@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "streaming.json", results)
     print(f"\nstreaming on {folder} ({args.minutes:g} min of negatives, {len(truth)} embedded test words, "
-          f"hop {args.hop} s, smoothing over {args.smooth} windows, {model_path.name})\n")
+          f"hop {args.hop} s, smoothing over {results['smooth_windows']} windows, {model_path.name})\n")
     print("| threshold | false alarms / hour | miss rate | false alarms among the embedded words |")
     print("|---|---|---|---|")
     for row in results["rows"]:
