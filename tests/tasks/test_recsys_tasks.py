@@ -293,6 +293,26 @@ def test_implicit_ranking_samples_negatives_and_reports_auc():
     assert scores["ease_auc"] > 0.7 and scores["ease_lambda"] in config.model.ease.lambdas
 
 
+def test_implicit_ranking_auc_is_exact_so_a_popularity_ranker_ties_the_popularity_baseline():
+    import keras
+
+    task = _task("ranking")
+    config = _config("ranking", **{"data.recsys.implicit": "true", "model.family": "mlp"})
+    data = task.load_data(config)
+    # Scores in 0.5 .. 0.5001 ordered by training popularity: inside one of Keras AUC's 200
+    # threshold buckets, so only the exact rank statistic sees the order.
+    counts = data.item_counts.astype(np.float32)
+    spec = data.test.element_spec[0]
+    inputs = {name: keras.Input(shape=s.shape[1:], dtype=s.dtype, name=name) for name, s in spec.items()}
+    table = keras.layers.Embedding(len(counts), 1, trainable=False)
+    score = keras.layers.Flatten()(table(inputs["item_index"]))
+    model = keras.Model(inputs, score)
+    table.set_weights([(0.5 + 1e-4 * counts / counts.max())[:, None]])
+    task.compile_model(model, config, data)
+    scores = task.evaluate(model, data, config)
+    assert scores["auc"] == pytest.approx(scores["popularity_auc"], abs=1e-9)
+
+
 def test_training_batches_are_mixed_even_when_the_file_is_sorted(tmp_path):
     rows = [f"u{u:03d},i{(u * 7 + k) % 50}" for u in range(200) for k in range(5)]  # sorted by user
     (tmp_path / "sorted.csv").write_text("user_id,item_id\n" + "\n".join(rows) + "\n")
