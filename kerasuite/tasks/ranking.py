@@ -80,14 +80,17 @@ class Ranking(Task):
                             "set data.recsys.implicit=true to learn from interactions alone")
         train, validation = recsys.split_validation(arrays.train, config.data.validation_fraction,
                                                     config.data.limit, config.seed)
-        everything = recsys.concat(arrays.train, arrays.test)
+        # Negatives avoid what is known when they are drawn: training and validation know only the
+        # training interactions (avoiding the held-out items would tell the model the test's answers).
+        known_by_split = {"train": arrays.train, "validation": arrays.train,
+                          "test": recsys.concat(arrays.train, arrays.test)}
         splits: dict[str, tuple[dict, np.ndarray]] = {}
         labelled: dict[str, tuple[recsys.EncodedSplit, np.ndarray]] = {}
         for offset, (name, split) in enumerate((("train", train), ("validation", validation), ("test", arrays.test))):
             if split is None:
                 continue
             if implicit:
-                users, items = recsys.sample_negatives(split, everything, arrays.num_items,
+                users, items = recsys.sample_negatives(split, known_by_split[name], arrays.num_items,
                                                        config.data.recsys.negatives_per_positive, config.seed + offset)
                 targets = np.concatenate([np.ones(len(split)), np.zeros(len(users))]).astype(np.float32)
                 split = recsys.EncodedSplit(np.concatenate([split.users, users]), np.concatenate([split.items, items]), None)
