@@ -111,7 +111,17 @@ class Ranking(Task):
 
     def heldout(self, data: RankingTaskData, limit: int) -> Heldout:
         split = data.test_split
-        order = np.random.default_rng(0).permutation(len(split))[:limit]  # mixes positives and negatives
+        order = np.random.default_rng(0).permutation(len(split))  # mixes positives and negatives
+        if data.implicit:
+            # AUC is undefined on one class: a small draw that holds one gets the other's first example
+            if limit < 2:
+                raise UserError(f"export.parity.max_examples={limit}: implicit ranking's AUC needs at least 2 "
+                                "held-out examples, a positive and a negative")
+            targets = data.test_targets[order]
+            if limit < len(order) and len(np.unique(targets[:limit])) == 1:
+                other = limit + int(np.argmax(targets[limit:] != targets[0]))
+                order[[limit - 1, other]] = order[[other, limit - 1]]
+        order = order[:limit]
         features = recsys.example_features(data.arrays, split)
         return Heldout({k: v[order] for k, v in features.items()}, data.test_targets[order])
 

@@ -313,6 +313,18 @@ def test_implicit_ranking_auc_is_exact_so_a_popularity_ranker_ties_the_popularit
     assert scores["auc"] == pytest.approx(scores["popularity_auc"], abs=1e-9)
 
 
+def test_a_small_implicit_parity_sample_holds_both_classes_so_its_auc_exists():
+    task = _task("ranking")
+    config = _config("ranking", **{"data.recsys.implicit": "true"})
+    data = task.load_data(config)
+    for limit in (2, 3, 5):  # the seeded draw's first two examples are both negatives
+        heldout = task.heldout(data, limit)
+        assert len(heldout) == limit and set(heldout.targets.tolist()) == {0.0, 1.0}
+        assert 0.0 <= task.score(np.linspace(0, 1, limit), heldout, data)["auc"] <= 1.0
+    with pytest.raises(UserError, match="export.parity.max_examples"):
+        task.heldout(data, 1)
+
+
 def test_implicit_training_negatives_do_not_know_the_test_split(tmp_path):
     # u0 has i0 in training and i1 held out: training, knowing only i0, draws its negatives from
     # i1 and i2; the test's own negatives still avoid both of u0's interactions.
