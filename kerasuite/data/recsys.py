@@ -527,7 +527,8 @@ def planted_recall_ceiling(arrays: RecsysArrays, test: EncodedSplit, seen: dict[
             recall.append(min(1.0, k / in_cluster))
         else:
             outside = int(open_items.sum()) - in_cluster
-            recall.append((k - in_cluster) / outside if in_cluster < k else 0.0)
+            # capped: when k covers every open item, the remaining slots outnumber the outside items
+            recall.append(min(1.0, (k - in_cluster) / outside) if in_cluster < k else 0.0)
     return float(np.mean(recall)) if recall else None
 
 

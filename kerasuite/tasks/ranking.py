@@ -80,14 +80,17 @@ class Ranking(Task):
                             "set data.recsys.implicit=true to learn from interactions alone")
         train, validation = recsys.split_validation(arrays.train, config.data.validation_fraction,
                                                     config.data.limit, config.seed)
-        everything = recsys.concat(arrays.train, arrays.test)
+        # Negatives avoid what is known when they are drawn: training and validation know only the
+        # training interactions (avoiding the held-out items would tell the model the test's answers).
+        known_by_split = {"train": arrays.train, "validation": arrays.train,
+                          "test": recsys.concat(arrays.train, arrays.test)}
         splits: dict[str, tuple[dict, np.ndarray]] = {}
         labelled: dict[str, tuple[recsys.EncodedSplit, np.ndarray]] = {}
         for offset, (name, split) in enumerate((("train", train), ("validation", validation), ("test", arrays.test))):
             if split is None:
                 continue
             if implicit:
-                users, items = recsys.sample_negatives(split, everything, arrays.num_items,
+                users, items = recsys.sample_negatives(split, known_by_split[name], arrays.num_items,
                                                        config.data.recsys.negatives_per_positive, config.seed + offset)
                 targets = np.concatenate([np.ones(len(split)), np.zeros(len(users))]).astype(np.float32)
                 split = recsys.EncodedSplit(np.concatenate([split.users, users]), np.concatenate([split.items, items]), None)
@@ -108,7 +111,17 @@ class Ranking(Task):
 
     def heldout(self, data: RankingTaskData, limit: int) -> Heldout:
         split = data.test_split
-        order = np.random.default_rng(0).permutation(len(split))[:limit]  # mixes positives and negatives
+        order = np.random.default_rng(0).permutation(len(split))  # mixes positives and negatives
+        if data.implicit:
+            # AUC is undefined on one class: a small draw that holds one gets the other's first example
+            if limit < 2:
+                raise UserError(f"export.parity.max_examples={limit}: implicit ranking's AUC needs at least 2 "
+                                "held-out examples, a positive and a negative")
+            targets = data.test_targets[order]
+            if limit < len(order) and len(np.unique(targets[:limit])) == 1:
+                other = limit + int(np.argmax(targets[limit:] != targets[0]))
+                order[[limit - 1, other]] = order[[other, limit - 1]]
+        order = order[:limit]
         features = recsys.example_features(data.arrays, split)
         return Heldout({k: v[order] for k, v in features.items()}, data.test_targets[order])
 
@@ -138,6 +151,10 @@ class Ranking(Task):
         results = super().evaluate(model, data, config)
         targets = data.test_targets
         if data.implicit:
+            # Keras' AUC buckets scores into 200 thresholds, which ties a model whose scores sit
+            # close together; its baselines below (and parity's score) use the exact rank statistic.
+            predictions = model.predict(data.test, verbose=0)
+            results["auc"] = auc(predictions, targets)
             results["popularity_auc"] = auc(data.item_counts[data.test_split.items], targets)
             results.update(self.ease_auc(data, config))
         else:

@@ -108,6 +108,19 @@ def test_synthetic_is_deterministic_and_reports_a_ceiling():
     assert recsys.planted_recall_ceiling(a, a.test, seen, 3) == pytest.approx(1.0)
 
 
+def test_planted_ceiling_of_an_outside_target_is_at_most_one_when_k_covers_the_catalogue():
+    # u0's cluster is {i0, i1}, i0 seen; the held-out i3 is outside it. The oracle ranks i1 first,
+    # then i2..i5 at random: i3 is in the top 2 with probability (2 - 1) / 4, and in the top 10
+    # always, as all 5 open items are.
+    train = recsys.Interactions(np.array(["u0"] + ["u1"] * 6), np.array(["i0"] + [f"i{i}" for i in range(6)]))
+    test = recsys.Interactions(np.array(["u0"]), np.array(["i3"]))
+    planted = {"user_cluster": {"u0": 0, "u1": 1}, "item_cluster": {f"i{i}": int(i >= 2) for i in range(6)}}
+    a = recsys.encode(recsys.RawRecsys(train, test, planted=planted))
+    seen = {int(a.users.lookup(["u0"])[0]): a.items.lookup(["i0"])}
+    assert recsys.planted_recall_ceiling(a, a.test, seen, 2) == pytest.approx(0.25)
+    assert recsys.planted_recall_ceiling(a, a.test, seen, 10) == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize("spec", ["blobs", "clusters,users=x", "clusters,colour=3", "clusters,noise=2"])
 def test_synthetic_refuses_bad_specs(spec):
     with pytest.raises(UserError, match="synthetic"):

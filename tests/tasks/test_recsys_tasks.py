@@ -293,6 +293,56 @@ def test_implicit_ranking_samples_negatives_and_reports_auc():
     assert scores["ease_auc"] > 0.7 and scores["ease_lambda"] in config.model.ease.lambdas
 
 
+def test_implicit_ranking_auc_is_exact_so_a_popularity_ranker_ties_the_popularity_baseline():
+    import keras
+
+    task = _task("ranking")
+    config = _config("ranking", **{"data.recsys.implicit": "true", "model.family": "mlp"})
+    data = task.load_data(config)
+    # Scores in 0.5 .. 0.5001 ordered by training popularity: inside one of Keras AUC's 200
+    # threshold buckets, so only the exact rank statistic sees the order.
+    counts = data.item_counts.astype(np.float32)
+    spec = data.test.element_spec[0]
+    inputs = {name: keras.Input(shape=s.shape[1:], dtype=s.dtype, name=name) for name, s in spec.items()}
+    table = keras.layers.Embedding(len(counts), 1, trainable=False)
+    score = keras.layers.Flatten()(table(inputs["item_index"]))
+    model = keras.Model(inputs, score)
+    table.set_weights([(0.5 + 1e-4 * counts / counts.max())[:, None]])
+    task.compile_model(model, config, data)
+    scores = task.evaluate(model, data, config)
+    assert scores["auc"] == pytest.approx(scores["popularity_auc"], abs=1e-9)
+
+
+def test_a_small_implicit_parity_sample_holds_both_classes_so_its_auc_exists():
+    task = _task("ranking")
+    config = _config("ranking", **{"data.recsys.implicit": "true"})
+    data = task.load_data(config)
+    for limit in (2, 3, 5):  # the seeded draw's first two examples are both negatives
+        heldout = task.heldout(data, limit)
+        assert len(heldout) == limit and set(heldout.targets.tolist()) == {0.0, 1.0}
+        assert 0.0 <= task.score(np.linspace(0, 1, limit), heldout, data)["auc"] <= 1.0
+    with pytest.raises(UserError, match="export.parity.max_examples"):
+        task.heldout(data, 1)
+
+
+def test_implicit_training_negatives_do_not_know_the_test_split(tmp_path):
+    # u0 has i0 in training and i1 held out: training, knowing only i0, draws its negatives from
+    # i1 and i2; the test's own negatives still avoid both of u0's interactions.
+    (tmp_path / "train.csv").write_text("user_id,item_id\nu0,i0\nu1,i0\nu1,i1\nu1,i2\n")
+    (tmp_path / "test.csv").write_text("user_id,item_id\nu0,i1\n")
+    task = _task("ranking")
+    config = _config("ranking", source=f"csv:{tmp_path}", **{
+        "data.recsys.implicit": "true", "data.recsys.negatives_per_positive": "40",
+        "data.recsys.oov_user_rate": "0", "data.validation_fraction": "0", "train.batch_size": "1024"})
+    data = task.load_data(config)
+    u0, (i0, i1) = data.arrays.users.lookup(["u0"])[0], data.arrays.items.lookup(["i0", "i1"])
+    inputs, labels = next(iter(data.train))
+    negatives = inputs["item_index"].numpy()[(inputs["user_index"].numpy() == u0) & (labels.numpy() == 0)]
+    assert i1 in negatives and i0 not in negatives
+    test_negatives = data.test_split.items[data.test_targets == 0]
+    assert not np.isin(test_negatives, [i0, i1]).any()
+
+
 def test_training_batches_are_mixed_even_when_the_file_is_sorted(tmp_path):
     rows = [f"u{u:03d},i{(u * 7 + k) % 50}" for u in range(200) for k in range(5)]  # sorted by user
     (tmp_path / "sorted.csv").write_text("user_id,item_id\n" + "\n".join(rows) + "\n")
