@@ -58,6 +58,8 @@ class DataConfig:
     and to name the source schemes it reads."""
 
     schemes: ClassVar[tuple[str, ...]] = ("tfds", "folder", "csv", "builtin", "synthetic")
+    synthetic_generator: ClassVar[str] = ""  # synthetic:NAME or synthetic:NAME-N (N classes)
+    builtin_sets: ClassVar[tuple[str, ...]] = ()
 
     source: str = ""
     validation_fraction: float = setting(0.1, min=0.0, below=1.0)
@@ -76,6 +78,19 @@ class DataConfig:
             raise ConfigError(f"--data {self.source}: no such folder {spec.target}")
         if spec.scheme == "csv" and not Path(spec.target).exists():
             raise ConfigError(f"--data {self.source}: no such file or folder {spec.target}")
+        if spec.scheme in ("synthetic", "builtin"):
+            self.check_generated(spec)
+
+    def check_generated(self, spec) -> None:
+        """A ``synthetic:`` or ``builtin:`` name the task's loader knows (each task's data section
+        names its own), so a mistyped one is refused before TensorFlow loads."""
+        from kerasuite.data.spec import synthetic_class_count
+
+        if spec.scheme == "builtin" and spec.target not in self.builtin_sets:
+            raise ConfigError(f"--data {spec}: unknown builtin data set; available: "
+                              + ", ".join(f"builtin:{name}" for name in self.builtin_sets))
+        if spec.scheme == "synthetic":
+            synthetic_class_count(spec.target, self.synthetic_generator)
 
 
 @dataclass

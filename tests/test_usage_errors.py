@@ -72,6 +72,12 @@ BAD_USAGE = [
     (["--export", "int4"], "int4"),
     (["--preset", "huge"], "--preset"),
     (["--strategy", "multi_worker"], "TF_CONFIG"),  # no cluster described
+    # generated sources are named by each task's data section, checked before TensorFlow too
+    (["--data", "synthetic:nope"], "synthetic:blobs"),
+    (["--data", "builtin:mnist"], "builtin:digits"),
+    (["--task", "text_classification", "--data", "synthetic:topics-1"], "synthetic:topics-1"),
+    (["--task", "keyword_spotting", "--data", "synthetic:blobs"], "synthetic:tones"),
+    (["--task", "retrieval", "--data", "synthetic:clusters,users=x"], "users"),
 ]
 
 

@@ -29,6 +29,7 @@ from kerasuite.config import RunConfig
 from kerasuite.data.settings import AudioDataConfig
 from kerasuite.data.sources import (
     parse_source,
+    synthetic_class_count,
     scan_class_folder,
     split_indices,
     split_off_validation,
@@ -380,10 +381,7 @@ def synthetic_tones(num_classes: int, per_class: int, length: int, sample_rate: 
 
 
 def _synthetic(name: str, config: RunConfig) -> RawAudio:
-    base, _, count = name.partition("-")
-    if base != "tones" or (count and not count.isdigit()) or (count and int(count) < 2):
-        raise UserError(f"--data synthetic:{name}: unknown generator; use synthetic:tones or synthetic:tones-N (N >= 2)")
-    num_classes = int(count or 4)
+    num_classes = synthetic_class_count(name, "tones")
     length = clip_samples(config.data.audio)
     clips, labels = synthetic_tones(num_classes, 30, length, config.data.audio.sample_rate, config.seed)
     train_idx, val_idx, test_idx = split_indices(labels, config.data.test_fraction, config.data.validation_fraction, config.seed)

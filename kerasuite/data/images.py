@@ -17,6 +17,7 @@ import tensorflow as tf
 from kerasuite.config import RunConfig
 from kerasuite.data.sources import (
     parse_source,
+    synthetic_class_count,
     scan_class_folder,
     split_indices,
     split_off_validation,
@@ -130,11 +131,7 @@ def synthetic_images(num_classes: int, per_class: int, size: int, seed: int) -> 
 
 
 def _synthetic(name: str, config: RunConfig) -> RawImages:
-    # synthetic:blobs or synthetic:blobs-N (N classes)
-    base, _, count = name.partition("-")
-    if base != "blobs" or (count and not count.isdigit()):
-        raise UserError(f"--data synthetic:{name}: unknown generator; use synthetic:blobs or synthetic:blobs-N")
-    num_classes = int(count or 4)
+    num_classes = synthetic_class_count(name, "blobs")
     images, labels = synthetic_images(num_classes, 40, 16, config.seed)
     return _from_arrays(images, labels, [f"class_{i}" for i in range(num_classes)], config)
 

@@ -25,6 +25,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from kerasuite.data.sources import parse_source
+from kerasuite.data.spec import SYNTHETIC_DEFAULTS, parse_synthetic  # noqa: F401  (re-exported)
 from kerasuite.errors import UserError
 
 OOV_INDEX = 0
@@ -272,30 +273,6 @@ def load_tfds(name: str, seed: int, data_dir: str | None = None) -> RawRecsys:
                          np.array(ratings, dtype=np.float32), np.array(timestamps, dtype=np.int64))
     train, test, split = holdout_per_user(table, seed)
     return RawRecsys(train, test, titles, genres, genre_names=genre_names, split=split)
-
-
-SYNTHETIC_DEFAULTS = {"users": 300, "items": 200, "clusters": 8, "per_user": 20, "noise": 0.1, "features": 1}
-
-
-def parse_synthetic(target: str) -> dict[str, float]:
-    """``clusters[,users=N][,items=N][,clusters=N][,per_user=N][,noise=F][,features=0|1]``."""
-    name, *assignments = [part.strip() for part in target.split(",")]
-    if name != "clusters":
-        raise UserError(f"--data synthetic:{target}: the recommender generator is 'synthetic:clusters[,key=value...]'")
-    params: dict[str, float] = dict(SYNTHETIC_DEFAULTS)
-    for assignment in assignments:
-        key, sep, value = assignment.partition("=")
-        if not sep or key not in SYNTHETIC_DEFAULTS:
-            raise UserError(f"--data synthetic:{target}: unknown setting {assignment!r}; use {', '.join(SYNTHETIC_DEFAULTS)}")
-        try:
-            params[key] = float(value)
-        except ValueError:
-            raise UserError(f"--data synthetic:{target}: {key} must be a number, got {value!r}") from None
-    if params["users"] < 2 or params["items"] < params["clusters"] or params["clusters"] < 1 or params["per_user"] < 2:
-        raise UserError(f"--data synthetic:{target}: need users >= 2, per_user >= 2, 1 <= clusters <= items")
-    if not 0.0 <= params["noise"] <= 1.0:
-        raise UserError(f"--data synthetic:{target}: noise must be in [0, 1]")
-    return params
 
 
 def synthetic(target: str, seed: int) -> RawRecsys:

@@ -12,7 +12,7 @@ from typing import Iterable
 
 import numpy as np
 
-from kerasuite.data.spec import SCHEMES, SourceSpec, parse_source  # noqa: F401  (re-exported)
+from kerasuite.data.spec import SCHEMES, SourceSpec, parse_source, synthetic_class_count  # noqa: F401  (re-exported)
 from kerasuite.errors import UserError
 
 

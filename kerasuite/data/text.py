@@ -21,6 +21,7 @@ from kerasuite.config import RunConfig
 from kerasuite.data.settings import TextDataConfig
 from kerasuite.data.sources import (
     parse_source,
+    synthetic_class_count,
     scan_class_folder,
     split_indices,
     split_off_validation,
@@ -266,10 +267,7 @@ def synthetic_texts(num_classes: int, per_class: int, seed: int) -> tuple[list[s
 
 
 def _synthetic(name: str, config: RunConfig) -> RawText:
-    base, _, count = name.partition("-")
-    if base != "topics" or (count and not count.isdigit()) or (count and int(count) < 2):
-        raise UserError(f"--data synthetic:{name}: unknown generator; use synthetic:topics or synthetic:topics-N (N >= 2)")
-    texts, labels, names = synthetic_texts(int(count or 4), 100, config.seed)
+    texts, labels, names = synthetic_texts(synthetic_class_count(name, "topics"), 100, config.seed)
     return _three_way(TextSplit(texts, labels), names, config)
 
 

@@ -13,6 +13,8 @@ from kerasuite.hparams import CnnConfig
 @dataclass
 class ImageData(DataConfig):
     schemes: ClassVar[tuple[str, ...]] = ("builtin", "tfds", "folder", "synthetic")
+    synthetic_generator: ClassVar[str] = "blobs"
+    builtin_sets: ClassVar[tuple[str, ...]] = ("digits",)
 
     source: str = "builtin:digits"
     image: ImageDataConfig = field(default_factory=ImageDataConfig)

@@ -14,6 +14,7 @@ from kerasuite.hparams import BcResNetConfig, CnnConfig, DsCnnConfig, KwsTrainin
 @dataclass
 class AudioData(DataConfig):
     schemes: ClassVar[tuple[str, ...]] = ("folder", "tfds", "synthetic")
+    synthetic_generator: ClassVar[str] = "tones"
 
     source: str = "tfds:speech_commands"
     audio: AudioDataConfig = field(default_factory=AudioDataConfig)

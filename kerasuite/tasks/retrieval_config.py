@@ -14,6 +14,11 @@ from kerasuite.hparams import EaseConfig, TwoTowerConfig
 class RetrievalData(DataConfig):
     schemes: ClassVar[tuple[str, ...]] = ("tfds", "csv", "synthetic")
 
+    def check_generated(self, spec) -> None:
+        from kerasuite.data.spec import parse_synthetic
+
+        parse_synthetic(spec.target)
+
     source: str = "tfds:movielens/100k-ratings"
     recsys: RecsysDataConfig = field(default_factory=RecsysDataConfig)
 

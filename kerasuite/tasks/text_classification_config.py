@@ -14,6 +14,7 @@ from kerasuite.hparams import LstmConfig, NgramConfig, TransformerConfig
 @dataclass
 class TextData(DataConfig):
     schemes: ClassVar[tuple[str, ...]] = ("tfds", "folder", "csv", "synthetic")
+    synthetic_generator: ClassVar[str] = "topics"
 
     source: str = "tfds:imdb_reviews"
     text: TextDataConfig = field(default_factory=TextDataConfig)
