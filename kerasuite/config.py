@@ -293,6 +293,8 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"--config {path}: a folder, not a config file")
     if not path.is_file():
         raise ConfigError(f"--config: no such file: {path}")
     text = path.read_text(encoding="utf-8", errors="replace")
@@ -345,7 +347,9 @@ def _coerce(value: Any, tp: Any, key: str, from_string: bool) -> Any:
     if origin is tuple:
         args = typing.get_args(tp)
         item_type = args[0]
-        if from_string:
+        if from_string and len(args) == 2 and args[1] is Ellipsis and str(value).strip().lower() == "none":
+            items = []  # an empty list, as --export none means no export
+        elif from_string:
             items = [part.strip() for part in str(value).split(",") if part.strip()]
         elif isinstance(value, (list, tuple)):
             items = list(value)

@@ -100,6 +100,17 @@ def test_set_parses_typed_values():
     assert config.model.ds_cnn.first_kernel == (3, 3)
 
 
+def test_set_none_empties_a_list_as_the_export_flag_does():
+    assert cfg.resolve({}, cfg.parse_set(["export.modes=none"])).export.modes == ()
+    with pytest.raises(cfg.ConfigError, match="model.cnn.filters"):  # a list that must hold something
+        cfg.resolve({}, cfg.parse_set(["model.cnn.filters=none"]))
+
+
+def test_a_folder_given_as_config_file_is_named_as_a_folder(tmp_path):
+    with pytest.raises(cfg.ConfigError, match=f"--config {tmp_path}: a folder"):
+        cfg.load_config_file(tmp_path)
+
+
 def test_malformed_config_file_names_the_file(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text("{not json")
