@@ -79,8 +79,9 @@ FAMILIES: dict[str, dict[str, str]] = {
 }
 
 
-def baseline(spec: str, seed: int) -> dict[str, Any]:
-    """TF-IDF + logistic regression on the very split the Keras runs use."""
+def baseline(spec: str, seed: int, sets: list[str] = ()) -> dict[str, Any]:
+    """TF-IDF + logistic regression on the very split the Keras runs use: the same seed and the
+    same ``--set`` extras (``data.validation_fraction``, ``data.limit`` and the like move it)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_union
@@ -88,7 +89,7 @@ def baseline(spec: str, seed: int) -> dict[str, Any]:
     from kerasuite import config as cfg
     from kerasuite.data import text as text_data
 
-    config = cfg.resolve({}, {}, {"task": "text_classification", "seed": seed})
+    config = cfg.resolve({}, cfg.parse_set(list(sets)), {"task": "text_classification", "seed": seed})
     raw = text_data.load(spec, config)
     started = time.perf_counter()
     vectorizer = make_union(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
@@ -268,7 +269,7 @@ def _mean(values: list[float]) -> float:
 def run_seed(args, spec: str, seed: int, folder: Path, on_progress) -> dict[str, Any]:
     result: dict[str, Any] = {"data": spec, "seed": seed}
     (folder / f"seed{seed}").mkdir(parents=True, exist_ok=True)
-    base = baseline(spec, seed)
+    base = baseline(spec, seed, args.set)
     result["split"] = base.pop("split")
     result["tfidf_logreg"] = base
     print(f"seed {seed} tfidf+logreg: accuracy {base['accuracy']:.4f} (C={base['C']}, {base['train_seconds']} s)", flush=True)

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import run_cli, run_tiny
+from helpers import load_tool, run_cli, run_tiny
 
 TRANSFORMER_TINY = {
     "model.transformer.embedding_dim": "8",
@@ -114,6 +114,15 @@ def test_real_corpus_benchmark_reaches_the_baseline(tmp_path):
     assert ngram["mean_accuracy"] >= summary["tfidf_logreg"]["mean_accuracy"], summary
     assert abs(ngram["mean_int8_accuracy"] - ngram["mean_accuracy"]) <= 0.005, ngram
     assert ngram["parity_passed_every_run"], ngram
+
+
+def test_benchmark_peer_is_fitted_on_the_split_the_extra_settings_give():
+    """The TF-IDF peer must see the split the Keras runs see, --set extras included."""
+    benchmark = load_tool("benchmark_text")
+    plain = benchmark.baseline("synthetic:topics", 1)
+    limited = benchmark.baseline("synthetic:topics", 1, ["data.limit=40", "data.validation_fraction=0.25"])
+    assert plain["split"]["train"] > 40 and limited["split"]["train"] == 40
+    assert limited["split"]["validation"] != plain["split"]["validation"]
 
 
 def test_samples_table_shows_errors_in_proportion_and_spreads_over_classes():
