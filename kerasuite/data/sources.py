@@ -106,6 +106,21 @@ def _scan_classes(root: Path, extensions: tuple[str, ...], class_names: list[str
     return names, LabelledFiles(paths, np.array(labels, dtype=np.int64))
 
 
+# Names of split folders in common data set layouts (Keras' image_dataset_from_directory users,
+# Kaggle, Hugging Face exports), none of them a plausible set of classes on its own.
+SPLIT_FOLDER_NAMES = ("train", "training", "val", "valid", "validation", "dev", "test", "eval", "evaluation")
+
+
+def check_not_only_splits(root: Path, path: str, ignore: tuple[str, ...]) -> None:
+    """A folder whose subfolders are all split names (``train/`` and ``val/``, no ``test/``) would
+    otherwise train a model to tell the splits apart, with "train" and "val" as its classes."""
+    subfolders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in ignore)
+    if len(subfolders) >= 2 and all(name.lower() in SPLIT_FOLDER_NAMES for name in subfolders):
+        raise UserError(f"--data folder:{path}: its subfolders ({', '.join(subfolders)}) are split names, not classes; "
+                        "give train/ and test/ (each one subfolder per class; validation is taken from train/), "
+                        "or one subfolder per class")
+
+
 def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str] = ()) -> ClassFolder:
     """Read a one-subfolder-per-class tree; ``train/`` and ``test/`` subfolders are the splits.
 
@@ -131,6 +146,7 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
         if not test.paths:
             raise UserError(f"--data folder:{path}: test/ holds no {wanted} files")
     else:
+        check_not_only_splits(root, path, ignore)
         names, train = _scan_classes(root, extensions, None, ignore)
         test = None
     used = sorted(set(train.labels.tolist()))

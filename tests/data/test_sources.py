@@ -84,6 +84,7 @@ def test_split_files_is_stable_when_files_are_added(tmp_path):
     ("missing", "does not exist"),
     ("empty", "no .png"),
     ("one_class", "single class"),
+    ("train_and_val", "split names, not classes"),  # it trained a train-versus-val model
 ])
 def test_scan_class_folder_refuses_bad_layouts(tmp_path, layout, message):
     root = tmp_path / "data"
@@ -93,6 +94,10 @@ def test_scan_class_folder_refuses_bad_layouts(tmp_path, layout, message):
     elif layout == "one_class":
         _touch(root / "only", "1.png")
         _touch(root / "only", "2.png")
+    elif layout == "train_and_val":
+        for split in ("train", "val"):
+            _touch(root / split / "cat", "1.png")
+            _touch(root / split / "dog", "1.png")
     with pytest.raises(UserError, match=message) as error:
         scan_class_folder(str(root), (".png",))
     assert str(root) in str(error.value)
@@ -120,3 +125,9 @@ def test_make_digits_folder_is_whole_or_absent_and_never_replaces_a_folder_it_di
     refused = subprocess.run([sys.executable, str(tool), str(theirs)], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "make_digits_folder.txt" in refused.stderr, refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1 and [p.name for p in theirs.iterdir()] == ["photos"]
+
+
+def test_a_class_named_like_a_split_is_still_a_class(tmp_path):
+    for name in ("bus", "train"):
+        _touch(tmp_path / name, "1.png")
+    assert scan_class_folder(str(tmp_path), (".png",)).class_names == ["bus", "train"]
