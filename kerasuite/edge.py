@@ -339,9 +339,9 @@ def _stream(args: argparse.Namespace, model, signature: dict[str, Any], labels: 
         print(f"note: {args.model}'s labels have no {' or '.join(streaming.NON_KEYWORDS)} class, so every window "
               "is heard as a keyword: expect false alarms between words", file=sys.stderr)
     for path in args.input:
-        signal = streaming.read_recording(path, spec.sample_rate)
-        found = streaming.stream(model.predict, signal, spec, labels, settings)
-        print(f"{path}: {len(signal) / spec.sample_rate:.2f} s, {len(found)} detection(s)")
+        found, heard = streaming.stream_blocks(model.predict, streaming.recording_blocks(path, spec.sample_rate),
+                                               spec, labels, settings)
+        print(f"{path}: {heard / spec.sample_rate:.2f} s, {len(found)} detection(s)")
         for detection in found:
             print(f"  {detection.seconds:9.2f} s  {detection.label}  {detection.score:.3f}")
     return 0

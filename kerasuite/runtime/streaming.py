@@ -18,17 +18,19 @@ keyword spotting using deep neural networks"):
 The reported time is the centre of the window that fired (in seconds from the start), so it
 runs a little after the word's own centre while the smoothing fills. The last window ends at the
 recording's end even when the hops do not divide it: a word that ends a file is heard.
+The recording is read, resampled and classified a block at a time, so an hour of audio
+needs no more memory than a minute.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from kerasuite.errors import UserError
-from kerasuite.runtime.audio import normalize_peak, read_wav, resample, to_mono
+from kerasuite.runtime.audio import normalize_peak, resample_blocks, to_mono, wav_blocks
 from kerasuite.runtime.device_spec import AudioSpec
 
 NON_KEYWORDS = ("_unknown_", "_silence_")
@@ -125,20 +127,59 @@ def detect(posteriors: np.ndarray, labels: list[str], window_seconds: float, set
 def stream(predict: Callable[[dict[str, np.ndarray]], np.ndarray], signal: np.ndarray, spec: AudioSpec | dict,
            labels: list[str], settings: StreamSettings) -> list[Detection]:
     """Detections in ``signal`` (float32 mono at the model's sample rate)."""
+    return stream_blocks(predict, [signal], spec, labels, settings)[0]
+
+
+def stream_blocks(predict: Callable[[dict[str, np.ndarray]], np.ndarray], blocks: Iterable[np.ndarray],
+                  spec: AudioSpec | dict, labels: list[str], settings: StreamSettings) -> tuple[list[Detection], int]:
+    """``(detections, samples heard)`` in a recording given as float32 mono blocks at the model's
+    sample rate. Each window is classified as soon as its samples have arrived and only the
+    samples later windows still read are kept, so memory does not grow with the recording."""
     spec = AudioSpec.coerce(spec)
     rate, window = spec.sample_rate, spec.samples
     settings.check(window / rate)
     hop = max(1, round(settings.hop_seconds * rate))
-    signal = np.asarray(signal, np.float32)
-    if len(signal) < window:  # a recording shorter than one window is zero-padded to one
-        signal = np.pad(signal, (0, window - len(signal)))
-    starts = window_starts(len(signal), window, hop)
-    posteriors = np.concatenate([predict({spec.input: frames})
-                                 for frames in windows(signal, window, starts, spec.peak_floor)])
+    held, base = np.zeros(0, np.float32), 0  # held[0] is sample ``base`` of the recording
+    done_starts: list[np.ndarray] = []
+    posteriors: list[np.ndarray] = []
+
+    def classify(starts: np.ndarray) -> None:
+        for frames in windows(held, window, starts - base, spec.peak_floor):
+            posteriors.append(predict({spec.input: frames}))
+        done_starts.append(starts)
+
+    next_start = 0
+    for block in blocks:
+        held = np.concatenate([held, np.asarray(block, np.float32)])
+        ready = np.arange(next_start, base + len(held) - window + 1, hop)
+        if len(ready):
+            classify(ready)
+            next_start = int(ready[-1]) + hop
+        # keep from the last window classified: the window that ends at the recording's end may
+        # start before the next hop
+        keep_from = max(base, next_start - hop)
+        held, base = held[keep_from - base:], keep_from
+    total = base + len(held)
+    if total < window:  # a recording shorter than one window is zero-padded to one
+        held = np.pad(held, (0, window - total))
+    last_done = next_start - hop
+    starts = window_starts(max(total, window), window, hop)
+    rest = starts[starts > last_done]
+    if len(rest):
+        classify(rest)
+    all_starts = np.concatenate(done_starts)
     # times from the samples actually hopped, not from the hop as typed
-    return detect(posteriors, labels, window / rate, settings, (starts + window / 2) / rate)
+    found = detect(np.concatenate(posteriors), labels, window / rate, settings, (all_starts + window / 2) / rate)
+    return found, total
 
 
-def read_recording(path: str, sample_rate: int) -> np.ndarray:
-    samples, rate = read_wav(path)
-    return resample(to_mono(samples), rate, sample_rate)
+def recording_blocks(path: str, sample_rate: int) -> Iterator[np.ndarray]:
+    """A WAV file as mono float32 blocks at ``sample_rate``, read and resampled a block at a time;
+    a file without samples is a ``UserError`` naming it (checked after its last block)."""
+    rate, blocks = wav_blocks(path)
+    heard = 0
+    for block in resample_blocks((to_mono(b) for b in blocks), rate, sample_rate):
+        heard += len(block)
+        yield block
+    if not heard:
+        raise UserError(f"{path}: empty WAV file (zero samples)")
