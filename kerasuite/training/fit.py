@@ -3,9 +3,12 @@ preemption handling, NaN guard, early stopping, hparams) plus the task's own Ten
 
 Resumption: ``RUN_DIR/backup/`` holds the weights and optimizer state after the last completed
 epoch (written atomically, so a SIGKILL at any moment leaves the previous backup intact).
-Rerunning the same command restores it and trains only the remaining epochs. SIGTERM or SIGINT
-during ``fit`` saves a backup at the next batch boundary and ends the run with exit 128 + signal;
-the rerun repeats the interrupted epoch from the saved weights (Keras' own mid-epoch semantics).
+Rerunning the same command restores it and trains only the remaining epochs. With early
+stopping, the backup also holds its state (best value, epochs without improvement, best weights),
+so the resumed run stops at the epoch, and keeps the weights, of the uninterrupted run. SIGTERM or
+SIGINT during ``fit`` saves a backup at the next batch boundary and ends the run with exit 128 +
+signal; the rerun repeats the interrupted epoch from the saved weights (Keras' own mid-epoch
+semantics).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import keras
 import numpy as np
@@ -71,10 +74,14 @@ class RunBackup(keras.callbacks.BackupAndRestore):
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-    def __init__(self, backup_dir: Path, restore_dir: Path | None = None) -> None:
+    def __init__(self, backup_dir: Path, restore_dir: Path | None = None,
+                 early_stopping: EarlyStoppingOnMetric | None = None) -> None:
         super().__init__(str(backup_dir), save_freq="epoch")
         self.write_dir = Path(backup_dir)
         self.restore_dir = Path(restore_dir or backup_dir)
+        # Must come before this callback in fit's list: it resets itself in on_train_begin (after
+        # which this restores it) and decides in on_epoch_end (after which this saves the decision).
+        self.early_stopping = early_stopping
         self.signum: int | None = None
         self.stopped_in_epoch = 0
         self._epoch = 0
@@ -114,12 +121,22 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             saved = json.loads(metadata.read_text()) if metadata.exists() else {}
             epoch = int(saved.get("epoch", 0))
             restore_seed_states(self.model, saved.get("seed_states"))
+            self._restore_early_stopping(saved.get("early_stopping"))
         except Exception as error:  # corrupt or from another model: name it, do not guess
             first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
             raise UserError(
                 f"{self.restore_dir}: cannot resume from this backup ({first}); pass --overwrite to start over"
             ) from None
         self.model._initial_epoch = epoch  # the hook Keras' own BackupAndRestore uses
+        if self.early_stopping is not None and self.early_stopping.stopped_epoch > 0:
+            # Killed after early stopping ended training, before the backup was deleted: the
+            # uninterrupted run trained no further epoch, so neither does this one.
+            self.model._initial_epoch = max(epoch, int((self.params or {}).get("epochs", epoch)))
+
+    def _restore_early_stopping(self, state: dict | None) -> None:
+        """A backup from before early stopping's state was saved has none: it starts afresh."""
+        if self.early_stopping is not None and state:
+            self.early_stopping.restore_state(state, self.restore_dir)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -138,7 +155,10 @@ class RunBackup(keras.callbacks.BackupAndRestore):
 
     def on_train_end(self, logs=None):
         if self.signum is not None:  # came after the last epoch: keep the backup, skip to export on rerun
-            self._stop_for_signal(completed_epochs=self._current_epoch)
+            # The last epoch's backup is already complete, and saving again would store the
+            # weights early stopping has just swapped in (its best) as the last epoch's.
+            self.stopped_in_epoch = self._epoch + 1
+            raise _StopForSignal()
         super().on_train_end(logs)  # deletes the backup: the run is complete
 
     def _save_model(self):
@@ -146,26 +166,47 @@ class RunBackup(keras.callbacks.BackupAndRestore):
 
         self.write_dir.mkdir(parents=True, exist_ok=True)
         # The old backup stays until the new one is complete, so the new one needs room beside it.
-        check_free_space(self.write_dir, backup_bytes(self.model) + 64 * 1024, "the training backup")
-        partial = self.write_dir / f".partial-{os.getpid()}.weights.h5"  # Keras wants this suffix
-        # Each save's weights get a new name, which the metadata (written last) names: replacing
+        check_free_space(self.write_dir, self._backup_bytes() + 64 * 1024, "the training backup")
+        # Each save's files get new names, which the metadata (written last) names: replacing
         # the weights and then the metadata in place would let a kill between the two pair one
         # epoch's weights with the previous epoch's number, and the rerun would train it twice.
-        weights = self.write_dir / f"epoch-{self._current_epoch}.{time.time_ns()}.weights.h5"
-        try:
-            self.model.save_weights(str(partial), overwrite=True)
-            os.replace(partial, weights)
-        finally:
-            if partial.exists():
-                partial.unlink()
+        name = f"epoch-{self._current_epoch}.{time.time_ns()}"
+        weights = write_then_rename(self.write_dir / f"{name}.weights.h5",
+                                    lambda path: self.model.save_weights(str(path), overwrite=True))
         # The dropout/augmentation random state the resumed run continues from: the state at
         # the start of the epoch it will (re)run, so a resumed run draws what this one would have.
         seeds = self._epoch_start_seeds if getattr(self, "_mid_epoch", False) else seed_states(self.model)
-        write_json_atomic(self.write_dir / BACKUP_METADATA, {"epoch": self._current_epoch, "batch": self._last_batch_seen,
-                                                             "seed_states": seeds, "weights": weights.name})
-        for previous in self.write_dir.glob("*.weights.h5"):  # the pair replaced, or a killed save's
-            if previous != weights:
-                previous.unlink(missing_ok=True)
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "seed_states": seeds,
+                    "weights": weights.name}
+        if self.early_stopping is not None:
+            metadata["early_stopping"] = self.early_stopping.backup_state(self.write_dir, name)
+        write_json_atomic(self.write_dir / BACKUP_METADATA, metadata)
+        remove_unnamed_backup_files(self.write_dir, metadata)
+
+    def _backup_bytes(self) -> int:
+        if self.early_stopping is None or self.early_stopping.best_weights is None:
+            return backup_bytes(self.model)
+        return backup_bytes(self.model) + array_bytes(self.early_stopping.best_weights)
+
+
+def write_then_rename(path: Path, write: Callable[[Path], None]) -> Path:
+    """Write ``path`` under a temporary name beside it, then rename: a kill mid-write leaves the
+    temporary file (the next save removes it), never a truncated ``path``."""
+    partial = path.with_name(f".partial-{os.getpid()}-{path.name}")  # the same suffixes, which Keras checks
+    try:
+        write(partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+def remove_unnamed_backup_files(backup_dir: Path, metadata: dict) -> None:
+    """Delete the files the previous save's metadata named, and those of a save killed midway."""
+    named = {metadata.get("weights"), (metadata.get("early_stopping") or {}).get("best_weights")}
+    for previous in [*backup_dir.glob("*.weights.h5"), *backup_dir.glob(f"*{BEST_WEIGHTS_SUFFIX}")]:
+        if previous.name not in named:
+            previous.unlink(missing_ok=True)
 
 
 def backup_weights(backup_dir: Path) -> Path:
@@ -286,7 +327,8 @@ def check_early_stopping_metric(model: keras.Model, config: cfg.RunConfig) -> No
 
 
 class EarlyStoppingOnMetric(keras.callbacks.EarlyStopping):
-    """Keras' EarlyStopping, with an unknown metric reported as a one-line flag error."""
+    """Keras' EarlyStopping, with an unknown metric reported as a one-line flag error, and a state
+    that :class:`RunBackup` saves and restores (Keras resets it whenever ``fit`` starts)."""
 
     def _set_monitor_op(self):
         try:
@@ -294,6 +336,47 @@ class EarlyStoppingOnMetric(keras.callbacks.EarlyStopping):
         except ValueError:
             raise UserError(f"train.early_stopping_metric: this model logs no metric "
                             f"{self.monitor.removeprefix('val_')!r}; use loss or one of its compiled metrics") from None
+
+    def backup_state(self, folder: Path, name: str) -> dict[str, Any]:
+        """The state as JSON values; the best weights, if kept, go to a new file in ``folder``
+        that the returned state names."""
+        best_weights = None
+        if self.best_weights is not None:
+            best_weights = write_then_rename(folder / f"{name}{BEST_WEIGHTS_SUFFIX}",
+                                             lambda path: save_arrays(path, self.best_weights)).name
+        return {"best": None if self.best is None else float(self.best), "best_epoch": int(self.best_epoch),
+                "wait": int(self.wait), "stopped_epoch": int(self.stopped_epoch), "best_weights": best_weights}
+
+    def restore_state(self, state: dict[str, Any], folder: Path) -> None:
+        """Undo the reset of ``on_train_begin`` with what :meth:`backup_state` saved in ``folder``."""
+        best_weights = None
+        if state.get("best_weights"):
+            best_weights = load_arrays(folder / Path(state["best_weights"]).name)
+            if len(best_weights) != len(self.model.weights):  # set_weights would fail only at the end
+                raise ValueError(f"the backup's best weights are {len(best_weights)} arrays, "
+                                 f"the model has {len(self.model.weights)}")
+        self.best = None if state.get("best") is None else float(state["best"])
+        self.best_epoch = int(state.get("best_epoch", 0))
+        self.wait = int(state.get("wait", 0))
+        self.stopped_epoch = int(state.get("stopped_epoch", 0))
+        self.best_weights = best_weights
+
+
+BEST_WEIGHTS_SUFFIX = ".best_weights.npz"
+
+
+def save_arrays(path: Path, arrays: list) -> None:
+    with open(path, "wb") as file:  # a file object: np.savez would otherwise append its own .npz
+        np.savez(file, *arrays)
+
+
+def load_arrays(path: Path) -> list[np.ndarray]:
+    with np.load(path, allow_pickle=False) as saved:
+        return [saved[f"arr_{index}"] for index in range(len(saved.files))]
+
+
+def array_bytes(arrays: list) -> int:
+    return sum(np.asarray(array).nbytes for array in arrays)
 
 
 class Callbacks:
@@ -305,25 +388,29 @@ class Callbacks:
 
         log_dir = scratch_dir / "logs"  # per worker: only the chief's is under RUN_DIR
         self.nan_guard = StopOnNonFiniteLoss()
-        self.backup = RunBackup(scratch_dir / "backup", restore_dir=run_dir / "backup")
-        self.early_stopping = None
+        self.early_stopping = early_stopping_for(config, data)
+        self.backup = RunBackup(scratch_dir / "backup", restore_dir=run_dir / "backup", early_stopping=self.early_stopping)
         self.all: list = [
             self.nan_guard,
+            *([self.early_stopping] if self.early_stopping else []),  # before the backup, which saves its state
             self.backup,
             RunTensorBoard(str(log_dir), write_graph=True, update_freq="epoch"),
             hparams_api.KerasCallback(str(log_dir / "validation"), logged_hparams(config), trial_id=run_dir.name),
         ]
         if config.train.ema_momentum:  # validation measures the averaged weights, which are what ships
             self.all.append(keras.callbacks.SwapEMAWeights())
-        if config.train.early_stopping_patience > 0:
-            metric = config.train.early_stopping_metric
-            self.early_stopping = EarlyStoppingOnMetric(
-                monitor=f"val_{metric}" if data.validation is not None else metric,
-                patience=config.train.early_stopping_patience,
-                restore_best_weights=config.train.restore_best_weights,
-            )
-            self.all.append(self.early_stopping)
         self.all.extend(task.callbacks(model, data, log_dir, config))
+
+
+def early_stopping_for(config: cfg.RunConfig, data: TaskData) -> EarlyStoppingOnMetric | None:
+    if config.train.early_stopping_patience <= 0:
+        return None
+    metric = config.train.early_stopping_metric
+    return EarlyStoppingOnMetric(
+        monitor=f"val_{metric}" if data.validation is not None else metric,
+        patience=config.train.early_stopping_patience,
+        restore_best_weights=config.train.restore_best_weights,
+    )
 
 
 def fit(task: Task, model: keras.Model, data: TaskData, config: cfg.RunConfig, run_dir: Path,

@@ -123,3 +123,92 @@ def test_a_kill_between_the_backups_two_files_leaves_a_consistent_backup(tmp_pat
     expected = after_epoch[epoch] if epoch else [np.array(w) for w in tiny_model().get_weights()]
     for got, want in zip(resumed.get_weights(), expected):
         np.testing.assert_allclose(got, want, err_msg=f"the backup says epoch {epoch}, its weights are another's")
+
+
+class _Killed(BaseException):  # like SIGKILL: nothing in fit catches it
+    pass
+
+
+def _tiny_model():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    return model
+
+
+def _stopping_after(patience: int):
+    """Early stopping that sees the first epoch as its best and no later one (an improvement must
+    beat it by 1e9), so it stops after epoch ``patience + 1`` and keeps epoch 1's weights."""
+    from kerasuite.training.fit import EarlyStoppingOnMetric
+
+    return EarlyStoppingOnMetric(monitor="loss", patience=patience, min_delta=1e9, restore_best_weights=True)
+
+
+def _fit_killed_after_epoch(backup_dir, patience: int, epoch: int, epochs: int) -> list:
+    """Fit until the backup of ``epoch`` is written, then die; return epoch 1's weights."""
+    import keras
+
+    from kerasuite.training.fit import RunBackup
+
+    model, stopping = _tiny_model(), _stopping_after(patience)
+    first = {}
+
+    def after_the_backup(done, logs):
+        first.setdefault("weights", [np.array(w) for w in model.get_weights()])
+        if done + 1 == epoch:
+            raise _Killed()
+
+    x, y = np.arange(16, dtype="float32").reshape(8, 2) / 16, np.ones((8, 1), "float32")
+    with pytest.raises(_Killed):
+        model.fit(x, y, epochs=epochs, verbose=0, callbacks=[
+            stopping, RunBackup(backup_dir, early_stopping=stopping), keras.callbacks.LambdaCallback(on_epoch_end=after_the_backup)])
+    return first["weights"]
+
+
+def _resume(backup_dir, patience: int, epochs: int):
+    from kerasuite.training.fit import RunBackup
+
+    model, stopping = _tiny_model(), _stopping_after(patience)
+    x, y = np.arange(16, dtype="float32").reshape(8, 2) / 16, np.ones((8, 1), "float32")
+    history = model.fit(x, y, epochs=epochs, verbose=0, callbacks=[stopping, RunBackup(backup_dir, early_stopping=stopping)])
+    return model, stopping, len(history.history.get("loss", []))
+
+
+def test_the_backup_names_early_stoppings_best_weights_and_a_resume_stops_on_time(tmp_path):
+    """Killed two epochs after its best with patience 3, the resumed run trains one more epoch
+    (not three), stops, and keeps the first epoch's weights; the backup held one weights file and
+    one best-weights file, both named by its metadata."""
+    first = _fit_killed_after_epoch(tmp_path / "backup", patience=3, epoch=3, epochs=10)
+    saved = json.loads((tmp_path / "backup" / "training_metadata.json").read_text())
+    assert saved["early_stopping"]["wait"] == 2 and saved["early_stopping"]["best_epoch"] == 0
+    assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == sorted(
+        ["training_metadata.json", saved["weights"], saved["early_stopping"]["best_weights"]])
+
+    model, stopping, epochs_run = _resume(tmp_path / "backup", patience=3, epochs=10)
+    assert epochs_run == 1 and stopping.stopped_epoch == 3  # the uninterrupted run stops after epoch 4
+    for got, want in zip(model.get_weights(), first):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_resume_after_early_stopping_ended_training_trains_no_further_epoch(tmp_path):
+    """Killed after the backup of the epoch early stopping ended on (before the finished run
+    deleted it), the rerun trains nothing more and keeps the best epoch's weights."""
+    first = _fit_killed_after_epoch(tmp_path / "backup", patience=1, epoch=2, epochs=10)
+    assert json.loads((tmp_path / "backup" / "training_metadata.json").read_text())["early_stopping"]["stopped_epoch"] == 1
+    model, stopping, epochs_run = _resume(tmp_path / "backup", patience=1, epochs=10)
+    assert epochs_run == 0 and stopping.stopped_epoch == 1
+    for got, want in zip(model.get_weights(), first):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_backup_without_early_stopping_state_resumes_with_a_fresh_one(tmp_path):
+    """Backups written before early stopping's state was saved: they resume as they did then."""
+    _fit_killed_after_epoch(tmp_path / "backup", patience=3, epoch=3, epochs=10)
+    metadata = tmp_path / "backup" / "training_metadata.json"
+    saved = json.loads(metadata.read_text())
+    del saved["early_stopping"]
+    metadata.write_text(json.dumps(saved))
+    model, stopping, epochs_run = _resume(tmp_path / "backup", patience=3, epochs=10)
+    assert epochs_run == 4 and stopping.best_epoch == 3  # its own first epoch is its best, 3 more wait

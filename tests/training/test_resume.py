@@ -209,6 +209,68 @@ def test_early_stopping_stops_and_restores_the_best_weights(tmp_path, capsys):
     assert abs(val_loss - train["best_val_loss"]) <= 1e-4
 
 
+# Early stopping that keeps going past its best epoch: at learning rate 0.03 the validation loss
+# stops improving and patience 2 ends the run (measured: best epoch 9, stopped after epoch 11 of 15).
+EARLY_STOPPING = {"train.early_stopping_patience": "2", "train.epochs": "15", "train.learning_rate": "0.03",
+                  "train.check_baseline": "false"}  # compares two runs, not how well they learn
+
+# ``python -c`` this with an epoch and the train arguments: the run SIGKILLs itself right after its
+# backup of that epoch is complete. Polling the backup from outside (start_training) cannot pick
+# the epoch: the run has moved on by the time the poll sees it.
+KILLED_AFTER_BACKUP = """
+import os, signal, sys
+from kerasuite.training import fit
+save = fit.RunBackup._save_model
+def save_then_die(backup):
+    save(backup)
+    if backup._current_epoch == int(sys.argv[1]):
+        os.kill(os.getpid(), signal.SIGKILL)
+fit.RunBackup._save_model = save_then_die
+from kerasuite.train import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def kill_after_backup_of_epoch(run_dir: Path, epoch: int, **extra: str) -> None:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-c", KILLED_AFTER_BACKUP, str(epoch), *train_args(run_dir, **extra)],
+                          cwd=str(REPO), env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == -signal.SIGKILL, f"exit {done.returncode}: {done.stderr[-2000:]}"
+    assert backed_up_epoch(run_dir) == epoch
+
+
+def saved_weights(run_dir: Path) -> list:
+    import numpy as np
+
+    return [np.asarray(w) for w in load_keras_file(run_dir / "model.keras", compile=False).get_weights()]
+
+
+def test_early_stopping_killed_past_its_best_epoch_resumes_to_the_uninterrupted_result(tmp_path, capsys):
+    """The backup holds early stopping's best value, patience count and best weights: a run
+    killed an epoch after its best stops where the uninterrupted one did and keeps the same
+    weights (with a fresh early stopping it would take a later epoch for the best and go on)."""
+    import numpy as np
+
+    straight = tmp_path / "straight"
+    assert run_main(capsys, *train_args(straight, **EARLY_STOPPING)).returncode == 0
+    reference = json.loads((straight / "metrics.json").read_text())["train"]
+    assert reference["stopped_early"] and reference["best_epoch"] + 1 < reference["epochs"], reference
+
+    resumed = tmp_path / "resumed"
+    kill_after_backup_of_epoch(resumed, reference["best_epoch"] + 1, **EARLY_STOPPING)
+    done = run_main(capsys, *train_args(resumed, **EARLY_STOPPING))
+    assert done.returncode == 0, done.stderr[-2000:]
+    train = json.loads((resumed / "metrics.json").read_text())["train"]
+    assert train["resumed_from_epoch"] == reference["best_epoch"] + 1
+    for key in ("epochs", "stopped_early", "best_epoch", "restored_best_weights"):
+        assert train[key] == reference[key], (key, train, reference)
+    for key in ("best_val_loss", "final_val_loss"):
+        assert abs(train[key] - reference[key]) <= METRIC_TOLERANCE, (key, train, reference)
+    diffs = [float(np.max(np.abs(a - b))) for a, b in zip(saved_weights(straight), saved_weights(resumed))]
+    assert max(diffs) <= 1e-5, f"resumed weights differ by up to {max(diffs):.3g}"
+    assert not (resumed / "backup").exists()
+
+
 def test_early_stopping_can_watch_validation_accuracy(tmp_path, capsys):
     run_dir = tmp_path / "run"
     args = train_args(run_dir, **{"train.early_stopping_patience": "1", "train.epochs": "12",
