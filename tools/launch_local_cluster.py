@@ -54,10 +54,11 @@ def tf_configs(ports: Sequence[int], host: str = "127.0.0.1") -> list[dict]:
     return [{"cluster": cluster, "task": {"type": "worker", "index": index}} for index in range(len(ports))]
 
 
-def _stop(processes: list[subprocess.Popen], sig: int = signal.SIGTERM) -> None:
-    """Signal every still-running worker's process group, then kill what outlives the grace time."""
+def _stop(processes: list[subprocess.Popen], sig: int | None = signal.SIGTERM) -> None:
+    """Signal every still-running worker's process group (``sig`` None: they were signalled
+    already), then kill what outlives the grace time."""
     for process in processes:
-        if process.poll() is None:
+        if sig is not None and process.poll() is None:
             try:
                 os.killpg(process.pid, sig)
             except ProcessLookupError:
@@ -131,10 +132,15 @@ def launch(workers: int, train_args: Sequence[str], log_dir: Path | None = None,
             time.sleep(0.2)
         if failed is None:
             return 0
-        _stop(processes)
+        # Workers that were passed a signal are saving their backup: a second one would kill them
+        # mid-save, so they get the grace time before SIGKILL instead.
+        _stop(processes, None if received else signal.SIGTERM)
         index, code = failed
         if received:  # the workers were told to stop: report the chief's exit (143 after SIGTERM)
-            return processes[0].returncode if processes[0].returncode is not None else code
+            code = processes[0].returncode if processes[0].returncode is not None else code
+        code = 128 - code if code < 0 else code  # killed by signal N: the shell's 128 + N
+        if received:
+            return code
         if index != 0:
             print(f"error: worker {index} exited with {code}; its output is in {log_dir / f'worker-{index}.log'}",
                   file=sys.stderr)

@@ -130,6 +130,39 @@ def test_launcher_stops_the_cluster_when_a_worker_fails(tmp_path):
     assert (tmp_path / "logs" / "worker-1.log").is_file()
 
 
+def test_launcher_passes_sigterm_on_once_and_exits_143_while_the_chief_saves(tmp_path):
+    """The other worker stops at once, the chief takes a moment to save its backup. The launcher
+    must not signal the chief a second time (a second SIGTERM killed it mid-save: exit 241, or 247
+    after the grace time's SIGKILL), and reports the chief's 143."""
+    import signal
+
+    worker = (
+        "import json, os, signal, sys, time\n"
+        "index = json.loads(os.environ['TF_CONFIG'])['task']['index']\n"
+        "def stop(signum, frame):\n"
+        "    if index == 0:\n"
+        "        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second signal now kills, as mid-save\n"
+        "        time.sleep(2)\n"
+        "    sys.exit(143)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        f"open(os.path.join({str(tmp_path)!r}, f'ready-{{index}}'), 'w').close()\n"
+        "time.sleep(120)\n"
+    )
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", "import sys\n"
+         f"sys.path.insert(0, {str(REPO / 'tools')!r})\n"
+         "import launch_local_cluster\n"
+         f"sys.exit(launch_local_cluster.launch(2, [], program=[sys.executable, '-c', {worker!r}]))"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"ready-{index}").exists() for index in (0, 1)):
+        assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
+        time.sleep(0.05)
+    launcher.send_signal(signal.SIGTERM)
+    _, stderr = launcher.communicate(timeout=60)
+    assert launcher.returncode == 143, stderr
+
+
 def test_logical_cpus_after_tensorflow_started_is_refused(tmp_path, capsys, one_device_report):
     # The in-process reference has already started TensorFlow with one CPU device.
     done = run_main(capsys, *exact_args(tmp_path / "run", **{"train.logical_cpus": "2"}), "--strategy", "mirrored")
