@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from kerasuite import locations
 from kerasuite.config import EXPORT_MODES as MODES  # defined once, with the config
 from kerasuite.config import LSTM_GRAPHS, TFLM_CHOICES
 from kerasuite.errors import CheckFailed, UserError, one_line_exit
@@ -218,6 +219,9 @@ def check_usage(args: argparse.Namespace) -> dict:
     out = Path(args.out) if args.out else Path("exports") / model_path.stem
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and not locations.is_bundle_dir(out):  # the export replaces the folder wholesale
+        raise UserError(f"--out {out}: exists and is not a kerasuite bundle (no {locations.BUNDLE_MARKER} file), "
+                        "so the export will not replace it; choose another --out or remove it yourself")
     return {"modes": modes, "config": config, "representative": representative, "heldout": heldout,
             "labels": labels, "out": out, "tolerances": parse_tolerances(args.tolerance, modes), "image": image}
 

@@ -53,6 +53,8 @@ def test_usage_mistakes_are_one_line_before_tensorflow(tmp_path):
     np.savez(tmp_path / "narrow.npz", x=np.zeros((8, 3), "float32"))
     np.savez(tmp_path / "short_target.npz", x=np.zeros((8, 4), "float32"), target=np.zeros(6))
     np.save(tmp_path / "bare.npy", np.zeros((8, 4), "float32"))
+    (tmp_path / "not_a_bundle").mkdir()
+    (tmp_path / "not_a_bundle" / "notes.txt").write_text("mine")
     cases = [
         (["--representative", str(tmp_path / "wrong.npz")], "no array for model input 'x'"),
         (["--representative", str(tmp_path / "nan.npz")], "non-finite values (NaN or inf) in 1 of 8 examples (the first: row 3)"),
@@ -78,6 +80,11 @@ def test_usage_mistakes_are_one_line_before_tensorflow(tmp_path):
     for extra, *culprits in cases:
         done = export_cli_without_tensorflow(str(paths["model"]), *extra, "--out", str(tmp_path / "b"))
         assert_one_line_error(done, 2, *culprits)
+    # a folder of the user's own: named as the flag they gave, before TensorFlow (it said export.dir, after)
+    done = export_cli_without_tensorflow(str(paths["model"]), "--representative", str(paths["representative"]),
+                                         "--out", str(tmp_path / "not_a_bundle"))
+    assert_one_line_error(done, 2, "--out", "not a kerasuite bundle")
+    assert (tmp_path / "not_a_bundle" / "notes.txt").read_text() == "mine"
     # targets that only the model's outputs can judge: after TensorFlow, still one line naming them
     np.savez(tmp_path / "float_target.npz", x=np.zeros((8, 4), "float32"), target=np.full(8, 0.5))
     done = run_cli("kerasuite.export", str(paths["model"]), "--representative", str(paths["representative"]),
