@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -136,6 +137,8 @@ def export_verdict(description: dict[str, Any]) -> str | None:
 
 
 def check_golden(model, golden_path: Path, tolerance: float) -> dict[str, Any]:
+    if not zipfile.is_zipfile(golden_path):  # np.load takes a .npy as one array, and blamed other files on pickle
+        raise UserError(f"--check {golden_path}: not an .npz archive; pass the bundle's golden.npz")
     try:
         golden = np.load(golden_path, allow_pickle=False)
         inputs = {key.split("__", 1)[1]: golden[key] for key in golden.files if key.startswith("input__")}

@@ -117,6 +117,18 @@ def test_edge_check_with_a_bad_golden_file(tiny_run, tmp_path, capsys, case):
     assert_one_line_error(done, 2, str(bundle / "golden.npz"), culprit)
 
 
+@pytest.mark.parametrize("wrong_file", ["golden_as.npy", "parity.json"])
+def test_edge_check_given_another_file_than_a_golden_npz(tiny_run, tmp_path, capsys, wrong_file):
+    """A bare .npy was a traceback; other files were blamed on pickled data, which they do not hold."""
+    from kerasuite.edge import main
+
+    bundle = _bundle_copy(tiny_run, "image_classification", tmp_path)
+    np.save(bundle / "golden_as.npy", np.zeros((2, 10), np.float32))
+    done = _call(capsys, main, [bundle / "model_float32.tflite", "--check", bundle / wrong_file, "--runs", "1"])
+    assert_one_line_error(done, 2, str(bundle / wrong_file), "not an .npz archive")
+    assert "pickle" not in done.stderr
+
+
 def _edit_signature(bundle: Path, change) -> None:
     path = bundle / "signature.json"
     path.write_text(json.dumps(change(json.loads(path.read_text()))))
