@@ -176,6 +176,10 @@ def read_inputs(paths: Sequence[str], signature: dict[str, Any], bundle_dir: Pat
             if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
                 raise UserError(f"--input {path}: holds {getattr(array, 'dtype', type(array).__name__)} values; "
                                 "expected a numeric array")
+            if len(input_names) > 1:  # it went to the first input, and the refusal blamed that input's shape
+                raw = f"; its raw files: {preprocessing['note']}" if preprocessing.get("note") else ""
+                raise UserError(f"--input {path}: a .npy is one array and this model takes {len(input_names)} inputs "
+                                f"({', '.join(input_names)}){raw}; --check GOLDEN.npz runs it on arrays")
             batches.append({input_names[0]: array[None] if array.ndim else array})
             if model is not None:
                 check_input_arrays(model, batches[-1], f"--input {path}")

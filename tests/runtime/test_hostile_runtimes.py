@@ -129,6 +129,16 @@ def test_edge_check_given_another_file_than_a_golden_npz(tiny_run, tmp_path, cap
     assert "pickle" not in done.stderr
 
 
+def test_edge_npy_input_for_a_model_of_several_inputs(tiny_run, tmp_path, capsys):
+    """The array went to the first input and the refusal blamed that input's shape."""
+    from kerasuite.edge import main
+
+    bundle = _bundle_copy(tiny_run, "ranking", tmp_path)
+    np.save(tmp_path / "user.npy", np.array([3], np.int32))
+    done = _call(capsys, main, [bundle / "model_float32.tflite", "--input", tmp_path / "user.npy", "--runs", "1"])
+    assert_one_line_error(done, 2, str(tmp_path / "user.npy"), "takes 4 inputs", "user_index", "--check")
+
+
 def _edit_signature(bundle: Path, change) -> None:
     path = bundle / "signature.json"
     path.write_text(json.dumps(change(json.loads(path.read_text()))))
