@@ -279,7 +279,7 @@ def _convert_with_the_child_signalled(model_path, out, signum) -> Exception:
     try:
         convert_modes(model_path, {"float32": out})
         raised = None
-    except Exception as error:  # the caller checks which
+    except BaseException as error:  # the caller checks which (Interrupted is no Exception)
         raised = error
     sender.join()
     assert signalled, "the converter child was never signalled"
