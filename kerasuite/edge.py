@@ -303,7 +303,10 @@ def _run(args: argparse.Namespace, model_path: Path, model) -> int:
                 raise UserError(f"--check: {model_path.name} is a task extra, not a golden-checked mode; the export "
                                 f"checked it ({'passed' if extra.get('passed') else 'FAILED'}: {extra.get('summary', '')}; "
                                 "signature.json extra_files)")
-            raise UserError(f"--check: {bundle_dir_of(model_path) / 'signature.json'} has no tolerance for {model_path.name}")
+            if not (bundle_dir / "signature.json").is_file():  # a file copied out of its bundle, or from elsewhere
+                raise UserError(f"--check: no signature.json beside {model_path} to give its golden tolerance; "
+                                "run the file from its bundle folder")
+            raise UserError(f"--check: {bundle_dir / 'signature.json'} has no tolerance for {model_path.name}")
         result = check_golden(model, Path(args.check), float(tolerance))
         verdict = "passed" if result["passed"] else "FAILED"
         print(f"golden check {verdict}: {result['examples']} examples, max |diff| {result['max_abs_diff']:.3g} "

@@ -139,6 +139,21 @@ def test_edge_npy_input_for_a_model_of_several_inputs(tiny_run, tmp_path, capsys
     assert_one_line_error(done, 2, str(tmp_path / "user.npy"), "takes 4 inputs", "user_index", "--check")
 
 
+def test_edge_given_the_bundle_folder_or_a_file_copied_out_of_it(tiny_run, tmp_path, capsys):
+    """The folder was 'no such file', and a file without its bundle was blamed on a signature.json
+    that did not exist."""
+    from kerasuite.edge import main
+
+    bundle = _bundle_copy(tiny_run, "image_classification", tmp_path)
+    done = _call(capsys, main, [bundle])
+    assert_one_line_error(done, 2, str(bundle), "a folder", "model_float32.tflite")
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(bundle / "model_float32.tflite", alone / "model_float32.tflite")
+    done = _call(capsys, main, [alone / "model_float32.tflite", "--check", bundle / "golden.npz", "--runs", "1"])
+    assert_one_line_error(done, 2, "--check", "no signature.json beside", "bundle folder")
+
+
 def _edit_signature(bundle: Path, change) -> None:
     path = bundle / "signature.json"
     path.write_text(json.dumps(change(json.loads(path.read_text()))))
