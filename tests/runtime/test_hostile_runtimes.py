@@ -306,3 +306,17 @@ def test_parity_rerun_with_a_model_of_another_architecture(tiny_run, tmp_path, c
     done = _call(capsys, main, [run_dir])
     assert_one_line_error(done, 2, str(run_dir / "model.keras"), "does not fit")
     assert (folder / "bundle" / "parity.json").read_bytes() == parity_before
+
+
+def test_recsys_runner_given_another_tasks_bundle_or_a_file_in_the_bundle(tiny_run, tmp_path, capsys):
+    """A ranking bundle failed on the model's missing inputs (item_genres, ...), an image bundle on
+    a missing users.txt, and a bundle's .tflite as 'not an export bundle (no signature.json)'."""
+    from kerasuite.runtime.recsys import main
+
+    ranking = _bundle_copy(tiny_run, "ranking", tmp_path / "ranking")
+    for topk in ([], ["--topk-model"]):
+        done = _call(capsys, main, [ranking, "--user", "u1", *topk])
+        assert_one_line_error(done, 2, str(ranking), "not a retrieval bundle", "'ranking'", "kerasuite.edge")
+    retrieval = _bundle_copy(tiny_run, "retrieval", tmp_path / "retrieval")
+    done = _call(capsys, main, [retrieval / "model_float32.tflite", "--user", "u1"])
+    assert_one_line_error(done, 2, "pass the bundle folder", str(retrieval))
