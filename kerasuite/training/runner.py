@@ -441,6 +441,9 @@ def print_summary(report: dict[str, Any]) -> None:
         for name, verdict in report.get("extra_files", {}).items():
             print(f"  {name}: {verdict['summary']}  "
                   f"{'passed' if verdict['passed'] else 'FAILED (do not ship): ' + ', '.join(verdict['failures'])}")
+        for mode, result in exports.items():  # as kerasuite.export's table: a passing file can still mislead
+            for note in result.get("notes", []):
+                print(f"  note ({mode}): {note}")
     print(f"  run folder: {report['run_dir']}   TensorBoard: tensorboard --logdir {report['run_dir']}/logs")
     if exports:
         folder = Path(next(iter(exports.values()))["path"]).parent
