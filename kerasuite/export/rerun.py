@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -101,7 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineArgumentParser(prog="python -m kerasuite.parity", description="Re-run the parity harness on RUN_DIR's exports.")
     parser.add_argument("run_dir", metavar="RUN_DIR")
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from kerasuite.train import quiet_tensorflow
+
+    quiet_tensorflow(verbose=False)  # Keras' warnings too, as the run that wrote the bundle had them
     try:
         locate(Path(args.run_dir))
         from kerasuite.quiet import import_tensorflow_quietly

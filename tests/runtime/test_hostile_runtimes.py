@@ -320,3 +320,22 @@ def test_recsys_runner_given_another_tasks_bundle_or_a_file_in_the_bundle(tiny_r
     retrieval = _bundle_copy(tiny_run, "retrieval", tmp_path / "retrieval")
     done = _call(capsys, main, [retrieval / "model_float32.tflite", "--user", "u1"])
     assert_one_line_error(done, 2, "pass the bundle folder", str(retrieval))
+
+
+def test_parity_rerun_prints_its_table_and_nothing_of_keras(tiny_run, tmp_path):
+    """Keras' UserWarning on the input structure ('The structure of `inputs` doesn't match ...')
+    went to stderr under the verdicts; the train command filters Keras' warnings, this one did not."""
+    import json
+
+    from helpers import run_cli
+
+    folder, _ = tiny_run("image_classification")
+    run_dir, bundle = tmp_path / "run", tmp_path / "bundle"
+    shutil.copytree(folder / "run", run_dir)
+    shutil.copytree(folder / "bundle", bundle)
+    config = json.loads((run_dir / "config.json").read_text())
+    config["export"]["dir"] = str(bundle)
+    (run_dir / "config.json").write_text(json.dumps(config))
+    done = run_cli("kerasuite.parity", str(run_dir))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and "float32  passed" in done.stdout
