@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -112,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # parity.json is written in one step at the end: nothing half-written
+        print("interrupted: stopped by SIGINT before the check finished; rerun the same command", file=sys.stderr)
+        return 128 + signal.SIGINT
     failed = []
     for mode, result in results.items():
         agreement = result.get("agreement")

@@ -339,3 +339,17 @@ def test_parity_rerun_prints_its_table_and_nothing_of_keras(tiny_run, tmp_path):
     done = run_cli("kerasuite.parity", str(run_dir))
     assert done.returncode == 0, done.stderr
     assert done.stderr == "" and "float32  passed" in done.stdout
+
+
+def test_parity_rerun_answers_ctrl_c_in_one_line(tiny_run, tmp_path, capsys, monkeypatch):
+    """It was a KeyboardInterrupt traceback from wherever the check was (loading the data, often)."""
+    from kerasuite.export import rerun
+
+    folder, _ = tiny_run("image_classification")
+
+    def interrupted(run_dir):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rerun, "recheck", interrupted)
+    done = _call(capsys, rerun.main, [folder / "run"])
+    assert_one_line_error(done, 130, "interrupted", "rerun the same command")
