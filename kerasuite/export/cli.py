@@ -67,8 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="bake a batch of N into every file (1 is what microcontrollers run; it folds away "
                              "the shape arithmetic of a batch unknown until run time); default: a dynamic batch, "
                              "1 for models with LSTMs or GRUs")
-    parser.add_argument("--golden-examples", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--golden-examples", type=int, default=8, metavar="N",
+                        help="held-out examples kept in golden.npz for kerasuite.edge --check (default 8)")
+    parser.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="LiteRT Interpreter threads for the latency figures (default 1)")
     return parser
 
 
