@@ -46,6 +46,9 @@ def preflight(config: cfg.RunConfig, overwrite: bool) -> None:
     if is_chief():  # also refuses a malformed TF_CONFIG
         if config.export.modes:
             check_output_location(bundle_dir, "--set export.dir")
+            from kerasuite import locations
+
+            locations.check_bundle_owner(bundle_dir, run_dir)
         check_run_dir(run_dir, overwrite, config)
     elif (run_dir / "metrics.json").exists() and not overwrite:
         raise UserError(f"{run_dir}: holds a finished run (metrics.json); pass --overwrite or choose another --run-dir")
