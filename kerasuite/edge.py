@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -136,6 +137,8 @@ def export_verdict(description: dict[str, Any]) -> str | None:
 
 
 def check_golden(model, golden_path: Path, tolerance: float) -> dict[str, Any]:
+    if not zipfile.is_zipfile(golden_path):  # np.load takes a .npy as one array, and blamed other files on pickle
+        raise UserError(f"--check {golden_path}: not an .npz archive; pass the bundle's golden.npz")
     try:
         golden = np.load(golden_path, allow_pickle=False)
         inputs = {key.split("__", 1)[1]: golden[key] for key in golden.files if key.startswith("input__")}
@@ -173,6 +176,10 @@ def read_inputs(paths: Sequence[str], signature: dict[str, Any], bundle_dir: Pat
             if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
                 raise UserError(f"--input {path}: holds {getattr(array, 'dtype', type(array).__name__)} values; "
                                 "expected a numeric array")
+            if len(input_names) > 1:  # it went to the first input, and the refusal blamed that input's shape
+                raw = f"; its raw files: {preprocessing['note']}" if preprocessing.get("note") else ""
+                raise UserError(f"--input {path}: a .npy is one array and this model takes {len(input_names)} inputs "
+                                f"({', '.join(input_names)}){raw}; --check GOLDEN.npz runs it on arrays")
             batches.append({input_names[0]: array[None] if array.ndim else array})
             if model is not None:
                 check_input_arrays(model, batches[-1], f"--input {path}")
@@ -296,7 +303,10 @@ def _run(args: argparse.Namespace, model_path: Path, model) -> int:
                 raise UserError(f"--check: {model_path.name} is a task extra, not a golden-checked mode; the export "
                                 f"checked it ({'passed' if extra.get('passed') else 'FAILED'}: {extra.get('summary', '')}; "
                                 "signature.json extra_files)")
-            raise UserError(f"--check: {bundle_dir_of(model_path) / 'signature.json'} has no tolerance for {model_path.name}")
+            if not (bundle_dir / "signature.json").is_file():  # a file copied out of its bundle, or from elsewhere
+                raise UserError(f"--check: no signature.json beside {model_path} to give its golden tolerance; "
+                                "run the file from its bundle folder")
+            raise UserError(f"--check: {bundle_dir / 'signature.json'} has no tolerance for {model_path.name}")
         result = check_golden(model, Path(args.check), float(tolerance))
         verdict = "passed" if result["passed"] else "FAILED"
         print(f"golden check {verdict}: {result['examples']} examples, max |diff| {result['max_abs_diff']:.3g} "

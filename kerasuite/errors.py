@@ -13,8 +13,12 @@ class CheckFailed(Exception):
     exit_code = 1
 
 
-class Interrupted(Exception):
-    """Training was stopped by a signal (preemption) after saving its backup: exit 128 + signal."""
+class Interrupted(BaseException):
+    """Training was stopped by a signal (preemption) after saving its backup: exit 128 + signal.
+
+    A BaseException, as KeyboardInterrupt is: the handler raises it wherever the run is, and the
+    ``except Exception`` around a runtime's verdict turned a Ctrl-C during the export into that
+    file failing parity ("do not ship"), a finished run with exit 1."""
 
     def __init__(self, message: str, signum: int) -> None:
         super().__init__(message)
@@ -37,3 +41,8 @@ def one_line_exit(action) -> int:
     except Interrupted as error:
         print(f"interrupted: {error}", file=sys.stderr)
         return error.exit_code
+    except KeyboardInterrupt:  # a command that installs no handler of its own (kerasuite.export, edge)
+        import signal
+
+        print("interrupted: stopped by SIGINT before it finished; rerun the same command", file=sys.stderr)
+        return 128 + signal.SIGINT

@@ -82,6 +82,21 @@ def check_bundle_location(bundle_dir: Path) -> None:
         )
 
 
+def check_bundle_owner(bundle_dir: Path, run_dir: Path) -> None:
+    """Refuse to replace the bundle of another finished run. Two runs share ``exports/<run-name>``
+    unless ``export.dir`` differs, so a second ``--run-dir`` swapped the first run's files under its
+    metrics.json without a word (its ``kerasuite.parity`` then judged the other run's files)."""
+    import json
+
+    try:
+        owner = Path(json.loads((Path(bundle_dir) / "provenance.json").read_text(encoding="utf-8"))["data"]["run_dir"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # no run recorded (kerasuite.export's bundles): no run to keep it for
+    if _absolute(owner) != _absolute(run_dir) and (owner / "metrics.json").is_file():
+        raise UserError(f"export.dir {bundle_dir}: holds the bundle of the finished run {owner}; give this run "
+                        "its own with --set export.dir=DIR, or remove that bundle yourself")
+
+
 def check_free_space(folder: Path, needed_bytes: int, what: str) -> None:
     """Refuse a write that cannot fit: a full disk in the middle of an HDF5 write crashes the
     process (segmentation fault) instead of raising, and leaves a partial file."""

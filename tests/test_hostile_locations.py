@@ -66,6 +66,22 @@ def test_existing_export_folder_that_is_not_a_bundle_is_refused_before_training(
     assert (target / "holiday.jpg").read_bytes() == b"not mine to delete"
 
 
+def test_another_finished_runs_bundle_is_not_replaced(tmp_path, capsys):
+    """Runs share exports/<run-name>: a second --run-dir replaced the first run's bundle silently,
+    and the first run's metrics.json and kerasuite.parity then described the second run's files."""
+    first, bundle = tmp_path / "first", tmp_path / "bundle"
+    first.mkdir()
+    (first / "metrics.json").write_text("{}")
+    bundle.mkdir()
+    (bundle / ".kerasuite-bundle").write_text("kerasuite edge bundle\n")
+    (bundle / "provenance.json").write_text(json.dumps({"data": {"run_dir": str(first)}}))
+    second = tmp_path / "second"
+    done = run_main(capsys, "--run-dir", str(second), "--export", "float32", "--set", f"export.dir={bundle}")
+    assert_one_line_error(done, 2, str(bundle), f"finished run {first}", "export.dir")
+    assert_nothing_written(second)
+    assert (bundle / "provenance.json").is_file()
+
+
 def _staging(tmp_path: Path) -> Path:
     staging = tmp_path / ".staging"
     staging.mkdir()
@@ -279,7 +295,7 @@ def _convert_with_the_child_signalled(model_path, out, signum) -> Exception:
     try:
         convert_modes(model_path, {"float32": out})
         raised = None
-    except Exception as error:  # the caller checks which
+    except BaseException as error:  # the caller checks which (Interrupted is no Exception)
         raised = error
     sender.join()
     assert signalled, "the converter child was never signalled"

@@ -12,11 +12,13 @@ import argparse
 import importlib.util
 import os
 import re
+import zipfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from kerasuite import locations
 from kerasuite.config import EXPORT_MODES as MODES  # defined once, with the config
 from kerasuite.config import LSTM_GRAPHS, TFLM_CHOICES
 from kerasuite.errors import CheckFailed, UserError, one_line_exit
@@ -65,8 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="bake a batch of N into every file (1 is what microcontrollers run; it folds away "
                              "the shape arithmetic of a batch unknown until run time); default: a dynamic batch, "
                              "1 for models with LSTMs or GRUs")
-    parser.add_argument("--golden-examples", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--golden-examples", type=int, default=8, metavar="N",
+                        help="held-out examples kept in golden.npz for kerasuite.edge --check (default 8)")
+    parser.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="LiteRT Interpreter threads for the latency figures (default 1)")
     return parser
 
 
@@ -74,11 +78,19 @@ def read_npz(path_text: str, flag: str) -> dict[str, np.ndarray]:
     path = Path(path_text)
     if not path.is_file():
         raise UserError(f"{flag} {path}: no such file")
+    # np.load reads a .npy as one bare array and the members of any zip (a .keras file) as bytes;
+    # both ended in a traceback here
+    how = "save one array per model input, keyed by its name: np.savez(PATH, NAME=array, ...)"
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"{flag} {path}: not an .npz archive; {how}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, EOFError) as error:
         raise UserError(f"{flag} {path}: not a readable .npz file ({' '.join(str(error).split())[:120]})") from None
+    stray = [key for key, value in arrays.items() if not isinstance(value, np.ndarray)]
+    if stray:
+        raise UserError(f"{flag} {path}: not an .npz archive ({stray[0]!r} inside is no .npy array); {how}")
     if not arrays:
         raise UserError(f"{flag} {path}: holds no arrays")
     for key, value in arrays.items():
@@ -209,6 +221,9 @@ def check_usage(args: argparse.Namespace) -> dict:
     out = Path(args.out) if args.out else Path("exports") / model_path.stem
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and not locations.is_bundle_dir(out):  # the export replaces the folder wholesale
+        raise UserError(f"--out {out}: exists and is not a kerasuite bundle (no {locations.BUNDLE_MARKER} file), "
+                        "so the export will not replace it; choose another --out or remove it yourself")
     return {"modes": modes, "config": config, "representative": representative, "heldout": heldout,
             "labels": labels, "out": out, "tolerances": parse_tolerances(args.tolerance, modes), "image": image}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import signal
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -101,7 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineArgumentParser(prog="python -m kerasuite.parity", description="Re-run the parity harness on RUN_DIR's exports.")
     parser.add_argument("run_dir", metavar="RUN_DIR")
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from kerasuite.train import quiet_tensorflow
+
+    quiet_tensorflow(verbose=False)  # Keras' warnings too, as the run that wrote the bundle had them
     try:
         locate(Path(args.run_dir))
         from kerasuite.quiet import import_tensorflow_quietly
@@ -111,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # parity.json is written in one step at the end: nothing half-written
+        print("interrupted: stopped by SIGINT before the check finished; rerun the same command", file=sys.stderr)
+        return 128 + signal.SIGINT
     failed = []
     for mode, result in results.items():
         agreement = result.get("agreement")

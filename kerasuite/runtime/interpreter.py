@@ -39,6 +39,9 @@ def load_interpreter_class():
 
 def check_tflite_file(path: str | Path) -> bytes:
     path = Path(path)
+    if path.is_dir():  # the bundle folder given for one of its files
+        found = ", ".join(sorted(p.name for p in path.glob("*.tflite"))) or "none"
+        raise UserError(f"{path}: a folder; pass one .tflite file (here: {found})")
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     data = path.read_bytes()

@@ -294,6 +294,8 @@ def recommend_with_topk_model(bundle_dir: str | Path, user_id: str, threads: int
 
 def _query_spec(bundle_dir: Path) -> RecsysQuerySpec:
     path = bundle_dir / "signature.json"
+    if bundle_dir.is_file() and (bundle_dir.parent / "signature.json").is_file():
+        raise UserError(f"{bundle_dir}: a file of the bundle; pass the bundle folder {bundle_dir.parent}")
     if not path.is_file():
         raise UserError(f"{bundle_dir}: not an export bundle (no signature.json)")
     try:
@@ -303,6 +305,12 @@ def _query_spec(bundle_dir: Path) -> RecsysQuerySpec:
     preprocessing = signature.get("preprocessing", {}) if isinstance(signature, dict) else None
     if not isinstance(preprocessing, dict):
         raise UserError(f"{path}: expected an object with a 'preprocessing' object")
+    kind = preprocessing.get("kind")
+    if kind != RecsysQuerySpec.kind:  # another task's bundle failed later, on a missing file or model input
+        pairs = (" (a ranking bundle scores one 'user_id,item_id' line: python -m kerasuite.edge "
+                 "model_<mode>.tflite --input PAIR.txt)") if kind == "recsys_pair" else ""
+        raise UserError(f"{bundle_dir}: not a retrieval bundle (its signature.json says task "
+                        f"{signature.get('task')!r}, preprocessing {kind!r}){pairs}")
     try:
         return RecsysQuerySpec.coerce(preprocessing)
     except (KeyError, TypeError, ValueError) as error:

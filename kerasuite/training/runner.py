@@ -46,6 +46,9 @@ def preflight(config: cfg.RunConfig, overwrite: bool) -> None:
     if is_chief():  # also refuses a malformed TF_CONFIG
         if config.export.modes:
             check_output_location(bundle_dir, "--set export.dir")
+            from kerasuite import locations
+
+            locations.check_bundle_owner(bundle_dir, run_dir)
         check_run_dir(run_dir, overwrite, config)
     elif (run_dir / "metrics.json").exists() and not overwrite:
         raise UserError(f"{run_dir}: holds a finished run (metrics.json); pass --overwrite or choose another --run-dir")
@@ -441,6 +444,9 @@ def print_summary(report: dict[str, Any]) -> None:
         for name, verdict in report.get("extra_files", {}).items():
             print(f"  {name}: {verdict['summary']}  "
                   f"{'passed' if verdict['passed'] else 'FAILED (do not ship): ' + ', '.join(verdict['failures'])}")
+        for mode, result in exports.items():  # as kerasuite.export's table: a passing file can still mislead
+            for note in result.get("notes", []):
+                print(f"  note ({mode}): {note}")
     print(f"  run folder: {report['run_dir']}   TensorBoard: tensorboard --logdir {report['run_dir']}/logs")
     if exports:
         folder = Path(next(iter(exports.values()))["path"]).parent

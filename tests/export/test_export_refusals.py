@@ -52,6 +52,9 @@ def test_usage_mistakes_are_one_line_before_tensorflow(tmp_path):
     np.savez(tmp_path / "text.npz", x=np.array([["a"] * 4] * 8))
     np.savez(tmp_path / "narrow.npz", x=np.zeros((8, 3), "float32"))
     np.savez(tmp_path / "short_target.npz", x=np.zeros((8, 4), "float32"), target=np.zeros(6))
+    np.save(tmp_path / "bare.npy", np.zeros((8, 4), "float32"))
+    (tmp_path / "not_a_bundle").mkdir()
+    (tmp_path / "not_a_bundle" / "notes.txt").write_text("mine")
     cases = [
         (["--representative", str(tmp_path / "wrong.npz")], "no array for model input 'x'"),
         (["--representative", str(tmp_path / "nan.npz")], "non-finite values (NaN or inf) in 1 of 8 examples (the first: row 3)"),
@@ -61,6 +64,9 @@ def test_usage_mistakes_are_one_line_before_tensorflow(tmp_path):
          "'target' has 6 rows but the inputs have 8"),
         (["--representative", str(tmp_path / "missing.npz")], "missing.npz"),
         (["--representative", str(tmp_path / "broken.npz")], "broken.npz"),
+        # a bare array and a .keras zip were tracebacks (np.load gives them as an array and as bytes)
+        (["--representative", str(tmp_path / "bare.npy")], "bare.npy: not an .npz archive", "np.savez"),
+        (["--representative", str(paths["model"])], "not an .npz archive", "np.savez"),
         (["--representative", str(paths["representative"]), "--modes", "float32,int4"], "int4"),
         (["--representative", str(paths["representative"]), "--tolerance", "int8.min_agreement=high"], "min_agreement"),
         (["--representative", str(paths["representative"]), "--custom-objects", "no_such_module_here"],
@@ -71,9 +77,14 @@ def test_usage_mistakes_are_one_line_before_tensorflow(tmp_path):
         (["--representative", str(paths["representative"]), "--golden-examples", "0"], "--golden-examples 0"),
         (["--representative", str(paths["representative"]), "--tflm", "maybe"], "--tflm"),
     ]
-    for extra, culprit in cases:
+    for extra, *culprits in cases:
         done = export_cli_without_tensorflow(str(paths["model"]), *extra, "--out", str(tmp_path / "b"))
-        assert_one_line_error(done, 2, culprit)
+        assert_one_line_error(done, 2, *culprits)
+    # a folder of the user's own: named as the flag they gave, before TensorFlow (it said export.dir, after)
+    done = export_cli_without_tensorflow(str(paths["model"]), "--representative", str(paths["representative"]),
+                                         "--out", str(tmp_path / "not_a_bundle"))
+    assert_one_line_error(done, 2, "--out", "not a kerasuite bundle")
+    assert (tmp_path / "not_a_bundle" / "notes.txt").read_text() == "mine"
     # targets that only the model's outputs can judge: after TensorFlow, still one line naming them
     np.savez(tmp_path / "float_target.npz", x=np.zeros((8, 4), "float32"), target=np.full(8, 0.5))
     done = run_cli("kerasuite.export", str(paths["model"]), "--representative", str(paths["representative"]),

@@ -286,3 +286,41 @@ def test_an_int8_file_wrong_on_one_example_beyond_calibration_fails_and_names_th
     assert parity["failures"][0].startswith("example (row) 17 is off by"), parity["failures"]
     assert any(failure.startswith("example (row) 17's input 'features' reaches 4, outside the range")
                for failure in parity["failures"]), parity["failures"]
+
+
+class StoppedRuntime:
+    """What a Ctrl-C does while a runtime works in the trainer: its signal handler raises there."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def predict(self, inputs):
+        import signal
+
+        from kerasuite.errors import Interrupted
+
+        raise Interrupted("stopped by SIGINT before the run finished; rerun the same command to continue",
+                          signal.SIGINT)
+
+
+def test_a_signal_while_a_runtime_works_stops_the_run_and_fails_no_file():
+    """The interruption became the runtime's verdict: the file went to failed/ as 'do not ship',
+    metrics.json recorded it and the run ended with exit 1, a finished run a rerun refused."""
+    from kerasuite.errors import Interrupted
+    from kerasuite.export import runtimes
+
+    stopped = {"stopped": runtimes.RuntimeEntry(f"{__name__}:StoppedRuntime")}
+    with pytest.raises(Interrupted):
+        runtimes.judge(Path("model_int8.tflite"), "int8", {}, {"x": np.zeros((2, 3), np.float32)},
+                       np.zeros((2, 4), np.float32), lambda got: {}, stopped)
+
+
+def test_ctrl_c_in_a_command_without_its_own_handler_is_one_line_exit_130(capsys):
+    from kerasuite.errors import one_line_exit
+
+    def export_interrupted():
+        raise KeyboardInterrupt
+
+    assert one_line_exit(export_interrupted) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("interrupted: ") and err.count("\n") == 1 and "Traceback" not in err

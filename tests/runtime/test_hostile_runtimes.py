@@ -117,6 +117,43 @@ def test_edge_check_with_a_bad_golden_file(tiny_run, tmp_path, capsys, case):
     assert_one_line_error(done, 2, str(bundle / "golden.npz"), culprit)
 
 
+@pytest.mark.parametrize("wrong_file", ["golden_as.npy", "parity.json"])
+def test_edge_check_given_another_file_than_a_golden_npz(tiny_run, tmp_path, capsys, wrong_file):
+    """A bare .npy was a traceback; other files were blamed on pickled data, which they do not hold."""
+    from kerasuite.edge import main
+
+    bundle = _bundle_copy(tiny_run, "image_classification", tmp_path)
+    np.save(bundle / "golden_as.npy", np.zeros((2, 10), np.float32))
+    done = _call(capsys, main, [bundle / "model_float32.tflite", "--check", bundle / wrong_file, "--runs", "1"])
+    assert_one_line_error(done, 2, str(bundle / wrong_file), "not an .npz archive")
+    assert "pickle" not in done.stderr
+
+
+def test_edge_npy_input_for_a_model_of_several_inputs(tiny_run, tmp_path, capsys):
+    """The array went to the first input and the refusal blamed that input's shape."""
+    from kerasuite.edge import main
+
+    bundle = _bundle_copy(tiny_run, "ranking", tmp_path)
+    np.save(tmp_path / "user.npy", np.array([3], np.int32))
+    done = _call(capsys, main, [bundle / "model_float32.tflite", "--input", tmp_path / "user.npy", "--runs", "1"])
+    assert_one_line_error(done, 2, str(tmp_path / "user.npy"), "takes 4 inputs", "user_index", "--check")
+
+
+def test_edge_given_the_bundle_folder_or_a_file_copied_out_of_it(tiny_run, tmp_path, capsys):
+    """The folder was 'no such file', and a file without its bundle was blamed on a signature.json
+    that did not exist."""
+    from kerasuite.edge import main
+
+    bundle = _bundle_copy(tiny_run, "image_classification", tmp_path)
+    done = _call(capsys, main, [bundle])
+    assert_one_line_error(done, 2, str(bundle), "a folder", "model_float32.tflite")
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(bundle / "model_float32.tflite", alone / "model_float32.tflite")
+    done = _call(capsys, main, [alone / "model_float32.tflite", "--check", bundle / "golden.npz", "--runs", "1"])
+    assert_one_line_error(done, 2, "--check", "no signature.json beside", "bundle folder")
+
+
 def _edit_signature(bundle: Path, change) -> None:
     path = bundle / "signature.json"
     path.write_text(json.dumps(change(json.loads(path.read_text()))))
@@ -269,3 +306,50 @@ def test_parity_rerun_with_a_model_of_another_architecture(tiny_run, tmp_path, c
     done = _call(capsys, main, [run_dir])
     assert_one_line_error(done, 2, str(run_dir / "model.keras"), "does not fit")
     assert (folder / "bundle" / "parity.json").read_bytes() == parity_before
+
+
+def test_recsys_runner_given_another_tasks_bundle_or_a_file_in_the_bundle(tiny_run, tmp_path, capsys):
+    """A ranking bundle failed on the model's missing inputs (item_genres, ...), an image bundle on
+    a missing users.txt, and a bundle's .tflite as 'not an export bundle (no signature.json)'."""
+    from kerasuite.runtime.recsys import main
+
+    ranking = _bundle_copy(tiny_run, "ranking", tmp_path / "ranking")
+    for topk in ([], ["--topk-model"]):
+        done = _call(capsys, main, [ranking, "--user", "u1", *topk])
+        assert_one_line_error(done, 2, str(ranking), "not a retrieval bundle", "'ranking'", "kerasuite.edge")
+    retrieval = _bundle_copy(tiny_run, "retrieval", tmp_path / "retrieval")
+    done = _call(capsys, main, [retrieval / "model_float32.tflite", "--user", "u1"])
+    assert_one_line_error(done, 2, "pass the bundle folder", str(retrieval))
+
+
+def test_parity_rerun_prints_its_table_and_nothing_of_keras(tiny_run, tmp_path):
+    """Keras' UserWarning on the input structure ('The structure of `inputs` doesn't match ...')
+    went to stderr under the verdicts; the train command filters Keras' warnings, this one did not."""
+    import json
+
+    from helpers import run_cli
+
+    folder, _ = tiny_run("image_classification")
+    run_dir, bundle = tmp_path / "run", tmp_path / "bundle"
+    shutil.copytree(folder / "run", run_dir)
+    shutil.copytree(folder / "bundle", bundle)
+    config = json.loads((run_dir / "config.json").read_text())
+    config["export"]["dir"] = str(bundle)
+    (run_dir / "config.json").write_text(json.dumps(config))
+    done = run_cli("kerasuite.parity", str(run_dir))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and "float32  passed" in done.stdout
+
+
+def test_parity_rerun_answers_ctrl_c_in_one_line(tiny_run, tmp_path, capsys, monkeypatch):
+    """It was a KeyboardInterrupt traceback from wherever the check was (loading the data, often)."""
+    from kerasuite.export import rerun
+
+    folder, _ = tiny_run("image_classification")
+
+    def interrupted(run_dir):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rerun, "recheck", interrupted)
+    done = _call(capsys, rerun.main, [folder / "run"])
+    assert_one_line_error(done, 130, "interrupted", "rerun the same command")
