@@ -49,8 +49,8 @@ SPEC = TaskSpec(
             "export.parity.dynamic.min_agreement": None, "export.parity.dynamic.max_metric_drop": 0.02,
             # Full-integer DCN scores are right on average (mean |diff| 0.03 rating points,
             # rmse +0.003) but ~5% of pairs move by 0.1-0.65 points, because the cross layers
-            # multiply quantized activations. The explicit bound keeps the bundle's golden
-            # check (which uses max_abs_diff when set, else 0.1) from failing on such pairs.
+            # multiply quantized activations: the metric judges them, and the per-example bound
+            # is loose (the device's golden check takes twice what the file showed instead).
             "export.parity.int8.min_agreement": None, "export.parity.int8.max_metric_drop": 0.02,
             "export.parity.int8.max_abs_diff": 1.0,
         },

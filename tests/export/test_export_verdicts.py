@@ -324,3 +324,14 @@ def test_ctrl_c_in_a_command_without_its_own_handler_is_one_line_exit_130(capsys
     assert one_line_exit(export_interrupted) == 130
     err = capsys.readouterr().err
     assert err.startswith("interrupted: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_the_device_golden_bound_is_what_the_file_showed_not_a_loose_configured_bound():
+    """Ranking's int8 max_abs_diff of 1.0 (its metric judges) made the device's golden bound 4.4
+    rating points, so edge --check passed a golden file shifted by 3."""
+    from kerasuite.export.api import golden_tolerance
+
+    assert golden_tolerance(ModeTolerance(max_abs_diff=1.0), measured=0.3, scale=4.4) == pytest.approx(0.6)
+    # a tight configured bound still caps it (float32), and without one the floor holds
+    assert golden_tolerance(ModeTolerance(max_abs_diff=1e-4), measured=1e-6, scale=4.4) == pytest.approx(4.4e-4)
+    assert golden_tolerance(ModeTolerance(), measured=0.001) == pytest.approx(0.02)
