@@ -167,21 +167,29 @@ def test_parity_rerun_refuses_a_wrong_folder_before_tensorflow(tmp_path):
     no_bundle.mkdir()
     (no_bundle / "config.json").write_text(json.dumps({"task": "image_classification"}))
     (no_bundle / "model.keras").write_bytes(b"")
+    empty_bundle = tmp_path / "empty_bundle"
+    empty_bundle.mkdir()
+    (empty_bundle / "config.json").write_text(json.dumps({"task": "image_classification",
+                                                          "export": {"dir": str(tmp_path / "bundle")}}))
+    (empty_bundle / "model.keras").write_bytes(b"")
+    (tmp_path / "bundle").mkdir()
     code = (
         "import json, sys\n"
         "from kerasuite.export.rerun import main\n"
-        f"codes = [main([path]) for path in {json.dumps([str(empty), str(no_bundle)])}]\n"
+        f"codes = [main([path]) for path in {json.dumps([str(empty), str(no_bundle), str(empty_bundle)])}]\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))\n"
         "print(json.dumps({'codes': codes, 'heavy': heavy}))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path),
                           env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"codes": [2, 2], "heavy": []}
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"codes": [2, 2, 2], "heavy": []}
     errors = done.stderr.strip().splitlines()
-    assert len(errors) == 2
+    assert len(errors) == 3
     assert "missing config.json" in errors[0]
-    assert "no model_*.tflite files" in errors[1]
+    # a relative bundle folder that is not here: the run was made in another folder
+    assert "no such bundle folder" in errors[1] and "run this command from there" in errors[1]
+    assert "no model_*.tflite files" in errors[2]
 
 
 COMMANDS = [["-m", module] for module in ("kerasuite.train", "kerasuite.edge", "kerasuite.export", "kerasuite.parity",

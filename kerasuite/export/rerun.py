@@ -27,6 +27,10 @@ def locate(run_dir: Path):
     _, bundle_dir = run_paths(config)
     tflite_files = sorted([*bundle_dir.glob("model_*.tflite"), *bundle_dir.glob("failed/model_*.tflite")])
     if not tflite_files:
+        if not bundle_dir.is_absolute() and not bundle_dir.exists():
+            # the run's folders and data are relative to where it was made, not to this command
+            raise UserError(f"{bundle_dir}: no such bundle folder under {Path.cwd()}; paths in {config_path} are "
+                            "relative to the folder the run was made in: run this command from there")
         raise UserError(f"{bundle_dir}: no model_*.tflite files to check")
     return config, config_path, model_path, bundle_dir, tflite_files
 
