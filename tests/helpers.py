@@ -117,9 +117,11 @@ def write_pcm(path: Path, channels_by_samples: np.ndarray, rate: int, width: int
         raw = np.round(data * 127 + 128).astype(np.uint8).tobytes()
     elif width == 2:
         raw = np.round(data * 32767).astype("<i2").tobytes()
-    else:  # 24-bit
+    elif width == 3:
         ints = np.round(data * (2**23 - 1)).astype(np.int32).ravel()
         raw = b"".join(int(v & 0xFFFFFF).to_bytes(3, "little") for v in ints)
+    else:  # 32-bit
+        raw = np.round(data * (2**31 - 1)).astype("<i4").tobytes()
     path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), "wb") as handle:
         handle.setnchannels(data.shape[1])

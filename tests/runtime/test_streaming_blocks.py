@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import struct
 import tracemalloc
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import write_pcm
 from kerasuite.runtime.audio import read_wav, resample, resample_blocks, to_mono, wav_blocks
 from kerasuite.runtime.device_spec import AudioSpec
 from kerasuite.runtime.streaming import StreamSettings, recording_blocks, stream, stream_blocks
@@ -33,21 +33,6 @@ def test_resampling_block_by_block_gives_the_whole_signals_numbers(source_rate, 
     assert np.array_equal(np.concatenate(pieces), whole)
 
 
-def _write_pcm(path: Path, frames: np.ndarray, rate: int, width: int) -> Path:
-    scale = {1: 127, 2: 32767, 3: 8388607, 4: 2147483647}[width]
-    ints = np.round(frames * scale).astype(np.int64)
-    if width == 1:
-        raw = (ints + 128).astype(np.uint8).tobytes()
-    else:
-        raw = b"".join(int(v).to_bytes(width, "little", signed=True) for v in ints.reshape(-1))
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(frames.shape[1])
-        handle.setsampwidth(width)
-        handle.setframerate(rate)
-        handle.writeframes(raw)
-    return path
-
-
 def _write_float(path: Path, frames: np.ndarray, rate: int, extensible: bool = False) -> Path:
     channels = frames.shape[1]
     payload = frames.astype("<f4").tobytes()
@@ -66,7 +51,7 @@ def test_a_wav_read_in_small_blocks_is_the_wav_read_whole(tmp_path, kind):
     frames = np.random.default_rng(3).uniform(-0.9, 0.9, (5003, 2)).astype(np.float32)
     path = tmp_path / f"{kind}.wav"
     if kind.startswith("pcm"):
-        _write_pcm(path, frames, 11025, int(kind[3:]) // 8)
+        write_pcm(path, frames.T, 11025, int(kind[3:]) // 8)
     else:
         _write_float(path, frames, 11025, extensible=kind == "float_extensible")
     whole, rate = read_wav(path)
@@ -108,15 +93,6 @@ def test_streaming_block_by_block_classifies_the_windows_the_whole_recording_giv
         assert whole, "the loud words must be heard, or the comparison proves little"
 
 
-def _pcm16(path: Path, signal: np.ndarray, rate: int, channels: int) -> Path:
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(channels)
-        handle.setsampwidth(2)
-        handle.setframerate(rate)
-        handle.writeframes((np.repeat(signal[:, None], channels, axis=1) * 32767).astype("<i2").tobytes())
-    return path
-
-
 def _peak_bytes(run) -> int:
     tracemalloc.start()
     try:
@@ -137,7 +113,8 @@ def test_a_long_recording_streams_in_memory_that_does_not_grow_with_it(tmp_path)
     peaks = {}
     for minutes in (1, 4):
         t = np.arange(8000 * 60 * minutes)
-        path = _pcm16(tmp_path / f"{minutes}.wav", (0.3 * np.sin(t / 5.0) * (t % 16000 < 4000)).astype(np.float32), 8000, 2)
+        signal = 0.3 * np.sin(t / 5.0) * (t % 16000 < 4000)
+        path = write_pcm(tmp_path / f"{minutes}.wav", np.stack([signal, signal]), 8000)
         heard = []
 
         def streamed():
@@ -159,6 +136,6 @@ def test_a_long_recording_streams_in_memory_that_does_not_grow_with_it(tmp_path)
 def test_a_recording_without_samples_is_one_line_naming_it(tmp_path):
     from kerasuite.errors import UserError
 
-    path = _pcm16(tmp_path / "empty.wav", np.zeros(0, np.float32), 16000, 1)
+    path = write_pcm(tmp_path / "empty.wav", np.zeros((1, 0)), 16000)
     with pytest.raises(UserError, match=f"{path}: empty WAV"):
         list(recording_blocks(str(path), 16000))
