@@ -58,7 +58,7 @@ class DataConfig:
     and to name the source schemes it reads."""
 
     schemes: ClassVar[tuple[str, ...]] = ("tfds", "folder", "csv", "builtin", "synthetic")
-    synthetic_generator: ClassVar[str] = ""  # synthetic:NAME or synthetic:NAME-N (N classes)
+    synthetic_generator: ClassVar[str] = ""  # the synthetic: generator the task's loader knows (data/spec.py)
     builtin_sets: ClassVar[tuple[str, ...]] = ()
 
     source: str = ""
@@ -84,13 +84,13 @@ class DataConfig:
     def check_generated(self, spec) -> None:
         """A ``synthetic:`` or ``builtin:`` name the task's loader knows (each task's data section
         names its own), so a mistyped one is refused before TensorFlow loads."""
-        from kerasuite.data.spec import synthetic_class_count
+        from kerasuite.data.spec import check_synthetic
 
         if spec.scheme == "builtin" and spec.target not in self.builtin_sets:
             raise ConfigError(f"--data {spec}: unknown builtin data set; available: "
                               + ", ".join(f"builtin:{name}" for name in self.builtin_sets))
         if spec.scheme == "synthetic":
-            synthetic_class_count(spec.target, self.synthetic_generator)
+            check_synthetic(spec.target, self.synthetic_generator)
 
 
 @dataclass

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -137,14 +136,13 @@ def export_verdict(description: dict[str, Any]) -> str | None:
 
 
 def check_golden(model, golden_path: Path, tolerance: float) -> dict[str, Any]:
-    if not zipfile.is_zipfile(golden_path):  # np.load takes a .npy as one array, and blamed other files on pickle
-        raise UserError(f"--check {golden_path}: not an .npz archive; pass the bundle's golden.npz")
-    try:
-        golden = np.load(golden_path, allow_pickle=False)
-        inputs = {key.split("__", 1)[1]: golden[key] for key in golden.files if key.startswith("input__")}
-        expected = golden["keras_output"]
-    except (OSError, ValueError, KeyError, EOFError) as error:
-        raise UserError(f"--check {golden_path}: not a kerasuite golden file ({error})") from None
+    from kerasuite.export.arrays import open_npz
+
+    golden = open_npz(golden_path, "--check", "pass the bundle's golden.npz")
+    inputs = {key.split("__", 1)[1]: value for key, value in golden.items() if key.startswith("input__")}
+    if "keras_output" not in golden:
+        raise UserError(f"--check {golden_path}: not a kerasuite golden file (no keras_output array)")
+    expected = golden["keras_output"]
     if not inputs:
         raise UserError(f"--check {golden_path}: holds no input arrays")
     if len(expected) == 0 or any(len(value) == 0 for value in inputs.values()):

@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kerasuite.runtime.streaming import NON_KEYWORDS, StreamSettings, stream  # noqa: E402
+from kerasuite.runtime.streaming import NON_KEYWORDS, StreamSettings, detect, window_posteriors  # noqa: E402
 
 
 def _clips(folder: Path, sample_rate: int, length: int) -> dict[str, list[np.ndarray]]:
@@ -137,31 +137,19 @@ def main(argv: list[str] | None = None) -> int:
     negative = negatives(clips, args.minutes * 60, rate, length, _noise_bed(folder, int(args.minutes * 60 * rate), rate, rng), rng)
     positive, truth = positives(clips, args.spacing, rate, length, lambda n: _noise_bed(folder, n, rate, rng), rng)
     model = TFLiteModel(model_path)
+    started = time.perf_counter()
+    StreamSettings(hop_seconds=args.hop, smooth_windows=args.smooth).check(length / rate)
     # Posteriors once per recording; the thresholds only change the detector.
-    cached = {}
-
-    def predict_cached(key):
-        def predict(inputs):
-            cached.setdefault(key, []).append(model.predict(inputs))
-            return cached[key][-1]
-        return predict
-
+    negative_posteriors, negative_centres, _ = window_posteriors(model.predict, [negative], preprocessing, args.hop)
+    positive_posteriors, positive_centres, _ = window_posteriors(model.predict, [positive], preprocessing, args.hop)
     results = {"model": str(model_path), "data": str(folder), "negative_minutes": args.minutes,
                "positive_words": len(truth), "hop_seconds": args.hop,
                "smooth_windows": StreamSettings(hop_seconds=args.hop, smooth_windows=args.smooth).windows_to_smooth(),
                "rows": []}
-    started = time.perf_counter()
     for threshold in [float(t) for t in args.thresholds.split(",")]:
         settings = StreamSettings(hop_seconds=args.hop, threshold=threshold, smooth_windows=args.smooth)
-        if not cached:
-            false_alarms = stream(predict_cached("neg"), negative, preprocessing, labels, settings)
-            found = stream(predict_cached("pos"), positive, preprocessing, labels, settings)
-        else:
-            from kerasuite.runtime.streaming import detect
-
-            window = length / rate
-            false_alarms = detect(np.concatenate(cached["neg"]), labels, window, settings)
-            found = detect(np.concatenate(cached["pos"]), labels, window, settings)
+        false_alarms = detect(negative_posteriors, labels, length / rate, settings, negative_centres)
+        found = detect(positive_posteriors, labels, length / rate, settings, positive_centres)
         positive_score = score(found, truth)
         results["rows"].append({
             "threshold": threshold, "false_alarms": len(false_alarms),

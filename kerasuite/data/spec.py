@@ -68,3 +68,12 @@ def parse_synthetic(target: str) -> dict[str, float]:
     if not 0.0 <= params["noise"] <= 1.0:
         raise UserError(f"--data synthetic:{target}: noise must be in [0, 1]")
     return params
+
+
+def check_synthetic(target: str, generator: str) -> None:
+    """Refuse, in one line, a ``synthetic:`` target that ``generator``'s grammar does not take:
+    the recommender's ``clusters[,key=value...]``, or a classifier's ``NAME[-N]``."""
+    if generator == "clusters":
+        parse_synthetic(target)
+    else:
+        synthetic_class_count(target, generator)

@@ -3,7 +3,29 @@ checks it before TensorFlow, ``export_model`` on the arrays it is given)."""
 
 from __future__ import annotations
 
+import zipfile
+from pathlib import Path
+
 import numpy as np
+
+from kerasuite.errors import UserError
+
+
+def open_npz(path: Path, flag: str, hint: str) -> dict[str, np.ndarray]:
+    """The arrays of the .npz archive ``path`` (given with ``flag``); anything else is one line
+    ending with ``hint``. np.load reads a .npy as one bare array and the members of any zip (a
+    .keras file) as bytes, and blames other files on pickled data."""
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"{flag} {path}: not an .npz archive; {hint}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError) as error:
+        raise UserError(f"{flag} {path}: not a readable .npz file ({' '.join(str(error).split())[:120]})") from None
+    stray = [key for key, value in arrays.items() if not isinstance(value, np.ndarray)]
+    if stray:
+        raise UserError(f"{flag} {path}: not an .npz archive ({stray[0]!r} inside is no .npy array); {hint}")
+    return arrays
 
 
 def array_problem(key: str, value: np.ndarray) -> str | None:

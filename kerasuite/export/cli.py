@@ -12,7 +12,6 @@ import argparse
 import importlib.util
 import os
 import re
-import zipfile
 from pathlib import Path
 from typing import Sequence
 
@@ -23,7 +22,7 @@ from kerasuite.config import EXPORT_MODES as MODES  # defined once, with the con
 from kerasuite.config import LSTM_GRAPHS, TFLM_CHOICES
 from kerasuite.errors import CheckFailed, UserError, one_line_exit
 from kerasuite.export import pixels
-from kerasuite.export.arrays import array_problem
+from kerasuite.export.arrays import array_problem, open_npz
 from kerasuite.argparsing import OneLineArgumentParser
 
 TOLERANCE_KEYS = ("max_abs_diff", "min_agreement", "max_metric_drop", "max_relative_error", "max_example_error",
@@ -78,19 +77,7 @@ def read_npz(path_text: str, flag: str) -> dict[str, np.ndarray]:
     path = Path(path_text)
     if not path.is_file():
         raise UserError(f"{flag} {path}: no such file")
-    # np.load reads a .npy as one bare array and the members of any zip (a .keras file) as bytes;
-    # both ended in a traceback here
-    how = "save one array per model input, keyed by its name: np.savez(PATH, NAME=array, ...)"
-    if not zipfile.is_zipfile(path):
-        raise UserError(f"{flag} {path}: not an .npz archive; {how}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError) as error:
-        raise UserError(f"{flag} {path}: not a readable .npz file ({' '.join(str(error).split())[:120]})") from None
-    stray = [key for key, value in arrays.items() if not isinstance(value, np.ndarray)]
-    if stray:
-        raise UserError(f"{flag} {path}: not an .npz archive ({stray[0]!r} inside is no .npy array); {how}")
+    arrays = open_npz(path, flag, "save one array per model input, keyed by its name: np.savez(PATH, NAME=array, ...)")
     if not arrays:
         raise UserError(f"{flag} {path}: holds no arrays")
     for key, value in arrays.items():

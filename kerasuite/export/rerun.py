@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import sys
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from kerasuite.errors import UserError
+from kerasuite.errors import UserError, one_line_exit
 
 
 def locate(run_dir: Path):
@@ -108,18 +106,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kerasuite.train import quiet_tensorflow
 
     quiet_tensorflow(verbose=False)  # Keras' warnings too, as the run that wrote the bundle had them
-    try:
-        locate(Path(args.run_dir))
-        from kerasuite.quiet import import_tensorflow_quietly
+    # one_line_exit: a bad folder is one line (exit 2), a Ctrl-C too (130; parity.json is written
+    # in one step at the end, so nothing is half-written)
+    return one_line_exit(lambda: _recheck_and_report(Path(args.run_dir)))
 
-        import_tensorflow_quietly()
-        results, extra_files = recheck(Path(args.run_dir))
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # parity.json is written in one step at the end: nothing half-written
-        print("interrupted: stopped by SIGINT before the check finished; rerun the same command", file=sys.stderr)
-        return 128 + signal.SIGINT
+
+def _recheck_and_report(run_dir: Path) -> int:
+    locate(run_dir)
+    from kerasuite.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    results, extra_files = recheck(run_dir)
     failed = []
     for mode, result in results.items():
         agreement = result.get("agreement")

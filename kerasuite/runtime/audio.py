@@ -82,8 +82,6 @@ def _pcm_blocks(path: Path, channels: int, width: int, frames_per_block: int) ->
 
 
 def _pcm_to_float(raw: bytes, width: int, channels: int, path: Path) -> np.ndarray:
-    if channels < 1:
-        raise UserError(f"{path}: WAV header says {channels} channels")
     usable = len(raw) - len(raw) % (width * channels)
     raw = raw[:usable]
     if width == 1:  # 8-bit WAV is unsigned
@@ -136,8 +134,6 @@ def _riff_layout(path: Path) -> _RiffLayout:
         raise UserError(f"{path}: unsupported WAV encoding (format tag {tag}, {bits} bits); use PCM or float")
     if channels < 1:
         raise UserError(f"{path}: WAV header says {channels} channels")
-    if tag == _PCM and width not in (1, 2, 3, 4):
-        raise UserError(f"{path}: unsupported WAV sample width of {width} bytes")
     return _RiffLayout(tag, channels, width, rate, *data)
 
 

@@ -133,12 +133,22 @@ def stream(predict: Callable[[dict[str, np.ndarray]], np.ndarray], signal: np.nd
 def stream_blocks(predict: Callable[[dict[str, np.ndarray]], np.ndarray], blocks: Iterable[np.ndarray],
                   spec: AudioSpec | dict, labels: list[str], settings: StreamSettings) -> tuple[list[Detection], int]:
     """``(detections, samples heard)`` in a recording given as float32 mono blocks at the model's
-    sample rate. Each window is classified as soon as its samples have arrived and only the
-    samples later windows still read are kept, so memory does not grow with the recording."""
+    sample rate."""
+    spec = AudioSpec.coerce(spec)
+    settings.check(spec.samples / spec.sample_rate)
+    posteriors, centres, heard = window_posteriors(predict, blocks, spec, settings.hop_seconds)
+    return detect(posteriors, labels, spec.samples / spec.sample_rate, settings, centres), heard
+
+
+def window_posteriors(predict: Callable[[dict[str, np.ndarray]], np.ndarray], blocks: Iterable[np.ndarray],
+                      spec: AudioSpec | dict, hop_seconds: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(posteriors [windows, classes], window centres in seconds, samples heard)``: the model on
+    every window of the recording. Each window is classified as soon as its samples have arrived
+    and only the samples later windows still read are kept, so memory does not grow with the
+    recording; the detector's settings only read the posteriors."""
     spec = AudioSpec.coerce(spec)
     rate, window = spec.sample_rate, spec.samples
-    settings.check(window / rate)
-    hop = max(1, round(settings.hop_seconds * rate))
+    hop = max(1, round(hop_seconds * rate))
     held, base = np.zeros(0, np.float32), 0  # held[0] is sample ``base`` of the recording
     done_starts: list[np.ndarray] = []
     posteriors: list[np.ndarray] = []
@@ -162,15 +172,12 @@ def stream_blocks(predict: Callable[[dict[str, np.ndarray]], np.ndarray], blocks
     total = base + len(held)
     if total < window:  # a recording shorter than one window is zero-padded to one
         held = np.pad(held, (0, window - total))
-    last_done = next_start - hop
     starts = window_starts(max(total, window), window, hop)
-    rest = starts[starts > last_done]
+    rest = starts[starts > next_start - hop]
     if len(rest):
         classify(rest)
-    all_starts = np.concatenate(done_starts)
     # times from the samples actually hopped, not from the hop as typed
-    found = detect(np.concatenate(posteriors), labels, window / rate, settings, (all_starts + window / 2) / rate)
-    return found, total
+    return np.concatenate(posteriors), (np.concatenate(done_starts) + window / 2) / rate, total
 
 
 def recording_blocks(path: str, sample_rate: int) -> Iterator[np.ndarray]:

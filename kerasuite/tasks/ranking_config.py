@@ -13,11 +13,7 @@ from kerasuite.hparams import EaseConfig, RankingConfig
 @dataclass
 class RankingData(DataConfig):
     schemes: ClassVar[tuple[str, ...]] = ("tfds", "csv", "synthetic")
-
-    def check_generated(self, spec) -> None:
-        from kerasuite.data.spec import parse_synthetic
-
-        parse_synthetic(spec.target)
+    synthetic_generator: ClassVar[str] = "clusters"
 
     source: str = "tfds:movielens/100k-ratings"
     recsys: RecsysDataConfig = field(default_factory=RecsysDataConfig)
