@@ -12,11 +12,12 @@ from typing import Any, Iterator
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling path; on success rename it onto ``path``, on error delete it."""
+def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary sibling path; on success rename it onto ``path``, on error delete it.
+    ``suffix``: the temporary name's ending, for writers that check it (Keras' ``.weights.h5``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     # mkstemp creates 0600; the finished file gets what open() would give it (0644 under the usual umask)
     os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)

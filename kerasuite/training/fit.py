@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import threading
 import time
@@ -27,7 +26,7 @@ import numpy as np
 
 from kerasuite import config as cfg
 from kerasuite.errors import CheckFailed, Interrupted, UserError
-from kerasuite.io_utils import write_json_atomic
+from kerasuite.io_utils import atomic_path, write_json_atomic
 from kerasuite.tasks.base import Task, TaskData
 from kerasuite.training.tensorboard import RunTensorBoard
 
@@ -190,14 +189,11 @@ class RunBackup(keras.callbacks.BackupAndRestore):
 
 
 def write_then_rename(path: Path, write: Callable[[Path], None]) -> Path:
-    """Write ``path`` under a temporary name beside it, then rename: a kill mid-write leaves the
-    temporary file (the next save removes it), never a truncated ``path``."""
-    partial = path.with_name(f".partial-{os.getpid()}-{path.name}")  # the same suffixes, which Keras checks
-    try:
+    """``write`` to a temporary name beside ``path`` with its suffix (which Keras checks), then
+    rename: a kill mid-write leaves that temporary file (the next save removes it), never a
+    truncated ``path``."""
+    with atomic_path(path, suffix="".join(path.suffixes[-2:])) as partial:
         write(partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
     return path
 
 
