@@ -106,6 +106,33 @@ def write_digit_pngs(root, per_class=12, classes=(0, 1, 2), split=None):
             Image.fromarray(np.uint8(image * 255 / 16)).save(folder / f"{label}_{i}.png")
 
 
+def write_camera_image(path: Path, upright: np.ndarray, orientation: int | None, byte_order: str = ">", **save) -> Path:
+    """Write ``upright`` (uint8 [H, W] or [H, W, 3]) the way a camera does: pixels stored turned or
+    mirrored and an EXIF Orientation tag saying how to show them (None: no EXIF at all), so
+    ``ImageOps.exif_transpose`` of the file is ``upright`` again. The format follows the suffix;
+    ``save`` goes to PIL (quality=100, ...)."""
+    import struct
+
+    from PIL import Image
+
+    image = Image.fromarray(upright)
+    if orientation is None:
+        image.save(path, **save)
+        return path
+    # the inverse of what exif_transpose applies for each orientation
+    stored = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_270}.get(orientation)
+    if stored is not None:
+        image = image.transpose(stored)
+    # "Exif\0\0", a TIFF header in either byte order, one directory holding only Orientation (SHORT)
+    mark = b"MM" if byte_order == ">" else b"II"
+    tiff = (mark + struct.pack(byte_order + "HIH", 42, 8, 1)
+            + struct.pack(byte_order + "HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(byte_order + "I", 0))
+    image.save(path, exif=b"Exif\x00\x00" + tiff, **save)
+    return path
+
+
 def write_pcm(path: Path, channels_by_samples: np.ndarray, rate: int, width: int = 2) -> Path:
     """``[channels, samples]`` floats in [-1, 1] -> a PCM WAV written with the ``wave`` module."""
     import wave

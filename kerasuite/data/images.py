@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -186,15 +186,21 @@ _TF_DECODES = {1: {"PNG": None, "JPEG": ("L", "RGB")},
                3: {"PNG": None, "JPEG": ("L", "RGB"), "BMP": ("RGB", "RGBA", "L", "P"), "GIF": None}}
 
 
-def _image_channels(kinds: list[tuple[str, str]]) -> int:
+class ImageKind(NamedTuple):
+    format: str  # PIL's name for it: "PNG", "JPEG", ...
+    mode: str
+    upright: bool  # False when an EXIF orientation says the pixels are stored turned or mirrored
+
+
+def _image_channels(kinds: list[ImageKind]) -> int:
     """1 when every image is grayscale, else 3: a folder of colour photos whose first file happens
     to be grey must not train a grayscale model."""
-    return 1 if all(mode in ("L", "1", "I", "I;16", "F") for _, mode in kinds) else 3
+    return 1 if all(kind.mode in ("L", "1", "I", "I;16", "F") for kind in kinds) else 3
 
 
-def _inspect(path: str) -> tuple[str, str]:
-    """Open and fully decode one image with PIL (refusing a pixel bomb first); (format, mode)."""
-    from PIL import Image
+def _inspect(path: str) -> ImageKind:
+    """Open and fully decode one image with PIL (refusing a pixel bomb first)."""
+    from PIL import ExifTags, Image
 
     with Image.open(path) as image:
         width, height = image.size
@@ -203,18 +209,20 @@ def _inspect(path: str) -> tuple[str, str]:
         if width * height > MAX_IMAGE_PIXELS:
             raise ValueError(f"{width}x{height} pixels, over the limit of {MAX_IMAGE_PIXELS:,} pixels")
         image.load()
-        return image.format or "", image.mode
+        # the values ImageOps.exif_transpose acts on; 1 (or none) is as stored
+        turned = image.getexif().get(ExifTags.Base.Orientation, 1) in range(2, 9)
+        return ImageKind(image.format or "", image.mode, not turned)
 
 
-def _check_readable(paths: list[str], labels: np.ndarray, skip: bool) -> tuple[list[str], np.ndarray, int, list[tuple[str, str]]]:
+def _check_readable(paths: list[str], labels: np.ndarray, skip: bool) -> tuple[list[str], np.ndarray, int, list[ImageKind]]:
     """Verify every file decodes; name the first bad one, or drop and count them with ``skip``.
-    Also returns each kept file's (format, mode)."""
+    Also returns each kept file's ``ImageKind``."""
     import warnings
 
     from PIL import Image
 
     keep = np.ones(len(paths), dtype=bool)
-    kinds: list[tuple[str, str]] = []
+    kinds: list[ImageKind] = []
     for i, path in enumerate(paths):
         try:
             with warnings.catch_warnings():
@@ -231,15 +239,16 @@ def _check_readable(paths: list[str], labels: np.ndarray, skip: bool) -> tuple[l
     return [p for p, k in zip(paths, keep) if k], labels[keep], int((~keep).sum()), kinds
 
 
-def _tf_decodes(kind: tuple[str, str], channels: int) -> bool:
-    fmt, mode = kind
-    modes = _TF_DECODES.get(channels, {}).get(fmt, ())
-    return modes is None or mode in modes
+def _tf_decodes(kind: ImageKind, channels: int) -> bool:
+    """TensorFlow reads the file, and upright: its decoders ignore EXIF orientation, which phones
+    and cameras set instead of turning the pixels (and a phone hands MediaPipe the upright frame)."""
+    modes = _TF_DECODES.get(channels, {}).get(kind.format, ())
+    return kind.upright and (modes is None or kind.mode in modes)
 
 
-def _convert_for_tensorflow(paths: list[str], kinds: list[tuple[str, str]], channels: int) -> tuple[list[str], int]:
-    """Re-encode, as PNG in a temporary folder, the files TensorFlow cannot decode; returns the
-    paths to read (converted ones swapped in) and how many were converted."""
+def _convert_for_tensorflow(paths: list[str], kinds: list[ImageKind], channels: int) -> tuple[list[str], int]:
+    """Re-encode, as upright PNG in a temporary folder, the files TensorFlow cannot decode or would
+    decode turned; returns the paths to read (converted ones swapped in) and how many were converted."""
     todo = [i for i, kind in enumerate(kinds) if not _tf_decodes(kind, channels)]
     if not todo:
         return paths, 0
@@ -248,7 +257,7 @@ def _convert_for_tensorflow(paths: list[str], kinds: list[tuple[str, str]], chan
     import tempfile
     from pathlib import Path
 
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     from kerasuite.locations import remove_orphans
 
@@ -259,6 +268,7 @@ def _convert_for_tensorflow(paths: list[str], kinds: list[tuple[str, str]], chan
     for n, i in enumerate(todo):
         with Image.open(paths[i]) as image:
             image.seek(0)  # the first frame of an animation, as TensorFlow's GIF decoder takes
+            image = ImageOps.exif_transpose(image)
             if image.mode == "CMYK" or channels == 3:
                 image = image.convert("RGB")
             if channels == 1:

@@ -1,5 +1,6 @@
-"""Image input on a device: PNG decoding (stdlib zlib), bilinear resize and scaling in numpy,
-matching the training decoder and MediaPipe Tasks (source = target * scale, whole pixels)."""
+"""Image input on a device: PNG decoding (stdlib zlib) shown upright by its EXIF orientation,
+bilinear resize and scaling in numpy, matching the training decoder and MediaPipe Tasks (source =
+target * scale, whole pixels)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,50 @@ _CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
 MAX_PIXELS = 50_000_000  # the training side's limit too (kerasuite.data.images.MAX_IMAGE_PIXELS)  # PNG colour type -> samples per pixel
 
 
+# EXIF orientation -> what shows the stored pixels upright, as PIL's ImageOps.exif_transpose does
+# (training converts such files with it): [H, W, C] arrays.
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, 1),
+}
+_ORIENTATION_TAG = 0x0112
+_EXIF_INTEGERS = {3: "H", 4: "I"}  # TIFF field types SHORT and LONG
+
+
+def exif_orientation(exif: bytes) -> int:
+    """The Orientation tag of a TIFF-structured EXIF block (a PNG eXIf chunk); 1 when absent or
+    unreadable, as PIL reads it."""
+    if exif.startswith(b"Exif\x00\x00"):  # some writers keep JPEG's APP1 prefix
+        exif = exif[6:]
+    order = {b"II": "<", b"MM": ">"}.get(exif[:2])
+    if order is None or len(exif) < 8:
+        return 1
+    (directory,) = struct.unpack(order + "I", exif[4:8])
+    if directory + 2 > len(exif):
+        return 1
+    (entries,) = struct.unpack(order + "H", exif[directory:directory + 2])
+    for n in range(entries):
+        entry = exif[directory + 2 + 12 * n:directory + 14 + 12 * n]
+        if len(entry) < 12:
+            break
+        tag, kind, count = struct.unpack(order + "HHI", entry[:8])
+        if tag == _ORIENTATION_TAG and count == 1 and kind in _EXIF_INTEGERS:
+            return struct.unpack_from(order + _EXIF_INTEGERS[kind], entry, 8)[0]
+    return 1
+
+
 def decode_png(data: bytes, source: str = "image") -> np.ndarray:
-    """8-bit, non-interlaced PNG -> uint8 [H, W, C]; anything else is refused by name."""
+    """8-bit, non-interlaced PNG -> uint8 [H, W, C], upright by its eXIf orientation; anything
+    else is refused by name."""
     if not data.startswith(PNG_SIGNATURE):
-        raise UserError(f"{source}: not a PNG file (devices read PNG or .npy; convert JPEG first)")
-    position, chunks, header = 8, [], None
+        raise UserError(f"{source}: not a PNG file (devices read PNG or .npy; convert JPEG first, upright: "
+                        "PIL's ImageOps.exif_transpose)")
+    position, chunks, header, exif = 8, [], None, b""
     while position + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[position:position + 8])
         body = data[position + 8:position + 8 + length]
@@ -31,6 +71,8 @@ def decode_png(data: bytes, source: str = "image") -> np.ndarray:
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
             chunks.append(body)
+        elif kind == b"eXIf":
+            exif = body
         elif kind == b"IEND":
             break
         position += 12 + length
@@ -79,7 +121,9 @@ def decode_png(data: bytes, source: str = "image") -> np.ndarray:
                     predicted = left if pa <= pb and pa <= pc else (up if pb <= pc else upper_left)
                 out[x] = (line[x] + predicted) & 0xFF
         image[y] = out
-    return image.astype(np.uint8).reshape(height, width, channels)
+    pixels = image.astype(np.uint8).reshape(height, width, channels)
+    upright = _UPRIGHT.get(exif_orientation(exif))
+    return np.ascontiguousarray(upright(pixels)) if upright else pixels
 
 
 def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -4,8 +4,9 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
-from helpers import REPO, assert_one_line_error
+from helpers import REPO, assert_one_line_error, write_camera_image
 
 BLOCK_TENSORFLOW = """
 import sys
@@ -88,6 +89,36 @@ def test_numpy_png_decoder_and_resize_match_tensorflow(tmp_path):
         expected = tf.raw_ops.ResizeBilinear(images=tf.cast(decoded, tf.float32)[None], size=[16, 16],
                                              align_corners=False, half_pixel_centers=False)[0].numpy()
         np.testing.assert_allclose(resize_bilinear(decoded, 16, 16), expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("byte_order", [">", "<"])
+@pytest.mark.parametrize("orientation", [None, 1, 2, 3, 4, 5, 6, 7, 8])
+def test_png_exif_orientation_is_shown_upright_as_pil_shows_it(tmp_path, orientation, byte_order):
+    from PIL import Image, ImageOps
+
+    from kerasuite.runtime.image import decode_png
+
+    upright = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    path = write_camera_image(tmp_path / "photo.png", upright, orientation, byte_order)
+    with Image.open(path) as image:
+        shown = np.asarray(ImageOps.exif_transpose(image))
+    np.testing.assert_array_equal(shown, upright)  # the file is what the test means it to be
+    np.testing.assert_array_equal(decode_png(path.read_bytes()), upright)
+
+
+@pytest.mark.parametrize("orientation", [2, 3, 6, 8])
+def test_device_reads_a_camera_png_as_its_upright_copy(tmp_path, orientation):
+    """The edge runner's image reader: one bright quadrant, top left when shown upright."""
+    from kerasuite.runtime.device_spec import ImageSpec
+    from kerasuite.runtime.image import read_image
+
+    upright = np.full((8, 12, 3), 40, np.uint8)
+    upright[:4, :6] = 230
+    spec = ImageSpec(height=8, width=12, channels=3)
+    plain = read_image(str(write_camera_image(tmp_path / "plain.png", upright, None)), spec, tmp_path)["image"]
+    turned = read_image(str(write_camera_image(tmp_path / "turned.png", upright, orientation)), spec, tmp_path)["image"]
+    np.testing.assert_array_equal(turned, plain)
+    assert turned[0, :4, :6].min() > 0.8 and turned[0, 4:].max() < 0.2 and turned[0, :, 6:].max() < 0.2
 
 
 def test_compiled_model_and_interpreter_run_the_same_file(tiny_run):

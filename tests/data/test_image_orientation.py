@@ -1,0 +1,97 @@
+"""Camera pictures in a ``folder:`` set: files with an EXIF orientation train upright, as a viewer
+(and a phone handing MediaPipe its upright camera frame) shows them, and as the device's reader
+sees them; files stored upright are read as they are, not converted."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from helpers import write_camera_image
+
+# the upright size, so the decoder's resize changes nothing; with the quadrant, every 8x8 JPEG block
+# is one colour, where TensorFlow's fast IDCT decodes what PIL does (on edges it is up to 18 levels off)
+HEIGHT, WIDTH = 16, 32
+JPEG = {"quality": 100, "subsampling": 0}
+# (file name, orientation or None for no EXIF); each class folder holds all of them
+CAMERA_FILES = [("turned_180.jpg", 3), ("turned_right.jpg", 6), ("turned_left.jpg", 8), ("mirrored.jpg", 2),
+                ("transverse.jpg", 7), ("turned_right.png", 6), ("as_stored.jpg", 1), ("no_exif.jpg", None),
+                ("no_exif.png", None)]
+UPRIGHT_AS_STORED = {name for name, orientation in CAMERA_FILES if orientation in (None, 1)}
+
+
+def _upright_picture(index: int) -> np.ndarray:
+    """One bright quadrant, top left, on a background of the file's own level (so each decoded
+    image is told apart by its pixels: converted files lose their names)."""
+    picture = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    picture[...] = (10 + 12 * index, 60, 120)
+    picture[:HEIGHT // 2, :WIDTH // 2] = (250, 230, 40)
+    return picture
+
+
+@pytest.fixture
+def camera_folder(tmp_path):
+    data = tmp_path / "data"
+    index = 0
+    for label in ("a", "b"):
+        (data / label).mkdir(parents=True)
+        for name, orientation in CAMERA_FILES:
+            save = JPEG if name.endswith(".jpg") else {}
+            write_camera_image(data / label / name, _upright_picture(index), orientation, **save)
+            index += 1
+    return data
+
+
+def _load_and_decode(data):
+    """Every (path read, decoded image) of the folder, through the task's own loader and decoder."""
+    from kerasuite import config as cfg
+    from kerasuite.data import images
+
+    config = cfg.defaults("image_classification")
+    config.data.source = f"folder:{data}"
+    config.data.image.height, config.data.image.width, config.data.image.channels = HEIGHT, WIDTH, 3
+    raw = images.load(config.data.source, config)
+    decode = images.decoder(raw.kind, HEIGHT, WIDTH, raw.channels)
+    found = []
+    for split in (raw.train, raw.validation, raw.test):
+        for path, label in split if split is not None else ():
+            features, _ = decode(path, label)
+            found.append((path.numpy().decode(), features["image"].numpy()))
+    return found
+
+
+def _shown_by_a_viewer(path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"), np.float32) / 255.0
+
+
+def test_camera_pictures_train_upright(camera_folder):
+    sources = sorted(camera_folder.glob("*/*"))
+    shown = {str(path): _shown_by_a_viewer(path) for path in sources}
+    decoded = _load_and_decode(camera_folder)
+    assert len(decoded) == len(sources)
+    matched = []
+    for _, image in decoded:
+        assert image.shape == (HEIGHT, WIDTH, 3)
+        differences = {path: float(np.abs(image - expected).max()) for path, expected in shown.items()}
+        closest = min(differences, key=differences.get)
+        assert differences[closest] < 1e-6, f"no source looks like a decoded image; closest {closest}"
+        matched.append(closest)
+        assert image[:HEIGHT // 2, :WIDTH // 2, 0].min() > 0.9  # the bright quadrant is top left
+    assert sorted(matched) == sorted(shown)
+
+
+def test_only_files_with_an_orientation_are_converted(camera_folder):
+    read = {path for path, _ in _load_and_decode(camera_folder)}
+    originals = {str(path) for path in camera_folder.glob("*/*")}
+    assert read & originals == {str(camera_folder / label / name) for label in ("a", "b") for name in UPRIGHT_AS_STORED}
+
+
+def test_training_and_the_device_see_the_same_camera_png(camera_folder):
+    from kerasuite.runtime.device_spec import ImageSpec
+    from kerasuite.runtime.image import read_image
+
+    spec = ImageSpec(height=HEIGHT, width=WIDTH, channels=3)
+    decoded = [image for _, image in _load_and_decode(camera_folder)]
+    for path in camera_folder.glob("*/*.png"):
+        on_device = read_image(str(path), spec, camera_folder)["image"][0]
+        assert min(float(np.abs(on_device - image).max()) for image in decoded) < 1e-6, path
