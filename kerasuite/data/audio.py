@@ -6,7 +6,8 @@ Sources yield ``(int16 samples, int64 label)``; ``decoder`` turns that into the 
 
 - ``folder:PATH``: one subfolder of .wav files per class (any rate/channels/length; read, mixed to
   mono, resampled and padded/cropped by ``kerasuite.runtime.audio``, the same code a device runs).
-  ``train/`` + ``test/`` are the splits when present, else a deterministic split by file name.
+  ``train/`` + ``test/`` (+ ``val/``) are the splits when present, else a deterministic split by
+  file name.
   ``_background_noise_/`` (at the top or inside ``train/``) is not a class: its clips feed the
   noise augmentation.
 - ``tfds:speech_commands``: the 12-class setup as the data set defines it (10 words,

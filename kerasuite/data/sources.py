@@ -163,7 +163,7 @@ def check_not_only_splits(root: Path, path: str, ignore: tuple[str, ...]) -> Non
                         "split, else validation is taken from train/), or one subfolder per class")
 
 
-def validation_folder_name(root: Path, path: str) -> str | None:
+def _validation_folder_name(root: Path, path: str) -> str | None:
     """The subfolder of ``root`` named as a validation split, if any; two would leave the run to
     pick one silently."""
     found = [name for name in _subfolders(root, ()) if name.lower() in VALIDATION_FOLDER_NAMES]
@@ -205,7 +205,7 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
     if (root / "train").is_dir() and (root / "test").is_dir():
         names, train = _scan_classes(root / "train", extensions, None, ignore)
         test = _scan_split(root, "test", names, extensions, ignore, path)
-        validation_name = validation_folder_name(root, path)
+        validation_name = _validation_folder_name(root, path)
         if validation_name is not None:
             validation = _scan_split(root, validation_name, names, extensions, ignore, path)
     else:
