@@ -93,3 +93,18 @@ def test_single_class_folder_is_refused(tmp_path, capsys):
     write_digit_pngs(tmp_path / "data", classes=(3,))
     done = run_main(capsys, "--run-dir", str(tmp_path / "run"), "--data", f"folder:{tmp_path / 'data'}")
     assert_one_line_error(done, 2, "single class", str(tmp_path / "data"))
+
+
+def test_a_run_on_a_folder_with_val_names_it_in_the_report_and_the_summary(tmp_path, capsys):
+    from test_hostile_images import TINY_IMAGE
+
+    data = tmp_path / "data"
+    for split, per_class in (("train", 6), ("val", 2), ("test", 2)):
+        write_digit_pngs(data, per_class=per_class, classes=(0, 1), split=split)
+    run_dir = tmp_path / "run"
+    done = run_main(capsys, "--run-dir", str(run_dir), "--export", "none", "--data", f"folder:{data}",
+                    "--set", *TINY_IMAGE, "data.validation_fraction=0.5")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((run_dir / "metrics.json").read_text())["validation_source"] == str(data / "val")
+    assert f"validation split read from {data / 'val'}" in done.stdout
+    assert "12 training examples; validation from" in done.stdout  # train/ whole, before training starts

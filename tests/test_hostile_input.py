@@ -106,6 +106,30 @@ def test_one_class_folder_is_refused(tmp_path, capsys, task):
     refuse(capsys, tmp_path, "--task", task, "--data", f"folder:{data}", culprits=(str(data),))
 
 
+def write_class_files(folder: Path, label: str) -> None:
+    """One file of every kind a class-folder task reads (.png, .wav, .txt) in ``folder/label``."""
+    write_digit_pngs(folder, per_class=1, classes=(int(label),))
+    write_wav(folder / label / "clip.wav")
+    (folder / label / "note.txt").write_text(f"digit {label}")
+
+
+@pytest.mark.parametrize("task", ["image_classification", "text_classification", "keyword_spotting"])
+@pytest.mark.parametrize("layout,culprits", [
+    ("val_class_not_in_train", ("val/ has classes not in train/: 9",)),
+    ("val_and_dev", ("dev/", "val/")),
+])
+def test_a_bad_validation_folder_is_refused(tmp_path, capsys, task, layout, culprits):
+    data = tmp_path / "data"
+    for split in ("train", "test", "val"):
+        for label in ("1", "2"):
+            write_class_files(data / split, label)
+    if layout == "val_class_not_in_train":
+        write_class_files(data / "val", "9")
+    else:
+        write_class_files(data / "dev", "1")
+    refuse(capsys, tmp_path, "--task", task, "--data", f"folder:{data}", culprits=(str(data), *culprits))
+
+
 @pytest.mark.parametrize("task", TASK_NAMES)
 def test_csv_with_wrong_columns_is_refused(tmp_path, capsys, task):
     path = tmp_path / "data.csv"

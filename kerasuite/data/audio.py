@@ -6,7 +6,8 @@ Sources yield ``(int16 samples, int64 label)``; ``decoder`` turns that into the 
 
 - ``folder:PATH``: one subfolder of .wav files per class (any rate/channels/length; read, mixed to
   mono, resampled and padded/cropped by ``kerasuite.runtime.audio``, the same code a device runs).
-  ``train/`` + ``test/`` are the splits when present, else a deterministic split by file name.
+  ``train/`` + ``test/`` (+ ``val/``) are the splits when present, else a deterministic split by
+  file name.
   ``_background_noise_/`` (at the top or inside ``train/``) is not a class: its clips feed the
   noise augmentation.
 - ``tfds:speech_commands``: the 12-class setup as the data set defines it (10 words,
@@ -28,13 +29,14 @@ import tensorflow as tf
 from kerasuite.config import RunConfig
 from kerasuite.data.settings import AudioDataConfig
 from kerasuite.data.sources import (
+    LabelledFiles,
+    folder_splits,
     parse_source,
     synthetic_class_count,
     scan_class_folder,
     split_indices,
-    split_off_validation,
     tfds_builder,
-    train_test_files,
+    train_and_validation,
     training_order,
 )
 from kerasuite.errors import UserError
@@ -58,6 +60,7 @@ class RawAudio:
     noise_source: str
     auto_shard: str = "DATA"
     skipped_files: int = 0
+    validation_source: str | None = None  # the folder the validation split was read from, if the source has one
 
 
 def clip_samples(audio: AudioDataConfig) -> int:
@@ -233,12 +236,25 @@ def colored_noise(clips: int, length: int, seed: int) -> np.ndarray:
 # --------------------------------------------------------------------------------- folder
 
 
-def _read_clips(paths: list[str], labels: np.ndarray, audio: AudioDataConfig, skip: bool):
+@dataclasses.dataclass
+class Clips:
+    samples: np.ndarray  # int16 [clips, clip samples]
+    labels: np.ndarray  # int64 index into class_names
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, indices: np.ndarray) -> "Clips":
+        return Clips(self.samples[indices], self.labels[indices])
+
+
+def _read_clips(files: LabelledFiles, split: str, source_path: str, audio: AudioDataConfig,
+                skip: bool) -> tuple[Clips, int]:
     """Every file read up front, so a bad one is named before training starts (or skipped and
-    counted with ``data.skip_bad_files``)."""
+    counted with ``data.skip_bad_files``); also how many were skipped."""
     length = clip_samples(audio)
     clips, keep = [], []
-    for path, label in zip(paths, labels):
+    for path, label in zip(files.paths, files.labels):
         try:
             clip = load_clip(path, audio.sample_rate, length)
         except UserError as error:
@@ -247,8 +263,9 @@ def _read_clips(paths: list[str], labels: np.ndarray, audio: AudioDataConfig, sk
             continue
         clips.append(np.round(np.clip(clip, -1.0, 32767 / 32768) * 32768.0).astype(np.int16))
         keep.append(label)
-    array = np.stack(clips) if clips else np.zeros((0, length), np.int16)
-    return array, np.asarray(keep, np.int64), len(paths) - len(clips)
+    if not clips:
+        raise UserError(f"--data folder:{source_path}: no readable .wav files left in the {split} split")
+    return Clips(np.stack(clips), np.asarray(keep, np.int64)), len(files) - len(clips)
 
 
 def _noise_folder(root: Path, audio: AudioDataConfig, seed: int) -> tuple[np.ndarray, str]:
@@ -275,28 +292,27 @@ def _noise_folder(root: Path, audio: AudioDataConfig, seed: int) -> tuple[np.nda
 
 def _folder(path: str, config: RunConfig) -> RawAudio:
     scanned = scan_class_folder(path, AUDIO_EXTENSIONS, ignore=(NOISE_FOLDER,))
-    train_files, test_files = train_test_files(scanned, path, config.data.test_fraction, config.seed)
-    audio, skip = config.data.audio, config.data.skip_bad_files
-    train_x, train_y, bad_train = _read_clips(train_files.paths, train_files.labels, audio, skip)
-    test_x, test_y, bad_test = _read_clips(test_files.paths, test_files.labels, audio, skip)
-    if not len(train_x) or not len(test_x):
-        raise UserError(f"--data folder:{path}: no readable .wav files left in the {'train' if not len(train_x) else 'test'} split")
-    train_idx, val_idx = split_off_validation(len(train_x), config.data.validation_fraction, config.seed)
-    train_idx = training_order(train_idx, config.data.limit, config.seed)
-    noise, noise_source = _noise_folder(Path(path), audio, config.seed)
+    splits = folder_splits(scanned, path, config.data.test_fraction, config.seed)
+    read = {split: _read_clips(files, split, path, config.data.audio, config.data.skip_bad_files)
+            for split, files in splits.items()}
+    clips = {split: split_clips for split, (split_clips, _) in read.items()}
+    train, validation = train_and_validation(clips["train"], clips.get("validation"),
+                                             config.data.validation_fraction, config.seed, config.data.limit)
+    noise, noise_source = _noise_folder(Path(path), config.data.audio, config.seed)
 
-    def arrays(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
-        return tf.data.Dataset.from_tensor_slices((x, y))
+    def arrays(clips: Clips) -> tf.data.Dataset:
+        return tf.data.Dataset.from_tensor_slices((clips.samples, clips.labels))
 
     return RawAudio(
-        train=arrays(train_x[train_idx], train_y[train_idx]),
-        validation=arrays(train_x[val_idx], train_y[val_idx]) if len(val_idx) else None,
-        test=arrays(test_x, test_y),
+        train=arrays(train),
+        validation=arrays(validation) if validation is not None else None,
+        test=arrays(clips["test"]),
         class_names=scanned.class_names,
-        num_train=len(train_idx),
+        num_train=len(train),
         noise=noise,
         noise_source=noise_source,
-        skipped_files=bad_train + bad_test,
+        skipped_files=sum(bad for _, bad in read.values()),
+        validation_source=scanned.validation_folder,
     )
 
 

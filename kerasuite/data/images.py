@@ -16,12 +16,13 @@ import tensorflow as tf
 
 from kerasuite.config import RunConfig
 from kerasuite.data.sources import (
+    LabelledFiles,
+    folder_splits,
     parse_source,
     synthetic_class_count,
     scan_class_folder,
     split_indices,
-    split_off_validation,
-    train_test_files,
+    train_and_validation,
     training_order,
 )
 from kerasuite.errors import UserError
@@ -40,6 +41,7 @@ class RawImages:
     num_train: int
     auto_shard: str = "DATA"
     skipped_files: int = 0
+    validation_source: str | None = None  # the folder the validation split was read from, if the source has one
 
 
 def load(spec_text: str, config: RunConfig) -> RawImages:
@@ -279,32 +281,37 @@ def _convert_for_tensorflow(paths: list[str], kinds: list[ImageKind], channels: 
     return converted, len(todo)
 
 
+def _readable_split(files: LabelledFiles, split: str, path: str, skip: bool) -> tuple[LabelledFiles, int, list[tuple[str, str]]]:
+    """``_check_readable`` on one split, refusing a split left with no image; also how many
+    files were skipped and each kept file's (format, mode)."""
+    paths, labels, bad, kinds = _check_readable(files.paths, files.labels, skip)
+    if not paths:
+        raise UserError(f"--data folder:{path}: no readable images left in the {split} split")
+    return LabelledFiles(paths, labels), bad, kinds
+
+
 def _folder(path: str, config: RunConfig) -> RawImages:
     scanned = scan_class_folder(path, IMAGE_EXTENSIONS)
-    train_files, test_files = train_test_files(scanned, path, config.data.test_fraction, config.seed)
-    skip = config.data.skip_bad_files
-    train_paths, train_labels, bad_train, train_kinds = _check_readable(train_files.paths, train_files.labels, skip)
-    test_paths, test_labels, bad_test, test_kinds = _check_readable(test_files.paths, test_files.labels, skip)
-    if not train_paths or not test_paths:
-        raise UserError(f"--data folder:{path}: no readable images left in the {'train' if not train_paths else 'test'} split")
-    channels = config.data.image.channels or _image_channels(train_kinds)
-    train_paths, _ = _convert_for_tensorflow(train_paths, train_kinds, channels)
-    test_paths, _ = _convert_for_tensorflow(test_paths, test_kinds, channels)
-    train_idx, val_idx = split_off_validation(len(train_paths), config.data.validation_fraction, config.seed)
-    train_idx = training_order(train_idx, config.data.limit, config.seed)
-    paths = np.array(train_paths)
+    splits = folder_splits(scanned, path, config.data.test_fraction, config.seed)
+    checked = {split: _readable_split(files, split, path, config.data.skip_bad_files) for split, files in splits.items()}
+    channels = config.data.image.channels or _image_channels(checked["train"][2])
+    decodable = {split: LabelledFiles(_convert_for_tensorflow(files.paths, kinds, channels)[0], files.labels)
+                 for split, (files, _, kinds) in checked.items()}
+    train, validation = train_and_validation(decodable["train"], decodable.get("validation"),
+                                             config.data.validation_fraction, config.seed, config.data.limit)
 
-    def files(p: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
-        return tf.data.Dataset.from_tensor_slices((p.astype(str), y.astype(np.int64)))
+    def files(split: LabelledFiles) -> tf.data.Dataset:
+        return tf.data.Dataset.from_tensor_slices((np.array(split.paths, dtype=str), split.labels.astype(np.int64)))
 
     return RawImages(
         kind="file",
-        train=files(paths[train_idx], train_labels[train_idx]),
-        validation=files(paths[val_idx], train_labels[val_idx]) if len(val_idx) else None,
-        test=files(np.array(test_paths), test_labels),
+        train=files(train),
+        validation=files(validation) if validation is not None else None,
+        test=files(decodable["test"]),
         class_names=scanned.class_names,
         channels=channels,
-        num_train=len(train_idx),
+        num_train=len(train),
         auto_shard="DATA",
-        skipped_files=bad_train + bad_test,
+        skipped_files=sum(bad for _, bad, _ in checked.values()),
+        validation_source=scanned.validation_folder,
     )

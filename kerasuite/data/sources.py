@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Protocol, Self, TypeVar
 
 import numpy as np
 
@@ -63,6 +63,33 @@ def split_off_validation(n: int, validation_fraction: float, seed: int) -> tuple
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
+class Split(Protocol):
+    def __len__(self) -> int: ...
+
+    def subset(self, indices: np.ndarray) -> Self: ...
+
+
+SplitT = TypeVar("SplitT", bound=Split)
+
+
+def train_and_validation(train: SplitT, own_validation: SplitT | None, validation_fraction: float, seed: int,
+                         limit: int | None = None) -> tuple[SplitT, SplitT | None]:
+    """The source's own validation split (a folder's ``val/``) beside the whole training split;
+    without one, validation is carved out of the training split (``data.validation_fraction``,
+    seeded). None: no validation split.
+
+    With ``limit``, the training split comes in ``training_order`` (0 = all): indexed once, so a
+    large in-memory split (audio clips) is not copied twice."""
+    if own_validation is not None:
+        keep, validation = np.arange(len(train)), own_validation
+    else:
+        keep, held = split_off_validation(len(train), validation_fraction, seed)
+        validation = train.subset(held) if len(held) else None
+    if limit is not None:
+        keep = training_order(keep, limit, seed)
+    return train.subset(keep), validation
+
+
 # ------------------------------------------------------------------------- class folders
 
 
@@ -71,19 +98,32 @@ class LabelledFiles:
     paths: list[str]
     labels: np.ndarray  # int64 index into class_names
 
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def subset(self, indices: np.ndarray) -> "LabelledFiles":
+        return LabelledFiles([self.paths[i] for i in indices], self.labels[indices])
+
 
 @dataclasses.dataclass
 class ClassFolder:
     class_names: list[str]
     train: LabelledFiles
     test: LabelledFiles | None  # None: the folder has no train/ test/ layout
+    validation: LabelledFiles | None = None  # the folder's own val/ (or valid/, validation/, dev/) beside them
+    validation_folder: str | None = None  # that folder's path, for the run's report
+
+
+def _subfolders(root: Path, ignore: tuple[str, ...]) -> list[str]:
+    """Names of ``root``'s visible subfolders, less ``ignore``."""
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in ignore)
 
 
 def _scan_classes(root: Path, extensions: tuple[str, ...], class_names: list[str] | None,
                   ignore: tuple[str, ...] = ()) -> tuple[list[str], LabelledFiles]:
     if not root.is_dir():
         raise UserError(f"folder {root}: does not exist or is not a folder")
-    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in ignore)
+    found = _subfolders(root, ignore)
     names = class_names if class_names is not None else found
     paths: list[str] = []
     labels: list[int] = []
@@ -109,20 +149,46 @@ def _scan_classes(root: Path, extensions: tuple[str, ...], class_names: list[str
 # Names of split folders in common data set layouts (Keras' image_dataset_from_directory users,
 # Kaggle, Hugging Face exports), none of them a plausible set of classes on its own.
 SPLIT_FOLDER_NAMES = ("train", "training", "val", "valid", "validation", "dev", "test", "eval", "evaluation")
+# Those of them that name a validation split; matched in any case, as above.
+VALIDATION_FOLDER_NAMES = ("val", "valid", "validation", "dev")
 
 
 def check_not_only_splits(root: Path, path: str, ignore: tuple[str, ...]) -> None:
     """A folder whose subfolders are all split names (``train/`` and ``val/``, no ``test/``) would
     otherwise train a model to tell the splits apart, with "train" and "val" as its classes."""
-    subfolders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in ignore)
+    subfolders = _subfolders(root, ignore)
     if len(subfolders) >= 2 and all(name.lower() in SPLIT_FOLDER_NAMES for name in subfolders):
         raise UserError(f"--data folder:{path}: its subfolders ({', '.join(subfolders)}) are split names, not classes; "
-                        "give train/ and test/ (each one subfolder per class; validation is taken from train/), "
-                        "or one subfolder per class")
+                        "give train/ and test/ (each one subfolder per class; a val/ beside them is the validation "
+                        "split, else validation is taken from train/), or one subfolder per class")
+
+
+def _validation_folder_name(root: Path, path: str) -> str | None:
+    """The subfolder of ``root`` named as a validation split, if any; two would leave the run to
+    pick one silently."""
+    found = [name for name in _subfolders(root, ()) if name.lower() in VALIDATION_FOLDER_NAMES]
+    if len(found) > 1:
+        raise UserError(f"--data folder:{path}: more than one validation folder ({', '.join(f'{name}/' for name in found)}); "
+                        "keep one")
+    return found[0] if found else None
+
+
+def _scan_split(root: Path, split: str, class_names: list[str], extensions: tuple[str, ...],
+                ignore: tuple[str, ...], path: str) -> LabelledFiles:
+    """A held-out split folder beside ``train/`` (``test/``, ``val/``), labelled with train/'s
+    classes: a class the model never trained on could not be predicted."""
+    extra = sorted(set(_subfolders(root / split, ignore)) - set(class_names))
+    if extra:
+        raise UserError(f"--data folder:{path}: {split}/ has classes not in train/: {', '.join(extra)}")
+    _, files = _scan_classes(root / split, extensions, class_names)
+    if not files.paths:
+        raise UserError(f"--data folder:{path}: {split}/ holds no {'/'.join(extensions)} files")
+    return files
 
 
 def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str] = ()) -> ClassFolder:
-    """Read a one-subfolder-per-class tree; ``train/`` and ``test/`` subfolders are the splits.
+    """Read a one-subfolder-per-class tree; ``train/`` and ``test/`` subfolders are the splits,
+    with a ``val/`` (``valid/``, ``validation/``, ``dev/``) beside them as the validation split.
 
     Subfolders named in ``ignore`` are not classes (e.g. ``_background_noise_`` for audio).
 
@@ -135,16 +201,13 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
     if not root.is_dir():
         raise UserError(f"--data folder:{path}: folder does not exist")
     wanted = "/".join(extensions)
+    validation = validation_name = None
     if (root / "train").is_dir() and (root / "test").is_dir():
         names, train = _scan_classes(root / "train", extensions, None, ignore)
-        test_names = sorted(p.name for p in (root / "test").iterdir()
-                            if p.is_dir() and not p.name.startswith(".") and p.name not in ignore)
-        extra = sorted(set(test_names) - set(names))
-        if extra:
-            raise UserError(f"--data folder:{path}: test/ has classes not in train/: {', '.join(extra)}")
-        _, test = _scan_classes(root / "test", extensions, names)
-        if not test.paths:
-            raise UserError(f"--data folder:{path}: test/ holds no {wanted} files")
+        test = _scan_split(root, "test", names, extensions, ignore, path)
+        validation_name = _validation_folder_name(root, path)
+        if validation_name is not None:
+            validation = _scan_split(root, validation_name, names, extensions, ignore, path)
     else:
         check_not_only_splits(root, path, ignore)
         names, train = _scan_classes(root, extensions, None, ignore)
@@ -159,7 +222,7 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
     if empty:  # the model would get a class it can never learn
         where = root / "train" if test is not None else root
         raise UserError(f"{where / empty[0]}: class folder holds no {wanted} files; add some or remove the folder")
-    return ClassFolder(names, train, test)
+    return ClassFolder(names, train, test, validation, str(root / validation_name) if validation_name else None)
 
 
 def split_files(files: LabelledFiles, test_fraction: float, seed: int) -> tuple[LabelledFiles, LabelledFiles]:
@@ -179,6 +242,16 @@ def train_test_files(scanned: ClassFolder, path: str, test_fraction: float,
     if not test.paths:
         raise UserError(f"--data folder:{path}: too few files to hold out a test split; add files or a test/ folder")
     return train, test
+
+
+def folder_splits(scanned: ClassFolder, path: str, test_fraction: float, seed: int) -> dict[str, LabelledFiles]:
+    """The folder's "train" and "test" files (``train_test_files``), and "validation" when it
+    has a validation folder of its own."""
+    train, test = train_test_files(scanned, path, test_fraction, seed)
+    splits = {"train": train, "test": test}
+    if scanned.validation is not None:
+        splits["validation"] = scanned.validation
+    return splits
 
 
 def tfds_builder(name: str):

@@ -20,13 +20,14 @@ import numpy as np
 from kerasuite.config import RunConfig
 from kerasuite.data.settings import TextDataConfig
 from kerasuite.data.sources import (
+    LabelledFiles,
+    folder_splits,
     parse_source,
     synthetic_class_count,
     scan_class_folder,
     split_indices,
-    split_off_validation,
     tfds_builder,
-    train_test_files,
+    train_and_validation,
     training_order,
 )
 from kerasuite.errors import UserError
@@ -54,6 +55,7 @@ class RawText:
     validation: TextSplit | None
     test: TextSplit
     class_names: list[str]
+    validation_source: str | None = None  # the folder the validation split was read from, if the source has one
 
 
 def load(spec_text: str, config: RunConfig) -> RawText:
@@ -64,10 +66,11 @@ def load(spec_text: str, config: RunConfig) -> RawText:
     return raw
 
 
-def _with_validation(train: TextSplit, test: TextSplit, names: list[str], config: RunConfig) -> RawText:
-    """Carve the validation split out of a source's own training split."""
-    keep, held = split_off_validation(len(train), config.data.validation_fraction, config.seed)
-    return RawText(train.subset(keep), train.subset(held) if len(held) else None, test, names)
+def _with_validation(train: TextSplit, test: TextSplit, names: list[str], config: RunConfig,
+                     own_validation: TextSplit | None = None) -> RawText:
+    """The source's own validation split, else one carved out of its training split."""
+    train, validation = train_and_validation(train, own_validation, config.data.validation_fraction, config.seed)
+    return RawText(train, validation, test, names)
 
 
 def _three_way(split: TextSplit, names: list[str], config: RunConfig) -> RawText:
@@ -185,15 +188,20 @@ def _read_files(paths: list[str]) -> list[str]:
     return texts
 
 
+def _read_split(files: LabelledFiles) -> TextSplit:
+    return TextSplit(_read_files(files.paths), files.labels.astype(np.int64))
+
+
 def _folder(target: str, config: RunConfig) -> RawText:
     scanned = scan_class_folder(target, TEXT_EXTENSIONS)
-    train_files, test_files = train_test_files(scanned, target, config.data.test_fraction, config.seed)
-    train = TextSplit(_read_files(train_files.paths), train_files.labels.astype(np.int64))
-    test = TextSplit(_read_files(test_files.paths), test_files.labels.astype(np.int64))
-    if not any(text.strip() for text in train.texts):  # nothing to build a vocabulary from
+    texts = {split: _read_split(files) for split, files in
+             folder_splits(scanned, target, config.data.test_fraction, config.seed).items()}
+    if not any(text.strip() for text in texts["train"].texts):  # nothing to build a vocabulary from
         raise UserError(f"--data folder:{target}: every training file is empty (or only whitespace); "
                         "no words to learn from")
-    return _with_validation(train, test, scanned.class_names, config)
+    raw = _with_validation(texts["train"], texts["test"], scanned.class_names, config, texts.get("validation"))
+    raw.validation_source = scanned.validation_folder
+    return raw
 
 
 # ----------------------------------------------------------------------------------- tfds

@@ -44,6 +44,9 @@ class TaskData:
     num_train_examples: int
     labels: list[str] | None = None  # class names, in output order
     skipped_files: int = 0  # unreadable source files left out (the report says how many)
+    # The folder the validation split was read from (a folder: source's val/): the report names
+    # it, since data.validation_fraction is then not used. None: carved from training, or none.
+    validation_source: str | None = None
     # Task-specific state (vocabulary, catalogue, sample rate, ...) lives in typed fields of the
     # task's own subclass (``@dataclasses.dataclass(kw_only=True) class MyTaskData(TaskData)``),
     # never in a free-form dict: what a task reads is named and checked where it is made.

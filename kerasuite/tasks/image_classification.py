@@ -59,6 +59,7 @@ class ImageClassification(ClassificationMixin, Task):
             num_train_examples=raw.num_train,
             labels=raw.class_names,
             skipped_files=raw.skipped_files,
+            validation_source=raw.validation_source,
             height=height,
             width=width,
             channels=raw.channels,

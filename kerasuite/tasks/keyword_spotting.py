@@ -109,6 +109,7 @@ class KeywordSpotting(ClassificationMixin, Task):
             num_train_examples=raw.num_train,
             labels=raw.class_names,
             skipped_files=raw.skipped_files,
+            validation_source=raw.validation_source,
             sample_rate=config.data.audio.sample_rate,
             samples=length,
             peak_floor=peak_floor,

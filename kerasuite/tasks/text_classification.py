@@ -197,6 +197,7 @@ class TextClassification(ClassificationMixin, Task):
             test=pipeline(raw.test, False),
             num_train_examples=len(raw.train),
             labels=raw.class_names,
+            validation_source=raw.validation_source,
             vocabulary=vocabulary,
             sequence_length=sequence_length,
             standardize=config.data.text.standardize,

@@ -249,7 +249,8 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
     try:
         progress(f"loading {config.data.source} for {task.name}")
         data = task.load_data(config)  # bad data is refused before the run folder is touched
-        progress(f"building {config.model.family} ({data.num_train_examples:,} training examples)")
+        progress(f"building {config.model.family} ({data.num_train_examples:,} training examples"
+                 + (f"; validation from {data.validation_source})" if data.validation_source else ")"))
         build_started = time.perf_counter()
         with strategy.scope():
             model = task.build_model(config, data)  # the linear ngram model is solved here
@@ -332,6 +333,8 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
     }
     if data.skipped_files:
         report["skipped_files"] = int(data.skipped_files)
+    if data.validation_source:
+        report["validation_source"] = data.validation_source
     from kerasuite.training.baseline import baseline_verdict
 
     objective = task.objective(config)
@@ -419,6 +422,8 @@ def print_summary(report: dict[str, Any]) -> None:
     metric_text = ", ".join(f"{k}={v:.4f}" for k, v in report["eval"].items() if isinstance(v, (int, float)))
     train = report["train"]
     print(f"\n{report['task']} / {report['model']} on {report['data']}")
+    if report.get("validation_source"):
+        print(f"  validation split read from {report['validation_source']}")
     print(f"  keras   {metric_text}  ({train['epochs']} epochs, {train['seconds']:.1f} s, "
           f"{train['examples_per_second']:.0f} examples/s)")
     if report.get("baseline"):

@@ -70,6 +70,50 @@ def test_scan_class_folder_ignores_hidden_files_and_folders(tmp_path):
         assert [Path(p).name for p in files.paths] == ["1.png", "1.png"]
 
 
+@pytest.mark.parametrize("name", ["val", "Valid", "validation", "dev"])
+def test_a_validation_folder_beside_train_and_test_is_the_validation_split(tmp_path, name):
+    for split in ("train", "test", name):
+        for cls in ("cat", "dog"):
+            _touch(tmp_path / split / cls, f"{split}_{cls}.png")
+    _touch(tmp_path / name / "dog" / ".ipynb_checkpoints", "x-checkpoint.png")
+    scanned = scan_class_folder(str(tmp_path), (".png",))
+    assert [Path(p).name for p in scanned.validation.paths] == [f"{name}_cat.png", f"{name}_dog.png"]
+    assert scanned.validation.labels.tolist() == [0, 1]
+    assert scanned.validation_folder == str(tmp_path / name)
+    assert len(scanned.train.paths) == 2 and len(scanned.test.paths) == 2
+
+
+def test_without_a_validation_folder_there_is_no_own_validation_split(tmp_path):
+    for split in ("train", "test"):
+        for cls in ("cat", "dog"):
+            _touch(tmp_path / split / cls, "1.png")
+    _touch(tmp_path / ".val" / "cat", "1.png")  # hidden: a tool's copy, not a split
+    scanned = scan_class_folder(str(tmp_path), (".png",))
+    assert scanned.validation is None and scanned.validation_folder is None
+
+
+@pytest.mark.parametrize("layout,message", [
+    ("val_class_not_in_train", "val/ has classes not in train/: bird"),
+    ("val_and_dev", "more than one validation folder (dev/, val/)"),
+    ("empty_val", "val/ holds no .png files"),
+])
+def test_a_bad_validation_folder_is_refused_naming_it(tmp_path, layout, message):
+    for split in ("train", "test"):
+        for cls in ("cat", "dog"):
+            _touch(tmp_path / split / cls, "1.png")
+    if layout == "val_class_not_in_train":
+        _touch(tmp_path / "val" / "bird", "1.png")
+    elif layout == "val_and_dev":
+        _touch(tmp_path / "val" / "cat", "1.png")
+        _touch(tmp_path / "dev" / "cat", "1.png")
+    else:
+        (tmp_path / "val" / "cat").mkdir(parents=True)
+    with pytest.raises(UserError) as error:
+        scan_class_folder(str(tmp_path), (".png",))
+    assert message in str(error.value) and str(tmp_path) in str(error.value)
+    assert "\n" not in str(error.value)
+
+
 def test_split_files_is_stable_when_files_are_added(tmp_path):
     for i in range(40):
         _touch(tmp_path / ("a" if i % 2 else "b"), f"{i}.png")
@@ -101,6 +145,8 @@ def test_scan_class_folder_refuses_bad_layouts(tmp_path, layout, message):
     with pytest.raises(UserError, match=message) as error:
         scan_class_folder(str(root), (".png",))
     assert str(root) in str(error.value)
+    if layout == "train_and_val":
+        assert "a val/ beside them is the validation split" in str(error.value)
 
 
 def test_make_digits_folder_is_whole_or_absent_and_never_replaces_a_folder_it_did_not_write(tmp_path):

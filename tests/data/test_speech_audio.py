@@ -325,6 +325,24 @@ def test_folder_source_uses_splits_and_background_noise(tmp_path):
     assert [int(y) for _, y in raw.test] == [int(y) for _, y in again.test]  # deterministic
 
 
+def test_a_val_folder_is_the_validation_split_and_train_is_used_whole(tmp_path):
+    for split, count in (("train", 4), ("val", 2), ("test", 1)):
+        for word, freq in (("no", 300), ("yes", 900)):
+            for i in range(count):
+                write_pcm(tmp_path / split / word / f"{i}.wav", tone(freq + 10 * i, 0.2, 16000)[None], 16000)
+    write_pcm(tmp_path / "train" / "_background_noise_" / "hum.wav", tone(50, 1.5, 16000)[None], 16000)
+    write_pcm(tmp_path / "val" / "_background_noise_" / "hum.wav", tone(50, 1.5, 16000)[None], 16000)
+    config = cfg.resolve({}, {"task": "keyword_spotting", "data.validation_fraction": "0.5"})  # the folder wins
+    raw = audio_sources.load(f"folder:{tmp_path}", config)
+    assert raw.class_names == ["no", "yes"] and raw.num_train == 8
+    assert [int(y) for _, y in raw.validation] == [0, 0, 1, 1]
+    assert raw.validation_source == str(tmp_path / "val")
+    assert raw.noise_source == str(tmp_path / "train" / "_background_noise_")
+    expected = device_audio.load_clip(str(tmp_path / "val" / "yes" / "1.wav"), 16000, 16000)
+    last = [x for x, _ in raw.validation][-1].numpy()
+    np.testing.assert_allclose(last / 32768.0, expected, atol=1 / 32768)
+
+
 def test_background_noise_folder_reads_upper_case_wav_and_skips_hidden_files(tmp_path):
     for name in ("yes", "no"):
         write_pcm(tmp_path / name / "a.wav", tone(300, 1.0, 16000)[None], 16000)

@@ -84,6 +84,22 @@ def test_folder_of_text_files_with_and_without_train_test_layout(tmp_path):
     assert set(raw.train.texts).isdisjoint(raw.test.texts)
 
 
+def test_a_val_folder_is_the_validation_split_and_train_is_used_whole(tmp_path):
+    for split, count in (("train", 6), ("validation", 2), ("test", 3)):
+        for label in ("ham", "spam"):
+            (tmp_path / split / label).mkdir(parents=True)
+            for i in range(count):
+                (tmp_path / split / label / f"{i}.txt").write_text(f"{split} {label} {i}", encoding="utf-8")
+    config = _config(source=f"folder:{tmp_path}", validation_fraction=0.5)  # the folder wins
+    raw = text_data.load(config.data.source, config)
+    assert raw.validation.texts == ["validation ham 0", "validation ham 1", "validation spam 0", "validation spam 1"]
+    assert raw.validation.labels.tolist() == [0, 0, 1, 1]
+    assert sorted(raw.train.texts) == sorted(f"train {label} {i}" for label in ("ham", "spam") for i in range(6))
+    assert len(raw.test) == 6 and raw.validation_source == str(tmp_path / "validation")
+    again = text_data.load(config.data.source, config)
+    assert again.train.texts == raw.train.texts  # a resumed run sees the same splits in the same order
+
+
 def test_data_limit_on_a_folder_keeps_every_class(tmp_path):
     for label in ("a", "b", "c"):
         (tmp_path / label).mkdir()

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -40,6 +42,33 @@ def test_folder_source_reads_real_pngs(tmp_path):
     assert sorted(test_labels.tolist()) == [0] * 4 + [1] * 4 + [2] * 4
     batch, _ = next(iter(data.train))
     assert batch["image"].shape[1:] == (8, 8, 1)
+
+
+def test_a_val_folder_is_the_validation_split_and_train_is_used_whole(tmp_path):
+    from kerasuite.data import images as image_sources
+
+    write_digit_pngs(tmp_path, per_class=6, split="train")
+    write_digit_pngs(tmp_path, per_class=4, split="test")
+    write_digit_pngs(tmp_path, per_class=2, split="val")
+    (tmp_path / "val" / "1" / "1_0.png").rename(tmp_path / "val" / "1" / "only_in_val.png")
+    config = _config(f"folder:{tmp_path}", **{"data.validation_fraction": "0.5"})  # the folder wins
+    raw = image_sources.load(config.data.source, config)
+    validation = sorted((Path(p.decode()).relative_to(tmp_path).as_posix(), int(y)) for p, y in raw.validation.as_numpy_iterator())
+    assert validation == [("val/0/0_0.png", 0), ("val/0/0_1.png", 0), ("val/1/1_1.png", 1), ("val/1/only_in_val.png", 1),
+                          ("val/2/2_0.png", 2), ("val/2/2_1.png", 2)]
+    assert raw.num_train == 18 and raw.validation_source == str(tmp_path / "val")
+    assert all("/train/" in p.decode() for p, _ in raw.train.as_numpy_iterator())
+
+
+def test_an_unreadable_image_in_val_is_named_or_skipped_and_counted(tmp_path):
+    for split, per_class in (("train", 4), ("test", 2), ("val", 2)):
+        write_digit_pngs(tmp_path, per_class=per_class, split=split)
+    bad = tmp_path / "val" / "2" / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    with pytest.raises(UserError, match="broken.png"):
+        _task().load_data(_config(f"folder:{tmp_path}"))
+    data = _task().load_data(_config(f"folder:{tmp_path}", **{"data.skip_bad_files": "true"}))
+    assert data.skipped_files == 1 and sum(int(y.shape[0]) for _, y in data.validation) == 6
 
 
 def test_unreadable_image_is_named_or_skipped_and_counted(tmp_path):
