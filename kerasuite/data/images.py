@@ -281,9 +281,9 @@ def _convert_for_tensorflow(paths: list[str], kinds: list[ImageKind], channels: 
     return converted, len(todo)
 
 
-def _readable_split(files: LabelledFiles, split: str, path: str, skip: bool) -> tuple[LabelledFiles, int, list[tuple[str, str]]]:
+def _readable_split(files: LabelledFiles, split: str, path: str, skip: bool) -> tuple[LabelledFiles, int, list[ImageKind]]:
     """``_check_readable`` on one split, refusing a split left with no image; also how many
-    files were skipped and each kept file's (format, mode)."""
+    files were skipped and each kept file's ``ImageKind``."""
     paths, labels, bad, kinds = _check_readable(files.paths, files.labels, skip)
     if not paths:
         raise UserError(f"--data folder:{path}: no readable images left in the {split} split")
