@@ -39,6 +39,7 @@ from kerasuite.data.sources import (
     train_and_validation,
     training_order,
 )
+from kerasuite.data.tfds_splits import plan_splits
 from kerasuite.errors import UserError
 from kerasuite.models.layers.mfcc import normalize_peak
 from kerasuite.runtime.audio import load_clip
@@ -334,15 +335,13 @@ def _tfds(name: str, config: RunConfig) -> RawAudio:
     except Exception as error:
         raise UserError(f"--data tfds:{name}: could not load: {str(error).splitlines()[0]}") from None
     # An empty split list means TFDS does not know it yet (e.g. tfds.testing.mock_data without
-    # metadata files): assume the standard names and let reading fail with a UserError.
-    splits = set(builder.info.splits.keys())
-    if splits and "test" not in splits:
-        raise UserError(f"--data tfds:{name}: no 'test' split (has {', '.join(sorted(splits))})")
-    if "validation" in splits or not splits:
-        train_split, validation_split = "train", "validation"
-    else:
-        pct = round(config.data.validation_fraction * 100)
-        train_split, validation_split = (f"train[{pct}%:]", f"train[:{pct}%]") if pct else ("train", None)
+    # metadata files): assume speech_commands' names and let reading fail with a UserError.
+    try:
+        plan = plan_splits(set(builder.info.splits.keys()) or {"train", "validation", "test"},
+                           config.data.test_fraction, config.data.validation_fraction)
+    except ValueError as error:
+        raise UserError(f"--data tfds:{name}: {error}") from None
+    train_split, validation_split = plan.train, plan.validation
 
     def read(split: str) -> tf.data.Dataset:
         try:
@@ -363,7 +362,7 @@ def _tfds(name: str, config: RunConfig) -> RawAudio:
     return RawAudio(
         train=train,
         validation=read(validation_split) if validation_split else None,
-        test=read("test"),
+        test=read(plan.test),
         class_names=list(features["label"].names),
         num_train=num_train,
         # TFDS already cut _background_noise_ into _silence_ examples; the augmentation gets

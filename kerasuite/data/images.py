@@ -22,9 +22,11 @@ from kerasuite.data.sources import (
     synthetic_class_count,
     scan_class_folder,
     split_indices,
+    tfds_builder,
     train_and_validation,
     training_order,
 )
+from kerasuite.data.tfds_splits import plan_splits
 from kerasuite.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -142,20 +144,21 @@ def _synthetic(name: str, config: RunConfig) -> RawImages:
 
 
 def _tfds(name: str, config: RunConfig) -> RawImages:
-    import tensorflow_datasets as tfds
-
-    val_pct = int(round(config.data.validation_fraction * 100))
-    splits = [f"train[{val_pct}%:]", f"train[:{val_pct}%]", "test"] if val_pct else ["train", "test"]
+    builder = tfds_builder(name)
+    features = builder.info.features
+    if "image" not in features or "label" not in features:
+        raise UserError(f"--data tfds:{name}: needs 'image' and 'label' features for image_classification")
     try:
-        loaded, info = tfds.load(name, split=splits, as_supervised=True, with_info=True, shuffle_files=False)
+        builder.download_and_prepare()
+        plan = plan_splits(set(builder.info.splits.keys()) or {"train", "test"},
+                           config.data.test_fraction, config.data.validation_fraction)
+        loaded = [builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
+                  for split in (plan.train, plan.validation or plan.train, plan.test)]
     except Exception as error:  # not found, not downloadable offline, no such split, ...
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"--data tfds:{name}: could not load ({first})") from None
-    features = info.features
-    if "image" not in features or "label" not in features:
-        raise UserError(f"--data tfds:{name}: needs 'image' and 'label' features for image_classification")
     train, test = loaded[0], loaded[-1]
-    validation = loaded[1] if val_pct else None
+    validation = loaded[1] if plan.validation else None
     num_train = int(train.cardinality())
     if num_train < 0:
         num_train = sum(1 for _ in train)

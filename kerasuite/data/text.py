@@ -30,6 +30,7 @@ from kerasuite.data.sources import (
     train_and_validation,
     training_order,
 )
+from kerasuite.data.tfds_splits import held_out_splits
 from kerasuite.errors import UserError
 from kerasuite.runtime.text import STANDARDIZE_MODES, decode_text
 
@@ -208,22 +209,54 @@ def _folder(target: str, config: RunConfig) -> RawText:
 
 
 def _tfds(name: str, config: RunConfig) -> RawText:
+    builder = tfds_builder(name)
+    text_key, label_key = _tfds_keys(name, builder)
+
+    def read(split: str | None) -> TextSplit | None:
+        return _tfds_split(builder, split, text_key, label_key) if split else None
+
+    try:
+        builder.download_and_prepare()
+        available = set(builder.info.splits.keys()) or {"train", "test"}
+        test_name, validation_name = held_out_splits(available)
+        test = read(test_name)
+        if test is not None and len(test) and (test.labels < 0).all() and "validation" in available:
+            # GLUE withholds its test labels (all -1): its validation split is the test
+            test_name, validation_name = held_out_splits(available, hidden_test_labels=True)
+            test = read(test_name)
+        train, validation = read("train"), read(validation_name)
+    except Exception as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"--data tfds:{name}: could not load its splits ({first})") from None
+    for split_name, split in (("train", train), (test_name, test), (validation_name, validation)):
+        if split is not None and (split.labels < 0).any():
+            raise UserError(f"--data tfds:{name}: its {split_name} split has unlabelled examples (label -1); "
+                            "kerasuite trains and tests on labelled splits only")
+    names = list(builder.info.features[label_key].names)
+    if test is None:  # e.g. a data set with a train split alone: seeded, stratified held-out parts
+        return _three_way(train, names, config)
+    return _with_validation(train, test, names, config, validation)
+
+
+def _tfds_keys(name: str, builder) -> tuple[str, str]:
+    """The data set's (text, label) features: its supervised keys, else its one Text feature and
+    'label' (GLUE's sst2 names no supervised keys; its text is 'sentence')."""
     import tensorflow_datasets as tfds
 
-    builder = tfds_builder(name)
     features = builder.info.features
-    text_key, label_key = builder.info.supervised_keys or ("text", "label")
+    if builder.info.supervised_keys:
+        text_key, label_key = builder.info.supervised_keys
+    else:
+        texts = [key for key, feature in features.items() if isinstance(feature, tfds.features.Text)]
+        if len(texts) > 1:
+            raise UserError(f"--data tfds:{name}: several text features ({', '.join(texts)}) and no supervised keys "
+                            "to say which one is the input")
+        text_key, label_key = (texts[0] if texts else "text"), "label"
     if not isinstance(text_key, str) or text_key not in features or label_key not in features:
         raise UserError(f"--data tfds:{name}: needs a text feature and a 'label' feature for text_classification")
     if not isinstance(features[label_key], tfds.features.ClassLabel) or not isinstance(features[text_key], tfds.features.Text):
         raise UserError(f"--data tfds:{name}: '{text_key}' must be Text and '{label_key}' a ClassLabel")
-    try:
-        builder.download_and_prepare()
-        splits = {split: _tfds_split(builder, split, text_key, label_key) for split in ("train", "test")}
-    except Exception as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"--data tfds:{name}: could not load train and test splits ({first})") from None
-    return _with_validation(splits["train"], splits["test"], list(features[label_key].names), config)
+    return text_key, label_key
 
 
 def _tfds_split(builder, split: str, text_key: str, label_key: str) -> TextSplit:
