@@ -34,6 +34,7 @@ from kerasuite.data.sources import (
     parse_source,
     synthetic_class_count,
     scan_class_folder,
+    speaker_groups,
     split_indices,
     tfds_builder,
     train_and_validation,
@@ -61,6 +62,7 @@ class RawAudio:
     auto_shard: str = "DATA"
     skipped_files: int = 0
     validation_source: str | None = None  # the folder the validation split was read from, if the source has one
+    split_by_speaker: bool = False  # a seeded split kept each speaker's clips (Speech Commands' _nohash_ names) together
 
 
 def clip_samples(audio: AudioDataConfig) -> int:
@@ -249,11 +251,11 @@ class Clips:
 
 
 def _read_clips(files: LabelledFiles, split: str, source_path: str, audio: AudioDataConfig,
-                skip: bool) -> tuple[Clips, int]:
-    """Every file read up front, so a bad one is named before training starts (or skipped and
-    counted with ``data.skip_bad_files``); also how many were skipped."""
+                skip: bool) -> tuple[Clips, list[str]]:
+    """Every file read up front, so a bad one is named before training starts (or skipped with
+    ``data.skip_bad_files``); also the paths of the clips read, in order."""
     length = clip_samples(audio)
-    clips, keep = [], []
+    clips, labels, kept = [], [], []
     for path, label in zip(files.paths, files.labels):
         try:
             clip = load_clip(path, audio.sample_rate, length)
@@ -262,10 +264,11 @@ def _read_clips(files: LabelledFiles, split: str, source_path: str, audio: Audio
                 raise UserError(f"{error}; fix or remove it, or --set data.skip_bad_files=true") from None
             continue
         clips.append(np.round(np.clip(clip, -1.0, 32767 / 32768) * 32768.0).astype(np.int16))
-        keep.append(label)
+        labels.append(label)
+        kept.append(path)
     if not clips:
         raise UserError(f"--data folder:{source_path}: no readable .wav files left in the {split} split")
-    return Clips(np.stack(clips), np.asarray(keep, np.int64)), len(files) - len(clips)
+    return Clips(np.stack(clips), np.asarray(labels, np.int64)), kept
 
 
 def _noise_folder(root: Path, audio: AudioDataConfig, seed: int) -> tuple[np.ndarray, str]:
@@ -292,12 +295,14 @@ def _noise_folder(root: Path, audio: AudioDataConfig, seed: int) -> tuple[np.nda
 
 def _folder(path: str, config: RunConfig) -> RawAudio:
     scanned = scan_class_folder(path, AUDIO_EXTENSIONS, ignore=(NOISE_FOLDER,))
-    splits = folder_splits(scanned, path, config.data.test_fraction, config.seed)
+    splits = folder_splits(scanned, path, config.data.test_fraction, config.seed, by_speaker=True)
     read = {split: _read_clips(files, split, path, config.data.audio, config.data.skip_bad_files)
             for split, files in splits.items()}
     clips = {split: split_clips for split, (split_clips, _) in read.items()}
+    groups = speaker_groups(read["train"][1])
     train, validation = train_and_validation(clips["train"], clips.get("validation"),
-                                             config.data.validation_fraction, config.seed, config.data.limit)
+                                             config.data.validation_fraction, config.seed, config.data.limit, groups)
+    carved_validation = "validation" not in clips and validation is not None
     noise, noise_source = _noise_folder(Path(path), config.data.audio, config.seed)
 
     def arrays(clips: Clips) -> tf.data.Dataset:
@@ -311,8 +316,9 @@ def _folder(path: str, config: RunConfig) -> RawAudio:
         num_train=len(train),
         noise=noise,
         noise_source=noise_source,
-        skipped_files=sum(bad for _, bad in read.values()),
+        skipped_files=sum(len(splits[split]) - len(kept) for split, (_, kept) in read.items()),
         validation_source=scanned.validation_folder,
+        split_by_speaker=groups is not None and (scanned.test is None or carved_validation),
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
-from typing import Iterable, Protocol, Self, TypeVar
+from typing import Iterable, Protocol, Self, Sequence, TypeVar
 
 import numpy as np
 
@@ -63,6 +63,36 @@ def split_off_validation(n: int, validation_fraction: float, seed: int) -> tuple
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
+# Speech Commands names a clip ``<speaker hash>_nohash_<repetition>.wav``; TensorFlow's
+# speech_commands ``which_set`` assigns its splits by hashing the part before the marker.
+SPEAKER_MARKER = "_nohash_"
+
+
+def split_group(path: str) -> str:
+    """What a file is split by: the speaker of a Speech Commands name (before ``_nohash_``), so
+    one speaker's repetitions never straddle two splits; any other file alone, by its name."""
+    name = Path(path).name
+    speaker, marker, _ = name.partition(SPEAKER_MARKER)
+    return speaker if marker else name
+
+
+def speaker_groups(paths: Sequence[str]) -> list[str] | None:
+    """Each path's ``split_group``, or None when no name carries a speaker: such a data set keeps
+    its split per file, as it always had."""
+    if not any(SPEAKER_MARKER in Path(path).name for path in paths):
+        return None
+    return [split_group(path) for path in paths]
+
+
+def split_off_validation_by_group(groups: Sequence[str], validation_fraction: float,
+                                  seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``split_off_validation`` keeping each group whole: a group is held out when its hash falls
+    below the fraction, salted so it is drawn independently of the test split's hash."""
+    held = np.array([stable_fraction(f"validation:{group}", seed) < validation_fraction for group in groups],
+                    dtype=bool)
+    return np.flatnonzero(~held), np.flatnonzero(held)
+
+
 class Split(Protocol):
     def __len__(self) -> int: ...
 
@@ -73,17 +103,22 @@ SplitT = TypeVar("SplitT", bound=Split)
 
 
 def train_and_validation(train: SplitT, own_validation: SplitT | None, validation_fraction: float, seed: int,
-                         limit: int | None = None) -> tuple[SplitT, SplitT | None]:
+                         limit: int | None = None,
+                         groups: Sequence[str] | None = None) -> tuple[SplitT, SplitT | None]:
     """The source's own validation split (a folder's ``val/``) beside the whole training split;
     without one, validation is carved out of the training split (``data.validation_fraction``,
-    seeded). None: no validation split.
+    seeded), keeping each of ``groups`` (one key per training example, ``speaker_groups``) whole
+    when given. None: no validation split.
 
     With ``limit``, the training split comes in ``training_order`` (0 = all): indexed once, so a
     large in-memory split (audio clips) is not copied twice."""
     if own_validation is not None:
         keep, validation = np.arange(len(train)), own_validation
     else:
-        keep, held = split_off_validation(len(train), validation_fraction, seed)
+        if groups is None:
+            keep, held = split_off_validation(len(train), validation_fraction, seed)
+        else:
+            keep, held = split_off_validation_by_group(groups, validation_fraction, seed)
         validation = train.subset(held) if len(held) else None
     if limit is not None:
         keep = training_order(keep, limit, seed)
@@ -225,29 +260,36 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
     return ClassFolder(names, train, test, validation, str(root / validation_name) if validation_name else None)
 
 
-def split_files(files: LabelledFiles, test_fraction: float, seed: int) -> tuple[LabelledFiles, LabelledFiles]:
-    """Split by a hash of each file's name, so the split survives adding files."""
-    is_test = np.array([stable_fraction(Path(p).name, seed) < test_fraction for p in files.paths], dtype=bool)
+def split_files(files: LabelledFiles, test_fraction: float, seed: int,
+                by_speaker: bool = False) -> tuple[LabelledFiles, LabelledFiles]:
+    """Split by a hash of each file's name, so the split survives adding files; ``by_speaker``
+    hashes a Speech Commands name's speaker instead (``split_group``), keeping the speaker's
+    clips in one split."""
+    key = split_group if by_speaker else (lambda path: Path(path).name)
+    is_test = np.array([stable_fraction(key(p), seed) < test_fraction for p in files.paths], dtype=bool)
     pick = lambda mask: LabelledFiles([p for p, m in zip(files.paths, mask) if m], files.labels[mask])  # noqa: E731
     return pick(~is_test), pick(is_test)
 
 
-def train_test_files(scanned: ClassFolder, path: str, test_fraction: float,
-                     seed: int) -> tuple[LabelledFiles, LabelledFiles]:
-    """The folder's own ``test/`` split, else a seeded split of its files; a split that leaves no
-    test file is a one-line ``--data`` error."""
+def train_test_files(scanned: ClassFolder, path: str, test_fraction: float, seed: int,
+                     by_speaker: bool = False) -> tuple[LabelledFiles, LabelledFiles]:
+    """The folder's own ``test/`` split, else a seeded split of its files (``split_files``); a
+    split that leaves no test file is a one-line ``--data`` error."""
     if scanned.test is not None:
         return scanned.train, scanned.test
-    train, test = split_files(scanned.train, test_fraction, seed)
+    train, test = split_files(scanned.train, test_fraction, seed, by_speaker)
     if not test.paths:
-        raise UserError(f"--data folder:{path}: too few files to hold out a test split; add files or a test/ folder")
+        held_whole = "speakers" if by_speaker and speaker_groups(scanned.train.paths) else "files"
+        raise UserError(f"--data folder:{path}: too few {held_whole} to hold out a test split; "
+                        "add files or a test/ folder")
     return train, test
 
 
-def folder_splits(scanned: ClassFolder, path: str, test_fraction: float, seed: int) -> dict[str, LabelledFiles]:
+def folder_splits(scanned: ClassFolder, path: str, test_fraction: float, seed: int,
+                  by_speaker: bool = False) -> dict[str, LabelledFiles]:
     """The folder's "train" and "test" files (``train_test_files``), and "validation" when it
     has a validation folder of its own."""
-    train, test = train_test_files(scanned, path, test_fraction, seed)
+    train, test = train_test_files(scanned, path, test_fraction, seed, by_speaker)
     splits = {"train": train, "test": test}
     if scanned.validation is not None:
         splits["validation"] = scanned.validation
