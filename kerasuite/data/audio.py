@@ -6,8 +6,10 @@ Sources yield ``(int16 samples, int64 label)``; ``decoder`` turns that into the 
 
 - ``folder:PATH``: one subfolder of .wav files per class (any rate/channels/length; read, mixed to
   mono, resampled and padded/cropped by ``kerasuite.runtime.audio``, the same code a device runs).
-  ``train/`` + ``test/`` (+ ``val/``) are the splits when present, else a deterministic split by
-  file name.
+  ``train/`` + ``test/`` (+ ``val/``) are the splits when present; else Speech Commands'
+  ``testing_list.txt`` / ``validation_list.txt`` beside the class folders name the test and
+  validation clips; else a deterministic split by file name, or by speaker for Speech Commands'
+  ``<speaker>_nohash_<n>.wav`` names, so no speaker is in two splits.
   ``_background_noise_/`` (at the top or inside ``train/``) is not a class: its clips feed the
   noise augmentation.
 - ``tfds:speech_commands``: the 12-class setup as the data set defines it (10 words,
@@ -39,6 +41,7 @@ from kerasuite.data.sources import (
     tfds_builder,
     train_and_validation,
     training_order,
+    with_split_lists,
 )
 from kerasuite.errors import UserError
 from kerasuite.models.layers.mfcc import normalize_peak
@@ -61,7 +64,8 @@ class RawAudio:
     noise_source: str
     auto_shard: str = "DATA"
     skipped_files: int = 0
-    validation_source: str | None = None  # the folder the validation split was read from, if the source has one
+    validation_source: str | None = None  # the folder or list the validation split was read from, if the source has one
+    test_source: str | None = None  # the list the test split was read from (Speech Commands' testing_list.txt)
     split_by_speaker: bool = False  # a seeded split kept each speaker's clips (Speech Commands' _nohash_ names) together
 
 
@@ -294,7 +298,8 @@ def _noise_folder(root: Path, audio: AudioDataConfig, seed: int) -> tuple[np.nda
 
 
 def _folder(path: str, config: RunConfig) -> RawAudio:
-    scanned = scan_class_folder(path, AUDIO_EXTENSIONS, ignore=(NOISE_FOLDER,))
+    scanned = with_split_lists(scan_class_folder(path, AUDIO_EXTENSIONS, ignore=(NOISE_FOLDER,)), path,
+                               ignore=(NOISE_FOLDER,))
     splits = folder_splits(scanned, path, config.data.test_fraction, config.seed, by_speaker=True)
     read = {split: _read_clips(files, split, path, config.data.audio, config.data.skip_bad_files)
             for split, files in splits.items()}
@@ -317,7 +322,8 @@ def _folder(path: str, config: RunConfig) -> RawAudio:
         noise=noise,
         noise_source=noise_source,
         skipped_files=sum(len(splits[split]) - len(kept) for split, (_, kept) in read.items()),
-        validation_source=scanned.validation_folder,
+        validation_source=scanned.validation_source,
+        test_source=scanned.test_source,
         split_by_speaker=groups is not None and (scanned.test is None or carved_validation),
     )
 

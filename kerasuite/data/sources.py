@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Iterable, Protocol, Self, Sequence, TypeVar
 
 import numpy as np
@@ -144,9 +144,11 @@ class LabelledFiles:
 class ClassFolder:
     class_names: list[str]
     train: LabelledFiles
-    test: LabelledFiles | None  # None: the folder has no train/ test/ layout
-    validation: LabelledFiles | None = None  # the folder's own val/ (or valid/, validation/, dev/) beside them
-    validation_folder: str | None = None  # that folder's path, for the run's report
+    test: LabelledFiles | None  # None: to be split off (no train/ test/ layout, no testing_list.txt)
+    # The folder's own: a val/ (valid/, validation/, dev/) beside train/ and test/, or validation_list.txt
+    validation: LabelledFiles | None = None
+    validation_source: str | None = None  # where that split was read from, for the run's report
+    test_source: str | None = None  # the list the test split was read from (a test/ folder is not named)
 
 
 def _subfolders(root: Path, ignore: tuple[str, ...]) -> list[str]:
@@ -258,6 +260,95 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
         where = root / "train" if test is not None else root
         raise UserError(f"{where / empty[0]}: class folder holds no {wanted} files; add some or remove the folder")
     return ClassFolder(names, train, test, validation, str(root / validation_name) if validation_name else None)
+
+
+# Speech Commands' own splits: its README puts each clip named in testing_list.txt or
+# validation_list.txt (one path like ``right/bb05582b_nohash_3.wav`` a line) in that split and
+# every other clip in training; published accuracies are on exactly these.
+TEST_LIST = "testing_list.txt"
+VALIDATION_LIST = "validation_list.txt"
+
+
+def with_split_lists(scanned: ClassFolder, path: str, ignore: Iterable[str] = ()) -> ClassFolder:
+    """``scanned`` (a class-per-folder ``path``) with the clips ``testing_list.txt`` and
+    ``validation_list.txt`` name as its test and validation splits and the rest as training;
+    unchanged without the lists. A bad entry is a one-line ``UserError`` naming its line."""
+    root = Path(path)
+    lists = {name: root / name for name in (TEST_LIST, VALIDATION_LIST) if (root / name).is_file()}
+    if not lists:
+        return scanned
+    if scanned.test is not None:
+        raise UserError(f"--data folder:{path}: has train/ and test/ folders and {' and '.join(lists)}; "
+                        "keep one way of splitting")
+    relative = [Path(p).relative_to(root).as_posix() for p in scanned.train.paths]
+    index = {name: i for i, name in enumerate(relative)}
+    listed = {name: _read_split_list(list_path, root, index, tuple(ignore)) for name, list_path in lists.items()}
+    _check_lists_disjoint(listed, lists, relative)
+    held = set().union(*listed.values())
+    train = scanned.train.subset(np.array([i for i in range(len(relative)) if i not in held], dtype=np.int64))
+    _check_every_class_trains(train, scanned.class_names, path, lists)
+
+    def split(name: str) -> LabelledFiles | None:
+        return scanned.train.subset(np.array(sorted(listed[name]), dtype=np.int64)) if name in listed else None
+
+    sources = {name: str(list_path) for name, list_path in lists.items()}
+    return dataclasses.replace(scanned, train=train, test=split(TEST_LIST), validation=split(VALIDATION_LIST),
+                               test_source=sources.get(TEST_LIST), validation_source=sources.get(VALIDATION_LIST))
+
+
+def _read_split_list(list_path: Path, root: Path, index: dict[str, int], ignore: tuple[str, ...]) -> dict[int, int]:
+    """The clips ``list_path`` names, as {index into ``index``'s files: line number}; blank lines
+    are skipped, a repeated entry counts once."""
+    try:
+        lines = list_path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"{list_path}: cannot be read as UTF-8 text ({getattr(error, 'strerror', None) or error})") from None
+    listed: dict[int, int] = {}
+    for number, line in enumerate(lines, 1):
+        entry = line.strip()  # also a Windows line end's \r
+        if entry:
+            listed.setdefault(_listed_clip(entry, root, index, ignore, f"{list_path} line {number}"), number)
+    if not listed:
+        raise UserError(f"{list_path}: names no clips; list one relative path a line (e.g. yes/0a7c2a8d_nohash_0.wav) "
+                        "or remove the file")
+    return listed
+
+
+def _listed_clip(entry: str, root: Path, index: dict[str, int], ignore: tuple[str, ...], where: str) -> int:
+    """The index of the clip a list ``entry`` names (a path relative to ``root``, forward slashes)."""
+    relative = PurePosixPath(entry)
+    key = relative.as_posix()  # "./yes/a.wav" and "yes//a.wav" are "yes/a.wav"
+    if key in index:
+        return index[key]
+    top = relative.parts[0] if relative.parts else ""  # an entry "." has no parts
+    if top in ignore:
+        raise UserError(f"{where}: {entry}: {top}/ holds background noise, not clips of a class; "
+                        "a split can only list clips in class folders")
+    outside = relative.is_absolute() or ".." in relative.parts
+    if not outside and not (root / key).exists():
+        raise UserError(f"{where}: {entry}: no such file in {root}")
+    raise UserError(f"{where}: {entry}: not a .wav clip in a class folder of {root}")
+
+
+def _check_lists_disjoint(listed: dict[str, dict[int, int]], lists: dict[str, Path], relative: list[str]) -> None:
+    """The data set's lists are disjoint; a clip in both would leave its split a guess and let
+    the validation and test scores share clips."""
+    if len(listed) < 2:
+        return
+    shared = sorted(set(listed[TEST_LIST]) & set(listed[VALIDATION_LIST]))
+    if shared:
+        clip = shared[0]
+        raise UserError(f"{lists[VALIDATION_LIST]} line {listed[VALIDATION_LIST][clip]}: {relative[clip]}: also in "
+                        f"{lists[TEST_LIST]} (line {listed[TEST_LIST][clip]}); a clip belongs to one split")
+
+
+def _check_every_class_trains(train: LabelledFiles, class_names: list[str], path: str, lists: dict[str, Path]) -> None:
+    """A class whose every clip is listed could never be learned."""
+    trained = set(train.labels.tolist())
+    untrained = [name for index, name in enumerate(class_names) if index not in trained]
+    if untrained:
+        raise UserError(f"--data folder:{path}: every clip of {untrained[0]}/ is in {' or '.join(lists)}; "
+                        "none is left to train on")
 
 
 def split_files(files: LabelledFiles, test_fraction: float, seed: int,

@@ -333,6 +333,8 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
     }
     if data.skipped_files:
         report["skipped_files"] = int(data.skipped_files)
+    if data.test_source:
+        report["test_source"] = data.test_source
     if data.validation_source:
         report["validation_source"] = data.validation_source
     if data.split_by_speaker:
@@ -424,6 +426,8 @@ def print_summary(report: dict[str, Any]) -> None:
     metric_text = ", ".join(f"{k}={v:.4f}" for k, v in report["eval"].items() if isinstance(v, (int, float)))
     train = report["train"]
     print(f"\n{report['task']} / {report['model']} on {report['data']}")
+    if report.get("test_source"):
+        print(f"  test split read from {report['test_source']}")
     if report.get("validation_source"):
         print(f"  validation split read from {report['validation_source']}")
     if report.get("split_by_speaker"):

@@ -3,6 +3,7 @@ them a seeded split never puts one speaker (the name before ``_nohash_``) in two
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -68,13 +69,17 @@ def test_a_name_without_the_marker_is_its_own_group():
 # ---------------------------------------------------------------------- speakers kept whole
 
 
+def speaker_name(number: int) -> str:
+    return f"{number:04x}beef"  # Speech Commands' are 8 hex digits
+
+
 def speech_commands_names(words=("no", "up", "yes"), speakers=20, repetitions=3) -> list[str]:
-    """Speech Commands' naming: not every speaker says every word, nor as often."""
+    """Speech Commands' naming: a speaker says a word one or more times."""
     names = []
     for w, word in enumerate(words):
         for s in range(speakers):
             for n in range((s + w) % repetitions + 1):
-                names.append(f"{word}/{s:04x}beef_nohash_{n}.wav")
+                names.append(f"{word}/{speaker_name(s)}_nohash_{n}.wav")
     return names
 
 
@@ -92,3 +97,148 @@ def test_without_lists_no_speaker_is_in_two_splits(tmp_path, seed):
     assert not speakers["train"] & speakers["validation"]
     assert not speakers["validation"] & speakers["test"]
     assert raw.split_by_speaker and raw.validation_source is None
+
+
+# ------------------------------------------------------------------------ the data set's lists
+
+
+def speech_commands_folder(root: Path, test: list[str] | None, validation: list[str] | None) -> dict[int, str]:
+    """Speech Commands' layout: class folders of ``<speaker>_nohash_<n>.wav``, background noise,
+    the README and LICENSE, and the lists given (None: no such file)."""
+    numbered = write_numbered_clips(root, speech_commands_names(speakers=8))
+    write_pcm(root / "_background_noise_" / "white_noise.wav", np.full((1, 20000), 0.1), 16000)
+    (root / "_background_noise_" / "README.md").write_text("noise\n")
+    (root / "README.md").write_text("Speech Commands\n")
+    (root / "LICENSE").write_text("CC BY 4.0\n")
+    for name, entries in (("testing_list.txt", test), ("validation_list.txt", validation)):
+        if entries is not None:
+            (root / name).write_text("".join(f"{entry}\n" for entry in entries))
+    return numbered
+
+
+def by_speaker(numbered: dict[int, str], *speakers: int) -> list[str]:
+    return [path for path in numbered.values() if split_group(path) in {speaker_name(s) for s in speakers}]
+
+
+def numbers_of(numbered: dict[int, str], paths: list[str]) -> list[int]:
+    return sorted(number for number, path in numbered.items() if path in paths)
+
+
+def test_the_lists_are_the_test_and_validation_splits_and_every_other_clip_trains(tmp_path):
+    names = speech_commands_names(speakers=8)
+    test, validation = by_speaker(dict(enumerate(names)), 0, 5), by_speaker(dict(enumerate(names)), 3)
+    # as the download has them, but with a blank line, a Windows line end and a "./" to forgive
+    numbered = speech_commands_folder(tmp_path, ["", *test[:-1], f"./{test[-1]}\r"], validation)
+    raw = load(tmp_path, **{"data.test_fraction": "0.5", "data.validation_fraction": "0.5"})  # the lists win
+    assert sorted(clip_numbers(raw.test)) == numbers_of(numbered, test)
+    assert sorted(clip_numbers(raw.validation)) == numbers_of(numbered, validation)
+    assert sorted(clip_numbers(raw.train)) == numbers_of(numbered, [p for p in names if p not in test + validation])
+    assert raw.class_names == ["no", "up", "yes"] and raw.noise_source == str(tmp_path / "_background_noise_")
+    assert raw.test_source == str(tmp_path / "testing_list.txt")
+    assert raw.validation_source == str(tmp_path / "validation_list.txt")
+    assert not raw.split_by_speaker  # nothing was split at random
+
+
+def test_a_testing_list_alone_leaves_validation_to_a_split_by_speaker(tmp_path):
+    names = speech_commands_names(speakers=8)
+    test = by_speaker(dict(enumerate(names)), 1, 6)
+    numbered = speech_commands_folder(tmp_path, test, None)
+    raw = load(tmp_path, **{"data.validation_fraction": "0.4"})
+    assert sorted(clip_numbers(raw.test)) == numbers_of(numbered, test)
+    train, validation = ({split_group(numbered[n]) for n in clip_numbers(split)} for split in (raw.train, raw.validation))
+    assert validation and not train & validation
+    assert not (train | validation) & {split_group(path) for path in test}
+    assert raw.test_source == str(tmp_path / "testing_list.txt") and raw.validation_source is None
+    assert raw.split_by_speaker
+
+
+def test_a_validation_list_alone_leaves_test_to_a_split_by_speaker(tmp_path):
+    names = speech_commands_names(speakers=8)
+    validation = by_speaker(dict(enumerate(names)), 2)
+    numbered = speech_commands_folder(tmp_path, None, validation)
+    raw = load(tmp_path, **{"data.test_fraction": "0.4"})
+    assert sorted(clip_numbers(raw.validation)) == numbers_of(numbered, validation)
+    train, test = ({split_group(numbered[n]) for n in clip_numbers(split)} for split in (raw.train, raw.test))
+    assert test and not train & test and speaker_name(2) not in train | test
+    assert raw.test_source is None and raw.validation_source == str(tmp_path / "validation_list.txt")
+    assert raw.split_by_speaker
+
+
+@pytest.mark.parametrize("layout,culprits", [
+    ("test_folder_too", ("train/ and test/ folders", "testing_list.txt")),
+    ("every_clip_listed", ("every clip of up/", "testing_list.txt")),
+    ("empty_list", ("testing_list.txt", "names no clips")),
+    ("not_text", ("testing_list.txt", "UTF-8")),
+])
+def test_lists_that_cannot_be_the_splits_are_refused_in_one_line(tmp_path, layout, culprits):
+    from kerasuite.errors import UserError
+
+    names = speech_commands_names(speakers=8)
+    speech_commands_folder(tmp_path, [names[0]], None)
+    if layout == "test_folder_too":  # then train/ and test/ are the splits, and the lists would be ignored
+        for split in ("train", "test"):
+            for word in ("no", "yes"):
+                write_pcm(tmp_path / split / word / "a.wav", np.zeros((1, 160)), 16000)
+    elif layout == "every_clip_listed":
+        (tmp_path / "testing_list.txt").write_text("\n".join(p for p in names if p.startswith("up/")))
+    elif layout == "empty_list":
+        (tmp_path / "testing_list.txt").write_text("\n \n")
+    else:
+        (tmp_path / "testing_list.txt").write_bytes(b"RIFF\xff\xfe\x00WAVE")
+    with pytest.raises(UserError) as error:
+        load(tmp_path)
+    message = str(error.value)
+    assert "\n" not in message and all(culprit in message for culprit in culprits), message
+
+
+# ------------------------------------------------------------------------------ through the CLI
+
+
+@pytest.mark.parametrize("case,entry,culprits", [
+    ("missing", "yes/ffffbeef_nohash_0.wav", ("no such file",)),
+    ("outside", "stray.wav", ("not a .wav clip in a class folder",)),
+    ("parent", "../elsewhere/yes.wav", ("not a .wav clip in a class folder",)),
+    ("folder", ".", ("not a .wav clip in a class folder",)),
+    ("noise", "_background_noise_/white_noise.wav", ("background noise",)),
+])
+def test_a_bad_list_entry_is_one_line_naming_the_list_line_and_entry(tmp_path, capsys, case, entry, culprits):
+    from helpers import assert_one_line_error, run_main
+
+    data = tmp_path / "data"
+    names = speech_commands_names(speakers=8)
+    speech_commands_folder(data, [names[0], entry, names[1]], [names[2]])
+    write_pcm(data / "stray.wav", np.zeros((1, 160)), 16000)
+    write_pcm(tmp_path / "elsewhere" / "yes.wav", np.zeros((1, 160)), 16000)
+    run_dir = tmp_path / "run"
+    done = run_main(capsys, "--task", "keyword_spotting", "--data", f"folder:{data}", "--run-dir", str(run_dir),
+                    "--export", "none")
+    assert_one_line_error(done, 2, f"{data / 'testing_list.txt'} line 2: {entry}", *culprits)
+    assert not run_dir.exists()
+
+
+def test_a_clip_in_both_lists_is_one_line_naming_both(tmp_path, capsys):
+    from helpers import assert_one_line_error, run_main
+
+    names = speech_commands_names(speakers=8)
+    speech_commands_folder(tmp_path / "data", [names[0], names[5]], [names[1], names[2], names[5]])
+    done = run_main(capsys, "--task", "keyword_spotting", "--data", f"folder:{tmp_path / 'data'}",
+                    "--run-dir", str(tmp_path / "run"), "--export", "none")
+    assert_one_line_error(done, 2, f"{tmp_path / 'data' / 'validation_list.txt'} line 3: {names[5]}: also in",
+                          f"{tmp_path / 'data' / 'testing_list.txt'} (line 2)")
+
+
+def test_a_run_names_the_list_it_tested_on_and_its_speaker_split(tmp_path, capsys):
+    from helpers import run_main
+
+    data = tmp_path / "data"
+    names = speech_commands_names(speakers=8)
+    speech_commands_folder(data, by_speaker(dict(enumerate(names)), 0, 4), None)
+    run_dir = tmp_path / "run"
+    done = run_main(capsys, "--task", "keyword_spotting", "--data", f"folder:{data}", "--run-dir", str(run_dir),
+                    "--export", "none", "--epochs", "1", "--set", "preset=tiny", "train.check_baseline=false")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((run_dir / "metrics.json").read_text())
+    assert report["test_source"] == str(data / "testing_list.txt") and report["split_by_speaker"] is True
+    assert "validation_source" not in report  # carved from training, by speaker
+    assert f"test split read from {data / 'testing_list.txt'}" in done.stdout
+    assert "seeded splits keep each speaker's clips together" in done.stdout
