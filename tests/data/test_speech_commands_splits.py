@@ -40,7 +40,7 @@ def load(root: Path, **settings: str):
 
 
 # A folder without Speech Commands names, and the splits it had before speakers were grouped
-# (recorded from the per-file split): train in its training order, validation, test.
+# (recorded from the per-file split at commit 1ab4031): train in its training order, validation, test.
 PLAIN_NAMES = [f"{word}/{i}.wav" if i < 4 else f"{word}/{word}{i}.wav" for word in ("down", "go", "up") for i in range(8)]
 PLAIN_SPLITS = {
     3: ([15, 21, 5, 24, 16, 11, 18, 23, 3, 4, 22, 2, 12, 6, 9, 8, 7], [1, 10, 14, 17, 19, 20], [13]),
@@ -53,7 +53,7 @@ def test_a_folder_without_speaker_names_splits_exactly_as_before(tmp_path, seed)
     write_numbered_clips(tmp_path, PLAIN_NAMES)
     raw = load(tmp_path, **{"data.test_fraction": "0.25", "data.validation_fraction": "0.25", "seed": str(seed)})
     assert (clip_numbers(raw.train), clip_numbers(raw.validation), clip_numbers(raw.test)) == PLAIN_SPLITS[seed]
-    assert raw.validation_source is None and not raw.split_by_speaker
+    assert raw.test_source is None and raw.validation_source is None and not raw.split_by_speaker
 
 
 def test_a_name_without_the_marker_is_its_own_group():
@@ -96,7 +96,7 @@ def test_without_lists_no_speaker_is_in_two_splits(tmp_path, seed):
     assert not speakers["train"] & speakers["test"]
     assert not speakers["train"] & speakers["validation"]
     assert not speakers["validation"] & speakers["test"]
-    assert raw.split_by_speaker and raw.validation_source is None
+    assert raw.split_by_speaker and raw.test_source is None and raw.validation_source is None
 
 
 # ------------------------------------------------------------------------ the data set's lists
