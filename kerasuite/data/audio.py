@@ -6,8 +6,10 @@ Sources yield ``(int16 samples, int64 label)``; ``decoder`` turns that into the 
 
 - ``folder:PATH``: one subfolder of .wav files per class (any rate/channels/length; read, mixed to
   mono, resampled and padded/cropped by ``kerasuite.runtime.audio``, the same code a device runs).
-  ``train/`` + ``test/`` (+ ``val/``) are the splits when present, else a deterministic split by
-  file name.
+  ``train/`` + ``test/`` (+ ``val/``) are the splits when present; else Speech Commands'
+  ``testing_list.txt`` / ``validation_list.txt`` beside the class folders name the test and
+  validation clips; else a deterministic split by file name, or by speaker for Speech Commands'
+  ``<speaker>_nohash_<n>.wav`` names, so no speaker is in two splits.
   ``_background_noise_/`` (at the top or inside ``train/``) is not a class: its clips feed the
   noise augmentation.
 - ``tfds:speech_commands``: the 12-class setup as the data set defines it (10 words,
@@ -34,10 +36,12 @@ from kerasuite.data.sources import (
     parse_source,
     synthetic_class_count,
     scan_class_folder,
+    speaker_groups,
     split_indices,
     tfds_builder,
     train_and_validation,
     training_order,
+    with_split_lists,
 )
 from kerasuite.data.tfds_splits import plan_splits
 from kerasuite.errors import UserError
@@ -61,7 +65,9 @@ class RawAudio:
     noise_source: str
     auto_shard: str = "DATA"
     skipped_files: int = 0
-    validation_source: str | None = None  # the folder the validation split was read from, if the source has one
+    validation_source: str | None = None  # the folder or list the validation split was read from, if the source has one
+    test_source: str | None = None  # the list the test split was read from (Speech Commands' testing_list.txt)
+    split_by_speaker: bool = False  # a seeded split kept each speaker's clips (Speech Commands' _nohash_ names) together
 
 
 def clip_samples(audio: AudioDataConfig) -> int:
@@ -250,11 +256,11 @@ class Clips:
 
 
 def _read_clips(files: LabelledFiles, split: str, source_path: str, audio: AudioDataConfig,
-                skip: bool) -> tuple[Clips, int]:
-    """Every file read up front, so a bad one is named before training starts (or skipped and
-    counted with ``data.skip_bad_files``); also how many were skipped."""
+                skip: bool) -> tuple[Clips, list[str]]:
+    """Every file read up front, so a bad one is named before training starts (or skipped with
+    ``data.skip_bad_files``); also the paths of the clips read, in order."""
     length = clip_samples(audio)
-    clips, keep = [], []
+    clips, labels, kept = [], [], []
     for path, label in zip(files.paths, files.labels):
         try:
             clip = load_clip(path, audio.sample_rate, length)
@@ -263,10 +269,11 @@ def _read_clips(files: LabelledFiles, split: str, source_path: str, audio: Audio
                 raise UserError(f"{error}; fix or remove it, or --set data.skip_bad_files=true") from None
             continue
         clips.append(np.round(np.clip(clip, -1.0, 32767 / 32768) * 32768.0).astype(np.int16))
-        keep.append(label)
+        labels.append(label)
+        kept.append(path)
     if not clips:
         raise UserError(f"--data folder:{source_path}: no readable .wav files left in the {split} split")
-    return Clips(np.stack(clips), np.asarray(keep, np.int64)), len(files) - len(clips)
+    return Clips(np.stack(clips), np.asarray(labels, np.int64)), kept
 
 
 def _noise_folder(root: Path, audio: AudioDataConfig, seed: int) -> tuple[np.ndarray, str]:
@@ -292,13 +299,16 @@ def _noise_folder(root: Path, audio: AudioDataConfig, seed: int) -> tuple[np.nda
 
 
 def _folder(path: str, config: RunConfig) -> RawAudio:
-    scanned = scan_class_folder(path, AUDIO_EXTENSIONS, ignore=(NOISE_FOLDER,))
-    splits = folder_splits(scanned, path, config.data.test_fraction, config.seed)
+    scanned = with_split_lists(scan_class_folder(path, AUDIO_EXTENSIONS, ignore=(NOISE_FOLDER,)), path,
+                               ignore=(NOISE_FOLDER,))
+    splits = folder_splits(scanned, path, config.data.test_fraction, config.seed, by_speaker=True)
     read = {split: _read_clips(files, split, path, config.data.audio, config.data.skip_bad_files)
             for split, files in splits.items()}
     clips = {split: split_clips for split, (split_clips, _) in read.items()}
+    groups = speaker_groups(read["train"][1])
     train, validation = train_and_validation(clips["train"], clips.get("validation"),
-                                             config.data.validation_fraction, config.seed, config.data.limit)
+                                             config.data.validation_fraction, config.seed, config.data.limit, groups)
+    carved_validation = "validation" not in clips and validation is not None
     noise, noise_source = _noise_folder(Path(path), config.data.audio, config.seed)
 
     def arrays(clips: Clips) -> tf.data.Dataset:
@@ -312,8 +322,10 @@ def _folder(path: str, config: RunConfig) -> RawAudio:
         num_train=len(train),
         noise=noise,
         noise_source=noise_source,
-        skipped_files=sum(bad for _, bad in read.values()),
-        validation_source=scanned.validation_folder,
+        skipped_files=sum(len(splits[split]) - len(kept) for split, (_, kept) in read.items()),
+        validation_source=scanned.validation_source,
+        test_source=scanned.test_source,
+        split_by_speaker=groups is not None and (scanned.test is None or carved_validation),
     )
 
 

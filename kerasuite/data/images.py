@@ -316,5 +316,5 @@ def _folder(path: str, config: RunConfig) -> RawImages:
         num_train=len(train),
         auto_shard="DATA",
         skipped_files=sum(bad for _, bad, _ in checked.values()),
-        validation_source=scanned.validation_folder,
+        validation_source=scanned.validation_source,
     )

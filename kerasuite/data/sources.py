@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from pathlib import Path
-from typing import Iterable, Protocol, Self, TypeVar
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Protocol, Self, Sequence, TypeVar
 
 import numpy as np
 
@@ -63,6 +63,36 @@ def split_off_validation(n: int, validation_fraction: float, seed: int) -> tuple
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
+# Speech Commands names a clip ``<speaker hash>_nohash_<repetition>.wav``; TensorFlow's
+# speech_commands ``which_set`` assigns its splits by hashing the part before the marker.
+SPEAKER_MARKER = "_nohash_"
+
+
+def split_group(path: str) -> str:
+    """What a file is split by: the speaker of a Speech Commands name (before ``_nohash_``), so
+    one speaker's repetitions never straddle two splits; any other file alone, by its name."""
+    name = Path(path).name
+    speaker, marker, _ = name.partition(SPEAKER_MARKER)
+    return speaker if marker else name
+
+
+def speaker_groups(paths: Sequence[str]) -> list[str] | None:
+    """Each path's ``split_group``, or None when no name carries a speaker: such a data set keeps
+    its split per file, as it always had."""
+    if not any(SPEAKER_MARKER in Path(path).name for path in paths):
+        return None
+    return [split_group(path) for path in paths]
+
+
+def split_off_validation_by_group(groups: Sequence[str], validation_fraction: float,
+                                  seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``split_off_validation`` keeping each group whole: a group is held out when its hash falls
+    below the fraction, salted so it is drawn independently of the test split's hash."""
+    held = np.array([stable_fraction(f"validation:{group}", seed) < validation_fraction for group in groups],
+                    dtype=bool)
+    return np.flatnonzero(~held), np.flatnonzero(held)
+
+
 class Split(Protocol):
     def __len__(self) -> int: ...
 
@@ -73,17 +103,22 @@ SplitT = TypeVar("SplitT", bound=Split)
 
 
 def train_and_validation(train: SplitT, own_validation: SplitT | None, validation_fraction: float, seed: int,
-                         limit: int | None = None) -> tuple[SplitT, SplitT | None]:
+                         limit: int | None = None,
+                         groups: Sequence[str] | None = None) -> tuple[SplitT, SplitT | None]:
     """The source's own validation split (a folder's ``val/``) beside the whole training split;
     without one, validation is carved out of the training split (``data.validation_fraction``,
-    seeded). None: no validation split.
+    seeded), keeping each of ``groups`` (one key per training example, ``speaker_groups``) whole
+    when given. None: no validation split.
 
     With ``limit``, the training split comes in ``training_order`` (0 = all): indexed once, so a
     large in-memory split (audio clips) is not copied twice."""
     if own_validation is not None:
         keep, validation = np.arange(len(train)), own_validation
     else:
-        keep, held = split_off_validation(len(train), validation_fraction, seed)
+        if groups is None:
+            keep, held = split_off_validation(len(train), validation_fraction, seed)
+        else:
+            keep, held = split_off_validation_by_group(groups, validation_fraction, seed)
         validation = train.subset(held) if len(held) else None
     if limit is not None:
         keep = training_order(keep, limit, seed)
@@ -109,9 +144,11 @@ class LabelledFiles:
 class ClassFolder:
     class_names: list[str]
     train: LabelledFiles
-    test: LabelledFiles | None  # None: the folder has no train/ test/ layout
-    validation: LabelledFiles | None = None  # the folder's own val/ (or valid/, validation/, dev/) beside them
-    validation_folder: str | None = None  # that folder's path, for the run's report
+    test: LabelledFiles | None  # None: to be split off (no train/ test/ layout, no testing_list.txt)
+    # The folder's own: a val/ (valid/, validation/, dev/) beside train/ and test/, or validation_list.txt
+    validation: LabelledFiles | None = None
+    validation_source: str | None = None  # where that split was read from, for the run's report
+    test_source: str | None = None  # the list the test split was read from (a test/ folder is not named)
 
 
 def _subfolders(root: Path, ignore: tuple[str, ...]) -> list[str]:
@@ -225,29 +262,125 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
     return ClassFolder(names, train, test, validation, str(root / validation_name) if validation_name else None)
 
 
-def split_files(files: LabelledFiles, test_fraction: float, seed: int) -> tuple[LabelledFiles, LabelledFiles]:
-    """Split by a hash of each file's name, so the split survives adding files."""
-    is_test = np.array([stable_fraction(Path(p).name, seed) < test_fraction for p in files.paths], dtype=bool)
+# Speech Commands' own splits: its README puts each clip named in testing_list.txt or
+# validation_list.txt (one path like ``right/bb05582b_nohash_3.wav`` a line) in that split and
+# every other clip in training; published accuracies are on exactly these.
+TEST_LIST = "testing_list.txt"
+VALIDATION_LIST = "validation_list.txt"
+
+
+def with_split_lists(scanned: ClassFolder, path: str, ignore: Iterable[str] = ()) -> ClassFolder:
+    """``scanned`` (a class-per-folder ``path``) with the clips ``testing_list.txt`` and
+    ``validation_list.txt`` name as its test and validation splits and the rest as training;
+    unchanged without the lists. A bad entry is a one-line ``UserError`` naming its line."""
+    root = Path(path)
+    lists = {name: root / name for name in (TEST_LIST, VALIDATION_LIST) if (root / name).is_file()}
+    if not lists:
+        return scanned
+    if scanned.test is not None:
+        raise UserError(f"--data folder:{path}: has train/ and test/ folders and {' and '.join(lists)}; "
+                        "keep one way of splitting")
+    relative = [Path(p).relative_to(root).as_posix() for p in scanned.train.paths]
+    index = {name: i for i, name in enumerate(relative)}
+    listed = {name: _read_split_list(list_path, root, index, tuple(ignore)) for name, list_path in lists.items()}
+    _check_lists_disjoint(listed, lists, relative)
+    held = set().union(*listed.values())
+    train = scanned.train.subset(np.array([i for i in range(len(relative)) if i not in held], dtype=np.int64))
+    _check_every_class_trains(train, scanned.class_names, path, lists)
+
+    def split(name: str) -> LabelledFiles | None:
+        return scanned.train.subset(np.array(sorted(listed[name]), dtype=np.int64)) if name in listed else None
+
+    sources = {name: str(list_path) for name, list_path in lists.items()}
+    return dataclasses.replace(scanned, train=train, test=split(TEST_LIST), validation=split(VALIDATION_LIST),
+                               test_source=sources.get(TEST_LIST), validation_source=sources.get(VALIDATION_LIST))
+
+
+def _read_split_list(list_path: Path, root: Path, index: dict[str, int], ignore: tuple[str, ...]) -> dict[int, int]:
+    """The clips ``list_path`` names, as {index into ``index``'s files: line number}; blank lines
+    are skipped, a repeated entry counts once."""
+    try:
+        lines = list_path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"{list_path}: cannot be read as UTF-8 text ({getattr(error, 'strerror', None) or error})") from None
+    listed: dict[int, int] = {}
+    for number, line in enumerate(lines, 1):
+        entry = line.strip()  # also a Windows line end's \r
+        if entry:
+            listed.setdefault(_listed_clip(entry, root, index, ignore, f"{list_path} line {number}"), number)
+    if not listed:
+        raise UserError(f"{list_path}: names no clips; list one relative path a line (e.g. yes/0a7c2a8d_nohash_0.wav) "
+                        "or remove the file")
+    return listed
+
+
+def _listed_clip(entry: str, root: Path, index: dict[str, int], ignore: tuple[str, ...], where: str) -> int:
+    """The index of the clip a list ``entry`` names (a path relative to ``root``, forward slashes)."""
+    relative = PurePosixPath(entry)
+    key = relative.as_posix()  # "./yes/a.wav" and "yes//a.wav" are "yes/a.wav"
+    if key in index:
+        return index[key]
+    top = relative.parts[0] if relative.parts else ""  # an entry "." has no parts
+    if top in ignore:
+        raise UserError(f"{where}: {entry}: {top}/ holds background noise, not clips of a class; "
+                        "a split can only list clips in class folders")
+    outside = relative.is_absolute() or ".." in relative.parts
+    if not outside and not (root / key).exists():
+        raise UserError(f"{where}: {entry}: no such file in {root}")
+    raise UserError(f"{where}: {entry}: not a .wav clip in a class folder of {root}")
+
+
+def _check_lists_disjoint(listed: dict[str, dict[int, int]], lists: dict[str, Path], relative: list[str]) -> None:
+    """The data set's lists are disjoint; a clip in both would leave its split a guess and let
+    the validation and test scores share clips."""
+    if len(listed) < 2:
+        return
+    shared = sorted(set(listed[TEST_LIST]) & set(listed[VALIDATION_LIST]))
+    if shared:
+        clip = shared[0]
+        raise UserError(f"{lists[VALIDATION_LIST]} line {listed[VALIDATION_LIST][clip]}: {relative[clip]}: also in "
+                        f"{lists[TEST_LIST]} (line {listed[TEST_LIST][clip]}); a clip belongs to one split")
+
+
+def _check_every_class_trains(train: LabelledFiles, class_names: list[str], path: str, lists: dict[str, Path]) -> None:
+    """A class whose every clip is listed could never be learned."""
+    trained = set(train.labels.tolist())
+    untrained = [name for index, name in enumerate(class_names) if index not in trained]
+    if untrained:
+        raise UserError(f"--data folder:{path}: every clip of {untrained[0]}/ is in {' or '.join(lists)}; "
+                        "none is left to train on")
+
+
+def split_files(files: LabelledFiles, test_fraction: float, seed: int,
+                by_speaker: bool = False) -> tuple[LabelledFiles, LabelledFiles]:
+    """Split by a hash of each file's name, so the split survives adding files; ``by_speaker``
+    hashes a Speech Commands name's speaker instead (``split_group``), keeping the speaker's
+    clips in one split."""
+    key = split_group if by_speaker else (lambda path: Path(path).name)
+    is_test = np.array([stable_fraction(key(p), seed) < test_fraction for p in files.paths], dtype=bool)
     pick = lambda mask: LabelledFiles([p for p, m in zip(files.paths, mask) if m], files.labels[mask])  # noqa: E731
     return pick(~is_test), pick(is_test)
 
 
-def train_test_files(scanned: ClassFolder, path: str, test_fraction: float,
-                     seed: int) -> tuple[LabelledFiles, LabelledFiles]:
-    """The folder's own ``test/`` split, else a seeded split of its files; a split that leaves no
-    test file is a one-line ``--data`` error."""
+def train_test_files(scanned: ClassFolder, path: str, test_fraction: float, seed: int,
+                     by_speaker: bool = False) -> tuple[LabelledFiles, LabelledFiles]:
+    """The folder's own ``test/`` split, else a seeded split of its files (``split_files``); a
+    split that leaves no test file is a one-line ``--data`` error."""
     if scanned.test is not None:
         return scanned.train, scanned.test
-    train, test = split_files(scanned.train, test_fraction, seed)
+    train, test = split_files(scanned.train, test_fraction, seed, by_speaker)
     if not test.paths:
-        raise UserError(f"--data folder:{path}: too few files to hold out a test split; add files or a test/ folder")
+        held_whole = "speakers" if by_speaker and speaker_groups(scanned.train.paths) else "files"
+        raise UserError(f"--data folder:{path}: too few {held_whole} to hold out a test split; "
+                        "add files or a test/ folder")
     return train, test
 
 
-def folder_splits(scanned: ClassFolder, path: str, test_fraction: float, seed: int) -> dict[str, LabelledFiles]:
+def folder_splits(scanned: ClassFolder, path: str, test_fraction: float, seed: int,
+                  by_speaker: bool = False) -> dict[str, LabelledFiles]:
     """The folder's "train" and "test" files (``train_test_files``), and "validation" when it
     has a validation folder of its own."""
-    train, test = train_test_files(scanned, path, test_fraction, seed)
+    train, test = train_test_files(scanned, path, test_fraction, seed, by_speaker)
     splits = {"train": train, "test": test}
     if scanned.validation is not None:
         splits["validation"] = scanned.validation

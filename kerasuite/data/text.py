@@ -201,7 +201,7 @@ def _folder(target: str, config: RunConfig) -> RawText:
         raise UserError(f"--data folder:{target}: every training file is empty (or only whitespace); "
                         "no words to learn from")
     raw = _with_validation(texts["train"], texts["test"], scanned.class_names, config, texts.get("validation"))
-    raw.validation_source = scanned.validation_folder
+    raw.validation_source = scanned.validation_source
     return raw
 
 

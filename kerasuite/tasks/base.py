@@ -44,9 +44,16 @@ class TaskData:
     num_train_examples: int
     labels: list[str] | None = None  # class names, in output order
     skipped_files: int = 0  # unreadable source files left out (the report says how many)
-    # The folder the validation split was read from (a folder: source's val/): the report names
-    # it, since data.validation_fraction is then not used. None: carved from training, or none.
+    # The folder or list the validation split was read from (a folder: source's val/, or Speech
+    # Commands' validation_list.txt): the report names it, since data.validation_fraction is then
+    # not used. None: carved from training, or none.
     validation_source: str | None = None
+    # The list the test split was read from (Speech Commands' testing_list.txt), as above for
+    # data.test_fraction. None: a test/ folder, the source's own test split, or a seeded split.
+    test_source: str | None = None
+    # A seeded split (test or validation) kept each speaker's clips together (Speech Commands'
+    # ``<speaker>_nohash_<n>.wav`` names), so its score is not inflated by voices seen in training.
+    split_by_speaker: bool = False
     # Task-specific state (vocabulary, catalogue, sample rate, ...) lives in typed fields of the
     # task's own subclass (``@dataclasses.dataclass(kw_only=True) class MyTaskData(TaskData)``),
     # never in a free-form dict: what a task reads is named and checked where it is made.

@@ -333,8 +333,12 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
     }
     if data.skipped_files:
         report["skipped_files"] = int(data.skipped_files)
+    if data.test_source:
+        report["test_source"] = data.test_source
     if data.validation_source:
         report["validation_source"] = data.validation_source
+    if data.split_by_speaker:
+        report["split_by_speaker"] = True
     from kerasuite.training.baseline import baseline_verdict
 
     objective = task.objective(config)
@@ -422,8 +426,12 @@ def print_summary(report: dict[str, Any]) -> None:
     metric_text = ", ".join(f"{k}={v:.4f}" for k, v in report["eval"].items() if isinstance(v, (int, float)))
     train = report["train"]
     print(f"\n{report['task']} / {report['model']} on {report['data']}")
+    if report.get("test_source"):
+        print(f"  test split read from {report['test_source']}")
     if report.get("validation_source"):
         print(f"  validation split read from {report['validation_source']}")
+    if report.get("split_by_speaker"):
+        print("  seeded splits keep each speaker's clips together (the file name before _nohash_)")
     print(f"  keras   {metric_text}  ({train['epochs']} epochs, {train['seconds']:.1f} s, "
           f"{train['examples_per_second']:.0f} examples/s)")
     if report.get("baseline"):

@@ -79,7 +79,7 @@ def test_a_validation_folder_beside_train_and_test_is_the_validation_split(tmp_p
     scanned = scan_class_folder(str(tmp_path), (".png",))
     assert [Path(p).name for p in scanned.validation.paths] == [f"{name}_cat.png", f"{name}_dog.png"]
     assert scanned.validation.labels.tolist() == [0, 1]
-    assert scanned.validation_folder == str(tmp_path / name)
+    assert scanned.validation_source == str(tmp_path / name)
     assert len(scanned.train.paths) == 2 and len(scanned.test.paths) == 2
 
 
@@ -89,7 +89,7 @@ def test_without_a_validation_folder_there_is_no_own_validation_split(tmp_path):
             _touch(tmp_path / split / cls, "1.png")
     _touch(tmp_path / ".val" / "cat", "1.png")  # hidden: a tool's copy, not a split
     scanned = scan_class_folder(str(tmp_path), (".png",))
-    assert scanned.validation is None and scanned.validation_folder is None
+    assert scanned.validation is None and scanned.validation_source is None
 
 
 @pytest.mark.parametrize("layout,message", [
