@@ -108,3 +108,21 @@ def test_a_run_on_a_folder_with_val_names_it_in_the_report_and_the_summary(tmp_p
     assert json.loads((run_dir / "metrics.json").read_text())["validation_source"] == str(data / "val")
     assert f"validation split read from {data / 'val'}" in done.stdout
     assert "12 training examples; validation from" in done.stdout  # train/ whole, before training starts
+
+
+def test_an_aclimdb_shaped_folder_warns_of_its_unlabelled_train_class_before_training(tmp_path, capsys):
+    data = tmp_path / "aclImdb"
+    words = {"neg": "awful dull boring", "pos": "great fine lovely", "unsup": "some movie i saw"}
+    for split, classes in (("train", ("neg", "pos", "unsup")), ("test", ("neg", "pos"))):
+        for name in classes:
+            (data / split / name).mkdir(parents=True)
+            for n in range(6):
+                (data / split / name / f"{n}.txt").write_text(f"{words[name]} {n}", encoding="utf-8")
+    run_dir = tmp_path / "run"
+    done = run_main(capsys, "--task", "text_classification", "--preset", "tiny", "--run-dir", str(run_dir),
+                    "--export", "none", "--data", f"folder:{data}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    note = f"{data / 'train' / 'unsup'}: 6 files and none in test/"
+    assert json.loads((run_dir / "metrics.json").read_text())["data_notes"][0].startswith(note)
+    assert done.stdout.count(note) == 2  # as it loads, and in the summary
+    assert done.stdout.index(note) < done.stdout.index("building")  # before training starts

@@ -67,6 +67,7 @@ class RawAudio:
     skipped_files: int = 0
     validation_source: str | None = None  # the folder or list the validation split was read from, if the source has one
     test_source: str | None = None  # the list the test split was read from (Speech Commands' testing_list.txt)
+    notes: list[str] = dataclasses.field(default_factory=list)  # the folder scan's notes (sources.ClassFolder)
     split_by_speaker: bool = False  # a seeded split kept each speaker's clips (Speech Commands' _nohash_ names) together
 
 
@@ -325,6 +326,7 @@ def _folder(path: str, config: RunConfig) -> RawAudio:
         skipped_files=sum(len(splits[split]) - len(kept) for split, (_, kept) in read.items()),
         validation_source=scanned.validation_source,
         test_source=scanned.test_source,
+        notes=scanned.notes,
         split_by_speaker=groups is not None and (scanned.test is None or carved_validation),
     )
 

@@ -44,6 +44,7 @@ class RawImages:
     auto_shard: str = "DATA"
     skipped_files: int = 0
     validation_source: str | None = None  # the folder the validation split was read from, if the source has one
+    notes: list[str] = dataclasses.field(default_factory=list)  # the folder scan's notes (sources.ClassFolder)
 
 
 def load(spec_text: str, config: RunConfig) -> RawImages:
@@ -317,4 +318,5 @@ def _folder(path: str, config: RunConfig) -> RawImages:
         auto_shard="DATA",
         skipped_files=sum(bad for _, bad, _ in checked.values()),
         validation_source=scanned.validation_source,
+        notes=scanned.notes,
     )

@@ -149,6 +149,7 @@ class ClassFolder:
     validation: LabelledFiles | None = None
     validation_source: str | None = None  # where that split was read from, for the run's report
     test_source: str | None = None  # the list the test split was read from (a test/ folder is not named)
+    notes: list[str] = dataclasses.field(default_factory=list)  # what the run should tell the user about the data
 
 
 def _subfolders(root: Path, ignore: tuple[str, ...]) -> list[str]:
@@ -259,7 +260,19 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
     if empty:  # the model would get a class it can never learn
         where = root / "train" if test is not None else root
         raise UserError(f"{where / empty[0]}: class folder holds no {wanted} files; add some or remove the folder")
-    return ClassFolder(names, train, test, validation, str(root / validation_name) if validation_name else None)
+    notes = _untested_class_notes(root, names, train, test) if test is not None else []
+    return ClassFolder(names, train, test, validation, str(root / validation_name) if validation_name else None,
+                       notes=notes)
+
+
+def _untested_class_notes(root: Path, names: list[str], train: LabelledFiles, test: LabelledFiles) -> list[str]:
+    """A train/ class with nothing in test/ is never scored, and is often no class at all:
+    aclImdb's train/unsup/ holds 50,000 unlabelled reviews that would become a third class."""
+    tested = set(test.labels.tolist())
+    counts = np.bincount(train.labels, minlength=len(names))
+    return [f"{root / 'train' / name}: {counts[index]:,} files and none in test/, so this class is trained but never "
+            "tested; if it is not a class (unlabelled examples, like aclImdb's unsup/), move it out of train/"
+            for index, name in enumerate(names) if index not in tested]
 
 
 # Speech Commands' own splits: its README puts each clip named in testing_list.txt or

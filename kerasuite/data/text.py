@@ -57,6 +57,7 @@ class RawText:
     test: TextSplit
     class_names: list[str]
     validation_source: str | None = None  # the folder the validation split was read from, if the source has one
+    notes: list[str] = dataclasses.field(default_factory=list)  # the folder scan's notes (sources.ClassFolder)
 
 
 def load(spec_text: str, config: RunConfig) -> RawText:
@@ -202,6 +203,7 @@ def _folder(target: str, config: RunConfig) -> RawText:
                         "no words to learn from")
     raw = _with_validation(texts["train"], texts["test"], scanned.class_names, config, texts.get("validation"))
     raw.validation_source = scanned.validation_source
+    raw.notes = scanned.notes
     return raw
 
 

@@ -54,6 +54,9 @@ class TaskData:
     # A seeded split (test or validation) kept each speaker's clips together (Speech Commands'
     # ``<speaker>_nohash_<n>.wav`` names), so its score is not inflated by voices seen in training.
     split_by_speaker: bool = False
+    # What the loader found that the user should hear before training: a train/ class with
+    # nothing in test/, ... (printed as it loads, and kept in metrics.json's data_notes).
+    data_notes: list[str] = dataclasses.field(default_factory=list)
     # Task-specific state (vocabulary, catalogue, sample rate, ...) lives in typed fields of the
     # task's own subclass (``@dataclasses.dataclass(kw_only=True) class MyTaskData(TaskData)``),
     # never in a free-form dict: what a task reads is named and checked where it is made.

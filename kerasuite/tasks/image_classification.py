@@ -60,6 +60,7 @@ class ImageClassification(ClassificationMixin, Task):
             labels=raw.class_names,
             skipped_files=raw.skipped_files,
             validation_source=raw.validation_source,
+            data_notes=raw.notes,
             height=height,
             width=width,
             channels=raw.channels,

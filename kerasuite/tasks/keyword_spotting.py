@@ -110,6 +110,7 @@ class KeywordSpotting(ClassificationMixin, Task):
             labels=raw.class_names,
             skipped_files=raw.skipped_files,
             validation_source=raw.validation_source,
+            data_notes=raw.notes,
             test_source=raw.test_source,
             split_by_speaker=raw.split_by_speaker,
             sample_rate=config.data.audio.sample_rate,

@@ -198,6 +198,7 @@ class TextClassification(ClassificationMixin, Task):
             num_train_examples=len(raw.train),
             labels=raw.class_names,
             validation_source=raw.validation_source,
+            data_notes=raw.notes,
             vocabulary=vocabulary,
             sequence_length=sequence_length,
             standardize=config.data.text.standardize,

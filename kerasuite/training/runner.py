@@ -249,6 +249,8 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
     try:
         progress(f"loading {config.data.source} for {task.name}")
         data = task.load_data(config)  # bad data is refused before the run folder is touched
+        for note in data.data_notes:
+            progress(f"note: {note}")
         progress(f"building {config.model.family} ({data.num_train_examples:,} training examples"
                  + (f"; validation from {data.validation_source})" if data.validation_source else ")"))
         build_started = time.perf_counter()
@@ -339,6 +341,8 @@ def _evaluate_and_export(task, model, data, config: cfg.RunConfig, run_dir: Path
         report["validation_source"] = data.validation_source
     if data.split_by_speaker:
         report["split_by_speaker"] = True
+    if data.data_notes:
+        report["data_notes"] = list(data.data_notes)
     from kerasuite.training.baseline import baseline_verdict
 
     objective = task.objective(config)
@@ -432,6 +436,8 @@ def print_summary(report: dict[str, Any]) -> None:
         print(f"  validation split read from {report['validation_source']}")
     if report.get("split_by_speaker"):
         print("  seeded splits keep each speaker's clips together (the file name before _nohash_)")
+    for note in report.get("data_notes", []):
+        print(f"  note: {note}")
     print(f"  keras   {metric_text}  ({train['epochs']} epochs, {train['seconds']:.1f} s, "
           f"{train['examples_per_second']:.0f} examples/s)")
     if report.get("baseline"):

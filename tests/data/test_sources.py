@@ -177,3 +177,16 @@ def test_a_class_named_like_a_split_is_still_a_class(tmp_path):
     for name in ("bus", "train"):
         _touch(tmp_path / name, "1.png")
     assert scan_class_folder(str(tmp_path), (".png",)).class_names == ["bus", "train"]
+
+
+def test_a_train_class_without_test_files_gets_a_note_naming_it(tmp_path):
+    for split, classes in (("train", ("neg", "pos", "unsup")), ("test", ("neg", "pos"))):
+        for name in classes:
+            for n in range(3 if name == "unsup" else 2):
+                _touch(tmp_path / split / name, f"{n}.txt")
+    scanned = scan_class_folder(str(tmp_path), (".txt",))
+    assert scanned.class_names == ["neg", "pos", "unsup"]
+    assert len(scanned.notes) == 1
+    assert str(tmp_path / "train" / "unsup") in scanned.notes[0] and "3 files and none in test/" in scanned.notes[0]
+    _touch(tmp_path / "test" / "unsup", "0.txt")
+    assert scan_class_folder(str(tmp_path), (".txt",)).notes == []
