@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kerasuite.data.delimited import column_key, first_repeated
 from kerasuite.schema import ConfigError, setting
 
 # TextVectorization standardize modes; kerasuite.runtime.text repeats each one on devices
@@ -29,6 +30,13 @@ class TextDataConfig:
     # The default breaks words at ASCII punctuation instead of deleting it, which MediaPipe's
     # RegexTokenizer expresses exactly (kerasuite.export.mediapipe_text).
     standardize: str = setting("lower_and_split_punctuation", choices=STANDARDIZE_MODES)
+    # A csv: source's column names, matched ignoring case and underscores; Kaggle's IMDB file, for
+    # one, has review,sentiment
+    text_column: str = setting("text", nonempty=True)
+    label_column: str = setting("label", nonempty=True)
+
+    def validate(self, prefix: str) -> None:
+        _refuse_repeated_columns(self, prefix, ("text_column", "label_column"))
 
 
 @dataclass
@@ -65,3 +73,11 @@ class RecsysDataConfig:
     oov_user_rate: float = setting(0.02, min=0.0, below=1.0)  # training only: share of users replaced by the
     # OOV index, so the OOV embedding is trained and unknown users get sensible (popularity-like) results
     negatives_per_positive: int = setting(1, min=1)  # ranking with implicit=True: sampled non-interactions per positive
+
+
+def _refuse_repeated_columns(section, prefix: str, fields: tuple[str, ...]) -> None:
+    """One file column cannot be two things (the text and its label, the user and the item)."""
+    repeated = first_repeated(getattr(section, name) for name in fields)
+    if repeated is not None:
+        named = [f"{prefix}{name}" for name in fields if column_key(getattr(section, name)) == column_key(repeated)]
+        raise ConfigError(f"{' and '.join(named)} name the same column {repeated!r}; each needs its own")
