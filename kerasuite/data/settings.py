@@ -73,6 +73,19 @@ class RecsysDataConfig:
     oov_user_rate: float = setting(0.02, min=0.0, below=1.0)  # training only: share of users replaced by the
     # OOV index, so the OOV embedding is trained and unknown users get sensible (popularity-like) results
     negatives_per_positive: int = setting(1, min=1)  # ranking with implicit=True: sampled non-interactions per positive
+    # A csv: source's column names, matched ignoring case and underscores (MovieLens' userId is
+    # user_id). rating, timestamp, title and genres may be absent at their defaults; once named,
+    # the file must have them. At its default, item_column also finds a movie_id (movieId) column.
+    user_column: str = setting("user_id", nonempty=True)
+    item_column: str = setting("item_id", nonempty=True)
+    rating_column: str = setting("rating", nonempty=True)
+    timestamp_column: str = setting("timestamp", nonempty=True)
+    title_column: str = setting("title", nonempty=True)
+    genres_column: str = setting("genres", nonempty=True)
+
+    def validate(self, prefix: str) -> None:
+        _refuse_repeated_columns(self, prefix, ("user_column", "item_column", "rating_column", "timestamp_column",
+                                                "title_column", "genres_column"))
 
 
 def _refuse_repeated_columns(section, prefix: str, fields: tuple[str, ...]) -> None:
