@@ -23,7 +23,8 @@ def setting(default: Any, *, min: float | None = None, max: float | None = None,
             below: float | None = None, choices: Sequence[str] | None = None, nonempty: bool = False,
             max_length: int | None = None) -> Any:
     """A dataclass field with value rules: ``min``/``max`` inclusive, ``above``/``below``
-    exclusive, ``choices`` for strings, ``nonempty`` for tuples, ``max_length`` for strings.
+    exclusive, ``choices`` for strings, ``nonempty`` for tuples and strings (more than spaces),
+    ``max_length`` for strings.
     Numeric rules apply to every item of a tuple. Floats must always be finite."""
     rules = {name: value for name, value in (("min", min), ("max", max), ("above", above), ("below", below),
                                             ("choices", tuple(choices) if choices else None),
@@ -78,6 +79,8 @@ def check(section: Any, prefix: str = "") -> None:
             for element in value:
                 _check_scalar(key, element, rules)
         else:
+            if rules.get("nonempty") and isinstance(value, str) and not value.strip():
+                raise ConfigError(f"{key}: must not be empty")
             _check_scalar(key, value, rules)
     validate = getattr(section, "validate", None)
     if callable(validate):

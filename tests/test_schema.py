@@ -25,6 +25,7 @@ class Toy:
     sizes: tuple[int, ...] = setting((4,), min=1, nonempty=True)
     cap: Optional[float] = setting(None, above=0.0)
     label: str = setting("", max_length=5)
+    column: str = setting("text", nonempty=True)
     free: float = 0.0  # no rules, but still finite
     inner: Inner = field(default_factory=Inner)
 
@@ -38,6 +39,8 @@ class Toy:
     ({"sizes": (4, 0)}, "sizes: must be at least 1, got 0"),
     ({"cap": -1.0}, "cap: must be above 0.0, got -1.0"),
     ({"label": "toolong"}, "label: at most 5 characters, got 7"),
+    ({"column": ""}, "column: must not be empty"),
+    ({"column": "  "}, "column: must not be empty"),
     ({"free": float("nan")}, "free: must be a finite number, got nan"),
     ({"inner": Inner(rate=1.0)}, "inner.rate: must be in [0.0, 1.0), got 1.0"),
     ({"inner": Inner(rate=0.25)}, "inner.rate: 0.25 is reserved"),

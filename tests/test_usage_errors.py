@@ -57,10 +57,18 @@ BAD_VALUES = [
     (["--task", "text_classification", "--export", "float32,int16x8"], "int16x8"),
     (["--task", "retrieval", "--export", "int16x8"], "int16x8"),
     (["--task", "ranking", "--set", "export.modes=int16x8"], "int16x8"),
+    # a csv: source's column names: empty, or one column named for two things
+    (["--task", "text_classification", "--set", "data.text.text_column="], "data.text.text_column"),
+    (["--task", "text_classification", "--set", "data.text.label_column=Review", "data.text.text_column=review"],
+     "data.text.text_column and data.text.label_column"),
+    (["--task", "retrieval", "--set", "data.recsys.item_column= "], "data.recsys.item_column"),
+    (["--task", "ranking", "--set", "data.recsys.item_column=userId"], "data.recsys.user_column and data.recsys.item_column"),
 ]
 BAD_USAGE = [
     (["--set", "model.lstm.units=32"], "model.lstm.units"),  # another task's key
     (["--set", "bogus.key=1"], "bogus.key"),
+    (["--task", "text_classification", "--set", "data.text.text_col=review"], "data.text.text_column"),
+    (["--task", "retrieval", "--set", "data.recsys.movie_column=movieId"], "data.recsys.movie_column"),
     (["--set", "train.epochs=abc"], "train.epochs"),
     (["--task", "nope"], "--task 'nope'"),
     (["--model", "resnet"], "--model 'resnet'"),

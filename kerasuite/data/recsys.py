@@ -24,6 +24,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from kerasuite.data.delimited import TABLE_SUFFIXES, extra_fields_hint, find_column, table_reader, train_and_test_files
+from kerasuite.data.settings import RecsysDataConfig
 from kerasuite.data.sources import parse_source
 from kerasuite.data.spec import SYNTHETIC_DEFAULTS, parse_synthetic  # noqa: F401  (re-exported)
 from kerasuite.errors import UserError
@@ -33,6 +35,14 @@ PAD_TOKEN, OOV_TOKEN = 0, 1  # title token indices; real tokens start at 2
 GENRE_SEPARATOR = "|"
 REQUIRED_COLUMNS = ("user_id", "item_id")
 OPTIONAL_COLUMNS = ("rating", "timestamp", "title", "genres")
+# Each column by its default name, with the data.recsys setting that names it otherwise
+COLUMN_SETTINGS = {"user_id": "user_column", "item_id": "item_column", "rating": "rating_column",
+                   "timestamp": "timestamp_column", "title": "title_column", "genres": "genres_column"}
+# MovieLens calls its items movies (ml-latest-small's movieId, TFDS' movie_id): at the default
+# item column name, such a column is the item column
+ITEM_ALIASES = ("movie_id",)
+# A table of item titles and genres beside the interactions (MovieLens' movies.csv), .csv or .tsv
+ITEM_TABLES = ("items", "movies")
 
 
 # ----------------------------------------------------------------------------- raw tables
@@ -68,6 +78,7 @@ class RawRecsys:
     # generator truth for synthetic sources: {"user_cluster": {id: c}, "item_cluster": {id: c}}
     planted: dict[str, dict[str, int]] | None = None
     split: str = "given"  # "given" (train/test files) | "latest" | "hashed" (per-user hold-out)
+    item_table: str | None = None  # the items.csv/movies.csv that gave titles or genres, if one did
 
 
 RECSYS_FIELD_LIMIT = 128 * 1024  # ids, titles and genres are short: a larger field is a broken file
@@ -77,8 +88,17 @@ def _bad(path: Path, message: str) -> UserError:
     return UserError(f"{path}: {message}")
 
 
-def read_interactions_csv(path: str | Path) -> tuple[Interactions, dict[str, str], dict[str, list[str]]]:
-    """Read ``user_id,item_id[,rating][,timestamp][,title][,genres]`` (header row required).
+def column_names(settings: RecsysDataConfig | None = None) -> dict[str, str]:
+    """The file's name of each column, by its default name (``{"user_id": "userId", ...}``)."""
+    settings = settings or RecsysDataConfig()
+    return {column: getattr(settings, name) for column, name in COLUMN_SETTINGS.items()}
+
+
+def read_interactions_csv(path: str | Path, names: dict[str, str] | None = None,
+                          ) -> tuple[Interactions, dict[str, str], dict[str, list[str]]]:
+    """Read a user, item[, rating][, timestamp][, title][, genres] table with a header row, its
+    columns named as in ``names`` (:func:`column_names`; default ``user_id,item_id,...``); a
+    ``.tsv`` file is tab-separated.
 
     ``genres`` holds ``|``-separated names. Raises a one-line ``UserError`` naming the file (and
     line and column) for an empty file, a missing column or a non-numeric rating/timestamp.
@@ -86,68 +106,104 @@ def read_interactions_csv(path: str | Path) -> tuple[Interactions, dict[str, str
     path = Path(path)
     if not path.is_file():
         raise UserError(f"--data csv:{path}: no such file")
+    return _read_table(path, lambda reader: _read_rows(reader, path, names or column_names()))
+
+
+def _read_table(path: Path, read):
+    """``read(reader)`` over the file, its errors one line naming it."""
     # The csv module's field limit is process-wide and the text reader raises it for long reviews:
     # a recommender file is held to the module's 128 kB default whatever ran before.
     previous_limit = csv.field_size_limit(RECSYS_FIELD_LIMIT)
     try:
         with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-            reader = csv.reader(handle)
+            reader = table_reader(handle, path)
             try:
-                return _read_rows(reader, path)
+                return read(reader)
             except csv.Error as error:  # e.g. a field over the 128 kB limit
                 raise _bad(path, f"line {reader.line_num}: not readable as CSV ({error})") from None
     finally:
         csv.field_size_limit(previous_limit)
 
 
-def _read_rows(reader, path: Path) -> tuple[Interactions, dict[str, str], dict[str, list[str]]]:
+def _locate_columns(header: list[str], path: Path, names: dict[str, str], required: tuple[str, ...]) -> dict[str, int]:
+    """Where each column of ``names`` is; a missing ``required`` one is named with its setting."""
+    where = {}
+    for column, name in names.items():
+        aliases = ITEM_ALIASES if column == "item_id" and name == column else ()
+        found = find_column(header, (name, *aliases))
+        if found is not None:
+            where[column] = found
+        elif column in required:
+            wanted = " or ".join(repr(n) for n in (name, *aliases))
+            raise _bad(path, f"missing column {wanted} (header has: {','.join(cell.strip() for cell in header)}); "
+                             f"name it with --set data.recsys.{COLUMN_SETTINGS[column]}=NAME")
+    return where
+
+
+def _required_columns(names: dict[str, str]) -> tuple[str, ...]:
+    """The interactions' columns that must be there: user and item, and rating and timestamp
+    once a setting names them (a misspelt name would otherwise drop them unsaid). Titles and
+    genres may come from an item table instead (:func:`_check_named_item_columns`)."""
+    return (*REQUIRED_COLUMNS, *(column for column in ("rating", "timestamp") if names[column] != column))
+
+
+def _data_rows(reader, path: Path, header_width: int, needed_width: int):
+    """(physical line number, row) of each row that is not blank; a row too short for the columns
+    read or with values beyond the header is refused."""
+    for row in reader:
+        line_number = reader.line_num  # not a row count: a quoted field may span several lines
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if len(row) < needed_width:
+            raise _bad(path, f"line {line_number}: {len(row)} fields, the header needs {needed_width}")
+        if any(cell.strip() for cell in row[header_width:]):  # a delimiter in a value shifts what follows it
+            raise _bad(path, f"line {line_number}: {len(row)} fields, the header has {header_width}; "
+                             f"{extra_fields_hint(path)}")
+        yield line_number, row
+
+
+def _read_header(reader, path: Path, names: dict[str, str]) -> list[str]:
     header = next(reader, None)
     if header is None or not any(cell.strip() for cell in header):
-        raise _bad(path, "empty file; expected a header row user_id,item_id[,rating][,timestamp]")
-    columns = [cell.strip().lower() for cell in header]
-    for name in REQUIRED_COLUMNS:
-        if name not in columns:
-            raise _bad(path, f"missing column {name!r} (header has: {','.join(columns)})")
-    where = {name: columns.index(name) for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in columns}
+        raise _bad(path, f"empty file; expected a header row {names['user_id']},{names['item_id']}"
+                         f"[,{names['rating']}][,{names['timestamp']}]")
+    return header
+
+
+def _add_item_features(row: list[str], where: dict[str, int], item: str, titles: dict[str, str],
+                       genres: dict[str, list[str]]) -> None:
+    """The item's title and genres from this row, unless an earlier row gave them."""
+    if "title" in where and row[where["title"]].strip():
+        titles.setdefault(item, row[where["title"]].strip())
+    if "genres" in where and row[where["genres"]].strip():
+        names = [g.strip() for g in row[where["genres"]].split(GENRE_SEPARATOR) if g.strip()]
+        genres.setdefault(item, names)
+
+
+def _read_rows(reader, path: Path, names: dict[str, str]) -> tuple[Interactions, dict[str, str], dict[str, list[str]]]:
+    header = _read_header(reader, path, names)
+    where = _locate_columns(header, path, names, _required_columns(names))
+    label = {column: header[at].strip() for column, at in where.items()}  # messages use the file's own names
     users: list[str] = []
     items: list[str] = []
     ratings: list[float] = []
     timestamps: list[int] = []
     titles: dict[str, str] = {}
     genres: dict[str, list[str]] = {}
-    width = max(where.values()) + 1
-    for row in reader:
-        line_number = reader.line_num  # not a row count: a quoted field may span several lines
-        if not row or not any(cell.strip() for cell in row):
-            continue
-        if len(row) < width:
-            raise _bad(path, f"line {line_number}: {len(row)} fields, the header needs {width}")
-        if any(cell.strip() for cell in row[len(columns):]):  # an unquoted comma shifts what follows it
-            raise _bad(path, f"line {line_number}: {len(row)} fields, the header has {len(columns)}; "
-                             "put a value that holds commas in double quotes")
+    for line_number, row in _data_rows(reader, path, len(header), max(where.values()) + 1):
         user, item = row[where["user_id"]].strip(), row[where["item_id"]].strip()
         for column, value in (("user_id", user), ("item_id", item)):
             if "\n" in value or "\r" in value:  # ids are stored one per line in the bundle
-                raise _bad(path, f"line {line_number}: column {column!r} holds a line break: {value!r}")
-        if not user:
-            raise _bad(path, f"line {line_number}: column 'user_id' is empty")
-        if not item:
-            raise _bad(path, f"line {line_number}: column 'item_id' is empty")
+                raise _bad(path, f"line {line_number}: column {label[column]!r} holds a line break: {value!r}")
+            if not value:
+                raise _bad(path, f"line {line_number}: column {label[column]!r} is empty")
         users.append(user)
         items.append(item)
         if "rating" in where:
-            ratings.append(_number(row[where["rating"]], path, line_number, "rating"))
+            ratings.append(_number(row[where["rating"]], path, line_number, label["rating"]))
         if "timestamp" in where:
-            stamp = _number(row[where["timestamp"]], path, line_number, "timestamp")
-            if not -2**63 <= stamp < 2**63:
-                raise _bad(path, f"line {line_number}: column 'timestamp' is out of the 64-bit range: "
-                                 f"{row[where['timestamp']].strip()[:40]!r}")
-            timestamps.append(int(stamp))
-        if "title" in where and row[where["title"]].strip():
-            titles.setdefault(item, row[where["title"]].strip())
-        if "genres" in where and row[where["genres"]].strip():
-            names = [g.strip() for g in row[where["genres"]].split(GENRE_SEPARATOR) if g.strip()]
-            genres.setdefault(item, names)
+            timestamps.append(_timestamp(row[where["timestamp"]], path, line_number, label["timestamp"]))
+        _add_item_features(row, where, item, titles, genres)
     if not users:
         raise _bad(path, "no data rows after the header")
     table = Interactions(
@@ -157,6 +213,34 @@ def _read_rows(reader, path: Path) -> tuple[Interactions, dict[str, str], dict[s
         np.array(timestamps, dtype=np.int64) if "timestamp" in where else None,
     )
     return table, titles, genres
+
+
+def _timestamp(text: str, path: Path, line: int, column: str) -> int:
+    stamp = _number(text, path, line, column)
+    if not -2**63 <= stamp < 2**63:
+        raise _bad(path, f"line {line}: column {column!r} is out of the 64-bit range: {text.strip()[:40]!r}")
+    return int(stamp)
+
+
+def read_item_table(path: Path, names: dict[str, str]) -> tuple[dict[str, str], dict[str, list[str]]] | None:
+    """Titles and genres by item from a table of items (MovieLens' ``movies.csv``:
+    ``movieId,title,genres``); ``None`` when its header has no item column or neither a title nor
+    a genres column, as it then describes something else."""
+    def read(reader):
+        header = next(reader, None) or []
+        where = _locate_columns(header, path, {column: names[column] for column in ("item_id", "title", "genres")},
+                                required=())
+        if "item_id" not in where or not {"title", "genres"} & where.keys():
+            return None
+        titles: dict[str, str] = {}
+        genres: dict[str, list[str]] = {}
+        for line_number, row in _data_rows(reader, path, len(header), max(where.values()) + 1):
+            item = row[where["item_id"]].strip()
+            if item:
+                _add_item_features(row, where, item, titles, genres)
+        return titles, genres
+
+    return _read_table(path, read)
 
 
 def _number(text: str, path: Path, line: int, column: str) -> float:
@@ -169,29 +253,68 @@ def _number(text: str, path: Path, line: int, column: str) -> float:
     return value
 
 
-def load_csv(target: str, seed: int) -> RawRecsys:
-    """``csv:FILE`` (per-user hold-out) or ``csv:DIR`` holding ``train.csv`` and ``test.csv``."""
+def load_csv(target: str, seed: int, names: dict[str, str] | None = None) -> RawRecsys:
+    """``csv:FILE`` (per-user hold-out) or ``csv:DIR`` holding ``train.csv`` and ``test.csv``
+    (or .tsv), columns named as in ``names`` (:func:`column_names`). Titles and genres missing
+    from the interactions come from an ``items``/``movies`` table beside them, if there is one."""
+    names = names or column_names()
     root = Path(target)
     if root.is_dir():
-        train_path, test_path = root / "train.csv", root / "test.csv"
-        if not (train_path.is_file() and test_path.is_file()):
-            raise UserError(f"--data csv:{target}: a folder must hold train.csv and test.csv")
-        train, titles, genres = read_interactions_csv(train_path)
-        test, test_titles, test_genres = read_interactions_csv(test_path)
-        for name, column in (("rating", "ratings"), ("timestamp", "timestamps")):
-            if (getattr(train, column) is None) != (getattr(test, column) is None):
-                raise UserError(f"--data csv:{target}: column {name!r} must be in both train.csv and test.csv or neither")
-        for key, value in test_titles.items():
-            titles.setdefault(key, value)
-        for key, value in test_genres.items():
-            genres.setdefault(key, value)
-        return RawRecsys(train, test, titles, genres)
-    table, titles, genres = read_interactions_csv(root)
+        train_path, test_path = train_and_test_files(root, target)
+        raw = _with_item_table(_given_split(target, train_path, test_path, names), root, names, (train_path, test_path))
+    else:
+        raw = _with_item_table(_held_out_split(target, root, names, seed), root.parent, names, (root,))
+    _check_named_item_columns(raw, names, target)
+    return raw
+
+
+def _held_out_split(target: str, path: Path, names: dict[str, str], seed: int) -> RawRecsys:
+    table, titles, genres = read_interactions_csv(path, names)
     train, test, split = holdout_per_user(table, seed)
     if not len(test):  # the metrics would be NaN: nothing to evaluate on
         raise UserError(f"--data csv:{target}: every user has a single interaction, so none can be held out "
                         "for testing; users need at least two, or give a folder with train.csv and test.csv")
     return RawRecsys(train, test, titles, genres, split=split)
+
+
+def _given_split(target: str, train_path: Path, test_path: Path, names: dict[str, str]) -> RawRecsys:
+    train, titles, genres = read_interactions_csv(train_path, names)
+    test, test_titles, test_genres = read_interactions_csv(test_path, names)
+    for column, field in (("rating", "ratings"), ("timestamp", "timestamps")):
+        if (getattr(train, field) is None) != (getattr(test, field) is None):
+            raise UserError(f"--data csv:{target}: column {names[column]!r} must be in both {train_path.name} "
+                            f"and {test_path.name} or neither")
+    for key, value in test_titles.items():
+        titles.setdefault(key, value)
+    for key, value in test_genres.items():
+        genres.setdefault(key, value)
+    return RawRecsys(train, test, titles, genres)
+
+
+def _with_item_table(raw: RawRecsys, folder: Path, names: dict[str, str], interactions: tuple[Path, ...]) -> RawRecsys:
+    """``raw`` with the titles or genres its interactions lack taken from the item table in
+    ``folder``, if there is one (MovieLens keeps them in movies.csv, beside ratings.csv)."""
+    if raw.item_titles and raw.item_genres:
+        return raw
+    for path in (folder / f"{stem}{suffix}" for stem in ITEM_TABLES for suffix in TABLE_SUFFIXES):
+        if not path.is_file() or any(path.resolve() == other.resolve() for other in interactions):
+            continue
+        features = read_item_table(path, names)
+        if features is not None:
+            raw.item_titles, raw.item_genres = raw.item_titles or features[0], raw.item_genres or features[1]
+            raw.item_table = str(path)
+            return raw
+    return raw
+
+
+def _check_named_item_columns(raw: RawRecsys, names: dict[str, str], target: str) -> None:
+    """A title or genres column named by a setting must have given values, from the interactions
+    or the item table: a misspelt name would otherwise train without them unsaid."""
+    for column, values in (("title", raw.item_titles), ("genres", raw.item_genres)):
+        if names[column] != column and not values:
+            raise UserError(f"--data csv:{target}: found no values of column {names[column]!r} "
+                            f"(data.recsys.{COLUMN_SETTINGS[column]}) in the interactions, nor in an items.csv "
+                            "or movies.csv beside them")
 
 
 # -------------------------------------------------------------------------------- splitting
@@ -230,11 +353,11 @@ def holdout_per_user(table: Interactions, seed: int) -> tuple[Interactions, Inte
 # --------------------------------------------------------------------------------- sources
 
 
-def load_raw(spec: str, seed: int) -> RawRecsys:
-    """Dispatch a ``--data`` spec to its reader."""
+def load_raw(spec: str, seed: int, names: dict[str, str] | None = None) -> RawRecsys:
+    """Dispatch a ``--data`` spec to its reader; ``names`` are a CSV's column names (:func:`column_names`)."""
     source = parse_source(spec, allowed=("tfds", "csv", "synthetic"))
     if source.scheme == "csv":
-        return load_csv(source.target, seed)
+        return load_csv(source.target, seed, names)
     if source.scheme == "tfds":
         return load_tfds(source.target, seed)
     return synthetic(source.target, seed)
@@ -532,7 +655,7 @@ def load_arrays(config: Any) -> RecsysArrays:
         raise UserError(f"data.recsys.negatives_per_positive: must be at least 1, got {recsys.negatives_per_positive}")
     if recsys.title_length < 0 or recsys.title_vocabulary < 1:
         raise UserError("data.recsys.title_length must be >= 0 and data.recsys.title_vocabulary >= 1")
-    raw = load_raw(config.data.source, config.seed)
+    raw = load_raw(config.data.source, config.seed, column_names(recsys))
     return encode(raw, use_side_features=recsys.use_side_features, title_length=recsys.title_length,
                   title_vocabulary=recsys.title_vocabulary)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kerasuite.data.delimited import column_key, first_repeated
 from kerasuite.schema import ConfigError, setting
 
 # TextVectorization standardize modes; kerasuite.runtime.text repeats each one on devices
@@ -29,6 +30,13 @@ class TextDataConfig:
     # The default breaks words at ASCII punctuation instead of deleting it, which MediaPipe's
     # RegexTokenizer expresses exactly (kerasuite.export.mediapipe_text).
     standardize: str = setting("lower_and_split_punctuation", choices=STANDARDIZE_MODES)
+    # A csv: source's column names, matched ignoring case and underscores; Kaggle's IMDB file, for
+    # one, has review,sentiment
+    text_column: str = setting("text", nonempty=True)
+    label_column: str = setting("label", nonempty=True)
+
+    def validate(self, prefix: str) -> None:
+        _refuse_repeated_columns(self, prefix, ("text_column", "label_column"))
 
 
 @dataclass
@@ -65,3 +73,24 @@ class RecsysDataConfig:
     oov_user_rate: float = setting(0.02, min=0.0, below=1.0)  # training only: share of users replaced by the
     # OOV index, so the OOV embedding is trained and unknown users get sensible (popularity-like) results
     negatives_per_positive: int = setting(1, min=1)  # ranking with implicit=True: sampled non-interactions per positive
+    # A csv: source's column names, matched ignoring case and underscores (MovieLens' userId is
+    # user_id). rating, timestamp, title and genres may be absent at their defaults; once named,
+    # the file must have them. At its default, item_column also finds a movie_id (movieId) column.
+    user_column: str = setting("user_id", nonempty=True)
+    item_column: str = setting("item_id", nonempty=True)
+    rating_column: str = setting("rating", nonempty=True)
+    timestamp_column: str = setting("timestamp", nonempty=True)
+    title_column: str = setting("title", nonempty=True)
+    genres_column: str = setting("genres", nonempty=True)
+
+    def validate(self, prefix: str) -> None:
+        _refuse_repeated_columns(self, prefix, ("user_column", "item_column", "rating_column", "timestamp_column",
+                                                "title_column", "genres_column"))
+
+
+def _refuse_repeated_columns(section, prefix: str, fields: tuple[str, ...]) -> None:
+    """One file column cannot be two things (the text and its label, the user and the item)."""
+    repeated = first_repeated(getattr(section, name) for name in fields)
+    if repeated is not None:
+        named = [f"{prefix}{name}" for name in fields if column_key(getattr(section, name)) == column_key(repeated)]
+        raise ConfigError(f"{' and '.join(named)} name the same column {repeated!r}; each needs its own")

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasuite.config import RunConfig
+from kerasuite.data.delimited import extra_fields_hint, find_column, table_reader, train_and_test_files
 from kerasuite.data.settings import TextDataConfig
 from kerasuite.data.sources import (
     LabelledFiles,
@@ -35,7 +36,6 @@ from kerasuite.errors import UserError
 from kerasuite.runtime.text import STANDARDIZE_MODES, decode_text
 
 TEXT_EXTENSIONS = (".txt",)
-CSV_COLUMNS = ("text", "label")
 
 
 @dataclasses.dataclass
@@ -98,78 +98,92 @@ def _class_order(labels: list[str]) -> list[str]:
     return sorted(unique)
 
 
-def read_csv(path: Path) -> tuple[list[str], list[str], list[int]]:
-    """(texts, labels, line numbers) of a ``text,label`` CSV with a header row."""
+def read_csv(path: Path, text_column: str = "text", label_column: str = "label") -> tuple[list[str], list[str], list[int]]:
+    """(texts, labels, line numbers) of a CSV (a .tsv: tab-separated) with a header row naming
+    ``text_column`` and ``label_column`` (``data.text.text_column``/``label_column``)."""
     previous_limit = csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long reviews exceed the 128 KiB default
     try:
-        return _read_csv(path)
+        return _read_csv(path, text_column, label_column)
     finally:
         csv.field_size_limit(previous_limit)  # process-wide: other readers keep their own limit
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[str], list[int]]:
+def _read_csv(path: Path, text_column: str, label_column: str) -> tuple[list[str], list[str], list[int]]:
     try:
         handle = open(path, newline="", encoding="utf-8-sig", errors="replace")
     except OSError as error:
         raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
     with handle:
-        reader = csv.reader(handle)
+        reader = table_reader(handle, path)
         try:
             header = next(reader, None)
             if header is None:
-                raise UserError(f"{path}: empty file; expected a header row with columns text,label")
-            columns = [name.strip().lower() for name in header]
-            missing = [name for name in CSV_COLUMNS if name not in columns]
-            if missing:
-                found = ", ".join(repr(c) for c in header) or "none"
-                raise UserError(f"{path}: missing column {', '.join(repr(m) for m in missing)} (header has {found}); expected text,label")
-            text_at, label_at = columns.index("text"), columns.index("label")
-            texts, labels, lines = [], [], []
-            for row in reader:
-                if not any(cell.strip() for cell in row):
-                    continue  # blank line
-                if len(row) <= max(text_at, label_at):
-                    raise UserError(f"{path}:{reader.line_num}: expected {len(columns)} columns, got {len(row)}")
-                if any(cell.strip() for cell in row[len(columns):]):
-                    # an unquoted comma in the text: the label read would be a piece of the text
-                    raise UserError(f"{path}:{reader.line_num}: expected {len(columns)} columns, got {len(row)}; "
-                                    "put a text that holds commas in double quotes")
-                label = row[label_at].strip()
-                if not label:
-                    raise UserError(f"{path}:{reader.line_num}: column 'label' is empty")
-                texts.append(row[text_at])
-                labels.append(label)
-                lines.append(reader.line_num)
+                raise UserError(f"{path}: empty file; expected a header row with columns {text_column},{label_column}")
+            text_at, label_at = _text_and_label_columns(path, header, text_column, label_column)
+            texts, labels, lines = _read_rows(reader, path, len(header), text_at, label_at, header[label_at].strip())
         except csv.Error as error:
             raise UserError(f"{path}:{reader.line_num}: malformed CSV ({error})") from None
     if not texts:
         raise UserError(f"{path}: no data rows under the header")
     if not any(text.strip() for text in texts):
-        raise UserError(f"{path}: column 'text' is empty in every row")
+        raise UserError(f"{path}: column {header[text_at].strip()!r} is empty in every row")
+    return texts, labels, lines
+
+
+def _text_and_label_columns(path: Path, header: list[str], text_column: str, label_column: str) -> tuple[int, int]:
+    """Where the text and the label are; a missing one is named with the setting that picks it."""
+    wanted = {"text_column": text_column, "label_column": label_column}
+    found = {key: find_column(header, [name]) for key, name in wanted.items()}
+    missing = [key for key, at in found.items() if at is None]
+    if missing:
+        header_text = ", ".join(repr(cell) for cell in header) or "none"
+        settings = " ".join(f"data.text.{key}=NAME" for key in missing)
+        raise UserError(f"{path}: missing column {', '.join(repr(wanted[key]) for key in missing)} "
+                        f"(header has {header_text}); choose columns with --set {settings}")
+    return found["text_column"], found["label_column"]
+
+
+def _read_rows(reader, path: Path, width: int, text_at: int, label_at: int,
+               label_name: str) -> tuple[list[str], list[str], list[int]]:
+    texts, labels, lines = [], [], []
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue  # blank line
+        if len(row) <= max(text_at, label_at):
+            raise UserError(f"{path}:{reader.line_num}: expected {width} columns, got {len(row)}")
+        if any(cell.strip() for cell in row[width:]):
+            # a delimiter in the text: the label read would be a piece of the text
+            raise UserError(f"{path}:{reader.line_num}: expected {width} columns, got {len(row)}; "
+                            f"{extra_fields_hint(path)}")
+        label = row[label_at].strip()
+        if not label:
+            raise UserError(f"{path}:{reader.line_num}: column {label_name!r} is empty")
+        texts.append(row[text_at])
+        labels.append(label)
+        lines.append(reader.line_num)
     return texts, labels, lines
 
 
 def _csv(target: str, config: RunConfig) -> RawText:
     path = Path(target)
     if path.is_dir():
-        train_path, test_path = path / "train.csv", path / "test.csv"
-        for needed in (train_path, test_path):
-            if not needed.is_file():
-                raise UserError(f"--data csv:{target}: folder needs train.csv and test.csv ({needed.name} is missing)")
+        train_path, test_path = train_and_test_files(path, target)
     elif path.is_file():
         train_path, test_path = path, None
     else:
         raise UserError(f"--data csv:{target}: no such file or folder")
 
-    texts, labels, _ = read_csv(train_path)
+    columns = (config.data.text.text_column, config.data.text.label_column)
+    texts, labels, _ = read_csv(train_path, *columns)
     names = _class_order(labels)
     if len(names) < 2:
-        raise UserError(f"{train_path}: column 'label' has a single value ({names[0]!r}); need at least two classes")
+        raise UserError(f"{train_path}: column {columns[1]!r} has a single value ({names[0]!r}); "
+                        "need at least two classes")
     index = {name: i for i, name in enumerate(names)}
     train = TextSplit(texts, np.array([index[label] for label in labels], dtype=np.int64))
     if test_path is None:
         return _three_way(train, names, config)
-    test_texts, test_labels, test_lines = read_csv(test_path)
+    test_texts, test_labels, test_lines = read_csv(test_path, *columns)
     for label, line in zip(test_labels, test_lines):
         if label not in index:
             raise UserError(f"{test_path}:{line}: label {label!r} does not occur in {train_path.name}; the model cannot predict it")

@@ -76,8 +76,9 @@ class Ranking(Task):
         arrays = recsys.load_arrays(config)
         implicit = config.data.recsys.implicit
         if not implicit and not arrays.has_ratings:
-            raise UserError(f"--data {config.data.source}: no 'rating' column to rank by; "
-                            "set data.recsys.implicit=true to learn from interactions alone")
+            raise UserError(f"--data {config.data.source}: no {config.data.recsys.rating_column!r} column to rank by; "
+                            "set data.recsys.implicit=true to learn from interactions alone, "
+                            "or data.recsys.rating_column=NAME")
         train, validation = recsys.split_validation(arrays.train, config.data.validation_fraction,
                                                     config.data.limit, config.seed)
         # Negatives avoid what is known when they are drawn: training and validation know only the

@@ -60,6 +60,86 @@ def test_csv_folder_uses_train_and_test_files(tmp_path):
     assert raw.item_genres == {"a": ["x", "y"], "b": ["y"]}
 
 
+# ---------------------------------------------------------------------- files in their own shape
+
+
+def test_movielens_latest_small_reads_as_it_is_with_titles_and_genres_from_movies_csv(tmp_path):
+    # ml-latest-small: camelCase ids in ratings.csv, titles and genres in movies.csv beside it
+    ratings = write(tmp_path / "ratings.csv", "userId,movieId,rating,timestamp\n"
+                    "1,1,4.0,964982703\n1,3,4.0,964981247\n2,1,3.0,964982224\n2,6,5.0,964983815\n")
+    write(tmp_path / "movies.csv", "movieId,title,genres\n1,Toy Story (1995),Adventure|Animation\n"
+          '3,Grumpier Old Men (1995),Comedy|Romance\n6,"Heat, The (1995)",(no genres listed)\n')
+    raw = recsys.load_csv(str(ratings), seed=0)
+    assert raw.split == "latest" and raw.item_table == str(tmp_path / "movies.csv")
+    held = sorted(zip(raw.test.users.tolist(), raw.test.items.tolist(), raw.test.ratings.tolist()))
+    assert held == [("1", "1", 4.0), ("2", "6", 5.0)]  # each user's latest, by timestamp
+    assert raw.item_titles["6"] == "Heat, The (1995)" and raw.item_genres["1"] == ["Adventure", "Animation"]
+
+
+def test_named_columns_and_a_tsv_file(tmp_path):
+    names = {**recsys.column_names(), "user_id": "customer", "item_id": "product", "rating": "stars"}
+    path = write(tmp_path / "reviews.tsv", 'Customer\tProduct\tStars\tTitle\n'
+                 'c1\tp1\t5\tThe "best, really kettle\n\nc1\tp2\t3\tMug\nc2\tp1\t4\t\n')
+    table, titles, _ = recsys.read_interactions_csv(path, names)
+    assert table.users.tolist() == ["c1", "c1", "c2"] and table.ratings.tolist() == [5.0, 3.0, 4.0]
+    assert titles == {"p1": 'The "best, really kettle', "p2": "Mug"}  # a .tsv quotes nothing
+    bad = write(tmp_path / "bad.tsv", "Customer\tProduct\tStars\nc1\tp1\t5\nc1\tp2\tfine\n")
+    with pytest.raises(UserError, match=r"bad\.tsv: line 3: column 'Stars' is not a number: 'fine'"):
+        recsys.read_interactions_csv(bad, names)
+
+
+def test_a_csv_folder_takes_train_and_test_tsv_files_and_an_items_table(tmp_path):
+    write(tmp_path / "train.tsv", "user_id\titem_id\nu1\ta\nu2\tb\n")
+    write(tmp_path / "test.tsv", "user_id\titem_id\nu1\tb\n")
+    write(tmp_path / "items.tsv", "item_id\ttitle\na\tAlpha\nb\tBeta\n")
+    raw = recsys.load_csv(str(tmp_path), seed=0)
+    assert raw.train.items.tolist() == ["a", "b"] and raw.test.users.tolist() == ["u1"]
+    assert raw.item_titles == {"a": "Alpha", "b": "Beta"} and raw.item_genres == {}
+
+
+def test_an_exact_header_name_wins_over_one_matched_without_underscores(tmp_path):
+    path = write(tmp_path / "both.csv", "userId,user_id,item_id\nwrong,right,i\n")
+    table, _, _ = recsys.read_interactions_csv(path)
+    assert table.users.tolist() == ["right"]
+
+
+def test_an_items_table_is_read_only_for_what_the_interactions_lack(tmp_path):
+    write(tmp_path / "movies.csv", "movieId,title,genres\na,Table title,x\n")
+    own = write(tmp_path / "own.csv", "user_id,item_id,title,genres\nu,a,Own title,y\nu,b,B,y\n")
+    raw = recsys.load_csv(str(own), seed=0)
+    assert raw.item_table is None and raw.item_titles["a"] == "Own title"
+    # an items.csv without an item column (or without titles and genres) describes something else
+    write(tmp_path / "movies.csv", "shelf,title\n1,x\n")
+    plain = write(tmp_path / "plain.csv", "user_id,item_id\nu,a\nu,b\n")
+    assert recsys.load_csv(str(plain), seed=0).item_titles == {}
+    # the interactions file itself is never read again as the item table
+    clicks = write(tmp_path / "items.csv", "user_id,item_id,title\nu,a,\nu,b,\n")
+    assert recsys.load_csv(str(clicks), seed=0).item_table is None
+
+
+@pytest.mark.parametrize("header, names, message", [
+    ("customer,product\n", {}, "missing column 'user_id' (header has: customer,product); "
+                                "name it with --set data.recsys.user_column=NAME"),
+    ("user_id,product\n", {}, "missing column 'item_id' or 'movie_id' (header has: user_id,product); "
+                               "name it with --set data.recsys.item_column=NAME"),
+    ("user_id,item_id\n", {"rating": "stars"}, "missing column 'stars' (header has: user_id,item_id); "
+                                                "name it with --set data.recsys.rating_column=NAME"),
+])
+def test_a_missing_column_is_named_with_the_header_and_its_setting(tmp_path, header, names, message):
+    path = write(tmp_path / "ratings.csv", header + "u,i\nu,j\n")
+    with pytest.raises(UserError) as caught:
+        recsys.load_csv(str(path), seed=0, names={**recsys.column_names(), **names})
+    assert str(caught.value) == f"{path}: {message}"
+
+
+def test_a_named_title_column_found_nowhere_is_refused(tmp_path):
+    path = write(tmp_path / "ratings.csv", "user_id,item_id\nu,i\nu,j\n")
+    with pytest.raises(UserError, match=r"no values of column 'name' \(data\.recsys\.title_column\)"):
+        recsys.load_csv(str(path), seed=0, names={**recsys.column_names(), "title": "name"})
+    write(tmp_path / "items.csv", "item_id,name\ni,Eye\n")
+    assert recsys.load_csv(str(path), seed=0, names={**recsys.column_names(), "title": "name"}).item_titles == {"i": "Eye"}
+
+
 # ----------------------------------------------------------------------------------- encoding
 
 

@@ -49,6 +49,64 @@ def test_csv_folder_uses_its_train_and_test_files(tmp_path):
     assert raw.validation is None and len(raw.train) == 6
 
 
+def test_named_columns_read_a_file_in_its_own_shape(tmp_path):
+    # Kaggle's IMDB file: review,sentiment; the settings name the columns, any case
+    rows = [f'"A fine film, number {i}",positive' for i in range(10)] + [f"dull {i},negative" for i in range(10)]
+    path = _write_csv(tmp_path / "IMDB Dataset.csv", rows, header="Review,Sentiment")
+    config = _config(source=f"csv:{path}", validation_fraction=0.0)
+    config.data.text.text_column, config.data.text.label_column = "review", "sentiment"
+    raw = text_data.load(config.data.source, config)
+    assert raw.class_names == ["negative", "positive"]
+    assert "A fine film, number 0" in raw.train.texts + raw.test.texts and len(raw.train) + len(raw.test) == 20
+
+
+def test_a_tsv_file_is_tab_separated_and_its_quotes_are_text(tmp_path):
+    # GLUE SST-2's train.tsv: sentence<TAB>label, quotes never quoting (one opens and never closes)
+    path = tmp_path / "train.tsv"
+    path.write_text('sentence\tlabel\nit \'s a "charming, often affecting journey \t1\n\nunflinchingly bleak\t0\n'
+                    + "".join(f"good {i}\t1\nbad {i}\t0\n" for i in range(8)), encoding="utf-8")
+    texts, labels, lines = text_data.read_csv(path, "sentence")
+    assert texts[:2] == ['it \'s a "charming, often affecting journey ', "unflinchingly bleak"]
+    assert labels[:2] == ["1", "0"] and lines[:3] == [2, 4, 5]  # physical lines: the blank line 3 counts
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("text\tlabel\nfine\tpos\ntwo\tparts\tneg\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"bad\.tsv:3: expected 2 columns, got 3; a value holds a tab"):
+        text_data.read_csv(bad)
+
+
+def test_a_csv_folder_takes_train_and_test_tsv_files(tmp_path):
+    (tmp_path / "train.tsv").write_text("sentence\tlabel\n" + "".join(f"w{i}\t{i % 2}\n" for i in range(6)))
+    (tmp_path / "test.tsv").write_text('sentence\tlabel\n"odd quote\t1\n')
+    config = _config(source=f"csv:{tmp_path}", validation_fraction=0.0)
+    config.data.text.text_column = "sentence"
+    raw = text_data.load(config.data.source, config)
+    assert raw.test.texts == ['"odd quote'] and len(raw.train) == 6
+
+
+@pytest.mark.parametrize("files, culprit", [
+    (("train.csv",), "no test.csv or test.tsv"),
+    (("train.csv", "train.tsv", "test.csv"), "both train.csv and train.tsv"),
+])
+def test_a_csv_folder_without_one_file_per_split_is_refused(tmp_path, files, culprit):
+    for name in files:
+        _write_csv(tmp_path / name, ["a,x", "b,y"])
+    with pytest.raises(UserError) as error:
+        text_data.load(f"csv:{tmp_path}", _config())
+    assert culprit in str(error.value) and str(tmp_path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_missing_column_names_the_file_the_header_and_the_settings(tmp_path):
+    path = _write_csv(tmp_path / "reviews.csv", ["fine,positive"], header="review,sentiment")
+    with pytest.raises(UserError) as error:
+        text_data.load(f"csv:{path}", _config())
+    assert str(error.value) == (f"{path}: missing column 'text', 'label' (header has 'review', 'sentiment'); "
+                                "choose columns with --set data.text.text_column=NAME data.text.label_column=NAME")
+    config = _config()
+    config.data.text.text_column = "review"
+    with pytest.raises(UserError, match=r"missing column 'label' .*--set data\.text\.label_column=NAME$"):
+        text_data.load(f"csv:{path}", config)
+
+
 def test_class_order_is_the_same_in_every_process_and_never_crashes():
     import subprocess
     import sys
@@ -197,7 +255,7 @@ def test_cli_exits_2_with_one_line_for_bad_text_input(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("body,label\nhello,a\n", encoding="utf-8")
     done = run_main(capsys, "--task", "text_classification", "--data", f"csv:{bad}", "--run-dir", str(tmp_path / "run"))
-    assert_one_line_error(done, 2, str(bad), "'text'")
+    assert_one_line_error(done, 2, str(bad), "'text'", "'body', 'label'", "--set data.text.text_column=NAME")
     done = run_main(capsys, "--task", "text_classification", "--data", "synthetic:topics", "--run-dir", str(tmp_path / "run2"),
                     "--set", "data.text.standardize=upper")
     assert_one_line_error(done, 2, "data.text.standardize")

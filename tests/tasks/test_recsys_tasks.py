@@ -357,6 +357,38 @@ def test_training_batches_are_mixed_even_when_the_file_is_sorted(tmp_path):
     assert 0.25 < float(np.mean(labels.numpy())) < 0.75  # positives and sampled negatives interleaved
 
 
+def test_a_movielens_latest_small_layout_trains_through_the_cli_as_it_is(tmp_path):
+    """ratings.csv with userId,movieId and movies.csv beside it, as GroupLens ships them: no
+    settings, and the titles and genres reach the model."""
+    from helpers import run_tiny
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "ml-latest-small"
+    data.mkdir()
+    rows = [f"{user},{movie},{rng.integers(1, 6)}.0,{964980000 + 100 * user + k}"
+            for user in range(1, 31) for k, movie in enumerate(rng.choice(np.arange(1, 21), 6, replace=False))]
+    (data / "ratings.csv").write_text("userId,movieId,rating,timestamp\n" + "\n".join(rows) + "\n")
+    (data / "movies.csv").write_text("movieId,title,genres\n" + "".join(
+        f'{movie},"Film {movie}, The (1995)",{"Comedy|Drama" if movie % 2 else "Action"}\n' for movie in range(1, 21)))
+    report = run_tiny("ranking", tmp_path, {"data.source": f"csv:{data / 'ratings.csv'}",
+                                            "train.check_baseline": "false"}, modes="float32")
+    assert report["eval"]["rmse"] > 0
+    inputs = json.loads((tmp_path / "bundle" / "signature.json").read_text())["modes"]["float32"]["inputs"]
+    assert {"item_genres", "item_title"} <= {entry["name"] for entry in inputs}
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["data"]["recsys"]
+    assert (saved["user_column"], saved["item_column"]) == ("user_id", "item_id")
+
+
+def test_named_columns_reach_the_task_through_its_settings(tmp_path):
+    path = tmp_path / "purchases.csv"
+    path.write_text("customer,product,stars\n" + "".join(f"c{u},p{(u + k) % 9},{1 + k}\n" for u in range(12) for k in range(3)))
+    config = _config("ranking", f"csv:{path}", **{"data.recsys.user_column": "customer",
+                                                   "data.recsys.item_column": "product",
+                                                   "data.recsys.rating_column": "stars"})
+    data = _task("ranking").load_data(config)
+    assert data.arrays.num_users == 13 and data.arrays.num_items == 10 and data.arrays.has_ratings
+
+
 # ------------------------------------------------------------------------------------ bad input
 
 
@@ -366,6 +398,14 @@ def test_bad_csv_exits_2_with_one_line_naming_file_and_column(capsys, tmp_path, 
     bad.write_text("user_id,item_id,rating\nu1,i1,4\nu1,i2,lots\n")
     done = run_main(capsys, "--task", task, "--data", f"csv:{bad}", "--run-dir", str(tmp_path / "run"))
     assert_one_line_error(done, 2, "ratings.csv", "rating", "line 3")
+
+
+@pytest.mark.parametrize("task", ["retrieval", "ranking"])
+def test_a_missing_column_exits_2_naming_file_header_and_setting(capsys, tmp_path, task):
+    path = tmp_path / "purchases.csv"
+    path.write_text("customer,product\nc1,p1\nc1,p2\n")
+    done = run_main(capsys, "--task", task, "--data", f"csv:{path}", "--run-dir", str(tmp_path / "run"))
+    assert_one_line_error(done, 2, str(path), "'user_id'", "customer,product", "--set data.recsys.user_column=NAME")
 
 
 def test_ranking_without_ratings_asks_for_implicit(capsys, tmp_path):

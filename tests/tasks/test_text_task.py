@@ -41,6 +41,22 @@ def test_transformer_exports_builtin_ops_in_every_mode(tmp_path):
     assert "sample.txt: topic_" in done.stdout
 
 
+def test_a_review_sentiment_csv_trains_through_the_cli_with_named_columns(tmp_path):
+    """Kaggle's IMDB layout, pointed at as it is: the settings name its columns, and the run's
+    config.json keeps them."""
+    rng = np.random.default_rng(0)
+    words = {"positive": ["superb", "moving", "delight", "wonderful"], "negative": ["dreadful", "boring", "mess", "awful"]}
+    rows = [f'"{" ".join(rng.choice(words[label], 3))}, a film",{label}' for label in words for _ in range(60)]
+    path = tmp_path / "IMDB Dataset.csv"
+    path.write_text("review,sentiment\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    report = run_tiny("text_classification", tmp_path, {
+        "data.source": f"csv:{path}", "data.text.text_column": "review", "data.text.label_column": "sentiment"},
+        modes="float32")
+    assert report["eval"]["accuracy"] > 0.9
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["data"]["text"]
+    assert (saved["text_column"], saved["label_column"]) == ("review", "sentiment")
+
+
 def test_bundle_vocabulary_reproduces_training_ids_on_a_device(tiny_run):
     from kerasuite import config as cfg
     from kerasuite.runtime.text import read_vocabulary, tokenizer_from_preprocessing
