@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Protocol, Self, Sequence, TypeVar
 
@@ -211,17 +212,57 @@ def _validation_folder_name(root: Path, path: str) -> str | None:
     return found[0] if found else None
 
 
-def _scan_split(root: Path, split: str, class_names: list[str], extensions: tuple[str, ...],
+def _scan_split(root: Path, folder: Path, train_folder: Path, class_names: list[str], extensions: tuple[str, ...],
                 ignore: tuple[str, ...], path: str) -> LabelledFiles:
     """A held-out split folder beside ``train/`` (``test/``, ``val/``), labelled with train/'s
     classes: a class the model never trained on could not be predicted."""
-    extra = sorted(set(_subfolders(root / split, ignore)) - set(class_names))
+    split = folder.relative_to(root).as_posix()
+    extra = sorted(set(_subfolders(folder, ignore)) - set(class_names))
     if extra:
-        raise UserError(f"--data folder:{path}: {split}/ has classes not in train/: {', '.join(extra)}")
-    _, files = _scan_classes(root / split, extensions, class_names)
+        raise UserError(f"--data folder:{path}: {split}/ has classes not in {train_folder.relative_to(root).as_posix()}/: {', '.join(extra)}")
+    _, files = _scan_classes(folder, extensions, class_names)
     if not files.paths:
-        raise UserError(f"--data folder:{path}: {split}/ holds no {'/'.join(extensions)} files")
+        raise UserError(f"--data folder:{path}: {split}/ holds no {describe_extensions(extensions)} files")
     return files
+
+
+def describe_extensions(extensions: tuple[str, ...]) -> str:
+    """``(".txt", "")`` -> ".txt or extensionless": the empty suffix takes files without one."""
+    named = "/".join(e for e in extensions if e)
+    return f"{named} or extensionless" if "" in extensions else named
+
+
+# Archives often name their split folders after the data set: 20 Newsgroups' "20news-bydate-train"
+# and "20news-bydate-test", Kaggle's "seg_train" and "seg_test" (beside an unlabelled "seg_pred").
+_SPLIT_ROLES = {"train": "train", "training": "train", "test": "test", "testing": "test",
+                "pred": "unlabelled", "predict": "unlabelled", "prediction": "unlabelled",
+                "unlabeled": "unlabelled", "unlabelled": "unlabelled"}
+
+
+def _split_role(name: str) -> str | None:
+    """What a folder named ``name`` holds, by its last word: "train", "test", "unlabelled", or
+    None for anything else (a class)."""
+    return _SPLIT_ROLES.get(re.split(r"[-_. ]+", name.lower())[-1])
+
+
+def _unwrap(folder: Path) -> Path:
+    """Kaggle's zips often nest a split in a folder of its own name (``seg_train/seg_train/``)."""
+    inner = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    return inner[0] if len(inner) == 1 and inner[0].is_dir() and inner[0].name == folder.name else folder
+
+
+def _train_and_test_folders(root: Path, ignore: tuple[str, ...]) -> tuple[Path, Path, list[str]] | None:
+    """The training and test split folders of ``root``, and its unlabelled folders; None when it
+    is one subfolder per class. ``train/`` and ``test/`` by those names always split; otherwise
+    the folders must all be named as splits (one training, one test, unlabelled ones beside
+    them), so that a class named "bullet_train" among others stays a class."""
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        return root / "train", root / "test", []
+    roles = {name: _split_role(name) for name in _subfolders(root, ignore) if name.lower() not in VALIDATION_FOLDER_NAMES}
+    by_role = {role: [name for name, has in roles.items() if has == role] for role in ("train", "test", "unlabelled")}
+    if len(by_role["train"]) != 1 or len(by_role["test"]) != 1 or None in roles.values():
+        return None
+    return _unwrap(root / by_role["train"][0]), _unwrap(root / by_role["test"][0]), by_role["unlabelled"]
 
 
 def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str] = ()) -> ClassFolder:
@@ -238,16 +279,20 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
     root = Path(path)
     if not root.is_dir():
         raise UserError(f"--data folder:{path}: folder does not exist")
-    wanted = "/".join(extensions)
+    wanted = describe_extensions(extensions)
     validation = validation_name = None
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        names, train = _scan_classes(root / "train", extensions, None, ignore)
-        test = _scan_split(root, "test", names, extensions, ignore, path)
+    split_folders = _train_and_test_folders(root, ignore)
+    unlabelled: list[str] = []
+    if split_folders is not None:
+        train_folder, test_folder, unlabelled = split_folders
+        names, train = _scan_classes(train_folder, extensions, None, ignore)
+        test = _scan_split(root, test_folder, train_folder, names, extensions, ignore, path)
         validation_name = _validation_folder_name(root, path)
         if validation_name is not None:
-            validation = _scan_split(root, validation_name, names, extensions, ignore, path)
+            validation = _scan_split(root, root / validation_name, train_folder, names, extensions, ignore, path)
     else:
         check_not_only_splits(root, path, ignore)
+        train_folder, test_folder = root, None
         names, train = _scan_classes(root, extensions, None, ignore)
         test = None
     used = sorted(set(train.labels.tolist()))
@@ -258,19 +303,20 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
         raise UserError(f"--data folder:{path}: found a single class ({only}); need at least two class subfolders")
     empty = [name for index, name in enumerate(names) if index not in used]
     if empty:  # the model would get a class it can never learn
-        where = root / "train" if test is not None else root
-        raise UserError(f"{where / empty[0]}: class folder holds no {wanted} files; add some or remove the folder")
-    notes = _untested_class_notes(root, names, train, test) if test is not None else []
+        raise UserError(f"{train_folder / empty[0]}: class folder holds no {wanted} files; add some or remove the folder")
+    notes = _untested_class_notes(train_folder, test_folder, names, train, test) if test is not None else []
+    notes += [f"{root / name}: named as unlabelled examples, so it is not read" for name in unlabelled]
     return ClassFolder(names, train, test, validation, str(root / validation_name) if validation_name else None,
                        notes=notes)
 
 
-def _untested_class_notes(root: Path, names: list[str], train: LabelledFiles, test: LabelledFiles) -> list[str]:
+def _untested_class_notes(train_folder: Path, test_folder: Path, names: list[str], train: LabelledFiles,
+                          test: LabelledFiles) -> list[str]:
     """A train/ class with nothing in test/ is never scored, and is often no class at all:
     aclImdb's train/unsup/ holds 50,000 unlabelled reviews that would become a third class."""
     tested = set(test.labels.tolist())
     counts = np.bincount(train.labels, minlength=len(names))
-    return [f"{root / 'train' / name}: {counts[index]:,} files and none in test/, so this class is trained but never "
+    return [f"{train_folder / name}: {counts[index]:,} files and none in {test_folder.name}/, so this class is trained but never "
             "tested; if it is not a class (unlabelled examples, like aclImdb's unsup/), move it out of train/"
             for index, name in enumerate(names) if index not in tested]
 

@@ -35,7 +35,8 @@ from kerasuite.data.tfds_splits import held_out_splits
 from kerasuite.errors import UserError
 from kerasuite.runtime.text import STANDARDIZE_MODES, decode_text
 
-TEXT_EXTENSIONS = (".txt",)
+# "" takes files without a suffix: 20 Newsgroups' posts are named by number alone
+TEXT_EXTENSIONS = (".txt", "")
 
 
 @dataclasses.dataclass

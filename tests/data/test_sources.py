@@ -190,3 +190,33 @@ def test_a_train_class_without_test_files_gets_a_note_naming_it(tmp_path):
     assert str(tmp_path / "train" / "unsup") in scanned.notes[0] and "3 files and none in test/" in scanned.notes[0]
     _touch(tmp_path / "test" / "unsup", "0.txt")
     assert scan_class_folder(str(tmp_path), (".txt",)).notes == []
+
+
+def test_split_folders_named_after_the_data_set_are_the_splits(tmp_path):
+    news = tmp_path / "20news-bydate"  # as the archive unpacks: posts named by number alone
+    for split in ("20news-bydate-train", "20news-bydate-test"):
+        for group in ("alt.atheism", "sci.space"):
+            _touch(news / split / group, "49960")
+    scanned = scan_class_folder(str(news), (".txt", ""))
+    assert scanned.class_names == ["alt.atheism", "sci.space"]
+    assert all("20news-bydate-train" in p for p in scanned.train.paths) and len(scanned.train.paths) == 2
+    assert all("20news-bydate-test" in p for p in scanned.test.paths) and len(scanned.test.paths) == 2
+
+
+def test_a_kaggle_split_nested_in_its_own_name_beside_unlabelled_pictures(tmp_path):
+    intel = tmp_path / "intel"
+    for split in ("seg_train", "seg_test"):
+        for scene in ("forest", "sea"):
+            _touch(intel / split / split / scene, "1.jpg")
+    _touch(intel / "seg_pred" / "seg_pred", "9.jpg")
+    scanned = scan_class_folder(str(intel), (".jpg",))
+    assert scanned.class_names == ["forest", "sea"]
+    assert [Path(p).relative_to(intel).parts[:2] for p in scanned.test.paths] == [("seg_test", "seg_test")] * 2
+    assert scanned.notes == [f"{intel / 'seg_pred'}: named as unlabelled examples, so it is not read"]
+
+
+def test_classes_whose_names_end_like_splits_stay_classes(tmp_path):
+    for name in ("bullet_train", "speed_test", "bicycle"):
+        _touch(tmp_path / name, "1.png")
+    scanned = scan_class_folder(str(tmp_path), (".png",))
+    assert scanned.class_names == ["bicycle", "bullet_train", "speed_test"] and scanned.test is None

@@ -262,3 +262,17 @@ def test_cli_exits_2_with_one_line_for_bad_text_input(tmp_path, capsys):
     done = run_main(capsys, "--task", "text_classification", "--data", "synthetic:topics", "--run-dir", str(tmp_path / "run3"),
                     "--set", "model.lstm.cell=rnn", "data.text.max_tokens=50", "data.text.sequence_length=4")
     assert_one_line_error(done, 2, "model.lstm.cell")
+
+
+def test_a_20_newsgroups_archive_reads_as_downloaded(tmp_path):
+    news = tmp_path / "20news-bydate"
+    for split, count in (("20news-bydate-train", 6), ("20news-bydate-test", 2)):
+        for group in ("rec.autos", "sci.space"):
+            (news / split / group).mkdir(parents=True)
+            for n in range(count):
+                (news / split / group / str(50000 + n)).write_text(f"From: a@b\nSubject: {group} {n}\n", encoding="latin-1")
+    config = _config(source=f"folder:{news}", validation_fraction=0.0)
+    raw = text_data.load(config.data.source, config)
+    assert raw.class_names == ["rec.autos", "sci.space"]
+    assert (len(raw.train), len(raw.test)) == (12, 4)
+    assert sorted(raw.test.texts)[0] == "From: a@b\nSubject: rec.autos 0\n"
