@@ -103,14 +103,17 @@ def make_split_pipelines(
     augment_fn: Optional[Callable] = None,
     batch_augment_fn: Optional[Callable] = None,
     auto_shard: str = "DATA",
+    cache: Optional[bool] = None,
 ) -> tuple[tf.data.Dataset, Optional[tf.data.Dataset], tf.data.Dataset]:
     """The three splits through :func:`make_pipeline` with the run's batch, cache, shuffle and
-    seed settings; only the training split shuffles and augments."""
+    seed settings; only the training split shuffles and augments. ``cache`` overrides
+    ``data.cache`` (False for a source already in memory whose map is cheap)."""
+    cache = config.data.cache if cache is None else cache
 
     def pipeline(dataset: tf.data.Dataset, training: bool) -> tf.data.Dataset:
         return make_pipeline(
             dataset, training=training, batch_size=config.train.batch_size, map_fn=map_fn,
-            augment_fn=augment_fn, batch_augment_fn=batch_augment_fn, cache=config.data.cache,
+            augment_fn=augment_fn, batch_augment_fn=batch_augment_fn, cache=cache,
             shuffle_buffer=config.data.shuffle_buffer, seed=config.seed, auto_shard=auto_shard,
         )
 

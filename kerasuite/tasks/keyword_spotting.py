@@ -100,7 +100,7 @@ class KeywordSpotting(ClassificationMixin, Task):
 
         train, validation, test = make_split_pipelines(
             raw.train, raw.validation, raw.test, config, map_fn=decode, batch_augment_fn=augment,
-            auto_shard=raw.auto_shard,
+            auto_shard=raw.auto_shard, cache=config.data.cache and not raw.in_memory,
         )
         return KeywordSpottingData(
             train=train,

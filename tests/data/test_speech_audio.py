@@ -441,3 +441,22 @@ def test_partial_word_cuts_move_half_a_keyword_out_of_the_window_and_relabel_it_
     with pytest.raises(UserError, match="partial_word_probability.*no such class"):
         audio_sources.batch_augmenter(config.data.audio, audio_sources.colored_noise(2, 32000, seed=1), 16000,
                                       seed=0, class_names=["yes", "no"])
+
+
+def _dataset_ops(dataset) -> set[str]:
+    from tensorflow.core.framework import graph_pb2
+
+    graph = graph_pb2.GraphDef.FromString(tf.raw_ops.DatasetToGraphV2(input_dataset=dataset._variant_tensor).numpy())
+    return {node.op for node in graph.node} | {node.op for function in graph.library.function for node in function.node_def}
+
+
+def test_clips_held_in_memory_are_not_cached_again_decoded_and_tfds_records_are():
+    from kerasuite.tasks.keyword_spotting import KeywordSpotting
+    import tensorflow_datasets as tfds
+
+    in_memory = KeywordSpotting().load_data(cfg.resolve({}, {"task": "keyword_spotting", "data.source": "synthetic:tones-3"}))
+    # a float32 copy of every clip beside the int16 ones: 6.8 GB more for Speech Commands' folder
+    assert not any(op.startswith("CacheDataset") for op in _dataset_ops(in_memory.train))
+    with tfds.testing.mock_data(num_examples=6):
+        records = KeywordSpotting().load_data(cfg.resolve({}, {"task": "keyword_spotting", "data.source": "tfds:speech_commands"}))
+        assert any(op.startswith("CacheDataset") for op in _dataset_ops(records.train))
