@@ -359,7 +359,7 @@ def _read_split_list(list_path: Path, root: Path, index: dict[str, int], ignore:
     """The clips ``list_path`` names, as {index into ``index``'s files: line number}; blank lines
     are skipped, a repeated entry counts once."""
     try:
-        lines = list_path.read_text(encoding="utf-8").splitlines()
+        lines = list_path.read_text(encoding="utf-8-sig").splitlines()  # a Windows editor's byte order mark too
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"{list_path}: cannot be read as UTF-8 text ({getattr(error, 'strerror', None) or error})") from None
     listed: dict[int, int] = {}

@@ -139,6 +139,18 @@ def test_the_lists_are_the_test_and_validation_splits_and_every_other_clip_train
     assert not raw.split_by_speaker  # nothing was split at random
 
 
+def test_lists_saved_with_a_byte_order_mark_are_read(tmp_path):
+    """Windows editors (Notepad) start a UTF-8 file with a byte order mark: the first entry is
+    still the clip it names, not "no such file"."""
+    names = speech_commands_names(speakers=8)
+    test, validation = by_speaker(dict(enumerate(names)), 0, 5), by_speaker(dict(enumerate(names)), 3)
+    numbered = speech_commands_folder(tmp_path, None, None)
+    for list_name, entries in (("testing_list.txt", test), ("validation_list.txt", validation)):
+        (tmp_path / list_name).write_text("\ufeff" + "".join(f"{entry}\r\n" for entry in entries), encoding="utf-8")
+    raw = load(tmp_path)
+    assert sorted(clip_numbers(raw.test)) == numbers_of(numbered, test)
+    assert sorted(clip_numbers(raw.validation)) == numbers_of(numbered, validation)
+
 def test_a_testing_list_alone_leaves_validation_to_a_split_by_speaker(tmp_path):
     names = speech_commands_names(speakers=8)
     test = by_speaker(dict(enumerate(names)), 1, 6)
