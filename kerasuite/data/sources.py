@@ -205,7 +205,11 @@ def check_not_only_splits(root: Path, path: str, ignore: tuple[str, ...]) -> Non
 def _validation_folder_name(root: Path, path: str) -> str | None:
     """The subfolder of ``root`` named as a validation split, if any; two would leave the run to
     pick one silently."""
-    found = [name for name in _subfolders(root, ()) if name.lower() in VALIDATION_FOLDER_NAMES]
+    return _one_validation_folder([name for name in _subfolders(root, ()) if name.lower() in VALIDATION_FOLDER_NAMES],
+                                  path)
+
+
+def _one_validation_folder(found: list[str], path: str) -> str | None:
     if len(found) > 1:
         raise UserError(f"--data folder:{path}: more than one validation folder ({', '.join(f'{name}/' for name in found)}); "
                         "keep one")
@@ -236,12 +240,13 @@ def describe_extensions(extensions: tuple[str, ...]) -> str:
 # and "20news-bydate-test", Kaggle's "seg_train" and "seg_test" (beside an unlabelled "seg_pred").
 _SPLIT_ROLES = {"train": "train", "training": "train", "test": "test", "testing": "test",
                 "pred": "unlabelled", "predict": "unlabelled", "prediction": "unlabelled",
-                "unlabeled": "unlabelled", "unlabelled": "unlabelled"}
+                "unlabeled": "unlabelled", "unlabelled": "unlabelled",
+                "val": "validation", "valid": "validation", "validation": "validation", "dev": "validation"}
 
 
 def _split_role(name: str) -> str | None:
-    """What a folder named ``name`` holds, by its last word: "train", "test", "unlabelled", or
-    None for anything else (a class)."""
+    """What a folder named ``name`` holds, by its last word: "train", "test", "validation",
+    "unlabelled", or None for anything else (a class)."""
     return _SPLIT_ROLES.get(re.split(r"[-_. ]+", name.lower())[-1])
 
 
@@ -251,18 +256,25 @@ def _unwrap(folder: Path) -> Path:
     return inner[0] if len(inner) == 1 and inner[0].is_dir() and inner[0].name == folder.name else folder
 
 
-def _train_and_test_folders(root: Path, ignore: tuple[str, ...]) -> tuple[Path, Path, list[str]] | None:
-    """The training and test split folders of ``root``, and its unlabelled folders; None when it
-    is one subfolder per class. ``train/`` and ``test/`` by those names always split; otherwise
-    the folders must all be named as splits (one training, one test, unlabelled ones beside
-    them), so that a class named "bullet_train" among others stays a class."""
+def _train_and_test_folders(root: Path, ignore: tuple[str, ...],
+                            path: str) -> tuple[Path, Path, Path | None, list[str]] | None:
+    """The training, test and validation (None: none) split folders of ``root``, and its
+    unlabelled folders; None when it is one subfolder per class. ``train/`` and ``test/`` by those
+    names always split, with a ``val/`` beside them; otherwise the folders must all be named as
+    splits (one training, one test, at most one validation, unlabelled ones beside them:
+    ``fruits_train/``, ``fruits_val/``, ``fruits_test/``), so that a class named "bullet_train"
+    among others stays a class."""
     if (root / "train").is_dir() and (root / "test").is_dir():
-        return root / "train", root / "test", []
-    roles = {name: _split_role(name) for name in _subfolders(root, ignore) if name.lower() not in VALIDATION_FOLDER_NAMES}
-    by_role = {role: [name for name, has in roles.items() if has == role] for role in ("train", "test", "unlabelled")}
+        validation = _validation_folder_name(root, path)
+        return root / "train", root / "test", root / validation if validation else None, []
+    roles = {name: _split_role(name) for name in _subfolders(root, ignore)}
+    by_role = {role: [name for name, has in roles.items() if has == role]
+               for role in ("train", "test", "validation", "unlabelled")}
     if len(by_role["train"]) != 1 or len(by_role["test"]) != 1 or None in roles.values():
         return None
-    return _unwrap(root / by_role["train"][0]), _unwrap(root / by_role["test"][0]), by_role["unlabelled"]
+    validation = _one_validation_folder(by_role["validation"], path)
+    return (_unwrap(root / by_role["train"][0]), _unwrap(root / by_role["test"][0]),
+            _unwrap(root / validation) if validation else None, by_role["unlabelled"])
 
 
 def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str] = ()) -> ClassFolder:
@@ -280,16 +292,15 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
     if not root.is_dir():
         raise UserError(f"--data folder:{path}: folder does not exist")
     wanted = describe_extensions(extensions)
-    validation = validation_name = None
-    split_folders = _train_and_test_folders(root, ignore)
+    validation = validation_folder = None
+    split_folders = _train_and_test_folders(root, ignore, path)
     unlabelled: list[str] = []
     if split_folders is not None:
-        train_folder, test_folder, unlabelled = split_folders
+        train_folder, test_folder, validation_folder, unlabelled = split_folders
         names, train = _scan_classes(train_folder, extensions, None, ignore)
         test = _scan_split(root, test_folder, train_folder, names, extensions, ignore, path)
-        validation_name = _validation_folder_name(root, path)
-        if validation_name is not None:
-            validation = _scan_split(root, root / validation_name, train_folder, names, extensions, ignore, path)
+        if validation_folder is not None:
+            validation = _scan_split(root, validation_folder, train_folder, names, extensions, ignore, path)
     else:
         check_not_only_splits(root, path, ignore)
         train_folder, test_folder = root, None
@@ -306,7 +317,7 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
         raise UserError(f"{train_folder / empty[0]}: class folder holds no {wanted} files; add some or remove the folder")
     notes = _untested_class_notes(train_folder, test_folder, names, train, test) if test is not None else []
     notes += [f"{root / name}: named as unlabelled examples, so it is not read" for name in unlabelled]
-    return ClassFolder(names, train, test, validation, str(root / validation_name) if validation_name else None,
+    return ClassFolder(names, train, test, validation, str(validation_folder) if validation_folder else None,
                        notes=notes)
 
 

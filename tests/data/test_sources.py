@@ -220,3 +220,26 @@ def test_classes_whose_names_end_like_splits_stay_classes(tmp_path):
         _touch(tmp_path / name, "1.png")
     scanned = scan_class_folder(str(tmp_path), (".png",))
     assert scanned.class_names == ["bicycle", "bullet_train", "speed_test"] and scanned.test is None
+
+
+def test_a_validation_folder_named_after_the_data_set_is_the_validation_split(tmp_path):
+    """fruits_train/, fruits_val/, fruits_test/: the named validation folder joins the named
+    splits, instead of turning all three into classes called after the splits."""
+    for split in ("fruits_train", "fruits_val", "fruits_test"):
+        for fruit in ("apple", "pear"):
+            _touch(tmp_path / split / fruit, f"{split}.png")
+    scanned = scan_class_folder(str(tmp_path), (".png",))
+    assert scanned.class_names == ["apple", "pear"]
+    assert [Path(p).name for p in scanned.validation.paths] == ["fruits_val.png"] * 2
+    assert [Path(p).name for p in scanned.test.paths] == ["fruits_test.png"] * 2
+    assert scanned.validation_source == str(tmp_path / "fruits_val")
+
+
+def test_two_validation_folders_named_after_the_data_set_are_refused(tmp_path):
+    for split in ("x_train", "x_test", "x_val", "x_dev"):
+        _touch(tmp_path / split / "cat", "1.png")
+        _touch(tmp_path / split / "dog", "1.png")
+    with pytest.raises(UserError, match=r"more than one validation folder \(x_dev/, x_val/\)") as error:
+        scan_class_folder(str(tmp_path), (".png",))
+    assert "\n" not in str(error.value)
+
