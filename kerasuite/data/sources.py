@@ -262,8 +262,9 @@ def _train_and_test_folders(root: Path, ignore: tuple[str, ...],
     unlabelled folders; None when it is one subfolder per class. ``train/`` and ``test/`` by those
     names always split, with a ``val/`` beside them; otherwise the folders must all be named as
     splits (one training, one test, at most one validation, unlabelled ones beside them:
-    ``fruits_train/``, ``fruits_val/``, ``fruits_test/``), so that a class named "bullet_train"
-    among others stays a class."""
+    ``fruits_train/``, ``fruits_val/``, ``fruits_test/``), and the training one must hold class
+    folders, so that a class named "bullet_train" among others, or beside "crash_test", stays a
+    class."""
     if (root / "train").is_dir() and (root / "test").is_dir():
         validation = _validation_folder_name(root, path)
         return root / "train", root / "test", root / validation if validation else None, []
@@ -272,9 +273,12 @@ def _train_and_test_folders(root: Path, ignore: tuple[str, ...],
                for role in ("train", "test", "validation", "unlabelled")}
     if len(by_role["train"]) != 1 or len(by_role["test"]) != 1 or None in roles.values():
         return None
+    train = _unwrap(root / by_role["train"][0])
+    if not _subfolders(train, ignore):  # it holds the examples themselves: "crash_test/" beside it is a class too
+        return None
     validation = _one_validation_folder(by_role["validation"], path)
-    return (_unwrap(root / by_role["train"][0]), _unwrap(root / by_role["test"][0]),
-            _unwrap(root / validation) if validation else None, by_role["unlabelled"])
+    return (train, _unwrap(root / by_role["test"][0]), _unwrap(root / validation) if validation else None,
+            by_role["unlabelled"])
 
 
 def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str] = ()) -> ClassFolder:

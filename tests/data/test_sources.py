@@ -243,3 +243,13 @@ def test_two_validation_folders_named_after_the_data_set_are_refused(tmp_path):
         scan_class_folder(str(tmp_path), (".png",))
     assert "\n" not in str(error.value)
 
+
+@pytest.mark.parametrize("classes", [("bullet_train", "crash_test"), ("pre_test", "strength_training", "unlabeled")])
+def test_class_folders_of_files_named_like_splits_stay_classes(tmp_path, classes):
+    """Split folders hold class folders; folders holding the pictures themselves are classes,
+    whatever their names end in (these were taken for splits, and refused as holding no files)."""
+    for name in classes:
+        _touch(tmp_path / name, "1.png")
+        _touch(tmp_path / name, "2.png")
+    scanned = scan_class_folder(str(tmp_path), (".png",))
+    assert scanned.class_names == sorted(classes) and scanned.test is None and scanned.notes == []
