@@ -301,6 +301,7 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
     unlabelled: list[str] = []
     if split_folders is not None:
         train_folder, test_folder, validation_folder, unlabelled = split_folders
+        _check_split_folders_differ(root, path, train_folder, test_folder, validation_folder)
         names, train = _scan_classes(train_folder, extensions, None, ignore)
         test = _scan_split(root, test_folder, train_folder, names, extensions, ignore, path)
         if validation_folder is not None:
@@ -323,6 +324,20 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
     notes += [f"{root / name}: named as unlabelled examples, so it is not read" for name in unlabelled]
     return ClassFolder(names, train, test, validation, str(validation_folder) if validation_folder else None,
                        notes=notes)
+
+
+def _check_split_folders_differ(root: Path, path: str, train: Path, test: Path, validation: Path | None) -> None:
+    """A split folder that is another one (``ln -s test val``, for tools that insist on a val/):
+    the model would be chosen by its test score, or scored on what it trained on."""
+    folders = [folder for folder in (train, test, validation) if folder is not None]
+    for n, folder in enumerate(folders):
+        for other in folders[n + 1:]:
+            if folder.resolve() == other.resolve():
+                hint = (f"; remove {other.relative_to(root).as_posix()}/ to take validation from "
+                        f"{train.relative_to(root).as_posix()}/" if other == validation else "")
+                raise UserError(f"--data folder:{path}: {other.relative_to(root).as_posix()}/ and "
+                                f"{folder.relative_to(root).as_posix()}/ are the same folder (one links to the "
+                                f"other), so a split would be scored on another split's files{hint}")
 
 
 def _untested_class_notes(train_folder: Path, test_folder: Path, names: list[str], train: LabelledFiles,

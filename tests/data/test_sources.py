@@ -253,3 +253,19 @@ def test_class_folders_of_files_named_like_splits_stay_classes(tmp_path, classes
         _touch(tmp_path / name, "2.png")
     scanned = scan_class_folder(str(tmp_path), (".png",))
     assert scanned.class_names == sorted(classes) and scanned.test is None and scanned.notes == []
+
+
+@pytest.mark.parametrize("linked,to", [("val", "test"), ("val", "train"), ("fruits_val", "fruits_test")])
+def test_a_validation_folder_that_is_another_split_is_refused(tmp_path, linked, to):
+    """``ln -s test val`` (for tools that insist on a val/): validating on the test split would pick
+    the model by its test score, and on train/ would score what it trained on."""
+    prefix = "fruits_" if linked.startswith("fruits_") else ""
+    for split in ("train", "test"):
+        for cls in ("cat", "dog"):
+            _touch(tmp_path / f"{prefix}{split}" / cls, f"{split}.png")
+    (tmp_path / linked).symlink_to(tmp_path / to, target_is_directory=True)
+    with pytest.raises(UserError) as error:
+        scan_class_folder(str(tmp_path), (".png",))
+    message = str(error.value)
+    assert f"{linked}/ and {to}/ are the same folder" in message and str(tmp_path) in message
+    assert "\n" not in message
