@@ -217,16 +217,24 @@ def _one_validation_folder(found: list[str], path: str) -> str | None:
 
 
 def _scan_split(root: Path, folder: Path, train_folder: Path, class_names: list[str], extensions: tuple[str, ...],
-                ignore: tuple[str, ...], path: str) -> LabelledFiles:
-    """A held-out split folder beside ``train/`` (``test/``, ``val/``), labelled with train/'s
-    classes: a class the model never trained on could not be predicted."""
+                ignore: tuple[str, ...], path: str, role: str) -> LabelledFiles:
+    """A held-out split folder beside ``train/`` (``role`` "test": ``test/``; "validation":
+    ``val/``), labelled with train/'s classes: a class the model never trained on could not be
+    predicted."""
     split = folder.relative_to(root).as_posix()
     extra = sorted(set(_subfolders(folder, ignore)) - set(class_names))
     if extra:
         raise UserError(f"--data folder:{path}: {split}/ has classes not in {train_folder.relative_to(root).as_posix()}/: {', '.join(extra)}")
     _, files = _scan_classes(folder, extensions, class_names)
     if not files.paths:
-        raise UserError(f"--data folder:{path}: {split}/ holds no {describe_extensions(extensions)} files")
+        wanted = describe_extensions(extensions)
+        if any(p.is_file() and p.suffix.lower() in extensions and not p.name.startswith(".") for p in folder.iterdir()):
+            trained = train_folder.relative_to(root).as_posix()
+            instead = (f"point --data at folder:{train_folder} to hold out a test split from it" if role == "test"
+                       else f"move {split}/ out of the folder to take validation from {trained}/")
+            raise UserError(f"--data folder:{path}: {split}/ holds {wanted} files outside class subfolders, so they "
+                            f"have no labels; sort them into one subfolder per class as in {trained}/, or {instead}")
+        raise UserError(f"--data folder:{path}: {split}/ holds no {wanted} files")
     return files
 
 
@@ -303,9 +311,9 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
         train_folder, test_folder, validation_folder, unlabelled = split_folders
         _check_split_folders_differ(root, path, train_folder, test_folder, validation_folder)
         names, train = _scan_classes(train_folder, extensions, None, ignore)
-        test = _scan_split(root, test_folder, train_folder, names, extensions, ignore, path)
+        test = _scan_split(root, test_folder, train_folder, names, extensions, ignore, path, "test")
         if validation_folder is not None:
-            validation = _scan_split(root, validation_folder, train_folder, names, extensions, ignore, path)
+            validation = _scan_split(root, validation_folder, train_folder, names, extensions, ignore, path, "validation")
     else:
         check_not_only_splits(root, path, ignore)
         train_folder, test_folder = root, None

@@ -269,3 +269,24 @@ def test_a_validation_folder_that_is_another_split_is_refused(tmp_path, linked, 
     message = str(error.value)
     assert f"{linked}/ and {to}/ are the same folder" in message and str(tmp_path) in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_a_split_folder_of_loose_unlabelled_files_says_so(tmp_path, split):
+    """Kaggle's plant-seedlings: train/<class>/ beside a test/ of loose, unlabelled pictures. The
+    error said test/ held no .png files, though it held hundreds."""
+    for name in ("train", "test"):
+        for cls in ("cat", "dog"):
+            _touch(tmp_path / name / cls, "1.png")
+    if split == "val":
+        _touch(tmp_path / "val", "1.png")
+    else:
+        for cls in ("cat", "dog"):
+            (tmp_path / "test" / cls / "1.png").rename(tmp_path / "test" / f"{cls}.png")
+            (tmp_path / "test" / cls).rmdir()
+    with pytest.raises(UserError) as error:
+        scan_class_folder(str(tmp_path), (".png",))
+    message = str(error.value)
+    assert f"{split}/ holds .png files outside class subfolders, so they have no labels" in message, message
+    instead = f"point --data at folder:{tmp_path / 'train'}" if split == "test" else "move val/ out of the folder"
+    assert instead in message and "\n" not in message
