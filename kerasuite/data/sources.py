@@ -120,6 +120,9 @@ def train_and_validation(train: SplitT, own_validation: SplitT | None, validatio
             keep, held = split_off_validation(len(train), validation_fraction, seed)
         else:
             keep, held = split_off_validation_by_group(groups, validation_fraction, seed)
+            if len(train) and not len(keep):  # a few speakers, every one drawn for validation
+                raise UserError(f"--data: too few speakers ({len(set(groups))}) to hold out a validation split by "
+                                "speaker and keep any for training; add speakers, or set data.validation_fraction=0")
         validation = train.subset(held) if len(held) else None
     if limit is not None:
         keep = training_order(keep, limit, seed)
@@ -466,10 +469,13 @@ def train_test_files(scanned: ClassFolder, path: str, test_fraction: float, seed
     if scanned.test is not None:
         return scanned.train, scanned.test
     train, test = split_files(scanned.train, test_fraction, seed, by_speaker)
+    held_whole = "speakers" if by_speaker and speaker_groups(scanned.train.paths) else "files"
     if not test.paths:
-        held_whole = "speakers" if by_speaker and speaker_groups(scanned.train.paths) else "files"
         raise UserError(f"--data folder:{path}: too few {held_whole} to hold out a test split; "
                         "add files or a test/ folder")
+    if not train.paths:  # a few speakers, every one drawn for the test split
+        raise UserError(f"--data folder:{path}: too few {held_whole} to hold out a test split and keep any for "
+                        "training; add files or a test/ folder, or lower data.test_fraction")
     return train, test
 
 
