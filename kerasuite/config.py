@@ -63,8 +63,8 @@ class DataConfig:
 
     source: str = ""
     # carved from the training split; not used when the source has its own validation split
-    # (a keyword-spotting tfds set's validation split, a folder's val/ beside train/ and test/,
-    # an audio folder's validation_list.txt)
+    # (a tfds set's validation split, as beans' or speech_commands', a folder's val/ beside
+    # train/ and test/, an audio folder's validation_list.txt)
     validation_fraction: float = setting(0.1, min=0.0, below=1.0)
     # used only when the source has no test split of its own (a held-out split is always needed)
     test_fraction: float = setting(0.2, above=0.0, below=1.0)

@@ -120,6 +120,9 @@ def train_and_validation(train: SplitT, own_validation: SplitT | None, validatio
             keep, held = split_off_validation(len(train), validation_fraction, seed)
         else:
             keep, held = split_off_validation_by_group(groups, validation_fraction, seed)
+            if len(train) and not len(keep):  # a few speakers, every one drawn for validation
+                raise UserError(f"--data: too few speakers ({len(set(groups))}) to hold out a validation split by "
+                                "speaker and keep any for training; add speakers, or set data.validation_fraction=0")
         validation = train.subset(held) if len(held) else None
     if limit is not None:
         keep = training_order(keep, limit, seed)
@@ -205,7 +208,11 @@ def check_not_only_splits(root: Path, path: str, ignore: tuple[str, ...]) -> Non
 def _validation_folder_name(root: Path, path: str) -> str | None:
     """The subfolder of ``root`` named as a validation split, if any; two would leave the run to
     pick one silently."""
-    found = [name for name in _subfolders(root, ()) if name.lower() in VALIDATION_FOLDER_NAMES]
+    return _one_validation_folder([name for name in _subfolders(root, ()) if name.lower() in VALIDATION_FOLDER_NAMES],
+                                  path)
+
+
+def _one_validation_folder(found: list[str], path: str) -> str | None:
     if len(found) > 1:
         raise UserError(f"--data folder:{path}: more than one validation folder ({', '.join(f'{name}/' for name in found)}); "
                         "keep one")
@@ -213,16 +220,24 @@ def _validation_folder_name(root: Path, path: str) -> str | None:
 
 
 def _scan_split(root: Path, folder: Path, train_folder: Path, class_names: list[str], extensions: tuple[str, ...],
-                ignore: tuple[str, ...], path: str) -> LabelledFiles:
-    """A held-out split folder beside ``train/`` (``test/``, ``val/``), labelled with train/'s
-    classes: a class the model never trained on could not be predicted."""
+                ignore: tuple[str, ...], path: str, role: str) -> LabelledFiles:
+    """A held-out split folder beside ``train/`` (``role`` "test": ``test/``; "validation":
+    ``val/``), labelled with train/'s classes: a class the model never trained on could not be
+    predicted."""
     split = folder.relative_to(root).as_posix()
     extra = sorted(set(_subfolders(folder, ignore)) - set(class_names))
     if extra:
         raise UserError(f"--data folder:{path}: {split}/ has classes not in {train_folder.relative_to(root).as_posix()}/: {', '.join(extra)}")
     _, files = _scan_classes(folder, extensions, class_names)
     if not files.paths:
-        raise UserError(f"--data folder:{path}: {split}/ holds no {describe_extensions(extensions)} files")
+        wanted = describe_extensions(extensions)
+        if any(p.is_file() and p.suffix.lower() in extensions and not p.name.startswith(".") for p in folder.iterdir()):
+            trained = train_folder.relative_to(root).as_posix()
+            instead = (f"point --data at folder:{train_folder} to hold out a test split from it" if role == "test"
+                       else f"move {split}/ out of the folder to take validation from {trained}/")
+            raise UserError(f"--data folder:{path}: {split}/ holds {wanted} files outside class subfolders, so they "
+                            f"have no labels; sort them into one subfolder per class as in {trained}/, or {instead}")
+        raise UserError(f"--data folder:{path}: {split}/ holds no {wanted} files")
     return files
 
 
@@ -236,12 +251,13 @@ def describe_extensions(extensions: tuple[str, ...]) -> str:
 # and "20news-bydate-test", Kaggle's "seg_train" and "seg_test" (beside an unlabelled "seg_pred").
 _SPLIT_ROLES = {"train": "train", "training": "train", "test": "test", "testing": "test",
                 "pred": "unlabelled", "predict": "unlabelled", "prediction": "unlabelled",
-                "unlabeled": "unlabelled", "unlabelled": "unlabelled"}
+                "unlabeled": "unlabelled", "unlabelled": "unlabelled",
+                "val": "validation", "valid": "validation", "validation": "validation", "dev": "validation"}
 
 
 def _split_role(name: str) -> str | None:
-    """What a folder named ``name`` holds, by its last word: "train", "test", "unlabelled", or
-    None for anything else (a class)."""
+    """What a folder named ``name`` holds, by its last word: "train", "test", "validation",
+    "unlabelled", or None for anything else (a class)."""
     return _SPLIT_ROLES.get(re.split(r"[-_. ]+", name.lower())[-1])
 
 
@@ -251,18 +267,29 @@ def _unwrap(folder: Path) -> Path:
     return inner[0] if len(inner) == 1 and inner[0].is_dir() and inner[0].name == folder.name else folder
 
 
-def _train_and_test_folders(root: Path, ignore: tuple[str, ...]) -> tuple[Path, Path, list[str]] | None:
-    """The training and test split folders of ``root``, and its unlabelled folders; None when it
-    is one subfolder per class. ``train/`` and ``test/`` by those names always split; otherwise
-    the folders must all be named as splits (one training, one test, unlabelled ones beside
-    them), so that a class named "bullet_train" among others stays a class."""
+def _train_and_test_folders(root: Path, ignore: tuple[str, ...],
+                            path: str) -> tuple[Path, Path, Path | None, list[str]] | None:
+    """The training, test and validation (None: none) split folders of ``root``, and its
+    unlabelled folders; None when it is one subfolder per class. ``train/`` and ``test/`` by those
+    names always split, with a ``val/`` beside them; otherwise the folders must all be named as
+    splits (one training, one test, at most one validation, unlabelled ones beside them:
+    ``fruits_train/``, ``fruits_val/``, ``fruits_test/``), and the training one must hold class
+    folders, so that a class named "bullet_train" among others, or beside "crash_test", stays a
+    class."""
     if (root / "train").is_dir() and (root / "test").is_dir():
-        return root / "train", root / "test", []
-    roles = {name: _split_role(name) for name in _subfolders(root, ignore) if name.lower() not in VALIDATION_FOLDER_NAMES}
-    by_role = {role: [name for name, has in roles.items() if has == role] for role in ("train", "test", "unlabelled")}
+        validation = _validation_folder_name(root, path)
+        return root / "train", root / "test", root / validation if validation else None, []
+    roles = {name: _split_role(name) for name in _subfolders(root, ignore)}
+    by_role = {role: [name for name, has in roles.items() if has == role]
+               for role in ("train", "test", "validation", "unlabelled")}
     if len(by_role["train"]) != 1 or len(by_role["test"]) != 1 or None in roles.values():
         return None
-    return _unwrap(root / by_role["train"][0]), _unwrap(root / by_role["test"][0]), by_role["unlabelled"]
+    train = _unwrap(root / by_role["train"][0])
+    if not _subfolders(train, ignore):  # it holds the examples themselves: "crash_test/" beside it is a class too
+        return None
+    validation = _one_validation_folder(by_role["validation"], path)
+    return (train, _unwrap(root / by_role["test"][0]), _unwrap(root / validation) if validation else None,
+            by_role["unlabelled"])
 
 
 def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str] = ()) -> ClassFolder:
@@ -280,16 +307,16 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
     if not root.is_dir():
         raise UserError(f"--data folder:{path}: folder does not exist")
     wanted = describe_extensions(extensions)
-    validation = validation_name = None
-    split_folders = _train_and_test_folders(root, ignore)
+    validation = validation_folder = None
+    split_folders = _train_and_test_folders(root, ignore, path)
     unlabelled: list[str] = []
     if split_folders is not None:
-        train_folder, test_folder, unlabelled = split_folders
+        train_folder, test_folder, validation_folder, unlabelled = split_folders
+        _check_split_folders_differ(root, path, train_folder, test_folder, validation_folder)
         names, train = _scan_classes(train_folder, extensions, None, ignore)
-        test = _scan_split(root, test_folder, train_folder, names, extensions, ignore, path)
-        validation_name = _validation_folder_name(root, path)
-        if validation_name is not None:
-            validation = _scan_split(root, root / validation_name, train_folder, names, extensions, ignore, path)
+        test = _scan_split(root, test_folder, train_folder, names, extensions, ignore, path, "test")
+        if validation_folder is not None:
+            validation = _scan_split(root, validation_folder, train_folder, names, extensions, ignore, path, "validation")
     else:
         check_not_only_splits(root, path, ignore)
         train_folder, test_folder = root, None
@@ -306,8 +333,22 @@ def scan_class_folder(path: str, extensions: Iterable[str], ignore: Iterable[str
         raise UserError(f"{train_folder / empty[0]}: class folder holds no {wanted} files; add some or remove the folder")
     notes = _untested_class_notes(train_folder, test_folder, names, train, test) if test is not None else []
     notes += [f"{root / name}: named as unlabelled examples, so it is not read" for name in unlabelled]
-    return ClassFolder(names, train, test, validation, str(root / validation_name) if validation_name else None,
+    return ClassFolder(names, train, test, validation, str(validation_folder) if validation_folder else None,
                        notes=notes)
+
+
+def _check_split_folders_differ(root: Path, path: str, train: Path, test: Path, validation: Path | None) -> None:
+    """A split folder that is another one (``ln -s test val``, for tools that insist on a val/):
+    the model would be chosen by its test score, or scored on what it trained on."""
+    folders = [folder for folder in (train, test, validation) if folder is not None]
+    for n, folder in enumerate(folders):
+        for other in folders[n + 1:]:
+            if folder.resolve() == other.resolve():
+                hint = (f"; remove {other.relative_to(root).as_posix()}/ to take validation from "
+                        f"{train.relative_to(root).as_posix()}/" if other == validation else "")
+                raise UserError(f"--data folder:{path}: {other.relative_to(root).as_posix()}/ and "
+                                f"{folder.relative_to(root).as_posix()}/ are the same folder (one links to the "
+                                f"other), so a split would be scored on another split's files{hint}")
 
 
 def _untested_class_notes(train_folder: Path, test_folder: Path, names: list[str], train: LabelledFiles,
@@ -359,7 +400,7 @@ def _read_split_list(list_path: Path, root: Path, index: dict[str, int], ignore:
     """The clips ``list_path`` names, as {index into ``index``'s files: line number}; blank lines
     are skipped, a repeated entry counts once."""
     try:
-        lines = list_path.read_text(encoding="utf-8").splitlines()
+        lines = list_path.read_text(encoding="utf-8-sig").splitlines()  # a Windows editor's byte order mark too
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"{list_path}: cannot be read as UTF-8 text ({getattr(error, 'strerror', None) or error})") from None
     listed: dict[int, int] = {}
@@ -428,10 +469,13 @@ def train_test_files(scanned: ClassFolder, path: str, test_fraction: float, seed
     if scanned.test is not None:
         return scanned.train, scanned.test
     train, test = split_files(scanned.train, test_fraction, seed, by_speaker)
+    held_whole = "speakers" if by_speaker and speaker_groups(scanned.train.paths) else "files"
     if not test.paths:
-        held_whole = "speakers" if by_speaker and speaker_groups(scanned.train.paths) else "files"
         raise UserError(f"--data folder:{path}: too few {held_whole} to hold out a test split; "
                         "add files or a test/ folder")
+    if not train.paths:  # a few speakers, every one drawn for the test split
+        raise UserError(f"--data folder:{path}: too few {held_whole} to hold out a test split and keep any for "
+                        "training; add files or a test/ folder, or lower data.test_fraction")
     return train, test
 
 

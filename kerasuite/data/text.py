@@ -99,17 +99,20 @@ def _class_order(labels: list[str]) -> list[str]:
     return sorted(unique)
 
 
-def read_csv(path: Path, text_column: str = "text", label_column: str = "label") -> tuple[list[str], list[str], list[int]]:
+def read_csv(path: Path, text_column: str = "text", label_column: str = "label",
+             labels_in: Path | None = None) -> tuple[list[str], list[str], list[int]]:
     """(texts, labels, line numbers) of a CSV (a .tsv: tab-separated) with a header row naming
-    ``text_column`` and ``label_column`` (``data.text.text_column``/``label_column``)."""
+    ``text_column`` and ``label_column`` (``data.text.text_column``/``label_column``).
+    ``labels_in``: the training file, already read with these columns, beside this test file."""
     previous_limit = csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long reviews exceed the 128 KiB default
     try:
-        return _read_csv(path, text_column, label_column)
+        return _read_csv(path, text_column, label_column, labels_in)
     finally:
         csv.field_size_limit(previous_limit)  # process-wide: other readers keep their own limit
 
 
-def _read_csv(path: Path, text_column: str, label_column: str) -> tuple[list[str], list[str], list[int]]:
+def _read_csv(path: Path, text_column: str, label_column: str,
+              labels_in: Path | None) -> tuple[list[str], list[str], list[int]]:
     try:
         handle = open(path, newline="", encoding="utf-8-sig", errors="replace")
     except OSError as error:
@@ -120,7 +123,7 @@ def _read_csv(path: Path, text_column: str, label_column: str) -> tuple[list[str
             header = next(reader, None)
             if header is None:
                 raise UserError(f"{path}: empty file; expected a header row with columns {text_column},{label_column}")
-            text_at, label_at = _text_and_label_columns(path, header, text_column, label_column)
+            text_at, label_at = _text_and_label_columns(path, header, text_column, label_column, labels_in)
             texts, labels, lines = _read_rows(reader, path, len(header), text_at, label_at, header[label_at].strip())
         except csv.Error as error:
             raise UserError(f"{path}:{reader.line_num}: malformed CSV ({error})") from None
@@ -131,13 +134,19 @@ def _read_csv(path: Path, text_column: str, label_column: str) -> tuple[list[str
     return texts, labels, lines
 
 
-def _text_and_label_columns(path: Path, header: list[str], text_column: str, label_column: str) -> tuple[int, int]:
-    """Where the text and the label are; a missing one is named with the setting that picks it."""
+def _text_and_label_columns(path: Path, header: list[str], text_column: str, label_column: str,
+                            labels_in: Path | None = None) -> tuple[int, int]:
+    """Where the text and the label are; a missing one is named with the setting that picks it,
+    but a test file without the label column the training file has holds no labels at all."""
     wanted = {"text_column": text_column, "label_column": label_column}
     found = {key: find_column(header, [name]) for key, name in wanted.items()}
     missing = [key for key, at in found.items() if at is None]
+    header_text = ", ".join(repr(cell) for cell in header) or "none"
+    if missing == ["label_column"] and labels_in is not None:  # GLUE's test.tsv withholds its labels
+        raise UserError(f"{path}: no {label_column!r} column (header has {header_text}), though {labels_in.name} has "
+                        f"one: a test file without labels cannot score the model; give a labelled test file, or "
+                        f"--data csv:{labels_in} alone to hold out a test split from it")
     if missing:
-        header_text = ", ".join(repr(cell) for cell in header) or "none"
         settings = " ".join(f"data.text.{key}=NAME" for key in missing)
         raise UserError(f"{path}: missing column {', '.join(repr(wanted[key]) for key in missing)} "
                         f"(header has {header_text}); choose columns with --set {settings}")
@@ -184,7 +193,7 @@ def _csv(target: str, config: RunConfig) -> RawText:
     train = TextSplit(texts, np.array([index[label] for label in labels], dtype=np.int64))
     if test_path is None:
         return _three_way(train, names, config)
-    test_texts, test_labels, test_lines = read_csv(test_path, *columns)
+    test_texts, test_labels, test_lines = read_csv(test_path, *columns, labels_in=train_path)
     for label, line in zip(test_labels, test_lines):
         if label not in index:
             raise UserError(f"{test_path}:{line}: label {label!r} does not occur in {train_path.name}; the model cannot predict it")

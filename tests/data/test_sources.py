@@ -220,3 +220,73 @@ def test_classes_whose_names_end_like_splits_stay_classes(tmp_path):
         _touch(tmp_path / name, "1.png")
     scanned = scan_class_folder(str(tmp_path), (".png",))
     assert scanned.class_names == ["bicycle", "bullet_train", "speed_test"] and scanned.test is None
+
+
+def test_a_validation_folder_named_after_the_data_set_is_the_validation_split(tmp_path):
+    """fruits_train/, fruits_val/, fruits_test/: the named validation folder joins the named
+    splits, instead of turning all three into classes called after the splits."""
+    for split in ("fruits_train", "fruits_val", "fruits_test"):
+        for fruit in ("apple", "pear"):
+            _touch(tmp_path / split / fruit, f"{split}.png")
+    scanned = scan_class_folder(str(tmp_path), (".png",))
+    assert scanned.class_names == ["apple", "pear"]
+    assert [Path(p).name for p in scanned.validation.paths] == ["fruits_val.png"] * 2
+    assert [Path(p).name for p in scanned.test.paths] == ["fruits_test.png"] * 2
+    assert scanned.validation_source == str(tmp_path / "fruits_val")
+
+
+def test_two_validation_folders_named_after_the_data_set_are_refused(tmp_path):
+    for split in ("x_train", "x_test", "x_val", "x_dev"):
+        _touch(tmp_path / split / "cat", "1.png")
+        _touch(tmp_path / split / "dog", "1.png")
+    with pytest.raises(UserError, match=r"more than one validation folder \(x_dev/, x_val/\)") as error:
+        scan_class_folder(str(tmp_path), (".png",))
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("classes", [("bullet_train", "crash_test"), ("pre_test", "strength_training", "unlabeled")])
+def test_class_folders_of_files_named_like_splits_stay_classes(tmp_path, classes):
+    """Split folders hold class folders; folders holding the pictures themselves are classes,
+    whatever their names end in (these were taken for splits, and refused as holding no files)."""
+    for name in classes:
+        _touch(tmp_path / name, "1.png")
+        _touch(tmp_path / name, "2.png")
+    scanned = scan_class_folder(str(tmp_path), (".png",))
+    assert scanned.class_names == sorted(classes) and scanned.test is None and scanned.notes == []
+
+
+@pytest.mark.parametrize("linked,to", [("val", "test"), ("val", "train"), ("fruits_val", "fruits_test")])
+def test_a_validation_folder_that_is_another_split_is_refused(tmp_path, linked, to):
+    """``ln -s test val`` (for tools that insist on a val/): validating on the test split would pick
+    the model by its test score, and on train/ would score what it trained on."""
+    prefix = "fruits_" if linked.startswith("fruits_") else ""
+    for split in ("train", "test"):
+        for cls in ("cat", "dog"):
+            _touch(tmp_path / f"{prefix}{split}" / cls, f"{split}.png")
+    (tmp_path / linked).symlink_to(tmp_path / to, target_is_directory=True)
+    with pytest.raises(UserError) as error:
+        scan_class_folder(str(tmp_path), (".png",))
+    message = str(error.value)
+    assert f"{linked}/ and {to}/ are the same folder" in message and str(tmp_path) in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_a_split_folder_of_loose_unlabelled_files_says_so(tmp_path, split):
+    """Kaggle's plant-seedlings: train/<class>/ beside a test/ of loose, unlabelled pictures. The
+    error said test/ held no .png files, though it held hundreds."""
+    for name in ("train", "test"):
+        for cls in ("cat", "dog"):
+            _touch(tmp_path / name / cls, "1.png")
+    if split == "val":
+        _touch(tmp_path / "val", "1.png")
+    else:
+        for cls in ("cat", "dog"):
+            (tmp_path / "test" / cls / "1.png").rename(tmp_path / "test" / f"{cls}.png")
+            (tmp_path / "test" / cls).rmdir()
+    with pytest.raises(UserError) as error:
+        scan_class_folder(str(tmp_path), (".png",))
+    message = str(error.value)
+    assert f"{split}/ holds .png files outside class subfolders, so they have no labels" in message, message
+    instead = f"point --data at folder:{tmp_path / 'train'}" if split == "test" else "move val/ out of the folder"
+    assert instead in message and "\n" not in message

@@ -139,6 +139,18 @@ def test_the_lists_are_the_test_and_validation_splits_and_every_other_clip_train
     assert not raw.split_by_speaker  # nothing was split at random
 
 
+def test_lists_saved_with_a_byte_order_mark_are_read(tmp_path):
+    """Windows editors (Notepad) start a UTF-8 file with a byte order mark: the first entry is
+    still the clip it names, not "no such file"."""
+    names = speech_commands_names(speakers=8)
+    test, validation = by_speaker(dict(enumerate(names)), 0, 5), by_speaker(dict(enumerate(names)), 3)
+    numbered = speech_commands_folder(tmp_path, None, None)
+    for list_name, entries in (("testing_list.txt", test), ("validation_list.txt", validation)):
+        (tmp_path / list_name).write_text("\ufeff" + "".join(f"{entry}\r\n" for entry in entries), encoding="utf-8")
+    raw = load(tmp_path)
+    assert sorted(clip_numbers(raw.test)) == numbers_of(numbered, test)
+    assert sorted(clip_numbers(raw.validation)) == numbers_of(numbered, validation)
+
 def test_a_testing_list_alone_leaves_validation_to_a_split_by_speaker(tmp_path):
     names = speech_commands_names(speakers=8)
     test = by_speaker(dict(enumerate(names)), 1, 6)
@@ -242,3 +254,33 @@ def test_a_run_names_the_list_it_tested_on_and_its_speaker_split(tmp_path, capsy
     assert "validation_source" not in report  # carved from training, by speaker
     assert f"test split read from {data / 'testing_list.txt'}" in done.stdout
     assert "seeded splits keep each speaker's clips together" in done.stdout
+
+
+# ------------------------------------------------------------------------- few speakers
+
+
+def _seed_where(condition) -> int:
+    from kerasuite.data.sources import stable_fraction
+
+    return next(seed for seed in range(1000) if condition(lambda key: stable_fraction(key, seed)))
+
+
+@pytest.mark.parametrize("case", ["validation_takes_the_rest", "test_takes_all"])
+def test_a_split_by_speaker_that_leaves_no_training_speaker_is_refused(tmp_path, case):
+    """Two speakers (one's own recordings, named as Speech Commands names them): a seeded split by
+    speaker can hold every one of them out. The validation carve then left training empty and the
+    run 'trained' 0 epochs on 0 examples; the test split named it unreadable files."""
+    from kerasuite.errors import UserError
+
+    write_numbered_clips(tmp_path, [f"{word}/{who}_nohash_{n}.wav" for word in ("no", "yes")
+                                    for who in ("alice", "bob") for n in range(3)])
+    if case == "validation_takes_the_rest":  # one speaker tested, the other drawn for validation
+        seed = _seed_where(lambda h: (h("alice") < 0.2) != (h("bob") < 0.2)
+                           and h("validation:bob" if h("alice") < 0.2 else "validation:alice") < 0.1)
+    else:
+        seed = _seed_where(lambda h: h("alice") < 0.2 and h("bob") < 0.2)
+    with pytest.raises(UserError) as error:
+        load(tmp_path, seed=str(seed))
+    message = str(error.value)
+    held = "validation" if case == "validation_takes_the_rest" else "test"
+    assert "too few speakers" in message and held in message and "\n" not in message, message

@@ -83,6 +83,21 @@ def test_a_csv_folder_takes_train_and_test_tsv_files(tmp_path):
     assert raw.test.texts == ['"odd quote'] and len(raw.train) == 6
 
 
+def test_an_unlabelled_test_file_is_named_as_such_not_blamed_on_the_label_setting(tmp_path):
+    """GLUE's SST-2 folder: train.tsv and dev.tsv have labels, test.tsv (index, sentence) has none.
+    The error said to choose another data.text.label_column, which train.tsv's label then lacks."""
+    for name in ("train.tsv", "dev.tsv"):
+        (tmp_path / name).write_text("sentence\tlabel\n" + "".join(f"w{i}\t{i % 2}\n" for i in range(6)))
+    (tmp_path / "test.tsv").write_text("index\tsentence\n0\tuncharted\n1\tfamiliar\n")
+    config = _config(source=f"csv:{tmp_path}")
+    config.data.text.text_column = "sentence"
+    with pytest.raises(UserError) as error:
+        text_data.load(config.data.source, config)
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'test.tsv'}: no 'label' column") and "\n" not in message
+    assert "train.tsv has one" in message and "data.text.label_column" not in message
+    assert f"csv:{tmp_path / 'train.tsv'}" in message
+
 @pytest.mark.parametrize("files, culprit", [
     (("train.csv",), "no test.csv or test.tsv"),
     (("train.csv", "train.tsv", "test.csv"), "both train.csv and train.tsv"),
