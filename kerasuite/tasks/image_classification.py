@@ -48,7 +48,7 @@ class ImageClassification(ClassificationMixin, Task):
     def load_data(self, config: RunConfig) -> ImageTaskData:
         raw = image_sources.load(config.data.source, config)
         height, width = config.data.image.height, config.data.image.width
-        decode = image_sources.decoder(raw.kind, height, width, raw.channels)
+        decode = image_sources.decoder(raw.kind, height, width, raw.channels, raw.orientations)
         train, validation, test = make_split_pipelines(
             raw.train, raw.validation, raw.test, config, map_fn=decode, auto_shard=raw.auto_shard
         )
