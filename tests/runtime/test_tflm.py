@@ -59,8 +59,11 @@ def test_firmware_header_names_tflm_resolver_methods_that_exist():
     ("text_classification", "lstm"), ("text_classification", "transformer"),
 ])
 def test_microcontroller_tasks_run_unchanged_in_tflm(tmp_path, task, family):
-    # Checks the files on TFLM, not learning: the baseline check is off (2 epochs on tones need not beat it).
-    extra = {"train.check_baseline": "false", **({"train.epochs": "2"} if task != "text_classification" else {})}
+    # Checks the files on TFLM, not learning: the baseline check is off. The keyword model trains 8
+    # epochs, not 2: after 2 its accuracy on the tones was 0.33-0.5 (seeds 1-5), and int8 rightly
+    # failed on its near-ties on one CI run (3 of 24 clips); after 8 it was 0.75-1.0, int8 within 1 clip.
+    epochs = {"image_classification": "2", "keyword_spotting": "8"}
+    extra = {"train.check_baseline": "false", **({"train.epochs": epochs[task]} if task in epochs else {})}
     metrics = run_tiny(task, tmp_path, family=family, extra=extra)
     _check_bundle(metrics, tmp_path / "bundle")
     if task == "keyword_spotting":  # the device runner on TFLM: golden check passes, a wrong golden fails
