@@ -437,6 +437,17 @@ def fit(task: Task, model: keras.Model, data: TaskData, config: cfg.RunConfig, r
         raise Interrupted(
             f"training interrupted by {name} in epoch {callbacks.backup.stopped_in_epoch}; backup saved in "
             f"{run_dir / 'backup'}; rerun the same command to resume", callbacks.backup.signum) from None
+    except Exception as error:
+        # A cluster told to stop stops worker by worker: a worker that leaves first takes the
+        # collective ops of the others' last step or save with it (UnavailableError: "tasks
+        # have crashed"). After a signal that is the interruption, not a crash.
+        if callbacks.backup.signum is None or not _peer_gone(error):
+            raise
+        name = signal.Signals(callbacks.backup.signum).name
+        raise Interrupted(
+            f"training interrupted by {name}; another worker stopped first ({type(error).__name__}), so "
+            f"{run_dir / 'backup'} holds the last backup saved before it; rerun the same command to resume",
+            callbacks.backup.signum) from None
     finally:
         callbacks.backup.restore_signal_handlers()
     seconds = time.perf_counter() - started
@@ -476,3 +487,10 @@ def fit(task: Task, model: keras.Model, data: TaskData, config: cfg.RunConfig, r
         if values:
             result[f"final_{key}"] = float(values[-1])
     return result
+
+
+def _peer_gone(error: BaseException) -> bool:
+    """The error a collective op raises when another worker of the cluster has gone."""
+    import tensorflow as tf
+
+    return isinstance(error, (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError))
