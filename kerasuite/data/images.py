@@ -161,13 +161,13 @@ def _tfds(name: str, config: RunConfig) -> RawImages:
         builder.download_and_prepare()
         plan = plan_splits(set(builder.info.splits.keys()) or {"train", "test"},
                            config.data.test_fraction, config.data.validation_fraction)
-        loaded = [builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
-                  for split in (plan.train, plan.validation or plan.train, plan.test)]
+        train, test = (builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
+                       for split in (plan.train, plan.test))
+        validation = (builder.as_dataset(split=plan.validation, as_supervised=True, shuffle_files=False)
+                      if plan.validation else None)
     except Exception as error:  # not found, not downloadable offline, no such split, ...
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"--data tfds:{name}: could not load ({first})") from None
-    train, test = loaded[0], loaded[-1]
-    validation = loaded[1] if plan.validation else None
     num_train = int(train.cardinality())
     if num_train < 0:
         num_train = sum(1 for _ in train)

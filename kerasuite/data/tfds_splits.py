@@ -18,9 +18,6 @@ class SplitPlan:
     validation: str | None  # None: no validation split (data.validation_fraction 0)
     test: str
 
-    def describe(self) -> str:
-        return f"train {self.train}, validation {self.validation or 'none'}, test {self.test}"
-
 
 def _percent(fraction: float) -> int:
     return int(round(fraction * 100))
