@@ -273,8 +273,8 @@ _UPRIGHT_OPS = {
 
 def _upright_by_orientation(orientations: dict[str, int]) -> Callable:
     """``(path, image) -> image`` turned by the path's orientation (1 for paths not listed).
-    Turning in the decoder costs nothing up front; re-encoding each turned phone photo as PNG
-    took about 3 s and 25 MB per 12-megapixel picture."""
+    Turning in the decoder costs nothing up front; re-encoding each turned phone photo as a
+    full-size PNG cost time and disk per picture before training could start."""
     # constants, not a lookup table: a table is a resource that distributed input pipelines
     # would have to copy to every worker and device; one vectorised compare per image is cheap
     paths = tf.constant(list(orientations))
