@@ -76,7 +76,8 @@ def decoder(kind: str, height: int, width: int, channels: int, orientations: dic
 
         def decode_file(path, label):
             raw = tf.io.read_file(path)
-            image = tf.io.decode_image(raw, channels=channels, expand_animations=False)
+            image = tf.cond(tf.io.is_jpeg(raw), lambda: _decode_jpeg(raw, channels),
+                            lambda: tf.io.decode_image(raw, channels=channels, expand_animations=False))
             image.set_shape([None, None, channels])
             if upright is not None:
                 image = upright(path, image)
@@ -88,6 +89,13 @@ def decoder(kind: str, height: int, width: int, channels: int, orientations: dic
         return {"image": to_float(image)}, label
 
     return decode_array
+
+
+def _decode_jpeg(raw: tf.Tensor, channels: int) -> tf.Tensor:
+    """libjpeg's accurate integer IDCT, which PIL, phones' decoders and the device's reader use:
+    TensorFlow's default (its fast IDCT) differs from them by up to several levels at edges, so
+    the model would train on pixels no device shows it."""
+    return tf.io.decode_jpeg(raw, channels=channels, dct_method="INTEGER_ACCURATE")
 
 
 # ----------------------------------------------------------------------------- in memory

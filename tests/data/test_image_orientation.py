@@ -8,8 +8,8 @@ from PIL import Image, ImageOps
 
 from helpers import write_camera_image
 
-# the upright size, so the decoder's resize changes nothing; with the quadrant, every 8x8 JPEG block
-# is one colour, where TensorFlow's fast IDCT decodes what PIL does (on edges it is up to 18 levels off)
+# the upright size, so the decoder's resize changes nothing; the bright quadrant shows which way up
+# each decoded image is
 HEIGHT, WIDTH = 16, 32
 JPEG = {"quality": 100, "subsampling": 0}
 # (file name, orientation or None for no EXIF); each class folder holds all of them
@@ -107,3 +107,20 @@ def test_the_task_pipeline_turns_camera_pictures_inside_tf_data(camera_folder):
     images = np.concatenate([inputs["image"].numpy() for split in (data.train, data.test) for inputs, _ in split])
     assert len(images) == 2 * len(CAMERA_FILES)
     assert (images[:, :HEIGHT // 2, :WIDTH // 2, 0].min(axis=(1, 2)) > 0.9).all()  # every bright quadrant top left
+
+
+def test_jpeg_photos_train_on_the_pixels_pil_decodes(tmp_path):
+    """Sharp, noisy photos: TensorFlow's default fast IDCT decodes them up to several levels away
+    from PIL (libjpeg's accurate IDCT, as phones decode); training must see what they show."""
+    rng = np.random.default_rng(7)
+    data = tmp_path / "data"
+    for label, subsampling in (("a", 0), ("b", 2)):  # 4:4:4 and 4:2:0 chroma
+        (data / label).mkdir(parents=True)
+        for n, orientation in enumerate((None, 6, None, 3)):
+            noisy = np.clip(rng.normal(128, 70, (HEIGHT, WIDTH, 3)), 0, 255).astype(np.uint8)
+            write_camera_image(data / label / f"photo_{n}.jpg", noisy, orientation, quality=90, subsampling=subsampling)
+    shown = [_shown_by_a_viewer(path) for path in sorted(data.glob("*/*.jpg"))]
+    decoded = _load_and_decode(data)
+    assert len(decoded) == len(shown) == 8
+    for path, image in decoded:
+        assert min(float(np.abs(image - expected).max()) for expected in shown) < 1e-6, path
