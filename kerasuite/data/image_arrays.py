@@ -2,7 +2,7 @@
 MNIST-format IDX files (MNIST, Fashion-MNIST, KMNIST, EMNIST; gzipped or unpacked) and CIFAR-10
 and CIFAR-100 (the binary and the python version). Numpy and the standard library only.
 
-Images stay uint8 [N, H, W, C] (CIFAR-10 is 180 MB so, four times that as float32); each data
+Images stay uint8 [N, H, W, C] (CIFAR-10: 60,000 x 3,072 bytes, 184 MB; four times that as float32); each data
 set keeps its own test split. A truncated or inconsistent file is a one-line ``UserError``
 naming it.
 """
@@ -30,9 +30,6 @@ class ArraySplit:
 
     def __len__(self) -> int:
         return len(self.labels)
-
-    def subset(self, indices: np.ndarray) -> "ArraySplit":
-        return ArraySplit(self.images[indices], self.labels[indices])
 
 
 @dataclasses.dataclass
