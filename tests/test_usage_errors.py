@@ -20,6 +20,7 @@ BAD_VALUES = [
     (["--set", "model.cnn.dropout=1.5"], "model.cnn.dropout"),
     (["--set", "data.image.height=0"], "data.image.height"),
     (["--set", "data.image.channels=2"], "data.image.channels"),
+    (["--set", "data.image.cifar100_labels=both"], "data.image.cifar100_labels"),
     (["--set", "train.optimizer=adagrad"], "train.optimizer"),
     (["--set", "export.parity.int8.min_agreement=1.5"], "export.parity.int8.min_agreement"),
     (["--set", "train.steps_per_epoch=-1"], "train.steps_per_epoch"),

@@ -2,7 +2,8 @@
 
 In-memory sources (digits, synthetic) hold uint8 arrays; ``folder:`` holds file paths that are
 checked up front (an unreadable file is named before training starts, or skipped and counted
-with ``data.skip_bad_files``); ``tfds:`` streams TFDS records.
+with ``data.skip_bad_files``), or the uint8 arrays of a data set shipped as arrays (MNIST's IDX
+files, CIFAR's batches: ``image_arrays``); ``tfds:`` streams TFDS records.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasuite.config import RunConfig
+from kerasuite.data import image_arrays
 from kerasuite.data.sources import (
     LabelledFiles,
     folder_splits,
@@ -48,6 +50,10 @@ class RawImages:
     # Paths TensorFlow reads whose EXIF orientation (2-8) the decoder applies: phones store a
     # portrait photo turned and say so in the tag, which TensorFlow's decoders ignore.
     orientations: dict[str, int] = dataclasses.field(default_factory=dict)
+    # A downloaded array set is held as uint8 already (CIFAR-10: 180 MB); caching it decoded would
+    # hold it again as float32 at the model's size (at 32x32, four times that), for a map that
+    # only resizes.
+    in_memory: bool = False
 
 
 def load(spec_text: str, config: RunConfig) -> RawImages:
@@ -118,6 +124,46 @@ def _from_arrays(images: np.ndarray, labels: np.ndarray, names: list[str], confi
         class_names=names,
         channels=images.shape[-1],
         num_train=len(train_idx),
+    )
+
+
+@dataclasses.dataclass
+class _Rows:
+    """Row numbers of an in-memory split, as ``train_and_validation`` splits them."""
+
+    indices: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def subset(self, indices: np.ndarray) -> "_Rows":
+        return _Rows(self.indices[indices])
+
+
+def _from_array_set(arrays: image_arrays.ArraySet, config: RunConfig) -> RawImages:
+    """A downloaded array set with its own test split; validation is carved from its training
+    split as a folder's is when it has no val/."""
+    train, validation = train_and_validation(_Rows(np.arange(len(arrays.train))), None,
+                                             config.data.validation_fraction, config.seed, config.data.limit)
+    # One TensorFlow copy of the training images serves both splits, each a list of rows gathered
+    # per element: a numpy subset per split, then TensorFlow's copy of each, held CIFAR-10's
+    # training images about four times over while it loaded.
+    images, labels = tf.constant(arrays.train.images), tf.constant(arrays.train.labels)
+
+    def rows(split: _Rows) -> tf.data.Dataset:
+        return tf.data.Dataset.from_tensor_slices(split.indices).map(
+            lambda row: (tf.gather(images, row), tf.gather(labels, row)))
+
+    return RawImages(
+        kind="array",
+        train=rows(train),
+        validation=rows(validation) if validation is not None else None,
+        test=tf.data.Dataset.from_tensor_slices((arrays.test.images, arrays.test.labels)),
+        class_names=arrays.class_names,
+        channels=arrays.train.images.shape[-1],
+        num_train=len(train),
+        notes=arrays.notes,
+        in_memory=True,
     )
 
 
@@ -339,6 +385,9 @@ def _readable_split(files: LabelledFiles, split: str, path: str, skip: bool) -> 
 
 
 def _folder(path: str, config: RunConfig) -> RawImages:
+    arrays = image_arrays.read_array_set(path, config.data.image.cifar100_labels)
+    if arrays is not None:
+        return _from_array_set(arrays, config)
     scanned = scan_class_folder(path, IMAGE_EXTENSIONS)
     splits = folder_splits(scanned, path, config.data.test_fraction, config.seed)
     checked = {split: _readable_split(files, split, path, config.data.skip_bad_files) for split, files in splits.items()}

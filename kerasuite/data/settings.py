@@ -17,6 +17,8 @@ class ImageDataConfig:
     height: int = setting(16, min=1)
     width: int = setting(16, min=1)
     channels: int = 0  # 0: keep what the source has (1 for digits/mnist, 3 for RGB folders)
+    # which of a CIFAR-100 download's two labels is the class: its 100 fine ones or 20 superclasses
+    cifar100_labels: str = setting("fine", choices=("fine", "coarse"))
 
     def validate(self, prefix: str) -> None:
         if self.channels not in (0, 1, 3, 4):  # what TensorFlow's image decoders can produce

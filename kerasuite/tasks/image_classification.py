@@ -1,4 +1,5 @@
-"""Image classification: builtin digits, TFDS image sets, class folders of .png/.jpg, synthetic."""
+"""Image classification: builtin digits, TFDS image sets, class folders of .png/.jpg (or a download of
+MNIST-format IDX files or CIFAR batches), synthetic."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ class ImageClassification(ClassificationMixin, Task):
         height, width = config.data.image.height, config.data.image.width
         decode = image_sources.decoder(raw.kind, height, width, raw.channels, raw.orientations)
         train, validation, test = make_split_pipelines(
-            raw.train, raw.validation, raw.test, config, map_fn=decode, auto_shard=raw.auto_shard
+            raw.train, raw.validation, raw.test, config, map_fn=decode, auto_shard=raw.auto_shard,
+            cache=config.data.cache and not raw.in_memory,
         )
         return ImageTaskData(
             train=train,
