@@ -5,6 +5,7 @@ can use it before TensorFlow loads."""
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -37,6 +38,17 @@ def column_key(name: str) -> str:
     """A column name as matched: case, surrounding spaces and underscores ignored (``userId`` is
     ``user_id``)."""
     return name.strip().lower().replace("_", "")
+
+
+def listed_columns(value: str) -> tuple[str, ...]:
+    """A setting's comma-separated columns (``title,description``; ``2,3``), spaces around each ignored."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def is_column_number(name: str) -> bool:
+    """A column counted from 1, as a file without a header row names them; ASCII digits only,
+    as ``int()`` refuses some other digits (``²``)."""
+    return re.fullmatch(r"[0-9]+", name.strip()) is not None and int(name) >= 1
 
 
 def find_column(header: Sequence[str], names: Iterable[str]) -> int | None:

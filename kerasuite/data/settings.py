@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kerasuite.data.delimited import column_key, first_repeated
+from kerasuite.data.delimited import column_key, first_repeated, is_column_number, listed_columns
 from kerasuite.schema import ConfigError, setting
 
 # TextVectorization standardize modes; kerasuite.runtime.text repeats each one on devices
@@ -33,12 +33,43 @@ class TextDataConfig:
     # RegexTokenizer expresses exactly (kerasuite.export.mediapipe_text).
     standardize: str = setting("lower_and_split_punctuation", choices=STANDARDIZE_MODES)
     # A csv: source's column names, matched ignoring case and underscores; Kaggle's IMDB file, for
-    # one, has review,sentiment
+    # one, has review,sentiment. text_column may list several (title,description): their values,
+    # joined with a space, are the text.
     text_column: str = setting("text", nonempty=True)
     label_column: str = setting("label", nonempty=True)
+    # false: a csv: file without a header row, whose columns the two settings above give by number,
+    # counted from 1 (label_column=1 text_column=2,3); a backslash-n in its values is a line break,
+    # as Xiang Zhang's sets write one. Those with a classes.txt beside the files (AG News, DBpedia,
+    # Yahoo Answers) are recognised without it (kerasuite/data/text.py, CLASS_LIST).
+    header: bool = True
+
+    @property
+    def text_columns(self) -> tuple[str, ...]:
+        return listed_columns(self.text_column)
 
     def validate(self, prefix: str) -> None:
-        _refuse_repeated_columns(self, prefix, ("text_column", "label_column"))
+        if not self.text_columns:
+            raise ConfigError(f"{prefix}text_column: names no column, got {self.text_column!r}")
+        if not self.header:
+            self._require_column_numbers(prefix)
+        self._refuse_a_column_read_twice(prefix)
+
+    def _require_column_numbers(self, prefix: str) -> None:
+        for key, names in (("label_column", (self.label_column.strip(),)), ("text_column", self.text_columns)):
+            if not all(is_column_number(name) for name in names):
+                raise ConfigError(f"{prefix}{key}: {prefix}header=false reads columns by number, counted from 1, "
+                                  f"got {getattr(self, key)!r}; e.g. --set {prefix}label_column=1 {prefix}text_column=2,3")
+
+    def _refuse_a_column_read_twice(self, prefix: str) -> None:
+        """One file column cannot be read twice as text, nor be the text and its label."""
+        key = column_key if self.header else (lambda number: str(int(number)))
+        texts = [key(name) for name in self.text_columns]
+        repeated = next((name for at, name in enumerate(self.text_columns) if key(name) in texts[:at]), None)
+        if repeated is not None:
+            raise ConfigError(f"{prefix}text_column names the column {repeated!r} twice")
+        if key(self.label_column) in texts:
+            raise ConfigError(f"{prefix}text_column and {prefix}label_column name the same column "
+                              f"{self.label_column.strip()!r}; each needs its own")
 
 
 @dataclass

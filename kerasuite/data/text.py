@@ -9,16 +9,19 @@ maps it over every split, so models see int32 token ids.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import itertools
 import re
 import sys
 from pathlib import Path
+from typing import Callable, ClassVar, NoReturn
 
 import numpy as np
 
 from kerasuite.config import RunConfig
-from kerasuite.data.delimited import extra_fields_hint, find_column, table_reader, train_and_test_files
+from kerasuite.data.delimited import extra_fields_hint, find_column, listed_columns, table_reader, train_and_test_files
 from kerasuite.data.settings import TextDataConfig
 from kerasuite.data.sources import (
     LabelledFiles,
@@ -37,6 +40,9 @@ from kerasuite.runtime.text import STANDARDIZE_MODES, decode_text
 
 # "" takes files without a suffix: 20 Newsgroups' posts are named by number alone
 TEXT_EXTENSIONS = (".txt", "")
+# Xiang Zhang's character-CNN sets (AG News, DBpedia, Yahoo Answers) ship it beside train.csv and
+# test.csv, whose rows have no header and start with a class index: line i names class i
+CLASS_LIST = "classes.txt"
 
 
 @dataclasses.dataclass
@@ -99,101 +105,296 @@ def _class_order(labels: list[str]) -> list[str]:
     return sorted(unique)
 
 
-def read_csv(path: Path, text_column: str = "text", label_column: str = "label",
-             labels_in: Path | None = None) -> tuple[list[str], list[str], list[int]]:
-    """(texts, labels, line numbers) of a CSV (a .tsv: tab-separated) with a header row naming
-    ``text_column`` and ``label_column`` (``data.text.text_column``/``label_column``).
-    ``labels_in``: the training file, already read with these columns, beside this test file."""
+@contextlib.contextmanager
+def _long_fields():
     previous_limit = csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long reviews exceed the 128 KiB default
     try:
-        return _read_csv(path, text_column, label_column, labels_in)
+        yield
     finally:
         csv.field_size_limit(previous_limit)  # process-wide: other readers keep their own limit
 
 
-def _read_csv(path: Path, text_column: str, label_column: str,
-              labels_in: Path | None) -> tuple[list[str], list[str], list[int]]:
+@dataclasses.dataclass(frozen=True)
+class _Columns:
+    """Where one file's text and label are (0-based), and how its error lines name them."""
+
+    text_at: tuple[int, ...]
+    label_at: int
+    width: int  # the header's cells (the first row's without one): more filled cells is a delimiter in a value
+    text_name: str
+    label_name: str
+    escaped_line_breaks: bool = False
+
+    def text(self, row: list[str]) -> str:
+        text = " ".join(row[at] for at in self.text_at if row[at].strip())
+        # A line break rather than a space: it is what the two characters stand for, so the text
+        # shown in samples and golden examples reads as written; every tokenizer and n-gram
+        # reader takes it as it takes a space.
+        return text.replace("\\n", "\n") if self.escaped_line_breaks else text
+
+
+def _shown_cells(row: list[str], count: int = 3, width: int = 30) -> str:
+    shown = [repr(cell if len(cell) <= width else cell[:width] + "...") for cell in row[:count]]
+    return ", ".join(shown + (["..."] if len(row) > count else []))
+
+
+_NUMBER = re.compile(r"[-+]?[0-9]+(\.[0-9]+)?")
+
+
+def _looks_like_data(row: list[str]) -> bool:
+    """A first row no header would be: a sentence in a cell, or a number beside words (a class
+    index or rating beside its text). Numbers alone can be a header: pandas names unnamed columns 0, 1."""
+    cells = [cell.strip() for cell in row if cell.strip()]
+    numbers = sum(1 for cell in cells if _NUMBER.fullmatch(cell))
+    return any(len(cell.split()) > 5 for cell in cells) or 0 < numbers < len(cells)
+
+
+def _text_and_label_columns(path: Path, header: list[str], line: int, text_column: str, label_column: str,
+                            labels_in: Path | None = None) -> tuple[tuple[int, ...], int]:
+    """Where the text (one or more columns) and the label are; a missing one is named with the
+    setting that picks it, but a test file without the label column the training file has holds
+    no labels at all, and a first row that is data says how to read a file without a header."""
+    wanted = [("text_column", name) for name in listed_columns(text_column)] + [("label_column", label_column)]
+    found = [find_column(header, [name]) for _, name in wanted]
+    missing = [(key, name) for (key, name), at in zip(wanted, found) if at is None]
+    if missing:
+        _refuse_missing_columns(path, header, line, missing, labels_in)
+    return tuple(found[:-1]), found[-1]
+
+
+def _refuse_missing_columns(path: Path, header: list[str], line: int, missing: list[tuple[str, str]],
+                            labels_in: Path | None) -> NoReturn:
+    names = ", ".join(repr(name) for _, name in missing)
+    if _looks_like_data(header):
+        # Yelp's and Amazon's sets as downloaded: class indices in column 1 and no classes.txt to name them
+        class_list = (f"; or, as column 1 holds class indices, a {CLASS_LIST} beside it naming class i on line i"
+                      if re.fullmatch(r"[0-9]+", header[0].strip()) else "")
+        raise UserError(f"{path}:{line}: the first row ({_shown_cells(header)}) looks like data, not a header naming "
+                        f"{names}; read a file without a header row with --set data.text.header=false "
+                        f"data.text.label_column=N data.text.text_column=N (column numbers, from 1){class_list}")
+    header_text = ", ".join(repr(cell) for cell in header) or "none"
+    if [key for key, _ in missing] == ["label_column"] and labels_in is not None:  # GLUE's test.tsv withholds its labels
+        raise UserError(f"{path}: no {missing[0][1]!r} column (header has {header_text}), though {labels_in.name} has "
+                        f"one: a test file without labels cannot score the model; give a labelled test file, or "
+                        f"--data csv:{labels_in} alone to hold out a test split from it")
+    settings = " ".join(f"data.text.{key}=NAME" for key in dict.fromkeys(key for key, _ in missing))
+    raise UserError(f"{path}: missing column {names} (header has {header_text}); choose columns with --set {settings}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _NamedColumns:
+    """A table whose header row names its columns (``data.text.text_column``, ``label_column``)."""
+
+    text_column: str
+    label_column: str
+    labels_in: Path | None = None  # the training file, already read with these columns, beside this test file
+    header: ClassVar[bool] = True
+    class_names: ClassVar[tuple[str, ...] | None] = None
+
+    @property
+    def label_description(self) -> str:
+        return f"column {self.label_column!r}"
+
+    def for_test_file(self, train_path: Path) -> "_NamedColumns":
+        return dataclasses.replace(self, labels_in=train_path)
+
+    def empty_file(self, path: Path) -> str:
+        return f"{path}: empty file; expected a header row with columns {self.text_column},{self.label_column}"
+
+    def columns(self, path: Path, header: list[str], line: int) -> _Columns:
+        text_at, label_at = _text_and_label_columns(path, header, line, self.text_column, self.label_column,
+                                                     self.labels_in)
+        text_names = ", ".join(repr(header[at].strip()) for at in text_at)
+        return _Columns(text_at, label_at, len(header), f"column{'s' * (len(text_at) > 1)} {text_names}",
+                        f"column {header[label_at].strip()!r}")
+
+    def label(self, cell: str, path: Path, line: int) -> str:
+        return cell
+
+
+@dataclasses.dataclass(frozen=True)
+class _NumberedColumns:
+    """A table without a header row, its columns counted from 1. With a classes.txt beside it the
+    label is a class index, line i of that file naming class i (Xiang Zhang's layout). A value's
+    line break written as backslash-n, as those files write it, is read as one."""
+
+    text_numbers: tuple[int, ...]
+    label_number: int
+    class_list: Path | None = None
+    class_names: tuple[str, ...] | None = None
+    width: int | None = None  # every file's columns, when the training file's first row set them
+    header: ClassVar[bool] = False
+
+    @property
+    def label_description(self) -> str:
+        return f"column {self.label_number}"
+
+    def for_test_file(self, train_path: Path) -> "_NumberedColumns":
+        return self
+
+    def empty_file(self, path: Path) -> str:
+        return f"{path}: empty file"
+
+    def columns(self, path: Path, first: list[str], line: int) -> _Columns:
+        needed = max(self.label_number, *self.text_numbers)
+        if len(first) < needed:
+            expected = (f"{self.width} columns" if self.width else
+                        f"{needed} columns or more (data.text.label_column={self.label_number} "
+                        f"data.text.text_column={','.join(map(str, self.text_numbers))})")
+            raise UserError(f"{path}:{line}: expected {expected}, got {len(first)}")
+        return _Columns(tuple(number - 1 for number in self.text_numbers), self.label_number - 1,
+                        self.width or len(first),
+                        f"column{'s' * (len(self.text_numbers) > 1)} {', '.join(map(str, self.text_numbers))}",
+                        f"column {self.label_number}", escaped_line_breaks=True)
+
+    def label(self, cell: str, path: Path, line: int) -> str:
+        if self.class_names is None:
+            return cell
+        count = len(self.class_names)
+        index = int(cell) if re.fullmatch(r"[0-9]+", cell) else 0
+        if not 1 <= index <= count:
+            raise UserError(f"{path}:{line}: column {self.label_number} holds {cell!r}, not a class index 1..{count} "
+                            f"({self.class_list} names {count} classes)")
+        return self.class_names[index - 1]
+
+
+def read_class_list(path: Path) -> tuple[str, ...]:
+    """classes.txt's class names: line i names class index i. A blank line would shift every
+    class after it and is refused; blank lines at the end shift none."""
     try:
-        handle = open(path, newline="", encoding="utf-8-sig", errors="replace")
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:  # universal newlines: \r\n too
+            lines = [line.rstrip("\n") for line in handle]
     except OSError as error:
         raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
-    with handle:
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise UserError(f"{path}: no class names; line i names class index i")
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(lines, 1):
+        name = line.strip()
+        if not name:
+            raise UserError(f"{path}:{number}: blank line; line i names class index i, so a blank line would "
+                            "shift every class after it")
+        if name in first_line:
+            raise UserError(f"{path}:{number}: {name!r} again (line {first_line[name]}); each class needs its own name")
+        first_line[name] = number
+    return tuple(first_line)
+
+
+def _open_table(path: Path):
+    try:
+        return open(path, newline="", encoding="utf-8-sig", errors="replace")
+    except OSError as error:
+        raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
+
+
+def _first_row(reader, header: bool) -> list[str] | None:
+    """The header, else the first row that is not blank."""
+    return next((row for row in reader if header or any(cell.strip() for cell in row)), None)
+
+
+def _table_layout(train_path: Path, cfg: TextDataConfig) -> _NamedColumns | _NumberedColumns:
+    """How a csv: source's files are read: by column number (``data.text.header=false``), in
+    Xiang Zhang's layout when it is recognised, else by the names in each file's header row."""
+    class_list = train_path.parent / CLASS_LIST
+    class_list = class_list if class_list.is_file() else None
+    if not cfg.header:
+        return _NumberedColumns(tuple(int(number) for number in cfg.text_columns), int(cfg.label_column), class_list,
+                                read_class_list(class_list) if class_list else None)
+    first = _peek_first_row(train_path) if class_list is not None else None
+    if _indexes_classes(first, cfg):  # a class index, then the text: all the columns after it
+        return _NumberedColumns(tuple(range(2, len(first) + 1)), 1, class_list, read_class_list(class_list), len(first))
+    return _NamedColumns(cfg.text_column, cfg.label_column)
+
+
+def _peek_first_row(path: Path) -> list[str] | None:
+    try:
+        with _long_fields(), _open_table(path) as handle:
+            return _first_row(table_reader(handle, path), header=False)
+    except (UserError, csv.Error):
+        return None  # reading it as a table with a header names the problem
+
+
+def _indexes_classes(first: list[str] | None, cfg: TextDataConfig) -> bool:
+    """Xiang Zhang's first row: a class index, then text; not a header naming the configured columns."""
+    return (first is not None and len(first) >= 2 and re.fullmatch(r"[0-9]+", first[0].strip()) is not None
+            and all(find_column(first, [name]) is None for name in (*cfg.text_columns, cfg.label_column)))
+
+
+def read_csv(path: Path, text_column: str = "text", label_column: str = "label",
+             labels_in: Path | None = None) -> tuple[list[str], list[str], list[int]]:
+    """(texts, labels, line numbers) of a CSV (a .tsv: tab-separated) with a header row naming
+    ``text_column`` (several, comma-separated, are joined with a space) and ``label_column``
+    (``data.text.text_column``/``label_column``). ``labels_in``: the training file, already read
+    with these columns, beside this test file."""
+    return _read_table(path, _NamedColumns(text_column, label_column, labels_in))
+
+
+def _read_table(path: Path, layout: _NamedColumns | _NumberedColumns) -> tuple[list[str], list[str], list[int]]:
+    with _long_fields(), _open_table(path) as handle:
         reader = table_reader(handle, path)
         try:
-            header = next(reader, None)
-            if header is None:
-                raise UserError(f"{path}: empty file; expected a header row with columns {text_column},{label_column}")
-            text_at, label_at = _text_and_label_columns(path, header, text_column, label_column, labels_in)
-            texts, labels, lines = _read_rows(reader, path, len(header), text_at, label_at, header[label_at].strip())
+            first = _first_row(reader, layout.header)
+            if first is None:
+                raise UserError(layout.empty_file(path))
+            columns = layout.columns(path, first, reader.line_num)
+            rows = reader if layout.header else itertools.chain([first], reader)
+            texts, labels, lines = _read_rows(rows, reader, path, columns, layout.label)
         except csv.Error as error:
             raise UserError(f"{path}:{reader.line_num}: malformed CSV ({error})") from None
     if not texts:
-        raise UserError(f"{path}: no data rows under the header")
+        raise UserError(f"{path}: no data rows under the header" if layout.header else f"{path}: no data rows")
     if not any(text.strip() for text in texts):
-        raise UserError(f"{path}: column {header[text_at].strip()!r} is empty in every row")
+        raise UserError(f"{path}: {columns.text_name} {'is' if len(columns.text_at) == 1 else 'are'} empty in every row")
     return texts, labels, lines
 
 
-def _text_and_label_columns(path: Path, header: list[str], text_column: str, label_column: str,
-                            labels_in: Path | None = None) -> tuple[int, int]:
-    """Where the text and the label are; a missing one is named with the setting that picks it,
-    but a test file without the label column the training file has holds no labels at all."""
-    wanted = {"text_column": text_column, "label_column": label_column}
-    found = {key: find_column(header, [name]) for key, name in wanted.items()}
-    missing = [key for key, at in found.items() if at is None]
-    header_text = ", ".join(repr(cell) for cell in header) or "none"
-    if missing == ["label_column"] and labels_in is not None:  # GLUE's test.tsv withholds its labels
-        raise UserError(f"{path}: no {label_column!r} column (header has {header_text}), though {labels_in.name} has "
-                        f"one: a test file without labels cannot score the model; give a labelled test file, or "
-                        f"--data csv:{labels_in} alone to hold out a test split from it")
-    if missing:
-        settings = " ".join(f"data.text.{key}=NAME" for key in missing)
-        raise UserError(f"{path}: missing column {', '.join(repr(wanted[key]) for key in missing)} "
-                        f"(header has {header_text}); choose columns with --set {settings}")
-    return found["text_column"], found["label_column"]
-
-
-def _read_rows(reader, path: Path, width: int, text_at: int, label_at: int,
-               label_name: str) -> tuple[list[str], list[str], list[int]]:
+def _read_rows(rows, reader, path: Path, columns: _Columns,
+               label_of: Callable[[str, Path, int], str]) -> tuple[list[str], list[str], list[int]]:
     texts, labels, lines = [], [], []
-    for row in reader:
+    last = max(columns.label_at, *columns.text_at)
+    for row in rows:
         if not any(cell.strip() for cell in row):
             continue  # blank line
-        if len(row) <= max(text_at, label_at):
-            raise UserError(f"{path}:{reader.line_num}: expected {width} columns, got {len(row)}")
-        if any(cell.strip() for cell in row[width:]):
+        if len(row) <= last:
+            raise UserError(f"{path}:{reader.line_num}: expected {columns.width} columns, got {len(row)}")
+        if any(cell.strip() for cell in row[columns.width:]):
             # a delimiter in the text: the label read would be a piece of the text
-            raise UserError(f"{path}:{reader.line_num}: expected {width} columns, got {len(row)}; "
+            raise UserError(f"{path}:{reader.line_num}: expected {columns.width} columns, got {len(row)}; "
                             f"{extra_fields_hint(path)}")
-        label = row[label_at].strip()
+        label = row[columns.label_at].strip()
         if not label:
-            raise UserError(f"{path}:{reader.line_num}: column {label_name!r} is empty")
-        texts.append(row[text_at])
-        labels.append(label)
+            raise UserError(f"{path}:{reader.line_num}: {columns.label_name} is empty")
+        texts.append(columns.text(row))
+        labels.append(label_of(label, path, reader.line_num))
         lines.append(reader.line_num)
     return texts, labels, lines
 
 
-def _csv(target: str, config: RunConfig) -> RawText:
+def _csv_files(target: str) -> tuple[Path, Path | None]:
     path = Path(target)
     if path.is_dir():
-        train_path, test_path = train_and_test_files(path, target)
-    elif path.is_file():
-        train_path, test_path = path, None
-    else:
-        raise UserError(f"--data csv:{target}: no such file or folder")
+        return train_and_test_files(path, target)
+    if path.is_file():
+        return path, None
+    raise UserError(f"--data csv:{target}: no such file or folder")
 
-    columns = (config.data.text.text_column, config.data.text.label_column)
-    texts, labels, _ = read_csv(train_path, *columns)
-    names = _class_order(labels)
-    if len(names) < 2:
-        raise UserError(f"{train_path}: column {columns[1]!r} has a single value ({names[0]!r}); "
+
+def _csv(target: str, config: RunConfig) -> RawText:
+    train_path, test_path = _csv_files(target)
+    layout = _table_layout(train_path, config.data.text)
+    texts, labels, _ = _read_table(train_path, layout)
+    if len(set(labels)) < 2:
+        raise UserError(f"{train_path}: {layout.label_description} has a single value ({labels[0]!r}); "
                         "need at least two classes")
+    # a class list names every class, in its index order, as the data set's own results count them
+    names = list(layout.class_names or _class_order(labels))
     index = {name: i for i, name in enumerate(names)}
     train = TextSplit(texts, np.array([index[label] for label in labels], dtype=np.int64))
     if test_path is None:
         return _three_way(train, names, config)
-    test_texts, test_labels, test_lines = read_csv(test_path, *columns, labels_in=train_path)
+    test_texts, test_labels, test_lines = _read_table(test_path, layout.for_test_file(train_path))
     for label, line in zip(test_labels, test_lines):
         if label not in index:
             raise UserError(f"{test_path}:{line}: label {label!r} does not occur in {train_path.name}; the model cannot predict it")

@@ -291,3 +291,205 @@ def test_a_20_newsgroups_archive_reads_as_downloaded(tmp_path):
     assert raw.class_names == ["rec.autos", "sci.space"]
     assert (len(raw.train), len(raw.test)) == (12, 4)
     assert sorted(raw.test.texts)[0] == "From: a@b\nSubject: rec.autos 0\n"
+
+
+# ------------------------------------------------------------------ files without a header row
+
+AG_NEWS_CLASSES = "World\nSports\nBusiness\nSci/Tech\n"
+
+
+def _zhang_row(index: int | str, *fields: str) -> str:
+    """One row as Xiang Zhang's sets write it: every field double-quoted, quotes doubled, a line
+    break in a value written as backslash-n."""
+    return ",".join('"' + str(field).replace('"', '""') + '"' for field in (index, *fields)) + "\n"
+
+
+def _write_zhang_set(folder, classes: str | None, train: str, test: str | None = None):
+    folder.mkdir(parents=True, exist_ok=True)
+    if classes is not None:
+        (folder / "classes.txt").write_text(classes, encoding="utf-8")
+    (folder / "readme.txt").write_text("AG's News Topic Classification Dataset\n\nVersion 3, Updated 09/09/2015\n")
+    (folder / "train.csv").write_text(train, encoding="utf-8")
+    if test is not None:
+        (folder / "test.csv").write_text(test, encoding="utf-8")
+    return folder
+
+
+def _ag_news_rows(per_class: int, offset: int = 0) -> str:
+    words = {1: "election minister", 2: "match goal", 3: "shares profit", 4: "software space"}
+    return "".join(_zhang_row(index, f"{words[index]} headline {offset + i}",
+                              f"{words[index]} story {offset + i},\\nsaid the ""agency"".")
+                   for i in range(per_class) for index in words)
+
+
+def test_an_ag_news_folder_reads_as_downloaded(tmp_path):
+    """ag_news_csv/: train.csv and test.csv without a header, "class index","title","description",
+    and classes.txt naming the classes; the class names are the data set's, in index order."""
+    train = (_zhang_row(3, "Wall St. Bears Claw Back Into the Black (Reuters)",
+                        "Reuters - Short-sellers, Wall Street's dwindling\\band of ultra-cynics, are seeing green again.")
+             + _zhang_row(2, 'Phelps "Golden" Again', 'He said "yes",\\nthen swam.\\n\\nA new record.')
+             + _ag_news_rows(3))
+    folder = _write_zhang_set(tmp_path / "ag_news_csv", AG_NEWS_CLASSES, train,
+                              _zhang_row(4, "Comets ahead", "A probe\\nlaunches.") + _zhang_row(1, "Vote", "Polls open."))
+    assert (folder / "train.csv").read_bytes().startswith(b'"3","Wall St. Bears Claw Back Into the Black (Reuters)",')
+    config = _config(source=f"csv:{folder}", validation_fraction=0.0)
+    raw = text_data.load(config.data.source, config)
+    assert raw.class_names == ["World", "Sports", "Business", "Sci/Tech"]
+    assert raw.test.texts == ["Comets ahead A probe\nlaunches.", "Vote Polls open."]
+    assert raw.test.labels.tolist() == [3, 0]
+    texts = dict(zip(raw.train.texts, raw.train.labels.tolist()))
+    assert texts['Phelps "Golden" Again He said "yes",\nthen swam.\n\nA new record.'] == 1
+    # only \n is an escape: the data set's other backslashes are its own text
+    assert texts["Wall St. Bears Claw Back Into the Black (Reuters) Reuters - Short-sellers, Wall Street's "
+                 "dwindling\\band of ultra-cynics, are seeing green again."] == 2
+    assert len(raw.train) == 14
+
+    # the training file alone, classes.txt beside it: a held-out test split, the same class names
+    alone = _config(source=f"csv:{folder / 'train.csv'}", validation_fraction=0.0, test_fraction=0.25)
+    raw = text_data.load(alone.data.source, alone)
+    assert raw.class_names == ["World", "Sports", "Business", "Sci/Tech"] and len(raw.train) + len(raw.test) == 14
+
+    # chosen columns (the description alone) still take their class names from classes.txt
+    config.data.text.header, config.data.text.label_column, config.data.text.text_column = False, "1", "3"
+    raw = text_data.load(config.data.source, config)
+    assert raw.class_names == ["World", "Sports", "Business", "Sci/Tech"]
+    assert raw.test.texts == ["A probe\nlaunches.", "Polls open."] and raw.test.labels.tolist() == [3, 0]
+
+
+def test_a_yahoo_answers_row_joins_its_three_text_fields_and_skips_empty_ones(tmp_path):
+    classes = "Society & Culture\nScience & Mathematics\nHealth\n"
+    train = (_zhang_row(2, "Why is the sky blue?", "", "Rayleigh scattering.\\nShort waves scatter more.")
+             + _zhang_row(3, "Is sleep important?", "I sleep 4 hours.", "Yes.") + _zhang_row(1, "Holidays", "", ""))
+    folder = _write_zhang_set(tmp_path / "yahoo_answers_csv", classes, train)
+    texts, labels, lines = text_data._read_table(folder / "train.csv",
+                                                 text_data._table_layout(folder / "train.csv", _config().data.text))
+    assert texts == ["Why is the sky blue? Rayleigh scattering.\nShort waves scatter more.",
+                     "Is sleep important? I sleep 4 hours. Yes.", "Holidays"]
+    assert labels == ["Science & Mathematics", "Health", "Society & Culture"] and lines == [1, 2, 3]
+
+
+def _yelp_rows(per_class: int) -> str:
+    words = {1: "rude cold slow", 2: "friendly tasty fresh"}
+    return "".join(_zhang_row(index, f"The staff was {words[index]} visit {i}.\\nWould {'not ' * (index == 1)}return.")
+                   for i in range(per_class) for index in words)
+
+
+def test_a_yelp_polarity_folder_is_refused_with_how_to_read_it_then_read_by_column_numbers(tmp_path, capsys):
+    """yelp_review_polarity_csv/ ships train.csv, test.csv and readme.txt: two columns (class index
+    1 or 2, review) and no classes.txt."""
+    review = ("Unfortunately, the frustration of being this doctor's patient is a repeat of the experience "
+              "I've had with so many other doctors in NYC -- good doctor, terrible staff.\\nIt seems that his "
+              'staff simply never answers the phone. "Call back later", they say.')
+    folder = _write_zhang_set(tmp_path / "yelp_review_polarity_csv", None, _zhang_row(1, review) + _yelp_rows(6),
+                              _yelp_rows(2))
+    done = run_main(capsys, "--task", "text_classification", "--data", f"csv:{folder}", "--run-dir", str(tmp_path / "run"))
+    assert_one_line_error(done, 2, f"{folder / 'train.csv'}:1: the first row ('1', 'Unfortunately, the",
+                          "looks like data", "--set data.text.header=false data.text.label_column=N data.text.text_column=N",
+                          "a classes.txt beside it")
+
+    config = _config(source=f"csv:{folder}", validation_fraction=0.0)
+    config.data.text.header, config.data.text.label_column, config.data.text.text_column = False, "1", "2"
+    raw = text_data.load(config.data.source, config)
+    assert raw.class_names == ["1", "2"]  # the indices themselves: nothing names them
+    assert review.replace("\\n", "\n") in raw.train.texts
+    assert raw.test.texts[:2] == ["The staff was rude cold slow visit 0.\nWould not return.",
+                                  "The staff was friendly tasty fresh visit 0.\nWould return."]
+
+    # a classes.txt written beside it names them, and no setting is needed
+    (folder / "classes.txt").write_text("negative\npositive\n", encoding="utf-8")
+    raw = text_data.load(f"csv:{folder}", _config(validation_fraction=0.0))
+    assert raw.class_names == ["negative", "positive"] and raw.test.labels.tolist()[:2] == [0, 1]
+
+
+def test_data_text_header_false_reads_any_file_by_column_numbers(tmp_path):
+    """Sentiment140's training file: no header, six columns (polarity 0 or 4, id, date, query, user,
+    tweet), Latin-1; the label is column 1 and the text column 6."""
+    rows = [f'"{label}","146781{i:04d}","Mon Apr 06 22:19:{i % 60:02d} PDT 2009","NO_QUERY","user{i}",'
+            f'"@friend {word} day, number {i}"\n' for i in range(8) for label, word in (("0", "awful"), ("4", "lovely"))]
+    path = tmp_path / "training.1600000.processed.noemoticon.csv"
+    path.write_bytes(("".join(rows) + '"4","1","Mon","NO_QUERY","u","caf\xe9 ""ol\xe9"""\n').encode("latin-1"))
+    config = _config(source=f"csv:{path}", validation_fraction=0.0, test_fraction=0.25)
+    config.data.text.header, config.data.text.label_column, config.data.text.text_column = False, "1", "6"
+    cfg.validate(config)
+    raw = text_data.load(config.data.source, config)
+    assert raw.class_names == ["0", "4"] and len(raw.train) + len(raw.test) == 17
+    every = raw.train.texts + raw.test.texts
+    assert "@friend awful day, number 0" in every and 'caf\ufffd "ol\ufffd"' in every  # not UTF-8: replaced
+
+    # several text columns, label last: joined in the order the setting lists them
+    table = tmp_path / "pairs.tsv"
+    table.write_text("".join(f"question {i}\tanswer {i}\t{'yes' if i % 2 else 'no'}\n" for i in range(10)))
+    config = _config(source=f"csv:{table}", validation_fraction=0.0)
+    config.data.text.header, config.data.text.label_column, config.data.text.text_column = False, "3", "2, 1"
+    cfg.validate(config)
+    raw = text_data.load(config.data.source, config)
+    assert raw.class_names == ["no", "yes"] and "answer 3 question 3" in raw.train.texts + raw.test.texts
+
+
+def test_named_text_columns_are_joined_too(tmp_path):
+    """Kaggle's copy of AG News has a header (Class Index,Title,Description) and no classes.txt."""
+    path = tmp_path / "train.csv"
+    path.write_text('Class Index,Title,Description\n' + _ag_news_rows(3).replace("\\n", " "), encoding="utf-8")
+    config = _config(source=f"csv:{path}", validation_fraction=0.0)
+    config.data.text.text_column, config.data.text.label_column = "title, description", "class index"
+    raw = text_data.load(config.data.source, config)
+    assert raw.class_names == ["1", "2", "3", "4"]
+    assert "shares profit headline 0 shares profit story 0, said the agency." in raw.train.texts + raw.test.texts
+
+
+def test_a_header_row_beside_a_classes_txt_is_still_a_header(tmp_path):
+    folder = tmp_path / "own"
+    _write_zhang_set(folder, "World\nSports\n", "label,text\n" + "".join(f"{1 + i % 2},words {i}\n" for i in range(8)))
+    raw = text_data.load(f"csv:{folder / 'train.csv'}", _config(validation_fraction=0.0))
+    assert raw.class_names == ["1", "2"]  # the header names the columns; classes.txt is not read
+
+
+@pytest.mark.parametrize("classes, train, test, culprit", [
+    (AG_NEWS_CLASSES, _zhang_row(1, "a", "b") + _zhang_row(5, "c", "d"), None,
+     "train.csv:2: column 1 holds '5', not a class index 1..4 ("),
+    (AG_NEWS_CLASSES, _zhang_row(1, "a", "b") + _zhang_row(0, "c", "d"), None, "train.csv:2: column 1 holds '0'"),
+    (AG_NEWS_CLASSES, _zhang_row(1, "a", "b") + _zhang_row("Sports", "c", "d"), None, "train.csv:2: column 1 holds 'Sports'"),
+    (AG_NEWS_CLASSES, _zhang_row(1, "a", "b") + _zhang_row(2, "c", "d"), _zhang_row(2, "e", "f") + _zhang_row(9, "g", "h"),
+     "test.csv:2: column 1 holds '9'"),
+    (AG_NEWS_CLASSES, _zhang_row(1, "a", "b") + _zhang_row("", "c", "d"), None, "train.csv:2: column 1 is empty"),
+    (AG_NEWS_CLASSES, _zhang_row(1, "a", "b") + _zhang_row(2, "c", "d", "e"), None, "train.csv:2: expected 3 columns, got 4"),
+    (AG_NEWS_CLASSES, _zhang_row(1, "a", "b") + _zhang_row(2, "c", "d"), _zhang_row(2, "e"), "test.csv:1: expected 3 columns, got 2"),
+    (AG_NEWS_CLASSES, _zhang_row(1, "a", "b") + _zhang_row(1, "c", "d"), None, "train.csv: column 1 has a single value ('World')"),
+    (AG_NEWS_CLASSES, _zhang_row(1, "", "") + _zhang_row(2, " ", ""), None, "train.csv: columns 2, 3 are empty in every row"),
+    ("World\n\nSports\nBusiness\n", _zhang_row(1, "a", "b") + _zhang_row(2, "c", "d"), None, "classes.txt:2: blank line"),
+    ("World\nSports\nWorld\n", _zhang_row(1, "a", "b") + _zhang_row(2, "c", "d"), None,
+     "classes.txt:3: 'World' again (line 1)"),
+    ("\n \n", _zhang_row(1, "a", "b") + _zhang_row(2, "c", "d"), None, "classes.txt: no class names"),
+])
+def test_a_bad_class_indexed_file_is_refused_in_one_line(tmp_path, classes, train, test, culprit):
+    folder = _write_zhang_set(tmp_path / "set", classes, train, test)
+    target = folder if test is not None else folder / "train.csv"
+    with pytest.raises(UserError) as error:
+        text_data.load(f"csv:{target}", _config())
+    message = str(error.value)
+    assert culprit in message and str(folder) in message and "\n" not in message, message
+
+
+def test_a_classes_txt_with_trailing_blank_lines_and_windows_line_ends_is_read(tmp_path):
+    folder = _write_zhang_set(tmp_path / "set", None, _zhang_row(1, "a", "b") + _zhang_row(2, "c", "d"))
+    (folder / "classes.txt").write_bytes(b"\xef\xbb\xbfWorld\r\nSports \r\n\r\n\n")
+    assert text_data.read_class_list(folder / "classes.txt") == ("World", "Sports")
+
+
+@pytest.mark.parametrize("content, settings, culprit", [
+    ("1,a,b\n2,c\n", ("3", "1"), ":2: expected 3 columns, got 2"),
+    ("1,a\n2,b\n", ("3", "1"), ":1: expected 3 columns or more (data.text.label_column=1 data.text.text_column=3), got 2"),
+    ("", ("2", "1"), "empty file"),
+    ("\n\n", ("2", "1"), "empty file"),
+    ("1,a\n2,b, and more\n", ("2", "1"), ":2: expected 2 columns, got 3; put a value that holds commas in double quotes"),
+])
+def test_header_false_refuses_a_file_that_does_not_fit_its_columns(tmp_path, content, settings, culprit):
+    path = tmp_path / "plain.csv"
+    path.write_text(content, encoding="utf-8")
+    config = _config(source=f"csv:{path}")
+    config.data.text.header = False
+    config.data.text.text_column, config.data.text.label_column = settings
+    with pytest.raises(UserError) as error:
+        text_data.load(config.data.source, config)
+    message = str(error.value)
+    assert message.startswith(str(path)) and culprit in message and "header" not in message[len(str(path)):], message

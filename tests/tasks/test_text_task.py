@@ -57,6 +57,29 @@ def test_a_review_sentiment_csv_trains_through_the_cli_with_named_columns(tmp_pa
     assert (saved["text_column"], saved["label_column"]) == ("review", "sentiment")
 
 
+def test_an_ag_news_folder_trains_as_downloaded_and_its_bundle_names_its_classes(tmp_path):
+    """ag_news_csv/ as extracted: train.csv and test.csv without a header ("class index","title",
+    "description", quoted, line breaks written \\n) and classes.txt; no setting names anything."""
+    rng = np.random.default_rng(0)
+    topics = {1: ["minister", "election", "treaty", "embassy"], 2: ["goal", "match", "coach", "season"],
+              3: ["shares", "profit", "market", "merger"], 4: ["software", "orbit", "chip", "genome"]}
+
+    def rows(count: int) -> str:
+        return "".join(f'"{index}","{" ".join(rng.choice(words, 2))} (Reuters)",'
+                       f'"Reuters - the ""{rng.choice(words)}"" story\\nmore on {" ".join(rng.choice(words, 2))}."\n'
+                       for _ in range(count) for index, words in topics.items())
+
+    folder = tmp_path / "ag_news_csv"
+    folder.mkdir()
+    (folder / "classes.txt").write_text("World\nSports\nBusiness\nSci/Tech\n")
+    (folder / "readme.txt").write_text("AG's News Topic Classification Dataset\n")
+    (folder / "train.csv").write_text(rows(40))
+    (folder / "test.csv").write_text(rows(10))
+    report = run_tiny("text_classification", tmp_path, {"data.source": f"csv:{folder}"}, modes="float32")
+    assert report["eval"]["accuracy"] > 0.8
+    assert (tmp_path / "bundle" / "labels.txt").read_text() == "World\nSports\nBusiness\nSci/Tech\n"
+
+
 def test_bundle_vocabulary_reproduces_training_ids_on_a_device(tiny_run):
     from kerasuite import config as cfg
     from kerasuite.runtime.text import read_vocabulary, tokenizer_from_preprocessing
