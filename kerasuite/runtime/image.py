@@ -12,10 +12,11 @@ import numpy as np
 
 from kerasuite.errors import UserError
 from kerasuite.runtime.device_spec import ImageSpec
+from kerasuite.runtime.png_filters import unfilter
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
-MAX_PIXELS = 50_000_000  # the training side's limit too (kerasuite.data.images.MAX_IMAGE_PIXELS)  # PNG colour type -> samples per pixel
+_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # PNG colour type -> samples per pixel
+MAX_PIXELS = 50_000_000  # the training side's limit too (kerasuite.data.images.MAX_IMAGE_PIXELS)
 
 
 # EXIF orientation -> what shows the stored pixels upright, as PIL's ImageOps.exif_transpose does
@@ -97,31 +98,10 @@ def decode_png(data: bytes, source: str = "image") -> np.ndarray:
     if raw.size != expected:
         raise UserError(f"{source}: PNG data holds {raw.size} bytes but its header ({width}x{height}) needs {expected}")
     rows = raw.reshape(height, stride + 1)
-    image = np.zeros((height, stride), dtype=np.int32)
-    for y in range(height):
-        kind, line = rows[y, 0], rows[y, 1:].astype(np.int32)
-        previous = image[y - 1] if y else np.zeros(stride, np.int32)
-        if kind == 0:
-            out = line
-        elif kind == 2:
-            out = (line + previous) & 0xFF
-        else:  # Sub (1), Average (3), Paeth (4) depend on the pixel to the left: run per byte
-            out = np.zeros(stride, np.int32)
-            for x in range(stride):
-                left = out[x - channels] if x >= channels else 0
-                up = previous[x]
-                if kind == 1:
-                    predicted = left
-                elif kind == 3:
-                    predicted = (left + up) // 2
-                else:
-                    upper_left = previous[x - channels] if x >= channels else 0
-                    p = left + up - upper_left
-                    pa, pb, pc = abs(p - left), abs(p - up), abs(p - upper_left)
-                    predicted = left if pa <= pb and pa <= pc else (up if pb <= pc else upper_left)
-                out[x] = (line[x] + predicted) & 0xFF
-        image[y] = out
-    pixels = image.astype(np.uint8).reshape(height, width, channels)
+    kinds = rows[:, 0]
+    if kinds.max() > 4:
+        raise UserError(f"{source}: corrupt PNG data (row filter type {kinds.max()}; PNG has 0-4)")
+    pixels = unfilter(kinds, rows[:, 1:].reshape(height, width, channels))
     upright = _UPRIGHT.get(exif_orientation(exif))
     return np.ascontiguousarray(upright(pixels)) if upright else pixels
 
