@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:  # for annotations only: each helper imports numpy itself, so importing this module stays cheap
     import numpy as np
@@ -162,3 +162,39 @@ def tone(freq: float, seconds: float, rate: int, amplitude: float = 0.5) -> np.n
     import numpy as np
 
     return amplitude * np.sin(2 * np.pi * freq * np.arange(int(seconds * rate)) / rate)
+
+
+def png_with_filters(image: np.ndarray, filter_types: Sequence[int]) -> bytes:
+    """An 8-bit PNG of ``image`` (uint8 [H, W, C], C = 1-4) whose row y is stored with PNG filter
+    ``filter_types[y]`` (0 None, 1 Sub, 2 Up, 3 Average, 4 Paeth): encoders pick filters by their
+    own rules, so this is how a test makes sure every one is read."""
+    import numpy as np
+
+    pixels = image.astype(np.int16)
+    # each byte's neighbours in the image (0 outside it), from which the filters predict it
+    left, up, upper_left = np.zeros_like(pixels), np.zeros_like(pixels), np.zeros_like(pixels)
+    left[:, 1:], up[1:], upper_left[1:, 1:] = pixels[:, :-1], pixels[:-1], pixels[:-1, :-1]
+    estimate = left + up - upper_left
+    from_left, from_up, from_upper_left = (np.abs(estimate - near) for near in (left, up, upper_left))
+    paeth = np.where((from_left <= from_up) & (from_left <= from_upper_left), left,
+                     np.where(from_up <= from_upper_left, up, upper_left))
+    predictions = (np.zeros_like(pixels), left, up, (left + up) // 2, paeth)
+    rows = [bytes([kind]) + ((pixels[y] - predictions[kind][y]) % 256).astype(np.uint8).tobytes()
+            for y, kind in enumerate(filter_types)]
+    return png_of_rows(image.shape, rows)
+
+
+def png_of_rows(shape: tuple[int, int, int], rows: Sequence[bytes]) -> bytes:
+    """An 8-bit PNG of ``shape`` ([H, W, C], C = 1-4) from its stored rows, each its filter type
+    byte and then its filtered samples."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    height, width, channels = shape
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]  # grey, grey + alpha, RGB, RGBA
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+            + chunk(b"IEND", b""))

@@ -1,6 +1,9 @@
-"""Image input on a device: PNG decoding (stdlib zlib) shown upright by its EXIF orientation,
-bilinear resize and scaling in numpy, matching the training decoder and MediaPipe Tasks (source =
-target * scale, whole pixels)."""
+"""Image input on a device: PNG decoded with the standard library's zlib, JPEG with Pillow when it
+is installed (kerasuite/runtime/jpeg.py), either shown upright by its EXIF orientation; bilinear
+resize and scaling in numpy, matching the training decoder and MediaPipe Tasks (source = target *
+scale, whole pixels). A PNG decodes to exactly training's pixels; a JPEG's differ from training's
+TensorFlow decoder by a level or two on most pixels, more on sharp edges (libjpeg's accurate DCT
+in Pillow, its fast one in TensorFlow; README.md, "The device side is a separate package")."""
 
 from __future__ import annotations
 
@@ -11,11 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from kerasuite.errors import UserError
+from kerasuite.runtime import jpeg
 from kerasuite.runtime.device_spec import ImageSpec
+from kerasuite.runtime.png_filters import unfilter
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
-MAX_PIXELS = 50_000_000  # the training side's limit too (kerasuite.data.images.MAX_IMAGE_PIXELS)  # PNG colour type -> samples per pixel
+_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # PNG colour type -> samples per pixel
+MAX_PIXELS = 50_000_000  # the training side's limit too (kerasuite.data.images.MAX_IMAGE_PIXELS)
 
 
 # EXIF orientation -> what shows the stored pixels upright, as PIL's ImageOps.exif_transpose does
@@ -55,12 +60,22 @@ def exif_orientation(exif: bytes) -> int:
     return 1
 
 
+def decode_image(data: bytes, source: str = "image") -> np.ndarray:
+    """A PNG or JPEG file's bytes, told apart by their first bytes whatever the file is named ->
+    uint8 [H, W, C], upright; anything else is refused by name."""
+    if jpeg.is_jpeg(data):
+        return jpeg.decode_jpeg(data, source, MAX_PIXELS)
+    if not data.startswith(PNG_SIGNATURE):
+        raise UserError(f"{source}: not a PNG or JPEG file (devices read PNG, JPEG or .npy; convert other "
+                        "images to PNG, upright: PIL's ImageOps.exif_transpose)")
+    return decode_png(data, source)
+
+
 def decode_png(data: bytes, source: str = "image") -> np.ndarray:
     """8-bit, non-interlaced PNG -> uint8 [H, W, C], upright by its eXIf orientation; anything
     else is refused by name."""
     if not data.startswith(PNG_SIGNATURE):
-        raise UserError(f"{source}: not a PNG file (devices read PNG or .npy; convert JPEG first, upright: "
-                        "PIL's ImageOps.exif_transpose)")
+        raise UserError(f"{source}: not a PNG file")
     position, chunks, header, exif = 8, [], None, b""
     while position + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[position:position + 8])
@@ -97,31 +112,10 @@ def decode_png(data: bytes, source: str = "image") -> np.ndarray:
     if raw.size != expected:
         raise UserError(f"{source}: PNG data holds {raw.size} bytes but its header ({width}x{height}) needs {expected}")
     rows = raw.reshape(height, stride + 1)
-    image = np.zeros((height, stride), dtype=np.int32)
-    for y in range(height):
-        kind, line = rows[y, 0], rows[y, 1:].astype(np.int32)
-        previous = image[y - 1] if y else np.zeros(stride, np.int32)
-        if kind == 0:
-            out = line
-        elif kind == 2:
-            out = (line + previous) & 0xFF
-        else:  # Sub (1), Average (3), Paeth (4) depend on the pixel to the left: run per byte
-            out = np.zeros(stride, np.int32)
-            for x in range(stride):
-                left = out[x - channels] if x >= channels else 0
-                up = previous[x]
-                if kind == 1:
-                    predicted = left
-                elif kind == 3:
-                    predicted = (left + up) // 2
-                else:
-                    upper_left = previous[x - channels] if x >= channels else 0
-                    p = left + up - upper_left
-                    pa, pb, pc = abs(p - left), abs(p - up), abs(p - upper_left)
-                    predicted = left if pa <= pb and pa <= pc else (up if pb <= pc else upper_left)
-                out[x] = (line[x] + predicted) & 0xFF
-        image[y] = out
-    pixels = image.astype(np.uint8).reshape(height, width, channels)
+    kinds = rows[:, 0]
+    if kinds.max() > 4:
+        raise UserError(f"{source}: corrupt PNG data (row filter type {kinds.max()}; PNG has 0-4)")
+    pixels = unfilter(kinds, rows[:, 1:].reshape(height, width, channels))
     upright = _UPRIGHT.get(exif_orientation(exif))
     return np.ascontiguousarray(upright(pixels)) if upright else pixels
 
@@ -157,9 +151,9 @@ def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
 
 
 def read_image(path: str, spec: ImageSpec | dict, bundle_dir: Path) -> dict[str, np.ndarray]:
-    """``ImageSpec.reader``: a PNG file -> ``{input: float32 [1, height, width, channels]}``."""
+    """``ImageSpec.reader``: a PNG or JPEG file -> ``{input: float32 [1, height, width, channels]}``."""
     spec = ImageSpec.coerce(spec)
-    image = decode_png(Path(path).read_bytes(), path)
+    image = decode_image(Path(path).read_bytes(), path)
     image = to_channels(image, spec.channels)
     resized = resize_bilinear(image, spec.height, spec.width)
     # whole pixels after the resize, rounded half up, as training's decoder and MediaPipe do

@@ -1,5 +1,6 @@
 """The device runner: no TensorFlow, golden checks that can fail, clean refusals."""
 
+import os
 import subprocess
 import sys
 
@@ -9,23 +10,26 @@ import pytest
 from helpers import REPO, assert_one_line_error, write_camera_image
 
 BLOCK_TENSORFLOW = """
-import sys
+import os, sys
+blocked = {'tensorflow', 'keras', 'tf_keras', 'tensorflow_datasets', *os.environ.get('ALSO_BLOCKED', '').split()}
 class _NoTensorFlow:
     def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'tensorflow_datasets'):
+        if name.split('.')[0] in blocked:
             raise ImportError('blocked on this simulated device: ' + name)
 sys.meta_path.insert(0, _NoTensorFlow())
 from kerasuite.edge import main
 code = main(sys.argv[1:])
-loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))
+loaded = sorted(m for m in sys.modules if m.split('.')[0] in blocked)
 assert not loaded, loaded
 sys.exit(code)
 """
 
 
-def run_without_tensorflow(*args):
+def run_without_tensorflow(*args, also_blocked: tuple[str, ...] = ()):
+    """The edge runner on a simulated device without TensorFlow (nor the modules ``also_blocked``)."""
+    environment = dict(os.environ, ALSO_BLOCKED=" ".join(also_blocked))
     return subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, *args], capture_output=True, text=True,
-                          cwd=str(REPO), timeout=120)
+                          cwd=str(REPO), timeout=120, env=environment)
 
 
 def test_check_passes_where_tensorflow_cannot_be_imported(tiny_run):
@@ -72,6 +76,33 @@ def test_png_input_is_classified_like_the_training_decoder(tiny_run, tmp_path):
     done = run_without_tensorflow(str(folder / "bundle" / "model_float32.tflite"), "--input", str(tmp_path / "digit.png"), "--runs", "1")
     assert done.returncode == 0, done.stderr
     assert "digit.png:" in done.stdout
+
+
+def _digit_picture(tmp_path, name: str, **save) -> str:
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    Image.fromarray(np.uint8(np.round(load_digits().images[0] * 255 / 16))).save(tmp_path / name, **save)
+    return str(tmp_path / name)
+
+
+def test_jpeg_input_is_classified(tiny_run, tmp_path):
+    folder, _ = tiny_run("image_classification")
+    photo = _digit_picture(tmp_path, "digit.jpg", quality=95)
+    done = run_without_tensorflow(str(folder / "bundle" / "model_float32.tflite"), "--input", photo, "--runs", "1")
+    assert done.returncode == 0, done.stderr
+    assert f"{photo}:" in done.stdout
+
+
+def test_without_pillow_png_is_read_and_jpeg_refused_in_one_line(tiny_run, tmp_path):
+    folder, _ = tiny_run("image_classification")
+    model = str(folder / "bundle" / "model_float32.tflite")
+    png = _digit_picture(tmp_path, "digit.png")
+    done = run_without_tensorflow(model, "--input", png, "--runs", "1", also_blocked=("PIL",))
+    assert done.returncode == 0, done.stderr  # and PIL was never imported (the script checks)
+    photo = _digit_picture(tmp_path, "digit.jpg")
+    done = run_without_tensorflow(model, "--input", png, photo, "--runs", "1", also_blocked=("PIL",))
+    assert_one_line_error(done, 2, photo, "pip install Pillow", "PNG")
 
 
 def test_numpy_png_decoder_and_resize_match_tensorflow(tmp_path):
