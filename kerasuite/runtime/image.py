@@ -1,9 +1,8 @@
 """Image input on a device: PNG decoded with the standard library's zlib, JPEG with Pillow when it
 is installed (kerasuite/runtime/jpeg.py), either shown upright by its EXIF orientation; bilinear
 resize and scaling in numpy, matching the training decoder and MediaPipe Tasks (source = target *
-scale, whole pixels). A PNG decodes to exactly training's pixels; a JPEG's differ from training's
-TensorFlow decoder by a level or two on most pixels, more on sharp edges (libjpeg's accurate DCT
-in Pillow, its fast one in TensorFlow; README.md, "The device side is a separate package")."""
+scale, whole pixels). PNG and JPEG decode to exactly training's pixels (both sides use libjpeg's
+accurate DCT; README.md, "The device side is a separate package")."""
 
 from __future__ import annotations
 
@@ -60,11 +59,12 @@ def exif_orientation(exif: bytes) -> int:
     return 1
 
 
-def decode_image(data: bytes, source: str = "image") -> np.ndarray:
+def decode_image(data: bytes, source: str = "image", channels: int | None = None) -> np.ndarray:
     """A PNG or JPEG file's bytes, told apart by their first bytes whatever the file is named ->
-    uint8 [H, W, C], upright; anything else is refused by name."""
+    uint8 [H, W, C], upright; anything else is refused by name. ``channels=1``: a colour JPEG is
+    decoded to its luma directly, as training's decoder does."""
     if jpeg.is_jpeg(data):
-        return jpeg.decode_jpeg(data, source, MAX_PIXELS)
+        return jpeg.decode_jpeg(data, source, MAX_PIXELS, grey=channels == 1)
     if not data.startswith(PNG_SIGNATURE):
         raise UserError(f"{source}: not a PNG or JPEG file (devices read PNG, JPEG or .npy; convert other "
                         "images to PNG, upright: PIL's ImageOps.exif_transpose)")
@@ -153,7 +153,7 @@ def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
 def read_image(path: str, spec: ImageSpec | dict, bundle_dir: Path) -> dict[str, np.ndarray]:
     """``ImageSpec.reader``: a PNG or JPEG file -> ``{input: float32 [1, height, width, channels]}``."""
     spec = ImageSpec.coerce(spec)
-    image = decode_image(Path(path).read_bytes(), path)
+    image = decode_image(Path(path).read_bytes(), path, spec.channels)
     image = to_channels(image, spec.channels)
     resized = resize_bilinear(image, spec.height, spec.width)
     # whole pixels after the resize, rounded half up, as training's decoder and MediaPipe do

@@ -5,10 +5,11 @@ standard library; without Pillow a JPEG is refused in one line saying how to fix
 is shown upright by its EXIF orientation (PIL's ``ImageOps.exif_transpose``, as training turns
 such files) and refused, unread, above the pixel limit PNG has.
 
-Pillow decodes with libjpeg's accurate integer DCT; training reads JPEG with TensorFlow's
-``decode_image``, which uses libjpeg's fast one, so the same file gives slightly different pixels
-(most off by a level or two, sharp edges by more; ``tools/benchmarking/jpeg_decoders_difference.py``
-measures it). PNG files decode exactly as training's do.
+Pillow decodes with libjpeg's accurate integer DCT, as training does (``tf.io.decode_jpeg`` with
+``dct_method="INTEGER_ACCURATE"``), so the same file gives training's pixels; for a greyscale
+model a colour JPEG is decoded to its luma (libjpeg's own conversion, as TensorFlow's
+``channels=1``), not converted from RGB afterwards. ``tools/benchmarking/jpeg_decoders_difference.py``
+measures both.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ def is_jpeg(data: bytes) -> bool:
     return data.startswith(JPEG_SIGNATURE)
 
 
-def decode_jpeg(data: bytes, source: str, max_pixels: int) -> np.ndarray:
-    """A JPEG file's bytes -> uint8 [H, W, 1] (greyscale) or [H, W, 3], upright by its EXIF
-    orientation; refused by name when Pillow is missing, above ``max_pixels`` or undecodable."""
+def decode_jpeg(data: bytes, source: str, max_pixels: int, grey: bool = False) -> np.ndarray:
+    """A JPEG file's bytes -> uint8 [H, W, 1] (greyscale, or ``grey``) or [H, W, 3], upright by its
+    EXIF orientation; refused by name when Pillow is missing, above ``max_pixels`` or undecodable."""
     try:
         from PIL import Image, ImageOps
     except ImportError:
@@ -44,6 +45,10 @@ def decode_jpeg(data: bytes, source: str, max_pixels: int) -> np.ndarray:
                 width, height = image.size  # from the header: nothing is decoded yet
                 if width * height > max_pixels:
                     raise UserError(f"{source}: {width}x{height} pixels, over the limit of {max_pixels:,}")
+                if grey and image.mode == "RGB":
+                    # libjpeg's luma straight from YCbCr, as TensorFlow's channels=1 decodes; RGB
+                    # converted afterwards rounds differently (up to 11 levels on sharp edges)
+                    image.draft("L", image.size)
                 return _upright_pixels(image, ImageOps)
     except UserError:
         raise

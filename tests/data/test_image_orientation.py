@@ -86,7 +86,6 @@ def test_turned_files_are_read_where_they_are_and_turned_by_the_decoder(camera_f
 
 
 def test_training_and_the_device_see_the_same_camera_pictures(camera_folder):
-    """PNG and JPEG (of one-colour blocks, where TensorFlow's fast IDCT and Pillow's agree)."""
     from kerasuite.runtime.device_spec import ImageSpec
     from kerasuite.runtime.image import read_image
 
@@ -120,8 +119,33 @@ def test_jpeg_photos_train_on_the_pixels_pil_decodes(tmp_path):
         for n, orientation in enumerate((None, 6, None, 3)):
             noisy = np.clip(rng.normal(128, 70, (HEIGHT, WIDTH, 3)), 0, 255).astype(np.uint8)
             write_camera_image(data / label / f"photo_{n}.jpg", noisy, orientation, quality=90, subsampling=subsampling)
+    from kerasuite.runtime.device_spec import ImageSpec
+    from kerasuite.runtime.image import read_image
+
     shown = [_shown_by_a_viewer(path) for path in sorted(data.glob("*/*.jpg"))]
     decoded = _load_and_decode(data)
     assert len(decoded) == len(shown) == 8
     for path, image in decoded:
         assert min(float(np.abs(image - expected).max()) for expected in shown) < 1e-6, path
+    spec = ImageSpec(height=HEIGHT, width=WIDTH, channels=3)
+    for path in data.glob("*/*.jpg"):  # and the device's reader, whatever picture it is
+        on_device = read_image(str(path), spec, data)["image"][0]
+        assert min(float(np.abs(on_device - image).max()) for _, image in decoded) < 1e-6, path
+
+
+def test_a_greyscale_model_reads_a_colour_jpeg_as_training_does(tmp_path):
+    """Luma decoded by libjpeg on both sides; converting the device's RGB afterwards rounds
+    differently on sharp edges."""
+    import tensorflow as tf
+
+    from kerasuite.data import images
+    from kerasuite.runtime.device_spec import ImageSpec
+    from kerasuite.runtime.image import read_image
+
+    rng = np.random.default_rng(3)
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(np.clip(rng.normal(128, 70, (HEIGHT, WIDTH, 3)), 0, 255).astype(np.uint8)).save(path, quality=90)
+    trained_on = images.decoder("file", HEIGHT, WIDTH, 1)(tf.constant(str(path)), 0)[0]["image"].numpy()
+    on_device = read_image(str(path), ImageSpec(height=HEIGHT, width=WIDTH, channels=1), tmp_path)["image"][0]
+    assert trained_on.shape == on_device.shape == (HEIGHT, WIDTH, 1)
+    np.testing.assert_allclose(on_device, trained_on, rtol=0, atol=1e-6)  # x / 255 against x * (1 / 255)
