@@ -354,31 +354,33 @@ def _load_movielens(target: str, download: movielens.Source, seed: int) -> RawRe
     return raw
 
 
-MOVIELENS_BLOCK_BYTES = 1 << 24  # whole lines of about 16 MB at a time: memory stays flat on ml-10m
-MOVIELENS_ID_WIDTH = 20  # characters numpy keeps of an id or timestamp; a wider one goes to the line reader
-# The timestamp as bytes: their ASCII digits convert to int64 three times as fast as str's
+MOVIELENS_BLOCK_BYTES = 1 << 22  # whole lines of about 4 MB at a time: memory stays flat on ml-10m
+# Characters numpy keeps of an id (GroupLens' have at most 6 digits; a wider one goes to the line
+# reader) and of a timestamp. The timestamp as bytes: ASCII digits convert to int64 three times
+# as fast as str's
+MOVIELENS_ID_WIDTH, MOVIELENS_STAMP_WIDTH = 12, 20
 MOVIELENS_ROW = np.dtype([("user", f"U{MOVIELENS_ID_WIDTH}"), ("item", f"U{MOVIELENS_ID_WIDTH}"),
-                          ("rating", np.float32), ("timestamp", f"S{MOVIELENS_ID_WIDTH}")])
+                          ("rating", np.float32), ("timestamp", f"S{MOVIELENS_STAMP_WIDTH}")])
 
 
 def read_movielens_ratings(path: Path, layout: movielens.Layout) -> Interactions:
     """A headerless MovieLens ratings file (u.data, ratings.dat, a split's halves). numpy's C
-    reader parses each block, several times as fast as rows parsed in Python; a block it cannot
-    take whole is read again by :func:`kerasuite.data.movielens.rating_rows`, whose rules it
-    shares and which names the first bad line."""
+    reader parses each block, several times as fast as rows parsed in Python and in less memory
+    (tools/benchmarking/movielens_read.py); a block it cannot take whole is read again by
+    :func:`kerasuite.data.movielens.rating_rows`, whose rules it shares and which names the
+    first bad line."""
     parts = []
     first_line = 1
     with path.open("rb") as handle:
         while block := handle.read(MOVIELENS_BLOCK_BYTES):
             block += handle.readline()
-            # Latin-1 maps every byte to one character, so a stray byte reaches the row checks
-            # (and the message) instead of stopping a decoder without a line number
-            text = block.decode("latin-1")
-            parsed = _movielens_block(text, layout.separator)
+            parsed = _movielens_block(block, layout.separator)
             if parsed is None:
-                users, items, ratings, stamps = movielens.rating_rows(text, path, layout, first_line)
-                parsed = Interactions(np.array(users, dtype=str), np.array(items, dtype=str),
-                                      np.array(ratings, dtype=np.float32), np.array(stamps, dtype=np.int64))
+                # Latin-1 maps every byte to one character, so a stray byte reaches the row checks
+                # (and the message) instead of stopping a decoder without a line number
+                rows = movielens.rating_rows(block.decode("latin-1"), path, layout, first_line)
+                parsed = Interactions(*(np.array(column, dtype=dtype)
+                                        for column, dtype in zip(rows, (str, str, np.float32, np.int64))))
             parts.append(parsed)
             first_line += block.count(b"\n")
     if not sum(len(part) for part in parts):
@@ -387,15 +389,15 @@ def read_movielens_ratings(path: Path, layout: movielens.Layout) -> Interactions
                           for field in ("users", "items", "ratings", "timestamps")))
 
 
-def _movielens_block(text: str, separator: str) -> Interactions | None:
+def _movielens_block(block: bytes, separator: str) -> Interactions | None:
     """The block's rows by numpy's C reader, or ``None`` when any of them is in doubt."""
-    if "\r" in text and text.count("\r") != text.count("\r\n"):
+    if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
         return None  # numpy would take a lone carriage return for a line break
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "input contained no data": a block of blank lines
-            table = np.loadtxt(io.StringIO(text.replace(separator, "\t")), delimiter="\t", dtype=MOVIELENS_ROW,
-                               comments=None, quotechar=None, ndmin=1)
+            table = np.loadtxt(io.BytesIO(block.replace(separator.encode(), b"\t")), delimiter="\t",
+                               dtype=MOVIELENS_ROW, comments=None, quotechar=None, ndmin=1, encoding="latin-1")
     except ValueError:
         return None
     users, items, ratings, stamps = (table[name] for name in MOVIELENS_ROW.names)
@@ -407,11 +409,12 @@ def _movielens_block(text: str, separator: str) -> Interactions | None:
             return None
     if not np.isfinite(ratings).all():
         return None
-    return Interactions(_narrowest(users), _narrowest(items), ratings, stamps.astype(np.int64))
+    # copies all: a field of the block's table is a view that would keep the whole table alive
+    return Interactions(_narrowest(users), _narrowest(items), ratings.copy(), stamps.astype(np.int64))
 
 
 def _narrowest(column: np.ndarray) -> np.ndarray:
-    """As wide as its longest id: numpy's reader gives each one 20 characters (80 bytes)."""
+    """As wide as its longest id: numpy's reader gives each one 12 characters (48 bytes)."""
     return column.astype(f"U{max(1, int(np.strings.str_len(column).max(initial=1)))}")
 
 

@@ -173,7 +173,7 @@ def test_ratings_read_in_blocks_and_line_by_line_agree_and_name_the_right_line(t
     whole = recsys.read_movielens_ratings(folder / "ratings.dat", movielens.ML_1M_10M)
     monkeypatch.setattr(recsys, "MOVIELENS_BLOCK_BYTES", 100)  # blocks of about four lines
     blocks = recsys.read_movielens_ratings(folder / "ratings.dat", movielens.ML_1M_10M)
-    monkeypatch.setattr(recsys, "_movielens_block", lambda text, separator: None)
+    monkeypatch.setattr(recsys, "_movielens_block", lambda block, separator: None)
     lines = recsys.read_movielens_ratings(folder / "ratings.dat", movielens.ML_1M_10M)
     for table in (blocks, lines):
         for field in ("users", "items", "ratings", "timestamps"):
