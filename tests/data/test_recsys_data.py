@@ -151,10 +151,11 @@ def test_ml_10m_split_script_halves_read_as_a_given_split(tmp_path):
     assert raw.split == "given" and len(raw.train) == 5 and _held(raw) == [("3", "2", 4.0, 891035994)]
 
 
-def test_a_header_folder_beside_a_movielens_file_reads_as_before(tmp_path):
+def test_a_folder_holding_train_and_test_csv_reads_them_as_before_even_beside_u_data(tmp_path):
     from helpers import write_ml_100k
 
     folder = write_ml_100k(tmp_path / "ml-100k", ML_RATINGS, ML_MOVIES)
+    assert recsys.load_csv(str(folder), seed=0).item_table == str(folder / "u.item")
     write(folder / "train.csv", "user_id,item_id\nu1,a\n")
     write(folder / "test.csv", "user_id,item_id\nu1,b\n")
     raw = recsys.load_csv(str(folder), seed=0)
