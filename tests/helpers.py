@@ -198,3 +198,54 @@ def png_of_rows(shape: tuple[int, int, int], rows: Sequence[bytes]) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows)))
             + chunk(b"IEND", b""))
+
+
+# MovieLens downloads in GroupLens' own layouts, written here independently of the reader: no
+# header rows; ml-100k tab- and pipe-separated in ISO-8859-1, ml-1m "::"-separated in ISO-8859-1,
+# ml-10m "::"-separated in UTF-8. ``ratings`` are (user, item, rating, timestamp) rows and
+# ``movies`` (movie id, title, genre names).
+ML_100K_U_GENRE = ("unknown|0\nAction|1\nAdventure|2\nAnimation|3\nChildren's|4\nComedy|5\nCrime|6\nDocumentary|7\n"
+                   "Drama|8\nFantasy|9\nFilm-Noir|10\nHorror|11\nMusical|12\nMystery|13\nRomance|14\nSci-Fi|15\n"
+                   "Thriller|16\nWar|17\nWestern|18\n\n")  # the download's file ends in a blank line
+
+
+def ml_100k_ratings(rows) -> str:
+    return "".join(f"{user}\t{item}\t{rating}\t{stamp}\n" for user, item, rating, stamp in rows)
+
+
+def write_ml_100k(folder: Path, ratings, movies, splits: dict | None = None) -> Path:
+    """``folder`` as the extracted ml-100k.zip: u.data, u.item, u.genre, u.user, and each of
+    ``splits`` ({"u1": (base rows, test rows)}) as u1.base and u1.test."""
+    from urllib.parse import quote
+
+    genre_names = [line.split("|")[0] for line in ML_100K_U_GENRE.split()]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "u.data").write_text(ml_100k_ratings(ratings), encoding="latin-1")
+    (folder / "u.genre").write_text(ML_100K_U_GENRE, encoding="latin-1")
+    (folder / "u.item").write_text("".join(
+        f"{movie}|{title}|01-Jan-1995||http://us.imdb.com/M/title-exact?{quote(title.encode('latin-1'))}|"
+        + "|".join("1" if name in genres else "0" for name in genre_names) + "\n"
+        for movie, title, genres in movies), encoding="latin-1")
+    (folder / "u.user").write_text("1|24|M|technician|85711\n2|53|F|other|94043\n", encoding="latin-1")
+    for stem, (base, test) in (splits or {}).items():
+        (folder / f"{stem}.base").write_text(ml_100k_ratings(base), encoding="latin-1")
+        (folder / f"{stem}.test").write_text(ml_100k_ratings(test), encoding="latin-1")
+    return folder
+
+
+def dat_ratings(rows) -> str:
+    return "".join(f"{user}::{item}::{rating}::{stamp}\n" for user, item, rating, stamp in rows)
+
+
+def write_ml_1m(folder: Path, ratings, movies, encoding: str = "latin-1") -> Path:
+    """``folder`` as the extracted ml-1m.zip (ratings.dat, movies.dat, users.dat); with UTF-8,
+    as ml-10m's ml-10M100K (which has tags.dat instead of users.dat)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ratings.dat").write_text(dat_ratings(ratings), encoding=encoding)
+    (folder / "movies.dat").write_text("".join(f"{movie}::{title}::{'|'.join(genres)}\n"
+                                               for movie, title, genres in movies), encoding=encoding)
+    if encoding == "latin-1":
+        (folder / "users.dat").write_text("1::F::1::10::48067\n2::M::56::16::70072\n", encoding=encoding)
+    else:
+        (folder / "tags.dat").write_text("15::4973::excellent!::1215184630\n", encoding=encoding)
+    return folder

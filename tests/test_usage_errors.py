@@ -174,6 +174,24 @@ def test_usage_errors_do_not_import_tensorflow(tmp_path):
     assert result["heavy"] == []
 
 
+def test_a_movielens_download_pointed_at_wrongly_is_refused_before_numpy(tmp_path, capsys):
+    """A predefined split's test half, a training half without its test half, a column setting
+    for the headerless files: the file names show them, so the config refuses them in one line
+    before numpy or TensorFlow load."""
+    folder = tmp_path / "ml-100k"
+    folder.mkdir()
+    for name in ("u.data", "u1.base", "u1.test", "u2.base"):
+        (folder / name).write_text("196\t242\t3\t881250949\n")
+    cases = [(["--task", "retrieval", "--data", f"csv:{folder / 'u1.test'}"], "point at u1.base"),
+             (["--task", "ranking", "--data", f"csv:{folder / 'u2.base'}"], "u2.test is not beside it"),
+             (["--task", "retrieval", "--data", f"csv:{folder}", "--set", "data.recsys.user_column=user"],
+              "data.recsys.user_column names no column")]
+    argv = [[*args, "--run-dir", str(tmp_path / "run")] for args, _ in cases]
+    assert _main_in_fresh_python(argv, tmp_path) == {"codes": [2, 2, 2], "heavy": []}
+    for args, (_, culprit) in zip(argv, cases):
+        assert_one_line_error(run_main(capsys, *args), 2, culprit)
+
+
 def test_bad_tf_config_is_refused_before_tensorflow(tmp_path):
     result = _main_in_fresh_python([["--run-dir", str(tmp_path / "run")]], tmp_path, {"TF_CONFIG": "{not json"})
     assert result == {"codes": [2], "heavy": []}

@@ -17,13 +17,16 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import io
 import math
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
+from kerasuite.data import movielens
 from kerasuite.data.delimited import TABLE_SUFFIXES, extra_fields_hint, find_column, table_reader, train_and_test_files
 from kerasuite.data.settings import RecsysDataConfig
 from kerasuite.data.sources import parse_source
@@ -78,7 +81,8 @@ class RawRecsys:
     # generator truth for synthetic sources: {"user_cluster": {id: c}, "item_cluster": {id: c}}
     planted: dict[str, dict[str, int]] | None = None
     split: str = "given"  # "given" (train/test files) | "latest" | "hashed" (per-user hold-out)
-    item_table: str | None = None  # the items.csv/movies.csv that gave titles or genres, if one did
+    # the items.csv or movies.csv (MovieLens' u.item or movies.dat) that gave titles or genres, if one did
+    item_table: str | None = None
 
 
 RECSYS_FIELD_LIMIT = 128 * 1024  # ids, titles and genres are short: a larger field is a broken file
@@ -256,8 +260,13 @@ def _number(text: str, path: Path, line: int, column: str) -> float:
 def load_csv(target: str, seed: int, names: dict[str, str] | None = None) -> RawRecsys:
     """``csv:FILE`` (per-user hold-out) or ``csv:DIR`` holding ``train.csv`` and ``test.csv``
     (or .tsv), columns named as in ``names`` (:func:`column_names`). Titles and genres missing
-    from the interactions come from an ``items``/``movies`` table beside them, if there is one."""
+    from the interactions come from an ``items``/``movies`` table beside them, if there is one.
+    GroupLens' headerless MovieLens files (ml-100k, ml-1m, ml-10m) are read by their own layout
+    (:func:`kerasuite.data.movielens.find_source`)."""
     names = names or column_names()
+    download = movielens_source(target, names)
+    if download is not None:
+        return _load_movielens(target, download, seed)
     root = Path(target)
     if root.is_dir():
         train_path, test_path = train_and_test_files(root, target)
@@ -270,11 +279,16 @@ def load_csv(target: str, seed: int, names: dict[str, str] | None = None) -> Raw
 
 def _held_out_split(target: str, path: Path, names: dict[str, str], seed: int) -> RawRecsys:
     table, titles, genres = read_interactions_csv(path, names)
+    return _hold_out(target, table, seed, titles, genres)
+
+
+def _hold_out(target: str, table: Interactions, seed: int, titles: dict[str, str] | None = None,
+              genres: dict[str, list[str]] | None = None) -> RawRecsys:
     train, test, split = holdout_per_user(table, seed)
     if not len(test):  # the metrics would be NaN: nothing to evaluate on
         raise UserError(f"--data csv:{target}: every user has a single interaction, so none can be held out "
                         "for testing; users need at least two, or give a folder with train.csv and test.csv")
-    return RawRecsys(train, test, titles, genres, split=split)
+    return RawRecsys(train, test, titles or {}, genres or {}, split=split)
 
 
 def _given_split(target: str, train_path: Path, test_path: Path, names: dict[str, str]) -> RawRecsys:
@@ -315,6 +329,93 @@ def _check_named_item_columns(raw: RawRecsys, names: dict[str, str], target: str
             raise UserError(f"--data csv:{target}: found no values of column {names[column]!r} "
                             f"(data.recsys.{COLUMN_SETTINGS[column]}) in the interactions, nor in an items.csv "
                             "or movies.csv beside them")
+
+
+def movielens_source(target: str, names: dict[str, str]) -> movielens.Source | None:
+    """The MovieLens download ``csv:TARGET`` names, if it names one; a column named by a setting
+    (``names`` away from the defaults) is refused, as its files have no header."""
+    download = movielens.find_source(target)
+    movielens.check_headerless(download, [COLUMN_SETTINGS[c] for c, name in names.items() if name != c], target)
+    return download
+
+
+def _load_movielens(target: str, download: movielens.Source, seed: int) -> RawRecsys:
+    """A MovieLens download: its whole ratings file held out per user (each user's latest rating),
+    or a predefined split's two files; titles and genres from its item table."""
+    train = read_movielens_ratings(download.train, download.layout)
+    if download.test is None:
+        raw = _hold_out(target, train, seed)
+    else:
+        raw = RawRecsys(train, read_movielens_ratings(download.test, download.layout))
+    if download.items is not None:
+        table = download.layout.read_items(download.items)
+        raw.item_titles, raw.item_genres, raw.genre_names = table.titles, table.genres, table.genre_names
+        raw.item_table = str(download.items)
+    return raw
+
+
+MOVIELENS_BLOCK_BYTES = 1 << 22  # whole lines of about 4 MB at a time: memory stays flat on ml-10m
+# Characters numpy keeps of an id (GroupLens' have at most 6 digits; a wider one goes to the line
+# reader) and of a timestamp. The timestamp as bytes: ASCII digits convert to int64 three times
+# as fast as str's
+MOVIELENS_ID_WIDTH, MOVIELENS_STAMP_WIDTH = 12, 20
+MOVIELENS_ROW = np.dtype([("user", f"U{MOVIELENS_ID_WIDTH}"), ("item", f"U{MOVIELENS_ID_WIDTH}"),
+                          ("rating", np.float32), ("timestamp", f"S{MOVIELENS_STAMP_WIDTH}")])
+
+
+def read_movielens_ratings(path: Path, layout: movielens.Layout) -> Interactions:
+    """A headerless MovieLens ratings file (u.data, ratings.dat, a split's halves). numpy's C
+    reader parses each block, several times as fast as rows parsed in Python and in less memory
+    (tools/benchmarking/movielens_read.py); a block it cannot take whole is read again by
+    :func:`kerasuite.data.movielens.rating_rows`, whose rules it shares and which names the
+    first bad line."""
+    parts = []
+    first_line = 1
+    with path.open("rb") as handle:
+        while block := handle.read(MOVIELENS_BLOCK_BYTES):
+            block += handle.readline()
+            parsed = _movielens_block(block, layout.separator)
+            if parsed is None:
+                # Latin-1 maps every byte to one character, so a stray byte reaches the row checks
+                # (and the message) instead of stopping a decoder without a line number
+                rows = movielens.rating_rows(block.decode("latin-1"), path, layout, first_line)
+                parsed = Interactions(*(np.array(column, dtype=dtype)
+                                        for column, dtype in zip(rows, (str, str, np.float32, np.int64))))
+            parts.append(parsed)
+            first_line += block.count(b"\n")
+    if not sum(len(part) for part in parts):
+        raise UserError(f"{path}: no ratings; a {layout.ratings} row is {layout.row}")
+    return Interactions(*(np.concatenate([getattr(part, field) for part in parts])
+                          for field in ("users", "items", "ratings", "timestamps")))
+
+
+def _movielens_block(block: bytes, separator: str) -> Interactions | None:
+    """The block's rows by numpy's C reader, or ``None`` when any of them is in doubt."""
+    if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
+        return None  # numpy would take a lone carriage return for a line break
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data": a block of blank lines
+            table = np.loadtxt(io.BytesIO(block.replace(separator.encode(), b"\t")), delimiter="\t",
+                               dtype=MOVIELENS_ROW, comments=None, quotechar=None, ndmin=1, encoding="latin-1")
+    except ValueError:
+        return None
+    users, items, ratings, stamps = (table[name] for name in MOVIELENS_ROW.names)
+    # str.isdecimal, as the line reader checks, and bytes' isdigit are both the ASCII digits on Latin-1 text
+    for column, whole_number, widest in ((users, np.strings.isdecimal, MOVIELENS_ID_WIDTH - 1),
+                                         (items, np.strings.isdecimal, MOVIELENS_ID_WIDTH - 1),
+                                         (stamps, np.strings.isdigit, movielens.TIMESTAMP_DIGITS)):
+        if not whole_number(column).all() or np.strings.str_len(column).max(initial=0) > widest:
+            return None
+    if not np.isfinite(ratings).all():
+        return None
+    # copies all: a field of the block's table is a view that would keep the whole table alive
+    return Interactions(_narrowest(users), _narrowest(items), ratings.copy(), stamps.astype(np.int64))
+
+
+def _narrowest(column: np.ndarray) -> np.ndarray:
+    """As wide as its longest id: numpy's reader gives each one 12 characters (48 bytes)."""
+    return column.astype(f"U{max(1, int(np.strings.str_len(column).max(initial=1)))}")
 
 
 # -------------------------------------------------------------------------------- splitting

@@ -3,7 +3,7 @@ rules. Pure Python: task configs compose them, and ``kerasuite.data`` loaders re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from kerasuite.data.delimited import column_key, first_repeated, is_column_number, listed_columns
 from kerasuite.schema import ConfigError, setting
@@ -119,6 +119,10 @@ class RecsysDataConfig:
     def validate(self, prefix: str) -> None:
         _refuse_repeated_columns(self, prefix, ("user_column", "item_column", "rating_column", "timestamp_column",
                                                 "title_column", "genres_column"))
+
+    def renamed_columns(self) -> list[str]:
+        """The column settings away from their defaults (a headerless file has no names to match)."""
+        return [f.name for f in fields(self) if f.name.endswith("_column") and getattr(self, f.name) != f.default]
 
 
 def _refuse_repeated_columns(section, prefix: str, fields: tuple[str, ...]) -> None:

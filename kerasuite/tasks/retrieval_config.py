@@ -18,6 +18,12 @@ class RetrievalData(DataConfig):
     source: str = "tfds:movielens/100k-ratings"
     recsys: RecsysDataConfig = field(default_factory=RecsysDataConfig)
 
+    def validate(self, prefix: str) -> None:
+        super().validate(prefix)
+        from kerasuite.data.movielens import check_csv_source  # standard library only
+
+        check_csv_source(self.source, self.recsys)
+
 
 @dataclass
 class RetrievalModels(ModelConfig):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kerasuite.data import recsys
+from kerasuite.data import movielens, recsys
 from kerasuite.errors import UserError
 
 
@@ -74,6 +74,119 @@ def test_movielens_latest_small_reads_as_it_is_with_titles_and_genres_from_movie
     held = sorted(zip(raw.test.users.tolist(), raw.test.items.tolist(), raw.test.ratings.tolist()))
     assert held == [("1", "1", 4.0), ("2", "6", 5.0)]  # each user's latest, by timestamp
     assert raw.item_titles["6"] == "Heat, The (1995)" and raw.item_genres["1"] == ["Adventure", "Animation"]
+
+
+# GroupLens' headerless downloads (helpers.write_ml_100k, write_ml_1m: the real layouts)
+ML_MOVIES = [(1, "Toy Story (1995)", ("Animation", "Children's", "Comedy")),
+             (2, "Misérables, Les (1995)", ("Drama", "Musical")),
+             (3, 'Shawshank "Redemption", The (1994)', ("Drama",)),
+             (4, "unknown", ("unknown",))]
+ML_RATINGS = [(1, 1, 5, 874965758), (1, 2, 3, 876893171),  # user 1's latest: item 2
+              (2, 3, 4, 888551230), (2, 1, 2, 888550871), (2, 4, 1, 888551001),  # user 2's latest: item 3
+              (3, 2, 4, 891035994)]  # a single rating stays in training
+
+
+def _held(raw):
+    return sorted(zip(raw.test.users.tolist(), raw.test.items.tolist(), raw.test.ratings.tolist(),
+                      raw.test.timestamps.tolist()))
+
+
+@pytest.mark.parametrize("pointer", ["", "u.data"])
+def test_ml_100k_reads_u_data_held_out_per_user_with_titles_and_genres_from_u_item(tmp_path, pointer):
+    from helpers import write_ml_100k
+
+    folder = write_ml_100k(tmp_path / "ml-100k", ML_RATINGS, ML_MOVIES)
+    raw = recsys.load_csv(str(folder / pointer), seed=0)
+    assert raw.split == "latest" and raw.item_table == str(folder / "u.item")
+    assert _held(raw) == [("1", "2", 3.0, 876893171), ("2", "3", 4.0, 888551230)]
+    assert sorted(zip(raw.train.users.tolist(), raw.train.items.tolist())) == [("1", "1"), ("2", "1"), ("2", "4"),
+                                                                               ("3", "2")]
+    assert raw.train.ratings.dtype == np.float32 and raw.train.timestamps.dtype == np.int64
+    assert raw.item_titles == {str(movie): title for movie, title, _ in ML_MOVIES}  # u.item is ISO-8859-1
+    assert raw.item_genres["1"] == ["Animation", "Children's", "Comedy"] and raw.item_genres["4"] == ["unknown"]
+    assert raw.genre_names[:2] == ["unknown", "Action"] and len(raw.genre_names) == 19  # u.genre's order
+    arrays = recsys.encode(raw)  # the two-tower side features, as for ml-latest-small
+    assert arrays.item_genres.shape == (5, 19) and arrays.has_titles
+    assert arrays.item_titles[arrays.items.ids.index("2") + 1] == "Misérables, Les (1995)"
+
+
+def test_ml_100k_predefined_split_finds_its_test_half_beside_it(tmp_path):
+    from helpers import write_ml_100k
+
+    base, test = ML_RATINGS[:4], ML_RATINGS[4:]
+    folder = write_ml_100k(tmp_path / "ml-100k", ML_RATINGS, ML_MOVIES, splits={"u1": (base, test), "ua": (test, base)})
+    raw = recsys.load_csv(str(folder / "u1.base"), seed=0)
+    assert raw.split == "given"
+    assert list(zip(raw.train.users.tolist(), raw.train.items.tolist())) == [("1", "1"), ("1", "2"), ("2", "3"),
+                                                                             ("2", "1")]
+    assert _held(raw) == [("2", "4", 1.0, 888551001), ("3", "2", 4.0, 891035994)]
+    assert raw.item_titles["2"] == "Misérables, Les (1995)" and raw.item_table == str(folder / "u.item")
+    assert len(recsys.load_csv(str(folder / "ua.base"), seed=0).train) == 2
+
+
+@pytest.mark.parametrize("name, encoding, pointer", [("ml-1m", "latin-1", ""), ("ml-1m", "latin-1", "ratings.dat"),
+                                                     ("ml-10M100K", "utf-8", "")])
+def test_ml_1m_and_ml_10m_read_ratings_dat_with_titles_and_genres_from_movies_dat(tmp_path, name, encoding, pointer):
+    from helpers import write_ml_1m
+
+    rows = [(user, item, rating - 0.5 if encoding == "utf-8" else rating, stamp)  # ml-10m has half stars
+            for user, item, rating, stamp in ML_RATINGS]
+    folder = write_ml_1m(tmp_path / name, rows, ML_MOVIES, encoding)
+    raw = recsys.load_csv(str(folder / pointer), seed=0)
+    assert raw.split == "latest" and raw.item_table == str(folder / "movies.dat")
+    half = -0.5 if encoding == "utf-8" else 0.0
+    assert _held(raw) == [("1", "2", 3.0 + half, 876893171), ("2", "3", 4.0 + half, 888551230)]
+    assert raw.item_titles == {str(movie): title for movie, title, _ in ML_MOVIES}
+    assert raw.item_genres["2"] == ["Drama", "Musical"] and raw.genre_names is None  # sorted as found
+    assert recsys.encode(raw).genre_names == ["Animation", "Children's", "Comedy", "Drama", "Musical", "unknown"]
+
+
+def test_ml_10m_split_script_halves_read_as_a_given_split(tmp_path):
+    from helpers import dat_ratings, write_ml_1m
+
+    folder = write_ml_1m(tmp_path / "ml-10M100K", ML_RATINGS, ML_MOVIES, "utf-8")
+    (folder / "r1.train").write_text(dat_ratings(ML_RATINGS[:5]))
+    (folder / "r1.test").write_text(dat_ratings(ML_RATINGS[5:]))
+    raw = recsys.load_csv(str(folder / "r1.train"), seed=0)
+    assert raw.split == "given" and len(raw.train) == 5 and _held(raw) == [("3", "2", 4.0, 891035994)]
+
+
+def test_a_folder_holding_train_and_test_csv_reads_them_as_before_even_beside_u_data(tmp_path):
+    from helpers import write_ml_100k
+
+    folder = write_ml_100k(tmp_path / "ml-100k", ML_RATINGS, ML_MOVIES)
+    assert recsys.load_csv(str(folder), seed=0).item_table == str(folder / "u.item")
+    write(folder / "train.csv", "user_id,item_id\nu1,a\n")
+    write(folder / "test.csv", "user_id,item_id\nu1,b\n")
+    raw = recsys.load_csv(str(folder), seed=0)
+    assert raw.train.users.tolist() == ["u1"] and raw.item_table is None
+
+
+def test_ratings_read_in_blocks_and_line_by_line_agree_and_name_the_right_line(tmp_path, monkeypatch):
+    """numpy's block reader and the line reader it falls back on give the same table, and a bad
+    row in a later block is named by its line in the file."""
+    from helpers import write_ml_1m
+
+    rng = np.random.default_rng(0)
+    rows = [(int(u), int(i), float(r) / 2, int(t)) for u, i, r, t in zip(rng.integers(1, 50, 400), rng.integers(1, 90, 400),
+                                                                          rng.integers(1, 11, 400), rng.integers(9e8, 1e9, 400))]
+    folder = write_ml_1m(tmp_path / "ml-1m", rows, ML_MOVIES)
+    whole = recsys.read_movielens_ratings(folder / "ratings.dat", movielens.ML_1M_10M)
+    monkeypatch.setattr(recsys, "MOVIELENS_BLOCK_BYTES", 100)  # blocks of about four lines
+    blocks = recsys.read_movielens_ratings(folder / "ratings.dat", movielens.ML_1M_10M)
+    monkeypatch.setattr(recsys, "_movielens_block", lambda block, separator: None)
+    lines = recsys.read_movielens_ratings(folder / "ratings.dat", movielens.ML_1M_10M)
+    for table in (blocks, lines):
+        for field in ("users", "items", "ratings", "timestamps"):
+            np.testing.assert_array_equal(getattr(table, field), getattr(whole, field))
+    assert whole.users.tolist()[:2] == [str(rows[0][0]), str(rows[1][0])] and whole.ratings.tolist()[2] == rows[2][2]
+    monkeypatch.undo()
+    monkeypatch.setattr(recsys, "MOVIELENS_BLOCK_BYTES", 100)
+    text = (folder / "ratings.dat").read_text().splitlines()
+    text[300] = "7::8::4"
+    (folder / "ratings.dat").write_text("\n".join(text) + "\n")
+    with pytest.raises(UserError, match=r"ratings\.dat: line 301: 3 fields separated by '::'"):
+        recsys.read_movielens_ratings(folder / "ratings.dat", movielens.ML_1M_10M)
 
 
 def test_named_columns_and_a_tsv_file(tmp_path):
@@ -227,6 +340,61 @@ def test_bad_csv_is_one_line_user_error_naming_file_and_column(tmp_path, text, m
     with pytest.raises(UserError, match=message) as caught:
         recsys.load_csv(str(path), seed=0)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("layout, pointer, change, message", [
+    ("ml-100k", "", ("u.data", "1\t2\t5\t874965758\n1\t3\t4\n"), r"u\.data: line 2: 3 fields separated by tabs; "
+     r"ml-100k ratings rows have 4: user id \| item id \| rating \| timestamp$"),
+    ("ml-100k", "u.data", ("u.data", "1,2,5,874965758\n"), r"u\.data: line 1: 1 fields separated by tabs"),
+    ("ml-100k", "", ("u.data", "1\t2\t5\t874965758\n\n1\t3\tfive\t874965758\n"),
+     r"u\.data: line 3: the rating is not a number: 'five'$"),
+    ("ml-100k", "", ("u.data", "1\t2\t5\t874965758\nx\t3\t4\t874965758\n"), r"line 2: the user id is not a whole number: 'x'$"),
+    ("ml-100k", "", ("u.data", "1\t2\t5\t87496.5\n"), r"line 1: the timestamp is not a whole number: '87496.5'$"),
+    ("ml-100k", "", ("u.data", "1\t2\tnan\t874965758\n"), r"line 1: the rating is not a finite number: 'nan'$"),
+    ("ml-100k", "", ("u.data", ""), r"u\.data: no ratings; a u\.data row is user id \| item id \| rating \| timestamp$"),
+    ("ml-100k", "", ("u.item", "1|Toy Story (1995)|01-Jan-1995||http://x|0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
+                               "2|GoldenEye (1995)|01-Jan-1995||http://x|0|1|1|0|0|0|0|0|0|0|0|0|0|0|0|1|0|0\n"),
+     r"u\.item: line 2: 23 fields separated by '\|', a u\.item row has 24"),
+    ("ml-100k", "", ("u.item", "1|Toy Story (1995)|01-Jan-1995||http://x|0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|yes\n"),
+     r"u\.item: line 1: the 'Western' genre flag \(field 24\) is not 0 or 1: 'yes'$"),
+    ("ml-100k", "", ("u.genre", "unknown|0\nAction|0\n"), r"u\.genre: line 2: genre index 0 is given twice$"),
+    ("ml-100k", "u1.test", None, r"csv:.*u1\.test: u1\.test is the test half of a predefined ml-100k split; "
+                                 r"point at u1\.base, which reads u1\.test beside it as its test split$"),
+    ("ml-100k", "u2.base", None, r"u2\.base is the training half of a predefined ml-100k split, and its test half "
+                                 r"u2\.test is not beside it$"),
+    ("ml-100k", "u.item", None, r"u\.item holds no ratings; point at u\.data or the folder holding it \(ml-100k\)$"),
+    ("ml-1m", "", ("ratings.dat", "1::1193::5::978300760\n1::661::3\n"),
+     r"ratings\.dat: line 2: 3 fields separated by '::'; ml-1m/ml-10m ratings rows have 4: UserID::MovieID::Rating::Timestamp$"),
+    ("ml-1m", "", ("ratings.dat", "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n"), r"ratings\.dat: line 1: 1 fields"),
+    ("ml-1m", "", ("movies.dat", "1::Toy Story (1995)::Animation\n2::Jumanji (1995)\n"),
+     r"movies\.dat: line 2: 2 fields separated by '::', a movies\.dat row has 3: MovieID::Title::Genres$"),
+    ("ml-1m", "", ("movies.dat", "one::Toy Story (1995)::Animation\n"), r"movies\.dat: line 1: the movie id is not a whole number"),
+    ("ml-1m", "users.dat", None, r"users\.dat holds no ratings; point at ratings\.dat or the folder holding it"),
+])
+def test_bad_movielens_files_are_one_line_user_errors_naming_file_and_line(tmp_path, layout, pointer, change, message):
+    from helpers import write_ml_100k, write_ml_1m
+
+    folder = tmp_path / layout
+    (write_ml_100k if layout == "ml-100k" else write_ml_1m)(folder, ML_RATINGS, ML_MOVIES)
+    if layout == "ml-100k":
+        (folder / "u1.test").write_text("1\t1\t5\t874965758\n")
+    if change:
+        (folder / change[0]).write_text(change[1], encoding="latin-1")
+    with pytest.raises(UserError, match=message) as caught:
+        recsys.load_csv(str(folder / pointer), seed=0)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_column_setting_for_a_headerless_download_is_refused_not_ignored(tmp_path):
+    from helpers import write_ml_1m
+
+    folder = write_ml_1m(tmp_path / "ml-1m", ML_RATINGS, ML_MOVIES)
+    with pytest.raises(UserError, match=r"ratings\.dat has no header row, so data\.recsys\.rating_column names no column "
+                                        r"\(its columns are UserID::MovieID::Rating::Timestamp\); drop the setting"):
+        recsys.load_csv(str(folder), seed=0, names={**recsys.column_names(), "rating": "stars"})
+    (folder / "u.data").write_text("")
+    with pytest.raises(UserError, match=r"the folder holds both u\.data and ratings\.dat; point at one of them"):
+        recsys.load_csv(str(folder), seed=0)
 
 
 def test_bad_sources_are_refused(tmp_path):

@@ -379,6 +379,42 @@ def test_a_movielens_latest_small_layout_trains_through_the_cli_as_it_is(tmp_pat
     assert (saved["user_column"], saved["item_column"]) == ("user_id", "item_id")
 
 
+def _movielens_download(folder, name: str):
+    """A small ml-100k or ml-1m folder in GroupLens' own layout, with a Latin-1 title."""
+    from helpers import write_ml_100k, write_ml_1m
+
+    rng = np.random.default_rng(0)
+    ratings = [(user, int(movie), int(rng.integers(1, 6)), 874965758 + 100 * user + k)
+               for user in range(1, 31) for k, movie in enumerate(rng.choice(np.arange(1, 21), 6, replace=False))]
+    movies = [(movie, "Misérables, Les (1995)" if movie == 2 else f"Film {movie}, The (1995)",
+               ("Comedy", "Drama") if movie % 2 else ("Action",)) for movie in range(1, 21)]
+    return (write_ml_100k if name == "ml-100k" else write_ml_1m)(folder / name, ratings, movies)
+
+
+def test_an_ml_100k_folder_trains_retrieval_through_the_cli_as_downloaded(tmp_path):
+    """``csv:ml-100k``: u.data held out per user, titles and genres from u.item and u.genre reach
+    the candidate tower (a Latin-1 title decoded, the 19 genre flags as features)."""
+    from helpers import run_tiny
+
+    folder = _movielens_download(tmp_path, "ml-100k")
+    report = run_tiny("retrieval", tmp_path, {"data.source": f"csv:{folder}", "train.check_baseline": "false"},
+                      modes="none")
+    assert 0.0 <= report["eval"]["recall_at_10"] <= 1.0
+    model = load_keras_file(tmp_path / "run" / "model.keras", compile=False)
+    shapes = {tensor.name: tuple(tensor.shape) for tensor in model.inputs}
+    assert shapes["item_genres"] == (None, 19) and "item_title" in shapes, shapes
+    metadata = (tmp_path / "run" / "logs" / "validation" / "metadata.tsv").read_text(encoding="utf-8")
+    assert "2\tMisérables, Les (1995)" in metadata.splitlines()
+
+
+def test_an_ml_1m_ratings_dat_feeds_ranking_its_ratings_titles_and_genres(tmp_path):
+    folder = _movielens_download(tmp_path, "ml-1m")
+    data = _task("ranking").load_data(_config("ranking", f"csv:{folder / 'ratings.dat'}"))
+    arrays = data.arrays
+    assert arrays.has_ratings and arrays.split == "latest" and arrays.num_users == 31
+    assert arrays.genre_names == ["Action", "Comedy", "Drama"] and arrays.has_titles
+
+
 def test_named_columns_reach_the_task_through_its_settings(tmp_path):
     path = tmp_path / "purchases.csv"
     path.write_text("customer,product,stars\n" + "".join(f"c{u},p{(u + k) % 9},{1 + k}\n" for u in range(12) for k in range(3)))
@@ -398,6 +434,15 @@ def test_bad_csv_exits_2_with_one_line_naming_file_and_column(capsys, tmp_path, 
     bad.write_text("user_id,item_id,rating\nu1,i1,4\nu1,i2,lots\n")
     done = run_main(capsys, "--task", task, "--data", f"csv:{bad}", "--run-dir", str(tmp_path / "run"))
     assert_one_line_error(done, 2, "ratings.csv", "rating", "line 3")
+
+
+@pytest.mark.parametrize("task", ["retrieval", "ranking"])
+def test_a_bad_movielens_row_exits_2_with_one_line_naming_file_and_line(capsys, tmp_path, task):
+    folder = _movielens_download(tmp_path, "ml-1m")
+    with (folder / "ratings.dat").open("a") as ratings:
+        ratings.write("7::12::4::978300760::extra\n")
+    done = run_main(capsys, "--task", task, "--data", f"csv:{folder}", "--run-dir", str(tmp_path / "run"))
+    assert_one_line_error(done, 2, str(folder / "ratings.dat"), "line 181", "5 fields separated by '::'")
 
 
 @pytest.mark.parametrize("task", ["retrieval", "ranking"])
