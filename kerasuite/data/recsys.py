@@ -27,7 +27,14 @@ from typing import Any, Iterable
 import numpy as np
 
 from kerasuite.data import movielens
-from kerasuite.data.delimited import TABLE_SUFFIXES, extra_fields_hint, find_column, table_reader, train_and_test_files
+from kerasuite.data.delimited import (
+    TABLE_SUFFIXES,
+    extra_fields_hint,
+    find_column,
+    split_file,
+    table_reader,
+    train_and_test_files,
+)
 from kerasuite.data.settings import RecsysDataConfig
 from kerasuite.data.sources import parse_source
 from kerasuite.data.spec import SYNTHETIC_DEFAULTS, parse_synthetic  # noqa: F401  (re-exported)
@@ -268,6 +275,8 @@ def load_csv(target: str, seed: int, names: dict[str, str] | None = None) -> Raw
     if download is not None:
         return _load_movielens(target, download, seed)
     root = Path(target)
+    if root.is_dir() and (whole := _ratings_without_split(root, target)) is not None:
+        root = whole
     if root.is_dir():
         train_path, test_path = train_and_test_files(root, target)
         raw = _with_item_table(_given_split(target, train_path, test_path, names), root, names, (train_path, test_path))
@@ -275,6 +284,18 @@ def load_csv(target: str, seed: int, names: dict[str, str] | None = None) -> Raw
         raw = _with_item_table(_held_out_split(target, root, names, seed), root.parent, names, (root,))
     _check_named_item_columns(raw, names, target)
     return raw
+
+
+# MovieLens' ml-latest-small, ml-20m and ml-25m folders: every rating in one file, no split
+RATINGS_FILE = "ratings"
+
+
+def _ratings_without_split(folder: Path, target: str) -> Path | None:
+    """The ratings file of a folder that holds one and neither a train nor a test file (read as
+    ``csv:FOLDER/ratings.csv`` is); None otherwise, so a half-given split is still refused."""
+    if any(split_file(folder, split, target) for split in ("train", "test")):
+        return None
+    return split_file(folder, RATINGS_FILE, target)
 
 
 def _held_out_split(target: str, path: Path, names: dict[str, str], seed: int) -> RawRecsys:

@@ -63,13 +63,16 @@ def test_csv_folder_uses_train_and_test_files(tmp_path):
 # ---------------------------------------------------------------------- files in their own shape
 
 
-def test_movielens_latest_small_reads_as_it_is_with_titles_and_genres_from_movies_csv(tmp_path):
+@pytest.mark.parametrize("pointer", ["ratings.csv", ""])  # the file, or the extracted folder itself
+def test_movielens_latest_small_reads_as_it_is_with_titles_and_genres_from_movies_csv(tmp_path, pointer):
     # ml-latest-small: camelCase ids in ratings.csv, titles and genres in movies.csv beside it
-    ratings = write(tmp_path / "ratings.csv", "userId,movieId,rating,timestamp\n"
+    write(tmp_path / "ratings.csv", "userId,movieId,rating,timestamp\n"
                     "1,1,4.0,964982703\n1,3,4.0,964981247\n2,1,3.0,964982224\n2,6,5.0,964983815\n")
     write(tmp_path / "movies.csv", "movieId,title,genres\n1,Toy Story (1995),Adventure|Animation\n"
           '3,Grumpier Old Men (1995),Comedy|Romance\n6,"Heat, The (1995)",(no genres listed)\n')
-    raw = recsys.load_csv(str(ratings), seed=0)
+    write(tmp_path / "tags.csv", "userId,movieId,tag,timestamp\n2,6,heist,1445714994\n")
+    write(tmp_path / "links.csv", "movieId,imdbId,tmdbId\n1,0114709,862\n")
+    raw = recsys.load_csv(str(tmp_path / pointer), seed=0)
     assert raw.split == "latest" and raw.item_table == str(tmp_path / "movies.csv")
     held = sorted(zip(raw.test.users.tolist(), raw.test.items.tolist(), raw.test.ratings.tolist()))
     assert held == [("1", "1", 4.0), ("2", "6", 5.0)]  # each user's latest, by timestamp
@@ -436,3 +439,12 @@ def test_tfds_movielens_loads_through_real_tfds_code_offline():
     assert raw.item_titles["12"] == "Fargo (1996)"
     assert raw.item_genres["10"] == ["Action", "Drama"]
     assert raw.genre_names[4] == "Comedy" and len(raw.genre_names) == 21
+
+
+def test_a_folder_with_only_half_a_split_is_refused_though_it_holds_ratings_csv(tmp_path):
+    from kerasuite.errors import UserError
+
+    write(tmp_path / "ratings.csv", "user_id,item_id\nu1,a\nu1,b\n")
+    write(tmp_path / "train.csv", "user_id,item_id\nu1,a\n")
+    with pytest.raises(UserError, match="no test.csv"):
+        recsys.load_csv(str(tmp_path), seed=0)
