@@ -19,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
@@ -59,27 +60,14 @@ def per_byte_unfilter(kinds: np.ndarray, filtered: np.ndarray) -> np.ndarray:
 
 
 def png_with_one_filter(image: np.ndarray, kind: int) -> bytes:
-    """An 8-bit RGB PNG of ``image`` with every row stored with filter ``kind``."""
-    import struct
-    import zlib
+    """An 8-bit RGB PNG of ``image`` with every row stored with filter ``kind``; the encoder is
+    the tests' (tests/helpers.py), so the benchmark and the byte-identity tests write the same files."""
+    import importlib.util
 
-    pixels = image.astype(np.int16)
-    left, up, upper_left = np.zeros_like(pixels), np.zeros_like(pixels), np.zeros_like(pixels)
-    left[:, 1:], up[1:], upper_left[1:, 1:] = pixels[:, :-1], pixels[:-1], pixels[:-1, :-1]
-    estimate = left + up - upper_left
-    from_left, from_up, from_upper_left = (np.abs(estimate - near) for near in (left, up, upper_left))
-    paeth = np.where((from_left <= from_up) & (from_left <= from_upper_left), left,
-                     np.where(from_up <= from_upper_left, up, upper_left))
-    predicted = (np.zeros_like(pixels), left, up, (left + up) // 2, paeth)[kind]
-    filtered = ((pixels - predicted) % 256).astype(np.uint8).reshape(len(image), -1)
-    rows = np.concatenate([np.full((len(image), 1), kind, np.uint8), filtered], axis=1)
-
-    def chunk(name: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + name + body + struct.pack(">I", zlib.crc32(name + body))
-
-    header = struct.pack(">IIBBBBB", image.shape[1], image.shape[0], 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes()))
-            + chunk(b"IEND", b""))
+    spec = importlib.util.spec_from_file_location("kerasuite_test_helpers", REPO / "tests" / "helpers.py")
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    return helpers.png_with_filters(image, [kind] * len(image))
 
 
 def row_filter_counts(data: bytes, width: int, height: int) -> str:
