@@ -9,13 +9,24 @@ so the resumed run stops at the epoch, and keeps the weights, of the uninterrupt
 SIGINT during ``fit`` saves a backup at the next batch boundary and ends the run with exit 128 +
 signal; the rerun repeats the interrupted epoch from the saved weights (Keras' own mid-epoch
 semantics).
+
+The end of training: the backup outlives ``fit``. The run removes it only once ``model.keras`` and
+``RUN_DIR/training.json`` are written (runner), so a kill between the last epoch and training.json
+leaves a backup of the finished training, never nothing. Each save records what the train block
+needs (the last epoch's logs, the seconds trained, the epoch this ``fit`` resumed from): a rerun
+that finds a finished training's backup trains no epoch, restores it and ends as ``fit`` does
+(weight average, early stopping's best weights), and reports the killed run's train block.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import signal
+import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -68,7 +79,9 @@ class RunBackup(keras.callbacks.BackupAndRestore):
       at the next batch or epoch boundary the backup is saved and :class:`_StopForSignal` ends
       ``fit``. A signal mid-epoch saves the current weights as "that epoch not done", so the rerun
       repeats it (Keras' own semantics for mid-epoch backups). Outside ``fit`` the signals keep
-      their usual meaning.
+      their usual meaning;
+    - it is not deleted when training ends (the run removes it after training.json, see
+      :func:`remove_backup`), and each save holds the train block's figures (``record``).
     """
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -84,6 +97,12 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         self.signum: int | None = None
         self.stopped_in_epoch = 0
         self._epoch = 0
+        # What the train block is built from: written with every save, read back from a backup
+        # whose training had finished. fit() sets fit_started just before Keras' fit.
+        self.record: dict[str, Any] | None = None
+        self.fit_started: float | None = None
+        self.resumed_from = 0
+        self._last_logs: dict[str, float] = {}
         self._previous_handlers: dict[int, Any] = {}
 
     # -- signals --------------------------------------------------------------------------
@@ -110,6 +129,8 @@ class RunBackup(keras.callbacks.BackupAndRestore):
     # -- callback hooks -------------------------------------------------------------------
     def on_train_begin(self, logs=None):
         self.install_signal_handlers()
+        if self.fit_started is None:
+            self.fit_started = time.perf_counter()
         weights, metadata = backup_weights(self.restore_dir), self.restore_dir / BACKUP_METADATA
         if not weights.exists():
             return
@@ -127,10 +148,14 @@ class RunBackup(keras.callbacks.BackupAndRestore):
                 f"{self.restore_dir}: cannot resume from this backup ({first}); pass --overwrite to start over"
             ) from None
         self.model._initial_epoch = epoch  # the hook Keras' own BackupAndRestore uses
-        if self.early_stopping is not None and self.early_stopping.stopped_epoch > 0:
-            # Killed after early stopping ended training, before the backup was deleted: the
-            # uninterrupted run trained no further epoch, so neither does this one.
-            self.model._initial_epoch = max(epoch, int((self.params or {}).get("epochs", epoch)))
+        self.resumed_from = epoch
+        planned = int((self.params or {}).get("epochs", epoch))
+        if training_finished(saved, planned, self.early_stopping is not None):
+            # Killed after training ended (its last epoch, or the one early stopping ended on),
+            # before training.json: the uninterrupted run trained no further epoch, so neither does
+            # this one. Keras' fit then only ends (weight average, best weights) as that run's did.
+            self.model._initial_epoch = max(epoch, planned)
+            self.record = saved.get("train") if isinstance(saved.get("train"), dict) else None
 
     def _restore_early_stopping(self, state: dict | None) -> None:
         """A backup from before early stopping's state was saved has none: it starts afresh."""
@@ -148,6 +173,7 @@ class RunBackup(keras.callbacks.BackupAndRestore):
 
     def on_epoch_end(self, epoch, logs=None):
         self._mid_epoch = False
+        self._last_logs = float_logs(logs)
         if self.signum is not None:  # came after the last batch, e.g. during validation
             self._stop_for_signal(completed_epochs=epoch + 1)
         super().on_epoch_end(epoch, logs)
@@ -158,7 +184,8 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             # weights early stopping has just swapped in (its best) as the last epoch's.
             self.stopped_in_epoch = self._epoch + 1
             raise _StopForSignal()
-        super().on_train_end(logs)  # deletes the backup: the run is complete
+        # Keras' BackupAndRestore deletes the backup here. Kept: until model.keras and
+        # training.json are written it is all a kill would leave of the finished training.
 
     def _save_model(self):
         from kerasuite.locations import check_free_space
@@ -175,8 +202,11 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         # The dropout/augmentation random state the resumed run continues from: the state at
         # the start of the epoch it will (re)run, so a resumed run draws what this one would have.
         seeds = self._epoch_start_seeds if getattr(self, "_mid_epoch", False) else seed_states(self.model)
+        self.record = {"resumed_from_epoch": self.resumed_from,
+                       "seconds": time.perf_counter() - (self.fit_started or time.perf_counter()),
+                       "last_epoch_logs": self._last_logs}
         metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "seed_states": seeds,
-                    "weights": weights.name}
+                    "weights": weights.name, "train": self.record}
         if self.early_stopping is not None:
             metadata["early_stopping"] = self.early_stopping.backup_state(self.write_dir, name)
         write_json_atomic(self.write_dir / BACKUP_METADATA, metadata)
@@ -203,6 +233,49 @@ def remove_unnamed_backup_files(backup_dir: Path, metadata: dict) -> None:
     for previous in [*backup_dir.glob("*.weights.h5"), *backup_dir.glob(f"*{BEST_WEIGHTS_SUFFIX}")]:
         if previous.name not in named:
             previous.unlink(missing_ok=True)
+
+
+def float_logs(logs: dict | None) -> dict[str, float]:
+    """An epoch's logs as JSON numbers; a value that is not a number is left out."""
+    values = {}
+    for key, value in (logs or {}).items():
+        try:
+            values[str(key)] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return values
+
+
+def backup_metadata(backup_dir: Path) -> dict[str, Any]:
+    """The backup's metadata, or {} when there is none (or it cannot be read)."""
+    try:
+        saved = json.loads((backup_dir / BACKUP_METADATA).read_text())
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def training_finished(metadata: dict[str, Any], epochs: int, early_stopping: bool) -> bool:
+    """Whether a backup is of a training that had ended: saved after the last planned epoch, or
+    after the epoch early stopping ended training on (a mid-epoch backup is neither)."""
+    try:
+        epoch = int(metadata.get("epoch", 0))
+        stopped = int((metadata.get("early_stopping") or {}).get("stopped_epoch", 0)) if early_stopping else 0
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return epoch > 0 and (epoch >= epochs or stopped > 0)
+
+
+def remove_backup(backup_dir: Path) -> None:
+    """Delete a backup in one step: renamed into a hidden folder first, so a kill midway cannot
+    leave weights without the metadata naming their epoch (a rerun would train from epoch 0), or
+    the reverse. Hidden folders of removals killed before are deleted too."""
+    backup_dir = Path(backup_dir)
+    if backup_dir.exists():
+        trash = Path(tempfile.mkdtemp(prefix=f".{backup_dir.name}.", suffix=".removed", dir=backup_dir.parent))
+        os.replace(backup_dir, trash / backup_dir.name)
+    for leftover in backup_dir.parent.glob(f".{backup_dir.name}.*.removed"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def backup_weights(backup_dir: Path) -> Path:
@@ -412,17 +485,24 @@ def early_stopping_for(config: cfg.RunConfig, data: TaskData) -> EarlyStoppingOn
 def fit(task: Task, model: keras.Model, data: TaskData, config: cfg.RunConfig, run_dir: Path,
         scratch_dir: Path | None = None) -> dict[str, Any]:
     """Train ``model`` and return the report's ``train`` block. ``scratch_dir`` is where this
-    process writes logs and backups (``run_dir`` itself for the chief)."""
+    process writes logs and backups (``run_dir`` itself for the chief). The backup is left in
+    place (the caller removes it once the model and training.json are saved)."""
     callbacks = Callbacks(task, model, data, config, run_dir, scratch_dir or run_dir)
     start_epoch = resumed_epoch(run_dir / "backup")
-    if start_epoch and not config.train.steps_per_epoch:
-        # With steps_per_epoch, Keras keeps one iterator across epochs, whose position a backup
-        # cannot hold; there the resumed data order differs (README, Resuming).
-        replay_epoch_shuffles(data.train, start_epoch)
     # A model with nothing left to learn (the ngram solver's frozen table): one epoch records its
     # loss and metrics, more would only repeat them (ngram_nb_text on packages: 6 such epochs, 28 s)
     epochs = config.train.epochs if model.trainable_weights else min(config.train.epochs, 1)
-    started = time.perf_counter()
+    # As RunBackup.on_train_begin decides it, which resumes nothing without the weights file
+    finished = backup_weights(run_dir / "backup").exists() and training_finished(
+        backup_metadata(run_dir / "backup"), epochs, callbacks.early_stopping is not None)
+    if finished:
+        print(f"note: {run_dir / 'backup'}: training already finished (epoch {start_epoch}); saving its model "
+              "instead of training again", file=sys.stderr)
+    elif start_epoch and not config.train.steps_per_epoch:
+        # With steps_per_epoch, Keras keeps one iterator across epochs, whose position a backup
+        # cannot hold; there the resumed data order differs (README, Resuming).
+        replay_epoch_shuffles(data.train, start_epoch)
+    callbacks.backup.fit_started = time.perf_counter()
     try:
         history = model.fit(
             data.train,
@@ -450,26 +530,34 @@ def fit(task: Task, model: keras.Model, data: TaskData, config: cfg.RunConfig, r
             callbacks.backup.signum) from None
     finally:
         callbacks.backup.restore_signal_handlers()
-    seconds = time.perf_counter() - started
     if callbacks.nan_guard.failed_at is not None:
+        # The backup of the failed epoch holds non-finite weights: the rerun starts over.
+        remove_backup(callbacks.backup.write_dir)
         epoch, batch = callbacks.nan_guard.failed_at
         raise CheckFailed(
             f"training stopped: the loss became NaN or infinite in epoch {epoch} (batch {batch}); "
             "lower train.learning_rate or check the data for non-finite values"
         )
-    if callbacks.backup.signum is not None:  # arrived after the backup was deleted (run complete)
+    if callbacks.backup.signum is not None:  # arrived after the last backup was saved
         name = signal.Signals(callbacks.backup.signum).name
         raise Interrupted(f"interrupted by {name} after training ended, before the model was saved; "
-                          "rerun the same command to train again", callbacks.backup.signum)
-    epochs_run = len(history.history.get("loss", []))
+                          f"rerun the same command to save it from {run_dir / 'backup'}", callbacks.backup.signum)
+    # Built from the figures the last backup holds, not from Keras' history: a rerun that finds the
+    # training finished has only those, and must report what this run would have. So the seconds
+    # end with the last epoch's backup, before the end-of-training callbacks (pictures, projector).
+    # A finished backup from before backups held them gives the epochs and early stopping's only.
+    record = callbacks.backup.record or {}
+    resumed_from = int(record.get("resumed_from_epoch", start_epoch))
+    seconds = float(record.get("seconds", 0.0))
+    epochs_run = start_epoch + len(history.history.get("loss", [])) - resumed_from
     examples = data.num_train_examples * epochs_run
     if config.train.steps_per_epoch:
         examples = config.train.steps_per_epoch * config.train.batch_size * epochs_run
     result: dict[str, Any] = {
-        "epochs": start_epoch + epochs_run,
+        "epochs": resumed_from + epochs_run,
         "seconds": round(seconds, 3),
         "examples_per_second": round(examples / seconds, 1) if seconds > 0 else 0.0,
-        "resumed_from_epoch": start_epoch,
+        "resumed_from_epoch": resumed_from,
     }
     optimizer = getattr(model, "optimizer", None)
     if getattr(optimizer, "use_ema", False):  # the momentum used: train.ema_momentum, capped for short runs
@@ -483,9 +571,8 @@ def fit(task: Task, model: keras.Model, data: TaskData, config: cfg.RunConfig, r
             result["best_epoch"] = int(early.best_epoch) + 1  # Keras counts from 0, the report from 1
             result[f"best_{early.monitor}"] = float(early.best)
             result["restored_best_weights"] = bool(config.train.restore_best_weights and early.best_weights is not None)
-    for key, values in history.history.items():
-        if values:
-            result[f"final_{key}"] = float(values[-1])
+    for key, value in (record.get("last_epoch_logs") or {}).items():
+        result[f"final_{key}"] = float(value)
     return result
 
 

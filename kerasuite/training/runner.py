@@ -238,7 +238,7 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
     import keras
     import tensorflow as tf
 
-    from kerasuite.training.fit import check_early_stopping_metric, fit, resumed_epoch
+    from kerasuite.training.fit import check_early_stopping_metric, fit, remove_backup, resumed_epoch
 
     if not verbose:
         tf.get_logger().setLevel("ERROR")
@@ -287,7 +287,13 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
             history = finished
             print(f"note: {run_dir / 'model.keras'}: training already finished; evaluating and exporting it",
                   file=sys.stderr)
+            if chief:
+                remove_backup(run_dir / "backup")  # that training's, if killed before removing it
         else:
+            if chief:
+                # It describes a model.keras this training replaces (a cluster trains again); left,
+                # a kill before the new one is written would pair it with the new weights.
+                (run_dir / TRAINING_DONE).unlink(missing_ok=True)
             with distribute.worker_scratch(run_dir) as scratch:
                 history = fit(task, model, data, config, run_dir, scratch)
                 history.update(distribute.describe(strategy, config.train.batch_size))
@@ -300,6 +306,9 @@ def run(config: cfg.RunConfig, overwrite: bool = False, verbose: bool = False) -
                 save_model(model, scratch / "model.keras")
                 if chief:
                     write_json_atomic(run_dir / TRAINING_DONE, history)
+                    # Only now: up to here a kill leaves the backup of the finished training, from
+                    # which the rerun saves these two files without training again (fit).
+                    remove_backup(run_dir / "backup")
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     if not chief:
@@ -390,16 +399,24 @@ TRAINING_DONE = "training.json"
 
 
 def finished_training(run_dir: Path) -> dict[str, Any] | None:
-    """The ``train`` block of a run whose training finished (model.keras, then training.json,
-    no backup in progress), or None. check_resumable has already compared the settings."""
+    """The ``train`` block of a run whose training finished (model.keras, then training.json), or
+    None. A backup beside them is that training's own when it ends on the epoch training.json
+    reports (killed before removing it); any other is a training in progress, to resume.
+    check_resumable has already compared the settings."""
+    from kerasuite.training.fit import resumed_epoch
+
     done, model_path = run_dir / TRAINING_DONE, run_dir / "model.keras"
-    if not (done.is_file() and model_path.is_file()) or (run_dir / "backup").exists():
+    if not (done.is_file() and model_path.is_file()):
         return None
     try:
         history = json.loads(done.read_text())
     except (OSError, ValueError):
         return None
-    return history if isinstance(history, dict) else None
+    if not isinstance(history, dict):
+        return None
+    if (run_dir / "backup").exists() and resumed_epoch(run_dir / "backup") != history.get("epochs"):
+        return None
+    return history
 
 
 def progress(message: str) -> None:

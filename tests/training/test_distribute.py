@@ -248,3 +248,49 @@ def test_two_worker_cluster_stops_on_sigterm_and_resumes(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     train = json.loads((run_dir / "metrics.json").read_text())["train"]
     assert train["resumed_from_epoch"] == saved and train["epochs"] == 6 and train["workers"] == 2
+
+
+# Each worker of a cluster runs this (``python -c``) with a folder and the train arguments: it
+# writes the train block its fit returned into the folder and SIGKILLs itself.
+KILLED_AFTER_FIT = """
+import json, os, signal, sys
+from pathlib import Path
+from kerasuite.training import fit
+index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+trained = fit.fit
+def fit_then_die(*args, **kwargs):
+    history = trained(*args, **kwargs)
+    (Path(sys.argv[1]) / f"fit-returned-{index}.json").write_text(json.dumps(history))
+    os.kill(os.getpid(), signal.SIGKILL)
+fit.fit = fit_then_die
+from kerasuite.train import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.slow  # two cluster launches (~1-2 min on 2 cores)
+def test_two_worker_cluster_killed_after_training_reruns_without_training(tmp_path):
+    """Killed after fit, before model.keras and training.json: the relaunched cluster resumes from
+    the chief's backup of the finished training, trains no epoch and reports the chief's train block."""
+    run_dir = tmp_path / "run"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO))
+    env.pop("TF_CONFIG", None)
+    killed = subprocess.run(
+        [sys.executable, "-c", "import sys\n"
+         f"sys.path.insert(0, {str(REPO / 'tools')!r})\n"
+         "import launch_local_cluster\n"
+         f"sys.exit(launch_local_cluster.launch(2, {exact_args(run_dir)!r}, timeout=300, "
+         f"program=[sys.executable, '-c', {KILLED_AFTER_FIT!r}, {str(tmp_path)!r}]))"],
+        env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=360)
+    assert killed.returncode != 0 and (run_dir / "backup").is_dir(), killed.stderr[-2000:]
+    assert not (run_dir / "training.json").exists() and not (run_dir / "model.keras").exists()
+    trained = json.loads((tmp_path / "fit-returned-0.json").read_text())
+
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "launch_local_cluster.py"), "--workers", "2",
+                           "--timeout", "300", "--log-dir", str(tmp_path / "logs"), "--", *exact_args(run_dir)],
+                          env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=360)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "training already finished" in done.stderr + (tmp_path / "logs" / "worker-1.log").read_text()
+    train = json.loads((run_dir / "metrics.json").read_text())["train"]
+    assert {key: train.get(key) for key in trained} == trained
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "logs", "metrics.json", "model.keras", "training.json"]

@@ -212,3 +212,31 @@ def test_a_backup_without_early_stopping_state_resumes_with_a_fresh_one(tmp_path
     metadata.write_text(json.dumps(saved))
     model, stopping, epochs_run = _resume(tmp_path / "backup", patience=3, epochs=10)
     assert epochs_run == 4 and stopping.best_epoch == 3  # its own first epoch is its best, 3 more wait
+
+
+@pytest.mark.parametrize("use_ema", [False, True], ids=["plain", "weight_average"])
+def test_a_rerun_from_a_finished_fits_backup_trains_nothing_and_ends_with_its_weights(tmp_path, use_ema):
+    """The backup outlives fit (the run removes it after training.json): a rerun from it trains no
+    epoch and ends as the finished fit did, its weight average swapped in for the last epoch's
+    weights, and gets the finished fit's train block figures back."""
+    import keras
+
+    from kerasuite.training.fit import RunBackup
+
+    def model_to_train():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(0.1, use_ema=use_ema, ema_momentum=0.5), "mse")
+        return model
+
+    x, y = np.arange(16, dtype="float32").reshape(8, 2) / 16, np.ones((8, 1), "float32")
+    finished, backup = model_to_train(), RunBackup(tmp_path / "backup")
+    finished.fit(x, y, epochs=3, verbose=0, callbacks=[backup])
+    assert json.loads((tmp_path / "backup" / "training_metadata.json").read_text())["epoch"] == 3
+
+    rerun, again = model_to_train(), RunBackup(tmp_path / "backup")
+    history = rerun.fit(x, y, epochs=3, verbose=0, callbacks=[again])
+    assert history.history.get("loss", []) == []
+    assert again.record == json.loads(json.dumps(backup.record)) and set(again.record["last_epoch_logs"]) == {"loss"}
+    for got, want in zip(rerun.get_weights(), finished.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-7)

@@ -4,6 +4,7 @@ early stopping and mixed precision on CPU behave as documented."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,6 +61,8 @@ def uninterrupted_run(tmp_path_factory):
 
     run_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
     assert main(train_args(run_dir)) == 0
+    # a copy of its model: test_finished_run_is_refused_then_replaced_with_overwrite replaces the run
+    shutil.copy(run_dir / "model.keras", run_dir.parent / "uninterrupted.keras")
     return run_dir, json.loads((run_dir / "metrics.json").read_text())
 
 
@@ -245,16 +248,26 @@ def saved_weights(run_dir: Path) -> list:
     return [np.asarray(w) for w in load_keras_file(run_dir / "model.keras", compile=False).get_weights()]
 
 
-def test_early_stopping_killed_past_its_best_epoch_resumes_to_the_uninterrupted_result(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def early_stopping_run(tmp_path_factory):
+    """An uninterrupted run that early stopping ends past its best epoch: (folder, train block)."""
+    from kerasuite.train import main
+
+    straight = tmp_path_factory.mktemp("early_stopping") / "straight"
+    assert main(train_args(straight, **EARLY_STOPPING)) == 0
+    reference = json.loads((straight / "metrics.json").read_text())["train"]
+    assert reference["stopped_early"] and reference["best_epoch"] + 1 < reference["epochs"], reference
+    return straight, reference
+
+
+def test_early_stopping_killed_past_its_best_epoch_resumes_to_the_uninterrupted_result(tmp_path, capsys,
+                                                                                      early_stopping_run):
     """The backup holds early stopping's best value, patience count and best weights: a run
     killed an epoch after its best stops where the uninterrupted one did and keeps the same
     weights (with a fresh early stopping it would take a later epoch for the best and go on)."""
     import numpy as np
 
-    straight = tmp_path / "straight"
-    assert run_main(capsys, *train_args(straight, **EARLY_STOPPING)).returncode == 0
-    reference = json.loads((straight / "metrics.json").read_text())["train"]
-    assert reference["stopped_early"] and reference["best_epoch"] + 1 < reference["epochs"], reference
+    straight, reference = early_stopping_run
 
     resumed = tmp_path / "resumed"
     kill_after_backup_of_epoch(resumed, reference["best_epoch"] + 1, **EARLY_STOPPING)
@@ -269,6 +282,171 @@ def test_early_stopping_killed_past_its_best_epoch_resumes_to_the_uninterrupted_
     diffs = [float(np.max(np.abs(a - b))) for a, b in zip(saved_weights(straight), saved_weights(resumed))]
     assert max(diffs) <= 1e-5, f"resumed weights differ by up to {max(diffs):.3g}"
     assert not (resumed / "backup").exists()
+
+
+# ``python -c`` this with a point, a signal, a file and the train arguments: the run signals itself
+# at that point of the steps between the end of training and the removal of its backup (fit
+# returns; model.keras; training.json), after writing the train block fit returned to the file.
+# Until the backup outlived them, a kill anywhere before training.json retrained from epoch 0.
+KILLED_AFTER_TRAINING = """
+import json, os, signal, sys
+from pathlib import Path
+from kerasuite.training import fit, runner
+point, signum, record = sys.argv[1], getattr(signal, sys.argv[2]), Path(sys.argv[3])
+def stop_at(name):
+    if name == point:
+        os.kill(os.getpid(), signum)
+trained = fit.fit
+def fit_then_stop(*args, **kwargs):
+    history = trained(*args, **kwargs)
+    record.write_text(json.dumps(history))
+    stop_at("fit returned")
+    return history
+fit.fit = fit_then_stop
+save = runner.save_model
+def save_then_stop(model, path):
+    save(model, path)
+    stop_at("model.keras written")
+runner.save_model = save_then_stop
+write = runner.write_json_atomic
+def write_then_stop(path, value):
+    write(path, value)
+    if Path(path).name == "training.json":
+        stop_at("training.json written")
+runner.write_json_atomic = write_then_stop
+from kerasuite.train import main
+sys.exit(main(sys.argv[4:]))
+"""
+WINDOW = ["fit returned", "model.keras written", "training.json written"]
+
+
+def stop_after_training(run_dir: Path, point: str, signum: str = "SIGKILL", **extra: str) -> tuple[dict, subprocess.CompletedProcess]:
+    """Train in a child that signals itself at ``point``; the train block its fit returned, and the child."""
+    record = run_dir.parent / "fit-returned.json"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-c", KILLED_AFTER_TRAINING, point, signum, str(record),
+                           *train_args(run_dir, **extra)], cwd=str(REPO), env=env, capture_output=True, text=True,
+                          timeout=600)
+    if signum == "SIGKILL":
+        assert done.returncode == -signal.SIGKILL, f"exit {done.returncode}: {done.stderr[-2000:]}"
+    assert not (run_dir / "metrics.json").exists()
+    return json.loads(record.read_text()), done
+
+
+def assert_trained_nothing_more(done: subprocess.CompletedProcess, run_dir: Path, trained: dict) -> dict:
+    """The rerun took the killed run's training as it was: said so, reported the train block that
+    run's fit returned (its seconds too: a second training would not match them), left no backup."""
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "training already finished" in done.stderr, done.stderr[-2000:]
+    report = json.loads((run_dir / "metrics.json").read_text())
+    assert {key: report["train"].get(key) for key in trained} == trained
+    assert json.loads((run_dir / "training.json").read_text()) == report["train"]
+    assert not (run_dir / "backup").exists()
+    return report
+
+
+def max_weight_difference(first: Path, second: Path) -> float:
+    """Between two run folders' model.keras, or model files."""
+    import numpy as np
+
+    def weights(path: Path) -> list:
+        return [np.asarray(w) for w in load_keras_file(path if path.is_file() else path / "model.keras",
+                                                       compile=False).get_weights()]
+
+    return max(float(np.max(np.abs(a - b))) for a, b in zip(weights(first), weights(second)))
+
+
+@pytest.mark.parametrize("point", WINDOW)
+def test_killed_after_training_the_rerun_trains_nothing_and_keeps_the_history(tmp_path, capsys, uninterrupted_run,
+                                                                               point):
+    run_dir = tmp_path / "run"
+    trained, _ = stop_after_training(run_dir, point)
+    assert trained["epochs"] == EPOCHS and "final_val_loss" in trained
+    before = saved_weights(run_dir) if (run_dir / "model.keras").exists() else None
+
+    report = assert_trained_nothing_more(run_main(capsys, *train_args(run_dir)), run_dir, trained)
+    assert_same_result(report, uninterrupted_run[1])
+    assert max_weight_difference(run_dir, uninterrupted_run[0].parent / "uninterrupted.keras") <= 1e-5
+    if before is not None:  # the model.keras the killed run wrote, written again the same
+        assert max(float(abs(a - b).max()) for a, b in zip(before, saved_weights(run_dir))) == 0.0
+
+
+def test_killed_after_the_last_epochs_backup_the_rerun_keeps_the_history(tmp_path, capsys, uninterrupted):
+    """Killed after the last epoch's backup, inside fit's end (before it returned): the rerun must
+    not run a fit of no epochs and report its empty history (no final_* values)."""
+    run_dir = tmp_path / "run"
+    kill_after_backup_of_epoch(run_dir, EPOCHS)
+    done = run_main(capsys, *train_args(run_dir))
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((run_dir / "metrics.json").read_text())
+    assert "final_val_loss" in report["train"] and report["train"]["seconds"] > 0, report["train"]
+    assert report["train"]["resumed_from_epoch"] == 0  # the killed run's training
+    assert_same_result(report, uninterrupted)
+    assert "training already finished" in done.stderr
+    assert not (run_dir / "backup").exists()
+
+
+def test_sigterm_after_training_exits_143_and_the_rerun_trains_nothing(tmp_path, capsys, uninterrupted):
+    run_dir = tmp_path / "run"
+    trained, stopped = stop_after_training(run_dir, "fit returned", "SIGTERM")
+    assert stopped.returncode == 128 + signal.SIGTERM and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+    # TensorFlow's start-up log lines come from the script's early import, not from the run
+    lines = [line for line in stopped.stderr.splitlines()
+             if line.strip() and not line.startswith(("WARNING: All log messages", "I0000", "W0000", "E0000"))]
+    assert len(lines) == 1 and "SIGTERM" in lines[0] and "rerun the same command" in lines[0], stopped.stderr
+    assert (run_dir / "backup").is_dir()
+    report = assert_trained_nothing_more(run_main(capsys, *train_args(run_dir)), run_dir, trained)
+    assert_same_result(report, uninterrupted)
+
+
+@pytest.mark.parametrize("point", ["last backup", "fit returned"])
+def test_early_stopping_killed_after_training_keeps_the_best_weights(tmp_path, capsys, early_stopping_run, point):
+    """The backup holds the last epoch's weights; the run's are the best epoch's (swapped in as fit
+    ends): a rerun from that backup must end with the best epoch's, as the uninterrupted run did."""
+    straight, reference = early_stopping_run
+    resumed = tmp_path / "resumed"
+    if point == "last backup":
+        kill_after_backup_of_epoch(resumed, reference["epochs"], **EARLY_STOPPING)
+        done = run_main(capsys, *train_args(resumed, **EARLY_STOPPING))
+        assert done.returncode == 0 and "training already finished" in done.stderr, done.stderr[-2000:]
+        train = json.loads((resumed / "metrics.json").read_text())["train"]
+    else:
+        trained, _ = stop_after_training(resumed, point, **EARLY_STOPPING)
+        train = assert_trained_nothing_more(run_main(capsys, *train_args(resumed, **EARLY_STOPPING)), resumed,
+                                            trained)["train"]
+    for key in ("epochs", "stopped_early", "best_epoch", "restored_best_weights", "resumed_from_epoch"):
+        assert train[key] == reference[key], (key, train, reference)
+    for key in ("best_val_loss", "final_val_loss"):
+        assert abs(train[key] - reference[key]) <= METRIC_TOLERANCE, (key, train, reference)
+    assert max_weight_difference(straight, resumed) <= 1e-5
+    assert not (resumed / "backup").exists()
+
+
+def test_a_backup_beside_training_json_is_its_own_only_when_it_ends_on_its_epoch(tmp_path):
+    """training.json with a backup of the epoch it reports: killed before the backup was removed,
+    training is done. With a backup of another epoch: a training started after it, to resume."""
+    from kerasuite.training.runner import finished_training
+
+    run_dir = tmp_path / "run"
+    (run_dir / "backup").mkdir(parents=True)
+    (run_dir / "model.keras").write_bytes(b"")
+    (run_dir / "training.json").write_text(json.dumps({"epochs": EPOCHS}))
+    for epoch, finished in ((EPOCHS, True), (2, False)):
+        (run_dir / "backup" / "training_metadata.json").write_text(json.dumps({"epoch": epoch}))
+        assert (finished_training(run_dir) is not None) == finished, epoch
+
+
+def test_removing_a_backup_also_clears_removals_killed_midway(tmp_path):
+    from kerasuite.training.fit import remove_backup, resumed_epoch
+
+    run_dir = tmp_path / "run"
+    (run_dir / "backup").mkdir(parents=True)
+    (run_dir / "backup" / "training_metadata.json").write_text('{"epoch": 5}')
+    killed = run_dir / ".backup.abc.removed" / "backup"  # a removal killed after its rename
+    killed.mkdir(parents=True)
+    (killed / "training_metadata.json").write_text('{"epoch": 3}')
+    remove_backup(run_dir / "backup")
+    assert list(run_dir.iterdir()) == [] and resumed_epoch(run_dir / "backup") == 0
 
 
 def test_early_stopping_can_watch_validation_accuracy(tmp_path, capsys):
