@@ -109,7 +109,8 @@ def read_interactions_csv(path: str | Path, names: dict[str, str] | None = None,
                           ) -> tuple[Interactions, dict[str, str], dict[str, list[str]]]:
     """Read a user, item[, rating][, timestamp][, title][, genres] table with a header row, its
     columns named as in ``names`` (:func:`column_names`; default ``user_id,item_id,...``); a
-    ``.tsv`` file is tab-separated.
+    ``.tsv`` file is tab-separated, another by the delimiter its header row shows
+    (:func:`kerasuite.data.delimited.table_dialect`).
 
     ``genres`` holds ``|``-separated names. Raises a one-line ``UserError`` naming the file (and
     line and column) for an empty file, a missing column or a non-numeric rating/timestamp.
@@ -169,7 +170,7 @@ def _data_rows(reader, path: Path, header_width: int, needed_width: int):
             raise _bad(path, f"line {line_number}: {len(row)} fields, the header needs {needed_width}")
         if any(cell.strip() for cell in row[header_width:]):  # a delimiter in a value shifts what follows it
             raise _bad(path, f"line {line_number}: {len(row)} fields, the header has {header_width}; "
-                             f"{extra_fields_hint(path)}")
+                             f"{extra_fields_hint(reader)}")
         yield line_number, row
 
 
