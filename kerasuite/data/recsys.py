@@ -122,19 +122,28 @@ def read_interactions_csv(path: str | Path, names: dict[str, str] | None = None,
 
 
 def _read_table(path: Path, read):
-    """``read(reader)`` over the file, its errors one line naming it."""
+    """``read(reader)`` over the file, its errors one line naming it. The file is decoded as UTF-8
+    when it is valid UTF-8, else as ISO-8859-1 (Book-Crossing's files), as MovieLens' are: bytes
+    replaced would make ids that differ in them one id."""
     # The csv module's field limit is process-wide and the text reader raises it for long reviews:
     # a recommender file is held to the module's 128 kB default whatever ran before.
     previous_limit = csv.field_size_limit(RECSYS_FIELD_LIMIT)
     try:
-        with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-            reader = table_reader(handle, path)
-            try:
-                return read(reader)
-            except csv.Error as error:  # e.g. a field over the 128 kB limit
-                raise _bad(path, f"line {reader.line_num}: not readable as CSV ({error})") from None
+        try:
+            return _read_decoded(path, read, "utf-8-sig")
+        except UnicodeDecodeError:
+            return _read_decoded(path, read, "latin-1")  # decodes any byte; a Latin-1 accent is almost never valid UTF-8
     finally:
         csv.field_size_limit(previous_limit)
+
+
+def _read_decoded(path: Path, read, encoding: str):
+    with path.open(newline="", encoding=encoding) as handle:
+        reader = table_reader(handle, path)
+        try:
+            return read(reader)
+        except csv.Error as error:  # e.g. a field over the 128 kB limit
+            raise _bad(path, f"line {reader.line_num}: not readable as CSV ({error})") from None
 
 
 def _locate_columns(header: list[str], path: Path, names: dict[str, str], required: tuple[str, ...]) -> dict[str, int]:

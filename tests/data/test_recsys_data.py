@@ -210,6 +210,18 @@ def test_book_crossing_ratings_read_by_their_semicolons_with_named_columns(tmp_p
     assert raw.test.users.tolist() == ["276729"]  # the one user with two ratings
 
 
+def test_an_iso_8859_1_file_keeps_ids_that_differ_in_an_accent_apart(tmp_path):
+    # Excel in a German locale writes ';' and the Windows code page, whose letters are ISO-8859-1's:
+    # not UTF-8, whose replacement character would make both customers one
+    path = tmp_path / "bewertungen.csv"
+    path.write_bytes("Kunde;Artikel;Bewertung\nJos\u00e9;K\u00e4se;5\nJos\u00e8;K\u00e4se;4\nJos\u00e9;Brot;3\n".encode("latin-1"))
+    names = recsys.column_names(RecsysDataConfig(user_column="Kunde", item_column="Artikel", rating_column="Bewertung"))
+    table, _, _ = recsys.read_interactions_csv(path, names)
+    assert table.users.tolist() == ["Jos\u00e9", "Jos\u00e8", "Jos\u00e9"] and table.items.tolist()[0] == "K\u00e4se"
+    path.write_bytes("\ufeffKunde;Artikel\nJos\u00e9;K\u00e4se\n".encode("utf-8"))  # valid UTF-8 stays UTF-8
+    assert recsys.read_interactions_csv(path, names | {"rating": "rating"})[0].users.tolist() == ["Jos\u00e9"]
+
+
 def test_hetrec_user_artists_dat_read_by_its_tabs_through_the_recommender_loader(tmp_path):
     # HetRec 2011 Last.fm: user_artists.dat, a header row, tab-separated, no quoting; userID is user_id
     path = tmp_path / "user_artists.dat"
