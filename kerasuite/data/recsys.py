@@ -29,6 +29,7 @@ import numpy as np
 from kerasuite.data import movielens
 from kerasuite.data.delimited import (
     TABLE_SUFFIXES,
+    delimiter_notes,
     extra_fields_hint,
     find_column,
     split_file,
@@ -90,6 +91,8 @@ class RawRecsys:
     split: str = "given"  # "given" (train/test files) | "latest" | "hashed" (per-user hold-out)
     # the items.csv or movies.csv (MovieLens' u.item or movies.dat) that gave titles or genres, if one did
     item_table: str | None = None
+    # what the run tells the user before training: a csv: file's delimiter when its name does not imply it
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 RECSYS_FIELD_LIMIT = 128 * 1024  # ids, titles and genres are short: a larger field is a broken file
@@ -289,10 +292,13 @@ def load_csv(target: str, seed: int, names: dict[str, str] | None = None) -> Raw
         root = whole
     if root.is_dir():
         train_path, test_path = train_and_test_files(root, target)
-        raw = _with_item_table(_given_split(target, train_path, test_path, names), root, names, (train_path, test_path))
+        interactions = (train_path, test_path)
+        raw = _with_item_table(_given_split(target, train_path, test_path, names), root, names, interactions)
     else:
-        raw = _with_item_table(_held_out_split(target, root, names, seed), root.parent, names, (root,))
+        interactions = (root,)
+        raw = _with_item_table(_held_out_split(target, root, names, seed), root.parent, names, interactions)
     _check_named_item_columns(raw, names, target)
+    raw.notes = delimiter_notes(*interactions, Path(raw.item_table) if raw.item_table else None)
     return raw
 
 
@@ -625,6 +631,7 @@ class RecsysArrays:
     has_ratings: bool
     split: str
     planted: dict[str, dict[str, int]] | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)  # the source's (RawRecsys.notes)
 
     @property
     def num_users(self) -> int:
@@ -698,7 +705,7 @@ def encode(raw: RawRecsys, *, use_side_features: bool = True, title_length: int 
         users=users, items=items, train=encode_split(raw.train), test=encode_split(raw.test),
         genre_names=genre_names, item_genres=item_genres, title_tokens=title_tokens,
         item_title_ids=item_title_ids, item_titles=titles_by_index, has_ratings=has_ratings,
-        split=raw.split, planted=raw.planted,
+        split=raw.split, planted=raw.planted, notes=list(raw.notes),
     )
 
 

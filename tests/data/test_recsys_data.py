@@ -208,6 +208,7 @@ def test_book_crossing_ratings_read_by_their_semicolons_with_named_columns(tmp_p
                       raw.train.ratings.tolist() + raw.test.ratings.tolist()))
     assert rows[0] == ("276725", "034545104X", 0.0) and len(rows) == 5
     assert raw.test.users.tolist() == ["276729"]  # the one user with two ratings
+    assert raw.notes == [f"{path} is semicolon-separated (seen in its header row)"]
 
 
 def test_an_iso_8859_1_file_keeps_ids_that_differ_in_an_accent_apart(tmp_path):
@@ -233,6 +234,7 @@ def test_hetrec_user_artists_dat_read_by_its_tabs_through_the_recommender_loader
     arrays = recsys.load_arrays(config)
     assert arrays.num_users == 4 and arrays.has_ratings  # 3 users and the unknown user
     assert arrays.items.ids == ["101", "102", "51", "52", "53"]
+    assert arrays.notes == [f"{path} is tab-separated (seen in its header row)"]
     assert sorted(arrays.train.ratings.tolist() + arrays.test.ratings.tolist()) == [167, 179, 590, 11351, 11690, 13883]
 
 
@@ -255,6 +257,18 @@ def test_a_csv_folder_takes_train_and_test_tsv_files_and_an_items_table(tmp_path
     raw = recsys.load_csv(str(tmp_path), seed=0)
     assert raw.train.items.tolist() == ["a", "b"] and raw.test.users.tolist() == ["u1"]
     assert raw.item_titles == {"a": "Alpha", "b": "Beta"} and raw.item_genres == {}
+    assert raw.notes == []  # a .tsv is tab-separated by its name
+
+
+def test_a_semicolon_folder_and_its_items_table_are_each_read_and_noted(tmp_path):
+    write(tmp_path / "train.csv", "user_id;item_id\nu1;a\nu2;b\n")
+    write(tmp_path / "test.csv", "user_id,item_id\nu1,b\n")
+    write(tmp_path / "movies.csv", 'movieId;title;genres\na;"Alpha; the first";x|y\nb;Beta, The;y\n')
+    raw = recsys.load_csv(str(tmp_path), seed=0)
+    assert raw.train.items.tolist() == ["a", "b"] and raw.test.items.tolist() == ["b"]
+    assert raw.item_titles == {"a": "Alpha; the first", "b": "Beta, The"} and raw.item_genres == {"a": ["x", "y"], "b": ["y"]}
+    assert raw.notes == [f"{tmp_path / name} is semicolon-separated (seen in its header row)"
+                         for name in ("train.csv", "movies.csv")]
 
 
 def test_an_exact_header_name_wins_over_one_matched_without_underscores(tmp_path):
