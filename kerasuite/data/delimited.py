@@ -1,10 +1,11 @@
-"""Delimited tables for ``csv:`` sources: the dialect a file's name implies, columns found by a
-configured name, and a folder's train and test files. Standard library only, so the config check
-can use it before TensorFlow loads."""
+"""Delimited tables for ``csv:`` sources: the dialect a file's name or first row shows, columns
+found by a configured name, and a folder's train and test files. Standard library only, so the
+config check can use it before TensorFlow loads."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -12,26 +13,107 @@ from typing import Iterable, Sequence
 from kerasuite.errors import UserError
 
 TABLE_SUFFIXES = (".csv", ".tsv")
+FIRST_ROW_LIMIT = 1 << 16  # bytes of the first row looked at: a header's names fit many times over
+
+
+@dataclasses.dataclass(frozen=True)
+class Dialect:
+    delimiter: str
+    name: str  # as notes and messages say it: "semicolon"
+    # Tab-separated text is read without quoting, as GLUE's and Kaggle's .tsv files are written:
+    # their texts hold unbalanced quotes, which quoting would read as one field running over many
+    # lines. The others quote with double quotes, as Excel and Book-Crossing write them.
+    quoted: bool
+
+    def reader(self, handle):
+        if self.quoted:
+            return csv.reader(handle, delimiter=self.delimiter)
+        return csv.reader(handle, delimiter=self.delimiter, quoting=csv.QUOTE_NONE)
+
+    @property
+    def extra_fields_hint(self) -> str:
+        """How a row gets more fields than its header, in this dialect's words."""
+        if not self.quoted:
+            return f"a value holds a {self.name}"
+        return f"put a value that holds {self.name}s in double quotes"
+
+
+COMMA = Dialect(",", "comma", quoted=True)
+TAB = Dialect("\t", "tab", quoted=False)
+# What a header row may be separated by instead of commas: Book-Crossing's and European Excel's
+# semicolons, HetRec's tabs in .dat files, database exports' pipes
+OTHER_DIALECTS = {dialect.delimiter: dialect for dialect in (TAB, Dialect(";", "semicolon", quoted=True),
+                                                             Dialect("|", "pipe", quoted=True))}
+DIALECTS = {COMMA.delimiter: COMMA, **OTHER_DIALECTS}
 
 
 def is_tab_separated(path: Path) -> bool:
     return Path(path).suffix.lower() == ".tsv"
 
 
-def table_reader(handle, path: Path):
-    """A ``csv.reader`` for ``path``: comma-separated with double quotes, or for ``.tsv``
-    tab-separated without quoting, as GLUE's and Kaggle's .tsv files are written (their texts
-    hold unbalanced quotes, which quoting would read as one field running over many lines)."""
+def table_dialect(path: Path, header: bool = True) -> Dialect:
+    """How ``path`` is delimited: tabs for a .tsv, commas for a file without a header row; else
+    what its header row shows outside double quotes: commas whenever it holds one, else the one
+    other delimiter it holds.
+
+    A header names columns, so a delimiter in it is a safe witness. A row of data is not: its free
+    text may hold commas in a semicolon-separated file. A row of data read as a header (Yelp's
+    first row before data.text.header=false; AG News' beside its classes.txt) still reads as it
+    always did: two or more columns read by commas show a comma outside their quotes, whatever
+    their text holds, and a row that shows none was one column, which no loader could use."""
     if is_tab_separated(path):
-        return csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-    return csv.reader(handle)
+        return TAB
+    if not header:
+        return COMMA
+    number, line = _first_row_line(path)
+    outside_quotes = "".join(line.split('"')[::2])  # a doubled quote inside a value closes and reopens it
+    if "," in outside_quotes:
+        return COMMA
+    found = [dialect for delimiter, dialect in OTHER_DIALECTS.items() if delimiter in outside_quotes]
+    if len(found) > 1:
+        raise _unclear_delimiter(path, number, found)
+    return found[0] if found else COMMA
 
 
-def extra_fields_hint(path: Path) -> str:
-    """How a row gets more fields than its header, in the words of the file's dialect."""
-    if is_tab_separated(path):
-        return "a value holds a tab"
-    return "put a value that holds commas in double quotes"
+def _first_row_line(path: Path) -> tuple[int, str]:
+    """(number, text) of the first line that is not blank; (0, "") for a file without one. Read
+    as ISO-8859-1, which decodes any byte: the delimiters and quotes are ASCII in UTF-8 too."""
+    try:
+        with open(path, "rb") as handle:
+            number = 0
+            while line := handle.readline(FIRST_ROW_LIMIT):
+                number += 1
+                if line.strip():
+                    return number, line.decode("latin-1")
+    except OSError as error:
+        raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
+    return 0, ""
+
+
+def _unclear_delimiter(path: Path, number: int, found: list[Dialect]) -> UserError:
+    # Either guess would read every row into the wrong columns; the user knows which one it is
+    remedy = ("name a tab-separated file .tsv, or double-quote the values that hold the other"
+              if TAB in found else "double-quote the values that hold the other")
+    return UserError(f"{path}: line {number} holds no comma but {' and '.join(f'a {d.name}' for d in found)} "
+                     f"outside double quotes, so which one separates its columns is unclear; {remedy}")
+
+
+def table_reader(handle, path: Path, header: bool = True):
+    """A ``csv.reader`` over ``handle`` in ``path``'s dialect (:func:`table_dialect`)."""
+    return table_dialect(path, header).reader(handle)
+
+
+def extra_fields_hint(reader) -> str:
+    """How a row gets more fields than its header, in the words of ``reader``'s dialect."""
+    return DIALECTS[reader.dialect.delimiter].extra_fields_hint
+
+
+def delimiter_notes(*paths: Path | None) -> list[str]:
+    """What the user should hear about each header file read (``None``: none there): the
+    delimiter its header row showed, when neither the comma nor the .tsv its name implies."""
+    dialects = [(path, table_dialect(path)) for path in paths if path is not None and not is_tab_separated(path)]
+    return [f"{path} is {dialect.name}-separated (seen in its header row)" for path, dialect in dialects
+            if dialect is not COMMA]
 
 
 def column_key(name: str) -> str:

@@ -29,6 +29,7 @@ import numpy as np
 from kerasuite.data import movielens
 from kerasuite.data.delimited import (
     TABLE_SUFFIXES,
+    delimiter_notes,
     extra_fields_hint,
     find_column,
     split_file,
@@ -90,6 +91,8 @@ class RawRecsys:
     split: str = "given"  # "given" (train/test files) | "latest" | "hashed" (per-user hold-out)
     # the items.csv or movies.csv (MovieLens' u.item or movies.dat) that gave titles or genres, if one did
     item_table: str | None = None
+    # what the run tells the user before training: a csv: file's delimiter when its name does not imply it
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 RECSYS_FIELD_LIMIT = 128 * 1024  # ids, titles and genres are short: a larger field is a broken file
@@ -109,7 +112,8 @@ def read_interactions_csv(path: str | Path, names: dict[str, str] | None = None,
                           ) -> tuple[Interactions, dict[str, str], dict[str, list[str]]]:
     """Read a user, item[, rating][, timestamp][, title][, genres] table with a header row, its
     columns named as in ``names`` (:func:`column_names`; default ``user_id,item_id,...``); a
-    ``.tsv`` file is tab-separated.
+    ``.tsv`` file is tab-separated, another by the delimiter its header row shows
+    (:func:`kerasuite.data.delimited.table_dialect`).
 
     ``genres`` holds ``|``-separated names. Raises a one-line ``UserError`` naming the file (and
     line and column) for an empty file, a missing column or a non-numeric rating/timestamp.
@@ -121,19 +125,28 @@ def read_interactions_csv(path: str | Path, names: dict[str, str] | None = None,
 
 
 def _read_table(path: Path, read):
-    """``read(reader)`` over the file, its errors one line naming it."""
+    """``read(reader)`` over the file, its errors one line naming it. The file is decoded as UTF-8
+    when it is valid UTF-8, else as ISO-8859-1 (Book-Crossing's files), as MovieLens' are: bytes
+    replaced would make ids that differ in them one id."""
     # The csv module's field limit is process-wide and the text reader raises it for long reviews:
     # a recommender file is held to the module's 128 kB default whatever ran before.
     previous_limit = csv.field_size_limit(RECSYS_FIELD_LIMIT)
     try:
-        with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-            reader = table_reader(handle, path)
-            try:
-                return read(reader)
-            except csv.Error as error:  # e.g. a field over the 128 kB limit
-                raise _bad(path, f"line {reader.line_num}: not readable as CSV ({error})") from None
+        try:
+            return _read_decoded(path, read, "utf-8-sig")
+        except UnicodeDecodeError:
+            return _read_decoded(path, read, "latin-1")  # decodes any byte; a Latin-1 accent is almost never valid UTF-8
     finally:
         csv.field_size_limit(previous_limit)
+
+
+def _read_decoded(path: Path, read, encoding: str):
+    with path.open(newline="", encoding=encoding) as handle:
+        reader = table_reader(handle, path)
+        try:
+            return read(reader)
+        except csv.Error as error:  # e.g. a field over the 128 kB limit
+            raise _bad(path, f"line {reader.line_num}: not readable as CSV ({error})") from None
 
 
 def _locate_columns(header: list[str], path: Path, names: dict[str, str], required: tuple[str, ...]) -> dict[str, int]:
@@ -169,7 +182,7 @@ def _data_rows(reader, path: Path, header_width: int, needed_width: int):
             raise _bad(path, f"line {line_number}: {len(row)} fields, the header needs {needed_width}")
         if any(cell.strip() for cell in row[header_width:]):  # a delimiter in a value shifts what follows it
             raise _bad(path, f"line {line_number}: {len(row)} fields, the header has {header_width}; "
-                             f"{extra_fields_hint(path)}")
+                             f"{extra_fields_hint(reader)}")
         yield line_number, row
 
 
@@ -279,10 +292,13 @@ def load_csv(target: str, seed: int, names: dict[str, str] | None = None) -> Raw
         root = whole
     if root.is_dir():
         train_path, test_path = train_and_test_files(root, target)
-        raw = _with_item_table(_given_split(target, train_path, test_path, names), root, names, (train_path, test_path))
+        interactions = (train_path, test_path)
+        raw = _with_item_table(_given_split(target, train_path, test_path, names), root, names, interactions)
     else:
-        raw = _with_item_table(_held_out_split(target, root, names, seed), root.parent, names, (root,))
+        interactions = (root,)
+        raw = _with_item_table(_held_out_split(target, root, names, seed), root.parent, names, interactions)
     _check_named_item_columns(raw, names, target)
+    raw.notes = delimiter_notes(*interactions, Path(raw.item_table) if raw.item_table else None)
     return raw
 
 
@@ -615,6 +631,7 @@ class RecsysArrays:
     has_ratings: bool
     split: str
     planted: dict[str, dict[str, int]] | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)  # the source's (RawRecsys.notes)
 
     @property
     def num_users(self) -> int:
@@ -688,7 +705,7 @@ def encode(raw: RawRecsys, *, use_side_features: bool = True, title_length: int 
         users=users, items=items, train=encode_split(raw.train), test=encode_split(raw.test),
         genre_names=genre_names, item_genres=item_genres, title_tokens=title_tokens,
         item_title_ids=item_title_ids, item_titles=titles_by_index, has_ratings=has_ratings,
-        split=raw.split, planted=raw.planted,
+        split=raw.split, planted=raw.planted, notes=list(raw.notes),
     )
 
 

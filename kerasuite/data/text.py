@@ -21,7 +21,14 @@ from typing import Callable, ClassVar, NoReturn
 import numpy as np
 
 from kerasuite.config import RunConfig
-from kerasuite.data.delimited import extra_fields_hint, find_column, listed_columns, table_reader, train_and_test_files
+from kerasuite.data.delimited import (
+    delimiter_notes,
+    extra_fields_hint,
+    find_column,
+    listed_columns,
+    table_reader,
+    train_and_test_files,
+)
 from kerasuite.data.settings import TextDataConfig
 from kerasuite.data.sources import (
     LabelledFiles,
@@ -64,7 +71,9 @@ class RawText:
     test: TextSplit
     class_names: list[str]
     validation_source: str | None = None  # the folder the validation split was read from, if the source has one
-    notes: list[str] = dataclasses.field(default_factory=list)  # the folder scan's notes (sources.ClassFolder)
+    # what the run tells the user before training: the folder scan's notes (sources.ClassFolder), a
+    # csv: file's delimiter when its name does not imply it
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 def load(spec_text: str, config: RunConfig) -> RawText:
@@ -311,7 +320,8 @@ def _table_layout(train_path: Path, cfg: TextDataConfig) -> _NamedColumns | _Num
 def _peek_first_row(path: Path) -> list[str] | None:
     try:
         with _long_fields(), _open_table(path) as handle:
-            return _first_row(table_reader(handle, path), header=False)
+            # read as the header it may be, though blank lines are skipped as data's are
+            return _first_row(table_reader(handle, path, header=True), header=False)
     except (UserError, csv.Error):
         return None  # reading it as a table with a header names the problem
 
@@ -324,7 +334,8 @@ def _indexes_classes(first: list[str] | None, cfg: TextDataConfig) -> bool:
 
 def read_csv(path: Path, text_column: str = "text", label_column: str = "label",
              labels_in: Path | None = None) -> tuple[list[str], list[str], list[int]]:
-    """(texts, labels, line numbers) of a CSV (a .tsv: tab-separated) with a header row naming
+    """(texts, labels, line numbers) of a CSV (a .tsv: tab-separated; else commas unless the header
+    shows another delimiter, :func:`kerasuite.data.delimited.table_dialect`) with a header row naming
     ``text_column`` (several, comma-separated, are joined with a space) and ``label_column``
     (``data.text.text_column``/``label_column``). ``labels_in``: the training file, already read
     with these columns, beside this test file."""
@@ -333,7 +344,7 @@ def read_csv(path: Path, text_column: str = "text", label_column: str = "label",
 
 def _read_table(path: Path, layout: _NamedColumns | _NumberedColumns) -> tuple[list[str], list[str], list[int]]:
     with _long_fields(), _open_table(path) as handle:
-        reader = table_reader(handle, path)
+        reader = table_reader(handle, path, layout.header)
         try:
             first = _first_row(reader, layout.header)
             if first is None:
@@ -362,7 +373,7 @@ def _read_rows(rows, reader, path: Path, columns: _Columns,
         if any(cell.strip() for cell in row[columns.width:]):
             # a delimiter in the text: the label read would be a piece of the text
             raise UserError(f"{path}:{reader.line_num}: expected {columns.width} columns, got {len(row)}; "
-                            f"{extra_fields_hint(path)}")
+                            f"{extra_fields_hint(reader)}")
         label = row[columns.label_at].strip()
         if not label:
             raise UserError(f"{path}:{reader.line_num}: {columns.label_name} is empty")
@@ -384,6 +395,13 @@ def _csv_files(target: str) -> tuple[Path, Path | None]:
 def _csv(target: str, config: RunConfig) -> RawText:
     train_path, test_path = _csv_files(target)
     layout = _table_layout(train_path, config.data.text)
+    raw = _read_csv_files(train_path, test_path, layout, config)
+    raw.notes = delimiter_notes(train_path, test_path) if layout.header else []
+    return raw
+
+
+def _read_csv_files(train_path: Path, test_path: Path | None, layout: _NamedColumns | _NumberedColumns,
+                    config: RunConfig) -> RawText:
     texts, labels, _ = _read_table(train_path, layout)
     if len(set(labels)) < 2:
         raise UserError(f"{train_path}: {layout.label_description} has a single value ({labels[0]!r}); "

@@ -105,7 +105,7 @@ class Ranking(Task):
         counts = np.bincount(recsys.concat(train, validation).items, minlength=arrays.num_items)
         return RankingTaskData(
             train=datasets["train"], validation=datasets.get("validation"), test=datasets["test"],
-            num_train_examples=len(train_targets),
+            num_train_examples=len(train_targets), data_notes=arrays.notes,
             arrays=arrays, sizes=input_sizes(arrays), implicit=implicit, train_mean=float(train_targets.mean()),
             test_split=labelled["test"][0], test_targets=labelled["test"][1], item_counts=counts,
             positive_splits=(train, validation))

@@ -170,6 +170,7 @@ class Retrieval(Task):
         return RetrievalTaskData(
             train=datasets["train"], validation=datasets.get("validation"), test=datasets["test"],
             num_train_examples=len(train), arrays=arrays, sizes=input_sizes(arrays, correction), seen=seen,
+            data_notes=arrays.notes,
             train_split=train, validation_split=validation, known_split=known, test_split=test,
             popularity=counts[1:], top_k=config.model.two_tower.top_k, history_length=history_length,
             history_order=recsys.history_order(known),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kerasuite import config as cfg
 from kerasuite.data import movielens, recsys
+from kerasuite.data.settings import RecsysDataConfig
 from kerasuite.errors import UserError
 
 
@@ -192,6 +194,50 @@ def test_ratings_read_in_blocks_and_line_by_line_agree_and_name_the_right_line(t
         recsys.read_movielens_ratings(folder / "ratings.dat", movielens.ML_1M_10M)
 
 
+BX_RATINGS = ('"User-ID";"ISBN";"Book-Rating"\n"276725";"034545104X";"0"\n"276726";"0155061224";"5"\n'
+              '"276727";"0446520802";"0"\n"276729";"052165615X";"3"\n"276729";"0521795028";"6"\n')
+
+
+def test_book_crossing_ratings_read_by_their_semicolons_with_named_columns(tmp_path):
+    # BX-Book-Ratings.csv: every field quoted, semicolon-separated, ISO-8859-1; 0 is an implicit rating
+    path = tmp_path / "BX-Book-Ratings.csv"
+    path.write_bytes(BX_RATINGS.encode("latin-1"))
+    settings = RecsysDataConfig(user_column="User-ID", item_column="ISBN", rating_column="Book-Rating")
+    raw = recsys.load_csv(str(path), seed=0, names=recsys.column_names(settings))
+    rows = sorted(zip(raw.train.users.tolist() + raw.test.users.tolist(), raw.train.items.tolist() + raw.test.items.tolist(),
+                      raw.train.ratings.tolist() + raw.test.ratings.tolist()))
+    assert rows[0] == ("276725", "034545104X", 0.0) and len(rows) == 5
+    assert raw.test.users.tolist() == ["276729"]  # the one user with two ratings
+    assert raw.notes == [f"{path} is semicolon-separated (seen in its header row)"]
+
+
+def test_an_iso_8859_1_file_keeps_ids_that_differ_in_an_accent_apart(tmp_path):
+    # Excel in a German locale writes ';' and the Windows code page, whose letters are ISO-8859-1's:
+    # not UTF-8, whose replacement character would make both customers one
+    path = tmp_path / "bewertungen.csv"
+    path.write_bytes("Kunde;Artikel;Bewertung\nJos\u00e9;K\u00e4se;5\nJos\u00e8;K\u00e4se;4\nJos\u00e9;Brot;3\n".encode("latin-1"))
+    names = recsys.column_names(RecsysDataConfig(user_column="Kunde", item_column="Artikel", rating_column="Bewertung"))
+    table, _, _ = recsys.read_interactions_csv(path, names)
+    assert table.users.tolist() == ["Jos\u00e9", "Jos\u00e8", "Jos\u00e9"] and table.items.tolist()[0] == "K\u00e4se"
+    path.write_bytes("\ufeffKunde;Artikel\nJos\u00e9;K\u00e4se\n".encode("utf-8"))  # valid UTF-8 stays UTF-8
+    assert recsys.read_interactions_csv(path, names | {"rating": "rating"})[0].users.tolist() == ["Jos\u00e9"]
+
+
+def test_hetrec_user_artists_dat_read_by_its_tabs_through_the_recommender_loader(tmp_path):
+    # HetRec 2011 Last.fm: user_artists.dat, a header row, tab-separated, no quoting; userID is user_id
+    path = tmp_path / "user_artists.dat"
+    path.write_text("userID\tartistID\tweight\n2\t51\t13883\n2\t52\t11690\n2\t53\t11351\n"
+                    "3\t101\t179\n3\t102\t167\n4\t51\t590\n", encoding="utf-8")
+    config = cfg.defaults("retrieval")
+    config.data.source = f"csv:{path}"
+    config.data.recsys.item_column, config.data.recsys.rating_column = "artistID", "weight"
+    arrays = recsys.load_arrays(config)
+    assert arrays.num_users == 4 and arrays.has_ratings  # 3 users and the unknown user
+    assert arrays.items.ids == ["101", "102", "51", "52", "53"]
+    assert arrays.notes == [f"{path} is tab-separated (seen in its header row)"]
+    assert sorted(arrays.train.ratings.tolist() + arrays.test.ratings.tolist()) == [167, 179, 590, 11351, 11690, 13883]
+
+
 def test_named_columns_and_a_tsv_file(tmp_path):
     names = {**recsys.column_names(), "user_id": "customer", "item_id": "product", "rating": "stars"}
     path = write(tmp_path / "reviews.tsv", 'Customer\tProduct\tStars\tTitle\n'
@@ -211,6 +257,18 @@ def test_a_csv_folder_takes_train_and_test_tsv_files_and_an_items_table(tmp_path
     raw = recsys.load_csv(str(tmp_path), seed=0)
     assert raw.train.items.tolist() == ["a", "b"] and raw.test.users.tolist() == ["u1"]
     assert raw.item_titles == {"a": "Alpha", "b": "Beta"} and raw.item_genres == {}
+    assert raw.notes == []  # a .tsv is tab-separated by its name
+
+
+def test_a_semicolon_folder_and_its_items_table_are_each_read_and_noted(tmp_path):
+    write(tmp_path / "train.csv", "user_id;item_id\nu1;a\nu2;b\n")
+    write(tmp_path / "test.csv", "user_id,item_id\nu1,b\n")
+    write(tmp_path / "movies.csv", 'movieId;title;genres\na;"Alpha; the first";x|y\nb;Beta, The;y\n')
+    raw = recsys.load_csv(str(tmp_path), seed=0)
+    assert raw.train.items.tolist() == ["a", "b"] and raw.test.items.tolist() == ["b"]
+    assert raw.item_titles == {"a": "Alpha; the first", "b": "Beta, The"} and raw.item_genres == {"a": ["x", "y"], "b": ["y"]}
+    assert raw.notes == [f"{tmp_path / name} is semicolon-separated (seen in its header row)"
+                         for name in ("train.csv", "movies.csv")]
 
 
 def test_an_exact_header_name_wins_over_one_matched_without_underscores(tmp_path):
@@ -337,6 +395,12 @@ def test_synthetic_refuses_bad_specs(spec):
     ("user_id,item_id\n,i\n", r"bad\.csv: line 2: column 'user_id' is empty"),
     ("user_id,item_id,rating,title\nu,i,4,\"Toy\nStory\"\nu,j,5,Heat\nu,k,bad,Big\n", r"bad\.csv: line 5: column 'rating'"),
     ("title,user_id,item_id\nHeat,u,i\n\"Fargo, 1996\",u,j\nBig, The,u,k\n", r"bad\.csv: line 4: 4 fields, the header has 3"),
+    ("user_id;item_id;title\nu;i;Heat\nu;j;Fargo; 1996\n", r"bad\.csv: line 3: 4 fields, the header has 3; "
+     r"put a value that holds semicolons in double quotes$"),
+    ("user_id;item_id|x\nu;i|1\n", r"bad\.csv: line 1 holds no comma but a semicolon and a pipe outside double quotes, "
+     r"so which one separates its columns is unclear; double-quote the values that hold the other$"),
+    ("\n\nuser_id\titem_id;x\nu\ti;1\n", r"bad\.csv: line 3 holds no comma but a tab and a semicolon .*; name a "
+     r"tab-separated file \.tsv, or double-quote"),
 ])
 def test_bad_csv_is_one_line_user_error_naming_file_and_column(tmp_path, text, message):
     path = write(tmp_path / "bad.csv", text)

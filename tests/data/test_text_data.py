@@ -83,6 +83,42 @@ def test_a_csv_folder_takes_train_and_test_tsv_files(tmp_path):
     assert raw.test.texts == ['"odd quote'] and len(raw.train) == 6
 
 
+@pytest.mark.parametrize("delimiter, name", [(";", "semicolon"), ("|", "pipe")])
+def test_a_semicolon_or_pipe_separated_file_is_read_by_the_delimiter_its_header_shows(tmp_path, delimiter, name):
+    # Excel in a German or French locale writes ';' ("CSV UTF-8": with a byte order mark) and
+    # quotes only a value holding one; a comma is text there. Database exports write '|'.
+    rows = ([f'"Sch\u00f6n{delimiter} wirklich"{delimiter}gut'] + [f"gut, aber teuer {i}{delimiter}gut" for i in range(7)]
+            + [f"schlecht {i}{delimiter}schlecht" for i in range(8)])
+    path = tmp_path / "bewertungen.csv"
+    path.write_text(f"Text{delimiter}Label\n" + "".join(f"{row}\n" for row in rows), encoding="utf-8-sig")
+    config = _config(source=f"csv:{path}", validation_fraction=0.0, test_fraction=0.25)
+    raw = text_data.load(config.data.source, config)
+    assert raw.class_names == ["gut", "schlecht"] and len(raw.train) + len(raw.test) == 16
+    every = raw.train.texts + raw.test.texts
+    assert f"Sch\u00f6n{delimiter} wirklich" in every and "gut, aber teuer 0" in every
+    assert raw.notes == [f"{path} is {name}-separated (seen in its header row)"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"text{delimiter}label\nfine{delimiter}gut\nok{delimiter} really{delimiter}gut\n", encoding="utf-8")
+    with pytest.raises(UserError, match=rf"bad\.csv:3: expected 2 columns, got 3; put a value that holds {name}s in double quotes"):
+        text_data.read_csv(bad)
+
+
+def test_a_tab_separated_file_not_named_tsv_is_read_as_a_tsv_is(tmp_path):
+    # a .tsv's reasons hold for tabs under any name: quotes are text (one opens and never closes)
+    path = tmp_path / "sentences.txt"
+    path.write_text('sentence\tlabel\nit \'s a "charming, often affecting journey \t1\nunflinchingly bleak\t0\n', encoding="utf-8")
+    texts, labels, _ = text_data.read_csv(path, "sentence")
+    assert texts == ['it \'s a "charming, often affecting journey ', "unflinchingly bleak"] and labels == ["1", "0"]
+
+
+def test_a_first_row_with_no_comma_and_two_other_delimiters_is_refused(tmp_path, capsys):
+    path = tmp_path / "mixed.csv"
+    path.write_text("text;label|source\nfine;pos|web\nbad;neg|web\n", encoding="utf-8")
+    done = run_main(capsys, "--task", "text_classification", "--data", f"csv:{path}", "--run-dir", str(tmp_path / "run"))
+    assert_one_line_error(done, 2, f"{path}: line 1 holds no comma but a semicolon and a pipe outside double quotes",
+                          "double-quote the values that hold the other")
+
+
 def test_an_unlabelled_test_file_is_named_as_such_not_blamed_on_the_label_setting(tmp_path):
     """GLUE's SST-2 folder: train.tsv and dev.tsv have labels, test.tsv (index, sentence) has none.
     The error said to choose another data.text.label_column, which train.tsv's label then lacks."""
@@ -424,6 +460,28 @@ def test_data_text_header_false_reads_any_file_by_column_numbers(tmp_path):
     cfg.validate(config)
     raw = text_data.load(config.data.source, config)
     assert raw.class_names == ["no", "yes"] and "answer 3 question 3" in raw.train.texts + raw.test.texts
+
+
+def test_a_first_row_of_data_stays_comma_separated_whatever_its_quoted_text_holds(tmp_path):
+    """AG News has no header: every field quoted, here more semicolons and pipes in the first
+    row's text than commas between its fields. Beside its classes.txt the first row is looked at
+    as a possible header, with data.text.header=false it is data, without either it is taken for
+    a header: each way the file stays comma-separated (a header's delimiter is looked for outside
+    quotes only)."""
+    first = _zhang_row(3, "Oil; gas; coal | prices", "Brent rose; WTI fell; traders | brokers said.")
+    folder = _write_zhang_set(tmp_path / "ag_news_csv", AG_NEWS_CLASSES, first + _ag_news_rows(6))
+    for header, settings in ((True, {}), (False, {"label_column": "1", "text_column": "2,3"})):
+        config = _config(source=f"csv:{folder / 'train.csv'}", validation_fraction=0.0, test_fraction=0.25)
+        config.data.text.header = header
+        for key, value in settings.items():
+            setattr(config.data.text, key, value)
+        raw = text_data.load(config.data.source, config)
+        assert "Oil; gas; coal | prices Brent rose; WTI fell; traders | brokers said." in raw.train.texts + raw.test.texts
+        assert raw.class_names == ["World", "Sports", "Business", "Sci/Tech"] and raw.notes == []
+    # without classes.txt the first row is taken for a header, and refused as data cell by cell
+    (folder / "classes.txt").unlink()
+    with pytest.raises(UserError, match=r"train\.csv:1: the first row \('3', 'Oil; gas; coal \| prices', 'Brent rose; "):
+        text_data.load(f"csv:{folder}/train.csv", _config())
 
 
 def test_named_text_columns_are_joined_too(tmp_path):

@@ -425,6 +425,19 @@ def test_named_columns_reach_the_task_through_its_settings(tmp_path):
     assert data.arrays.num_users == 13 and data.arrays.num_items == 10 and data.arrays.has_ratings
 
 
+@pytest.mark.parametrize("task", ["retrieval", "ranking"])
+def test_a_book_crossing_layout_reaches_the_task_with_a_note_on_its_semicolons(tmp_path, task):
+    # BX-Book-Ratings.csv: "User-ID";"ISBN";"Book-Rating", every field quoted, ISO-8859-1
+    path = tmp_path / "BX-Book-Ratings.csv"
+    rows = "".join(f'"{276725 + u}";"03454510{(u + k) % 9}X";"{(u + k) % 11}"\n' for u in range(12) for k in range(3))
+    path.write_bytes(('"User-ID";"ISBN";"Book-Rating"\n' + rows).encode("latin-1"))
+    config = _config(task, f"csv:{path}", **{"data.recsys.user_column": "User-ID", "data.recsys.item_column": "ISBN",
+                                              "data.recsys.rating_column": "Book-Rating"})
+    data = _task(task).load_data(config)
+    assert data.arrays.num_users == 13 and data.arrays.num_items == 10 and data.arrays.has_ratings
+    assert data.data_notes == [f"{path} is semicolon-separated (seen in its header row)"]
+
+
 # ------------------------------------------------------------------------------------ bad input
 
 
