@@ -3,7 +3,8 @@
 In-memory sources (digits, synthetic) hold uint8 arrays; ``folder:`` holds file paths that are
 checked up front (an unreadable file is named before training starts, or skipped and counted
 with ``data.skip_bad_files``), or the uint8 arrays of a data set shipped as arrays (MNIST's IDX
-files, CIFAR's batches: ``image_arrays``); ``tfds:`` streams TFDS records.
+files, CIFAR's batches: ``image_arrays``); ``csv:`` holds the uint8 arrays of a CSV table of
+pixels (Kaggle's MNIST-like CSVs, FER2013: ``image_csv``); ``tfds:`` streams TFDS records.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasuite.config import RunConfig
-from kerasuite.data import image_arrays
+from kerasuite.data import image_arrays, image_csv_pixels
 from kerasuite.data.sources import (
     LabelledFiles,
     folder_splits,
@@ -57,8 +58,8 @@ class RawImages:
 
 
 def load(spec_text: str, config: RunConfig) -> RawImages:
-    spec = parse_source(spec_text, allowed=("builtin", "tfds", "folder", "synthetic"))
-    loader = {"builtin": _builtin, "tfds": _tfds, "folder": _folder, "synthetic": _synthetic}[spec.scheme]
+    spec = parse_source(spec_text, allowed=("builtin", "tfds", "folder", "csv", "synthetic"))
+    loader = {"builtin": _builtin, "tfds": _tfds, "folder": _folder, "csv": _csv, "synthetic": _synthetic}[spec.scheme]
     return loader(spec.target, config)
 
 
@@ -141,7 +142,7 @@ class _Rows:
 
 
 def _from_array_set(arrays: image_arrays.ArraySet, config: RunConfig) -> RawImages:
-    """A set read into uint8 arrays (a download of MNIST's or CIFAR's files): its
+    """A set read into uint8 arrays (a download of MNIST's or CIFAR's files, an image CSV): its
     own test and validation splits where it has them, else held out from its training split as
     a folder's are when it has no test/ or val/."""
     train, validation, test = _array_set_rows(arrays, config)
@@ -222,6 +223,10 @@ def _synthetic(name: str, config: RunConfig) -> RawImages:
     num_classes = synthetic_class_count(name, "blobs")
     images, labels = synthetic_images(num_classes, 40, 16, config.seed)
     return _from_arrays(images, labels, [f"class_{i}" for i in range(num_classes)], config)
+
+
+def _csv(target: str, config: RunConfig) -> RawImages:
+    return _from_array_set(image_csv_pixels.read_pixel_csv(target), config)
 
 
 # ----------------------------------------------------------------------------------- tfds
