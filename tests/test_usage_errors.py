@@ -90,7 +90,8 @@ BAD_USAGE = [
     (["--task", "ranking", "--model", "cnn"], "--model 'cnn'"),
     (["--config", "/no/such/config.yaml"], "/no/such/config.yaml"),
     (["--data", "folder:/no/such/folder"], "/no/such/folder"),
-    (["--data", "csv:x.csv"], "--data 'csv:x.csv'"),  # image_classification reads no CSV
+    (["--data", "csv:x.csv"], "csv:x.csv: no such file or folder"),
+    (["--task", "keyword_spotting", "--data", "csv:x.csv"], "--data 'csv:x.csv'"),  # keyword spotting reads no CSV
     (["--task", "ranking", "--data", "csv:/no/such.csv"], "/no/such.csv"),
     (["--export", "int4"], "int4"),
     (["--preset", "huge"], "--preset"),
@@ -187,6 +188,27 @@ def test_a_movielens_download_pointed_at_wrongly_is_refused_before_numpy(tmp_pat
              (["--task", "retrieval", "--data", f"csv:{folder}", "--set", "data.recsys.user_column=user"],
               "data.recsys.user_column names no column")]
     argv = [[*args, "--run-dir", str(tmp_path / "run")] for args, _ in cases]
+    assert _main_in_fresh_python(argv, tmp_path) == {"codes": [2, 2, 2], "heavy": []}
+    for args, (_, culprit) in zip(argv, cases):
+        assert_one_line_error(run_main(capsys, *args), 2, culprit)
+
+
+def test_an_image_csv_pointed_at_wrongly_is_refused_before_numpy(tmp_path, capsys):
+    """A folder with a training table and no test table, a table without labels (Digit
+    Recognizer's test.csv), a pixel count that is not a square: the file names and header rows
+    show them, so the config refuses them in one line before numpy or TensorFlow load."""
+    half = tmp_path / "fashion"
+    half.mkdir()
+    (half / "fashion-mnist_train.csv").write_text("label," + ",".join(f"pixel{n}" for n in range(1, 785)) + "\n"
+                                                  + "0" + ",0" * 784 + "\n")
+    unlabelled = tmp_path / "test.csv"
+    unlabelled.write_text(",".join(f"pixel{n}" for n in range(784)) + "\n" + ",".join(["0"] * 784) + "\n")
+    oblong = tmp_path / "oblong.csv"
+    oblong.write_text("label," + ",".join(f"pixel{n}" for n in range(12)) + "\n" + "1" + ",0" * 12 + "\n")
+    cases = [(f"csv:{half}", "fashion-mnist_train.csv and no test file beside it"),
+             (f"csv:{unlabelled}", f"{unlabelled} line 1: no label column"),
+             (f"csv:{oblong}", f"{oblong} line 1: 12 pixel columns, not a square number")]
+    argv = [["--data", data, "--run-dir", str(tmp_path / "run")] for data, _ in cases]
     assert _main_in_fresh_python(argv, tmp_path) == {"codes": [2, 2, 2], "heavy": []}
     for args, (_, culprit) in zip(argv, cases):
         assert_one_line_error(run_main(capsys, *args), 2, culprit)

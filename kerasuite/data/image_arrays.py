@@ -35,9 +35,11 @@ class ArraySplit:
 @dataclasses.dataclass
 class ArraySet:
     train: ArraySplit
-    test: ArraySplit
+    test: ArraySplit | None  # None: the set has no test split of its own; one is held out from train
     class_names: list[str]
     notes: list[str]  # what was read, for the run's progress lines
+    validation: ArraySplit | None = None  # the set's own (FER2013's PublicTest rows); None: carved from train
+    validation_source: str | None = None  # where that split was read from, for the run's report
 
 
 def read_array_set(path: str, cifar100_labels: str = "fine") -> ArraySet | None:

@@ -3,7 +3,8 @@
 In-memory sources (digits, synthetic) hold uint8 arrays; ``folder:`` holds file paths that are
 checked up front (an unreadable file is named before training starts, or skipped and counted
 with ``data.skip_bad_files``), or the uint8 arrays of a data set shipped as arrays (MNIST's IDX
-files, CIFAR's batches: ``image_arrays``); ``tfds:`` streams TFDS records.
+files, CIFAR's batches: ``image_arrays``); ``csv:`` holds the uint8 arrays of a CSV table of
+pixels (Kaggle's MNIST-like CSVs, FER2013: ``image_csv``); ``tfds:`` streams TFDS records.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasuite.config import RunConfig
-from kerasuite.data import image_arrays
+from kerasuite.data import image_arrays, image_csv_pixels
 from kerasuite.data.sources import (
     LabelledFiles,
     folder_splits,
@@ -57,8 +58,8 @@ class RawImages:
 
 
 def load(spec_text: str, config: RunConfig) -> RawImages:
-    spec = parse_source(spec_text, allowed=("builtin", "tfds", "folder", "synthetic"))
-    loader = {"builtin": _builtin, "tfds": _tfds, "folder": _folder, "synthetic": _synthetic}[spec.scheme]
+    spec = parse_source(spec_text, allowed=("builtin", "tfds", "folder", "csv", "synthetic"))
+    loader = {"builtin": _builtin, "tfds": _tfds, "folder": _folder, "csv": _csv, "synthetic": _synthetic}[spec.scheme]
     return loader(spec.target, config)
 
 
@@ -141,30 +142,51 @@ class _Rows:
 
 
 def _from_array_set(arrays: image_arrays.ArraySet, config: RunConfig) -> RawImages:
-    """A downloaded array set with its own test split; validation is carved from its training
-    split as a folder's is when it has no val/."""
-    train, validation = train_and_validation(_Rows(np.arange(len(arrays.train))), None,
-                                             config.data.validation_fraction, config.seed, config.data.limit)
-    # One TensorFlow copy of the training images serves both splits, each a list of rows gathered
-    # per element: a numpy subset per split, then TensorFlow's copy of each, held CIFAR-10's
-    # training images about four times over while it loaded.
+    """A set read into uint8 arrays (a download of MNIST's or CIFAR's files, an image CSV): its
+    own test and validation splits where it has them, else held out from its training split as
+    a folder's are when it has no test/ or val/."""
+    train, validation, test = _array_set_rows(arrays, config)
+    # One TensorFlow copy of the training images serves every split drawn from them, each a list
+    # of rows gathered per element: a numpy subset per split, then TensorFlow's copy of each, held
+    # CIFAR-10's training images about four times over while it loaded.
     images, labels = tf.constant(arrays.train.images), tf.constant(arrays.train.labels)
 
     def rows(split: _Rows) -> tf.data.Dataset:
         return tf.data.Dataset.from_tensor_slices(split.indices).map(
             lambda row: (tf.gather(images, row), tf.gather(labels, row)))
 
+    def own(split: image_arrays.ArraySplit | None) -> tf.data.Dataset | None:
+        return None if split is None else tf.data.Dataset.from_tensor_slices((split.images, split.labels))
+
     return RawImages(
         kind="array",
         train=rows(train),
-        validation=rows(validation) if validation is not None else None,
-        test=tf.data.Dataset.from_tensor_slices((arrays.test.images, arrays.test.labels)),
+        validation=rows(validation) if validation is not None else own(arrays.validation),
+        test=rows(test) if test is not None else own(arrays.test),
         class_names=arrays.class_names,
         channels=arrays.train.images.shape[-1],
         num_train=len(train),
+        validation_source=arrays.validation_source,
         notes=arrays.notes,
         in_memory=True,
     )
+
+
+def _array_set_rows(arrays: image_arrays.ArraySet, config: RunConfig) -> tuple[_Rows, _Rows | None, _Rows | None]:
+    """The training split's rows that train, validate (None: none, or the set's own) and test
+    (None: the set's own)."""
+    everything = _Rows(np.arange(len(arrays.train)))
+    validation_fraction = 0.0 if arrays.validation is not None else config.data.validation_fraction
+    if arrays.test is not None:
+        train, validation = train_and_validation(everything, None, validation_fraction, config.seed, config.data.limit)
+        return train, validation, None
+    # stratified, as _from_arrays holds out digits' test split: a class of a few rows keeps some in each
+    train_idx, val_idx, test_idx = split_indices(arrays.train.labels, config.data.test_fraction, validation_fraction,
+                                                 config.seed)
+    if not len(test_idx):
+        raise UserError("--data: too few images to hold out a test split; add data or raise data.test_fraction")
+    return (everything.subset(training_order(train_idx, config.data.limit, config.seed)),
+            everything.subset(val_idx) if len(val_idx) else None, everything.subset(test_idx))
 
 
 def _builtin(name: str, config: RunConfig) -> RawImages:
@@ -201,6 +223,10 @@ def _synthetic(name: str, config: RunConfig) -> RawImages:
     num_classes = synthetic_class_count(name, "blobs")
     images, labels = synthetic_images(num_classes, 40, 16, config.seed)
     return _from_arrays(images, labels, [f"class_{i}" for i in range(num_classes)], config)
+
+
+def _csv(target: str, config: RunConfig) -> RawImages:
+    return _from_array_set(image_csv_pixels.read_pixel_csv(target), config)
 
 
 # ----------------------------------------------------------------------------------- tfds

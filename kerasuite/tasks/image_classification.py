@@ -1,5 +1,6 @@
 """Image classification: builtin digits, TFDS image sets, class folders of .png/.jpg (or a download of
-MNIST-format IDX files or CIFAR batches), synthetic."""
+MNIST-format IDX files or CIFAR batches), CSV tables of pixels (Kaggle's MNIST-like CSVs, FER2013),
+synthetic."""
 
 from __future__ import annotations
 

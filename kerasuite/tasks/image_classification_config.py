@@ -12,12 +12,18 @@ from kerasuite.hparams import CnnConfig
 
 @dataclass
 class ImageData(DataConfig):
-    schemes: ClassVar[tuple[str, ...]] = ("builtin", "tfds", "folder", "synthetic")
+    schemes: ClassVar[tuple[str, ...]] = ("builtin", "tfds", "folder", "csv", "synthetic")
     synthetic_generator: ClassVar[str] = "blobs"
     builtin_sets: ClassVar[tuple[str, ...]] = ("digits",)
 
     source: str = "builtin:digits"
     image: ImageDataConfig = field(default_factory=ImageDataConfig)
+
+    def validate(self, prefix: str) -> None:
+        super().validate(prefix)
+        from kerasuite.data.image_csv import check_csv_source  # standard library only
+
+        check_csv_source(self.source)
 
 
 @dataclass
