@@ -6,8 +6,8 @@ the outputs mean.
 
   --check golden.npz   verify the Keras model's recorded outputs within the bundle's tolerance
   --input FILE ...     classify / score raw files (PNG or JPEG image, text, .wav, or .npy arrays;
-                       JPEG needs Pillow, and its pixels differ from training's decoder by a level
-                       or two, more on sharp edges: kerasuite/runtime/jpeg.py)
+                       JPEG needs Pillow, which decodes the pixels training decodes:
+                       kerasuite/runtime/jpeg.py)
   --input LONG.wav --stream [--hop 0.25]   keyword spotting over a long recording
                        (detections with times; kerasuite/runtime/streaming.py)
   --runtime tflm       run on TensorFlow Lite Micro instead of LiteRT (exit 2 if TFLM cannot run it)
