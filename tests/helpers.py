@@ -249,3 +249,13 @@ def write_ml_1m(folder: Path, ratings, movies, encoding: str = "latin-1") -> Pat
     else:
         (folder / "tags.dat").write_text("15::4973::excellent!::1215184630\n", encoding=encoding)
     return folder
+
+
+def split_arrays(split) -> tuple[np.ndarray, np.ndarray] | None:
+    """A tf.data split of (image, label) pairs as (stacked images, labels); None for no split."""
+    import numpy as np
+
+    if split is None:
+        return None
+    pairs = [(image.numpy(), int(label)) for image, label in split]
+    return np.stack([image for image, _ in pairs]), np.array([label for _, label in pairs])

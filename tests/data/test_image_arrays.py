@@ -10,7 +10,7 @@ import struct
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, run_main
+from helpers import assert_one_line_error, run_main, split_arrays
 from kerasuite.errors import UserError
 
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -159,13 +159,7 @@ def load(folder, **sets):
         setattr(config.data.image, key, value)
     raw = images.load(config.data.source, config)
 
-    def arrays(split):
-        if split is None:
-            return None
-        pairs = [(image.numpy(), int(label)) for image, label in split]
-        return np.stack([p[0] for p in pairs]), np.array([p[1] for p in pairs])
-
-    return raw, arrays(raw.train), arrays(raw.validation), arrays(raw.test)
+    return raw, *(split_arrays(split) for split in (raw.train, raw.validation, raw.test))
 
 
 def _sorted_by_pixels(images, labels):

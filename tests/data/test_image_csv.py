@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, run_main
+from helpers import assert_one_line_error, run_main, split_arrays
 from kerasuite.errors import UserError
 
 FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -85,13 +85,7 @@ def load(target, **data):
         setattr(config.data, key, value)
     raw = images.load(config.data.source, config)
 
-    def arrays(split):
-        if split is None:
-            return None
-        pairs = [(image.numpy(), int(label)) for image, label in split]
-        return np.stack([p[0] for p in pairs]), np.array([p[1] for p in pairs])
-
-    return raw, arrays(raw.train), arrays(raw.validation), arrays(raw.test)
+    return raw, *(split_arrays(split) for split in (raw.train, raw.validation, raw.test))
 
 
 def as_rows(split, side):
