@@ -241,9 +241,11 @@ def _tfds(name: str, config: RunConfig) -> RawImages:
         builder.download_and_prepare()
         plan = plan_splits(set(builder.info.splits.keys()) or {"train", "test"},
                            config.data.test_fraction, config.data.validation_fraction)
-        train, test = (builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
+        decoders = _tfds_image_decoders(features["image"])
+        train, test = (builder.as_dataset(split=split, as_supervised=True, shuffle_files=False, decoders=decoders)
                        for split in (plan.train, plan.test))
-        validation = (builder.as_dataset(split=plan.validation, as_supervised=True, shuffle_files=False)
+        validation = (builder.as_dataset(split=plan.validation, as_supervised=True, shuffle_files=False,
+                                         decoders=decoders)
                       if plan.validation else None)
     except Exception as error:  # not found, not downloadable offline, no such split, ...
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -265,6 +267,29 @@ def _tfds(name: str, config: RunConfig) -> RawImages:
         num_train=num_train,
         auto_shard="DATA",
     )
+
+
+def _tfds_image_decoders(feature) -> dict | None:
+    """TFDS decodes its JPEG records with TensorFlow's default fast IDCT; these decoders use the
+    accurate one, as the folder source and every device do (``_decode_jpeg``). PNG records (and
+    images that are not uint8 with 1 or 3 channels) keep TFDS's own decoding."""
+    import tensorflow_datasets as tfds
+
+    shape, dtype = getattr(feature, "shape", None), getattr(feature, "dtype", None)
+    if not shape or shape[-1] not in (1, 3) or tf.dtypes.as_dtype(dtype) != tf.uint8:
+        return None
+    channels = shape[-1]
+
+    @tfds.decode.make_decoder()
+    def accurate_jpeg(serialized, image_feature):
+        def decoded_jpeg():
+            image = _decode_jpeg(serialized, channels)
+            image.set_shape(image_feature.shape)
+            return image
+
+        return tf.cond(tf.io.is_jpeg(serialized), decoded_jpeg, lambda: image_feature.decode_example(serialized))
+
+    return {"image": accurate_jpeg()}
 
 
 # --------------------------------------------------------------------------------- folder

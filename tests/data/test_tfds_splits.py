@@ -114,3 +114,35 @@ def test_an_unlabelled_split_without_a_labelled_stand_in_is_a_user_error(monkeyp
     monkeypatch.setattr(text_data, "tfds_builder", lambda name: _SplitsOf(tfds_builder(name), {"train", "test"}))
     with tfds.testing.mock_data(as_dataset_fn=as_dataset), pytest.raises(UserError, match="label -1"):
         text_data.load("tfds:glue/sst2", cfg.defaults("text_classification"))
+
+
+def test_tfds_jpeg_records_are_decoded_to_the_pixels_pil_decodes():
+    """TFDS's own decoding of its JPEG records uses TensorFlow's fast IDCT; phones and the edge
+    runner decode them as PIL does, so training must too."""
+    import io
+
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+    from PIL import Image
+
+    from kerasuite.data import images
+
+    rng = np.random.default_rng(5)
+    jpegs = []
+    for _ in range(10):
+        encoded = io.BytesIO()
+        Image.fromarray(np.clip(rng.normal(128, 70, (24, 32, 3)), 0, 255).astype(np.uint8)).save(encoded, "JPEG", quality=90)
+        jpegs.append(encoded.getvalue())
+    shown = [np.asarray(Image.open(io.BytesIO(data)).convert("RGB")) for data in jpegs]
+
+    def as_dataset(self, split, decoders=None, **kwargs):  # TFDS's records, decoded by TFDS's own code
+        records = tf.data.Dataset.from_tensor_slices({"image": jpegs, "label": np.arange(10, dtype=np.int64) % 5})
+        return records.map(lambda record: self.info.features.decode_example(record, decoders=decoders))
+
+    config = cfg.resolve({}, {"data.source": "tfds:tf_flowers"})
+    with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+        raw = images.load("tfds:tf_flowers", config)
+        decoded = [image.numpy() for split in (raw.train, raw.test) for image, _ in split]
+    assert decoded
+    for image in decoded:
+        assert min(int(np.abs(image.astype(int) - picture).max()) for picture in shown) == 0
