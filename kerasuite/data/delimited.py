@@ -8,7 +8,7 @@ import csv
 import dataclasses
 import re
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import BinaryIO, Iterable, Iterator, Sequence
 
 from kerasuite.errors import UserError
 
@@ -172,3 +172,19 @@ def train_and_test_files(folder: Path, target: str) -> tuple[Path, Path]:
         raise UserError(f"--data csv:{target}: a folder needs train.csv and test.csv (or .tsv); "
                         + ", ".join(f"no {split}.csv or {split}.tsv" for split in missing))
     return found["train"], found["test"]
+
+
+def line_blocks(handle: BinaryIO, first_line: int, block_bytes: int) -> Iterator[tuple[int, bytes]]:
+    """Whole lines of an open binary file, about ``block_bytes`` at a time, each block with the
+    number of its first line: numpy's reader parses a block at once, and a block it cannot take
+    is read again line by line, naming the bad line."""
+    while block := handle.read(block_bytes):
+        block += handle.readline()
+        yield first_line, block
+        first_line += block.count(b"\n")
+
+
+def numpy_sees_python_lines(block: bytes) -> bool:
+    """Whether numpy's reader breaks ``block`` into the lines Python does: it takes a lone carriage
+    return for a line break."""
+    return block.count(b"\r") == block.count(b"\r\n")

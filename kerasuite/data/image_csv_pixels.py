@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasuite.data.delimited import line_blocks, numpy_sees_python_lines
 from kerasuite.data.image_arrays import ArraySet, ArraySplit
 from kerasuite.data.image_csv import SPLIT_CODES, USAGE_SPLITS, PixelTable, find_tables
 from kerasuite.errors import UserError
@@ -127,12 +128,9 @@ def read_rows(table: PixelTable) -> Rows:
     parts = []
     with table.path.open("rb") as handle:
         handle.readline()  # the header, which read_table has read
-        first_line = 2
-        while block := handle.read(BLOCK_BYTES):
-            block += handle.readline()
+        for first_line, block in line_blocks(handle, 2, BLOCK_BYTES):
             rows = _numpy_block(block, table)
             parts.append(rows if rows is not None else _line_block(block, table, first_line))
-            first_line += block.count(b"\n")
     return Rows(np.concatenate([part.labels for part in parts]),
                 np.concatenate([part.pixels for part in parts]),
                 None if table.usage is None else np.concatenate([part.splits for part in parts]))
@@ -145,8 +143,8 @@ def _empty(table: PixelTable) -> Rows:
 
 def _numpy_block(block: bytes, table: PixelTable) -> Rows | None:
     """The block's rows by numpy's C reader, or None when any of them is in doubt."""
-    if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
-        return None  # numpy would take a lone carriage return for a line break
+    if not numpy_sees_python_lines(block):
+        return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "input contained no data": a block of blank lines

@@ -32,6 +32,8 @@ from kerasuite.data.delimited import (
     delimiter_notes,
     extra_fields_hint,
     find_column,
+    line_blocks,
+    numpy_sees_python_lines,
     split_file,
     table_reader,
     train_and_test_files,
@@ -407,10 +409,8 @@ def read_movielens_ratings(path: Path, layout: movielens.Layout) -> Interactions
     :func:`kerasuite.data.movielens.rating_rows`, whose rules it shares and which names the
     first bad line."""
     parts = []
-    first_line = 1
     with path.open("rb") as handle:
-        while block := handle.read(MOVIELENS_BLOCK_BYTES):
-            block += handle.readline()
+        for first_line, block in line_blocks(handle, 1, MOVIELENS_BLOCK_BYTES):
             parsed = _movielens_block(block, layout.separator)
             if parsed is None:
                 # Latin-1 maps every byte to one character, so a stray byte reaches the row checks
@@ -419,7 +419,6 @@ def read_movielens_ratings(path: Path, layout: movielens.Layout) -> Interactions
                 parsed = Interactions(*(np.array(column, dtype=dtype)
                                         for column, dtype in zip(rows, (str, str, np.float32, np.int64))))
             parts.append(parsed)
-            first_line += block.count(b"\n")
     if not sum(len(part) for part in parts):
         raise UserError(f"{path}: no ratings; a {layout.ratings} row is {layout.row}")
     return Interactions(*(np.concatenate([getattr(part, field) for part in parts])
@@ -428,8 +427,8 @@ def read_movielens_ratings(path: Path, layout: movielens.Layout) -> Interactions
 
 def _movielens_block(block: bytes, separator: str) -> Interactions | None:
     """The block's rows by numpy's C reader, or ``None`` when any of them is in doubt."""
-    if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
-        return None  # numpy would take a lone carriage return for a line break
+    if not numpy_sees_python_lines(block):
+        return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "input contained no data": a block of blank lines
