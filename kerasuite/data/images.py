@@ -109,23 +109,10 @@ def _decode_jpeg(raw: tf.Tensor, channels: int) -> tf.Tensor:
 
 
 def _from_arrays(images: np.ndarray, labels: np.ndarray, names: list[str], config: RunConfig) -> RawImages:
-    train_idx, val_idx, test_idx = split_indices(
-        labels, config.data.test_fraction, config.data.validation_fraction, config.seed
-    )
-    train_idx = training_order(train_idx, config.data.limit, config.seed)
-
-    def subset(idx: np.ndarray) -> tf.data.Dataset:
-        return tf.data.Dataset.from_tensor_slices((images[idx], labels[idx].astype(np.int64)))
-
-    return RawImages(
-        kind="array",
-        train=subset(train_idx),
-        validation=subset(val_idx) if len(val_idx) else None,
-        test=subset(test_idx),
-        class_names=names,
-        channels=images.shape[-1],
-        num_train=len(train_idx),
-    )
+    """A small in-memory set (digits, synthetic) with no test split of its own: held out from it,
+    stratified, and cached decoded as other small sources are."""
+    arrays = image_arrays.ArraySet(image_arrays.ArraySplit(images, labels.astype(np.int64)), None, names, [])
+    return _from_array_set(arrays, config, in_memory=False)
 
 
 @dataclasses.dataclass
@@ -141,10 +128,11 @@ class _Rows:
         return _Rows(self.indices[indices])
 
 
-def _from_array_set(arrays: image_arrays.ArraySet, config: RunConfig) -> RawImages:
+def _from_array_set(arrays: image_arrays.ArraySet, config: RunConfig, in_memory: bool = True) -> RawImages:
     """A set read into uint8 arrays (a download of MNIST's or CIFAR's files, an image CSV): its
     own test and validation splits where it has them, else held out from its training split as
-    a folder's are when it has no test/ or val/."""
+    a folder's are when it has no test/ or val/. ``in_memory``: not cached again decoded (a large
+    download held as uint8 would be held again as float32)."""
     train, validation, test = _array_set_rows(arrays, config)
     # One TensorFlow copy of the training images serves every split drawn from them, each a list
     # of rows gathered per element: a numpy subset per split, then TensorFlow's copy of each, held
@@ -168,7 +156,7 @@ def _from_array_set(arrays: image_arrays.ArraySet, config: RunConfig) -> RawImag
         num_train=len(train),
         validation_source=arrays.validation_source,
         notes=arrays.notes,
-        in_memory=True,
+        in_memory=in_memory,
     )
 
 
@@ -180,7 +168,7 @@ def _array_set_rows(arrays: image_arrays.ArraySet, config: RunConfig) -> tuple[_
     if arrays.test is not None:
         train, validation = train_and_validation(everything, None, validation_fraction, config.seed, config.data.limit)
         return train, validation, None
-    # stratified, as _from_arrays holds out digits' test split: a class of a few rows keeps some in each
+    # stratified: a class of a few rows keeps some in each split
     train_idx, val_idx, test_idx = split_indices(arrays.train.labels, config.data.test_fraction, validation_fraction,
                                                  config.seed)
     if not len(test_idx):
